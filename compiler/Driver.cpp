@@ -1,0 +1,168 @@
+//===- Driver.cpp - the `kiln` command line -------------------------------===//
+//
+// One driver, subcommands as they arrive (DESIGN.md "Command line"). Each
+// subcommand's options live in its own cl::SubCommand, so `kiln compile --help`
+// shows only what `compile` takes.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Driver.h"
+
+#include "compiler/Compile.h"
+#include "compiler/Registration.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+
+namespace kiln {
+namespace {
+
+cl::OptionCategory kilnCategory("kiln options");
+
+//===----------------------------------------------------------------------===//
+// kiln compile
+//===----------------------------------------------------------------------===//
+
+cl::SubCommand
+    compileCommand("compile",
+                   "Compile MODEL (kiln IR, .mlir) and write the IR of a stage "
+                   "(--emit)");
+cl::opt<std::string> compileInput(cl::Positional, cl::Required,
+                                  cl::desc("MODEL"), cl::sub(compileCommand),
+                                  cl::cat(kilnCategory));
+cl::opt<std::string> compileOutput("o",
+                                   cl::desc("Output file ('-' for stdout)"),
+                                   cl::value_desc("OUT"), cl::init("-"),
+                                   cl::sub(compileCommand),
+                                   cl::cat(kilnCategory));
+cl::opt<std::string> compileEmit(
+    "emit",
+    cl::desc("Write the IR after this stage instead of an artifact:\n"
+             "  mlir  import + shape inference + canonicalize/CSE"),
+    cl::value_desc("STAGE"), cl::sub(compileCommand), cl::cat(kilnCategory));
+cl::opt<bool>
+    compileDumpAfterAll("dump-ir-after-all",
+                        cl::desc("Print the IR after every pass to stderr"),
+                        cl::sub(compileCommand), cl::cat(kilnCategory));
+
+int runCompile(mlir::MLIRContext &context) {
+  CompileOptions options;
+  options.inputPath = compileInput;
+  options.outputPath = compileOutput;
+  options.dumpIrAfterAll = compileDumpAfterAll;
+  if (compileEmit.getNumOccurrences() == 0) {
+    errs() << "kiln compile: error: this build cannot write .kiln artifacts "
+              "yet; use --emit mlir to write the compiled IR\n";
+    return 1;
+  }
+  if (compileEmit == "mlir") {
+    options.emit = Stage::Graph;
+  } else {
+    errs() << "kiln compile: error: unknown --emit stage '" << compileEmit
+           << "' (known: mlir)\n";
+    return 1;
+  }
+  return mlir::succeeded(compile(options, context)) ? 0 : 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Dispatch
+//===----------------------------------------------------------------------===//
+
+struct Command {
+  cl::SubCommand *sub;
+  int (*run)(mlir::MLIRContext &);
+};
+
+const Command commands[] = {{&compileCommand, runCompile}};
+
+StringRef severityName(mlir::DiagnosticSeverity severity) {
+  switch (severity) {
+  case mlir::DiagnosticSeverity::Error:
+    return "error";
+  case mlir::DiagnosticSeverity::Warning:
+    return "warning";
+  case mlir::DiagnosticSeverity::Note:
+    return "note";
+  case mlir::DiagnosticSeverity::Remark:
+    return "remark";
+  }
+  llvm_unreachable("unknown severity");
+}
+
+void printVersion(raw_ostream &os) {
+  os << "kiln " << KILN_VERSION << " (MLIR " << LLVM_VERSION_STRING << ")\n";
+}
+
+} // namespace
+
+int driverMain(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+
+  // An unknown word where a subcommand belongs gets a message that lists the
+  // known ones (cl would call it a stray positional argument).
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = llvm::any_of(commands, [&](const Command &c) {
+      return c.sub->getName() == argv[1];
+    });
+    if (!known) {
+      errs() << "kiln: error: unknown command '" << argv[1] << "'; commands:";
+      for (const Command &c : commands)
+        errs() << ' ' << c.sub->getName();
+      errs() << " (kiln --help explains them)\n";
+      return 1;
+    }
+  }
+
+  cl::HideUnrelatedOptions(kilnCategory);
+  for (const Command &c : commands)
+    cl::HideUnrelatedOptions(kilnCategory, *c.sub);
+  cl::SetVersionPrinter(printVersion);
+  if (!cl::ParseCommandLineOptions(
+          argc, argv,
+          "kiln - compile ONNX models into training executables and run "
+          "them\n\n"
+          "  kiln compile MODEL --emit mlir [-o OUT] [--dump-ir-after-all]\n\n"
+          "So far this build reads kiln IR (.mlir), not ONNX, and writes IR,\n"
+          "not .kiln artifacts: the importer and the runtime are still to "
+          "come.\n"
+          "Run `kiln COMMAND --help` for a command's options.\n",
+          &errs()))
+    return 1;
+
+  for (const Command &c : commands) {
+    if (!*c.sub)
+      continue;
+    mlir::DialectRegistry registry;
+    registerAllDialects(registry);
+    mlir::MLIRContext context(registry);
+    // Located diagnostics ("file:line:col: error: ...") with the source line.
+    SourceMgr sourceMgr;
+    mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context, errs());
+    // Diagnostics with no place in a file (a file that cannot be opened) are
+    // said plainly, without "<unknown>:0:". Later handlers are asked first.
+    std::string prefix = ("kiln " + c.sub->getName()).str();
+    mlir::ScopedDiagnosticHandler plain(&context, [&](mlir::Diagnostic &diag) {
+      if (!isa<mlir::UnknownLoc>(diag.getLocation()))
+        return mlir::failure(); // Let the source-manager handler place it.
+      errs() << prefix << ": " << severityName(diag.getSeverity()) << ": "
+             << diag << "\n";
+      return mlir::success();
+    });
+    return c.run(context);
+  }
+  errs() << "kiln: error: no command given; commands:";
+  for (const Command &c : commands)
+    errs() << ' ' << c.sub->getName();
+  errs() << " (kiln --help explains them)\n";
+  return 1;
+}
+
+} // namespace kiln

@@ -1,0 +1,41 @@
+//===- Pipeline.cpp - the compiler's pass pipelines -----------------------===//
+#include "compiler/Pipeline.h"
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+namespace kiln {
+
+void buildGraphPipeline(mlir::OpPassManager &pm,
+                        const PipelineOptions &options) {
+  shape::ShapeInferPassOptions shapeOptions;
+  shapeOptions.requireStatic = options.requireStaticShapes;
+  mlir::OpPassManager &funcPm = pm.nest<mlir::func::FuncOp>();
+  funcPm.addPass(shape::createShapeInferPass(shapeOptions));
+  funcPm.addPass(mlir::createCanonicalizerPass());
+  funcPm.addPass(mlir::createCSEPass());
+}
+
+namespace {
+struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
+  Option<bool> requireStatic{
+      *this, "require-static",
+      llvm::cl::desc("Fail when a size is still unknown after shape inference"),
+      llvm::cl::init(true)};
+};
+} // namespace
+
+void registerPipelines() {
+  mlir::PassPipelineRegistration<GraphPipelineOptions>(
+      "kiln-graph-pipeline",
+      "Bring imported kiln IR to the graph stage: kiln-shape-infer, "
+      "canonicalize, cse (what `kiln compile --emit mlir` prints)",
+      [](mlir::OpPassManager &pm, const GraphPipelineOptions &options) {
+        buildGraphPipeline(pm, {options.requireStatic});
+      });
+}
+
+} // namespace kiln

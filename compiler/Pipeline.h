@@ -1,0 +1,32 @@
+//===- Pipeline.h - the compiler's pass pipelines -------------------------===//
+#ifndef KILN_COMPILER_PIPELINE_H
+#define KILN_COMPILER_PIPELINE_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace kiln {
+
+/// The pipelines `kiln compile --emit` can stop after, in order.
+enum class Stage {
+  /// Import, shape inference, canonicalization, CSE: the graph as the
+  /// compiler understands it, every size static.
+  Graph,
+};
+
+/// Options shared by every pipeline.
+struct PipelineOptions {
+  /// Fail when a size is still unknown after shape inference.
+  bool requireStaticShapes = true;
+};
+
+/// Appends the passes that bring freshly imported IR to `Stage::Graph`:
+/// kiln-shape-infer, canonicalize, cse.
+void buildGraphPipeline(mlir::OpPassManager &pm,
+                        const PipelineOptions &options = {});
+
+/// Registers the pipelines above for kiln-opt (`--kiln-graph-pipeline`).
+void registerPipelines();
+
+} // namespace kiln
+
+#endif // KILN_COMPILER_PIPELINE_H

@@ -1,0 +1,26 @@
+//===- Registration.cpp - dialects and passes the compiler knows ----------===//
+#include "compiler/Registration.h"
+
+#include "compiler/Pipeline.h"
+#include "ir/graph/GraphDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Transforms/Passes.h"
+
+namespace kiln {
+
+void registerAllDialects(mlir::DialectRegistry &registry) {
+  registry.insert<graph::KilnDialect, mlir::func::FuncDialect>();
+}
+
+void registerAllPassesAndPipelines() {
+  registerAllPasses();
+  registerPipelines();
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
+  mlir::registerSymbolDCEPass();
+  mlir::registerRemoveDeadValuesPass();
+}
+
+} // namespace kiln

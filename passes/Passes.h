@@ -1,0 +1,15 @@
+//===- Passes.h - registers every kiln pass -------------------------------===//
+#ifndef KILN_PASSES_PASSES_H
+#define KILN_PASSES_PASSES_H
+
+#include "passes/shape/Passes.h"
+
+namespace kiln {
+
+/// Registers all kiln passes with the global pass registry (for kiln-opt and
+/// for textual pipelines).
+inline void registerAllPasses() { shape::registerShapePasses(); }
+
+} // namespace kiln
+
+#endif // KILN_PASSES_PASSES_H

@@ -1,0 +1,19 @@
+# lit.cfg.py - kiln's lit configuration: .mlir tests under test/, run with
+# kiln-opt / kiln and checked with FileCheck.
+import os
+
+import lit.formats
+
+config.name = "kiln"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".mlir"]
+config.test_source_root = os.path.join(config.kiln_src_root, "test")
+config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in", "unit", "runtime", "Inputs"]
+
+# Tools first from the build, then LLVM's (FileCheck, not, count).
+for d in (config.llvm_tools_dir, config.kiln_tools_dir):
+    config.environment["PATH"] = os.pathsep.join([d, config.environment.get("PATH", "")])
+config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
+
+config.substitutions.append(("%kiln_src", config.kiln_src_root))

@@ -1,0 +1,24 @@
+// Every user error of kiln compile: one clear message, exit status 1, and no
+// output file left behind.
+// RUN: rm -f %t
+
+// RUN: not kiln compile %s -o %t 2>&1 | FileCheck %s --check-prefix=NO-EMIT
+// NO-EMIT: kiln compile: error: this build cannot write .kiln artifacts yet; use --emit mlir
+
+// RUN: not kiln compile %s --emit llvm 2>&1 | FileCheck %s --check-prefix=STAGE
+// STAGE: kiln compile: error: unknown --emit stage 'llvm' (known: mlir)
+
+// RUN: not kiln compile %t.missing.mlir --emit mlir 2>&1 | FileCheck %s --check-prefix=MISSING
+// MISSING: kiln compile: error: cannot read '{{.*}}.missing.mlir': {{.*}}No such file or directory
+
+// RUN: not kiln compile model.onnx --emit mlir 2>&1 | FileCheck %s --check-prefix=ONNX
+// ONNX: kiln compile: error: cannot read 'model.onnx': this build has no ONNX importer yet
+
+// RUN: not kiln compile %S/Inputs/malformed.mlir --emit mlir -o %t 2>&1 | FileCheck %s --check-prefix=MALFORMED
+// MALFORMED: malformed.mlir:2:41: error: expected non-function type
+
+// RUN: not kiln compile %S/Inputs/dynamic-batch.mlir --emit mlir -o %t 2>&1 | FileCheck %s --check-prefix=DYNAMIC
+// DYNAMIC: dynamic-batch.mlir:3:8: error: 'kiln.matmul' op result type 'tensor<?x10xf32>' still has a dynamic size after shape inference
+
+// None of the failures above wrote the output file.
+// RUN: not test -e %t

@@ -1,0 +1,19 @@
+// The kiln driver: help, version, and what a wrong command line is told.
+// RUN: kiln --help | FileCheck %s --check-prefix=HELP
+// HELP: OVERVIEW: kiln - compile ONNX models into training executables
+// HELP: compile - Compile MODEL
+
+// RUN: kiln compile --help | FileCheck %s --check-prefix=COMPILE-HELP
+// COMPILE-HELP: USAGE: kiln compile [options] MODEL
+// COMPILE-HELP-DAG: --dump-ir-after-all
+// COMPILE-HELP-DAG: --emit=<STAGE>
+// COMPILE-HELP-DAG: -o <OUT>
+
+// RUN: kiln --version | FileCheck %s --check-prefix=VERSION
+// VERSION: kiln {{[0-9]+\.[0-9]+\.[0-9]+}} (MLIR 19.
+
+// RUN: not kiln 2>&1 | FileCheck %s --check-prefix=NONE
+// NONE: kiln: error: no command given; commands: compile (kiln --help explains them)
+
+// RUN: not kiln frobnicate 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// UNKNOWN: kiln: error: unknown command 'frobnicate'; commands: compile

@@ -9,6 +9,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 
+#include <cstdio>
+
 using namespace mlir;
 
 namespace kiln::graph {
@@ -49,6 +51,16 @@ FailureOr<Type> inferBroadcastBinary(Adaptor adaptor, ErrorFn emitError) {
   return Type(RankedTensorType::get(*shape, lhs->getElementType()));
 }
 
+/// Shared rule of the comparisons: broadcast, then i1 elements.
+template <typename Adaptor>
+FailureOr<Type> inferCompare(Adaptor adaptor, ErrorFn emitError) {
+  FailureOr<Type> type = inferBroadcastBinary(adaptor, emitError);
+  if (failed(type))
+    return failure();
+  return Type(cast<RankedTensorType>(*type).clone(
+      IntegerType::get(type->getContext(), 1)));
+}
+
 /// Shared rule of ops whose result has their input's type.
 template <typename Adaptor>
 FailureOr<Type> inferSameAsInput(Adaptor adaptor, ErrorFn emitError) {
@@ -76,6 +88,13 @@ FailureOr<Type> inferAlongAxis(Adaptor adaptor, ErrorFn emitError) {
   return Type(*input);
 }
 
+/// A number as a person writes it: 6, 0.25, 1e-05.
+std::string formatNumber(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%g", value);
+  return buffer;
+}
+
 /// Whether two contracted sizes can be equal (equal, or either unknown).
 bool sizesMayMatch(int64_t a, int64_t b) {
   return a == b || ShapedType::isDynamic(a) || ShapedType::isDynamic(b);
@@ -83,13 +102,10 @@ bool sizesMayMatch(int64_t a, int64_t b) {
 
 } // namespace
 
-//===----------------------------------------------------------------------===//
-// ConstantOp
-//===----------------------------------------------------------------------===//
+namespace {
 
-FailureOr<Type> ConstantOp::inferResultType(Adaptor adaptor,
-                                            ErrorFn emitError) {
-  ElementsAttr value = adaptor.getValueAttr();
+/// The type of a constant-like op's value, which must be a static tensor.
+FailureOr<Type> staticValueType(ElementsAttr value, ErrorFn emitError) {
   if (!value) {
     emitError() << "requires a 'value' attribute";
     return failure();
@@ -103,26 +119,433 @@ FailureOr<Type> ConstantOp::inferResultType(Adaptor adaptor,
   return Type(type);
 }
 
+/// Checks that `values` has one entry per dimension it describes.
+LogicalResult checkLength(ArrayRef<int64_t> values, size_t expected,
+                          StringRef name, StringRef what, ErrorFn emitError) {
+  if (values.size() == expected)
+    return success();
+  emitError() << name << " has " << values.size() << " entries but " << what
+              << " needs " << expected;
+  return failure();
+}
+
+/// Checks that every entry of `values` is at least `min`.
+LogicalResult checkAtLeast(ArrayRef<int64_t> values, int64_t min,
+                           StringRef name, ErrorFn emitError) {
+  for (auto [i, v] : llvm::enumerate(values)) {
+    if (v < min) {
+      emitError() << name << "[" << i << "] is " << v << " but must be at least "
+                  << min;
+      return failure();
+    }
+  }
+  return success();
+}
+
+/// Checks that `shape` broadcasts to `target` unidirectionally (numpy rules,
+/// only `shape` stretching).
+LogicalResult checkBroadcastsTo(ArrayRef<int64_t> shape,
+                                ArrayRef<int64_t> target, StringRef name,
+                                ErrorFn emitError) {
+  bool ok = shape.size() <= target.size();
+  for (size_t i = 0; ok && i < shape.size(); ++i) {
+    int64_t size = shape[shape.size() - 1 - i];
+    ok = size == 1 || sizesMayMatch(size, target[target.size() - 1 - i]);
+  }
+  if (ok)
+    return success();
+  emitError() << name << " of shape " << formatShape(shape)
+              << " does not broadcast to " << formatShape(target);
+  return failure();
+}
+
+/// The element count of a static shape; std::nullopt if any size is `?`.
+std::optional<int64_t> elementCount(ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t size : shape) {
+    if (ShapedType::isDynamic(size))
+      return std::nullopt;
+    count *= size;
+  }
+  return count;
+}
+
+/// Output size of a sliding window (convolution or pooling) along one axis.
+/// Fails, with a message, when no window fits.
+FailureOr<int64_t> windowOutputSize(int64_t size, int64_t kernel, int64_t stride,
+                                    int64_t padBegin, int64_t padEnd,
+                                    int64_t dilation, bool ceilMode,
+                                    int64_t axis, ErrorFn emitError) {
+  if (ShapedType::isDynamic(size) || ShapedType::isDynamic(kernel))
+    return ShapedType::kDynamic;
+  int64_t span = size + padBegin + padEnd - dilation * (kernel - 1) - 1;
+  if (span < 0) {
+    emitError() << "spatial dimension " << axis << " of size " << size
+                << " (padded " << size + padBegin + padEnd
+                << ") is smaller than the window (" << kernel
+                << " with dilation " << dilation << ")";
+    return failure();
+  }
+  int64_t out = (ceilMode ? llvm::divideCeil(span, stride) : span / stride) + 1;
+  // A last window that would start in the end padding is dropped.
+  if (ceilMode && (out - 1) * stride >= size + padBegin)
+    --out;
+  return out;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Constants and initializers
+//===----------------------------------------------------------------------===//
+
+FailureOr<Type> ConstantOp::inferResultType(Adaptor adaptor,
+                                            ErrorFn emitError) {
+  return staticValueType(adaptor.getValueAttr(), emitError);
+}
+
 OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValueAttr(); }
+
+FailureOr<Type> InitializerOp::inferResultType(Adaptor adaptor,
+                                               ErrorFn emitError) {
+  if (adaptor.getName().empty()) {
+    emitError() << "requires a non-empty name";
+    return failure();
+  }
+  return staticValueType(adaptor.getValueAttr(), emitError);
+}
 
 //===----------------------------------------------------------------------===//
 // Elementwise ops
 //===----------------------------------------------------------------------===//
 
-FailureOr<Type> AddOp::inferResultType(Adaptor a, ErrorFn e) {
-  return inferBroadcastBinary(a, e);
+#define KILN_INFER_WITH(Op, rule)                                              \
+  FailureOr<Type> Op::inferResultType(Adaptor a, ErrorFn e) {                  \
+    return rule(a, e);                                                         \
+  }
+KILN_INFER_WITH(AddOp, inferBroadcastBinary)
+KILN_INFER_WITH(SubOp, inferBroadcastBinary)
+KILN_INFER_WITH(MulOp, inferBroadcastBinary)
+KILN_INFER_WITH(DivOp, inferBroadcastBinary)
+KILN_INFER_WITH(PowOp, inferBroadcastBinary)
+KILN_INFER_WITH(EqualOp, inferCompare)
+KILN_INFER_WITH(LessOp, inferCompare)
+KILN_INFER_WITH(LessEqualOp, inferCompare)
+KILN_INFER_WITH(GreaterOp, inferCompare)
+KILN_INFER_WITH(GreaterEqualOp, inferCompare)
+KILN_INFER_WITH(NegOp, inferSameAsInput)
+KILN_INFER_WITH(AbsOp, inferSameAsInput)
+KILN_INFER_WITH(ReluOp, inferSameAsInput)
+KILN_INFER_WITH(SqrtOp, inferSameAsInput)
+KILN_INFER_WITH(ReciprocalOp, inferSameAsInput)
+KILN_INFER_WITH(ExpOp, inferSameAsInput)
+KILN_INFER_WITH(LogOp, inferSameAsInput)
+KILN_INFER_WITH(ErfOp, inferSameAsInput)
+KILN_INFER_WITH(TanhOp, inferSameAsInput)
+KILN_INFER_WITH(SigmoidOp, inferSameAsInput)
+KILN_INFER_WITH(HardSwishOp, inferSameAsInput)
+KILN_INFER_WITH(NotOp, inferSameAsInput)
+KILN_INFER_WITH(LeakyReluOp, inferSameAsInput)
+KILN_INFER_WITH(HardSigmoidOp, inferSameAsInput)
+KILN_INFER_WITH(SoftmaxOp, inferAlongAxis)
+KILN_INFER_WITH(LogSoftmaxOp, inferAlongAxis)
+#undef KILN_INFER_WITH
+
+FailureOr<Type> WhereOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  auto cond = rankedOperand(adaptor.getCondition(), "condition", emitError);
+  auto lhs = rankedOperand(adaptor.getLhs(), "lhs", emitError);
+  auto rhs = rankedOperand(adaptor.getRhs(), "rhs", emitError);
+  if (failed(cond) || failed(lhs) || failed(rhs) ||
+      failed(checkSameElementType(*lhs, "lhs", *rhs, "rhs", emitError)))
+    return failure();
+  auto values = broadcastShapes(lhs->getShape(), rhs->getShape(), emitError);
+  if (failed(values))
+    return failure();
+  auto shape = broadcastShapes(cond->getShape(), *values, emitError,
+                               "condition", "values");
+  if (failed(shape))
+    return failure();
+  return Type(RankedTensorType::get(*shape, lhs->getElementType()));
 }
-FailureOr<Type> SubOp::inferResultType(Adaptor a, ErrorFn e) {
-  return inferBroadcastBinary(a, e);
+
+FailureOr<Type> IsNanOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  return Type(input->clone(IntegerType::get(input->getContext(), 1)));
 }
-FailureOr<Type> MulOp::inferResultType(Adaptor a, ErrorFn e) {
-  return inferBroadcastBinary(a, e);
+
+FailureOr<Type> GeluOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  StringRef approximate = adaptor.getApproximate();
+  if (approximate != "none" && approximate != "tanh") {
+    emitError() << "approximate must be \"none\" or \"tanh\", got \""
+                << approximate << "\"";
+    return failure();
+  }
+  return inferSameAsInput(adaptor, emitError);
 }
-FailureOr<Type> DivOp::inferResultType(Adaptor a, ErrorFn e) {
-  return inferBroadcastBinary(a, e);
+
+FailureOr<Type> ClipOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  FloatAttr min = adaptor.getMinAttr(), max = adaptor.getMaxAttr();
+  if (min && max && min.getValueAsDouble() > max.getValueAsDouble()) {
+    emitError() << "min (" << formatNumber(min.getValueAsDouble())
+                << ") is greater than max ("
+                << formatNumber(max.getValueAsDouble()) << ")";
+    return failure();
+  }
+  return inferSameAsInput(adaptor, emitError);
 }
-FailureOr<Type> ReluOp::inferResultType(Adaptor a, ErrorFn e) {
-  return inferSameAsInput(a, e);
+
+FailureOr<Type> CastOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  Type to = adaptor.getTo();
+  if (!to.isF16() && !to.isBF16() && !to.isF32() && !to.isF64() &&
+      !to.isSignlessInteger(1) && !to.isSignlessInteger(8) &&
+      !to.isSignlessInteger(32) && !to.isSignlessInteger(64)) {
+    emitError() << "cannot cast to " << to
+                << ": not an element type kiln supports";
+    return failure();
+  }
+  return Type(input->clone(to));
+}
+
+FailureOr<Type> DropoutOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  double ratio = adaptor.getRatio().convertToDouble();
+  if (!(ratio >= 0.0 && ratio < 1.0)) {
+    emitError() << "ratio must be in [0, 1), got " << formatNumber(ratio);
+    return failure();
+  }
+  return inferSameAsInput(adaptor, emitError);
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------===//
+
+FailureOr<Type> ReshapeOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  ArrayRef<int64_t> shape = adaptor.getShape();
+  if (failed(checkAtLeast(shape, 0, "shape", emitError)))
+    return failure();
+  std::optional<int64_t> in = elementCount(input->getShape());
+  int64_t out = *elementCount(shape);
+  if (in && *in != out) {
+    emitError() << "shape " << formatShape(shape) << " has " << out
+                << " elements but the input " << formatShape(input->getShape())
+                << " has " << *in;
+    return failure();
+  }
+  return Type(input->clone(shape));
+}
+
+FailureOr<Type> TransposeOp::inferResultType(Adaptor adaptor,
+                                             ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  ArrayRef<int64_t> perm = adaptor.getPerm();
+  int64_t rank = input->getRank();
+  SmallVector<bool> seen(rank, false);
+  bool ok = static_cast<int64_t>(perm.size()) == rank;
+  for (int64_t p : perm) {
+    ok = ok && p >= 0 && p < rank && !seen[p];
+    if (ok)
+      seen[p] = true;
+  }
+  if (!ok) {
+    emitError() << "perm [" << perm << "] is not a permutation of the "
+                << rank << " dimensions of the input";
+    return failure();
+  }
+  SmallVector<int64_t> shape;
+  for (int64_t p : perm)
+    shape.push_back(input->getDimSize(p));
+  return Type(input->clone(shape));
+}
+
+FailureOr<Type> BroadcastToOp::inferResultType(Adaptor adaptor,
+                                               ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  ArrayRef<int64_t> shape = adaptor.getShape();
+  if (failed(checkAtLeast(shape, 0, "shape", emitError)) ||
+      failed(checkBroadcastsTo(input->getShape(), shape, "the input",
+                               emitError)))
+    return failure();
+  return Type(input->clone(shape));
+}
+
+FailureOr<Type> SliceOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  ArrayRef<int64_t> starts = adaptor.getStarts(), sizes = adaptor.getSizes(),
+                    strides = adaptor.getStrides();
+  size_t rank = input->getRank();
+  if (failed(checkLength(starts, rank, "starts", "the input's rank",
+                         emitError)) ||
+      failed(checkLength(sizes, rank, "sizes", "the input's rank",
+                         emitError)) ||
+      failed(checkLength(strides, rank, "strides", "the input's rank",
+                         emitError)) ||
+      failed(checkAtLeast(sizes, 0, "sizes", emitError)))
+    return failure();
+  for (size_t d = 0; d < rank; ++d) {
+    if (strides[d] == 0) {
+      emitError() << "strides[" << d << "] is 0";
+      return failure();
+    }
+    int64_t dim = input->getDimSize(d);
+    if (sizes[d] == 0 || ShapedType::isDynamic(dim))
+      continue;
+    int64_t last = starts[d] + (sizes[d] - 1) * strides[d];
+    if (starts[d] < 0 || starts[d] >= dim || last < 0 || last >= dim) {
+      emitError() << "dimension " << d << " reads indices " << starts[d]
+                  << " to " << last << " (stride " << strides[d]
+                  << ") outside the input's size " << dim;
+      return failure();
+    }
+  }
+  return Type(input->clone(sizes));
+}
+
+FailureOr<Type> ConcatOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  ValueRange inputs = adaptor.getInputs();
+  if (inputs.empty()) {
+    emitError() << "needs at least one input";
+    return failure();
+  }
+  auto first = rankedOperand(inputs[0], "input 0", emitError);
+  if (failed(first))
+    return failure();
+  int64_t rank = first->getRank(), axis = adaptor.getAxis();
+  if (axis < 0 || axis >= rank) {
+    emitError() << "axis " << axis << " is out of range for inputs of rank "
+                << rank;
+    return failure();
+  }
+  SmallVector<int64_t> shape(first->getShape());
+  for (auto [i, value] : llvm::enumerate(inputs.drop_front())) {
+    std::string name = "input " + std::to_string(i + 1);
+    auto type = rankedOperand(value, name, emitError);
+    if (failed(type) ||
+        failed(checkSameElementType(*first, "input 0", *type, name, emitError)))
+      return failure();
+    if (type->getRank() != rank) {
+      emitError() << name << " has rank " << type->getRank()
+                  << " but input 0 has rank " << rank;
+      return failure();
+    }
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t size = type->getDimSize(d);
+      if (d == axis) {
+        shape[d] = ShapedType::isDynamic(shape[d]) || ShapedType::isDynamic(size)
+                       ? ShapedType::kDynamic
+                       : shape[d] + size;
+      } else if (!sizesMayMatch(shape[d], size)) {
+        emitError() << name << " dimension " << d << " is " << size
+                    << " but input 0's is " << shape[d]
+                    << " (only the axis dimension may differ)";
+        return failure();
+      } else if (ShapedType::isDynamic(shape[d])) {
+        shape[d] = size;
+      }
+    }
+  }
+  return Type(first->clone(shape));
+}
+
+FailureOr<Type> GatherOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  auto data = rankedOperand(adaptor.getData(), "data", emitError);
+  auto indices = rankedOperand(adaptor.getIndices(), "indices", emitError);
+  if (failed(data) || failed(indices))
+    return failure();
+  std::optional<int64_t> axis = normalizeAxis(adaptor.getAxis(), data->getRank());
+  if (!axis) {
+    emitError() << "axis " << adaptor.getAxis()
+                << " is out of range for data of rank " << data->getRank();
+    return failure();
+  }
+  SmallVector<int64_t> shape(data->getShape().take_front(*axis));
+  llvm::append_range(shape, indices->getShape());
+  llvm::append_range(shape, data->getShape().drop_front(*axis + 1));
+  return Type(data->clone(shape));
+}
+
+FailureOr<Type> GatherElementsOp::inferResultType(Adaptor adaptor,
+                                                  ErrorFn emitError) {
+  auto data = rankedOperand(adaptor.getData(), "data", emitError);
+  auto indices = rankedOperand(adaptor.getIndices(), "indices", emitError);
+  if (failed(data) || failed(indices))
+    return failure();
+  if (data->getRank() != indices->getRank()) {
+    emitError() << "indices have rank " << indices->getRank()
+                << " but data has rank " << data->getRank();
+    return failure();
+  }
+  if (!normalizeAxis(adaptor.getAxis(), data->getRank())) {
+    emitError() << "axis " << adaptor.getAxis()
+                << " is out of range for data of rank " << data->getRank();
+    return failure();
+  }
+  return Type(data->clone(indices->getShape()));
+}
+
+FailureOr<Type> TriluOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  if (input->getRank() < 2) {
+    emitError() << "input must have rank 2 or more, got rank "
+                << input->getRank();
+    return failure();
+  }
+  return Type(*input);
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+namespace {
+template <typename Adaptor>
+FailureOr<Type> inferReduce(Adaptor adaptor, ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  ArrayRef<int64_t> axes = adaptor.getAxes();
+  int64_t rank = input->getRank();
+  for (auto [i, axis] : llvm::enumerate(axes)) {
+    if (axis < 0 || axis >= rank || (i > 0 && axis <= axes[i - 1])) {
+      emitError() << "axes [" << axes
+                  << "] must be distinct, sorted and in [0, " << rank << ")";
+      return failure();
+    }
+  }
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (!llvm::is_contained(axes, d))
+      shape.push_back(input->getDimSize(d));
+    else if (adaptor.getKeepdims())
+      shape.push_back(1);
+  }
+  return Type(input->clone(shape));
+}
+} // namespace
+
+FailureOr<Type> ReduceSumOp::inferResultType(Adaptor a, ErrorFn e) {
+  return inferReduce(a, e);
+}
+FailureOr<Type> ReduceMeanOp::inferResultType(Adaptor a, ErrorFn e) {
+  return inferReduce(a, e);
+}
+FailureOr<Type> ReduceMaxOp::inferResultType(Adaptor a, ErrorFn e) {
+  return inferReduce(a, e);
 }
 
 //===----------------------------------------------------------------------===//
@@ -197,37 +620,247 @@ FailureOr<Type> GemmOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
                 << ", trans_b = " << transB << ")";
     return failure();
   }
+  int64_t target[2] = {m, n};
   if (Value cValue = adaptor.getC()) {
     auto c = rankedOperand(cValue, "c", emitError);
-    if (failed(c) || failed(checkSameElementType(*a, "a", *c, "c", emitError)))
+    if (failed(c) ||
+        failed(checkSameElementType(*a, "a", *c, "c", emitError)))
       return failure();
     // Unidirectional broadcast of C to [M, N].
-    int64_t target[2] = {m, n};
-    ArrayRef<int64_t> cShape = c->getShape();
-    bool ok = cShape.size() <= 2;
-    for (size_t i = 0; ok && i < cShape.size(); ++i) {
-      int64_t size = cShape[cShape.size() - 1 - i];
-      ok = size == 1 || sizesMayMatch(size, target[1 - i]);
-    }
-    if (!ok) {
-      emitError() << "operand c of shape " << formatShape(cShape)
-                  << " does not broadcast to the result shape "
-                  << formatShape(target);
+    if (failed(checkBroadcastsTo(c->getShape(), target, "operand c",
+                                 emitError)))
+      return failure();
+  }
+  return Type(RankedTensorType::get(target, a->getElementType()));
+}
+
+//===----------------------------------------------------------------------===//
+// ConvOp and pooling
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Checks the window attributes shared by convolution and pooling for
+/// `spatial` spatial dimensions.
+LogicalResult checkWindowAttrs(ArrayRef<int64_t> strides, ArrayRef<int64_t> pads,
+                               ArrayRef<int64_t> dilations, size_t spatial,
+                               ErrorFn emitError) {
+  std::string what = std::to_string(spatial) + " spatial dimensions";
+  if (failed(checkLength(strides, spatial, "strides", what, emitError)) ||
+      failed(checkLength(dilations, spatial, "dilations", what, emitError)) ||
+      failed(checkLength(pads, 2 * spatial, "pads",
+                         what + " (begins, then ends)", emitError)) ||
+      failed(checkAtLeast(strides, 1, "strides", emitError)) ||
+      failed(checkAtLeast(dilations, 1, "dilations", emitError)) ||
+      failed(checkAtLeast(pads, 0, "pads", emitError)))
+    return failure();
+  return success();
+}
+} // namespace
+
+FailureOr<Type> ConvOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  auto weight = rankedOperand(adaptor.getWeight(), "weight", emitError);
+  if (failed(input) || failed(weight) ||
+      failed(checkSameElementType(*input, "input", *weight, "weight",
+                                  emitError)))
+    return failure();
+  int64_t rank = input->getRank();
+  if (rank < 3) {
+    emitError() << "input must be N x C x spatial dims (rank 3 or more), got "
+                   "rank "
+                << rank;
+    return failure();
+  }
+  if (weight->getRank() != rank) {
+    emitError() << "weight has rank " << weight->getRank()
+                << " but the input has rank " << rank;
+    return failure();
+  }
+  size_t spatial = rank - 2;
+  ArrayRef<int64_t> strides = adaptor.getStrides(), pads = adaptor.getPads(),
+                    dilations = adaptor.getDilations();
+  if (failed(checkWindowAttrs(strides, pads, dilations, spatial, emitError)))
+    return failure();
+  int64_t group = adaptor.getGroup();
+  int64_t channels = input->getDimSize(1), filters = weight->getDimSize(0);
+  if (group < 1) {
+    emitError() << "group must be at least 1, got " << group;
+    return failure();
+  }
+  if (!ShapedType::isDynamic(channels) && channels % group != 0) {
+    emitError() << "input channels (" << channels
+                << ") are not divisible by group (" << group << ")";
+    return failure();
+  }
+  if (!ShapedType::isDynamic(filters) && filters % group != 0) {
+    emitError() << "output channels (" << filters
+                << ") are not divisible by group (" << group << ")";
+    return failure();
+  }
+  int64_t perGroup =
+      ShapedType::isDynamic(channels) ? channels : channels / group;
+  if (!sizesMayMatch(weight->getDimSize(1), perGroup)) {
+    emitError() << "weight dimension 1 is " << weight->getDimSize(1)
+                << " but input channels / group is " << perGroup;
+    return failure();
+  }
+  if (Value biasValue = adaptor.getBias()) {
+    auto bias = rankedOperand(biasValue, "bias", emitError);
+    if (failed(bias))
+      return failure();
+    if (bias->getRank() != 1 || !sizesMayMatch(bias->getDimSize(0), filters)) {
+      emitError() << "bias of shape " << formatShape(bias->getShape())
+                  << " must have one element per output channel (" << filters
+                  << ")";
       return failure();
     }
   }
-  return Type(RankedTensorType::get({m, n}, a->getElementType()));
+  SmallVector<int64_t> shape = {input->getDimSize(0), filters};
+  for (size_t i = 0; i < spatial; ++i) {
+    auto size = windowOutputSize(input->getDimSize(2 + i),
+                                 weight->getDimSize(2 + i), strides[i], pads[i],
+                                 pads[spatial + i], dilations[i],
+                                 /*ceilMode=*/false, i, emitError);
+    if (failed(size))
+      return failure();
+    shape.push_back(*size);
+  }
+  return Type(input->clone(shape));
+}
+
+namespace {
+template <typename Adaptor>
+FailureOr<Type> inferPool(Adaptor adaptor, ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  int64_t rank = input->getRank();
+  if (rank < 3) {
+    emitError() << "input must be N x C x spatial dims (rank 3 or more), got "
+                   "rank "
+                << rank;
+    return failure();
+  }
+  size_t spatial = rank - 2;
+  ArrayRef<int64_t> kernel = adaptor.getKernel(), strides = adaptor.getStrides(),
+                    pads = adaptor.getPads(), dilations = adaptor.getDilations();
+  if (failed(checkLength(kernel, spatial, "kernel",
+                         std::to_string(spatial) + " spatial dimensions",
+                         emitError)) ||
+      failed(checkAtLeast(kernel, 1, "kernel", emitError)) ||
+      failed(checkWindowAttrs(strides, pads, dilations, spatial, emitError)))
+    return failure();
+  for (size_t i = 0; i < spatial; ++i) {
+    if (pads[i] >= kernel[i] || pads[spatial + i] >= kernel[i]) {
+      emitError() << "padding of spatial dimension " << i << " ("
+                  << pads[i] << ", " << pads[spatial + i]
+                  << ") must be smaller than the kernel (" << kernel[i] << ")";
+      return failure();
+    }
+  }
+  SmallVector<int64_t> shape(input->getShape().take_front(2));
+  for (size_t i = 0; i < spatial; ++i) {
+    auto size = windowOutputSize(input->getDimSize(2 + i), kernel[i],
+                                 strides[i], pads[i], pads[spatial + i],
+                                 dilations[i], adaptor.getCeilMode(), i,
+                                 emitError);
+    if (failed(size))
+      return failure();
+    shape.push_back(*size);
+  }
+  return Type(input->clone(shape));
+}
+} // namespace
+
+FailureOr<Type> MaxPoolOp::inferResultType(Adaptor a, ErrorFn e) {
+  return inferPool(a, e);
+}
+FailureOr<Type> AvgPoolOp::inferResultType(Adaptor a, ErrorFn e) {
+  return inferPool(a, e);
 }
 
 //===----------------------------------------------------------------------===//
 // Normalizations
 //===----------------------------------------------------------------------===//
 
-FailureOr<Type> SoftmaxOp::inferResultType(Adaptor a, ErrorFn e) {
-  return inferAlongAxis(a, e);
+namespace {
+/// Checks that each of `params` is a vector with one element per channel of
+/// `input` (dimension 1).
+LogicalResult checkPerChannel(RankedTensorType input,
+                              ArrayRef<std::pair<Value, StringRef>> params,
+                              ErrorFn emitError) {
+  if (input.getRank() < 2) {
+    emitError() << "input must have rank 2 or more (N x C x ...), got rank "
+                << input.getRank();
+    return failure();
+  }
+  int64_t channels = input.getDimSize(1);
+  for (auto [value, name] : params) {
+    auto type = rankedOperand(value, name, emitError);
+    if (failed(type))
+      return failure();
+    if (type->getRank() != 1 || !sizesMayMatch(type->getDimSize(0), channels)) {
+      emitError() << name << " of shape " << formatShape(type->getShape())
+                  << " must have one element per channel (" << channels << ")";
+      return failure();
+    }
+  }
+  return success();
 }
-FailureOr<Type> LogSoftmaxOp::inferResultType(Adaptor a, ErrorFn e) {
-  return inferAlongAxis(a, e);
+} // namespace
+
+FailureOr<Type> BatchNormOp::inferResultType(Adaptor adaptor,
+                                             ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input) ||
+      failed(checkPerChannel(*input,
+                             {{adaptor.getScale(), "scale"},
+                              {adaptor.getBias(), "bias"},
+                              {adaptor.getMean(), "mean"},
+                              {adaptor.getVar(), "var"}},
+                             emitError)))
+    return failure();
+  return Type(*input);
+}
+
+LogicalResult BatchNormTrainOp::inferResultTypes(Adaptor adaptor,
+                                                 ErrorFn emitError,
+                                                 SmallVectorImpl<Type> &results) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input) ||
+      failed(checkPerChannel(
+          *input, {{adaptor.getScale(), "scale"}, {adaptor.getBias(), "bias"}},
+          emitError)))
+    return failure();
+  Type stats = RankedTensorType::get({input->getDimSize(1)},
+                                     input->getElementType());
+  results.append({*input, stats, stats});
+  return success();
+}
+
+FailureOr<Type> LayerNormOp::inferResultType(Adaptor adaptor,
+                                             ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  int64_t axis = adaptor.getAxis(), rank = input->getRank();
+  if (axis < 0 || axis >= rank) {
+    emitError() << "axis " << axis << " is out of range for an input of rank "
+                << rank << " (expected 0 to " << rank - 1 << ")";
+    return failure();
+  }
+  ArrayRef<int64_t> normalized = input->getShape().drop_front(axis);
+  for (auto [value, name] :
+       {std::pair(adaptor.getScale(), "scale"), std::pair(adaptor.getBias(), "bias")}) {
+    if (!value)
+      continue;
+    auto type = rankedOperand(value, name, emitError);
+    if (failed(type) ||
+        failed(checkBroadcastsTo(type->getShape(), normalized, name,
+                                 emitError)))
+      return failure();
+  }
+  return Type(*input);
 }
 
 } // namespace kiln::graph

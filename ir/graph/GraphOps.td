@@ -15,27 +15,38 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 // Type-inferring op base
 //===----------------------------------------------------------------------===//
 
-// A single-result op whose result type follows from its operands and
-// attributes. The op writes one function, `inferResultType`; the verifier, the
-// InferTypeOpInterface hook and the refinement rule below are shared:
+// An op whose result types follow from its operands and attributes. The op
+// writes one function, `inferResultType` (or, with `multiResult`,
+// `inferResultTypes`); the verifier, the InferTypeOpInterface hook and the
+// refinement rule below are shared:
 //  - verify() runs inference with errors reported on the op, so a bad shape
-//    gets one precise message;
+//    gets one precise message, then compares the written result types;
 //  - a written result type is accepted when it is *compatible* with the
 //    inferred one (same element type and rank, sizes equal or one of them `?`),
 //    which is what lets kiln-shape-infer refine `?` sizes later.
-class Kiln_InferOp<string mnemonic, list<Trait> traits = []>
+class Kiln_InferOp<string mnemonic, list<Trait> traits = [], bit multiResult = 0>
     : Kiln_Op<mnemonic, !listconcat(traits, [InferTypeOpAdaptorWithIsCompatible])> {
   let hasVerifier = 1;
-  code inferDecl = [{
+  code singleInferDecl = [{
+    static constexpr bool kMultiResult = false;
     /// Infers the result type from the operands and attributes in `adaptor`.
     /// On failure reports why through `emitError` (which may be inactive).
     static ::mlir::FailureOr<::mlir::Type>
     inferResultType(Adaptor adaptor, ::kiln::graph::ErrorFn emitError);
   }];
+  code multiInferDecl = [{
+    static constexpr bool kMultiResult = true;
+    /// Infers every result type from the operands and attributes in
+    /// `adaptor`. On failure reports why through `emitError`.
+    static ::llvm::LogicalResult
+    inferResultTypes(Adaptor adaptor, ::kiln::graph::ErrorFn emitError,
+                     ::llvm::SmallVectorImpl<::mlir::Type> &results);
+  }];
+  code inferDecl = !if(multiResult, multiInferDecl, singleInferDecl);
   let extraClassDeclaration = inferDecl;
   let extraClassDefinition = [{
     ::llvm::LogicalResult $cppClass::verify() {
-      return ::kiln::graph::detail::verifyInferredType(*this);
+      return ::kiln::graph::detail::verifyInferredTypes(*this);
     }
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
         ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
@@ -51,14 +62,15 @@ class Kiln_InferOp<string mnemonic, list<Trait> traits = []>
 }
 
 //===----------------------------------------------------------------------===//
-// Constants
+// Constants and initializers
 //===----------------------------------------------------------------------===//
 
 def Kiln_ConstantOp : Kiln_InferOp<"constant", [ConstantLike]> {
-  let summary = "A tensor constant (ONNX Constant, and initializers that are not parameters)";
+  let summary = "A tensor constant (ONNX Constant, and folded shape computations)";
   let description = [{
-    Holds a statically shaped tensor value. The result type is the value's
-    type.
+    Holds a statically shaped tensor value that the compiler may fold. The
+    result type is the value's type. Model weights are not constants: they are
+    `kiln.initializer`s, which nothing folds.
 
     ```mlir
     %0 = kiln.constant dense<[1.0, 2.0]> : tensor<2xf32>
@@ -68,6 +80,23 @@ def Kiln_ConstantOp : Kiln_InferOp<"constant", [ConstantLike]> {
   let results = (outs Kiln_AnyTensor:$result);
   let assemblyFormat = "$value attr-dict";
   let hasFolder = 1;
+}
+
+def Kiln_InitializerOp : Kiln_InferOp<"initializer"> {
+  let summary = "A named float initializer of the ONNX graph (a weight or statistic)";
+  let description = [{
+    An ONNX initializer with its initial value. Unlike `kiln.constant` it is
+    never folded: training turns trainable initializers into parameters that
+    change every step, so no pass may look through one. `name` is the ONNX
+    name, which checkpoints, `kiln step` and `kiln export` use.
+
+    ```mlir
+    %w = kiln.initializer "fc1.weight" = dense_resource<fc1.weight> : tensor<1024x784xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name, ElementsAttr:$value);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$name `=` $value attr-dict";
 }
 
 //===----------------------------------------------------------------------===//
@@ -97,6 +126,39 @@ def Kiln_AddOp : Kiln_BroadcastBinaryOp<"add", "Add", [Commutative]>;
 def Kiln_SubOp : Kiln_BroadcastBinaryOp<"sub", "Sub">;
 def Kiln_MulOp : Kiln_BroadcastBinaryOp<"mul", "Mul", [Commutative]>;
 def Kiln_DivOp : Kiln_BroadcastBinaryOp<"div", "Div">;
+def Kiln_PowOp : Kiln_BroadcastBinaryOp<"pow", "Pow">;
+
+// Comparisons: broadcast like the arithmetic ops, result of i1.
+class Kiln_CompareOp<string mnemonic, string onnxName, Type operandType, list<Trait> traits = []>
+    : Kiln_InferOp<mnemonic, traits> {
+  let summary = "Elementwise " # mnemonic # " with numpy broadcasting, giving i1 (ONNX " # onnxName # ")";
+  let description = [{
+    ```mlir
+    %0 = kiln.}] # mnemonic # [{ %a, %b : (tensor<8x3xf32>, tensor<3xf32>) -> tensor<8x3xi1>
+    ```
+  }];
+  let arguments = (ins operandType:$lhs, operandType:$rhs);
+  let results = (outs TensorOf<[I1]>:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_EqualOp : Kiln_CompareOp<"equal", "Equal", Kiln_AnyTensor, [Commutative]>;
+def Kiln_LessOp : Kiln_CompareOp<"less", "Less", Kiln_NumericTensor>;
+def Kiln_LessEqualOp : Kiln_CompareOp<"less_equal", "LessOrEqual", Kiln_NumericTensor>;
+def Kiln_GreaterOp : Kiln_CompareOp<"greater", "Greater", Kiln_NumericTensor>;
+def Kiln_GreaterEqualOp : Kiln_CompareOp<"greater_equal", "GreaterOrEqual", Kiln_NumericTensor>;
+
+def Kiln_WhereOp : Kiln_InferOp<"where"> {
+  let summary = "condition ? lhs : rhs, elementwise, all three broadcast (ONNX Where)";
+  let description = [{
+    ```mlir
+    %0 = kiln.where %mask, %a, %b : (tensor<256x256xi1>, tensor<f32>, tensor<16x8x256x256xf32>) -> tensor<16x8x256x256xf32>
+    ```
+  }];
+  let arguments = (ins TensorOf<[I1]>:$condition, Kiln_AnyTensor:$lhs, Kiln_AnyTensor:$rhs);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$condition `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
 
 // A unary op whose result has its operand's type.
 class Kiln_UnaryElementwiseOp<string mnemonic, Type operandType, list<Trait> traits = []>
@@ -106,14 +168,234 @@ class Kiln_UnaryElementwiseOp<string mnemonic, Type operandType, list<Trait> tra
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
-def Kiln_ReluOp : Kiln_UnaryElementwiseOp<"relu", Kiln_NumericTensor> {
-  let summary = "max(x, 0), elementwise (ONNX Relu)";
+class Kiln_SimpleUnaryOp<string mnemonic, string onnxName, string formula, Type operandType>
+    : Kiln_UnaryElementwiseOp<mnemonic, operandType> {
+  let summary = formula # ", elementwise (ONNX " # onnxName # ")";
   let description = [{
     ```mlir
-    %0 = kiln.relu %x : (tensor<8x1024xf32>) -> tensor<8x1024xf32>
+    %0 = kiln.}] # mnemonic # [{ %x : (tensor<8x1024xf32>) -> tensor<8x1024xf32>
     ```
   }];
 }
+
+def Kiln_NegOp : Kiln_SimpleUnaryOp<"neg", "Neg", "-x", Kiln_NumericTensor>;
+def Kiln_AbsOp : Kiln_SimpleUnaryOp<"abs", "Abs", "|x|", Kiln_NumericTensor>;
+def Kiln_ReluOp : Kiln_SimpleUnaryOp<"relu", "Relu", "max(x, 0)", Kiln_NumericTensor>;
+def Kiln_SqrtOp : Kiln_SimpleUnaryOp<"sqrt", "Sqrt", "sqrt(x)", Kiln_FloatTensor>;
+def Kiln_ReciprocalOp : Kiln_SimpleUnaryOp<"reciprocal", "Reciprocal", "1 / x", Kiln_FloatTensor>;
+def Kiln_ExpOp : Kiln_SimpleUnaryOp<"exp", "Exp", "e^x", Kiln_FloatTensor>;
+def Kiln_LogOp : Kiln_SimpleUnaryOp<"log", "Log", "ln(x)", Kiln_FloatTensor>;
+def Kiln_ErfOp : Kiln_SimpleUnaryOp<"erf", "Erf", "erf(x)", Kiln_FloatTensor>;
+def Kiln_TanhOp : Kiln_SimpleUnaryOp<"tanh", "Tanh", "tanh(x)", Kiln_FloatTensor>;
+def Kiln_SigmoidOp : Kiln_SimpleUnaryOp<"sigmoid", "Sigmoid", "1 / (1 + e^-x)", Kiln_FloatTensor>;
+def Kiln_HardSwishOp : Kiln_SimpleUnaryOp<"hard_swish", "HardSwish", "x * max(0, min(1, x / 6 + 1 / 2))", Kiln_FloatTensor>;
+def Kiln_NotOp : Kiln_SimpleUnaryOp<"not", "Not", "logical not", TensorOf<[I1]>>;
+
+def Kiln_IsNanOp : Kiln_InferOp<"is_nan"> {
+  let summary = "x != x, elementwise, giving i1 (ONNX IsNaN)";
+  let arguments = (ins Kiln_FloatTensor:$input);
+  let results = (outs TensorOf<[I1]>:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_LeakyReluOp : Kiln_UnaryElementwiseOp<"leaky_relu", Kiln_FloatTensor> {
+  let summary = "x < 0 ? alpha * x : x, elementwise (ONNX LeakyRelu)";
+  let arguments = (ins Kiln_FloatTensor:$input,
+                       DefaultValuedAttr<F32Attr, "0.01">:$alpha);
+}
+
+def Kiln_HardSigmoidOp : Kiln_UnaryElementwiseOp<"hard_sigmoid", Kiln_FloatTensor> {
+  let summary = "max(0, min(1, alpha * x + beta)), elementwise (ONNX HardSigmoid)";
+  let arguments = (ins Kiln_FloatTensor:$input,
+                       DefaultValuedAttr<F32Attr, "0.2">:$alpha,
+                       DefaultValuedAttr<F32Attr, "0.5">:$beta);
+}
+
+def Kiln_GeluOp : Kiln_UnaryElementwiseOp<"gelu", Kiln_FloatTensor> {
+  let summary = "x * Phi(x), elementwise (ONNX Gelu; the erf form of PyTorch's GELU)";
+  let description = [{
+    `approximate` is "none" (exact, with erf) or "tanh" (the tanh
+    approximation), as in ONNX and `torch.nn.functional.gelu`.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input,
+                       DefaultValuedAttr<StrAttr, "\"none\"">:$approximate);
+}
+
+def Kiln_ClipOp : Kiln_UnaryElementwiseOp<"clip", Kiln_NumericTensor> {
+  let summary = "min(max(x, min), max), elementwise (ONNX Clip)";
+  let description = [{
+    A bound that is absent does not apply. The bounds are compile-time
+    constants (ONNX allows tensors; the importer requires them constant).
+  }];
+  let arguments = (ins Kiln_NumericTensor:$input,
+                       OptionalAttr<F64Attr>:$min, OptionalAttr<F64Attr>:$max);
+}
+
+def Kiln_CastOp : Kiln_InferOp<"cast"> {
+  let summary = "Converts elements to another element type (ONNX Cast, CastLike)";
+  let description = [{
+    Float to integer truncates toward zero; to i1 is `x != 0`; between floats
+    rounds to nearest even, as ONNX specifies.
+
+    ```mlir
+    %0 = kiln.cast %x {to = i64} : (tensor<3xf32>) -> tensor<3xi64>
+    ```
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input, TypeAttr:$to);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_DropoutOp : Kiln_UnaryElementwiseOp<"dropout", Kiln_FloatTensor> {
+  let summary = "Random zeroing with probability `ratio`, scaled by 1/(1-ratio) (ONNX Dropout, training mode)";
+  let description = [{
+    Only training-mode dropout with a ratio above zero becomes this op; the
+    importer turns inference-mode Dropout into its input.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, F64Attr:$ratio);
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------===//
+
+def Kiln_ReshapeOp : Kiln_InferOp<"reshape"> {
+  let summary = "The same elements in a new static shape (ONNX Reshape, Flatten, Squeeze, Unsqueeze)";
+  let description = [{
+    `shape` is the result shape, every size known (the importer resolves
+    ONNX's 0 and -1). The element count is unchanged.
+
+    ```mlir
+    %0 = kiln.reshape %x {shape = array<i64: 16, 256, 8, 64>} : (tensor<16x256x512xf32>) -> tensor<16x256x8x64xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input, DenseI64ArrayAttr:$shape);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_TransposeOp : Kiln_InferOp<"transpose"> {
+  let summary = "Permutes dimensions (ONNX Transpose)";
+  let description = [{
+    Result dimension `i` is input dimension `perm[i]`.
+
+    ```mlir
+    %0 = kiln.transpose %x {perm = array<i64: 0, 2, 1, 3>} : (tensor<16x256x8x64xf32>) -> tensor<16x8x256x64xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_BroadcastToOp : Kiln_InferOp<"broadcast_to"> {
+  let summary = "Broadcasts to a static shape (ONNX Expand)";
+  let description = [{
+    `shape` is the result shape: the input broadcasts to it with numpy rules
+    (ONNX Expand's `shape` input, broadcast with the input's shape, is
+    resolved by the importer).
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input, DenseI64ArrayAttr:$shape);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_SliceOp : Kiln_InferOp<"slice"> {
+  let summary = "A strided box of the input (ONNX Slice, Split)";
+  let description = [{
+    For every dimension `d`: result index `i` reads input index
+    `starts[d] + i * strides[d]`, for `i` in `[0, sizes[d])`. Strides are
+    non-zero and may be negative; every index read is inside the input.
+    ONNX's clamped, negative and open-ended bounds are resolved by the
+    importer into this exact form.
+
+    ```mlir
+    %0 = kiln.slice %x {starts = array<i64: 0, 0, 512>, sizes = array<i64: 16, 256, 512>, strides = array<i64: 1, 1, 1>} : (tensor<16x256x1536xf32>) -> tensor<16x256x512xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input, DenseI64ArrayAttr:$starts,
+                       DenseI64ArrayAttr:$sizes, DenseI64ArrayAttr:$strides);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_ConcatOp : Kiln_InferOp<"concat"> {
+  let summary = "Joins tensors along one axis (ONNX Concat)";
+  let description = [{
+    All inputs have the same element type and rank and equal sizes except
+    along `axis` (non-negative).
+
+    ```mlir
+    %0 = kiln.concat %a, %b {axis = 1 : i64} : (tensor<2x1x4xf32>, tensor<2x2x4xf32>) -> tensor<2x3x4xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Kiln_AnyTensor>:$inputs, I64Attr:$axis);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_GatherOp : Kiln_InferOp<"gather"> {
+  let summary = "Takes slices of data along an axis at the given indices (ONNX Gather; embeddings)";
+  let description = [{
+    The result's shape is `data.shape[:axis] + indices.shape +
+    data.shape[axis+1:]`. Negative indices count from the end, as in ONNX.
+
+    ```mlir
+    %0 = kiln.gather %table, %ids {axis = 0 : i64} : (tensor<4096x512xf32>, tensor<16x256xi64>) -> tensor<16x256x512xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_AnyTensor:$data, TensorOf<[I32, I64]>:$indices,
+                       DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_GatherElementsOp : Kiln_InferOp<"gather_elements"> {
+  let summary = "result[i][j] = data[indices[i][j]][j] for axis 0, and so on (ONNX GatherElements)";
+  let description = [{
+    `indices` has the rank of `data`; the result has the shape of `indices`.
+  }];
+  let arguments = (ins Kiln_AnyTensor:$data, TensorOf<[I32, I64]>:$indices,
+                       DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_TriluOp : Kiln_UnaryElementwiseOp<"trilu", Kiln_AnyTensor> {
+  let summary = "Keeps the upper or lower triangle of the last two dimensions (ONNX Trilu)";
+  let description = [{
+    With `upper`, keeps elements with `col - row >= k`; otherwise keeps
+    `col - row <= k`; the rest become zero.
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input,
+                       DefaultValuedAttr<BoolAttr, "true">:$upper,
+                       DefaultValuedAttr<I64Attr, "0">:$k);
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+class Kiln_ReduceOp<string mnemonic, string onnxName, Type operandType>
+    : Kiln_InferOp<mnemonic> {
+  let summary = "Reduces over `axes` (ONNX " # onnxName # ")";
+  let description = [{
+    `axes` are distinct, non-negative and sorted; with `keepdims` the reduced
+    dimensions stay with size 1.
+
+    ```mlir
+    %0 = kiln.}] # mnemonic # [{ %x {axes = array<i64: 1>, keepdims = true} : (tensor<4x10xf32>) -> tensor<4x1xf32>
+    ```
+  }];
+  let arguments = (ins operandType:$input, DenseI64ArrayAttr:$axes,
+                       DefaultValuedAttr<BoolAttr, "true">:$keepdims);
+  let results = (outs operandType:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_ReduceSumOp : Kiln_ReduceOp<"reduce_sum", "ReduceSum", Kiln_NumericTensor>;
+def Kiln_ReduceMeanOp : Kiln_ReduceOp<"reduce_mean", "ReduceMean, GlobalAveragePool", Kiln_FloatTensor>;
+def Kiln_ReduceMaxOp : Kiln_ReduceOp<"reduce_max", "ReduceMax", Kiln_NumericTensor>;
 
 //===----------------------------------------------------------------------===//
 // Contractions
@@ -171,6 +453,62 @@ def Kiln_GemmOp : Kiln_InferOp<"gemm"> {
   ];
 }
 
+def Kiln_ConvOp : Kiln_InferOp<"conv"> {
+  let summary = "N-d convolution, NC[spatial] layout (ONNX Conv)";
+  let description = [{
+    `input` is N×C×D1×…, `weight` is M×(C/group)×K1×…, the optional `bias`
+    has M elements. `pads` holds every spatial dimension's begin padding, then
+    every end padding (ONNX's order); the importer turns `auto_pad` into
+    explicit pads. Output size per spatial dimension:
+    `floor((D + pad_begin + pad_end - dilation * (K - 1) - 1) / stride) + 1`.
+
+    ```mlir
+    %0 = kiln.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64} : (tensor<128x3x32x32xf32>, tensor<64x3x3x3xf32>) -> tensor<128x64x32x32xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$weight,
+                       Optional<Kiln_FloatTensor>:$bias,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DenseI64ArrayAttr:$dilations,
+                       DefaultValuedAttr<I64Attr, "1">:$group);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Pooling
+//===----------------------------------------------------------------------===//
+
+class Kiln_PoolOp<string mnemonic, string onnxName> : Kiln_InferOp<mnemonic> {
+  let summary = "Sliding-window pooling over the spatial dimensions (ONNX " # onnxName # ")";
+  let description = [{
+    `input` is N×C×D1×…; `kernel`, `strides`, `dilations` have one entry per
+    spatial dimension and `pads` begin paddings then end paddings. With
+    `ceil_mode` the output size rounds up, except that a window starting past
+    the input and its begin padding is dropped (PyTorch's and onnxruntime's
+    rule).
+  }];
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_MaxPoolOp : Kiln_PoolOp<"max_pool", "MaxPool"> {
+  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DenseI64ArrayAttr:$dilations,
+                       DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
+}
+
+def Kiln_AvgPoolOp : Kiln_PoolOp<"avg_pool", "AveragePool"> {
+  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DenseI64ArrayAttr:$dilations,
+                       DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
+                       DefaultValuedAttr<BoolAttr, "false">:$count_include_pad);
+}
+
 //===----------------------------------------------------------------------===//
 // Normalizations
 //===----------------------------------------------------------------------===//
@@ -180,7 +518,8 @@ class Kiln_SoftmaxLikeOp<string mnemonic, string onnxName, string formula>
   let summary = formula # " along one axis (ONNX " # onnxName # ", opset 13)";
   let description = [{
     Normalizes along `axis` (default -1, the last; negative counts from the
-    end). The result has the input's type.
+    end). The result has the input's type. (Opsets before 13 normalized over
+    all dimensions from `axis` on; the importer reshapes those.)
 
     ```mlir
     %0 = kiln.}] # mnemonic # [{ %logits {axis = -1 : i64} : (tensor<256x10xf32>) -> tensor<256x10xf32>
@@ -195,5 +534,62 @@ class Kiln_SoftmaxLikeOp<string mnemonic, string onnxName, string formula>
 def Kiln_SoftmaxOp : Kiln_SoftmaxLikeOp<"softmax", "Softmax", "exp(x) / sum(exp(x))">;
 // The form cross-entropy is built on: log-probabilities, computed stably.
 def Kiln_LogSoftmaxOp : Kiln_SoftmaxLikeOp<"log_softmax", "LogSoftmax", "x - log(sum(exp(x)))">;
+
+def Kiln_BatchNormOp : Kiln_InferOp<"batch_norm"> {
+  let summary = "Batch normalization with given statistics (ONNX BatchNormalization, inference mode)";
+  let description = [{
+    `(x - mean) / sqrt(var + epsilon) * scale + bias` per channel (dimension
+    1); `scale`, `bias`, `mean`, `var` have C elements.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$scale,
+                       Kiln_FloatTensor:$bias, Kiln_FloatTensor:$mean,
+                       Kiln_FloatTensor:$var,
+                       DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $scale `,` $bias `,` $mean `,` $var attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_BatchNormTrainOp : Kiln_InferOp<"batch_norm_train", [], /*multiResult=*/1> {
+  let summary = "Batch normalization with the batch's own statistics (ONNX BatchNormalization, training mode)";
+  let description = [{
+    Normalizes with the mean and the biased (population) variance of the
+    batch over every dimension but 1, and returns them beside the result, so
+    that the running-statistics update and the backward pass can use them.
+
+    ```mlir
+    %y, %mean, %var = kiln.batch_norm_train %x, %scale, %bias {epsilon = 1.0e-5 : f32} : (tensor<128x64x32x32xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<128x64x32x32xf32>, tensor<64xf32>, tensor<64xf32>)
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$scale,
+                       Kiln_FloatTensor:$bias,
+                       DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
+  let results = (outs Kiln_FloatTensor:$result, Kiln_FloatTensor:$batch_mean,
+                      Kiln_FloatTensor:$batch_var);
+  let assemblyFormat = [{
+    $input `,` $scale `,` $bias attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_LayerNormOp : Kiln_InferOp<"layer_norm"> {
+  let summary = "Layer normalization over the dimensions from `axis` on (ONNX LayerNormalization)";
+  let description = [{
+    Normalizes over dimensions `axis..rank-1` (`axis` non-negative), then
+    scales and shifts; `scale` and the optional `bias` broadcast to those
+    dimensions.
+
+    ```mlir
+    %0 = kiln.layer_norm %x, %g, %b {axis = 2 : i64, epsilon = 1.0e-5 : f32} : (tensor<16x256x512xf32>, tensor<512xf32>, tensor<512xf32>) -> tensor<16x256x512xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$scale,
+                       Optional<Kiln_FloatTensor>:$bias, I64Attr:$axis,
+                       DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $scale (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
 
 #endif // KILN_IR_GRAPH_GRAPHOPS_TD

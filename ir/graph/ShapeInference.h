@@ -51,25 +51,51 @@ std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);
 
 namespace detail {
 
+/// Runs an op's shape rule, single- or multi-result, into `results`.
+template <typename OpTy>
+llvm::LogicalResult inferAll(typename OpTy::Adaptor adaptor, ErrorFn emitError,
+                             llvm::SmallVectorImpl<mlir::Type> &results) {
+  if constexpr (OpTy::kMultiResult) {
+    return OpTy::inferResultTypes(adaptor, emitError, results);
+  } else {
+    mlir::FailureOr<mlir::Type> type = OpTy::inferResultType(adaptor, emitError);
+    if (mlir::failed(type))
+      return mlir::failure();
+    results.push_back(*type);
+    return mlir::success();
+  }
+}
+
 /// Op::verify() for type-inferring ops: runs inference with errors on the op,
-/// then checks the written result type against the inferred one (so that
+/// then checks the written result types against the inferred ones (so that
 /// InferTypeOpInterface's own, vaguer, check never fires).
-template <typename OpTy> llvm::LogicalResult verifyInferredType(OpTy op) {
+template <typename OpTy>
+llvm::LogicalResult verifyInferredTypes(OpTy op) {
   typename OpTy::Adaptor adaptor(op);
-  mlir::FailureOr<mlir::Type> inferred =
-      OpTy::inferResultType(adaptor, [&] { return op.emitOpError(); });
-  if (mlir::failed(inferred))
+  llvm::SmallVector<mlir::Type> inferred;
+  if (mlir::failed(inferAll<OpTy>(
+          adaptor, [&] { return op.emitOpError(); }, inferred)))
     return mlir::failure();
-  mlir::Type written = op->getResult(0).getType();
-  if (!isCompatibleType(*inferred, written))
-    return op.emitOpError()
-           << "result type " << written
-           << " is incompatible with the inferred type " << *inferred;
+  if (inferred.size() != op->getNumResults())
+    return op.emitOpError() << "has " << op->getNumResults()
+                            << " results but its shape rule gives "
+                            << inferred.size();
+  for (auto [index, pair] :
+       llvm::enumerate(llvm::zip_equal(inferred, op->getResultTypes()))) {
+    auto [type, written] = pair;
+    if (isCompatibleType(type, written))
+      continue;
+    auto diag = op.emitOpError() << "result type ";
+    if (op->getNumResults() > 1)
+      diag << "#" << index << " ";
+    return diag << written << " is incompatible with the inferred type "
+                << type;
+  }
   return mlir::success();
 }
 
-/// InferTypeOpInterface::inferReturnTypes for single-result kiln ops.
-/// Errors are reported at `location`, phrased as the verifier phrases them.
+/// InferTypeOpInterface::inferReturnTypes for kiln ops. Errors are reported
+/// at `location`, phrased as the verifier phrases them.
 template <typename OpTy>
 llvm::LogicalResult
 inferReturnTypes(std::optional<mlir::Location> location,
@@ -81,11 +107,7 @@ inferReturnTypes(std::optional<mlir::Location> location,
     return std::move(mlir::emitError(*location)
                      << "'" << OpTy::getOperationName() << "' op ");
   };
-  mlir::FailureOr<mlir::Type> type = OpTy::inferResultType(adaptor, emitError);
-  if (mlir::failed(type))
-    return mlir::failure();
-  results.push_back(*type);
-  return mlir::success();
+  return inferAll<OpTy>(adaptor, emitError, results);
 }
 
 } // namespace detail

@@ -89,7 +89,7 @@ func.func @gemm_contracting(%a: tensor<8x784xf32>, %b: tensor<784x10xf32>) {
 // -----
 
 func.func @gemm_bias(%a: tensor<8x16xf32>, %b: tensor<16x10xf32>, %c: tensor<8xf32>) {
-  // expected-error @+1 {{'kiln.gemm' op operand c of shape 8 does not broadcast to the result shape 8x10}}
+  // expected-error @+1 {{'kiln.gemm' op operand c of shape 8 does not broadcast to 8x10}}
   %0 = kiln.gemm %a, %b, %c : (tensor<8x16xf32>, tensor<16x10xf32>, tensor<8xf32>) -> tensor<8x10xf32>
   return
 }
@@ -123,5 +123,213 @@ func.func @constant_dynamic() {
 func.func @not_an_op(%a: tensor<3xf32>) {
   // expected-error @+1 {{custom op 'kiln.frobnicate' is unknown}}
   %0 = kiln.frobnicate %a : (tensor<3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @where_cond(%c: tensor<3xi1>, %a: tensor<2x4xf32>) {
+  // expected-error @+1 {{'kiln.where' op operands are not broadcast-compatible: condition dimension 0 is 3 but values dimension 1 is 4 (shapes 3 and 2x4)}}
+  %0 = kiln.where %c, %a, %a : (tensor<3xi1>, tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @compare_result(%a: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.less' op result #0 must be tensor of 1-bit signless integer values, but got 'tensor<3xf32>'}}
+  %0 = kiln.less %a, %a : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @gelu_mode(%a: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.gelu' op approximate must be "none" or "tanh", got "fast"}}
+  %0 = kiln.gelu %a {approximate = "fast"} : (tensor<3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @clip_bounds(%a: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.clip' op min (6) is greater than max (0)}}
+  %0 = kiln.clip %a {min = 6.0, max = 0.0} : (tensor<3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @cast_to(%a: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.cast' op cannot cast to 'i16': not an element type kiln supports}}
+  %0 = kiln.cast %a {to = i16} : (tensor<3xf32>) -> tensor<3xi64>
+  return
+}
+
+// -----
+
+func.func @dropout_ratio(%a: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.dropout' op ratio must be in [0, 1), got 1}}
+  %0 = kiln.dropout %a {ratio = 1.0} : (tensor<3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_count(%a: tensor<2x3x4xf32>) {
+  // expected-error @+1 {{'kiln.reshape' op shape 4x7 has 28 elements but the input 2x3x4 has 24}}
+  %0 = kiln.reshape %a {shape = array<i64: 4, 7>} : (tensor<2x3x4xf32>) -> tensor<4x7xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_negative(%a: tensor<2x3x4xf32>) {
+  // expected-error @+1 {{'kiln.reshape' op shape[1] is -1 but must be at least 0}}
+  %0 = kiln.reshape %a {shape = array<i64: 2, -1>} : (tensor<2x3x4xf32>) -> tensor<2x12xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_perm(%a: tensor<2x3x4xf32>) {
+  // expected-error @+1 {{'kiln.transpose' op perm [0, 0, 1] is not a permutation of the 3 dimensions of the input}}
+  %0 = kiln.transpose %a {perm = array<i64: 0, 0, 1>} : (tensor<2x3x4xf32>) -> tensor<2x2x3xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_to(%a: tensor<3x2xf32>) {
+  // expected-error @+1 {{'kiln.broadcast_to' op the input of shape 3x2 does not broadcast to 3x4}}
+  %0 = kiln.broadcast_to %a {shape = array<i64: 3, 4>} : (tensor<3x2xf32>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @slice_bounds(%a: tensor<4x5xf32>) {
+  // expected-error @+1 {{'kiln.slice' op dimension 1 reads indices 1 to 5 (stride 2) outside the input's size 5}}
+  %0 = kiln.slice %a {starts = array<i64: 0, 1>, sizes = array<i64: 4, 3>, strides = array<i64: 1, 2>} : (tensor<4x5xf32>) -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @slice_rank(%a: tensor<4x5xf32>) {
+  // expected-error @+1 {{'kiln.slice' op starts has 1 entries but the input's rank needs 2}}
+  %0 = kiln.slice %a {starts = array<i64: 0>, sizes = array<i64: 4, 3>, strides = array<i64: 1, 1>} : (tensor<4x5xf32>) -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @concat_sizes(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) {
+  // expected-error @+1 {{'kiln.concat' op input 1 dimension 0 is 4 but input 0's is 2 (only the axis dimension may differ)}}
+  %0 = kiln.concat %a, %b {axis = 1 : i64} : (tensor<2x3xf32>, tensor<4x3xf32>) -> tensor<2x6xf32>
+  return
+}
+
+// -----
+
+func.func @gather_axis(%a: tensor<10x4xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{'kiln.gather' op axis 2 is out of range for data of rank 2}}
+  %0 = kiln.gather %a, %i {axis = 2 : i64} : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @gather_elements_rank(%a: tensor<10x4xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{'kiln.gather_elements' op indices have rank 1 but data has rank 2}}
+  %0 = kiln.gather_elements %a, %i : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @trilu_rank(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.trilu' op input must have rank 2 or more, got rank 1}}
+  %0 = kiln.trilu %a : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_axes(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{'kiln.reduce_sum' op axes [1, 0] must be distinct, sorted and in [0, 2)}}
+  %0 = kiln.reduce_sum %a {axes = array<i64: 1, 0>} : (tensor<2x3xf32>) -> tensor<1x1xf32>
+  return
+}
+
+// -----
+
+func.func @conv_channels(%x: tensor<1x3x8x8xf32>, %w: tensor<4x2x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv' op weight dimension 1 is 2 but input channels / group is 3}}
+  %0 = kiln.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>} : (tensor<1x3x8x8xf32>, tensor<4x2x3x3xf32>) -> tensor<1x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_pads(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv' op pads has 2 entries but 2 spatial dimensions (begins, then ends) needs 4}}
+  %0 = kiln.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0>, dilations = array<i64: 1, 1>} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<1x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_too_small(%x: tensor<1x3x2x2xf32>, %w: tensor<4x3x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv' op spatial dimension 0 of size 2 (padded 2) is smaller than the window (3 with dilation 1)}}
+  %0 = kiln.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>} : (tensor<1x3x2x2xf32>, tensor<4x3x3x3xf32>) -> tensor<1x4x1x1xf32>
+  return
+}
+
+// -----
+
+func.func @conv_bias(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.conv' op bias of shape 3 must have one element per output channel (4)}}
+  %0 = kiln.conv %x, %w, %b {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<3xf32>) -> tensor<1x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @pool_pad(%x: tensor<1x3x8x8xf32>) {
+  // expected-error @+1 {{'kiln.max_pool' op padding of spatial dimension 0 (2, 2) must be smaller than the kernel (2)}}
+  %0 = kiln.max_pool %x {kernel = array<i64: 2, 2>, strides = array<i64: 1, 1>, pads = array<i64: 2, 0, 2, 0>, dilations = array<i64: 1, 1>} : (tensor<1x3x8x8xf32>) -> tensor<1x3x11x7xf32>
+  return
+}
+
+// -----
+
+func.func @batch_norm_channels(%x: tensor<2x3x4x4xf32>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.batch_norm_train' op scale of shape 4 must have one element per channel (3)}}
+  %0:3 = kiln.batch_norm_train %x, %s, %s : (tensor<2x3x4x4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<2x3x4x4xf32>, tensor<3xf32>, tensor<3xf32>)
+  return
+}
+
+// -----
+
+func.func @batch_norm_result(%x: tensor<2x3x4x4xf32>, %s: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.batch_norm_train' op result type #1 'tensor<4xf32>' is incompatible with the inferred type 'tensor<3xf32>'}}
+  %0:3 = kiln.batch_norm_train %x, %s, %s : (tensor<2x3x4x4xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<2x3x4x4xf32>, tensor<4xf32>, tensor<3xf32>)
+  return
+}
+
+// -----
+
+func.func @layer_norm_scale(%x: tensor<2x3x8xf32>, %s: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.layer_norm' op scale of shape 3 does not broadcast to 8}}
+  %0 = kiln.layer_norm %x, %s {axis = 2 : i64} : (tensor<2x3x8xf32>, tensor<3xf32>) -> tensor<2x3x8xf32>
+  return
+}
+
+// -----
+
+func.func @initializer_name() {
+  // expected-error @+1 {{'kiln.initializer' op requires a non-empty name}}
+  %0 = kiln.initializer "" = dense<1.0> : tensor<2xf32>
   return
 }

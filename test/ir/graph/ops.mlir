@@ -87,3 +87,128 @@ func.func @constant() -> tensor<2xi64> {
   %0 = kiln.constant dense<[1, 2]> : tensor<2xi64>
   return %0 : tensor<2xi64>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @initializer
+func.func @initializer() -> tensor<2x2xf32> {
+  // CHECK: kiln.initializer "fc1.weight" = dense<{{.*}}> : tensor<2x2xf32>
+  %0 = kiln.initializer "fc1.weight" = dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
+  return %0 : tensor<2x2xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @elementwise
+func.func @elementwise(%a: tensor<2x3xf32>, %b: tensor<3xf32>, %m: tensor<2x3xi1>, %i: tensor<3xi64>) {
+  // CHECK: kiln.pow {{.*}} -> tensor<2x3xf32>
+  %0 = kiln.pow %a, %b : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.equal {{.*}} -> tensor<3xi1>
+  %1 = kiln.equal %i, %i : (tensor<3xi64>, tensor<3xi64>) -> tensor<3xi1>
+  // CHECK: kiln.less {{.*}} -> tensor<2x3xi1>
+  %2 = kiln.less %a, %b : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xi1>
+  // CHECK: kiln.less_equal
+  %3 = kiln.less_equal %a, %b : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xi1>
+  // CHECK: kiln.greater
+  %4 = kiln.greater %a, %b : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xi1>
+  // CHECK: kiln.greater_equal
+  %5 = kiln.greater_equal %a, %b : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xi1>
+  // CHECK: kiln.not {{.*}} : (tensor<2x3xi1>) -> tensor<2x3xi1>
+  %6 = kiln.not %m : (tensor<2x3xi1>) -> tensor<2x3xi1>
+  // CHECK: kiln.where {{.*}} : (tensor<2x3xi1>, tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  %7 = kiln.where %m, %a, %b : (tensor<2x3xi1>, tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.is_nan {{.*}} -> tensor<2x3xi1>
+  %8 = kiln.is_nan %a : (tensor<2x3xf32>) -> tensor<2x3xi1>
+  // CHECK: kiln.neg
+  %9 = kiln.neg %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.abs
+  %10 = kiln.abs %i : (tensor<3xi64>) -> tensor<3xi64>
+  // CHECK: kiln.sqrt
+  %11 = kiln.sqrt %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.reciprocal
+  %12 = kiln.reciprocal %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.exp
+  %13 = kiln.exp %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.log
+  %14 = kiln.log %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.erf
+  %15 = kiln.erf %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.tanh
+  %16 = kiln.tanh %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.sigmoid
+  %17 = kiln.sigmoid %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.hard_swish
+  %18 = kiln.hard_swish %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.leaky_relu {{.*}} {alpha = 1.000000e-01 : f32}
+  %19 = kiln.leaky_relu %a {alpha = 0.1 : f32} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.hard_sigmoid {{.*}} {alpha = 3.000000e-01 : f32, beta = 4.000000e-01 : f32}
+  %20 = kiln.hard_sigmoid %a {alpha = 0.3 : f32, beta = 0.4 : f32} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.gelu {{.*}} {approximate = "tanh"}
+  %21 = kiln.gelu %a {approximate = "tanh"} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.clip {{.*}} {max = 6.000000e+00 : f64, min = 0.000000e+00 : f64}
+  %22 = kiln.clip %a {min = 0.0, max = 6.0} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.cast {{.*}} {to = i64} : (tensor<2x3xf32>) -> tensor<2x3xi64>
+  %23 = kiln.cast %a {to = i64} : (tensor<2x3xf32>) -> tensor<2x3xi64>
+  // CHECK: kiln.dropout {{.*}} {ratio = 1.000000e-01 : f64}
+  %24 = kiln.dropout %a {ratio = 0.1} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @data_movement
+func.func @data_movement(%x: tensor<16x256x512xf32>, %t: tensor<10x4xf32>, %ids: tensor<2x3xi64>,
+                         %a: tensor<2x1x4xf32>, %b: tensor<2x2x4xf32>) {
+  // CHECK: kiln.reshape {{.*}} {shape = array<i64: 16, 256, 8, 64>} : (tensor<16x256x512xf32>) -> tensor<16x256x8x64xf32>
+  %0 = kiln.reshape %x {shape = array<i64: 16, 256, 8, 64>} : (tensor<16x256x512xf32>) -> tensor<16x256x8x64xf32>
+  // CHECK: kiln.transpose {{.*}} -> tensor<16x8x256x64xf32>
+  %1 = kiln.transpose %0 {perm = array<i64: 0, 2, 1, 3>} : (tensor<16x256x8x64xf32>) -> tensor<16x8x256x64xf32>
+  // CHECK: kiln.slice {{.*}} -> tensor<16x256x128xf32>
+  %2 = kiln.slice %x {starts = array<i64: 0, 0, 511>, sizes = array<i64: 16, 256, 128>, strides = array<i64: 1, 1, -2>} : (tensor<16x256x512xf32>) -> tensor<16x256x128xf32>
+  // CHECK: kiln.concat {{.*}} {axis = 1 : i64} : (tensor<2x1x4xf32>, tensor<2x2x4xf32>, tensor<2x1x4xf32>) -> tensor<2x4x4xf32>
+  %3 = kiln.concat %a, %b, %a {axis = 1 : i64} : (tensor<2x1x4xf32>, tensor<2x2x4xf32>, tensor<2x1x4xf32>) -> tensor<2x4x4xf32>
+  // CHECK: kiln.gather {{.*}} -> tensor<2x3x4xf32>
+  %4 = kiln.gather %t, %ids : (tensor<10x4xf32>, tensor<2x3xi64>) -> tensor<2x3x4xf32>
+  // CHECK: kiln.gather_elements {{.*}} -> tensor<2x3xf32>
+  %5 = kiln.gather_elements %t, %ids {axis = 1 : i64} : (tensor<10x4xf32>, tensor<2x3xi64>) -> tensor<2x3xf32>
+  // CHECK: kiln.broadcast_to {{.*}} -> tensor<3x2x1x4xf32>
+  %6 = kiln.broadcast_to %a {shape = array<i64: 3, 2, 1, 4>} : (tensor<2x1x4xf32>) -> tensor<3x2x1x4xf32>
+  // CHECK: kiln.trilu {{.*}} {k = 1 : i64, upper = false}
+  %7 = kiln.trilu %t {upper = false, k = 1 : i64} : (tensor<10x4xf32>) -> tensor<10x4xf32>
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @reductions
+func.func @reductions(%x: tensor<2x3x4xf32>) {
+  // CHECK: kiln.reduce_sum {{.*}} -> tensor<2x1x4xf32>
+  %0 = kiln.reduce_sum %x {axes = array<i64: 1>} : (tensor<2x3x4xf32>) -> tensor<2x1x4xf32>
+  // CHECK: kiln.reduce_mean {{.*}} -> tensor<2xf32>
+  %1 = kiln.reduce_mean %x {axes = array<i64: 1, 2>, keepdims = false} : (tensor<2x3x4xf32>) -> tensor<2xf32>
+  // CHECK: kiln.reduce_max {{.*}} -> tensor<f32>
+  %2 = kiln.reduce_max %x {axes = array<i64: 0, 1, 2>, keepdims = false} : (tensor<2x3x4xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @nn
+func.func @nn(%x: tensor<128x3x32x32xf32>, %w: tensor<64x3x3x3xf32>, %b: tensor<64xf32>,
+              %g: tensor<128x64x32x32xf32>, %s: tensor<16x256x512xf32>, %ls: tensor<512xf32>) {
+  // CHECK: kiln.conv {{.*}} -> tensor<128x64x32x32xf32>
+  %0 = kiln.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>} : (tensor<128x3x32x32xf32>, tensor<64x3x3x3xf32>) -> tensor<128x64x32x32xf32>
+  // CHECK: kiln.conv {{.*}} -> tensor<128x64x16x16xf32>
+  %1 = kiln.conv %x, %w, %b {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>} : (tensor<128x3x32x32xf32>, tensor<64x3x3x3xf32>, tensor<64xf32>) -> tensor<128x64x16x16xf32>
+  // CHECK: kiln.max_pool {{.*}} -> tensor<128x64x17x17xf32>
+  %2 = kiln.max_pool %g {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, ceil_mode = true} : (tensor<128x64x32x32xf32>) -> tensor<128x64x17x17xf32>
+  // CHECK: kiln.avg_pool {{.*}} -> tensor<128x64x16x16xf32>
+  %3 = kiln.avg_pool %g {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>} : (tensor<128x64x32x32xf32>) -> tensor<128x64x16x16xf32>
+  // CHECK: kiln.batch_norm {{.*}} -> tensor<128x64x32x32xf32>
+  %4 = kiln.batch_norm %g, %b, %b, %b, %b : (tensor<128x64x32x32xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<128x64x32x32xf32>
+  // CHECK: kiln.batch_norm_train {{.*}} -> (tensor<128x64x32x32xf32>, tensor<64xf32>, tensor<64xf32>)
+  %5:3 = kiln.batch_norm_train %g, %b, %b {epsilon = 1.0e-5 : f32} : (tensor<128x64x32x32xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<128x64x32x32xf32>, tensor<64xf32>, tensor<64xf32>)
+  // CHECK: kiln.layer_norm {{.*}} -> tensor<16x256x512xf32>
+  %6 = kiln.layer_norm %s, %ls, %ls {axis = 2 : i64} : (tensor<16x256x512xf32>, tensor<512xf32>, tensor<512xf32>) -> tensor<16x256x512xf32>
+  return
+}

@@ -13,24 +13,35 @@ using namespace mlir;
 
 namespace kiln {
 
-LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
-  // 1. Read the input. Only kiln IR is read so far.
+OwningOpRef<ModuleOp> loadModel(const CompileOptions &options,
+                                MLIRContext &context) {
   StringRef ext = llvm::sys::path::extension(options.inputPath);
-  if (ext == ".onnx") {
-    return emitError(UnknownLoc::get(&context))
-           << "cannot read '" << options.inputPath
-           << "': this build has no ONNX importer yet; give kiln IR (.mlir)";
+  if (ext == ".onnx" || ext == ".onnxtxt")
+    return onnx::importModel(options.inputPath, options.import, context);
+  if (ext != ".mlir") {
+    emitError(UnknownLoc::get(&context))
+        << "cannot read '" << options.inputPath
+        << "': expected an ONNX model (.onnx, .onnxtxt) or kiln IR (.mlir)";
+    return {};
   }
   std::string message;
   auto file = openInputFile(options.inputPath, &message);
-  if (!file)
-    return emitError(UnknownLoc::get(&context))
-           << "cannot read '" << options.inputPath << "': " << message;
+  if (!file) {
+    emitError(UnknownLoc::get(&context))
+        << "cannot read '" << options.inputPath << "': " << message;
+    return {};
+  }
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(std::move(file), SMLoc());
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  // The parser reports where and why it fails.
+  return parseSourceFile<ModuleOp>(sourceMgr, &context);
+}
+
+LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
+  // 1. Read the input.
+  OwningOpRef<ModuleOp> module = loadModel(options, context);
   if (!module)
-    return failure(); // The parser reported where and why.
+    return failure();
 
   // 2. Run the pipeline up to the requested stage.
   PassManager pm(&context, ModuleOp::getOperationName());
@@ -51,11 +62,15 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
     return failure();
 
   // 3. Write the result; the file appears only if everything succeeded.
+  std::string message;
   auto output = openOutputFile(options.outputPath, &message);
   if (!output)
     return emitError(UnknownLoc::get(&context))
            << "cannot write '" << options.outputPath << "': " << message;
-  module->print(output->os());
+  OpPrintingFlags flags;
+  if (!options.printWeights)
+    flags.elideLargeResourceString(1024);
+  module->print(output->os(), flags);
   output->os() << "\n";
   output->keep();
   return success();

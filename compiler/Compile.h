@@ -3,6 +3,7 @@
 #define KILN_COMPILER_COMPILE_H
 
 #include "compiler/Pipeline.h"
+#include "compiler/onnx/Importer.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -11,7 +12,8 @@
 namespace kiln {
 
 struct CompileOptions {
-  /// The model: kiln IR (`.mlir`). ONNX input arrives with the importer.
+  /// The model: ONNX (`.onnx`, or ONNX's text syntax in `.onnxtxt`), or kiln
+  /// IR (`.mlir`).
   std::string inputPath;
   /// Where the result goes; "-" is stdout.
   std::string outputPath = "-";
@@ -19,8 +21,17 @@ struct CompileOptions {
   Stage emit = Stage::Graph;
   /// Print the IR after every pass to stderr.
   bool dumpIrAfterAll = false;
+  /// Write every initializer's data into the IR (large ones are elided by
+  /// default: the IR is for reading).
+  bool printWeights = false;
   PipelineOptions pipeline;
+  onnx::ImportOptions import;
 };
+
+/// Reads a model as kiln IR: imports `.onnx` / `.onnxtxt`, parses `.mlir`.
+/// Errors are reported through `context`'s diagnostics; null on failure.
+mlir::OwningOpRef<mlir::ModuleOp> loadModel(const CompileOptions &options,
+                                            mlir::MLIRContext &context);
 
 /// Reads the model, runs the pipeline up to `options.emit` and writes the IR.
 /// Errors are reported as located diagnostics through `context`; the output

@@ -30,10 +30,9 @@ cl::OptionCategory kilnCategory("kiln options");
 // kiln compile
 //===----------------------------------------------------------------------===//
 
-cl::SubCommand
-    compileCommand("compile",
-                   "Compile MODEL (kiln IR, .mlir) and write the IR of a stage "
-                   "(--emit)");
+cl::SubCommand compileCommand(
+    "compile", "Compile MODEL (.onnx, .onnxtxt or kiln IR .mlir) and write "
+               "the IR of a stage (--emit)");
 cl::opt<std::string> compileInput(cl::Positional, cl::Required,
                                   cl::desc("MODEL"), cl::sub(compileCommand),
                                   cl::cat(kilnCategory));
@@ -47,6 +46,17 @@ cl::opt<std::string> compileEmit(
     cl::desc("Write the IR after this stage instead of an artifact:\n"
              "  mlir  import + shape inference + canonicalize/CSE"),
     cl::value_desc("STAGE"), cl::sub(compileCommand), cl::cat(kilnCategory));
+cl::list<std::string> compileInputShapes(
+    "input-shape",
+    cl::desc("Sizes for an input with symbolic dimensions, e.g. "
+             "--input-shape input=256,784 (repeat for several inputs)"),
+    cl::value_desc("NAME=D0,D1,..."), cl::sub(compileCommand),
+    cl::cat(kilnCategory));
+cl::opt<bool> compilePrintWeights(
+    "print-weights",
+    cl::desc("Write all initializer data into the emitted IR (by default, "
+             "data over 1 KiB is elided)"),
+    cl::sub(compileCommand), cl::cat(kilnCategory));
 cl::opt<bool>
     compileDumpAfterAll("dump-ir-after-all",
                         cl::desc("Print the IR after every pass to stderr"),
@@ -57,6 +67,16 @@ int runCompile(mlir::MLIRContext &context) {
   options.inputPath = compileInput;
   options.outputPath = compileOutput;
   options.dumpIrAfterAll = compileDumpAfterAll;
+  options.printWeights = compilePrintWeights;
+  for (const std::string &text : compileInputShapes) {
+    std::string name, error;
+    SmallVector<int64_t> shape;
+    if (!onnx::parseInputShape(text, name, shape, error)) {
+      errs() << "kiln compile: error: --input-shape: " << error << "\n";
+      return 1;
+    }
+    options.import.inputShapes[name] = shape;
+  }
   if (compileEmit.getNumOccurrences() == 0) {
     errs() << "kiln compile: error: this build cannot write .kiln artifacts "
               "yet; use --emit mlir to write the compiled IR\n";
@@ -97,6 +117,20 @@ StringRef severityName(mlir::DiagnosticSeverity severity) {
   llvm_unreachable("unknown severity");
 }
 
+/// "file: " or "file: node 'x' (Add): " for locations without a line (ONNX
+/// files, their nodes and initializers); "" for anything else.
+std::string describePlace(mlir::Location loc) {
+  std::string label;
+  if (auto name = dyn_cast<mlir::NameLoc>(loc)) {
+    label = name.getName().str() + ": ";
+    loc = name.getChildLoc();
+  }
+  auto file = dyn_cast<mlir::FileLineColLoc>(loc);
+  if (!file || file.getLine() != 0)
+    return "";
+  return file.getFilename().str() + ": " + label;
+}
+
 void printVersion(raw_ostream &os) {
   os << "kiln " << KILN_VERSION << " (MLIR " << LLVM_VERSION_STRING << ")\n";
 }
@@ -130,9 +164,8 @@ int driverMain(int argc, char **argv) {
           "kiln - compile ONNX models into training executables and run "
           "them\n\n"
           "  kiln compile MODEL --emit mlir [-o OUT] [--dump-ir-after-all]\n\n"
-          "So far this build reads kiln IR (.mlir), not ONNX, and writes IR,\n"
-          "not .kiln artifacts: the importer and the runtime are still to "
-          "come.\n"
+          "So far kiln compile writes IR, not .kiln artifacts: the runtime is\n"
+          "still to come.\n"
           "Run `kiln COMMAND --help` for a command's options.\n",
           &errs()))
     return 1;
@@ -146,14 +179,17 @@ int driverMain(int argc, char **argv) {
     // Located diagnostics ("file:line:col: error: ...") with the source line.
     SourceMgr sourceMgr;
     mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context, errs());
-    // Diagnostics with no place in a file (a file that cannot be opened) are
-    // said plainly, without "<unknown>:0:". Later handlers are asked first.
+    // Diagnostics about a whole file or an ONNX node have no line to show
+    // (FileLineColLoc line 0, maybe inside a NameLoc naming the node); they
+    // are said as "kiln compile: error: model.onnx: node 'x' (Add): ...".
+    // Later handlers are asked first.
     std::string prefix = ("kiln " + c.sub->getName()).str();
     mlir::ScopedDiagnosticHandler plain(&context, [&](mlir::Diagnostic &diag) {
-      if (!isa<mlir::UnknownLoc>(diag.getLocation()))
-        return mlir::failure(); // Let the source-manager handler place it.
+      std::string place = describePlace(diag.getLocation());
+      if (place.empty() && !isa<mlir::UnknownLoc>(diag.getLocation()))
+        return mlir::failure(); // A line in a text file: let SourceMgr show it.
       errs() << prefix << ": " << severityName(diag.getSeverity()) << ": "
-             << diag << "\n";
+             << place << diag << "\n";
       return mlir::success();
     });
     return c.run(context);

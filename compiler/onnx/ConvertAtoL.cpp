@@ -1,0 +1,745 @@
+//===- ConvertAtoL.cpp - ONNX ops Abs..LogSoftmax into kiln ops -----------===//
+//
+// One function per ONNX op, named after it; each follows the ONNX operator
+// spec for every opset the table below admits (`minOpset` and later).
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/onnx/ConvertUtils.h"
+#include "compiler/onnx/TensorData.h"
+
+#include <cmath>
+
+using namespace mlir;
+namespace proto = ::onnx;
+
+namespace kiln::onnx {
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertAbs(NodeImporter &n) {
+  return convertUnary<graph::AbsOp>(n, [](double x) { return std::fabs(x); });
+}
+
+LogicalResult convertAdd(NodeImporter &n) {
+  return convertBinary<graph::AddOp>(
+      n, [](double a, double b) { return a + b; },
+      [](int64_t a, int64_t b) { return a + b; });
+}
+
+LogicalResult convertDiv(NodeImporter &n) {
+  if (const HostTensor *b = n.folded(1); b && !b->isFloat() && n.folded(0)) {
+    for (int64_t i = 0; i < b->size(); ++i)
+      if (b->intAt(i) == 0)
+        return n.error() << "integer division by zero in a compile-time "
+                            "computation";
+  }
+  return convertBinary<graph::DivOp>(
+      n, [](double a, double b) { return a / b; },
+      [](int64_t a, int64_t b) { return a / b; });
+}
+
+LogicalResult convertEqual(NodeImporter &n) {
+  return convertBinary<graph::EqualOp>(
+      n, [](double a, double b) { return double(a == b); },
+      [](int64_t a, int64_t b) { return int64_t(a == b); }, true);
+}
+
+LogicalResult convertGreater(NodeImporter &n) {
+  return convertBinary<graph::GreaterOp>(
+      n, [](double a, double b) { return double(a > b); },
+      [](int64_t a, int64_t b) { return int64_t(a > b); }, true);
+}
+
+LogicalResult convertGreaterOrEqual(NodeImporter &n) {
+  return convertBinary<graph::GreaterEqualOp>(
+      n, [](double a, double b) { return double(a >= b); },
+      [](int64_t a, int64_t b) { return int64_t(a >= b); }, true);
+}
+
+LogicalResult convertLess(NodeImporter &n) {
+  return convertBinary<graph::LessOp>(
+      n, [](double a, double b) { return double(a < b); },
+      [](int64_t a, int64_t b) { return int64_t(a < b); }, true);
+}
+
+LogicalResult convertLessOrEqual(NodeImporter &n) {
+  return convertBinary<graph::LessEqualOp>(
+      n, [](double a, double b) { return double(a <= b); },
+      [](int64_t a, int64_t b) { return int64_t(a <= b); }, true);
+}
+
+LogicalResult convertErf(NodeImporter &n) {
+  return convertUnary<graph::ErfOp>(n, [](double x) { return std::erf(x); });
+}
+
+LogicalResult convertExp(NodeImporter &n) {
+  return convertUnary<graph::ExpOp>(n, [](double x) { return std::exp(x); });
+}
+
+LogicalResult convertLog(NodeImporter &n) {
+  return convertUnary<graph::LogOp>(n, [](double x) { return std::log(x); });
+}
+
+LogicalResult convertHardSwish(NodeImporter &n) {
+  return convertUnary<graph::HardSwishOp>(n);
+}
+
+LogicalResult convertIsNaN(NodeImporter &n) {
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::IsNanOp>(x));
+  return success(!n.failed());
+}
+
+LogicalResult convertHardSigmoid(NodeImporter &n) {
+  float alpha = n.attrFloat("alpha", 0.2f), beta = n.attrFloat("beta", 0.5f);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::HardSigmoidOp>(
+                     x, n.builder().getF32FloatAttr(alpha),
+                     n.builder().getF32FloatAttr(beta)));
+  return success(!n.failed());
+}
+
+LogicalResult convertLeakyRelu(NodeImporter &n) {
+  float alpha = n.attrFloat("alpha", 0.01f);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::LeakyReluOp>(
+                     x, n.builder().getF32FloatAttr(alpha)));
+  return success(!n.failed());
+}
+
+LogicalResult convertGelu(NodeImporter &n) {
+  std::string approximate = n.attrString("approximate", "none");
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::GeluOp>(
+                     x, n.builder().getStringAttr(approximate)));
+  return success(!n.failed());
+}
+
+LogicalResult convertClip(NodeImporter &n) {
+  // Opsets before 11 hold the bounds as attributes, later ones as optional
+  // inputs; an absent bound does not apply.
+  std::optional<double> bounds[2];
+  if (n.opset() < 11) {
+    if (n.hasAttr("min"))
+      bounds[0] = n.attrFloat("min", 0);
+    if (n.hasAttr("max"))
+      bounds[1] = n.attrFloat("max", 0);
+  } else {
+    for (int i = 0; i < 2; ++i) {
+      if (!n.hasInput(i + 1))
+        continue;
+      auto value = n.constantInput(i + 1, i ? "max" : "min");
+      if (!value)
+        return failure();
+      if (value->size() != 1)
+        return n.error() << (i ? "max" : "min") << " must be a scalar, got shape "
+                         << graph::formatShape(value->shape());
+      bounds[i] = value->doubleAt(0);
+    }
+  }
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  auto attr = [&](std::optional<double> v) {
+    return v ? b.getF64FloatAttr(*v) : FloatAttr();
+  };
+  n.setOutput(0, n.create<graph::ClipOp>(x, attr(bounds[0]), attr(bounds[1])));
+  return success(!n.failed());
+}
+
+LogicalResult castTo(NodeImporter &n, Type element) {
+  if (const HostTensor *x = n.folded(0)) {
+    n.setFolded(0, x->cast(element));
+    return success();
+  }
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  if (cast<RankedTensorType>(x.getType()).getElementType() == element)
+    n.setOutput(0, x);
+  else
+    n.setOutput(0, n.create<graph::CastOp>(x, TypeAttr::get(element)));
+  return success(!n.failed());
+}
+
+LogicalResult convertCast(NodeImporter &n) {
+  if (!n.hasAttr("to"))
+    return n.missingAttr("to"), failure();
+  int64_t to = n.attrInt("to", 0);
+  Type element = elementTypeFor(static_cast<int32_t>(to), n.context());
+  if (n.failed())
+    return failure();
+  if (!element)
+    return n.error() << "cannot cast to " << dataTypeName(to)
+                     << ", which kiln does not support";
+  return castTo(n, element);
+}
+
+LogicalResult convertCastLike(NodeImporter &n) {
+  Type element = n.inputType(1).getElementType();
+  if (n.failed())
+    return failure();
+  return castTo(n, element);
+}
+
+LogicalResult convertIdentity(NodeImporter &n) {
+  if (const HostTensor *x = n.folded(0)) {
+    n.setFolded(0, *x);
+    return success();
+  }
+  n.setOutput(0, n.input(0));
+  return success(!n.failed());
+}
+
+LogicalResult convertDropout(NodeImporter &n) {
+  // Opsets 12+ say whether to train (input 2, default false) and the ratio
+  // (input 1, default 0.5); earlier opsets have no training flag, and kiln
+  // reads them with inference semantics: the identity.
+  bool training = false;
+  double ratio = 0.5;
+  if (n.opset() >= 12) {
+    if (n.hasInput(2)) {
+      auto mode = n.constantInput(2, "training_mode");
+      if (!mode)
+        return failure();
+      training = mode->size() == 1 && mode->intAt(0) != 0;
+    }
+    if (n.hasInput(1)) {
+      auto value = n.constantInput(1, "ratio");
+      if (!value)
+        return failure();
+      ratio = value->doubleAt(0);
+    }
+  }
+  if (n.outputUsed(1))
+    return n.error() << "the mask output (output 1) is not supported";
+  if (!training || ratio == 0.0)
+    return convertIdentity(n);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::DropoutOp>(x, n.builder().getF64FloatAttr(ratio)));
+  return success(!n.failed());
+}
+
+//===----------------------------------------------------------------------===//
+// Constants
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertConstant(NodeImporter &n) {
+  OpBuilder &b = n.builder();
+  if (const proto::TensorProto *tensor = n.attrTensor("value")) {
+    auto value = n.tensorValue(*tensor);
+    if (!value)
+      return failure();
+    n.setFolded(0, std::move(*value));
+    return success();
+  }
+  if (n.hasAttr("value_float")) {
+    n.setFolded(0, HostTensor::ofDoubles(RankedTensorType::get({}, b.getF32Type()),
+                                         {n.attrFloat("value_float", 0)}));
+  } else if (n.hasAttr("value_floats")) {
+    std::vector<float> v = n.attrFloats("value_floats");
+    n.setFolded(0, HostTensor::ofDoubles(
+                       RankedTensorType::get({(int64_t)v.size()}, b.getF32Type()),
+                       std::vector<double>(v.begin(), v.end())));
+  } else if (n.hasAttr("value_int")) {
+    n.setFolded(0, HostTensor::ofInts(RankedTensorType::get({}, b.getI64Type()),
+                                      {n.attrInt("value_int", 0)}));
+  } else if (n.hasAttr("value_ints")) {
+    std::vector<int64_t> v = n.attrInts("value_ints");
+    n.setFolded(0, HostTensor::ofInts(
+                       RankedTensorType::get({(int64_t)v.size()}, b.getI64Type()),
+                       v));
+  } else if (n.hasAttr("sparse_value") || n.hasAttr("value_string") ||
+             n.hasAttr("value_strings")) {
+    return n.error() << "sparse and string constants are not supported";
+  } else {
+    return n.error() << "has none of the attributes value, value_float, "
+                        "value_floats, value_int, value_ints";
+  }
+  return success(!n.failed());
+}
+
+LogicalResult convertConstantOfShape(NodeImporter &n) {
+  auto shape = n.constantInts(0, "shape");
+  if (!shape)
+    return failure();
+  for (int64_t size : *shape)
+    if (size < 0)
+      return n.error() << "shape has a negative size " << size;
+  HostTensor value = HostTensor::ofDoubles(
+      RankedTensorType::get({}, n.builder().getF32Type()), {0.0});
+  if (const proto::TensorProto *tensor = n.attrTensor("value")) {
+    auto given = n.tensorValue(*tensor);
+    if (!given)
+      return failure();
+    if (given->size() != 1)
+      return n.error() << "attribute 'value' must hold one element, got "
+                       << given->size();
+    value = *given;
+  }
+  auto type = RankedTensorType::get(*shape, value.type().getElementType());
+  n.setFolded(0, value.remap(type, [](int64_t) { return 0; }));
+  return success(!n.failed());
+}
+
+//===----------------------------------------------------------------------===//
+// Shape and data movement
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertConcat(NodeImporter &n) {
+  if (!n.hasAttr("axis"))
+    return n.missingAttr("axis"), failure();
+  int64_t count = n.node().input_size();
+  if (count == 0)
+    return n.error() << "needs at least one input";
+  RankedTensorType first = n.inputType(0);
+  auto axis = normalizeAxisAt(n, n.attrInt("axis", 0), first.getRank(), "axis");
+  if (!axis)
+    return failure();
+  // Fold when every input is known (shape vectors built by Concat).
+  std::vector<const HostTensor *> known;
+  for (int64_t i = 0; i < count; ++i)
+    known.push_back(n.folded(i));
+  if (llvm::all_of(known, [](const HostTensor *t) { return t != nullptr; })) {
+    SmallVector<int64_t> shape(first.getShape());
+    shape[*axis] = 0;
+    for (const HostTensor *t : known) {
+      if (t->type().getRank() != first.getRank() ||
+          t->type().getElementType() != first.getElementType())
+        return n.error() << "inputs must have the same rank and element type";
+      shape[*axis] += t->shape()[*axis];
+    }
+    // Concatenate along `axis`: outer blocks of each input in turn.
+    int64_t outer = 1;
+    for (int64_t d = 0; d < *axis; ++d)
+      outer *= shape[d];
+    std::vector<double> doubles;
+    std::vector<int64_t> ints;
+    for (int64_t o = 0; o < outer; ++o) {
+      for (const HostTensor *t : known) {
+        int64_t block = t->size() / std::max<int64_t>(outer, 1);
+        for (int64_t j = 0; j < block; ++j) {
+          if (t->isFloat())
+            doubles.push_back(t->doubleAt(o * block + j));
+          else
+            ints.push_back(t->intAt(o * block + j));
+        }
+      }
+    }
+    auto type = first.clone(shape);
+    n.setFolded(0, isa<FloatType>(first.getElementType())
+                       ? HostTensor::ofDoubles(type, std::move(doubles))
+                       : HostTensor::ofInts(type, std::move(ints)));
+    return success();
+  }
+  SmallVector<Value> inputs;
+  for (int64_t i = 0; i < count; ++i)
+    inputs.push_back(n.input(i));
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::ConcatOp>(
+                     inputs, n.builder().getI64IntegerAttr(*axis)));
+  return success(!n.failed());
+}
+
+LogicalResult convertExpand(NodeImporter &n) {
+  auto target = n.constantInts(1, "shape");
+  RankedTensorType type = n.inputType(0);
+  if (!target || n.failed())
+    return failure();
+  // Expand broadcasts both ways: the result is the broadcast of the input's
+  // shape and the given one.
+  auto shape = graph::broadcastShapes(type.getShape(), *target, errorAt(n),
+                                      "input", "shape");
+  if (failed(shape))
+    return failure();
+  if (const HostTensor *known = n.folded(0)) {
+    auto resultType = type.clone(*shape);
+    n.setFolded(0, known->remap(resultType, [&](int64_t i) {
+      return broadcastSource(i, *shape, type.getShape());
+    }));
+    return success();
+  }
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  if (ArrayRef<int64_t>(*shape) == type.getShape())
+    n.setOutput(0, x);
+  else
+    n.setOutput(0, n.create<graph::BroadcastToOp>(
+                       x, n.builder().getDenseI64ArrayAttr(*shape)));
+  return success(!n.failed());
+}
+
+LogicalResult convertFlatten(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  int64_t rank = type.getRank(), axis = n.attrInt("axis", 1);
+  if (n.failed())
+    return failure();
+  // Flatten's axis may equal the rank (everything in the first dimension).
+  if (axis < -rank || axis > rank)
+    return n.error() << "axis " << axis << " is out of range for rank " << rank
+                     << " (expected " << -rank << " to " << rank << ")";
+  if (axis < 0)
+    axis += rank;
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < rank; ++d)
+    (d < axis ? outer : inner) *= type.getDimSize(d);
+  return setReshaped(n, {outer, inner});
+}
+
+LogicalResult convertGather(NodeImporter &n) {
+  RankedTensorType dataType = n.inputType(0), indicesType = n.inputType(1);
+  if (n.failed())
+    return failure();
+  auto axis = normalizeAxisAt(n, n.attrInt("axis", 0), dataType.getRank(), "axis");
+  if (!axis)
+    return failure();
+  const HostTensor *data = n.folded(0), *indices = n.folded(1);
+  if (data && indices) {
+    // Gather on known values: picking sizes out of a Shape, mostly.
+    int64_t size = dataType.getDimSize(*axis);
+    std::vector<int64_t> idx = indices->ints();
+    for (int64_t &i : idx) {
+      if (i < -size || i >= size)
+        return n.error() << "index " << i << " is out of range for axis "
+                         << *axis << " of size " << size;
+      if (i < 0)
+        i += size;
+    }
+    SmallVector<int64_t> shape(dataType.getShape().take_front(*axis));
+    llvm::append_range(shape, indicesType.getShape());
+    llvm::append_range(shape, dataType.getShape().drop_front(*axis + 1));
+    int64_t inner = 1;
+    for (int64_t d = *axis + 1; d < dataType.getRank(); ++d)
+      inner *= dataType.getDimSize(d);
+    int64_t count = static_cast<int64_t>(idx.size());
+    n.setFolded(0, data->remap(dataType.clone(shape), [&](int64_t i) {
+      int64_t in = i % inner, rest = i / inner;
+      int64_t which = rest % std::max<int64_t>(count, 1);
+      int64_t out = rest / std::max<int64_t>(count, 1);
+      return (out * size + idx[which]) * inner + in;
+    }));
+    return success();
+  }
+  Value dataValue = n.input(0), indexValue = n.input(1);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::GatherOp>(dataValue, indexValue,
+                                           n.builder().getI64IntegerAttr(*axis)));
+  return success(!n.failed());
+}
+
+LogicalResult convertGatherElements(NodeImporter &n) {
+  int64_t axis = n.attrInt("axis", 0);
+  Value data = n.input(0), indices = n.input(1);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::GatherElementsOp>(
+                     data, indices, n.builder().getI64IntegerAttr(axis)));
+  return success(!n.failed());
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions, convolution, pooling
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertGemm(NodeImporter &n) {
+  float alpha = n.attrFloat("alpha", 1.0f), beta = n.attrFloat("beta", 1.0f);
+  bool transA = n.attrInt("transA", 0), transB = n.attrInt("transB", 0);
+  Value a = n.input(0), b = n.input(1);
+  Value c = n.hasInput(2) ? n.input(2) : Value();
+  if (n.failed())
+    return failure();
+  OpBuilder &builder = n.builder();
+  n.setOutput(0, n.create<graph::GemmOp>(
+                     a, b, c, builder.getF32FloatAttr(alpha),
+                     builder.getF32FloatAttr(beta), builder.getBoolAttr(transA),
+                     builder.getBoolAttr(transB)));
+  return success(!n.failed());
+}
+
+LogicalResult convertConv(NodeImporter &n) {
+  RankedTensorType xType = n.inputType(0), wType = n.inputType(1);
+  if (n.failed())
+    return failure();
+  int64_t spatial = xType.getRank() - 2;
+  if (spatial < 1 || wType.getRank() != xType.getRank())
+    return n.error() << "input of shape " << graph::formatShape(xType.getShape())
+                     << " and weight of shape "
+                     << graph::formatShape(wType.getShape())
+                     << " are not N x C x spatial and M x C/group x kernel";
+  std::vector<int64_t> kernel(wType.getShape().begin() + 2,
+                              wType.getShape().end());
+  if (n.hasAttr("kernel_shape") && n.attrInts("kernel_shape") != kernel)
+    return n.error() << "attribute 'kernel_shape' does not match the weight's "
+                        "spatial sizes "
+                     << graph::formatShape(kernel);
+  std::vector<int64_t> ones(spatial, 1);
+  std::vector<int64_t> strides = n.attrInts("strides", ones);
+  std::vector<int64_t> dilations = n.attrInts("dilations", ones);
+  int64_t group = n.attrInt("group", 1);
+  if (n.failed())
+    return failure();
+  if ((int64_t)strides.size() != spatial || (int64_t)dilations.size() != spatial)
+    return n.error() << "attributes 'strides' and 'dilations' need " << spatial
+                     << " entries each";
+  auto pads = windowPads(n, xType.getShape().drop_front(2), kernel, strides,
+                         dilations);
+  if (!pads)
+    return failure();
+  Value x = n.input(0), w = n.input(1);
+  Value bias = n.hasInput(2) ? n.input(2) : Value();
+  if (n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  n.setOutput(0, n.create<graph::ConvOp>(
+                     x, w, bias, b.getDenseI64ArrayAttr(strides),
+                     b.getDenseI64ArrayAttr(*pads),
+                     b.getDenseI64ArrayAttr(dilations),
+                     b.getI64IntegerAttr(group)));
+  return success(!n.failed());
+}
+
+/// Reads the window attributes of MaxPool and AveragePool.
+struct PoolWindow {
+  std::vector<int64_t> kernel, strides, pads, dilations;
+  bool ceilMode;
+};
+
+std::optional<PoolWindow> poolWindow(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return std::nullopt;
+  int64_t spatial = type.getRank() - 2;
+  if (spatial < 1) {
+    n.error() << "input of shape " << graph::formatShape(type.getShape())
+              << " is not N x C x spatial";
+    return std::nullopt;
+  }
+  if (!n.hasAttr("kernel_shape")) {
+    n.missingAttr("kernel_shape");
+    return std::nullopt;
+  }
+  PoolWindow w;
+  std::vector<int64_t> ones(spatial, 1);
+  w.kernel = n.attrInts("kernel_shape");
+  w.strides = n.attrInts("strides", ones);
+  w.dilations = n.attrInts("dilations", ones);
+  w.ceilMode = n.attrInt("ceil_mode", 0);
+  if (n.failed())
+    return std::nullopt;
+  for (auto [name, values] : {std::pair("kernel_shape", &w.kernel),
+                              std::pair("strides", &w.strides),
+                              std::pair("dilations", &w.dilations)}) {
+    if ((int64_t)values->size() != spatial) {
+      n.error() << "attribute '" << name << "' has " << values->size()
+                << " entries; " << spatial << " spatial dimensions need "
+                << spatial;
+      return std::nullopt;
+    }
+  }
+  auto pads = windowPads(n, type.getShape().drop_front(2), w.kernel, w.strides,
+                         w.dilations);
+  if (!pads)
+    return std::nullopt;
+  w.pads = *pads;
+  return w;
+}
+
+LogicalResult convertAveragePool(NodeImporter &n) {
+  auto w = poolWindow(n);
+  bool countIncludePad = n.attrInt("count_include_pad", 0);
+  Value x = n.input(0);
+  if (!w || n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  n.setOutput(0, n.create<graph::AvgPoolOp>(
+                     x, b.getDenseI64ArrayAttr(w->kernel),
+                     b.getDenseI64ArrayAttr(w->strides),
+                     b.getDenseI64ArrayAttr(w->pads),
+                     b.getDenseI64ArrayAttr(w->dilations),
+                     b.getBoolAttr(w->ceilMode), b.getBoolAttr(countIncludePad)));
+  return success(!n.failed());
+}
+
+LogicalResult convertGlobalAveragePool(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  if (type.getRank() < 3)
+    return n.error() << "input of shape " << graph::formatShape(type.getShape())
+                     << " is not N x C x spatial";
+  SmallVector<int64_t> axes;
+  for (int64_t d = 2; d < type.getRank(); ++d)
+    axes.push_back(d);
+  n.setOutput(0, n.create<graph::ReduceMeanOp>(
+                     x, n.builder().getDenseI64ArrayAttr(axes),
+                     n.builder().getBoolAttr(true)));
+  return success(!n.failed());
+}
+
+//===----------------------------------------------------------------------===//
+// Normalizations
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertBatchNormalization(NodeImporter &n) {
+  float epsilon = n.attrFloat("epsilon", 1e-5f);
+  float momentum = n.attrFloat("momentum", 0.9f);
+  // Opset 14 made training explicit; before, training mode was the form
+  // with the statistics outputs.
+  bool training = n.opset() >= 14 ? n.attrInt("training_mode", 0) != 0
+                                  : n.numOutputs() > 1;
+  if (n.outputUsed(3) || n.outputUsed(4))
+    return n.error() << "the saved_mean / saved_var outputs (opsets before "
+                        "14) are not supported";
+  Value x = n.input(0), scale = n.input(1), bias = n.input(2);
+  if (n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  if (!training) {
+    Value mean = n.input(3), var = n.input(4);
+    if (n.failed())
+      return failure();
+    n.setOutput(0, n.create<graph::BatchNormOp>(x, scale, bias, mean, var,
+                                                b.getF32FloatAttr(epsilon)));
+    return success(!n.failed());
+  }
+  Operation *op = n.createWithResults<graph::BatchNormTrainOp>(
+      3, x, scale, bias, b.getF32FloatAttr(epsilon));
+  if (!op)
+    return failure();
+  n.setOutput(0, op->getResult(0));
+  // running = input_running * momentum + batch * (1 - momentum), as the
+  // ONNX spec defines the updated statistics.
+  for (int i = 1; i <= 2; ++i) {
+    if (!n.outputUsed(i))
+      continue;
+    Value running = n.input(2 + i);
+    if (n.failed())
+      return failure();
+    Type element = cast<RankedTensorType>(running.getType()).getElementType();
+    Value kept = n.create<graph::MulOp>(
+        running, scalarConstant(n, element, momentum));
+    Value fresh = n.create<graph::MulOp>(
+        op->getResult(i), scalarConstant(n, element, 1.0 - momentum));
+    n.setOutput(i, n.create<graph::AddOp>(kept, fresh));
+  }
+  return success(!n.failed());
+}
+
+LogicalResult convertLayerNormalization(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  float epsilon = n.attrFloat("epsilon", 1e-5f);
+  if (n.failed())
+    return failure();
+  auto axis = normalizeAxisAt(n, n.attrInt("axis", -1), type.getRank(), "axis");
+  if (!axis)
+    return failure();
+  if (n.outputUsed(1) || n.outputUsed(2))
+    return n.error() << "the Mean / InvStdDev outputs are not supported";
+  Value x = n.input(0), scale = n.input(1);
+  Value bias = n.hasInput(2) ? n.input(2) : Value();
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::LayerNormOp>(
+                     x, scale, bias, n.builder().getI64IntegerAttr(*axis),
+                     n.builder().getF32FloatAttr(epsilon)));
+  return success(!n.failed());
+}
+
+/// Softmax and LogSoftmax. From opset 13 they normalize along `axis`
+/// (default -1); before, over all dimensions from `axis` (default 1) on,
+/// which kiln writes as a reshape to 2-D around the op.
+template <typename OpTy>
+LogicalResult convertSoftmaxLike(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  int64_t rank = type.getRank();
+  bool modern = n.opset() >= 13;
+  auto axis = normalizeAxisAt(n, n.attrInt("axis", modern ? -1 : 1), rank,
+                              "axis");
+  Value x = n.input(0);
+  if (!axis || n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  if (modern || *axis == rank - 1) {
+    n.setOutput(0, n.create<OpTy>(x, b.getI64IntegerAttr(*axis)));
+    return success(!n.failed());
+  }
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < rank; ++d)
+    (d < *axis ? outer : inner) *= type.getDimSize(d);
+  Value flat = reshape(n, x, {outer, inner});
+  Value normalized = n.create<OpTy>(flat, b.getI64IntegerAttr(1));
+  n.setOutput(0, reshape(n, normalized, type.getShape()));
+  return success(!n.failed());
+}
+
+LogicalResult convertLogSoftmax(NodeImporter &n) {
+  return convertSoftmaxLike<graph::LogSoftmaxOp>(n);
+}
+
+const OpConverter table[] = {
+    {"Abs", 7, convertAbs},
+    {"Add", 7, convertAdd},
+    {"AveragePool", 7, convertAveragePool},
+    {"BatchNormalization", 9, convertBatchNormalization},
+    {"Cast", 7, convertCast},
+    {"CastLike", 15, convertCastLike},
+    {"Clip", 7, convertClip},
+    {"Concat", 7, convertConcat},
+    {"Constant", 7, convertConstant},
+    {"ConstantOfShape", 9, convertConstantOfShape},
+    {"Conv", 7, convertConv},
+    {"Div", 7, convertDiv},
+    {"Dropout", 7, convertDropout},
+    {"Equal", 7, convertEqual},
+    {"Erf", 9, convertErf},
+    {"Exp", 7, convertExp},
+    {"Expand", 8, convertExpand},
+    {"Flatten", 7, convertFlatten},
+    {"Gather", 7, convertGather},
+    {"GatherElements", 11, convertGatherElements},
+    {"Gelu", 20, convertGelu},
+    {"Gemm", 7, convertGemm},
+    {"GlobalAveragePool", 7, convertGlobalAveragePool},
+    {"Greater", 7, convertGreater},
+    {"GreaterOrEqual", 12, convertGreaterOrEqual},
+    {"HardSigmoid", 7, convertHardSigmoid},
+    {"HardSwish", 14, convertHardSwish},
+    {"Identity", 7, convertIdentity},
+    {"IsNaN", 9, convertIsNaN},
+    {"LayerNormalization", 17, convertLayerNormalization},
+    {"LeakyRelu", 7, convertLeakyRelu},
+    {"Less", 7, convertLess},
+    {"LessOrEqual", 12, convertLessOrEqual},
+    {"Log", 7, convertLog},
+    {"LogSoftmax", 7, convertLogSoftmax},
+};
+
+} // namespace
+
+LogicalResult convertSoftmax(NodeImporter &n) {
+  return convertSoftmaxLike<graph::SoftmaxOp>(n);
+}
+
+ArrayRef<OpConverter> convertersAtoL() { return table; }
+
+} // namespace kiln::onnx

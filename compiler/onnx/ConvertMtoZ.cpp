@@ -1,0 +1,700 @@
+//===- ConvertMtoZ.cpp - ONNX ops MatMul..Where into kiln ops -------------===//
+//
+// One function per ONNX op, named after it; each follows the ONNX operator
+// spec for every opset the table below admits (`minOpset` and later).
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/onnx/ConvertUtils.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+
+namespace kiln::onnx {
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertMul(NodeImporter &n) {
+  return convertBinary<graph::MulOp>(
+      n, [](double a, double b) { return a * b; },
+      [](int64_t a, int64_t b) { return a * b; });
+}
+
+LogicalResult convertSub(NodeImporter &n) {
+  return convertBinary<graph::SubOp>(
+      n, [](double a, double b) { return a - b; },
+      [](int64_t a, int64_t b) { return a - b; });
+}
+
+LogicalResult convertPow(NodeImporter &n) {
+  // ONNX lets the exponent have another type than the base; kiln.pow wants
+  // one, so the exponent is cast to the base's.
+  RankedTensorType base = n.inputType(0), exponent = n.inputType(1);
+  if (n.failed())
+    return failure();
+  const HostTensor *a = n.folded(0), *b = n.folded(1);
+  if (a && b) {
+    HostTensor e = b->cast(base.getElementType());
+    if (failed(graph::broadcastShapes(a->shape(), e.shape(), errorAt(n),
+                                      "input 0", "input 1")))
+      return failure();
+    n.setFolded(0, HostTensor::broadcastBinary(
+                       *a, e, base.getElementType(),
+                       [](double x, double y) { return std::pow(x, y); },
+                       [](int64_t x, int64_t y) {
+                         return static_cast<int64_t>(std::pow(x, y));
+                       }));
+    return success();
+  }
+  Value x = n.input(0), y = n.input(1);
+  if (n.failed())
+    return failure();
+  if (exponent.getElementType() != base.getElementType())
+    y = n.create<graph::CastOp>(y, TypeAttr::get(base.getElementType()));
+  n.setOutput(0, n.create<graph::PowOp>(x, y));
+  return success(!n.failed());
+}
+
+LogicalResult convertNeg(NodeImporter &n) {
+  return convertUnary<graph::NegOp>(n, [](double x) { return -x; });
+}
+
+LogicalResult convertNot(NodeImporter &n) {
+  return convertUnary<graph::NotOp>(n, [](double x) { return double(x == 0); });
+}
+
+LogicalResult convertReciprocal(NodeImporter &n) {
+  return convertUnary<graph::ReciprocalOp>(n, [](double x) { return 1 / x; });
+}
+
+LogicalResult convertRelu(NodeImporter &n) {
+  return convertUnary<graph::ReluOp>(n, [](double x) { return std::max(x, 0.0); });
+}
+
+LogicalResult convertSigmoid(NodeImporter &n) {
+  return convertUnary<graph::SigmoidOp>(
+      n, [](double x) { return 1 / (1 + std::exp(-x)); });
+}
+
+LogicalResult convertSqrt(NodeImporter &n) {
+  return convertUnary<graph::SqrtOp>(n, [](double x) { return std::sqrt(x); });
+}
+
+LogicalResult convertTanh(NodeImporter &n) {
+  return convertUnary<graph::TanhOp>(n, [](double x) { return std::tanh(x); });
+}
+
+LogicalResult convertWhere(NodeImporter &n) {
+  const HostTensor *c = n.folded(0), *x = n.folded(1), *y = n.folded(2);
+  if (c && x && y) {
+    auto values = graph::broadcastShapes(x->shape(), y->shape(), errorAt(n),
+                                         "input 1", "input 2");
+    if (failed(values))
+      return failure();
+    auto shape = graph::broadcastShapes(c->shape(), *values, errorAt(n),
+                                        "condition", "values");
+    if (failed(shape))
+      return failure();
+    auto type = x->type().clone(*shape);
+    std::vector<double> out(type.getNumElements());
+    for (int64_t i = 0; i < type.getNumElements(); ++i) {
+      bool take = c->intAt(broadcastSource(i, *shape, c->shape())) != 0;
+      const HostTensor *from = take ? x : y;
+      out[i] = from->doubleAt(broadcastSource(i, *shape, from->shape()));
+    }
+    n.setFolded(0, HostTensor::ofDoubles(type, std::move(out)));
+    return success();
+  }
+  Value cond = n.input(0), lhs = n.input(1), rhs = n.input(2);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::WhereOp>(cond, lhs, rhs));
+  return success(!n.failed());
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions and pooling
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertMatMul(NodeImporter &n) {
+  Value a = n.input(0), b = n.input(1);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::MatMulOp>(a, b));
+  return success(!n.failed());
+}
+
+LogicalResult convertMaxPool(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  int64_t spatial = type.getRank() - 2;
+  if (spatial < 1)
+    return n.error() << "input of shape " << graph::formatShape(type.getShape())
+                     << " is not N x C x spatial";
+  if (n.outputUsed(1))
+    return n.error() << "the Indices output (output 1) is not supported";
+  if (n.attrInt("storage_order", 0) != 0)
+    return n.error() << "storage_order 1 (column-major) is not supported";
+  if (!n.hasAttr("kernel_shape"))
+    return n.missingAttr("kernel_shape"), failure();
+  std::vector<int64_t> ones(spatial, 1);
+  std::vector<int64_t> kernel = n.attrInts("kernel_shape");
+  std::vector<int64_t> strides = n.attrInts("strides", ones);
+  std::vector<int64_t> dilations = n.attrInts("dilations", ones);
+  bool ceilMode = n.attrInt("ceil_mode", 0);
+  if (n.failed())
+    return failure();
+  if ((int64_t)kernel.size() != spatial || (int64_t)strides.size() != spatial ||
+      (int64_t)dilations.size() != spatial)
+    return n.error() << "attributes 'kernel_shape', 'strides' and "
+                        "'dilations' need "
+                     << spatial << " entries each";
+  auto pads = windowPads(n, type.getShape().drop_front(2), kernel, strides,
+                         dilations);
+  Value x = n.input(0);
+  if (!pads || n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  n.setOutput(0, n.create<graph::MaxPoolOp>(
+                     x, b.getDenseI64ArrayAttr(kernel),
+                     b.getDenseI64ArrayAttr(strides),
+                     b.getDenseI64ArrayAttr(*pads),
+                     b.getDenseI64ArrayAttr(dilations), b.getBoolAttr(ceilMode)));
+  return success(!n.failed());
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+/// ReduceSum, ReduceMean, ReduceMax: `axes` moved from an attribute to an
+/// input in opset `axesInputSince` (13 for ReduceSum, 18 for the others).
+template <typename OpTy>
+LogicalResult convertReduce(NodeImporter &n, int64_t axesInputSince) {
+  RankedTensorType type = n.inputType(0);
+  bool keepdims = n.attrInt("keepdims", 1) != 0;
+  bool noopWithEmptyAxes = n.attrInt("noop_with_empty_axes", 0) != 0;
+  if (n.failed())
+    return failure();
+  std::vector<int64_t> axes;
+  if (n.opset() < axesInputSince) {
+    axes = n.attrInts("axes");
+  } else if (n.hasInput(1)) {
+    auto given = n.constantInts(1, "axes");
+    if (!given)
+      return failure();
+    axes = *given;
+  }
+  if (axes.empty()) {
+    if (noopWithEmptyAxes && n.opset() >= axesInputSince) {
+      n.setOutput(0, n.input(0));
+      return success(!n.failed());
+    }
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      axes.push_back(d);
+  }
+  auto normalized = normalizeAxesAt(n, axes, type.getRank(), "axes");
+  Value x = n.input(0);
+  if (!normalized || n.failed())
+    return failure();
+  n.setOutput(0, n.create<OpTy>(x, n.builder().getDenseI64ArrayAttr(*normalized),
+                                n.builder().getBoolAttr(keepdims)));
+  return success(!n.failed());
+}
+
+LogicalResult convertReduceMax(NodeImporter &n) {
+  return convertReduce<graph::ReduceMaxOp>(n, 18);
+}
+LogicalResult convertReduceMean(NodeImporter &n) {
+  return convertReduce<graph::ReduceMeanOp>(n, 18);
+}
+LogicalResult convertReduceSum(NodeImporter &n) {
+  return convertReduce<graph::ReduceSumOp>(n, 13);
+}
+
+//===----------------------------------------------------------------------===//
+// Shapes and data movement
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertRange(NodeImporter &n) {
+  auto start = n.constantInput(0, "start"), limit = n.constantInput(1, "limit"),
+       delta = n.constantInput(2, "delta");
+  if (!start || !limit || !delta)
+    return failure();
+  if (start->size() != 1 || limit->size() != 1 || delta->size() != 1)
+    return n.error() << "start, limit and delta must be scalars";
+  double s = start->doubleAt(0), l = limit->doubleAt(0), d = delta->doubleAt(0);
+  if (d == 0)
+    return n.error() << "delta is 0";
+  int64_t count = std::max<int64_t>(0, (int64_t)std::ceil((l - s) / d));
+  std::vector<double> values(count);
+  for (int64_t i = 0; i < count; ++i)
+    values[i] = s + i * d;
+  n.setFolded(0, HostTensor::ofDoubles(
+                     RankedTensorType::get({count}, start->type().getElementType()),
+                     std::move(values)));
+  return success();
+}
+
+LogicalResult convertReshape(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  auto target = n.constantInts(1, "shape");
+  bool allowZero = n.attrInt("allowzero", 0) != 0;
+  if (!target || n.failed())
+    return failure();
+  // 0 copies the input's size (unless allowzero); one -1 takes the rest.
+  SmallVector<int64_t> shape;
+  int64_t inferred = -1, known = 1;
+  for (auto [i, size] : llvm::enumerate(*target)) {
+    if (size == 0 && !allowZero) {
+      if ((int64_t)i >= type.getRank())
+        return n.error() << "shape[" << i << "] is 0 (copy the input's size), "
+                         << "but the input has rank " << type.getRank();
+      size = type.getDimSize(i);
+    } else if (size == -1) {
+      if (inferred >= 0)
+        return n.error() << "shape has more than one -1";
+      inferred = i;
+      shape.push_back(1);
+      continue;
+    } else if (size < 0) {
+      return n.error() << "shape[" << i << "] is " << size;
+    }
+    known *= size;
+    shape.push_back(size);
+  }
+  if (inferred >= 0) {
+    if (known == 0 || type.getNumElements() % known != 0)
+      return n.error() << "cannot infer the -1 in shape ["
+                       << llvm::make_range(target->begin(), target->end())
+                       << "]: the input has " << type.getNumElements()
+                       << " elements";
+    shape[inferred] = type.getNumElements() / known;
+  }
+  return setReshaped(n, shape);
+}
+
+LogicalResult convertShape(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  int64_t rank = type.getRank();
+  int64_t start = n.attrInt("start", 0), end = n.attrInt("end", rank);
+  auto clamp = [&](int64_t v) {
+    if (v < 0)
+      v += rank;
+    return std::clamp<int64_t>(v, 0, rank);
+  };
+  start = clamp(start);
+  end = clamp(end);
+  std::vector<int64_t> dims(type.getShape().begin() + start,
+                            type.getShape().begin() + std::max(start, end));
+  n.setFolded(0, HostTensor::ofInts(
+                     RankedTensorType::get({(int64_t)dims.size()},
+                                           n.builder().getI64Type()),
+                     dims));
+  return success();
+}
+
+LogicalResult convertSlice(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  int64_t rank = type.getRank();
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (n.opset() < 10) {
+    starts = n.attrInts("starts");
+    ends = n.attrInts("ends");
+    axes = n.attrInts("axes");
+  } else {
+    auto s = n.constantInts(1, "starts"), e = n.constantInts(2, "ends");
+    if (!s || !e)
+      return failure();
+    starts = *s;
+    ends = *e;
+    if (n.hasInput(3)) {
+      auto a = n.constantInts(3, "axes");
+      if (!a)
+        return failure();
+      axes = *a;
+    }
+    if (n.hasInput(4)) {
+      auto st = n.constantInts(4, "steps");
+      if (!st)
+        return failure();
+      steps = *st;
+    }
+  }
+  if (n.failed())
+    return failure();
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i)
+      axes.push_back(i);
+  if (steps.empty())
+    steps.assign(starts.size(), 1);
+  if (ends.size() != starts.size() || axes.size() != starts.size() ||
+      steps.size() != starts.size())
+    return n.error() << "starts, ends, axes and steps must have the same length";
+
+  // The ONNX rule: negative bounds count from the end, then clamp to the
+  // dimension ([0, size] going forward, [-1, size - 1] going backward).
+  SmallVector<int64_t> outStarts(rank, 0), sizes(type.getShape()),
+      strides(rank, 1);
+  SmallVector<bool> seen(rank, false);
+  for (size_t i = 0; i < starts.size(); ++i) {
+    auto axis = normalizeAxisAt(n, axes[i], rank, "axis");
+    if (!axis)
+      return failure();
+    if (seen[*axis])
+      return n.error() << "axis " << *axis << " is sliced twice";
+    seen[*axis] = true;
+    int64_t size = type.getDimSize(*axis), step = steps[i];
+    if (step == 0)
+      return n.error() << "step of axis " << *axis << " is 0";
+    int64_t start = starts[i], end = ends[i];
+    if (start < 0)
+      start += size;
+    if (end < 0 && end > std::numeric_limits<int64_t>::min() + size)
+      end += size;
+    else if (end < 0)
+      end = -1;
+    if (step > 0) {
+      start = std::clamp<int64_t>(start, 0, size);
+      end = std::clamp<int64_t>(end, 0, size);
+    } else {
+      start = std::clamp<int64_t>(start, -1, size - 1);
+      end = std::clamp<int64_t>(end, -1, size - 1);
+    }
+    int64_t count = step > 0 ? (end - start + step - 1) / step
+                             : (start - end + (-step) - 1) / (-step);
+    count = std::max<int64_t>(count, 0);
+    outStarts[*axis] = count > 0 ? start : 0;
+    sizes[*axis] = count;
+    strides[*axis] = step;
+  }
+  return setSlice(n, 0, outStarts, sizes, strides);
+}
+
+/// Output sizes of Split / SplitToSequence along `axis` of size `size`.
+std::optional<std::vector<int64_t>> splitSizes(NodeImporter &n, int64_t size,
+                                               size_t outputs,
+                                               bool unevenLast) {
+  std::vector<int64_t> sizes;
+  if (outputs == 0) {
+    n.error() << "has no outputs";
+    return std::nullopt;
+  }
+  int64_t chunk = (size + outputs - 1) / outputs;
+  if (!unevenLast && size % outputs != 0) {
+    n.error() << "cannot split a dimension of size " << size << " into "
+              << outputs << " equal parts";
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < outputs; ++i)
+    sizes.push_back(std::max<int64_t>(0, std::min(chunk, size - chunk * (int64_t)i)));
+  return sizes;
+}
+
+/// Sets outputs to consecutive slices of input 0 along `axis`.
+LogicalResult setSplit(NodeImporter &n, int64_t axis,
+                       ArrayRef<int64_t> sizes) {
+  RankedTensorType type = n.inputType(0);
+  int64_t total = 0;
+  for (int64_t s : sizes)
+    total += s;
+  if (total != type.getDimSize(axis))
+    return n.error() << "split sizes add up to " << total
+                     << " but dimension " << axis << " has size "
+                     << type.getDimSize(axis);
+  int64_t offset = 0;
+  for (auto [i, size] : llvm::enumerate(sizes)) {
+    SmallVector<int64_t> starts(type.getRank(), 0), shape(type.getShape()),
+        strides(type.getRank(), 1);
+    starts[axis] = offset;
+    shape[axis] = size;
+    offset += size;
+    if (n.outputUsed(i) && failed(setSlice(n, i, starts, shape, strides)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult convertSplit(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  auto axis = normalizeAxisAt(n, n.attrInt("axis", 0), type.getRank(), "axis");
+  if (!axis)
+    return failure();
+  std::vector<int64_t> sizes;
+  if (n.opset() < 13) {
+    sizes = n.attrInts("split");
+  } else if (n.hasInput(1)) {
+    auto given = n.constantInts(1, "split");
+    if (!given)
+      return failure();
+    sizes = *given;
+  }
+  if (sizes.empty()) {
+    // Opset 18: num_outputs, with a smaller last chunk when uneven.
+    bool opset18 = n.opset() >= 18;
+    size_t outputs = n.numOutputs();
+    if (opset18 && n.hasAttr("num_outputs"))
+      outputs = n.attrInt("num_outputs", outputs);
+    auto equal = splitSizes(n, type.getDimSize(*axis), outputs, opset18);
+    if (!equal)
+      return failure();
+    sizes = *equal;
+  }
+  if (sizes.size() != n.numOutputs())
+    return n.error() << "split gives " << sizes.size() << " sizes for "
+                     << n.numOutputs() << " outputs";
+  return setSplit(n, *axis, sizes);
+}
+
+LogicalResult convertSplitToSequence(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  bool keepdims = n.attrInt("keepdims", 1) != 0;
+  if (n.failed())
+    return failure();
+  auto axis = normalizeAxisAt(n, n.attrInt("axis", 0), type.getRank(), "axis");
+  if (!axis)
+    return failure();
+  int64_t size = type.getDimSize(*axis);
+  std::vector<int64_t> sizes;
+  bool squeeze = false;
+  if (!n.hasInput(1)) {
+    sizes.assign(size, 1); // Chunks of 1, squeezed unless keepdims.
+    squeeze = !keepdims;
+  } else {
+    auto split = n.constantInts(1, "split");
+    if (!split)
+      return failure();
+    if (n.constantInput(1, "split")->type().getRank() == 0) {
+      int64_t chunk = (*split)[0];
+      if (chunk <= 0)
+        return n.error() << "split " << chunk << " must be positive";
+      for (int64_t at = 0; at < size; at += chunk)
+        sizes.push_back(std::min(chunk, size - at));
+    } else {
+      sizes = *split;
+    }
+  }
+  Value input = n.input(0);
+  if (n.failed())
+    return failure();
+  SmallVector<Value> elements;
+  int64_t offset = 0;
+  for (int64_t chunk : sizes) {
+    SmallVector<int64_t> starts(type.getRank(), 0), shape(type.getShape()),
+        strides(type.getRank(), 1);
+    starts[*axis] = offset;
+    shape[*axis] = chunk;
+    offset += chunk;
+    OpBuilder &b = n.builder();
+    Value piece = n.create<graph::SliceOp>(input, b.getDenseI64ArrayAttr(starts),
+                                           b.getDenseI64ArrayAttr(shape),
+                                           b.getDenseI64ArrayAttr(strides));
+    if (squeeze) {
+      shape.erase(shape.begin() + *axis);
+      piece = reshape(n, piece, shape);
+    }
+    elements.push_back(piece);
+  }
+  if (offset != size)
+    return n.error() << "split sizes add up to " << offset << " but dimension "
+                     << *axis << " has size " << size;
+  n.setSequence(0, std::move(elements));
+  return success(!n.failed());
+}
+
+LogicalResult convertSequenceAt(NodeImporter &n) {
+  auto elements = n.sequenceInput(0);
+  auto position = n.constantInts(1, "position");
+  if (!elements || !position)
+    return failure();
+  int64_t count = elements->size(), at = (*position)[0];
+  if (at < -count || at >= count)
+    return n.error() << "position " << at << " is out of range for a sequence of "
+                     << count;
+  n.setOutput(0, (*elements)[at < 0 ? at + count : at]);
+  return success();
+}
+
+LogicalResult convertSqueeze(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  std::vector<int64_t> axes;
+  if (n.opset() < 13) {
+    axes = n.attrInts("axes");
+  } else if (n.hasInput(1)) {
+    auto given = n.constantInts(1, "axes");
+    if (!given)
+      return failure();
+    axes = *given;
+  }
+  if (axes.empty()) {
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.getDimSize(d) == 1)
+        axes.push_back(d);
+  }
+  auto normalized = normalizeAxesAt(n, axes, type.getRank(), "axes");
+  if (!normalized)
+    return failure();
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    bool squeezed = llvm::is_contained(*normalized, d);
+    if (squeezed && type.getDimSize(d) != 1)
+      return n.error() << "cannot squeeze dimension " << d << " of size "
+                       << type.getDimSize(d);
+    if (!squeezed)
+      shape.push_back(type.getDimSize(d));
+  }
+  return setReshaped(n, shape);
+}
+
+LogicalResult convertUnsqueeze(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  std::vector<int64_t> axes;
+  if (n.opset() < 13) {
+    if (!n.hasAttr("axes"))
+      return n.missingAttr("axes"), failure();
+    axes = n.attrInts("axes");
+  } else {
+    auto given = n.constantInts(1, "axes");
+    if (!given)
+      return failure();
+    axes = *given;
+  }
+  int64_t rank = type.getRank() + axes.size();
+  auto normalized = normalizeAxesAt(n, axes, rank, "axes");
+  if (!normalized)
+    return failure();
+  SmallVector<int64_t> shape;
+  auto dims = type.getShape().begin();
+  for (int64_t d = 0; d < rank; ++d)
+    shape.push_back(llvm::is_contained(*normalized, d) ? 1 : *dims++);
+  return setReshaped(n, shape);
+}
+
+LogicalResult convertTranspose(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  int64_t rank = type.getRank();
+  std::vector<int64_t> reversed;
+  for (int64_t d = rank - 1; d >= 0; --d)
+    reversed.push_back(d);
+  std::vector<int64_t> perm = n.attrInts("perm", reversed);
+  if (n.failed())
+    return failure();
+  std::vector<int64_t> sorted = perm;
+  std::sort(sorted.begin(), sorted.end());
+  bool valid = (int64_t)perm.size() == rank;
+  for (int64_t d = 0; valid && d < rank; ++d)
+    valid = sorted[d] == d;
+  if (!valid)
+    return n.error() << "perm [" << llvm::make_range(perm.begin(), perm.end())
+                     << "] is not a permutation of " << rank << " dimensions";
+  SmallVector<int64_t> shape;
+  for (int64_t p : perm)
+    shape.push_back(type.getDimSize(p));
+  if (const HostTensor *known = n.folded(0)) {
+    SmallVector<int64_t> inStrides = stridesOf(type.getShape());
+    SmallVector<int64_t> outStrides = stridesOf(shape);
+    n.setFolded(0, known->remap(type.clone(shape), [&](int64_t i) {
+      int64_t source = 0;
+      for (int64_t d = 0; d < rank; ++d)
+        source += ((i / outStrides[d]) % shape[d]) * inStrides[perm[d]];
+      return source;
+    }));
+    return success();
+  }
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  bool identity = llvm::equal(perm, llvm::seq<int64_t>(0, rank));
+  n.setOutput(0, identity ? x
+                          : n.create<graph::TransposeOp>(
+                                x, n.builder().getDenseI64ArrayAttr(perm)));
+  return success(!n.failed());
+}
+
+LogicalResult convertTrilu(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  bool upper = n.attrInt("upper", 1) != 0;
+  int64_t k = 0;
+  if (n.hasInput(1)) {
+    auto given = n.constantInts(1, "k");
+    if (!given)
+      return failure();
+    k = (*given)[0];
+  }
+  if (n.failed())
+    return failure();
+  if (type.getRank() < 2)
+    return n.error() << "input must have rank 2 or more, got rank "
+                     << type.getRank();
+  if (const HostTensor *known = n.folded(0)) {
+    // Masks built from constants (causal attention) fold here.
+    int64_t rows = type.getDimSize(type.getRank() - 2),
+            cols = type.getDimSize(type.getRank() - 1);
+    n.setFolded(0, known->remap(type, [&](int64_t i) -> int64_t {
+      int64_t col = i % cols, row = (i / cols) % rows;
+      bool keep = upper ? col - row >= k : col - row <= k;
+      return keep ? i : -1;
+    }));
+    return success();
+  }
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::TriluOp>(x, n.builder().getBoolAttr(upper),
+                                          n.builder().getI64IntegerAttr(k)));
+  return success(!n.failed());
+}
+
+const OpConverter table[] = {
+    {"MatMul", 7, convertMatMul},
+    {"MaxPool", 7, convertMaxPool},
+    {"Mul", 7, convertMul},
+    {"Neg", 7, convertNeg},
+    {"Not", 7, convertNot},
+    {"Pow", 7, convertPow},
+    {"Range", 11, convertRange},
+    {"Reciprocal", 7, convertReciprocal},
+    {"ReduceMax", 7, convertReduceMax},
+    {"ReduceMean", 7, convertReduceMean},
+    {"ReduceSum", 7, convertReduceSum},
+    {"Relu", 7, convertRelu},
+    {"Reshape", 7, convertReshape},
+    {"SequenceAt", 11, convertSequenceAt},
+    {"Shape", 7, convertShape},
+    {"Sigmoid", 7, convertSigmoid},
+    {"Slice", 7, convertSlice},
+    {"Softmax", 7, convertSoftmax},
+    {"Split", 7, convertSplit},
+    {"SplitToSequence", 11, convertSplitToSequence},
+    {"Sqrt", 7, convertSqrt},
+    {"Squeeze", 7, convertSqueeze},
+    {"Sub", 7, convertSub},
+    {"Tanh", 7, convertTanh},
+    {"Transpose", 7, convertTranspose},
+    {"Trilu", 14, convertTrilu},
+    {"Unsqueeze", 7, convertUnsqueeze},
+    {"Where", 9, convertWhere},
+};
+
+} // namespace
+
+ArrayRef<OpConverter> convertersMtoZ() { return table; }
+
+} // namespace kiln::onnx

@@ -1,0 +1,144 @@
+//===- ConvertUtils.cpp - helpers shared by the per-op conversions --------===//
+#include "compiler/onnx/ConvertUtils.h"
+
+#include <algorithm>
+
+using namespace mlir;
+
+namespace kiln::onnx {
+
+std::optional<int64_t> normalizeAxisAt(NodeImporter &n, int64_t axis,
+                                       int64_t rank, StringRef what) {
+  if (axis < -rank || axis >= rank) {
+    auto diag = n.error() << what << " " << axis
+                          << " is out of range for rank " << rank;
+    if (rank > 0)
+      diag << " (expected " << -rank << " to " << rank - 1 << ")";
+    return std::nullopt;
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+std::optional<std::vector<int64_t>> normalizeAxesAt(NodeImporter &n,
+                                                    std::vector<int64_t> axes,
+                                                    int64_t rank,
+                                                    StringRef what) {
+  for (int64_t &axis : axes) {
+    auto normalized = normalizeAxisAt(n, axis, rank, what);
+    if (!normalized)
+      return std::nullopt;
+    axis = *normalized;
+  }
+  std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) {
+    n.error() << what << " name the same dimension twice";
+    return std::nullopt;
+  }
+  return axes;
+}
+
+Value reshape(NodeImporter &n, Value value, ArrayRef<int64_t> shape) {
+  if (!value || cast<RankedTensorType>(value.getType()).getShape() == shape)
+    return value;
+  return n.create<graph::ReshapeOp>(value, n.builder().getDenseI64ArrayAttr(shape));
+}
+
+LogicalResult setReshaped(NodeImporter &n, ArrayRef<int64_t> shape) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  int64_t count = 1;
+  for (int64_t size : shape)
+    count *= size;
+  if (count != type.getNumElements()) {
+    n.error() << "the new shape " << graph::formatShape(shape) << " has "
+              << count << " elements but the input "
+              << graph::formatShape(type.getShape()) << " has "
+              << type.getNumElements();
+    return failure();
+  }
+  if (const HostTensor *known = n.folded(0)) {
+    n.setFolded(0, known->reshape(shape));
+    return success();
+  }
+  n.setOutput(0, reshape(n, n.input(0), shape));
+  return success(!n.failed());
+}
+
+LogicalResult setSlice(NodeImporter &n, size_t output, ArrayRef<int64_t> starts,
+                       ArrayRef<int64_t> sizes, ArrayRef<int64_t> strides) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  if (const HostTensor *known = n.folded(0)) {
+    auto resultType = type.clone(sizes);
+    SmallVector<int64_t> inStrides = stridesOf(type.getShape());
+    SmallVector<int64_t> outStrides = stridesOf(sizes);
+    n.setFolded(output, known->remap(resultType, [&](int64_t i) {
+      int64_t source = 0;
+      for (size_t d = 0; d < sizes.size(); ++d) {
+        int64_t coord = (i / outStrides[d]) % sizes[d];
+        source += (starts[d] + coord * strides[d]) * inStrides[d];
+      }
+      return source;
+    }));
+    return success();
+  }
+  Value input = n.input(0);
+  bool whole = sizes == type.getShape() && llvm::all_of(starts, [](int64_t s) {
+                 return s == 0;
+               }) && llvm::all_of(strides, [](int64_t s) { return s == 1; });
+  if (whole) {
+    n.setOutput(output, input);
+    return success(!n.failed());
+  }
+  OpBuilder &b = n.builder();
+  n.setOutput(output, n.create<graph::SliceOp>(
+                          input, b.getDenseI64ArrayAttr(starts),
+                          b.getDenseI64ArrayAttr(sizes),
+                          b.getDenseI64ArrayAttr(strides)));
+  return success(!n.failed());
+}
+
+Value scalarConstant(NodeImporter &n, Type element, double value) {
+  auto type = RankedTensorType::get({}, element);
+  return n.create<graph::ConstantOp>(
+      HostTensor::ofDoubles(type, {value}).toAttr());
+}
+
+std::optional<std::vector<int64_t>>
+windowPads(NodeImporter &n, ArrayRef<int64_t> spatial, ArrayRef<int64_t> kernel,
+           ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations) {
+  size_t count = spatial.size();
+  std::string autoPad = n.attrString("auto_pad", "NOTSET");
+  std::vector<int64_t> pads(2 * count, 0);
+  if (autoPad == "NOTSET") {
+    pads = n.attrInts("pads", pads);
+    if (pads.size() != 2 * count) {
+      n.error() << "attribute 'pads' has " << pads.size() << " entries; "
+                << count << " spatial dimensions need " << 2 * count;
+      return std::nullopt;
+    }
+  } else if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+    // Output size ceil(in / stride); the padding that gives it is split
+    // evenly, the odd one at the end (UPPER) or the beginning (LOWER).
+    for (size_t i = 0; i < count; ++i) {
+      int64_t out = (spatial[i] + strides[i] - 1) / strides[i];
+      int64_t total = std::max<int64_t>(
+          0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 -
+                 spatial[i]);
+      int64_t begin = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pads[i] = begin;
+      pads[count + i] = total - begin;
+    }
+  } else if (autoPad != "VALID") {
+    n.error() << "attribute 'auto_pad' is '" << autoPad
+              << "'; expected NOTSET, SAME_UPPER, SAME_LOWER or VALID";
+    return std::nullopt;
+  }
+  if (n.failed())
+    return std::nullopt;
+  return pads;
+}
+
+} // namespace kiln::onnx

@@ -1,0 +1,107 @@
+//===- ConvertUtils.h - helpers shared by the per-op conversions ----------===//
+#ifndef KILN_COMPILER_ONNX_CONVERTUTILS_H
+#define KILN_COMPILER_ONNX_CONVERTUTILS_H
+
+#include "compiler/onnx/NodeImporter.h"
+#include "ir/graph/GraphOps.h"
+
+#include <optional>
+#include <vector>
+
+namespace kiln::onnx {
+
+/// The error function kiln's shape helpers take, reporting at node `n`.
+inline auto errorAt(NodeImporter &n) {
+  return [&n]() { return n.error(); };
+}
+
+/// Normalizes an ONNX axis for `rank`; reports `what` out of range.
+std::optional<int64_t> normalizeAxisAt(NodeImporter &n, int64_t axis,
+                                       int64_t rank, llvm::StringRef what);
+
+/// Normalizes a list of axes (each distinct) and sorts them.
+std::optional<std::vector<int64_t>>
+normalizeAxesAt(NodeImporter &n, std::vector<int64_t> axes, int64_t rank,
+                llvm::StringRef what);
+
+/// Sets output 0 to input 0 with a new shape: folded when the input is
+/// known, a kiln.reshape otherwise, nothing when the shape is unchanged.
+llvm::LogicalResult setReshaped(NodeImporter &n, llvm::ArrayRef<int64_t> shape);
+
+/// A kiln.reshape of `value` to `shape` (the value itself when equal).
+mlir::Value reshape(NodeImporter &n, mlir::Value value,
+                    llvm::ArrayRef<int64_t> shape);
+
+/// A slice of input 0 (folded if known), as kiln.slice's attributes say.
+llvm::LogicalResult setSlice(NodeImporter &n, size_t output,
+                             llvm::ArrayRef<int64_t> starts,
+                             llvm::ArrayRef<int64_t> sizes,
+                             llvm::ArrayRef<int64_t> strides);
+
+/// A scalar constant of `element` type.
+mlir::Value scalarConstant(NodeImporter &n, mlir::Type element, double value);
+
+/// Explicit pads for a convolution or pooling window from `auto_pad` and
+/// `pads` (begins then ends), given the input's spatial sizes.
+std::optional<std::vector<int64_t>>
+windowPads(NodeImporter &n, llvm::ArrayRef<int64_t> spatial,
+           llvm::ArrayRef<int64_t> kernel, llvm::ArrayRef<int64_t> strides,
+           llvm::ArrayRef<int64_t> dilations);
+
+/// Softmax, which shares its opset handling with LogSoftmax (ConvertAtoL).
+llvm::LogicalResult convertSoftmax(NodeImporter &n);
+
+/// Converts a unary elementwise op; folds with `fold` when the input is
+/// known and `fold` is given.
+template <typename OpTy>
+llvm::LogicalResult convertUnary(NodeImporter &n,
+                                 double (*fold)(double) = nullptr) {
+  if (fold) {
+    if (const HostTensor *x = n.folded(0)) {
+      std::vector<double> values(x->size());
+      for (int64_t i = 0; i < x->size(); ++i)
+        values[i] = fold(x->doubleAt(i));
+      n.setFolded(0, HostTensor::ofDoubles(x->type(), std::move(values)));
+      return mlir::success();
+    }
+  }
+  mlir::Value x = n.input(0);
+  if (n.failed())
+    return mlir::failure();
+  n.setOutput(0, n.create<OpTy>(x));
+  return mlir::success(!n.failed());
+}
+
+/// Converts a broadcasting binary op; folds known operands with `f` (float
+/// operands) or `g` (integer and bool operands).
+template <typename OpTy>
+llvm::LogicalResult convertBinary(NodeImporter &n, double (*f)(double, double),
+                                  int64_t (*g)(int64_t, int64_t),
+                                  bool comparison = false) {
+  const HostTensor *a = n.folded(0), *b = n.folded(1);
+  if (a && b) {
+    if (a->type().getElementType() != b->type().getElementType()) {
+      n.error() << "operands must have the same element type, but input 0 is "
+                << a->type().getElementType() << " and input 1 is "
+                << b->type().getElementType();
+      return mlir::failure();
+    }
+    if (mlir::failed(graph::broadcastShapes(a->shape(), b->shape(), errorAt(n),
+                                            "input 0", "input 1")))
+      return mlir::failure();
+    mlir::Type element = comparison
+                             ? mlir::Type(n.builder().getI1Type())
+                             : a->type().getElementType();
+    n.setFolded(0, HostTensor::broadcastBinary(*a, *b, element, f, g));
+    return mlir::success(!n.failed());
+  }
+  mlir::Value lhs = n.input(0), rhs = n.input(1);
+  if (n.failed())
+    return mlir::failure();
+  n.setOutput(0, n.create<OpTy>(lhs, rhs));
+  return mlir::success(!n.failed());
+}
+
+} // namespace kiln::onnx
+
+#endif // KILN_COMPILER_ONNX_CONVERTUTILS_H

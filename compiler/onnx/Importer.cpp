@@ -1,0 +1,742 @@
+//===- Importer.cpp - ONNX models into the kiln graph dialect -------------===//
+//
+// GraphImporter walks one ModelProto:
+//   1. read and check the model file (ModelReader);
+//   2. give every graph input a static type (--input-shape for symbolic dims);
+//   3. check the graph: every name defined, no cycle (nodes are put in
+//      topological order), every op supported -- all unsupported ops are
+//      reported together;
+//   4. convert node by node through the per-op table, folding what is known
+//      at compile time;
+//   5. return the graph outputs from @forward and verify the module.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/onnx/Importer.h"
+
+#include "compiler/onnx/ModelReader.h"
+#include "compiler/onnx/NodeImporter.h"
+#include "compiler/onnx/TensorData.h"
+#include "ir/graph/GraphOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringSet.h"
+
+#include <deque>
+#include <map>
+
+using namespace mlir;
+namespace proto = ::onnx;
+
+namespace kiln::onnx {
+
+//===----------------------------------------------------------------------===//
+// GraphImporter
+//===----------------------------------------------------------------------===//
+
+class GraphImporter {
+public:
+  GraphImporter(StringRef path, const ImportOptions &options,
+                MLIRContext &context)
+      : path_(path.str()), options_(options), context_(context),
+        builder_(&context) {}
+
+  OwningOpRef<ModuleOp> run();
+
+  /// What the importer knows about one ONNX value.
+  struct ValueInfo {
+    Value value;                       // Materialized SSA value, if any.
+    std::optional<HostTensor> folded;  // Compile-time value that may fold.
+    const proto::TensorProto *initializer = nullptr; // Float initializer.
+    std::optional<SmallVector<Value>> sequence;      // Sequence elements.
+  };
+
+  ValueInfo *lookup(StringRef name) {
+    auto it = values_.find(name);
+    return it == values_.end() ? nullptr : &it->second;
+  }
+  ValueInfo &define(StringRef name) { return values_[name]; }
+  /// The SSA value of `info`, creating a constant or initializer op for it
+  /// on first use.
+  Value materialize(StringRef name, ValueInfo &info, Location loc);
+  /// Reads an initializer's value as a host tensor (for compile-time inputs).
+  std::optional<HostTensor> initializerValue(const proto::TensorProto &tensor,
+                                             Location loc);
+  bool isUsed(StringRef name) const { return used_.contains(name); }
+
+  OpBuilder &builder() { return builder_; }
+  MLIRContext &context() { return context_; }
+  Location fileLoc() { return FileLineColLoc::get(&context_, path_, 0, 0); }
+  Location nodeLoc(const proto::NodeProto &node, size_t index);
+  static std::string nodeLabel(const proto::NodeProto &node, size_t index);
+
+private:
+  InFlightDiagnostic error() { return emitError(fileLoc()); }
+  LogicalResult readOpset(const proto::ModelProto &model);
+  LogicalResult addInputs(const proto::GraphProto &graph, func::FuncOp &func);
+  LogicalResult orderNodes(const proto::GraphProto &graph,
+                           std::vector<size_t> &order);
+  LogicalResult checkSupported(const proto::GraphProto &graph);
+  void warnSharedInitializers(const proto::GraphProto &graph);
+
+  std::string path_;
+  const ImportOptions &options_;
+  MLIRContext &context_;
+  OpBuilder builder_;
+  int64_t opset_ = 0;
+  llvm::StringMap<ValueInfo> values_;
+  llvm::StringSet<> used_;
+  /// Initializer ops go to the top of @forward, in first-use order.
+  Block *entry_ = nullptr;
+  Operation *lastInitializer_ = nullptr;
+};
+
+std::string GraphImporter::nodeLabel(const proto::NodeProto &node,
+                                     size_t index) {
+  std::string name = node.name().empty() ? "#" + std::to_string(index)
+                                         : "'" + node.name() + "'";
+  return "node " + name + " (" + node.op_type() + ")";
+}
+
+Location GraphImporter::nodeLoc(const proto::NodeProto &node, size_t index) {
+  return NameLoc::get(StringAttr::get(&context_, nodeLabel(node, index)),
+                      fileLoc());
+}
+
+LogicalResult GraphImporter::readOpset(const proto::ModelProto &model) {
+  for (const auto &entry : model.opset_import()) {
+    if (entry.domain().empty() || entry.domain() == "ai.onnx")
+      opset_ = entry.version();
+  }
+  if (opset_ <= 0)
+    return error() << "the model imports no version of the default ONNX "
+                      "domain (opset_import has no entry for \"\")";
+  if (opset_ < 7)
+    return error() << "the model uses opset " << opset_
+                   << "; kiln reads opset 7 and later";
+  return success();
+}
+
+LogicalResult GraphImporter::addInputs(const proto::GraphProto &graph,
+                                       func::FuncOp &func) {
+  llvm::StringSet<> initializers;
+  for (const auto &init : graph.initializer())
+    initializers.insert(init.name());
+
+  SmallVector<Type> types;
+  SmallVector<std::string> names;
+  bool ok = true;
+  llvm::StringSet<> known;
+  for (const auto &input : graph.input()) {
+    // Old exporters list initializers among the inputs too.
+    if (initializers.contains(input.name()))
+      continue;
+    known.insert(input.name());
+    std::string what = "input '" + input.name() + "'";
+    if (!input.type().has_tensor_type()) {
+      error() << what << " is not a tensor; kiln takes tensor inputs only";
+      ok = false;
+      continue;
+    }
+    const auto &tensorType = input.type().tensor_type();
+    Type element = elementTypeFor(tensorType.elem_type(), &context_);
+    if (!element) {
+      error() << what << " has element type "
+              << dataTypeName(tensorType.elem_type())
+              << ", which kiln does not support";
+      ok = false;
+      continue;
+    }
+    SmallVector<int64_t> shape;
+    auto given = options_.inputShapes.find(input.name());
+    bool hasShape = tensorType.has_shape();
+    if (given != options_.inputShapes.end()) {
+      shape = given->second;
+      if (hasShape && tensorType.shape().dim_size() != (int)shape.size()) {
+        error() << what << " has rank " << tensorType.shape().dim_size()
+                << " but --input-shape gives " << shape.size() << " sizes";
+        ok = false;
+        continue;
+      }
+      for (int d = 0; hasShape && d < tensorType.shape().dim_size(); ++d) {
+        const auto &dim = tensorType.shape().dim(d);
+        if (dim.has_dim_value() && dim.dim_value() != shape[d]) {
+          error() << what << " dimension " << d << " is " << dim.dim_value()
+                  << " in the model but --input-shape gives " << shape[d];
+          ok = false;
+        }
+      }
+    } else if (!hasShape) {
+      error() << what << " has no shape in the model; give one with "
+              << "--input-shape " << input.name() << "=D0,D1,...";
+      ok = false;
+      continue;
+    } else {
+      for (int d = 0; d < tensorType.shape().dim_size(); ++d) {
+        const auto &dim = tensorType.shape().dim(d);
+        if (dim.has_dim_value() && dim.dim_value() >= 0) {
+          shape.push_back(dim.dim_value());
+          continue;
+        }
+        auto diag = error() << what << " dimension " << d;
+        if (dim.has_dim_param() && !dim.dim_param().empty())
+          diag << " ('" << dim.dim_param() << "')";
+        diag << " has no static size; give every size with --input-shape "
+             << input.name() << "=D0,D1,...";
+        ok = false;
+        break;
+      }
+    }
+    types.push_back(RankedTensorType::get(shape, element));
+    names.push_back(input.name());
+  }
+  for (const auto &entry : options_.inputShapes) {
+    if (known.contains(entry.getKey()))
+      continue;
+    auto diag = error() << "--input-shape names '" << entry.getKey()
+                        << "', which is not an input of the model (inputs:";
+    for (const auto &name : known)
+      diag << " '" << name.getKey() << "'";
+    diag << ")";
+    ok = false;
+  }
+  if (!ok)
+    return failure();
+
+  func = builder_.create<func::FuncOp>(
+      fileLoc(), "forward", builder_.getFunctionType(types, {}));
+  entry_ = func.addEntryBlock();
+  for (auto [i, name] : llvm::enumerate(names)) {
+    func.setArgAttr(i, "kiln.name", builder_.getStringAttr(name));
+    define(name).value = func.getArgument(i);
+  }
+  return success();
+}
+
+LogicalResult GraphImporter::orderNodes(const proto::GraphProto &graph,
+                                        std::vector<size_t> &order) {
+  // Every name a node reads must be a graph input, an initializer or some
+  // node's output; each name is defined once.
+  llvm::StringMap<int64_t> producer; // -1: input or initializer.
+  for (const auto &input : graph.input())
+    producer[input.name()] = -1;
+  for (const auto &init : graph.initializer())
+    producer[init.name()] = -1;
+  for (int i = 0; i < graph.node_size(); ++i) {
+    for (const auto &out : graph.node(i).output()) {
+      if (out.empty())
+        continue;
+      auto [it, inserted] = producer.try_emplace(out, i);
+      if (!inserted)
+        return error() << nodeLabel(graph.node(i), i) << " writes '" << out
+                       << "', which "
+                       << (it->second < 0
+                               ? std::string("is a graph input or initializer")
+                               : nodeLabel(graph.node(it->second), it->second) +
+                                     " also writes");
+    }
+  }
+  for (int i = 0; i < graph.node_size(); ++i) {
+    for (const auto &in : graph.node(i).input()) {
+      if (!in.empty() && !producer.count(in))
+        return error() << nodeLabel(graph.node(i), i) << " reads '" << in
+                       << "', which no graph input, initializer or node "
+                          "defines";
+    }
+  }
+  for (const auto &out : graph.output())
+    if (!producer.count(out.name()))
+      return error() << "graph output '" << out.name()
+                     << "' is not defined by any input, initializer or node";
+
+  // Kahn's algorithm in the model's own order where it is already sorted.
+  std::vector<int> pending(graph.node_size(), 0);
+  std::vector<std::vector<size_t>> users(graph.node_size());
+  for (int i = 0; i < graph.node_size(); ++i) {
+    for (const auto &in : graph.node(i).input()) {
+      if (in.empty())
+        continue;
+      int64_t p = producer[in];
+      if (p >= 0) {
+        ++pending[i];
+        users[p].push_back(i);
+      }
+    }
+  }
+  std::deque<size_t> ready;
+  for (int i = 0; i < graph.node_size(); ++i)
+    if (pending[i] == 0)
+      ready.push_back(i);
+  while (!ready.empty()) {
+    size_t i = ready.front();
+    ready.pop_front();
+    order.push_back(i);
+    for (size_t u : users[i])
+      if (--pending[u] == 0)
+        ready.push_back(u);
+  }
+  if (order.size() != static_cast<size_t>(graph.node_size())) {
+    auto diag = error() << "the graph has a cycle through";
+    int shown = 0;
+    for (int i = 0; i < graph.node_size() && shown < 8; ++i)
+      if (pending[i] > 0) {
+        diag << (shown++ ? ", " : " ") << nodeLabel(graph.node(i), i);
+      }
+    return diag;
+  }
+  return success();
+}
+
+LogicalResult GraphImporter::checkSupported(const proto::GraphProto &graph) {
+  // op type (with domain) -> node labels; reported all at once.
+  std::map<std::string, std::vector<std::string>> unsupported;
+  for (int i = 0; i < graph.node_size(); ++i) {
+    const auto &node = graph.node(i);
+    std::string key = node.op_type();
+    bool defaultDomain = node.domain().empty() || node.domain() == "ai.onnx";
+    const OpConverter *converter =
+        defaultDomain ? findConverter(node.op_type()) : nullptr;
+    if (!defaultDomain)
+      key = node.domain() + "." + node.op_type();
+    else if (converter && opset_ < converter->minOpset)
+      key += " (opset " + std::to_string(opset_) + "; kiln reads opset " +
+             std::to_string(converter->minOpset) + " and later)";
+    else if (converter)
+      continue;
+    unsupported[key].push_back(node.name().empty() ? "#" + std::to_string(i)
+                                                   : "'" + node.name() + "'");
+  }
+  if (unsupported.empty())
+    return success();
+  size_t nodes = 0;
+  for (auto &entry : unsupported)
+    nodes += entry.second.size();
+  auto diag = error() << "the model uses " << unsupported.size()
+                      << " op type" << (unsupported.size() > 1 ? "s" : "")
+                      << " kiln does not support (" << nodes << " node"
+                      << (nodes > 1 ? "s" : "") << "):";
+  for (auto &[op, names] : unsupported) {
+    diag << "\n  " << op << ": " << names.size() << " node"
+         << (names.size() > 1 ? "s" : "") << " (";
+    for (size_t i = 0; i < names.size() && i < 5; ++i)
+      diag << (i ? ", " : "") << names[i];
+    if (names.size() > 5)
+      diag << ", ...";
+    diag << ")";
+  }
+  return failure();
+}
+
+void GraphImporter::warnSharedInitializers(const proto::GraphProto &graph) {
+  // A float initializer read by several node inputs: either real weight
+  // tying, or the dynamo exporter's optimizer having merged equal
+  // initializers (two zero biases become one), which would tie parameters
+  // that were separate in the original model.
+  llvm::MapVector<StringRef, SmallVector<std::string>> uses;
+  llvm::StringSet<> floats;
+  for (const auto &init : graph.initializer())
+    if (elementTypeFor(init.data_type(), &context_) &&
+        isa<FloatType>(elementTypeFor(init.data_type(), &context_)))
+      floats.insert(init.name());
+  for (int i = 0; i < graph.node_size(); ++i)
+    for (auto [j, in] : llvm::enumerate(graph.node(i).input()))
+      if (floats.contains(in))
+        uses[in].push_back(nodeLabel(graph.node(i), i) + " input " +
+                           std::to_string(j));
+  for (auto &[name, sites] : uses) {
+    if (sites.size() < 2)
+      continue;
+    auto diag = emitWarning(fileLoc())
+                << "initializer '" << name << "' feeds " << sites.size()
+                << " inputs (";
+    for (size_t i = 0; i < sites.size() && i < 4; ++i)
+      diag << (i ? ", " : "") << sites[i];
+    if (sites.size() > 4)
+      diag << ", ...";
+    diag << "); training updates it as one parameter. If these were separate "
+            "parameters in the original model, the exporter merged them: "
+            "export for training with optimize=False (dynamo) or "
+            "do_constant_folding=False (TorchScript)";
+  }
+}
+
+std::optional<HostTensor>
+GraphImporter::initializerValue(const proto::TensorProto &tensor,
+                                Location loc) {
+  auto attr = tensorToAttr(tensor, path_, /*resourceThresholdBytes=*/0,
+                           &context_);
+  if (!attr) {
+    emitError(loc) << llvm::toString(attr.takeError());
+    return std::nullopt;
+  }
+  return HostTensor::fromAttr(cast<DenseElementsAttr>(*attr));
+}
+
+Value GraphImporter::materialize(StringRef name, ValueInfo &info,
+                                 Location loc) {
+  if (info.value)
+    return info.value;
+  if (info.initializer) {
+    auto attr = tensorToAttr(*info.initializer, path_,
+                             options_.resourceThresholdBytes, &context_);
+    if (!attr) {
+      emitError(loc) << llvm::toString(attr.takeError());
+      return {};
+    }
+    OpBuilder::InsertionGuard guard(builder_);
+    if (lastInitializer_)
+      builder_.setInsertionPointAfter(lastInitializer_);
+    else
+      builder_.setInsertionPointToStart(entry_);
+    auto op = builder_.create<graph::InitializerOp>(
+        NameLoc::get(StringAttr::get(&context_, "initializer '" + name + "'"),
+                     fileLoc()),
+        builder_.getStringAttr(name), *attr);
+    lastInitializer_ = op;
+    return info.value = op.getResult();
+  }
+  if (info.folded)
+    return info.value =
+               builder_.create<graph::ConstantOp>(loc, info.folded->toAttr());
+  return {};
+}
+
+OwningOpRef<ModuleOp> GraphImporter::run() {
+  // 1. Read the model.
+  auto model = readModel(path_);
+  if (!model) {
+    emitError(UnknownLoc::get(&context_)) << llvm::toString(model.takeError());
+    return {};
+  }
+  const proto::GraphProto &graph = (*model)->graph();
+  if (failed(readOpset(**model)))
+    return {};
+
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc());
+  builder_.setInsertionPointToEnd(module->getBody());
+
+  // 2-3. Inputs and the graph's structure.
+  func::FuncOp func;
+  std::vector<size_t> order;
+  if (failed(orderNodes(graph, order)) || failed(checkSupported(graph)) ||
+      failed(addInputs(graph, func)))
+    return {};
+  warnSharedInitializers(graph);
+
+  // Initializers: float ones stay weights; integer and bool ones are known
+  // values (shape constants) that may fold.
+  for (const auto &init : graph.initializer()) {
+    Type element = elementTypeFor(init.data_type(), &context_);
+    ValueInfo &info = define(init.name());
+    if (element && isa<FloatType>(element)) {
+      info.initializer = &init;
+      continue;
+    }
+    auto value = initializerValue(init, fileLoc());
+    if (!value)
+      return {};
+    info.folded = std::move(*value);
+  }
+  for (const auto &node : graph.node())
+    for (const auto &in : node.input())
+      used_.insert(in);
+  for (const auto &out : graph.output())
+    used_.insert(out.name());
+
+  // 4. Convert node by node.
+  builder_.setInsertionPointToEnd(entry_);
+  for (size_t index : order) {
+    const proto::NodeProto &node = graph.node(index);
+    NodeImporter importer(*this, node, opset_, nodeLoc(node, index));
+    const OpConverter *converter = findConverter(node.op_type());
+    if (failed(converter->convert(importer)) || importer.failed())
+      return {};
+    for (auto [i, out] : llvm::enumerate(node.output())) {
+      if (out.empty() || !isUsed(out))
+        continue;
+      ValueInfo *info = lookup(out);
+      if (!info || (!info->value && !info->folded && !info->sequence)) {
+        emitError(nodeLoc(node, index))
+            << "internal error: the " << node.op_type()
+            << " conversion gave no value for output " << i << " ('" << out
+            << "')";
+        return {};
+      }
+    }
+  }
+
+  // 5. Return the graph outputs.
+  SmallVector<Value> results;
+  for (const auto &out : graph.output()) {
+    ValueInfo *info = lookup(out.name());
+    Value value = info ? materialize(out.name(), *info, fileLoc()) : Value();
+    if (!value) {
+      error() << "graph output '" << out.name() << "' is not a tensor";
+      return {};
+    }
+    results.push_back(value);
+  }
+  builder_.create<func::ReturnOp>(fileLoc(), results);
+  func.setFunctionType(builder_.getFunctionType(
+      func.getArgumentTypes(), ValueRange(results).getTypes()));
+  for (auto [i, out] : llvm::enumerate(graph.output()))
+    func.setResultAttr(i, "kiln.name", builder_.getStringAttr(out.name()));
+  if (failed(verify(*module)))
+    return {};
+  return module;
+}
+
+//===----------------------------------------------------------------------===//
+// NodeImporter
+//===----------------------------------------------------------------------===//
+
+NodeImporter::NodeImporter(GraphImporter &graph, const proto::NodeProto &node,
+                           int64_t opset, Location loc)
+    : graph_(graph), node_(node), opset_(opset), loc_(loc) {}
+
+OpBuilder &NodeImporter::builder() { return graph_.builder(); }
+MLIRContext *NodeImporter::context() { return &graph_.context(); }
+
+InFlightDiagnostic NodeImporter::error() {
+  failed_ = true;
+  return emitError(loc_);
+}
+
+bool NodeImporter::hasInput(size_t i) const {
+  return i < static_cast<size_t>(node_.input_size()) &&
+         !node_.input(i).empty();
+}
+
+Value NodeImporter::input(size_t i) {
+  if (!hasInput(i)) {
+    error() << "needs input " << i << ", which is missing";
+    return {};
+  }
+  auto *info = graph_.lookup(node_.input(i));
+  Value value = info ? graph_.materialize(node_.input(i), *info, loc_)
+                     : Value();
+  if (!value) {
+    if (info && info->sequence)
+      error() << "input " << i << " ('" << node_.input(i)
+              << "') is a sequence; a tensor is needed";
+    failed_ = true;
+  }
+  return value;
+}
+
+RankedTensorType NodeImporter::inputType(size_t i) {
+  if (const HostTensor *known = folded(i))
+    return known->type();
+  if (hasInput(i)) {
+    auto *info = graph_.lookup(node_.input(i));
+    if (info && info->initializer && !info->value) {
+      // The type without materializing the initializer's data.
+      const auto &t = *info->initializer;
+      return RankedTensorType::get(
+          SmallVector<int64_t>(t.dims().begin(), t.dims().end()),
+          elementTypeFor(t.data_type(), context()));
+    }
+  }
+  Value value = input(i);
+  if (!value)
+    return RankedTensorType::get({}, builder().getNoneType());
+  return cast<RankedTensorType>(value.getType());
+}
+
+const HostTensor *NodeImporter::folded(size_t i) {
+  if (!hasInput(i))
+    return nullptr;
+  auto *info = graph_.lookup(node_.input(i));
+  return info && info->folded ? &*info->folded : nullptr;
+}
+
+std::optional<HostTensor> NodeImporter::constantInput(size_t i,
+                                                      StringRef what) {
+  if (const HostTensor *known = folded(i))
+    return *known;
+  if (hasInput(i)) {
+    auto *info = graph_.lookup(node_.input(i));
+    if (info && info->initializer) {
+      auto value = graph_.initializerValue(*info->initializer, loc_);
+      if (!value)
+        failed_ = true;
+      return value;
+    }
+    error() << what << " (input " << i << ", '" << node_.input(i)
+            << "') must be known at compile time, but it is computed from "
+               "the model's inputs; kiln needs static shapes";
+  } else {
+    error() << "needs " << what << " (input " << i << "), which is missing";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::vector<int64_t>>
+NodeImporter::constantInts(size_t i, StringRef what) {
+  auto value = constantInput(i, what);
+  if (!value)
+    return std::nullopt;
+  if (value->isFloat()) {
+    error() << what << " (input " << i << ") must be integers, got "
+            << value->type().getElementType();
+    return std::nullopt;
+  }
+  return value->ints();
+}
+
+std::optional<SmallVector<Value>> NodeImporter::sequenceInput(size_t i) {
+  auto *info = hasInput(i) ? graph_.lookup(node_.input(i)) : nullptr;
+  if (info && info->sequence)
+    return *info->sequence;
+  error() << "input " << i << " must be a sequence made by SplitToSequence";
+  return std::nullopt;
+}
+
+bool NodeImporter::hasAttr(StringRef name) const {
+  return llvm::any_of(node_.attribute(),
+                      [&](const auto &a) { return a.name() == name; });
+}
+
+const proto::AttributeProto *
+NodeImporter::attr(StringRef name, proto::AttributeProto::AttributeType type) {
+  for (const auto &a : node_.attribute()) {
+    if (a.name() != name)
+      continue;
+    // Old exporters leave `type` unset; accept a set field of the right kind.
+    auto actual = a.type();
+    if (actual == proto::AttributeProto::UNDEFINED) {
+      if (a.has_i())
+        actual = proto::AttributeProto::INT;
+      else if (a.has_f())
+        actual = proto::AttributeProto::FLOAT;
+      else if (a.has_s())
+        actual = proto::AttributeProto::STRING;
+      else if (a.has_t())
+        actual = proto::AttributeProto::TENSOR;
+      else if (a.ints_size())
+        actual = proto::AttributeProto::INTS;
+      else if (a.floats_size())
+        actual = proto::AttributeProto::FLOATS;
+    }
+    if (actual != type) {
+      error() << "attribute '" << name << "' must be "
+              << proto::AttributeProto::AttributeType_Name(type) << ", got "
+              << proto::AttributeProto::AttributeType_Name(actual);
+      return nullptr;
+    }
+    return &a;
+  }
+  return nullptr;
+}
+
+int64_t NodeImporter::attrInt(StringRef name, int64_t fallback) {
+  auto *a = attr(name, proto::AttributeProto::INT);
+  return a ? a->i() : fallback;
+}
+
+float NodeImporter::attrFloat(StringRef name, float fallback) {
+  auto *a = attr(name, proto::AttributeProto::FLOAT);
+  return a ? a->f() : fallback;
+}
+
+std::string NodeImporter::attrString(StringRef name, StringRef fallback) {
+  auto *a = attr(name, proto::AttributeProto::STRING);
+  return a ? a->s() : fallback.str();
+}
+
+std::vector<int64_t> NodeImporter::attrInts(StringRef name,
+                                            std::vector<int64_t> fallback) {
+  auto *a = attr(name, proto::AttributeProto::INTS);
+  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end())
+           : fallback;
+}
+
+std::vector<float> NodeImporter::attrFloats(StringRef name) {
+  auto *a = attr(name, proto::AttributeProto::FLOATS);
+  return a ? std::vector<float>(a->floats().begin(), a->floats().end())
+           : std::vector<float>();
+}
+
+const proto::TensorProto *NodeImporter::attrTensor(StringRef name) {
+  auto *a = attr(name, proto::AttributeProto::TENSOR);
+  return a ? &a->t() : nullptr;
+}
+
+std::optional<HostTensor>
+NodeImporter::tensorValue(const proto::TensorProto &tensor) {
+  auto value = graph_.initializerValue(tensor, loc_);
+  if (!value)
+    failed_ = true;
+  return value;
+}
+
+void NodeImporter::missingAttr(StringRef name) {
+  error() << "needs attribute '" << name << "', which is missing";
+}
+
+bool NodeImporter::outputUsed(size_t i) const {
+  return i < numOutputs() && !node_.output(i).empty() &&
+         graph_.isUsed(node_.output(i));
+}
+
+void NodeImporter::setOutput(size_t i, Value value) {
+  if (i < numOutputs() && !node_.output(i).empty())
+    graph_.define(node_.output(i)).value = value;
+}
+
+void NodeImporter::setFolded(size_t i, HostTensor value) {
+  if (i < numOutputs() && !node_.output(i).empty())
+    graph_.define(node_.output(i)).folded = std::move(value);
+}
+
+void NodeImporter::setSequence(size_t i, SmallVector<Value> elements) {
+  if (i < numOutputs() && !node_.output(i).empty())
+    graph_.define(node_.output(i)).sequence = std::move(elements);
+}
+
+const OpConverter *findConverter(StringRef opType) {
+  for (ArrayRef<OpConverter> table : {convertersAtoL(), convertersMtoZ()})
+    for (const OpConverter &c : table)
+      if (c.opType == opType)
+        return &c;
+  return nullptr;
+}
+
+//===----------------------------------------------------------------------===//
+// Entry points
+//===----------------------------------------------------------------------===//
+
+OwningOpRef<ModuleOp> importModel(StringRef path, const ImportOptions &options,
+                                  MLIRContext &context) {
+  context.loadDialect<graph::KilnDialect, func::FuncDialect>();
+  return GraphImporter(path, options, context).run();
+}
+
+bool parseInputShape(StringRef text, std::string &name,
+                     SmallVector<int64_t> &shape, std::string &error) {
+  auto [lhs, rhs] = text.rsplit('=');
+  if (lhs.empty() || !text.contains('=')) {
+    error = "expected NAME=D0,D1,... (e.g. input=256,784), got '" +
+            text.str() + "'";
+    return false;
+  }
+  name = lhs.str();
+  shape.clear();
+  if (rhs.empty())
+    return true; // A scalar.
+  SmallVector<StringRef> parts;
+  rhs.split(parts, ',');
+  for (StringRef part : parts) {
+    int64_t size;
+    if (part.trim().getAsInteger(10, size) || size < 0) {
+      error = "size '" + part.str() + "' of input '" + name +
+              "' is not a non-negative integer";
+      return false;
+    }
+    shape.push_back(size);
+  }
+  return true;
+}
+
+} // namespace kiln::onnx

@@ -1,0 +1,45 @@
+//===- Importer.h - ONNX models into the kiln graph dialect ---------------===//
+//
+// The importer's public API. It reads a ModelProto (binary `.onnx`, or ONNX's
+// textual syntax in `.onnxtxt`), resolves symbolic dimensions, folds shape
+// computations and converts every node into kiln ops of one function,
+// `@forward`, with static shapes.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_COMPILER_ONNX_IMPORTER_H
+#define KILN_COMPILER_ONNX_IMPORTER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <string>
+
+namespace kiln::onnx {
+
+struct ImportOptions {
+  /// Sizes for graph inputs with symbolic or unknown dimensions, by input
+  /// name (`--input-shape NAME=D0,D1,...`). A shape given here must agree with
+  /// the model's static sizes.
+  llvm::StringMap<llvm::SmallVector<int64_t>> inputShapes;
+  /// Initializers at or above this many bytes are stored as MLIR resources
+  /// (blobs, printed separately) instead of inline dense attributes.
+  size_t resourceThresholdBytes = 1024;
+};
+
+/// Imports the model at `path`. Errors and warnings are reported through the
+/// context's diagnostics, each naming the file and, where there is one, the
+/// node, op and tensor; on any error the result is null.
+mlir::OwningOpRef<mlir::ModuleOp> importModel(llvm::StringRef path,
+                                              const ImportOptions &options,
+                                              mlir::MLIRContext &context);
+
+/// Parses `--input-shape` values: "NAME=D0,D1,...". Returns false and sets
+/// `error` when malformed.
+bool parseInputShape(llvm::StringRef text, std::string &name,
+                     llvm::SmallVector<int64_t> &shape, std::string &error);
+
+} // namespace kiln::onnx
+
+#endif // KILN_COMPILER_ONNX_IMPORTER_H

@@ -6,10 +6,10 @@ import lit.formats
 
 config.name = "kiln"
 config.test_format = lit.formats.ShTest(execute_external=False)
-config.suffixes = [".mlir"]
+config.suffixes = [".mlir", ".test", ".onnxtxt"]
 config.test_source_root = os.path.join(config.kiln_src_root, "test")
 config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in", "unit", "runtime", "Inputs"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in", "unit", "runtime", "Inputs", "fixtures"]
 
 # Tools first from the build, then LLVM's (FileCheck, not, count).
 for d in (config.llvm_tools_dir, config.kiln_tools_dir):
@@ -17,3 +17,4 @@ for d in (config.llvm_tools_dir, config.kiln_tools_dir):
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 
 config.substitutions.append(("%kiln_src", config.kiln_src_root))
+config.substitutions.append(("%fixtures", os.path.join(config.kiln_src_root, "test", "onnx", "fixtures")))

@@ -50,11 +50,16 @@ LogicalResult convertPow(NodeImporter &n) {
                        }));
     return success();
   }
-  Value x = n.input(0), y = n.input(1);
+  Value x = n.input(0), y;
+  if (b && exponent.getElementType() != base.getElementType())
+    y = n.create<graph::ConstantOp>(b->cast(base.getElementType()).toAttr());
+  else if (Value given = n.input(1);
+           exponent.getElementType() != base.getElementType())
+    y = n.create<graph::CastOp>(given, TypeAttr::get(base.getElementType()));
+  else
+    y = given;
   if (n.failed())
     return failure();
-  if (exponent.getElementType() != base.getElementType())
-    y = n.create<graph::CastOp>(y, TypeAttr::get(base.getElementType()));
   n.setOutput(0, n.create<graph::PowOp>(x, y));
   return success(!n.failed());
 }

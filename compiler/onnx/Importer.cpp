@@ -277,6 +277,19 @@ LogicalResult GraphImporter::orderNodes(const proto::GraphProto &graph,
         ready.push_back(u);
   }
   if (order.size() != static_cast<size_t>(graph.node_size())) {
+    // Nodes left waiting are on a cycle or downstream of one; drop the
+    // downstream ones (no waiting user) until only the cycle remains.
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (int i = 0; i < graph.node_size(); ++i) {
+        if (pending[i] > 0 && llvm::none_of(users[i], [&](size_t u) {
+              return pending[u] > 0;
+            })) {
+          pending[i] = 0;
+          changed = true;
+        }
+      }
+    }
     auto diag = error() << "the graph has a cycle through";
     int shown = 0;
     for (int i = 0; i < graph.node_size() && shown < 8; ++i)
@@ -474,6 +487,36 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     if (!value) {
       error() << "graph output '" << out.name() << "' is not a tensor";
       return {};
+    }
+    // The model's declared output type, where it gives one, must be what
+    // the conversion computed: a cheap check of both the model and kiln.
+    if (out.type().has_tensor_type()) {
+      const auto &declared = out.type().tensor_type();
+      auto type = cast<RankedTensorType>(value.getType());
+      Type element = elementTypeFor(declared.elem_type(), &context_);
+      bool ok = !element || element == type.getElementType();
+      if (declared.has_shape()) {
+        ok = ok && declared.shape().dim_size() == type.getRank();
+        for (int d = 0; ok && d < declared.shape().dim_size(); ++d) {
+          const auto &dim = declared.shape().dim(d);
+          ok = !dim.has_dim_value() || dim.dim_value() == type.getDimSize(d);
+        }
+      }
+      if (!ok) {
+        auto diag = error() << "graph output '" << out.name()
+                            << "' is declared as "
+                            << dataTypeName(declared.elem_type()) << " [";
+        for (int d = 0; d < declared.shape().dim_size(); ++d) {
+          const auto &dim = declared.shape().dim(d);
+          diag << (d ? ", " : "");
+          if (dim.has_dim_value())
+            diag << dim.dim_value();
+          else
+            diag << "'" << dim.dim_param() << "'";
+        }
+        diag << "] but kiln computes " << type;
+        return {};
+      }
     }
     results.push_back(value);
   }

@@ -1,0 +1,640 @@
+#!/usr/bin/python3
+"""Make the small ONNX fixture models in test/onnx/fixtures/.
+
+One model per ONNX operator kiln's importer handles, plus variants (opsets,
+optional inputs, attributes) and a few whole-graph traps (shape arithmetic
+as PyTorch's exporter writes it, a shared initializer, a symbolic batch dim,
+a tiny MLP). Every model has ir_version 8, one default-domain opset import
+(17 unless the fixture says otherwise), graph name = fixture name, named
+nodes, and static, typed graph inputs and outputs (except `symbolic_batch`).
+Weights are float32 initializers; inputs ONNX needs constant for a static
+shape (Reshape shape, Slice starts/ends, axes, ...) are int64 initializers or
+Constant nodes.
+
+Rerun from the repository root with Debian's Python and python3-onnx:
+
+    /usr/bin/python3 test/onnx/make_fixtures.py
+
+It deletes every *.onnx in test/onnx/fixtures/ and rewrites them; the output
+is deterministic (each fixture's random values come from
+numpy.random.default_rng seeded with the CRC32 of its name), so a rerun with
+the same onnx and numpy gives byte-identical files. Do not edit the .onnx
+files by hand.
+
+Checks: onnx.checker.check_model and strict shape inference (which must agree
+with the declared shapes) run on every model whose opset onnx knows. onnx
+1.12 knows opsets up to 17: opset-18 fixtures are written unchecked (1.12's
+checker would validate them against the opset-13 schemas), and the opset-20
+Gelu fixture is written only if the installed onnx's checker accepts it.
+"""
+
+import glob
+import os
+import sys
+import zlib
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT_DIR = os.path.join(HERE, "fixtures")
+KNOWN_OPSET = onnx.defs.onnx_opset_version()
+
+F32 = TensorProto.FLOAT
+I64 = TensorProto.INT64
+I32 = TensorProto.INT32
+BOOL = TensorProto.BOOL
+
+written = []
+notes = []
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+def rng_for(name):
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def vi(name, elem, shape):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def init_f32(name, array):
+    return numpy_helper.from_array(np.asarray(array, dtype=np.float32), name)
+
+
+def init_i64(name, values):
+    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
+
+
+def const_node(out, array, name):
+    """A Constant node whose `value` is `array` (dtype kept)."""
+    return helper.make_node("Constant", [], [out], name=name,
+                            value=numpy_helper.from_array(np.asarray(array), out + "_value"))
+
+
+def const_i64_node(out, values, name):
+    return const_node(out, np.asarray(values, dtype=np.int64), name)
+
+
+def node(op, inputs, outputs, name, **attrs):
+    return helper.make_node(op, inputs, outputs, name=name, **attrs)
+
+
+def save(name, nodes, inputs, outputs, inits=(), opset=17, require_check=False):
+    """Build, check and write fixture `name`.
+
+    Models whose opset the installed onnx knows are checked with the checker
+    and with strict shape inference. Newer opsets are written unchecked,
+    unless require_check is set, in which case they are written only if the
+    checker accepts them.
+    """
+    graph = helper.make_graph(list(nodes), name, list(inputs), list(outputs),
+                              initializer=list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              ir_version=8, producer_name="kiln make_fixtures.py")
+    if opset <= KNOWN_OPSET or require_check:
+        try:
+            onnx.checker.check_model(model, full_check=False)
+        except onnx.checker.ValidationError as e:
+            if not require_check:
+                raise
+            first = str(e).strip().splitlines()[0]
+            notes.append(f"skipped {name}: checker rejects it ({first})")
+            return
+        if opset <= KNOWN_OPSET:
+            # Inference must agree with every declared shape; the inferred
+            # model is only checked, never saved.
+            onnx.shape_inference.infer_shapes(model, check_type=True,
+                                              strict_mode=True, data_prop=True)
+    else:
+        notes.append(f"{name}: opset {opset} > {KNOWN_OPSET}, written without checker")
+    path = os.path.join(OUT_DIR, name + ".onnx")
+    onnx.save(model, path)
+    written.append(name)
+
+
+# --------------------------------------------------------------------------
+# Element-wise
+# --------------------------------------------------------------------------
+
+def unary():
+    for op in ["Neg", "Abs", "Sqrt", "Reciprocal", "Exp", "Log", "Erf", "Tanh",
+               "Sigmoid", "Relu"]:
+        lower = op.lower()
+        save(lower, [node(op, ["x"], ["y"], lower + "0")],
+             [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])])
+    for name, op, attrs in [("leakyrelu", "LeakyRelu", {"alpha": 0.1}),
+                            ("hardsigmoid", "HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
+                            ("hardswish", "HardSwish", {})]:
+        save(name, [node(op, ["x"], ["y"], name + "0", **attrs)],
+             [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])])
+    # Gelu exists from opset 20 only.
+    save("gelu_opset20", [node("Gelu", ["x"], ["y"], "gelu0")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])],
+         opset=20, require_check=True)
+
+
+def clip():
+    # min/max as Constant nodes (scalars).
+    save("clip",
+         [const_node("min", np.float32(-0.5), "min_const"),
+          const_node("max", np.float32(0.5), "max_const"),
+          node("Clip", ["x", "min", "max"], ["y"], "clip0")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])])
+    # min as an initializer, max omitted with an empty input name.
+    save("clip_min_only",
+         [node("Clip", ["x", "min", ""], ["y"], "clip0")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])],
+         [init_f32("min", np.float32(0.0))])
+
+
+def binary():
+    for op in ["Add", "Sub", "Mul", "Div", "Pow"]:
+        lower = op.lower()
+        save(lower, [node(op, ["a", "b"], ["c"], lower + "0")],
+             [vi("a", F32, [2, 3, 4]), vi("b", F32, [3, 1])],
+             [vi("c", F32, [2, 3, 4])])
+    save("pow_int_exponent", [node("Pow", ["a", "b"], ["c"], "pow0")],
+         [vi("a", F32, [2, 3, 4])], [vi("c", F32, [2, 3, 4])],
+         [init_i64("b", np.int64(2))])
+
+
+def comparisons():
+    for op in ["Equal", "Less", "Greater", "GreaterOrEqual", "LessOrEqual"]:
+        lower = op.lower()
+        save(lower, [node(op, ["a", "b"], ["c"], lower + "0")],
+             [vi("a", F32, [2, 3]), vi("b", F32, [3])], [vi("c", BOOL, [2, 3])])
+    save("not", [node("Not", ["x"], ["y"], "not0")],
+         [vi("x", BOOL, [2, 3])], [vi("y", BOOL, [2, 3])])
+    save("isnan", [node("IsNaN", ["x"], ["y"], "isnan0")],
+         [vi("x", F32, [2, 3])], [vi("y", BOOL, [2, 3])])
+    save("where", [node("Where", ["cond", "x", "y"], ["z"], "where0")],
+         [vi("cond", BOOL, [2, 3]), vi("x", F32, [2, 3]), vi("y", F32, [1, 3])],
+         [vi("z", F32, [2, 3])])
+
+
+# --------------------------------------------------------------------------
+# MatMul, Gemm, Conv
+# --------------------------------------------------------------------------
+
+def matmul():
+    for name, a, b, c in [("matmul_2d", [4, 5], [5, 6], [4, 6]),
+                          ("matmul_batched", [2, 4, 5], [5, 6], [2, 4, 6]),
+                          ("matmul_vector", [5], [5, 6], [6])]:
+        r = rng_for(name)
+        save(name, [node("MatMul", ["a", "b"], ["c"], "matmul0")],
+             [vi("a", F32, a)], [vi("c", F32, c)],
+             [init_f32("b", r.standard_normal(b))])
+
+
+def gemm():
+    r = rng_for("gemm")
+    save("gemm", [node("Gemm", ["a", "b", "c"], ["y"], "gemm0")],
+         [vi("a", F32, [4, 5])], [vi("y", F32, [4, 6])],
+         [init_f32("b", r.standard_normal([5, 6])), init_f32("c", r.standard_normal([6]))])
+    r = rng_for("gemm_trans")
+    save("gemm_trans",
+         [node("Gemm", ["a", "b", "c"], ["y"], "gemm0",
+               transA=1, transB=1, alpha=0.5, beta=2.0)],
+         [vi("a", F32, [5, 4])], [vi("y", F32, [4, 6])],
+         [init_f32("b", r.standard_normal([6, 5])), init_f32("c", r.standard_normal([4, 1]))])
+    r = rng_for("gemm_no_c")
+    save("gemm_no_c", [node("Gemm", ["a", "b"], ["y"], "gemm0")],
+         [vi("a", F32, [4, 5])], [vi("y", F32, [4, 6])],
+         [init_f32("b", r.standard_normal([5, 6]))])
+
+
+def conv():
+    r = rng_for("conv")
+    save("conv",
+         [node("Conv", ["x", "w", "b"], ["y"], "conv0",
+               kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1])],
+         [vi("x", F32, [1, 3, 8, 8])], [vi("y", F32, [1, 4, 8, 8])],
+         [init_f32("w", r.standard_normal([4, 3, 3, 3])), init_f32("b", r.standard_normal([4]))])
+    r = rng_for("conv_strided_grouped")
+    save("conv_strided_grouped",
+         [node("Conv", ["x", "w"], ["y"], "conv0", group=2, strides=[2, 2],
+               pads=[1, 1, 1, 1], dilations=[1, 1])],
+         [vi("x", F32, [1, 4, 8, 8])], [vi("y", F32, [1, 4, 4, 4])],
+         [init_f32("w", r.standard_normal([4, 2, 3, 3]))])
+    r = rng_for("conv_auto_pad")
+    save("conv_auto_pad",
+         [node("Conv", ["x", "w", "b"], ["y"], "conv0", auto_pad="SAME_UPPER",
+               strides=[2, 2])],
+         [vi("x", F32, [1, 3, 8, 8])], [vi("y", F32, [1, 4, 4, 4])],
+         [init_f32("w", r.standard_normal([4, 3, 3, 3])), init_f32("b", r.standard_normal([4]))])
+
+
+# --------------------------------------------------------------------------
+# Normalization, pooling, softmax
+# --------------------------------------------------------------------------
+
+def bn_inits(name, c):
+    r = rng_for(name)
+    return [init_f32("scale", r.standard_normal([c])),
+            init_f32("bias", r.standard_normal([c])),
+            init_f32("mean", r.standard_normal([c])),
+            init_f32("var", np.abs(r.standard_normal([c])) + 0.5)]
+
+
+def batchnorm():
+    ins = ["x", "scale", "bias", "mean", "var"]
+    x = vi("x", F32, [2, 3, 4, 4])
+    save("batchnorm_inference",
+         [node("BatchNormalization", ins, ["y"], "batchnorm0",
+               epsilon=1e-5, momentum=0.9, training_mode=0)],
+         [x], [vi("y", F32, [2, 3, 4, 4])], bn_inits("batchnorm_inference", 3), opset=15)
+    save("batchnorm_training",
+         [node("BatchNormalization", ins, ["y", "running_mean", "running_var"],
+               "batchnorm0", epsilon=1e-5, momentum=0.9, training_mode=1)],
+         [x], [vi("y", F32, [2, 3, 4, 4]), vi("running_mean", F32, [3]),
+               vi("running_var", F32, [3])],
+         bn_inits("batchnorm_training", 3), opset=15)
+    # The node still has all three outputs (onnx 1.12's BatchNormalization-15
+    # inference requires three when training_mode=1); only y is a graph output.
+    save("batchnorm_training_y_only",
+         [node("BatchNormalization", ins, ["y", "running_mean", "running_var"], "batchnorm0",
+               epsilon=1e-5, momentum=0.9, training_mode=1)],
+         [x], [vi("y", F32, [2, 3, 4, 4])], bn_inits("batchnorm_training_y_only", 3), opset=15)
+
+
+def layernorm():
+    r = rng_for("layernorm")
+    save("layernorm",
+         [node("LayerNormalization", ["x", "scale", "bias"], ["y"], "layernorm0",
+               axis=-1, epsilon=1e-5)],
+         [vi("x", F32, [2, 3, 8])], [vi("y", F32, [2, 3, 8])],
+         [init_f32("scale", r.standard_normal([8])), init_f32("bias", r.standard_normal([8]))])
+    r = rng_for("layernorm_axis1")
+    save("layernorm_axis1",
+         [node("LayerNormalization", ["x", "scale", "bias"], ["y"], "layernorm0",
+               axis=1, epsilon=1e-5)],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])],
+         [init_f32("scale", r.standard_normal([3, 4])),
+          init_f32("bias", r.standard_normal([3, 4]))])
+
+
+def pooling():
+    save("maxpool",
+         [node("MaxPool", ["x"], ["y"], "maxpool0", kernel_shape=[2, 2], strides=[2, 2])],
+         [vi("x", F32, [1, 2, 6, 6])], [vi("y", F32, [1, 2, 3, 3])])
+    # ceil_mode: floor((6 + 2 - 3) / 2) + 1 = 3, ceil gives 4.
+    save("maxpool_padded",
+         [node("MaxPool", ["x"], ["y"], "maxpool0", kernel_shape=[3, 3], strides=[2, 2],
+               pads=[1, 1, 1, 1], ceil_mode=1)],
+         [vi("x", F32, [1, 2, 6, 6])], [vi("y", F32, [1, 2, 4, 4])])
+    save("averagepool",
+         [node("AveragePool", ["x"], ["y"], "averagepool0", kernel_shape=[3, 3],
+               strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=0)],
+         [vi("x", F32, [1, 2, 6, 6])], [vi("y", F32, [1, 2, 6, 6])])
+    save("globalaveragepool",
+         [node("GlobalAveragePool", ["x"], ["y"], "globalaveragepool0")],
+         [vi("x", F32, [1, 3, 4, 4])], [vi("y", F32, [1, 3, 1, 1])])
+
+
+def softmax():
+    for op in ["Softmax", "LogSoftmax"]:
+        lower = op.lower()
+        save(lower, [node(op, ["x"], ["y"], lower + "0", axis=-1)],
+             [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])])
+    # Opset < 13: coerce to 2-D [2, 12] around axis 1, softmax over the 12.
+    save("softmax_opset11", [node("Softmax", ["x"], ["y"], "softmax0", axis=1)],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])], opset=11)
+
+
+# --------------------------------------------------------------------------
+# Shape ops
+# --------------------------------------------------------------------------
+
+def flatten():
+    save("flatten", [node("Flatten", ["x"], ["y"], "flatten0", axis=1)],
+         [vi("x", F32, [2, 3, 4, 5])], [vi("y", F32, [2, 60])])
+    save("flatten_axis0", [node("Flatten", ["x"], ["y"], "flatten0", axis=0)],
+         [vi("x", F32, [2, 3, 4, 5])], [vi("y", F32, [1, 120])])
+
+
+def reshape():
+    save("reshape", [node("Reshape", ["x", "shape"], ["y"], "reshape0", allowzero=0)],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 12])],
+         [init_i64("shape", [0, -1])])
+    save("reshape_static",
+         [const_i64_node("shape", [4, 6], "shape_const"),
+          node("Reshape", ["x", "shape"], ["y"], "reshape0")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [4, 6])])
+
+
+def transpose():
+    save("transpose", [node("Transpose", ["x"], ["y"], "transpose0", perm=[2, 0, 1])],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [4, 2, 3])])
+    save("transpose_default", [node("Transpose", ["x"], ["y"], "transpose0")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [4, 3, 2])])
+
+
+def squeeze():
+    save("squeeze", [node("Squeeze", ["x", "axes"], ["y"], "squeeze0")],
+         [vi("x", F32, [2, 1, 3])], [vi("y", F32, [2, 3])], [init_i64("axes", [1])])
+    save("unsqueeze",
+         [const_i64_node("axes", [0, 3], "axes_const"),
+          node("Unsqueeze", ["x", "axes"], ["y"], "unsqueeze0")],
+         [vi("x", F32, [2, 3])], [vi("y", F32, [1, 2, 3, 1])])
+    save("squeeze_opset11", [node("Squeeze", ["x"], ["y"], "squeeze0", axes=[1])],
+         [vi("x", F32, [2, 1, 3])], [vi("y", F32, [2, 3])], opset=11)
+    save("unsqueeze_opset11", [node("Unsqueeze", ["x"], ["y"], "unsqueeze0", axes=[0, 3])],
+         [vi("x", F32, [2, 3])], [vi("y", F32, [1, 2, 3, 1])], opset=11)
+
+
+def concat():
+    save("concat", [node("Concat", ["a", "b", "c"], ["y"], "concat0", axis=1)],
+         [vi("a", F32, [2, 1, 4]), vi("b", F32, [2, 2, 4]), vi("c", F32, [2, 3, 4])],
+         [vi("y", F32, [2, 6, 4])])
+    save("concat_negative_axis", [node("Concat", ["a", "b", "c"], ["y"], "concat0", axis=-1)],
+         [vi("a", F32, [2, 3, 1]), vi("b", F32, [2, 3, 2]), vi("c", F32, [2, 3, 3])],
+         [vi("y", F32, [2, 3, 6])])
+
+
+def split():
+    save("split_sizes", [node("Split", ["x", "split"], ["y0", "y1"], "split0", axis=0)],
+         [vi("x", F32, [6, 3])], [vi("y0", F32, [2, 3]), vi("y1", F32, [4, 3])],
+         [init_i64("split", [2, 4])])
+    save("split_equal", [node("Split", ["x"], ["y0", "y1", "y2"], "split0", axis=1)],
+         [vi("x", F32, [2, 6])],
+         [vi("y0", F32, [2, 2]), vi("y1", F32, [2, 2]), vi("y2", F32, [2, 2])])
+    # Opset 18: chunks of ceil(7 / 3) = 3, the last one smaller (1).
+    save("split_opset18_num_outputs",
+         [node("Split", ["x"], ["y0", "y1", "y2"], "split0", axis=0, num_outputs=3)],
+         [vi("x", F32, [7, 2])],
+         [vi("y0", F32, [3, 2]), vi("y1", F32, [3, 2]), vi("y2", F32, [1, 2])], opset=18)
+
+
+def slice_():
+    # x[1:3, :, 0:100:2] -> [2, 3, 3]; starts/ends initializers, axes/steps Constants.
+    save("slice",
+         [const_i64_node("axes", [0, 2], "axes_const"),
+          const_i64_node("steps", [1, 2], "steps_const"),
+          node("Slice", ["x", "starts", "ends", "axes", "steps"], ["y"], "slice0")],
+         [vi("x", F32, [4, 3, 5])], [vi("y", F32, [2, 3, 3])],
+         [init_i64("starts", [1, 0]), init_i64("ends", [3, 100])])
+    # x[-1:-4:-1, :, -2:INT64_MIN:-1] = x[3:0:-1, :, 3::-1] -> [3, 3, 4].
+    save("slice_negative",
+         [node("Slice", ["x", "starts", "ends", "axes", "steps"], ["y"], "slice0")],
+         [vi("x", F32, [4, 3, 5])], [vi("y", F32, [3, 3, 4])],
+         [init_i64("starts", [-1, -2]), init_i64("ends", [-4, np.iinfo(np.int64).min]),
+          init_i64("axes", [0, 2]), init_i64("steps", [-1, -1])])
+
+
+def gather():
+    r = rng_for("gather_embedding")
+    save("gather_embedding", [node("Gather", ["table", "ids"], ["y"], "gather0", axis=0)],
+         [vi("ids", I64, [2, 3])], [vi("y", F32, [2, 3, 4])],
+         [init_f32("table", r.standard_normal([10, 4]))])
+    save("gather_axis1",
+         [const_i64_node("indices", [4, 1], "indices_const"),
+          node("Gather", ["x", "indices"], ["y"], "gather0", axis=1)],
+         [vi("x", F32, [3, 5])], [vi("y", F32, [3, 2])])
+    save("gather_scalar_index",
+         [node("Gather", ["x", "index"], ["y"], "gather0", axis=0)],
+         [vi("x", F32, [3, 5])], [vi("y", F32, [5])], [init_i64("index", np.int64(1))])
+    save("gatherelements",
+         [node("GatherElements", ["x", "indices"], ["y"], "gatherelements0", axis=1)],
+         [vi("x", F32, [3, 4]), vi("indices", I64, [3, 2])], [vi("y", F32, [3, 2])])
+
+
+def expand_trilu():
+    save("expand",
+         [const_i64_node("shape", [2, 3, 4], "shape_const"),
+          node("Expand", ["x", "shape"], ["y"], "expand0")],
+         [vi("x", F32, [3, 1])], [vi("y", F32, [2, 3, 4])])
+    save("trilu", [node("Trilu", ["x", "k"], ["y"], "trilu0", upper=1)],
+         [vi("x", F32, [4, 4])], [vi("y", F32, [4, 4])], [init_i64("k", np.int64(1))])
+    save("trilu_lower", [node("Trilu", ["x"], ["y"], "trilu0", upper=0)],
+         [vi("x", F32, [4, 4])], [vi("y", F32, [4, 4])])
+
+
+def cast():
+    save("cast", [node("Cast", ["x"], ["y"], "cast0", to=I64)],
+         [vi("x", F32, [2, 3])], [vi("y", I64, [2, 3])])
+    save("cast_int_to_float", [node("Cast", ["x"], ["y"], "cast0", to=F32)],
+         [vi("x", I64, [2, 3])], [vi("y", F32, [2, 3])])
+    save("castlike", [node("CastLike", ["x", "like"], ["y"], "castlike0")],
+         [vi("x", F32, [2, 3])], [vi("y", I32, [2, 3])],
+         [numpy_helper.from_array(np.zeros([1], dtype=np.int32), "like")])
+
+
+def constants():
+    r = rng_for("constant")
+    save("constant",
+         [const_node("y", r.standard_normal([2, 3]).astype(np.float32), "constant0")],
+         [], [vi("y", F32, [2, 3])])
+    save("constant_value_float",
+         [node("Constant", [], ["y"], "constant0", value_float=2.5)],
+         [], [vi("y", F32, [])])
+    save("constantofshape",
+         [const_i64_node("shape", [2, 3], "shape_const"),
+          node("ConstantOfShape", ["shape"], ["y"], "constantofshape0",
+               value=numpy_helper.from_array(np.array([1.5], dtype=np.float32), "value"))],
+         [], [vi("y", F32, [2, 3])])
+    save("shape", [node("Shape", ["x"], ["y"], "shape0")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", I64, [3])])
+    save("shape_slice", [node("Shape", ["x"], ["y"], "shape0", start=1, end=3)],
+         [vi("x", F32, [2, 3, 4])], [vi("y", I64, [2])], opset=15)
+    save("range",
+         [const_i64_node("start", np.int64(0), "start_const"),
+          const_i64_node("limit", np.int64(10), "limit_const"),
+          node("Range", ["start", "limit", "delta"], ["y"], "range0")],
+         [], [vi("y", I64, [5])], [init_i64("delta", np.int64(2))])
+
+
+def identity_dropout():
+    save("identity", [node("Identity", ["x"], ["y"], "identity0")],
+         [vi("x", F32, [2, 3])], [vi("y", F32, [2, 3])])
+    save("dropout",
+         [const_node("ratio", np.float32(0.1), "ratio_const"),
+          node("Dropout", ["x", "ratio", "training_mode"], ["y", "mask"], "dropout0", seed=0)],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4]), vi("mask", BOOL, [2, 3, 4])],
+         [numpy_helper.from_array(np.array(True), "training_mode")], opset=13)
+    save("dropout_inference",
+         [node("Dropout", ["x", "ratio"], ["y"], "dropout0")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])],
+         [init_f32("ratio", np.float32(0.1))], opset=13)
+
+
+def reduce():
+    x = vi("x", F32, [2, 3, 4])
+    save("reducesum",
+         [node("ReduceSum", ["x", "axes"], ["y"], "reducesum0", keepdims=1)],
+         [x], [vi("y", F32, [2, 1, 4])], [init_i64("axes", [1])], opset=13)
+    save("reducemean",
+         [node("ReduceMean", ["x"], ["y"], "reducemean0", axes=[1, 2], keepdims=0)],
+         [x], [vi("y", F32, [2])], opset=13)
+    save("reducemax",
+         [node("ReduceMax", ["x"], ["y"], "reducemax0", axes=[-1], keepdims=0)],
+         [x], [vi("y", F32, [2, 3])], opset=13)
+    # Opset 18: axes is an input for every Reduce op.
+    save("reducesum_opset18",
+         [node("ReduceSum", ["x", "axes"], ["y"], "reducesum0", keepdims=1)],
+         [x], [vi("y", F32, [2, 1, 4])], [init_i64("axes", [1])], opset=18)
+    save("reducemean_opset18",
+         [const_i64_node("axes", [1, 2], "axes_const"),
+          node("ReduceMean", ["x", "axes"], ["y"], "reducemean0", keepdims=0)],
+         [x], [vi("y", F32, [2])], opset=18)
+    save("reducemax_opset18",
+         [node("ReduceMax", ["x", "axes"], ["y"], "reducemax0", keepdims=0)],
+         [x], [vi("y", F32, [2, 3])], [init_i64("axes", [-1])], opset=18)
+    # No axes and noop_with_empty_axes=0: reduce over all axes, to a scalar.
+    save("reducesum_noop_with_empty_axes",
+         [node("ReduceSum", ["x"], ["y"], "reducesum0", keepdims=0, noop_with_empty_axes=0)],
+         [x], [vi("y", F32, [])], opset=13)
+
+
+# --------------------------------------------------------------------------
+# Whole-graph patterns
+# --------------------------------------------------------------------------
+
+def reshape_from_shape():
+    # As torch.onnx (TorchScript) writes x.view(x.size(0), -1).
+    save("reshape_from_shape",
+         [node("Shape", ["x"], ["shape"], "shape0"),
+          const_i64_node("zero", np.int64(0), "zero_const"),
+          node("Gather", ["shape", "zero"], ["dim0"], "gather0", axis=0),
+          node("Unsqueeze", ["dim0", "unsqueeze_axes"], ["dim0_1d"], "unsqueeze0"),
+          const_i64_node("minus_one", [-1], "minus_one_const"),
+          node("Concat", ["dim0_1d", "minus_one"], ["new_shape"], "concat0", axis=0),
+          node("Reshape", ["x", "new_shape"], ["y"], "reshape0")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 12])],
+         [init_i64("unsqueeze_axes", [0])])
+
+
+def sequences():
+    save("splittosequence",
+         [node("SplitToSequence", ["x", "split"], ["seq"], "splittosequence0", axis=0),
+          const_i64_node("pos0", np.int64(0), "pos0_const"),
+          node("SequenceAt", ["seq", "pos0"], ["y0"], "sequenceat0"),
+          node("SequenceAt", ["seq", "pos2"], ["y2"], "sequenceat1")],
+         [vi("x", F32, [6, 4])], [vi("y0", F32, [2, 4]), vi("y2", F32, [2, 4])],
+         [init_i64("split", [2, 2, 2]), init_i64("pos2", np.int64(2))])
+
+
+def mlp_tiny():
+    r = rng_for("mlp_tiny")
+    save("mlp_tiny",
+         [node("Gemm", ["x", "w1", "b1"], ["h"], "gemm0", transB=1),
+          node("Relu", ["h"], ["a"], "relu0"),
+          node("Gemm", ["a", "w2", "b2"], ["y"], "gemm1", transB=1)],
+         [vi("x", F32, [4, 8])], [vi("y", F32, [4, 3])],
+         [init_f32("w1", r.standard_normal([16, 8]) * 0.3),
+          init_f32("b1", r.standard_normal([16]) * 0.1),
+          init_f32("w2", r.standard_normal([3, 16]) * 0.3),
+          init_f32("b2", r.standard_normal([3]) * 0.1)])
+
+
+def shared_initializer():
+    # One initializer read by two Add nodes: must stay one tensor (and, when
+    # trained, get both gradient contributions).
+    save("shared_initializer",
+         [node("Add", ["x", "bias"], ["h"], "add0"),
+          node("Relu", ["h"], ["a"], "relu0"),
+          node("Add", ["a", "bias"], ["y"], "add1")],
+         [vi("x", F32, [2, 4])], [vi("y", F32, [2, 4])],
+         [init_f32("bias", np.zeros([4]))])
+
+
+def symbolic_batch():
+    save("symbolic_batch", [node("Relu", ["x"], ["y"], "relu0")],
+         [vi("x", F32, ["batch", 8])], [vi("y", F32, ["batch", 8])])
+
+
+# --------------------------------------------------------------------------
+# Bad models, for the importer's error tests (fixtures/bad/)
+# --------------------------------------------------------------------------
+
+BAD_DIR = os.path.join(OUT_DIR, "bad")
+
+
+def weights_model(name, tensor):
+    """Relu(x + w) with the initializer `tensor` as w: f32[4]."""
+    graph = helper.make_graph(
+        [node("Add", ["x", "w"], ["h"], "add0"), node("Relu", ["h"], ["y"], "relu0")],
+        name, [vi("x", F32, [4])], [vi("y", F32, [4])], initializer=[tensor])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8, producer_name="kiln make_fixtures.py")
+
+
+def external(name, location, offset=None, length=None):
+    t = TensorProto(name="w", data_type=F32, dims=[4])
+    t.data_location = TensorProto.EXTERNAL
+    entries = [("location", location)]
+    if offset is not None:
+        entries.append(("offset", str(offset)))
+    if length is not None:
+        entries.append(("length", str(length)))
+    for k, v in entries:
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    return weights_model(name, t)
+
+
+def bad_models():
+    """Models every one of which the importer must refuse with a message
+    naming the file and what is wrong (ext_ok is the one good one: weights
+    in an external file inside the model's folder)."""
+    os.makedirs(BAD_DIR, exist_ok=True)
+    for stale in glob.glob(os.path.join(BAD_DIR, "*")):
+        os.remove(stale)
+    weights = np.arange(1, 9, dtype=np.float32)  # 32 bytes: two tensors' worth
+    with open(os.path.join(BAD_DIR, "weights.bin"), "wb") as f:
+        f.write(weights.tobytes())
+    models = {
+        "ext_ok": external("ext_ok", "weights.bin", offset=16, length=16),
+        "ext_absolute": external("ext_absolute", "/etc/hostname"),
+        "ext_parent": external("ext_parent", "../bad/weights.bin"),
+        "ext_symlink": external("ext_symlink", "escape.bin"),
+        "ext_missing": external("ext_missing", "missing.bin"),
+        "ext_offset": external("ext_offset", "weights.bin", offset=64),
+        "ext_length": external("ext_length", "weights.bin", offset=16, length=32),
+    }
+    short = numpy_helper.from_array(np.zeros([4], dtype=np.float32), "w")
+    short.raw_data = short.raw_data[:12]  # 3 floats for a 4-element tensor
+    models["data_size"] = weights_model("data_size", short)
+    u16 = TensorProto(name="w", data_type=TensorProto.UINT16, dims=[4],
+                      int32_data=[1, 2, 3, 4])
+    models["uint16_initializer"] = weights_model("uint16_initializer", u16)
+    for name, model in models.items():
+        onnx.save(model, os.path.join(BAD_DIR, name + ".onnx"))
+        written.append("bad/" + name)
+    # A symlink inside the folder whose target is outside it.
+    os.symlink("../../make_fixtures.py", os.path.join(BAD_DIR, "escape.bin"))
+    # Not ONNX at all, and a model cut short.
+    with open(os.path.join(BAD_DIR, "not_onnx.onnx"), "wb") as f:
+        f.write(b"this is a text file, not a protobuf\n")
+    with open(os.path.join(OUT_DIR, "mlp_tiny.onnx"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(BAD_DIR, "truncated.onnx"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    written.extend(["bad/not_onnx", "bad/truncated"])
+
+
+def main():
+    os.makedirs(OUT_DIR, exist_ok=True)
+    # *_small.onnx belong to make_torch_fixtures.py.
+    for stale in glob.glob(os.path.join(OUT_DIR, "*.onnx")):
+        if not stale.endswith("_small.onnx"):
+            os.remove(stale)
+    for make in [unary, clip, binary, comparisons, matmul, gemm, conv, batchnorm,
+                 layernorm, pooling, softmax, flatten, reshape, transpose, squeeze,
+                 concat, split, slice_, gather, expand_trilu, cast, constants,
+                 identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
+                 shared_initializer, symbolic_batch, bad_models]:
+        make()
+    print(f"wrote {len(written)} fixtures to {os.path.relpath(OUT_DIR)} "
+          f"(onnx {onnx.__version__}, opsets up to {KNOWN_OPSET})")
+    for n in notes:
+        print("note:", n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -70,8 +70,18 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
   OpPrintingFlags flags;
   if (!options.printWeights)
     flags.elideLargeResourceString(1024);
-  module->print(output->os(), flags);
-  output->os() << "\n";
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os, flags);
+  // With every resource elided, MLIR still writes an empty resource section.
+  StringRef printed = StringRef(text).rtrim();
+  if (printed.ends_with("#-}")) {
+    size_t open = printed.rfind("{-#");
+    if (open != StringRef::npos &&
+        printed.slice(open + 3, printed.size() - 3).trim().empty())
+      printed = printed.take_front(open).rtrim();
+  }
+  output->os() << printed << "\n";
   output->keep();
   return success();
 }

@@ -11,8 +11,8 @@
 // RUN: not kiln compile %t.missing.mlir --emit mlir 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: kiln compile: error: cannot read '{{.*}}.missing.mlir': {{.*}}No such file or directory
 
-// RUN: not kiln compile model.onnx --emit mlir 2>&1 | FileCheck %s --check-prefix=ONNX
-// ONNX: kiln compile: error: cannot read 'model.onnx': this build has no ONNX importer yet
+// RUN: not kiln compile model.txt --emit mlir 2>&1 | FileCheck %s --check-prefix=KIND
+// KIND: kiln compile: error: cannot read 'model.txt': expected an ONNX model (.onnx, .onnxtxt) or kiln IR (.mlir)
 
 // RUN: not kiln compile %S/Inputs/malformed.mlir --emit mlir -o %t 2>&1 | FileCheck %s --check-prefix=MALFORMED
 // MALFORMED: malformed.mlir:2:41: error: expected non-function type

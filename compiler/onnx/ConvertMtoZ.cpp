@@ -186,15 +186,10 @@ LogicalResult convertReduce(NodeImporter &n, int64_t axesInputSince) {
   bool noopWithEmptyAxes = n.attrInt("noop_with_empty_axes", 0) != 0;
   if (n.failed())
     return failure();
-  std::vector<int64_t> axes;
-  if (n.opset() < axesInputSince) {
-    axes = n.attrInts("axes");
-  } else if (n.hasInput(1)) {
-    auto given = n.constantInts(1, "axes");
-    if (!given)
-      return failure();
-    axes = *given;
-  }
+  auto given = intsFromAttrOrInput(n, "axes", 1, axesInputSince);
+  if (!given)
+    return failure();
+  std::vector<int64_t> axes = *given;
   if (axes.empty()) {
     if (noopWithEmptyAxes && n.opset() >= axesInputSince) {
       n.setOutput(0, n.input(0));
@@ -436,15 +431,10 @@ LogicalResult convertSplit(NodeImporter &n) {
   auto axis = normalizeAxisAt(n, n.attrInt("axis", 0), type.getRank(), "axis");
   if (!axis)
     return failure();
-  std::vector<int64_t> sizes;
-  if (n.opset() < 13) {
-    sizes = n.attrInts("split");
-  } else if (n.hasInput(1)) {
-    auto given = n.constantInts(1, "split");
-    if (!given)
-      return failure();
-    sizes = *given;
-  }
+  auto given = intsFromAttrOrInput(n, "split", 1, 13);
+  if (!given)
+    return failure();
+  std::vector<int64_t> sizes = *given;
   if (sizes.empty()) {
     // Opset 18: num_outputs, with a smaller last chunk when uneven.
     bool opset18 = n.opset() >= 18;
@@ -535,15 +525,10 @@ LogicalResult convertSqueeze(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
     return failure();
-  std::vector<int64_t> axes;
-  if (n.opset() < 13) {
-    axes = n.attrInts("axes");
-  } else if (n.hasInput(1)) {
-    auto given = n.constantInts(1, "axes");
-    if (!given)
-      return failure();
-    axes = *given;
-  }
+  auto given = intsFromAttrOrInput(n, "axes", 1, 13);
+  if (!given)
+    return failure();
+  std::vector<int64_t> axes = *given;
   if (axes.empty()) {
     for (int64_t d = 0; d < type.getRank(); ++d)
       if (type.getDimSize(d) == 1)
@@ -568,17 +553,12 @@ LogicalResult convertUnsqueeze(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
     return failure();
-  std::vector<int64_t> axes;
-  if (n.opset() < 13) {
-    if (!n.hasAttr("axes"))
-      return n.missingAttr("axes"), failure();
-    axes = n.attrInts("axes");
-  } else {
-    auto given = n.constantInts(1, "axes");
-    if (!given)
-      return failure();
-    axes = *given;
-  }
+  if (n.opset() < 13 ? !n.hasAttr("axes") : !n.hasInput(1))
+    return n.error() << "needs axes, which are missing";
+  auto given = intsFromAttrOrInput(n, "axes", 1, 13);
+  if (!given)
+    return failure();
+  std::vector<int64_t> axes = *given;
   int64_t rank = type.getRank() + axes.size();
   auto normalized = normalizeAxesAt(n, axes, rank, "axes");
   if (!normalized)

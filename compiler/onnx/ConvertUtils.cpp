@@ -37,6 +37,21 @@ std::optional<std::vector<int64_t>> normalizeAxesAt(NodeImporter &n,
   return axes;
 }
 
+std::optional<std::vector<int64_t>> intsFromAttrOrInput(NodeImporter &n,
+                                                        StringRef name,
+                                                        size_t input,
+                                                        int64_t inputSince) {
+  if (n.opset() < inputSince) {
+    std::vector<int64_t> values = n.attrInts(name);
+    if (n.failed())
+      return std::nullopt;
+    return values;
+  }
+  if (!n.hasInput(input))
+    return std::vector<int64_t>();
+  return n.constantInts(input, name);
+}
+
 Value reshape(NodeImporter &n, Value value, ArrayRef<int64_t> shape) {
   if (!value || cast<RankedTensorType>(value.getType()).getShape() == shape)
     return value;

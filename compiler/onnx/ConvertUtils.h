@@ -24,6 +24,14 @@ std::optional<std::vector<int64_t>>
 normalizeAxesAt(NodeImporter &n, std::vector<int64_t> axes, int64_t rank,
                 llvm::StringRef what);
 
+/// A list of integers that moved from attribute `name` to input `input` in
+/// opset `inputSince` (Squeeze's axes, Split's split, ...): read from where
+/// this model's opset keeps it; empty when absent, nullopt on error.
+std::optional<std::vector<int64_t>> intsFromAttrOrInput(NodeImporter &n,
+                                                        llvm::StringRef name,
+                                                        size_t input,
+                                                        int64_t inputSince);
+
 /// Sets output 0 to input 0 with a new shape: folded when the input is
 /// known, a kiln.reshape otherwise, nothing when the shape is unchanged.
 llvm::LogicalResult setReshaped(NodeImporter &n, llvm::ArrayRef<int64_t> shape);

@@ -531,6 +531,31 @@ def mlp_tiny():
           init_f32("b2", r.standard_normal([3]) * 0.1)])
 
 
+def dtypes():
+    """Initializers of every element type kiln reads, stored both ways ONNX
+    allows (raw_data, and the typed fields), each passed to an output."""
+    tensors = [
+        numpy_helper.from_array(np.array([1.5, -2.0], dtype=np.float16), "f16_raw"),
+        numpy_helper.from_array(np.array([0.25, 8.0], dtype=np.float64), "f64_raw"),
+        helper.make_tensor("f64_typed", TensorProto.DOUBLE, [2], [0.5, -3.0]),
+        helper.make_tensor("f32_typed", F32, [2], [1.25, -0.5]),
+        # make_tensor stores 16-bit floats as bit patterns in int32_data.
+        helper.make_tensor("f16_typed", TensorProto.FLOAT16, [2], [2.5, -0.75]),
+        helper.make_tensor("bf16_typed", TensorProto.BFLOAT16, [2], [1.0, -2.5]),
+        numpy_helper.from_array(np.array([7, -9], dtype=np.int32), "i32_raw"),
+        helper.make_tensor("i32_typed", I32, [2], [70, -90]),
+        helper.make_tensor("i8_typed", TensorProto.INT8, [2], [-128, 127]),
+        helper.make_tensor("i64_typed", I64, [2], [1 << 40, -3]),
+        numpy_helper.from_array(np.array([True, False]), "bool_raw"),
+        helper.make_tensor("bool_typed", BOOL, [2], [0, 1]),
+    ]
+    nodes, outputs = [], []
+    for t in tensors:
+        nodes.append(node("Identity", [t.name], ["out_" + t.name], "id_" + t.name))
+        outputs.append(vi("out_" + t.name, t.data_type, [2]))
+    save("dtypes", nodes, [], outputs, tensors)
+
+
 def shared_initializer():
     # One initializer read by two Add nodes: must stay one tensor (and, when
     # trained, get both gradient contributions).
@@ -627,7 +652,7 @@ def main():
                  layernorm, pooling, softmax, flatten, reshape, transpose, squeeze,
                  concat, split, slice_, gather, expand_trilu, cast, constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
-                 shared_initializer, symbolic_batch, bad_models]:
+                 shared_initializer, symbolic_batch, dtypes, bad_models]:
         make()
     print(f"wrote {len(written)} fixtures to {os.path.relpath(OUT_DIR)} "
           f"(onnx {onnx.__version__}, opsets up to {KNOWN_OPSET})")

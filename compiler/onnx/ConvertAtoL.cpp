@@ -8,6 +8,7 @@
 #include "compiler/onnx/TensorData.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 namespace proto = ::onnx;
@@ -20,7 +21,9 @@ namespace {
 //===----------------------------------------------------------------------===//
 
 LogicalResult convertAbs(NodeImporter &n) {
-  return convertUnary<graph::AbsOp>(n, [](double x) { return std::fabs(x); });
+  return convertUnary<graph::AbsOp>(
+      n, [](double x) { return std::fabs(x); },
+      [](int64_t x) { return x < 0 ? int64_t(0 - uint64_t(x)) : x; });
 }
 
 LogicalResult convertAdd(NodeImporter &n) {
@@ -30,11 +33,19 @@ LogicalResult convertAdd(NodeImporter &n) {
 }
 
 LogicalResult convertDiv(NodeImporter &n) {
-  if (const HostTensor *b = n.folded(1); b && !b->isFloat() && n.folded(0)) {
+  const HostTensor *a = n.folded(0), *b = n.folded(1);
+  if (a && b && !b->isFloat()) {
     for (int64_t i = 0; i < b->size(); ++i)
       if (b->intAt(i) == 0)
         return n.error() << "integer division by zero in a compile-time "
                             "computation";
+    bool hasMin = false;
+    for (int64_t i = 0; i < a->size(); ++i)
+      hasMin |= a->intAt(i) == std::numeric_limits<int64_t>::min();
+    for (int64_t i = 0; hasMin && i < b->size(); ++i)
+      if (b->intAt(i) == -1)
+        return n.error() << "integer division overflows (the smallest int64 "
+                            "divided by -1) in a compile-time computation";
   }
   return convertBinary<graph::DivOp>(
       n, [](double a, double b) { return a / b; },
@@ -139,12 +150,9 @@ LogicalResult convertClip(NodeImporter &n) {
     for (int i = 0; i < 2; ++i) {
       if (!n.hasInput(i + 1))
         continue;
-      auto value = n.constantInput(i + 1, i ? "max" : "min");
+      auto value = constantScalar(n, i + 1, i ? "max" : "min");
       if (!value)
         return failure();
-      if (value->size() != 1)
-        return n.error() << (i ? "max" : "min") << " must be a scalar, got shape "
-                         << graph::formatShape(value->shape());
       bounds[i] = value->doubleAt(0);
     }
   }
@@ -211,13 +219,13 @@ LogicalResult convertDropout(NodeImporter &n) {
   double ratio = 0.5;
   if (n.opset() >= 12) {
     if (n.hasInput(2)) {
-      auto mode = n.constantInput(2, "training_mode");
+      auto mode = constantScalar(n, 2, "training_mode");
       if (!mode)
         return failure();
-      training = mode->size() == 1 && mode->intAt(0) != 0;
+      training = mode->intAt(0) != 0;
     }
     if (n.hasInput(1)) {
-      auto value = n.constantInput(1, "ratio");
+      auto value = constantScalar(n, 1, "ratio");
       if (!value)
         return failure();
       ratio = value->doubleAt(0);
@@ -277,9 +285,10 @@ LogicalResult convertConstantOfShape(NodeImporter &n) {
   auto shape = n.constantInts(0, "shape");
   if (!shape)
     return failure();
-  for (int64_t size : *shape)
-    if (size < 0)
-      return n.error() << "shape has a negative size " << size;
+  std::optional<int64_t> count = checkedElementCount(*shape);
+  if (!count)
+    return n.error() << "shape [" << llvm::make_range(shape->begin(), shape->end())
+                     << "] has a negative size or too many elements";
   HostTensor value = HostTensor::ofDoubles(
       RankedTensorType::get({}, n.builder().getF32Type()), {0.0});
   if (const proto::TensorProto *tensor = n.attrTensor("value")) {
@@ -292,7 +301,14 @@ LogicalResult convertConstantOfShape(NodeImporter &n) {
     value = *given;
   }
   auto type = RankedTensorType::get(*shape, value.type().getElementType());
-  n.setFolded(0, value.remap(type, [](int64_t) { return 0; }));
+  if (*count <= kMaxFoldedElements) {
+    n.setFolded(0, value.remap(type, [](int64_t) { return 0; }));
+    return success(!n.failed());
+  }
+  // Too large to compute here: fill it at run time.
+  Value scalar = n.create<graph::ConstantOp>(value.reshape({}).toAttr());
+  n.setOutput(0, n.create<graph::BroadcastToOp>(
+                     scalar, n.builder().getDenseI64ArrayAttr(*shape)));
   return success(!n.failed());
 }
 
@@ -317,10 +333,16 @@ LogicalResult convertConcat(NodeImporter &n) {
   if (llvm::all_of(known, [](const HostTensor *t) { return t != nullptr; })) {
     SmallVector<int64_t> shape(first.getShape());
     shape[*axis] = 0;
-    for (const HostTensor *t : known) {
+    for (auto [i, t] : llvm::enumerate(known)) {
       if (t->type().getRank() != first.getRank() ||
           t->type().getElementType() != first.getElementType())
         return n.error() << "inputs must have the same rank and element type";
+      for (int64_t d = 0; d < first.getRank(); ++d)
+        if (d != *axis && t->shape()[d] != first.getDimSize(d))
+          return n.error() << "input " << i << " dimension " << d << " is "
+                           << t->shape()[d] << " but input 0's is "
+                           << first.getDimSize(d)
+                           << " (only the axis dimension may differ)";
       shape[*axis] += t->shape()[*axis];
     }
     // Concatenate along `axis`: outer blocks of each input in turn.
@@ -361,13 +383,17 @@ LogicalResult convertExpand(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (!target || n.failed())
     return failure();
+  if (!checkedElementCount(*target))
+    return n.error() << "shape [" << llvm::make_range(target->begin(), target->end())
+                     << "] has a negative size or too many elements";
   // Expand broadcasts both ways: the result is the broadcast of the input's
   // shape and the given one.
   auto shape = graph::broadcastShapes(type.getShape(), *target, errorAt(n),
                                       "input", "shape");
   if (failed(shape))
     return failure();
-  if (const HostTensor *known = n.folded(0)) {
+  const HostTensor *known = n.folded(0);
+  if (known && *checkedElementCount(*shape) <= kMaxFoldedElements) {
     auto resultType = type.clone(*shape);
     n.setFolded(0, known->remap(resultType, [&](int64_t i) {
       return broadcastSource(i, *shape, type.getShape());
@@ -605,6 +631,10 @@ LogicalResult convertBatchNormalization(NodeImporter &n) {
   // with the statistics outputs.
   bool training = n.opset() >= 14 ? n.attrInt("training_mode", 0) != 0
                                   : n.numOutputs() > 1;
+  if (!training && (n.outputUsed(1) || n.outputUsed(2)))
+    return n.error() << "outputs 1 and 2 (the updated running mean and "
+                        "variance) exist only in training mode "
+                        "(training_mode = 1)";
   if (n.outputUsed(3) || n.outputUsed(4))
     return n.error() << "the saved_mean / saved_var outputs (opsets before "
                         "14) are not supported";

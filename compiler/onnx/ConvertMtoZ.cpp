@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 #include "compiler/onnx/ConvertUtils.h"
 
+#include "llvm/Support/MathExtras.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -31,45 +33,59 @@ LogicalResult convertSub(NodeImporter &n) {
 }
 
 LogicalResult convertPow(NodeImporter &n) {
-  // ONNX lets the exponent have another type than the base; kiln.pow wants
-  // one, so the exponent is cast to the base's.
+  // ONNX lets the exponent have another type than the base, and the result
+  // has the base's type. kiln.pow wants one type: an integer base with a
+  // float exponent computes in the exponent's type and casts back (so 4^0.5
+  // is 2, not 4^0); otherwise the exponent is cast to the base's type.
   RankedTensorType base = n.inputType(0), exponent = n.inputType(1);
   if (n.failed())
     return failure();
+  Type baseElement = base.getElementType(),
+       expElement = exponent.getElementType();
   const HostTensor *a = n.folded(0), *b = n.folded(1);
   if (a && b) {
-    HostTensor e = b->cast(base.getElementType());
-    if (failed(graph::broadcastShapes(a->shape(), e.shape(), errorAt(n),
+    if (failed(graph::broadcastShapes(a->shape(), b->shape(), errorAt(n),
                                       "input 0", "input 1")))
       return failure();
     n.setFolded(0, HostTensor::broadcastBinary(
-                       *a, e, base.getElementType(),
+                       a->cast(n.builder().getF64Type()),
+                       b->cast(n.builder().getF64Type()), n.builder().getF64Type(),
                        [](double x, double y) { return std::pow(x, y); },
-                       [](int64_t x, int64_t y) {
-                         return static_cast<int64_t>(std::pow(x, y));
-                       }));
+                       nullptr)
+                       .cast(baseElement));
     return success();
   }
-  Value x = n.input(0), y;
-  if (b && exponent.getElementType() != base.getElementType())
-    y = n.create<graph::ConstantOp>(b->cast(base.getElementType()).toAttr());
-  else if (Value given = n.input(1);
-           exponent.getElementType() != base.getElementType())
-    y = n.create<graph::CastOp>(given, TypeAttr::get(base.getElementType()));
-  else
-    y = given;
+  Value x = n.input(0);
   if (n.failed())
     return failure();
-  n.setOutput(0, n.create<graph::PowOp>(x, y));
+  auto castTo = [&](Value v, Type element) {
+    return cast<RankedTensorType>(v.getType()).getElementType() == element
+               ? v
+               : n.create<graph::CastOp>(v, TypeAttr::get(element));
+  };
+  if (!isa<FloatType>(baseElement) && isa<FloatType>(expElement)) {
+    Value result = n.create<graph::PowOp>(castTo(x, expElement), n.input(1));
+    n.setOutput(0, result ? castTo(result, baseElement) : Value());
+  } else if (b) {
+    // A known exponent (x^2 as exported) is converted here, not at run time.
+    n.setOutput(0, n.create<graph::PowOp>(
+                       x, n.create<graph::ConstantOp>(
+                              b->cast(baseElement).toAttr())));
+  } else {
+    n.setOutput(0, n.create<graph::PowOp>(x, castTo(n.input(1), baseElement)));
+  }
   return success(!n.failed());
 }
 
 LogicalResult convertNeg(NodeImporter &n) {
-  return convertUnary<graph::NegOp>(n, [](double x) { return -x; });
+  return convertUnary<graph::NegOp>(
+      n, [](double x) { return -x; },
+      [](int64_t x) { return int64_t(0 - uint64_t(x)); });
 }
 
 LogicalResult convertNot(NodeImporter &n) {
-  return convertUnary<graph::NotOp>(n, [](double x) { return double(x == 0); });
+  return convertUnary<graph::NotOp>(n, nullptr,
+                                    [](int64_t x) { return int64_t(x == 0); });
 }
 
 LogicalResult convertReciprocal(NodeImporter &n) {
@@ -77,7 +93,9 @@ LogicalResult convertReciprocal(NodeImporter &n) {
 }
 
 LogicalResult convertRelu(NodeImporter &n) {
-  return convertUnary<graph::ReluOp>(n, [](double x) { return std::max(x, 0.0); });
+  return convertUnary<graph::ReluOp>(
+      n, [](double x) { return std::max(x, 0.0); },
+      [](int64_t x) { return std::max<int64_t>(x, 0); });
 }
 
 LogicalResult convertSigmoid(NodeImporter &n) {
@@ -96,6 +114,10 @@ LogicalResult convertTanh(NodeImporter &n) {
 LogicalResult convertWhere(NodeImporter &n) {
   const HostTensor *c = n.folded(0), *x = n.folded(1), *y = n.folded(2);
   if (c && x && y) {
+    if (x->type().getElementType() != y->type().getElementType())
+      return n.error() << "inputs 1 and 2 must have the same element type, got "
+                       << x->type().getElementType() << " and "
+                       << y->type().getElementType();
     auto values = graph::broadcastShapes(x->shape(), y->shape(), errorAt(n),
                                          "input 1", "input 2");
     if (failed(values))
@@ -104,14 +126,7 @@ LogicalResult convertWhere(NodeImporter &n) {
                                         "condition", "values");
     if (failed(shape))
       return failure();
-    auto type = x->type().clone(*shape);
-    std::vector<double> out(type.getNumElements());
-    for (int64_t i = 0; i < type.getNumElements(); ++i) {
-      bool take = c->intAt(broadcastSource(i, *shape, c->shape())) != 0;
-      const HostTensor *from = take ? x : y;
-      out[i] = from->doubleAt(broadcastSource(i, *shape, from->shape()));
-    }
-    n.setFolded(0, HostTensor::ofDoubles(type, std::move(out)));
+    n.setFolded(0, HostTensor::select(*c, *x, *y, x->type().clone(*shape)));
     return success();
   }
   Value cond = n.input(0), lhs = n.input(1), rhs = n.input(2);
@@ -222,22 +237,44 @@ LogicalResult convertReduceSum(NodeImporter &n) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult convertRange(NodeImporter &n) {
-  auto start = n.constantInput(0, "start"), limit = n.constantInput(1, "limit"),
-       delta = n.constantInput(2, "delta");
+  auto start = constantScalar(n, 0, "start"), limit = constantScalar(n, 1, "limit"),
+       delta = constantScalar(n, 2, "delta");
   if (!start || !limit || !delta)
     return failure();
-  if (start->size() != 1 || limit->size() != 1 || delta->size() != 1)
-    return n.error() << "start, limit and delta must be scalars";
+  auto type = [&](int64_t count) {
+    return RankedTensorType::get({count}, start->type().getElementType());
+  };
+  if (!start->isFloat()) {
+    // Integers stay integers: exact beyond 2^53.
+    __int128 s = start->intAt(0), l = limit->intAt(0), d = delta->intAt(0);
+    if (d == 0)
+      return n.error() << "delta is 0";
+    __int128 count = (l - s + (d > 0 ? d - 1 : d + 1)) / d;
+    if (count < 0)
+      count = 0;
+    if (count > kMaxFoldedElements)
+      return n.error() << "Range would make " << (int64_t)count
+                       << " elements; kiln computes at most "
+                       << kMaxFoldedElements << " at compile time";
+    std::vector<int64_t> values(count);
+    for (int64_t i = 0; i < (int64_t)count; ++i)
+      values[i] = (int64_t)(s + i * d);
+    n.setFolded(0, HostTensor::ofInts(type(count), std::move(values)));
+    return success();
+  }
   double s = start->doubleAt(0), l = limit->doubleAt(0), d = delta->doubleAt(0);
   if (d == 0)
     return n.error() << "delta is 0";
-  int64_t count = std::max<int64_t>(0, (int64_t)std::ceil((l - s) / d));
+  double steps = std::ceil((l - s) / d);
+  if (!(steps <= kMaxFoldedElements))
+    return n.error() << "Range would make " << steps
+                     << " elements; kiln computes at most "
+                     << kMaxFoldedElements << " at compile time";
+  int64_t count = std::max<int64_t>(0, (int64_t)steps);
   std::vector<double> values(count);
   for (int64_t i = 0; i < count; ++i)
     values[i] = s + i * d;
-  n.setFolded(0, HostTensor::ofDoubles(
-                     RankedTensorType::get({count}, start->type().getElementType()),
-                     std::move(values)));
+  n.setFolded(0, HostTensor::ofDoubles(type(count), std::move(values)));
   return success();
 }
 
@@ -265,7 +302,9 @@ LogicalResult convertReshape(NodeImporter &n) {
     } else if (size < 0) {
       return n.error() << "shape[" << i << "] is " << size;
     }
-    known *= size;
+    if (llvm::MulOverflow(known, size, known))
+      return n.error() << "shape [" << llvm::make_range(target->begin(), target->end())
+                       << "] has too many elements";
     shape.push_back(size);
   }
   if (inferred >= 0) {
@@ -367,12 +406,14 @@ LogicalResult convertSlice(NodeImporter &n) {
       start = std::clamp<int64_t>(start, 0, size);
       end = std::clamp<int64_t>(end, 0, size);
     } else {
-      start = std::clamp<int64_t>(start, -1, size - 1);
+      start = size == 0 ? 0 : std::clamp<int64_t>(start, 0, size - 1);
       end = std::clamp<int64_t>(end, -1, size - 1);
     }
-    int64_t count = step > 0 ? (end - start + step - 1) / step
-                             : (start - end + (-step) - 1) / (-step);
-    count = std::max<int64_t>(count, 0);
+    // In 128 bits: a step near the int64 limits must not overflow.
+    __int128 distance = step > 0 ? (__int128)end - start : (__int128)start - end;
+    __int128 magnitude = step > 0 ? (__int128)step : -(__int128)step;
+    int64_t count =
+        distance <= 0 ? 0 : (int64_t)((distance + magnitude - 1) / magnitude);
     outStarts[*axis] = count > 0 ? start : 0;
     sizes[*axis] = count;
     strides[*axis] = step;
@@ -395,8 +436,14 @@ std::optional<std::vector<int64_t>> splitSizes(NodeImporter &n, int64_t size,
               << outputs << " equal parts";
     return std::nullopt;
   }
+  if (unevenLast && size - chunk * (int64_t)(outputs - 1) <= 0) {
+    n.error() << "cannot split a dimension of size " << size << " into "
+              << outputs << " chunks of " << chunk
+              << " with a smaller, non-empty last one";
+    return std::nullopt;
+  }
   for (size_t i = 0; i < outputs; ++i)
-    sizes.push_back(std::max<int64_t>(0, std::min(chunk, size - chunk * (int64_t)i)));
+    sizes.push_back(std::min(chunk, size - chunk * (int64_t)i));
   return sizes;
 }
 
@@ -405,8 +452,11 @@ LogicalResult setSplit(NodeImporter &n, int64_t axis,
                        ArrayRef<int64_t> sizes) {
   RankedTensorType type = n.inputType(0);
   int64_t total = 0;
-  for (int64_t s : sizes)
+  for (int64_t s : sizes) {
+    if (s < 0)
+      return n.error() << "split size " << s << " is negative";
     total += s;
+  }
   if (total != type.getDimSize(axis))
     return n.error() << "split sizes add up to " << total
                      << " but dimension " << axis << " has size "
@@ -439,8 +489,12 @@ LogicalResult convertSplit(NodeImporter &n) {
     // Opset 18: num_outputs, with a smaller last chunk when uneven.
     bool opset18 = n.opset() >= 18;
     size_t outputs = n.numOutputs();
-    if (opset18 && n.hasAttr("num_outputs"))
-      outputs = n.attrInt("num_outputs", outputs);
+    if (opset18 && n.hasAttr("num_outputs")) {
+      int64_t given = n.attrInt("num_outputs", outputs);
+      if (given != (int64_t)outputs)
+        return n.error() << "num_outputs is " << given << " but the node has "
+                         << outputs << " outputs";
+    }
     auto equal = splitSizes(n, type.getDimSize(*axis), outputs, opset18);
     if (!equal)
       return failure();
@@ -510,10 +564,10 @@ LogicalResult convertSplitToSequence(NodeImporter &n) {
 
 LogicalResult convertSequenceAt(NodeImporter &n) {
   auto elements = n.sequenceInput(0);
-  auto position = n.constantInts(1, "position");
+  auto position = constantScalar(n, 1, "position");
   if (!elements || !position)
     return failure();
-  int64_t count = elements->size(), at = (*position)[0];
+  int64_t count = elements->size(), at = position->intAt(0);
   if (at < -count || at >= count)
     return n.error() << "position " << at << " is out of range for a sequence of "
                      << count;
@@ -618,10 +672,10 @@ LogicalResult convertTrilu(NodeImporter &n) {
   bool upper = n.attrInt("upper", 1) != 0;
   int64_t k = 0;
   if (n.hasInput(1)) {
-    auto given = n.constantInts(1, "k");
+    auto given = constantScalar(n, 1, "k");
     if (!given)
       return failure();
-    k = (*given)[0];
+    k = given->intAt(0);
   }
   if (n.failed())
     return failure();

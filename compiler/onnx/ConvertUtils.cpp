@@ -52,6 +52,17 @@ std::optional<std::vector<int64_t>> intsFromAttrOrInput(NodeImporter &n,
   return n.constantInts(input, name);
 }
 
+std::optional<HostTensor> constantScalar(NodeImporter &n, size_t i,
+                                         StringRef what) {
+  auto value = n.constantInput(i, what);
+  if (value && value->size() != 1) {
+    n.error() << what << " (input " << i << ") must hold one value, got shape "
+              << graph::formatShape(value->shape());
+    return std::nullopt;
+  }
+  return value;
+}
+
 Value reshape(NodeImporter &n, Value value, ArrayRef<int64_t> shape) {
   if (!value || cast<RankedTensorType>(value.getType()).getShape() == shape)
     return value;
@@ -62,14 +73,15 @@ LogicalResult setReshaped(NodeImporter &n, ArrayRef<int64_t> shape) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
     return failure();
-  int64_t count = 1;
-  for (int64_t size : shape)
-    count *= size;
-  if (count != type.getNumElements()) {
-    n.error() << "the new shape " << graph::formatShape(shape) << " has "
-              << count << " elements but the input "
-              << graph::formatShape(type.getShape()) << " has "
-              << type.getNumElements();
+  std::optional<int64_t> count = checkedElementCount(shape);
+  if (!count || *count != type.getNumElements()) {
+    auto diag = n.error() << "the new shape " << graph::formatShape(shape);
+    if (count)
+      diag << " has " << *count << " elements";
+    else
+      diag << " has no valid element count";
+    diag << " but the input " << graph::formatShape(type.getShape()) << " has "
+         << type.getNumElements();
     return failure();
   }
   if (const HostTensor *known = n.folded(0)) {
@@ -125,6 +137,16 @@ std::optional<std::vector<int64_t>>
 windowPads(NodeImporter &n, ArrayRef<int64_t> spatial, ArrayRef<int64_t> kernel,
            ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations) {
   size_t count = spatial.size();
+  for (auto [name, values] : {std::pair("strides", strides),
+                              std::pair("dilations", dilations)}) {
+    for (int64_t v : values) {
+      if (v < 1) {
+        n.error() << "attribute '" << name << "' holds " << v
+                  << "; every entry must be at least 1";
+        return std::nullopt;
+      }
+    }
+  }
   std::string autoPad = n.attrString("auto_pad", "NOTSET");
   std::vector<int64_t> pads(2 * count, 0);
   if (autoPad == "NOTSET") {

@@ -32,6 +32,11 @@ std::optional<std::vector<int64_t>> intsFromAttrOrInput(NodeImporter &n,
                                                         size_t input,
                                                         int64_t inputSince);
 
+/// Input `i` as a compile-time scalar (one element, any rank); reports
+/// `what` otherwise.
+std::optional<HostTensor> constantScalar(NodeImporter &n, size_t i,
+                                         llvm::StringRef what);
+
 /// Sets output 0 to input 0 with a new shape: folded when the input is
 /// known, a kiln.reshape otherwise, nothing when the shape is unchanged.
 llvm::LogicalResult setReshaped(NodeImporter &n, llvm::ArrayRef<int64_t> shape);
@@ -59,17 +64,25 @@ windowPads(NodeImporter &n, llvm::ArrayRef<int64_t> spatial,
 /// Softmax, which shares its opset handling with LogSoftmax (ConvertAtoL).
 llvm::LogicalResult convertSoftmax(NodeImporter &n);
 
-/// Converts a unary elementwise op; folds with `fold` when the input is
-/// known and `fold` is given.
+/// Converts a unary elementwise op; a known input folds with `fold` (float
+/// elements) or `foldInt` (integer and bool elements) where given.
 template <typename OpTy>
 llvm::LogicalResult convertUnary(NodeImporter &n,
-                                 double (*fold)(double) = nullptr) {
-  if (fold) {
-    if (const HostTensor *x = n.folded(0)) {
+                                 double (*fold)(double) = nullptr,
+                                 int64_t (*foldInt)(int64_t) = nullptr) {
+  if (const HostTensor *x = n.folded(0)) {
+    if (x->isFloat() && fold) {
       std::vector<double> values(x->size());
       for (int64_t i = 0; i < x->size(); ++i)
         values[i] = fold(x->doubleAt(i));
       n.setFolded(0, HostTensor::ofDoubles(x->type(), std::move(values)));
+      return mlir::success();
+    }
+    if (!x->isFloat() && foldInt) {
+      std::vector<int64_t> values(x->size());
+      for (int64_t i = 0; i < x->size(); ++i)
+        values[i] = foldInt(x->intAt(i));
+      n.setFolded(0, HostTensor::ofInts(x->type(), std::move(values)));
       return mlir::success();
     }
   }

@@ -3,12 +3,23 @@
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/APFloat.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 
 namespace kiln::onnx {
+
+std::optional<int64_t> checkedElementCount(ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t size : shape) {
+    if (size < 0 || llvm::MulOverflow(count, size, count))
+      return std::nullopt;
+  }
+  return count;
+}
 
 llvm::SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape) {
   llvm::SmallVector<int64_t> strides(shape.size(), 1);
@@ -51,14 +62,62 @@ HostTensor HostTensor::fromAttr(DenseElementsAttr attr) {
   return t;
 }
 
+namespace {
+
+/// An integer as an element of `type` holds it: wrapped to the width
+/// (two's complement, as a narrowing cast does), bools as 0 or 1.
+int64_t wrapInt(int64_t value, Type type) {
+  switch (type.getIntOrFloatBitWidth()) {
+  case 1:
+    return value != 0;
+  case 8:
+    return static_cast<int8_t>(value);
+  case 16:
+    return static_cast<int16_t>(value);
+  case 32:
+    return static_cast<int32_t>(value);
+  default:
+    return value;
+  }
+}
+
+/// A double rounded to the nearest value of a float type (f16, bf16, f32).
+double roundToFloat(double value, FloatType type) {
+  if (type.isF64())
+    return value;
+  APFloat f(value);
+  bool lost;
+  f.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
+  return f.convertToDouble();
+}
+
+/// A double converted to an integer as a float-to-int cast does: truncated
+/// toward zero (values out of int64's range saturate rather than being UB).
+int64_t truncToInt(double value) {
+  if (std::isnan(value))
+    return 0;
+  if (value >= 9.2233720368547758e18)
+    return std::numeric_limits<int64_t>::max();
+  if (value <= -9.2233720368547758e18)
+    return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(std::trunc(value));
+}
+
+} // namespace
+
 HostTensor HostTensor::ofInts(RankedTensorType type,
                               std::vector<int64_t> values) {
   HostTensor t;
   t.type_ = type;
-  if (isa<FloatType>(type.getElementType()))
-    t.doubles_.assign(values.begin(), values.end());
-  else
+  Type element = type.getElementType();
+  if (auto floatType = dyn_cast<FloatType>(element)) {
+    for (int64_t v : values)
+      t.doubles_.push_back(roundToFloat(static_cast<double>(v), floatType));
+  } else {
+    for (int64_t &v : values)
+      v = wrapInt(v, element);
     t.ints_ = std::move(values);
+  }
   return t;
 }
 
@@ -66,11 +125,18 @@ HostTensor HostTensor::ofDoubles(RankedTensorType type,
                                  std::vector<double> values) {
   HostTensor t;
   t.type_ = type;
-  if (isa<FloatType>(type.getElementType()))
+  Type element = type.getElementType();
+  if (auto floatType = dyn_cast<FloatType>(element)) {
+    for (double &v : values)
+      v = roundToFloat(v, floatType);
     t.doubles_ = std::move(values);
-  else
+  } else if (element.isInteger(1)) {
     for (double v : values)
-      t.ints_.push_back(static_cast<int64_t>(v));
+      t.ints_.push_back(v != 0.0);
+  } else {
+    for (double v : values)
+      t.ints_.push_back(wrapInt(truncToInt(v), element));
+  }
   return t;
 }
 
@@ -154,19 +220,37 @@ HostTensor HostTensor::reshape(ArrayRef<int64_t> shape) const {
 }
 
 HostTensor HostTensor::cast(Type element) const {
+  // As ONNX Cast: float to integer truncates, narrowing wraps, floats round
+  // to nearest even, anything to bool is `!= 0`. Integer sources keep their
+  // exact values (no trip through double).
   RankedTensorType type = RankedTensorType::get(shape(), element);
-  std::vector<double> values(size());
-  for (int64_t i = 0; i < size(); ++i)
-    values[i] = doubleAt(i);
-  if (element.isInteger(1))
-    for (double &v : values)
-      v = v != 0.0;
-  else if (!isa<FloatType>(element))
-    for (double &v : values)
-      v = std::trunc(v);
-  if (isFloat() || isa<FloatType>(element) || element.isInteger(1))
-    return ofDoubles(type, std::move(values));
-  return ofInts(type, ints()); // Integer to integer keeps exact values.
+  if (isFloat())
+    return ofDoubles(type, doubles_);
+  if (element.isInteger(1)) {
+    std::vector<int64_t> values(ints_);
+    for (int64_t &v : values)
+      v = v != 0;
+    return ofInts(type, std::move(values));
+  }
+  return ofInts(type, ints_);
+}
+
+HostTensor HostTensor::select(const HostTensor &condition, const HostTensor &x,
+                              const HostTensor &y,
+                              RankedTensorType resultType) {
+  ArrayRef<int64_t> shape = resultType.getShape();
+  HostTensor t;
+  t.type_ = resultType;
+  for (int64_t i = 0, n = resultType.getNumElements(); i < n; ++i) {
+    bool takeX = condition.intAt(broadcastSource(i, shape, condition.shape()));
+    const HostTensor &from = takeX ? x : y;
+    int64_t source = broadcastSource(i, shape, from.shape());
+    if (from.isFloat())
+      t.doubles_.push_back(from.doubles_[source]);
+    else
+      t.ints_.push_back(from.ints_[source]);
+  }
+  return t;
 }
 
 HostTensor HostTensor::broadcastBinary(

@@ -14,6 +14,7 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
+#include <optional>
 #include <vector>
 
 namespace kiln::onnx {
@@ -22,6 +23,8 @@ class HostTensor {
 public:
   /// Reads a dense attribute (not a resource blob).
   static HostTensor fromAttr(mlir::DenseElementsAttr attr);
+  /// Values as elements of `type` hold them: floats rounded to the element
+  /// type, integers wrapped to its width, float-to-integer truncated.
   static HostTensor ofInts(mlir::RankedTensorType type,
                            std::vector<int64_t> values);
   static HostTensor ofDoubles(mlir::RankedTensorType type,
@@ -46,6 +49,11 @@ public:
   /// Converts each element as ONNX Cast does (float to integer truncates,
   /// anything to bool is `!= 0`).
   HostTensor cast(mlir::Type elementType) const;
+  /// `condition ? x : y` elementwise, all three broadcast to `resultType`
+  /// (x and y share an element type).
+  static HostTensor select(const HostTensor &condition, const HostTensor &x,
+                           const HostTensor &y,
+                           mlir::RankedTensorType resultType);
   /// Applies `f` (for float results) or `g` (integer and bool results) to
   /// the broadcast pair of elements. `resultElement` may differ from the
   /// operands' (comparisons give i1).
@@ -60,6 +68,14 @@ private:
   std::vector<int64_t> ints_;  // integer and bool elements
   std::vector<double> doubles_; // float elements
 };
+
+/// The element count of `shape`, or std::nullopt when it overflows int64 or
+/// a size is negative.
+std::optional<int64_t> checkedElementCount(llvm::ArrayRef<int64_t> shape);
+
+/// The most elements the importer computes at compile time; larger results
+/// are left to run time (or refused where they cannot be).
+constexpr int64_t kMaxFoldedElements = int64_t(1) << 22;
 
 /// Row-major strides of `shape`.
 llvm::SmallVector<int64_t> stridesOf(llvm::ArrayRef<int64_t> shape);

@@ -1,6 +1,7 @@
 //===- TensorData.cpp - ONNX tensors and types as MLIR attributes ---------===//
 #include "compiler/onnx/TensorData.h"
 
+#include "compiler/onnx/HostTensor.h"
 #include "compiler/onnx/ModelReader.h"
 
 #include "mlir/IR/AsmState.h"
@@ -9,6 +10,7 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 
 #include <cstring>
+#include <limits>
 
 using namespace mlir;
 using ::onnx::TensorProto;
@@ -106,12 +108,13 @@ llvm::Expected<ElementsAttr> tensorToAttr(const TensorProto &tensor,
     return error(what + " has element type " + dataTypeName(tensor.data_type()) +
                  ", which kiln does not support");
   llvm::SmallVector<int64_t> dims(tensor.dims().begin(), tensor.dims().end());
-  int64_t count = 1;
-  for (int64_t d : dims) {
-    if (d < 0)
-      return error(what + " has a negative dimension (" + formatDims(dims) + ")");
-    count *= d;
-  }
+  std::optional<int64_t> elements = checkedElementCount(dims);
+  if (!elements)
+    return error(what + " has shape " + formatDims(dims) +
+                 ": a negative size, or more elements than kiln can address");
+  int64_t count = *elements;
+  if (count > std::numeric_limits<int64_t>::max() / 8)
+    return error(what + " of shape " + formatDims(dims) + " is too large");
   auto type = RankedTensorType::get(dims, elementType);
   size_t width = byteWidth(elementType);
   size_t expected = static_cast<size_t>(count) * width;

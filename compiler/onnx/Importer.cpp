@@ -345,18 +345,30 @@ void GraphImporter::warnSharedInitializers(const proto::GraphProto &graph) {
   // A float initializer read by several node inputs: either real weight
   // tying, or the dynamo exporter's optimizer having merged equal
   // initializers (two zero biases become one), which would tie parameters
-  // that were separate in the original model.
+  // that were separate in the original model. Single values are left out:
+  // exporters lift scalar constants (-inf, a scale) into shared initializers,
+  // and those are no parameters. So are reads of only the shape or type
+  // (Shape, Size, CastLike's target).
   llvm::MapVector<StringRef, SmallVector<std::string>> uses;
-  llvm::StringSet<> floats;
-  for (const auto &init : graph.initializer())
-    if (elementTypeFor(init.data_type(), &context_) &&
-        isa<FloatType>(elementTypeFor(init.data_type(), &context_)))
-      floats.insert(init.name());
-  for (int i = 0; i < graph.node_size(); ++i)
-    for (auto [j, in] : llvm::enumerate(graph.node(i).input()))
-      if (floats.contains(in))
-        uses[in].push_back(nodeLabel(graph.node(i), i) + " input " +
-                           std::to_string(j));
+  llvm::StringSet<> tensors;
+  for (const auto &init : graph.initializer()) {
+    Type element = elementTypeFor(init.data_type(), &context_);
+    int64_t count = 1;
+    for (int64_t d : init.dims())
+      count *= std::max<int64_t>(d, 0);
+    if (element && isa<FloatType>(element) && count > 1)
+      tensors.insert(init.name());
+  }
+  for (int i = 0; i < graph.node_size(); ++i) {
+    const proto::NodeProto &node = graph.node(i);
+    for (auto [j, in] : llvm::enumerate(node.input())) {
+      bool metadataOnly = node.op_type() == "Shape" ||
+                          node.op_type() == "Size" ||
+                          (node.op_type() == "CastLike" && j == 1);
+      if (tensors.contains(in) && !metadataOnly)
+        uses[in].push_back(nodeLabel(node, i) + " input " + std::to_string(j));
+    }
+  }
   for (auto &[name, sites] : uses) {
     if (sites.size() < 2)
       continue;

@@ -567,6 +567,19 @@ def shared_initializer():
          [init_f32("bias", np.zeros([4]))])
 
 
+def shared_not_parameters():
+    # No warning here: a shared one-element initializer (an exporter's lifted
+    # constant) and a weight whose second reader only takes its shape.
+    save("shared_not_parameters",
+         [node("Mul", ["x", "scale"], ["h"], "mul0"),
+          node("Mul", ["h", "scale"], ["g"], "mul1"),
+          node("Shape", ["w"], ["s"], "shape0"),
+          node("Reshape", ["g", "s"], ["r"], "reshape0"),
+          node("Add", ["r", "w"], ["y"], "add0")],
+         [vi("x", F32, [2, 3])], [vi("y", F32, [2, 3])],
+         [init_f32("scale", np.array(0.5)), init_f32("w", rng_for("w").standard_normal([2, 3]))])
+
+
 def symbolic_batch():
     save("symbolic_batch", [node("Relu", ["x"], ["y"], "relu0")],
          [vi("x", F32, ["batch", 8])], [vi("y", F32, ["batch", 8])])
@@ -652,7 +665,8 @@ def main():
                  layernorm, pooling, softmax, flatten, reshape, transpose, squeeze,
                  concat, split, slice_, gather, expand_trilu, cast, constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
-                 shared_initializer, symbolic_batch, dtypes, bad_models]:
+                 shared_initializer, shared_not_parameters, symbolic_batch, dtypes,
+                 bad_models]:
         make()
     print(f"wrote {len(written)} fixtures to {os.path.relpath(OUT_DIR)} "
           f"(onnx {onnx.__version__}, opsets up to {KNOWN_OPSET})")

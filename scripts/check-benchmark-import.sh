@@ -9,14 +9,18 @@
 # Exits non-zero if any step fails.
 #
 #   BENCH=path/to/torch_baseline.py  OUT=folder (default build/bench-onnx)
+#   PYTHON=python with PyTorch 2.x (e.g. a venv with torch and onnxscript from
+#          PyPI): its exporter is dynamo, opset 18+, optimize=True by default,
+#          so kiln warns about the LayerNorm parameters it merges.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bench=${BENCH:-../shared/bench/torch_baseline.py}
 out=${OUT:-build/bench-onnx}
 [[ -f $bench ]] || { echo "error: $bench not found (set BENCH=...)" >&2; exit 1; }
+python=${PYTHON:-/usr/bin/python3}
 missing=()
-for p in python3-torch python3-onnx; do
+[[ -n ${PYTHON:-} ]] || for p in python3-torch python3-onnx; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -27,7 +31,7 @@ fi
 
 mkdir -p "$out"
 echo "== exporting with $bench"
-/usr/bin/python3 "$bench" --export "$out" >/dev/null 2>&1
+"$python" "$bench" --export "$out" >/dev/null 2>&1
 for m in mlp cnn gpt; do
   start=$(date +%s%N)
   build/tools/kiln compile "$out/$m.onnx" --emit mlir -o "$out/$m.mlir"

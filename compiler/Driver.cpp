@@ -30,9 +30,10 @@ cl::OptionCategory kilnCategory("kiln options");
 // kiln compile
 //===----------------------------------------------------------------------===//
 
-cl::SubCommand compileCommand(
-    "compile", "Compile MODEL (.onnx, .onnxtxt or kiln IR .mlir) and write "
-               "the IR of a stage (--emit)");
+cl::SubCommand
+    compileCommand("compile",
+                   "Compile MODEL (.onnx, .onnxtxt or kiln IR .mlir) and write "
+                   "the IR of a stage (--emit)");
 cl::opt<std::string> compileInput(cl::Positional, cl::Required,
                                   cl::desc("MODEL"), cl::sub(compileCommand),
                                   cl::cat(kilnCategory));

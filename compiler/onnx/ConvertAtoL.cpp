@@ -111,9 +111,9 @@ LogicalResult convertHardSigmoid(NodeImporter &n) {
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  n.setOutput(0, n.create<graph::HardSigmoidOp>(
-                     x, n.builder().getF32FloatAttr(alpha),
-                     n.builder().getF32FloatAttr(beta)));
+  n.setOutput(
+      0, n.create<graph::HardSigmoidOp>(x, n.builder().getF32FloatAttr(alpha),
+                                        n.builder().getF32FloatAttr(beta)));
   return success(!n.failed());
 }
 
@@ -122,8 +122,8 @@ LogicalResult convertLeakyRelu(NodeImporter &n) {
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  n.setOutput(0, n.create<graph::LeakyReluOp>(
-                     x, n.builder().getF32FloatAttr(alpha)));
+  n.setOutput(
+      0, n.create<graph::LeakyReluOp>(x, n.builder().getF32FloatAttr(alpha)));
   return success(!n.failed());
 }
 
@@ -132,8 +132,8 @@ LogicalResult convertGelu(NodeImporter &n) {
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  n.setOutput(0, n.create<graph::GeluOp>(
-                     x, n.builder().getStringAttr(approximate)));
+  n.setOutput(
+      0, n.create<graph::GeluOp>(x, n.builder().getStringAttr(approximate)));
   return success(!n.failed());
 }
 
@@ -238,7 +238,8 @@ LogicalResult convertDropout(NodeImporter &n) {
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  n.setOutput(0, n.create<graph::DropoutOp>(x, n.builder().getF64FloatAttr(ratio)));
+  n.setOutput(
+      0, n.create<graph::DropoutOp>(x, n.builder().getF64FloatAttr(ratio)));
   return success(!n.failed());
 }
 
@@ -256,21 +257,23 @@ LogicalResult convertConstant(NodeImporter &n) {
     return success();
   }
   if (n.hasAttr("value_float")) {
-    n.setFolded(0, HostTensor::ofDoubles(RankedTensorType::get({}, b.getF32Type()),
-                                         {n.attrFloat("value_float", 0)}));
+    n.setFolded(0,
+                HostTensor::ofDoubles(RankedTensorType::get({}, b.getF32Type()),
+                                      {n.attrFloat("value_float", 0)}));
   } else if (n.hasAttr("value_floats")) {
     std::vector<float> v = n.attrFloats("value_floats");
-    n.setFolded(0, HostTensor::ofDoubles(
-                       RankedTensorType::get({(int64_t)v.size()}, b.getF32Type()),
-                       std::vector<double>(v.begin(), v.end())));
+    n.setFolded(0,
+                HostTensor::ofDoubles(
+                    RankedTensorType::get({(int64_t)v.size()}, b.getF32Type()),
+                    std::vector<double>(v.begin(), v.end())));
   } else if (n.hasAttr("value_int")) {
     n.setFolded(0, HostTensor::ofInts(RankedTensorType::get({}, b.getI64Type()),
                                       {n.attrInt("value_int", 0)}));
   } else if (n.hasAttr("value_ints")) {
     std::vector<int64_t> v = n.attrInts("value_ints");
-    n.setFolded(0, HostTensor::ofInts(
-                       RankedTensorType::get({(int64_t)v.size()}, b.getI64Type()),
-                       v));
+    n.setFolded(
+        0, HostTensor::ofInts(
+               RankedTensorType::get({(int64_t)v.size()}, b.getI64Type()), v));
   } else if (n.hasAttr("sparse_value") || n.hasAttr("value_string") ||
              n.hasAttr("value_strings")) {
     return n.error() << "sparse and string constants are not supported";
@@ -287,7 +290,8 @@ LogicalResult convertConstantOfShape(NodeImporter &n) {
     return failure();
   std::optional<int64_t> count = checkedElementCount(*shape);
   if (!count)
-    return n.error() << "shape [" << llvm::make_range(shape->begin(), shape->end())
+    return n.error() << "shape ["
+                     << llvm::make_range(shape->begin(), shape->end())
                      << "] has a negative size or too many elements";
   HostTensor value = HostTensor::ofDoubles(
       RankedTensorType::get({}, n.builder().getF32Type()), {0.0});
@@ -384,7 +388,8 @@ LogicalResult convertExpand(NodeImporter &n) {
   if (!target || n.failed())
     return failure();
   if (!checkedElementCount(*target))
-    return n.error() << "shape [" << llvm::make_range(target->begin(), target->end())
+    return n.error() << "shape ["
+                     << llvm::make_range(target->begin(), target->end())
                      << "] has a negative size or too many elements";
   // Expand broadcasts both ways: the result is the broadcast of the input's
   // shape and the given one.
@@ -432,7 +437,8 @@ LogicalResult convertGather(NodeImporter &n) {
   RankedTensorType dataType = n.inputType(0), indicesType = n.inputType(1);
   if (n.failed())
     return failure();
-  auto axis = normalizeAxisAt(n, n.attrInt("axis", 0), dataType.getRank(), "axis");
+  auto axis =
+      normalizeAxisAt(n, n.attrInt("axis", 0), dataType.getRank(), "axis");
   if (!axis)
     return failure();
   const HostTensor *data = n.folded(0), *indices = n.folded(1);
@@ -465,8 +471,9 @@ LogicalResult convertGather(NodeImporter &n) {
   Value dataValue = n.input(0), indexValue = n.input(1);
   if (n.failed())
     return failure();
-  n.setOutput(0, n.create<graph::GatherOp>(dataValue, indexValue,
-                                           n.builder().getI64IntegerAttr(*axis)));
+  n.setOutput(0,
+              n.create<graph::GatherOp>(dataValue, indexValue,
+                                        n.builder().getI64IntegerAttr(*axis)));
   return success(!n.failed());
 }
 
@@ -505,7 +512,8 @@ LogicalResult convertConv(NodeImporter &n) {
     return failure();
   int64_t spatial = xType.getRank() - 2;
   if (spatial < 1 || wType.getRank() != xType.getRank())
-    return n.error() << "input of shape " << graph::formatShape(xType.getShape())
+    return n.error() << "input of shape "
+                     << graph::formatShape(xType.getShape())
                      << " and weight of shape "
                      << graph::formatShape(wType.getShape())
                      << " are not N x C x spatial and M x C/group x kernel";
@@ -521,11 +529,12 @@ LogicalResult convertConv(NodeImporter &n) {
   int64_t group = n.attrInt("group", 1);
   if (n.failed())
     return failure();
-  if ((int64_t)strides.size() != spatial || (int64_t)dilations.size() != spatial)
+  if ((int64_t)strides.size() != spatial ||
+      (int64_t)dilations.size() != spatial)
     return n.error() << "attributes 'strides' and 'dilations' need " << spatial
                      << " entries each";
-  auto pads = windowPads(n, xType.getShape().drop_front(2), kernel, strides,
-                         dilations);
+  auto pads =
+      windowPads(n, xType.getShape().drop_front(2), kernel, strides, dilations);
   if (!pads)
     return failure();
   Value x = n.input(0), w = n.input(1);
@@ -533,11 +542,11 @@ LogicalResult convertConv(NodeImporter &n) {
   if (n.failed())
     return failure();
   OpBuilder &b = n.builder();
-  n.setOutput(0, n.create<graph::ConvOp>(
-                     x, w, bias, b.getDenseI64ArrayAttr(strides),
-                     b.getDenseI64ArrayAttr(*pads),
-                     b.getDenseI64ArrayAttr(dilations),
-                     b.getI64IntegerAttr(group)));
+  n.setOutput(0, n.create<graph::ConvOp>(x, w, bias,
+                                         b.getDenseI64ArrayAttr(strides),
+                                         b.getDenseI64ArrayAttr(*pads),
+                                         b.getDenseI64ArrayAttr(dilations),
+                                         b.getI64IntegerAttr(group)));
   return success(!n.failed());
 }
 
@@ -569,9 +578,9 @@ std::optional<PoolWindow> poolWindow(NodeImporter &n) {
   w.ceilMode = n.attrInt("ceil_mode", 0);
   if (n.failed())
     return std::nullopt;
-  for (auto [name, values] : {std::pair("kernel_shape", &w.kernel),
-                              std::pair("strides", &w.strides),
-                              std::pair("dilations", &w.dilations)}) {
+  for (auto [name, values] :
+       {std::pair("kernel_shape", &w.kernel), std::pair("strides", &w.strides),
+        std::pair("dilations", &w.dilations)}) {
     if ((int64_t)values->size() != spatial) {
       n.error() << "attribute '" << name << "' has " << values->size()
                 << " entries; " << spatial << " spatial dimensions need "
@@ -594,12 +603,13 @@ LogicalResult convertAveragePool(NodeImporter &n) {
   if (!w || n.failed())
     return failure();
   OpBuilder &b = n.builder();
-  n.setOutput(0, n.create<graph::AvgPoolOp>(
-                     x, b.getDenseI64ArrayAttr(w->kernel),
-                     b.getDenseI64ArrayAttr(w->strides),
-                     b.getDenseI64ArrayAttr(w->pads),
-                     b.getDenseI64ArrayAttr(w->dilations),
-                     b.getBoolAttr(w->ceilMode), b.getBoolAttr(countIncludePad)));
+  n.setOutput(0,
+              n.create<graph::AvgPoolOp>(x, b.getDenseI64ArrayAttr(w->kernel),
+                                         b.getDenseI64ArrayAttr(w->strides),
+                                         b.getDenseI64ArrayAttr(w->pads),
+                                         b.getDenseI64ArrayAttr(w->dilations),
+                                         b.getBoolAttr(w->ceilMode),
+                                         b.getBoolAttr(countIncludePad)));
   return success(!n.failed());
 }
 
@@ -629,8 +639,8 @@ LogicalResult convertBatchNormalization(NodeImporter &n) {
   float momentum = n.attrFloat("momentum", 0.9f);
   // Opset 14 made training explicit; before, training mode was the form
   // with the statistics outputs.
-  bool training = n.opset() >= 14 ? n.attrInt("training_mode", 0) != 0
-                                  : n.numOutputs() > 1;
+  bool training =
+      n.opset() >= 14 ? n.attrInt("training_mode", 0) != 0 : n.numOutputs() > 1;
   if (!training && (n.outputUsed(1) || n.outputUsed(2)))
     return n.error() << "outputs 1 and 2 (the updated running mean and "
                         "variance) exist only in training mode "
@@ -664,8 +674,8 @@ LogicalResult convertBatchNormalization(NodeImporter &n) {
     if (n.failed())
       return failure();
     Type element = cast<RankedTensorType>(running.getType()).getElementType();
-    Value kept = n.create<graph::MulOp>(
-        running, scalarConstant(n, element, momentum));
+    Value kept =
+        n.create<graph::MulOp>(running, scalarConstant(n, element, momentum));
     Value fresh = n.create<graph::MulOp>(
         op->getResult(i), scalarConstant(n, element, 1.0 - momentum));
     n.setOutput(i, n.create<graph::AddOp>(kept, fresh));
@@ -696,15 +706,14 @@ LogicalResult convertLayerNormalization(NodeImporter &n) {
 /// Softmax and LogSoftmax. From opset 13 they normalize along `axis`
 /// (default -1); before, over all dimensions from `axis` (default 1) on,
 /// which kiln writes as a reshape to 2-D around the op.
-template <typename OpTy>
-LogicalResult convertSoftmaxLike(NodeImporter &n) {
+template <typename OpTy> LogicalResult convertSoftmaxLike(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
     return failure();
   int64_t rank = type.getRank();
   bool modern = n.opset() >= 13;
-  auto axis = normalizeAxisAt(n, n.attrInt("axis", modern ? -1 : 1), rank,
-                              "axis");
+  auto axis =
+      normalizeAxisAt(n, n.attrInt("axis", modern ? -1 : 1), rank, "axis");
   Value x = n.input(0);
   if (!axis || n.failed())
     return failure();

@@ -47,12 +47,12 @@ LogicalResult convertPow(NodeImporter &n) {
     if (failed(graph::broadcastShapes(a->shape(), b->shape(), errorAt(n),
                                       "input 0", "input 1")))
       return failure();
-    n.setFolded(0, HostTensor::broadcastBinary(
-                       a->cast(n.builder().getF64Type()),
-                       b->cast(n.builder().getF64Type()), n.builder().getF64Type(),
-                       [](double x, double y) { return std::pow(x, y); },
-                       nullptr)
-                       .cast(baseElement));
+    n.setFolded(0,
+                HostTensor::broadcastBinary(
+                    a->cast(n.builder().getF64Type()),
+                    b->cast(n.builder().getF64Type()), n.builder().getF64Type(),
+                    [](double x, double y) { return std::pow(x, y); }, nullptr)
+                    .cast(baseElement));
     return success();
   }
   Value x = n.input(0);
@@ -68,9 +68,9 @@ LogicalResult convertPow(NodeImporter &n) {
     n.setOutput(0, result ? castTo(result, baseElement) : Value());
   } else if (b) {
     // A known exponent (x^2 as exported) is converted here, not at run time.
-    n.setOutput(0, n.create<graph::PowOp>(
-                       x, n.create<graph::ConstantOp>(
-                              b->cast(baseElement).toAttr())));
+    n.setOutput(
+        0, n.create<graph::PowOp>(
+               x, n.create<graph::ConstantOp>(b->cast(baseElement).toAttr())));
   } else {
     n.setOutput(0, n.create<graph::PowOp>(x, castTo(n.input(1), baseElement)));
   }
@@ -174,17 +174,17 @@ LogicalResult convertMaxPool(NodeImporter &n) {
     return n.error() << "attributes 'kernel_shape', 'strides' and "
                         "'dilations' need "
                      << spatial << " entries each";
-  auto pads = windowPads(n, type.getShape().drop_front(2), kernel, strides,
-                         dilations);
+  auto pads =
+      windowPads(n, type.getShape().drop_front(2), kernel, strides, dilations);
   Value x = n.input(0);
   if (!pads || n.failed())
     return failure();
   OpBuilder &b = n.builder();
-  n.setOutput(0, n.create<graph::MaxPoolOp>(
-                     x, b.getDenseI64ArrayAttr(kernel),
-                     b.getDenseI64ArrayAttr(strides),
-                     b.getDenseI64ArrayAttr(*pads),
-                     b.getDenseI64ArrayAttr(dilations), b.getBoolAttr(ceilMode)));
+  n.setOutput(0, n.create<graph::MaxPoolOp>(x, b.getDenseI64ArrayAttr(kernel),
+                                            b.getDenseI64ArrayAttr(strides),
+                                            b.getDenseI64ArrayAttr(*pads),
+                                            b.getDenseI64ArrayAttr(dilations),
+                                            b.getBoolAttr(ceilMode)));
   return success(!n.failed());
 }
 
@@ -217,8 +217,9 @@ LogicalResult convertReduce(NodeImporter &n, int64_t axesInputSince) {
   Value x = n.input(0);
   if (!normalized || n.failed())
     return failure();
-  n.setOutput(0, n.create<OpTy>(x, n.builder().getDenseI64ArrayAttr(*normalized),
-                                n.builder().getBoolAttr(keepdims)));
+  n.setOutput(0,
+              n.create<OpTy>(x, n.builder().getDenseI64ArrayAttr(*normalized),
+                             n.builder().getBoolAttr(keepdims)));
   return success(!n.failed());
 }
 
@@ -237,7 +238,8 @@ LogicalResult convertReduceSum(NodeImporter &n) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult convertRange(NodeImporter &n) {
-  auto start = constantScalar(n, 0, "start"), limit = constantScalar(n, 1, "limit"),
+  auto start = constantScalar(n, 0, "start"),
+       limit = constantScalar(n, 1, "limit"),
        delta = constantScalar(n, 2, "delta");
   if (!start || !limit || !delta)
     return failure();
@@ -303,7 +305,8 @@ LogicalResult convertReshape(NodeImporter &n) {
       return n.error() << "shape[" << i << "] is " << size;
     }
     if (llvm::MulOverflow(known, size, known))
-      return n.error() << "shape [" << llvm::make_range(target->begin(), target->end())
+      return n.error() << "shape ["
+                       << llvm::make_range(target->begin(), target->end())
                        << "] has too many elements";
     shape.push_back(size);
   }
@@ -333,10 +336,10 @@ LogicalResult convertShape(NodeImporter &n) {
   end = clamp(end);
   std::vector<int64_t> dims(type.getShape().begin() + start,
                             type.getShape().begin() + std::max(start, end));
-  n.setFolded(0, HostTensor::ofInts(
-                     RankedTensorType::get({(int64_t)dims.size()},
-                                           n.builder().getI64Type()),
-                     dims));
+  n.setFolded(
+      0, HostTensor::ofInts(RankedTensorType::get({(int64_t)dims.size()},
+                                                  n.builder().getI64Type()),
+                            dims));
   return success();
 }
 
@@ -378,7 +381,8 @@ LogicalResult convertSlice(NodeImporter &n) {
     steps.assign(starts.size(), 1);
   if (ends.size() != starts.size() || axes.size() != starts.size() ||
       steps.size() != starts.size())
-    return n.error() << "starts, ends, axes and steps must have the same length";
+    return n.error()
+           << "starts, ends, axes and steps must have the same length";
 
   // The ONNX rule: negative bounds count from the end, then clamp to the
   // dimension ([0, size] going forward, [-1, size - 1] going backward).
@@ -410,7 +414,8 @@ LogicalResult convertSlice(NodeImporter &n) {
       end = std::clamp<int64_t>(end, -1, size - 1);
     }
     // In 128 bits: a step near the int64 limits must not overflow.
-    __int128 distance = step > 0 ? (__int128)end - start : (__int128)start - end;
+    __int128 distance =
+        step > 0 ? (__int128)end - start : (__int128)start - end;
     __int128 magnitude = step > 0 ? (__int128)step : -(__int128)step;
     int64_t count =
         distance <= 0 ? 0 : (int64_t)((distance + magnitude - 1) / magnitude);
@@ -422,9 +427,8 @@ LogicalResult convertSlice(NodeImporter &n) {
 }
 
 /// Output sizes of Split / SplitToSequence along `axis` of size `size`.
-std::optional<std::vector<int64_t>> splitSizes(NodeImporter &n, int64_t size,
-                                               size_t outputs,
-                                               bool unevenLast) {
+std::optional<std::vector<int64_t>>
+splitSizes(NodeImporter &n, int64_t size, size_t outputs, bool unevenLast) {
   std::vector<int64_t> sizes;
   if (outputs == 0) {
     n.error() << "has no outputs";
@@ -448,8 +452,7 @@ std::optional<std::vector<int64_t>> splitSizes(NodeImporter &n, int64_t size,
 }
 
 /// Sets outputs to consecutive slices of input 0 along `axis`.
-LogicalResult setSplit(NodeImporter &n, int64_t axis,
-                       ArrayRef<int64_t> sizes) {
+LogicalResult setSplit(NodeImporter &n, int64_t axis, ArrayRef<int64_t> sizes) {
   RankedTensorType type = n.inputType(0);
   int64_t total = 0;
   for (int64_t s : sizes) {
@@ -458,9 +461,8 @@ LogicalResult setSplit(NodeImporter &n, int64_t axis,
     total += s;
   }
   if (total != type.getDimSize(axis))
-    return n.error() << "split sizes add up to " << total
-                     << " but dimension " << axis << " has size "
-                     << type.getDimSize(axis);
+    return n.error() << "split sizes add up to " << total << " but dimension "
+                     << axis << " has size " << type.getDimSize(axis);
   int64_t offset = 0;
   for (auto [i, size] : llvm::enumerate(sizes)) {
     SmallVector<int64_t> starts(type.getRank(), 0), shape(type.getShape()),
@@ -546,9 +548,9 @@ LogicalResult convertSplitToSequence(NodeImporter &n) {
     shape[*axis] = chunk;
     offset += chunk;
     OpBuilder &b = n.builder();
-    Value piece = n.create<graph::SliceOp>(input, b.getDenseI64ArrayAttr(starts),
-                                           b.getDenseI64ArrayAttr(shape),
-                                           b.getDenseI64ArrayAttr(strides));
+    Value piece = n.create<graph::SliceOp>(
+        input, b.getDenseI64ArrayAttr(starts), b.getDenseI64ArrayAttr(shape),
+        b.getDenseI64ArrayAttr(strides));
     if (squeeze) {
       shape.erase(shape.begin() + *axis);
       piece = reshape(n, piece, shape);
@@ -569,8 +571,8 @@ LogicalResult convertSequenceAt(NodeImporter &n) {
     return failure();
   int64_t count = elements->size(), at = position->intAt(0);
   if (at < -count || at >= count)
-    return n.error() << "position " << at << " is out of range for a sequence of "
-                     << count;
+    return n.error() << "position " << at
+                     << " is out of range for a sequence of " << count;
   n.setOutput(0, (*elements)[at < 0 ? at + count : at]);
   return success();
 }

@@ -10,8 +10,8 @@ namespace kiln::onnx {
 std::optional<int64_t> normalizeAxisAt(NodeImporter &n, int64_t axis,
                                        int64_t rank, StringRef what) {
   if (axis < -rank || axis >= rank) {
-    auto diag = n.error() << what << " " << axis
-                          << " is out of range for rank " << rank;
+    auto diag = n.error() << what << " " << axis << " is out of range for rank "
+                          << rank;
     if (rank > 0)
       diag << " (expected " << -rank << " to " << rank - 1 << ")";
     return std::nullopt;
@@ -66,7 +66,8 @@ std::optional<HostTensor> constantScalar(NodeImporter &n, size_t i,
 Value reshape(NodeImporter &n, Value value, ArrayRef<int64_t> shape) {
   if (!value || cast<RankedTensorType>(value.getType()).getShape() == shape)
     return value;
-  return n.create<graph::ReshapeOp>(value, n.builder().getDenseI64ArrayAttr(shape));
+  return n.create<graph::ReshapeOp>(value,
+                                    n.builder().getDenseI64ArrayAttr(shape));
 }
 
 LogicalResult setReshaped(NodeImporter &n, ArrayRef<int64_t> shape) {
@@ -112,18 +113,18 @@ LogicalResult setSlice(NodeImporter &n, size_t output, ArrayRef<int64_t> starts,
     return success();
   }
   Value input = n.input(0);
-  bool whole = sizes == type.getShape() && llvm::all_of(starts, [](int64_t s) {
-                 return s == 0;
-               }) && llvm::all_of(strides, [](int64_t s) { return s == 1; });
+  bool whole = sizes == type.getShape() &&
+               llvm::all_of(starts, [](int64_t s) { return s == 0; }) &&
+               llvm::all_of(strides, [](int64_t s) { return s == 1; });
   if (whole) {
     n.setOutput(output, input);
     return success(!n.failed());
   }
   OpBuilder &b = n.builder();
-  n.setOutput(output, n.create<graph::SliceOp>(
-                          input, b.getDenseI64ArrayAttr(starts),
-                          b.getDenseI64ArrayAttr(sizes),
-                          b.getDenseI64ArrayAttr(strides)));
+  n.setOutput(output,
+              n.create<graph::SliceOp>(input, b.getDenseI64ArrayAttr(starts),
+                                       b.getDenseI64ArrayAttr(sizes),
+                                       b.getDenseI64ArrayAttr(strides)));
   return success(!n.failed());
 }
 
@@ -137,8 +138,8 @@ std::optional<std::vector<int64_t>>
 windowPads(NodeImporter &n, ArrayRef<int64_t> spatial, ArrayRef<int64_t> kernel,
            ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations) {
   size_t count = spatial.size();
-  for (auto [name, values] : {std::pair("strides", strides),
-                              std::pair("dilations", dilations)}) {
+  for (auto [name, values] :
+       {std::pair("strides", strides), std::pair("dilations", dilations)}) {
     for (int64_t v : values) {
       if (v < 1) {
         n.error() << "attribute '" << name << "' holds " << v
@@ -161,9 +162,9 @@ windowPads(NodeImporter &n, ArrayRef<int64_t> spatial, ArrayRef<int64_t> kernel,
     // evenly, the odd one at the end (UPPER) or the beginning (LOWER).
     for (size_t i = 0; i < count; ++i) {
       int64_t out = (spatial[i] + strides[i] - 1) / strides[i];
-      int64_t total = std::max<int64_t>(
-          0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 -
-                 spatial[i]);
+      int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] +
+                                               (kernel[i] - 1) * dilations[i] +
+                                               1 - spatial[i]);
       int64_t begin = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
       pads[i] = begin;
       pads[count + i] = total - begin;

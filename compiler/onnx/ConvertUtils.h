@@ -20,9 +20,10 @@ std::optional<int64_t> normalizeAxisAt(NodeImporter &n, int64_t axis,
                                        int64_t rank, llvm::StringRef what);
 
 /// Normalizes a list of axes (each distinct) and sorts them.
-std::optional<std::vector<int64_t>>
-normalizeAxesAt(NodeImporter &n, std::vector<int64_t> axes, int64_t rank,
-                llvm::StringRef what);
+std::optional<std::vector<int64_t>> normalizeAxesAt(NodeImporter &n,
+                                                    std::vector<int64_t> axes,
+                                                    int64_t rank,
+                                                    llvm::StringRef what);
 
 /// A list of integers that moved from attribute `name` to input `input` in
 /// opset `inputSince` (Squeeze's axes, Split's split, ...): read from where
@@ -110,9 +111,8 @@ llvm::LogicalResult convertBinary(NodeImporter &n, double (*f)(double, double),
     if (mlir::failed(graph::broadcastShapes(a->shape(), b->shape(), errorAt(n),
                                             "input 0", "input 1")))
       return mlir::failure();
-    mlir::Type element = comparison
-                             ? mlir::Type(n.builder().getI1Type())
-                             : a->type().getElementType();
+    mlir::Type element = comparison ? mlir::Type(n.builder().getI1Type())
+                                    : a->type().getElementType();
     n.setFolded(0, HostTensor::broadcastBinary(*a, *b, element, f, g));
     return mlir::success(!n.failed());
   }

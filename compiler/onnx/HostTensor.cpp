@@ -143,8 +143,8 @@ HostTensor HostTensor::ofDoubles(RankedTensorType type,
 DenseElementsAttr HostTensor::toAttr() const {
   Type element = type_.getElementType();
   // A splat (a ConstantOfShape, a mask of ones) is stored once.
-  bool splat = size() > 1 && (isFloat() ? llvm::all_equal(doubles_)
-                                        : llvm::all_equal(ints_));
+  bool splat = size() > 1 &&
+               (isFloat() ? llvm::all_equal(doubles_) : llvm::all_equal(ints_));
   if (splat) {
     HostTensor one = reshape({});
     one.type_ = RankedTensorType::get({}, element);
@@ -192,8 +192,9 @@ std::vector<int64_t> HostTensor::ints() const {
   return out;
 }
 
-HostTensor HostTensor::remap(RankedTensorType type,
-                             llvm::function_ref<int64_t(int64_t)> source) const {
+HostTensor
+HostTensor::remap(RankedTensorType type,
+                  llvm::function_ref<int64_t(int64_t)> source) const {
   HostTensor t;
   t.type_ = type;
   int64_t n = type.getNumElements();
@@ -253,10 +254,11 @@ HostTensor HostTensor::select(const HostTensor &condition, const HostTensor &x,
   return t;
 }
 
-HostTensor HostTensor::broadcastBinary(
-    const HostTensor &a, const HostTensor &b, Type resultElement,
-    llvm::function_ref<double(double, double)> f,
-    llvm::function_ref<int64_t(int64_t, int64_t)> g) {
+HostTensor
+HostTensor::broadcastBinary(const HostTensor &a, const HostTensor &b,
+                            Type resultElement,
+                            llvm::function_ref<double(double, double)> f,
+                            llvm::function_ref<int64_t(int64_t, int64_t)> g) {
   // Result shape: numpy broadcasting (the caller has checked compatibility).
   ArrayRef<int64_t> sa = a.shape(), sb = b.shape();
   size_t rank = std::max(sa.size(), sb.size());
@@ -272,7 +274,8 @@ HostTensor HostTensor::broadcastBinary(
   std::vector<double> doubles;
   std::vector<int64_t> ints;
   for (int64_t i = 0; i < n; ++i) {
-    int64_t ia = broadcastSource(i, shape, sa), ib = broadcastSource(i, shape, sb);
+    int64_t ia = broadcastSource(i, shape, sa),
+            ib = broadcastSource(i, shape, sb);
     if (useFloat)
       doubles.push_back(f(a.doubleAt(ia), b.doubleAt(ib)));
     else

@@ -34,7 +34,9 @@ public:
   mlir::RankedTensorType type() const { return type_; }
   llvm::ArrayRef<int64_t> shape() const { return type_.getShape(); }
   int64_t size() const { return type_.getNumElements(); }
-  bool isFloat() const { return mlir::isa<mlir::FloatType>(type_.getElementType()); }
+  bool isFloat() const {
+    return mlir::isa<mlir::FloatType>(type_.getElementType());
+  }
 
   int64_t intAt(int64_t i) const;
   double doubleAt(int64_t i) const;
@@ -65,7 +67,7 @@ public:
 
 private:
   mlir::RankedTensorType type_;
-  std::vector<int64_t> ints_;  // integer and bool elements
+  std::vector<int64_t> ints_;   // integer and bool elements
   std::vector<double> doubles_; // float elements
 };
 

@@ -46,8 +46,8 @@ public:
 
   /// What the importer knows about one ONNX value.
   struct ValueInfo {
-    Value value;                       // Materialized SSA value, if any.
-    std::optional<HostTensor> folded;  // Compile-time value that may fold.
+    Value value;                      // Materialized SSA value, if any.
+    std::optional<HostTensor> folded; // Compile-time value that may fold.
     const proto::TensorProto *initializer = nullptr; // Float initializer.
     std::optional<SmallVector<Value>> sequence;      // Sequence elements.
   };
@@ -204,8 +204,8 @@ LogicalResult GraphImporter::addInputs(const proto::GraphProto &graph,
   if (!ok)
     return failure();
 
-  func = builder_.create<func::FuncOp>(
-      fileLoc(), "forward", builder_.getFunctionType(types, {}));
+  func = builder_.create<func::FuncOp>(fileLoc(), "forward",
+                                       builder_.getFunctionType(types, {}));
   entry_ = func.addEntryBlock();
   for (auto [i, name] : llvm::enumerate(names)) {
     func.setArgAttr(i, "kiln.name", builder_.getStringAttr(name));
@@ -282,9 +282,8 @@ LogicalResult GraphImporter::orderNodes(const proto::GraphProto &graph,
     for (bool changed = true; changed;) {
       changed = false;
       for (int i = 0; i < graph.node_size(); ++i) {
-        if (pending[i] > 0 && llvm::none_of(users[i], [&](size_t u) {
-              return pending[u] > 0;
-            })) {
+        if (pending[i] > 0 &&
+            llvm::none_of(users[i], [&](size_t u) { return pending[u] > 0; })) {
           pending[i] = 0;
           changed = true;
         }
@@ -325,8 +324,8 @@ LogicalResult GraphImporter::checkSupported(const proto::GraphProto &graph) {
   size_t nodes = 0;
   for (auto &entry : unsupported)
     nodes += entry.second.size();
-  auto diag = error() << "the model uses " << unsupported.size()
-                      << " op type" << (unsupported.size() > 1 ? "s" : "")
+  auto diag = error() << "the model uses " << unsupported.size() << " op type"
+                      << (unsupported.size() > 1 ? "s" : "")
                       << " kiln does not support (" << nodes << " node"
                       << (nodes > 1 ? "s" : "") << "):";
   for (auto &[op, names] : unsupported) {
@@ -372,9 +371,8 @@ void GraphImporter::warnSharedInitializers(const proto::GraphProto &graph) {
   for (auto &[name, sites] : uses) {
     if (sites.size() < 2)
       continue;
-    auto diag = emitWarning(fileLoc())
-                << "initializer '" << name << "' feeds " << sites.size()
-                << " inputs (";
+    auto diag = emitWarning(fileLoc()) << "initializer '" << name << "' feeds "
+                                       << sites.size() << " inputs (";
     for (size_t i = 0; i < sites.size() && i < 4; ++i)
       diag << (i ? ", " : "") << sites[i];
     if (sites.size() > 4)
@@ -389,8 +387,8 @@ void GraphImporter::warnSharedInitializers(const proto::GraphProto &graph) {
 std::optional<HostTensor>
 GraphImporter::initializerValue(const proto::TensorProto &tensor,
                                 Location loc) {
-  auto attr = tensorToAttr(tensor, path_, /*resourceThresholdBytes=*/0,
-                           &context_);
+  auto attr =
+      tensorToAttr(tensor, path_, /*resourceThresholdBytes=*/0, &context_);
   if (!attr) {
     emitError(loc) << llvm::toString(attr.takeError());
     return std::nullopt;
@@ -515,9 +513,9 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
         }
       }
       if (!ok) {
-        auto diag = error() << "graph output '" << out.name()
-                            << "' is declared as "
-                            << dataTypeName(declared.elem_type()) << " [";
+        auto diag = error()
+                    << "graph output '" << out.name() << "' is declared as "
+                    << dataTypeName(declared.elem_type()) << " [";
         for (int d = 0; d < declared.shape().dim_size(); ++d) {
           const auto &dim = declared.shape().dim(d);
           diag << (d ? ", " : "");
@@ -559,8 +557,7 @@ InFlightDiagnostic NodeImporter::error() {
 }
 
 bool NodeImporter::hasInput(size_t i) const {
-  return i < static_cast<size_t>(node_.input_size()) &&
-         !node_.input(i).empty();
+  return i < static_cast<size_t>(node_.input_size()) && !node_.input(i).empty();
 }
 
 Value NodeImporter::input(size_t i) {
@@ -569,8 +566,8 @@ Value NodeImporter::input(size_t i) {
     return {};
   }
   auto *info = graph_.lookup(node_.input(i));
-  Value value = info ? graph_.materialize(node_.input(i), *info, loc_)
-                     : Value();
+  Value value =
+      info ? graph_.materialize(node_.input(i), *info, loc_) : Value();
   if (!value) {
     if (info && info->sequence)
       error() << "input " << i << " ('" << node_.input(i)
@@ -627,8 +624,8 @@ std::optional<HostTensor> NodeImporter::constantInput(size_t i,
   return std::nullopt;
 }
 
-std::optional<std::vector<int64_t>>
-NodeImporter::constantInts(size_t i, StringRef what) {
+std::optional<std::vector<int64_t>> NodeImporter::constantInts(size_t i,
+                                                               StringRef what) {
   auto value = constantInput(i, what);
   if (!value)
     return std::nullopt;
@@ -772,8 +769,8 @@ bool parseInputShape(StringRef text, std::string &name,
                      SmallVector<int64_t> &shape, std::string &error) {
   auto [lhs, rhs] = text.rsplit('=');
   if (lhs.empty() || !text.contains('=')) {
-    error = "expected NAME=D0,D1,... (e.g. input=256,784), got '" +
-            text.str() + "'";
+    error = "expected NAME=D0,D1,... (e.g. input=256,784), got '" + text.str() +
+            "'";
     return false;
   }
   name = lhs.str();

@@ -29,9 +29,11 @@ llvm::Error error(const llvm::Twine &message) {
 std::string formatBytes(uint64_t bytes) {
   char buffer[32];
   if (bytes >= (1ull << 30))
-    std::snprintf(buffer, sizeof buffer, "%.1f GiB", bytes / double(1ull << 30));
+    std::snprintf(buffer, sizeof buffer, "%.1f GiB",
+                  bytes / double(1ull << 30));
   else if (bytes >= (1ull << 20))
-    std::snprintf(buffer, sizeof buffer, "%.1f MiB", bytes / double(1ull << 20));
+    std::snprintf(buffer, sizeof buffer, "%.1f MiB",
+                  bytes / double(1ull << 20));
   else
     std::snprintf(buffer, sizeof buffer, "%llu bytes",
                   static_cast<unsigned long long>(bytes));
@@ -61,8 +63,8 @@ readModel(llvm::StringRef modelPath) {
   auto buffer = llvm::MemoryBuffer::getFile(modelPath, /*IsText=*/false,
                                             /*RequiresNullTerminator=*/true);
   if (!buffer)
-    return error("cannot read '" + modelPath + "': " +
-                 buffer.getError().message());
+    return error("cannot read '" + modelPath +
+                 "': " + buffer.getError().message());
 
   auto model = std::make_unique<::onnx::ModelProto>();
   if (path::extension(modelPath) == ".onnxtxt") {
@@ -70,8 +72,8 @@ readModel(llvm::StringRef modelPath) {
       ::onnx::OnnxParser parser((*buffer)->getBufferStart());
       ::onnx::Common::Status parsed = parser.Parse(*model);
       if (!parsed.IsOK())
-        return error("'" + modelPath + "': ONNX text syntax error: " +
-                     parsed.ErrorMessage());
+        return error("'" + modelPath +
+                     "': ONNX text syntax error: " + parsed.ErrorMessage());
     } catch (const std::exception &e) {
       return error("'" + modelPath + "': ONNX text syntax error: " + e.what());
     }
@@ -90,8 +92,7 @@ readModel(llvm::StringRef modelPath) {
 }
 
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>>
-readExternalData(const ::onnx::TensorProto &tensor,
-                 llvm::StringRef modelPath) {
+readExternalData(const ::onnx::TensorProto &tensor, llvm::StringRef modelPath) {
   std::string location;
   int64_t offset = 0, length = -1;
   std::string what = "tensor '" + tensor.name() + "'";

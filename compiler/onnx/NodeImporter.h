@@ -62,7 +62,7 @@ public:
   std::optional<HostTensor> constantInput(size_t i, llvm::StringRef what);
   /// constantInput as integers.
   std::optional<std::vector<int64_t>> constantInts(size_t i,
-                                                    llvm::StringRef what);
+                                                   llvm::StringRef what);
   /// The elements of sequence input `i` (SplitToSequence's result).
   std::optional<llvm::SmallVector<mlir::Value>> sequenceInput(size_t i);
 
@@ -99,7 +99,8 @@ public:
   /// Returns null on failure.
   template <typename OpTy, typename... Args>
   mlir::Value create(Args &&...args) {
-    mlir::Operation *op = createWithResults<OpTy>(1, std::forward<Args>(args)...);
+    mlir::Operation *op =
+        createWithResults<OpTy>(1, std::forward<Args>(args)...);
     return op ? op->getResult(0) : mlir::Value();
   }
 
@@ -109,8 +110,8 @@ public:
     if (failed_)
       return nullptr;
     mlir::OperationState state(loc_, OpTy::getOperationName());
-    llvm::SmallVector<mlir::Type> placeholders(
-        numResults, mlir::NoneType::get(context()));
+    llvm::SmallVector<mlir::Type> placeholders(numResults,
+                                               mlir::NoneType::get(context()));
     OpTy::build(builder(), state, mlir::TypeRange(placeholders),
                 std::forward<Args>(args)...);
     state.types.clear();
@@ -131,8 +132,8 @@ public:
   bool failed() const { return failed_; }
 
 private:
-  const ::onnx::AttributeProto *attr(llvm::StringRef name,
-                                     ::onnx::AttributeProto::AttributeType type);
+  const ::onnx::AttributeProto *
+  attr(llvm::StringRef name, ::onnx::AttributeProto::AttributeType type);
 
   GraphImporter &graph_;
   const ::onnx::NodeProto &node_;

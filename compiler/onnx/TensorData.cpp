@@ -105,7 +105,8 @@ llvm::Expected<ElementsAttr> tensorToAttr(const TensorProto &tensor,
   std::string what = "tensor '" + tensor.name() + "'";
   Type elementType = elementTypeFor(tensor.data_type(), context);
   if (!elementType)
-    return error(what + " has element type " + dataTypeName(tensor.data_type()) +
+    return error(what + " has element type " +
+                 dataTypeName(tensor.data_type()) +
                  ", which kiln does not support");
   llvm::SmallVector<int64_t> dims(tensor.dims().begin(), tensor.dims().end());
   std::optional<int64_t> elements = checkedElementCount(dims);

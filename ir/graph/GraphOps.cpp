@@ -134,8 +134,8 @@ LogicalResult checkAtLeast(ArrayRef<int64_t> values, int64_t min,
                            StringRef name, ErrorFn emitError) {
   for (auto [i, v] : llvm::enumerate(values)) {
     if (v < min) {
-      emitError() << name << "[" << i << "] is " << v << " but must be at least "
-                  << min;
+      emitError() << name << "[" << i << "] is " << v
+                  << " but must be at least " << min;
       return failure();
     }
   }
@@ -172,10 +172,11 @@ std::optional<int64_t> elementCount(ArrayRef<int64_t> shape) {
 
 /// Output size of a sliding window (convolution or pooling) along one axis.
 /// Fails, with a message, when no window fits.
-FailureOr<int64_t> windowOutputSize(int64_t size, int64_t kernel, int64_t stride,
-                                    int64_t padBegin, int64_t padEnd,
-                                    int64_t dilation, bool ceilMode,
-                                    int64_t axis, ErrorFn emitError) {
+FailureOr<int64_t> windowOutputSize(int64_t size, int64_t kernel,
+                                    int64_t stride, int64_t padBegin,
+                                    int64_t padEnd, int64_t dilation,
+                                    bool ceilMode, int64_t axis,
+                                    ErrorFn emitError) {
   if (ShapedType::isDynamic(size) || ShapedType::isDynamic(kernel))
     return ShapedType::kDynamic;
   int64_t span = size + padBegin + padEnd - dilation * (kernel - 1) - 1;
@@ -357,8 +358,8 @@ FailureOr<Type> TransposeOp::inferResultType(Adaptor adaptor,
       seen[p] = true;
   }
   if (!ok) {
-    emitError() << "perm [" << perm << "] is not a permutation of the "
-                << rank << " dimensions of the input";
+    emitError() << "perm [" << perm << "] is not a permutation of the " << rank
+                << " dimensions of the input";
     return failure();
   }
   SmallVector<int64_t> shape;
@@ -374,8 +375,8 @@ FailureOr<Type> BroadcastToOp::inferResultType(Adaptor adaptor,
     return failure();
   ArrayRef<int64_t> shape = adaptor.getShape();
   if (failed(checkAtLeast(shape, 0, "shape", emitError)) ||
-      failed(checkBroadcastsTo(input->getShape(), shape, "the input",
-                               emitError)))
+      failed(
+          checkBroadcastsTo(input->getShape(), shape, "the input", emitError)))
     return failure();
   return Type(input->clone(shape));
 }
@@ -387,10 +388,10 @@ FailureOr<Type> SliceOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
   ArrayRef<int64_t> starts = adaptor.getStarts(), sizes = adaptor.getSizes(),
                     strides = adaptor.getStrides();
   size_t rank = input->getRank();
-  if (failed(checkLength(starts, rank, "starts", "the input's rank",
-                         emitError)) ||
-      failed(checkLength(sizes, rank, "sizes", "the input's rank",
-                         emitError)) ||
+  if (failed(
+          checkLength(starts, rank, "starts", "the input's rank", emitError)) ||
+      failed(
+          checkLength(sizes, rank, "sizes", "the input's rank", emitError)) ||
       failed(checkLength(strides, rank, "strides", "the input's rank",
                          emitError)) ||
       failed(checkAtLeast(sizes, 0, "sizes", emitError)))
@@ -444,9 +445,10 @@ FailureOr<Type> ConcatOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
     for (int64_t d = 0; d < rank; ++d) {
       int64_t size = type->getDimSize(d);
       if (d == axis) {
-        shape[d] = ShapedType::isDynamic(shape[d]) || ShapedType::isDynamic(size)
-                       ? ShapedType::kDynamic
-                       : shape[d] + size;
+        shape[d] =
+            ShapedType::isDynamic(shape[d]) || ShapedType::isDynamic(size)
+                ? ShapedType::kDynamic
+                : shape[d] + size;
       } else if (!sizesMayMatch(shape[d], size)) {
         emitError() << name << " dimension " << d << " is " << size
                     << " but input 0's is " << shape[d]
@@ -465,7 +467,8 @@ FailureOr<Type> GatherOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
   auto indices = rankedOperand(adaptor.getIndices(), "indices", emitError);
   if (failed(data) || failed(indices))
     return failure();
-  std::optional<int64_t> axis = normalizeAxis(adaptor.getAxis(), data->getRank());
+  std::optional<int64_t> axis =
+      normalizeAxis(adaptor.getAxis(), data->getRank());
   if (!axis) {
     emitError() << "axis " << adaptor.getAxis()
                 << " is out of range for data of rank " << data->getRank();
@@ -623,12 +626,11 @@ FailureOr<Type> GemmOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
   int64_t target[2] = {m, n};
   if (Value cValue = adaptor.getC()) {
     auto c = rankedOperand(cValue, "c", emitError);
-    if (failed(c) ||
-        failed(checkSameElementType(*a, "a", *c, "c", emitError)))
+    if (failed(c) || failed(checkSameElementType(*a, "a", *c, "c", emitError)))
       return failure();
     // Unidirectional broadcast of C to [M, N].
-    if (failed(checkBroadcastsTo(c->getShape(), target, "operand c",
-                                 emitError)))
+    if (failed(
+            checkBroadcastsTo(c->getShape(), target, "operand c", emitError)))
       return failure();
   }
   return Type(RankedTensorType::get(target, a->getElementType()));
@@ -641,7 +643,8 @@ FailureOr<Type> GemmOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
 namespace {
 /// Checks the window attributes shared by convolution and pooling for
 /// `spatial` spatial dimensions.
-LogicalResult checkWindowAttrs(ArrayRef<int64_t> strides, ArrayRef<int64_t> pads,
+LogicalResult checkWindowAttrs(ArrayRef<int64_t> strides,
+                               ArrayRef<int64_t> pads,
                                ArrayRef<int64_t> dilations, size_t spatial,
                                ErrorFn emitError) {
   std::string what = std::to_string(spatial) + " spatial dimensions";
@@ -661,8 +664,8 @@ FailureOr<Type> ConvOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
   auto input = rankedOperand(adaptor.getInput(), "input", emitError);
   auto weight = rankedOperand(adaptor.getWeight(), "weight", emitError);
   if (failed(input) || failed(weight) ||
-      failed(checkSameElementType(*input, "input", *weight, "weight",
-                                  emitError)))
+      failed(
+          checkSameElementType(*input, "input", *weight, "weight", emitError)))
     return failure();
   int64_t rank = input->getRank();
   if (rank < 3) {
@@ -717,10 +720,10 @@ FailureOr<Type> ConvOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
   }
   SmallVector<int64_t> shape = {input->getDimSize(0), filters};
   for (size_t i = 0; i < spatial; ++i) {
-    auto size = windowOutputSize(input->getDimSize(2 + i),
-                                 weight->getDimSize(2 + i), strides[i], pads[i],
-                                 pads[spatial + i], dilations[i],
-                                 /*ceilMode=*/false, i, emitError);
+    auto size =
+        windowOutputSize(input->getDimSize(2 + i), weight->getDimSize(2 + i),
+                         strides[i], pads[i], pads[spatial + i], dilations[i],
+                         /*ceilMode=*/false, i, emitError);
     if (failed(size))
       return failure();
     shape.push_back(*size);
@@ -742,8 +745,9 @@ FailureOr<Type> inferPool(Adaptor adaptor, ErrorFn emitError) {
     return failure();
   }
   size_t spatial = rank - 2;
-  ArrayRef<int64_t> kernel = adaptor.getKernel(), strides = adaptor.getStrides(),
-                    pads = adaptor.getPads(), dilations = adaptor.getDilations();
+  ArrayRef<int64_t> kernel = adaptor.getKernel(),
+                    strides = adaptor.getStrides(), pads = adaptor.getPads(),
+                    dilations = adaptor.getDilations();
   if (failed(checkLength(kernel, spatial, "kernel",
                          std::to_string(spatial) + " spatial dimensions",
                          emitError)) ||
@@ -752,18 +756,17 @@ FailureOr<Type> inferPool(Adaptor adaptor, ErrorFn emitError) {
     return failure();
   for (size_t i = 0; i < spatial; ++i) {
     if (pads[i] >= kernel[i] || pads[spatial + i] >= kernel[i]) {
-      emitError() << "padding of spatial dimension " << i << " ("
-                  << pads[i] << ", " << pads[spatial + i]
+      emitError() << "padding of spatial dimension " << i << " (" << pads[i]
+                  << ", " << pads[spatial + i]
                   << ") must be smaller than the kernel (" << kernel[i] << ")";
       return failure();
     }
   }
   SmallVector<int64_t> shape(input->getShape().take_front(2));
   for (size_t i = 0; i < spatial; ++i) {
-    auto size = windowOutputSize(input->getDimSize(2 + i), kernel[i],
-                                 strides[i], pads[i], pads[spatial + i],
-                                 dilations[i], adaptor.getCeilMode(), i,
-                                 emitError);
+    auto size = windowOutputSize(
+        input->getDimSize(2 + i), kernel[i], strides[i], pads[i],
+        pads[spatial + i], dilations[i], adaptor.getCeilMode(), i, emitError);
     if (failed(size))
       return failure();
     shape.push_back(*size);
@@ -812,28 +815,27 @@ LogicalResult checkPerChannel(RankedTensorType input,
 FailureOr<Type> BatchNormOp::inferResultType(Adaptor adaptor,
                                              ErrorFn emitError) {
   auto input = rankedOperand(adaptor.getInput(), "input", emitError);
-  if (failed(input) ||
-      failed(checkPerChannel(*input,
-                             {{adaptor.getScale(), "scale"},
-                              {adaptor.getBias(), "bias"},
-                              {adaptor.getMean(), "mean"},
-                              {adaptor.getVar(), "var"}},
-                             emitError)))
+  if (failed(input) || failed(checkPerChannel(*input,
+                                              {{adaptor.getScale(), "scale"},
+                                               {adaptor.getBias(), "bias"},
+                                               {adaptor.getMean(), "mean"},
+                                               {adaptor.getVar(), "var"}},
+                                              emitError)))
     return failure();
   return Type(*input);
 }
 
-LogicalResult BatchNormTrainOp::inferResultTypes(Adaptor adaptor,
-                                                 ErrorFn emitError,
-                                                 SmallVectorImpl<Type> &results) {
+LogicalResult
+BatchNormTrainOp::inferResultTypes(Adaptor adaptor, ErrorFn emitError,
+                                   SmallVectorImpl<Type> &results) {
   auto input = rankedOperand(adaptor.getInput(), "input", emitError);
   if (failed(input) ||
       failed(checkPerChannel(
           *input, {{adaptor.getScale(), "scale"}, {adaptor.getBias(), "bias"}},
           emitError)))
     return failure();
-  Type stats = RankedTensorType::get({input->getDimSize(1)},
-                                     input->getElementType());
+  Type stats =
+      RankedTensorType::get({input->getDimSize(1)}, input->getElementType());
   results.append({*input, stats, stats});
   return success();
 }
@@ -850,14 +852,13 @@ FailureOr<Type> LayerNormOp::inferResultType(Adaptor adaptor,
     return failure();
   }
   ArrayRef<int64_t> normalized = input->getShape().drop_front(axis);
-  for (auto [value, name] :
-       {std::pair(adaptor.getScale(), "scale"), std::pair(adaptor.getBias(), "bias")}) {
+  for (auto [value, name] : {std::pair(adaptor.getScale(), "scale"),
+                             std::pair(adaptor.getBias(), "bias")}) {
     if (!value)
       continue;
     auto type = rankedOperand(value, name, emitError);
-    if (failed(type) ||
-        failed(checkBroadcastsTo(type->getShape(), normalized, name,
-                                 emitError)))
+    if (failed(type) || failed(checkBroadcastsTo(type->getShape(), normalized,
+                                                 name, emitError)))
       return failure();
   }
   return Type(*input);

@@ -58,7 +58,8 @@ llvm::LogicalResult inferAll(typename OpTy::Adaptor adaptor, ErrorFn emitError,
   if constexpr (OpTy::kMultiResult) {
     return OpTy::inferResultTypes(adaptor, emitError, results);
   } else {
-    mlir::FailureOr<mlir::Type> type = OpTy::inferResultType(adaptor, emitError);
+    mlir::FailureOr<mlir::Type> type =
+        OpTy::inferResultType(adaptor, emitError);
     if (mlir::failed(type))
       return mlir::failure();
     results.push_back(*type);
@@ -69,17 +70,16 @@ llvm::LogicalResult inferAll(typename OpTy::Adaptor adaptor, ErrorFn emitError,
 /// Op::verify() for type-inferring ops: runs inference with errors on the op,
 /// then checks the written result types against the inferred ones (so that
 /// InferTypeOpInterface's own, vaguer, check never fires).
-template <typename OpTy>
-llvm::LogicalResult verifyInferredTypes(OpTy op) {
+template <typename OpTy> llvm::LogicalResult verifyInferredTypes(OpTy op) {
   typename OpTy::Adaptor adaptor(op);
   llvm::SmallVector<mlir::Type> inferred;
   if (mlir::failed(inferAll<OpTy>(
           adaptor, [&] { return op.emitOpError(); }, inferred)))
     return mlir::failure();
   if (inferred.size() != op->getNumResults())
-    return op.emitOpError() << "has " << op->getNumResults()
-                            << " results but its shape rule gives "
-                            << inferred.size();
+    return op.emitOpError()
+           << "has " << op->getNumResults()
+           << " results but its shape rule gives " << inferred.size();
   for (auto [index, pair] :
        llvm::enumerate(llvm::zip_equal(inferred, op->getResultTypes()))) {
     auto [type, written] = pair;

@@ -37,8 +37,8 @@ TEST_F(HostTensorTest, RoundTripsThroughAttributes) {
 }
 
 TEST_F(HostTensorTest, EqualValuesBecomeASplat) {
-  HostTensor t = HostTensor::ofDoubles(f32({256, 256}),
-                                       std::vector<double>(65536, 1.5));
+  HostTensor t =
+      HostTensor::ofDoubles(f32({256, 256}), std::vector<double>(65536, 1.5));
   DenseElementsAttr attr = t.toAttr();
   EXPECT_TRUE(attr.isSplat());
   EXPECT_EQ(attr.getSplatValue<APFloat>().convertToDouble(), 1.5);
@@ -72,7 +72,8 @@ TEST_F(HostTensorTest, BroadcastBinary) {
 TEST_F(HostTensorTest, RemapAndBroadcastSource) {
   HostTensor t = HostTensor::ofInts(i64({2, 3}), {1, 2, 3, 4, 5, 6});
   // Reverse, with -1 reading as zero.
-  HostTensor r = t.remap(i64({7}), [](int64_t i) { return i == 6 ? -1 : 5 - i; });
+  HostTensor r =
+      t.remap(i64({7}), [](int64_t i) { return i == 6 ? -1 : 5 - i; });
   EXPECT_EQ(r.ints(), (std::vector<int64_t>{6, 5, 4, 3, 2, 1, 0}));
   // Element 4 of a 2x3 result reads element 1 of a [3] operand.
   EXPECT_EQ(broadcastSource(4, {2, 3}, {3}), 1);

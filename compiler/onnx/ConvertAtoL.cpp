@@ -32,6 +32,11 @@ LogicalResult convertAdd(NodeImporter &n) {
       [](int64_t a, int64_t b) { return a + b; });
 }
 
+LogicalResult convertAnd(NodeImporter &n) {
+  return convertBinary<graph::AndOp>(
+      n, nullptr, [](int64_t a, int64_t b) { return int64_t(a && b); });
+}
+
 LogicalResult convertDiv(NodeImporter &n) {
   const HostTensor *a = n.folded(0), *b = n.folded(1);
   if (a && b && !b->isFloat()) {
@@ -240,6 +245,56 @@ LogicalResult convertDropout(NodeImporter &n) {
     return failure();
   n.setOutput(
       0, n.create<graph::DropoutOp>(x, n.builder().getF64FloatAttr(ratio)));
+  return success(!n.failed());
+}
+
+LogicalResult convertCumSum(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  bool exclusive = n.attrInt("exclusive", 0) != 0;
+  bool reverse = n.attrInt("reverse", 0) != 0;
+  auto given = constantScalar(n, 1, "axis");
+  if (!given || n.failed())
+    return failure();
+  auto axis = normalizeAxisAt(n, given->intAt(0), type.getRank(), "axis");
+  if (!axis)
+    return failure();
+  if (const HostTensor *x = n.folded(0)) {
+    // Walk each line along `axis`, forwards or backwards, keeping the sum
+    // (ints exactly, floats in double).
+    ArrayRef<int64_t> shape = type.getShape();
+    int64_t size = shape[*axis], stride = stridesOf(shape)[*axis];
+    std::vector<double> doubles(x->size());
+    std::vector<int64_t> ints(x->size());
+    for (int64_t base = 0; base < x->size(); ++base) {
+      if ((base / stride) % size != 0)
+        continue; // Not the start of a line.
+      double fsum = 0;
+      int64_t isum = 0;
+      for (int64_t j = 0; j < size; ++j) {
+        int64_t at = base + (reverse ? size - 1 - j : j) * stride;
+        if (!exclusive) {
+          fsum += x->doubleAt(at);
+          isum += x->intAt(at);
+        }
+        doubles[at] = fsum;
+        ints[at] = isum;
+        if (exclusive) {
+          fsum += x->doubleAt(at);
+          isum += x->intAt(at);
+        }
+      }
+    }
+    n.setFolded(0, x->isFloat() ? HostTensor::ofDoubles(type, std::move(doubles))
+                                : HostTensor::ofInts(type, std::move(ints)));
+    return success();
+  }
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  n.setOutput(0, n.create<graph::CumSumOp>(x, b.getI64IntegerAttr(*axis),
+                                           b.getBoolAttr(exclusive),
+                                           b.getBoolAttr(reverse)));
   return success(!n.failed());
 }
 
@@ -474,6 +529,16 @@ LogicalResult convertGather(NodeImporter &n) {
   n.setOutput(0,
               n.create<graph::GatherOp>(dataValue, indexValue,
                                         n.builder().getI64IntegerAttr(*axis)));
+  return success(!n.failed());
+}
+
+LogicalResult convertGatherND(NodeImporter &n) {
+  int64_t batchDims = n.attrInt("batch_dims", 0);
+  Value data = n.input(0), indices = n.input(1);
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::GatherNdOp>(
+                     data, indices, n.builder().getI64IntegerAttr(batchDims)));
   return success(!n.failed());
 }
 
@@ -738,6 +803,7 @@ LogicalResult convertLogSoftmax(NodeImporter &n) {
 const OpConverter table[] = {
     {"Abs", 7, convertAbs},
     {"Add", 7, convertAdd},
+    {"And", 7, convertAnd},
     {"AveragePool", 7, convertAveragePool},
     {"BatchNormalization", 9, convertBatchNormalization},
     {"Cast", 7, convertCast},
@@ -747,6 +813,7 @@ const OpConverter table[] = {
     {"Constant", 7, convertConstant},
     {"ConstantOfShape", 9, convertConstantOfShape},
     {"Conv", 7, convertConv},
+    {"CumSum", 11, convertCumSum},
     {"Div", 7, convertDiv},
     {"Dropout", 7, convertDropout},
     {"Equal", 7, convertEqual},
@@ -756,6 +823,7 @@ const OpConverter table[] = {
     {"Flatten", 7, convertFlatten},
     {"Gather", 7, convertGather},
     {"GatherElements", 11, convertGatherElements},
+    {"GatherND", 12, convertGatherND},
     {"Gelu", 20, convertGelu},
     {"Gemm", 7, convertGemm},
     {"GlobalAveragePool", 7, convertGlobalAveragePool},

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/onnx/ConvertUtils.h"
+#include "compiler/onnx/TensorData.h"
 
 #include "llvm/Support/MathExtras.h"
 
@@ -19,6 +20,98 @@ namespace {
 //===----------------------------------------------------------------------===//
 // Elementwise
 //===----------------------------------------------------------------------===//
+
+/// Max and Min: variadic, broadcasting; folded when every input is known,
+/// a chain of binary ops otherwise.
+template <typename OpTy>
+LogicalResult convertExtremum(NodeImporter &n, bool max) {
+  int64_t count = n.node().input_size();
+  if (count == 0)
+    return n.error() << "needs at least one input";
+  std::vector<const HostTensor *> known;
+  for (int64_t i = 0; i < count; ++i)
+    known.push_back(n.folded(i));
+  if (llvm::all_of(known, [](const HostTensor *t) { return t != nullptr; })) {
+    HostTensor acc = *known[0];
+    for (int64_t i = 1; i < count; ++i) {
+      if (known[i]->type().getElementType() != acc.type().getElementType())
+        return n.error() << "inputs must have the same element type";
+      if (failed(graph::broadcastShapes(acc.shape(), known[i]->shape(),
+                                        errorAt(n), "input 0", "input " + std::to_string(i))))
+        return failure();
+      acc = HostTensor::broadcastBinary(
+          acc, *known[i], acc.type().getElementType(),
+          max ? +[](double a, double b) { return std::max(a, b); }
+              : +[](double a, double b) { return std::min(a, b); },
+          max ? +[](int64_t a, int64_t b) { return std::max(a, b); }
+              : +[](int64_t a, int64_t b) { return std::min(a, b); });
+    }
+    n.setFolded(0, std::move(acc));
+    return success();
+  }
+  Value acc = n.input(0);
+  for (int64_t i = 1; i < count && !n.failed(); ++i)
+    acc = n.create<OpTy>(acc, n.input(i));
+  if (n.failed())
+    return failure();
+  n.setOutput(0, acc);
+  return success();
+}
+
+LogicalResult convertMax(NodeImporter &n) {
+  return convertExtremum<graph::MaxOp>(n, true);
+}
+LogicalResult convertMin(NodeImporter &n) {
+  return convertExtremum<graph::MinOp>(n, false);
+}
+
+LogicalResult convertOr(NodeImporter &n) {
+  return convertBinary<graph::OrOp>(
+      n, nullptr, [](int64_t a, int64_t b) { return int64_t(a || b); });
+}
+
+/// RandomUniform (shape from an attribute) and RandomUniformLike (from an
+/// input): draws happen at run time from the program's random state.
+LogicalResult convertRandomUniformImpl(NodeImporter &n, bool like) {
+  std::vector<int64_t> shape;
+  Type dtype = n.builder().getF32Type();
+  if (like) {
+    RankedTensorType type = n.inputType(0);
+    if (n.failed())
+      return failure();
+    shape.assign(type.getShape().begin(), type.getShape().end());
+    dtype = type.getElementType();
+  } else {
+    if (!n.hasAttr("shape"))
+      return n.missingAttr("shape"), failure();
+    shape = n.attrInts("shape");
+  }
+  if (n.hasAttr("dtype")) {
+    int64_t code = n.attrInt("dtype", 0);
+    dtype = elementTypeFor(static_cast<int32_t>(code), n.context());
+    if (!dtype)
+      return n.error() << "dtype " << dataTypeName(code)
+                       << " is not supported";
+  }
+  float low = n.attrFloat("low", 0.0f), high = n.attrFloat("high", 1.0f);
+  if (n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  IntegerAttr seed;
+  if (n.hasAttr("seed"))
+    seed = b.getI64IntegerAttr(static_cast<int64_t>(n.attrFloat("seed", 0)));
+  n.setOutput(0, n.create<graph::RandomUniformOp>(
+                     b.getDenseI64ArrayAttr(shape), TypeAttr::get(dtype),
+                     b.getF64FloatAttr(low), b.getF64FloatAttr(high), seed));
+  return success(!n.failed());
+}
+
+LogicalResult convertRandomUniform(NodeImporter &n) {
+  return convertRandomUniformImpl(n, false);
+}
+LogicalResult convertRandomUniformLike(NodeImporter &n) {
+  return convertRandomUniformImpl(n, true);
+}
 
 LogicalResult convertMul(NodeImporter &n) {
   return convertBinary<graph::MulOp>(
@@ -705,11 +798,16 @@ LogicalResult convertTrilu(NodeImporter &n) {
 
 const OpConverter table[] = {
     {"MatMul", 7, convertMatMul},
+    {"Max", 8, convertMax},
     {"MaxPool", 7, convertMaxPool},
+    {"Min", 8, convertMin},
     {"Mul", 7, convertMul},
     {"Neg", 7, convertNeg},
     {"Not", 7, convertNot},
+    {"Or", 7, convertOr},
     {"Pow", 7, convertPow},
+    {"RandomUniform", 7, convertRandomUniform},
+    {"RandomUniformLike", 7, convertRandomUniformLike},
     {"Range", 11, convertRange},
     {"Reciprocal", 7, convertReciprocal},
     {"ReduceMax", 7, convertReduceMax},

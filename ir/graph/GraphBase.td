@@ -59,10 +59,13 @@ def Kiln_AnyTensor : RankedTensorOf<[F16, BF16, F32, F64, I1, I8, I32, I64]>;
 // Base op class
 //===----------------------------------------------------------------------===//
 
-// Every graph op: pure (no side effects, so CSE and DCE apply) and
-// type-inferring. `verify()` gives the precise shape error; the inferred-type
-// check then only compares a written result type against the inferred one.
+// A graph op. Most are pure (Kiln_InferOp adds Pure, so CSE and DCE apply);
+// the few with effects say which resource they touch.
 class Kiln_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Kiln_Dialect, mnemonic, !listconcat(traits, [Pure])>;
+    : Op<Kiln_Dialect, mnemonic, traits>;
+
+// The state of the random number generator: random ops read and advance it,
+// so no pass may merge, reorder or drop them as if they were pure.
+def Kiln_RandomState : Resource<"::kiln::graph::RandomStateResource">;
 
 #endif // KILN_IR_GRAPH_GRAPHBASE_TD

@@ -229,6 +229,10 @@ KILN_INFER_WITH(SubOp, inferBroadcastBinary)
 KILN_INFER_WITH(MulOp, inferBroadcastBinary)
 KILN_INFER_WITH(DivOp, inferBroadcastBinary)
 KILN_INFER_WITH(PowOp, inferBroadcastBinary)
+KILN_INFER_WITH(MaxOp, inferBroadcastBinary)
+KILN_INFER_WITH(MinOp, inferBroadcastBinary)
+KILN_INFER_WITH(AndOp, inferBroadcastBinary)
+KILN_INFER_WITH(OrOp, inferBroadcastBinary)
 KILN_INFER_WITH(EqualOp, inferCompare)
 KILN_INFER_WITH(LessOp, inferCompare)
 KILN_INFER_WITH(LessEqualOp, inferCompare)
@@ -310,6 +314,25 @@ FailureOr<Type> CastOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
     return failure();
   }
   return Type(input->clone(to));
+}
+
+FailureOr<Type> RandomUniformOp::inferResultType(Adaptor adaptor,
+                                                 ErrorFn emitError) {
+  ArrayRef<int64_t> shape = adaptor.getShape();
+  if (failed(checkAtLeast(shape, 0, "shape", emitError)))
+    return failure();
+  Type dtype = adaptor.getDtype();
+  if (!dtype.isF16() && !dtype.isBF16() && !dtype.isF32() && !dtype.isF64()) {
+    emitError() << "dtype must be a float type, got " << dtype;
+    return failure();
+  }
+  if (!(adaptor.getLow().convertToDouble() < adaptor.getHigh().convertToDouble())) {
+    emitError() << "low (" << formatNumber(adaptor.getLow().convertToDouble())
+                << ") must be below high ("
+                << formatNumber(adaptor.getHigh().convertToDouble()) << ")";
+    return failure();
+  }
+  return Type(RankedTensorType::get(shape, dtype));
 }
 
 FailureOr<Type> DropoutOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
@@ -497,6 +520,56 @@ FailureOr<Type> GatherElementsOp::inferResultType(Adaptor adaptor,
     return failure();
   }
   return Type(data->clone(indices->getShape()));
+}
+
+FailureOr<Type> GatherNdOp::inferResultType(Adaptor adaptor,
+                                            ErrorFn emitError) {
+  auto data = rankedOperand(adaptor.getData(), "data", emitError);
+  auto indices = rankedOperand(adaptor.getIndices(), "indices", emitError);
+  if (failed(data) || failed(indices))
+    return failure();
+  int64_t batch = adaptor.getBatchDims();
+  int64_t r = data->getRank(), q = indices->getRank();
+  if (q < 1 || batch < 0 || batch >= std::min(r, q)) {
+    emitError() << "batch_dims " << batch
+                << " must be below the ranks of data (" << r
+                << ") and indices (" << q << ")";
+    return failure();
+  }
+  int64_t k = indices->getDimSize(q - 1);
+  if (ShapedType::isDynamic(k)) {
+    emitError() << "the last dimension of indices (the tuple length) must be "
+                   "known";
+    return failure();
+  }
+  if (k < 1 || batch + k > r) {
+    emitError() << "index tuples of length " << k << " do not fit data of rank "
+                << r << " after " << batch << " batch dimensions";
+    return failure();
+  }
+  for (int64_t d = 0; d < batch; ++d) {
+    if (!sizesMayMatch(data->getDimSize(d), indices->getDimSize(d))) {
+      emitError() << "batch dimension " << d << " is " << data->getDimSize(d)
+                  << " in data but " << indices->getDimSize(d) << " in indices";
+      return failure();
+    }
+  }
+  SmallVector<int64_t> shape(indices->getShape().drop_back());
+  llvm::append_range(shape, data->getShape().drop_front(batch + k));
+  return Type(data->clone(shape));
+}
+
+FailureOr<Type> CumSumOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  int64_t axis = adaptor.getAxis();
+  if (axis < 0 || axis >= input->getRank()) {
+    emitError() << "axis " << axis << " is out of range for an input of rank "
+                << input->getRank();
+    return failure();
+  }
+  return Type(*input);
 }
 
 FailureOr<Type> TriluOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {

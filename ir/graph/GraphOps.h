@@ -12,6 +12,14 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+namespace kiln::graph {
+/// The random number generator's state, which random ops read and advance.
+struct RandomStateResource
+    : mlir::SideEffects::Resource::Base<RandomStateResource> {
+  llvm::StringRef getName() final { return "RandomState"; }
+};
+} // namespace kiln::graph
+
 #define GET_OP_CLASSES
 #include "ir/graph/GraphOps.h.inc"
 

@@ -24,8 +24,10 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 //  - a written result type is accepted when it is *compatible* with the
 //    inferred one (same element type and rank, sizes equal or one of them `?`),
 //    which is what lets kiln-shape-infer refine `?` sizes later.
-class Kiln_InferOp<string mnemonic, list<Trait> traits = [], bit multiResult = 0>
-    : Kiln_Op<mnemonic, !listconcat(traits, [InferTypeOpAdaptorWithIsCompatible])> {
+class Kiln_InferOp<string mnemonic, list<Trait> traits = [], bit multiResult = 0,
+                   bit pure = 1>
+    : Kiln_Op<mnemonic, !listconcat(traits, [InferTypeOpAdaptorWithIsCompatible],
+                                   !if(pure, [Pure], []))> {
   let hasVerifier = 1;
   code singleInferDecl = [{
     static constexpr bool kMultiResult = false;
@@ -127,6 +129,20 @@ def Kiln_SubOp : Kiln_BroadcastBinaryOp<"sub", "Sub">;
 def Kiln_MulOp : Kiln_BroadcastBinaryOp<"mul", "Mul", [Commutative]>;
 def Kiln_DivOp : Kiln_BroadcastBinaryOp<"div", "Div">;
 def Kiln_PowOp : Kiln_BroadcastBinaryOp<"pow", "Pow">;
+def Kiln_MaxOp : Kiln_BroadcastBinaryOp<"max", "Max", [Commutative]>;
+def Kiln_MinOp : Kiln_BroadcastBinaryOp<"min", "Min", [Commutative]>;
+
+// Logical ops on i1, broadcasting like the arithmetic ones.
+class Kiln_LogicalBinaryOp<string mnemonic, string onnxName>
+    : Kiln_InferOp<mnemonic, [Commutative]> {
+  let summary = "Elementwise logical " # mnemonic # " of i1 tensors with numpy broadcasting (ONNX " # onnxName # ")";
+  let arguments = (ins TensorOf<[I1]>:$lhs, TensorOf<[I1]>:$rhs);
+  let results = (outs TensorOf<[I1]>:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_AndOp : Kiln_LogicalBinaryOp<"and", "And">;
+def Kiln_OrOp : Kiln_LogicalBinaryOp<"or", "Or">;
 
 // Comparisons: broadcast like the arithmetic ops, result of i1.
 class Kiln_CompareOp<string mnemonic, string onnxName, Type operandType, list<Trait> traits = []>
@@ -246,6 +262,27 @@ def Kiln_CastOp : Kiln_InferOp<"cast"> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
+def Kiln_RandomUniformOp : Kiln_InferOp<"random_uniform",
+    [MemoryEffects<[MemRead<Kiln_RandomState>, MemWrite<Kiln_RandomState>]>],
+    /*multiResult=*/0, /*pure=*/0> {
+  let summary = "Uniform random values in [low, high) (ONNX RandomUniform, RandomUniformLike)";
+  let description = [{
+    A tensor of `shape` drawn from the program's random state (so two of
+    them never merge, and each run of a step draws new values). `seed`, when
+    given, fixes this op's stream as ONNX's `seed` attribute asks.
+
+    ```mlir
+    %0 = kiln.random_uniform {shape = array<i64: 16, 128>, dtype = f32, low = 0.0, high = 1.0} : () -> tensor<16x128xf32>
+    ```
+  }];
+  let arguments = (ins DenseI64ArrayAttr:$shape, TypeAttr:$dtype,
+                       DefaultValuedAttr<F64Attr, "0.0">:$low,
+                       DefaultValuedAttr<F64Attr, "1.0">:$high,
+                       OptionalAttr<I64Attr>:$seed);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "attr-dict `:` functional-type(operands, results)";
+}
+
 def Kiln_DropoutOp : Kiln_UnaryElementwiseOp<"dropout", Kiln_FloatTensor> {
   let summary = "Random zeroing with probability `ratio`, scaled by 1/(1-ratio) (ONNX Dropout, training mode)";
   let description = [{
@@ -359,6 +396,31 @@ def Kiln_GatherElementsOp : Kiln_InferOp<"gather_elements"> {
                        DefaultValuedAttr<I64Attr, "0">:$axis);
   let results = (outs Kiln_AnyTensor:$result);
   let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_GatherNdOp : Kiln_InferOp<"gather_nd"> {
+  let summary = "Slices of data addressed by index tuples (ONNX GatherND)";
+  let description = [{
+    The last dimension of `indices` holds index tuples of length `k` into the
+    dimensions of `data` after the first `batch_dims` (which `data` and
+    `indices` share). The result's shape is `indices.shape[:-1] +
+    data.shape[batch_dims + k:]`.
+  }];
+  let arguments = (ins Kiln_AnyTensor:$data, TensorOf<[I64]>:$indices,
+                       DefaultValuedAttr<I64Attr, "0">:$batch_dims);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_CumSumOp : Kiln_UnaryElementwiseOp<"cumsum", Kiln_NumericTensor> {
+  let summary = "Running sums along one axis (ONNX CumSum)";
+  let description = [{
+    `axis` is non-negative. With `exclusive` each sum leaves out its own
+    element; with `reverse` the sums run from the end.
+  }];
+  let arguments = (ins Kiln_NumericTensor:$input, I64Attr:$axis,
+                       DefaultValuedAttr<BoolAttr, "false">:$exclusive,
+                       DefaultValuedAttr<BoolAttr, "false">:$reverse);
 }
 
 def Kiln_TriluOp : Kiln_UnaryElementwiseOp<"trilu", Kiln_AnyTensor> {

@@ -556,6 +556,35 @@ def dtypes():
     save("dtypes", nodes, [], outputs, tensors)
 
 
+def transformer_extras():
+    # Ops the dynamo exporter writes for Hugging Face BERT / GPT-2 masks and
+    # positions, and for dropout in train mode.
+    save("and", [node("And", ["a", "b"], ["c"], "and0")],
+         [vi("a", BOOL, [2, 3]), vi("b", BOOL, [3])], [vi("c", BOOL, [2, 3])])
+    save("or", [node("Or", ["a", "b"], ["c"], "or0")],
+         [vi("a", BOOL, [2, 3]), vi("b", BOOL, [3])], [vi("c", BOOL, [2, 3])])
+    save("max", [node("Max", ["a", "b", "c"], ["y"], "max0")],
+         [vi("a", F32, [2, 3]), vi("b", F32, [3]), vi("c", F32, [2, 1])],
+         [vi("y", F32, [2, 3])])
+    save("min", [node("Min", ["a", "b"], ["y"], "min0")],
+         [vi("a", F32, [2, 3]), vi("b", F32, [3])], [vi("y", F32, [2, 3])])
+    save("cumsum", [const_i64_node("axis", np.array(1), "axis0"),
+                    node("CumSum", ["x", "axis"], ["y"], "cumsum0", exclusive=1, reverse=1)],
+         [vi("x", F32, [2, 4])], [vi("y", F32, [2, 4])])
+    save("gathernd", [node("GatherND", ["data", "idx"], ["y"], "gathernd0")],
+         [vi("data", F32, [3, 4, 5]), vi("idx", I64, [2, 2])], [vi("y", F32, [2, 5])])
+    save("gathernd_batch", [node("GatherND", ["data", "idx"], ["y"], "gathernd0", batch_dims=1)],
+         [vi("data", F32, [3, 4, 5]), vi("idx", I64, [3, 2, 1])], [vi("y", F32, [3, 2, 5])])
+    save("randomuniformlike",
+         [node("RandomUniformLike", ["x"], ["r"], "rand0", low=0.0, high=1.0),
+          const_node("p", np.array(0.1, dtype=np.float32), "p0"),
+          node("Less", ["r", "p"], ["drop"], "less0")],
+         [vi("x", F32, [2, 3])], [vi("drop", BOOL, [2, 3])])
+    save("randomuniform",
+         [node("RandomUniform", [], ["r"], "rand0", shape=[2, 3], low=-1.0, high=1.0, seed=5.0)],
+         [], [vi("r", F32, [2, 3])])
+
+
 def shared_initializer():
     # One initializer read by two Add nodes: must stay one tensor (and, when
     # trained, get both gradient contributions).
@@ -665,7 +694,8 @@ def main():
                  layernorm, pooling, softmax, flatten, reshape, transpose, squeeze,
                  concat, split, slice_, gather, expand_trilu, cast, constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
-                 shared_initializer, shared_not_parameters, symbolic_batch, dtypes,
+                 transformer_extras, shared_initializer, shared_not_parameters,
+                 symbolic_batch, dtypes,
                  bad_models]:
         make()
     print(f"wrote {len(written)} fixtures to {os.path.relpath(OUT_DIR)} "

@@ -32,3 +32,14 @@ func.func @f(%a: tensor<4x3xf32>, %b: tensor<3xf32>) -> (tensor<?x3xf32>, tensor
   %2 = kiln.relu %a : (tensor<4x3xf32>) -> tensor<4x3xf32>
   return %0, %1 : tensor<?x3xf32>, tensor<?x3xf32>
 }
+
+// Random draws are not pure: CSE keeps both, DCE keeps even an unused one.
+// RUN: kiln-opt %s --cse --canonicalize --split-input-file | FileCheck %s --check-prefix=RANDOM
+// RANDOM-LABEL: func.func @random
+// RANDOM-COUNT-3: kiln.random_uniform
+func.func @random() -> (tensor<4xf32>, tensor<4xf32>) {
+  %0 = kiln.random_uniform {shape = array<i64: 4>, dtype = f32} : () -> tensor<4xf32>
+  %1 = kiln.random_uniform {shape = array<i64: 4>, dtype = f32} : () -> tensor<4xf32>
+  %2 = kiln.random_uniform {shape = array<i64: 4>, dtype = f32} : () -> tensor<4xf32>
+  return %0, %1 : tensor<4xf32>, tensor<4xf32>
+}

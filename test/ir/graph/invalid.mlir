@@ -333,3 +333,43 @@ func.func @initializer_name() {
   %0 = kiln.initializer "" = dense<1.0> : tensor<2xf32>
   return
 }
+
+// -----
+
+func.func @gather_nd_tuple(%d: tensor<3x4xf32>, %i: tensor<2x3xi64>) {
+  // expected-error @+1 {{'kiln.gather_nd' op index tuples of length 3 do not fit data of rank 2 after 0 batch dimensions}}
+  %0 = kiln.gather_nd %d, %i : (tensor<3x4xf32>, tensor<2x3xi64>) -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @gather_nd_batch(%d: tensor<3x4xf32>, %i: tensor<2x1xi64>) {
+  // expected-error @+1 {{'kiln.gather_nd' op batch dimension 0 is 3 in data but 2 in indices}}
+  %0 = kiln.gather_nd %d, %i {batch_dims = 1 : i64} : (tensor<3x4xf32>, tensor<2x1xi64>) -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @cumsum_axis(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{'kiln.cumsum' op axis 2 is out of range for an input of rank 2}}
+  %0 = kiln.cumsum %a {axis = 2 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @random_bounds() {
+  // expected-error @+1 {{'kiln.random_uniform' op low (1) must be below high (1)}}
+  %0 = kiln.random_uniform {shape = array<i64: 4>, dtype = f32, low = 1.0, high = 1.0} : () -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @random_dtype() {
+  // expected-error @+1 {{'kiln.random_uniform' op dtype must be a float type, got 'i32'}}
+  %0 = kiln.random_uniform {shape = array<i64: 4>, dtype = i32} : () -> tensor<4xf32>
+  return
+}

@@ -212,3 +212,24 @@ func.func @nn(%x: tensor<128x3x32x32xf32>, %w: tensor<64x3x3x3xf32>, %b: tensor<
   %6 = kiln.layer_norm %s, %ls, %ls {axis = 2 : i64} : (tensor<16x256x512xf32>, tensor<512xf32>, tensor<512xf32>) -> tensor<16x256x512xf32>
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @transformer_extras
+func.func @transformer_extras(%a: tensor<2x3xf32>, %m: tensor<2x3xi1>, %d: tensor<3x4x5xf32>, %i: tensor<2x2xi64>) {
+  // CHECK: kiln.max {{.*}} -> tensor<2x3xf32>
+  %0 = kiln.max %a, %a : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.min {{.*}} -> tensor<2x3xf32>
+  %1 = kiln.min %a, %a : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.and {{.*}} -> tensor<2x3xi1>
+  %2 = kiln.and %m, %m : (tensor<2x3xi1>, tensor<2x3xi1>) -> tensor<2x3xi1>
+  // CHECK: kiln.or {{.*}} -> tensor<2x3xi1>
+  %3 = kiln.or %m, %m : (tensor<2x3xi1>, tensor<2x3xi1>) -> tensor<2x3xi1>
+  // CHECK: kiln.cumsum {{.*}} {axis = 0 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %4 = kiln.cumsum %a {axis = 0 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.gather_nd {{.*}} -> tensor<2x5xf32>
+  %5 = kiln.gather_nd %d, %i : (tensor<3x4x5xf32>, tensor<2x2xi64>) -> tensor<2x5xf32>
+  // CHECK: kiln.random_uniform {dtype = bf16, shape = array<i64: 4>} : () -> tensor<4xbf16>
+  %6 = kiln.random_uniform {shape = array<i64: 4>, dtype = bf16} : () -> tensor<4xbf16>
+  return
+}

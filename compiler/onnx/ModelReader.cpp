@@ -88,7 +88,7 @@ readModel(llvm::StringRef modelPath) {
   if (!model->has_graph() || model->ir_version() <= 0)
     return error("'" + modelPath + "' is not an ONNX model: it has no " +
                  (model->has_graph() ? "ir_version" : "graph"));
-  return std::move(model);
+  return model;
 }
 
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>>

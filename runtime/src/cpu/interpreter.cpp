@@ -1,0 +1,656 @@
+//===- interpreter.cpp - runs kernels on the CPU --------------------------===//
+#include "interpreter.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace kiln::runtime::cpu {
+namespace {
+
+constexpr int64_t kLanes = 256;
+
+enum class Kind { Float, Double, Int };
+
+Kind kindOf(DType t) {
+  switch (t) {
+  case DType::F32:
+  case DType::F16:
+  case DType::BF16:
+    return Kind::Float;
+  case DType::F64:
+    return Kind::Double;
+  default:
+    return Kind::Int;
+  }
+}
+
+//===--- 16-bit floats ----------------------------------------------------===//
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1F,
+           mant = h & 0x3FF, bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else { // Subnormal: normalize.
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) {
+        mant <<= 1;
+        --exp;
+      }
+      bits = sign | (exp << 23) | ((mant & 0x3FF) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7F800000 | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t floatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000;
+  int32_t exp = int32_t((x >> 23) & 0xFF) - 127 + 15;
+  uint32_t mant = x & 0x7FFFFF;
+  if (((x >> 23) & 0xFF) == 0xFF) // Inf or NaN.
+    return uint16_t(sign | 0x7C00 | (mant ? 0x200 : 0));
+  if (exp >= 31)
+    return uint16_t(sign | 0x7C00);
+  if (exp <= 0) { // Subnormal or zero, rounded to nearest even.
+    if (exp < -10)
+      return uint16_t(sign);
+    mant |= 0x800000;
+    uint32_t shift = uint32_t(14 - exp);
+    uint32_t half = mant >> shift, rest = mant & ((1u << shift) - 1),
+             mid = 1u << (shift - 1);
+    if (rest > mid || (rest == mid && (half & 1)))
+      ++half;
+    return uint16_t(sign | half);
+  }
+  uint32_t half = sign | (uint32_t(exp) << 10) | (mant >> 13);
+  uint32_t rest = mant & 0x1FFF;
+  if (rest > 0x1000 || (rest == 0x1000 && (half & 1)))
+    ++half; // May carry into the exponent, which is right.
+  return uint16_t(half);
+}
+
+float bf16ToFloat(uint16_t b) {
+  uint32_t bits = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t floatToBf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7FFFFFFF) > 0x7F800000)
+    return uint16_t((x >> 16) | 0x40); // Quiet NaN.
+  x += 0x7FFF + ((x >> 16) & 1);       // Round to nearest even.
+  return uint16_t(x >> 16);
+}
+
+//===--- Lanes ------------------------------------------------------------===//
+
+/// One instruction's values for a chunk of lanes.
+struct Lanes {
+  Kind kind;
+  std::vector<float> f;
+  std::vector<double> d;
+  std::vector<int64_t> i;
+
+  void resize(int64_t n) {
+    if (kind == Kind::Float)
+      f.resize(n);
+    else if (kind == Kind::Double)
+      d.resize(n);
+    else
+      i.resize(n);
+  }
+  double get(int64_t l) const {
+    return kind == Kind::Float    ? f[l]
+           : kind == Kind::Double ? d[l]
+                                  : double(i[l]);
+  }
+  int64_t getInt(int64_t l) const {
+    return kind == Kind::Int ? i[l]
+                             : int64_t(kind == Kind::Float ? f[l] : d[l]);
+  }
+};
+
+/// Reads element `index` of a buffer of `dtype` into lane `l`.
+void readElement(const void *base, DType dtype, int64_t index, Lanes &out,
+                 int64_t l) {
+  switch (dtype) {
+  case DType::F32:
+    out.f[l] = static_cast<const float *>(base)[index];
+    break;
+  case DType::F16:
+    out.f[l] = halfToFloat(static_cast<const uint16_t *>(base)[index]);
+    break;
+  case DType::BF16:
+    out.f[l] = bf16ToFloat(static_cast<const uint16_t *>(base)[index]);
+    break;
+  case DType::F64:
+    out.d[l] = static_cast<const double *>(base)[index];
+    break;
+  case DType::I64:
+    out.i[l] = static_cast<const int64_t *>(base)[index];
+    break;
+  case DType::I32:
+    out.i[l] = static_cast<const int32_t *>(base)[index];
+    break;
+  case DType::I8:
+    out.i[l] = static_cast<const int8_t *>(base)[index];
+    break;
+  case DType::U8:
+    out.i[l] = static_cast<const uint8_t *>(base)[index];
+    break;
+  case DType::Bool:
+    out.i[l] = static_cast<const uint8_t *>(base)[index] != 0;
+    break;
+  }
+}
+
+void writeElement(void *base, DType dtype, int64_t index, double fv, int64_t iv,
+                  Kind kind) {
+  switch (dtype) {
+  case DType::F32:
+    static_cast<float *>(base)[index] = float(fv);
+    break;
+  case DType::F16:
+    static_cast<uint16_t *>(base)[index] = floatToHalf(float(fv));
+    break;
+  case DType::BF16:
+    static_cast<uint16_t *>(base)[index] = floatToBf16(float(fv));
+    break;
+  case DType::F64:
+    static_cast<double *>(base)[index] = fv;
+    break;
+  case DType::I64:
+    static_cast<int64_t *>(base)[index] = iv;
+    break;
+  case DType::I32:
+    static_cast<int32_t *>(base)[index] = int32_t(iv);
+    break;
+  case DType::I8:
+    static_cast<int8_t *>(base)[index] = int8_t(iv);
+    break;
+  case DType::U8:
+    static_cast<uint8_t *>(base)[index] = uint8_t(iv);
+    break;
+  case DType::Bool:
+    static_cast<uint8_t *>(base)[index] = iv != 0;
+    break;
+  }
+  (void)kind;
+}
+
+/// Wraps an int64 to the width of an integer dtype, as a cast does.
+int64_t wrapInt(int64_t v, DType t) {
+  switch (t) {
+  case DType::I32:
+    return int32_t(v);
+  case DType::I8:
+    return int8_t(v);
+  case DType::U8:
+    return uint8_t(v);
+  case DType::Bool:
+    return v != 0;
+  default:
+    return v;
+  }
+}
+
+int64_t truncToInt(double v) {
+  if (std::isnan(v))
+    return 0;
+  if (v >= 9.2233720368547758e18)
+    return std::numeric_limits<int64_t>::max();
+  if (v <= -9.2233720368547758e18)
+    return std::numeric_limits<int64_t>::min();
+  return int64_t(v);
+}
+
+/// Applies a unary or binary float function lane by lane in the kind's type.
+template <typename F>
+void mapFloat(Lanes &out, const Lanes &a, const Lanes *b, int64_t n, F fn) {
+  if (out.kind == Kind::Float)
+    for (int64_t l = 0; l < n; ++l)
+      out.f[l] = float(fn(a.f[l], b ? b->f[l] : 0.0f));
+  else
+    for (int64_t l = 0; l < n; ++l)
+      out.d[l] = fn(a.d[l], b ? b->d[l] : 0.0);
+}
+
+//===--- The evaluator ----------------------------------------------------===//
+
+class Evaluator {
+public:
+  Evaluator(const Kernel &k, const std::vector<void *> &args)
+      : k_(k), args_(args), values_(k.body.size()) {
+    for (size_t i = 0; i < k.body.size(); ++i)
+      values_[i].kind = kindOf(k.body[i].type);
+    // Flat strides of every argument; for each Load, the flat offset as an
+    // affine function of the domain coordinates.
+    for (const KArg &arg : k.args) {
+      std::vector<int64_t> strides(arg.shape.size(), 1);
+      for (int64_t j = int64_t(arg.shape.size()) - 2; j >= 0; --j)
+        strides[j] = strides[j + 1] * arg.shape[j + 1];
+      strides_.push_back(std::move(strides));
+    }
+    size_t rank = k.domain.size();
+    loadCoef_.resize(k.body.size());
+    for (size_t i = 0; i < k.body.size(); ++i) {
+      const KInstr &in = k.body[i];
+      if (in.op != KOp::Load)
+        continue;
+      std::vector<int64_t> &coef = loadCoef_[i];
+      coef.assign(rank + 1, 0);
+      const std::vector<int64_t> &strides = strides_[in.arg];
+      for (size_t j = 0; j < strides.size(); ++j)
+        for (size_t d = 0; d <= rank; ++d)
+          coef[d] += strides[j] * in.map[j * (rank + 1) + d];
+    }
+  }
+
+  Status run() {
+    size_t rank = k_.domain.size();
+    int64_t parallel = 1, reduction = 1;
+    for (size_t d = 0; d < rank; ++d)
+      (int32_t(d) < k_.parallelDims ? parallel : reduction) *= k_.domain[d];
+    coords_.assign(rank, std::vector<int64_t>(kLanes));
+    std::vector<Lanes> acc(k_.outputs.size());
+    for (int64_t start = 0; start < parallel; start += kLanes) {
+      int64_t n = std::min(kLanes, parallel - start);
+      // Coordinates of the chunk's parallel points.
+      for (int64_t l = 0; l < n; ++l) {
+        int64_t flat = start + l;
+        for (int64_t d = k_.parallelDims - 1; d >= 0; --d) {
+          coords_[d][l] = flat % k_.domain[d];
+          flat /= k_.domain[d];
+        }
+      }
+      for (size_t o = 0; o < acc.size(); ++o)
+        initAccumulator(acc[o], k_.outputs[o], n);
+      for (int64_t r = 0; r < reduction; ++r) {
+        int64_t flat = r;
+        for (int64_t d = int64_t(rank) - 1; d >= k_.parallelDims; --d) {
+          int64_t c = flat % k_.domain[d];
+          flat /= k_.domain[d];
+          std::fill(coords_[d].begin(), coords_[d].begin() + n, c);
+        }
+        if (Status s = evaluate(n); !s.ok())
+          return s;
+        for (size_t o = 0; o < acc.size(); ++o)
+          combine(acc[o], k_.outputs[o], n);
+      }
+      for (size_t o = 0; o < acc.size(); ++o)
+        store(acc[o], k_.outputs[o], start, n);
+    }
+    return Status();
+  }
+
+private:
+  void initAccumulator(Lanes &acc, const KOutput &out, int64_t n) {
+    acc.kind = kindOf(k_.args[out.arg].dtype);
+    acc.resize(n);
+    double f = 0;
+    int64_t i = 0;
+    switch (out.combine) {
+    case Combine::Prod:
+      f = 1;
+      i = 1;
+      break;
+    case Combine::Max:
+      f = -INFINITY;
+      i = std::numeric_limits<int64_t>::min();
+      break;
+    case Combine::Min:
+      f = INFINITY;
+      i = std::numeric_limits<int64_t>::max();
+      break;
+    default:
+      break;
+    }
+    if (acc.kind == Kind::Float)
+      std::fill(acc.f.begin(), acc.f.end(), float(f));
+    else if (acc.kind == Kind::Double)
+      std::fill(acc.d.begin(), acc.d.end(), f);
+    else
+      std::fill(acc.i.begin(), acc.i.end(), i);
+  }
+
+  void combine(Lanes &acc, const KOutput &out, int64_t n) {
+    const Lanes &v = values_[out.value];
+    auto apply = [&](auto &a, const auto &x) {
+      for (int64_t l = 0; l < n; ++l) {
+        switch (out.combine) {
+        case Combine::None:
+          a[l] = x[l];
+          break;
+        case Combine::Sum:
+          a[l] += x[l];
+          break;
+        case Combine::Prod:
+          a[l] *= x[l];
+          break;
+        // NaN wins, as in PyTorch's max and min.
+        case Combine::Max:
+          a[l] = (x[l] > a[l] || x[l] != x[l]) ? x[l] : a[l];
+          break;
+        case Combine::Min:
+          a[l] = (x[l] < a[l] || x[l] != x[l]) ? x[l] : a[l];
+          break;
+        }
+      }
+    };
+    if (acc.kind == Kind::Float)
+      apply(acc.f, v.f);
+    else if (acc.kind == Kind::Double)
+      apply(acc.d, v.d);
+    else
+      apply(acc.i, v.i);
+  }
+
+  void store(const Lanes &acc, const KOutput &out, int64_t start, int64_t n) {
+    DType t = k_.args[out.arg].dtype;
+    void *base = args_[out.arg];
+    for (int64_t l = 0; l < n; ++l)
+      writeElement(base, t, start + l, acc.kind == Kind::Int ? 0.0 : acc.get(l),
+                   acc.kind == Kind::Int ? acc.i[l] : 0, acc.kind);
+  }
+
+  Status evaluate(int64_t n) {
+    size_t rank = k_.domain.size();
+    for (size_t idx = 0; idx < k_.body.size(); ++idx) {
+      const KInstr &in = k_.body[idx];
+      Lanes &out = values_[idx];
+      out.resize(n);
+      const Lanes *a = in.a >= 0 ? &values_[in.a] : nullptr;
+      const Lanes *b = in.b >= 0 ? &values_[in.b] : nullptr;
+      const Lanes *c = in.c >= 0 ? &values_[in.c] : nullptr;
+      switch (in.op) {
+      case KOp::Load: {
+        const std::vector<int64_t> &coef = loadCoef_[idx];
+        const void *base = args_[in.arg];
+        for (int64_t l = 0; l < n; ++l) {
+          int64_t offset = coef[rank];
+          for (size_t d = 0; d < rank; ++d)
+            offset += coef[d] * coords_[d][l];
+          readElement(base, in.type, offset, out, l);
+        }
+        break;
+      }
+      case KOp::Gather: {
+        const KArg &arg = k_.args[in.arg];
+        const std::vector<int64_t> &strides = strides_[in.arg];
+        for (int64_t l = 0; l < n; ++l) {
+          int64_t offset = 0;
+          for (size_t j = 0; j < in.indices.size(); ++j) {
+            int64_t v = values_[in.indices[j]].getInt(l);
+            if (v < 0 || v >= arg.shape[j])
+              return Status(KILN_STATUS_INVALID_ARGUMENT,
+                            "kernel '" + k_.name + "': index " +
+                                std::to_string(v) + " is out of range [0, " +
+                                std::to_string(arg.shape[j]) +
+                                ") for dimension " + std::to_string(j) +
+                                " of argument " + std::to_string(in.arg));
+            offset += v * strides[j];
+          }
+          readElement(args_[in.arg], in.type, offset, out, l);
+        }
+        break;
+      }
+      case KOp::Const:
+        for (int64_t l = 0; l < n; ++l) {
+          if (out.kind == Kind::Float)
+            out.f[l] = float(in.fvalue);
+          else if (out.kind == Kind::Double)
+            out.d[l] = in.fvalue;
+          else
+            out.i[l] = in.ivalue;
+        }
+        break;
+      case KOp::Index:
+        for (int64_t l = 0; l < n; ++l)
+          out.i[l] = coords_[in.ivalue][l];
+        break;
+      case KOp::Cast:
+        for (int64_t l = 0; l < n; ++l) {
+          if (out.kind == Kind::Int)
+            out.i[l] =
+                wrapInt(a->kind == Kind::Int ? a->i[l] : truncToInt(a->get(l)),
+                        in.type);
+          else if (out.kind == Kind::Float)
+            out.f[l] = a->kind == Kind::Int ? float(a->i[l]) : float(a->get(l));
+          else
+            out.d[l] = a->get(l);
+        }
+        // Casts to 16-bit floats round to them.
+        if (in.type == DType::F16)
+          for (int64_t l = 0; l < n; ++l)
+            out.f[l] = halfToFloat(floatToHalf(out.f[l]));
+        if (in.type == DType::BF16)
+          for (int64_t l = 0; l < n; ++l)
+            out.f[l] = bf16ToFloat(floatToBf16(out.f[l]));
+        break;
+      case KOp::IsNan:
+        for (int64_t l = 0; l < n; ++l)
+          out.i[l] = std::isnan(a->get(l));
+        break;
+      case KOp::Not:
+        for (int64_t l = 0; l < n; ++l)
+          out.i[l] = !a->i[l];
+        break;
+      case KOp::Eq:
+      case KOp::Ne:
+      case KOp::Lt:
+      case KOp::Le:
+      case KOp::Gt:
+      case KOp::Ge:
+        compare(in.op, out, *a, *b, n);
+        break;
+      case KOp::Select:
+        for (int64_t l = 0; l < n; ++l) {
+          const Lanes &pick = a->i[l] ? *b : *c;
+          if (out.kind == Kind::Float)
+            out.f[l] = pick.f[l];
+          else if (out.kind == Kind::Double)
+            out.d[l] = pick.d[l];
+          else
+            out.i[l] = pick.i[l];
+        }
+        break;
+      default:
+        if (out.kind == Kind::Int)
+          integerOp(in.op, out, a, b, n);
+        else
+          floatOp(in.op, out, *a, b, n);
+        break;
+      }
+    }
+    return Status();
+  }
+
+  static void compare(KOp op, Lanes &out, const Lanes &a, const Lanes &b,
+                      int64_t n) {
+    auto run = [&](const auto &x, const auto &y) {
+      for (int64_t l = 0; l < n; ++l) {
+        bool r = false;
+        switch (op) {
+        case KOp::Eq:
+          r = x[l] == y[l];
+          break;
+        case KOp::Ne:
+          r = x[l] != y[l];
+          break;
+        case KOp::Lt:
+          r = x[l] < y[l];
+          break;
+        case KOp::Le:
+          r = x[l] <= y[l];
+          break;
+        case KOp::Gt:
+          r = x[l] > y[l];
+          break;
+        default:
+          r = x[l] >= y[l];
+          break;
+        }
+        out.i[l] = r;
+      }
+    };
+    if (a.kind == Kind::Float)
+      run(a.f, b.f);
+    else if (a.kind == Kind::Double)
+      run(a.d, b.d);
+    else
+      run(a.i, b.i);
+  }
+
+  static void floatOp(KOp op, Lanes &out, const Lanes &a, const Lanes *b,
+                      int64_t n) {
+    using std::abs;
+    switch (op) {
+    case KOp::Neg:
+      mapFloat(out, a, b, n, [](auto x, auto) { return -x; });
+      break;
+    case KOp::Abs:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::abs(x); });
+      break;
+    case KOp::Exp:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::exp(x); });
+      break;
+    case KOp::Log:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::log(x); });
+      break;
+    case KOp::Sqrt:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::sqrt(x); });
+      break;
+    case KOp::Tanh:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::tanh(x); });
+      break;
+    case KOp::Erf:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::erf(x); });
+      break;
+    case KOp::Recip:
+      mapFloat(out, a, b, n, [](auto x, auto) { return decltype(x)(1) / x; });
+      break;
+    case KOp::Floor:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::floor(x); });
+      break;
+    case KOp::Add:
+      mapFloat(out, a, b, n, [](auto x, auto y) { return x + y; });
+      break;
+    case KOp::Sub:
+      mapFloat(out, a, b, n, [](auto x, auto y) { return x - y; });
+      break;
+    case KOp::Mul:
+      mapFloat(out, a, b, n, [](auto x, auto y) { return x * y; });
+      break;
+    case KOp::Div:
+      mapFloat(out, a, b, n, [](auto x, auto y) { return x / y; });
+      break;
+    case KOp::Rem:
+      mapFloat(out, a, b, n, [](auto x, auto y) { return std::fmod(x, y); });
+      break;
+    case KOp::Pow:
+      mapFloat(out, a, b, n, [](auto x, auto y) { return std::pow(x, y); });
+      break;
+    // NaN wins, as in PyTorch's maximum and minimum.
+    case KOp::Max:
+      mapFloat(out, a, b, n,
+               [](auto x, auto y) { return (x > y || x != x) ? x : y; });
+      break;
+    case KOp::Min:
+      mapFloat(out, a, b, n,
+               [](auto x, auto y) { return (x < y || x != x) ? x : y; });
+      break;
+    default:
+      break;
+    }
+  }
+
+  static void integerOp(KOp op, Lanes &out, const Lanes *a, const Lanes *b,
+                        int64_t n) {
+    const std::vector<int64_t> &x = a->i;
+    for (int64_t l = 0; l < n; ++l) {
+      int64_t y = b ? b->i[l] : 0;
+      switch (op) {
+      case KOp::Neg:
+        out.i[l] = int64_t(0 - uint64_t(x[l]));
+        break;
+      case KOp::Abs:
+        out.i[l] = x[l] < 0 ? int64_t(0 - uint64_t(x[l])) : x[l];
+        break;
+      case KOp::Add:
+        out.i[l] = int64_t(uint64_t(x[l]) + uint64_t(y));
+        break;
+      case KOp::Sub:
+        out.i[l] = int64_t(uint64_t(x[l]) - uint64_t(y));
+        break;
+      case KOp::Mul:
+        out.i[l] = int64_t(uint64_t(x[l]) * uint64_t(y));
+        break;
+      // Integer division by zero gives 0 rather than trapping; INT64_MIN / -1
+      // wraps.
+      case KOp::Div:
+        out.i[l] =
+            y == 0 ? 0 : (y == -1 ? int64_t(0 - uint64_t(x[l])) : x[l] / y);
+        break;
+      case KOp::Rem:
+        out.i[l] = (y == 0 || y == -1) ? 0 : x[l] % y;
+        break;
+      case KOp::Max:
+        out.i[l] = std::max(x[l], y);
+        break;
+      case KOp::Min:
+        out.i[l] = std::min(x[l], y);
+        break;
+      case KOp::And:
+        out.i[l] = x[l] && y;
+        break;
+      case KOp::Or:
+        out.i[l] = x[l] || y;
+        break;
+      case KOp::Pow: {
+        int64_t r = 1, base = x[l], e = y;
+        for (; e > 0; e >>= 1, base = int64_t(uint64_t(base) * uint64_t(base)))
+          if (e & 1)
+            r = int64_t(uint64_t(r) * uint64_t(base));
+        out.i[l] = y < 0 ? 0 : r;
+        break;
+      }
+      default:
+        out.i[l] = 0;
+        break;
+      }
+    }
+  }
+
+  const Kernel &k_;
+  const std::vector<void *> &args_;
+  std::vector<Lanes> values_;
+  std::vector<std::vector<int64_t>> strides_;
+  std::vector<std::vector<int64_t>> loadCoef_;
+  std::vector<std::vector<int64_t>> coords_;
+};
+
+} // namespace
+
+Status runKernel(const Kernel &kernel, const std::vector<void *> &args) {
+  if (args.size() != kernel.args.size())
+    return Status(KILN_STATUS_INVALID_ARGUMENT,
+                  "kernel '" + kernel.name + "' takes " +
+                      std::to_string(kernel.args.size()) + " arguments, got " +
+                      std::to_string(args.size()));
+  return Evaluator(kernel, args).run();
+}
+
+} // namespace kiln::runtime::cpu

@@ -1,0 +1,242 @@
+//===- kernel.cpp - checks of the kernel description ----------------------===//
+#include "kernel.h"
+
+#include <algorithm>
+
+namespace kiln::runtime {
+
+const char *kopName(KOp op) {
+  switch (op) {
+  case KOp::Load:
+    return "load";
+  case KOp::Gather:
+    return "gather";
+  case KOp::Const:
+    return "const";
+  case KOp::Index:
+    return "index";
+  case KOp::Neg:
+    return "neg";
+  case KOp::Abs:
+    return "abs";
+  case KOp::Exp:
+    return "exp";
+  case KOp::Log:
+    return "log";
+  case KOp::Sqrt:
+    return "sqrt";
+  case KOp::Tanh:
+    return "tanh";
+  case KOp::Erf:
+    return "erf";
+  case KOp::Recip:
+    return "recip";
+  case KOp::Floor:
+    return "floor";
+  case KOp::Not:
+    return "not";
+  case KOp::IsNan:
+    return "is_nan";
+  case KOp::Cast:
+    return "cast";
+  case KOp::Add:
+    return "add";
+  case KOp::Sub:
+    return "sub";
+  case KOp::Mul:
+    return "mul";
+  case KOp::Div:
+    return "div";
+  case KOp::Rem:
+    return "rem";
+  case KOp::Pow:
+    return "pow";
+  case KOp::Max:
+    return "max";
+  case KOp::Min:
+    return "min";
+  case KOp::And:
+    return "and";
+  case KOp::Or:
+    return "or";
+  case KOp::Eq:
+    return "eq";
+  case KOp::Ne:
+    return "ne";
+  case KOp::Lt:
+    return "lt";
+  case KOp::Le:
+    return "le";
+  case KOp::Gt:
+    return "gt";
+  case KOp::Ge:
+    return "ge";
+  case KOp::Select:
+    return "select";
+  }
+  return "?";
+}
+
+namespace {
+
+bool isFloat(DType t) {
+  return t == DType::F32 || t == DType::F64 || t == DType::F16 ||
+         t == DType::BF16;
+}
+
+/// How many operands (a, b, c) an opcode takes.
+int arity(KOp op) {
+  if (op <= KOp::Index)
+    return 0;
+  if (op <= KOp::Cast)
+    return 1;
+  if (op <= KOp::Ge)
+    return 2;
+  return 3;
+}
+
+} // namespace
+
+Status Kernel::verify() const {
+  auto fail = [&](const std::string &message) {
+    return Status(KILN_STATUS_INTERNAL, "kernel '" + name + "': " + message);
+  };
+  size_t rank = domain.size();
+  if (parallelDims < 0 || static_cast<size_t>(parallelDims) > rank)
+    return fail("parallelDims " + std::to_string(parallelDims) +
+                " exceeds the domain's rank " + std::to_string(rank));
+  for (int64_t size : domain)
+    if (size < 0)
+      return fail("negative domain size");
+  std::vector<int64_t> outShape(domain.begin(), domain.begin() + parallelDims);
+
+  for (size_t i = 0; i < body.size(); ++i) {
+    const KInstr &in = body[i];
+    std::string what =
+        "instruction " + std::to_string(i) + " (" + kopName(in.op) + ")";
+    int n = arity(in.op);
+    for (int k = 0; k < 3; ++k) {
+      int32_t operand = k == 0 ? in.a : k == 1 ? in.b : in.c;
+      if (k < n && (operand < 0 || static_cast<size_t>(operand) >= i))
+        return fail(what + " uses operand " + std::to_string(operand) +
+                    ", which is not an earlier instruction");
+    }
+    auto typeOf = [&](int32_t k) { return body[k].type; };
+    switch (in.op) {
+    case KOp::Load:
+    case KOp::Gather: {
+      if (in.arg < 0 || static_cast<size_t>(in.arg) >= args.size())
+        return fail(what + " reads argument " + std::to_string(in.arg) +
+                    ", which does not exist");
+      const KArg &arg = args[in.arg];
+      if (arg.dtype != in.type)
+        return fail(what + " has type " + std::string(dtypeName(in.type)) +
+                    " but argument " + std::to_string(in.arg) + " holds " +
+                    std::string(dtypeName(arg.dtype)));
+      if (in.op == KOp::Gather) {
+        if (in.indices.size() != arg.shape.size())
+          return fail(what + " needs one index per dimension of argument " +
+                      std::to_string(in.arg));
+        for (int32_t k : in.indices)
+          if (k < 0 || static_cast<size_t>(k) >= i || isFloat(typeOf(k)))
+            return fail(what + " takes its indices from earlier integer "
+                               "instructions");
+        break;
+      }
+      size_t cols = rank + 1;
+      if (in.map.size() != arg.shape.size() * cols)
+        return fail(what + " has a map of " + std::to_string(in.map.size()) +
+                    " entries; argument rank x (domain rank + 1) is " +
+                    std::to_string(arg.shape.size() * cols));
+      // An affine map's extremes over the domain box are at its corners:
+      // check every coordinate stays inside the argument.
+      for (size_t j = 0; j < arg.shape.size(); ++j) {
+        int64_t lo = in.map[j * cols + rank], hi = lo;
+        for (size_t d = 0; d < rank; ++d) {
+          int64_t m = in.map[j * cols + d], extent = domain[d] - 1;
+          if (domain[d] == 0)
+            continue;
+          lo += std::min<int64_t>(0, m * extent);
+          hi += std::max<int64_t>(0, m * extent);
+        }
+        bool empty = std::any_of(domain.begin(), domain.end(),
+                                 [](int64_t s) { return s == 0; });
+        if (!empty && (lo < 0 || hi >= arg.shape[j]))
+          return fail(what + " reads argument " + std::to_string(in.arg) +
+                      " dimension " + std::to_string(j) + " at " +
+                      std::to_string(lo) + ".." + std::to_string(hi) +
+                      ", outside its size " + std::to_string(arg.shape[j]));
+      }
+      break;
+    }
+    case KOp::Index:
+      if (in.ivalue < 0 || static_cast<size_t>(in.ivalue) >= rank)
+        return fail(what + " names dimension " + std::to_string(in.ivalue) +
+                    " of a rank-" + std::to_string(rank) + " domain");
+      if (isFloat(in.type))
+        return fail(what + " must have an integer type");
+      break;
+    case KOp::Cast:
+    case KOp::Const:
+      break;
+    case KOp::Not:
+    case KOp::And:
+    case KOp::Or:
+      if (in.type != DType::Bool || typeOf(in.a) != DType::Bool ||
+          (n == 2 && typeOf(in.b) != DType::Bool))
+        return fail(what + " works on BOOL values");
+      break;
+    case KOp::IsNan:
+      if (in.type != DType::Bool || !isFloat(typeOf(in.a)))
+        return fail(what + " maps a float to BOOL");
+      break;
+    case KOp::Eq:
+    case KOp::Ne:
+    case KOp::Lt:
+    case KOp::Le:
+    case KOp::Gt:
+    case KOp::Ge:
+      if (in.type != DType::Bool || typeOf(in.a) != typeOf(in.b))
+        return fail(what + " compares two values of one type into BOOL");
+      break;
+    case KOp::Select:
+      if (typeOf(in.a) != DType::Bool || typeOf(in.b) != in.type ||
+          typeOf(in.c) != in.type)
+        return fail(what + " needs a BOOL condition and two values of its "
+                           "type");
+      break;
+    default:
+      if (typeOf(in.a) != in.type || (n == 2 && typeOf(in.b) != in.type))
+        return fail(what + " has operands of another type than its result");
+      break;
+    }
+  }
+
+  bool reduces = static_cast<size_t>(parallelDims) < rank;
+  for (size_t o = 0; o < outputs.size(); ++o) {
+    const KOutput &out = outputs[o];
+    std::string what = "output " + std::to_string(o);
+    if (out.arg < 0 || static_cast<size_t>(out.arg) >= args.size() ||
+        !args[out.arg].output)
+      return fail(what + " writes argument " + std::to_string(out.arg) +
+                  ", which is not an output argument");
+    if (out.value < 0 || static_cast<size_t>(out.value) >= body.size())
+      return fail(what + " takes instruction " + std::to_string(out.value) +
+                  ", which does not exist");
+    if (args[out.arg].shape != outShape)
+      return fail(what + "'s argument is not shaped like the parallel domain");
+    if (body[out.value].type != args[out.arg].dtype)
+      return fail(what + " writes a " +
+                  std::string(dtypeName(body[out.value].type)) +
+                  " value to a " + std::string(dtypeName(args[out.arg].dtype)) +
+                  " argument");
+    if ((out.combine == Combine::None) == reduces)
+      return fail(what + (reduces
+                              ? " needs a combine: the kernel has reduction "
+                                "dimensions"
+                              : " has a combine but nothing to reduce"));
+  }
+  return Status();
+}
+
+} // namespace kiln::runtime

@@ -1,0 +1,121 @@
+//===- kernel.h - the kernel description both backends execute -----------===//
+//
+// A kernel is a loop nest over an iteration domain with a scalar body, the
+// form the compiler's fused regions take (close to linalg.generic):
+//
+//  - `domain` sizes: the first `parallelDims` dimensions index the outputs,
+//    the rest are reduced over;
+//  - `args`: the buffers it reads and writes (dtype and shape each);
+//  - `body`: SSA scalar instructions, evaluated at every domain point. A
+//    Load reads an argument at an affine function of the domain coordinates;
+//    a Gather at coordinates computed by other instructions (embeddings);
+//  - `outputs`: which instruction's value each output argument receives, and
+//    how values are combined over the reduction dimensions (sum, max, ...).
+//
+// The CPU backend interprets this description (cpu/interpreter.h); the CUDA
+// backend generates CUDA C++ from the same description. So whatever fusion
+// and tiling decide is checked numerically on the CPU.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_RUNTIME_SRC_KERNEL_H
+#define KILN_RUNTIME_SRC_KERNEL_H
+
+#include "dtype.h"
+
+#include "kiln/runtime.hpp"
+
+#include <string>
+#include <vector>
+
+namespace kiln::runtime {
+
+enum class KOp : uint8_t {
+  // Leaves.
+  Load,   ///< `arg` at the affine `map` of the domain coordinates.
+  Gather, ///< `arg` at coordinates given by instructions `indices`.
+  Const,  ///< `fvalue` (float types) or `ivalue` (integers, bool).
+  Index,  ///< The domain coordinate `ivalue`.
+  // Unary: operand a.
+  Neg,
+  Abs,
+  Exp,
+  Log,
+  Sqrt,
+  Tanh,
+  Erf,
+  Recip,
+  Floor,
+  Not,
+  IsNan,
+  Cast, ///< a converted to `type` (float to integer truncates).
+  // Binary: operands a, b.
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Rem,
+  Pow,
+  Max,
+  Min,
+  And,
+  Or,
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge, ///< Comparisons give Bool.
+  // Ternary.
+  Select, ///< a ? b : c.
+};
+
+/// The name of an opcode ("add", "load", ...), as the program format and
+/// error messages write it.
+const char *kopName(KOp op);
+
+struct KInstr {
+  KOp op;
+  DType type; ///< The result's type.
+  int32_t a = -1, b = -1, c = -1;
+  int32_t arg = -1; ///< Load, Gather: the argument read.
+  /// Load: row-major [rank of arg][domain rank + 1]; the last column is the
+  /// constant term. Coordinate j of the argument is
+  /// sum_i map[j][i] * domain_i + map[j][domain rank].
+  std::vector<int64_t> map;
+  std::vector<int32_t> indices; ///< Gather: one instruction per arg dim.
+  double fvalue = 0;
+  int64_t ivalue = 0;
+};
+
+enum class Combine : uint8_t { None, Sum, Prod, Max, Min };
+
+struct KOutput {
+  int32_t arg;   ///< The argument written (shape: the parallel domain).
+  int32_t value; ///< The instruction whose values are written.
+  Combine combine = Combine::None;
+};
+
+struct KArg {
+  DType dtype;
+  std::vector<int64_t> shape;
+  bool output = false;
+};
+
+struct Kernel {
+  std::string name;
+  std::vector<int64_t> domain;
+  int32_t parallelDims = 0;
+  std::vector<KArg> args;
+  std::vector<KInstr> body;
+  std::vector<KOutput> outputs;
+
+  /// Checks the description is well formed (operands defined before use,
+  /// maps of the right size, outputs shaped like the parallel domain,
+  /// combines only where there are reduction dimensions...). Messages name
+  /// the kernel and the instruction.
+  Status verify() const;
+};
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_SRC_KERNEL_H

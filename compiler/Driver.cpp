@@ -9,6 +9,9 @@
 
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
+#include "runtime/src/inspect.h"
+
+#include "kiln/runtime.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -94,6 +97,73 @@ int runCompile(mlir::MLIRContext &context) {
 }
 
 //===----------------------------------------------------------------------===//
+// kiln run
+//===----------------------------------------------------------------------===//
+
+cl::SubCommand
+    runCommand("run",
+               "Run MODEL's forward pass on tensors from a safetensors file");
+cl::opt<std::string> runModel(cl::Positional, cl::Required,
+                              cl::desc("MODEL.kiln"), cl::sub(runCommand),
+                              cl::cat(kilnCategory));
+cl::opt<std::string>
+    runInputs("inputs",
+              cl::desc("Safetensors file with one tensor per model input, by "
+                       "name (other tensors are ignored)"),
+              cl::value_desc("IN.safetensors"), cl::Required,
+              cl::sub(runCommand), cl::cat(kilnCategory));
+cl::opt<std::string> runOutput("o", cl::desc("Where to write the outputs"),
+                               cl::value_desc("OUT.safetensors"), cl::Required,
+                               cl::sub(runCommand), cl::cat(kilnCategory));
+
+/// Prints a failed runtime status as the driver's error; returns 1.
+int reportStatus(StringRef command, kiln_status_t *status) {
+  errs() << "kiln " << command << ": error: " << kiln_status_message(status)
+         << "\n";
+  kiln_status_free(status);
+  return 1;
+}
+
+int runRun(mlir::MLIRContext &) {
+  if (!StringRef(runModel).ends_with(".kiln")) {
+    errs() << "kiln run: error: '" << runModel
+           << "' is not a .kiln artifact; compiling ONNX models to artifacts "
+              "is not available yet\n";
+    return 1;
+  }
+  kiln_session_t *session = nullptr;
+  if (kiln_status_t *s = kiln_session_open(runModel.c_str(), &session))
+    return reportStatus("run", s);
+  kiln_status_t *s = kiln_session_run_files(
+      session, "forward", runInputs.c_str(), runOutput.c_str());
+  kiln_session_free(session);
+  return s ? reportStatus("run", s) : 0;
+}
+
+//===----------------------------------------------------------------------===//
+// kiln inspect
+//===----------------------------------------------------------------------===//
+
+cl::SubCommand inspectCommand(
+    "inspect", "Describe a compiled artifact: entries, steps, kernels, memory");
+cl::opt<std::string> inspectModel(cl::Positional, cl::Required,
+                                  cl::desc("MODEL.kiln"),
+                                  cl::sub(inspectCommand),
+                                  cl::cat(kilnCategory));
+cl::opt<bool> inspectJson("json", cl::desc("Print JSON instead of text"),
+                          cl::sub(inspectCommand), cl::cat(kilnCategory));
+
+int runInspect(mlir::MLIRContext &) {
+  std::string text;
+  kiln::runtime::Status status =
+      kiln::runtime::inspectArtifact(inspectModel, inspectJson, text);
+  if (!status.ok())
+    return reportStatus("inspect", status.release());
+  outs() << text;
+  return 0;
+}
+
+//===----------------------------------------------------------------------===//
 // Dispatch
 //===----------------------------------------------------------------------===//
 
@@ -102,7 +172,9 @@ struct Command {
   int (*run)(mlir::MLIRContext &);
 };
 
-const Command commands[] = {{&compileCommand, runCompile}};
+const Command commands[] = {{&compileCommand, runCompile},
+                            {&runCommand, runRun},
+                            {&inspectCommand, runInspect}};
 
 StringRef severityName(mlir::DiagnosticSeverity severity) {
   switch (severity) {
@@ -164,9 +236,11 @@ int driverMain(int argc, char **argv) {
           argc, argv,
           "kiln - compile ONNX models into training executables and run "
           "them\n\n"
-          "  kiln compile MODEL --emit mlir [-o OUT] [--dump-ir-after-all]\n\n"
-          "So far kiln compile writes IR, not .kiln artifacts: the runtime is\n"
-          "still to come.\n"
+          "  kiln compile MODEL --emit mlir [-o OUT] [--dump-ir-after-all]\n"
+          "  kiln run MODEL.kiln --inputs IN.safetensors -o OUT.safetensors\n"
+          "  kiln inspect MODEL.kiln [--json]\n\n"
+          "So far kiln compile writes IR, not .kiln artifacts (the code\n"
+          "generator is still to come); run and inspect take artifacts.\n"
           "Run `kiln COMMAND --help` for a command's options.\n",
           &errs()))
     return 1;

@@ -11,7 +11,7 @@ set -euo pipefail
 
 runtime_pkgs=(
   cmake ninja-build ccache g++ make pkg-config
-  libgtest-dev
+  libgtest-dev libopenblas-dev
   python3
 )
 compiler_pkgs=(

@@ -27,6 +27,8 @@ public:
   bool isArray() const { return kind_ == Kind::Array; }
   bool isString() const { return kind_ == Kind::String; }
   bool isNumber() const { return kind_ == Kind::Number; }
+  /// The value of a Bool (false for anything else).
+  bool boolValue() const { return kind_ == Kind::Bool && boolean_; }
 
   /// The string of a String value ("" otherwise).
   const std::string &str() const { return text_; }

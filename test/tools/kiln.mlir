@@ -1,7 +1,9 @@
 // The kiln driver: help, version, and what a wrong command line is told.
 // RUN: kiln --help | FileCheck %s --check-prefix=HELP
 // HELP: OVERVIEW: kiln - compile ONNX models into training executables
-// HELP: compile - Compile MODEL
+// HELP-DAG: compile - Compile MODEL
+// HELP-DAG: inspect - Describe a compiled artifact
+// HELP-DAG: run - Run MODEL
 
 // RUN: kiln compile --help | FileCheck %s --check-prefix=COMPILE-HELP
 // COMPILE-HELP: USAGE: kiln compile [options] MODEL
@@ -13,7 +15,7 @@
 // VERSION: kiln {{[0-9]+\.[0-9]+\.[0-9]+}} (MLIR 19.
 
 // RUN: not kiln 2>&1 | FileCheck %s --check-prefix=NONE
-// NONE: kiln: error: no command given; commands: compile (kiln --help explains them)
+// NONE: kiln: error: no command given; commands: compile run inspect (kiln --help explains them)
 
 // RUN: not kiln frobnicate 2>&1 | FileCheck %s --check-prefix=UNKNOWN
-// UNKNOWN: kiln: error: unknown command 'frobnicate'; commands: compile
+// UNKNOWN: kiln: error: unknown command 'frobnicate'; commands: compile run inspect

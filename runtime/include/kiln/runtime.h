@@ -9,8 +9,8 @@
  *    The runtime never aborts on a recoverable error.
  *  - Each type states its ownership and thread-safety where it is declared.
  *
- * So far the runtime holds the status type; sessions, artifacts and backends
- * arrive with the runtime issue.
+ * So far: statuses, and sessions that run an artifact's entry points on the
+ * CPU with tensors from and to safetensors files.
  *===----------------------------------------------------------------------===*/
 #ifndef KILN_RUNTIME_H
 #define KILN_RUNTIME_H
@@ -96,6 +96,36 @@ const char *kiln_status_code_name(kiln_status_code_t code);
 
 /** Releases `status`; NULL is accepted. */
 void kiln_status_free(kiln_status_t *status);
+
+/*===----------------------------------------------------------------------===
+ * Sessions
+ *===----------------------------------------------------------------------===*/
+
+/**
+ * A loaded artifact and the memory it runs in (one arena, allocated once).
+ * Ownership: the caller owns it and frees it with kiln_session_free.
+ * Thread-safety: one call at a time per session; use one session per thread.
+ */
+typedef struct kiln_session_t kiln_session_t;
+
+/** Loads the artifact at `artifact_path` (checked: a truncated, corrupt or
+ * future-version file is refused) and prepares a session on the CPU. */
+kiln_status_t *kiln_session_open(const char *artifact_path,
+                                 kiln_session_t **out_session);
+
+/**
+ * Runs the entry point `entry` ("forward") with the tensors of the
+ * safetensors file `inputs_path` (one per model input, by name; others are
+ * ignored) and writes the outputs, by name, to `outputs_path` (atomically:
+ * no partial file on failure).
+ */
+kiln_status_t *kiln_session_run_files(kiln_session_t *session,
+                                      const char *entry,
+                                      const char *inputs_path,
+                                      const char *outputs_path);
+
+/** Releases `session`; NULL is accepted. */
+void kiln_session_free(kiln_session_t *session);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,0 +1,96 @@
+//===- gemm.cpp - matrix products on the CPU ------------------------------===//
+#include "gemm.h"
+
+#ifdef KILN_HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+#include <algorithm>
+#include <vector>
+
+namespace kiln::runtime::cpu {
+namespace {
+
+/// out = alpha * op(a) * op(b) + beta * out, row-major (out already holds
+/// the broadcast C, or zeros).
+template <typename T>
+void product(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha,
+             const T *a, const T *b, T beta, T *out) {
+#ifdef KILN_HAVE_CBLAS
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+                alpha, a, transA ? int(m) : int(k), b, transB ? int(k) : int(n),
+                beta, out, int(n));
+  else
+    cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+                alpha, a, transA ? int(m) : int(k), b, transB ? int(k) : int(n),
+                beta, out, int(n));
+#else
+  // i-p-j order: the inner loop runs along rows of b and out.
+  std::vector<T> row(n);
+  for (int64_t i = 0; i < m; ++i) {
+    std::fill(row.begin(), row.end(), T(0));
+    for (int64_t p = 0; p < k; ++p) {
+      T av = transA ? a[p * m + i] : a[i * k + p];
+      if (av == T(0))
+        continue;
+      if (transB)
+        for (int64_t j = 0; j < n; ++j)
+          row[j] += av * b[j * k + p];
+      else
+        for (int64_t j = 0; j < n; ++j)
+          row[j] += av * b[p * n + j];
+    }
+    for (int64_t j = 0; j < n; ++j)
+      out[i * n + j] = alpha * row[j] + beta * out[i * n + j];
+  }
+#endif
+}
+
+template <typename T>
+void run(const Program &p, const GemmCall &g, uint8_t *arena) {
+  auto at = [&](int32_t id) {
+    return reinterpret_cast<T *>(arena + p.buffers[id].offset);
+  };
+  const T *a = at(g.a), *b = at(g.b);
+  T *out = at(g.out);
+  const T *c = g.c >= 0 ? at(g.c) : nullptr;
+  int64_t cElements =
+      g.c >= 0 ? p.buffers[g.c].bytes() / int64_t(sizeof(T)) : 0;
+  for (int64_t i = 0; i < g.batch; ++i) {
+    T *o = out + i * g.strideOut;
+    // Start from beta * C broadcast to M x N (or from zero without C).
+    for (int64_t r = 0; r < g.m; ++r)
+      for (int64_t col = 0; col < g.n; ++col) {
+        T cv = 0;
+        if (c)
+          cv = cElements == 1 ? c[0]
+               : cElements == g.n ? c[col]
+                                  : c[r * g.n + col];
+        o[r * g.n + col] = cv;
+      }
+    product<T>(g.transA, g.transB, g.m, g.n, g.k, T(g.alpha),
+               a + i * g.strideA, b + i * g.strideB, c ? T(g.beta) : T(0), o);
+  }
+}
+
+} // namespace
+
+void gemm(const Program &program, const GemmCall &call, uint8_t *arena) {
+  if (program.buffers[call.out].dtype == DType::F64)
+    run<double>(program, call, arena);
+  else
+    run<float>(program, call, arena);
+}
+
+const char *gemmBackendName() {
+#ifdef KILN_HAVE_CBLAS
+  return "openblas";
+#else
+  return "builtin";
+#endif
+}
+
+} // namespace kiln::runtime::cpu

@@ -1,0 +1,20 @@
+//===- gemm.h - matrix products on the CPU --------------------------------===//
+#ifndef KILN_RUNTIME_SRC_CPU_GEMM_H
+#define KILN_RUNTIME_SRC_CPU_GEMM_H
+
+#include "runtime/src/program.h"
+
+namespace kiln::runtime::cpu {
+
+/// Runs one GemmCall on buffers at `arena` (the call was verified with its
+/// program). Uses OpenBLAS when the runtime was built with it, and a blocked
+/// loop otherwise.
+void gemm(const Program &program, const GemmCall &call, uint8_t *arena);
+
+/// Whether matrix products go to a BLAS library ("openblas") or the
+/// built-in loops ("builtin").
+const char *gemmBackendName();
+
+} // namespace kiln::runtime::cpu
+
+#endif // KILN_RUNTIME_SRC_CPU_GEMM_H

@@ -1,0 +1,139 @@
+//===- inspect.cpp - describe an artifact (kiln inspect) ------------------===//
+#include "inspect.h"
+
+#include "artifact.h"
+#include "json.h"
+#include "program.h"
+
+namespace kiln::runtime {
+namespace {
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+std::string tensorJson(const Buffer &b) {
+  return "{\"name\":" + jsonQuote(b.name) + ",\"dtype\":\"" +
+         std::string(dtypeName(b.dtype)) +
+         "\",\"shape\":" + shapeText(b.shape) + "}";
+}
+
+} // namespace
+
+Status inspectArtifact(const std::string &path, bool json, std::string &out) {
+  Artifact artifact;
+  if (Status s = Artifact::read(path, artifact); !s.ok())
+    return s;
+  const std::vector<uint8_t> *section = artifact.section("program");
+  if (!section)
+    return Status(KILN_STATUS_DATA_LOSS, path + " has no 'program' section");
+  Program p;
+  if (Status s = programFromJson(
+          std::string_view(reinterpret_cast<const char *>(section->data()),
+                           section->size()),
+          path, p);
+      !s.ok())
+    return s;
+
+  int64_t parameters = 0, parameterElements = 0, constants = 0;
+  for (const Buffer &b : p.buffers) {
+    if (b.kind == BufferKind::Parameter) {
+      ++parameters;
+      parameterElements += b.bytes() / int64_t(dtypeSize(b.dtype));
+    }
+    constants += b.kind == BufferKind::Constant;
+  }
+
+  if (json) {
+    out = "{\"artifact\":" + jsonQuote(path) +
+          ",\"format_version\":" + std::to_string(artifact.version()) +
+          ",\"arena_bytes\":" + std::to_string(p.arenaBytes) +
+          ",\"init_bytes\":" + std::to_string(p.initBytes) +
+          ",\"parameters\":" + std::to_string(parameters) +
+          ",\"parameter_elements\":" + std::to_string(parameterElements) +
+          ",\"constants\":" + std::to_string(constants) + ",\"entries\":[";
+    for (size_t i = 0; i < p.entries.size(); ++i) {
+      const Entry &e = p.entries[i];
+      int64_t launches = 0, calls = 0;
+      std::string steps;
+      for (const Step &s : e.steps) {
+        steps += steps.empty() ? "" : ",";
+        if (s.kind == Step::Kind::Kernel) {
+          ++launches;
+          const Kernel &k = p.kernels[s.kernel];
+          steps += "{\"kind\":\"kernel\",\"name\":" + jsonQuote(k.name) +
+                   ",\"domain\":" + shapeText(k.domain) +
+                   ",\"parallel\":" + std::to_string(k.parallelDims) +
+                   ",\"instructions\":" + std::to_string(k.body.size()) + "}";
+        } else {
+          ++calls;
+          const GemmCall &g = s.gemm;
+          steps += "{\"kind\":\"gemm\",\"m\":" + std::to_string(g.m) +
+                   ",\"n\":" + std::to_string(g.n) +
+                   ",\"k\":" + std::to_string(g.k) +
+                   ",\"batch\":" + std::to_string(g.batch) + "}";
+        }
+      }
+      std::string inputs, outputs;
+      for (int32_t id : e.inputs)
+        inputs += (inputs.empty() ? "" : ",") + tensorJson(p.buffers[id]);
+      for (int32_t id : e.outputs)
+        outputs += (outputs.empty() ? "" : ",") + tensorJson(p.buffers[id]);
+      out += std::string(i ? "," : "") + "{\"name\":" + jsonQuote(e.name) +
+             ",\"inputs\":[" + inputs + "],\"outputs\":[" + outputs +
+             "],\"kernel_launches\":" + std::to_string(launches) +
+             ",\"library_calls\":" + std::to_string(calls) + ",\"steps\":[" +
+             steps + "]}";
+    }
+    out += "]}\n";
+    return Status();
+  }
+
+  out = path + ": kiln artifact, format version " +
+        std::to_string(artifact.version()) + "\n";
+  out += "memory: arena " + std::to_string(p.arenaBytes) + " bytes, of which " +
+         std::to_string(p.initBytes) + " hold " + std::to_string(parameters) +
+         " parameters (" + std::to_string(parameterElements) +
+         " elements) and " + std::to_string(constants) + " constants\n";
+  for (const Entry &e : p.entries) {
+    out += "entry '" + e.name + "':\n  inputs:";
+    for (int32_t id : e.inputs)
+      out += " " + p.buffers[id].name + " " +
+             std::string(dtypeName(p.buffers[id].dtype)) +
+             shapeText(p.buffers[id].shape);
+    out += "\n  outputs:";
+    for (int32_t id : e.outputs)
+      out += " " + p.buffers[id].name + " " +
+             std::string(dtypeName(p.buffers[id].dtype)) +
+             shapeText(p.buffers[id].shape);
+    int64_t launches = 0;
+    for (const Step &s : e.steps)
+      launches += s.kind == Step::Kind::Kernel;
+    out += "\n  " + std::to_string(e.steps.size()) +
+           " steps: " + std::to_string(launches) + " kernel launches, " +
+           std::to_string(e.steps.size() - launches) + " library calls\n";
+    for (size_t i = 0; i < e.steps.size(); ++i) {
+      const Step &s = e.steps[i];
+      out += "    " + std::to_string(i) + ": ";
+      if (s.kind == Step::Kind::Kernel) {
+        const Kernel &k = p.kernels[s.kernel];
+        out += "kernel '" + k.name + "' over " + shapeText(k.domain) + " (" +
+               std::to_string(k.parallelDims) + " parallel), " +
+               std::to_string(k.body.size()) + " instructions\n";
+      } else {
+        const GemmCall &g = s.gemm;
+        out += "gemm " + std::to_string(g.m) + "x" + std::to_string(g.k) +
+               (g.transA ? "^T" : "") + " * " + std::to_string(g.k) + "x" +
+               std::to_string(g.n) + (g.transB ? "^T" : "") +
+               (g.c >= 0 ? " + bias" : "") +
+               (g.batch > 1 ? ", batch " + std::to_string(g.batch) : "") + "\n";
+      }
+    }
+  }
+  return Status();
+}
+
+} // namespace kiln::runtime

@@ -1,0 +1,485 @@
+//===- program.cpp - the compiled program an artifact carries -------------===//
+#include "program.h"
+
+#include "json.h"
+
+#include <cstdio>
+
+namespace kiln::runtime {
+namespace {
+
+//===--- Names in the JSON form -------------------------------------------===//
+
+const char *kindName(BufferKind kind) {
+  switch (kind) {
+  case BufferKind::Parameter:
+    return "parameter";
+  case BufferKind::Constant:
+    return "constant";
+  case BufferKind::Input:
+    return "input";
+  case BufferKind::Output:
+    return "output";
+  case BufferKind::Temp:
+    return "temp";
+  }
+  return "?";
+}
+
+const char *combineName(Combine c) {
+  switch (c) {
+  case Combine::None:
+    return "none";
+  case Combine::Sum:
+    return "sum";
+  case Combine::Prod:
+    return "prod";
+  case Combine::Max:
+    return "max";
+  case Combine::Min:
+    return "min";
+  }
+  return "?";
+}
+
+std::string ints(const std::vector<int64_t> &v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i)
+    out += (i ? "," : "") + std::to_string(v[i]);
+  return out + "]";
+}
+
+std::string ints32(const std::vector<int32_t> &v) {
+  return ints(std::vector<int64_t>(v.begin(), v.end()));
+}
+
+std::string number(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.17g", v);
+  return buffer;
+}
+
+//===--- Reading: accessors that remember the first error -----------------===//
+
+class Reader {
+public:
+  explicit Reader(std::string origin) : origin_(std::move(origin)) {}
+
+  bool failed() const { return !error_.empty(); }
+  Status status() const {
+    return Status(KILN_STATUS_DATA_LOSS,
+                  origin_ + ": malformed program: " + error_);
+  }
+  void fail(const std::string &message) {
+    if (error_.empty())
+      error_ = message;
+  }
+
+  const JsonValue *field(const JsonValue &v, const char *key,
+                         const std::string &where) {
+    const JsonValue *f = v.isObject() ? v.get(key) : nullptr;
+    if (!f)
+      fail(where + " has no '" + key + "'");
+    return f;
+  }
+  int64_t integer(const JsonValue &v, const char *key, const std::string &where,
+                  int64_t fallback = 0, bool required = true) {
+    const JsonValue *f = v.isObject() ? v.get(key) : nullptr;
+    if (!f) {
+      if (required)
+        fail(where + " has no '" + key + "'");
+      return fallback;
+    }
+    std::optional<int64_t> i = f->asInt();
+    if (!i)
+      fail(where + "'s '" + key + "' is not an integer");
+    return i.value_or(fallback);
+  }
+  double real(const JsonValue &v, const char *key, const std::string &where,
+              double fallback) {
+    const JsonValue *f = v.isObject() ? v.get(key) : nullptr;
+    if (!f)
+      return fallback;
+    std::optional<double> d = f->asDouble();
+    if (!d)
+      fail(where + "'s '" + key + "' is not a number");
+    return d.value_or(fallback);
+  }
+  bool boolean(const JsonValue &v, const char *key) {
+    const JsonValue *f = v.isObject() ? v.get(key) : nullptr;
+    return f && f->boolValue();
+  }
+  std::string string(const JsonValue &v, const char *key,
+                     const std::string &where) {
+    const JsonValue *f = field(v, key, where);
+    if (f && !f->isString())
+      fail(where + "'s '" + key + "' is not a string");
+    return f ? f->str() : "";
+  }
+  std::vector<int64_t> intList(const JsonValue &v, const char *key,
+                               const std::string &where) {
+    std::vector<int64_t> out;
+    const JsonValue *f = field(v, key, where);
+    if (!f)
+      return out;
+    if (!f->isArray()) {
+      fail(where + "'s '" + key + "' is not a list");
+      return out;
+    }
+    for (const JsonValue &item : f->items()) {
+      std::optional<int64_t> i = item.asInt();
+      if (!i)
+        fail(where + "'s '" + key + "' holds a non-integer");
+      out.push_back(i.value_or(0));
+    }
+    return out;
+  }
+  std::vector<int32_t> intList32(const JsonValue &v, const char *key,
+                                 const std::string &where) {
+    std::vector<int64_t> wide = intList(v, key, where);
+    return std::vector<int32_t>(wide.begin(), wide.end());
+  }
+  DType dtype(const JsonValue &v, const std::string &where) {
+    std::string name = string(v, "dtype", where);
+    std::optional<DType> t = dtypeFromName(name);
+    if (!t && !failed())
+      fail(where + " has unknown dtype '" + name + "'");
+    return t.value_or(DType::F32);
+  }
+  const std::vector<JsonValue> &list(const JsonValue &v, const char *key,
+                                     const std::string &where) {
+    static const std::vector<JsonValue> empty;
+    const JsonValue *f = field(v, key, where);
+    if (f && !f->isArray())
+      fail(where + "'s '" + key + "' is not a list");
+    return f && f->isArray() ? f->items() : empty;
+  }
+
+private:
+  std::string origin_;
+  std::string error_;
+};
+
+} // namespace
+
+int64_t Buffer::bytes() const {
+  int64_t n = static_cast<int64_t>(dtypeSize(dtype));
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+const Entry *Program::entry(std::string_view name) const {
+  for (const Entry &e : entries)
+    if (e.name == name)
+      return &e;
+  return nullptr;
+}
+
+Status Program::verify() const {
+  auto fail = [](const std::string &m) {
+    return Status(KILN_STATUS_INTERNAL, "program: " + m);
+  };
+  if (initBytes < 0 || initBytes > arenaBytes)
+    return fail("init region larger than the arena");
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    const Buffer &b = buffers[i];
+    for (int64_t d : b.shape)
+      if (d < 0)
+        return fail("buffer " + std::to_string(i) + " has a negative size");
+    if (b.offset < 0 || b.offset + b.bytes() > arenaBytes)
+      return fail("buffer " + std::to_string(i) + " ('" + b.name +
+                  "') lies outside the arena");
+    bool persistent =
+        b.kind == BufferKind::Parameter || b.kind == BufferKind::Constant;
+    if (persistent && b.offset + b.bytes() > initBytes)
+      return fail("parameter or constant buffer " + std::to_string(i) +
+                  " lies outside the init region");
+  }
+  for (const Kernel &k : kernels)
+    if (Status s = k.verify(); !s.ok())
+      return s;
+  auto validBuffer = [&](int32_t id) {
+    return id >= 0 && static_cast<size_t>(id) < buffers.size();
+  };
+  for (const Entry &e : entries) {
+    for (int32_t id : e.inputs)
+      if (!validBuffer(id) || buffers[id].kind != BufferKind::Input)
+        return fail("entry '" + e.name + "' lists a non-input as input");
+    for (int32_t id : e.outputs)
+      if (!validBuffer(id))
+        return fail("entry '" + e.name + "' lists a missing output buffer");
+    for (size_t s = 0; s < e.steps.size(); ++s) {
+      const Step &step = e.steps[s];
+      std::string where =
+          "entry '" + e.name + "' step " + std::to_string(s) + ": ";
+      if (step.kind == Step::Kind::Kernel) {
+        if (step.kernel < 0 ||
+            static_cast<size_t>(step.kernel) >= kernels.size())
+          return fail(where + "no kernel " + std::to_string(step.kernel));
+        const Kernel &k = kernels[step.kernel];
+        if (step.args.size() != k.args.size())
+          return fail(where + "kernel '" + k.name + "' takes " +
+                      std::to_string(k.args.size()) +
+                      " buffers, the step gives " +
+                      std::to_string(step.args.size()));
+        for (size_t a = 0; a < step.args.size(); ++a) {
+          if (!validBuffer(step.args[a]))
+            return fail(where + "no buffer " + std::to_string(step.args[a]));
+          const Buffer &b = buffers[step.args[a]];
+          if (b.dtype != k.args[a].dtype || b.shape != k.args[a].shape)
+            return fail(where + "buffer '" + b.name +
+                        "' does not match argument " + std::to_string(a) +
+                        " of kernel '" + k.name + "'");
+        }
+        continue;
+      }
+      const GemmCall &g = step.gemm;
+      for (int32_t id : {g.a, g.b, g.out})
+        if (!validBuffer(id))
+          return fail(where + "GEMM names a missing buffer");
+      if (g.c >= 0 && !validBuffer(g.c))
+        return fail(where + "GEMM names a missing buffer");
+      if (g.m < 0 || g.n < 0 || g.k < 0 || g.batch < 1)
+        return fail(where + "GEMM has negative sizes");
+      auto elements = [&](int32_t id) {
+        return buffers[id].bytes() / int64_t(dtypeSize(buffers[id].dtype));
+      };
+      auto fits = [&](int32_t id, int64_t stride, int64_t matrix) {
+        return (g.batch - 1) * stride + matrix <= elements(id);
+      };
+      if (!fits(g.a, g.strideA, g.m * g.k) ||
+          !fits(g.b, g.strideB, g.k * g.n) ||
+          !fits(g.out, g.strideOut, g.m * g.n))
+        return fail(where + "GEMM sizes exceed its buffers");
+      DType t = buffers[g.out].dtype;
+      if ((t != DType::F32 && t != DType::F64) || buffers[g.a].dtype != t ||
+          buffers[g.b].dtype != t || (g.c >= 0 && buffers[g.c].dtype != t))
+        return fail(where + "GEMM needs F32 or F64 buffers of one dtype");
+      if (g.c >= 0 && elements(g.c) != g.n && elements(g.c) != g.m * g.n &&
+          elements(g.c) != 1)
+        return fail(where + "GEMM's C has " + std::to_string(elements(g.c)) +
+                    " elements; 1, N or M x N are supported");
+    }
+  }
+  return Status();
+}
+
+std::string programToJson(const Program &p) {
+  std::string j = "{\"arena_bytes\":" + std::to_string(p.arenaBytes) +
+                  ",\"init_bytes\":" + std::to_string(p.initBytes) +
+                  ",\n\"buffers\":[";
+  for (size_t i = 0; i < p.buffers.size(); ++i) {
+    const Buffer &b = p.buffers[i];
+    j += std::string(i ? ",\n" : "\n") + "{\"name\":" + jsonQuote(b.name) +
+         ",\"kind\":\"" + kindName(b.kind) + "\",\"dtype\":\"" +
+         std::string(dtypeName(b.dtype)) + "\",\"shape\":" + ints(b.shape) +
+         ",\"offset\":" + std::to_string(b.offset) + "}";
+  }
+  j += "],\n\"kernels\":[";
+  for (size_t i = 0; i < p.kernels.size(); ++i) {
+    const Kernel &k = p.kernels[i];
+    j += std::string(i ? ",\n" : "\n") + "{\"name\":" + jsonQuote(k.name) +
+         ",\"domain\":" + ints(k.domain) +
+         ",\"parallel\":" + std::to_string(k.parallelDims) + ",\"args\":[";
+    for (size_t a = 0; a < k.args.size(); ++a)
+      j += std::string(a ? "," : "") + "{\"dtype\":\"" +
+           std::string(dtypeName(k.args[a].dtype)) +
+           "\",\"shape\":" + ints(k.args[a].shape) +
+           ",\"output\":" + (k.args[a].output ? "true" : "false") + "}";
+    j += "],\"body\":[";
+    for (size_t n = 0; n < k.body.size(); ++n) {
+      const KInstr &in = k.body[n];
+      j += std::string(n ? "," : "") + "{\"op\":\"" + kopName(in.op) +
+           "\",\"type\":\"" + std::string(dtypeName(in.type)) + "\"";
+      for (auto [key, v] : {std::pair("a", in.a), std::pair("b", in.b),
+                            std::pair("c", in.c), std::pair("arg", in.arg)})
+        if (v >= 0)
+          j += std::string(",\"") + key + "\":" + std::to_string(v);
+      if (in.op == KOp::Load)
+        j += ",\"map\":" + ints(in.map);
+      if (in.op == KOp::Gather)
+        j += ",\"indices\":" + ints32(in.indices);
+      if (in.op == KOp::Const)
+        j += ",\"f\":" + number(in.fvalue) +
+             ",\"i\":" + std::to_string(in.ivalue);
+      if (in.op == KOp::Index)
+        j += ",\"i\":" + std::to_string(in.ivalue);
+      j += "}";
+    }
+    j += "],\"outputs\":[";
+    for (size_t o = 0; o < k.outputs.size(); ++o)
+      j += std::string(o ? "," : "") +
+           "{\"arg\":" + std::to_string(k.outputs[o].arg) +
+           ",\"value\":" + std::to_string(k.outputs[o].value) +
+           ",\"combine\":\"" + combineName(k.outputs[o].combine) + "\"}";
+    j += "]}";
+  }
+  j += "],\n\"entries\":[";
+  for (size_t i = 0; i < p.entries.size(); ++i) {
+    const Entry &e = p.entries[i];
+    j += std::string(i ? ",\n" : "\n") + "{\"name\":" + jsonQuote(e.name) +
+         ",\"inputs\":" + ints32(e.inputs) +
+         ",\"outputs\":" + ints32(e.outputs) + ",\"steps\":[";
+    for (size_t s = 0; s < e.steps.size(); ++s) {
+      const Step &st = e.steps[s];
+      j += std::string(s ? ",\n" : "\n");
+      if (st.kind == Step::Kind::Kernel) {
+        j += "{\"kernel\":" + std::to_string(st.kernel) +
+             ",\"args\":" + ints32(st.args) + "}";
+        continue;
+      }
+      const GemmCall &g = st.gemm;
+      j += "{\"gemm\":{\"a\":" + std::to_string(g.a) +
+           ",\"b\":" + std::to_string(g.b) + ",\"c\":" + std::to_string(g.c) +
+           ",\"out\":" + std::to_string(g.out) +
+           ",\"trans_a\":" + (g.transA ? "true" : "false") +
+           ",\"trans_b\":" + (g.transB ? "true" : "false") +
+           ",\"m\":" + std::to_string(g.m) + ",\"n\":" + std::to_string(g.n) +
+           ",\"k\":" + std::to_string(g.k) +
+           ",\"batch\":" + std::to_string(g.batch) +
+           ",\"stride_a\":" + std::to_string(g.strideA) +
+           ",\"stride_b\":" + std::to_string(g.strideB) +
+           ",\"stride_out\":" + std::to_string(g.strideOut) +
+           ",\"alpha\":" + number(g.alpha) + ",\"beta\":" + number(g.beta) +
+           "}}";
+    }
+    j += "]}";
+  }
+  return j + "]}\n";
+}
+
+Status programFromJson(std::string_view json, const std::string &origin,
+                       Program &out) {
+  std::string error;
+  std::optional<JsonValue> doc = JsonValue::parse(json, error);
+  if (!doc || !doc->isObject())
+    return Status(KILN_STATUS_DATA_LOSS,
+                  origin + ": the program section is not JSON: " + error);
+  Reader r(origin);
+  Program p;
+  p.arenaBytes = r.integer(*doc, "arena_bytes", "the program");
+  p.initBytes = r.integer(*doc, "init_bytes", "the program");
+  for (const JsonValue &jb : r.list(*doc, "buffers", "the program")) {
+    std::string where = "buffer " + std::to_string(p.buffers.size());
+    Buffer b;
+    b.name = r.string(jb, "name", where);
+    std::string kind = r.string(jb, "kind", where);
+    bool known = false;
+    for (BufferKind k :
+         {BufferKind::Parameter, BufferKind::Constant, BufferKind::Input,
+          BufferKind::Output, BufferKind::Temp})
+      if (kind == kindName(k)) {
+        b.kind = k;
+        known = true;
+      }
+    if (!known)
+      r.fail(where + " has unknown kind '" + kind + "'");
+    b.dtype = r.dtype(jb, where);
+    b.shape = r.intList(jb, "shape", where);
+    b.offset = r.integer(jb, "offset", where);
+    p.buffers.push_back(std::move(b));
+  }
+  for (const JsonValue &jk : r.list(*doc, "kernels", "the program")) {
+    std::string where = "kernel " + std::to_string(p.kernels.size());
+    Kernel k;
+    k.name = r.string(jk, "name", where);
+    k.domain = r.intList(jk, "domain", where);
+    k.parallelDims = static_cast<int32_t>(r.integer(jk, "parallel", where));
+    for (const JsonValue &ja : r.list(jk, "args", where)) {
+      KArg a;
+      a.dtype = r.dtype(ja, where);
+      a.shape = r.intList(ja, "shape", where);
+      a.output = r.boolean(ja, "output");
+      k.args.push_back(std::move(a));
+    }
+    for (const JsonValue &ji : r.list(jk, "body", where)) {
+      KInstr in;
+      std::string op = r.string(ji, "op", where);
+      bool known = false;
+      for (int o = 0; o <= static_cast<int>(KOp::Select); ++o)
+        if (op == kopName(static_cast<KOp>(o))) {
+          in.op = static_cast<KOp>(o);
+          known = true;
+        }
+      if (!known)
+        r.fail(where + " has unknown op '" + op + "'");
+      std::optional<DType> t = dtypeFromName(r.string(ji, "type", where));
+      if (!t)
+        r.fail(where + " has an instruction of unknown type");
+      in.type = t.value_or(DType::F32);
+      in.a = static_cast<int32_t>(r.integer(ji, "a", where, -1, false));
+      in.b = static_cast<int32_t>(r.integer(ji, "b", where, -1, false));
+      in.c = static_cast<int32_t>(r.integer(ji, "c", where, -1, false));
+      in.arg = static_cast<int32_t>(r.integer(ji, "arg", where, -1, false));
+      if (in.op == KOp::Load)
+        in.map = r.intList(ji, "map", where);
+      if (in.op == KOp::Gather)
+        in.indices = r.intList32(ji, "indices", where);
+      in.fvalue = r.real(ji, "f", where, 0);
+      in.ivalue = r.integer(ji, "i", where, 0, false);
+      k.body.push_back(std::move(in));
+    }
+    for (const JsonValue &jo : r.list(jk, "outputs", where)) {
+      KOutput o;
+      o.arg = static_cast<int32_t>(r.integer(jo, "arg", where));
+      o.value = static_cast<int32_t>(r.integer(jo, "value", where));
+      std::string c = r.string(jo, "combine", where);
+      bool known = false;
+      for (Combine k2 : {Combine::None, Combine::Sum, Combine::Prod,
+                         Combine::Max, Combine::Min})
+        if (c == combineName(k2)) {
+          o.combine = k2;
+          known = true;
+        }
+      if (!known)
+        r.fail(where + " has unknown combine '" + c + "'");
+      k.outputs.push_back(o);
+    }
+    p.kernels.push_back(std::move(k));
+  }
+  for (const JsonValue &je : r.list(*doc, "entries", "the program")) {
+    Entry e;
+    std::string where = "entry " + std::to_string(p.entries.size());
+    e.name = r.string(je, "name", where);
+    e.inputs = r.intList32(je, "inputs", where);
+    e.outputs = r.intList32(je, "outputs", where);
+    for (const JsonValue &js : r.list(je, "steps", where)) {
+      Step s;
+      if (const JsonValue *jg = js.get("gemm")) {
+        s.kind = Step::Kind::Gemm;
+        GemmCall &g = s.gemm;
+        g.a = static_cast<int32_t>(r.integer(*jg, "a", where));
+        g.b = static_cast<int32_t>(r.integer(*jg, "b", where));
+        g.c = static_cast<int32_t>(r.integer(*jg, "c", where, -1, false));
+        g.out = static_cast<int32_t>(r.integer(*jg, "out", where));
+        g.transA = r.boolean(*jg, "trans_a");
+        g.transB = r.boolean(*jg, "trans_b");
+        g.m = r.integer(*jg, "m", where);
+        g.n = r.integer(*jg, "n", where);
+        g.k = r.integer(*jg, "k", where);
+        g.batch = r.integer(*jg, "batch", where, 1, false);
+        g.strideA = r.integer(*jg, "stride_a", where, 0, false);
+        g.strideB = r.integer(*jg, "stride_b", where, 0, false);
+        g.strideOut = r.integer(*jg, "stride_out", where, 0, false);
+        g.alpha = r.real(*jg, "alpha", where, 1);
+        g.beta = r.real(*jg, "beta", where, 1);
+      } else {
+        s.kind = Step::Kind::Kernel;
+        s.kernel = static_cast<int32_t>(r.integer(js, "kernel", where));
+        s.args = r.intList32(js, "args", where);
+      }
+      e.steps.push_back(std::move(s));
+    }
+    p.entries.push_back(std::move(e));
+  }
+  if (r.failed())
+    return r.status();
+  if (Status s = p.verify(); !s.ok())
+    return Status(KILN_STATUS_DATA_LOSS,
+                  origin + ": " + std::string(s.message()));
+  out = std::move(p);
+  return Status();
+}
+
+} // namespace kiln::runtime

@@ -1,0 +1,102 @@
+//===- program.h - the compiled program an artifact carries ---------------===//
+//
+// What the compiler's memory planner and codegen produce, and what every
+// backend executes:
+//
+//  - buffers: every tensor the program touches, each at a fixed byte offset
+//    of one arena (one allocation per session). Parameters and constants sit
+//    at the start, in the region the artifact's "init" section fills; inputs
+//    and outputs have fixed slots (so a captured CUDA graph can be replayed);
+//    temporaries share space where their lifetimes do not overlap; a reshape
+//    is a second buffer at the same offset.
+//  - kernels: loop nests (kernel.h).
+//  - entries: named step lists ("forward"; later "train_step", "eval"). A step
+//    launches a kernel on buffers, or calls a library routine (GEMM).
+//
+// Stored as JSON in the artifact's "program" section: small, readable with
+// `kiln inspect`, and versioned by the artifact format.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_RUNTIME_SRC_PROGRAM_H
+#define KILN_RUNTIME_SRC_PROGRAM_H
+
+#include "kernel.h"
+
+#include <string>
+#include <vector>
+
+namespace kiln::runtime {
+
+enum class BufferKind : uint8_t { Parameter, Constant, Input, Output, Temp };
+
+struct Buffer {
+  std::string name; ///< ONNX name for parameters, inputs and outputs.
+  BufferKind kind;
+  DType dtype;
+  std::vector<int64_t> shape;
+  int64_t offset = 0; ///< Byte offset in the arena.
+
+  int64_t bytes() const;
+};
+
+/// C = alpha * op(A) * op(B) + beta * C, row-major, per batch (strides in
+/// elements between consecutive matrices; 0 repeats one matrix).
+struct GemmCall {
+  int32_t a, b, c = -1, out; ///< Buffers; `c` is optional (added, broadcast
+                             ///< as a row of N when it has N elements).
+  bool transA = false, transB = false;
+  int64_t m, n, k, batch = 1;
+  int64_t strideA = 0, strideB = 0, strideOut = 0;
+  double alpha = 1, beta = 1;
+};
+
+struct Step {
+  enum class Kind : uint8_t { Kernel, Gemm } kind = Kind::Kernel;
+  int32_t kernel = -1;       ///< Kernel: which one...
+  std::vector<int32_t> args; ///< ...on which buffers, in its args' order.
+  GemmCall gemm{};
+
+  static Step launch(int32_t kernel, std::vector<int32_t> args) {
+    Step s;
+    s.kernel = kernel;
+    s.args = std::move(args);
+    return s;
+  }
+  static Step call(const GemmCall &gemm) {
+    Step s;
+    s.kind = Kind::Gemm;
+    s.gemm = gemm;
+    return s;
+  }
+};
+
+struct Entry {
+  std::string name;
+  std::vector<int32_t> inputs, outputs; ///< Buffers, in signature order.
+  std::vector<Step> steps;
+};
+
+struct Program {
+  std::vector<Buffer> buffers;
+  std::vector<Kernel> kernels;
+  std::vector<Entry> entries;
+  int64_t arenaBytes = 0;
+  /// Bytes at the arena's start that the artifact's "init" section fills
+  /// (parameters and constants).
+  int64_t initBytes = 0;
+
+  const Entry *entry(std::string_view name) const;
+  /// Checks everything a backend relies on: buffers inside the arena, steps
+  /// naming existing kernels and buffers whose dtypes and shapes match the
+  /// kernel's arguments, GEMM sizes that fit their buffers, verified kernels.
+  Status verify() const;
+};
+
+std::string programToJson(const Program &program);
+/// Parses and verifies; `origin` names the artifact in errors.
+Status programFromJson(std::string_view json, const std::string &origin,
+                       Program &out);
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_SRC_PROGRAM_H

@@ -1,0 +1,146 @@
+//===- session.cpp - a loaded artifact, ready to run ----------------------===//
+#include "session.h"
+
+#include "artifact.h"
+#include "cpu/gemm.h"
+#include "cpu/interpreter.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace kiln::runtime {
+namespace {
+
+std::string formatShape(const std::vector<int64_t> &shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+} // namespace
+
+Status Session::open(const std::string &path, std::unique_ptr<Session> &out) {
+  Artifact artifact;
+  if (Status s = Artifact::read(path, artifact); !s.ok())
+    return s;
+  const std::vector<uint8_t> *json = artifact.section("program");
+  const std::vector<uint8_t> *init = artifact.section("init");
+  if (!json || !init)
+    return Status(KILN_STATUS_DATA_LOSS,
+                  path + " has no '" + (json ? "init" : "program") +
+                      "' section; it was not written by kiln compile");
+  Program program;
+  if (Status s = programFromJson(
+          std::string_view(reinterpret_cast<const char *>(json->data()),
+                           json->size()),
+          path, program);
+      !s.ok())
+    return s;
+  if (int64_t(init->size()) != program.initBytes)
+    return Status(KILN_STATUS_DATA_LOSS, path + ": the init section has " +
+                                             std::to_string(init->size()) +
+                                             " bytes; the program expects " +
+                                             std::to_string(program.initBytes));
+  return create(std::move(program), *init, out);
+}
+
+Status Session::create(Program program, std::vector<uint8_t> init,
+                       std::unique_ptr<Session> &out) {
+  if (Status s = program.verify(); !s.ok())
+    return s;
+  if (int64_t(init.size()) != program.initBytes)
+    return Status(KILN_STATUS_INVALID_ARGUMENT,
+                  "the init bytes do not match the program's init region");
+  std::unique_ptr<Session> session(new Session());
+  size_t bytes =
+      size_t(std::max<int64_t>(program.arenaBytes, 64) + 63) / 64 * 64;
+  session->arena_ = static_cast<uint8_t *>(std::aligned_alloc(64, bytes));
+  if (!session->arena_)
+    return Status(KILN_STATUS_RESOURCE_EXHAUSTED,
+                  "cannot allocate the " + std::to_string(program.arenaBytes) +
+                      "-byte arena");
+  std::memset(session->arena_, 0, bytes);
+  if (!init.empty())
+    std::memcpy(session->arena_, init.data(), init.size());
+  session->program_ = std::move(program);
+  out = std::move(session);
+  return Status();
+}
+
+Session::~Session() { std::free(arena_); }
+
+Status Session::run(std::string_view name,
+                    const std::vector<HostTensor> &inputs,
+                    std::vector<HostTensor> &outputs) {
+  const Entry *entry = program_.entry(name);
+  if (!entry)
+    return Status(KILN_STATUS_NOT_FOUND,
+                  "the program has no entry '" + std::string(name) + "'");
+  // 1. Bind every input: present, of the right dtype and shape.
+  std::string expected;
+  for (int32_t id : entry->inputs)
+    expected +=
+        (expected.empty() ? "'" : ", '") + program_.buffers[id].name + "'";
+  for (const HostTensor &given : inputs) {
+    bool known = false;
+    for (int32_t id : entry->inputs)
+      known |= program_.buffers[id].name == given.name;
+    if (!known)
+      return Status(KILN_STATUS_INVALID_ARGUMENT,
+                    "'" + given.name +
+                        "' is not an input of the model (inputs: " + expected +
+                        ")");
+  }
+  for (int32_t id : entry->inputs) {
+    const Buffer &b = program_.buffers[id];
+    const HostTensor *given = nullptr;
+    for (const HostTensor &t : inputs)
+      if (t.name == b.name)
+        given = &t;
+    if (!given)
+      return Status(KILN_STATUS_INVALID_ARGUMENT,
+                    "input '" + b.name + "' is missing (" +
+                        std::string(dtypeName(b.dtype)) + " " +
+                        formatShape(b.shape) + ")");
+    if (given->dtype != b.dtype)
+      return Status(KILN_STATUS_INVALID_ARGUMENT,
+                    "input '" + b.name + "' has dtype " +
+                        std::string(dtypeName(given->dtype)) +
+                        "; the model expects " +
+                        std::string(dtypeName(b.dtype)));
+    if (given->shape != b.shape)
+      return Status(KILN_STATUS_INVALID_ARGUMENT,
+                    "input '" + b.name + "' has shape " +
+                        formatShape(given->shape) + "; the model expects " +
+                        formatShape(b.shape));
+    if (int64_t(given->bytes) != b.bytes())
+      return Status(KILN_STATUS_INVALID_ARGUMENT,
+                    "input '" + b.name + "' has " +
+                        std::to_string(given->bytes) +
+                        " bytes; its shape needs " + std::to_string(b.bytes()));
+    std::memcpy(arena_ + b.offset, given->data, given->bytes);
+  }
+  // 2. The steps, in order.
+  for (const Step &step : entry->steps) {
+    if (step.kind == Step::Kind::Gemm) {
+      cpu::gemm(program_, step.gemm, arena_);
+      continue;
+    }
+    std::vector<void *> args;
+    for (int32_t id : step.args)
+      args.push_back(arena_ + program_.buffers[id].offset);
+    if (Status s = cpu::runKernel(program_.kernels[step.kernel], args); !s.ok())
+      return s;
+  }
+  // 3. The outputs, where they are in the arena.
+  outputs.clear();
+  for (int32_t id : entry->outputs) {
+    const Buffer &b = program_.buffers[id];
+    outputs.push_back(
+        {b.name, b.dtype, b.shape, arena_ + b.offset, size_t(b.bytes())});
+  }
+  return Status();
+}
+
+} // namespace kiln::runtime

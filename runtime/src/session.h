@@ -1,0 +1,50 @@
+//===- session.h - a loaded artifact, ready to run ------------------------===//
+#ifndef KILN_RUNTIME_SRC_SESSION_H
+#define KILN_RUNTIME_SRC_SESSION_H
+
+#include "program.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::runtime {
+
+/// A tensor handed to or returned by a session: its bytes are row-major.
+struct HostTensor {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  const void *data = nullptr; ///< Inputs: the caller's; outputs: the session's.
+  size_t bytes = 0;
+};
+
+/// One loaded program and its arena (one allocation), on the CPU for now.
+/// Thread-safety: a session runs one entry at a time; use one per thread.
+class Session {
+public:
+  /// Reads and checks the artifact at `path` and prepares the arena.
+  static Status open(const std::string &path, std::unique_ptr<Session> &out);
+  /// As open, from a program and the bytes of its init region.
+  static Status create(Program program, std::vector<uint8_t> init,
+                       std::unique_ptr<Session> &out);
+  ~Session();
+
+  const Program &program() const { return program_; }
+
+  /// Runs `entry` with `inputs` (one per entry input, by name; dtype and
+  /// shape must match). `outputs` receives the entry's outputs, pointing
+  /// into the arena: valid until the next run. Errors name the input and
+  /// what does not match.
+  Status run(std::string_view entry, const std::vector<HostTensor> &inputs,
+             std::vector<HostTensor> &outputs);
+
+private:
+  Session() = default;
+  Program program_;
+  uint8_t *arena_ = nullptr;
+};
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_SRC_SESSION_H

@@ -1,0 +1,170 @@
+//===- SessionTest.cpp - programs, artifacts and sessions end to end ------===//
+//
+// A small MLP written by hand as a program (two GEMMs with bias, a ReLU
+// kernel between them), stored in an artifact, loaded and run, and checked
+// against the same computation in double.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/src/session.h"
+#include "TestMlp.h"
+#include "runtime/src/artifact.h"
+#include "runtime/src/cpu/gemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace {
+
+using namespace kiln::runtime;
+using namespace kiln::runtime::testing_mlp;
+
+std::string writeArtifact(const Mlp &m, const std::string &name) {
+  ArtifactWriter writer;
+  std::string json = programToJson(m.program);
+  EXPECT_TRUE(writer.addSection("program", {json.begin(), json.end()}).ok());
+  EXPECT_TRUE(writer.addSection("init", m.init).ok());
+  std::string path = testing::TempDir() + "/" + name;
+  EXPECT_TRUE(writer.write(path).ok());
+  return path;
+}
+
+TEST(Session, RunsAHandWrittenMlpFromAnArtifact) {
+  Mlp m = makeMlp();
+  std::string path = writeArtifact(m, "mlp.kiln");
+  std::unique_ptr<Session> session;
+  Status status = Session::open(path, session);
+  ASSERT_TRUE(status.ok()) << status.toString();
+  std::vector<float> x = input();
+  std::vector<HostTensor> outputs;
+  status = session->run(
+      "forward", {{"x", DType::F32, {B, I}, x.data(), x.size() * 4}}, outputs);
+  ASSERT_TRUE(status.ok()) << status.toString();
+  ASSERT_EQ(outputs.size(), 1u);
+  EXPECT_EQ(outputs[0].name, "y");
+  EXPECT_EQ(outputs[0].shape, (std::vector<int64_t>{B, O}));
+  const float *y = static_cast<const float *>(outputs[0].data);
+  std::vector<double> expected = reference(m, x);
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR(y[i], expected[i], 1e-5 * (1 + std::abs(expected[i]))) << i;
+  std::remove(path.c_str());
+}
+
+TEST(Session, RefusesInputsThatDoNotFit) {
+  Mlp m = makeMlp();
+  std::unique_ptr<Session> session;
+  ASSERT_TRUE(Session::create(m.program, m.init, session).ok());
+  std::vector<float> x = input();
+  std::vector<HostTensor> out;
+  auto run = [&](std::vector<HostTensor> in) {
+    return session->run("forward", in, out).toString();
+  };
+  EXPECT_EQ(run({}), "INVALID_ARGUMENT: input 'x' is missing (F32 [4, 8])");
+  EXPECT_EQ(
+      run({{"x", DType::F32, {3, 8}, x.data(), 96}}),
+      "INVALID_ARGUMENT: input 'x' has shape [3, 8]; the model expects [4, 8]");
+  EXPECT_EQ(run({{"x", DType::F64, {4, 8}, x.data(), 256}}),
+            "INVALID_ARGUMENT: input 'x' has dtype F64; the model expects F32");
+  EXPECT_EQ(run({{"x", DType::F32, {4, 8}, x.data(), 128},
+                 {"z", DType::F32, {1}, x.data(), 4}}),
+            "INVALID_ARGUMENT: 'z' is not an input of the model (inputs: 'x')");
+  EXPECT_EQ(session->run("train_step", {}, out).toString(),
+            "NOT_FOUND: the program has no entry 'train_step'");
+}
+
+TEST(Session, RefusesBrokenArtifacts) {
+  Mlp m = makeMlp();
+  std::unique_ptr<Session> session;
+  // A program whose JSON says something impossible.
+  Program bad = m.program;
+  bad.buffers[0].offset = bad.arenaBytes; // Outside the arena.
+  ArtifactWriter writer;
+  std::string json = programToJson(bad);
+  ASSERT_TRUE(writer.addSection("program", {json.begin(), json.end()}).ok());
+  ASSERT_TRUE(writer.addSection("init", m.init).ok());
+  std::string path = testing::TempDir() + "/bad.kiln";
+  ASSERT_TRUE(writer.write(path).ok());
+  EXPECT_EQ(Session::open(path, session).toString(),
+            "DATA_LOSS: " + path +
+                ": program: buffer 0 ('fc1.weight') lies outside the arena");
+  // An artifact without a program.
+  ArtifactWriter empty;
+  ASSERT_TRUE(empty.write(path).ok());
+  EXPECT_EQ(
+      Session::open(path, session).toString(),
+      "DATA_LOSS: " + path +
+          " has no 'program' section; it was not written by kiln compile");
+  std::remove(path.c_str());
+}
+
+TEST(Program, JsonRoundTrips) {
+  Mlp m = makeMlp();
+  std::string json = programToJson(m.program);
+  Program back;
+  Status status = programFromJson(json, "m.kiln", back);
+  ASSERT_TRUE(status.ok()) << status.toString();
+  EXPECT_EQ(programToJson(back), json);
+  EXPECT_EQ(back.kernels[0].body[2].op, KOp::Max);
+  EXPECT_TRUE(back.entries[0].steps[0].gemm.transB);
+}
+
+TEST(Program, MalformedJsonIsDataLoss) {
+  Program p;
+  EXPECT_EQ(programFromJson("{", "m.kiln", p).code(), KILN_STATUS_DATA_LOSS);
+  EXPECT_EQ(
+      programFromJson("{\"arena_bytes\":0}", "m.kiln", p).toString(),
+      "DATA_LOSS: m.kiln: malformed program: the program has no 'init_bytes'");
+  EXPECT_EQ(
+      programFromJson(
+          R"({"arena_bytes":0,"init_bytes":0,"buffers":[{"name":"x","kind":"weird","dtype":"F32","shape":[1],"offset":0}],"kernels":[],"entries":[]})",
+          "m.kiln", p)
+          .toString(),
+      "DATA_LOSS: m.kiln: malformed program: buffer 0 has unknown kind "
+      "'weird'");
+}
+
+TEST(Gemm, TransposesBatchesAndBias) {
+  // out[b] = 2 * A[b]^T * B + 1 * c (c a row), for two batches.
+  Program p;
+  int64_t at = 0;
+  auto buf = [&](std::vector<int64_t> shape, DType t) {
+    Buffer b{"", BufferKind::Temp, t, std::move(shape), at};
+    at += b.bytes();
+    p.buffers.push_back(b);
+    return int32_t(p.buffers.size() - 1);
+  };
+  const int64_t M = 3, N = 2, K = 4;
+  int32_t a = buf({2, K, M}, DType::F64), b = buf({K, N}, DType::F64),
+          c = buf({N}, DType::F64), out = buf({2, M, N}, DType::F64);
+  p.arenaBytes = at;
+  GemmCall g{a, b, c, out, true, false, M, N, K, 2, K * M, 0, M * N, 2.0, 1.0};
+  Entry e;
+  e.name = "e";
+  e.steps = {Step::call(g)};
+  p.entries = {e};
+  ASSERT_TRUE(p.verify().ok()) << p.verify().toString();
+  std::vector<uint8_t> arena(at);
+  double *A = reinterpret_cast<double *>(arena.data() + p.buffers[a].offset);
+  double *Bm = reinterpret_cast<double *>(arena.data() + p.buffers[b].offset);
+  double *C = reinterpret_cast<double *>(arena.data() + p.buffers[c].offset);
+  double *O = reinterpret_cast<double *>(arena.data() + p.buffers[out].offset);
+  for (int i = 0; i < 2 * K * M; ++i)
+    A[i] = i * 0.5 - 3;
+  for (int i = 0; i < K * N; ++i)
+    Bm[i] = 1.0 / (i + 1);
+  C[0] = 10;
+  C[1] = -10;
+  cpu::gemm(p, g, arena.data());
+  for (int bi = 0; bi < 2; ++bi)
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double sum = 0;
+        for (int k = 0; k < K; ++k)
+          sum += A[bi * K * M + k * M + i] * Bm[k * N + j];
+        EXPECT_NEAR(O[bi * M * N + i * N + j], 2 * sum + C[j], 1e-12);
+      }
+}
+
+} // namespace

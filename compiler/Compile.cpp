@@ -1,6 +1,9 @@
 //===- Compile.cpp - the compiler's C++ entry point -----------------------===//
 #include "compiler/Compile.h"
 
+#include "runtime/src/io.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
@@ -37,13 +40,14 @@ OwningOpRef<ModuleOp> loadModel(const CompileOptions &options,
   return parseSourceFile<ModuleOp>(sourceMgr, &context);
 }
 
-LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
-  // 1. Read the input.
+namespace {
+
+/// Reads the model and runs the pipeline up to `stage`.
+OwningOpRef<ModuleOp> runPipeline(const CompileOptions &options, Stage stage,
+                                  MLIRContext &context) {
   OwningOpRef<ModuleOp> module = loadModel(options, context);
   if (!module)
-    return failure();
-
-  // 2. Run the pipeline up to the requested stage.
+    return {};
   PassManager pm(&context, ModuleOp::getOperationName());
   if (options.dumpIrAfterAll) {
     context.disableMultithreading(); // IR printing needs a serial pass manager.
@@ -53,15 +57,50 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
                         /*printModuleScope=*/true,
                         /*printAfterOnlyOnChange=*/false);
   }
-  switch (options.emit) {
-  case Stage::Graph:
-    buildGraphPipeline(pm, options.pipeline);
-    break;
-  }
+  buildGraphPipeline(pm, options.pipeline);
+  if (stage == Stage::Kernels)
+    buildKernelPipeline(pm);
   if (failed(pm.run(*module)))
+    return {};
+  return module;
+}
+
+FailureOr<codegen::EmittedProgram> emit(ModuleOp module) {
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return module.emitError() << "has no function @forward to compile";
+  return codegen::emitProgram(forward, "forward");
+}
+
+} // namespace
+
+FailureOr<codegen::EmittedProgram> compileProgram(const CompileOptions &options,
+                                                  MLIRContext &context) {
+  OwningOpRef<ModuleOp> module = runPipeline(options, Stage::Kernels, context);
+  if (!module)
+    return failure();
+  return emit(*module);
+}
+
+LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
+  Stage stage = options.artifact ? Stage::Kernels : options.emit;
+  OwningOpRef<ModuleOp> module = runPipeline(options, stage, context);
+  if (!module)
     return failure();
 
-  // 3. Write the result; the file appears only if everything succeeded.
+  if (options.artifact) {
+    FailureOr<codegen::EmittedProgram> program = emit(*module);
+    if (failed(program))
+      return failure();
+    std::vector<uint8_t> bytes = codegen::artifactBytes(*program);
+    runtime::Status status = runtime::writeFileAtomically(
+        options.outputPath, {{bytes.data(), bytes.size()}});
+    if (!status.ok())
+      return emitError(UnknownLoc::get(&context)) << status.message();
+    return success();
+  }
+
+  // Write the IR; the file appears only if everything succeeded.
   std::string message;
   auto output = openOutputFile(options.outputPath, &message);
   if (!output)

@@ -2,6 +2,7 @@
 #ifndef KILN_COMPILER_COMPILE_H
 #define KILN_COMPILER_COMPILE_H
 
+#include "codegen/ProgramEmitter.h"
 #include "compiler/Pipeline.h"
 #include "compiler/onnx/Importer.h"
 
@@ -17,8 +18,11 @@ struct CompileOptions {
   std::string inputPath;
   /// Where the result goes; "-" is stdout.
   std::string outputPath = "-";
-  /// The stage whose IR is written.
+  /// The stage whose IR is written; with `artifact`, the stage the artifact
+  /// is generated from (Kernels).
   Stage emit = Stage::Graph;
+  /// Write a .kiln artifact rather than IR.
+  bool artifact = false;
   /// Print the IR after every pass to stderr.
   bool dumpIrAfterAll = false;
   /// Write every initializer's data into the IR (large ones are elided by
@@ -33,11 +37,17 @@ struct CompileOptions {
 mlir::OwningOpRef<mlir::ModuleOp> loadModel(const CompileOptions &options,
                                             mlir::MLIRContext &context);
 
-/// Reads the model, runs the pipeline up to `options.emit` and writes the IR.
-/// Errors are reported as located diagnostics through `context`; the output
-/// file is written only when everything succeeded.
+/// Reads the model, runs the pipeline up to `options.emit` and writes the IR
+/// (or, with `options.artifact`, the .kiln artifact). Errors are reported as
+/// located diagnostics through `context`; the output file is written only
+/// when everything succeeded.
 llvm::LogicalResult compile(const CompileOptions &options,
                             mlir::MLIRContext &context);
+
+/// Compiles the model of `options` to an inference program in memory: what
+/// `kiln run MODEL.onnx` executes without writing an artifact.
+mlir::FailureOr<codegen::EmittedProgram>
+compileProgram(const CompileOptions &options, mlir::MLIRContext &context);
 
 } // namespace kiln
 

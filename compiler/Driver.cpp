@@ -10,6 +10,7 @@
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
 #include "runtime/src/inspect.h"
+#include "runtime/src/session.h"
 
 #include "kiln/runtime.h"
 
@@ -48,8 +49,14 @@ cl::opt<std::string> compileOutput("o",
 cl::opt<std::string> compileEmit(
     "emit",
     cl::desc("Write the IR after this stage instead of an artifact:\n"
-             "  mlir  import + shape inference + canonicalize/CSE"),
+             "  mlir     import + shape inference + canonicalize/CSE\n"
+             "  kernels  lowered to loop-nest kernels and library calls"),
     cl::value_desc("STAGE"), cl::sub(compileCommand), cl::cat(kilnCategory));
+cl::opt<bool> compileInference(
+    "inference",
+    cl::desc("Write a forward-only (inference) artifact: no loss, gradients "
+             "or optimizer"),
+    cl::sub(compileCommand), cl::cat(kilnCategory));
 cl::list<std::string> compileInputShapes(
     "input-shape",
     cl::desc("Sizes for an input with symbolic dimensions, e.g. "
@@ -82,15 +89,24 @@ int runCompile(mlir::MLIRContext &context) {
     options.import.inputShapes[name] = shape;
   }
   if (compileEmit.getNumOccurrences() == 0) {
-    errs() << "kiln compile: error: this build cannot write .kiln artifacts "
-              "yet; use --emit mlir to write the compiled IR\n";
-    return 1;
-  }
-  if (compileEmit == "mlir") {
+    if (!compileInference) {
+      errs() << "kiln compile: error: training artifacts are not available "
+                "yet; use --inference for a forward-only artifact, or --emit "
+                "mlir|kernels for IR\n";
+      return 1;
+    }
+    if (options.outputPath == "-") {
+      errs() << "kiln compile: error: an artifact needs -o OUT.kiln\n";
+      return 1;
+    }
+    options.artifact = true;
+  } else if (compileEmit == "mlir") {
     options.emit = Stage::Graph;
+  } else if (compileEmit == "kernels") {
+    options.emit = Stage::Kernels;
   } else {
     errs() << "kiln compile: error: unknown --emit stage '" << compileEmit
-           << "' (known: mlir)\n";
+           << "' (known: mlir, kernels)\n";
     return 1;
   }
   return mlir::succeeded(compile(options, context)) ? 0 : 1;
@@ -112,6 +128,12 @@ cl::opt<std::string>
                        "name (other tensors are ignored)"),
               cl::value_desc("IN.safetensors"), cl::Required,
               cl::sub(runCommand), cl::cat(kilnCategory));
+cl::list<std::string> runInputShapes(
+    "input-shape",
+    cl::desc("Sizes for an input with symbolic dimensions, when MODEL is "
+             "compiled on the fly"),
+    cl::value_desc("NAME=D0,D1,..."), cl::sub(runCommand),
+    cl::cat(kilnCategory));
 cl::opt<std::string> runOutput("o", cl::desc("Where to write the outputs"),
                                cl::value_desc("OUT.safetensors"), cl::Required,
                                cl::sub(runCommand), cl::cat(kilnCategory));
@@ -124,20 +146,34 @@ int reportStatus(StringRef command, kiln_status_t *status) {
   return 1;
 }
 
-int runRun(mlir::MLIRContext &) {
-  if (!StringRef(runModel).ends_with(".kiln")) {
-    errs() << "kiln run: error: '" << runModel
-           << "' is not a .kiln artifact; compiling ONNX models to artifacts "
-              "is not available yet\n";
-    return 1;
+int runRun(mlir::MLIRContext &context) {
+  // An artifact runs as it is; a model is compiled (for inference) first,
+  // in memory.
+  std::unique_ptr<kiln::runtime::Session> session;
+  kiln::runtime::Status status;
+  if (StringRef(runModel).ends_with(".kiln")) {
+    status = kiln::runtime::Session::open(runModel, session);
+  } else {
+    CompileOptions options;
+    options.inputPath = runModel;
+    for (const std::string &text : runInputShapes) {
+      std::string name, error;
+      SmallVector<int64_t> shape;
+      if (!onnx::parseInputShape(text, name, shape, error)) {
+        errs() << "kiln run: error: --input-shape: " << error << "\n";
+        return 1;
+      }
+      options.import.inputShapes[name] = shape;
+    }
+    auto program = compileProgram(options, context);
+    if (mlir::failed(program))
+      return 1; // The compiler reported why.
+    status = kiln::runtime::Session::create(std::move(program->program),
+                                            std::move(program->init), session);
   }
-  kiln_session_t *session = nullptr;
-  if (kiln_status_t *s = kiln_session_open(runModel.c_str(), &session))
-    return reportStatus("run", s);
-  kiln_status_t *s = kiln_session_run_files(
-      session, "forward", runInputs.c_str(), runOutput.c_str());
-  kiln_session_free(session);
-  return s ? reportStatus("run", s) : 0;
+  if (status.ok())
+    status = session->runFiles("forward", runInputs, runOutput);
+  return status.ok() ? 0 : reportStatus("run", status.release());
 }
 
 //===----------------------------------------------------------------------===//
@@ -237,10 +273,11 @@ int driverMain(int argc, char **argv) {
           "kiln - compile ONNX models into training executables and run "
           "them\n\n"
           "  kiln compile MODEL --emit mlir [-o OUT] [--dump-ir-after-all]\n"
-          "  kiln run MODEL.kiln --inputs IN.safetensors -o OUT.safetensors\n"
+          "  kiln compile MODEL --inference -o OUT.kiln\n"
+          "  kiln run MODEL --inputs IN.safetensors -o OUT.safetensors\n"
           "  kiln inspect MODEL.kiln [--json]\n\n"
-          "So far kiln compile writes IR, not .kiln artifacts (the code\n"
-          "generator is still to come); run and inspect take artifacts.\n"
+          "Training artifacts, the CUDA backend, and some ops' kernels are\n"
+          "still to come; kiln says which when it meets them.\n"
           "Run `kiln COMMAND --help` for a command's options.\n",
           &errs()))
     return 1;

@@ -19,6 +19,12 @@ void buildGraphPipeline(mlir::OpPassManager &pm,
   funcPm.addPass(mlir::createCSEPass());
 }
 
+void buildKernelPipeline(mlir::OpPassManager &pm) {
+  mlir::OpPassManager &funcPm = pm.nest<mlir::func::FuncOp>();
+  funcPm.addPass(lowering::createLowerToLinalgPass());
+  funcPm.addPass(mlir::createCSEPass());
+}
+
 namespace {
 struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
   Option<bool> requireStatic{

@@ -11,6 +11,9 @@ enum class Stage {
   /// Import, shape inference, canonicalization, CSE: the graph as the
   /// compiler understands it, every size static.
   Graph,
+  /// The graph lowered to loop-nest kernels (linalg.generic) and library
+  /// ops: what the code generator turns into the runtime's program.
+  Kernels,
 };
 
 /// Options shared by every pipeline.
@@ -23,6 +26,9 @@ struct PipelineOptions {
 /// kiln-shape-infer, canonicalize, cse.
 void buildGraphPipeline(mlir::OpPassManager &pm,
                         const PipelineOptions &options = {});
+
+/// Appends the passes from `Stage::Graph` to `Stage::Kernels`.
+void buildKernelPipeline(mlir::OpPassManager &pm);
 
 /// Registers the pipelines above for kiln-opt (`--kiln-graph-pipeline`).
 void registerPipelines();

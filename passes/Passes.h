@@ -2,13 +2,17 @@
 #ifndef KILN_PASSES_PASSES_H
 #define KILN_PASSES_PASSES_H
 
+#include "passes/lowering/Passes.h"
 #include "passes/shape/Passes.h"
 
 namespace kiln {
 
 /// Registers all kiln passes with the global pass registry (for kiln-opt and
 /// for textual pipelines).
-inline void registerAllPasses() { shape::registerShapePasses(); }
+inline void registerAllPasses() {
+  shape::registerShapePasses();
+  lowering::registerLoweringPasses();
+}
 
 } // namespace kiln
 

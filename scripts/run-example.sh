@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/run-example.sh - the README's main command: installs what is
-# missing, builds kiln, and compiles a small MLP exported from PyTorch
-# (test/onnx/fixtures/mlp_small.onnx, the benchmark MLP's structure) through
-# the importer and the graph pipeline, printing the IR.
+# missing, builds kiln, compiles a small MLP exported from PyTorch
+# (test/onnx/fixtures/mlp_small.onnx, the benchmark MLP's structure) into an
+# artifact, runs it on the CPU and checks the logits against onnxruntime's.
 #
 # This is the end-to-end path that exists today. It grows into "train the
 # example model on Fashion-MNIST" as the importer, runtime and training land.
@@ -12,5 +12,15 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake -S . -B build -G Ninja >/dev/null
 cmake --build build -j "${KILN_JOBS:-$(nproc)}"
-echo "== kiln compile test/onnx/fixtures/mlp_small.onnx --emit mlir =="
-build/tools/kiln compile test/onnx/fixtures/mlp_small.onnx --emit mlir
+model=test/onnx/fixtures/mlp_small.onnx
+out=build/example
+mkdir -p "$out"
+echo "== kiln compile $model --inference -o $out/mlp_small.kiln"
+build/tools/kiln compile "$model" --inference -o "$out/mlp_small.kiln"
+build/tools/kiln inspect "$out/mlp_small.kiln"
+echo "== kiln run on the reference inputs (test/onnx/fixtures/reference/)"
+build/tools/kiln run "$out/mlp_small.kiln" \
+  --inputs test/onnx/fixtures/reference/mlp_small.safetensors -o "$out/outputs.safetensors"
+build/test/runtime/kiln_compare_tensors "$out/outputs.safetensors" \
+  test/onnx/fixtures/reference/mlp_small.safetensors &&
+  echo "logits match onnxruntime's (rtol 1e-4)"

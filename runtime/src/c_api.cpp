@@ -1,7 +1,6 @@
 //===- c_api.cpp - the C API over Session ---------------------------------===//
 #include "kiln/runtime.h"
 
-#include "safetensors.h"
 #include "session.h"
 
 struct kiln_session_t {
@@ -35,30 +34,7 @@ kiln_status_t *kiln_session_run_files(kiln_session_t *session,
   if (!session || !entry || !inputs_path || !outputs_path)
     return kiln_status_create(KILN_STATUS_INVALID_ARGUMENT,
                               "kiln_session_run_files: NULL argument");
-  SafeTensors file;
-  if (Status s = SafeTensors::read(inputs_path, file); !s.ok())
-    return s.release();
-  // Only the entry's inputs are taken from the file (a batch file may also
-  // hold labels).
-  const Program &program = session->session->program();
-  const Entry *e = program.entry(entry);
-  std::vector<HostTensor> inputs;
-  if (e) {
-    for (int32_t id : e->inputs) {
-      if (const TensorView *t = file.find(program.buffers[id].name))
-        inputs.push_back({t->name, t->dtype, t->shape, t->data, t->bytes});
-    }
-  }
-  std::vector<HostTensor> outputs;
-  if (Status s = session->session->run(entry, inputs, outputs); !s.ok())
-    return s.annotate(inputs_path).release();
-  SafeTensorsWriter writer;
-  for (const HostTensor &t : outputs)
-    if (Status s = writer.add(t.name, t.dtype, t.shape, t.data, t.bytes);
-        !s.ok())
-      return s.release();
-  writer.setMetadata("producer", "kiln");
-  return writer.write(outputs_path).release();
+  return session->session->runFiles(entry, inputs_path, outputs_path).release();
 }
 
 void kiln_session_free(kiln_session_t *session) { delete session; }

@@ -4,6 +4,7 @@
 #include "artifact.h"
 #include "cpu/gemm.h"
 #include "cpu/interpreter.h"
+#include "safetensors.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -141,6 +142,29 @@ Status Session::run(std::string_view name,
         {b.name, b.dtype, b.shape, arena_ + b.offset, size_t(b.bytes())});
   }
   return Status();
+}
+
+Status Session::runFiles(std::string_view name, const std::string &inputsPath,
+                         const std::string &outputsPath) {
+  SafeTensors file;
+  if (Status s = SafeTensors::read(inputsPath, file); !s.ok())
+    return s;
+  std::vector<HostTensor> inputs;
+  if (const Entry *e = program_.entry(name)) {
+    for (int32_t id : e->inputs)
+      if (const TensorView *t = file.find(program_.buffers[id].name))
+        inputs.push_back({t->name, t->dtype, t->shape, t->data, t->bytes});
+  }
+  std::vector<HostTensor> outputs;
+  if (Status s = run(name, inputs, outputs); !s.ok())
+    return std::move(s.annotate(inputsPath));
+  SafeTensorsWriter writer;
+  for (const HostTensor &t : outputs)
+    if (Status s = writer.add(t.name, t.dtype, t.shape, t.data, t.bytes);
+        !s.ok())
+      return s;
+  writer.setMetadata("producer", "kiln");
+  return writer.write(outputsPath);
 }
 
 } // namespace kiln::runtime

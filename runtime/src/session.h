@@ -39,6 +39,12 @@ public:
   Status run(std::string_view entry, const std::vector<HostTensor> &inputs,
              std::vector<HostTensor> &outputs);
 
+  /// run() with the inputs read from a safetensors file (tensors that are
+  /// not inputs are ignored: a batch file may also hold labels) and the
+  /// outputs written to another, atomically. Errors name the files.
+  Status runFiles(std::string_view entry, const std::string &inputsPath,
+                  const std::string &outputsPath);
+
 private:
   Session() = default;
   Program program_;

@@ -1,0 +1,816 @@
+//===- ProgramEmitter.cpp - kernel-level IR to the runtime's program ------===//
+//
+// 1. Walk the function in order: arguments become input buffers,
+//    initializers and constants buffers in the init region, every kernel or
+//    library op a step writing a new buffer, reshapes views of their
+//    operand's storage.
+// 2. Translate each linalg.generic into a runtime Kernel: loops reordered so
+//    parallel dims come first, indexing maps into coefficient matrices, the
+//    body's arith/math/tensor ops into kernel instructions, the reduction's
+//    combine recognized from the yield.
+// 3. Plan memory: parameters and constants first (the init region), then
+//    fixed slots for inputs and outputs, then temporaries sharing space
+//    where their lifetimes (in steps) do not overlap.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/ProgramEmitter.h"
+
+#include "ir/graph/GraphOps.h"
+#include "runtime/src/artifact.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+
+using namespace mlir;
+namespace rt = kiln::runtime;
+namespace g = kiln::graph;
+
+namespace kiln::codegen {
+namespace {
+
+constexpr int64_t kAlign = 64;
+int64_t alignUp(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+std::optional<rt::DType> dtypeOf(Type t) {
+  if (t.isF32())
+    return rt::DType::F32;
+  if (t.isF64())
+    return rt::DType::F64;
+  if (t.isF16())
+    return rt::DType::F16;
+  if (t.isBF16())
+    return rt::DType::BF16;
+  if (t.isInteger(64) || t.isIndex())
+    return rt::DType::I64;
+  if (t.isInteger(32))
+    return rt::DType::I32;
+  if (t.isInteger(8))
+    return rt::DType::I8;
+  if (t.isInteger(1))
+    return rt::DType::Bool;
+  return std::nullopt;
+}
+
+/// A region of the arena; several buffers (views) may share one.
+struct Storage {
+  int64_t bytes;
+  rt::BufferKind kind;
+  int first = INT_MAX, last = -1;
+  int64_t offset = 0;
+};
+
+class Emitter {
+public:
+  explicit Emitter(func::FuncOp func) : func_(func) {}
+
+  FailureOr<EmittedProgram> run(StringRef name);
+
+private:
+  InFlightDiagnostic error(Operation *op) { return op->emitOpError(); }
+
+  /// A new buffer with its own storage.
+  int32_t newBuffer(StringRef name, rt::BufferKind kind, RankedTensorType t) {
+    rt::Buffer b;
+    b.name = name.str();
+    b.kind = kind;
+    b.dtype = *dtypeOf(t.getElementType());
+    b.shape.assign(t.getShape().begin(), t.getShape().end());
+    storages_.push_back({b.bytes(), kind});
+    program_.buffers.push_back(b);
+    storageOf_.push_back(int(storages_.size() - 1));
+    return int32_t(program_.buffers.size() - 1);
+  }
+  std::string tempName() { return "%" + std::to_string(temps_++); }
+
+  /// Records that the current step reads or writes `buffer`.
+  void use(int32_t buffer) {
+    Storage &s = storages_[storageOf_[buffer]];
+    s.first = std::min(s.first, int(entry_.steps.size()));
+    s.last = std::max(s.last, int(entry_.steps.size()));
+  }
+  void addStep(rt::Step step, ArrayRef<int32_t> buffers) {
+    for (int32_t b : buffers)
+      use(b);
+    entry_.steps.push_back(std::move(step));
+  }
+
+  LogicalResult emitData(Operation *op, Value result, StringRef name,
+                         rt::BufferKind kind, ElementsAttr value);
+  LogicalResult emitGeneric(linalg::GenericOp op);
+  LogicalResult emitGemm(g::GemmOp op);
+  LogicalResult emitMatMul(g::MatMulOp op);
+  LogicalResult emitReturn(func::ReturnOp op);
+  int32_t copyKernel(Value from, int32_t fromBuffer, rt::BufferKind kind,
+                     StringRef name);
+  int32_t kernelFor(rt::Kernel kernel);
+
+  func::FuncOp func_;
+  rt::Program program_;
+  rt::Entry entry_;
+  std::vector<Storage> storages_;
+  std::vector<int> storageOf_;
+  std::vector<std::pair<int, std::vector<uint8_t>>> initData_; // storage, bytes
+  llvm::DenseMap<Value, int32_t> bufferOf_;
+  int temps_ = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Data
+//===----------------------------------------------------------------------===//
+
+LogicalResult Emitter::emitData(Operation *op, Value result, StringRef name,
+                                rt::BufferKind kind, ElementsAttr value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  int32_t id = newBuffer(name, kind, type);
+  std::vector<uint8_t> bytes(program_.buffers[id].bytes());
+  if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
+    if (type.getElementType().isInteger(1)) {
+      auto values = dense.getValues<bool>();
+      for (size_t i = 0; i < bytes.size(); ++i)
+        bytes[i] = values[i];
+    } else {
+      ArrayRef<char> raw = dense.getRawData();
+      size_t width = bytes.size() / std::max<int64_t>(type.getNumElements(), 1);
+      if (dense.isSplat()) {
+        for (size_t i = 0; i < bytes.size(); i += width)
+          std::memcpy(bytes.data() + i, raw.data(), width);
+      } else {
+        std::memcpy(bytes.data(), raw.data(), bytes.size());
+      }
+    }
+  } else if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob || blob->getData().size() != bytes.size())
+      return error(op) << "has no data for '" << name
+                       << "' (IR printed with elided weights cannot be "
+                          "compiled; compile the model itself)";
+    std::memcpy(bytes.data(), blob->getData().data(), bytes.size());
+  } else {
+    return error(op) << "holds a kind of elements attribute the code "
+                        "generator cannot read";
+  }
+  initData_.emplace_back(storageOf_[id], std::move(bytes));
+  bufferOf_[result] = id;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Kernels
+//===----------------------------------------------------------------------===//
+
+int32_t Emitter::kernelFor(rt::Kernel kernel) {
+  program_.kernels.push_back(std::move(kernel));
+  return int32_t(program_.kernels.size() - 1);
+}
+
+/// Coefficients of an affine expression over `dims` domain dims (in the
+/// kernel's order, via `newIndex`), the constant last.
+static LogicalResult affineRow(AffineExpr e, ArrayRef<unsigned> newIndex,
+                               SmallVectorImpl<int64_t> &row, int64_t scale) {
+  if (auto d = dyn_cast<AffineDimExpr>(e)) {
+    row[newIndex[d.getPosition()]] += scale;
+    return success();
+  }
+  if (auto c = dyn_cast<AffineConstantExpr>(e)) {
+    row.back() += scale * c.getValue();
+    return success();
+  }
+  auto bin = dyn_cast<AffineBinaryOpExpr>(e);
+  if (!bin)
+    return failure();
+  if (bin.getKind() == AffineExprKind::Add)
+    return success(succeeded(affineRow(bin.getLHS(), newIndex, row, scale)) &&
+                   succeeded(affineRow(bin.getRHS(), newIndex, row, scale)));
+  if (bin.getKind() == AffineExprKind::Mul) {
+    if (auto c = dyn_cast<AffineConstantExpr>(bin.getRHS()))
+      return affineRow(bin.getLHS(), newIndex, row, scale * c.getValue());
+    if (auto c = dyn_cast<AffineConstantExpr>(bin.getLHS()))
+      return affineRow(bin.getRHS(), newIndex, row, scale * c.getValue());
+  }
+  return failure();
+}
+
+LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
+  if (op.getNumDpsInits() != 1)
+    return error(op) << "with " << op.getNumDpsInits()
+                     << " outputs is not supported yet";
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  auto iterators = op.getIteratorTypesArray();
+  // 1. Loops: parallel dims first (in order), then the reduced ones.
+  SmallVector<unsigned> order, newIndex(ranges.size());
+  for (bool reduction : {false, true})
+    for (unsigned d = 0; d < ranges.size(); ++d)
+      if ((iterators[d] == utils::IteratorType::reduction) == reduction)
+        order.push_back(d);
+  rt::Kernel k;
+  k.name = "k" + std::to_string(program_.kernels.size());
+  if (auto name = dyn_cast<NameLoc>(op.getLoc()))
+    k.name += " " + name.getName().str(); // The ONNX node it came from.
+  for (unsigned i = 0; i < order.size(); ++i) {
+    newIndex[order[i]] = i;
+    k.domain.push_back(ranges[order[i]]);
+  }
+  k.parallelDims = 0;
+  for (auto it : iterators)
+    k.parallelDims += it == utils::IteratorType::parallel;
+  size_t rank = ranges.size();
+
+  // 2. Arguments: the inputs, tensors gathered from in the body, the output.
+  std::vector<int32_t> stepArgs;
+  auto argFor = [&](Value v) -> std::optional<int32_t> {
+    auto it = bufferOf_.find(v);
+    if (it == bufferOf_.end())
+      return std::nullopt;
+    const rt::Buffer &b = program_.buffers[it->second];
+    for (size_t a = 0; a < stepArgs.size(); ++a)
+      if (stepArgs[a] == it->second)
+        return int32_t(a);
+    stepArgs.push_back(it->second);
+    k.args.push_back({b.dtype, b.shape, false});
+    return int32_t(k.args.size() - 1);
+  };
+
+  Block &body = op.getRegion().front();
+  llvm::DenseMap<Value, int32_t> instr;
+  auto add = [&](rt::KOp kop, Type t, int32_t a = -1, int32_t b = -1,
+                 int32_t c = -1) {
+    rt::KInstr in;
+    in.op = kop;
+    in.type = *dtypeOf(t);
+    in.a = a;
+    in.b = b;
+    in.c = c;
+    k.body.push_back(in);
+    return int32_t(k.body.size() - 1);
+  };
+  // Inputs' block arguments read their operand at its map (through a
+  // strided slice of a buffer, the slice's offsets and strides compose in).
+  for (OpOperand *operand : op.getDpsInputOperands()) {
+    BlockArgument arg = body.getArgument(operand->getOperandNumber());
+    if (arg.use_empty())
+      continue;
+    Value source = operand->get();
+    auto slice = source.getDefiningOp<tensor::ExtractSliceOp>();
+    if (slice) {
+      if (slice.getSourceType().getRank() != slice.getResultType().getRank() ||
+          llvm::is_contained(slice.getStaticOffsets(), ShapedType::kDynamic) ||
+          llvm::is_contained(slice.getStaticStrides(), ShapedType::kDynamic))
+        return error(op) << "reads a rank-reducing or dynamic slice, which "
+                            "the kernel format cannot express";
+      source = slice.getSource();
+    }
+    std::optional<int32_t> a = argFor(source);
+    if (!a)
+      return error(op) << "reads a value the code generator has no buffer for";
+    AffineMap map = op.getMatchingIndexingMap(operand);
+    rt::KInstr in;
+    in.op = rt::KOp::Load;
+    in.type = *dtypeOf(arg.getType());
+    in.arg = *a;
+    for (auto [j, e] : llvm::enumerate(map.getResults())) {
+      SmallVector<int64_t> row(rank + 1, 0);
+      int64_t stride = slice ? slice.getStaticStrides()[j] : 1;
+      if (slice)
+        row.back() = slice.getStaticOffsets()[j];
+      if (failed(affineRow(e, newIndex, row, stride)))
+        return error(op) << "has an indexing map the kernel format cannot "
+                            "express: "
+                         << AffineMapAttr::get(map);
+      in.map.insert(in.map.end(), row.begin(), row.end());
+    }
+    k.body.push_back(in);
+    instr[arg] = int32_t(k.body.size() - 1);
+  }
+  Value acc = body.getArgument(op.getNumDpsInputs());
+
+  // 3. The body, op by op.
+  using P = arith::CmpFPredicate;
+  using I = arith::CmpIPredicate;
+  // A reduction's final combine (acc op value) is not an instruction: it
+  // becomes the output's Combine below.
+  Operation *combineOp = nullptr;
+  if (k.parallelDims < int32_t(rank))
+    combineOp = body.getTerminator()->getOperand(0).getDefiningOp();
+  for (Operation &bop : body.without_terminator()) {
+    if (&bop == combineOp)
+      continue;
+    auto operand = [&](unsigned i) -> int32_t {
+      auto it = instr.find(bop.getOperand(i));
+      return it == instr.end() ? -1 : it->second;
+    };
+    for (unsigned i = 0; i < bop.getNumOperands(); ++i) {
+      if (bop.getOperand(i) == acc)
+        return error(op) << "uses its accumulator other than in the final "
+                            "combine";
+      if (operand(i) < 0 && !isa<tensor::ExtractOp>(bop))
+        return error(op) << "body uses a value from outside the kernel";
+    }
+    Type t = bop.getNumResults() ? bop.getResult(0).getType() : Type();
+    if (t && !dtypeOf(t))
+      return error(op) << "computes values of type " << t
+                       << ", which kernels do not support";
+    auto binary = [&](rt::KOp kop) {
+      return add(kop, t, operand(0), operand(1));
+    };
+    auto unary = [&](rt::KOp kop) { return add(kop, t, operand(0)); };
+    int32_t result =
+        TypeSwitch<Operation *, int32_t>(&bop)
+            .Case<arith::AddFOp, arith::AddIOp>(
+                [&](auto) { return binary(rt::KOp::Add); })
+            .Case<arith::SubFOp, arith::SubIOp>(
+                [&](auto) { return binary(rt::KOp::Sub); })
+            .Case<arith::MulFOp, arith::MulIOp>(
+                [&](auto) { return binary(rt::KOp::Mul); })
+            .Case<arith::DivFOp, arith::DivSIOp>(
+                [&](auto) { return binary(rt::KOp::Div); })
+            .Case<arith::RemFOp, arith::RemSIOp>(
+                [&](auto) { return binary(rt::KOp::Rem); })
+            .Case<arith::MaximumFOp, arith::MaxSIOp>(
+                [&](auto) { return binary(rt::KOp::Max); })
+            .Case<arith::MinimumFOp, arith::MinSIOp>(
+                [&](auto) { return binary(rt::KOp::Min); })
+            .Case<arith::AndIOp>([&](auto) { return binary(rt::KOp::And); })
+            .Case<arith::OrIOp>([&](auto) { return binary(rt::KOp::Or); })
+            .Case<arith::XOrIOp>([&](auto) {
+              return add(rt::KOp::Ne, t, operand(0), operand(1));
+            })
+            .Case<math::PowFOp>([&](auto) { return binary(rt::KOp::Pow); })
+            .Case<arith::NegFOp>([&](auto) { return unary(rt::KOp::Neg); })
+            .Case<math::AbsFOp, math::AbsIOp>(
+                [&](auto) { return unary(rt::KOp::Abs); })
+            .Case<math::ExpOp>([&](auto) { return unary(rt::KOp::Exp); })
+            .Case<math::LogOp>([&](auto) { return unary(rt::KOp::Log); })
+            .Case<math::SqrtOp>([&](auto) { return unary(rt::KOp::Sqrt); })
+            .Case<math::TanhOp>([&](auto) { return unary(rt::KOp::Tanh); })
+            .Case<math::ErfOp>([&](auto) { return unary(rt::KOp::Erf); })
+            .Case<math::FloorOp>([&](auto) { return unary(rt::KOp::Floor); })
+            .Case<arith::ExtFOp, arith::TruncFOp, arith::SIToFPOp,
+                  arith::UIToFPOp, arith::FPToSIOp, arith::ExtSIOp,
+                  arith::ExtUIOp, arith::TruncIOp>(
+                [&](auto) { return unary(rt::KOp::Cast); })
+            .Case<arith::IndexCastOp>([&](auto) { return operand(0); })
+            .Case<arith::SelectOp>([&](auto) {
+              return add(rt::KOp::Select, t, operand(0), operand(1),
+                         operand(2));
+            })
+            .Case<arith::CmpFOp>([&](arith::CmpFOp c) -> int32_t {
+              switch (c.getPredicate()) {
+              case P::OEQ:
+              case P::UEQ:
+                return binary(rt::KOp::Eq);
+              case P::ONE:
+              case P::UNE:
+                return binary(rt::KOp::Ne);
+              case P::OLT:
+              case P::ULT:
+                return binary(rt::KOp::Lt);
+              case P::OLE:
+              case P::ULE:
+                return binary(rt::KOp::Le);
+              case P::OGT:
+              case P::UGT:
+                return binary(rt::KOp::Gt);
+              case P::OGE:
+              case P::UGE:
+                return binary(rt::KOp::Ge);
+              case P::UNO:
+                if (c.getLhs() == c.getRhs())
+                  return unary(rt::KOp::IsNan);
+                return -1;
+              default:
+                return -1;
+              }
+            })
+            .Case<arith::CmpIOp>([&](arith::CmpIOp c) -> int32_t {
+              switch (c.getPredicate()) {
+              case I::eq:
+                return binary(rt::KOp::Eq);
+              case I::ne:
+                return binary(rt::KOp::Ne);
+              case I::slt:
+                return binary(rt::KOp::Lt);
+              case I::sle:
+                return binary(rt::KOp::Le);
+              case I::sgt:
+                return binary(rt::KOp::Gt);
+              case I::sge:
+                return binary(rt::KOp::Ge);
+              default:
+                return -1;
+              }
+            })
+            .Case<arith::ConstantOp>([&](arith::ConstantOp c) -> int32_t {
+              rt::KInstr in;
+              in.op = rt::KOp::Const;
+              in.type = *dtypeOf(t);
+              if (auto f = dyn_cast<FloatAttr>(c.getValue()))
+                in.fvalue = f.getValueAsDouble();
+              else if (auto i = dyn_cast<IntegerAttr>(c.getValue()))
+                in.ivalue = t.isInteger(1)
+                                ? int64_t(i.getValue().getBoolValue())
+                                : i.getValue().getSExtValue();
+              else
+                return -1;
+              k.body.push_back(in);
+              return int32_t(k.body.size() - 1);
+            })
+            .Case<linalg::IndexOp>([&](linalg::IndexOp i) {
+              rt::KInstr in;
+              in.op = rt::KOp::Index;
+              in.type = rt::DType::I64;
+              in.ivalue = newIndex[i.getDim()];
+              k.body.push_back(in);
+              return int32_t(k.body.size() - 1);
+            })
+            .Case<tensor::ExtractOp>([&](tensor::ExtractOp e) -> int32_t {
+              std::optional<int32_t> a = argFor(e.getTensor());
+              if (!a)
+                return -1;
+              rt::KInstr in;
+              in.op = rt::KOp::Gather;
+              in.type = *dtypeOf(t);
+              in.arg = *a;
+              for (unsigned i = 1; i < bop.getNumOperands(); ++i) {
+                if (operand(i) < 0)
+                  return -1;
+                in.indices.push_back(operand(i));
+              }
+              k.body.push_back(in);
+              return int32_t(k.body.size() - 1);
+            })
+            .Default([](Operation *) { return -1; });
+    if (result < 0)
+      return error(op) << "body op '" << bop.getName()
+                       << "' has no kernel instruction";
+    instr[bop.getResult(0)] = result;
+  }
+
+  // 4. The output and its combine.
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  Value yielded = yield.getOperand(0);
+  rt::Combine combine = rt::Combine::None;
+  if (k.parallelDims < int32_t(rank)) {
+    Operation *c = yielded.getDefiningOp();
+    if (!c || c->getNumOperands() != 2 ||
+        (c->getOperand(0) != acc && c->getOperand(1) != acc))
+      return error(op) << "reduces without a recognizable combine";
+    combine = isa<arith::AddFOp, arith::AddIOp>(c)        ? rt::Combine::Sum
+              : isa<arith::MaximumFOp, arith::MaxSIOp>(c) ? rt::Combine::Max
+              : isa<arith::MinimumFOp, arith::MinSIOp>(c) ? rt::Combine::Min
+              : isa<arith::MulFOp, arith::MulIOp>(c)      ? rt::Combine::Prod
+                                                          : rt::Combine::None;
+    if (combine == rt::Combine::None)
+      return error(op) << "combines with '" << c->getName()
+                       << "', which kernels do not support";
+    // The accumulator starts at the combine's identity.
+    auto fill = op.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+    auto start = fill ? fill.getInputs()[0].getDefiningOp<arith::ConstantOp>()
+                      : arith::ConstantOp();
+    double identity = combine == rt::Combine::Sum    ? 0.0
+                      : combine == rt::Combine::Prod ? 1.0
+                      : combine == rt::Combine::Max  ? -INFINITY
+                                                     : INFINITY;
+    bool ok = false;
+    if (start) {
+      if (auto f = dyn_cast<FloatAttr>(start.getValue()))
+        ok = f.getValueAsDouble() == identity;
+      else if (auto i = dyn_cast<IntegerAttr>(start.getValue()))
+        ok = combine == rt::Combine::Sum   ? i.getInt() == 0
+             : combine == rt::Combine::Max ? i.getInt() == INT64_MIN
+                                           : false;
+    }
+    if (!ok)
+      return error(op) << "reduction must start from a linalg.fill of its "
+                          "combine's identity";
+    yielded = c->getOperand(0) == acc ? c->getOperand(1) : c->getOperand(0);
+  } else if (!acc.use_empty()) {
+    return error(op) << "reads its output operand";
+  }
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  for (unsigned r = 0; r < outMap.getNumResults(); ++r) {
+    auto d = dyn_cast<AffineDimExpr>(outMap.getResult(r));
+    if (!d || newIndex[d.getPosition()] != r)
+      return error(op) << "writes its output through a map the kernel format "
+                          "cannot express: "
+                       << AffineMapAttr::get(outMap);
+  }
+  auto resultType = cast<RankedTensorType>(op.getResult(0).getType());
+  int32_t out = newBuffer(tempName(), rt::BufferKind::Temp, resultType);
+  stepArgs.push_back(out);
+  k.args.push_back(
+      {program_.buffers[out].dtype, program_.buffers[out].shape, true});
+  auto it = instr.find(yielded);
+  if (it == instr.end())
+    return error(op) << "yields a value the kernel does not compute";
+  k.outputs.push_back({int32_t(k.args.size() - 1), it->second, combine});
+  if (rt::Status s = k.verify(); !s.ok())
+    return error(op) << "makes an invalid kernel: " << s.message();
+  addStep(rt::Step::launch(kernelFor(std::move(k)), stepArgs), stepArgs);
+  bufferOf_[op.getResult(0)] = out;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Library calls
+//===----------------------------------------------------------------------===//
+
+LogicalResult Emitter::emitGemm(g::GemmOp op) {
+  auto a = cast<RankedTensorType>(op.getA().getType());
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  if (!type.getElementType().isF32() && !type.getElementType().isF64())
+    return error(op) << "on " << type.getElementType()
+                     << " is not supported yet (F32 and F64 are)";
+  rt::GemmCall call;
+  call.a = bufferOf_.lookup(op.getA());
+  call.b = bufferOf_.lookup(op.getB());
+  call.transA = op.getTransA();
+  call.transB = op.getTransB();
+  call.m = type.getDimSize(0);
+  call.n = type.getDimSize(1);
+  call.k = a.getDimSize(call.transA ? 0 : 1);
+  call.alpha = op.getAlpha().convertToDouble();
+  call.beta = op.getBeta().convertToDouble();
+  if (Value c = op.getC()) {
+    auto ct = cast<RankedTensorType>(c.getType());
+    int64_t n = ct.getNumElements();
+    bool row =
+        ct.getRank() == 1 || (ct.getRank() == 2 && ct.getDimSize(0) == 1);
+    call.c = bufferOf_.lookup(c);
+    // A column [M, 1] is not one of the forms GemmCall takes; broadcast it.
+    if (!(n == 1 || (row && n == call.n) || n == call.m * call.n))
+      return error(op) << "with a bias of shape " << ct
+                       << " is not supported yet";
+  }
+  int32_t out = newBuffer(tempName(), rt::BufferKind::Temp, type);
+  call.out = out;
+  std::vector<int32_t> used = {call.a, call.b, out};
+  if (call.c >= 0)
+    used.push_back(call.c);
+  addStep(rt::Step::call(call), used);
+  bufferOf_[op.getResult()] = out;
+  return success();
+}
+
+LogicalResult Emitter::emitMatMul(g::MatMulOp op) {
+  auto lhs = cast<RankedTensorType>(op.getLhs().getType());
+  auto rhs = cast<RankedTensorType>(op.getRhs().getType());
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  if (!type.getElementType().isF32() && !type.getElementType().isF64())
+    return error(op) << "on " << type.getElementType()
+                     << " is not supported yet (F32 and F64 are)";
+  rt::GemmCall call;
+  call.a = bufferOf_.lookup(op.getLhs());
+  call.b = bufferOf_.lookup(op.getRhs());
+  call.beta = 0;
+  int64_t k = lhs.getDimSize(lhs.getRank() - 1);
+  call.k = k;
+  call.m = lhs.getRank() == 1 ? 1 : lhs.getDimSize(lhs.getRank() - 2);
+  call.n = rhs.getRank() == 1 ? 1 : rhs.getDimSize(rhs.getRank() - 1);
+  ArrayRef<int64_t> lb =
+      lhs.getShape().drop_back(std::min<int64_t>(2, lhs.getRank()));
+  ArrayRef<int64_t> rb =
+      rhs.getShape().drop_back(std::min<int64_t>(2, rhs.getRank()));
+  int64_t lbatch = 1, rbatch = 1;
+  for (int64_t d : lb)
+    lbatch *= d;
+  for (int64_t d : rb)
+    rbatch *= d;
+  if (rbatch == 1) {
+    // [batch..., M, K] x [K, N]: one GEMM with M' = batch * M.
+    call.m *= lbatch;
+  } else if (lb == rb) {
+    call.batch = lbatch;
+    call.strideA = call.m * k;
+    call.strideB = k * call.n;
+    call.strideOut = call.m * call.n;
+  } else {
+    return error(op) << "with broadcast batch dimensions (" << lhs << " x "
+                     << rhs << ") is not supported yet";
+  }
+  int32_t out = newBuffer(tempName(), rt::BufferKind::Temp, type);
+  call.out = out;
+  addStep(rt::Step::call(call), {call.a, call.b, out});
+  bufferOf_[op.getResult()] = out;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Outputs
+//===----------------------------------------------------------------------===//
+
+int32_t Emitter::copyKernel(Value from, int32_t fromBuffer, rt::BufferKind kind,
+                            StringRef name) {
+  auto type = cast<RankedTensorType>(from.getType());
+  const rt::Buffer &src = program_.buffers[fromBuffer];
+  rt::Kernel k;
+  k.name = "copy" + std::to_string(program_.kernels.size());
+  k.domain = src.shape;
+  k.parallelDims = int32_t(src.shape.size());
+  k.args = {{src.dtype, src.shape, false}, {src.dtype, src.shape, true}};
+  rt::KInstr load;
+  load.op = rt::KOp::Load;
+  load.type = src.dtype;
+  load.arg = 0;
+  size_t rank = src.shape.size();
+  for (size_t j = 0; j < rank; ++j)
+    for (size_t d = 0; d <= rank; ++d)
+      load.map.push_back(d == j ? 1 : 0);
+  k.body = {load};
+  k.outputs = {{1, 0, rt::Combine::None}};
+  int32_t out = newBuffer(name, kind, type);
+  addStep(rt::Step::launch(kernelFor(std::move(k)), {fromBuffer, out}),
+          {fromBuffer, out});
+  return out;
+}
+
+LogicalResult Emitter::emitReturn(func::ReturnOp op) {
+  for (auto [i, value] : llvm::enumerate(op.getOperands())) {
+    auto name = func_.getResultAttrOfType<StringAttr>(i, "kiln.name");
+    std::string outName = name ? name.str() : "output" + std::to_string(i);
+    int32_t id = bufferOf_.lookup(value);
+    const rt::Buffer &b = program_.buffers[id];
+    bool ownTemp = b.kind == rt::BufferKind::Temp &&
+                   storageOf_[id] == int(id) - 0 &&
+                   llvm::count(entry_.outputs, id) == 0;
+    // An output gets a slot of its own; a value that is an input, a
+    // parameter, a view, or already another output is copied there.
+    bool view = false;
+    for (size_t other = 0; other < program_.buffers.size(); ++other)
+      view |= other != size_t(id) && storageOf_[other] == storageOf_[id];
+    if (!ownTemp || view) {
+      id = copyKernel(value, id, rt::BufferKind::Output, outName);
+    } else {
+      program_.buffers[id].kind = rt::BufferKind::Output;
+      program_.buffers[id].name = outName;
+      storages_[storageOf_[id]].kind = rt::BufferKind::Output;
+    }
+    entry_.outputs.push_back(id);
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// The walk and the memory plan
+//===----------------------------------------------------------------------===//
+
+FailureOr<EmittedProgram> Emitter::run(StringRef name) {
+  entry_.name = name.str();
+  for (auto [i, arg] : llvm::enumerate(func_.getArguments())) {
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
+    if (!type || !type.hasStaticShape() || !dtypeOf(type.getElementType()))
+      return func_.emitError() << "argument " << i << " of type "
+                               << arg.getType() << " cannot be a kernel input";
+    auto argName = func_.getArgAttrOfType<StringAttr>(i, "kiln.name");
+    int32_t id =
+        newBuffer(argName ? argName.str() : "input" + std::to_string(i),
+                  rt::BufferKind::Input, type);
+    entry_.inputs.push_back(id);
+    bufferOf_[arg] = id;
+  }
+  bool failedAny = false;
+  for (Operation &op : func_.getBody().front()) {
+    LogicalResult result =
+        TypeSwitch<Operation *, LogicalResult>(&op)
+            .Case([&](g::InitializerOp i) {
+              return emitData(i, i.getResult(), i.getName(),
+                              rt::BufferKind::Parameter, i.getValue());
+            })
+            .Case([&](g::ConstantOp c) {
+              return emitData(c, c.getResult(), tempName(),
+                              rt::BufferKind::Constant, c.getValue());
+            })
+            .Case([&](g::ReshapeOp r) -> LogicalResult {
+              // A view: a second buffer on the same storage.
+              int32_t src = bufferOf_.lookup(r.getInput());
+              rt::Buffer view = program_.buffers[src];
+              view.name = tempName();
+              auto shape = r.getResult().getType().getShape();
+              view.shape.assign(shape.begin(), shape.end());
+              program_.buffers.push_back(view);
+              storageOf_.push_back(storageOf_[src]);
+              bufferOf_[r.getResult()] = int32_t(program_.buffers.size() - 1);
+              return success();
+            })
+            .Case<tensor::EmptyOp, linalg::FillOp, arith::ConstantOp,
+                  tensor::ExtractSliceOp>([](Operation *) { return success(); })
+            .Case([&](linalg::GenericOp op) { return emitGeneric(op); })
+            .Case([&](g::GemmOp op) { return emitGemm(op); })
+            .Case([&](g::MatMulOp op) { return emitMatMul(op); })
+            .Case([&](func::ReturnOp op) { return emitReturn(op); })
+            .Default([&](Operation *op) -> LogicalResult {
+              return op->emitOpError()
+                     << "cannot be compiled to a kernel or library call yet";
+            });
+    failedAny |= failed(result);
+  }
+  if (failedAny)
+    return failure();
+
+  // Memory plan: the init region (parameters, constants), fixed slots for
+  // inputs and outputs, then temporaries sharing space.
+  int64_t at = 0;
+  for (Storage &s : storages_)
+    if (s.kind == rt::BufferKind::Parameter ||
+        s.kind == rt::BufferKind::Constant) {
+      s.offset = at;
+      at = alignUp(at + s.bytes);
+    }
+  int64_t initBytes = at;
+  for (Storage &s : storages_)
+    if (s.kind == rt::BufferKind::Input || s.kind == rt::BufferKind::Output) {
+      s.offset = at;
+      at = alignUp(at + s.bytes);
+    }
+  std::vector<int> temps;
+  std::vector<int64_t> sizes;
+  std::vector<std::pair<int, int>> lifetimes;
+  for (size_t i = 0; i < storages_.size(); ++i)
+    if (storages_[i].kind == rt::BufferKind::Temp) {
+      temps.push_back(int(i));
+      sizes.push_back(storages_[i].bytes);
+      lifetimes.emplace_back(storages_[i].first, storages_[i].last);
+    }
+  int64_t tempBytes = 0;
+  std::vector<int64_t> offsets = planMemory(sizes, lifetimes, tempBytes);
+  for (size_t i = 0; i < temps.size(); ++i)
+    storages_[temps[i]].offset = at + offsets[i];
+  program_.arenaBytes = at + tempBytes;
+  program_.initBytes = initBytes;
+  for (size_t b = 0; b < program_.buffers.size(); ++b)
+    program_.buffers[b].offset = storages_[storageOf_[b]].offset;
+
+  EmittedProgram emitted;
+  emitted.init.assign(initBytes, 0);
+  for (auto &[storage, bytes] : initData_)
+    std::memcpy(emitted.init.data() + storages_[storage].offset, bytes.data(),
+                bytes.size());
+  program_.entries.push_back(std::move(entry_));
+  if (rt::Status s = program_.verify(); !s.ok())
+    return func_.emitError() << "internal error: the emitted program is "
+                                "invalid: "
+                             << s.message();
+  emitted.program = std::move(program_);
+  return emitted;
+}
+
+} // namespace
+
+std::vector<int64_t>
+planMemory(const std::vector<int64_t> &sizes,
+           const std::vector<std::pair<int, int>> &lifetimes, int64_t &total) {
+  std::vector<size_t> order(sizes.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
+  std::vector<int64_t> offsets(sizes.size(), 0);
+  std::vector<size_t> placed;
+  total = 0;
+  for (size_t i : order) {
+    // Try offsets just after each placed buffer that overlaps in time.
+    std::vector<int64_t> candidates = {0};
+    for (size_t p : placed)
+      candidates.push_back(alignUp(offsets[p] + sizes[p]));
+    std::sort(candidates.begin(), candidates.end());
+    for (int64_t at : candidates) {
+      bool clash = false;
+      for (size_t p : placed) {
+        bool timeOverlap = lifetimes[i].first <= lifetimes[p].second &&
+                           lifetimes[p].first <= lifetimes[i].second;
+        bool spaceOverlap =
+            at < offsets[p] + sizes[p] && offsets[p] < at + sizes[i];
+        clash |= timeOverlap && spaceOverlap;
+      }
+      if (!clash) {
+        offsets[i] = at;
+        break;
+      }
+    }
+    placed.push_back(i);
+    total = std::max(total, alignUp(offsets[i] + sizes[i]));
+  }
+  return offsets;
+}
+
+FailureOr<EmittedProgram> emitProgram(func::FuncOp func, StringRef entry) {
+  return Emitter(func).run(entry);
+}
+
+std::vector<uint8_t> artifactBytes(const EmittedProgram &emitted) {
+  rt::ArtifactWriter writer;
+  std::string json = rt::programToJson(emitted.program);
+  (void)writer.addSection("program", {json.begin(), json.end()});
+  (void)writer.addSection("init", emitted.init);
+  return writer.serialize();
+}
+
+} // namespace kiln::codegen

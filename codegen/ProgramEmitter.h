@@ -1,0 +1,44 @@
+//===- ProgramEmitter.h - kernel-level IR to the runtime's program --------===//
+//
+// Turns a function of linalg.generic kernels, library ops (kiln.gemm,
+// kiln.matmul), views (kiln.reshape) and data (kiln.initializer,
+// kiln.constant) into the runtime's Program: buffers with a memory plan,
+// kernel descriptions, steps. The artifact format is the runtime's; this is
+// the only writer of it in the compiler.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_CODEGEN_PROGRAMEMITTER_H
+#define KILN_CODEGEN_PROGRAMEMITTER_H
+
+#include "runtime/src/program.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <vector>
+
+namespace kiln::codegen {
+
+struct EmittedProgram {
+  runtime::Program program;
+  std::vector<uint8_t>
+      init; ///< The arena's init region (parameters, constants).
+};
+
+/// Emits `func` as the program's entry `entry`. Reports what it cannot
+/// express as located errors and fails.
+mlir::FailureOr<EmittedProgram> emitProgram(mlir::func::FuncOp func,
+                                            llvm::StringRef entry);
+
+/// The artifact's bytes for an emitted program.
+std::vector<uint8_t> artifactBytes(const EmittedProgram &emitted);
+
+/// Offsets for buffers of `sizes` bytes that live over [first, last] steps
+/// (inclusive), 64-byte aligned, reusing space where lifetimes do not
+/// overlap (largest first, first fit). Returns the total size in `total`.
+std::vector<int64_t>
+planMemory(const std::vector<int64_t> &sizes,
+           const std::vector<std::pair<int, int>> &lifetimes, int64_t &total);
+
+} // namespace kiln::codegen
+
+#endif // KILN_CODEGEN_PROGRAMEMITTER_H

@@ -1,0 +1,740 @@
+//===- LowerToLinalg.cpp - kiln graph ops to linalg.generic kernels -------===//
+#include "passes/lowering/Passes.h"
+
+#include "ir/graph/GraphOps.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+#define DEBUG_TYPE "kiln-lower-to-linalg"
+
+namespace kiln::lowering {
+
+#define GEN_PASS_DEF_LOWERTOLINALGPASS
+#include "passes/lowering/Passes.h.inc"
+
+namespace {
+
+using namespace mlir;
+namespace g = kiln::graph;
+
+//===----------------------------------------------------------------------===//
+// Scalar building blocks
+//===----------------------------------------------------------------------===//
+
+bool isFloat(Type t) { return isa<FloatType>(t); }
+
+/// An I64Attr axis (read back as unsigned) made non-negative for `rank`.
+int64_t normalizedAxis(uint64_t axis, int64_t rank) {
+  int64_t a = static_cast<int64_t>(axis);
+  return a < 0 ? a + rank : a;
+}
+
+Value constant(OpBuilder &b, Location loc, Type t, double v) {
+  if (auto f = dyn_cast<FloatType>(t))
+    return b.create<arith::ConstantOp>(loc, b.getFloatAttr(f, v));
+  return b.create<arith::ConstantOp>(loc, b.getIntegerAttr(t, int64_t(v)));
+}
+
+/// Arithmetic on scalars of either kind (float ops for floats, signed
+/// integer ops for integers).
+struct Scalar {
+  OpBuilder &b;
+  Location loc;
+
+  Value add(Value x, Value y) {
+    return isFloat(x.getType())
+               ? b.create<arith::AddFOp>(loc, x, y).getResult()
+               : b.create<arith::AddIOp>(loc, x, y).getResult();
+  }
+  Value sub(Value x, Value y) {
+    return isFloat(x.getType())
+               ? b.create<arith::SubFOp>(loc, x, y).getResult()
+               : b.create<arith::SubIOp>(loc, x, y).getResult();
+  }
+  Value mul(Value x, Value y) {
+    return isFloat(x.getType())
+               ? b.create<arith::MulFOp>(loc, x, y).getResult()
+               : b.create<arith::MulIOp>(loc, x, y).getResult();
+  }
+  Value div(Value x, Value y) {
+    return isFloat(x.getType())
+               ? b.create<arith::DivFOp>(loc, x, y).getResult()
+               : b.create<arith::DivSIOp>(loc, x, y).getResult();
+  }
+  Value max(Value x, Value y) {
+    return isFloat(x.getType())
+               ? b.create<arith::MaximumFOp>(loc, x, y).getResult()
+               : b.create<arith::MaxSIOp>(loc, x, y).getResult();
+  }
+  Value min(Value x, Value y) {
+    return isFloat(x.getType())
+               ? b.create<arith::MinimumFOp>(loc, x, y).getResult()
+               : b.create<arith::MinSIOp>(loc, x, y).getResult();
+  }
+  Value c(Type t, double v) { return constant(b, loc, t, v); }
+  Value cmp(arith::CmpFPredicate f, arith::CmpIPredicate i, Value x, Value y) {
+    return isFloat(x.getType())
+               ? b.create<arith::CmpFOp>(loc, f, x, y).getResult()
+               : b.create<arith::CmpIOp>(loc, i, x, y).getResult();
+  }
+  Value select(Value c, Value x, Value y) {
+    return b.create<arith::SelectOp>(loc, c, x, y);
+  }
+  Value exp(Value x) { return b.create<math::ExpOp>(loc, x); }
+  Value sqrt(Value x) { return b.create<math::SqrtOp>(loc, x); }
+
+  /// ONNX Cast semantics between kiln element types.
+  Value cast(Value x, Type to) {
+    Type from = x.getType();
+    if (from == to)
+      return x;
+    if (to.isInteger(1))
+      return cmp(arith::CmpFPredicate::UNE, arith::CmpIPredicate::ne, x,
+                 c(from, 0));
+    if (isFloat(from) && isFloat(to))
+      return from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth()
+                 ? b.create<arith::ExtFOp>(loc, to, x).getResult()
+                 : b.create<arith::TruncFOp>(loc, to, x).getResult();
+    if (isFloat(to))
+      return from.isInteger(1)
+                 ? b.create<arith::UIToFPOp>(loc, to, x).getResult()
+                 : b.create<arith::SIToFPOp>(loc, to, x).getResult();
+    if (isFloat(from))
+      return b.create<arith::FPToSIOp>(loc, to, x);
+    if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
+      return from.isInteger(1)
+                 ? b.create<arith::ExtUIOp>(loc, to, x).getResult()
+                 : b.create<arith::ExtSIOp>(loc, to, x).getResult();
+    return b.create<arith::TruncIOp>(loc, to, x);
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Kernels
+//===----------------------------------------------------------------------===//
+
+enum class Reduce { None, Sum, Max };
+
+struct Operand {
+  Value value;
+  AffineMap map;
+};
+
+using BodyFn = function_ref<Value(Scalar &, ValueRange)>;
+
+/// `operand`'s map when it broadcasts (numpy rules) into a domain of
+/// `resultShape`.
+AffineMap broadcastMap(MLIRContext *ctx, ArrayRef<int64_t> shape,
+                       ArrayRef<int64_t> resultShape) {
+  SmallVector<AffineExpr> exprs;
+  size_t offset = resultShape.size() - shape.size();
+  for (size_t j = 0; j < shape.size(); ++j) {
+    bool stretched = shape[j] == 1 && resultShape[offset + j] != 1;
+    exprs.push_back(stretched ? getAffineConstantExpr(0, ctx)
+                              : getAffineDimExpr(offset + j, ctx));
+  }
+  return AffineMap::get(resultShape.size(), 0, exprs, ctx);
+}
+
+/// The domain's dims without `dropped`.
+AffineMap projection(MLIRContext *ctx, size_t rank, ArrayRef<int64_t> dropped) {
+  SmallVector<AffineExpr> exprs;
+  for (size_t d = 0; d < rank; ++d)
+    if (!llvm::is_contained(dropped, int64_t(d)))
+      exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
+Operand broadcastOperand(Value v, ArrayRef<int64_t> resultShape) {
+  auto shape = cast<RankedTensorType>(v.getType()).getShape();
+  return {v, broadcastMap(v.getContext(), shape, resultShape)};
+}
+
+/// One kernel: a linalg.generic over `domain` whose result keeps the dims
+/// not in `axes` (all of them when `reduce` is None). `body` computes each
+/// point's value from the inputs' scalars; reductions combine values into
+/// an accumulator that starts at the combine's identity.
+Value kernel(OpBuilder &b, Location loc, ArrayRef<int64_t> domain,
+             ArrayRef<int64_t> axes, ArrayRef<Operand> inputs, Type element,
+             Reduce reduce, BodyFn body) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<int64_t> shape;
+  SmallVector<utils::IteratorType> iterators;
+  for (size_t d = 0; d < domain.size(); ++d) {
+    bool reduced = llvm::is_contained(axes, int64_t(d));
+    iterators.push_back(reduced ? utils::IteratorType::reduction
+                                : utils::IteratorType::parallel);
+    if (!reduced)
+      shape.push_back(domain[d]);
+  }
+  Value init = b.create<tensor::EmptyOp>(loc, shape, element);
+  if (reduce != Reduce::None) {
+    double identity = reduce == Reduce::Sum ? 0.0 : -INFINITY;
+    Value start =
+        isFloat(element)
+            ? constant(b, loc, element, identity)
+            : constant(b, loc, element,
+                       reduce == Reduce::Sum ? 0.0 : double(INT64_MIN));
+    init = b.create<linalg::FillOp>(loc, start, init).getResult(0);
+  }
+  SmallVector<AffineMap> maps;
+  SmallVector<Value> values;
+  for (const Operand &in : inputs) {
+    maps.push_back(in.map);
+    values.push_back(in.value);
+  }
+  maps.push_back(projection(ctx, domain.size(), axes));
+  auto generic = b.create<linalg::GenericOp>(
+      loc, TypeRange{init.getType()}, values, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        Scalar s{nb, nloc};
+        Value v = body(s, args.drop_back());
+        if (reduce == Reduce::Sum)
+          v = s.add(args.back(), v);
+        else if (reduce == Reduce::Max)
+          v = s.max(args.back(), v);
+        nb.create<linalg::YieldOp>(nloc, v);
+      });
+  return generic.getResult(0);
+}
+
+/// An elementwise kernel over `op`'s result shape, operands broadcast.
+Value elementwise(OpBuilder &b, Operation *op, ValueRange operands,
+                  BodyFn body) {
+  auto type = cast<RankedTensorType>(op->getResult(0).getType());
+  SmallVector<Operand> inputs;
+  for (Value v : operands)
+    inputs.push_back(broadcastOperand(v, type.getShape()));
+  return kernel(b, op->getLoc(), type.getShape(), {}, inputs,
+                type.getElementType(), Reduce::None, body);
+}
+
+/// A copy whose input coordinates are `map` of the result's.
+Value gatherCopy(OpBuilder &b, Operation *op, Value input, AffineMap map) {
+  auto type = cast<RankedTensorType>(op->getResult(0).getType());
+  return kernel(b, op->getLoc(), type.getShape(), {}, {{input, map}},
+                type.getElementType(), Reduce::None,
+                [](Scalar &, ValueRange a) { return a[0]; });
+}
+
+Value reshape(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> shape) {
+  if (cast<RankedTensorType>(v.getType()).getShape() == shape)
+    return v;
+  return b.create<g::ReshapeOp>(loc, v, b.getDenseI64ArrayAttr(shape));
+}
+
+//===----------------------------------------------------------------------===//
+// Per-op lowerings
+//===----------------------------------------------------------------------===//
+
+template <typename F> Value unary(OpBuilder &b, Operation *op, F f) {
+  return elementwise(b, op, op->getOperand(0),
+                     [&](Scalar &s, ValueRange a) { return f(s, a[0]); });
+}
+
+template <typename F> Value binary(OpBuilder &b, Operation *op, F f) {
+  return elementwise(b, op, op->getOperands(),
+                     [&](Scalar &s, ValueRange a) { return f(s, a[0], a[1]); });
+}
+
+Value compare(OpBuilder &b, Operation *op, arith::CmpFPredicate f,
+              arith::CmpIPredicate i) {
+  return binary(b, op,
+                [&](Scalar &s, Value x, Value y) { return s.cmp(f, i, x, y); });
+}
+
+/// Reduces `input` over `axes` (sorted); keeps the reduced dims as size 1
+/// when `keepdims`. `mean` divides sums by the count.
+Value reduction(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes,
+                Reduce reduce, bool keepdims, bool mean) {
+  auto type = cast<RankedTensorType>(input.getType());
+  AffineMap id =
+      AffineMap::getMultiDimIdentityMap(type.getRank(), b.getContext());
+  Value r = kernel(b, loc, type.getShape(), axes, {{input, id}},
+                   type.getElementType(), reduce,
+                   [](Scalar &, ValueRange a) { return a[0]; });
+  if (mean) {
+    int64_t count = 1;
+    for (int64_t a : axes)
+      count *= type.getDimSize(a);
+    auto rt = cast<RankedTensorType>(r.getType());
+    AffineMap rid =
+        AffineMap::getMultiDimIdentityMap(rt.getRank(), b.getContext());
+    r = kernel(b, loc, rt.getShape(), {}, {{r, rid}}, rt.getElementType(),
+               Reduce::None, [&](Scalar &s, ValueRange a) {
+                 return s.div(a[0], s.c(a[0].getType(), double(count)));
+               });
+  }
+  if (!keepdims)
+    return r;
+  SmallVector<int64_t> shape(type.getShape());
+  for (int64_t a : axes)
+    shape[a] = 1;
+  return reshape(b, loc, r, shape);
+}
+
+/// Softmax (log = false) or log-softmax along `axis`, as three kernels:
+/// max, sum of exp(x - max), and the normalization.
+Value softmax(OpBuilder &b, Location loc, Value x, int64_t axis, bool log) {
+  auto type = cast<RankedTensorType>(x.getType());
+  MLIRContext *ctx = b.getContext();
+  size_t rank = type.getRank();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap row = projection(ctx, rank, {axis});
+  Type t = type.getElementType();
+  Value max = kernel(b, loc, type.getShape(), {axis}, {{x, id}}, t, Reduce::Max,
+                     [](Scalar &, ValueRange a) { return a[0]; });
+  Value sum = kernel(
+      b, loc, type.getShape(), {axis}, {{x, id}, {max, row}}, t, Reduce::Sum,
+      [](Scalar &s, ValueRange a) { return s.exp(s.sub(a[0], a[1])); });
+  return kernel(b, loc, type.getShape(), {}, {{x, id}, {max, row}, {sum, row}},
+                t, Reduce::None, [&](Scalar &s, ValueRange a) {
+                  Value shifted = s.sub(a[0], a[1]);
+                  if (log)
+                    return s.sub(
+                        shifted,
+                        s.b.create<math::LogOp>(s.loc, a[2]).getResult());
+                  return s.div(s.exp(shifted), a[2]);
+                });
+}
+
+/// LayerNorm over dims axis.. as three kernels: sum, sum of squared
+/// deviations, and the normalization (the means divided in place).
+Value layerNorm(OpBuilder &b, g::LayerNormOp op) {
+  Location loc = op.getLoc();
+  Value x = op.getInput();
+  auto type = cast<RankedTensorType>(x.getType());
+  MLIRContext *ctx = b.getContext();
+  size_t rank = type.getRank();
+  int64_t axis = op.getAxis();
+  SmallVector<int64_t> axes;
+  int64_t count = 1;
+  for (size_t d = axis; d < rank; ++d) {
+    axes.push_back(d);
+    count *= type.getDimSize(d);
+  }
+  Type t = type.getElementType();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap outer = projection(ctx, rank, axes);
+  auto mean = [&](Scalar &s, Value sum) {
+    return s.div(sum, s.c(t, double(count)));
+  };
+  Value sum = kernel(b, loc, type.getShape(), axes, {{x, id}}, t, Reduce::Sum,
+                     [](Scalar &, ValueRange a) { return a[0]; });
+  Value sq = kernel(b, loc, type.getShape(), axes, {{x, id}, {sum, outer}}, t,
+                    Reduce::Sum, [&](Scalar &s, ValueRange a) {
+                      Value d = s.sub(a[0], mean(s, a[1]));
+                      return s.mul(d, d);
+                    });
+  SmallVector<Operand> inputs = {{x, id}, {sum, outer}, {sq, outer}};
+  inputs.push_back(broadcastOperand(op.getScale(), type.getShape()));
+  if (op.getBias())
+    inputs.push_back(broadcastOperand(op.getBias(), type.getShape()));
+  double eps = op.getEpsilon().convertToDouble();
+  return kernel(b, loc, type.getShape(), {}, inputs, t, Reduce::None,
+                [&](Scalar &s, ValueRange a) {
+                  Value var = s.add(mean(s, a[2]), s.c(t, eps));
+                  Value y = s.div(s.sub(a[0], mean(s, a[1])), s.sqrt(var));
+                  y = s.mul(y, a[3]);
+                  return a.size() > 4 ? s.add(y, a[4]) : y;
+                });
+}
+
+Value batchNorm(OpBuilder &b, g::BatchNormOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  MLIRContext *ctx = b.getContext();
+  size_t rank = type.getRank();
+  AffineMap channel = AffineMap::get(rank, 0, getAffineDimExpr(1, ctx), ctx);
+  SmallVector<Operand> inputs = {
+      {op.getInput(), AffineMap::getMultiDimIdentityMap(rank, ctx)},
+      {op.getScale(), channel},
+      {op.getBias(), channel},
+      {op.getMean(), channel},
+      {op.getVar(), channel}};
+  Type t = type.getElementType();
+  double eps = op.getEpsilon().convertToDouble();
+  return kernel(b, op.getLoc(), type.getShape(), {}, inputs, t, Reduce::None,
+                [&](Scalar &s, ValueRange a) {
+                  Value inv = s.sqrt(s.add(s.cast(a[4], t), s.c(t, eps)));
+                  Value y = s.div(s.sub(a[0], s.cast(a[3], t)), inv);
+                  return s.add(s.mul(y, s.cast(a[1], t)), s.cast(a[2], t));
+                });
+}
+
+Value gather(OpBuilder &b, g::GatherOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  auto dataType = cast<RankedTensorType>(op.getData().getType());
+  auto idxType = cast<RankedTensorType>(op.getIndices().getType());
+  MLIRContext *ctx = b.getContext();
+  int64_t axis = int64_t(op.getAxis());
+  if (axis < 0)
+    axis += dataType.getRank();
+  int64_t q = idxType.getRank();
+  SmallVector<AffineExpr> idxExprs;
+  for (int64_t d = 0; d < q; ++d)
+    idxExprs.push_back(getAffineDimExpr(axis + d, ctx));
+  AffineMap idxMap = AffineMap::get(type.getRank(), 0, idxExprs, ctx);
+  Value data = op.getData();
+  int64_t size = dataType.getDimSize(axis);
+  return kernel(
+      b, op.getLoc(), type.getShape(), {}, {{op.getIndices(), idxMap}},
+      type.getElementType(), Reduce::None, [&](Scalar &s, ValueRange a) {
+        // ONNX allows negative indices: they count from the end.
+        Value i = s.cast(a[0], s.b.getI64Type());
+        Value neg = s.cmp(arith::CmpFPredicate::OLT, arith::CmpIPredicate::slt,
+                          i, s.c(i.getType(), 0));
+        i = s.select(neg, s.add(i, s.c(i.getType(), double(size))), i);
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < dataType.getRank(); ++d) {
+          if (d == axis) {
+            coords.push_back(
+                s.b.create<arith::IndexCastOp>(s.loc, s.b.getIndexType(), i));
+            continue;
+          }
+          int64_t resultDim = d < axis ? d : d + q - 1;
+          coords.push_back(s.b.create<linalg::IndexOp>(s.loc, resultDim));
+        }
+        return s.b.create<tensor::ExtractOp>(s.loc, data, coords).getResult();
+      });
+}
+
+Value trilu(OpBuilder &b, g::TriluOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  int64_t rank = type.getRank();
+  bool upper = op.getUpper();
+  int64_t k = op.getK();
+  return elementwise(b, op, op.getInput(), [&](Scalar &s, ValueRange a) {
+    Type i64 = s.b.getI64Type();
+    auto coord = [&](int64_t d) {
+      return s.b.create<arith::IndexCastOp>(
+          s.loc, i64, s.b.create<linalg::IndexOp>(s.loc, d));
+    };
+    Value diff = s.sub(coord(rank - 1), coord(rank - 2));
+    Value keep =
+        upper ? s.cmp(arith::CmpFPredicate::OGE, arith::CmpIPredicate::sge,
+                      diff, s.c(i64, double(k)))
+              : s.cmp(arith::CmpFPredicate::OLE, arith::CmpIPredicate::sle,
+                      diff, s.c(i64, double(k)));
+    return s.select(keep, a[0], s.c(a[0].getType(), 0));
+  });
+}
+
+struct LowerToLinalgPass final
+    : impl::LowerToLinalgPassBase<LowerToLinalgPass> {
+  using LowerToLinalgPassBase::LowerToLinalgPassBase;
+
+  /// The replacement for `op`, or null (with an error) when it has none.
+  /// Ops the code generator takes as they are return their own result.
+  Value lower(OpBuilder &b, Operation *op) {
+    using P = arith::CmpFPredicate;
+    using I = arith::CmpIPredicate;
+    MLIRContext *ctx = b.getContext();
+    return TypeSwitch<Operation *, Value>(op)
+        // Left for the code generator.
+        .Case<g::MatMulOp, g::ReshapeOp, g::InitializerOp, g::ConstantOp>(
+            [](Operation *op) { return op->getResult(0); })
+        .Case([&](g::GemmOp op) -> Value {
+          // The library call adds a bias of 1, N or M x N elements; any other
+          // broadcast (a column, [M, 1]) is materialized first.
+          Value c = op.getC();
+          if (c) {
+            auto ct = cast<RankedTensorType>(c.getType());
+            auto rt = cast<RankedTensorType>(op.getResult().getType());
+            int64_t n = ct.getNumElements();
+            bool row = ct.getRank() == 1 || ct.getDimSize(0) == 1;
+            if (!(n == 1 || (row && n == rt.getDimSize(1)) ||
+                  n == rt.getNumElements())) {
+              Value full = kernel(b, op.getLoc(), rt.getShape(), {},
+                                  {broadcastOperand(c, rt.getShape())},
+                                  rt.getElementType(), Reduce::None,
+                                  [](Scalar &, ValueRange a) { return a[0]; });
+              op.getCMutable().assign(full);
+            }
+          }
+          return op.getResult();
+        })
+        // Elementwise.
+        .Case([&](g::AddOp op) {
+          return binary(
+              b, op, [](Scalar &s, Value x, Value y) { return s.add(x, y); });
+        })
+        .Case([&](g::SubOp op) {
+          return binary(
+              b, op, [](Scalar &s, Value x, Value y) { return s.sub(x, y); });
+        })
+        .Case([&](g::MulOp op) {
+          return binary(
+              b, op, [](Scalar &s, Value x, Value y) { return s.mul(x, y); });
+        })
+        .Case([&](g::DivOp op) {
+          return binary(
+              b, op, [](Scalar &s, Value x, Value y) { return s.div(x, y); });
+        })
+        .Case([&](g::MaxOp op) {
+          return binary(
+              b, op, [](Scalar &s, Value x, Value y) { return s.max(x, y); });
+        })
+        .Case([&](g::MinOp op) {
+          return binary(
+              b, op, [](Scalar &s, Value x, Value y) { return s.min(x, y); });
+        })
+        .Case([&](g::PowOp op) -> Value {
+          if (!isFloat(op.getType().getElementType()))
+            return op.emitOpError("integer powers are not lowered yet"),
+                   Value();
+          return binary(b, op, [](Scalar &s, Value x, Value y) {
+            return s.b.create<math::PowFOp>(s.loc, x, y).getResult();
+          });
+        })
+        .Case([&](g::AndOp op) {
+          return binary(b, op, [](Scalar &s, Value x, Value y) {
+            return s.b.create<arith::AndIOp>(s.loc, x, y).getResult();
+          });
+        })
+        .Case([&](g::OrOp op) {
+          return binary(b, op, [](Scalar &s, Value x, Value y) {
+            return s.b.create<arith::OrIOp>(s.loc, x, y).getResult();
+          });
+        })
+        .Case([&](g::EqualOp op) { return compare(b, op, P::OEQ, I::eq); })
+        .Case([&](g::LessOp op) { return compare(b, op, P::OLT, I::slt); })
+        .Case([&](g::LessEqualOp op) { return compare(b, op, P::OLE, I::sle); })
+        .Case([&](g::GreaterOp op) { return compare(b, op, P::OGT, I::sgt); })
+        .Case([&](g::GreaterEqualOp op) {
+          return compare(b, op, P::OGE, I::sge);
+        })
+        .Case([&](g::WhereOp op) {
+          return elementwise(b, op, op->getOperands(),
+                             [](Scalar &s, ValueRange a) {
+                               return s.select(a[0], a[1], a[2]);
+                             });
+        })
+        .Case([&](g::NegOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return isFloat(x.getType())
+                       ? s.b.create<arith::NegFOp>(s.loc, x).getResult()
+                       : s.sub(s.c(x.getType(), 0), x);
+          });
+        })
+        .Case([&](g::AbsOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return isFloat(x.getType())
+                       ? s.b.create<math::AbsFOp>(s.loc, x).getResult()
+                       : s.b.create<math::AbsIOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::ReluOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.max(x, s.c(x.getType(), 0));
+          });
+        })
+        .Case([&](g::SqrtOp op) {
+          return unary(b, op, [](Scalar &s, Value x) { return s.sqrt(x); });
+        })
+        .Case([&](g::ReciprocalOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.div(s.c(x.getType(), 1), x);
+          });
+        })
+        .Case([&](g::ExpOp op) {
+          return unary(b, op, [](Scalar &s, Value x) { return s.exp(x); });
+        })
+        .Case([&](g::LogOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::LogOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::ErfOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::ErfOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::TanhOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::TanhOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::SigmoidOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            Type t = x.getType();
+            return s.div(s.c(t, 1),
+                         s.add(s.c(t, 1), s.exp(s.sub(s.c(t, 0), x))));
+          });
+        })
+        .Case([&](g::HardSigmoidOp op) {
+          double alpha = op.getAlpha().convertToDouble(),
+                 beta = op.getBeta().convertToDouble();
+          return unary(b, op, [&](Scalar &s, Value x) {
+            Type t = x.getType();
+            return s.max(
+                s.c(t, 0),
+                s.min(s.c(t, 1), s.add(s.mul(x, s.c(t, alpha)), s.c(t, beta))));
+          });
+        })
+        .Case([&](g::HardSwishOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            Type t = x.getType();
+            Value gate = s.max(s.c(t, 0),
+                               s.min(s.c(t, 1), s.add(s.mul(x, s.c(t, 1.0 / 6)),
+                                                      s.c(t, 0.5))));
+            return s.mul(x, gate);
+          });
+        })
+        .Case([&](g::LeakyReluOp op) {
+          double alpha = op.getAlpha().convertToDouble();
+          return unary(b, op, [&](Scalar &s, Value x) {
+            Type t = x.getType();
+            Value neg = s.cmp(P::OLT, I::slt, x, s.c(t, 0));
+            return s.select(neg, s.mul(x, s.c(t, alpha)), x);
+          });
+        })
+        .Case([&](g::GeluOp op) {
+          bool tanh = op.getApproximate() == "tanh";
+          return unary(b, op, [&](Scalar &s, Value x) {
+            Type t = x.getType();
+            Value inner;
+            if (tanh) {
+              Value cube = s.mul(s.mul(x, x), x);
+              Value arg = s.mul(s.c(t, std::sqrt(2.0 / M_PI)),
+                                s.add(x, s.mul(s.c(t, 0.044715), cube)));
+              inner = s.b.create<math::TanhOp>(s.loc, arg);
+            } else {
+              inner =
+                  s.b.create<math::ErfOp>(s.loc, s.mul(x, s.c(t, M_SQRT1_2)));
+            }
+            return s.mul(s.mul(s.c(t, 0.5), x), s.add(s.c(t, 1), inner));
+          });
+        })
+        .Case([&](g::ClipOp op) {
+          auto lo = op.getMinAttr(), hi = op.getMaxAttr();
+          return unary(b, op, [&](Scalar &s, Value x) {
+            if (lo)
+              x = s.max(x, s.c(x.getType(), lo.getValueAsDouble()));
+            if (hi)
+              x = s.min(x, s.c(x.getType(), hi.getValueAsDouble()));
+            return x;
+          });
+        })
+        .Case([&](g::IsNanOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.cmp(P::UNO, I::ne, x, x);
+          });
+        })
+        .Case([&](g::NotOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<arith::XOrIOp>(s.loc, x, s.c(x.getType(), 1))
+                .getResult();
+          });
+        })
+        .Case([&](g::CastOp op) {
+          Type to = op.getTo();
+          return unary(b, op,
+                       [&](Scalar &s, Value x) { return s.cast(x, to); });
+        })
+        .Case([&](g::DropoutOp op) -> Value {
+          if (inference)
+            return op.getInput();
+          return op.emitOpError("training-mode dropout is not lowered yet"),
+                 Value();
+        })
+        // Data movement.
+        .Case([&](g::TransposeOp op) {
+          ArrayRef<int64_t> perm = op.getPerm();
+          SmallVector<AffineExpr> exprs(perm.size());
+          for (size_t i = 0; i < perm.size(); ++i)
+            exprs[perm[i]] = getAffineDimExpr(i, ctx);
+          return gatherCopy(b, op, op.getInput(),
+                            AffineMap::get(perm.size(), 0, exprs, ctx));
+        })
+        .Case([&](g::BroadcastToOp op) {
+          return gatherCopy(b, op, op.getInput(),
+                            broadcastMap(ctx,
+                                         op.getInput().getType().getShape(),
+                                         op.getShape()));
+        })
+        .Case([&](g::SliceOp op) {
+          // A strided view, then a copy: the code generator folds the view's
+          // offsets and strides into the copy's loads.
+          auto type = cast<RankedTensorType>(op.getResult().getType());
+          Value view = b.create<tensor::ExtractSliceOp>(
+              op.getLoc(), type, op.getInput(), ValueRange{}, ValueRange{},
+              ValueRange{}, op.getStarts(), op.getSizes(), op.getStrides());
+          return gatherCopy(
+              b, op, view,
+              AffineMap::getMultiDimIdentityMap(type.getRank(), ctx));
+        })
+        .Case([&](g::GatherOp op) { return gather(b, op); })
+        .Case([&](g::TriluOp op) { return trilu(b, op); })
+        // Reductions and normalizations.
+        .Case([&](g::ReduceSumOp op) {
+          return reduction(b, op.getLoc(), op.getInput(), op.getAxes(),
+                           Reduce::Sum, op.getKeepdims(), false);
+        })
+        .Case([&](g::ReduceMeanOp op) {
+          return reduction(b, op.getLoc(), op.getInput(), op.getAxes(),
+                           Reduce::Sum, op.getKeepdims(), true);
+        })
+        .Case([&](g::ReduceMaxOp op) {
+          return reduction(b, op.getLoc(), op.getInput(), op.getAxes(),
+                           Reduce::Max, op.getKeepdims(), false);
+        })
+        .Case([&](g::SoftmaxOp op) {
+          auto t = cast<RankedTensorType>(op.getInput().getType());
+          return softmax(b, op.getLoc(), op.getInput(),
+                         normalizedAxis(op.getAxis(), t.getRank()), false);
+        })
+        .Case([&](g::LogSoftmaxOp op) {
+          auto t = cast<RankedTensorType>(op.getInput().getType());
+          return softmax(b, op.getLoc(), op.getInput(),
+                         normalizedAxis(op.getAxis(), t.getRank()), true);
+        })
+        .Case([&](g::LayerNormOp op) { return layerNorm(b, op); })
+        .Case([&](g::BatchNormOp op) { return batchNorm(b, op); })
+        .Default([&](Operation *op) {
+          op->emitOpError("has no lowering to kernels yet");
+          return Value();
+        });
+  }
+
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    // 1. Lower each kiln op in order, replacing its result; ops the code
+    //    generator takes directly stay.
+    SmallVector<Operation *> ops;
+    func.walk([&](Operation *op) {
+      if (isa<graph::KilnDialect>(op->getDialect()))
+        ops.push_back(op);
+    });
+    bool failed = false;
+    for (Operation *op : ops) {
+      // Kernels have fixed sizes: every shape must be known by now.
+      for (Type t : op->getResultTypes()) {
+        if (!cast<ShapedType>(t).hasStaticShape()) {
+          op->emitOpError() << "result type " << t
+                            << " has a dynamic size; lowering to kernels needs "
+                               "static shapes (run kiln-shape-infer)";
+          failed = true;
+        }
+      }
+      if (failed)
+        continue;
+      OpBuilder b(op);
+      Value replacement = lower(b, op);
+      if (!replacement) {
+        failed = true;
+        continue;
+      }
+      if (replacement != op->getResult(0)) {
+        op->getResult(0).replaceAllUsesWith(replacement);
+        op->erase();
+      }
+    }
+    if (failed)
+      signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace kiln::lowering

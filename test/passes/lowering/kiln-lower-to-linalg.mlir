@@ -1,0 +1,88 @@
+// RUN: kiln-opt %s --split-input-file --kiln-lower-to-linalg | FileCheck %s
+
+// Broadcasting is in the indexing maps: b's row is read for every i.
+// CHECK-DAG: #[[$ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[$ROW:.*]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-LABEL: func.func @add_broadcast
+// CHECK: %[[E:.*]] = tensor.empty() : tensor<4x3xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[$ID]], #[[$ROW]], #[[$ID]]], iterator_types = ["parallel", "parallel"]} ins(%arg0, %arg1 : tensor<4x3xf32>, tensor<3xf32>) outs(%[[E]] : tensor<4x3xf32>)
+// CHECK: arith.addf
+// CHECK-NOT: kiln.add
+func.func @add_broadcast(%a: tensor<4x3xf32>, %b: tensor<3xf32>) -> tensor<4x3xf32> {
+  %0 = kiln.add %a, %b : (tensor<4x3xf32>, tensor<3xf32>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+// A reduction starts from a fill of its identity; keepdims is a reshape view.
+// CHECK-LABEL: func.func @reduce_max
+// CHECK: %[[NEG_INF:.*]] = arith.constant 0xFF800000 : f32
+// CHECK: %[[INIT:.*]] = linalg.fill ins(%[[NEG_INF]] : f32) outs(%{{.*}} : tensor<2xf32>) -> tensor<2xf32>
+// CHECK: %[[R:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "reduction"]{{.*}} outs(%[[INIT]] : tensor<2xf32>)
+// CHECK: arith.maximumf
+// CHECK: kiln.reshape %[[R]] {shape = array<i64: 2, 1, 1>}
+func.func @reduce_max(%x: tensor<2x3x4xf32>) -> tensor<2x1x1xf32> {
+  %0 = kiln.reduce_max %x {axes = array<i64: 1, 2>} : (tensor<2x3x4xf32>) -> tensor<2x1x1xf32>
+  return %0 : tensor<2x1x1xf32>
+}
+
+// -----
+
+// Softmax: max, sum of exp(x - max), then the normalization.
+// CHECK-LABEL: func.func @softmax
+// CHECK: %[[MAX:.*]] = linalg.generic {{.*}}["parallel", "reduction"]
+// CHECK: arith.maximumf
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}}["parallel", "reduction"]{{.*}} ins(%arg0, %[[MAX]]
+// CHECK: math.exp
+// CHECK: linalg.generic {{.*}}["parallel", "parallel"]{{.*}} ins(%arg0, %[[MAX]], %[[SUM]]
+// CHECK: arith.divf
+func.func @softmax(%x: tensor<8x10xf32>) -> tensor<8x10xf32> {
+  %0 = kiln.softmax %x : (tensor<8x10xf32>) -> tensor<8x10xf32>
+  return %0 : tensor<8x10xf32>
+}
+
+// -----
+
+// A strided slice is a view the copy reads through.
+// CHECK-LABEL: func.func @slice
+// CHECK: %[[V:.*]] = tensor.extract_slice %arg0[0, 4] [2, 3] [1, -1] : tensor<2x6xf32> to tensor<2x3xf32>
+// CHECK: linalg.generic {{.*}} ins(%[[V]] : tensor<2x3xf32>)
+func.func @slice(%x: tensor<2x6xf32>) -> tensor<2x3xf32> {
+  %0 = kiln.slice %x {starts = array<i64: 0, 4>, sizes = array<i64: 2, 3>, strides = array<i64: 1, -1>} : (tensor<2x6xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+// Library ops stay; a column bias the GEMM cannot add is broadcast first.
+// CHECK-LABEL: func.func @gemm_column_bias
+// CHECK: %[[B:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<4x1xf32>)
+// CHECK: kiln.gemm %arg0, %arg1, %[[B]] : (tensor<4x5xf32>, tensor<5x6xf32>, tensor<4x6xf32>) -> tensor<4x6xf32>
+func.func @gemm_column_bias(%a: tensor<4x5xf32>, %b: tensor<5x6xf32>, %c: tensor<4x1xf32>) -> tensor<4x6xf32> {
+  %0 = kiln.gemm %a, %b, %c : (tensor<4x5xf32>, tensor<5x6xf32>, tensor<4x1xf32>) -> tensor<4x6xf32>
+  return %0 : tensor<4x6xf32>
+}
+
+// -----
+
+// An embedding lookup reads the table at the loaded index (negative indices
+// count from the end).
+// CHECK-LABEL: func.func @gather
+// CHECK: linalg.generic {{.*}} ins(%arg1 : tensor<2x3xi64>)
+// CHECK: arith.select
+// CHECK: tensor.extract %arg0[
+func.func @gather(%t: tensor<10x4xf32>, %ids: tensor<2x3xi64>) -> tensor<2x3x4xf32> {
+  %0 = kiln.gather %t, %ids : (tensor<10x4xf32>, tensor<2x3xi64>) -> tensor<2x3x4xf32>
+  return %0 : tensor<2x3x4xf32>
+}
+
+// -----
+
+// Inference dropout is the identity.
+// CHECK-LABEL: func.func @dropout
+// CHECK-NEXT: return %arg0
+func.func @dropout(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = kiln.dropout %x {ratio = 0.5} : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

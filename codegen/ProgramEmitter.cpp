@@ -108,6 +108,7 @@ private:
   LogicalResult emitGeneric(linalg::GenericOp op);
   LogicalResult emitGemm(g::GemmOp op);
   LogicalResult emitMatMul(g::MatMulOp op);
+  LogicalResult emitConv(g::ConvOp op);
   LogicalResult emitReturn(func::ReturnOp op);
   int32_t copyKernel(Value from, int32_t fromBuffer, rt::BufferKind kind,
                      StringRef name);
@@ -300,9 +301,32 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
   Operation *combineOp = nullptr;
   if (k.parallelDims < int32_t(rank))
     combineOp = body.getTerminator()->getOperand(0).getDefiningOp();
+  // A constant defined outside the body (CSE merges equal constants across
+  // the region boundary) becomes a Const instruction of its own.
+  auto constantInstr = [&](arith::ConstantOp c) -> int32_t {
+    Type t = c.getType();
+    if (!dtypeOf(t))
+      return -1;
+    rt::KInstr in;
+    in.op = rt::KOp::Const;
+    in.type = *dtypeOf(t);
+    if (auto f = dyn_cast<FloatAttr>(c.getValue()))
+      in.fvalue = f.getValueAsDouble();
+    else if (auto i = dyn_cast<IntegerAttr>(c.getValue()))
+      in.ivalue = t.isInteger(1) ? int64_t(i.getValue().getBoolValue())
+                                 : i.getValue().getSExtValue();
+    else
+      return -1;
+    k.body.push_back(in);
+    return instr[c.getResult()] = int32_t(k.body.size() - 1);
+  };
   for (Operation &bop : body.without_terminator()) {
     if (&bop == combineOp)
       continue;
+    for (Value v : bop.getOperands())
+      if (auto c = v.getDefiningOp<arith::ConstantOp>();
+          c && !instr.count(v) && c->getBlock() != &body)
+        constantInstr(c);
     auto operand = [&](unsigned i) -> int32_t {
       auto it = instr.find(bop.getOperand(i));
       return it == instr.end() ? -1 : it->second;
@@ -408,21 +432,8 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
                 return -1;
               }
             })
-            .Case<arith::ConstantOp>([&](arith::ConstantOp c) -> int32_t {
-              rt::KInstr in;
-              in.op = rt::KOp::Const;
-              in.type = *dtypeOf(t);
-              if (auto f = dyn_cast<FloatAttr>(c.getValue()))
-                in.fvalue = f.getValueAsDouble();
-              else if (auto i = dyn_cast<IntegerAttr>(c.getValue()))
-                in.ivalue = t.isInteger(1)
-                                ? int64_t(i.getValue().getBoolValue())
-                                : i.getValue().getSExtValue();
-              else
-                return -1;
-              k.body.push_back(in);
-              return int32_t(k.body.size() - 1);
-            })
+            .Case<arith::ConstantOp>(
+                [&](arith::ConstantOp c) { return constantInstr(c); })
             .Case<linalg::IndexOp>([&](linalg::IndexOp i) {
               rt::KInstr in;
               in.op = rt::KOp::Index;
@@ -603,6 +614,51 @@ LogicalResult Emitter::emitMatMul(g::MatMulOp op) {
   return success();
 }
 
+LogicalResult Emitter::emitConv(g::ConvOp op) {
+  auto x = cast<RankedTensorType>(op.getInput().getType());
+  auto w = cast<RankedTensorType>(op.getWeight().getType());
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  if (!type.getElementType().isF32() && !type.getElementType().isF64())
+    return error(op) << "on " << type.getElementType()
+                     << " is not supported yet (F32 and F64 are)";
+  if (x.getRank() != 4 && x.getRank() != 3)
+    return error(op)
+           << "in " << x.getRank() - 2
+           << " spatial dimensions is not supported yet (1 and 2 are)";
+  // A 1-D convolution is a 2-D one of height 1.
+  bool oneD = x.getRank() == 3;
+  ArrayRef<int64_t> strides = op.getStrides(), pads = op.getPads(),
+                    dilations = op.getDilations();
+  rt::ConvCall c;
+  c.input = bufferOf_.lookup(op.getInput());
+  c.weight = bufferOf_.lookup(op.getWeight());
+  c.bias = op.getBias() ? bufferOf_.lookup(op.getBias()) : -1;
+  c.n = x.getDimSize(0);
+  c.c = x.getDimSize(1);
+  c.h = oneD ? 1 : x.getDimSize(2);
+  c.w = x.getDimSize(x.getRank() - 1);
+  c.m = w.getDimSize(0);
+  c.kh = oneD ? 1 : w.getDimSize(2);
+  c.kw = w.getDimSize(w.getRank() - 1);
+  c.oh = oneD ? 1 : type.getDimSize(2);
+  c.ow = type.getDimSize(type.getRank() - 1);
+  c.strideH = oneD ? 1 : strides[0];
+  c.strideW = strides.back();
+  c.dilationH = oneD ? 1 : dilations[0];
+  c.dilationW = dilations.back();
+  c.padTop = oneD ? 0 : pads[0];
+  c.padLeft = oneD ? pads[0] : pads[1];
+  c.group = op.getGroup();
+  int32_t out = newBuffer(tempName(), rt::BufferKind::Temp, type);
+  c.out = out;
+  std::vector<int32_t> used = {c.input, c.weight, out};
+  if (c.bias >= 0)
+    used.push_back(c.bias);
+  addStep(rt::Step::convolution(c), used);
+  bufferOf_[op.getResult()] = out;
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Outputs
 //===----------------------------------------------------------------------===//
@@ -705,6 +761,7 @@ FailureOr<EmittedProgram> Emitter::run(StringRef name) {
             .Case([&](linalg::GenericOp op) { return emitGeneric(op); })
             .Case([&](g::GemmOp op) { return emitGemm(op); })
             .Case([&](g::MatMulOp op) { return emitMatMul(op); })
+            .Case([&](g::ConvOp op) { return emitConv(op); })
             .Case([&](func::ReturnOp op) { return emitReturn(op); })
             .Default([&](Operation *op) -> LogicalResult {
               return op->emitOpError()

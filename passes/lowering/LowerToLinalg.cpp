@@ -400,6 +400,274 @@ Value gather(OpBuilder &b, g::GatherOp op) {
       });
 }
 
+/// The domain coordinate `d` as an i64 scalar.
+Value coordinate(Scalar &s, int64_t d) {
+  return s.b.create<arith::IndexCastOp>(s.loc, s.b.getI64Type(),
+                                        s.b.create<linalg::IndexOp>(s.loc, d));
+}
+
+/// Reads `tensor` at i64 `coords`, which may fall outside it: clamped into
+/// range for the read, with `valid` set to whether all were inside.
+Value clampedExtract(Scalar &s, Value tensor, ArrayRef<Value> coords,
+                     Value &valid) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  Type i64 = s.b.getI64Type();
+  valid = Value();
+  SmallVector<Value> indices;
+  for (auto [d, c] : llvm::enumerate(coords)) {
+    Value size = s.c(i64, double(type.getDimSize(d)));
+    Value inside = s.b.create<arith::AndIOp>(
+        s.loc,
+        s.cmp(arith::CmpFPredicate::OGE, arith::CmpIPredicate::sge, c,
+              s.c(i64, 0)),
+        s.cmp(arith::CmpFPredicate::OLT, arith::CmpIPredicate::slt, c, size));
+    valid = valid ? s.b.create<arith::AndIOp>(s.loc, valid, inside).getResult()
+                  : inside;
+    Value clamped = s.min(s.max(c, s.c(i64, 0)), s.sub(size, s.c(i64, 1)));
+    indices.push_back(
+        s.b.create<arith::IndexCastOp>(s.loc, s.b.getIndexType(), clamped));
+  }
+  if (!valid)
+    valid = s.c(s.b.getI1Type(), 1);
+  return s.b.create<tensor::ExtractOp>(s.loc, tensor, indices);
+}
+
+/// Concat: each output element reads the input whose range along `axis`
+/// holds it (every input read clamped, then selected).
+Value concat(OpBuilder &b, g::ConcatOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  int64_t axis = int64_t(op.getAxis()), rank = type.getRank();
+  SmallVector<Value> inputs(op.getInputs());
+  return kernel(
+      b, op.getLoc(), type.getShape(), {}, {}, type.getElementType(),
+      Reduce::None, [&](Scalar &s, ValueRange) {
+        Type i64 = s.b.getI64Type();
+        Value at = coordinate(s, axis);
+        Value result;
+        int64_t offset = 0;
+        for (Value in : inputs) {
+          int64_t size = cast<RankedTensorType>(in.getType()).getDimSize(axis);
+          SmallVector<Value> coords;
+          for (int64_t d = 0; d < rank; ++d)
+            coords.push_back(d == axis ? s.sub(at, s.c(i64, double(offset)))
+                                       : coordinate(s, d));
+          Value valid;
+          Value v = clampedExtract(s, in, coords, valid);
+          result = result ? s.select(valid, v, result) : v;
+          offset += size;
+        }
+        return result;
+      });
+}
+
+/// GatherElements: the index tensor's value replaces the coordinate along
+/// `axis` (negative counts from the end).
+Value gatherElements(OpBuilder &b, g::GatherElementsOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  auto dataType = cast<RankedTensorType>(op.getData().getType());
+  int64_t rank = type.getRank();
+  int64_t axis = normalizedAxis(op.getAxis(), rank);
+  Value data = op.getData();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
+  return kernel(
+      b, op.getLoc(), type.getShape(), {}, {{op.getIndices(), id}},
+      type.getElementType(), Reduce::None, [&](Scalar &s, ValueRange a) {
+        Type i64 = s.b.getI64Type();
+        Value i = s.cast(a[0], i64);
+        Value size = s.c(i64, double(dataType.getDimSize(axis)));
+        Value neg = s.cmp(arith::CmpFPredicate::OLT, arith::CmpIPredicate::slt,
+                          i, s.c(i64, 0));
+        i = s.select(neg, s.add(i, size), i);
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < rank; ++d)
+          coords.push_back(s.b.create<arith::IndexCastOp>(
+              s.loc, s.b.getIndexType(), d == axis ? i : coordinate(s, d)));
+        return s.b.create<tensor::ExtractOp>(s.loc, data, coords).getResult();
+      });
+}
+
+/// GatherND: each index tuple addresses data after the batch dims.
+Value gatherNd(OpBuilder &b, g::GatherNdOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  auto dataType = cast<RankedTensorType>(op.getData().getType());
+  auto idxType = cast<RankedTensorType>(op.getIndices().getType());
+  int64_t batch = op.getBatchDims(), q = idxType.getRank();
+  int64_t tuple = idxType.getDimSize(q - 1);
+  Value data = op.getData(), indices = op.getIndices();
+  return kernel(
+      b, op.getLoc(), type.getShape(), {}, {}, type.getElementType(),
+      Reduce::None, [&](Scalar &s, ValueRange) {
+        Type i64 = s.b.getI64Type();
+        auto index = [&](Value v) {
+          return s.b.create<arith::IndexCastOp>(s.loc, s.b.getIndexType(), v)
+              .getResult();
+        };
+        // Result dims: indices' leading q-1, then data's rest.
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < batch; ++d)
+          coords.push_back(index(coordinate(s, d)));
+        for (int64_t t = 0; t < tuple; ++t) {
+          SmallVector<Value> at;
+          for (int64_t d = 0; d < q - 1; ++d)
+            at.push_back(index(coordinate(s, d)));
+          at.push_back(index(s.c(i64, double(t))));
+          Value i = s.b.create<tensor::ExtractOp>(s.loc, indices, at);
+          Value size = s.c(i64, double(dataType.getDimSize(batch + t)));
+          Value neg = s.cmp(arith::CmpFPredicate::OLT,
+                            arith::CmpIPredicate::slt, i, s.c(i64, 0));
+          coords.push_back(index(s.select(neg, s.add(i, size), i)));
+        }
+        for (int64_t d = batch + tuple; d < dataType.getRank(); ++d)
+          coords.push_back(index(coordinate(s, q - 1 + d - batch - tuple)));
+        return s.b.create<tensor::ExtractOp>(s.loc, data, coords).getResult();
+      });
+}
+
+/// CumSum as a reduction over a second copy of the axis: the sum of the
+/// elements before (or after, with reverse) each position.
+Value cumsum(OpBuilder &b, g::CumSumOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  int64_t rank = type.getRank(), axis = int64_t(op.getAxis());
+  MLIRContext *ctx = b.getContext();
+  SmallVector<int64_t> domain(type.getShape());
+  domain.push_back(type.getDimSize(axis)); // j, the summed position
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < rank; ++d)
+    exprs.push_back(getAffineDimExpr(d == axis ? rank : d, ctx));
+  AffineMap read = AffineMap::get(rank + 1, 0, exprs, ctx);
+  bool exclusive = op.getExclusive(), reverse = op.getReverse();
+  return kernel(
+      b, op.getLoc(), domain, {rank}, {{op.getInput(), read}},
+      type.getElementType(), Reduce::Sum, [&](Scalar &s, ValueRange a) {
+        Value i = coordinate(s, axis), j = coordinate(s, rank);
+        using P = arith::CmpFPredicate;
+        using I = arith::CmpIPredicate;
+        Value keep = reverse ? s.cmp(P::OGT, exclusive ? I::sgt : I::sge, j, i)
+                             : s.cmp(P::OLT, exclusive ? I::slt : I::sle, j, i);
+        return s.select(keep, a[0], s.c(a[0].getType(), 0));
+      });
+}
+
+/// Max and average pooling as reductions over the window (kernel dims added
+/// to the domain); padding reads are skipped: -inf for max, and for average
+/// a second reduction counts the elements read (unless count_include_pad).
+template <typename PoolOp>
+Value pool(OpBuilder &b, PoolOp op, bool max, bool countIncludePad) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  int64_t rank = type.getRank(), spatial = rank - 2;
+  ArrayRef<int64_t> kernelSize = op.getKernel(), strides = op.getStrides(),
+                    pads = op.getPads(), dilations = op.getDilations();
+  SmallVector<int64_t> domain(type.getShape()), axes;
+  for (int64_t i = 0; i < spatial; ++i) {
+    axes.push_back(domain.size());
+    domain.push_back(kernelSize[i]);
+  }
+  Value input = op.getInput();
+  Type t = type.getElementType();
+  auto window = [&](Scalar &s, Value &valid) {
+    Type i64 = s.b.getI64Type();
+    SmallVector<Value> coords = {coordinate(s, 0), coordinate(s, 1)};
+    for (int64_t i = 0; i < spatial; ++i) {
+      Value o = coordinate(s, 2 + i), k = coordinate(s, rank + i);
+      coords.push_back(s.add(s.sub(s.mul(o, s.c(i64, double(strides[i]))),
+                                   s.c(i64, double(pads[i]))),
+                             s.mul(k, s.c(i64, double(dilations[i])))));
+    }
+    return clampedExtract(s, input, coords, valid);
+  };
+  Location loc = op.getLoc();
+  // linalg infers loop sizes from operand shapes: an unread tensor shaped
+  // like the window gives the window dims theirs.
+  SmallVector<AffineExpr> windowDims;
+  for (int64_t a : axes)
+    windowDims.push_back(getAffineDimExpr(a, b.getContext()));
+  Operand shapeWitness = {
+      b.create<tensor::EmptyOp>(loc, kernelSize, t),
+      AffineMap::get(domain.size(), 0, windowDims, b.getContext())};
+  if (max)
+    return kernel(b, loc, domain, axes, {shapeWitness}, t, Reduce::Max,
+                  [&](Scalar &s, ValueRange) {
+                    Value valid;
+                    Value v = window(s, valid);
+                    return s.select(valid, v, s.c(t, -INFINITY));
+                  });
+  Value sum = kernel(b, loc, domain, axes, {shapeWitness}, t, Reduce::Sum,
+                     [&](Scalar &s, ValueRange) {
+                       Value valid;
+                       Value v = window(s, valid);
+                       return s.select(valid, v, s.c(t, 0));
+                     });
+  int64_t full = 1;
+  for (int64_t k : kernelSize)
+    full *= k;
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
+  if (countIncludePad) {
+    return kernel(b, loc, type.getShape(), {}, {{sum, id}}, t, Reduce::None,
+                  [&](Scalar &s, ValueRange a) {
+                    return s.div(a[0], s.c(t, double(full)));
+                  });
+  }
+  Value count = kernel(b, loc, domain, axes, {shapeWitness}, t, Reduce::Sum,
+                       [&](Scalar &s, ValueRange) {
+                         Value valid;
+                         window(s, valid);
+                         return s.select(valid, s.c(t, 1), s.c(t, 0));
+                       });
+  return kernel(b, loc, type.getShape(), {}, {{sum, id}, {count, id}}, t,
+                Reduce::None,
+                [&](Scalar &s, ValueRange a) { return s.div(a[0], a[1]); });
+}
+
+/// Training-mode batch norm: the batch's mean and (biased) variance over
+/// every dim but the channel (1), then the normalization. Returns the
+/// result, the mean and the variance.
+SmallVector<Value> batchNormTrain(OpBuilder &b, g::BatchNormTrainOp op) {
+  Location loc = op.getLoc();
+  Value x = op.getInput();
+  auto type = cast<RankedTensorType>(x.getType());
+  MLIRContext *ctx = b.getContext();
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> axes;
+  int64_t count = 1;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != 1) {
+      axes.push_back(d);
+      count *= type.getDimSize(d);
+    }
+  Type t = type.getElementType();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap channel = AffineMap::get(rank, 0, getAffineDimExpr(1, ctx), ctx);
+  AffineMap vec = AffineMap::getMultiDimIdentityMap(1, ctx);
+  auto divide = [&](Scalar &s, Value v) {
+    return s.div(v, s.c(t, double(count)));
+  };
+  Value sum = kernel(b, loc, type.getShape(), axes, {{x, id}}, t, Reduce::Sum,
+                     [](Scalar &, ValueRange a) { return a[0]; });
+  Value sq = kernel(b, loc, type.getShape(), axes, {{x, id}, {sum, channel}}, t,
+                    Reduce::Sum, [&](Scalar &s, ValueRange a) {
+                      Value d = s.sub(a[0], divide(s, a[1]));
+                      return s.mul(d, d);
+                    });
+  double eps = op.getEpsilon().convertToDouble();
+  Value y = kernel(b, loc, type.getShape(), {},
+                   {{x, id},
+                    {sum, channel},
+                    {sq, channel},
+                    {op.getScale(), channel},
+                    {op.getBias(), channel}},
+                   t, Reduce::None, [&](Scalar &s, ValueRange a) {
+                     Value inv = s.sqrt(s.add(divide(s, a[2]), s.c(t, eps)));
+                     Value n = s.div(s.sub(a[0], divide(s, a[1])), inv);
+                     return s.add(s.mul(n, s.cast(a[3], t)), s.cast(a[4], t));
+                   });
+  int64_t c = type.getDimSize(1);
+  auto perChannel = [&](Value v) {
+    return kernel(b, loc, {c}, {}, {{v, vec}}, t, Reduce::None,
+                  [&](Scalar &s, ValueRange a) { return divide(s, a[0]); });
+  };
+  return {y, perChannel(sum), perChannel(sq)};
+}
+
 Value trilu(OpBuilder &b, g::TriluOp op) {
   auto type = cast<RankedTensorType>(op.getResult().getType());
   int64_t rank = type.getRank();
@@ -433,8 +701,8 @@ struct LowerToLinalgPass final
     MLIRContext *ctx = b.getContext();
     return TypeSwitch<Operation *, Value>(op)
         // Left for the code generator.
-        .Case<g::MatMulOp, g::ReshapeOp, g::InitializerOp, g::ConstantOp>(
-            [](Operation *op) { return op->getResult(0); })
+        .Case<g::MatMulOp, g::ReshapeOp, g::InitializerOp, g::ConstantOp,
+              g::ConvOp>([](Operation *op) { return op->getResult(0); })
         .Case([&](g::GemmOp op) -> Value {
           // The library call adds a bias of 1, N or M x N elements; any other
           // broadcast (a column, [M, 1]) is materialized first.
@@ -667,6 +935,14 @@ struct LowerToLinalgPass final
         })
         .Case([&](g::GatherOp op) { return gather(b, op); })
         .Case([&](g::TriluOp op) { return trilu(b, op); })
+        .Case([&](g::ConcatOp op) { return concat(b, op); })
+        .Case([&](g::GatherElementsOp op) { return gatherElements(b, op); })
+        .Case([&](g::GatherNdOp op) { return gatherNd(b, op); })
+        .Case([&](g::CumSumOp op) { return cumsum(b, op); })
+        .Case([&](g::MaxPoolOp op) { return pool(b, op, true, false); })
+        .Case([&](g::AvgPoolOp op) {
+          return pool(b, op, false, op.getCountIncludePad());
+        })
         // Reductions and normalizations.
         .Case([&](g::ReduceSumOp op) {
           return reduction(b, op.getLoc(), op.getInput(), op.getAxes(),
@@ -721,6 +997,11 @@ struct LowerToLinalgPass final
       if (failed)
         continue;
       OpBuilder b(op);
+      if (auto bn = dyn_cast<g::BatchNormTrainOp>(op)) {
+        op->replaceAllUsesWith(batchNormTrain(b, bn));
+        op->erase();
+        continue;
+      }
       Value replacement = lower(b, op);
       if (!replacement) {
         failed = true;

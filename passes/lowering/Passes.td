@@ -14,8 +14,8 @@ def LowerToLinalgPass : Pass<"kiln-lower-to-linalg", "mlir::func::FuncOp"> {
     transposes are indexing maps; a reduction's output starts from a
     `linalg.fill` of its identity (0 for sums, -inf for max).
 
-    Left alone, for the code generator: `kiln.matmul` and `kiln.gemm`
-    (library calls), `kiln.reshape` (a view of the same buffer),
+    Left alone, for the code generator: `kiln.matmul`, `kiln.gemm` and
+    `kiln.conv` (library calls), `kiln.reshape` (a view of the same buffer),
     `kiln.initializer` and `kiln.constant` (the arena's init region).
 
     Softmax along axis a, for example, becomes three kernels:

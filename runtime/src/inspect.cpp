@@ -68,6 +68,13 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                    ",\"domain\":" + shapeText(k.domain) +
                    ",\"parallel\":" + std::to_string(k.parallelDims) +
                    ",\"instructions\":" + std::to_string(k.body.size()) + "}";
+        } else if (s.kind == Step::Kind::Conv) {
+          ++calls;
+          const ConvCall &c = s.conv;
+          steps += "{\"kind\":\"conv\",\"input\":" +
+                   shapeText({c.n, c.c, c.h, c.w}) + ",\"kernel\":" +
+                   shapeText({c.m, c.c / c.group, c.kh, c.kw}) +
+                   ",\"group\":" + std::to_string(c.group) + "}";
         } else {
           ++calls;
           const GemmCall &g = s.gemm;
@@ -123,6 +130,13 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
         out += "kernel '" + k.name + "' over " + shapeText(k.domain) + " (" +
                std::to_string(k.parallelDims) + " parallel), " +
                std::to_string(k.body.size()) + " instructions\n";
+      } else if (s.kind == Step::Kind::Conv) {
+        const ConvCall &c = s.conv;
+        out += "conv " + std::to_string(c.kh) + "x" + std::to_string(c.kw) +
+               " " + std::to_string(c.c) + "->" + std::to_string(c.m) +
+               " channels on " + shapeText({c.n, c.c, c.h, c.w}) +
+               (c.group > 1 ? ", group " + std::to_string(c.group) : "") +
+               (c.bias >= 0 ? " + bias" : "") + "\n";
       } else {
         const GemmCall &g = s.gemm;
         out += "gemm " + std::to_string(g.m) + "x" + std::to_string(g.k) +

@@ -234,6 +234,32 @@ Status Program::verify() const {
         }
         continue;
       }
+      if (step.kind == Step::Kind::Conv) {
+        const ConvCall &c = step.conv;
+        for (int32_t id : {c.input, c.weight, c.out})
+          if (!validBuffer(id))
+            return fail(where + "convolution names a missing buffer");
+        if (c.bias >= 0 && !validBuffer(c.bias))
+          return fail(where + "convolution names a missing buffer");
+        if (c.group < 1 || c.c % c.group || c.m % c.group || c.strideH < 1 ||
+            c.strideW < 1 || c.dilationH < 1 || c.dilationW < 1)
+          return fail(where + "convolution has invalid parameters");
+        auto elements = [&](int32_t id) {
+          return buffers[id].bytes() / int64_t(dtypeSize(buffers[id].dtype));
+        };
+        if (elements(c.input) != c.n * c.c * c.h * c.w ||
+            elements(c.weight) != c.m * (c.c / c.group) * c.kh * c.kw ||
+            elements(c.out) != c.n * c.m * c.oh * c.ow ||
+            (c.bias >= 0 && elements(c.bias) != c.m))
+          return fail(where + "convolution sizes do not match its buffers");
+        DType t = buffers[c.out].dtype;
+        if ((t != DType::F32 && t != DType::F64) ||
+            buffers[c.input].dtype != t || buffers[c.weight].dtype != t ||
+            (c.bias >= 0 && buffers[c.bias].dtype != t))
+          return fail(where +
+                      "convolution needs F32 or F64 buffers of one dtype");
+        continue;
+      }
       const GemmCall &g = step.gemm;
       for (int32_t id : {g.a, g.b, g.out})
         if (!validBuffer(id))
@@ -327,6 +353,16 @@ std::string programToJson(const Program &p) {
       if (st.kind == Step::Kind::Kernel) {
         j += "{\"kernel\":" + std::to_string(st.kernel) +
              ",\"args\":" + ints32(st.args) + "}";
+        continue;
+      }
+      if (st.kind == Step::Kind::Conv) {
+        const ConvCall &c = st.conv;
+        j += "{\"conv\":" +
+             ints({c.input,     c.weight,    c.bias,   c.out,     c.n,
+                   c.c,         c.h,         c.w,      c.m,       c.kh,
+                   c.kw,        c.oh,        c.ow,     c.strideH, c.strideW,
+                   c.dilationH, c.dilationW, c.padTop, c.padLeft, c.group}) +
+             "}";
         continue;
       }
       const GemmCall &g = st.gemm;
@@ -446,7 +482,21 @@ Status programFromJson(std::string_view json, const std::string &origin,
     e.outputs = r.intList32(je, "outputs", where);
     for (const JsonValue &js : r.list(je, "steps", where)) {
       Step s;
-      if (const JsonValue *jg = js.get("gemm")) {
+      if (js.get("conv")) {
+        s.kind = Step::Kind::Conv;
+        std::vector<int64_t> v = r.intList(js, "conv", where);
+        if (v.size() != 20) {
+          r.fail(where + " has a conv step with " + std::to_string(v.size()) +
+                 " fields, not 20");
+        } else {
+          ConvCall &c = s.conv;
+          c = {int32_t(v[0]), int32_t(v[1]), int32_t(v[2]), int32_t(v[3]),
+               v[4],          v[5],          v[6],          v[7],
+               v[8],          v[9],          v[10],         v[11],
+               v[12],         v[13],         v[14],         v[15],
+               v[16],         v[17],         v[18],         v[19]};
+        }
+      } else if (const JsonValue *jg = js.get("gemm")) {
         s.kind = Step::Kind::Gemm;
         GemmCall &g = s.gemm;
         g.a = static_cast<int32_t>(r.integer(*jg, "a", where));

@@ -50,11 +50,25 @@ struct GemmCall {
   double alpha = 1, beta = 1;
 };
 
+/// 2-D convolution, NCHW input, MCHW weight (per group), optional bias of
+/// M elements; pads are top, left, bottom, right. (1-D convolutions are
+/// 2-D with a height of 1.)
+struct ConvCall {
+  int32_t input, weight, bias = -1, out;
+  int64_t n, c, h, w; ///< Input sizes.
+  int64_t m, kh, kw;  ///< Output channels, kernel size.
+  int64_t oh, ow;     ///< Output size.
+  int64_t strideH = 1, strideW = 1, dilationH = 1, dilationW = 1;
+  int64_t padTop = 0, padLeft = 0;
+  int64_t group = 1;
+};
+
 struct Step {
-  enum class Kind : uint8_t { Kernel, Gemm } kind = Kind::Kernel;
+  enum class Kind : uint8_t { Kernel, Gemm, Conv } kind = Kind::Kernel;
   int32_t kernel = -1;       ///< Kernel: which one...
   std::vector<int32_t> args; ///< ...on which buffers, in its args' order.
   GemmCall gemm{};
+  ConvCall conv{};
 
   static Step launch(int32_t kernel, std::vector<int32_t> args) {
     Step s;
@@ -66,6 +80,12 @@ struct Step {
     Step s;
     s.kind = Kind::Gemm;
     s.gemm = gemm;
+    return s;
+  }
+  static Step convolution(const ConvCall &conv) {
+    Step s;
+    s.kind = Kind::Conv;
+    s.conv = conv;
     return s;
   }
 };

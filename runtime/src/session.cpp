@@ -128,6 +128,10 @@ Status Session::run(std::string_view name,
       cpu::gemm(program_, step.gemm, arena_);
       continue;
     }
+    if (step.kind == Step::Kind::Conv) {
+      cpu::convolution(program_, step.conv, arena_);
+      continue;
+    }
     std::vector<void *> args;
     for (int32_t id : step.args)
       args.push_back(arena_ + program_.buffers[id].offset);

@@ -66,17 +66,65 @@ void run(const Program &p, const GemmCall &g, uint8_t *arena) {
       for (int64_t col = 0; col < g.n; ++col) {
         T cv = 0;
         if (c)
-          cv = cElements == 1 ? c[0]
+          cv = cElements == 1     ? c[0]
                : cElements == g.n ? c[col]
                                   : c[r * g.n + col];
         o[r * g.n + col] = cv;
       }
-    product<T>(g.transA, g.transB, g.m, g.n, g.k, T(g.alpha),
-               a + i * g.strideA, b + i * g.strideB, c ? T(g.beta) : T(0), o);
+    product<T>(g.transA, g.transB, g.m, g.n, g.k, T(g.alpha), a + i * g.strideA,
+               b + i * g.strideB, c ? T(g.beta) : T(0), o);
+  }
+}
+
+template <typename T>
+void conv(const Program &p, const ConvCall &c, uint8_t *arena) {
+  auto at = [&](int32_t id) {
+    return reinterpret_cast<T *>(arena + p.buffers[id].offset);
+  };
+  const T *x = at(c.input), *w = at(c.weight);
+  const T *bias = c.bias >= 0 ? at(c.bias) : nullptr;
+  T *out = at(c.out);
+  int64_t cg = c.c / c.group, mg = c.m / c.group;
+  int64_t rows = cg * c.kh * c.kw, cols = c.oh * c.ow;
+  std::vector<T> patches(size_t(rows * cols));
+  for (int64_t n = 0; n < c.n; ++n) {
+    for (int64_t g = 0; g < c.group; ++g) {
+      // im2col: row (ci, ky, kx), column (oy, ox); zero where padding.
+      for (int64_t ci = 0; ci < cg; ++ci) {
+        const T *plane = x + ((n * c.c) + g * cg + ci) * c.h * c.w;
+        for (int64_t ky = 0; ky < c.kh; ++ky)
+          for (int64_t kx = 0; kx < c.kw; ++kx) {
+            T *row = patches.data() + ((ci * c.kh + ky) * c.kw + kx) * cols;
+            for (int64_t oy = 0; oy < c.oh; ++oy) {
+              int64_t iy = oy * c.strideH - c.padTop + ky * c.dilationH;
+              for (int64_t ox = 0; ox < c.ow; ++ox) {
+                int64_t ix = ox * c.strideW - c.padLeft + kx * c.dilationW;
+                row[oy * c.ow + ox] =
+                    (iy >= 0 && iy < c.h && ix >= 0 && ix < c.w)
+                        ? plane[iy * c.w + ix]
+                        : T(0);
+              }
+            }
+          }
+      }
+      T *o = out + (n * c.m + g * mg) * cols;
+      for (int64_t m = 0; m < mg; ++m)
+        std::fill(o + m * cols, o + (m + 1) * cols,
+                  bias ? bias[g * mg + m] : T(0));
+      product<T>(false, false, mg, cols, rows, T(1), w + g * mg * rows,
+                 patches.data(), T(1), o);
+    }
   }
 }
 
 } // namespace
+
+void convolution(const Program &program, const ConvCall &call, uint8_t *arena) {
+  if (program.buffers[call.out].dtype == DType::F64)
+    conv<double>(program, call, arena);
+  else
+    conv<float>(program, call, arena);
+}
 
 void gemm(const Program &program, const GemmCall &call, uint8_t *arena) {
   if (program.buffers[call.out].dtype == DType::F64)

@@ -11,6 +11,10 @@ namespace kiln::runtime::cpu {
 /// loop otherwise.
 void gemm(const Program &program, const GemmCall &call, uint8_t *arena);
 
+/// Runs one ConvCall: per image and group, the input patches laid out as
+/// columns (im2col) times the weights as a GEMM, plus the bias.
+void convolution(const Program &program, const ConvCall &call, uint8_t *arena);
+
 /// Whether matrix products go to a BLAS library ("openblas") or the
 /// built-in loops ("builtin").
 const char *gemmBackendName();

@@ -367,7 +367,8 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
             .Case<arith::XOrIOp>([&](auto) {
               return add(rt::KOp::Ne, t, operand(0), operand(1));
             })
-            .Case<math::PowFOp>([&](auto) { return binary(rt::KOp::Pow); })
+            .Case<math::PowFOp, math::IPowIOp>(
+                [&](auto) { return binary(rt::KOp::Pow); })
             .Case<arith::NegFOp>([&](auto) { return unary(rt::KOp::Neg); })
             .Case<math::AbsFOp, math::AbsIOp>(
                 [&](auto) { return unary(rt::KOp::Abs); })

@@ -16,7 +16,7 @@ runtime_pkgs=(
 )
 compiler_pkgs=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
-  libprotobuf-dev protobuf-compiler libonnx-dev
+  libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
 )
 
 pkgs=("${runtime_pkgs[@]}")

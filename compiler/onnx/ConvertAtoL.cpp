@@ -236,10 +236,25 @@ LogicalResult convertDropout(NodeImporter &n) {
       ratio = value->doubleAt(0);
     }
   }
-  if (n.outputUsed(1))
-    return n.error() << "the mask output (output 1) is not supported";
-  if (!training || ratio == 0.0)
+  if (!training || ratio == 0.0) {
+    // Nothing is dropped: the mask, where asked for, is all true.
+    if (n.outputUsed(1)) {
+      RankedTensorType type = n.inputType(0);
+      if (n.failed())
+        return failure();
+      Value one = n.create<graph::ConstantOp>(DenseElementsAttr::get(
+          RankedTensorType::get({}, n.builder().getI1Type()), true));
+      n.setOutput(
+          1, type.getRank() == 0
+                 ? one
+                 : n.create<graph::BroadcastToOp>(
+                       one, n.builder().getDenseI64ArrayAttr(type.getShape())));
+    }
     return convertIdentity(n);
+  }
+  if (n.outputUsed(1))
+    return n.error() << "the mask output (output 1) of training-mode dropout "
+                        "is not supported";
   Value x = n.input(0);
   if (n.failed())
     return failure();
@@ -284,8 +299,9 @@ LogicalResult convertCumSum(NodeImporter &n) {
         }
       }
     }
-    n.setFolded(0, x->isFloat() ? HostTensor::ofDoubles(type, std::move(doubles))
-                                : HostTensor::ofInts(type, std::move(ints)));
+    n.setFolded(0, x->isFloat()
+                       ? HostTensor::ofDoubles(type, std::move(doubles))
+                       : HostTensor::ofInts(type, std::move(ints)));
     return success();
   }
   Value x = n.input(0);
@@ -756,15 +772,32 @@ LogicalResult convertLayerNormalization(NodeImporter &n) {
   auto axis = normalizeAxisAt(n, n.attrInt("axis", -1), type.getRank(), "axis");
   if (!axis)
     return failure();
-  if (n.outputUsed(1) || n.outputUsed(2))
-    return n.error() << "the Mean / InvStdDev outputs are not supported";
   Value x = n.input(0), scale = n.input(1);
   Value bias = n.hasInput(2) ? n.input(2) : Value();
   if (n.failed())
     return failure();
-  n.setOutput(0, n.create<graph::LayerNormOp>(
-                     x, scale, bias, n.builder().getI64IntegerAttr(*axis),
-                     n.builder().getF32FloatAttr(epsilon)));
+  OpBuilder &b = n.builder();
+  n.setOutput(0, n.create<graph::LayerNormOp>(x, scale, bias,
+                                              b.getI64IntegerAttr(*axis),
+                                              b.getF32FloatAttr(epsilon)));
+  if (n.outputUsed(1) || n.outputUsed(2)) {
+    // The statistics outputs, from ordinary ops: the mean and 1 / sqrt(var +
+    // epsilon) over the normalized dims, kept as size 1.
+    SmallVector<int64_t> axes;
+    for (int64_t d = *axis; d < type.getRank(); ++d)
+      axes.push_back(d);
+    auto axesAttr = b.getDenseI64ArrayAttr(axes);
+    Value mean =
+        n.create<graph::ReduceMeanOp>(x, axesAttr, b.getBoolAttr(true));
+    Value centered = n.create<graph::SubOp>(x, mean);
+    Value var = n.create<graph::ReduceMeanOp>(
+        n.create<graph::MulOp>(centered, centered), axesAttr,
+        b.getBoolAttr(true));
+    Value eps = scalarConstant(n, type.getElementType(), epsilon);
+    n.setOutput(1, mean);
+    n.setOutput(2, n.create<graph::ReciprocalOp>(n.create<graph::SqrtOp>(
+                       n.create<graph::AddOp>(var, eps))));
+  }
   return success(!n.failed());
 }
 

@@ -37,7 +37,8 @@ LogicalResult convertExtremum(NodeImporter &n, bool max) {
       if (known[i]->type().getElementType() != acc.type().getElementType())
         return n.error() << "inputs must have the same element type";
       if (failed(graph::broadcastShapes(acc.shape(), known[i]->shape(),
-                                        errorAt(n), "input 0", "input " + std::to_string(i))))
+                                        errorAt(n), "input 0",
+                                        "input " + std::to_string(i))))
         return failure();
       acc = HostTensor::broadcastBinary(
           acc, *known[i], acc.type().getElementType(),
@@ -90,8 +91,7 @@ LogicalResult convertRandomUniformImpl(NodeImporter &n, bool like) {
     int64_t code = n.attrInt("dtype", 0);
     dtype = elementTypeFor(static_cast<int32_t>(code), n.context());
     if (!dtype)
-      return n.error() << "dtype " << dataTypeName(code)
-                       << " is not supported";
+      return n.error() << "dtype " << dataTypeName(code) << " is not supported";
   }
   float low = n.attrFloat("low", 0.0f), high = n.attrFloat("high", 1.0f);
   if (n.failed())

@@ -133,6 +133,11 @@ LogicalResult GraphImporter::addInputs(const proto::GraphProto &graph,
     if (initializers.contains(input.name()))
       continue;
     known.insert(input.name());
+    if (auto bound = options_.constantInputs.find(input.name());
+        bound != options_.constantInputs.end()) {
+      define(input.name()).folded = HostTensor::fromAttr(bound->second);
+      continue;
+    }
     std::string what = "input '" + input.name() + "'";
     if (!input.type().has_tensor_type()) {
       error() << what << " is not a tensor; kiln takes tensor inputs only";
@@ -190,6 +195,13 @@ LogicalResult GraphImporter::addInputs(const proto::GraphProto &graph,
     }
     types.push_back(RankedTensorType::get(shape, element));
     names.push_back(input.name());
+  }
+  for (const auto &entry : options_.constantInputs) {
+    if (!known.contains(entry.getKey())) {
+      error() << "a constant is given for '" << entry.getKey()
+              << "', which is not an input of the model";
+      ok = false;
+    }
   }
   for (const auto &entry : options_.inputShapes) {
     if (known.contains(entry.getKey()))

@@ -9,6 +9,7 @@
 #ifndef KILN_COMPILER_ONNX_IMPORTER_H
 #define KILN_COMPILER_ONNX_IMPORTER_H
 
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/SmallVector.h"
@@ -23,6 +24,10 @@ struct ImportOptions {
   /// name (`--input-shape NAME=D0,D1,...`). A shape given here must agree with
   /// the model's static sizes.
   llvm::StringMap<llvm::SmallVector<int64_t>> inputShapes;
+  /// Graph inputs whose values are fixed at compile time (a shape or axes
+  /// tensor a model takes as an input): they become constants, which shape
+  /// computations fold, and are no longer inputs of @forward.
+  llvm::StringMap<mlir::DenseElementsAttr> constantInputs;
   /// Initializers at or above this many bytes are stored as MLIR resources
   /// (blobs, printed separately) instead of inline dense attributes.
   size_t resourceThresholdBytes = 1024;

@@ -52,7 +52,7 @@ def Kiln_FloatType : AnyTypeOf<[F16, BF16, F32, F64], "floating-point">;
 def Kiln_IntType : AnyTypeOf<[I32, I64], "32- or 64-bit integer">;
 
 def Kiln_FloatTensor : RankedTensorOf<[F16, BF16, F32, F64]>;
-def Kiln_NumericTensor : RankedTensorOf<[F16, BF16, F32, F64, I32, I64]>;
+def Kiln_NumericTensor : RankedTensorOf<[F16, BF16, F32, F64, I8, I32, I64]>;
 def Kiln_AnyTensor : RankedTensorOf<[F16, BF16, F32, F64, I1, I8, I32, I64]>;
 
 //===----------------------------------------------------------------------===//

@@ -711,7 +711,7 @@ struct LowerToLinalgPass final
             auto ct = cast<RankedTensorType>(c.getType());
             auto rt = cast<RankedTensorType>(op.getResult().getType());
             int64_t n = ct.getNumElements();
-            bool row = ct.getRank() == 1 || ct.getDimSize(0) == 1;
+            bool row = ct.getRank() <= 1 || ct.getDimSize(0) == 1;
             if (!(n == 1 || (row && n == rt.getDimSize(1)) ||
                   n == rt.getNumElements())) {
               Value full = kernel(b, op.getLoc(), rt.getShape(), {},
@@ -748,12 +748,11 @@ struct LowerToLinalgPass final
           return binary(
               b, op, [](Scalar &s, Value x, Value y) { return s.min(x, y); });
         })
-        .Case([&](g::PowOp op) -> Value {
-          if (!isFloat(op.getType().getElementType()))
-            return op.emitOpError("integer powers are not lowered yet"),
-                   Value();
+        .Case([&](g::PowOp op) {
           return binary(b, op, [](Scalar &s, Value x, Value y) {
-            return s.b.create<math::PowFOp>(s.loc, x, y).getResult();
+            return isFloat(x.getType())
+                       ? s.b.create<math::PowFOp>(s.loc, x, y).getResult()
+                       : s.b.create<math::IPowIOp>(s.loc, x, y).getResult();
           });
         })
         .Case([&](g::AndOp op) {

@@ -41,7 +41,7 @@ func.func @unranked(%a: tensor<*xf32>) {
 // -----
 
 func.func @unsupported_element_type(%a: tensor<3xi16>) {
-  // expected-error @+1 {{'kiln.relu' op operand #0 must be ranked tensor of 16-bit float or bfloat16 type or 32-bit float or 64-bit float or 32-bit signless integer or 64-bit signless integer values, but got 'tensor<3xi16>'}}
+  // expected-error @+1 {{'kiln.relu' op operand #0 must be ranked tensor of 16-bit float or bfloat16 type or 32-bit float or 64-bit float or 8-bit signless integer or 32-bit signless integer or 64-bit signless integer values, but got 'tensor<3xi16>'}}
   %0 = kiln.relu %a : (tensor<3xi16>) -> tensor<3xi16>
   return
 }

@@ -279,3 +279,41 @@ TEST(KernelVerify, ReportsMalformedKernels) {
 }
 
 } // namespace
+
+#include "runtime/src/cpu/threads.h"
+
+#include <atomic>
+
+namespace {
+
+TEST(Threads, ParallelForCallsEveryIndexOnce) {
+  std::vector<std::atomic<int>> hits(1000);
+  kiln::runtime::cpu::parallelFor(1000, [&](int64_t i) {
+    hits[i]++;
+    // A nested call runs serially on the calling thread.
+    kiln::runtime::cpu::parallelFor(3, [&](int64_t) {});
+  });
+  for (auto &h : hits)
+    EXPECT_EQ(h.load(), 1);
+}
+
+TEST(Kernel, LargeKernelsGiveTheSameResultOnAllThreads) {
+  // Big enough to be split across threads; checked against a serial loop.
+  const int64_t R = 300, C = 700;
+  Builder b({R, C}, 1);
+  int32_t x = b.arg(DType::F32, {R, C}), out = b.arg(DType::F32, {R}, true);
+  b.output(out, b.op(KOp::Exp, DType::F32, b.load(x, {1, 0, 0, 0, 1, 0})),
+           Combine::Sum);
+  std::vector<float> xs(R * C), r(R);
+  for (size_t i = 0; i < xs.size(); ++i)
+    xs[i] = float(std::sin(double(i)) * 0.01);
+  ASSERT_TRUE(b.run({xs.data(), r.data()}).ok());
+  for (int64_t i = 0; i < R; ++i) {
+    float sum = 0;
+    for (int64_t j = 0; j < C; ++j)
+      sum += std::exp(xs[i * C + j]);
+    EXPECT_EQ(r[i], sum) << i; // Same order of additions per lane: exact.
+  }
+}
+
+} // namespace

@@ -61,16 +61,16 @@ void run(const Program &p, const GemmCall &g, uint8_t *arena) {
       g.c >= 0 ? p.buffers[g.c].bytes() / int64_t(sizeof(T)) : 0;
   for (int64_t i = 0; i < g.batch; ++i) {
     T *o = out + i * g.strideOut;
-    // Start from beta * C broadcast to M x N (or from zero without C).
-    for (int64_t r = 0; r < g.m; ++r)
-      for (int64_t col = 0; col < g.n; ++col) {
-        T cv = 0;
-        if (c)
-          cv = cElements == 1     ? c[0]
-               : cElements == g.n ? c[col]
-                                  : c[r * g.n + col];
-        o[r * g.n + col] = cv;
-      }
+    // Start from C broadcast to M x N (zero without C); the product adds
+    // beta times it.
+    if (!c || cElements == 1) {
+      std::fill(o, o + g.m * g.n, c ? c[0] : T(0));
+    } else if (cElements == g.n) {
+      for (int64_t r = 0; r < g.m; ++r)
+        std::copy(c, c + g.n, o + r * g.n);
+    } else {
+      std::copy(c, c + g.m * g.n, o);
+    }
     product<T>(g.transA, g.transB, g.m, g.n, g.k, T(g.alpha), a + i * g.strideA,
                b + i * g.strideB, c ? T(g.beta) : T(0), o);
   }

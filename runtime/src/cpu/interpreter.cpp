@@ -1,6 +1,9 @@
 //===- interpreter.cpp - runs kernels on the CPU --------------------------===//
 #include "interpreter.h"
 
+#include "threads.h"
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -259,21 +262,30 @@ public:
     }
   }
 
-  Status run() {
+  /// Runs chunks [firstChunk, lastChunk) of the parallel domain.
+  Status run(int64_t firstChunk, int64_t lastChunk) {
     size_t rank = k_.domain.size();
     int64_t parallel = 1, reduction = 1;
     for (size_t d = 0; d < rank; ++d)
       (int32_t(d) < k_.parallelDims ? parallel : reduction) *= k_.domain[d];
     coords_.assign(rank, std::vector<int64_t>(kLanes));
     std::vector<Lanes> acc(k_.outputs.size());
-    for (int64_t start = 0; start < parallel; start += kLanes) {
+    for (int64_t start = firstChunk * kLanes;
+         start < std::min(parallel, lastChunk * kLanes); start += kLanes) {
       int64_t n = std::min(kLanes, parallel - start);
-      // Coordinates of the chunk's parallel points.
-      for (int64_t l = 0; l < n; ++l) {
-        int64_t flat = start + l;
+      // Coordinates of the chunk's parallel points: the first by division,
+      // the rest by counting up with carries.
+      int64_t flat = start;
+      for (int64_t d = k_.parallelDims - 1; d >= 0; --d) {
+        coords_[d][0] = flat % k_.domain[d];
+        flat /= k_.domain[d];
+      }
+      for (int64_t l = 1; l < n; ++l) {
+        bool carry = true;
         for (int64_t d = k_.parallelDims - 1; d >= 0; --d) {
-          coords_[d][l] = flat % k_.domain[d];
-          flat /= k_.domain[d];
+          int64_t c = coords_[d][l - 1] + (carry ? 1 : 0);
+          carry = c == k_.domain[d];
+          coords_[d][l] = carry ? 0 : c;
         }
       }
       for (size_t o = 0; o < acc.size(); ++o)
@@ -361,6 +373,19 @@ private:
   void store(const Lanes &acc, const KOutput &out, int64_t start, int64_t n) {
     DType t = k_.args[out.arg].dtype;
     void *base = args_[out.arg];
+    // The common cases without a per-element switch.
+    if (t == DType::F32 && acc.kind == Kind::Float) {
+      std::memcpy(static_cast<float *>(base) + start, acc.f.data(), n * 4);
+      return;
+    }
+    if (t == DType::F64 && acc.kind == Kind::Double) {
+      std::memcpy(static_cast<double *>(base) + start, acc.d.data(), n * 8);
+      return;
+    }
+    if (t == DType::I64 && acc.kind == Kind::Int) {
+      std::memcpy(static_cast<int64_t *>(base) + start, acc.i.data(), n * 8);
+      return;
+    }
     for (int64_t l = 0; l < n; ++l)
       writeElement(base, t, start + l, acc.kind == Kind::Int ? 0.0 : acc.get(l),
                    acc.kind == Kind::Int ? acc.i[l] : 0, acc.kind);
@@ -379,11 +404,39 @@ private:
       case KOp::Load: {
         const std::vector<int64_t> &coef = loadCoef_[idx];
         const void *base = args_[in.arg];
-        for (int64_t l = 0; l < n; ++l) {
-          int64_t offset = coef[rank];
-          for (size_t d = 0; d < rank; ++d)
-            offset += coef[d] * coords_[d][l];
-          readElement(base, in.type, offset, out, l);
+        offsets_.assign(n, coef[rank]);
+        for (size_t d = 0; d < rank; ++d) {
+          int64_t m = coef[d];
+          if (m == 0)
+            continue;
+          const int64_t *cd = coords_[d].data();
+          for (int64_t l = 0; l < n; ++l)
+            offsets_[l] += m * cd[l];
+        }
+        // Typed loops for the common cases; contiguous F32 is a memcpy.
+        if (in.type == DType::F32) {
+          const float *p = static_cast<const float *>(base);
+          if (offsets_[n - 1] - offsets_[0] == n - 1 &&
+              std::adjacent_find(offsets_.begin(), offsets_.end(),
+                                 [](int64_t x, int64_t y) {
+                                   return y != x + 1;
+                                 }) == offsets_.end()) {
+            std::memcpy(out.f.data(), p + offsets_[0], n * 4);
+          } else {
+            for (int64_t l = 0; l < n; ++l)
+              out.f[l] = p[offsets_[l]];
+          }
+        } else if (in.type == DType::F64) {
+          const double *p = static_cast<const double *>(base);
+          for (int64_t l = 0; l < n; ++l)
+            out.d[l] = p[offsets_[l]];
+        } else if (in.type == DType::I64) {
+          const int64_t *p = static_cast<const int64_t *>(base);
+          for (int64_t l = 0; l < n; ++l)
+            out.i[l] = p[offsets_[l]];
+        } else {
+          for (int64_t l = 0; l < n; ++l)
+            readElement(base, in.type, offsets_[l], out, l);
         }
         break;
       }
@@ -640,6 +693,7 @@ private:
   std::vector<std::vector<int64_t>> strides_;
   std::vector<std::vector<int64_t>> loadCoef_;
   std::vector<std::vector<int64_t>> coords_;
+  std::vector<int64_t> offsets_; // Scratch: one Load's element offsets.
 };
 
 } // namespace
@@ -650,7 +704,29 @@ Status runKernel(const Kernel &kernel, const std::vector<void *> &args) {
                   "kernel '" + kernel.name + "' takes " +
                       std::to_string(kernel.args.size()) + " arguments, got " +
                       std::to_string(args.size()));
-  return Evaluator(kernel, args).run();
+  // Chunks of lanes are independent: spread them over the cores when the
+  // kernel has enough work to pay for it.
+  int64_t parallel = 1, total = 1;
+  for (size_t d = 0; d < kernel.domain.size(); ++d) {
+    total *= kernel.domain[d];
+    if (int32_t(d) < kernel.parallelDims)
+      parallel *= kernel.domain[d];
+  }
+  int64_t chunks = (parallel + kLanes - 1) / kLanes;
+  int threads = threadCount();
+  if (threads == 1 || chunks < 2 ||
+      total * int64_t(kernel.body.size()) < (1 << 16))
+    return Evaluator(kernel, args).run(0, chunks);
+  int64_t tasks = std::min<int64_t>(chunks, threads * 4);
+  std::vector<Status> statuses(tasks);
+  parallelFor(tasks, [&](int64_t t) {
+    int64_t first = chunks * t / tasks, last = chunks * (t + 1) / tasks;
+    statuses[t] = Evaluator(kernel, args).run(first, last);
+  });
+  for (Status &s : statuses)
+    if (!s.ok())
+      return std::move(s);
+  return Status();
 }
 
 } // namespace kiln::runtime::cpu

@@ -6,7 +6,10 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/src/session.h"
+#include "runtime/src/safetensors.h"
+
 #include "TestMlp.h"
+#include "kiln/runtime.hpp"
 #include "runtime/src/artifact.h"
 #include "runtime/src/cpu/gemm.h"
 
@@ -50,6 +53,29 @@ TEST(Session, RunsAHandWrittenMlpFromAnArtifact) {
   for (size_t i = 0; i < expected.size(); ++i)
     EXPECT_NEAR(y[i], expected[i], 1e-5 * (1 + std::abs(expected[i]))) << i;
   std::remove(path.c_str());
+}
+
+TEST(SessionHandle, RunsAnArtifactThroughTheCApi) {
+  Mlp m = makeMlp();
+  std::string path = writeArtifact(m, "handle.kiln");
+  std::vector<float> x = input();
+  SafeTensorsWriter in;
+  ASSERT_TRUE(in.add("x", DType::F32, {B, I}, x.data(), x.size() * 4).ok());
+  std::string inputs = ::testing::TempDir() + "/handle-in.safetensors";
+  std::string outputs = ::testing::TempDir() + "/handle-out.safetensors";
+  ASSERT_TRUE(in.write(inputs).ok());
+  SessionHandle session;
+  ASSERT_TRUE(SessionHandle::open(path, session).ok());
+  Status status = session.runFiles("forward", inputs, outputs);
+  ASSERT_TRUE(status.ok()) << status.toString();
+  SafeTensors out;
+  ASSERT_TRUE(SafeTensors::read(outputs, out).ok());
+  const float *y = reinterpret_cast<const float *>(out.find("y")->data);
+  std::vector<double> expected = reference(m, x);
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR(y[i], expected[i], 1e-5 * (1 + std::abs(expected[i])));
+  for (const std::string &p : {path, inputs, outputs})
+    std::remove(p.c_str());
 }
 
 TEST(Session, RefusesInputsThatDoNotFit) {

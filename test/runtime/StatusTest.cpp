@@ -80,3 +80,15 @@ TEST(StatusWrapper, OwnsAndMoves) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(SessionHandle, ReportsAMissingArtifact) {
+  kiln::runtime::SessionHandle session;
+  kiln::runtime::Status status =
+      kiln::runtime::SessionHandle::open("/nonexistent/model.kiln", session);
+  EXPECT_EQ(status.code(), KILN_STATUS_NOT_FOUND);
+  EXPECT_EQ(session.get(), nullptr);
+}
+
+} // namespace

@@ -54,6 +54,42 @@ private:
   kiln_status_t *status_ = nullptr;
 };
 
+/// Owns a kiln_session_t: a loaded artifact and its arena. Move-only; one
+/// call at a time, as the C type.
+class SessionHandle {
+public:
+  SessionHandle() = default;
+  SessionHandle(SessionHandle &&other) noexcept
+      : session_(std::exchange(other.session_, nullptr)) {}
+  SessionHandle &operator=(SessionHandle &&other) noexcept {
+    std::swap(session_, other.session_);
+    return *this;
+  }
+  SessionHandle(const SessionHandle &) = delete;
+  SessionHandle &operator=(const SessionHandle &) = delete;
+  ~SessionHandle() { kiln_session_free(session_); }
+
+  /// Loads the artifact at `path`.
+  static Status open(const std::string &path, SessionHandle &out) {
+    kiln_session_t *session = nullptr;
+    Status status(kiln_session_open(path.c_str(), &session));
+    if (status.ok())
+      out = SessionHandle(session);
+    return status;
+  }
+  /// Runs `entry` on the tensors of `inputs` (safetensors), writing `outputs`.
+  Status runFiles(const std::string &entry, const std::string &inputs,
+                  const std::string &outputs) {
+    return Status(kiln_session_run_files(session_, entry.c_str(),
+                                         inputs.c_str(), outputs.c_str()));
+  }
+  kiln_session_t *get() const { return session_; }
+
+private:
+  explicit SessionHandle(kiln_session_t *session) : session_(session) {}
+  kiln_session_t *session_ = nullptr;
+};
+
 } // namespace kiln::runtime
 
 #endif // KILN_RUNTIME_HPP

@@ -40,26 +40,6 @@ namespace {
 constexpr int64_t kAlign = 64;
 int64_t alignUp(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-std::optional<rt::DType> dtypeOf(Type t) {
-  if (t.isF32())
-    return rt::DType::F32;
-  if (t.isF64())
-    return rt::DType::F64;
-  if (t.isF16())
-    return rt::DType::F16;
-  if (t.isBF16())
-    return rt::DType::BF16;
-  if (t.isInteger(64) || t.isIndex())
-    return rt::DType::I64;
-  if (t.isInteger(32))
-    return rt::DType::I32;
-  if (t.isInteger(8))
-    return rt::DType::I8;
-  if (t.isInteger(1))
-    return rt::DType::Bool;
-  return std::nullopt;
-}
-
 /// A region of the arena; several buffers (views) may share one.
 struct Storage {
   int64_t bytes;
@@ -821,6 +801,26 @@ FailureOr<EmittedProgram> Emitter::run(StringRef name) {
 }
 
 } // namespace
+
+std::optional<rt::DType> dtypeOf(Type t) {
+  if (t.isF32())
+    return rt::DType::F32;
+  if (t.isF64())
+    return rt::DType::F64;
+  if (t.isF16())
+    return rt::DType::F16;
+  if (t.isBF16())
+    return rt::DType::BF16;
+  if (t.isInteger(64) || t.isIndex())
+    return rt::DType::I64;
+  if (t.isInteger(32))
+    return rt::DType::I32;
+  if (t.isInteger(8))
+    return rt::DType::I8;
+  if (t.isInteger(1))
+    return rt::DType::Bool;
+  return std::nullopt;
+}
 
 std::vector<int64_t>
 planMemory(const std::vector<int64_t> &sizes,

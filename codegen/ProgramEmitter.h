@@ -14,6 +14,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include <optional>
 #include <vector>
 
 namespace kiln::codegen {
@@ -23,6 +24,10 @@ struct EmittedProgram {
   std::vector<uint8_t>
       init; ///< The arena's init region (parameters, constants).
 };
+
+/// The runtime element type for an MLIR element type (index is stored as
+/// I64), or nullopt where the runtime has none.
+std::optional<runtime::DType> dtypeOf(mlir::Type t);
 
 /// Emits `func` as the program's entry `entry`. Reports what it cannot
 /// express as located errors and fails.

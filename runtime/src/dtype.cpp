@@ -36,4 +36,11 @@ std::optional<DType> dtypeFromName(std::string_view name) {
   return std::nullopt;
 }
 
+std::string formatShape(const std::vector<int64_t> &shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
 } // namespace kiln::runtime

@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace kiln::runtime {
 
@@ -17,6 +19,9 @@ size_t dtypeSize(DType dtype);
 /// "F32", "BF16", "BOOL", ...
 std::string_view dtypeName(DType dtype);
 std::optional<DType> dtypeFromName(std::string_view name);
+
+/// "[2, 3, 4]": a shape as errors and JSON both print it.
+std::string formatShape(const std::vector<int64_t> &shape);
 
 } // namespace kiln::runtime
 

@@ -8,17 +8,10 @@
 namespace kiln::runtime {
 namespace {
 
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
 std::string tensorJson(const Buffer &b) {
   return "{\"name\":" + jsonQuote(b.name) + ",\"dtype\":\"" +
          std::string(dtypeName(b.dtype)) +
-         "\",\"shape\":" + shapeText(b.shape) + "}";
+         "\",\"shape\":" + formatShape(b.shape) + "}";
 }
 
 } // namespace
@@ -65,15 +58,15 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
           ++launches;
           const Kernel &k = p.kernels[s.kernel];
           steps += "{\"kind\":\"kernel\",\"name\":" + jsonQuote(k.name) +
-                   ",\"domain\":" + shapeText(k.domain) +
+                   ",\"domain\":" + formatShape(k.domain) +
                    ",\"parallel\":" + std::to_string(k.parallelDims) +
                    ",\"instructions\":" + std::to_string(k.body.size()) + "}";
         } else if (s.kind == Step::Kind::Conv) {
           ++calls;
           const ConvCall &c = s.conv;
           steps += "{\"kind\":\"conv\",\"input\":" +
-                   shapeText({c.n, c.c, c.h, c.w}) + ",\"kernel\":" +
-                   shapeText({c.m, c.c / c.group, c.kh, c.kw}) +
+                   formatShape({c.n, c.c, c.h, c.w}) + ",\"kernel\":" +
+                   formatShape({c.m, c.c / c.group, c.kh, c.kw}) +
                    ",\"group\":" + std::to_string(c.group) + "}";
         } else {
           ++calls;
@@ -110,12 +103,12 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
     for (int32_t id : e.inputs)
       out += " " + p.buffers[id].name + " " +
              std::string(dtypeName(p.buffers[id].dtype)) +
-             shapeText(p.buffers[id].shape);
+             formatShape(p.buffers[id].shape);
     out += "\n  outputs:";
     for (int32_t id : e.outputs)
       out += " " + p.buffers[id].name + " " +
              std::string(dtypeName(p.buffers[id].dtype)) +
-             shapeText(p.buffers[id].shape);
+             formatShape(p.buffers[id].shape);
     int64_t launches = 0;
     for (const Step &s : e.steps)
       launches += s.kind == Step::Kind::Kernel;
@@ -127,14 +120,14 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
       out += "    " + std::to_string(i) + ": ";
       if (s.kind == Step::Kind::Kernel) {
         const Kernel &k = p.kernels[s.kernel];
-        out += "kernel '" + k.name + "' over " + shapeText(k.domain) + " (" +
+        out += "kernel '" + k.name + "' over " + formatShape(k.domain) + " (" +
                std::to_string(k.parallelDims) + " parallel), " +
                std::to_string(k.body.size()) + " instructions\n";
       } else if (s.kind == Step::Kind::Conv) {
         const ConvCall &c = s.conv;
         out += "conv " + std::to_string(c.kh) + "x" + std::to_string(c.kw) +
                " " + std::to_string(c.c) + "->" + std::to_string(c.m) +
-               " channels on " + shapeText({c.n, c.c, c.h, c.w}) +
+               " channels on " + formatShape({c.n, c.c, c.h, c.w}) +
                (c.group > 1 ? ", group " + std::to_string(c.group) : "") +
                (c.bias >= 0 ? " + bias" : "") + "\n";
       } else {

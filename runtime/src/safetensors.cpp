@@ -19,13 +19,6 @@ Status dataLoss(const std::string &origin, const std::string &message) {
   return Status(KILN_STATUS_DATA_LOSS, origin + ": " + message);
 }
 
-std::string formatShape(const std::vector<int64_t> &shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
 } // namespace
 
 int64_t TensorView::elements() const {

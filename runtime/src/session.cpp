@@ -10,17 +10,6 @@
 #include <cstring>
 
 namespace kiln::runtime {
-namespace {
-
-std::string formatShape(const std::vector<int64_t> &shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
-} // namespace
-
 Status Session::open(const std::string &path, std::unique_ptr<Session> &out) {
   Artifact artifact;
   if (Status s = Artifact::read(path, artifact); !s.ok())

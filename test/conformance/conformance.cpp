@@ -12,6 +12,7 @@
 // so the list stays true. Prints each failure, then "N passed, N failed".
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/ProgramEmitter.h"
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
 #include "compiler/onnx/HostTensor.h"
@@ -38,25 +39,7 @@ using namespace mlir;
 
 namespace {
 
-std::optional<rt::DType> dtypeOf(Type t) {
-  if (t.isF32())
-    return rt::DType::F32;
-  if (t.isF64())
-    return rt::DType::F64;
-  if (t.isF16())
-    return rt::DType::F16;
-  if (t.isBF16())
-    return rt::DType::BF16;
-  if (t.isInteger(64))
-    return rt::DType::I64;
-  if (t.isInteger(32))
-    return rt::DType::I32;
-  if (t.isInteger(8))
-    return rt::DType::I8;
-  if (t.isInteger(1))
-    return rt::DType::Bool;
-  return std::nullopt;
-}
+using kiln::codegen::dtypeOf;
 
 /// A tensor read from a .pb file: its attribute and its bytes as the
 /// runtime stores them.

@@ -6,10 +6,46 @@
 #include "cpu/interpreter.h"
 #include "safetensors.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 namespace kiln::runtime {
+namespace {
+
+/// The ten slowest steps of a run, for KILN_PROFILE.
+void printProfile(const Program &program, const Entry &entry,
+                  std::vector<std::pair<double, size_t>> &times) {
+  double total = 0, byKind[3] = {0, 0, 0};
+  for (auto &t : times) {
+    total += t.first;
+    byKind[int(entry.steps[t.second].kind)] += t.first;
+  }
+  std::sort(times.begin(), times.end(), std::greater<>());
+  std::fprintf(stderr, "kiln profile: %s: %zu steps, %.3f ms\n",
+               entry.name.c_str(), times.size(), total);
+  std::fprintf(stderr,
+               "  kernels %.3f ms, gemms %.3f ms, convolutions %.3f ms\n",
+               byKind[int(Step::Kind::Kernel)], byKind[int(Step::Kind::Gemm)],
+               byKind[int(Step::Kind::Conv)]);
+  for (size_t r = 0; r < std::min<size_t>(times.size(), 10); ++r) {
+    const Step &step = entry.steps[times[r].second];
+    std::string what =
+        step.kind == Step::Kind::Gemm ? "gemm"
+        : step.kind == Step::Kind::Conv
+            ? "convolution"
+            : "kernel " + program.kernels[step.kernel].name + " " +
+                  formatShape(program.kernels[step.kernel].domain);
+    std::fprintf(stderr, "  step %4zu %10.3f ms %5.1f%%  %s\n", times[r].second,
+                 times[r].first, total > 0 ? 100 * times[r].first / total : 0.0,
+                 what.c_str());
+  }
+}
+
+} // namespace
+
 Status Session::open(const std::string &path, std::unique_ptr<Session> &out) {
   Artifact artifact;
   if (Status s = Artifact::read(path, artifact); !s.ok())
@@ -111,22 +147,36 @@ Status Session::run(std::string_view name,
                         " bytes; its shape needs " + std::to_string(b.bytes()));
     std::memcpy(arena_ + b.offset, given->data, given->bytes);
   }
-  // 2. The steps, in order.
-  for (const Step &step : entry->steps) {
+  // 2. The steps, in order. KILN_PROFILE=1 times each and prints the
+  // slowest to stderr.
+  static const bool profile = [] {
+    const char *v = std::getenv("KILN_PROFILE");
+    return v && *v && std::string(v) != "0";
+  }();
+  std::vector<std::pair<double, size_t>> times;
+  for (size_t i = 0; i < entry->steps.size(); ++i) {
+    const Step &step = entry->steps[i];
+    auto start = std::chrono::steady_clock::now();
     if (step.kind == Step::Kind::Gemm) {
       cpu::gemm(program_, step.gemm, arena_);
-      continue;
-    }
-    if (step.kind == Step::Kind::Conv) {
+    } else if (step.kind == Step::Kind::Conv) {
       cpu::convolution(program_, step.conv, arena_);
-      continue;
+    } else {
+      std::vector<void *> args;
+      for (int32_t id : step.args)
+        args.push_back(arena_ + program_.buffers[id].offset);
+      if (Status s = cpu::runKernel(program_.kernels[step.kernel], args);
+          !s.ok())
+        return s;
     }
-    std::vector<void *> args;
-    for (int32_t id : step.args)
-      args.push_back(arena_ + program_.buffers[id].offset);
-    if (Status s = cpu::runKernel(program_.kernels[step.kernel], args); !s.ok())
-      return s;
+    if (profile)
+      times.push_back({std::chrono::duration<double, std::milli>(
+                           std::chrono::steady_clock::now() - start)
+                           .count(),
+                       i});
   }
+  if (profile)
+    printProfile(program_, *entry, times);
   // 3. The outputs, where they are in the arena.
   outputs.clear();
   for (int32_t id : entry->outputs) {

@@ -101,6 +101,50 @@ TEST(Kernel, MatMulAsAReduction) {
     }
 }
 
+// Few parallel points over long reductions (a batch norm's statistics, a
+// loss's mean) take the split-reduction schedule: several segments per
+// point, combined in order, with the identity in lanes a segment leaves.
+TEST(Kernel, SplitReductionsOverFewParallelPoints) {
+  const int64_t C = 3, N = 5, HW = 7001; // 35005 points: 3 segments each.
+  Builder b({C, N, HW}, 1);
+  int32_t x = b.arg(DType::F32, {N, C, HW}),
+          sum = b.arg(DType::F64, {C}, true), mx = b.arg(DType::F32, {C}, true),
+          mn = b.arg(DType::I64, {C}, true);
+  int32_t lx = b.load(x, {0, 1, 0, 0, /**/ 1, 0, 0, 0, /**/ 0, 0, 1, 0});
+  b.output(sum, b.op(KOp::Cast, DType::F64, lx), Combine::Sum);
+  b.output(mx, lx, Combine::Max);
+  // The smallest of c - n - i is c - (N - 1) - (HW - 1), at the last point.
+  b.output(mn,
+           b.op(KOp::Sub, DType::I64,
+                b.op(KOp::Sub, DType::I64, b.index(0), b.index(1)),
+                b.index(2)),
+           Combine::Min);
+  std::vector<float> xs(N * C * HW);
+  for (size_t i = 0; i < xs.size(); ++i)
+    xs[i] = float(std::sin(double(i))) - 0.25f;
+  xs[(3 * C + 2) * HW + 6999] = NAN; // Channel 2's max is NaN.
+  xs[(4 * C + 1) * HW + 7000] = 5.0f; // Channel 1's max is in the last lane.
+  std::vector<double> sums(C);
+  std::vector<float> maxes(C);
+  std::vector<int64_t> mins(C, -1);
+  ASSERT_TRUE(b.run({xs.data(), sums.data(), maxes.data(), mins.data()}).ok());
+  for (int64_t c = 0; c < C; ++c) {
+    double expected = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i)
+        expected += xs[(n * C + c) * HW + i];
+    if (c == 2) {
+      EXPECT_TRUE(std::isnan(sums[c]));
+      EXPECT_TRUE(std::isnan(maxes[c]));
+    } else {
+      EXPECT_NEAR(sums[c], expected, 1e-9) << "channel " << c;
+    }
+    EXPECT_EQ(mins[c], c - (N - 1) - (HW - 1)) << "channel " << c;
+  }
+  EXPECT_EQ(maxes[1], 5.0f);
+  EXPECT_NEAR(maxes[0], 0.75f, 1e-4);
+}
+
 TEST(Kernel, SoftmaxInThreeKernels) {
   const int64_t R = 4, C = 7;
   std::vector<float> x(R * C), rowMax(R), rowSum(R), y(R * C);

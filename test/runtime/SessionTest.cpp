@@ -193,4 +193,65 @@ TEST(Gemm, TransposesBatchesAndBias) {
       }
 }
 
+// Large images go through im2col a few at a time (one block of patches of
+// at most ~32 MiB): here 576 patch rows of 128 x 131 outputs make ~38 MB
+// an image, so each of the three images is a block of its own. Checked against
+// a direct convolution with stride, padding, dilation and two groups.
+TEST(Convolution, BlocksOfImagesGroupsPaddingAndDilation) {
+  Program p;
+  int64_t at = 0;
+  auto buf = [&](std::vector<int64_t> shape) {
+    Buffer b{"", BufferKind::Temp, DType::F32, std::move(shape), at};
+    at += b.bytes();
+    p.buffers.push_back(b);
+    return int32_t(p.buffers.size() - 1);
+  };
+  ConvCall c{};
+  c.n = 3, c.c = 128, c.h = 130, c.w = 129, c.m = 4, c.kh = 3, c.kw = 3;
+  c.group = 2, c.strideH = 1, c.strideW = 1, c.dilationH = 2, c.dilationW = 1;
+  c.padTop = 1, c.padLeft = 2;
+  // Padding of 1 at the bottom and 2 at the right, as ONNX's pads would give.
+  c.oh = (c.h + 2 - (c.dilationH * (c.kh - 1) + 1)) / c.strideH + 1;
+  c.ow = (c.w + 4 - (c.dilationW * (c.kw - 1) + 1)) / c.strideW + 1;
+  c.input = buf({c.n, c.c, c.h, c.w});
+  c.weight = buf({c.m, c.c / c.group, c.kh, c.kw});
+  c.bias = buf({c.m});
+  c.out = buf({c.n, c.m, c.oh, c.ow});
+  std::vector<uint8_t> arena(at);
+  auto data = [&](int32_t id) {
+    return reinterpret_cast<float *>(arena.data() + p.buffers[id].offset);
+  };
+  float *x = data(c.input), *w = data(c.weight), *bias = data(c.bias);
+  for (int64_t i = 0; i < c.n * c.c * c.h * c.w; ++i)
+    x[i] = float(std::sin(double(i) * 0.37));
+  for (int64_t i = 0; i < c.m * c.c / c.group * c.kh * c.kw; ++i)
+    w[i] = float(std::cos(double(i) * 0.11)) * 0.1f;
+  for (int64_t m = 0; m < c.m; ++m)
+    bias[m] = float(m) - 1.5f;
+  cpu::convolution(p, c, arena.data());
+  const float *out = data(c.out);
+  int64_t cg = c.c / c.group, mg = c.m / c.group, bad = 0;
+  for (int64_t n = 0; n < c.n; ++n)
+    for (int64_t m = 0; m < c.m; ++m)
+      for (int64_t oy = 0; oy < c.oh; oy += 7)
+        for (int64_t ox = 0; ox < c.ow; ox += 5) {
+          double sum = bias[m];
+          int64_t g = m / mg;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t ky = 0; ky < c.kh; ++ky)
+              for (int64_t kx = 0; kx < c.kw; ++kx) {
+                int64_t iy = oy * c.strideH - c.padTop + ky * c.dilationH;
+                int64_t ix = ox * c.strideW - c.padLeft + kx * c.dilationW;
+                if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w)
+                  continue;
+                sum +=
+                    double(x[((n * c.c + g * cg + ci) * c.h + iy) * c.w + ix]) *
+                    w[((m * cg + ci) * c.kh + ky) * c.kw + kx];
+              }
+          float got = out[((n * c.m + m) * c.oh + oy) * c.ow + ox];
+          bad += std::abs(got - sum) > 1e-4 * (1 + std::abs(sum));
+        }
+  EXPECT_EQ(bad, 0);
+}
+
 } // namespace

@@ -1,6 +1,8 @@
 //===- gemm.cpp - matrix products on the CPU ------------------------------===//
 #include "gemm.h"
 
+#include "threads.h"
+
 #ifdef KILN_HAVE_CBLAS
 #include <cblas.h>
 #endif
@@ -43,8 +45,10 @@ void product(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha,
         for (int64_t j = 0; j < n; ++j)
           row[j] += av * b[p * n + j];
     }
+    // With beta zero, out is not read (it may hold anything), as in BLAS.
     for (int64_t j = 0; j < n; ++j)
-      out[i * n + j] = alpha * row[j] + beta * out[i * n + j];
+      out[i * n + j] =
+          alpha * row[j] + (beta == T(0) ? T(0) : beta * out[i * n + j]);
   }
 #endif
 }
@@ -86,33 +90,48 @@ void conv(const Program &p, const ConvCall &c, uint8_t *arena) {
   T *out = at(c.out);
   int64_t cg = c.c / c.group, mg = c.m / c.group;
   int64_t rows = cg * c.kh * c.kw, cols = c.oh * c.ow;
-  std::vector<T> patches(size_t(rows * cols));
-  for (int64_t n = 0; n < c.n; ++n) {
+  // Images go through in blocks: one GEMM per block and group, wide enough
+  // for the BLAS to spread over the cores, with patches of at most ~32 MiB.
+  int64_t block = std::clamp<int64_t>(
+      (int64_t(32) << 20) / std::max<int64_t>(rows * cols * sizeof(T), 1), 1,
+      c.n);
+  int64_t width = block * cols;
+  std::vector<T> patches(size_t(rows * width)), product_(size_t(mg * width));
+  for (int64_t n0 = 0; n0 < c.n; n0 += block) {
+    int64_t nb = std::min(block, c.n - n0), wide = nb * cols;
     for (int64_t g = 0; g < c.group; ++g) {
-      // im2col: row (ci, ky, kx), column (oy, ox); zero where padding.
-      for (int64_t ci = 0; ci < cg; ++ci) {
-        const T *plane = x + ((n * c.c) + g * cg + ci) * c.h * c.w;
-        for (int64_t ky = 0; ky < c.kh; ++ky)
-          for (int64_t kx = 0; kx < c.kw; ++kx) {
-            T *row = patches.data() + ((ci * c.kh + ky) * c.kw + kx) * cols;
-            for (int64_t oy = 0; oy < c.oh; ++oy) {
-              int64_t iy = oy * c.strideH - c.padTop + ky * c.dilationH;
-              for (int64_t ox = 0; ox < c.ow; ++ox) {
-                int64_t ix = ox * c.strideW - c.padLeft + kx * c.dilationW;
-                row[oy * c.ow + ox] =
-                    (iy >= 0 && iy < c.h && ix >= 0 && ix < c.w)
-                        ? plane[iy * c.w + ix]
-                        : T(0);
-              }
+      // im2col: row (ci, ky, kx), column (image, oy, ox); zero where
+      // padding. Rows are independent: spread over the cores.
+      parallelFor(rows, [&](int64_t r) {
+        int64_t ci = r / (c.kh * c.kw), ky = r / c.kw % c.kh, kx = r % c.kw;
+        T *row = patches.data() + r * wide;
+        for (int64_t i = 0; i < nb; ++i) {
+          const T *plane = x + (((n0 + i) * c.c) + g * cg + ci) * c.h * c.w;
+          for (int64_t oy = 0; oy < c.oh; ++oy) {
+            int64_t iy = oy * c.strideH - c.padTop + ky * c.dilationH;
+            T *dst = row + i * cols + oy * c.ow;
+            if (iy < 0 || iy >= c.h) {
+              std::fill(dst, dst + c.ow, T(0));
+              continue;
+            }
+            for (int64_t ox = 0; ox < c.ow; ++ox) {
+              int64_t ix = ox * c.strideW - c.padLeft + kx * c.dilationW;
+              dst[ox] = (ix >= 0 && ix < c.w) ? plane[iy * c.w + ix] : T(0);
             }
           }
-      }
-      T *o = out + (n * c.m + g * mg) * cols;
-      for (int64_t m = 0; m < mg; ++m)
-        std::fill(o + m * cols, o + (m + 1) * cols,
-                  bias ? bias[g * mg + m] : T(0));
-      product<T>(false, false, mg, cols, rows, T(1), w + g * mg * rows,
-                 patches.data(), T(1), o);
+        }
+      });
+      product<T>(false, false, mg, wide, rows, T(1), w + g * mg * rows,
+                 patches.data(), T(0), product_.data());
+      // [mg, image, oy * ox] to the output's [image, m, oy * ox], plus bias.
+      parallelFor(nb * mg, [&](int64_t t) {
+        int64_t i = t / mg, m = t % mg;
+        const T *src = product_.data() + m * wide + i * cols;
+        T *dst = out + ((n0 + i) * c.m + g * mg + m) * cols;
+        T b = bias ? bias[g * mg + m] : T(0);
+        for (int64_t j = 0; j < cols; ++j)
+          dst[j] = src[j] + b;
+      });
     }
   }
 }

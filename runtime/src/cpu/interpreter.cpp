@@ -308,7 +308,110 @@ public:
     return Status();
   }
 
+  /// The split-reduction schedule, for kernels whose parallel domain is too
+  /// small to fill the lanes (a batch norm's channels, a loss's one value):
+  /// lanes run over reduction points of one parallel point instead. Segment
+  /// `s` covers reduction points [q * segment, (q + 1) * segment) of parallel
+  /// point s / perPoint (q = s % perPoint) and leaves one partial per output
+  /// in partials[s * outputs + o]. Segments are fixed in size, so results do
+  /// not depend on the thread count.
+  Status runSegments(int64_t first, int64_t last, int64_t perPoint,
+                     int64_t segment, std::vector<Lanes> &partials) {
+    size_t rank = k_.domain.size();
+    int64_t reduction = 1;
+    for (size_t d = k_.parallelDims; d < rank; ++d)
+      reduction *= k_.domain[d];
+    coords_.assign(rank, std::vector<int64_t>(kLanes));
+    size_t outputs = k_.outputs.size();
+    std::vector<Lanes> acc(outputs);
+    for (int64_t s = first; s < last; ++s) {
+      int64_t flat = s / perPoint;
+      for (int64_t d = k_.parallelDims - 1; d >= 0; --d) {
+        std::fill(coords_[d].begin(), coords_[d].end(), flat % k_.domain[d]);
+        flat /= k_.domain[d];
+      }
+      for (size_t o = 0; o < outputs; ++o)
+        initAccumulator(acc[o], k_.outputs[o], kLanes);
+      int64_t begin = s % perPoint * segment;
+      int64_t end = std::min(reduction, begin + segment);
+      for (int64_t start = begin; start < end; start += kLanes) {
+        int64_t n = std::min(kLanes, end - start);
+        int64_t r = start;
+        for (int64_t d = int64_t(rank) - 1; d >= k_.parallelDims; --d) {
+          coords_[d][0] = r % k_.domain[d];
+          r /= k_.domain[d];
+        }
+        for (int64_t l = 1; l < n; ++l) {
+          bool carry = true;
+          for (int64_t d = int64_t(rank) - 1; d >= k_.parallelDims; --d) {
+            int64_t c = coords_[d][l - 1] + (carry ? 1 : 0);
+            carry = c == k_.domain[d];
+            coords_[d][l] = carry ? 0 : c;
+          }
+        }
+        if (Status st = evaluate(n); !st.ok())
+          return st;
+        for (size_t o = 0; o < outputs; ++o)
+          combine(acc[o], k_.outputs[o], n);
+      }
+      // Lanes the segment did not reach still hold the identity.
+      for (size_t o = 0; o < outputs; ++o) {
+        Lanes &partial = partials[s * outputs + o];
+        partial.kind = acc[o].kind;
+        partial.resize(1);
+        for (int64_t l = 0; l < kLanes; ++l)
+          combineLane(partial, 0, acc[o], l, k_.outputs[o].combine, l == 0);
+      }
+    }
+    return Status();
+  }
+
+  /// Combines the partials of every segment in order and stores each
+  /// parallel point's results.
+  void storeSegments(int64_t parallel, int64_t perPoint,
+                     const std::vector<Lanes> &partials) {
+    size_t outputs = k_.outputs.size();
+    Lanes result;
+    for (int64_t p = 0; p < parallel; ++p)
+      for (size_t o = 0; o < outputs; ++o) {
+        for (int64_t q = 0; q < perPoint; ++q) {
+          const Lanes &part = partials[(p * perPoint + q) * outputs + o];
+          if (q == 0) {
+            result.kind = part.kind;
+            result.resize(1);
+          }
+          combineLane(result, 0, part, 0, k_.outputs[o].combine, q == 0);
+        }
+        store(result, k_.outputs[o], p, 1);
+      }
+  }
+
 private:
+  /// acc[al] = combine(acc[al], x[xl]), or x[xl] when `first`.
+  static void combineLane(Lanes &acc, int64_t al, const Lanes &x, int64_t xl,
+                          Combine c, bool first) {
+    auto apply = [&](auto &a, const auto &v) {
+      auto y = v[xl];
+      auto &r = a[al];
+      if (first || c == Combine::None)
+        r = y;
+      else if (c == Combine::Sum)
+        r += y;
+      else if (c == Combine::Prod)
+        r *= y;
+      else if (c == Combine::Max)
+        r = (y > r || y != y) ? y : r;
+      else
+        r = (y < r || y != y) ? y : r;
+    };
+    if (acc.kind == Kind::Float)
+      apply(acc.f, x.f);
+    else if (acc.kind == Kind::Double)
+      apply(acc.d, x.d);
+    else
+      apply(acc.i, x.i);
+  }
+
   void initAccumulator(Lanes &acc, const KOutput &out, int64_t n) {
     acc.kind = kindOf(k_.args[out.arg].dtype);
     acc.resize(n);
@@ -714,6 +817,39 @@ Status runKernel(const Kernel &kernel, const std::vector<void *> &args) {
   }
   int64_t chunks = (parallel + kLanes - 1) / kLanes;
   int threads = threadCount();
+  int64_t reduction = total / std::max<int64_t>(parallel, 1);
+  bool combinable = !kernel.outputs.empty();
+  for (const KOutput &out : kernel.outputs)
+    combinable &= out.combine != Combine::None;
+  if (combinable && parallel < kLanes && reduction >= kLanes) {
+    // Too few parallel points to fill the lanes: split the reductions.
+    constexpr int64_t kSegment = kLanes * 64;
+    int64_t perPoint = (reduction + kSegment - 1) / kSegment;
+    int64_t segments = parallel * perPoint;
+    std::vector<Lanes> partials(segments * kernel.outputs.size());
+    if (threads == 1 || segments < 2 ||
+        total * int64_t(kernel.body.size()) < (1 << 16)) {
+      Evaluator eval(kernel, args);
+      if (Status s = eval.runSegments(0, segments, perPoint, kSegment,
+                                      partials);
+          !s.ok())
+        return s;
+      eval.storeSegments(parallel, perPoint, partials);
+      return Status();
+    }
+    int64_t tasks = std::min<int64_t>(segments, threads * 4);
+    std::vector<Status> statuses(tasks);
+    parallelFor(tasks, [&](int64_t t) {
+      int64_t first = segments * t / tasks, last = segments * (t + 1) / tasks;
+      statuses[t] = Evaluator(kernel, args)
+                        .runSegments(first, last, perPoint, kSegment, partials);
+    });
+    for (Status &s : statuses)
+      if (!s.ok())
+        return std::move(s);
+    Evaluator(kernel, args).storeSegments(parallel, perPoint, partials);
+    return Status();
+  }
   if (threads == 1 || chunks < 2 ||
       total * int64_t(kernel.body.size()) < (1 << 16))
     return Evaluator(kernel, args).run(0, chunks);

@@ -475,10 +475,13 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     if (start) {
       if (auto f = dyn_cast<FloatAttr>(start.getValue()))
         ok = f.getValueAsDouble() == identity;
-      else if (auto i = dyn_cast<IntegerAttr>(start.getValue()))
-        ok = combine == rt::Combine::Sum   ? i.getInt() == 0
-             : combine == rt::Combine::Max ? i.getInt() == INT64_MIN
-                                           : false;
+      else if (auto i = dyn_cast<IntegerAttr>(start.getValue())) {
+        const APInt &v = i.getValue();
+        ok = combine == rt::Combine::Sum    ? v.isZero()
+             : combine == rt::Combine::Prod ? v.isOne()
+             : combine == rt::Combine::Max  ? v.isMinSignedValue()
+                                            : v.isMaxSignedValue();
+      }
     }
     if (!ok)
       return error(op) << "reduction must start from a linalg.fill of its "

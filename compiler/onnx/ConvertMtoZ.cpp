@@ -285,7 +285,7 @@ LogicalResult convertMaxPool(NodeImporter &n) {
 // Reductions
 //===----------------------------------------------------------------------===//
 
-/// ReduceSum, ReduceMean, ReduceMax: `axes` moved from an attribute to an
+/// ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd: `axes` moved from an attribute to an
 /// input in opset `axesInputSince` (13 for ReduceSum, 18 for the others).
 template <typename OpTy>
 LogicalResult convertReduce(NodeImporter &n, int64_t axesInputSince) {
@@ -318,6 +318,12 @@ LogicalResult convertReduce(NodeImporter &n, int64_t axesInputSince) {
 
 LogicalResult convertReduceMax(NodeImporter &n) {
   return convertReduce<graph::ReduceMaxOp>(n, 18);
+}
+LogicalResult convertReduceMin(NodeImporter &n) {
+  return convertReduce<graph::ReduceMinOp>(n, 18);
+}
+LogicalResult convertReduceProd(NodeImporter &n) {
+  return convertReduce<graph::ReduceProdOp>(n, 18);
 }
 LogicalResult convertReduceMean(NodeImporter &n) {
   return convertReduce<graph::ReduceMeanOp>(n, 18);
@@ -812,6 +818,8 @@ const OpConverter table[] = {
     {"Reciprocal", 7, convertReciprocal},
     {"ReduceMax", 7, convertReduceMax},
     {"ReduceMean", 7, convertReduceMean},
+    {"ReduceMin", 7, convertReduceMin},
+    {"ReduceProd", 7, convertReduceProd},
     {"ReduceSum", 7, convertReduceSum},
     {"Relu", 7, convertRelu},
     {"Reshape", 7, convertReshape},

@@ -623,6 +623,12 @@ FailureOr<Type> ReduceMeanOp::inferResultType(Adaptor a, ErrorFn e) {
 FailureOr<Type> ReduceMaxOp::inferResultType(Adaptor a, ErrorFn e) {
   return inferReduce(a, e);
 }
+FailureOr<Type> ReduceMinOp::inferResultType(Adaptor a, ErrorFn e) {
+  return inferReduce(a, e);
+}
+FailureOr<Type> ReduceProdOp::inferResultType(Adaptor a, ErrorFn e) {
+  return inferReduce(a, e);
+}
 
 //===----------------------------------------------------------------------===//
 // MatMulOp

@@ -458,6 +458,8 @@ class Kiln_ReduceOp<string mnemonic, string onnxName, Type operandType>
 def Kiln_ReduceSumOp : Kiln_ReduceOp<"reduce_sum", "ReduceSum", Kiln_NumericTensor>;
 def Kiln_ReduceMeanOp : Kiln_ReduceOp<"reduce_mean", "ReduceMean, GlobalAveragePool", Kiln_FloatTensor>;
 def Kiln_ReduceMaxOp : Kiln_ReduceOp<"reduce_max", "ReduceMax", Kiln_NumericTensor>;
+def Kiln_ReduceMinOp : Kiln_ReduceOp<"reduce_min", "ReduceMin", Kiln_NumericTensor>;
+def Kiln_ReduceProdOp : Kiln_ReduceOp<"reduce_prod", "ReduceProd", Kiln_NumericTensor>;
 
 //===----------------------------------------------------------------------===//
 // Contractions

@@ -115,7 +115,7 @@ struct Scalar {
 // Kernels
 //===----------------------------------------------------------------------===//
 
-enum class Reduce { None, Sum, Max };
+enum class Reduce { None, Sum, Prod, Max, Min };
 
 struct Operand {
   Value value;
@@ -171,12 +171,20 @@ Value kernel(OpBuilder &b, Location loc, ArrayRef<int64_t> domain,
   }
   Value init = b.create<tensor::EmptyOp>(loc, shape, element);
   if (reduce != Reduce::None) {
-    double identity = reduce == Reduce::Sum ? 0.0 : -INFINITY;
-    Value start =
-        isFloat(element)
-            ? constant(b, loc, element, identity)
-            : constant(b, loc, element,
-                       reduce == Reduce::Sum ? 0.0 : double(INT64_MIN));
+    double identity = reduce == Reduce::Sum    ? 0.0
+                      : reduce == Reduce::Prod ? 1.0
+                      : reduce == Reduce::Max  ? -INFINITY
+                                               : INFINITY;
+    Value start;
+    if (isFloat(element)) {
+      start = constant(b, loc, element, identity);
+    } else {
+      unsigned width = element.getIntOrFloatBitWidth();
+      APInt i = reduce == Reduce::Max   ? APInt::getSignedMinValue(width)
+                : reduce == Reduce::Min ? APInt::getSignedMaxValue(width)
+                                        : APInt(width, uint64_t(identity));
+      start = b.create<arith::ConstantOp>(loc, b.getIntegerAttr(element, i));
+    }
     init = b.create<linalg::FillOp>(loc, start, init).getResult(0);
   }
   SmallVector<AffineMap> maps;
@@ -193,8 +201,12 @@ Value kernel(OpBuilder &b, Location loc, ArrayRef<int64_t> domain,
         Value v = body(s, args.drop_back());
         if (reduce == Reduce::Sum)
           v = s.add(args.back(), v);
+        else if (reduce == Reduce::Prod)
+          v = s.mul(args.back(), v);
         else if (reduce == Reduce::Max)
           v = s.max(args.back(), v);
+        else if (reduce == Reduce::Min)
+          v = s.min(args.back(), v);
         nb.create<linalg::YieldOp>(nloc, v);
       });
   return generic.getResult(0);
@@ -954,6 +966,14 @@ struct LowerToLinalgPass final
         .Case([&](g::ReduceMaxOp op) {
           return reduction(b, op.getLoc(), op.getInput(), op.getAxes(),
                            Reduce::Max, op.getKeepdims(), false);
+        })
+        .Case([&](g::ReduceMinOp op) {
+          return reduction(b, op.getLoc(), op.getInput(), op.getAxes(),
+                           Reduce::Min, op.getKeepdims(), false);
+        })
+        .Case([&](g::ReduceProdOp op) {
+          return reduction(b, op.getLoc(), op.getInput(), op.getAxes(),
+                           Reduce::Prod, op.getKeepdims(), false);
         })
         .Case([&](g::SoftmaxOp op) {
           auto t = cast<RankedTensorType>(op.getInput().getType());

@@ -473,6 +473,12 @@ def reduce():
     save("reducemax",
          [node("ReduceMax", ["x"], ["y"], "reducemax0", axes=[-1], keepdims=0)],
          [x], [vi("y", F32, [2, 3])], opset=13)
+    save("reducemin",
+         [node("ReduceMin", ["x"], ["y"], "reducemin0", axes=[0, 2], keepdims=1)],
+         [x], [vi("y", F32, [1, 3, 1])], opset=13)
+    save("reduceprod",
+         [node("ReduceProd", ["x"], ["y"], "reduceprod0", axes=[1], keepdims=0)],
+         [x], [vi("y", F32, [2, 4])], opset=13)
     # Opset 18: axes is an input for every Reduce op.
     save("reducesum_opset18",
          [node("ReduceSum", ["x", "axes"], ["y"], "reducesum0", keepdims=1)],
@@ -484,6 +490,12 @@ def reduce():
     save("reducemax_opset18",
          [node("ReduceMax", ["x", "axes"], ["y"], "reducemax0", keepdims=0)],
          [x], [vi("y", F32, [2, 3])], [init_i64("axes", [-1])], opset=18)
+    save("reducemin_opset18",
+         [node("ReduceMin", ["x", "axes"], ["y"], "reducemin0", keepdims=0)],
+         [x], [vi("y", F32, [2, 3])], [init_i64("axes", [-1])], opset=18)
+    save("reduceprod_opset18",
+         [node("ReduceProd", ["x", "axes"], ["y"], "reduceprod0", keepdims=1)],
+         [x], [vi("y", F32, [1, 1, 4])], [init_i64("axes", [0, 1])], opset=18)
     # No axes and noop_with_empty_axes=0: reduce over all axes, to a scalar.
     save("reducesum_noop_with_empty_axes",
          [node("ReduceSum", ["x"], ["y"], "reducesum0", keepdims=0, noop_with_empty_axes=0)],

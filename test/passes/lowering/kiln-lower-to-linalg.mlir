@@ -29,6 +29,22 @@ func.func @reduce_max(%x: tensor<2x3x4xf32>) -> tensor<2x1x1xf32> {
 
 // -----
 
+// Integer min starts from the type's largest value; product from one.
+// CHECK-LABEL: func.func @reduce_min_prod
+// CHECK: %[[MAXI:.*]] = arith.constant 2147483647 : i32
+// CHECK: linalg.fill ins(%[[MAXI]] : i32)
+// CHECK: arith.minsi
+// CHECK: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK: linalg.fill ins(%[[ONE]] : f32)
+// CHECK: arith.mulf
+func.func @reduce_min_prod(%i: tensor<2x3xi32>, %x: tensor<2x3xf32>) -> (tensor<2xi32>, tensor<3xf32>) {
+  %0 = kiln.reduce_min %i {axes = array<i64: 1>, keepdims = false} : (tensor<2x3xi32>) -> tensor<2xi32>
+  %1 = kiln.reduce_prod %x {axes = array<i64: 0>, keepdims = false} : (tensor<2x3xf32>) -> tensor<3xf32>
+  return %0, %1 : tensor<2xi32>, tensor<3xf32>
+}
+
+// -----
+
 // Softmax: max, sum of exp(x - max), then the normalization.
 // CHECK-LABEL: func.func @softmax
 // CHECK: %[[MAX:.*]] = linalg.generic {{.*}}["parallel", "reduction"]

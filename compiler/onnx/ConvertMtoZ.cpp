@@ -285,12 +285,20 @@ LogicalResult convertMaxPool(NodeImporter &n) {
 // Reductions
 //===----------------------------------------------------------------------===//
 
-/// ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd: `axes` moved from an attribute to an
-/// input in opset `axesInputSince` (13 for ReduceSum, 18 for the others).
-template <typename OpTy>
-LogicalResult convertReduce(NodeImporter &n, int64_t axesInputSince) {
+/// A Reduce node's axes (normalized; all of them when none are given) and
+/// keepdims. `noop` is set where opset >= `axesInputSince`, no axes are given
+/// and noop_with_empty_axes is 1: nothing is reduced. `axes` moved from an
+/// attribute to an input in opset `axesInputSince` (13 for ReduceSum, 18
+/// for the others).
+struct ReduceAxes {
+  std::vector<int64_t> axes;
+  bool keepdims = true, noop = false;
+};
+
+FailureOr<ReduceAxes> reduceAxes(NodeImporter &n, int64_t axesInputSince) {
   RankedTensorType type = n.inputType(0);
-  bool keepdims = n.attrInt("keepdims", 1) != 0;
+  ReduceAxes r;
+  r.keepdims = n.attrInt("keepdims", 1) != 0;
   bool noopWithEmptyAxes = n.attrInt("noop_with_empty_axes", 0) != 0;
   if (n.failed())
     return failure();
@@ -300,19 +308,101 @@ LogicalResult convertReduce(NodeImporter &n, int64_t axesInputSince) {
   std::vector<int64_t> axes = *given;
   if (axes.empty()) {
     if (noopWithEmptyAxes && n.opset() >= axesInputSince) {
-      n.setOutput(0, n.input(0));
-      return success(!n.failed());
+      r.noop = true;
+      return r;
     }
     for (int64_t d = 0; d < type.getRank(); ++d)
       axes.push_back(d);
   }
   auto normalized = normalizeAxesAt(n, axes, type.getRank(), "axes");
-  Value x = n.input(0);
   if (!normalized || n.failed())
     return failure();
-  n.setOutput(0,
-              n.create<OpTy>(x, n.builder().getDenseI64ArrayAttr(*normalized),
-                             n.builder().getBoolAttr(keepdims)));
+  r.axes = *normalized;
+  return r;
+}
+
+/// ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd.
+template <typename OpTy>
+LogicalResult convertReduce(NodeImporter &n, int64_t axesInputSince) {
+  auto r = reduceAxes(n, axesInputSince);
+  Value x = n.input(0);
+  if (failed(r) || n.failed())
+    return failure();
+  if (r->noop) {
+    n.setOutput(0, x);
+    return success(!n.failed());
+  }
+  n.setOutput(0, n.create<OpTy>(x, n.builder().getDenseI64ArrayAttr(r->axes),
+                                n.builder().getBoolAttr(r->keepdims)));
+  return success(!n.failed());
+}
+
+/// ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum: post(sum(pre(x))),
+/// composed of graph ops so that their gradients come from those ops'. With
+/// noop_with_empty_axes, nothing is summed but pre and post still apply, as
+/// in ONNX's reference implementation.
+LogicalResult convertSumOf(NodeImporter &n, function_ref<Value(Value)> pre,
+                           function_ref<Value(Value)> post) {
+  auto r = reduceAxes(n, 18);
+  Value x = n.input(0);
+  if (failed(r) || n.failed())
+    return failure();
+  Value v = pre(x);
+  if (!r->noop)
+    v = n.create<graph::ReduceSumOp>(v,
+                                     n.builder().getDenseI64ArrayAttr(r->axes),
+                                     n.builder().getBoolAttr(r->keepdims));
+  n.setOutput(0, post(v));
+  return success(!n.failed());
+}
+
+LogicalResult convertReduceL1(NodeImporter &n) {
+  return convertSumOf(
+      n, [&](Value x) { return n.create<graph::AbsOp>(x); },
+      [](Value v) { return v; });
+}
+LogicalResult convertReduceL2(NodeImporter &n) {
+  return convertSumOf(
+      n, [&](Value x) { return n.create<graph::MulOp>(x, x); },
+      [&](Value v) { return n.create<graph::SqrtOp>(v); });
+}
+LogicalResult convertReduceSumSquare(NodeImporter &n) {
+  return convertSumOf(
+      n, [&](Value x) { return n.create<graph::MulOp>(x, x); },
+      [](Value v) { return v; });
+}
+LogicalResult convertReduceLogSum(NodeImporter &n) {
+  return convertSumOf(
+      n, [](Value x) { return x; },
+      [&](Value v) { return n.create<graph::LogOp>(v); });
+}
+
+/// ReduceLogSumExp as max + log(sum(exp(x - max))), which does not
+/// overflow where exp(x) would.
+LogicalResult convertReduceLogSumExp(NodeImporter &n) {
+  auto r = reduceAxes(n, 18);
+  Value x = n.input(0);
+  if (failed(r) || n.failed())
+    return failure();
+  if (r->noop) {
+    n.setOutput(0, x);
+    return success(!n.failed());
+  }
+  auto axes = n.builder().getDenseI64ArrayAttr(r->axes);
+  auto keep = n.builder().getBoolAttr(true);
+  Value max = n.create<graph::ReduceMaxOp>(x, axes, keep);
+  Value sum = n.create<graph::ReduceSumOp>(
+      n.create<graph::ExpOp>(n.create<graph::SubOp>(x, max)), axes, keep);
+  Value result = n.create<graph::AddOp>(n.create<graph::LogOp>(sum), max);
+  if (!r->keepdims) {
+    SmallVector<int64_t> shape;
+    auto type = cast<RankedTensorType>(x.getType());
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (!llvm::is_contained(r->axes, d))
+        shape.push_back(type.getDimSize(d));
+    result = reshape(n, result, shape);
+  }
+  n.setOutput(0, result);
   return success(!n.failed());
 }
 
@@ -816,11 +906,16 @@ const OpConverter table[] = {
     {"RandomUniformLike", 7, convertRandomUniformLike},
     {"Range", 11, convertRange},
     {"Reciprocal", 7, convertReciprocal},
+    {"ReduceL1", 7, convertReduceL1},
+    {"ReduceL2", 7, convertReduceL2},
+    {"ReduceLogSum", 7, convertReduceLogSum},
+    {"ReduceLogSumExp", 7, convertReduceLogSumExp},
     {"ReduceMax", 7, convertReduceMax},
     {"ReduceMean", 7, convertReduceMean},
     {"ReduceMin", 7, convertReduceMin},
     {"ReduceProd", 7, convertReduceProd},
     {"ReduceSum", 7, convertReduceSum},
+    {"ReduceSumSquare", 7, convertReduceSumSquare},
     {"Relu", 7, convertRelu},
     {"Reshape", 7, convertReshape},
     {"SequenceAt", 11, convertSequenceAt},

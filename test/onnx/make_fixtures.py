@@ -496,6 +496,28 @@ def reduce():
     save("reduceprod_opset18",
          [node("ReduceProd", ["x", "axes"], ["y"], "reduceprod0", keepdims=1)],
          [x], [vi("y", F32, [1, 1, 4])], [init_i64("axes", [0, 1])], opset=18)
+    # Composed of graph ops at import.
+    save("reducel1",
+         [node("ReduceL1", ["x"], ["y"], "reducel10", axes=[1], keepdims=1)],
+         [x], [vi("y", F32, [2, 1, 4])], opset=13)
+    save("reducel2",
+         [node("ReduceL2", ["x"], ["y"], "reducel20", axes=[0, 2], keepdims=0)],
+         [x], [vi("y", F32, [3])], opset=13)
+    save("reducesumsquare_opset18",
+         [node("ReduceSumSquare", ["x", "axes"], ["y"], "reducesumsquare0", keepdims=0)],
+         [x], [vi("y", F32, [2, 4])], [init_i64("axes", [1])], opset=18)
+    # noop_with_empty_axes sums nothing but still squares.
+    save("reducesumsquare_noop_opset18",
+         [node("ReduceSumSquare", ["x"], ["y"], "reducesumsquare0", noop_with_empty_axes=1)],
+         [x], [vi("y", F32, [2, 3, 4])], opset=18)
+    # log of a sum of absolute values: defined for normal inputs.
+    save("reducelogsum",
+         [node("Abs", ["x"], ["a"], "abs0"),
+          node("ReduceLogSum", ["a"], ["y"], "reducelogsum0", axes=[0, 1], keepdims=1)],
+         [x], [vi("y", F32, [1, 1, 4])], opset=13)
+    save("reducelogsumexp",
+         [node("ReduceLogSumExp", ["x"], ["y"], "reducelogsumexp0", axes=[-1], keepdims=0)],
+         [x], [vi("y", F32, [2, 3])], opset=13)
     # No axes and noop_with_empty_axes=0: reduce over all axes, to a scalar.
     save("reducesum_noop_with_empty_axes",
          [node("ReduceSum", ["x"], ["y"], "reducesum0", keepdims=0, noop_with_empty_axes=0)],

@@ -532,6 +532,17 @@ LogicalResult convertShape(NodeImporter &n) {
   return success();
 }
 
+/// Size: the element count, known at import as every shape is static.
+LogicalResult convertSize(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  n.setFolded(0, HostTensor::ofInts(
+                     RankedTensorType::get({}, n.builder().getI64Type()),
+                     {type.getNumElements()}));
+  return success();
+}
+
 LogicalResult convertSlice(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
@@ -921,6 +932,7 @@ const OpConverter table[] = {
     {"SequenceAt", 11, convertSequenceAt},
     {"Shape", 7, convertShape},
     {"Sigmoid", 7, convertSigmoid},
+    {"Size", 7, convertSize},
     {"Slice", 7, convertSlice},
     {"Softmax", 7, convertSoftmax},
     {"Split", 7, convertSplit},

@@ -441,6 +441,12 @@ def constants():
          [vi("x", F32, [2, 3, 4])], [vi("y", I64, [3])])
     save("shape_slice", [node("Shape", ["x"], ["y"], "shape0", start=1, end=3)],
          [vi("x", F32, [2, 3, 4])], [vi("y", I64, [2])], opset=15)
+    # Size feeding arithmetic: x / size(x), the size folded at import.
+    save("size",
+         [node("Size", ["x"], ["n"], "size0"),
+          node("Cast", ["n"], ["nf"], "cast0", to=TensorProto.FLOAT),
+          node("Div", ["x", "nf"], ["y"], "div0")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])])
     save("range",
          [const_i64_node("start", np.int64(0), "start_const"),
           const_i64_node("limit", np.int64(10), "limit_const"),

@@ -833,10 +833,61 @@ LogicalResult convertLogSoftmax(NodeImporter &n) {
   return convertSoftmaxLike<graph::LogSoftmaxOp>(n);
 }
 
+/// ArgMax, ArgMin: the first index along `axis` (the last with
+/// select_last_index) where x equals its max (min), composed of graph ops:
+/// the reduction with kept dims, a comparison, a constant iota, a where and
+/// an integer reduction. NaN counts as the max and the min, as in numpy.
+LogicalResult convertArgExtreme(NodeImporter &n, bool isMax) {
+  RankedTensorType type = n.inputType(0);
+  int64_t axis = n.attrInt("axis", 0);
+  bool keepdims = n.attrInt("keepdims", 1) != 0;
+  bool last = n.attrInt("select_last_index", 0) != 0;
+  if (n.failed())
+    return failure();
+  auto a = normalizeAxisAt(n, axis, type.getRank(), "axis");
+  Value x = n.input(0);
+  if (!a || n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  auto axes = b.getDenseI64ArrayAttr({*a});
+  Value extreme =
+      isMax ? n.create<graph::ReduceMaxOp>(x, axes, b.getBoolAttr(true))
+            : n.create<graph::ReduceMinOp>(x, axes, b.getBoolAttr(true));
+  Value hit = n.create<graph::EqualOp>(x, extreme);
+  if (isa<FloatType>(type.getElementType()))
+    hit = n.create<graph::OrOp>(hit, n.create<graph::IsNanOp>(x));
+  int64_t size = type.getDimSize(*a);
+  SmallVector<int64_t> shape(type.getRank(), 1);
+  shape[*a] = size;
+  std::vector<int64_t> iota(size);
+  for (int64_t i = 0; i < size; ++i)
+    iota[i] = i;
+  Type i64 = b.getI64Type();
+  Value index = n.create<graph::ConstantOp>(
+      HostTensor::ofInts(RankedTensorType::get(shape, i64), iota).toAttr());
+  Value none = n.create<graph::ConstantOp>(
+      HostTensor::ofInts(RankedTensorType::get({}, i64), {last ? -1 : size})
+          .toAttr());
+  Value candidates = n.create<graph::WhereOp>(hit, index, none);
+  auto keep = b.getBoolAttr(keepdims);
+  n.setOutput(0, last ? n.create<graph::ReduceMaxOp>(candidates, axes, keep)
+                      : n.create<graph::ReduceMinOp>(candidates, axes, keep));
+  return success(!n.failed());
+}
+
+LogicalResult convertArgMax(NodeImporter &n) {
+  return convertArgExtreme(n, true);
+}
+LogicalResult convertArgMin(NodeImporter &n) {
+  return convertArgExtreme(n, false);
+}
+
 const OpConverter table[] = {
     {"Abs", 7, convertAbs},
     {"Add", 7, convertAdd},
     {"And", 7, convertAnd},
+    {"ArgMax", 7, convertArgMax},
+    {"ArgMin", 7, convertArgMin},
     {"AveragePool", 7, convertAveragePool},
     {"BatchNormalization", 9, convertBatchNormalization},
     {"Cast", 7, convertCast},

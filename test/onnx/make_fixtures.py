@@ -502,6 +502,12 @@ def reduce():
     save("reduceprod_opset18",
          [node("ReduceProd", ["x", "axes"], ["y"], "reduceprod0", keepdims=1)],
          [x], [vi("y", F32, [1, 1, 4])], [init_i64("axes", [0, 1])], opset=18)
+    save("argmax",
+         [node("ArgMax", ["x"], ["y"], "argmax0", axis=1)],
+         [x], [vi("y", I64, [2, 1, 4])], opset=13)
+    save("argmin_last",
+         [node("ArgMin", ["x"], ["y"], "argmin0", axis=-1, keepdims=0, select_last_index=1)],
+         [x], [vi("y", I64, [2, 3])], opset=13)
     # Composed of graph ops at import.
     save("reducel1",
          [node("ReduceL1", ["x"], ["y"], "reducel10", axes=[1], keepdims=1)],

@@ -66,6 +66,30 @@ LogicalResult convertMin(NodeImporter &n) {
   return convertExtremum<graph::MinOp>(n, false);
 }
 
+/// Mod: fmod = 1 is C's fmod (kiln.fmod), fmod = 0 Python's % (kiln.mod),
+/// which ONNX allows only for integers.
+LogicalResult convertMod(NodeImporter &n) {
+  bool fmod = n.attrInt("fmod", 0) != 0;
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  if (!fmod && isa<FloatType>(type.getElementType())) {
+    n.error() << "Mod of floating-point inputs needs fmod = 1 (the ONNX "
+                 "spec leaves fmod = 0 to integers)";
+    return failure();
+  }
+  if (fmod)
+    return convertBinary<graph::FmodOp>(
+        n, [](double a, double b) { return std::fmod(a, b); },
+        [](int64_t a, int64_t b) { return b == 0 || b == -1 ? 0 : a % b; });
+  return convertBinary<graph::ModOp>(n, nullptr, [](int64_t a, int64_t b) {
+    if (b == 0 || b == -1)
+      return int64_t(0);
+    int64_t r = a % b;
+    return r != 0 && ((r < 0) != (b < 0)) ? r + b : r;
+  });
+}
+
 LogicalResult convertOr(NodeImporter &n) {
   return convertBinary<graph::OrOp>(
       n, nullptr, [](int64_t a, int64_t b) { return int64_t(a || b); });
@@ -537,9 +561,9 @@ LogicalResult convertSize(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
     return failure();
-  n.setFolded(0, HostTensor::ofInts(
-                     RankedTensorType::get({}, n.builder().getI64Type()),
-                     {type.getNumElements()}));
+  n.setFolded(
+      0, HostTensor::ofInts(RankedTensorType::get({}, n.builder().getI64Type()),
+                            {type.getNumElements()}));
   return success();
 }
 
@@ -908,6 +932,7 @@ const OpConverter table[] = {
     {"Max", 8, convertMax},
     {"MaxPool", 7, convertMaxPool},
     {"Min", 8, convertMin},
+    {"Mod", 10, convertMod},
     {"Mul", 7, convertMul},
     {"Neg", 7, convertNeg},
     {"Not", 7, convertNot},

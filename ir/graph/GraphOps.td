@@ -131,6 +131,10 @@ def Kiln_DivOp : Kiln_BroadcastBinaryOp<"div", "Div">;
 def Kiln_PowOp : Kiln_BroadcastBinaryOp<"pow", "Pow">;
 def Kiln_MaxOp : Kiln_BroadcastBinaryOp<"max", "Max", [Commutative]>;
 def Kiln_MinOp : Kiln_BroadcastBinaryOp<"min", "Min", [Commutative]>;
+// The remainder with the divisor's sign, as Python's % (ONNX Mod, fmod = 0).
+def Kiln_ModOp : Kiln_BroadcastBinaryOp<"mod", "Mod with fmod = 0">;
+// The remainder with the dividend's sign, as C's fmod (ONNX Mod, fmod = 1).
+def Kiln_FmodOp : Kiln_BroadcastBinaryOp<"fmod", "Mod with fmod = 1">;
 
 // Logical ops on i1, broadcasting like the arithmetic ones.
 class Kiln_LogicalBinaryOp<string mnemonic, string onnxName>

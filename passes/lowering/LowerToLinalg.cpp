@@ -63,6 +63,11 @@ struct Scalar {
                ? b.create<arith::DivFOp>(loc, x, y).getResult()
                : b.create<arith::DivSIOp>(loc, x, y).getResult();
   }
+  Value rem(Value x, Value y) {
+    return isFloat(x.getType())
+               ? b.create<arith::RemFOp>(loc, x, y).getResult()
+               : b.create<arith::RemSIOp>(loc, x, y).getResult();
+  }
   Value max(Value x, Value y) {
     return isFloat(x.getType())
                ? b.create<arith::MaximumFOp>(loc, x, y).getResult()
@@ -759,6 +764,25 @@ struct LowerToLinalgPass final
         .Case([&](g::MinOp op) {
           return binary(
               b, op, [](Scalar &s, Value x, Value y) { return s.min(x, y); });
+        })
+        .Case([&](g::FmodOp op) {
+          return binary(
+              b, op, [](Scalar &s, Value x, Value y) { return s.rem(x, y); });
+        })
+        .Case([&](g::ModOp op) {
+          // C's remainder, moved by the divisor where the signs differ.
+          return binary(b, op, [](Scalar &s, Value x, Value y) {
+            using FP = arith::CmpFPredicate;
+            using IP = arith::CmpIPredicate;
+            Value r = s.rem(x, y), zero = s.c(x.getType(), 0);
+            Value nonzero = s.cmp(FP::ONE, IP::ne, r, zero);
+            Value rNegative = s.cmp(FP::OLT, IP::slt, r, zero);
+            Value yNegative = s.cmp(FP::OLT, IP::slt, y, zero);
+            Value differ =
+                s.b.create<arith::XOrIOp>(s.loc, rNegative, yNegative);
+            Value moved = s.b.create<arith::AndIOp>(s.loc, nonzero, differ);
+            return s.select(moved, s.add(r, y), r);
+          });
         })
         .Case([&](g::PowOp op) {
           return binary(b, op, [](Scalar &s, Value x, Value y) {

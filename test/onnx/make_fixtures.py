@@ -441,6 +441,16 @@ def constants():
          [vi("x", F32, [2, 3, 4])], [vi("y", I64, [3])])
     save("shape_slice", [node("Shape", ["x"], ["y"], "shape0", start=1, end=3)],
          [vi("x", F32, [2, 3, 4])], [vi("y", I64, [2])], opset=15)
+    # Mod: Python's % for integers (divisors of both signs), C's fmod with
+    # fmod=1.
+    save("mod",
+         [node("Mod", ["x", "d"], ["y"], "mod0")],
+         [vi("x", I64, [2, 3, 4])], [vi("y", I64, [2, 3, 4])],
+         [numpy_helper.from_array(np.array([3, -3, 2, -2], dtype=np.int64), "d")])
+    save("mod_fmod",
+         [node("Mod", ["x", "d"], ["y"], "mod0", fmod=1)],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])],
+         [numpy_helper.from_array(np.array([1.5, -1.5, 0.7, -2.0], dtype=np.float32), "d")])
     # Size feeding arithmetic: x / size(x), the size folded at import.
     save("size",
          [node("Size", ["x"], ["n"], "size0"),

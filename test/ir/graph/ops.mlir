@@ -188,6 +188,10 @@ func.func @reductions(%x: tensor<2x3x4xf32>) {
   %1 = kiln.reduce_mean %x {axes = array<i64: 1, 2>, keepdims = false} : (tensor<2x3x4xf32>) -> tensor<2xf32>
   // CHECK: kiln.reduce_max {{.*}} -> tensor<f32>
   %2 = kiln.reduce_max %x {axes = array<i64: 0, 1, 2>, keepdims = false} : (tensor<2x3x4xf32>) -> tensor<f32>
+  // CHECK: kiln.mod {{.*}} -> tensor<2x3x4xf32>
+  %5 = kiln.mod %x, %x : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  // CHECK: kiln.fmod {{.*}} -> tensor<2x3x4xf32>
+  %6 = kiln.fmod %x, %x : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
   // CHECK: kiln.reduce_min {{.*}} -> tensor<1x3x1xf32>
   %3 = kiln.reduce_min %x {axes = array<i64: 0, 2>} : (tensor<2x3x4xf32>) -> tensor<1x3x1xf32>
   // CHECK: kiln.reduce_prod {{.*}} -> tensor<2x3xf32>

@@ -29,6 +29,30 @@ func.func @reduce_max(%x: tensor<2x3x4xf32>) -> tensor<2x1x1xf32> {
 
 // -----
 
+// Python's mod: C's remainder, plus the divisor where it is nonzero and its
+// sign differs from the divisor's. fmod is the remainder alone.
+// CHECK-LABEL: func.func @mod_fmod
+// CHECK: linalg.generic
+// CHECK: %[[R:.*]] = arith.remsi %[[X:.*]], %[[Y:.*]] : i64
+// CHECK: %[[NZ:.*]] = arith.cmpi ne, %[[R]], %{{.*}} : i64
+// CHECK: %[[RN:.*]] = arith.cmpi slt, %[[R]], %{{.*}} : i64
+// CHECK: %[[YN:.*]] = arith.cmpi slt, %[[Y]], %{{.*}} : i64
+// CHECK: %[[DIFF:.*]] = arith.xori %[[RN]], %[[YN]] : i1
+// CHECK: %[[MOVE:.*]] = arith.andi %[[NZ]], %[[DIFF]] : i1
+// CHECK: %[[SUM:.*]] = arith.addi %[[R]], %[[Y]] : i64
+// CHECK: arith.select %[[MOVE]], %[[SUM]], %[[R]] : i64
+// CHECK: linalg.generic
+// CHECK: arith.remf
+// CHECK-NOT: arith.select
+// CHECK: return
+func.func @mod_fmod(%a: tensor<4xi64>, %b: tensor<4xi64>, %x: tensor<4xf32>, %y: tensor<4xf32>) -> (tensor<4xi64>, tensor<4xf32>) {
+  %0 = kiln.mod %a, %b : (tensor<4xi64>, tensor<4xi64>) -> tensor<4xi64>
+  %1 = kiln.fmod %x, %y : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %0, %1 : tensor<4xi64>, tensor<4xf32>
+}
+
+// -----
+
 // Integer min starts from the type's largest value; product from one.
 // CHECK-LABEL: func.func @reduce_min_prod
 // CHECK: %[[MAXI:.*]] = arith.constant 2147483647 : i32

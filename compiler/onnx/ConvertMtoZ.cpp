@@ -200,6 +200,117 @@ LogicalResult convertNeg(NodeImporter &n) {
       [](int64_t x) { return int64_t(0 - uint64_t(x)); });
 }
 
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+/// The negative log-likelihood of `target` under `logProb` ([N, C, d...]
+/// and [N, d...]), composed of graph ops so that its gradient comes from
+/// theirs: loss = -logProb[n, target, d...] * weight[target], zero (and out
+/// of the mean's denominator) where target == ignore_index. `weight` may be
+/// null. Reports bad attributes on `n`.
+FailureOr<Value> negativeLogLikelihood(NodeImporter &n, Value logProb,
+                                       Value target, Value weight) {
+  std::string reduction = n.attrString("reduction", "mean");
+  std::optional<int64_t> ignore;
+  if (n.hasAttr("ignore_index"))
+    ignore = n.attrInt("ignore_index", 0);
+  if (n.failed())
+    return failure();
+  if (reduction != "none" && reduction != "sum" && reduction != "mean") {
+    n.error() << "reduction must be 'none', 'sum' or 'mean', not '" << reduction
+              << "'";
+    return failure();
+  }
+  auto scores = cast<RankedTensorType>(logProb.getType());
+  auto targets = cast<RankedTensorType>(target.getType());
+  if (scores.getRank() < 2 || targets.getRank() != scores.getRank() - 1 ||
+      targets.getDimSize(0) != scores.getDimSize(0) ||
+      targets.getShape().drop_front() != scores.getShape().drop_front(2)) {
+    n.error() << "target of shape " << graph::formatShape(targets.getShape())
+              << " does not match scores of shape "
+              << graph::formatShape(scores.getShape())
+              << " (scores are N x C x d1 x ..., targets N x d1 x ...)";
+    return failure();
+  }
+  OpBuilder &b = n.builder();
+  Type element = scores.getElementType(), i64 = b.getI64Type();
+  if (targets.getElementType() != i64)
+    target = n.create<graph::CastOp>(target, TypeAttr::get(i64));
+  // Ignored positions gather class 0 and weigh nothing.
+  Value valid;
+  if (ignore) {
+    auto scalar = RankedTensorType::get({}, i64);
+    valid = n.create<graph::NotOp>(n.create<graph::EqualOp>(
+        target, n.create<graph::ConstantOp>(
+                    HostTensor::ofInts(scalar, {*ignore}).toAttr())));
+    target = n.create<graph::WhereOp>(
+        valid, target,
+        n.create<graph::ConstantOp>(HostTensor::ofInts(scalar, {0}).toAttr()));
+  }
+  SmallVector<int64_t> indexShape(targets.getShape());
+  indexShape.insert(indexShape.begin() + 1, 1);
+  Value picked = n.create<graph::GatherElementsOp>(
+      logProb, reshape(n, target, indexShape), b.getI64IntegerAttr(1));
+  picked = reshape(n, picked, targets.getShape());
+  Value weights =
+      weight ? n.create<graph::GatherOp>(weight, target, b.getI64IntegerAttr(0))
+             : Value();
+  if (valid)
+    weights = n.create<graph::WhereOp>(
+        valid, weights ? weights : scalarConstant(n, element, 1),
+        scalarConstant(n, element, 0));
+  Value loss = n.create<graph::NegOp>(
+      weights ? n.create<graph::MulOp>(picked, weights) : picked);
+  if (reduction == "none")
+    return loss;
+  SmallVector<int64_t> all;
+  for (int64_t d = 0; d < targets.getRank(); ++d)
+    all.push_back(d);
+  auto sumAll = [&](Value v) -> Value {
+    return n.create<graph::ReduceSumOp>(v, b.getDenseI64ArrayAttr(all),
+                                        b.getBoolAttr(false));
+  };
+  Value total = sumAll(loss);
+  if (reduction == "sum")
+    return total;
+  Value count =
+      weights ? sumAll(weights)
+              : scalarConstant(n, element, double(targets.getNumElements()));
+  return Value(n.create<graph::DivOp>(total, count));
+}
+
+LogicalResult convertNegativeLogLikelihoodLoss(NodeImporter &n) {
+  Value input = n.input(0), target = n.input(1);
+  Value weight = n.hasInput(2) ? n.input(2) : Value();
+  if (n.failed())
+    return failure();
+  auto loss = negativeLogLikelihood(n, input, target, weight);
+  if (failed(loss))
+    return failure();
+  n.setOutput(0, *loss);
+  return success(!n.failed());
+}
+
+/// SoftmaxCrossEntropyLoss: the negative log-likelihood of log_softmax over
+/// the classes (axis 1); the second output, when asked for, is that
+/// log_softmax.
+LogicalResult convertSoftmaxCrossEntropyLoss(NodeImporter &n) {
+  Value scores = n.input(0), target = n.input(1);
+  Value weight = n.hasInput(2) ? n.input(2) : Value();
+  if (n.failed())
+    return failure();
+  Value logProb =
+      n.create<graph::LogSoftmaxOp>(scores, n.builder().getI64IntegerAttr(1));
+  auto loss = negativeLogLikelihood(n, logProb, target, weight);
+  if (failed(loss))
+    return failure();
+  n.setOutput(0, *loss);
+  if (n.numOutputs() > 1)
+    n.setOutput(1, logProb);
+  return success(!n.failed());
+}
+
 LogicalResult convertNot(NodeImporter &n) {
   return convertUnary<graph::NotOp>(n, nullptr,
                                     [](int64_t x) { return int64_t(x == 0); });
@@ -935,6 +1046,7 @@ const OpConverter table[] = {
     {"Mod", 10, convertMod},
     {"Mul", 7, convertMul},
     {"Neg", 7, convertNeg},
+    {"NegativeLogLikelihoodLoss", 12, convertNegativeLogLikelihoodLoss},
     {"Not", 7, convertNot},
     {"Or", 7, convertOr},
     {"Pow", 7, convertPow},
@@ -960,6 +1072,7 @@ const OpConverter table[] = {
     {"Size", 7, convertSize},
     {"Slice", 7, convertSlice},
     {"Softmax", 7, convertSoftmax},
+    {"SoftmaxCrossEntropyLoss", 12, convertSoftmaxCrossEntropyLoss},
     {"Split", 7, convertSplit},
     {"SplitToSequence", 11, convertSplitToSequence},
     {"Sqrt", 7, convertSqrt},

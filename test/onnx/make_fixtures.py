@@ -451,6 +451,19 @@ def constants():
          [node("Mod", ["x", "d"], ["y"], "mod0", fmod=1)],
          [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])],
          [numpy_helper.from_array(np.array([1.5, -1.5, 0.7, -2.0], dtype=np.float32), "d")])
+    # Losses, composed of graph ops at import.
+    save("nllloss_weight_ii",
+         [node("NegativeLogLikelihoodLoss", ["x", "t", "w"], ["y"], "nll0", ignore_index=1)],
+         [vi("x", F32, [3, 5]), vi("t", I64, [3])], [vi("y", F32, [])],
+         [numpy_helper.from_array(np.array([0.5, 1.0, 2.0, 1.5, 0.25], dtype=np.float32), "w")],
+         opset=13)
+    save("sce_none_log_prob",
+         [node("SoftmaxCrossEntropyLoss", ["x", "t"], ["y", "logp"], "sce0", reduction="none")],
+         [vi("x", F32, [2, 4, 3]), vi("t", I64, [2, 3])],
+         [vi("y", F32, [2, 3]), vi("logp", F32, [2, 4, 3])], opset=13)
+    save("sce_sum",
+         [node("SoftmaxCrossEntropyLoss", ["x", "t"], ["y"], "sce0", reduction="sum")],
+         [vi("x", F32, [4, 3]), vi("t", I64, [4])], [vi("y", F32, [])], opset=13)
     # Size feeding arithmetic: x / size(x), the size folded at import.
     save("size",
          [node("Size", ["x"], ["n"], "size0"),

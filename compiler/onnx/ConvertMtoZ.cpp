@@ -21,10 +21,11 @@ namespace {
 // Elementwise
 //===----------------------------------------------------------------------===//
 
-/// Max and Min: variadic, broadcasting; folded when every input is known,
-/// a chain of binary ops otherwise.
+/// Max, Min and Sum: variadic, broadcasting; folded with `f` and `g` when
+/// every input is known, a chain of binary ops otherwise.
 template <typename OpTy>
-LogicalResult convertExtremum(NodeImporter &n, bool max) {
+LogicalResult convertVariadic(NodeImporter &n, double (*f)(double, double),
+                              int64_t (*g)(int64_t, int64_t)) {
   int64_t count = n.node().input_size();
   if (count == 0)
     return n.error() << "needs at least one input";
@@ -40,12 +41,8 @@ LogicalResult convertExtremum(NodeImporter &n, bool max) {
                                         errorAt(n), "input 0",
                                         "input " + std::to_string(i))))
         return failure();
-      acc = HostTensor::broadcastBinary(
-          acc, *known[i], acc.type().getElementType(),
-          max ? +[](double a, double b) { return std::max(a, b); }
-              : +[](double a, double b) { return std::min(a, b); },
-          max ? +[](int64_t a, int64_t b) { return std::max(a, b); }
-              : +[](int64_t a, int64_t b) { return std::min(a, b); });
+      acc = HostTensor::broadcastBinary(acc, *known[i],
+                                        acc.type().getElementType(), f, g);
     }
     n.setFolded(0, std::move(acc));
     return success();
@@ -60,10 +57,43 @@ LogicalResult convertExtremum(NodeImporter &n, bool max) {
 }
 
 LogicalResult convertMax(NodeImporter &n) {
-  return convertExtremum<graph::MaxOp>(n, true);
+  return convertVariadic<graph::MaxOp>(
+      n, [](double a, double b) { return std::max(a, b); },
+      [](int64_t a, int64_t b) { return std::max(a, b); });
 }
 LogicalResult convertMin(NodeImporter &n) {
-  return convertExtremum<graph::MinOp>(n, false);
+  return convertVariadic<graph::MinOp>(
+      n, [](double a, double b) { return std::min(a, b); },
+      [](int64_t a, int64_t b) { return std::min(a, b); });
+}
+LogicalResult convertSum(NodeImporter &n) {
+  return convertVariadic<graph::AddOp>(
+      n, [](double a, double b) { return a + b; },
+      [](int64_t a, int64_t b) { return int64_t(uint64_t(a) + uint64_t(b)); });
+}
+
+/// Mean: the inputs' broadcast sum over their count.
+LogicalResult convertMean(NodeImporter &n) {
+  int64_t count = n.node().input_size();
+  if (count == 0)
+    return n.error() << "needs at least one input";
+  RankedTensorType type = n.inputType(0);
+  Value acc = n.input(0);
+  for (int64_t i = 1; i < count && !n.failed(); ++i)
+    acc = n.create<graph::AddOp>(acc, n.input(i));
+  if (n.failed())
+    return failure();
+  if (count > 1)
+    acc = n.create<graph::DivOp>(
+        acc, scalarConstant(n, type.getElementType(), double(count)));
+  n.setOutput(0, acc);
+  return success(!n.failed());
+}
+
+LogicalResult convertXor(NodeImporter &n) {
+  return convertBinary<graph::XorOp>(n, nullptr, [](int64_t a, int64_t b) {
+    return int64_t((a != 0) != (b != 0));
+  });
 }
 
 /// Mod: fmod = 1 is C's fmod (kiln.fmod), fmod = 0 Python's % (kiln.mod),
@@ -1042,6 +1072,7 @@ const OpConverter table[] = {
     {"MatMul", 7, convertMatMul},
     {"Max", 8, convertMax},
     {"MaxPool", 7, convertMaxPool},
+    {"Mean", 8, convertMean},
     {"Min", 8, convertMin},
     {"Mod", 10, convertMod},
     {"Mul", 7, convertMul},
@@ -1078,11 +1109,13 @@ const OpConverter table[] = {
     {"Sqrt", 7, convertSqrt},
     {"Squeeze", 7, convertSqueeze},
     {"Sub", 7, convertSub},
+    {"Sum", 8, convertSum},
     {"Tanh", 7, convertTanh},
     {"Transpose", 7, convertTranspose},
     {"Trilu", 14, convertTrilu},
     {"Unsqueeze", 7, convertUnsqueeze},
     {"Where", 9, convertWhere},
+    {"Xor", 7, convertXor},
 };
 
 } // namespace

@@ -147,6 +147,7 @@ class Kiln_LogicalBinaryOp<string mnemonic, string onnxName>
 
 def Kiln_AndOp : Kiln_LogicalBinaryOp<"and", "And">;
 def Kiln_OrOp : Kiln_LogicalBinaryOp<"or", "Or">;
+def Kiln_XorOp : Kiln_LogicalBinaryOp<"xor", "Xor">;
 
 // Comparisons: broadcast like the arithmetic ops, result of i1.
 class Kiln_CompareOp<string mnemonic, string onnxName, Type operandType, list<Trait> traits = []>

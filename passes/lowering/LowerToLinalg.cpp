@@ -801,6 +801,11 @@ struct LowerToLinalgPass final
             return s.b.create<arith::OrIOp>(s.loc, x, y).getResult();
           });
         })
+        .Case([&](g::XorOp op) {
+          return binary(b, op, [](Scalar &s, Value x, Value y) {
+            return s.b.create<arith::XOrIOp>(s.loc, x, y).getResult();
+          });
+        })
         .Case([&](g::EqualOp op) { return compare(b, op, P::OEQ, I::eq); })
         .Case([&](g::LessOp op) { return compare(b, op, P::OLT, I::slt); })
         .Case([&](g::LessEqualOp op) { return compare(b, op, P::OLE, I::sle); })

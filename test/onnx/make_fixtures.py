@@ -635,6 +635,14 @@ def transformer_extras():
     save("max", [node("Max", ["a", "b", "c"], ["y"], "max0")],
          [vi("a", F32, [2, 3]), vi("b", F32, [3]), vi("c", F32, [2, 1])],
          [vi("y", F32, [2, 3])])
+    save("xor", [node("Xor", ["a", "b"], ["c"], "xor0")],
+         [vi("a", BOOL, [2, 3]), vi("b", BOOL, [3])], [vi("c", BOOL, [2, 3])])
+    save("sum", [node("Sum", ["a", "b", "c"], ["y"], "sum0")],
+         [vi("a", F32, [2, 3]), vi("b", F32, [3]), vi("c", F32, [2, 1])],
+         [vi("y", F32, [2, 3])])
+    save("mean", [node("Mean", ["a", "b", "c"], ["y"], "mean0")],
+         [vi("a", F32, [2, 3]), vi("b", F32, [3]), vi("c", F32, [2, 1])],
+         [vi("y", F32, [2, 3])])
     save("min", [node("Min", ["a", "b"], ["y"], "min0")],
          [vi("a", F32, [2, 3]), vi("b", F32, [3])], [vi("y", F32, [2, 3])])
     save("cumsum", [const_i64_node("axis", np.array(1), "axis0"),

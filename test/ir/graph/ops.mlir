@@ -233,6 +233,8 @@ func.func @transformer_extras(%a: tensor<2x3xf32>, %m: tensor<2x3xi1>, %d: tenso
   %2 = kiln.and %m, %m : (tensor<2x3xi1>, tensor<2x3xi1>) -> tensor<2x3xi1>
   // CHECK: kiln.or {{.*}} -> tensor<2x3xi1>
   %3 = kiln.or %m, %m : (tensor<2x3xi1>, tensor<2x3xi1>) -> tensor<2x3xi1>
+  // CHECK: kiln.xor {{.*}} -> tensor<2x3xi1>
+  %xor = kiln.xor %m, %m : (tensor<2x3xi1>, tensor<2x3xi1>) -> tensor<2x3xi1>
   // CHECK: kiln.cumsum {{.*}} {axis = 0 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf32>
   %4 = kiln.cumsum %a {axis = 0 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: kiln.gather_nd {{.*}} -> tensor<2x5xf32>

@@ -53,6 +53,17 @@ func.func @mod_fmod(%a: tensor<4xi64>, %b: tensor<4xi64>, %x: tensor<4xf32>, %y:
 
 // -----
 
+// Logical ops on i1 are the integer bit ops.
+// CHECK-LABEL: func.func @xor
+// CHECK: linalg.generic
+// CHECK: arith.xori %{{.*}}, %{{.*}} : i1
+func.func @xor(%a: tensor<2x3xi1>, %b: tensor<3xi1>) -> tensor<2x3xi1> {
+  %0 = kiln.xor %a, %b : (tensor<2x3xi1>, tensor<3xi1>) -> tensor<2x3xi1>
+  return %0 : tensor<2x3xi1>
+}
+
+// -----
+
 // Integer min starts from the type's largest value; product from one.
 // CHECK-LABEL: func.func @reduce_min_prod
 // CHECK: %[[MAXI:.*]] = arith.constant 2147483647 : i32

@@ -132,6 +132,41 @@ LogicalResult convertLeakyRelu(NodeImporter &n) {
   return success(!n.failed());
 }
 
+/// Elu: x where x > 0, alpha * (exp(x) - 1) elsewhere; composed of graph
+/// ops (as are Celu, Selu, Softplus, Softsign and ThresholdedRelu).
+LogicalResult convertElu(NodeImporter &n) {
+  float alpha = n.attrFloat("alpha", 1.0f);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  Value negative =
+      n.create<graph::MulOp>(scalarConstant(n, t, alpha),
+                             n.create<graph::SubOp>(n.create<graph::ExpOp>(x),
+                                                    scalarConstant(n, t, 1)));
+  n.setOutput(0, n.create<graph::WhereOp>(
+                     n.create<graph::GreaterOp>(x, scalarConstant(n, t, 0)), x,
+                     negative));
+  return success(!n.failed());
+}
+
+/// Celu: max(0, x) + min(0, alpha * (exp(x / alpha) - 1)).
+LogicalResult convertCelu(NodeImporter &n) {
+  float alpha = n.attrFloat("alpha", 1.0f);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  Value zero = scalarConstant(n, t, 0), a = scalarConstant(n, t, alpha);
+  Value curve = n.create<graph::MulOp>(
+      a, n.create<graph::SubOp>(
+             n.create<graph::ExpOp>(n.create<graph::DivOp>(x, a)),
+             scalarConstant(n, t, 1)));
+  n.setOutput(0, n.create<graph::AddOp>(n.create<graph::MaxOp>(x, zero),
+                                        n.create<graph::MinOp>(curve, zero)));
+  return success(!n.failed());
+}
+
 LogicalResult convertGelu(NodeImporter &n) {
   std::string approximate = n.attrString("approximate", "none");
   Value x = n.input(0);
@@ -891,6 +926,7 @@ const OpConverter table[] = {
     {"AveragePool", 7, convertAveragePool},
     {"BatchNormalization", 9, convertBatchNormalization},
     {"Cast", 7, convertCast},
+    {"Celu", 12, convertCelu},
     {"CastLike", 15, convertCastLike},
     {"Clip", 7, convertClip},
     {"Concat", 7, convertConcat},
@@ -900,6 +936,7 @@ const OpConverter table[] = {
     {"CumSum", 11, convertCumSum},
     {"Div", 7, convertDiv},
     {"Dropout", 7, convertDropout},
+    {"Elu", 7, convertElu},
     {"Equal", 7, convertEqual},
     {"Erf", 9, convertErf},
     {"Exp", 7, convertExp},

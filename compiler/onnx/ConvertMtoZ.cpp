@@ -341,6 +341,65 @@ LogicalResult convertSoftmaxCrossEntropyLoss(NodeImporter &n) {
   return success(!n.failed());
 }
 
+/// Selu: gamma * (x where x > 0, alpha * (exp(x) - 1) elsewhere).
+LogicalResult convertSelu(NodeImporter &n) {
+  float alpha = n.attrFloat("alpha", 1.67326319217681884765625f);
+  float gamma = n.attrFloat("gamma", 1.05070102214813232421875f);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  Value negative =
+      n.create<graph::MulOp>(scalarConstant(n, t, alpha),
+                             n.create<graph::SubOp>(n.create<graph::ExpOp>(x),
+                                                    scalarConstant(n, t, 1)));
+  Value elu = n.create<graph::WhereOp>(
+      n.create<graph::GreaterOp>(x, scalarConstant(n, t, 0)), x, negative);
+  n.setOutput(0, n.create<graph::MulOp>(scalarConstant(n, t, gamma), elu));
+  return success(!n.failed());
+}
+
+/// Softplus: log(1 + exp(x)), as max(x, 0) + log(1 + exp(-|x|)) so that
+/// large x does not overflow.
+LogicalResult convertSoftplus(NodeImporter &n) {
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  Value one = scalarConstant(n, t, 1);
+  Value tail = n.create<graph::LogOp>(
+      n.create<graph::AddOp>(one, n.create<graph::ExpOp>(n.create<graph::NegOp>(
+                                      n.create<graph::AbsOp>(x)))));
+  n.setOutput(0, n.create<graph::AddOp>(
+                     n.create<graph::MaxOp>(x, scalarConstant(n, t, 0)), tail));
+  return success(!n.failed());
+}
+
+/// Softsign: x / (1 + |x|).
+LogicalResult convertSoftsign(NodeImporter &n) {
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  n.setOutput(0, n.create<graph::DivOp>(
+                     x, n.create<graph::AddOp>(scalarConstant(n, t, 1),
+                                               n.create<graph::AbsOp>(x))));
+  return success(!n.failed());
+}
+
+/// ThresholdedRelu: x where x > alpha, 0 elsewhere.
+LogicalResult convertThresholdedRelu(NodeImporter &n) {
+  float alpha = n.attrFloat("alpha", 1.0f);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  n.setOutput(0, n.create<graph::WhereOp>(
+                     n.create<graph::GreaterOp>(x, scalarConstant(n, t, alpha)),
+                     x, scalarConstant(n, t, 0)));
+  return success(!n.failed());
+}
+
 LogicalResult convertNot(NodeImporter &n) {
   return convertUnary<graph::NotOp>(n, nullptr,
                                     [](int64_t x) { return int64_t(x == 0); });
@@ -1097,6 +1156,7 @@ const OpConverter table[] = {
     {"ReduceSumSquare", 7, convertReduceSumSquare},
     {"Relu", 7, convertRelu},
     {"Reshape", 7, convertReshape},
+    {"Selu", 7, convertSelu},
     {"SequenceAt", 11, convertSequenceAt},
     {"Shape", 7, convertShape},
     {"Sigmoid", 7, convertSigmoid},
@@ -1104,6 +1164,8 @@ const OpConverter table[] = {
     {"Slice", 7, convertSlice},
     {"Softmax", 7, convertSoftmax},
     {"SoftmaxCrossEntropyLoss", 12, convertSoftmaxCrossEntropyLoss},
+    {"Softplus", 7, convertSoftplus},
+    {"Softsign", 7, convertSoftsign},
     {"Split", 7, convertSplit},
     {"SplitToSequence", 11, convertSplitToSequence},
     {"Sqrt", 7, convertSqrt},
@@ -1111,6 +1173,7 @@ const OpConverter table[] = {
     {"Sub", 7, convertSub},
     {"Sum", 8, convertSum},
     {"Tanh", 7, convertTanh},
+    {"ThresholdedRelu", 10, convertThresholdedRelu},
     {"Transpose", 7, convertTranspose},
     {"Trilu", 14, convertTrilu},
     {"Unsqueeze", 7, convertUnsqueeze},

@@ -129,7 +129,14 @@ def unary():
              [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])])
     for name, op, attrs in [("leakyrelu", "LeakyRelu", {"alpha": 0.1}),
                             ("hardsigmoid", "HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
-                            ("hardswish", "HardSwish", {})]:
+                            ("hardswish", "HardSwish", {}),
+                            # Composed of graph ops at import.
+                            ("elu", "Elu", {"alpha": 0.5}),
+                            ("celu", "Celu", {"alpha": 2.0}),
+                            ("selu", "Selu", {}),
+                            ("softplus", "Softplus", {}),
+                            ("softsign", "Softsign", {}),
+                            ("thresholdedrelu", "ThresholdedRelu", {"alpha": 0.3})]:
         save(name, [node(op, ["x"], ["y"], name + "0", **attrs)],
              [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])])
     # Gelu exists from opset 20 only.

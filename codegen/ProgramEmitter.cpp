@@ -358,6 +358,20 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
             .Case<math::TanhOp>([&](auto) { return unary(rt::KOp::Tanh); })
             .Case<math::ErfOp>([&](auto) { return unary(rt::KOp::Erf); })
             .Case<math::FloorOp>([&](auto) { return unary(rt::KOp::Floor); })
+            .Case<math::SinOp>([&](auto) { return unary(rt::KOp::Sin); })
+            .Case<math::CosOp>([&](auto) { return unary(rt::KOp::Cos); })
+            .Case<math::TanOp>([&](auto) { return unary(rt::KOp::Tan); })
+            .Case<math::AsinOp>([&](auto) { return unary(rt::KOp::Asin); })
+            .Case<math::AcosOp>([&](auto) { return unary(rt::KOp::Acos); })
+            .Case<math::AtanOp>([&](auto) { return unary(rt::KOp::Atan); })
+            .Case<math::SinhOp>([&](auto) { return unary(rt::KOp::Sinh); })
+            .Case<math::CoshOp>([&](auto) { return unary(rt::KOp::Cosh); })
+            .Case<math::AsinhOp>([&](auto) { return unary(rt::KOp::Asinh); })
+            .Case<math::AcoshOp>([&](auto) { return unary(rt::KOp::Acosh); })
+            .Case<math::AtanhOp>([&](auto) { return unary(rt::KOp::Atanh); })
+            .Case<math::CeilOp>([&](auto) { return unary(rt::KOp::Ceil); })
+            .Case<math::RoundEvenOp>(
+                [&](auto) { return unary(rt::KOp::Round); })
             .Case<arith::ExtFOp, arith::TruncFOp, arith::SIToFPOp,
                   arith::UIToFPOp, arith::FPToSIOp, arith::ExtSIOp,
                   arith::ExtUIOp, arith::TruncIOp>(

@@ -917,22 +917,66 @@ LogicalResult convertArgMin(NodeImporter &n) {
   return convertArgExtreme(n, false);
 }
 
+LogicalResult convertCos(NodeImporter &n) {
+  return convertUnary<graph::CosOp>(n, [](double x) { return std::cos(x); });
+}
+LogicalResult convertAsin(NodeImporter &n) {
+  return convertUnary<graph::AsinOp>(n, [](double x) { return std::asin(x); });
+}
+LogicalResult convertAcos(NodeImporter &n) {
+  return convertUnary<graph::AcosOp>(n, [](double x) { return std::acos(x); });
+}
+LogicalResult convertAtan(NodeImporter &n) {
+  return convertUnary<graph::AtanOp>(n, [](double x) { return std::atan(x); });
+}
+LogicalResult convertCosh(NodeImporter &n) {
+  return convertUnary<graph::CoshOp>(n, [](double x) { return std::cosh(x); });
+}
+LogicalResult convertAsinh(NodeImporter &n) {
+  return convertUnary<graph::AsinhOp>(n,
+                                      [](double x) { return std::asinh(x); });
+}
+LogicalResult convertAcosh(NodeImporter &n) {
+  return convertUnary<graph::AcoshOp>(n,
+                                      [](double x) { return std::acosh(x); });
+}
+LogicalResult convertAtanh(NodeImporter &n) {
+  return convertUnary<graph::AtanhOp>(n,
+                                      [](double x) { return std::atanh(x); });
+}
+LogicalResult convertCeil(NodeImporter &n) {
+  return convertUnary<graph::CeilOp>(n, [](double x) { return std::ceil(x); });
+}
+LogicalResult convertFloor(NodeImporter &n) {
+  return convertUnary<graph::FloorOp>(n,
+                                      [](double x) { return std::floor(x); });
+}
+
 const OpConverter table[] = {
     {"Abs", 7, convertAbs},
+    {"Acos", 7, convertAcos},
+    {"Acosh", 9, convertAcosh},
     {"Add", 7, convertAdd},
     {"And", 7, convertAnd},
     {"ArgMax", 7, convertArgMax},
     {"ArgMin", 7, convertArgMin},
+    {"Asin", 7, convertAsin},
+    {"Asinh", 9, convertAsinh},
+    {"Atan", 7, convertAtan},
+    {"Atanh", 9, convertAtanh},
     {"AveragePool", 7, convertAveragePool},
     {"BatchNormalization", 9, convertBatchNormalization},
     {"Cast", 7, convertCast},
-    {"Celu", 12, convertCelu},
     {"CastLike", 15, convertCastLike},
+    {"Ceil", 7, convertCeil},
+    {"Celu", 12, convertCelu},
     {"Clip", 7, convertClip},
     {"Concat", 7, convertConcat},
     {"Constant", 7, convertConstant},
     {"ConstantOfShape", 9, convertConstantOfShape},
     {"Conv", 7, convertConv},
+    {"Cos", 7, convertCos},
+    {"Cosh", 9, convertCosh},
     {"CumSum", 11, convertCumSum},
     {"Div", 7, convertDiv},
     {"Dropout", 7, convertDropout},
@@ -942,6 +986,7 @@ const OpConverter table[] = {
     {"Exp", 7, convertExp},
     {"Expand", 8, convertExpand},
     {"Flatten", 7, convertFlatten},
+    {"Floor", 7, convertFloor},
     {"Gather", 7, convertGather},
     {"GatherElements", 11, convertGatherElements},
     {"GatherND", 12, convertGatherND},

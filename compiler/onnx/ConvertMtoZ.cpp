@@ -375,6 +375,21 @@ LogicalResult convertSoftplus(NodeImporter &n) {
   return success(!n.failed());
 }
 
+/// Sign: 1, -1 or 0, composed of comparisons and wheres (any numeric
+/// type).
+LogicalResult convertSign(NodeImporter &n) {
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  Value zero = scalarConstant(n, t, 0);
+  Value negative = n.create<graph::WhereOp>(n.create<graph::LessOp>(x, zero),
+                                            scalarConstant(n, t, -1), zero);
+  n.setOutput(0, n.create<graph::WhereOp>(n.create<graph::GreaterOp>(x, zero),
+                                          scalarConstant(n, t, 1), negative));
+  return success(!n.failed());
+}
+
 /// Softsign: x / (1 + |x|).
 LogicalResult convertSoftsign(NodeImporter &n) {
   Value x = n.input(0);
@@ -1127,6 +1142,20 @@ LogicalResult convertTrilu(NodeImporter &n) {
   return success(!n.failed());
 }
 
+LogicalResult convertSin(NodeImporter &n) {
+  return convertUnary<graph::SinOp>(n, [](double x) { return std::sin(x); });
+}
+LogicalResult convertTan(NodeImporter &n) {
+  return convertUnary<graph::TanOp>(n, [](double x) { return std::tan(x); });
+}
+LogicalResult convertSinh(NodeImporter &n) {
+  return convertUnary<graph::SinhOp>(n, [](double x) { return std::sinh(x); });
+}
+LogicalResult convertRound(NodeImporter &n) {
+  return convertUnary<graph::RoundOp>(
+      n, [](double x) { return std::nearbyint(x); });
+}
+
 const OpConverter table[] = {
     {"MatMul", 7, convertMatMul},
     {"Max", 8, convertMax},
@@ -1156,10 +1185,14 @@ const OpConverter table[] = {
     {"ReduceSumSquare", 7, convertReduceSumSquare},
     {"Relu", 7, convertRelu},
     {"Reshape", 7, convertReshape},
+    {"Round", 11, convertRound},
     {"Selu", 7, convertSelu},
     {"SequenceAt", 11, convertSequenceAt},
     {"Shape", 7, convertShape},
     {"Sigmoid", 7, convertSigmoid},
+    {"Sign", 9, convertSign},
+    {"Sin", 7, convertSin},
+    {"Sinh", 9, convertSinh},
     {"Size", 7, convertSize},
     {"Slice", 7, convertSlice},
     {"Softmax", 7, convertSoftmax},
@@ -1172,6 +1205,7 @@ const OpConverter table[] = {
     {"Squeeze", 7, convertSqueeze},
     {"Sub", 7, convertSub},
     {"Sum", 8, convertSum},
+    {"Tan", 7, convertTan},
     {"Tanh", 7, convertTanh},
     {"ThresholdedRelu", 10, convertThresholdedRelu},
     {"Transpose", 7, convertTranspose},

@@ -859,6 +859,76 @@ struct LowerToLinalgPass final
             return s.b.create<math::ErfOp>(s.loc, x).getResult();
           });
         })
+        .Case([&](g::SinOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::SinOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::CosOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::CosOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::TanOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::TanOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::AsinOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::AsinOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::AcosOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::AcosOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::AtanOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::AtanOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::SinhOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::SinhOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::CoshOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::CoshOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::AsinhOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::AsinhOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::AcoshOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::AcoshOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::AtanhOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::AtanhOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::CeilOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::CeilOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::FloorOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::FloorOp>(s.loc, x).getResult();
+          });
+        })
+        .Case([&](g::RoundOp op) {
+          return unary(b, op, [](Scalar &s, Value x) {
+            return s.b.create<math::RoundEvenOp>(s.loc, x).getResult();
+          });
+        })
         .Case([&](g::TanhOp op) {
           return unary(b, op, [](Scalar &s, Value x) {
             return s.b.create<math::TanhOp>(s.loc, x).getResult();

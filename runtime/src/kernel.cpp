@@ -33,6 +33,32 @@ const char *kopName(KOp op) {
     return "recip";
   case KOp::Floor:
     return "floor";
+  case KOp::Sin:
+    return "sin";
+  case KOp::Cos:
+    return "cos";
+  case KOp::Tan:
+    return "tan";
+  case KOp::Asin:
+    return "asin";
+  case KOp::Acos:
+    return "acos";
+  case KOp::Atan:
+    return "atan";
+  case KOp::Sinh:
+    return "sinh";
+  case KOp::Cosh:
+    return "cosh";
+  case KOp::Asinh:
+    return "asinh";
+  case KOp::Acosh:
+    return "acosh";
+  case KOp::Atanh:
+    return "atanh";
+  case KOp::Ceil:
+    return "ceil";
+  case KOp::Round:
+    return "round";
   case KOp::Not:
     return "not";
   case KOp::IsNan:

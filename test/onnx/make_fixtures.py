@@ -123,7 +123,9 @@ def save(name, nodes, inputs, outputs, inits=(), opset=17, require_check=False):
 
 def unary():
     for op in ["Neg", "Abs", "Sqrt", "Reciprocal", "Exp", "Log", "Erf", "Tanh",
-               "Sigmoid", "Relu"]:
+               "Sigmoid", "Relu", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan",
+               "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Ceil", "Floor",
+               "Round", "Sign"]:
         lower = op.lower()
         save(lower, [node(op, ["x"], ["y"], lower + "0")],
              [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 4])])

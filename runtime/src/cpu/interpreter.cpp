@@ -701,6 +701,45 @@ private:
     case KOp::Floor:
       mapFloat(out, a, b, n, [](auto x, auto) { return std::floor(x); });
       break;
+    case KOp::Sin:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::sin(x); });
+      break;
+    case KOp::Cos:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::cos(x); });
+      break;
+    case KOp::Tan:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::tan(x); });
+      break;
+    case KOp::Asin:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::asin(x); });
+      break;
+    case KOp::Acos:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::acos(x); });
+      break;
+    case KOp::Atan:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::atan(x); });
+      break;
+    case KOp::Sinh:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::sinh(x); });
+      break;
+    case KOp::Cosh:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::cosh(x); });
+      break;
+    case KOp::Asinh:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::asinh(x); });
+      break;
+    case KOp::Acosh:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::acosh(x); });
+      break;
+    case KOp::Atanh:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::atanh(x); });
+      break;
+    case KOp::Ceil:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::ceil(x); });
+      break;
+    case KOp::Round:
+      mapFloat(out, a, b, n, [](auto x, auto) { return std::nearbyint(x); });
+      break;
     case KOp::Add:
       mapFloat(out, a, b, n, [](auto x, auto y) { return x + y; });
       break;
@@ -830,8 +869,8 @@ Status runKernel(const Kernel &kernel, const std::vector<void *> &args) {
     if (threads == 1 || segments < 2 ||
         total * int64_t(kernel.body.size()) < (1 << 16)) {
       Evaluator eval(kernel, args);
-      if (Status s = eval.runSegments(0, segments, perPoint, kSegment,
-                                      partials);
+      if (Status s =
+              eval.runSegments(0, segments, perPoint, kSegment, partials);
           !s.ok())
         return s;
       eval.storeSegments(parallel, perPoint, partials);

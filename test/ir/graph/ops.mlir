@@ -135,6 +135,34 @@ func.func @elementwise(%a: tensor<2x3xf32>, %b: tensor<3xf32>, %m: tensor<2x3xi1
   %15 = kiln.erf %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: kiln.tanh
   %16 = kiln.tanh %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.sin %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %sin_ = kiln.sin %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.cos %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %cos_ = kiln.cos %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.tan %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %tan_ = kiln.tan %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.asin %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %asin_ = kiln.asin %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.acos %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %acos_ = kiln.acos %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.atan %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %atan_ = kiln.atan %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.sinh %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %sinh_ = kiln.sinh %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.cosh %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %cosh_ = kiln.cosh %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.asinh %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %asinh_ = kiln.asinh %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.acosh %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %acosh_ = kiln.acosh %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.atanh %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %atanh_ = kiln.atanh %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.ceil %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %ceil_ = kiln.ceil %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.floor %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %floor_ = kiln.floor %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: kiln.round %{{.*}} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %round_ = kiln.round %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: kiln.sigmoid
   %17 = kiln.sigmoid %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: kiln.hard_swish

@@ -53,6 +53,22 @@ func.func @mod_fmod(%a: tensor<4xi64>, %b: tensor<4xi64>, %x: tensor<4xf32>, %y:
 
 // -----
 
+// Trigonometric and rounding ops are math ops in the kernel body.
+// CHECK-LABEL: func.func @math_unary
+// CHECK: math.sin
+// CHECK: math.acosh
+// CHECK: math.roundeven
+// CHECK: math.ceil
+func.func @math_unary(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  %0 = kiln.sin %x : (tensor<4xf32>) -> tensor<4xf32>
+  %1 = kiln.acosh %x : (tensor<4xf32>) -> tensor<4xf32>
+  %2 = kiln.round %x : (tensor<4xf32>) -> tensor<4xf32>
+  %3 = kiln.ceil %x : (tensor<4xf32>) -> tensor<4xf32>
+  return %0, %1, %2, %3 : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
 // Logical ops on i1 are the integer bit ops.
 // CHECK-LABEL: func.func @xor
 // CHECK: linalg.generic

@@ -868,10 +868,43 @@ LogicalResult convertLogSoftmax(NodeImporter &n) {
   return convertSoftmaxLike<graph::LogSoftmaxOp>(n);
 }
 
-/// ArgMax, ArgMin: the first index along `axis` (the last with
-/// select_last_index) where x equals its max (min), composed of graph ops:
-/// the reduction with kept dims, a comparison, a constant iota, a where and
-/// an integer reduction. NaN counts as the max and the min, as in numpy.
+/// The index of x's max (min) along normalized `axis`: the first, or with
+/// `last` the last, position that equals it or is NaN. `iota`, when given,
+/// receives the constant [0, size) laid along `axis`.
+Value argExtreme(NodeImporter &n, Value x, int64_t axis, bool isMax, bool last,
+                 bool keepdims, Value *iota = nullptr) {
+  auto type = cast<RankedTensorType>(x.getType());
+  OpBuilder &b = n.builder();
+  auto axes = b.getDenseI64ArrayAttr({axis});
+  Value extreme =
+      isMax ? n.create<graph::ReduceMaxOp>(x, axes, b.getBoolAttr(true))
+            : n.create<graph::ReduceMinOp>(x, axes, b.getBoolAttr(true));
+  Value hit = n.create<graph::EqualOp>(x, extreme);
+  if (isa<FloatType>(type.getElementType()))
+    hit = n.create<graph::OrOp>(hit, n.create<graph::IsNanOp>(x));
+  int64_t size = type.getDimSize(axis);
+  SmallVector<int64_t> shape(type.getRank(), 1);
+  shape[axis] = size;
+  std::vector<int64_t> positions(size);
+  for (int64_t i = 0; i < size; ++i)
+    positions[i] = i;
+  Type i64 = b.getI64Type();
+  Value index = n.create<graph::ConstantOp>(
+      HostTensor::ofInts(RankedTensorType::get(shape, i64), positions)
+          .toAttr());
+  if (iota)
+    *iota = index;
+  Value none = n.create<graph::ConstantOp>(
+      HostTensor::ofInts(RankedTensorType::get({}, i64), {last ? -1 : size})
+          .toAttr());
+  Value candidates = n.create<graph::WhereOp>(hit, index, none);
+  auto keep = b.getBoolAttr(keepdims);
+  return last ? n.create<graph::ReduceMaxOp>(candidates, axes, keep)
+              : n.create<graph::ReduceMinOp>(candidates, axes, keep);
+}
+
+/// ArgMax, ArgMin: composed of graph ops (see argExtreme). NaN counts as
+/// the max and the min, as in numpy.
 LogicalResult convertArgExtreme(NodeImporter &n, bool isMax) {
   RankedTensorType type = n.inputType(0);
   int64_t axis = n.attrInt("axis", 0);
@@ -883,30 +916,37 @@ LogicalResult convertArgExtreme(NodeImporter &n, bool isMax) {
   Value x = n.input(0);
   if (!a || n.failed())
     return failure();
-  OpBuilder &b = n.builder();
-  auto axes = b.getDenseI64ArrayAttr({*a});
-  Value extreme =
-      isMax ? n.create<graph::ReduceMaxOp>(x, axes, b.getBoolAttr(true))
-            : n.create<graph::ReduceMinOp>(x, axes, b.getBoolAttr(true));
-  Value hit = n.create<graph::EqualOp>(x, extreme);
-  if (isa<FloatType>(type.getElementType()))
-    hit = n.create<graph::OrOp>(hit, n.create<graph::IsNanOp>(x));
-  int64_t size = type.getDimSize(*a);
-  SmallVector<int64_t> shape(type.getRank(), 1);
-  shape[*a] = size;
-  std::vector<int64_t> iota(size);
-  for (int64_t i = 0; i < size; ++i)
-    iota[i] = i;
-  Type i64 = b.getI64Type();
-  Value index = n.create<graph::ConstantOp>(
-      HostTensor::ofInts(RankedTensorType::get(shape, i64), iota).toAttr());
-  Value none = n.create<graph::ConstantOp>(
-      HostTensor::ofInts(RankedTensorType::get({}, i64), {last ? -1 : size})
-          .toAttr());
-  Value candidates = n.create<graph::WhereOp>(hit, index, none);
-  auto keep = b.getBoolAttr(keepdims);
-  n.setOutput(0, last ? n.create<graph::ReduceMaxOp>(candidates, axes, keep)
-                      : n.create<graph::ReduceMinOp>(candidates, axes, keep));
+  n.setOutput(0, argExtreme(n, x, *a, isMax, last, keepdims));
+  return success(!n.failed());
+}
+
+/// Hardmax: one where the first max along the axis is, zero elsewhere.
+/// Before opset 13 the input is seen as 2-D ([:axis] x [axis:]), as
+/// Softmax then did.
+LogicalResult convertHardmax(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  int64_t rank = type.getRank();
+  bool modern = n.opset() >= 13;
+  auto axis =
+      normalizeAxisAt(n, n.attrInt("axis", modern ? -1 : 1), rank, "axis");
+  Value x = n.input(0);
+  if (!axis || n.failed())
+    return failure();
+  int64_t along = *axis;
+  if (!modern && *axis != rank - 1) {
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < rank; ++d)
+      (d < *axis ? outer : inner) *= type.getDimSize(d);
+    x = reshape(n, x, {outer, inner});
+    along = 1;
+  }
+  Value iota;
+  Value index = argExtreme(n, x, along, true, false, true, &iota);
+  Value oneHot = n.create<graph::CastOp>(n.create<graph::EqualOp>(iota, index),
+                                         TypeAttr::get(type.getElementType()));
+  n.setOutput(0, reshape(n, oneHot, type.getShape()));
   return success(!n.failed());
 }
 
@@ -997,6 +1037,7 @@ const OpConverter table[] = {
     {"GreaterOrEqual", 12, convertGreaterOrEqual},
     {"HardSigmoid", 7, convertHardSigmoid},
     {"HardSwish", 14, convertHardSwish},
+    {"Hardmax", 7, convertHardmax},
     {"Identity", 7, convertIdentity},
     {"IsNaN", 9, convertIsNaN},
     {"LayerNormalization", 17, convertLayerNormalization},

@@ -540,6 +540,13 @@ def reduce():
     save("argmin_last",
          [node("ArgMin", ["x"], ["y"], "argmin0", axis=-1, keepdims=0, select_last_index=1)],
          [x], [vi("y", I64, [2, 3])], opset=13)
+    save("hardmax",
+         [node("Hardmax", ["x"], ["y"], "hardmax0", axis=1)],
+         [x], [vi("y", F32, [2, 3, 4])], opset=13)
+    # Before opset 13: the input seen as 2-D, [:axis] x [axis:].
+    save("hardmax_opset11",
+         [node("Hardmax", ["x"], ["y"], "hardmax0", axis=1)],
+         [x], [vi("y", F32, [2, 3, 4])], opset=11)
     # Composed of graph ops at import.
     save("reducel1",
          [node("ReduceL1", ["x"], ["y"], "reducel10", axes=[1], keepdims=1)],

@@ -139,14 +139,7 @@ LogicalResult convertElu(NodeImporter &n) {
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  Type t = cast<RankedTensorType>(x.getType()).getElementType();
-  Value negative =
-      n.create<graph::MulOp>(scalarConstant(n, t, alpha),
-                             n.create<graph::SubOp>(n.create<graph::ExpOp>(x),
-                                                    scalarConstant(n, t, 1)));
-  n.setOutput(0, n.create<graph::WhereOp>(
-                     n.create<graph::GreaterOp>(x, scalarConstant(n, t, 0)), x,
-                     negative));
+  n.setOutput(0, eluOf(n, x, alpha));
   return success(!n.failed());
 }
 

@@ -349,13 +349,8 @@ LogicalResult convertSelu(NodeImporter &n) {
   if (n.failed())
     return failure();
   Type t = cast<RankedTensorType>(x.getType()).getElementType();
-  Value negative =
-      n.create<graph::MulOp>(scalarConstant(n, t, alpha),
-                             n.create<graph::SubOp>(n.create<graph::ExpOp>(x),
-                                                    scalarConstant(n, t, 1)));
-  Value elu = n.create<graph::WhereOp>(
-      n.create<graph::GreaterOp>(x, scalarConstant(n, t, 0)), x, negative);
-  n.setOutput(0, n.create<graph::MulOp>(scalarConstant(n, t, gamma), elu));
+  n.setOutput(0, n.create<graph::MulOp>(scalarConstant(n, t, gamma),
+                                        eluOf(n, x, alpha)));
   return success(!n.failed());
 }
 

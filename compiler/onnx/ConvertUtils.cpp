@@ -134,6 +134,16 @@ Value scalarConstant(NodeImporter &n, Type element, double value) {
       HostTensor::ofDoubles(type, {value}).toAttr());
 }
 
+Value eluOf(NodeImporter &n, Value x, double alpha) {
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  Value negative =
+      n.create<graph::MulOp>(scalarConstant(n, t, alpha),
+                             n.create<graph::SubOp>(n.create<graph::ExpOp>(x),
+                                                    scalarConstant(n, t, 1)));
+  return n.create<graph::WhereOp>(
+      n.create<graph::GreaterOp>(x, scalarConstant(n, t, 0)), x, negative);
+}
+
 std::optional<std::vector<int64_t>>
 windowPads(NodeImporter &n, ArrayRef<int64_t> spatial, ArrayRef<int64_t> kernel,
            ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations) {

@@ -55,6 +55,9 @@ llvm::LogicalResult setSlice(NodeImporter &n, size_t output,
 /// A scalar constant of `element` type.
 mlir::Value scalarConstant(NodeImporter &n, mlir::Type element, double value);
 
+/// x where x > 0, alpha * (exp(x) - 1) elsewhere, in graph ops (Elu, Selu).
+mlir::Value eluOf(NodeImporter &n, mlir::Value x, double alpha);
+
 /// Explicit pads for a convolution or pooling window from `auto_pad` and
 /// `pads` (begins then ends), given the input's spatial sizes.
 std::optional<std::vector<int64_t>>

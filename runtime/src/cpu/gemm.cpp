@@ -96,7 +96,7 @@ void conv(const Program &p, const ConvCall &c, uint8_t *arena) {
       (int64_t(32) << 20) / std::max<int64_t>(rows * cols * sizeof(T), 1), 1,
       c.n);
   int64_t width = block * cols;
-  std::vector<T> patches(size_t(rows * width)), product_(size_t(mg * width));
+  std::vector<T> patches(size_t(rows * width)), result(size_t(mg * width));
   for (int64_t n0 = 0; n0 < c.n; n0 += block) {
     int64_t nb = std::min(block, c.n - n0), wide = nb * cols;
     for (int64_t g = 0; g < c.group; ++g) {
@@ -122,11 +122,11 @@ void conv(const Program &p, const ConvCall &c, uint8_t *arena) {
         }
       });
       product<T>(false, false, mg, wide, rows, T(1), w + g * mg * rows,
-                 patches.data(), T(0), product_.data());
+                 patches.data(), T(0), result.data());
       // [mg, image, oy * ox] to the output's [image, m, oy * ox], plus bias.
       parallelFor(nb * mg, [&](int64_t t) {
         int64_t i = t / mg, m = t % mg;
-        const T *src = product_.data() + m * wide + i * cols;
+        const T *src = result.data() + m * wide + i * cols;
         T *dst = out + ((n0 + i) * c.m + g * mg + m) * cols;
         T b = bias ? bias[g * mg + m] : T(0);
         for (int64_t j = 0; j < cols; ++j)

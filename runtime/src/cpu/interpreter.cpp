@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 
 namespace kiln::runtime::cpu {
@@ -273,21 +274,7 @@ public:
     for (int64_t start = firstChunk * kLanes;
          start < std::min(parallel, lastChunk * kLanes); start += kLanes) {
       int64_t n = std::min(kLanes, parallel - start);
-      // Coordinates of the chunk's parallel points: the first by division,
-      // the rest by counting up with carries.
-      int64_t flat = start;
-      for (int64_t d = k_.parallelDims - 1; d >= 0; --d) {
-        coords_[d][0] = flat % k_.domain[d];
-        flat /= k_.domain[d];
-      }
-      for (int64_t l = 1; l < n; ++l) {
-        bool carry = true;
-        for (int64_t d = k_.parallelDims - 1; d >= 0; --d) {
-          int64_t c = coords_[d][l - 1] + (carry ? 1 : 0);
-          carry = c == k_.domain[d];
-          coords_[d][l] = carry ? 0 : c;
-        }
-      }
+      countCoords(0, k_.parallelDims, start, n);
       for (size_t o = 0; o < acc.size(); ++o)
         initAccumulator(acc[o], k_.outputs[o], n);
       for (int64_t r = 0; r < reduction; ++r) {
@@ -336,19 +323,7 @@ public:
       int64_t end = std::min(reduction, begin + segment);
       for (int64_t start = begin; start < end; start += kLanes) {
         int64_t n = std::min(kLanes, end - start);
-        int64_t r = start;
-        for (int64_t d = int64_t(rank) - 1; d >= k_.parallelDims; --d) {
-          coords_[d][0] = r % k_.domain[d];
-          r /= k_.domain[d];
-        }
-        for (int64_t l = 1; l < n; ++l) {
-          bool carry = true;
-          for (int64_t d = int64_t(rank) - 1; d >= k_.parallelDims; --d) {
-            int64_t c = coords_[d][l - 1] + (carry ? 1 : 0);
-            carry = c == k_.domain[d];
-            coords_[d][l] = carry ? 0 : c;
-          }
-        }
+        countCoords(k_.parallelDims, int64_t(rank), start, n);
         if (Status st = evaluate(n); !st.ok())
           return st;
         for (size_t o = 0; o < outputs; ++o)
@@ -387,22 +362,46 @@ public:
   }
 
 private:
+  /// Lanes [0, n) at the points flat, flat + 1, ... of domain dims
+  /// [lo, hi) (row-major): the first by division, the rest by counting up
+  /// with carries.
+  void countCoords(int64_t lo, int64_t hi, int64_t flat, int64_t n) {
+    for (int64_t d = hi - 1; d >= lo; --d) {
+      coords_[d][0] = flat % k_.domain[d];
+      flat /= k_.domain[d];
+    }
+    for (int64_t l = 1; l < n; ++l) {
+      bool carry = true;
+      for (int64_t d = hi - 1; d >= lo; --d) {
+        int64_t c = coords_[d][l - 1] + (carry ? 1 : 0);
+        carry = c == k_.domain[d];
+        coords_[d][l] = carry ? 0 : c;
+      }
+    }
+  }
+
+  /// `acc` combined with `x`. NaN wins Max and Min, as in PyTorch.
+  template <typename T> static T combineValue(Combine c, T acc, T x) {
+    switch (c) {
+    case Combine::None:
+      return x;
+    case Combine::Sum:
+      return acc + x;
+    case Combine::Prod:
+      return acc * x;
+    case Combine::Max:
+      return (x > acc || x != x) ? x : acc;
+    case Combine::Min:
+      return (x < acc || x != x) ? x : acc;
+    }
+    return x;
+  }
+
   /// acc[al] = combine(acc[al], x[xl]), or x[xl] when `first`.
   static void combineLane(Lanes &acc, int64_t al, const Lanes &x, int64_t xl,
                           Combine c, bool first) {
     auto apply = [&](auto &a, const auto &v) {
-      auto y = v[xl];
-      auto &r = a[al];
-      if (first || c == Combine::None)
-        r = y;
-      else if (c == Combine::Sum)
-        r += y;
-      else if (c == Combine::Prod)
-        r *= y;
-      else if (c == Combine::Max)
-        r = (y > r || y != y) ? y : r;
-      else
-        r = (y < r || y != y) ? y : r;
+      a[al] = first ? v[xl] : combineValue(c, a[al], v[xl]);
     };
     if (acc.kind == Kind::Float)
       apply(acc.f, x.f);
@@ -444,26 +443,8 @@ private:
   void combine(Lanes &acc, const KOutput &out, int64_t n) {
     const Lanes &v = values_[out.value];
     auto apply = [&](auto &a, const auto &x) {
-      for (int64_t l = 0; l < n; ++l) {
-        switch (out.combine) {
-        case Combine::None:
-          a[l] = x[l];
-          break;
-        case Combine::Sum:
-          a[l] += x[l];
-          break;
-        case Combine::Prod:
-          a[l] *= x[l];
-          break;
-        // NaN wins, as in PyTorch's max and min.
-        case Combine::Max:
-          a[l] = (x[l] > a[l] || x[l] != x[l]) ? x[l] : a[l];
-          break;
-        case Combine::Min:
-          a[l] = (x[l] < a[l] || x[l] != x[l]) ? x[l] : a[l];
-          break;
-        }
-      }
+      for (int64_t l = 0; l < n; ++l)
+        a[l] = combineValue(out.combine, a[l], x[l]);
     };
     if (acc.kind == Kind::Float)
       apply(acc.f, v.f);
@@ -838,6 +819,23 @@ private:
   std::vector<int64_t> offsets_; // Scratch: one Load's element offsets.
 };
 
+/// Runs fn(first, last) over [0, items): at once where `small` or there is
+/// one item, else in up to four tasks per thread. Returns the first failure.
+Status spread(int64_t items, bool small,
+              const std::function<Status(int64_t, int64_t)> &fn) {
+  if (small || items < 2)
+    return fn(0, items);
+  int64_t tasks = std::min<int64_t>(items, threadCount() * 4);
+  std::vector<Status> statuses(tasks);
+  parallelFor(tasks, [&](int64_t t) {
+    statuses[t] = fn(items * t / tasks, items * (t + 1) / tasks);
+  });
+  for (Status &s : statuses)
+    if (!s.ok())
+      return std::move(s);
+  return Status();
+}
+
 } // namespace
 
 Status runKernel(const Kernel &kernel, const std::vector<void *> &args) {
@@ -846,8 +844,8 @@ Status runKernel(const Kernel &kernel, const std::vector<void *> &args) {
                   "kernel '" + kernel.name + "' takes " +
                       std::to_string(kernel.args.size()) + " arguments, got " +
                       std::to_string(args.size()));
-  // Chunks of lanes are independent: spread them over the cores when the
-  // kernel has enough work to pay for it.
+  // Chunks of lanes (or segments of split reductions) are independent:
+  // spread them over the cores when the kernel has enough work to pay for it.
   int64_t parallel = 1, total = 1;
   for (size_t d = 0; d < kernel.domain.size(); ++d) {
     total *= kernel.domain[d];
@@ -855,53 +853,32 @@ Status runKernel(const Kernel &kernel, const std::vector<void *> &args) {
       parallel *= kernel.domain[d];
   }
   int64_t chunks = (parallel + kLanes - 1) / kLanes;
-  int threads = threadCount();
   int64_t reduction = total / std::max<int64_t>(parallel, 1);
   bool combinable = !kernel.outputs.empty();
   for (const KOutput &out : kernel.outputs)
     combinable &= out.combine != Combine::None;
+  bool small =
+      threadCount() == 1 || total * int64_t(kernel.body.size()) < (1 << 16);
   if (combinable && parallel < kLanes && reduction >= kLanes) {
     // Too few parallel points to fill the lanes: split the reductions.
     constexpr int64_t kSegment = kLanes * 64;
     int64_t perPoint = (reduction + kSegment - 1) / kSegment;
     int64_t segments = parallel * perPoint;
     std::vector<Lanes> partials(segments * kernel.outputs.size());
-    if (threads == 1 || segments < 2 ||
-        total * int64_t(kernel.body.size()) < (1 << 16)) {
-      Evaluator eval(kernel, args);
-      if (Status s =
-              eval.runSegments(0, segments, perPoint, kSegment, partials);
-          !s.ok())
-        return s;
-      eval.storeSegments(parallel, perPoint, partials);
-      return Status();
-    }
-    int64_t tasks = std::min<int64_t>(segments, threads * 4);
-    std::vector<Status> statuses(tasks);
-    parallelFor(tasks, [&](int64_t t) {
-      int64_t first = segments * t / tasks, last = segments * (t + 1) / tasks;
-      statuses[t] = Evaluator(kernel, args)
-                        .runSegments(first, last, perPoint, kSegment, partials);
-    });
-    for (Status &s : statuses)
-      if (!s.ok())
-        return std::move(s);
+    if (Status s = spread(segments, small,
+                          [&](int64_t first, int64_t last) {
+                            return Evaluator(kernel, args)
+                                .runSegments(first, last, perPoint, kSegment,
+                                             partials);
+                          });
+        !s.ok())
+      return s;
     Evaluator(kernel, args).storeSegments(parallel, perPoint, partials);
     return Status();
   }
-  if (threads == 1 || chunks < 2 ||
-      total * int64_t(kernel.body.size()) < (1 << 16))
-    return Evaluator(kernel, args).run(0, chunks);
-  int64_t tasks = std::min<int64_t>(chunks, threads * 4);
-  std::vector<Status> statuses(tasks);
-  parallelFor(tasks, [&](int64_t t) {
-    int64_t first = chunks * t / tasks, last = chunks * (t + 1) / tasks;
-    statuses[t] = Evaluator(kernel, args).run(first, last);
+  return spread(chunks, small, [&](int64_t first, int64_t last) {
+    return Evaluator(kernel, args).run(first, last);
   });
-  for (Status &s : statuses)
-    if (!s.ok())
-      return std::move(s);
-  return Status();
 }
 
 } // namespace kiln::runtime::cpu

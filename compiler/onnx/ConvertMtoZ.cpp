@@ -21,6 +21,15 @@ namespace {
 // Elementwise
 //===----------------------------------------------------------------------===//
 
+/// All of a variadic node's inputs combined by a chain of broadcasting
+/// binary `OpTy`s (null after an error).
+template <typename OpTy> Value chainOfInputs(NodeImporter &n) {
+  Value acc = n.input(0);
+  for (int64_t i = 1; i < n.node().input_size() && !n.failed(); ++i)
+    acc = n.create<OpTy>(acc, n.input(i));
+  return n.failed() ? Value() : acc;
+}
+
 /// Max, Min and Sum: variadic, broadcasting; folded with `f` and `g` when
 /// every input is known, a chain of binary ops otherwise.
 template <typename OpTy>
@@ -47,10 +56,8 @@ LogicalResult convertVariadic(NodeImporter &n, double (*f)(double, double),
     n.setFolded(0, std::move(acc));
     return success();
   }
-  Value acc = n.input(0);
-  for (int64_t i = 1; i < count && !n.failed(); ++i)
-    acc = n.create<OpTy>(acc, n.input(i));
-  if (n.failed())
+  Value acc = chainOfInputs<OpTy>(n);
+  if (!acc)
     return failure();
   n.setOutput(0, acc);
   return success();
@@ -78,10 +85,8 @@ LogicalResult convertMean(NodeImporter &n) {
   if (count == 0)
     return n.error() << "needs at least one input";
   RankedTensorType type = n.inputType(0);
-  Value acc = n.input(0);
-  for (int64_t i = 1; i < count && !n.failed(); ++i)
-    acc = n.create<graph::AddOp>(acc, n.input(i));
-  if (n.failed())
+  Value acc = chainOfInputs<graph::AddOp>(n);
+  if (!acc)
     return failure();
   if (count > 1)
     acc = n.create<graph::DivOp>(

@@ -251,6 +251,14 @@ template <typename F> Value unary(OpBuilder &b, Operation *op, F f) {
                      [&](Scalar &s, ValueRange a) { return f(s, a[0]); });
 }
 
+/// An elementwise kernel applying the math dialect's `MathOp` (math.sin,
+/// math.log, ...) to the one operand.
+template <typename MathOp> Value mathUnary(OpBuilder &b, Operation *op) {
+  return unary(b, op, [](Scalar &s, Value x) {
+    return s.b.create<MathOp>(s.loc, x).getResult();
+  });
+}
+
 template <typename F> Value binary(OpBuilder &b, Operation *op, F f) {
   return elementwise(b, op, op->getOperands(),
                      [&](Scalar &s, ValueRange a) { return f(s, a[0], a[1]); });
@@ -849,91 +857,24 @@ struct LowerToLinalgPass final
         .Case([&](g::ExpOp op) {
           return unary(b, op, [](Scalar &s, Value x) { return s.exp(x); });
         })
-        .Case([&](g::LogOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::LogOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::ErfOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::ErfOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::SinOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::SinOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::CosOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::CosOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::TanOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::TanOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::AsinOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::AsinOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::AcosOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::AcosOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::AtanOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::AtanOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::SinhOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::SinhOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::CoshOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::CoshOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::AsinhOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::AsinhOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::AcoshOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::AcoshOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::AtanhOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::AtanhOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::CeilOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::CeilOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::FloorOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::FloorOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::RoundOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::RoundEvenOp>(s.loc, x).getResult();
-          });
-        })
-        .Case([&](g::TanhOp op) {
-          return unary(b, op, [](Scalar &s, Value x) {
-            return s.b.create<math::TanhOp>(s.loc, x).getResult();
-          });
-        })
+        .Case([&](g::LogOp op) { return mathUnary<math::LogOp>(b, op); })
+        .Case([&](g::ErfOp op) { return mathUnary<math::ErfOp>(b, op); })
+        .Case([&](g::SinOp op) { return mathUnary<math::SinOp>(b, op); })
+        .Case([&](g::CosOp op) { return mathUnary<math::CosOp>(b, op); })
+        .Case([&](g::TanOp op) { return mathUnary<math::TanOp>(b, op); })
+        .Case([&](g::AsinOp op) { return mathUnary<math::AsinOp>(b, op); })
+        .Case([&](g::AcosOp op) { return mathUnary<math::AcosOp>(b, op); })
+        .Case([&](g::AtanOp op) { return mathUnary<math::AtanOp>(b, op); })
+        .Case([&](g::SinhOp op) { return mathUnary<math::SinhOp>(b, op); })
+        .Case([&](g::CoshOp op) { return mathUnary<math::CoshOp>(b, op); })
+        .Case([&](g::AsinhOp op) { return mathUnary<math::AsinhOp>(b, op); })
+        .Case([&](g::AcoshOp op) { return mathUnary<math::AcoshOp>(b, op); })
+        .Case([&](g::AtanhOp op) { return mathUnary<math::AtanhOp>(b, op); })
+        .Case([&](g::CeilOp op) { return mathUnary<math::CeilOp>(b, op); })
+        .Case([&](g::FloorOp op) { return mathUnary<math::FloorOp>(b, op); })
+        .Case(
+            [&](g::RoundOp op) { return mathUnary<math::RoundEvenOp>(b, op); })
+        .Case([&](g::TanhOp op) { return mathUnary<math::TanhOp>(b, op); })
         .Case([&](g::SigmoidOp op) {
           return unary(b, op, [](Scalar &s, Value x) {
             Type t = x.getType();

@@ -44,15 +44,17 @@ int64_t alignUp(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 struct Storage {
   int64_t bytes;
   rt::BufferKind kind;
-  int first = INT_MAX, last = -1;
+  int first = INT_MAX, last = -1; ///< Steps of `entry` (temporaries).
   int64_t offset = 0;
+  int entry = 0; ///< The entry a temporary belongs to.
 };
 
 class Emitter {
 public:
-  explicit Emitter(func::FuncOp func) : func_(func) {}
-
-  FailureOr<EmittedProgram> run(StringRef name);
+  /// Emits each function as an entry of one program; initializers of the
+  /// same name share one persistent buffer.
+  FailureOr<EmittedProgram>
+  run(ArrayRef<std::pair<func::FuncOp, std::string>> functions);
 
 private:
   InFlightDiagnostic error(Operation *op) { return op->emitOpError(); }
@@ -65,6 +67,7 @@ private:
     b.dtype = *dtypeOf(t.getElementType());
     b.shape.assign(t.getShape().begin(), t.getShape().end());
     storages_.push_back({b.bytes(), kind});
+    storages_.back().entry = int(program_.entries.size());
     program_.buffers.push_back(b);
     storageOf_.push_back(int(storages_.size() - 1));
     return int32_t(program_.buffers.size() - 1);
@@ -76,6 +79,7 @@ private:
     Storage &s = storages_[storageOf_[buffer]];
     s.first = std::min(s.first, int(entry_.steps.size()));
     s.last = std::max(s.last, int(entry_.steps.size()));
+    lastUse_[storageOf_[buffer]] = int(entry_.steps.size());
   }
   void addStep(rt::Step step, ArrayRef<int32_t> buffers) {
     for (int32_t b : buffers)
@@ -90,8 +94,11 @@ private:
   LogicalResult emitMatMul(g::MatMulOp op);
   LogicalResult emitConv(g::ConvOp op);
   LogicalResult emitReturn(func::ReturnOp op);
+  LogicalResult emitFunction(func::FuncOp func, StringRef name);
   int32_t copyKernel(Value from, int32_t fromBuffer, rt::BufferKind kind,
                      StringRef name);
+  void copyInto(int32_t fromBuffer, int32_t toBuffer);
+  bool canWriteInPlace(int32_t temp, int32_t target) const;
   int32_t kernelFor(rt::Kernel kernel);
 
   func::FuncOp func_;
@@ -101,6 +108,10 @@ private:
   std::vector<int> storageOf_;
   std::vector<std::pair<int, std::vector<uint8_t>>> initData_; // storage, bytes
   llvm::DenseMap<Value, int32_t> bufferOf_;
+  /// Initializers by name, shared by all entries.
+  llvm::StringMap<int32_t> persistent_;
+  /// The last step of the current entry that uses each storage.
+  llvm::DenseMap<int, int> lastUse_;
   int temps_ = 0;
 };
 
@@ -686,8 +697,92 @@ int32_t Emitter::copyKernel(Value from, int32_t fromBuffer, rt::BufferKind kind,
   return out;
 }
 
+void Emitter::copyInto(int32_t fromBuffer, int32_t toBuffer) {
+  const rt::Buffer &src = program_.buffers[fromBuffer];
+  rt::Kernel k;
+  k.name = "copy" + std::to_string(program_.kernels.size());
+  k.domain = src.shape;
+  k.parallelDims = int32_t(src.shape.size());
+  k.args = {{src.dtype, src.shape, false}, {src.dtype, src.shape, true}};
+  rt::KInstr load;
+  load.op = rt::KOp::Load;
+  load.type = src.dtype;
+  load.arg = 0;
+  size_t rank = src.shape.size();
+  for (size_t j = 0; j < rank; ++j)
+    for (size_t d = 0; d <= rank; ++d)
+      load.map.push_back(d == j ? 1 : 0);
+  k.body = {load};
+  k.outputs = {{1, 0, rt::Combine::None}};
+  addStep(rt::Step::launch(kernelFor(std::move(k)), {fromBuffer, toBuffer}),
+          {fromBuffer, toBuffer});
+}
+
+/// Whether the step that writes `temp` may write `target`'s storage instead:
+/// no later step of this entry uses `target`, and if the writing step itself
+/// reads `target` it is an elementwise kernel reading it at the point it
+/// writes.
+bool Emitter::canWriteInPlace(int32_t temp, int32_t target) const {
+  int tempStorage = storageOf_[temp], targetStorage = storageOf_[target];
+  for (size_t b = 0; b < program_.buffers.size(); ++b)
+    if (int32_t(b) != temp && storageOf_[b] == tempStorage)
+      return false; // a view shares it
+  const Storage &t = storages_[tempStorage];
+  if (t.kind != rt::BufferKind::Temp)
+    return false;
+  int writer = t.first;
+  auto last = lastUse_.find(targetStorage);
+  if (last == lastUse_.end() || last->second < writer)
+    return true;
+  if (last->second > writer)
+    return false;
+  const rt::Step &step = entry_.steps[writer];
+  if (step.kind != rt::Step::Kind::Kernel)
+    return false;
+  const rt::Kernel &k = program_.kernels[step.kernel];
+  if (k.parallelDims != int32_t(k.domain.size()))
+    return false;
+  for (size_t a = 0; a < step.args.size(); ++a) {
+    if (storageOf_[step.args[a]] != targetStorage || k.args[a].output)
+      continue;
+    if (k.args[a].shape != k.domain)
+      return false;
+    size_t rank = k.domain.size();
+    for (const rt::KInstr &in : k.body) {
+      if (in.arg != int32_t(a))
+        continue;
+      if (in.op != rt::KOp::Load)
+        return false;
+      for (size_t j = 0; j < rank; ++j)
+        for (size_t d = 0; d <= rank; ++d)
+          if (in.map[j * (rank + 1) + d] != (d == j ? 1 : 0))
+            return false;
+    }
+  }
+  return true;
+}
+
 LogicalResult Emitter::emitReturn(func::ReturnOp op) {
   for (auto [i, value] : llvm::enumerate(op.getOperands())) {
+    // A write-back: the new value of a persistent buffer.
+    if (auto update = func_.getResultAttrOfType<StringAttr>(i, "kiln.update")) {
+      auto known = persistent_.find(update.getValue());
+      if (known == persistent_.end())
+        return op.emitOpError() << "writes back to '" << update.getValue()
+                                << "', which is not an initializer";
+      int32_t target = known->second, id = bufferOf_.lookup(value);
+      if (program_.buffers[id].shape != program_.buffers[target].shape ||
+          program_.buffers[id].dtype != program_.buffers[target].dtype)
+        return op.emitOpError() << "writes back a value of another type to '"
+                                << update.getValue() << "'";
+      if (canWriteInPlace(id, target)) {
+        storages_[storageOf_[id]].bytes = 0;
+        storageOf_[id] = storageOf_[target];
+      } else {
+        copyInto(id, target);
+      }
+      continue;
+    }
     auto name = func_.getResultAttrOfType<StringAttr>(i, "kiln.name");
     std::string outName = name ? name.str() : "output" + std::to_string(i);
     int32_t id = bufferOf_.lookup(value);
@@ -716,8 +811,12 @@ LogicalResult Emitter::emitReturn(func::ReturnOp op) {
 // The walk and the memory plan
 //===----------------------------------------------------------------------===//
 
-FailureOr<EmittedProgram> Emitter::run(StringRef name) {
+LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
+  func_ = func;
+  entry_ = rt::Entry();
   entry_.name = name.str();
+  bufferOf_.clear();
+  lastUse_.clear();
   for (auto [i, arg] : llvm::enumerate(func_.getArguments())) {
     auto type = dyn_cast<RankedTensorType>(arg.getType());
     if (!type || !type.hasStaticShape() || !dtypeOf(type.getElementType()))
@@ -734,9 +833,24 @@ FailureOr<EmittedProgram> Emitter::run(StringRef name) {
   for (Operation &op : func_.getBody().front()) {
     LogicalResult result =
         TypeSwitch<Operation *, LogicalResult>(&op)
-            .Case([&](g::InitializerOp i) {
-              return emitData(i, i.getResult(), i.getName(),
-                              rt::BufferKind::Parameter, i.getValue());
+            .Case([&](g::InitializerOp i) -> LogicalResult {
+              auto known = persistent_.find(i.getName());
+              if (known == persistent_.end()) {
+                if (failed(emitData(i, i.getResult(), i.getName(),
+                                    rt::BufferKind::Parameter, i.getValue())))
+                  return failure();
+                persistent_[i.getName()] = bufferOf_.lookup(i.getResult());
+                return success();
+              }
+              const rt::Buffer &b = program_.buffers[known->second];
+              auto t = cast<RankedTensorType>(i.getType());
+              if (b.shape != std::vector<int64_t>(t.getShape().begin(),
+                                                  t.getShape().end()) ||
+                  b.dtype != *dtypeOf(t.getElementType()))
+                return error(i) << "has the name of another initializer of "
+                                   "a different type";
+              bufferOf_[i.getResult()] = known->second;
+              return success();
             })
             .Case([&](g::ConstantOp c) {
               return emitData(c, c.getResult(), tempName(),
@@ -769,6 +883,15 @@ FailureOr<EmittedProgram> Emitter::run(StringRef name) {
   }
   if (failedAny)
     return failure();
+  program_.entries.push_back(std::move(entry_));
+  return success();
+}
+
+FailureOr<EmittedProgram>
+Emitter::run(ArrayRef<std::pair<func::FuncOp, std::string>> functions) {
+  for (auto &[func, name] : functions)
+    if (failed(emitFunction(func, name)))
+      return failure();
 
   // Memory plan: the init region (parameters, constants), fixed slots for
   // inputs and outputs, then temporaries sharing space.
@@ -785,19 +908,25 @@ FailureOr<EmittedProgram> Emitter::run(StringRef name) {
       s.offset = at;
       at = alignUp(at + s.bytes);
     }
-  std::vector<int> temps;
-  std::vector<int64_t> sizes;
-  std::vector<std::pair<int, int>> lifetimes;
-  for (size_t i = 0; i < storages_.size(); ++i)
-    if (storages_[i].kind == rt::BufferKind::Temp) {
-      temps.push_back(int(i));
-      sizes.push_back(storages_[i].bytes);
-      lifetimes.emplace_back(storages_[i].first, storages_[i].last);
-    }
+  // Entries never run at once: each plans its temporaries from `at` on.
   int64_t tempBytes = 0;
-  std::vector<int64_t> offsets = planMemory(sizes, lifetimes, tempBytes);
-  for (size_t i = 0; i < temps.size(); ++i)
-    storages_[temps[i]].offset = at + offsets[i];
+  for (size_t e = 0; e < program_.entries.size(); ++e) {
+    std::vector<int> temps;
+    std::vector<int64_t> sizes;
+    std::vector<std::pair<int, int>> lifetimes;
+    for (size_t i = 0; i < storages_.size(); ++i)
+      if (storages_[i].kind == rt::BufferKind::Temp &&
+          storages_[i].entry == int(e)) {
+        temps.push_back(int(i));
+        sizes.push_back(storages_[i].bytes);
+        lifetimes.emplace_back(storages_[i].first, storages_[i].last);
+      }
+    int64_t entryBytes = 0;
+    std::vector<int64_t> offsets = planMemory(sizes, lifetimes, entryBytes);
+    for (size_t i = 0; i < temps.size(); ++i)
+      storages_[temps[i]].offset = at + offsets[i];
+    tempBytes = std::max(tempBytes, entryBytes);
+  }
   program_.arenaBytes = at + tempBytes;
   program_.initBytes = initBytes;
   for (size_t b = 0; b < program_.buffers.size(); ++b)
@@ -808,7 +937,6 @@ FailureOr<EmittedProgram> Emitter::run(StringRef name) {
   for (auto &[storage, bytes] : initData_)
     std::memcpy(emitted.init.data() + storages_[storage].offset, bytes.data(),
                 bytes.size());
-  program_.entries.push_back(std::move(entry_));
   if (rt::Status s = program_.verify(); !s.ok())
     return func_.emitError() << "internal error: the emitted program is "
                                 "invalid: "
@@ -877,7 +1005,60 @@ planMemory(const std::vector<int64_t> &sizes,
 }
 
 FailureOr<EmittedProgram> emitProgram(func::FuncOp func, StringRef entry) {
-  return Emitter(func).run(entry);
+  return Emitter().run({{func, entry.str()}});
+}
+
+FailureOr<EmittedProgram>
+emitProgram(ArrayRef<std::pair<func::FuncOp, std::string>> functions) {
+  return Emitter().run(functions);
+}
+
+FailureOr<EmittedProgram> emitModule(ModuleOp module) {
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return module.emitError() << "has no function @forward to compile";
+  SmallVector<std::pair<func::FuncOp, std::string>> functions = {
+      {forward, "forward"}};
+  auto step = module.lookupSymbol<func::FuncOp>("train_step");
+  if (step)
+    functions.push_back({step, "train_step"});
+  FailureOr<EmittedProgram> emitted = emitProgram(functions);
+  if (failed(emitted) || !step)
+    return emitted;
+  auto info = module->getAttrOfType<DictionaryAttr>("kiln.training");
+  if (!info)
+    return module.emitError()
+           << "has a @train_step but no kiln.training description";
+  rt::TrainingInfo t;
+  auto str = [&](StringRef key) {
+    auto a = info.getAs<StringAttr>(key);
+    return a ? a.str() : std::string();
+  };
+  auto real = [&](StringRef key, double fallback) {
+    auto a = info.getAs<FloatAttr>(key);
+    return a ? a.getValueAsDouble() : fallback;
+  };
+  auto names = [&](StringRef key) {
+    std::vector<std::string> out;
+    if (auto a = info.getAs<ArrayAttr>(key))
+      for (Attribute e : a)
+        out.push_back(cast<StringAttr>(e).str());
+    return out;
+  };
+  t.loss = str("loss");
+  t.labels = str("labels");
+  t.optimizer = str("optimizer");
+  t.beta1 = real("beta1", 0.9);
+  t.beta2 = real("beta2", 0.999);
+  t.eps = real("eps", 1e-8);
+  t.momentum = real("momentum", 0);
+  t.weightDecay = real("weight_decay", 0);
+  t.gradClip = real("grad_clip", 0);
+  t.parameters = names("parameters");
+  t.state = names("state");
+  t.statistics = names("statistics");
+  emitted->program.training = std::move(t);
+  return emitted;
 }
 
 std::vector<uint8_t> artifactBytes(const EmittedProgram &emitted) {

@@ -13,6 +13,7 @@
 #include "runtime/src/program.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 
 #include <optional>
 #include <vector>
@@ -33,6 +34,16 @@ std::optional<runtime::DType> dtypeOf(mlir::Type t);
 /// express as located errors and fails.
 mlir::FailureOr<EmittedProgram> emitProgram(mlir::func::FuncOp func,
                                             llvm::StringRef entry);
+
+/// Emits several functions as entries of one program; initializers of the
+/// same name share one persistent buffer, and a result marked
+/// `kiln.update = "<initializer>"` is written back to that buffer.
+mlir::FailureOr<EmittedProgram>
+emitProgram(llvm::ArrayRef<std::pair<mlir::func::FuncOp, std::string>> functions);
+
+/// Emits a module: @forward as "forward" and, when there is one, @train_step
+/// as "train_step" with the module's `kiln.training` description.
+mlir::FailureOr<EmittedProgram> emitModule(mlir::ModuleOp module);
 
 /// The artifact's bytes for an emitted program.
 std::vector<uint8_t> artifactBytes(const EmittedProgram &emitted);

@@ -58,6 +58,8 @@ OwningOpRef<ModuleOp> runPipeline(const CompileOptions &options, Stage stage,
                         /*printAfterOnlyOnChange=*/false);
   }
   buildGraphPipeline(pm, options.pipeline);
+  if (stage != Stage::Graph && options.training)
+    buildTrainPipeline(pm, *options.training);
   if (stage == Stage::Kernels)
     buildKernelPipeline(pm);
   if (failed(pm.run(*module)))
@@ -65,11 +67,12 @@ OwningOpRef<ModuleOp> runPipeline(const CompileOptions &options, Stage stage,
   return module;
 }
 
-FailureOr<codegen::EmittedProgram> emit(ModuleOp module) {
-  auto forward = module.lookupSymbol<func::FuncOp>("forward");
-  if (!forward)
-    return module.emitError() << "has no function @forward to compile";
-  return codegen::emitProgram(forward, "forward");
+FailureOr<codegen::EmittedProgram> emit(ModuleOp module,
+                                        const CompileOptions &options) {
+  FailureOr<codegen::EmittedProgram> emitted = codegen::emitModule(module);
+  if (succeeded(emitted) && emitted->program.training)
+    emitted->program.training->lr = options.learningRate;
+  return emitted;
 }
 
 } // namespace
@@ -79,7 +82,7 @@ FailureOr<codegen::EmittedProgram> compileProgram(const CompileOptions &options,
   OwningOpRef<ModuleOp> module = runPipeline(options, Stage::Kernels, context);
   if (!module)
     return failure();
-  return emit(*module);
+  return emit(*module, options);
 }
 
 LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
@@ -89,7 +92,7 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
     return failure();
 
   if (options.artifact) {
-    FailureOr<codegen::EmittedProgram> program = emit(*module);
+    FailureOr<codegen::EmittedProgram> program = emit(*module, options);
     if (failed(program))
       return failure();
     std::vector<uint8_t> bytes = codegen::artifactBytes(*program);

@@ -8,6 +8,7 @@
 
 #include "mlir/IR/MLIRContext.h"
 
+#include <optional>
 #include <string>
 
 namespace kiln {
@@ -29,6 +30,10 @@ struct CompileOptions {
   /// default: the IR is for reading).
   bool printWeights = false;
   PipelineOptions pipeline;
+  /// Build a training step (@train_step) beside the forward function.
+  std::optional<TrainingOptions> training;
+  /// The learning rate a training artifact records as its default.
+  double learningRate = 1e-3;
   onnx::ImportOptions import;
 };
 
@@ -44,8 +49,9 @@ mlir::OwningOpRef<mlir::ModuleOp> loadModel(const CompileOptions &options,
 llvm::LogicalResult compile(const CompileOptions &options,
                             mlir::MLIRContext &context);
 
-/// Compiles the model of `options` to an inference program in memory: what
-/// `kiln run MODEL.onnx` executes without writing an artifact.
+/// Compiles the model of `options` to a program in memory (with a training
+/// step when `options.training` is set): what `kiln run`, `kiln step` and
+/// `kiln train` execute when given a model rather than an artifact.
 mlir::FailureOr<codegen::EmittedProgram>
 compileProgram(const CompileOptions &options, mlir::MLIRContext &context);
 

@@ -10,7 +10,10 @@
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
 #include "runtime/src/inspect.h"
+#include "runtime/src/safetensors.h"
 #include "runtime/src/session.h"
+#include "runtime/src/trainloop.h"
+#include "runtime/src/training.h"
 
 #include "kiln/runtime.h"
 
@@ -21,7 +24,11 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <unistd.h>
 
 using namespace llvm;
 
@@ -31,13 +38,158 @@ namespace {
 cl::OptionCategory kilnCategory("kiln options");
 
 //===----------------------------------------------------------------------===//
-// kiln compile
+// Training options (kiln compile, kiln step, kiln train)
 //===----------------------------------------------------------------------===//
 
 cl::SubCommand
     compileCommand("compile",
-                   "Compile MODEL (.onnx, .onnxtxt or kiln IR .mlir) and write "
-                   "the IR of a stage (--emit)");
+                   "Compile MODEL (.onnx, .onnxtxt or kiln IR .mlir) into a "
+                   "training artifact (or an inference one, or IR: --emit)");
+cl::SubCommand
+    runCommand("run",
+               "Run MODEL's forward pass on tensors from a safetensors file");
+cl::SubCommand stepCommand(
+    "step", "Run exactly one training step of MODEL on one batch and write the "
+            "loss, the gradients and the updated parameters");
+cl::SubCommand trainCommand(
+    "train", "Train MODEL on a data set (Fashion-MNIST or a safetensors "
+             "file): progress, per-epoch loss and accuracy, checkpoints");
+
+#define TRAINING_SUBS                                                          \
+  cl::sub(compileCommand), cl::sub(stepCommand), cl::sub(trainCommand),        \
+      cl::cat(kilnCategory)
+
+cl::opt<std::string> optLoss(
+    "loss",
+    cl::desc("Loss on the model's first output: cross_entropy (integer class "
+             "ids over the last axis, mean over the other positions) or mse "
+             "(default: cross_entropy)"),
+    cl::value_desc("cross_entropy|mse"), cl::init("cross_entropy"),
+    TRAINING_SUBS);
+cl::opt<std::string>
+    optLabels("labels",
+              cl::desc("Name of the labels tensor in the batch (default: "
+                       "labels)"),
+              cl::value_desc("NAME"), cl::init("labels"), TRAINING_SUBS);
+cl::opt<std::string> optOptimizer(
+    "optimizer",
+    cl::desc("sgd, momentum (SGD with momentum), adam or adamw, with "
+             "torch.optim's semantics (default: adamw)"),
+    cl::value_desc("NAME"), cl::init("adamw"), TRAINING_SUBS);
+cl::opt<double> optLr("lr",
+                      cl::desc("Learning rate (default: 1e-3 for adam and "
+                               "adamw, 0.01 for sgd and momentum)"),
+                      cl::value_desc("LR"), TRAINING_SUBS);
+cl::opt<double> optMomentum("momentum",
+                            cl::desc("SGD momentum (default: 0.9)"),
+                            cl::init(0.9), TRAINING_SUBS);
+cl::opt<bool> optNesterov("nesterov",
+                          cl::desc("Nesterov momentum (with --optimizer "
+                                   "momentum)"),
+                          TRAINING_SUBS);
+cl::opt<std::string>
+    optBetas("betas", cl::desc("Adam's betas (default: 0.9,0.999)"),
+             cl::value_desc("B1,B2"), cl::init("0.9,0.999"), TRAINING_SUBS);
+cl::opt<double> optEps("eps", cl::desc("Adam's epsilon (default: 1e-8)"),
+                       cl::init(1e-8), TRAINING_SUBS);
+cl::opt<double> optWeightDecay(
+    "weight-decay",
+    cl::desc("Weight decay: decoupled for adamw (default 0.01), L2 for the "
+             "others (default 0)"),
+    cl::init(-1), TRAINING_SUBS);
+cl::opt<double> optGradClip(
+    "grad-clip",
+    cl::desc("Clip gradients to this global L2 norm, as "
+             "torch.nn.utils.clip_grad_norm_ (default: no clipping)"),
+    cl::init(0), TRAINING_SUBS);
+cl::list<std::string> optFreeze(
+    "freeze",
+    cl::desc("Keep initializers matching this glob pattern fixed (repeat "
+             "for several)"),
+    cl::value_desc("PATTERN"), TRAINING_SUBS);
+cl::opt<std::string> optPrecision(
+    "precision",
+    cl::desc("fp32 (default); tf32 lets GPU GEMMs use TF32 tensor cores (the "
+             "CPU computes fp32 either way); bf16 is not supported yet"),
+    cl::value_desc("fp32|tf32|bf16"), cl::init("fp32"), TRAINING_SUBS);
+cl::opt<std::string> optSchedule(
+    "lr-schedule",
+    cl::desc("constant (default), warmup (linear warm-up over "
+             "--warmup-steps, then constant) or cosine (warm-up, then cosine "
+             "decay to zero at the last step)"),
+    cl::value_desc("constant|warmup|cosine"), cl::init("constant"),
+    cl::sub(stepCommand), cl::sub(trainCommand), cl::cat(kilnCategory));
+cl::opt<int64_t> optWarmup("warmup-steps",
+                           cl::desc("Warm-up steps of --lr-schedule"),
+                           cl::init(0), cl::sub(stepCommand),
+                           cl::sub(trainCommand), cl::cat(kilnCategory));
+cl::list<std::string> optInputShapes(
+    "input-shape",
+    cl::desc("Sizes for an input with symbolic dimensions, e.g. "
+             "--input-shape input=256,784 (repeat for several inputs)"),
+    cl::value_desc("NAME=D0,D1,..."), cl::sub(compileCommand),
+    cl::sub(runCommand), cl::sub(stepCommand), cl::sub(trainCommand),
+    cl::cat(kilnCategory));
+
+#undef TRAINING_SUBS
+
+/// The training options given on the command line, checked.
+std::optional<TrainingOptions> trainingOptions(StringRef command) {
+  auto fail = [&](const Twine &message) {
+    errs() << "kiln " << command << ": error: " << message << "\n";
+    return std::nullopt;
+  };
+  TrainingOptions o;
+  o.loss = optLoss;
+  o.labels = optLabels;
+  o.optimizer = optOptimizer;
+  if (o.optimizer == "momentum" && optNesterov)
+    o.optimizer = "nesterov";
+  else if (optNesterov)
+    return fail("--nesterov needs --optimizer momentum");
+  o.momentum = optMomentum;
+  StringRef b1, b2;
+  std::tie(b1, b2) = StringRef(optBetas).split(',');
+  if (b1.trim().getAsDouble(o.beta1) || b2.trim().getAsDouble(o.beta2))
+    return fail("--betas '" + optBetas + "' is not two numbers B1,B2");
+  o.eps = optEps;
+  o.weightDecay = optWeightDecay;
+  o.gradClip = optGradClip;
+  o.freeze.assign(optFreeze.begin(), optFreeze.end());
+  if (optPrecision == "bf16")
+    return fail("--precision bf16 is not supported yet (fp32 and tf32 are)");
+  if (optPrecision != "fp32" && optPrecision != "tf32")
+    return fail("unknown --precision '" + optPrecision +
+                "' (expected fp32, tf32 or bf16)");
+  return o;
+}
+
+/// --lr, or the optimizer's default.
+double learningRate(StringRef optimizer) {
+  if (optLr.getNumOccurrences())
+    return optLr;
+  return StringRef(optimizer).starts_with("adam") ? 1e-3 : 0.01;
+}
+
+/// Parses every --input-shape into `import`; false after reporting.
+bool parseInputShapes(StringRef command, onnx::ImportOptions &import) {
+  for (const std::string &text : optInputShapes) {
+    std::string name, error;
+    SmallVector<int64_t> shape;
+    if (!onnx::parseInputShape(text, name, shape, error)) {
+      errs() << "kiln " << command << ": error: --input-shape: " << error
+             << "\n";
+      return false;
+    }
+    import.inputShapes[name] = shape;
+  }
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// kiln compile
+//===----------------------------------------------------------------------===//
+
 cl::opt<std::string> compileInput(cl::Positional, cl::Required,
                                   cl::desc("MODEL"), cl::sub(compileCommand),
                                   cl::cat(kilnCategory));
@@ -50,6 +202,7 @@ cl::opt<std::string> compileEmit(
     "emit",
     cl::desc("Write the IR after this stage instead of an artifact:\n"
              "  mlir     import + shape inference + canonicalize/CSE\n"
+             "  train    with @train_step (loss, gradients, optimizer)\n"
              "  kernels  lowered to loop-nest kernels and library calls"),
     cl::value_desc("STAGE"), cl::sub(compileCommand), cl::cat(kilnCategory));
 cl::opt<bool> compileInference(
@@ -57,12 +210,6 @@ cl::opt<bool> compileInference(
     cl::desc("Write a forward-only (inference) artifact: no loss, gradients "
              "or optimizer"),
     cl::sub(compileCommand), cl::cat(kilnCategory));
-cl::list<std::string> compileInputShapes(
-    "input-shape",
-    cl::desc("Sizes for an input with symbolic dimensions, e.g. "
-             "--input-shape input=256,784 (repeat for several inputs)"),
-    cl::value_desc("NAME=D0,D1,..."), cl::sub(compileCommand),
-    cl::cat(kilnCategory));
 cl::opt<bool> compilePrintWeights(
     "print-weights",
     cl::desc("Write all initializer data into the emitted IR (by default, "
@@ -79,22 +226,14 @@ int runCompile(mlir::MLIRContext &context) {
   options.outputPath = compileOutput;
   options.dumpIrAfterAll = compileDumpAfterAll;
   options.printWeights = compilePrintWeights;
-  for (const std::string &text : compileInputShapes) {
-    std::string name, error;
-    SmallVector<int64_t> shape;
-    if (!onnx::parseInputShape(text, name, shape, error)) {
-      errs() << "kiln compile: error: --input-shape: " << error << "\n";
+  if (!parseInputShapes("compile", options.import))
+    return 1;
+  if (!compileInference) {
+    options.training = trainingOptions("compile");
+    if (!options.training)
       return 1;
-    }
-    options.import.inputShapes[name] = shape;
   }
   if (compileEmit.getNumOccurrences() == 0) {
-    if (!compileInference) {
-      errs() << "kiln compile: error: training artifacts are not available "
-                "yet; use --inference for a forward-only artifact, or --emit "
-                "mlir|kernels for IR\n";
-      return 1;
-    }
     if (options.outputPath == "-") {
       errs() << "kiln compile: error: an artifact needs -o OUT.kiln\n";
       return 1;
@@ -102,13 +241,22 @@ int runCompile(mlir::MLIRContext &context) {
     options.artifact = true;
   } else if (compileEmit == "mlir") {
     options.emit = Stage::Graph;
+  } else if (compileEmit == "train") {
+    if (compileInference) {
+      errs() << "kiln compile: error: --emit train shows the training step; "
+                "it cannot be combined with --inference\n";
+      return 1;
+    }
+    options.emit = Stage::Train;
   } else if (compileEmit == "kernels") {
     options.emit = Stage::Kernels;
   } else {
     errs() << "kiln compile: error: unknown --emit stage '" << compileEmit
-           << "' (known: mlir, kernels)\n";
+           << "' (known: mlir, train, kernels)\n";
     return 1;
   }
+  if (options.training)
+    options.learningRate = learningRate(options.training->optimizer);
   return mlir::succeeded(compile(options, context)) ? 0 : 1;
 }
 
@@ -116,9 +264,6 @@ int runCompile(mlir::MLIRContext &context) {
 // kiln run
 //===----------------------------------------------------------------------===//
 
-cl::SubCommand
-    runCommand("run",
-               "Run MODEL's forward pass on tensors from a safetensors file");
 cl::opt<std::string> runModel(cl::Positional, cl::Required,
                               cl::desc("MODEL.kiln"), cl::sub(runCommand),
                               cl::cat(kilnCategory));
@@ -128,12 +273,6 @@ cl::opt<std::string>
                        "name (other tensors are ignored)"),
               cl::value_desc("IN.safetensors"), cl::Required,
               cl::sub(runCommand), cl::cat(kilnCategory));
-cl::list<std::string> runInputShapes(
-    "input-shape",
-    cl::desc("Sizes for an input with symbolic dimensions, when MODEL is "
-             "compiled on the fly"),
-    cl::value_desc("NAME=D0,D1,..."), cl::sub(runCommand),
-    cl::cat(kilnCategory));
 cl::opt<std::string> runOutput("o", cl::desc("Where to write the outputs"),
                                cl::value_desc("OUT.safetensors"), cl::Required,
                                cl::sub(runCommand), cl::cat(kilnCategory));
@@ -156,15 +295,8 @@ int runRun(mlir::MLIRContext &context) {
   } else {
     CompileOptions options;
     options.inputPath = runModel;
-    for (const std::string &text : runInputShapes) {
-      std::string name, error;
-      SmallVector<int64_t> shape;
-      if (!onnx::parseInputShape(text, name, shape, error)) {
-        errs() << "kiln run: error: --input-shape: " << error << "\n";
-        return 1;
-      }
-      options.import.inputShapes[name] = shape;
-    }
+    if (!parseInputShapes("run", options.import))
+      return 1;
     auto program = compileProgram(options, context);
     if (mlir::failed(program))
       return 1; // The compiler reported why.
@@ -174,6 +306,292 @@ int runRun(mlir::MLIRContext &context) {
   if (status.ok())
     status = session->runFiles("forward", runInputs, runOutput);
   return status.ok() ? 0 : reportStatus("run", status.release());
+}
+
+
+//===----------------------------------------------------------------------===//
+// kiln step, kiln train
+//===----------------------------------------------------------------------===//
+
+cl::opt<std::string> stepModel(cl::Positional, cl::Required,
+                               cl::desc("MODEL (.onnx or a training .kiln)"),
+                               cl::sub(stepCommand), cl::cat(kilnCategory));
+cl::opt<std::string> stepInputs(
+    "inputs",
+    cl::desc("Safetensors file with the batch: one tensor per model input, "
+             "by name, and the labels"),
+    cl::value_desc("BATCH.safetensors"), cl::Required, cl::sub(stepCommand),
+    cl::cat(kilnCategory));
+cl::opt<std::string> stepOutput(
+    "o",
+    cl::desc("Where to write loss, grad.<name> (before the update) and "
+             "param.<name> (after it)"),
+    cl::value_desc("OUT.safetensors"), cl::Required, cl::sub(stepCommand),
+    cl::cat(kilnCategory));
+
+cl::opt<std::string> trainModel(cl::Positional, cl::Required,
+                                cl::desc("MODEL (.onnx or a training .kiln)"),
+                                cl::sub(trainCommand), cl::cat(kilnCategory));
+cl::opt<std::string> trainData(
+    "data",
+    cl::desc("fashion-mnist[:DIR] (IDX files, default DIR "
+             "/usr/share/datasets/fashion-mnist; its test set is evaluated "
+             "after each epoch) or FILE.safetensors (tensors named like the "
+             "model's inputs and labels, examples along dimension 0)"),
+    cl::value_desc("SET"), cl::init("fashion-mnist"), cl::sub(trainCommand),
+    cl::cat(kilnCategory));
+cl::opt<std::string> trainTestData(
+    "test-data", cl::desc("Safetensors test set, evaluated after each epoch"),
+    cl::value_desc("FILE.safetensors"), cl::sub(trainCommand),
+    cl::cat(kilnCategory));
+cl::opt<int64_t> trainEpochs("epochs", cl::desc("Epochs (default: 1)"),
+                             cl::init(1), cl::sub(trainCommand),
+                             cl::cat(kilnCategory));
+cl::opt<int64_t> trainBatch(
+    "batch",
+    cl::desc("Batch size: fixes a model's symbolic first input dimension "
+             "(default: the model's own batch size)"),
+    cl::init(0), cl::sub(trainCommand), cl::cat(kilnCategory));
+cl::opt<uint64_t> trainSeed("seed",
+                            cl::desc("Seed of the data order (default: 0)"),
+                            cl::init(0), cl::sub(trainCommand),
+                            cl::cat(kilnCategory));
+cl::opt<std::string> trainCheckpoint(
+    "checkpoint",
+    cl::desc("Directory for checkpoint.safetensors (parameters, optimizer "
+             "state, step, data order), written atomically after each epoch"),
+    cl::value_desc("DIR"), cl::sub(trainCommand), cl::cat(kilnCategory));
+cl::opt<int64_t> trainCheckpointEvery(
+    "checkpoint-every", cl::desc("Also checkpoint every N steps"),
+    cl::value_desc("N"), cl::init(0), cl::sub(trainCommand),
+    cl::cat(kilnCategory));
+cl::opt<bool> trainResume(
+    "resume",
+    cl::desc("Continue from the checkpoint in --checkpoint DIR: the result "
+             "equals an uninterrupted run"),
+    cl::sub(trainCommand), cl::cat(kilnCategory));
+cl::opt<int64_t> trainMaxSteps(
+    "max-steps",
+    cl::desc("Stop after this many steps in all (a resumed run counts the "
+             "steps before it)"),
+    cl::value_desc("N"), cl::init(-1), cl::sub(trainCommand),
+    cl::cat(kilnCategory));
+cl::opt<std::string> trainMetrics(
+    "metrics", cl::desc("Append per-epoch metrics as JSON lines to FILE"),
+    cl::value_desc("FILE.jsonl"), cl::sub(trainCommand),
+    cl::cat(kilnCategory));
+cl::opt<std::string> trainDevice(
+    "device",
+    cl::desc("auto (default: the GPU if there is one, else the CPU), cpu or "
+             "cuda"),
+    cl::value_desc("auto|cpu|cuda"), cl::init("auto"), cl::sub(trainCommand),
+    cl::sub(stepCommand), cl::cat(kilnCategory));
+
+/// A session for training: the artifact as it is, or the model compiled
+/// with the training options.
+int openTrainingSession(StringRef command, StringRef model, int64_t batch,
+                        mlir::MLIRContext &context,
+                        std::unique_ptr<kiln::runtime::Session> &session) {
+  if (trainDevice == "cuda") {
+    errs() << "kiln " << command
+           << ": error: --device cuda: this build has no CUDA backend yet; "
+              "use --device cpu\n";
+    return 1;
+  }
+  if (trainDevice != "auto" && trainDevice != "cpu") {
+    errs() << "kiln " << command << ": error: unknown --device '"
+           << trainDevice << "' (expected auto, cpu or cuda)\n";
+    return 1;
+  }
+  kiln::runtime::Status status;
+  if (model.ends_with(".kiln")) {
+    status = kiln::runtime::Session::open(model.str(), session);
+  } else {
+    CompileOptions options;
+    options.inputPath = model.str();
+    options.import.batchSize = batch;
+    if (!parseInputShapes(command, options.import))
+      return 1;
+    options.training = trainingOptions(command);
+    if (!options.training)
+      return 1;
+    options.learningRate = learningRate(options.training->optimizer);
+    auto program = compileProgram(options, context);
+    if (mlir::failed(program))
+      return 1; // The compiler reported why.
+    status = kiln::runtime::Session::create(std::move(program->program),
+                                            std::move(program->init), session);
+  }
+  if (!status.ok())
+    return reportStatus(command, status.release());
+  return 0;
+}
+
+/// The learning-rate schedule from the options; false after reporting.
+bool schedule(StringRef command, const kiln::runtime::Program &program,
+              int64_t totalSteps, kiln::runtime::LearningRate &lr) {
+  if (!kiln::runtime::LearningRate::parseKind(optSchedule, lr.kind)) {
+    errs() << "kiln " << command << ": error: unknown --lr-schedule '"
+           << optSchedule << "' (expected constant, warmup or cosine)\n";
+    return false;
+  }
+  lr.base = optLr.getNumOccurrences() ? double(optLr) : program.training->lr;
+  lr.warmupSteps = optWarmup;
+  lr.totalSteps = totalSteps;
+  return true;
+}
+
+int runStep(mlir::MLIRContext &context) {
+  namespace rt = kiln::runtime;
+  std::unique_ptr<rt::Session> session;
+  if (int rc = openTrainingSession("step", stepModel, 0, context, session))
+    return rc;
+  rt::LearningRate lr;
+  if (!schedule("step", session->program(), 1, lr))
+    return 1;
+  std::unique_ptr<rt::Trainer> trainer;
+  rt::Status status = rt::Trainer::create(*session, lr, trainer);
+  rt::SafeTensors batch;
+  if (status.ok())
+    status = rt::SafeTensors::read(stepInputs, batch);
+  std::vector<rt::HostTensor> inputs, outputs;
+  for (const rt::TensorView &t : batch.tensors())
+    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
+  double loss = 0;
+  if (status.ok()) {
+    status = trainer->step(inputs, outputs, loss);
+    if (!status.ok())
+      status.annotate(stepInputs);
+  }
+  // loss and grad.* are the step's outputs; param.* are read back from
+  // the parameters' buffers after the update.
+  rt::SafeTensorsWriter writer;
+  for (const rt::HostTensor &t : outputs)
+    if (status.ok())
+      status = writer.add(t.name, t.dtype, t.shape, t.data, t.bytes);
+  if (status.ok())
+    for (const std::string &name : trainer->info().parameters) {
+      const rt::Buffer *b = nullptr;
+      uint8_t *data = session->persistent(name, &b);
+      if (status.ok())
+        status = writer.add("param." + name, b->dtype, b->shape, data,
+                            size_t(b->bytes()));
+    }
+  if (status.ok()) {
+    writer.setMetadata("producer", "kiln step");
+    status = writer.write(stepOutput);
+  }
+  if (!status.ok())
+    return reportStatus("step", status.release());
+  return 0;
+}
+
+int runTrain(mlir::MLIRContext &context) {
+  namespace rt = kiln::runtime;
+  // The data first: a missing data set should not cost a compilation.
+  rt::Dataset train, test;
+  bool haveTest = false;
+  rt::Status status;
+  StringRef data = trainData;
+  if (data == "fashion-mnist" || data.starts_with("fashion-mnist:")) {
+    std::string dir = data.contains(':')
+                          ? data.split(':').second.str()
+                          : "/usr/share/datasets/fashion-mnist";
+    status = rt::loadIdxDataset(dir, /*train=*/true, train);
+    if (status.ok())
+      status = rt::loadIdxDataset(dir, /*train=*/false, test);
+    haveTest = true;
+  } else if (data.ends_with(".safetensors")) {
+    status = rt::loadSafeTensorsDataset(data.str(), train);
+  } else {
+    errs() << "kiln train: error: --data '" << data
+           << "' is neither fashion-mnist[:DIR] nor a .safetensors file\n";
+    return 1;
+  }
+  if (status.ok() && !trainTestData.empty()) {
+    status = rt::loadSafeTensorsDataset(trainTestData, test);
+    haveTest = true;
+  }
+  if (!status.ok())
+    return reportStatus("train", status.release());
+  if (trainEpochs < 1 || trainBatch < 0) {
+    errs() << "kiln train: error: --epochs must be at least 1 and --batch "
+              "positive\n";
+    return 1;
+  }
+  if (!trainCheckpoint.empty()) {
+    if (std::error_code ec = sys::fs::create_directories(trainCheckpoint)) {
+      errs() << "kiln train: error: cannot create " << trainCheckpoint << ": "
+             << ec.message() << "\n";
+      return 1;
+    }
+  }
+  if (trainDevice == "auto")
+    errs() << "kiln train: no CUDA backend in this build; training on the "
+              "CPU\n";
+
+  std::unique_ptr<rt::Session> session;
+  if (int rc = openTrainingSession("train", trainModel, trainBatch, context,
+                                   session))
+    return rc;
+  const rt::Program &program = session->program();
+  if (!program.training) {
+    errs() << "kiln train: error: " << trainModel
+           << " has no training step (it was compiled with --inference)\n";
+    return 1;
+  }
+  int64_t batch = 0;
+  for (int32_t id : program.entry("train_step")->inputs)
+    if (!program.buffers[id].shape.empty())
+      batch = program.buffers[id].shape[0];
+  rt::LearningRate lr;
+  if (!schedule("train", program,
+                trainEpochs * (train.size() / std::max<int64_t>(1, batch)),
+                lr))
+    return 1;
+  std::unique_ptr<rt::Trainer> trainer;
+  status = rt::Trainer::create(*session, lr, trainer);
+  if (!status.ok())
+    return reportStatus("train", status.release());
+
+  rt::TrainLoopOptions options;
+  options.epochs = trainEpochs;
+  options.maxSteps = trainMaxSteps;
+  options.seed = trainSeed;
+  options.checkpointDir = trainCheckpoint;
+  options.checkpointEvery = trainCheckpointEvery;
+  options.resume = trainResume;
+  options.metricsPath = trainMetrics;
+  options.progress = isatty(fileno(stderr)) ? stderr : nullptr;
+  size_t params = 0;
+  for (const std::string &name : program.training->parameters) {
+    const rt::Buffer *b = nullptr;
+    session->persistent(name, &b);
+    size_t n = 1;
+    for (int64_t d : b->shape)
+      n *= size_t(d);
+    params += n;
+  }
+  outs() << "training " << trainModel << ": " << params << " parameters in "
+         << program.training->parameters.size() << " tensors, "
+         << program.training->optimizer << " lr " << lr.base << ", "
+         << train.size() << " examples, batch " << batch << ", "
+         << trainEpochs << " epoch(s)\n";
+  outs().flush();
+  rt::TrainLoopResult result;
+  status = rt::trainLoop(*session, *trainer, train, haveTest ? &test : nullptr,
+                         options, result);
+  if (!status.ok())
+    return reportStatus("train", status.release());
+  outs() << "trained " << result.steps << " steps in "
+         << format("%.1f", result.seconds) << " s";
+  if (result.testAccuracy >= 0)
+    outs() << "; final test accuracy " << format("%.2f", 100 * result.testAccuracy)
+           << "%";
+  else if (result.testLoss >= 0)
+    outs() << "; final test loss " << format("%.6f", result.testLoss);
+  outs() << "\n";
+  return 0;
 }
 
 //===----------------------------------------------------------------------===//
@@ -210,6 +628,8 @@ struct Command {
 
 const Command commands[] = {{&compileCommand, runCompile},
                             {&runCommand, runRun},
+                            {&stepCommand, runStep},
+                            {&trainCommand, runTrain},
                             {&inspectCommand, runInspect}};
 
 StringRef severityName(mlir::DiagnosticSeverity severity) {
@@ -272,12 +692,17 @@ int driverMain(int argc, char **argv) {
           argc, argv,
           "kiln - compile ONNX models into training executables and run "
           "them\n\n"
-          "  kiln compile MODEL --emit mlir [-o OUT] [--dump-ir-after-all]\n"
+          "  kiln compile MODEL -o OUT.kiln [training options]\n"
           "  kiln compile MODEL --inference -o OUT.kiln\n"
+          "  kiln compile MODEL --emit mlir|train|kernels [-o OUT]\n"
           "  kiln run MODEL --inputs IN.safetensors -o OUT.safetensors\n"
+          "  kiln step MODEL --inputs BATCH.safetensors -o OUT.safetensors\n"
+          "  kiln train MODEL --data fashion-mnist --epochs N [--batch B]\n"
           "  kiln inspect MODEL.kiln [--json]\n\n"
-          "Training artifacts, the CUDA backend, and some ops' kernels are\n"
-          "still to come; kiln says which when it meets them.\n"
+          "Training options: --loss, --optimizer, --lr, --lr-schedule, ...\n"
+          "(see kiln compile --help). The CUDA backend and some ops' kernels\n"
+          "and gradients are still to come; kiln says which when it meets\n"
+          "them.\n"
           "Run `kiln COMMAND --help` for a command's options.\n",
           &errs()))
     return 1;

@@ -19,6 +19,23 @@ void buildGraphPipeline(mlir::OpPassManager &pm,
   funcPm.addPass(mlir::createCSEPass());
 }
 
+void buildTrainPipeline(mlir::OpPassManager &pm,
+                        const TrainingOptions &options) {
+  autodiff::BuildTrainStepPassOptions o;
+  o.loss = options.loss;
+  o.labels = options.labels;
+  o.optimizer = options.optimizer;
+  o.momentum = options.momentum;
+  o.beta1 = options.beta1;
+  o.beta2 = options.beta2;
+  o.eps = options.eps;
+  o.weightDecay = options.weightDecay;
+  o.gradClip = options.gradClip;
+  o.freeze = options.freeze; // The pass copies the list.
+  pm.addPass(autodiff::createBuildTrainStepPass(o));
+  buildGraphPipeline(pm);
+}
+
 void buildKernelPipeline(mlir::OpPassManager &pm) {
   mlir::OpPassManager &funcPm = pm.nest<mlir::func::FuncOp>();
   funcPm.addPass(lowering::createLowerToLinalgPass());

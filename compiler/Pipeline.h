@@ -4,6 +4,9 @@
 
 #include "mlir/Pass/PassManager.h"
 
+#include <string>
+#include <vector>
+
 namespace kiln {
 
 /// The pipelines `kiln compile --emit` can stop after, in order.
@@ -11,6 +14,9 @@ enum class Stage {
   /// Import, shape inference, canonicalization, CSE: the graph as the
   /// compiler understands it, every size static.
   Graph,
+  /// The graph with @train_step built from @forward (loss, gradients,
+  /// optimizer), shapes inferred, canonicalized: training artifacts only.
+  Train,
   /// The graph lowered to loop-nest kernels (linalg.generic) and library
   /// ops: what the code generator turns into the runtime's program.
   Kernels,
@@ -21,6 +27,21 @@ struct PipelineOptions {
   /// Fail when a size is still unknown after shape inference.
   bool requireStaticShapes = true;
 };
+
+/// What `kiln-build-train-step` builds (see passes/autodiff/Passes.td).
+struct TrainingOptions {
+  std::string loss = "cross_entropy";
+  std::string labels = "labels";
+  std::string optimizer = "adamw";
+  double momentum = 0.9, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weightDecay = -1; ///< Negative: the optimizer's PyTorch default.
+  double gradClip = 0;
+  std::vector<std::string> freeze;
+};
+
+/// Appends the passes from `Stage::Graph` to `Stage::Train`.
+void buildTrainPipeline(mlir::OpPassManager &pm,
+                        const TrainingOptions &options);
 
 /// Appends the passes that bring freshly imported IR to `Stage::Graph`:
 /// kiln-shape-infer, canonicalize, cse.

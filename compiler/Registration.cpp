@@ -4,6 +4,7 @@
 #include "compiler/Pipeline.h"
 #include "ir/graph/GraphDialect.h"
 #include "passes/Passes.h"
+#include "passes/autodiff/Autodiff.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -18,6 +19,7 @@ void registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<graph::KilnDialect, mlir::func::FuncDialect,
                   mlir::linalg::LinalgDialect, mlir::tensor::TensorDialect,
                   mlir::arith::ArithDialect, mlir::math::MathDialect>();
+  autodiff::registerGradientRules(registry);
 }
 
 void registerAllPassesAndPipelines() {

@@ -2,6 +2,7 @@
 #ifndef KILN_PASSES_PASSES_H
 #define KILN_PASSES_PASSES_H
 
+#include "passes/autodiff/Passes.h"
 #include "passes/lowering/Passes.h"
 #include "passes/shape/Passes.h"
 
@@ -12,6 +13,7 @@ namespace kiln {
 inline void registerAllPasses() {
   shape::registerShapePasses();
   lowering::registerLoweringPasses();
+  autodiff::registerAutodiffPasses();
 }
 
 } // namespace kiln

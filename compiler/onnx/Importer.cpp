@@ -180,7 +180,21 @@ LogicalResult GraphImporter::addInputs(const proto::GraphProto &graph,
     } else {
       for (int d = 0; d < tensorType.shape().dim_size(); ++d) {
         const auto &dim = tensorType.shape().dim(d);
-        if (dim.has_dim_value() && dim.dim_value() >= 0) {
+        bool fixed = dim.has_dim_value() && dim.dim_value() >= 0;
+        if (d == 0 && options_.batchSize > 0) {
+          if (fixed && dim.dim_value() != options_.batchSize) {
+            error() << what << " has a fixed batch size of "
+                    << dim.dim_value() << ", not " << options_.batchSize
+                    << " (use --batch " << dim.dim_value()
+                    << ", or export the model with a dynamic batch "
+                       "dimension)";
+            ok = false;
+            break;
+          }
+          shape.push_back(options_.batchSize);
+          continue;
+        }
+        if (fixed) {
           shape.push_back(dim.dim_value());
           continue;
         }

@@ -28,6 +28,10 @@ struct ImportOptions {
   /// tensor a model takes as an input): they become constants, which shape
   /// computations fold, and are no longer inputs of @forward.
   llvm::StringMap<mlir::DenseElementsAttr> constantInputs;
+  /// When positive, the size of every input's first dimension that the
+  /// model leaves symbolic (`kiln train --batch`); an input whose first
+  /// dimension is static and different is an error.
+  int64_t batchSize = 0;
   /// Initializers at or above this many bytes are stored as MLIR resources
   /// (blobs, printed separately) instead of inline dense attributes.
   size_t resourceThresholdBytes = 1024;

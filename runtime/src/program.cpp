@@ -169,6 +169,13 @@ int64_t Buffer::bytes() const {
   return n;
 }
 
+int32_t Program::persistent(std::string_view name) const {
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (buffers[i].kind == BufferKind::Parameter && buffers[i].name == name)
+      return int32_t(i);
+  return -1;
+}
+
 const Entry *Program::entry(std::string_view name) const {
   for (const Entry &e : entries)
     if (e.name == name)
@@ -382,7 +389,27 @@ std::string programToJson(const Program &p) {
     }
     j += "]}";
   }
-  return j + "]}\n";
+  j += "]";
+  if (p.training) {
+    const TrainingInfo &t = *p.training;
+    auto names = [](const std::vector<std::string> &v) {
+      std::string out = "[";
+      for (size_t i = 0; i < v.size(); ++i)
+        out += (i ? "," : "") + jsonQuote(v[i]);
+      return out + "]";
+    };
+    j += ",\n\"training\":{\"loss\":" + jsonQuote(t.loss) +
+         ",\"labels\":" + jsonQuote(t.labels) +
+         ",\"optimizer\":" + jsonQuote(t.optimizer) +
+         ",\"lr\":" + number(t.lr) + ",\"beta1\":" + number(t.beta1) + ",\"beta2\":" + number(t.beta2) +
+         ",\"eps\":" + number(t.eps) + ",\"momentum\":" + number(t.momentum) +
+         ",\"weight_decay\":" + number(t.weightDecay) +
+         ",\"grad_clip\":" + number(t.gradClip) +
+         ",\n\"parameters\":" + names(t.parameters) +
+         ",\n\"state\":" + names(t.state) +
+         ",\n\"statistics\":" + names(t.statistics) + "}";
+  }
+  return j + "}\n";
 }
 
 Status programFromJson(std::string_view json, const std::string &origin,
@@ -522,6 +549,25 @@ Status programFromJson(std::string_view json, const std::string &origin,
       e.steps.push_back(std::move(s));
     }
     p.entries.push_back(std::move(e));
+  }
+  if (const JsonValue *jt = doc->get("training")) {
+    TrainingInfo t;
+    t.loss = r.string(*jt, "loss", "training");
+    t.labels = r.string(*jt, "labels", "training");
+    t.optimizer = r.string(*jt, "optimizer", "training");
+    t.lr = r.real(*jt, "lr", "training", 1e-3);
+    t.beta1 = r.real(*jt, "beta1", "training", 0.9);
+    t.beta2 = r.real(*jt, "beta2", "training", 0.999);
+    t.eps = r.real(*jt, "eps", "training", 1e-8);
+    t.momentum = r.real(*jt, "momentum", "training", 0);
+    t.weightDecay = r.real(*jt, "weight_decay", "training", 0);
+    t.gradClip = r.real(*jt, "grad_clip", "training", 0);
+    for (auto [key, list] :
+         {std::pair("parameters", &t.parameters), std::pair("state", &t.state),
+          std::pair("statistics", &t.statistics)})
+      for (const JsonValue &v : r.list(*jt, key, "training"))
+        list->push_back(v.str());
+    p.training = std::move(t);
   }
   if (r.failed())
     return r.status();

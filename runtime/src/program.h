@@ -22,6 +22,7 @@
 
 #include "kernel.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,19 @@ struct Entry {
   std::vector<Step> steps;
 };
 
+/// How the "train_step" entry was built (the compiler's training options),
+/// for the runtime that drives it: the optimizer's constants that the host
+/// needs (Adam's betas for bias corrections) and which persistent buffers
+/// are parameters, optimizer state and BatchNorm statistics (what a
+/// checkpoint holds).
+struct TrainingInfo {
+  std::string loss, labels, optimizer;
+  double lr = 1e-3; ///< The default learning rate (`--lr` at compile time).
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, momentum = 0,
+         weightDecay = 0, gradClip = 0;
+  std::vector<std::string> parameters, state, statistics;
+};
+
 struct Program {
   std::vector<Buffer> buffers;
   std::vector<Kernel> kernels;
@@ -104,8 +118,12 @@ struct Program {
   /// Bytes at the arena's start that the artifact's "init" section fills
   /// (parameters and constants).
   int64_t initBytes = 0;
+  /// Present when the program has a "train_step" entry.
+  std::optional<TrainingInfo> training;
 
   const Entry *entry(std::string_view name) const;
+  /// The persistent buffer (parameter, state, statistic) named `name`, or -1.
+  int32_t persistent(std::string_view name) const;
   /// Checks everything a backend relies on: buffers inside the arena, steps
   /// naming existing kernels and buffers whose dtypes and shapes match the
   /// kernel's arguments, GEMM sizes that fit their buffers, verified kernels.

@@ -96,6 +96,15 @@ Status Session::create(Program program, std::vector<uint8_t> init,
 
 Session::~Session() { std::free(arena_); }
 
+uint8_t *Session::persistent(std::string_view name, const Buffer **info) {
+  int32_t id = program_.persistent(name);
+  if (id < 0)
+    return nullptr;
+  if (info)
+    *info = &program_.buffers[id];
+  return arena_ + program_.buffers[id].offset;
+}
+
 Status Session::run(std::string_view name,
                     const std::vector<HostTensor> &inputs,
                     std::vector<HostTensor> &outputs) {

@@ -45,6 +45,10 @@ public:
   Status runFiles(std::string_view entry, const std::string &inputsPath,
                   const std::string &outputsPath);
 
+  /// The arena bytes of the persistent buffer (parameter, optimizer state,
+  /// statistic) named `name`, or null; `info` receives its description.
+  uint8_t *persistent(std::string_view name, const Buffer **info = nullptr);
+
 private:
   Session() = default;
   Program program_;

@@ -1,0 +1,79 @@
+//===- Passes.td - training-step construction -------------*- tablegen -*-===//
+#ifndef KILN_PASSES_AUTODIFF_PASSES_TD
+#define KILN_PASSES_AUTODIFF_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def BuildTrainStepPass : Pass<"kiln-build-train-step", "mlir::ModuleOp"> {
+  let summary = "Builds @train_step from @forward: loss, gradients, optimizer update";
+  let description = [{
+    Clones `@forward` into `@train_step` and, in the clone:
+
+    1. Puts BatchNormalization in training mode: batch statistics, and the
+       running statistics updated as PyTorch does (momentum 0.1, unbiased
+       variance).
+    2. Appends the loss on the first result: `cross_entropy` (integer class
+       ids over the last axis, mean over all other positions, labels shaped
+       like the output without its last dimension) or `mse` (mean squared
+       error, labels shaped like the output). The labels are a new argument
+       named `labels`.
+    3. Differentiates the loss with respect to every trainable parameter (a
+       float `kiln.initializer` on a differentiable path to the loss, other
+       than BatchNorm running statistics and those matching `freeze`) with the
+       ops' gradient rules (DifferentiableOpInterface).
+    4. Clips the gradients by their global norm (`grad-clip` > 0) and applies
+       the optimizer, as torch.optim does. Optimizer state is new zero
+       initializers (`optimizer.<param>.exp_avg`, ...).
+
+    The learning rate (and Adam's bias corrections) are scalar arguments the
+    runtime supplies each step (`kiln.lr`, `kiln.bias_correction1`,
+    `kiln.bias_correction2_sqrt`), so schedules need no recompilation.
+    `@train_step` returns the loss (`loss`), every parameter's gradient
+    (`grad.<name>`), then the new value of every parameter and state buffer,
+    each result marked `kiln.update = "<initializer>"`: the code generator
+    writes it back to that initializer's storage. The module gets a
+    `kiln.training` dictionary describing the step for the runtime.
+
+    ```mlir
+    // Before
+    func.func @forward(%x: tensor<8x4xf32>) -> tensor<8x3xf32> {
+      %w = kiln.initializer "w" = dense<...> : tensor<4x3xf32>
+      %y = kiln.matmul %x, %w : (tensor<8x4xf32>, tensor<4x3xf32>) -> tensor<8x3xf32>
+      return %y : tensor<8x3xf32>
+    }
+    // After (sgd), beside @forward
+    func.func @train_step(%x: tensor<8x4xf32>, %labels: tensor<8xi64>, %lr: tensor<f32>)
+        -> (tensor<f32>, tensor<4x3xf32>, tensor<4x3xf32>) {
+      ... log_softmax, one-hot of %labels, mean ...       // the loss
+      ... gemm (x^T dlogits) ...                           // the gradient dw
+      %new = kiln.sub %w, (lr * dw)
+      return %loss, %dw, %new  // %new: {kiln.update = "w"}
+    }
+    ```
+    Errors name the op and ONNX node when the loss depends on a parameter
+    through an op without a gradient rule.
+  }];
+  let dependentDialects = ["::kiln::graph::KilnDialect"];
+  let options = [
+    Option<"loss", "loss", "std::string", /*default=*/"\"cross_entropy\"",
+           "The loss on the first result: cross_entropy or mse">,
+    Option<"labels", "labels", "std::string", /*default=*/"\"labels\"",
+           "The name of the labels argument">,
+    Option<"optimizer", "optimizer", "std::string", /*default=*/"\"adamw\"",
+           "sgd, momentum, nesterov, adam or adamw">,
+    Option<"momentum", "momentum", "double", /*default=*/"0.9",
+           "SGD momentum (momentum and nesterov)">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "Adam's beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.999", "Adam's beta2">,
+    Option<"eps", "eps", "double", /*default=*/"1e-8", "Adam's epsilon">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"-1",
+           "Weight decay (L2 for sgd and adam, decoupled for adamw); "
+           "negative: the optimizer's PyTorch default (0.01 for adamw, else 0)">,
+    Option<"gradClip", "grad-clip", "double", /*default=*/"0",
+           "Clip gradients to this global L2 norm (0: no clipping)">,
+    ListOption<"freeze", "freeze", "std::string",
+               "Initializers (glob patterns) that stay fixed">,
+  ];
+}
+
+#endif // KILN_PASSES_AUTODIFF_PASSES_TD

@@ -19,8 +19,11 @@ namespace kiln {
 OwningOpRef<ModuleOp> loadModel(const CompileOptions &options,
                                 MLIRContext &context) {
   StringRef ext = llvm::sys::path::extension(options.inputPath);
-  if (ext == ".onnx" || ext == ".onnxtxt")
-    return onnx::importModel(options.inputPath, options.import, context);
+  if (ext == ".onnx" || ext == ".onnxtxt") {
+    onnx::ImportOptions import = options.import;
+    import.batchNormForTraining = options.training.has_value();
+    return onnx::importModel(options.inputPath, import, context);
+  }
   if (ext != ".mlir") {
     emitError(UnknownLoc::get(&context))
         << "cannot read '" << options.inputPath
@@ -45,7 +48,12 @@ namespace {
 /// Reads the model and runs the pipeline up to `stage`.
 OwningOpRef<ModuleOp> runPipeline(const CompileOptions &options, Stage stage,
                                   MLIRContext &context) {
-  OwningOpRef<ModuleOp> module = loadModel(options, context);
+  // The graph stage shows the model as imported (ONNX semantics); only a
+  // training pipeline imports BatchNorm in the form it trains from.
+  CompileOptions loading = options;
+  if (stage == Stage::Graph)
+    loading.training.reset();
+  OwningOpRef<ModuleOp> module = loadModel(loading, context);
   if (!module)
     return {};
   PassManager pm(&context, ModuleOp::getOperationName());

@@ -140,6 +140,12 @@ std::optional<TrainingOptions> trainingOptions(StringRef command) {
     return std::nullopt;
   };
   TrainingOptions o;
+  if (optLoss != "cross_entropy" && optLoss != "mse")
+    return fail("unknown --loss '" + optLoss +
+                "' (expected cross_entropy or mse)");
+  if (!is_contained({"sgd", "momentum", "adam", "adamw"}, optOptimizer))
+    return fail("unknown --optimizer '" + optOptimizer +
+                "' (expected sgd, momentum, adam or adamw)");
   o.loss = optLoss;
   o.labels = optLabels;
   o.optimizer = optOptimizer;
@@ -574,7 +580,7 @@ int runTrain(mlir::MLIRContext &context) {
   }
   outs() << "training " << trainModel << ": " << params << " parameters in "
          << program.training->parameters.size() << " tensors, "
-         << program.training->optimizer << " lr " << lr.base << ", "
+         << program.training->optimizer << " lr " << format("%g", lr.base) << ", "
          << train.size() << " examples, batch " << batch << ", "
          << trainEpochs << " epoch(s)\n";
   outs().flush();

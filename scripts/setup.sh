@@ -7,11 +7,13 @@
 #
 #   KILN_SETUP_RUNTIME_ONLY=1  install only what the runtime-only build needs
 #                             (no LLVM/MLIR/protobuf/onnx).
+#   KILN_SETUP_EXAMPLE=1       also install the example's data set
+#                             (dataset-fashion-mnist; the tests never need it).
 set -euo pipefail
 
 runtime_pkgs=(
   cmake ninja-build ccache g++ make pkg-config
-  libgtest-dev libopenblas-dev
+  libgtest-dev libopenblas-dev zlib1g-dev
   python3
 )
 compiler_pkgs=(
@@ -22,6 +24,9 @@ compiler_pkgs=(
 pkgs=("${runtime_pkgs[@]}")
 if [[ "${KILN_SETUP_RUNTIME_ONLY:-0}" != 1 ]]; then
   pkgs+=("${compiler_pkgs[@]}")
+fi
+if [[ "${KILN_SETUP_EXAMPLE:-0}" == 1 ]]; then
+  pkgs+=(dataset-fashion-mnist)
 fi
 
 missing=()

@@ -19,3 +19,4 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 
 config.substitutions.append(("%kiln_src", config.kiln_src_root))
 config.substitutions.append(("%fixtures", os.path.join(config.kiln_src_root, "test", "onnx", "fixtures")))
+config.substitutions.append(("%training", os.path.join(config.kiln_src_root, "test", "training")))

@@ -761,6 +761,9 @@ LogicalResult convertBatchNormalization(NodeImporter &n) {
   if (n.failed())
     return failure();
   OpBuilder &b = n.builder();
+  if (training && n.options().batchNormForTraining && !n.outputUsed(1) &&
+      !n.outputUsed(2))
+    training = false; // kiln-build-train-step makes its own training form.
   if (!training) {
     Value mean = n.input(3), var = n.input(4);
     if (n.failed())

@@ -37,6 +37,7 @@ namespace kiln::onnx {
 
 class GraphImporter {
 public:
+  const ImportOptions &options() const { return options_; }
   GraphImporter(StringRef path, const ImportOptions &options,
                 MLIRContext &context)
       : path_(path.str()), options_(options), context_(context),
@@ -576,6 +577,10 @@ NodeImporter::NodeImporter(GraphImporter &graph, const proto::NodeProto &node,
 
 OpBuilder &NodeImporter::builder() { return graph_.builder(); }
 MLIRContext *NodeImporter::context() { return &graph_.context(); }
+
+const ImportOptions &NodeImporter::options() const {
+  return graph_.options();
+}
 
 InFlightDiagnostic NodeImporter::error() {
   failed_ = true;

@@ -32,6 +32,12 @@ struct ImportOptions {
   /// model leaves symbolic (`kiln train --batch`); an input whose first
   /// dimension is static and different is an error.
   int64_t batchSize = 0;
+  /// Import training-mode BatchNormalization (whose updated statistics the
+  /// graph does not use) in its inference form, on the running statistics.
+  /// Set when compiling for training: @forward then evaluates as PyTorch's
+  /// eval mode does, and kiln-build-train-step builds the training form and
+  /// the statistics update in @train_step.
+  bool batchNormForTraining = false;
   /// Initializers at or above this many bytes are stored as MLIR resources
   /// (blobs, printed separately) instead of inline dense attributes.
   size_t resourceThresholdBytes = 1024;

@@ -23,6 +23,8 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
 
+#include "compiler/onnx/Importer.h"
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +45,8 @@ public:
   mlir::Location loc() const { return loc_; }
   mlir::OpBuilder &builder();
   mlir::MLIRContext *context();
+  /// The options the model is imported with.
+  const ImportOptions &options() const;
 
   //===--- Inputs ---------------------------------------------------------===//
 

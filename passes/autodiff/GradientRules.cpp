@@ -383,6 +383,79 @@ RULE(SliceOp) { // zeros around the slice, one concat per sliced dimension
   return success();
 }
 
+// Indexing: the gradient scatters back, written as a one-hot contraction
+// (a dense equality mask against the index range), which needs no scatter
+// kernel and is deterministic. Its cost grows with indices x range, so very
+// large vocabularies are refused until a scatter-add kernel exists.
+constexpr int64_t kMaxOneHotElements = int64_t(1) << 26;
+
+/// `indices` as i64 with negative entries counted from `size`, compared
+/// (after a trailing unit dimension) with 0..size-1: a float mask.
+Value oneHot(Rule &r, Value indices, int64_t size, Type element) {
+  auto i64 = r.b.getI64Type();
+  if (r.type(indices).getElementType() != i64)
+    indices = r.make<CastOp>(indices, TypeAttr::get(i64));
+  auto scalarI64 = RankedTensorType::get({}, i64);
+  auto constI64 = [&](int64_t v) {
+    return r.make<ConstantOp>(DenseElementsAttr::get(scalarI64, v));
+  };
+  Value negative = r.make<LessOp>(indices, constI64(0));
+  indices = r.make<WhereOp>(negative, r.make<AddOp>(indices, constI64(size)),
+                            indices);
+  SmallVector<int64_t> column(r.type(indices).getShape());
+  column.push_back(1);
+  SmallVector<int64_t> range(size);
+  std::iota(range.begin(), range.end(), 0);
+  Value iota = r.make<ConstantOp>(DenseElementsAttr::get(
+      RankedTensorType::get({size}, i64), ArrayRef<int64_t>(range)));
+  Value hit = r.make<EqualOp>(r.reshape(indices, column), iota);
+  return r.make<CastOp>(hit, TypeAttr::get(element));
+}
+RULE(GatherOp) { // rows of the table: dW = onehot(ids)^T g
+  if (op.getAxis() != 0)
+    return op.emitOpError("has a gradient only along axis 0 (embeddings)");
+  auto data = r.type(op.getData());
+  int64_t rows = data.getDimSize(0), n = r.type(op.getIndices()).getNumElements();
+  if (n * rows > kMaxOneHotElements)
+    return op.emitOpError() << "gradient over " << rows << " rows for " << n
+                            << " indices needs a scatter-add kernel, which "
+                               "kiln does not have yet";
+  Value ids = r.reshape(op.getIndices(), {n});
+  Value mask = oneHot(r, ids, rows, data.getElementType());
+  int64_t width = data.getNumElements() / rows;
+  Value g2 = r.reshape(r.g, {n, width});
+  d[0] = r.reshape(r.make<GemmOp>(mask, g2, Value(), /*transA=*/true, false),
+                   data.getShape());
+  return success();
+}
+RULE(GatherElementsOp) { // sum over the gathered axis of g * onehot(idx)
+  auto data = r.type(op.getData()), idx = r.type(op.getIndices());
+  int64_t axis = op.getAxis(), rank = data.getRank();
+  for (int64_t a = 0; a < rank; ++a)
+    if (a != axis && data.getDimSize(a) != idx.getDimSize(a))
+      return op.emitOpError("has a gradient only when indices and data have "
+                            "the same sizes off the gathered axis");
+  int64_t size = data.getDimSize(axis);
+  if (idx.getNumElements() * size > kMaxOneHotElements)
+    return op.emitOpError("gradient needs a scatter-add kernel for indices "
+                          "this large, which kiln does not have yet");
+  Value mask = oneHot(r, op.getIndices(), size, data.getElementType());
+  SmallVector<int64_t> column(idx.getShape());
+  column.push_back(1);
+  Value spread = r.sum(r.mul(mask, r.reshape(r.g, column)), {axis},
+                       /*keepdims=*/false);
+  SmallVector<int64_t> perm;
+  for (int64_t a = 0; a < rank - 1; ++a) {
+    if (a == axis)
+      perm.push_back(rank - 1);
+    perm.push_back(a);
+  }
+  if (axis == rank - 1)
+    perm.push_back(rank - 1);
+  d[0] = r.transpose(spread, perm);
+  return success();
+}
+
 // Reductions.
 /// The reduced gradient, broadcast back over the reduced axes.
 Value spread(Rule &r, Value grad, Value input, ArrayRef<int64_t> axes,
@@ -575,7 +648,7 @@ void registerGradientRules(DialectRegistry &registry) {
            AtanOp, HardSigmoidOp, HardSwishOp, GeluOp, ClipOp, CastOp,
            TriluOp, ReshapeOp, TransposeOp, BroadcastToOp, ConcatOp, SliceOp,
            ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, MatMulOp,
-           GemmOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
+           GemmOp, GatherOp, GatherElementsOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
            BatchNormOp>(context);
   });
 }

@@ -3,13 +3,13 @@
 // RUN: rm -f %t
 
 // RUN: not kiln compile %s -o %t 2>&1 | FileCheck %s --check-prefix=NO-EMIT
-// NO-EMIT: kiln compile: error: training artifacts are not available yet; use --inference for a forward-only artifact, or --emit mlir|kernels for IR
+// NO-EMIT: kiln compile: error: {{.*}}kiln-compile-errors.mlir: has no function @forward to train
 
 // RUN: not kiln compile %s --inference 2>&1 | FileCheck %s --check-prefix=NO-OUT
 // NO-OUT: kiln compile: error: an artifact needs -o OUT.kiln
 
 // RUN: not kiln compile %s --emit llvm 2>&1 | FileCheck %s --check-prefix=STAGE
-// STAGE: kiln compile: error: unknown --emit stage 'llvm' (known: mlir, kernels)
+// STAGE: kiln compile: error: unknown --emit stage 'llvm' (known: mlir, train, kernels)
 
 // RUN: not kiln compile %t.missing.mlir --emit mlir 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: kiln compile: error: cannot read '{{.*}}.missing.mlir': {{.*}}No such file or directory

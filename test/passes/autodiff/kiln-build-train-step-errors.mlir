@@ -1,0 +1,41 @@
+// RUN: kiln-opt %s --split-input-file --kiln-build-train-step --verify-diagnostics
+
+func.func @forward(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %w = kiln.initializer "w" = dense<0.5> : tensor<4x3xf32>
+  %0 = kiln.add %x, %w : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  // expected-error @+1 {{'kiln.cumsum' op has no gradient rule, and the loss depends on a trainable parameter through it}}
+  %1 = kiln.cumsum %0 {axis = 1 : i64} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %1 : tensor<4x3xf32>
+}
+
+// -----
+
+func.func @forward(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  // expected-error @+1 {{'kiln.dropout' op in training mode has no kernel yet}}
+  %0 = kiln.dropout %x {ratio = 0.5 : f64} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+// expected-error @+1 {{has no trainable parameter: no float initializer reaches the loss}}
+func.func @forward(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %0 = kiln.relu %x : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+// expected-error @+1 {{has no function @forward to train}}
+module {
+  func.func @main(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
+    return %x : tensor<4x3xf32>
+  }
+}
+
+// -----
+
+// expected-error @+1 {{a loss needs a float tensor}}
+func.func @forward(%x: tensor<4x3xi64>) -> tensor<4x3xi64> {
+  return %x : tensor<4x3xi64>
+}

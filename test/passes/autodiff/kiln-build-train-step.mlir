@@ -1,0 +1,62 @@
+// RUN: kiln-opt %s --split-input-file --kiln-build-train-step | FileCheck %s
+// RUN: kiln-opt %s --split-input-file --kiln-build-train-step="optimizer=sgd loss=mse" | FileCheck %s --check-prefix=SGD
+
+// The default: cross-entropy on the first result, AdamW. @forward stays;
+// @train_step gets labels and the step's scalars as arguments and returns
+// the loss, each parameter's gradient and every write-back.
+// CHECK: module attributes {kiln.training = {{.*}}optimizer = "adamw", parameters = ["w"], state = ["optimizer.w.exp_avg", "optimizer.w.exp_avg_sq"]{{.*}}weight_decay = 1.000000e-02
+// CHECK-LABEL: func.func @forward(
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[X:.*]]: tensor<4x3xf32> {kiln.name = "x"}
+// CHECK-SAME: %[[LABELS:.*]]: tensor<4xi64> {kiln.name = "labels"}
+// CHECK-SAME: %[[LR:.*]]: tensor<f32> {kiln.name = "kiln.lr"}
+// CHECK-SAME: {kiln.name = "kiln.bias_correction1"}
+// CHECK-SAME: {kiln.name = "kiln.bias_correction2_sqrt"}
+// CHECK-SAME: -> (tensor<f32> {kiln.name = "loss"}, tensor<3x2xf32> {kiln.name = "grad.w"},
+// CHECK-SAME: {kiln.name = "optimizer.w.exp_avg", kiln.update = "optimizer.w.exp_avg"}
+// CHECK-SAME: {kiln.name = "optimizer.w.exp_avg_sq", kiln.update = "optimizer.w.exp_avg_sq"}
+// CHECK-SAME: {kiln.name = "w", kiln.update = "w"})
+// The loss: log-softmax, a one-hot mask of the labels, the mean.
+// CHECK: %[[LOGP:.*]] = kiln.log_softmax
+// CHECK: kiln.equal
+// CHECK: kiln.reduce_sum {{.*}}keepdims = false
+// The gradient of w is x^T times the logits' gradient.
+// CHECK: %[[XT:.*]] = kiln.transpose %[[X]] {perm = array<i64: 1, 0>}
+// CHECK: %[[DW:.*]] = kiln.matmul %[[XT]], %{{.*}} : (tensor<3x4xf32>, tensor<4x2xf32>) -> tensor<3x2xf32>
+// CHECK: kiln.initializer "optimizer.w.exp_avg" = dense<0.000000e+00> : tensor<3x2xf32>
+// CHECK: kiln.sqrt
+// CHECK: return %{{.*}}, %[[DW]],
+
+// SGD with mse: labels shaped like the output, no optimizer state, p - lr g.
+// SGD-LABEL: func.func @train_step(
+// SGD-SAME: %{{.*}}: tensor<4x2xf32> {kiln.name = "labels"}
+// SGD-SAME: {kiln.name = "kiln.lr"}) -> (tensor<f32> {kiln.name = "loss"}, tensor<3x2xf32> {kiln.name = "grad.w"}, tensor<3x2xf32> {kiln.name = "w", kiln.update = "w"})
+// SGD: %[[STEP:.*]] = kiln.mul %{{.*}}, %[[G:.*]] : (tensor<f32>, tensor<3x2xf32>)
+// SGD: %[[NEW:.*]] = kiln.sub %{{.*}}, %[[STEP]]
+// SGD: return {{.*}}%[[NEW]]
+func.func @forward(%x: tensor<4x3xf32> {kiln.name = "x"}) -> tensor<4x2xf32> {
+  %w = kiln.initializer "w" = dense<0.5> : tensor<3x2xf32>
+  %0 = kiln.matmul %x, %w : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
+
+// -----
+
+// BatchNorm: the training form in @train_step, running statistics (never
+// trainable) updated as PyTorch does: 0.9 kept, 0.1 of the batch's, the
+// variance unbiased (8 / 7 for 8 values per channel).
+// CHECK: module attributes {kiln.training = {{.*}}parameters = ["g", "b"]{{.*}}statistics = ["rm", "rv"]
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: {kiln.name = "rm", kiln.update = "rm"}
+// CHECK-SAME: {kiln.name = "rv", kiln.update = "rv"}
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}} = kiln.batch_norm_train
+// CHECK-DAG: kiln.constant dense<0.114285715> : tensor<f32>
+// CHECK-DAG: kiln.constant dense<0.899999976> : tensor<f32>
+func.func @forward(%x: tensor<8x2xf32>) -> tensor<8x2xf32> {
+  %g = kiln.initializer "g" = dense<1.0> : tensor<2xf32>
+  %b = kiln.initializer "b" = dense<0.0> : tensor<2xf32>
+  %m = kiln.initializer "rm" = dense<0.0> : tensor<2xf32>
+  %v = kiln.initializer "rv" = dense<1.0> : tensor<2xf32>
+  %0 = kiln.batch_norm %x, %g, %b, %m, %v : (tensor<8x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<8x2xf32>
+  return %0 : tensor<8x2xf32>
+}

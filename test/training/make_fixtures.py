@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Makes the training fixtures: small models exported from PyTorch and what one
+training step of each does in PyTorch, in float64.
+
+For every case below, writes to test/training/fixtures/:
+
+  NAME.onnx            the model, exported with torch.onnx.export (TorchScript
+                       exporter, opset 17, training mode, no constant folding)
+  NAME.safetensors     the batch (model inputs by name and "labels", float32 /
+                       int64), and the reference of one step as "expected:loss",
+                       "expected:grad.<initializer>" (the gradient of the mean
+                       loss, before the update) and "expected:param.<initializer>"
+                       (after the optimizer's update), computed by the same module
+                       converted to float64 with torch.optim and stored as float32
+  NAME.args            the `kiln step` options that select the same loss and
+                       optimizer
+
+and train-set.safetensors, a 40-example data set for mlp_relu ("input"
+f32[40, 12], "labels" i64[40]) that the `kiln train` tests use.
+
+Initializers are matched to parameters by name; one that equals a parameter
+transposed (how the exporter stores some MatMul weights) gets the transposed
+reference. check-training.sh runs `kiln step` on every case and compares.
+
+Needs torch, onnx, numpy and safetensors from PyPI (any venv), run from the
+repository root:  python test/training/make_fixtures.py
+"""
+import io
+import math
+import os
+import warnings
+
+import numpy as np
+import onnx
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from onnx import numpy_helper
+from safetensors.numpy import save_file
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+warnings.filterwarnings("ignore")
+
+
+def mlp(act):
+    return nn.Sequential(nn.Linear(12, 16), act, nn.Linear(16, 16), act, nn.Linear(16, 5))
+
+
+class Autoencoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc, self.dec = nn.Linear(12, 4), nn.Linear(4, 12)
+
+    def forward(self, x):
+        return torch.sigmoid(self.dec(torch.tanh(self.enc(x))))
+
+
+class LeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 4, 5, padding=2), nn.Conv2d(4, 8, 5)
+        self.f1, self.f2 = nn.Linear(8 * 5 * 5, 16), nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.c1(x)), 2)
+        x = F.max_pool2d(F.relu(self.c2(x)), 2)
+        return self.f2(F.relu(self.f1(x.flatten(1))))
+
+
+class GPTBlock(nn.Module):
+    """Token and position embeddings, one pre-LayerNorm block (causal
+    attention masked with triu/masked_fill, GELU MLP), final LayerNorm, head."""
+
+    def __init__(self, vocab=11, d=8, heads=2, seq=6):
+        super().__init__()
+        self.heads, self.seq = heads, seq
+        self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(seq, d)
+        self.ln1, self.ln2, self.lnf = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, ids):
+        b, t = ids.shape
+        x = self.tok(ids) + self.pos(torch.arange(t))
+        h = self.ln1(x)
+        q, k, v = self.qkv(h).split(x.shape[-1], dim=-1)
+        shape = (b, t, self.heads, -1)
+        q, k, v = (z.reshape(shape).transpose(1, 2) for z in (q, k, v))
+        att = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        mask = torch.triu(torch.ones(t, t), diagonal=1).bool()
+        att = att.masked_fill(mask, float("-inf")).softmax(-1)
+        y = (att @ v).transpose(1, 2).reshape(b, t, -1)
+        x = x + self.proj(y)
+        x = x + self.out(F.gelu(self.fc(self.ln2(x))))
+        return self.head(self.lnf(x))
+
+
+# name: (module factory, input shape or "ids", loss, optimizer, options).
+# Where a parameter's true gradient is zero (a bias before BatchNorm, the key
+# bias of attention), float32 and float64 disagree on the rounding noise, and
+# Adam's first step (about lr * g / (|g| + eps)) turns noise into a full step;
+# those cases use eps 1e-4 so that the comparison tests kiln, not the noise.
+CASES = {
+    "mlp_relu": (lambda: mlp(nn.ReLU()), (8, 12), "cross_entropy", "adamw", {}),
+    "mlp_tanh": (lambda: mlp(nn.Tanh()), (8, 12), "cross_entropy", "sgd", {"lr": 0.1}),
+    "mlp_sigmoid": (lambda: mlp(nn.Sigmoid()), (8, 12), "cross_entropy", "momentum",
+                    {"lr": 0.1, "momentum": 0.8}),
+    "mlp_gelu": (lambda: mlp(nn.GELU()), (8, 12), "cross_entropy", "nesterov",
+                 {"lr": 0.05, "momentum": 0.9}),
+    "mlp_leaky_relu": (lambda: mlp(nn.LeakyReLU(0.1)), (8, 12), "cross_entropy", "adam",
+                       {"lr": 0.01, "weight_decay": 0.1}),
+    "mlp_elu": (lambda: mlp(nn.ELU()), (8, 12), "cross_entropy", "adamw",
+                {"lr": 0.01, "grad_clip": 0.5}),
+    "mlp_softplus": (lambda: mlp(nn.Softplus()), (8, 12), "cross_entropy", "sgd",
+                     {"lr": 0.1, "weight_decay": 0.01}),
+    "mlp_batchnorm": (lambda: nn.Sequential(nn.Linear(12, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                                            nn.Linear(16, 5)),
+                      (8, 12), "cross_entropy", "adamw", {"eps": 1e-4}),
+    "autoencoder_mse": (Autoencoder, (8, 12), "mse", "adam", {"lr": 0.01}),
+    "gpt_block": (GPTBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
+    "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
+}
+
+
+def make_optimizer(kind, params, o):
+    lr = o.get("lr", 1e-3)
+    wd = o.get("weight_decay", 0.01 if kind == "adamw" else 0.0)
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+    if kind in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=o["momentum"], weight_decay=wd,
+                               nesterov=kind == "nesterov")
+    cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+    return cls(params, lr=lr, weight_decay=wd, eps=o.get("eps", 1e-8))
+
+
+def kiln_args(loss, kind, o):
+    args = ["--loss", loss]
+    if kind == "nesterov":
+        args += ["--optimizer", "momentum", "--nesterov"]
+    else:
+        args += ["--optimizer", kind]
+    for key, flag in (("lr", "--lr"), ("momentum", "--momentum"), ("eps", "--eps"),
+                      ("weight_decay", "--weight-decay"), ("grad_clip", "--grad-clip")):
+        if key in o:
+            args += [flag, repr(o[key])]
+    return args
+
+
+def main():
+    os.makedirs(HERE, exist_ok=True)
+    for name, (factory, shape, loss, kind, o) in CASES.items():
+        torch.manual_seed(0)
+        model = factory()
+        gen = torch.Generator().manual_seed(1)
+        if shape == "ids":
+            x = torch.randint(0, 11, (2, 6), generator=gen)
+            labels = torch.randint(0, 11, (2, 6), generator=gen)
+        else:
+            x = torch.randn(*shape, generator=gen)
+            labels = (torch.rand(*shape, generator=gen) if loss == "mse"
+                      else torch.randint(0, 5 if name.startswith("mlp") else 10,
+                                         (shape[0],), generator=gen))
+        model.train()
+        f = io.BytesIO()
+        torch.onnx.export(model, (x,), f, dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["logits"],
+                          training=torch.onnx.TrainingMode.TRAINING,
+                          do_constant_folding=False)
+        proto = onnx.load_from_string(f.getvalue())
+        onnx.checker.check_model(proto)
+        onnx.save(proto, os.path.join(HERE, name + ".onnx"))
+
+        # The reference step, in float64.
+        ref = model.double()
+        params = dict(ref.named_parameters())
+        opt = make_optimizer(kind, list(params.values()), o)
+        out = ref(x if shape == "ids" else x.double())
+        if loss == "mse":
+            value = F.mse_loss(out, labels.double())
+        else:
+            value = F.cross_entropy(out.reshape(-1, out.shape[-1]), labels.reshape(-1))
+        opt.zero_grad()
+        value.backward()
+        grads = {k: p.grad.detach().clone() for k, p in params.items()}
+        if "grad_clip" in o:
+            torch.nn.utils.clip_grad_norm_(list(params.values()), o["grad_clip"])
+        opt.step()
+
+        tensors = {"input": x.numpy() if shape == "ids" else x.numpy().astype(np.float32),
+                   "labels": labels.numpy().astype(np.float32) if loss == "mse"
+                   else labels.numpy().astype(np.int64),
+                   "expected:loss": np.array(value.item(), dtype=np.float32)}
+        torch.manual_seed(0)
+        before = {k: v.detach() for k, v in factory().named_parameters()}
+        for init in proto.graph.initializer:
+            value0 = numpy_helper.to_array(init)
+            key, transpose = None, False
+            if init.name in params:
+                key = init.name
+            else:
+                for k, p in before.items():
+                    if p.dim() == 2 and tuple(p.shape[::-1]) == value0.shape and \
+                            np.array_equal(p.T.numpy().astype(value0.dtype), value0):
+                        key, transpose = k, True
+            if key is None:
+                continue
+            g, p = grads[key], params[key].detach()
+            if transpose:
+                g, p = g.T, p.T
+            tensors["expected:grad." + init.name] = g.numpy().astype(np.float32)
+            tensors["expected:param." + init.name] = p.numpy().astype(np.float32)
+        save_file(tensors, os.path.join(HERE, name + ".safetensors"))
+        with open(os.path.join(HERE, name + ".args"), "w") as a:
+            a.write(" ".join(kiln_args(loss, kind, o)) + "\n")
+        print(f"{name}: {len(proto.graph.node)} nodes, loss {value.item():.6f}, "
+              f"{sum(1 for k in tensors if k.startswith('expected:grad.'))} parameters")
+
+
+def train_set():
+    gen = torch.Generator().manual_seed(2)
+    save_file({"input": torch.randn(40, 12, generator=gen).numpy(),
+               "labels": torch.randint(0, 5, (40,), generator=gen).numpy().astype(np.int64)},
+              os.path.join(os.path.dirname(HERE), "train-set.safetensors"))
+
+
+if __name__ == "__main__":
+    main()
+    train_set()

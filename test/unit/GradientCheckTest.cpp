@@ -1,0 +1,342 @@
+//===- GradientCheckTest.cpp - every gradient rule vs finite differences --===//
+//
+// For each op with a gradient rule: a float64 function @forward of the op,
+// and @grad, built by the autodiff core, returning the gradient of
+// sum(forward(x) * W) (W a fixed random tensor, so every output element
+// weighs differently) with respect to every argument. Both are compiled by
+// the real pipeline and run on the CPU backend; the gradients must equal
+// central finite differences of the same sum.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/ProgramEmitter.h"
+#include "compiler/Pipeline.h"
+#include "compiler/Registration.h"
+#include "ir/graph/GraphOps.h"
+#include "passes/autodiff/Autodiff.h"
+#include "runtime/src/session.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace {
+
+using namespace mlir;
+namespace rt = kiln::runtime;
+
+struct Case {
+  std::string name;
+  std::string ir; ///< func.func @forward(...) on f64 tensors.
+  double lo = -2, hi = 2; ///< Inputs are uniform in [lo, hi].
+  double tolerance = 1e-6;
+  double step = 1e-6; ///< The finite-difference step.
+};
+
+/// `kiln.OP %a` on one tensor<3x4xf64>.
+Case unary(const std::string &op, const std::string &attrs = "",
+           double lo = -2, double hi = 2) {
+  return {op,
+          "func.func @forward(%a: tensor<3x4xf64>) -> tensor<3x4xf64> {\n"
+          "  %0 = kiln." + op + " %a " + attrs +
+              " : (tensor<3x4xf64>) -> tensor<3x4xf64>\n"
+              "  return %0 : tensor<3x4xf64>\n}",
+          lo, hi};
+}
+
+/// `kiln.OP %a, %b` broadcasting tensor<3x4xf64> against tensor<4xf64>
+/// (and the other way round, so both operands' sumTo is exercised).
+Case binary(const std::string &op, double lo = -2, double hi = 2) {
+  return {op,
+          "func.func @forward(%a: tensor<3x4xf64>, %b: tensor<4xf64>, %c: "
+          "tensor<3x1xf64>) -> tensor<3x4xf64> {\n"
+          "  %0 = kiln." + op + " %a, %b : (tensor<3x4xf64>, tensor<4xf64>) "
+              "-> tensor<3x4xf64>\n"
+              "  %1 = kiln." + op + " %c, %0 : (tensor<3x1xf64>, "
+              "tensor<3x4xf64>) -> tensor<3x4xf64>\n"
+              "  return %1 : tensor<3x4xf64>\n}",
+          lo, hi};
+}
+
+/// A function of the named arguments and body, returning `result`.
+Case fn(const std::string &name, const std::string &args,
+        const std::string &body, const std::string &resultType,
+        double lo = -2, double hi = 2) {
+  return {name,
+          "func.func @forward(" + args + ") -> " + resultType + " {\n" + body +
+              "\n}",
+          lo, hi};
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> all = {
+      binary("add"), binary("sub"), binary("mul"), binary("div", 0.5, 2),
+      binary("pow", 0.5, 2), binary("max"), binary("min"),
+      unary("neg"), unary("abs"), unary("relu"),
+      unary("leaky_relu", "{alpha = 0.1 : f32}"), unary("sqrt", "", 0.5, 2),
+      unary("reciprocal", "", 0.5, 2), unary("exp"), unary("log", "", 0.5, 2),
+      unary("erf"), unary("tanh"), unary("sigmoid"), unary("sin"),
+      unary("cos"), unary("tan", "", -1, 1), unary("sinh"), unary("cosh"),
+      unary("atan"), unary("hard_sigmoid", "{alpha = 0.3 : f32, beta = 0.4 : f32}"),
+      unary("hard_swish", "", -5, 5), unary("gelu"),
+      unary("gelu", "{approximate = \"tanh\"}"),
+      unary("clip", "{min = -1.0 : f64, max = 1.0 : f64}"),
+      unary("trilu", "{upper = false, k = 1 : i64}"),
+      unary("softmax", "{axis = 0 : i64}"), unary("log_softmax"),
+      fn("where",
+         "%c: tensor<3x4xf64>, %a: tensor<3x4xf64>, %b: tensor<4xf64>",
+         "  %z = kiln.constant dense<0.0> : tensor<f64>\n"
+         "  %m = kiln.greater %c, %z : (tensor<3x4xf64>, tensor<f64>) -> tensor<3x4xi1>\n"
+         "  %0 = kiln.where %m, %a, %b : (tensor<3x4xi1>, tensor<3x4xf64>, tensor<4xf64>) -> tensor<3x4xf64>\n"
+         "  return %0 : tensor<3x4xf64>",
+         "tensor<3x4xf64>"),
+      fn("cast", "%a: tensor<3x4xf64>",
+         "  %0 = kiln.cast %a {to = f32} : (tensor<3x4xf64>) -> tensor<3x4xf32>\n"
+         "  %1 = kiln.cast %0 {to = f64} : (tensor<3x4xf32>) -> tensor<3x4xf64>\n"
+         "  return %1 : tensor<3x4xf64>",
+         "tensor<3x4xf64>"),
+      fn("reshape_transpose", "%a: tensor<2x3x4xf64>",
+         "  %0 = kiln.transpose %a {perm = array<i64: 2, 0, 1>} : (tensor<2x3x4xf64>) -> tensor<4x2x3xf64>\n"
+         "  %1 = kiln.reshape %0 {shape = array<i64: 8, 3>} : (tensor<4x2x3xf64>) -> tensor<8x3xf64>\n"
+         "  return %1 : tensor<8x3xf64>",
+         "tensor<8x3xf64>"),
+      fn("broadcast_to", "%a: tensor<3x1xf64>",
+         "  %0 = kiln.broadcast_to %a {shape = array<i64: 2, 3, 4>} : (tensor<3x1xf64>) -> tensor<2x3x4xf64>\n"
+         "  return %0 : tensor<2x3x4xf64>",
+         "tensor<2x3x4xf64>"),
+      fn("concat_slice", "%a: tensor<2x3xf64>, %b: tensor<2x2xf64>",
+         "  %0 = kiln.concat %a, %b {axis = 1 : i64} : (tensor<2x3xf64>, tensor<2x2xf64>) -> tensor<2x5xf64>\n"
+         "  %1 = kiln.slice %0 {starts = array<i64: 0, 1>, sizes = array<i64: 2, 3>, strides = array<i64: 1, 1>} : (tensor<2x5xf64>) -> tensor<2x3xf64>\n"
+         "  return %1 : tensor<2x3xf64>",
+         "tensor<2x3xf64>"),
+      fn("reduce_sum_mean", "%a: tensor<2x3x4xf64>",
+         "  %0 = kiln.reduce_sum %a {axes = array<i64: 1>, keepdims = false} : (tensor<2x3x4xf64>) -> tensor<2x4xf64>\n"
+         "  %1 = kiln.reduce_mean %0 {axes = array<i64: 0>, keepdims = true} : (tensor<2x4xf64>) -> tensor<1x4xf64>\n"
+         "  %2 = kiln.mul %0, %1 : (tensor<2x4xf64>, tensor<1x4xf64>) -> tensor<2x4xf64>\n"
+         "  return %2 : tensor<2x4xf64>",
+         "tensor<2x4xf64>"),
+      fn("reduce_max_min", "%a: tensor<3x5xf64>",
+         "  %0 = kiln.reduce_max %a {axes = array<i64: 1>, keepdims = false} : (tensor<3x5xf64>) -> tensor<3xf64>\n"
+         "  %1 = kiln.reduce_min %a {axes = array<i64: 0>, keepdims = false} : (tensor<3x5xf64>) -> tensor<5xf64>\n"
+         "  %2 = kiln.reshape %0 {shape = array<i64: 3, 1>} : (tensor<3xf64>) -> tensor<3x1xf64>\n"
+         "  %3 = kiln.mul %2, %1 : (tensor<3x1xf64>, tensor<5xf64>) -> tensor<3x5xf64>\n"
+         "  return %3 : tensor<3x5xf64>",
+         "tensor<3x5xf64>"),
+      fn("matmul_2d", "%a: tensor<3x4xf64>, %b: tensor<4x5xf64>",
+         "  %0 = kiln.matmul %a, %b : (tensor<3x4xf64>, tensor<4x5xf64>) -> tensor<3x5xf64>\n"
+         "  return %0 : tensor<3x5xf64>",
+         "tensor<3x5xf64>"),
+      fn("matmul_batched", "%a: tensor<2x3x4xf64>, %b: tensor<2x4x5xf64>",
+         "  %0 = kiln.matmul %a, %b : (tensor<2x3x4xf64>, tensor<2x4x5xf64>) -> tensor<2x3x5xf64>\n"
+         "  return %0 : tensor<2x3x5xf64>",
+         "tensor<2x3x5xf64>"),
+      fn("matmul_batched_by_matrix", "%a: tensor<2x3x4xf64>, %b: tensor<4x5xf64>",
+         "  %0 = kiln.matmul %a, %b : (tensor<2x3x4xf64>, tensor<4x5xf64>) -> tensor<2x3x5xf64>\n"
+         "  return %0 : tensor<2x3x5xf64>",
+         "tensor<2x3x5xf64>"),
+      fn("matmul_vectors", "%a: tensor<4xf64>, %b: tensor<4x5xf64>, %c: tensor<5xf64>",
+         "  %0 = kiln.matmul %a, %b : (tensor<4xf64>, tensor<4x5xf64>) -> tensor<5xf64>\n"
+         "  %1 = kiln.matmul %b, %c : (tensor<4x5xf64>, tensor<5xf64>) -> tensor<4xf64>\n"
+         "  %2 = kiln.matmul %1, %b : (tensor<4xf64>, tensor<4x5xf64>) -> tensor<5xf64>\n"
+         "  %3 = kiln.add %0, %2 : (tensor<5xf64>, tensor<5xf64>) -> tensor<5xf64>\n"
+         "  return %3 : tensor<5xf64>",
+         "tensor<5xf64>"),
+      fn("gemm", "%a: tensor<3x4xf64>, %b: tensor<5x4xf64>, %c: tensor<5xf64>",
+         "  %0 = kiln.gemm %a, %b, %c {trans_b = true, alpha = 0.5 : f32, beta = 2.0 : f32} : (tensor<3x4xf64>, tensor<5x4xf64>, tensor<5xf64>) -> tensor<3x5xf64>\n"
+         "  return %0 : tensor<3x5xf64>",
+         "tensor<3x5xf64>"),
+      fn("gemm_trans_a", "%a: tensor<4x3xf64>, %b: tensor<4x5xf64>, %c: tensor<3x1xf64>",
+         "  %0 = kiln.gemm %a, %b, %c {trans_a = true} : (tensor<4x3xf64>, tensor<4x5xf64>, tensor<3x1xf64>) -> tensor<3x5xf64>\n"
+         "  return %0 : tensor<3x5xf64>",
+         "tensor<3x5xf64>"),
+      fn("gemm_trans_both", "%a: tensor<4x3xf64>, %b: tensor<5x4xf64>",
+         "  %0 = kiln.gemm %a, %b {trans_a = true, trans_b = true} : (tensor<4x3xf64>, tensor<5x4xf64>) -> tensor<3x5xf64>\n"
+         "  return %0 : tensor<3x5xf64>",
+         "tensor<3x5xf64>"),
+      fn("gather_embedding", "%w: tensor<5x3xf64>",
+         "  %i = kiln.constant dense<[[0, 4, -1], [2, 0, 1]]> : tensor<2x3xi64>\n"
+         "  %0 = kiln.gather %w, %i {axis = 0 : i64} : (tensor<5x3xf64>, tensor<2x3xi64>) -> tensor<2x3x3xf64>\n"
+         "  return %0 : tensor<2x3x3xf64>",
+         "tensor<2x3x3xf64>"),
+      fn("gather_elements", "%x: tensor<3x4xf64>",
+         "  %i = kiln.constant dense<[[0, 2], [3, 3], [-1, 1]]> : tensor<3x2xi32>\n"
+         "  %j = kiln.constant dense<[[0, 2, 1, 0], [2, 2, 0, 1]]> : tensor<2x4xi64>\n"
+         "  %0 = kiln.gather_elements %x, %i {axis = 1 : i64} : (tensor<3x4xf64>, tensor<3x2xi32>) -> tensor<3x2xf64>\n"
+         "  %1 = kiln.gather_elements %x, %j {axis = 0 : i64} : (tensor<3x4xf64>, tensor<2x4xi64>) -> tensor<2x4xf64>\n"
+         "  %2 = kiln.reduce_sum %1 {axes = array<i64: 0>, keepdims = false} : (tensor<2x4xf64>) -> tensor<4xf64>\n"
+         "  %3 = kiln.reshape %0 {shape = array<i64: 6>} : (tensor<3x2xf64>) -> tensor<6xf64>\n"
+         "  %4 = kiln.concat %3, %2 {axis = 0 : i64} : (tensor<6xf64>, tensor<4xf64>) -> tensor<10xf64>\n"
+         "  return %4 : tensor<10xf64>",
+         "tensor<10xf64>"),
+      fn("layer_norm", "%x: tensor<2x3x4xf64>, %g: tensor<4xf64>, %b: tensor<4xf64>",
+         "  %0 = kiln.layer_norm %x, %g, %b {axis = 2 : i64, epsilon = 1.0e-5 : f32} : (tensor<2x3x4xf64>, tensor<4xf64>, tensor<4xf64>) -> tensor<2x3x4xf64>\n"
+         "  return %0 : tensor<2x3x4xf64>",
+         "tensor<2x3x4xf64>"),
+      fn("batch_norm_train", "%x: tensor<4x3x2x2xf64>, %g: tensor<3xf64>, %b: tensor<3xf64>",
+         "  %0, %m, %v = kiln.batch_norm_train %x, %g, %b {epsilon = 1.0e-5 : f32} : (tensor<4x3x2x2xf64>, tensor<3xf64>, tensor<3xf64>) -> (tensor<4x3x2x2xf64>, tensor<3xf64>, tensor<3xf64>)\n"
+         "  return %0 : tensor<4x3x2x2xf64>",
+         "tensor<4x3x2x2xf64>"),
+      fn("batch_norm", "%x: tensor<4x3x2xf64>, %g: tensor<3xf64>, %b: tensor<3xf64>",
+         "  %m = kiln.constant dense<[0.1, -0.2, 0.3]> : tensor<3xf64>\n"
+         "  %v = kiln.constant dense<[1.5, 0.5, 2.0]> : tensor<3xf64>\n"
+         "  %0 = kiln.batch_norm %x, %g, %b, %m, %v {epsilon = 1.0e-5 : f32} : (tensor<4x3x2xf64>, tensor<3xf64>, tensor<3xf64>, tensor<3xf64>, tensor<3xf64>) -> tensor<4x3x2xf64>\n"
+         "  return %0 : tensor<4x3x2xf64>",
+         "tensor<4x3x2xf64>"),
+  };
+  for (Case &c : all)
+    if (c.name == "cast") { // Through float32: a step float32 can see.
+      c.tolerance = 1e-4;
+      c.step = 1e-2;
+    }
+  return all;
+}
+
+class GradientCheck : public testing::TestWithParam<Case> {};
+
+/// Appends @grad to the module: the gradient of sum(forward(args) * w) with
+/// respect to every argument.
+LogicalResult buildGradFunction(ModuleOp module, std::vector<double> &weights) {
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  func::FuncOp grad = forward.clone();
+  grad.setSymName("grad");
+  module.push_back(grad);
+  auto ret = cast<func::ReturnOp>(grad.getBody().front().getTerminator());
+  OpBuilder b(ret);
+  Location loc = ret.getLoc();
+  Value out = ret.getOperand(0);
+  auto type = cast<RankedTensorType>(out.getType());
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(-1, 1);
+  weights.resize(size_t(type.getNumElements()));
+  for (double &w : weights)
+    w = u(rng);
+  Value w = b.create<kiln::graph::ConstantOp>(
+      loc, DenseElementsAttr::get(type, ArrayRef<double>(weights)));
+  Value weighted = b.create<kiln::graph::MulOp>(loc, out, w);
+  SmallVector<int64_t> axes;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    axes.push_back(d);
+  Value loss = b.create<kiln::graph::ReduceSumOp>(
+      loc, weighted, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(false));
+  SmallVector<Value> wrt(grad.getArguments().begin(),
+                         grad.getArguments().end());
+  FailureOr<SmallVector<Value>> grads =
+      kiln::autodiff::gradients(b, loss, wrt);
+  if (failed(grads))
+    return failure();
+  SmallVector<Value> results;
+  for (auto [arg, g] : llvm::zip(wrt, *grads)) {
+    if (!g) // The loss does not depend on it: a zero gradient.
+      g = b.create<kiln::graph::ConstantOp>(
+          loc, DenseElementsAttr::get(cast<RankedTensorType>(arg.getType()),
+                                      0.0));
+    results.push_back(g);
+  }
+  b.create<func::ReturnOp>(loc, results);
+  ret.erase();
+  grad.setFunctionType(
+      FunctionType::get(module.getContext(), grad.getArgumentTypes(),
+                        ValueRange(results).getTypes()));
+  return success();
+}
+
+double weightedSum(const rt::HostTensor &out, const std::vector<double> &w) {
+  auto *v = static_cast<const double *>(out.data);
+  double s = 0;
+  for (size_t i = 0; i < w.size(); ++i)
+    s += v[i] * w[i];
+  return s;
+}
+
+TEST_P(GradientCheck, MatchesFiniteDifferences) {
+  const Case &c = GetParam();
+  DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  MLIRContext context(registry);
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
+    diagnostics += d.str() + "\n";
+    return success();
+  });
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>("module {\n" + c.ir + "\n}", &context);
+  ASSERT_TRUE(module) << diagnostics;
+  std::vector<double> weights;
+  ASSERT_TRUE(succeeded(buildGradFunction(*module, weights))) << diagnostics;
+  PassManager pm(&context, ModuleOp::getOperationName());
+  kiln::buildGraphPipeline(pm);
+  kiln::buildKernelPipeline(pm);
+  ASSERT_TRUE(succeeded(pm.run(*module))) << diagnostics;
+  auto forward = module->lookupSymbol<func::FuncOp>("forward");
+  auto grad = module->lookupSymbol<func::FuncOp>("grad");
+  auto emitted =
+      kiln::codegen::emitProgram({{forward, "forward"}, {grad, "grad"}});
+  ASSERT_TRUE(succeeded(emitted)) << diagnostics;
+  std::unique_ptr<rt::Session> session;
+  rt::Status status = rt::Session::create(std::move(emitted->program),
+                                          std::move(emitted->init), session);
+  ASSERT_TRUE(status.ok()) << status.message();
+
+  // Random inputs; one f64 buffer per argument.
+  const rt::Program &program = session->program();
+  const rt::Entry &fwd = *program.entry("forward");
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> u(c.lo, c.hi);
+  std::vector<std::vector<double>> values;
+  std::vector<rt::HostTensor> inputs;
+  for (int32_t id : fwd.inputs) {
+    const rt::Buffer &b = program.buffers[id];
+    values.emplace_back(size_t(b.bytes() / 8));
+    for (double &v : values.back())
+      v = u(rng);
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    const rt::Buffer &b = program.buffers[fwd.inputs[i]];
+    inputs.push_back({b.name, b.dtype, b.shape, values[i].data(),
+                      values[i].size() * 8});
+  }
+  std::vector<rt::HostTensor> outputs;
+  status = session->run("grad", inputs, outputs);
+  ASSERT_TRUE(status.ok()) << status.message();
+  std::vector<std::vector<double>> analytic;
+  for (const rt::HostTensor &t : outputs) {
+    auto *v = static_cast<const double *>(t.data);
+    analytic.emplace_back(v, v + t.bytes / 8);
+  }
+  ASSERT_EQ(analytic.size(), values.size());
+
+  // Central differences of the weighted sum, element by element.
+  const double h = c.step;
+  for (size_t i = 0; i < values.size(); ++i) {
+    for (size_t j = 0; j < values[i].size(); ++j) {
+      double saved = values[i][j];
+      values[i][j] = saved + h;
+      ASSERT_TRUE(session->run("forward", inputs, outputs).ok());
+      double up = weightedSum(outputs[0], weights);
+      values[i][j] = saved - h;
+      ASSERT_TRUE(session->run("forward", inputs, outputs).ok());
+      double down = weightedSum(outputs[0], weights);
+      values[i][j] = saved;
+      double numeric = (up - down) / (2 * h);
+      EXPECT_NEAR(analytic[i][j], numeric,
+                  c.tolerance * (1 + std::fabs(numeric)))
+          << c.name << ": argument " << i << " element " << j;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, GradientCheck, testing::ValuesIn(cases()),
+                         [](const testing::TestParamInfo<Case> &info) {
+                           // Names like "gelu_27": the op, then the index.
+                           std::string n = info.param.name;
+                           for (char &ch : n)
+                             if (!isalnum(ch))
+                               ch = '_';
+                           return n + "_" + std::to_string(info.index);
+                         });
+
+} // namespace

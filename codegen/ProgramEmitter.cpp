@@ -93,6 +93,12 @@ private:
   LogicalResult emitGemm(g::GemmOp op);
   LogicalResult emitMatMul(g::MatMulOp op);
   LogicalResult emitConv(g::ConvOp op);
+  LogicalResult emitConvCall(Operation *op, rt::ConvCall::Mode mode,
+                             RankedTensorType x, RankedTensorType w,
+                             RankedTensorType y, ArrayRef<int64_t> strides,
+                             ArrayRef<int64_t> pads,
+                             ArrayRef<int64_t> dilations, int64_t group,
+                             Value input, Value weight, Value bias);
   LogicalResult emitReturn(func::ReturnOp op);
   LogicalResult emitFunction(func::FuncOp func, StringRef name);
   int32_t copyKernel(Value from, int32_t fromBuffer, rt::BufferKind kind,
@@ -623,10 +629,16 @@ LogicalResult Emitter::emitMatMul(g::MatMulOp op) {
   return success();
 }
 
-LogicalResult Emitter::emitConv(g::ConvOp op) {
-  auto x = cast<RankedTensorType>(op.getInput().getType());
-  auto w = cast<RankedTensorType>(op.getWeight().getType());
-  auto type = cast<RankedTensorType>(op.getResult().getType());
+/// A convolution library call: the forward product, or one of its two
+/// backward products (`mode`); `x`, `w` and `y` are the forward
+/// convolution's input, weight and output types, whatever the call computes.
+LogicalResult Emitter::emitConvCall(Operation *op, rt::ConvCall::Mode mode,
+                                    RankedTensorType x, RankedTensorType w,
+                                    RankedTensorType y, ArrayRef<int64_t> strides,
+                                    ArrayRef<int64_t> pads,
+                                    ArrayRef<int64_t> dilations, int64_t group,
+                                    Value input, Value weight, Value bias) {
+  auto type = cast<RankedTensorType>(op->getResult(0).getType());
   if (!type.getElementType().isF32() && !type.getElementType().isF64())
     return error(op) << "on " << type.getElementType()
                      << " is not supported yet (F32 and F64 are)";
@@ -636,12 +648,11 @@ LogicalResult Emitter::emitConv(g::ConvOp op) {
            << " spatial dimensions is not supported yet (1 and 2 are)";
   // A 1-D convolution is a 2-D one of height 1.
   bool oneD = x.getRank() == 3;
-  ArrayRef<int64_t> strides = op.getStrides(), pads = op.getPads(),
-                    dilations = op.getDilations();
   rt::ConvCall c;
-  c.input = bufferOf_.lookup(op.getInput());
-  c.weight = bufferOf_.lookup(op.getWeight());
-  c.bias = op.getBias() ? bufferOf_.lookup(op.getBias()) : -1;
+  c.mode = mode;
+  c.input = bufferOf_.lookup(input);
+  c.weight = bufferOf_.lookup(weight);
+  c.bias = bias ? bufferOf_.lookup(bias) : -1;
   c.n = x.getDimSize(0);
   c.c = x.getDimSize(1);
   c.h = oneD ? 1 : x.getDimSize(2);
@@ -649,23 +660,33 @@ LogicalResult Emitter::emitConv(g::ConvOp op) {
   c.m = w.getDimSize(0);
   c.kh = oneD ? 1 : w.getDimSize(2);
   c.kw = w.getDimSize(w.getRank() - 1);
-  c.oh = oneD ? 1 : type.getDimSize(2);
-  c.ow = type.getDimSize(type.getRank() - 1);
+  c.oh = oneD ? 1 : y.getDimSize(2);
+  c.ow = y.getDimSize(y.getRank() - 1);
   c.strideH = oneD ? 1 : strides[0];
   c.strideW = strides.back();
   c.dilationH = oneD ? 1 : dilations[0];
   c.dilationW = dilations.back();
   c.padTop = oneD ? 0 : pads[0];
   c.padLeft = oneD ? pads[0] : pads[1];
-  c.group = op.getGroup();
+  c.group = group;
   int32_t out = newBuffer(tempName(), rt::BufferKind::Temp, type);
   c.out = out;
   std::vector<int32_t> used = {c.input, c.weight, out};
   if (c.bias >= 0)
     used.push_back(c.bias);
   addStep(rt::Step::convolution(c), used);
-  bufferOf_[op.getResult()] = out;
+  bufferOf_[op->getResult(0)] = out;
   return success();
+}
+
+LogicalResult Emitter::emitConv(g::ConvOp op) {
+  auto x = cast<RankedTensorType>(op.getInput().getType());
+  auto w = cast<RankedTensorType>(op.getWeight().getType());
+  auto y = cast<RankedTensorType>(op.getResult().getType());
+  return emitConvCall(op, rt::ConvCall::Mode::Forward, x, w, y,
+                      op.getStrides(), op.getPads(), op.getDilations(),
+                      op.getGroup(), op.getInput(), op.getWeight(),
+                      op.getBias());
 }
 
 //===----------------------------------------------------------------------===//
@@ -874,6 +895,24 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
             .Case([&](g::GemmOp op) { return emitGemm(op); })
             .Case([&](g::MatMulOp op) { return emitMatMul(op); })
             .Case([&](g::ConvOp op) { return emitConv(op); })
+            .Case([&](g::ConvBackwardDataOp op) {
+              auto dy = cast<RankedTensorType>(op.getGrad().getType());
+              return emitConvCall(
+                  op, rt::ConvCall::Mode::BackwardData,
+                  cast<RankedTensorType>(op.getResult().getType()),
+                  cast<RankedTensorType>(op.getWeight().getType()), dy,
+                  op.getStrides(), op.getPads(), op.getDilations(),
+                  op.getGroup(), op.getGrad(), op.getWeight(), Value());
+            })
+            .Case([&](g::ConvBackwardFilterOp op) {
+              auto dy = cast<RankedTensorType>(op.getGrad().getType());
+              return emitConvCall(
+                  op, rt::ConvCall::Mode::BackwardFilter,
+                  cast<RankedTensorType>(op.getInput().getType()),
+                  cast<RankedTensorType>(op.getResult().getType()), dy,
+                  op.getStrides(), op.getPads(), op.getDilations(),
+                  op.getGroup(), op.getInput(), op.getGrad(), Value());
+            })
             .Case([&](func::ReturnOp op) { return emitReturn(op); })
             .Default([&](Operation *op) -> LogicalResult {
               return op->emitOpError()

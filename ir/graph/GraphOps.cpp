@@ -756,6 +756,81 @@ LogicalResult checkWindowAttrs(ArrayRef<int64_t> strides,
 }
 } // namespace
 
+/// The forward output shape of a convolution of `x` by `w` (static
+/// shapes), or failure with the reason.
+static FailureOr<SmallVector<int64_t>>
+convOutputShape(ArrayRef<int64_t> x, ArrayRef<int64_t> w,
+                ArrayRef<int64_t> strides, ArrayRef<int64_t> pads,
+                ArrayRef<int64_t> dilations, int64_t group, ErrorFn emitError) {
+  if (x.size() < 3 || w.size() != x.size()) {
+    emitError() << "needs input and weight shapes of one rank, 3 or more";
+    return failure();
+  }
+  size_t spatial = x.size() - 2;
+  if (failed(checkWindowAttrs(strides, pads, dilations, spatial, emitError)))
+    return failure();
+  if (group < 1 || x[1] % group || w[0] % group || w[1] * group != x[1]) {
+    emitError() << "channels do not fit: input " << x[1] << ", weight "
+                << w[0] << "x" << w[1] << ", group " << group;
+    return failure();
+  }
+  SmallVector<int64_t> y = {x[0], w[0]};
+  for (size_t d = 0; d < spatial; ++d)
+    y.push_back((x[d + 2] + pads[d] + pads[d + spatial] -
+                 dilations[d] * (w[d + 2] - 1) - 1) /
+                    strides[d] +
+                1);
+  return y;
+}
+
+FailureOr<Type> ConvBackwardDataOp::inferResultType(Adaptor adaptor,
+                                                    ErrorFn emitError) {
+  auto grad = rankedOperand(adaptor.getGrad(), "grad", emitError);
+  auto weight = rankedOperand(adaptor.getWeight(), "weight", emitError);
+  if (failed(grad) || failed(weight) ||
+      failed(checkSameElementType(*grad, "grad", *weight, "weight", emitError)))
+    return failure();
+  ArrayRef<int64_t> x = adaptor.getInputShape();
+  if (grad->hasStaticShape() && weight->hasStaticShape()) {
+    auto y = convOutputShape(x, weight->getShape(), adaptor.getStrides(),
+                             adaptor.getPads(), adaptor.getDilations(),
+                             adaptor.getGroup(), emitError);
+    if (failed(y))
+      return failure();
+    if (ArrayRef<int64_t>(*y) != grad->getShape()) {
+      emitError() << "grad has shape " << *grad
+                  << " but the forward convolution's output would be "
+                  << RankedTensorType::get(*y, grad->getElementType());
+      return failure();
+    }
+  }
+  return Type(RankedTensorType::get(x, grad->getElementType()));
+}
+
+FailureOr<Type> ConvBackwardFilterOp::inferResultType(Adaptor adaptor,
+                                                      ErrorFn emitError) {
+  auto grad = rankedOperand(adaptor.getGrad(), "grad", emitError);
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(grad) || failed(input) ||
+      failed(checkSameElementType(*grad, "grad", *input, "input", emitError)))
+    return failure();
+  ArrayRef<int64_t> w = adaptor.getWeightShape();
+  if (grad->hasStaticShape() && input->hasStaticShape()) {
+    auto y = convOutputShape(input->getShape(), w, adaptor.getStrides(),
+                             adaptor.getPads(), adaptor.getDilations(),
+                             adaptor.getGroup(), emitError);
+    if (failed(y))
+      return failure();
+    if (ArrayRef<int64_t>(*y) != grad->getShape()) {
+      emitError() << "grad has shape " << *grad
+                  << " but the forward convolution's output would be "
+                  << RankedTensorType::get(*y, grad->getElementType());
+      return failure();
+    }
+  }
+  return Type(RankedTensorType::get(w, grad->getElementType()));
+}
+
 FailureOr<Type> ConvOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
   auto input = rankedOperand(adaptor.getInput(), "input", emitError);
   auto weight = rankedOperand(adaptor.getWeight(), "weight", emitError);
@@ -870,6 +945,32 @@ FailureOr<Type> inferPool(Adaptor adaptor, ErrorFn emitError) {
   return Type(input->clone(shape));
 }
 } // namespace
+
+FailureOr<Type> PoolGradOp::inferResultType(Adaptor adaptor,
+                                            ErrorFn emitError) {
+  auto grad = rankedOperand(adaptor.getGrad(), "grad", emitError);
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  auto output = rankedOperand(adaptor.getOutput(), "output", emitError);
+  if (failed(grad) || failed(input) || failed(output) ||
+      failed(checkSameElementType(*grad, "grad", *input, "input", emitError)))
+    return failure();
+  if (!areCompatibleTypes(TypeRange{Type(*grad)}, TypeRange{Type(*output)})) {
+    emitError() << "grad " << *grad << " and the pooling's output "
+                << *output << " differ";
+    return failure();
+  }
+  size_t spatial = input->getRank() - 2;
+  if (input->getRank() < 3 || output->getRank() != input->getRank() ||
+      adaptor.getKernel().size() != spatial) {
+    emitError() << "needs input and output of one rank (3 or more) and one "
+                   "kernel size per spatial dimension";
+    return failure();
+  }
+  if (failed(checkWindowAttrs(adaptor.getStrides(), adaptor.getPads(),
+                              adaptor.getDilations(), spatial, emitError)))
+    return failure();
+  return Type(*input);
+}
 
 FailureOr<Type> MaxPoolOp::inferResultType(Adaptor a, ErrorFn e) {
   return inferPool(a, e);

@@ -560,6 +560,45 @@ def Kiln_ConvOp : Kiln_InferOp<"conv"> {
   }];
 }
 
+// The two other products of a convolution, which its gradient rule builds.
+// They keep the forward convolution's attributes; the shape attribute says
+// the size of what they compute (the forward input's or weight's).
+def Kiln_ConvBackwardDataOp : Kiln_InferOp<"conv_backward_data"> {
+  let summary = "The gradient of a convolution with respect to its input";
+  let description = [{
+    For the convolution `y = conv(x, weight)` with these attributes and
+    `x` of shape `input_shape`: dL/dx from `grad` = dL/dy (a transposed
+    convolution). The code generator turns it into a library call.
+
+    ```mlir
+    %dx = kiln.conv_backward_data %dy, %w {input_shape = array<i64: 4, 1, 28, 28>, strides = array<i64: 1, 1>, pads = array<i64: 2, 2, 2, 2>, dilations = array<i64: 1, 1>, group = 1 : i64} : (tensor<4x4x28x28xf32>, tensor<4x1x5x5xf32>) -> tensor<4x1x28x28xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$grad, Kiln_FloatTensor:$weight,
+                       DenseI64ArrayAttr:$input_shape,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DenseI64ArrayAttr:$dilations,
+                       DefaultValuedAttr<I64Attr, "1">:$group);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $weight attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_ConvBackwardFilterOp : Kiln_InferOp<"conv_backward_filter"> {
+  let summary = "The gradient of a convolution with respect to its weight";
+  let description = [{
+    For the convolution `y = conv(input, w)` with these attributes and `w` of
+    shape `weight_shape`: dL/dw from `grad` = dL/dy, summed over the batch.
+    The code generator turns it into a library call.
+  }];
+  let arguments = (ins Kiln_FloatTensor:$grad, Kiln_FloatTensor:$input,
+                       DenseI64ArrayAttr:$weight_shape,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DenseI64ArrayAttr:$dilations,
+                       DefaultValuedAttr<I64Attr, "1">:$group);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
+}
+
 //===----------------------------------------------------------------------===//
 // Pooling
 //===----------------------------------------------------------------------===//
@@ -590,6 +629,29 @@ def Kiln_AvgPoolOp : Kiln_PoolOp<"avg_pool", "AveragePool"> {
                        DenseI64ArrayAttr:$dilations,
                        DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
                        DefaultValuedAttr<BoolAttr, "false">:$count_include_pad);
+}
+
+// The gradient of pooling, which the pooling ops' rules build.
+def Kiln_PoolGradOp : Kiln_InferOp<"pool_grad"> {
+  let summary = "The gradient of max or sum pooling with respect to its input";
+  let description = [{
+    For the pooling `output = pool(input)` with these window attributes:
+    every input element receives the `grad` of each window that reads it.
+    With `max`, only where the element equals the window's maximum (all
+    tied maxima receive it); without, from every window (sum pooling;
+    average pooling's rule divides `grad` by the divisor first). `output` is
+    read only with `max`; the result has `input`'s type.
+
+    ```mlir
+    %dx = kiln.pool_grad %dy, %x, %y {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, max = true} : (tensor<4x4x14x14xf32>, tensor<4x4x28x28xf32>, tensor<4x4x14x14xf32>) -> tensor<4x4x28x28xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$grad, Kiln_FloatTensor:$input,
+                       Kiln_FloatTensor:$output, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$pads,
+                       DenseI64ArrayAttr:$dilations, BoolAttr:$max);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input `,` $output attr-dict `:` functional-type(operands, results)";
 }
 
 //===----------------------------------------------------------------------===//

@@ -548,6 +548,59 @@ RULE(GemmOp) {
   return success();
 }
 
+RULE(ConvOp) { // the two backward products; the bias sums over all but M
+  auto strides = op.getStridesAttr(), pads = op.getPadsAttr(),
+       dilations = op.getDilationsAttr();
+  auto group = op.getGroupAttr();
+  d[0] = r.make<ConvBackwardDataOp>(
+      r.g, op.getWeight(),
+      r.b.getDenseI64ArrayAttr(r.type(op.getInput()).getShape()), strides,
+      pads, dilations, group);
+  d[1] = r.make<ConvBackwardFilterOp>(
+      r.g, op.getInput(),
+      r.b.getDenseI64ArrayAttr(r.type(op.getWeight()).getShape()), strides,
+      pads, dilations, group);
+  if (Value bias = op.getBias()) {
+    SmallVector<int64_t> axes = {0};
+    for (int64_t a = 2; a < r.type(r.g).getRank(); ++a)
+      axes.push_back(a);
+    d[2] = r.sum(r.g, axes, /*keepdims=*/false);
+  }
+  return success();
+}
+
+RULE(MaxPoolOp) { // to the window's maximum (every tied one)
+  d[0] = r.make<PoolGradOp>(r.g, op.getInput(), op.getResult(),
+                            op.getKernelAttr(), op.getStridesAttr(),
+                            op.getPadsAttr(), op.getDilationsAttr(),
+                            r.b.getBoolAttr(true));
+  return success();
+}
+RULE(AvgPoolOp) { // g / divisor, spread over each window
+  auto x = r.type(op.getInput());
+  int64_t full = 1;
+  for (int64_t k : op.getKernel())
+    full *= k;
+  Value scaled;
+  if (op.getCountIncludePad()) {
+    scaled = r.mul(r.g, 1.0 / double(full));
+  } else {
+    // The divisor is the number of input elements each window reads: the
+    // padded average of ones, times the window size.
+    Value ones = r.make<ConstantOp>(
+        DenseElementsAttr::get(x, FloatAttr::get(x.getElementType(), 1.0)));
+    Value counted = r.make<AvgPoolOp>(
+        ones, op.getKernelAttr(), op.getStridesAttr(), op.getPadsAttr(),
+        op.getDilationsAttr(), op.getCeilModeAttr(), r.b.getBoolAttr(true));
+    scaled = r.div(r.g, r.mul(counted, double(full)));
+  }
+  d[0] = r.make<PoolGradOp>(scaled, op.getInput(), op.getResult(),
+                            op.getKernelAttr(), op.getStridesAttr(),
+                            op.getPadsAttr(), op.getDilationsAttr(),
+                            r.b.getBoolAttr(false));
+  return success();
+}
+
 // Normalizations.
 RULE(SoftmaxOp) { // y (g - sum(g y))
   Value y = op.getResult();
@@ -648,7 +701,7 @@ void registerGradientRules(DialectRegistry &registry) {
            AtanOp, HardSigmoidOp, HardSwishOp, GeluOp, ClipOp, CastOp,
            TriluOp, ReshapeOp, TransposeOp, BroadcastToOp, ConcatOp, SliceOp,
            ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, MatMulOp,
-           GemmOp, GatherOp, GatherElementsOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
+           GemmOp, ConvOp, MaxPoolOp, AvgPoolOp, GatherOp, GatherElementsOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
            BatchNormOp>(context);
   });
 }

@@ -643,6 +643,72 @@ Value pool(OpBuilder &b, PoolOp op, bool max, bool countIncludePad) {
                 [&](Scalar &s, ValueRange a) { return s.div(a[0], a[1]); });
 }
 
+/// The gradient of pooling: a reduction over the kernel offsets at every
+/// input position. Offset k of window o reads input position
+/// o * stride - pad + k * dilation, so the window that reads position i
+/// with offset k is o = (i + pad - k * dilation) / stride, when that
+/// divides exactly and lands inside the output.
+Value poolGrad(OpBuilder &b, g::PoolGradOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  auto outType = cast<RankedTensorType>(op.getOutput().getType());
+  int64_t rank = type.getRank(), spatial = rank - 2;
+  ArrayRef<int64_t> kernelSize = op.getKernel(), strides = op.getStrides(),
+                    pads = op.getPads(), dilations = op.getDilations();
+  SmallVector<int64_t> domain(type.getShape()), axes;
+  for (int64_t i = 0; i < spatial; ++i) {
+    axes.push_back(domain.size());
+    domain.push_back(kernelSize[i]);
+  }
+  Location loc = op.getLoc();
+  Type t = type.getElementType();
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineExpr> windowDims, inputDims;
+  for (int64_t a : axes)
+    windowDims.push_back(getAffineDimExpr(a, ctx));
+  for (int64_t d = 0; d < rank; ++d)
+    inputDims.push_back(getAffineDimExpr(d, ctx));
+  SmallVector<Operand> inputs = {
+      {b.create<tensor::EmptyOp>(loc, kernelSize, t),
+       AffineMap::get(domain.size(), 0, windowDims, ctx)},
+      {op.getInput(), AffineMap::get(domain.size(), 0, inputDims, ctx)}};
+  bool max = op.getMax();
+  Value grad = op.getGrad(), output = op.getOutput();
+  return kernel(
+      b, loc, domain, axes, inputs, t, Reduce::Sum,
+      [&](Scalar &s, ValueRange a) {
+        Type i64 = s.b.getI64Type();
+        SmallVector<Value> coords = {coordinate(s, 0), coordinate(s, 1)};
+        Value valid;
+        auto both = [&](Value c) {
+          valid = valid ? s.b.create<arith::AndIOp>(s.loc, valid, c).getResult()
+                        : c;
+        };
+        for (int64_t i = 0; i < spatial; ++i) {
+          Value at = coordinate(s, 2 + i), k = coordinate(s, rank + i);
+          Value num = s.sub(s.add(at, s.c(i64, double(pads[i]))),
+                            s.mul(k, s.c(i64, double(dilations[i]))));
+          Value stride = s.c(i64, double(strides[i]));
+          Value o = s.div(num, stride);
+          both(s.cmp(arith::CmpFPredicate::OGE, arith::CmpIPredicate::sge, num,
+                     s.c(i64, 0)));
+          both(s.cmp(arith::CmpFPredicate::OEQ, arith::CmpIPredicate::eq,
+                     s.rem(num, stride), s.c(i64, 0)));
+          both(s.cmp(arith::CmpFPredicate::OLT, arith::CmpIPredicate::slt, o,
+                     s.c(i64, double(outType.getDimSize(2 + i)))));
+          coords.push_back(o);
+        }
+        Value inside;
+        Value g = clampedExtract(s, grad, coords, inside);
+        both(inside);
+        if (max) {
+          Value y = clampedExtract(s, output, coords, inside);
+          both(s.cmp(arith::CmpFPredicate::OEQ, arith::CmpIPredicate::eq, a[1],
+                     y));
+        }
+        return s.select(valid, g, s.c(t, 0));
+      });
+}
+
 /// Training-mode batch norm: the batch's mean and (biased) variance over
 /// every dim but the channel (1), then the normalization. Returns the
 /// result, the mean and the variance.
@@ -727,7 +793,8 @@ struct LowerToLinalgPass final
     return TypeSwitch<Operation *, Value>(op)
         // Left for the code generator.
         .Case<g::MatMulOp, g::ReshapeOp, g::InitializerOp, g::ConstantOp,
-              g::ConvOp>([](Operation *op) { return op->getResult(0); })
+              g::ConvOp, g::ConvBackwardDataOp, g::ConvBackwardFilterOp>(
+            [](Operation *op) { return op->getResult(0); })
         .Case([&](g::GemmOp op) -> Value {
           // The library call adds a bias of 1, N or M x N elements; any other
           // broadcast (a column, [M, 1]) is materialized first.
@@ -991,6 +1058,7 @@ struct LowerToLinalgPass final
         .Case([&](g::GatherNdOp op) { return gatherNd(b, op); })
         .Case([&](g::CumSumOp op) { return cumsum(b, op); })
         .Case([&](g::MaxPoolOp op) { return pool(b, op, true, false); })
+        .Case([&](g::PoolGradOp op) { return poolGrad(b, op); })
         .Case([&](g::AvgPoolOp op) {
           return pool(b, op, false, op.getCountIncludePad());
         })

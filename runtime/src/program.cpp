@@ -254,10 +254,18 @@ Status Program::verify() const {
         auto elements = [&](int32_t id) {
           return buffers[id].bytes() / int64_t(dtypeSize(buffers[id].dtype));
         };
-        if (elements(c.input) != c.n * c.c * c.h * c.w ||
-            elements(c.weight) != c.m * (c.c / c.group) * c.kh * c.kw ||
-            elements(c.out) != c.n * c.m * c.oh * c.ow ||
-            (c.bias >= 0 && elements(c.bias) != c.m))
+        int64_t xs = c.n * c.c * c.h * c.w,
+                ws = c.m * (c.c / c.group) * c.kh * c.kw,
+                ys = c.n * c.m * c.oh * c.ow;
+        int64_t in = xs, weight = ws, out = ys;
+        if (c.mode == ConvCall::Mode::BackwardData)
+          in = ys, out = xs;
+        else if (c.mode == ConvCall::Mode::BackwardFilter)
+          weight = ys, out = ws;
+        if (elements(c.input) != in || elements(c.weight) != weight ||
+            elements(c.out) != out ||
+            (c.bias >= 0 && (elements(c.bias) != c.m ||
+                             c.mode != ConvCall::Mode::Forward)))
           return fail(where + "convolution sizes do not match its buffers");
         DType t = buffers[c.out].dtype;
         if ((t != DType::F32 && t != DType::F64) ||
@@ -369,6 +377,10 @@ std::string programToJson(const Program &p) {
                    c.c,         c.h,         c.w,      c.m,       c.kh,
                    c.kw,        c.oh,        c.ow,     c.strideH, c.strideW,
                    c.dilationH, c.dilationW, c.padTop, c.padLeft, c.group}) +
+             (c.mode == ConvCall::Mode::BackwardData ? ",\"mode\":\"backward_data\""
+              : c.mode == ConvCall::Mode::BackwardFilter
+                  ? ",\"mode\":\"backward_filter\""
+                  : "") +
              "}";
         continue;
       }
@@ -522,6 +534,15 @@ Status programFromJson(std::string_view json, const std::string &origin,
                v[8],          v[9],          v[10],         v[11],
                v[12],         v[13],         v[14],         v[15],
                v[16],         v[17],         v[18],         v[19]};
+          if (const JsonValue *mode = js.get("mode")) {
+            if (mode->str() == "backward_data")
+              c.mode = ConvCall::Mode::BackwardData;
+            else if (mode->str() == "backward_filter")
+              c.mode = ConvCall::Mode::BackwardFilter;
+            else
+              r.fail(where + " has a conv step of unknown mode '" +
+                     mode->str() + "'");
+          }
         }
       } else if (const JsonValue *jg = js.get("gemm")) {
         s.kind = Step::Kind::Gemm;

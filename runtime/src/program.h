@@ -53,8 +53,14 @@ struct GemmCall {
 
 /// 2-D convolution, NCHW input, MCHW weight (per group), optional bias of
 /// M elements; pads are top, left, bottom, right. (1-D convolutions are
-/// 2-D with a height of 1.)
+/// 2-D with a height of 1.) The sizes always describe the forward
+/// convolution x [n, c, h, w] * w [m, c/group, kh, kw] -> y [n, m, oh, ow];
+/// `mode` says which of its three products the call computes:
+///  - Forward: `out` = y from `input` = x and `weight` = w (+ bias);
+///  - BackwardData: `out` = dL/dx from `input` = dL/dy and `weight` = w;
+///  - BackwardFilter: `out` = dL/dw from `input` = x and `weight` = dL/dy.
 struct ConvCall {
+  enum class Mode : uint8_t { Forward, BackwardData, BackwardFilter };
   int32_t input, weight, bias = -1, out;
   int64_t n, c, h, w; ///< Input sizes.
   int64_t m, kh, kw;  ///< Output channels, kernel size.
@@ -62,6 +68,7 @@ struct ConvCall {
   int64_t strideH = 1, strideW = 1, dilationH = 1, dilationW = 1;
   int64_t padTop = 0, padLeft = 0;
   int64_t group = 1;
+  Mode mode = Mode::Forward;
 };
 
 struct Step {

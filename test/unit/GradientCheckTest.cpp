@@ -172,6 +172,26 @@ std::vector<Case> cases() {
          "  %4 = kiln.concat %3, %2 {axis = 0 : i64} : (tensor<6xf64>, tensor<4xf64>) -> tensor<10xf64>\n"
          "  return %4 : tensor<10xf64>",
          "tensor<10xf64>"),
+      fn("conv", "%x: tensor<2x4x5x6xf64>, %w: tensor<6x2x3x2xf64>, %b: tensor<6xf64>",
+         "  %0 = kiln.conv %x, %w, %b {strides = array<i64: 2, 1>, pads = array<i64: 1, 0, 1, 1>, dilations = array<i64: 1, 2>, group = 2 : i64} : (tensor<2x4x5x6xf64>, tensor<6x2x3x2xf64>, tensor<6xf64>) -> tensor<2x6x3x5xf64>\n"
+         "  return %0 : tensor<2x6x3x5xf64>",
+         "tensor<2x6x3x5xf64>"),
+      fn("conv_1d", "%x: tensor<2x3x7xf64>, %w: tensor<4x3x3xf64>",
+         "  %0 = kiln.conv %x, %w {strides = array<i64: 2>, pads = array<i64: 1, 1>, dilations = array<i64: 1>, group = 1 : i64} : (tensor<2x3x7xf64>, tensor<4x3x3xf64>) -> tensor<2x4x4xf64>\n"
+         "  return %0 : tensor<2x4x4xf64>",
+         "tensor<2x4x4xf64>"),
+      fn("max_pool", "%x: tensor<2x3x5x6xf64>",
+         "  %0 = kiln.max_pool %x {kernel = array<i64: 3, 2>, strides = array<i64: 2, 2>, pads = array<i64: 1, 0, 1, 0>, dilations = array<i64: 1, 1>} : (tensor<2x3x5x6xf64>) -> tensor<2x3x3x3xf64>\n"
+         "  return %0 : tensor<2x3x3x3xf64>",
+         "tensor<2x3x3x3xf64>"),
+      fn("avg_pool", "%x: tensor<2x3x5x6xf64>",
+         "  %0 = kiln.avg_pool %x {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>} : (tensor<2x3x5x6xf64>) -> tensor<2x3x3x3xf64>\n"
+         "  return %0 : tensor<2x3x3x3xf64>",
+         "tensor<2x3x3x3xf64>"),
+      fn("avg_pool_include_pad", "%x: tensor<1x2x6xf64>",
+         "  %0 = kiln.avg_pool %x {kernel = array<i64: 3>, strides = array<i64: 1>, pads = array<i64: 1, 1>, dilations = array<i64: 1>, count_include_pad = true} : (tensor<1x2x6xf64>) -> tensor<1x2x6xf64>\n"
+         "  return %0 : tensor<1x2x6xf64>",
+         "tensor<1x2x6xf64>"),
       fn("layer_norm", "%x: tensor<2x3x4xf64>, %g: tensor<4xf64>, %b: tensor<4xf64>",
          "  %0 = kiln.layer_norm %x, %g, %b {axis = 2 : i64, epsilon = 1.0e-5 : f32} : (tensor<2x3x4xf64>, tensor<4xf64>, tensor<4xf64>) -> tensor<2x3x4xf64>\n"
          "  return %0 : tensor<2x3x4xf64>",

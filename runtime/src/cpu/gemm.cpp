@@ -80,12 +80,69 @@ void run(const Program &p, const GemmCall &g, uint8_t *arena) {
   }
 }
 
+/// The convolution's patches (im2col) for images [n0, n0 + nb) and group
+/// g: row (ci, ky, kx), column (image, oy, ox); zero where padding. Rows are
+/// independent: spread over the cores.
+template <typename T>
+void im2col(const ConvCall &c, const T *x, int64_t n0, int64_t nb, int64_t g,
+            T *patches) {
+  int64_t cg = c.c / c.group, rows = cg * c.kh * c.kw, cols = c.oh * c.ow;
+  int64_t wide = nb * cols;
+  parallelFor(rows, [&](int64_t r) {
+    int64_t ci = r / (c.kh * c.kw), ky = r / c.kw % c.kh, kx = r % c.kw;
+    T *row = patches + r * wide;
+    for (int64_t i = 0; i < nb; ++i) {
+      const T *plane = x + (((n0 + i) * c.c) + g * cg + ci) * c.h * c.w;
+      for (int64_t oy = 0; oy < c.oh; ++oy) {
+        int64_t iy = oy * c.strideH - c.padTop + ky * c.dilationH;
+        T *dst = row + i * cols + oy * c.ow;
+        if (iy < 0 || iy >= c.h) {
+          std::fill(dst, dst + c.ow, T(0));
+          continue;
+        }
+        for (int64_t ox = 0; ox < c.ow; ++ox) {
+          int64_t ix = ox * c.strideW - c.padLeft + kx * c.dilationW;
+          dst[ox] = (ix >= 0 && ix < c.w) ? plane[iy * c.w + ix] : T(0);
+        }
+      }
+    }
+  });
+}
+
+/// The inverse of im2col's gather: adds every patch entry back to the input
+/// position it was read from (dL/dx). Planes (image, channel) are
+/// independent: spread over the cores.
+template <typename T>
+void col2im(const ConvCall &c, const T *patches, int64_t n0, int64_t nb,
+            int64_t g, T *dx) {
+  int64_t cg = c.c / c.group, cols = c.oh * c.ow, wide = nb * cols;
+  parallelFor(nb * cg, [&](int64_t t) {
+    int64_t i = t / cg, ci = t % cg;
+    T *plane = dx + (((n0 + i) * c.c) + g * cg + ci) * c.h * c.w;
+    for (int64_t ky = 0; ky < c.kh; ++ky)
+      for (int64_t kx = 0; kx < c.kw; ++kx) {
+        const T *row = patches + ((ci * c.kh + ky) * c.kw + kx) * wide + i * cols;
+        for (int64_t oy = 0; oy < c.oh; ++oy) {
+          int64_t iy = oy * c.strideH - c.padTop + ky * c.dilationH;
+          if (iy < 0 || iy >= c.h)
+            continue;
+          for (int64_t ox = 0; ox < c.ow; ++ox) {
+            int64_t ix = ox * c.strideW - c.padLeft + kx * c.dilationW;
+            if (ix >= 0 && ix < c.w)
+              plane[iy * c.w + ix] += row[oy * c.ow + ox];
+          }
+        }
+      }
+  });
+}
+
 template <typename T>
 void conv(const Program &p, const ConvCall &c, uint8_t *arena) {
   auto at = [&](int32_t id) {
     return reinterpret_cast<T *>(arena + p.buffers[id].offset);
   };
-  const T *x = at(c.input), *w = at(c.weight);
+  using Mode = ConvCall::Mode;
+  const T *in = at(c.input), *w = at(c.weight);
   const T *bias = c.bias >= 0 ? at(c.bias) : nullptr;
   T *out = at(c.out);
   int64_t cg = c.c / c.group, mg = c.m / c.group;
@@ -97,41 +154,45 @@ void conv(const Program &p, const ConvCall &c, uint8_t *arena) {
       c.n);
   int64_t width = block * cols;
   std::vector<T> patches(size_t(rows * width)), result(size_t(mg * width));
+  if (c.mode == Mode::BackwardData)
+    std::fill(out, out + c.n * c.c * c.h * c.w, T(0));
   for (int64_t n0 = 0; n0 < c.n; n0 += block) {
     int64_t nb = std::min(block, c.n - n0), wide = nb * cols;
     for (int64_t g = 0; g < c.group; ++g) {
-      // im2col: row (ci, ky, kx), column (image, oy, ox); zero where
-      // padding. Rows are independent: spread over the cores.
-      parallelFor(rows, [&](int64_t r) {
-        int64_t ci = r / (c.kh * c.kw), ky = r / c.kw % c.kh, kx = r % c.kw;
-        T *row = patches.data() + r * wide;
-        for (int64_t i = 0; i < nb; ++i) {
-          const T *plane = x + (((n0 + i) * c.c) + g * cg + ci) * c.h * c.w;
-          for (int64_t oy = 0; oy < c.oh; ++oy) {
-            int64_t iy = oy * c.strideH - c.padTop + ky * c.dilationH;
-            T *dst = row + i * cols + oy * c.ow;
-            if (iy < 0 || iy >= c.h) {
-              std::fill(dst, dst + c.ow, T(0));
-              continue;
-            }
-            for (int64_t ox = 0; ox < c.ow; ++ox) {
-              int64_t ix = ox * c.strideW - c.padLeft + kx * c.dilationW;
-              dst[ox] = (ix >= 0 && ix < c.w) ? plane[iy * c.w + ix] : T(0);
-            }
-          }
-        }
-      });
-      product<T>(false, false, mg, wide, rows, T(1), w + g * mg * rows,
-                 patches.data(), T(0), result.data());
-      // [mg, image, oy * ox] to the output's [image, m, oy * ox], plus bias.
+      if (c.mode == Mode::Forward) {
+        im2col(c, in, n0, nb, g, patches.data());
+        product<T>(false, false, mg, wide, rows, T(1), w + g * mg * rows,
+                   patches.data(), T(0), result.data());
+        // [mg, image, oy * ox] to the output's [image, m, oy * ox], + bias.
+        parallelFor(nb * mg, [&](int64_t t) {
+          int64_t i = t / mg, m = t % mg;
+          const T *src = result.data() + m * wide + i * cols;
+          T *dst = out + ((n0 + i) * c.m + g * mg + m) * cols;
+          T b = bias ? bias[g * mg + m] : T(0);
+          for (int64_t j = 0; j < cols; ++j)
+            dst[j] = src[j] + b;
+        });
+        continue;
+      }
+      // dL/dy [image, m, oy * ox] of this group as [mg, image * oy * ox].
+      const T *dy = c.mode == Mode::BackwardData ? in : w;
       parallelFor(nb * mg, [&](int64_t t) {
         int64_t i = t / mg, m = t % mg;
-        const T *src = result.data() + m * wide + i * cols;
-        T *dst = out + ((n0 + i) * c.m + g * mg + m) * cols;
-        T b = bias ? bias[g * mg + m] : T(0);
-        for (int64_t j = 0; j < cols; ++j)
-          dst[j] = src[j] + b;
+        const T *src = dy + ((n0 + i) * c.m + g * mg + m) * cols;
+        std::copy(src, src + cols, result.data() + m * wide + i * cols);
       });
+      if (c.mode == Mode::BackwardFilter) {
+        // dW[g] (+)= dy [mg, wide] * patches^T [wide, rows].
+        im2col(c, in, n0, nb, g, patches.data());
+        product<T>(false, true, mg, rows, wide, T(1), result.data(),
+                   patches.data(), n0 == 0 ? T(0) : T(1), out + g * mg * rows);
+      } else {
+        // Patches' gradient = W[g]^T [rows, mg] * dy [mg, wide], then back
+        // to the input positions.
+        product<T>(true, false, rows, wide, mg, T(1), w + g * mg * rows,
+                   result.data(), T(0), patches.data());
+        col2im(c, patches.data(), n0, nb, g, out);
+      }
     }
   }
 }

@@ -260,6 +260,44 @@ RULE(AtanOp) { // 1 / (1 + x^2)
   d[0] = r.div(r.g, r.add(r.scalar(x, 1), r.mul(x, x)));
   return success();
 }
+RULE(AsinOp) { // 1 / sqrt(1 - x^2)
+  Value x = op.getInput();
+  d[0] = r.div(r.g, r.make<SqrtOp>(r.sub(r.scalar(x, 1), r.mul(x, x))));
+  return success();
+}
+RULE(AcosOp) { // -1 / sqrt(1 - x^2)
+  Value x = op.getInput();
+  d[0] = r.neg(r.div(r.g, r.make<SqrtOp>(r.sub(r.scalar(x, 1), r.mul(x, x)))));
+  return success();
+}
+RULE(AsinhOp) { // 1 / sqrt(x^2 + 1)
+  Value x = op.getInput();
+  d[0] = r.div(r.g, r.make<SqrtOp>(r.add(r.mul(x, x), r.scalar(x, 1))));
+  return success();
+}
+RULE(AcoshOp) { // 1 / sqrt(x^2 - 1)
+  Value x = op.getInput();
+  d[0] = r.div(r.g, r.make<SqrtOp>(r.sub(r.mul(x, x), r.scalar(x, 1))));
+  return success();
+}
+RULE(AtanhOp) { // 1 / (1 - x^2)
+  Value x = op.getInput();
+  d[0] = r.div(r.g, r.sub(r.scalar(x, 1), r.mul(x, x)));
+  return success();
+}
+/// Piecewise-constant ops: a zero gradient, as PyTorch gives.
+template <typename OpT> LogicalResult zeroGradient(OpT op, Rule &r, Grads &d) {
+  d[0] = r.mul(r.g, 0.0);
+  return success();
+}
+RULE(FloorOp) { return zeroGradient(op, r, d); }
+RULE(CeilOp) { return zeroGradient(op, r, d); }
+RULE(RoundOp) { return zeroGradient(op, r, d); }
+RULE(CumSumOp) { // the running sum the other way
+  d[0] = r.make<CumSumOp>(r.g, op.getAxisAttr(), op.getExclusiveAttr(),
+                          r.b.getBoolAttr(!op.getReverse()));
+  return success();
+}
 RULE(HardSigmoidOp) { // alpha inside (0, 1), else 0
   double alpha = op.getAlpha().convertToDouble();
   double beta = op.getBeta().convertToDouble();
@@ -698,7 +736,8 @@ void registerGradientRules(DialectRegistry &registry) {
     attach<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, WhereOp, NegOp,
            AbsOp, ReluOp, LeakyReluOp, SqrtOp, ReciprocalOp, ExpOp, LogOp,
            ErfOp, TanhOp, SigmoidOp, SinOp, CosOp, TanOp, SinhOp, CoshOp,
-           AtanOp, HardSigmoidOp, HardSwishOp, GeluOp, ClipOp, CastOp,
+           AtanOp, AsinOp, AcosOp, AsinhOp, AcoshOp, AtanhOp, FloorOp, CeilOp,
+           RoundOp, CumSumOp, HardSigmoidOp, HardSwishOp, GeluOp, ClipOp, CastOp,
            TriluOp, ReshapeOp, TransposeOp, BroadcastToOp, ConcatOp, SliceOp,
            ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, MatMulOp,
            GemmOp, ConvOp, MaxPoolOp, AvgPoolOp, GatherOp, GatherElementsOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,

@@ -373,3 +373,27 @@ func.func @random_dtype() {
   %0 = kiln.random_uniform {shape = array<i64: 4>, dtype = i32} : () -> tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @conv_backward_data_wrong_grad(%dy: tensor<2x6x5x5xf32>, %w: tensor<6x2x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv_backward_data' op grad has shape 'tensor<2x6x5x5xf32>' but the forward convolution's output would be 'tensor<2x6x4x4xf32>'}}
+  %0 = kiln.conv_backward_data %dy, %w {input_shape = array<i64: 2, 4, 8, 8>, strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 2 : i64} : (tensor<2x6x5x5xf32>, tensor<6x2x3x3xf32>) -> tensor<2x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_backward_filter_bad_group(%dy: tensor<2x6x4x4xf32>, %x: tensor<2x4x8x8xf32>) {
+  // expected-error @+1 {{'kiln.conv_backward_filter' op channels do not fit: input 4, weight 6x3, group 2}}
+  %0 = kiln.conv_backward_filter %dy, %x {weight_shape = array<i64: 6, 3, 3, 3>, strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 2 : i64} : (tensor<2x6x4x4xf32>, tensor<2x4x8x8xf32>) -> tensor<6x3x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @pool_grad_mismatch(%dp: tensor<2x4x3x3xf32>, %x: tensor<2x4x8x8xf32>, %y: tensor<2x4x4x4xf32>) {
+  // expected-error @+1 {{'kiln.pool_grad' op grad 'tensor<2x4x3x3xf32>' and the pooling's output 'tensor<2x4x4x4xf32>' differ}}
+  %0 = kiln.pool_grad %dp, %x, %y {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, max = true} : (tensor<2x4x3x3xf32>, tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32>
+  return
+}

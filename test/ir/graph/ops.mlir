@@ -271,3 +271,19 @@ func.func @transformer_extras(%a: tensor<2x3xf32>, %m: tensor<2x3xi1>, %d: tenso
   %6 = kiln.random_uniform {shape = array<i64: 4>, dtype = bf16} : () -> tensor<4xbf16>
   return
 }
+
+// -----
+
+// The ops gradient rules build: the backward products of a convolution and
+// the gradient of pooling.
+// CHECK-LABEL: func.func @backward_ops
+func.func @backward_ops(%x: tensor<2x4x8x8xf32>, %w: tensor<6x2x3x3xf32>, %dy: tensor<2x6x4x4xf32>,
+                        %y: tensor<2x4x4x4xf32>, %dp: tensor<2x4x4x4xf32>) {
+  // CHECK: kiln.conv_backward_data {{.*}} -> tensor<2x4x8x8xf32>
+  %0 = kiln.conv_backward_data %dy, %w {input_shape = array<i64: 2, 4, 8, 8>, strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 2 : i64} : (tensor<2x6x4x4xf32>, tensor<6x2x3x3xf32>) -> tensor<2x4x8x8xf32>
+  // CHECK: kiln.conv_backward_filter {{.*}} -> tensor<6x2x3x3xf32>
+  %1 = kiln.conv_backward_filter %dy, %x {weight_shape = array<i64: 6, 2, 3, 3>, strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 2 : i64} : (tensor<2x6x4x4xf32>, tensor<2x4x8x8xf32>) -> tensor<6x2x3x3xf32>
+  // CHECK: kiln.pool_grad {{.*}} -> tensor<2x4x8x8xf32>
+  %2 = kiln.pool_grad %dp, %x, %y {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, max = true} : (tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32>
+  return
+}

@@ -1105,6 +1105,8 @@ std::vector<uint8_t> artifactBytes(const EmittedProgram &emitted) {
   std::string json = rt::programToJson(emitted.program);
   (void)writer.addSection("program", {json.begin(), json.end()});
   (void)writer.addSection("init", emitted.init);
+  for (auto &[name, bytes] : emitted.extraSections)
+    (void)writer.addSection(name, bytes);
   return writer.serialize();
 }
 

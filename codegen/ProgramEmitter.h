@@ -24,6 +24,9 @@ struct EmittedProgram {
   runtime::Program program;
   std::vector<uint8_t>
       init; ///< The arena's init region (parameters, constants).
+  /// More artifact sections (the source ONNX model that `kiln export`
+  /// writes trained weights into).
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> extraSections;
 };
 
 /// The runtime element type for an MLIR element type (index is stored as

@@ -1,6 +1,8 @@
 //===- Compile.cpp - the compiler's C++ entry point -----------------------===//
 #include "compiler/Compile.h"
 
+#include "compiler/Export.h"
+
 #include "runtime/src/io.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -103,6 +105,15 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
     FailureOr<codegen::EmittedProgram> program = emit(*module, options);
     if (failed(program))
       return failure();
+    // A training artifact carries its ONNX model, for kiln export.
+    StringRef ext = llvm::sys::path::extension(options.inputPath);
+    if (options.training && (ext == ".onnx" || ext == ".onnxtxt")) {
+      auto embedded = embeddableModel(options.inputPath, program->program);
+      if (!embedded)
+        return emitError(UnknownLoc::get(&context))
+               << llvm::toString(embedded.takeError());
+      program->extraSections.push_back({"onnx", std::move(*embedded)});
+    }
     std::vector<uint8_t> bytes = codegen::artifactBytes(*program);
     runtime::Status status = runtime::writeFileAtomically(
         options.outputPath, {{bytes.data(), bytes.size()}});

@@ -8,6 +8,7 @@
 #include "compiler/Driver.h"
 
 #include "compiler/Compile.h"
+#include "compiler/Export.h"
 #include "compiler/Registration.h"
 #include "runtime/src/inspect.h"
 #include "runtime/src/safetensors.h"
@@ -279,6 +280,12 @@ cl::opt<std::string>
                        "name (other tensors are ignored)"),
               cl::value_desc("IN.safetensors"), cl::Required,
               cl::sub(runCommand), cl::cat(kilnCategory));
+cl::opt<std::string> runCheckpoint(
+    "checkpoint",
+    cl::desc("Run with the weights of this checkpoint (kiln train's "
+             "checkpoint.safetensors)"),
+    cl::value_desc("CKPT.safetensors"), cl::sub(runCommand),
+    cl::cat(kilnCategory));
 cl::opt<std::string> runOutput("o", cl::desc("Where to write the outputs"),
                                cl::value_desc("OUT.safetensors"), cl::Required,
                                cl::sub(runCommand), cl::cat(kilnCategory));
@@ -309,6 +316,9 @@ int runRun(mlir::MLIRContext &context) {
     status = kiln::runtime::Session::create(std::move(program->program),
                                             std::move(program->init), session);
   }
+  int restored = 0;
+  if (status.ok() && !runCheckpoint.empty())
+    status = session->restore(runCheckpoint, restored);
   if (status.ok())
     status = session->runFiles("forward", runInputs, runOutput);
   return status.ok() ? 0 : reportStatus("run", status.release());
@@ -601,6 +611,33 @@ int runTrain(mlir::MLIRContext &context) {
 }
 
 //===----------------------------------------------------------------------===//
+// kiln export
+//===----------------------------------------------------------------------===//
+
+cl::SubCommand exportCommand(
+    "export", "Write the forward ONNX model with the weights of a checkpoint");
+cl::opt<std::string> exportModel_(
+    cl::Positional, cl::Required,
+    cl::desc("MODEL (a training .kiln, or the .onnx it was compiled from)"),
+    cl::sub(exportCommand), cl::cat(kilnCategory));
+cl::opt<std::string> exportCheckpoint(
+    "checkpoint", cl::desc("The trained weights (kiln train's checkpoint)"),
+    cl::value_desc("CKPT.safetensors"), cl::Required, cl::sub(exportCommand),
+    cl::cat(kilnCategory));
+cl::opt<std::string> exportOutput("o", cl::desc("Where to write the model"),
+                                  cl::value_desc("OUT.onnx"), cl::Required,
+                                  cl::sub(exportCommand),
+                                  cl::cat(kilnCategory));
+
+int runExport(mlir::MLIRContext &) {
+  if (Error e = exportModel(exportModel_, exportCheckpoint, exportOutput)) {
+    errs() << "kiln export: error: " << toString(std::move(e)) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+//===----------------------------------------------------------------------===//
 // kiln inspect
 //===----------------------------------------------------------------------===//
 
@@ -636,6 +673,7 @@ const Command commands[] = {{&compileCommand, runCompile},
                             {&runCommand, runRun},
                             {&stepCommand, runStep},
                             {&trainCommand, runTrain},
+                            {&exportCommand, runExport},
                             {&inspectCommand, runInspect}};
 
 StringRef severityName(mlir::DiagnosticSeverity severity) {
@@ -704,6 +742,7 @@ int driverMain(int argc, char **argv) {
           "  kiln run MODEL --inputs IN.safetensors -o OUT.safetensors\n"
           "  kiln step MODEL --inputs BATCH.safetensors -o OUT.safetensors\n"
           "  kiln train MODEL --data fashion-mnist --epochs N [--batch B]\n"
+          "  kiln export MODEL.kiln --checkpoint CKPT -o trained.onnx\n"
           "  kiln inspect MODEL.kiln [--json]\n\n"
           "Training options: --loss, --optimizer, --lr, --lr-schedule, ...\n"
           "(see kiln compile --help). The CUDA backend and some ops' kernels\n"

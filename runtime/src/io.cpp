@@ -69,7 +69,11 @@ Status writeFileAtomically(const std::string &path,
   int fd = ::mkstemp(temp.data());
   if (fd < 0)
     return ioError("cannot create a temporary file next to", path);
-  bool ok = true;
+  // mkstemp makes the file private (0600); give it the permissions a plain
+  // open() would (0666 less the umask).
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  bool ok = ::fchmod(fd, 0666 & ~mask) == 0;
   for (const Chunk &chunk : chunks)
     ok = ok && writeAll(fd, chunk.data, chunk.size);
   ok = ok && ::fsync(fd) == 0;

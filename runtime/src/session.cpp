@@ -105,6 +105,35 @@ uint8_t *Session::persistent(std::string_view name, const Buffer **info) {
   return arena_ + program_.buffers[id].offset;
 }
 
+Status Session::restore(const std::string &path, int &restored) {
+  SafeTensors file;
+  if (Status s = SafeTensors::read(path, file); !s.ok())
+    return s;
+  std::vector<std::pair<uint8_t *, const TensorView *>> copies;
+  for (const TensorView &t : file.tensors()) {
+    const Buffer *b = nullptr;
+    uint8_t *data = persistent(t.name, &b);
+    if (!data)
+      continue;
+    if (t.dtype != b->dtype || t.shape != b->shape)
+      return Status(KILN_STATUS_INVALID_ARGUMENT,
+                    path + ": '" + t.name + "' is " +
+                        std::string(dtypeName(t.dtype)) + " " +
+                        formatShape(t.shape) + "; the model's is " +
+                        std::string(dtypeName(b->dtype)) + " " +
+                        formatShape(b->shape));
+    copies.push_back({data, &t});
+  }
+  if (copies.empty())
+    return Status(KILN_STATUS_INVALID_ARGUMENT,
+                  path + " holds none of the model's parameters; is it a "
+                         "checkpoint of this model?");
+  for (auto &[data, t] : copies)
+    std::memcpy(data, t->data, t->bytes);
+  restored = int(copies.size());
+  return Status();
+}
+
 Status Session::run(std::string_view name,
                     const std::vector<HostTensor> &inputs,
                     std::vector<HostTensor> &outputs) {

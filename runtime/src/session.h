@@ -48,6 +48,11 @@ public:
   /// The arena bytes of the persistent buffer (parameter, optimizer state,
   /// statistic) named `name`, or null; `info` receives its description.
   uint8_t *persistent(std::string_view name, const Buffer **info = nullptr);
+  /// Copies every tensor of the safetensors file at `path` whose name is a
+  /// persistent buffer into it (a checkpoint's trained weights), checking
+  /// dtype and shape; fails, changing nothing, if none or a mismatched one
+  /// is there. `restored` receives the count.
+  Status restore(const std::string &path, int &restored);
 
 private:
   Session() = default;

@@ -15,8 +15,9 @@ double LearningRate::at(int64_t step) const {
     return base * double(step) / double(std::max<int64_t>(1, warmupSteps));
   if (kind == Kind::Warmup)
     return base;
-  double progress = double(step - warmupSteps) /
-                    double(std::max<int64_t>(1, totalSteps - warmupSteps));
+  double progress = std::min(
+      1.0, double(step - warmupSteps) /
+               double(std::max<int64_t>(1, totalSteps - warmupSteps)));
   return base * std::max(0.0, 0.5 * (1 + std::cos(M_PI * progress)));
 }
 

@@ -16,6 +16,18 @@ std::string tensorJson(const Buffer &b) {
 
 } // namespace
 
+std::string shortNumber(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", v);
+  return buffer;
+}
+
+const char *convMode(ConvCall::Mode mode) {
+  return mode == ConvCall::Mode::BackwardData     ? "backward-data "
+         : mode == ConvCall::Mode::BackwardFilter ? "backward-filter "
+                                                  : "";
+}
+
 Status inspectArtifact(const std::string &path, bool json, std::string &out) {
   Artifact artifact;
   if (Status s = Artifact::read(path, artifact); !s.ok())
@@ -39,6 +51,35 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
     }
     constants += b.kind == BufferKind::Constant;
   }
+  // What the training step updates: trainable parameters, optimizer state,
+  // statistics (all persistent buffers; counted by element).
+  auto elementsOf = [&](const std::vector<std::string> &names) {
+    int64_t n = 0;
+    for (const std::string &name : names)
+      if (int32_t id = p.persistent(name); id >= 0)
+        n += p.buffers[id].bytes() / int64_t(dtypeSize(p.buffers[id].dtype));
+    return n;
+  };
+  std::string trainingText, trainingJson;
+  if (p.training) {
+    const TrainingInfo &t = *p.training;
+    trainingText = "training: " + t.loss + " loss on labels '" + t.labels +
+"', " + t.optimizer + " (default lr " + shortNumber(t.lr) +
+                   "); " + std::to_string(t.parameters.size()) +
+                   " trainable tensors (" +
+                   std::to_string(elementsOf(t.parameters)) + " elements), " +
+                   std::to_string(t.state.size()) + " optimizer state tensors, " +
+                   std::to_string(t.statistics.size()) + " statistics\n";
+    trainingJson = ",\"training\":{\"loss\":" + jsonQuote(t.loss) +
+                   ",\"optimizer\":" + jsonQuote(t.optimizer) +
+                   ",\"trainable_tensors\":" +
+                   std::to_string(t.parameters.size()) +
+                   ",\"trainable_elements\":" +
+                   std::to_string(elementsOf(t.parameters)) +
+                   ",\"state_tensors\":" + std::to_string(t.state.size()) +
+                   ",\"state_elements\":" +
+                   std::to_string(elementsOf(t.state)) + "}";
+  }
 
   if (json) {
     out = "{\"artifact\":" + jsonQuote(path) +
@@ -47,7 +88,8 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
           ",\"init_bytes\":" + std::to_string(p.initBytes) +
           ",\"parameters\":" + std::to_string(parameters) +
           ",\"parameter_elements\":" + std::to_string(parameterElements) +
-          ",\"constants\":" + std::to_string(constants) + ",\"entries\":[";
+          ",\"constants\":" + std::to_string(constants) + trainingJson +
+          ",\"entries\":[";
     for (size_t i = 0; i < p.entries.size(); ++i) {
       const Entry &e = p.entries[i];
       int64_t launches = 0, calls = 0;
@@ -64,7 +106,12 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
         } else if (s.kind == Step::Kind::Conv) {
           ++calls;
           const ConvCall &c = s.conv;
-          steps += "{\"kind\":\"conv\",\"input\":" +
+          steps += std::string("{\"kind\":\"conv") +
+                   (c.mode == ConvCall::Mode::BackwardData ? "_backward_data"
+                    : c.mode == ConvCall::Mode::BackwardFilter
+                        ? "_backward_filter"
+                        : "") +
+                   "\",\"input\":" +
                    formatShape({c.n, c.c, c.h, c.w}) + ",\"kernel\":" +
                    formatShape({c.m, c.c / c.group, c.kh, c.kw}) +
                    ",\"group\":" + std::to_string(c.group) + "}";
@@ -98,6 +145,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
          std::to_string(p.initBytes) + " hold " + std::to_string(parameters) +
          " parameters (" + std::to_string(parameterElements) +
          " elements) and " + std::to_string(constants) + " constants\n";
+  out += trainingText;
   for (const Entry &e : p.entries) {
     out += "entry '" + e.name + "':\n  inputs:";
     for (int32_t id : e.inputs)
@@ -125,7 +173,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                std::to_string(k.body.size()) + " instructions\n";
       } else if (s.kind == Step::Kind::Conv) {
         const ConvCall &c = s.conv;
-        out += "conv " + std::to_string(c.kh) + "x" + std::to_string(c.kw) +
+        out += std::string("conv ") + convMode(c.mode) + std::to_string(c.kh) + "x" + std::to_string(c.kw) +
                " " + std::to_string(c.c) + "->" + std::to_string(c.m) +
                " channels on " + formatShape({c.n, c.c, c.h, c.w}) +
                (c.group > 1 ? ", group " + std::to_string(c.group) : "") +

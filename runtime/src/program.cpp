@@ -1,6 +1,8 @@
 //===- program.cpp - the compiled program an artifact carries -------------===//
 #include "program.h"
 
+#include <cmath>
+
 #include "json.h"
 
 #include <cstdio>
@@ -53,7 +55,13 @@ std::string ints32(const std::vector<int32_t> &v) {
   return ints(std::vector<int64_t>(v.begin(), v.end()));
 }
 
+/// A JSON number; the non-finite values JSON lacks are strings ("inf",
+/// "-inf", "nan"), which the reader accepts where a number belongs.
 std::string number(double v) {
+  if (std::isnan(v))
+    return "\"nan\"";
+  if (std::isinf(v))
+    return v > 0 ? "\"inf\"" : "\"-inf\"";
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.17g", v);
   return buffer;
@@ -101,6 +109,12 @@ public:
     if (!f)
       return fallback;
     std::optional<double> d = f->asDouble();
+    if (f->isString() && f->str() == "inf")
+      d = INFINITY;
+    else if (f->isString() && f->str() == "-inf")
+      d = -INFINITY;
+    else if (f->isString() && f->str() == "nan")
+      d = NAN;
     if (!d)
       fail(where + "'s '" + key + "' is not a number");
     return d.value_or(fallback);

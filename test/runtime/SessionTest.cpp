@@ -136,6 +136,30 @@ TEST(Program, JsonRoundTrips) {
   EXPECT_TRUE(back.entries[0].steps[0].gemm.transB);
 }
 
+TEST(Program, NonFiniteConstantsRoundTrip) {
+  // Max pooling's padding reads -inf; JSON has no infinities, so the format
+  // writes them as strings.
+  Mlp m = makeMlp();
+  KInstr c;
+  c.op = KOp::Const;
+  c.type = DType::F32;
+  for (double v : {-INFINITY, INFINITY}) {
+    c.fvalue = v;
+    m.program.kernels[0].body.push_back(c);
+  }
+  c.fvalue = NAN;
+  m.program.kernels[0].body.push_back(c);
+  std::string json = programToJson(m.program);
+  EXPECT_NE(json.find("\"f\":\"-inf\""), std::string::npos);
+  Program back;
+  Status status = programFromJson(json, "m.kiln", back);
+  ASSERT_TRUE(status.ok()) << status.toString();
+  const std::vector<KInstr> &body = back.kernels[0].body;
+  EXPECT_EQ(body[body.size() - 3].fvalue, -INFINITY);
+  EXPECT_EQ(body[body.size() - 2].fvalue, INFINITY);
+  EXPECT_TRUE(std::isnan(body.back().fvalue));
+}
+
 TEST(Program, MalformedJsonIsDataLoss) {
   Program p;
   EXPECT_EQ(programFromJson("{", "m.kiln", p).code(), KILN_STATUS_DATA_LOSS);

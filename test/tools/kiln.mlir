@@ -15,7 +15,7 @@
 // VERSION: kiln {{[0-9]+\.[0-9]+\.[0-9]+}} (MLIR 19.
 
 // RUN: not kiln 2>&1 | FileCheck %s --check-prefix=NONE
-// NONE: kiln: error: no command given; commands: compile run step train inspect (kiln --help explains them)
+// NONE: kiln: error: no command given; commands: compile run step train export inspect (kiln --help explains them)
 
 // RUN: not kiln frobnicate 2>&1 | FileCheck %s --check-prefix=UNKNOWN
-// UNKNOWN: kiln: error: unknown command 'frobnicate'; commands: compile run step train inspect
+// UNKNOWN: kiln: error: unknown command 'frobnicate'; commands: compile run step train export inspect

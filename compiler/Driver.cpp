@@ -340,8 +340,9 @@ cl::opt<std::string> stepInputs(
     cl::cat(kilnCategory));
 cl::opt<std::string> stepOutput(
     "o",
-    cl::desc("Where to write loss, grad.<name> (before the update) and "
-             "param.<name> (after it)"),
+    cl::desc("Where to write loss, grad.<name> (before the update), "
+             "param.<name> (after it) and stat.<name> (BatchNorm running "
+             "statistics after the step)"),
     cl::value_desc("OUT.safetensors"), cl::Required, cl::sub(stepCommand),
     cl::cat(kilnCategory));
 
@@ -485,14 +486,18 @@ int runStep(mlir::MLIRContext &context) {
   for (const rt::HostTensor &t : outputs)
     if (status.ok())
       status = writer.add(t.name, t.dtype, t.shape, t.data, t.bytes);
+  // param.* and, for BatchNorm's running statistics, stat.*: after the step.
   if (status.ok())
-    for (const std::string &name : trainer->info().parameters) {
-      const rt::Buffer *b = nullptr;
-      uint8_t *data = session->persistent(name, &b);
-      if (status.ok())
-        status = writer.add("param." + name, b->dtype, b->shape, data,
-                            size_t(b->bytes()));
-    }
+    for (auto [prefix, names] :
+         {std::pair("param.", &trainer->info().parameters),
+          std::pair("stat.", &trainer->info().statistics)})
+      for (const std::string &name : *names) {
+        const rt::Buffer *b = nullptr;
+        uint8_t *data = session->persistent(name, &b);
+        if (status.ok())
+          status = writer.add(prefix + name, b->dtype, b->shape, data,
+                              size_t(b->bytes()));
+      }
   if (status.ok()) {
     writer.setMetadata("producer", "kiln step");
     status = writer.write(stepOutput);

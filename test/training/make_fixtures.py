@@ -10,7 +10,9 @@ For every case below, writes to test/training/fixtures/:
                        int64), and the reference of one step as "expected:loss",
                        "expected:grad.<initializer>" (the gradient of the mean
                        loss, before the update) and "expected:param.<initializer>"
-                       (after the optimizer's update), computed by the same module
+                       (after the optimizer's update), and "expected:stat.<name>"
+                       for BatchNorm's running statistics after the step,
+                       computed by the same module
                        converted to float64 with torch.optim and stored as float32
   NAME.args            the `kiln step` options that select the same loss and
                        optimizer
@@ -211,6 +213,9 @@ def main():
                 g, p = g.T, p.T
             tensors["expected:grad." + init.name] = g.numpy().astype(np.float32)
             tensors["expected:param." + init.name] = p.numpy().astype(np.float32)
+        for key, buf in ref.named_buffers():
+            if key.endswith("running_mean") or key.endswith("running_var"):
+                tensors["expected:stat." + key] = buf.numpy().astype(np.float32)
         save_file(tensors, os.path.join(HERE, name + ".safetensors"))
         with open(os.path.join(HERE, name + ".args"), "w") as a:
             a.write(" ".join(kiln_args(loss, kind, o)) + "\n")

@@ -695,29 +695,12 @@ LogicalResult Emitter::emitConv(g::ConvOp op) {
 
 int32_t Emitter::copyKernel(Value from, int32_t fromBuffer, rt::BufferKind kind,
                             StringRef name) {
-  auto type = cast<RankedTensorType>(from.getType());
-  const rt::Buffer &src = program_.buffers[fromBuffer];
-  rt::Kernel k;
-  k.name = "copy" + std::to_string(program_.kernels.size());
-  k.domain = src.shape;
-  k.parallelDims = int32_t(src.shape.size());
-  k.args = {{src.dtype, src.shape, false}, {src.dtype, src.shape, true}};
-  rt::KInstr load;
-  load.op = rt::KOp::Load;
-  load.type = src.dtype;
-  load.arg = 0;
-  size_t rank = src.shape.size();
-  for (size_t j = 0; j < rank; ++j)
-    for (size_t d = 0; d <= rank; ++d)
-      load.map.push_back(d == j ? 1 : 0);
-  k.body = {load};
-  k.outputs = {{1, 0, rt::Combine::None}};
-  int32_t out = newBuffer(name, kind, type);
-  addStep(rt::Step::launch(kernelFor(std::move(k)), {fromBuffer, out}),
-          {fromBuffer, out});
+  int32_t out = newBuffer(name, kind, cast<RankedTensorType>(from.getType()));
+  copyInto(fromBuffer, out);
   return out;
 }
 
+/// A kernel step copying `fromBuffer` to `toBuffer` (same dtype and shape).
 void Emitter::copyInto(int32_t fromBuffer, int32_t toBuffer) {
   const rt::Buffer &src = program_.buffers[fromBuffer];
   rt::Kernel k;

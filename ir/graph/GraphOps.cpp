@@ -783,18 +783,25 @@ convOutputShape(ArrayRef<int64_t> x, ArrayRef<int64_t> w,
   return y;
 }
 
-FailureOr<Type> ConvBackwardDataOp::inferResultType(Adaptor adaptor,
-                                                    ErrorFn emitError) {
-  auto grad = rankedOperand(adaptor.getGrad(), "grad", emitError);
-  auto weight = rankedOperand(adaptor.getWeight(), "weight", emitError);
-  if (failed(grad) || failed(weight) ||
-      failed(checkSameElementType(*grad, "grad", *weight, "weight", emitError)))
+/// A backward product of the convolution of x by w whose output is `grad`:
+/// `known` is its operand besides grad (w for data, x for filter), `shape`
+/// the size of what it computes; checks that the forward output is grad's.
+static FailureOr<Type> inferConvBackward(Value gradValue, Value knownValue,
+                                         StringRef knownName,
+                                         ArrayRef<int64_t> shape, bool data,
+                                         ArrayRef<int64_t> strides,
+                                         ArrayRef<int64_t> pads,
+                                         ArrayRef<int64_t> dilations,
+                                         int64_t group, ErrorFn emitError) {
+  auto grad = rankedOperand(gradValue, "grad", emitError);
+  auto known = rankedOperand(knownValue, knownName, emitError);
+  if (failed(grad) || failed(known) ||
+      failed(checkSameElementType(*grad, "grad", *known, knownName, emitError)))
     return failure();
-  ArrayRef<int64_t> x = adaptor.getInputShape();
-  if (grad->hasStaticShape() && weight->hasStaticShape()) {
-    auto y = convOutputShape(x, weight->getShape(), adaptor.getStrides(),
-                             adaptor.getPads(), adaptor.getDilations(),
-                             adaptor.getGroup(), emitError);
+  if (grad->hasStaticShape() && known->hasStaticShape()) {
+    ArrayRef<int64_t> x = data ? shape : known->getShape();
+    ArrayRef<int64_t> w = data ? known->getShape() : shape;
+    auto y = convOutputShape(x, w, strides, pads, dilations, group, emitError);
     if (failed(y))
       return failure();
     if (ArrayRef<int64_t>(*y) != grad->getShape()) {
@@ -804,31 +811,19 @@ FailureOr<Type> ConvBackwardDataOp::inferResultType(Adaptor adaptor,
       return failure();
     }
   }
-  return Type(RankedTensorType::get(x, grad->getElementType()));
+  return Type(RankedTensorType::get(shape, grad->getElementType()));
 }
 
-FailureOr<Type> ConvBackwardFilterOp::inferResultType(Adaptor adaptor,
-                                                      ErrorFn emitError) {
-  auto grad = rankedOperand(adaptor.getGrad(), "grad", emitError);
-  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
-  if (failed(grad) || failed(input) ||
-      failed(checkSameElementType(*grad, "grad", *input, "input", emitError)))
-    return failure();
-  ArrayRef<int64_t> w = adaptor.getWeightShape();
-  if (grad->hasStaticShape() && input->hasStaticShape()) {
-    auto y = convOutputShape(input->getShape(), w, adaptor.getStrides(),
-                             adaptor.getPads(), adaptor.getDilations(),
-                             adaptor.getGroup(), emitError);
-    if (failed(y))
-      return failure();
-    if (ArrayRef<int64_t>(*y) != grad->getShape()) {
-      emitError() << "grad has shape " << *grad
-                  << " but the forward convolution's output would be "
-                  << RankedTensorType::get(*y, grad->getElementType());
-      return failure();
-    }
-  }
-  return Type(RankedTensorType::get(w, grad->getElementType()));
+FailureOr<Type> ConvBackwardDataOp::inferResultType(Adaptor a, ErrorFn e) {
+  return inferConvBackward(a.getGrad(), a.getWeight(), "weight",
+                           a.getInputShape(), /*data=*/true, a.getStrides(),
+                           a.getPads(), a.getDilations(), a.getGroup(), e);
+}
+
+FailureOr<Type> ConvBackwardFilterOp::inferResultType(Adaptor a, ErrorFn e) {
+  return inferConvBackward(a.getGrad(), a.getInput(), "input",
+                           a.getWeightShape(), /*data=*/false, a.getStrides(),
+                           a.getPads(), a.getDilations(), a.getGroup(), e);
 }
 
 FailureOr<Type> ConvOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {

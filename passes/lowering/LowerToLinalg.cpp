@@ -573,6 +573,28 @@ Value cumsum(OpBuilder &b, g::CumSumOp op) {
       });
 }
 
+/// A pooling-window loop nest: `shape`'s dims, then one reduction dim per
+/// kernel dim. linalg infers loop sizes from operand shapes, so `witness` is
+/// an unread tensor shaped like the window that gives the window dims theirs.
+struct WindowNest {
+  SmallVector<int64_t> domain, axes;
+  Operand witness;
+};
+WindowNest windowNest(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+                      ArrayRef<int64_t> kernelSize, Type element) {
+  WindowNest w;
+  w.domain.assign(shape.begin(), shape.end());
+  SmallVector<AffineExpr> windowDims;
+  for (int64_t k : kernelSize) {
+    w.axes.push_back(w.domain.size());
+    windowDims.push_back(getAffineDimExpr(w.domain.size(), b.getContext()));
+    w.domain.push_back(k);
+  }
+  w.witness = {b.create<tensor::EmptyOp>(loc, kernelSize, element),
+               AffineMap::get(w.domain.size(), 0, windowDims, b.getContext())};
+  return w;
+}
+
 /// Max and average pooling as reductions over the window (kernel dims added
 /// to the domain); padding reads are skipped: -inf for max, and for average
 /// a second reduction counts the elements read (unless count_include_pad).
@@ -582,13 +604,11 @@ Value pool(OpBuilder &b, PoolOp op, bool max, bool countIncludePad) {
   int64_t rank = type.getRank(), spatial = rank - 2;
   ArrayRef<int64_t> kernelSize = op.getKernel(), strides = op.getStrides(),
                     pads = op.getPads(), dilations = op.getDilations();
-  SmallVector<int64_t> domain(type.getShape()), axes;
-  for (int64_t i = 0; i < spatial; ++i) {
-    axes.push_back(domain.size());
-    domain.push_back(kernelSize[i]);
-  }
   Value input = op.getInput();
   Type t = type.getElementType();
+  Location loc = op.getLoc();
+  auto [domain, axes, shapeWitness] =
+      windowNest(b, loc, type.getShape(), kernelSize, t);
   auto window = [&](Scalar &s, Value &valid) {
     Type i64 = s.b.getI64Type();
     SmallVector<Value> coords = {coordinate(s, 0), coordinate(s, 1)};
@@ -600,15 +620,6 @@ Value pool(OpBuilder &b, PoolOp op, bool max, bool countIncludePad) {
     }
     return clampedExtract(s, input, coords, valid);
   };
-  Location loc = op.getLoc();
-  // linalg infers loop sizes from operand shapes: an unread tensor shaped
-  // like the window gives the window dims theirs.
-  SmallVector<AffineExpr> windowDims;
-  for (int64_t a : axes)
-    windowDims.push_back(getAffineDimExpr(a, b.getContext()));
-  Operand shapeWitness = {
-      b.create<tensor::EmptyOp>(loc, kernelSize, t),
-      AffineMap::get(domain.size(), 0, windowDims, b.getContext())};
   if (max)
     return kernel(b, loc, domain, axes, {shapeWitness}, t, Reduce::Max,
                   [&](Scalar &s, ValueRange) {
@@ -652,25 +663,18 @@ Value poolGrad(OpBuilder &b, g::PoolGradOp op) {
   auto type = cast<RankedTensorType>(op.getResult().getType());
   auto outType = cast<RankedTensorType>(op.getOutput().getType());
   int64_t rank = type.getRank(), spatial = rank - 2;
-  ArrayRef<int64_t> kernelSize = op.getKernel(), strides = op.getStrides(),
-                    pads = op.getPads(), dilations = op.getDilations();
-  SmallVector<int64_t> domain(type.getShape()), axes;
-  for (int64_t i = 0; i < spatial; ++i) {
-    axes.push_back(domain.size());
-    domain.push_back(kernelSize[i]);
-  }
+  ArrayRef<int64_t> strides = op.getStrides(), pads = op.getPads(),
+                    dilations = op.getDilations();
   Location loc = op.getLoc();
   Type t = type.getElementType();
   MLIRContext *ctx = b.getContext();
-  SmallVector<AffineExpr> windowDims, inputDims;
-  for (int64_t a : axes)
-    windowDims.push_back(getAffineDimExpr(a, ctx));
+  auto [domain, axes, witness] =
+      windowNest(b, loc, type.getShape(), op.getKernel(), t);
+  SmallVector<AffineExpr> inputDims;
   for (int64_t d = 0; d < rank; ++d)
     inputDims.push_back(getAffineDimExpr(d, ctx));
   SmallVector<Operand> inputs = {
-      {b.create<tensor::EmptyOp>(loc, kernelSize, t),
-       AffineMap::get(domain.size(), 0, windowDims, ctx)},
-      {op.getInput(), AffineMap::get(domain.size(), 0, inputDims, ctx)}};
+      witness, {op.getInput(), AffineMap::get(domain.size(), 0, inputDims, ctx)}};
   bool max = op.getMax();
   Value grad = op.getGrad(), output = op.getOutput();
   return kernel(

@@ -3,9 +3,15 @@
 # benchmark model (../shared/bench/torch_baseline.py: mlp, cnn, gpt) with
 # `kiln step` on the CPU, against PyTorch's step on the same batch in float64
 # (AdamW, lr 1e-3, weight decay 0.01, the benchmark's settings): the loss and
-# every gradient to rtol 1e-4 / atol 1e-5, and the time each takes. Outside
+# every gradient, and the time each takes. Outside
 # the default suite: it needs ../shared/bench and a Python with torch, onnx,
 # numpy and safetensors from PyPI, given as TORCH_PYTHON.
+#
+# Gradients are compared by relative error (|kiln - ref| / |ref| per tensor)
+# against PyTorch's own float32 step: a deep float32 network with BatchNorm
+# is only as close to float64 as its conditioning allows (the ResNet's
+# gradients differ from float64 by about 4e-3 in PyTorch itself), so kiln
+# passes where its error is at most 1e-4 or at most 1.5 times PyTorch's.
 #
 # The models are exported as the training fixtures are (TorchScript exporter,
 # training mode, no constant folding), with the benchmark's batch sizes. The
@@ -45,6 +51,11 @@ proto = onnx.load_from_string(f.getvalue())
 onnx.save(onnx.load_from_string(f.getvalue()), os.path.join(out, name + ".onnx"),
           save_as_external_data=True, location=name + ".onnx.data")
 before = {k: v.detach().clone() for k, v in model.named_parameters()}
+# PyTorch's float32 step, for the error a float32 implementation has here.
+import copy
+m32 = copy.deepcopy(model)
+tb.loss_fn(m32(x), y).backward()
+f32 = {k: p.grad for k, p in m32.named_parameters()}
 ref = model.double()
 params = dict(ref.named_parameters())
 loss = tb.loss_fn(ref(x if x.dtype == torch.int64 else x.double()), y)
@@ -53,12 +64,20 @@ tensors = {"input": x.numpy() if x.dtype == torch.int64 else x.numpy().astype(np
            "labels": y.numpy().astype(np.int64), "expected:loss": np.array(loss.item(), np.float32)}
 for init in proto.graph.initializer:
     if init.name in params:
-        tensors["expected:grad." + init.name] = params[init.name].grad.numpy().astype(np.float32)
-        continue
-    value = numpy_helper.to_array(init)
-    for k, p in before.items():
-        if p.dim() == 2 and tuple(p.shape[::-1]) == value.shape and np.array_equal(p.T.numpy(), value):
-            tensors["expected:grad." + init.name] = params[k].grad.T.numpy().astype(np.float32)
+        key, t = init.name, False
+    else:
+        value = numpy_helper.to_array(init)
+        key = next((k for k, p in before.items() if p.dim() == 2 and
+                    tuple(p.shape[::-1]) == value.shape and
+                    np.array_equal(p.T.numpy(), value)), None)
+        t = True
+        if key is None:
+            continue
+    g64, g32 = params[key].grad, f32[key]
+    if t:
+        g64, g32 = g64.T, g32.T
+    tensors["expected:grad." + init.name] = g64.numpy()
+    tensors["torch32:grad." + init.name] = np.ascontiguousarray(g32.numpy())
 save_file(tensors, os.path.join(out, name + ".reference.safetensors"))
 print(f"== {name}: PyTorch float64 loss {loss.item():.6f}, "
       f"{sum(k.startswith('expected:grad.') for k in tensors)} gradients")
@@ -68,9 +87,32 @@ PY
   build/tools/kiln step "$out/$m.onnx" --optimizer adamw --lr 1e-3 \
     --inputs "$out/$m.reference.safetensors" -o "$out/$m.step.safetensors"
   ms=$((($(date +%s%N) - start) / 1000000))
-  if build/test/runtime/kiln_compare_tensors "$out/$m.step.safetensors" \
-       "$out/$m.reference.safetensors" --rtol 1e-4 --atol 1e-5; then
-    echo "== $m: kiln's loss and gradients match PyTorch's (kiln step, compile included: $ms ms; reference ${ref_s} s)"
+  if "$python" - "$out/$m.step.safetensors" "$out/$m.reference.safetensors" <<'PY'
+import sys
+import numpy as np
+from safetensors.numpy import load_file
+got, ref = load_file(sys.argv[1]), load_file(sys.argv[2])
+loss = abs(float(got["loss"]) - float(ref["expected:loss"])) / abs(float(ref["expected:loss"]))
+worst, bad = (0.0, 0.0, ""), []
+for k in ref:
+    if not k.startswith("expected:grad."):
+        continue
+    name = k[len("expected:"):]
+    r = ref[k].astype(np.float64)
+    scale = max(np.linalg.norm(r), 1e-30)
+    ek = np.linalg.norm(got[name] - r) / scale
+    et = np.linalg.norm(ref["torch32:" + name] - r) / scale
+    worst = max(worst, (ek, et, name))
+    if ek > max(1e-4, 1.5 * et):
+        bad.append(f"{name}: kiln {ek:.2e}, PyTorch float32 {et:.2e}")
+print(f"   loss relative error {loss:.1e}; worst gradient {worst[2]}: kiln {worst[0]:.2e}, "
+      f"PyTorch float32 {worst[1]:.2e} (relative to float64)")
+for line in bad:
+    print("   TOO FAR: " + line)
+sys.exit(1 if bad or loss > 1e-5 else 0)
+PY
+  then
+    echo "== $m: kiln's loss and gradients are as close to float64 as PyTorch's float32 (kiln step, compile included: $ms ms; references ${ref_s} s)"
   else
     echo "== $m: MISMATCH (kiln step: $ms ms)"
     status=1

@@ -413,6 +413,12 @@ private:
 
   void initAccumulator(Lanes &acc, const KOutput &out, int64_t n) {
     acc.kind = kindOf(k_.args[out.arg].dtype);
+    // Float sums and products accumulate in double: a long float32 sum of
+    // values that nearly cancel (a bias's gradient) loses digits that
+    // PyTorch's cascade summation keeps. Stored back as float.
+    if (acc.kind == Kind::Float &&
+        (out.combine == Combine::Sum || out.combine == Combine::Prod))
+      acc.kind = Kind::Double;
     acc.resize(n);
     double f = 0;
     int64_t i = 0;
@@ -443,11 +449,14 @@ private:
   void combine(Lanes &acc, const KOutput &out, int64_t n) {
     const Lanes &v = values_[out.value];
     auto apply = [&](auto &a, const auto &x) {
+      using T = std::decay_t<decltype(a[0])>;
       for (int64_t l = 0; l < n; ++l)
-        a[l] = combineValue(out.combine, a[l], x[l]);
+        a[l] = combineValue<T>(out.combine, a[l], T(x[l]));
     };
     if (acc.kind == Kind::Float)
       apply(acc.f, v.f);
+    else if (acc.kind == Kind::Double && v.kind == Kind::Float)
+      apply(acc.d, v.f); // A float sum in a double accumulator.
     else if (acc.kind == Kind::Double)
       apply(acc.d, v.d);
     else

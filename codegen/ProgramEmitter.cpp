@@ -197,6 +197,27 @@ static LogicalResult affineRow(AffineExpr e, ArrayRef<unsigned> newIndex,
   return failure();
 }
 
+/// " node 'a' (Relu) + node 'b' (Add)": the ONNX nodes a kernel computes
+/// (fusion fuses their locations), in order, each once.
+static std::string kernelLabel(Operation *op) {
+  SmallVector<std::string> names;
+  std::function<void(Location)> collect = [&](Location loc) {
+    if (auto name = dyn_cast<NameLoc>(loc)) {
+      std::string n = name.getName().str();
+      if (!llvm::is_contained(names, n))
+        names.push_back(n);
+    } else if (auto fused = dyn_cast<FusedLoc>(loc)) {
+      for (Location part : fused.getLocations())
+        collect(part);
+    }
+  };
+  collect(op->getLoc());
+  std::string label;
+  for (const std::string &n : names)
+    label += (label.empty() ? " " : " + ") + n;
+  return label;
+}
+
 LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
   if (op.getNumDpsInits() != 1)
     return error(op) << "with " << op.getNumDpsInits()
@@ -210,9 +231,7 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
       if ((iterators[d] == utils::IteratorType::reduction) == reduction)
         order.push_back(d);
   rt::Kernel k;
-  k.name = "k" + std::to_string(program_.kernels.size());
-  if (auto name = dyn_cast<NameLoc>(op.getLoc()))
-    k.name += " " + name.getName().str(); // The ONNX node it came from.
+  k.name = "k" + std::to_string(program_.kernels.size()) + kernelLabel(op);
   for (unsigned i = 0; i < order.size(); ++i) {
     newIndex[order[i]] = i;
     k.domain.push_back(ranges[order[i]]);
@@ -534,6 +553,11 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
   stepArgs.push_back(out);
   k.args.push_back(
       {program_.buffers[out].dtype, program_.buffers[out].shape, true});
+  // A kernel may yield a constant from outside its body (fusion leaves one
+  // where an op fills a tensor with a value).
+  if (auto c = yielded.getDefiningOp<arith::ConstantOp>();
+      c && !instr.count(yielded) && c->getBlock() != &body)
+    constantInstr(c);
   auto it = instr.find(yielded);
   if (it == instr.end())
     return error(op) << "yields a value the kernel does not compute";

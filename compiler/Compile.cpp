@@ -71,7 +71,7 @@ OwningOpRef<ModuleOp> runPipeline(const CompileOptions &options, Stage stage,
   if (stage != Stage::Graph && options.training)
     buildTrainPipeline(pm, *options.training);
   if (stage == Stage::Kernels)
-    buildKernelPipeline(pm);
+    buildKernelPipeline(pm, options.pipeline);
   if (failed(pm.run(*module)))
     return {};
   return module;

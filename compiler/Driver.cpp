@@ -132,6 +132,13 @@ cl::list<std::string> optInputShapes(
     cl::sub(runCommand), cl::sub(stepCommand), cl::sub(trainCommand),
     cl::cat(kilnCategory));
 
+cl::opt<bool> optNoFusion(
+    "no-fusion",
+    cl::desc("Compile one kernel per op (no kiln-fuse-elementwise), to "
+             "compare with the fused program"),
+    cl::sub(compileCommand), cl::sub(runCommand), cl::sub(stepCommand),
+    cl::sub(trainCommand), cl::cat(kilnCategory));
+
 #undef TRAINING_SUBS
 
 /// The training options given on the command line, checked.
@@ -233,6 +240,7 @@ int runCompile(mlir::MLIRContext &context) {
   options.outputPath = compileOutput;
   options.dumpIrAfterAll = compileDumpAfterAll;
   options.printWeights = compilePrintWeights;
+  options.pipeline.fuse = !optNoFusion;
   if (!parseInputShapes("compile", options.import))
     return 1;
   if (!compileInference) {
@@ -310,6 +318,7 @@ int runRun(mlir::MLIRContext &context) {
     options.inputPath = runModel;
     if (!parseInputShapes("run", options.import))
       return 1;
+    options.pipeline.fuse = !optNoFusion;
     auto program = compileProgram(options, context);
     if (mlir::failed(program))
       return 1; // The compiler reported why.
@@ -427,6 +436,7 @@ int openTrainingSession(StringRef command, StringRef model, int64_t batch,
     CompileOptions options;
     options.inputPath = model.str();
     options.import.batchSize = batch;
+    options.pipeline.fuse = !optNoFusion;
     if (!parseInputShapes(command, options.import))
       return 1;
     options.training = trainingOptions(command);

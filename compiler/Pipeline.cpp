@@ -36,10 +36,13 @@ void buildTrainPipeline(mlir::OpPassManager &pm,
   buildGraphPipeline(pm);
 }
 
-void buildKernelPipeline(mlir::OpPassManager &pm) {
+void buildKernelPipeline(mlir::OpPassManager &pm,
+                         const PipelineOptions &options) {
   mlir::OpPassManager &funcPm = pm.nest<mlir::func::FuncOp>();
   funcPm.addPass(lowering::createLowerToLinalgPass());
   funcPm.addPass(mlir::createCSEPass());
+  if (options.fuse)
+    funcPm.addPass(fusion::createFuseElementwisePass());
 }
 
 namespace {

@@ -26,6 +26,8 @@ enum class Stage {
 struct PipelineOptions {
   /// Fail when a size is still unknown after shape inference.
   bool requireStaticShapes = true;
+  /// Fuse kernels (kiln-fuse-elementwise); off only to compare with.
+  bool fuse = true;
 };
 
 /// What `kiln-build-train-step` builds (see passes/autodiff/Passes.td).
@@ -48,8 +50,11 @@ void buildTrainPipeline(mlir::OpPassManager &pm,
 void buildGraphPipeline(mlir::OpPassManager &pm,
                         const PipelineOptions &options = {});
 
-/// Appends the passes from `Stage::Graph` to `Stage::Kernels`.
-void buildKernelPipeline(mlir::OpPassManager &pm);
+/// Appends the passes from `Stage::Graph` (or `Stage::Train`) to
+/// `Stage::Kernels`: lowering, CSE, and (unless `options.fuse` is off)
+/// fusion.
+void buildKernelPipeline(mlir::OpPassManager &pm,
+                         const PipelineOptions &options = {});
 
 /// Registers the pipelines above for kiln-opt (`--kiln-graph-pipeline`).
 void registerPipelines();

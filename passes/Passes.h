@@ -3,6 +3,7 @@
 #define KILN_PASSES_PASSES_H
 
 #include "passes/autodiff/Passes.h"
+#include "passes/fusion/Passes.h"
 #include "passes/lowering/Passes.h"
 #include "passes/shape/Passes.h"
 
@@ -14,6 +15,7 @@ inline void registerAllPasses() {
   shape::registerShapePasses();
   lowering::registerLoweringPasses();
   autodiff::registerAutodiffPasses();
+  fusion::registerFusionPasses();
 }
 
 } // namespace kiln

@@ -3,7 +3,8 @@
 # (fixtures/NAME.onnx, with the options of NAME.args) on the batch in
 # NAME.safetensors, compared with PyTorch's float64 step stored there
 # (make_fixtures.py): loss, gradients and updated parameters, rtol 1e-4,
-# atol 1e-5.
+# atol 1e-5; once as compiled (fused kernels) and once with --no-fusion (one
+# kernel per op), so that fusion is checked numerically on every model.
 #
 # Models kiln cannot train yet are listed in xfail.txt with the reason and
 # the error kiln must give; a listed model that passes, or fails with another
@@ -24,8 +25,10 @@ done < "$here/xfail.txt"
 
 passed=0 failed=0 expected=0
 for ref in "$here"/fixtures/*.safetensors; do
+ for fusion in fused unfused; do
   name=$(basename "$ref" .safetensors)
   read -r -a args < "$here/fixtures/$name.args"
+  [[ $fusion == unfused ]] && args+=(--no-fusion)
   if "$kiln" step "$here/fixtures/$name.onnx" "${args[@]}" --inputs "$ref" \
        -o "$work/out.safetensors" >"$work/log" 2>&1 &&
      "$compare" "$work/out.safetensors" "$ref" --rtol 1e-4 --atol 1e-5 \
@@ -49,11 +52,12 @@ for ref in "$here"/fixtures/*.safetensors; do
   elif ((ok)); then
     ((passed++))
   else
-    echo "FAIL: $name (kiln step ${args[*]})"
+    echo "FAIL: $name, $fusion (kiln step ${args[*]})"
     sed 's/^/    /' "$work/log" | head -8
     ((failed++))
   fi
   rm -f "$work/out.safetensors"
+ done
 done
 echo "training models: $expected expected failures (xfail.txt)"
 echo "$passed passed, $failed failed"

@@ -1,0 +1,81 @@
+//===- FuseElementwise.cpp - elementwise kernels into their consumers -----===//
+#include "passes/fusion/Passes.h"
+
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#define DEBUG_TYPE "kiln-fuse-elementwise"
+
+namespace kiln::fusion {
+
+#define GEN_PASS_DEF_FUSEELEMENTWISEPASS
+#include "passes/fusion/Passes.h.inc"
+
+namespace {
+
+using namespace mlir;
+
+/// Whether the value `operand` of a consumer should be computed inside it.
+bool shouldFuse(OpOperand &operand) {
+  auto producer = operand.get().getDefiningOp<linalg::GenericOp>();
+  auto consumer = dyn_cast<linalg::GenericOp>(operand.getOwner());
+  if (!producer || !consumer || !operand.get().hasOneUse())
+    return false;
+  if (producer.getNumParallelLoops() != producer.getNumLoops())
+    return false;
+  if (!consumer.getMatchingIndexingMap(&operand).isPermutation())
+    return false; // Read through a broadcast: it would be recomputed.
+  // Fusion that would keep the producer's result alive (its loop sizes come
+  // only from its output, say) makes a kernel with two outputs: not yet.
+  if (!linalg::ElementwiseOpFusionResult::getPreservedProducerResults(
+           producer, consumer)
+           .empty())
+    return false;
+  return linalg::areElementwiseOpsFusable(&operand);
+}
+
+struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp consumer,
+                                PatternRewriter &rewriter) const override {
+    for (OpOperand *operand : consumer.getDpsInputOperands()) {
+      if (!shouldFuse(*operand))
+        continue;
+      Operation *producer = operand->get().getDefiningOp();
+      Location loc = rewriter.getFusedLoc({producer->getLoc(),
+                                           consumer.getLoc()});
+      FailureOr<linalg::ElementwiseOpFusionResult> fused =
+          linalg::fuseElementwiseOps(rewriter, operand);
+      if (failed(fused))
+        continue;
+      fused->fusedOp->setLoc(loc);
+      for (auto [original, replacement] : fused->replacements)
+        rewriter.replaceAllUsesExcept(original, replacement, fused->fusedOp);
+      rewriter.eraseOp(consumer);
+      if (producer->use_empty())
+        rewriter.eraseOp(producer);
+      return success();
+    }
+    return failure();
+  }
+};
+
+struct FuseElementwisePass final
+    : impl::FuseElementwisePassBase<FuseElementwisePass> {
+  void runOnOperation() override {
+    // 1. Fuse producer into consumer, one operand at a time, until no
+    //    candidate is left (the greedy driver revisits changed ops).
+    RewritePatternSet patterns(&getContext());
+    patterns.add<FuseProducer>(&getContext());
+    GreedyRewriteConfig config;
+    config.useTopDownTraversal = true;
+    if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
+                                            config)))
+      return signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace kiln::fusion

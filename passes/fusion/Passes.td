@@ -1,0 +1,35 @@
+//===- Passes.td - fusing kernels -------------------------*- tablegen -*-===//
+#ifndef KILN_PASSES_FUSION_PASSES_TD
+#define KILN_PASSES_FUSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
+  let summary = "Fuses chains of elementwise kernels into their consumers";
+  let description = [{
+    On kernel-level IR (after `kiln-lower-to-linalg`): an all-parallel
+    `linalg.generic` whose result has one user, a `linalg.generic` that reads
+    it point for point (a permutation map, no broadcast), is merged into that
+    user; repeated until nothing changes. Its value is then computed where it
+    is used and never written to memory. The consumer may be a reduction, so
+    an elementwise producer fuses into the sum that consumes it.
+
+    Not fused: a producer with several users (it would be computed twice),
+    a producer read through a broadcast (it would be recomputed per
+    broadcast element), library calls (GEMM, convolution) and views.
+
+    The fused kernel's location fuses those of its parts, so `kiln inspect`
+    names every ONNX node in a kernel.
+
+    ```mlir
+    // Before: two kernels, one temporary
+    %e = linalg.generic ins(%x) { exp }      // 4x8
+    %r = linalg.generic ins(%e, %y) { mul }   // 4x8
+    // After: one kernel
+    %r = linalg.generic ins(%x, %y) { exp; mul }
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+#endif // KILN_PASSES_FUSION_PASSES_TD

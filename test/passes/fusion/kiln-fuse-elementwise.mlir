@@ -1,0 +1,51 @@
+// RUN: kiln-opt %s --split-input-file --kiln-lower-to-linalg --kiln-fuse-elementwise | FileCheck %s
+
+// A chain of elementwise ops is one kernel: exp, mul, relu read x and y once
+// and write only the result.
+// CHECK-LABEL: func.func @chain
+// CHECK-COUNT-1: linalg.generic
+// CHECK-NOT: linalg.generic
+// CHECK: math.exp
+// CHECK: arith.mulf
+// CHECK: arith.maximumf
+func.func @chain(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %0 = kiln.exp %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %1 = kiln.mul %0, %y : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %2 = kiln.relu %1 : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %2 : tensor<4x8xf32>
+}
+
+// -----
+
+// An elementwise producer fuses into the reduction that consumes it: the
+// squares are summed where they are computed.
+// CHECK-LABEL: func.func @into_reduction
+// CHECK: linalg.fill
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK-NOT: linalg.generic
+func.func @into_reduction(%x: tensor<4x8xf32>) -> tensor<4xf32> {
+  %0 = kiln.mul %x, %x : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xf32>
+  return %1 : tensor<4xf32>
+}
+
+// -----
+
+// Not fused: a value with two users (it would be computed twice), and a
+// value read through a broadcast (it would be recomputed per element).
+// CHECK-LABEL: func.func @kept_apart
+// CHECK: %[[EXP:.*]] = linalg.generic {{.*}}ins(%arg0
+// CHECK: math.exp
+// CHECK: %[[LOG:.*]] = linalg.generic {{.*}}ins(%arg1
+// CHECK: math.log
+// CHECK: linalg.generic {{.*}}ins(%[[EXP]], %[[EXP]], %[[LOG]]
+// CHECK-NOT: linalg.generic
+func.func @kept_apart(%x: tensor<4x8xf32>, %v: tensor<8xf32>) -> tensor<4x8xf32> {
+  %0 = kiln.exp %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %1 = kiln.log %v : (tensor<8xf32>) -> tensor<8xf32>
+  %2 = kiln.mul %0, %0 : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %3 = kiln.add %2, %1 : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return %3 : tensor<4x8xf32>
+}

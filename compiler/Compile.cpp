@@ -2,6 +2,8 @@
 #include "compiler/Compile.h"
 
 #include "compiler/Export.h"
+#include "codegen/cuda/CudaKernel.h"
+#include "runtime/src/cuda/nvrtc.h"
 
 #include "runtime/src/io.h"
 
@@ -13,6 +15,8 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
+
+#include <thread>
 
 using namespace mlir;
 
@@ -95,15 +99,96 @@ FailureOr<codegen::EmittedProgram> compileProgram(const CompileOptions &options,
   return emit(*module, options);
 }
 
+/// The program's kernels as one CUDA translation unit (artifact section
+/// "cuda.source") and, for each architecture asked for, its cubin
+/// ("cuda.cubin.<arch>"), compiled by NVRTC one architecture per thread.
+static LogicalResult addCuda(const CompileOptions &options,
+                             codegen::EmittedProgram &program,
+                             MLIRContext &context) {
+  auto fail = [&](const Twine &message) {
+    return emitError(UnknownLoc::get(&context)) << message;
+  };
+  codegen::cuda::Module module;
+  std::string error;
+  if (!codegen::cuda::printModule(program.program.kernels, module, error))
+    return fail("cannot print CUDA C++: " + error);
+  program.extraSections.push_back(
+      {"cuda.source",
+       std::vector<uint8_t>(module.source.begin(), module.source.end())});
+  if (options.precompileArchs.empty())
+    return success();
+  runtime::cuda::Nvrtc *nvrtc = nullptr;
+  if (runtime::Status s = runtime::cuda::Nvrtc::get(nvrtc); !s.ok())
+    return fail("--precompile: " + std::string(s.message()));
+  llvm::errs() << "kiln compile: NVRTC " << nvrtc->version() << ": compiling "
+               << program.program.kernels.size() << " kernels for";
+  for (const std::string &arch : options.precompileArchs)
+    llvm::errs() << " " << arch;
+  llvm::errs() << "\n";
+  size_t archs = options.precompileArchs.size();
+  std::vector<std::vector<uint8_t>> cubins(archs);
+  std::vector<runtime::Status> statuses(archs);
+  std::vector<std::thread> threads;
+  for (size_t a = 0; a < archs; ++a)
+    threads.emplace_back([&, a] {
+      statuses[a] = nvrtc->compile(module.source, "kiln",
+                                   options.precompileArchs[a], cubins[a]);
+    });
+  for (std::thread &t : threads)
+    t.join();
+  for (size_t a = 0; a < archs; ++a) {
+    if (statuses[a].ok()) {
+      program.extraSections.push_back(
+          {"cuda.cubin." + options.precompileArchs[a], std::move(cubins[a])});
+      continue;
+    }
+    // Name the kernel of the first error line ("kiln.cu(LINE): error").
+    std::string message(statuses[a].message());
+    size_t at = message.find("kiln.cu(");
+    std::string which = "the CUDA module";
+    if (at != std::string::npos) {
+      size_t line = std::strtoull(message.c_str() + at + 8, nullptr, 10);
+      size_t k = codegen::cuda::kernelAtLine(module, line);
+      if (k < program.program.kernels.size())
+        which = "kernel '" + program.program.kernels[k].name + "'";
+    }
+    return fail("--precompile: " + which + " does not compile for " +
+                options.precompileArchs[a] + ": " + message);
+  }
+  return success();
+}
+
 LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
-  Stage stage = options.artifact ? Stage::Kernels : options.emit;
+  Stage stage =
+      options.artifact || options.emitCuda ? Stage::Kernels : options.emit;
   OwningOpRef<ModuleOp> module = runPipeline(options, stage, context);
   if (!module)
     return failure();
 
+  if (options.emitCuda) {
+    FailureOr<codegen::EmittedProgram> program = emit(*module, options);
+    if (failed(program))
+      return failure();
+    codegen::cuda::Module cuda;
+    std::string error;
+    if (!codegen::cuda::printModule(program->program.kernels, cuda, error))
+      return emitError(UnknownLoc::get(&context))
+             << "cannot print CUDA C++: " << error;
+    std::string message;
+    auto output = openOutputFile(options.outputPath, &message);
+    if (!output)
+      return emitError(UnknownLoc::get(&context))
+             << "cannot write '" << options.outputPath << "': " << message;
+    output->os() << cuda.source;
+    output->keep();
+    return success();
+  }
+
   if (options.artifact) {
     FailureOr<codegen::EmittedProgram> program = emit(*module, options);
     if (failed(program))
+      return failure();
+    if (failed(addCuda(options, *program, context)))
       return failure();
     // A training artifact carries its ONNX model, for kiln export.
     StringRef ext = llvm::sys::path::extension(options.inputPath);

@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace kiln {
 
@@ -34,6 +35,13 @@ struct CompileOptions {
   std::optional<TrainingOptions> training;
   /// The learning rate a training artifact records as its default.
   double learningRate = 1e-3;
+  /// Write the program's kernels as CUDA C++ (one translation unit) instead
+  /// of IR or an artifact.
+  bool emitCuda = false;
+  /// Compile the kernels with NVRTC for these architectures ("sm_80") and
+  /// embed the cubins in the artifact; any kernel that does not compile is
+  /// an error naming it, with NVRTC's log.
+  std::vector<std::string> precompileArchs;
   onnx::ImportOptions import;
 };
 

@@ -217,12 +217,26 @@ cl::opt<std::string> compileEmit(
     cl::desc("Write the IR after this stage instead of an artifact:\n"
              "  mlir     import + shape inference + canonicalize/CSE\n"
              "  train    with @train_step (loss, gradients, optimizer)\n"
-             "  kernels  lowered to loop-nest kernels and library calls"),
+             "  kernels  lowered to loop-nest kernels and library calls\n"
+             "  cuda     the kernels as CUDA C++ (one translation unit)"),
     cl::value_desc("STAGE"), cl::sub(compileCommand), cl::cat(kilnCategory));
 cl::opt<bool> compileInference(
     "inference",
     cl::desc("Write a forward-only (inference) artifact: no loss, gradients "
              "or optimizer"),
+    cl::sub(compileCommand), cl::cat(kilnCategory));
+cl::list<std::string> compileDeviceArch(
+    "device-arch",
+    cl::desc("GPU architectures to precompile the kernels for, e.g. "
+             "--device-arch sm_80,sm_90 (with --precompile; default "
+             "sm_80,sm_90)"),
+    cl::value_desc("sm_XX,..."), cl::CommaSeparated, cl::sub(compileCommand),
+    cl::cat(kilnCategory));
+cl::opt<bool> compilePrecompile(
+    "precompile",
+    cl::desc("Compile every kernel with NVRTC for the --device-arch "
+             "architectures now, embed the cubins, and fail naming any "
+             "kernel that does not compile (NVRTC needs no GPU)"),
     cl::sub(compileCommand), cl::cat(kilnCategory));
 cl::opt<bool> compilePrintWeights(
     "print-weights",
@@ -265,10 +279,36 @@ int runCompile(mlir::MLIRContext &context) {
     options.emit = Stage::Train;
   } else if (compileEmit == "kernels") {
     options.emit = Stage::Kernels;
+  } else if (compileEmit == "cuda") {
+    options.emitCuda = true;
   } else {
     errs() << "kiln compile: error: unknown --emit stage '" << compileEmit
-           << "' (known: mlir, train, kernels)\n";
+           << "' (known: mlir, train, kernels, cuda)\n";
     return 1;
+  }
+  if (compileDeviceArch.getNumOccurrences() && !compilePrecompile) {
+    errs() << "kiln compile: error: --device-arch names the architectures "
+              "--precompile compiles for; add --precompile\n";
+    return 1;
+  }
+  if (compilePrecompile) {
+    if (!options.artifact) {
+      errs() << "kiln compile: error: --precompile embeds cubins in an "
+                "artifact; it cannot be combined with --emit\n";
+      return 1;
+    }
+    options.precompileArchs.assign(compileDeviceArch.begin(),
+                                   compileDeviceArch.end());
+    if (options.precompileArchs.empty())
+      options.precompileArchs = {"sm_80", "sm_90"};
+    for (const std::string &arch : options.precompileArchs)
+      if (!StringRef(arch).starts_with("sm_") ||
+          !llvm::all_of(StringRef(arch).drop_front(3), [](char c) { return c >= '0' && c <= '9'; }) ||
+          arch.size() < 5) {
+        errs() << "kiln compile: error: --device-arch '" << arch
+               << "' is not an architecture like sm_80 or sm_90\n";
+        return 1;
+      }
   }
   if (options.training)
     options.learningRate = learningRate(options.training->optimizer);

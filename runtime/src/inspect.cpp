@@ -146,6 +146,19 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
          " parameters (" + std::to_string(parameterElements) +
          " elements) and " + std::to_string(constants) + " constants\n";
   out += trainingText;
+  // What the CUDA backend gets: the kernels' source, and cubins where
+  // `kiln compile --precompile` made them.
+  if (artifact.section("cuda.source")) {
+    std::string archs;
+    for (const std::string &name : artifact.sectionNames())
+      if (name.rfind("cuda.cubin.", 0) == 0)
+        archs += (archs.empty() ? "" : ", ") + name.substr(11);
+    out += "cuda: " + std::to_string(p.kernels.size()) +
+           " kernels as CUDA C++; " +
+           (archs.empty() ? std::string("no cubins (compiled on first load)")
+                          : "cubins for " + archs) +
+           "\n";
+  }
   for (const Entry &e : p.entries) {
     out += "entry '" + e.name + "':\n  inputs:";
     for (int32_t id : e.inputs)

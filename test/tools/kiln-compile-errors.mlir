@@ -9,7 +9,7 @@
 // NO-OUT: kiln compile: error: an artifact needs -o OUT.kiln
 
 // RUN: not kiln compile %s --emit llvm 2>&1 | FileCheck %s --check-prefix=STAGE
-// STAGE: kiln compile: error: unknown --emit stage 'llvm' (known: mlir, train, kernels)
+// STAGE: kiln compile: error: unknown --emit stage 'llvm' (known: mlir, train, kernels, cuda)
 
 // RUN: not kiln compile %t.missing.mlir --emit mlir 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: kiln compile: error: cannot read '{{.*}}.missing.mlir': {{.*}}No such file or directory

@@ -1,0 +1,52 @@
+//===- CudaKernel.h - kernel descriptions as CUDA C++ ---------------------===//
+//
+// Prints a runtime Kernel (loop nest + scalar body, runtime/src/kernel.h) as
+// an `extern "C" __global__` function whose parameters are the kernel's
+// arguments in order (element pointers into the arena); a program's kernels
+// form one NVRTC-compilable translation unit. The launch contract:
+//
+//  - a 1-D grid of any size; each thread walks the parallel points in a
+//    grid-stride loop (64-bit indices), so any grid covers the domain;
+//  - each parallel point's reduction runs in that thread, in the order the
+//    CPU interpreter uses, with float sums accumulated in double as there;
+//  - integers compute in 64 bits, 16-bit floats in float, as on the CPU.
+//
+// Sizes are constants in the source: a kernel is specialized to its shapes.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_CODEGEN_CUDA_CUDAKERNEL_H
+#define KILN_CODEGEN_CUDA_CUDAKERNEL_H
+
+#include "runtime/src/kernel.h"
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace kiln::codegen::cuda {
+
+/// The name of kernel `index`'s entry function.
+std::string entryName(size_t index);
+
+/// The CUDA C++ function of `kernel` with entry name `entry` (without the
+/// shared prelude). Returns false and says why in `error` for what it cannot
+/// print.
+bool printKernel(const runtime::Kernel &kernel, const std::string &entry,
+                 std::string &source, std::string &error);
+
+/// All kernels of a program as one translation unit (one NVRTC compile, one
+/// module per architecture): the prelude, then kernel i as entryName(i).
+struct Module {
+  std::string source;
+  std::vector<size_t> kernelLines; ///< The 1-based line where each begins.
+};
+bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
+                 std::string &error);
+
+/// The kernel whose text holds 1-based `line` of the module (SIZE_MAX for
+/// the prelude): how NVRTC's errors are traced to a kernel.
+size_t kernelAtLine(const Module &module, size_t line);
+
+} // namespace kiln::codegen::cuda
+
+#endif // KILN_CODEGEN_CUDA_CUDAKERNEL_H

@@ -1,0 +1,140 @@
+//===- nvrtc.cpp - NVRTC, loaded at run time -------------------------------===//
+#include "nvrtc.h"
+
+#include <cstdlib>
+#include <dlfcn.h>
+#include <mutex>
+
+namespace kiln::runtime::cuda {
+
+// The parts of nvrtc.h kiln uses, declared here so that building needs no
+// CUDA toolkit.
+using nvrtcResult = int;
+using nvrtcProgram = struct _nvrtcProgram *;
+
+struct Nvrtc::Api {
+  const char *(*getErrorString)(nvrtcResult);
+  nvrtcResult (*version)(int *, int *);
+  nvrtcResult (*createProgram)(nvrtcProgram *, const char *, const char *,
+                               int, const char *const *, const char *const *);
+  nvrtcResult (*destroyProgram)(nvrtcProgram *);
+  nvrtcResult (*compileProgram)(nvrtcProgram, int, const char *const *);
+  nvrtcResult (*getProgramLogSize)(nvrtcProgram, size_t *);
+  nvrtcResult (*getProgramLog)(nvrtcProgram, char *);
+  nvrtcResult (*getCUBINSize)(nvrtcProgram, size_t *);
+  nvrtcResult (*getCUBIN)(nvrtcProgram, char *);
+};
+
+Status Nvrtc::get(Nvrtc *&out) {
+  static Nvrtc instance;
+  static std::string failure; // Why NVRTC cannot be used; empty if it can.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::vector<std::string> names = {"libnvrtc.so.13", "libnvrtc.so.12",
+                                      "libnvrtc.so"};
+    std::vector<std::string> dirs;
+    if (const char *home = std::getenv("CUDA_HOME"))
+      dirs.push_back(std::string(home) + "/lib64/");
+    dirs.push_back("/usr/local/cuda/lib64/");
+    void *handle = nullptr;
+    std::string tried;
+    for (const std::string &name : names) {
+      handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+      tried += (tried.empty() ? "" : ", ") + name;
+      if (handle)
+        break;
+    }
+    for (size_t d = 0; !handle && d < dirs.size(); ++d)
+      for (const std::string &name : names) {
+        std::string path = dirs[d] + name;
+        handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+        tried += ", " + path;
+        if (handle)
+          break;
+      }
+    if (!handle) {
+      failure = "NVRTC is not installed (tried " + tried +
+                "); install the CUDA toolkit or set CUDA_HOME";
+      return;
+    }
+    auto *api = new Api();
+    bool ok = true;
+    auto bind = [&](auto &fn, const char *symbol) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
+          dlsym(handle, symbol));
+      ok &= fn != nullptr;
+    };
+    bind(api->getErrorString, "nvrtcGetErrorString");
+    bind(api->version, "nvrtcVersion");
+    bind(api->createProgram, "nvrtcCreateProgram");
+    bind(api->destroyProgram, "nvrtcDestroyProgram");
+    bind(api->compileProgram, "nvrtcCompileProgram");
+    bind(api->getProgramLogSize, "nvrtcGetProgramLogSize");
+    bind(api->getProgramLog, "nvrtcGetProgramLog");
+    bind(api->getCUBINSize, "nvrtcGetCUBINSize");
+    bind(api->getCUBIN, "nvrtcGetCUBIN");
+    if (!ok) {
+      delete api;
+      failure = "the NVRTC library found lacks functions kiln needs (CUDA "
+                "12 or newer is required)";
+      return;
+    }
+    instance.api_ = api;
+    api->version(&instance.major_, &instance.minor_);
+  });
+  if (!failure.empty())
+    return Status(KILN_STATUS_UNAVAILABLE, failure);
+  out = &instance;
+  return Status();
+}
+
+std::string Nvrtc::version() const {
+  return std::to_string(major_) + "." + std::to_string(minor_);
+}
+
+Status Nvrtc::compile(const std::string &source, const std::string &name,
+                      const std::string &arch,
+                      std::vector<uint8_t> &cubin) const {
+  nvrtcProgram program = nullptr;
+  auto fail = [&](const std::string &what, nvrtcResult r) {
+    return Status(KILN_STATUS_INTERNAL, "NVRTC " + what + " of kernel '" +
+                                            name + "' failed: " +
+                                            api_->getErrorString(r));
+  };
+  nvrtcResult r = api_->createProgram(&program, source.c_str(),
+                                      (name + ".cu").c_str(), 0, nullptr,
+                                      nullptr);
+  if (r != 0)
+    return fail("nvrtcCreateProgram", r);
+  std::string archOption = "--gpu-architecture=" + arch;
+  const char *options[] = {archOption.c_str(), "--std=c++17",
+                           "-default-device"};
+  r = api_->compileProgram(program, 3, options);
+  std::string log;
+  size_t logSize = 0;
+  if (api_->getProgramLogSize(program, &logSize) == 0 && logSize > 1) {
+    log.resize(logSize);
+    api_->getProgramLog(program, log.data());
+    log.resize(logSize - 1);
+  }
+  if (r != 0) {
+    api_->destroyProgram(&program);
+    return Status(KILN_STATUS_INTERNAL,
+                  "NVRTC cannot compile kernel '" + name + "' for " + arch +
+                      " (" + api_->getErrorString(r) + "):\n" + log);
+  }
+  size_t size = 0;
+  r = api_->getCUBINSize(program, &size);
+  if (r != 0 || size == 0) {
+    api_->destroyProgram(&program);
+    return fail("nvrtcGetCUBINSize", r);
+  }
+  cubin.resize(size);
+  r = api_->getCUBIN(program, reinterpret_cast<char *>(cubin.data()));
+  api_->destroyProgram(&program);
+  if (r != 0)
+    return fail("nvrtcGetCUBIN", r);
+  return Status();
+}
+
+} // namespace kiln::runtime::cuda

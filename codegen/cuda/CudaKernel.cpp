@@ -280,6 +280,42 @@ bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
   return true;
 }
 
+bool printHostModule(const std::vector<runtime::Kernel> &kernels,
+                     std::string &source, std::string &error) {
+  Module module;
+  if (!printModule(kernels, module, error))
+    return false;
+  // What CUDA provides, for a host compiler: one "thread" walks every point
+  // (a grid of one block of one thread), and the intrinsics are bit casts.
+  source = R"(// Host emulation of a kiln CUDA module (tests only).
+#include <cmath>
+#include <cstring>
+#define __global__
+#define __device__
+#define __forceinline__ inline
+struct kiln_dim3 { unsigned x, y, z; };
+static const kiln_dim3 threadIdx = {0, 0, 0}, blockIdx = {0, 0, 0},
+                       blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
+static inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
+static inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
+static inline double __longlong_as_double(long long b) { double d; std::memcpy(&d, &b, 8); return d; }
+)";
+  source += module.source;
+  source += "\nextern \"C\" void kiln_host_launch(int kernel, void **args) {\n"
+            "  switch (kernel) {\n";
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    source += "  case " + std::to_string(i) + ": " + entryName(i) + "(";
+    for (size_t a = 0; a < kernels[i].args.size(); ++a)
+      source += std::string(a ? ", " : "") + "(" +
+                (kernels[i].args[a].output ? "" : "const ") +
+                storageType(kernels[i].args[a].dtype) + "*)args[" +
+                std::to_string(a) + "]";
+    source += "); break;\n";
+  }
+  source += "  }\n}\n";
+  return true;
+}
+
 size_t kernelAtLine(const Module &module, size_t line) {
   size_t found = SIZE_MAX;
   for (size_t i = 0; i < module.kernelLines.size(); ++i)

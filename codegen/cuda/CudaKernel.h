@@ -43,6 +43,13 @@ struct Module {
 bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
                  std::string &error);
 
+/// The module made compilable by a host C++ compiler, plus
+/// `extern "C" void kiln_host_launch(int kernel, void **args)`: what the
+/// tests use to run the printed kernels on the CPU and compare them with
+/// the interpreter, where no GPU is.
+bool printHostModule(const std::vector<runtime::Kernel> &kernels,
+                     std::string &source, std::string &error);
+
 /// The kernel whose text holds 1-based `line` of the module (SIZE_MAX for
 /// the prelude): how NVRTC's errors are traced to a kernel.
 size_t kernelAtLine(const Module &module, size_t line);

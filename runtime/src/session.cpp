@@ -203,7 +203,8 @@ Status Session::run(std::string_view name,
       std::vector<void *> args;
       for (int32_t id : step.args)
         args.push_back(arena_ + program_.buffers[id].offset);
-      if (Status s = cpu::runKernel(program_.kernels[step.kernel], args);
+      if (Status s = hook_ ? hook_(step.kernel, args)
+                           : cpu::runKernel(program_.kernels[step.kernel], args);
           !s.ok())
         return s;
     }

@@ -4,6 +4,7 @@
 
 #include "program.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,8 +55,16 @@ public:
   /// is there. `restored` receives the count.
   Status restore(const std::string &path, int &restored);
 
+  /// Runs kernel steps with `hook` (kernel index, argument pointers in the
+  /// kernel's order) instead of the CPU interpreter; null restores it. For
+  /// tests that execute generated kernel code on the CPU.
+  using KernelHook =
+      std::function<Status(int32_t kernel, const std::vector<void *> &args)>;
+  void setKernelHook(KernelHook hook) { hook_ = std::move(hook); }
+
 private:
   Session() = default;
+  KernelHook hook_;
   Program program_;
   uint8_t *arena_ = nullptr;
 };

@@ -1,0 +1,139 @@
+//===- CudaEmulationTest.cpp - printed CUDA kernels run on the CPU --------===//
+//
+// No GPU is needed to check what the CUDA printer writes: the module is
+// compiled by the host C++ compiler (with CUDA's builtins emulated: one
+// thread walks every point) and run in place of the interpreter. For every
+// training fixture, one training step through the printed kernels must give
+// the interpreter's loss, gradients and updated parameters.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/cuda/CudaKernel.h"
+#include "compiler/Compile.h"
+#include "compiler/Registration.h"
+#include "runtime/src/io.h"
+#include "runtime/src/safetensors.h"
+#include "runtime/src/training.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+namespace rt = kiln::runtime;
+using LaunchFn = void (*)(int, void **);
+
+struct Model {
+  std::string name, loss = "cross_entropy";
+};
+
+class CudaEmulation : public testing::TestWithParam<Model> {};
+
+/// The printed module, compiled by the host compiler and loaded.
+LaunchFn buildHostModule(const std::vector<rt::Kernel> &kernels,
+                         const std::string &dir, std::string &error) {
+  std::string source;
+  if (!kiln::codegen::cuda::printHostModule(kernels, source, error))
+    return nullptr;
+  std::ofstream(dir + "/module.cpp") << source;
+  std::string command = std::string(KILN_HOST_CXX) +
+                        " -std=c++17 -O1 -shared -fPIC -w " + dir +
+                        "/module.cpp -o " + dir + "/module.so 2> " + dir +
+                        "/log.txt";
+  if (std::system(command.c_str()) != 0) {
+    std::ifstream log(dir + "/log.txt");
+    error = "the host compiler rejects the module: " +
+            std::string(std::istreambuf_iterator<char>(log), {});
+    return nullptr;
+  }
+  void *handle = dlopen((dir + "/module.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    error = dlerror();
+    return nullptr;
+  }
+  return reinterpret_cast<LaunchFn>(dlsym(handle, "kiln_host_launch"));
+}
+
+TEST_P(CudaEmulation, TrainingStepMatchesTheInterpreter) {
+  const Model &m = GetParam();
+  std::string fixtures = std::string(KILN_SOURCE_DIR) + "/test/training/fixtures/";
+  mlir::DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  kiln::CompileOptions options;
+  options.inputPath = fixtures + m.name + ".onnx";
+  options.training = kiln::TrainingOptions();
+  options.training->loss = m.loss;
+  options.training->optimizer = "adam";
+  auto program = kiln::compileProgram(options, context);
+  ASSERT_TRUE(mlir::succeeded(program));
+
+  std::string dir = testing::TempDir() + "/kiln-cuda-" + m.name;
+  std::filesystem::create_directories(dir);
+  std::string error;
+  LaunchFn launch = buildHostModule(program->program.kernels, dir, error);
+  ASSERT_TRUE(launch) << error;
+
+  rt::SafeTensors batch;
+  ASSERT_TRUE(rt::SafeTensors::read(fixtures + m.name + ".safetensors", batch).ok());
+  std::vector<rt::HostTensor> inputs;
+  for (const rt::TensorView &t : batch.tensors())
+    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
+
+  // The same program twice: interpreted, and through the printed kernels.
+  std::vector<std::vector<uint8_t>> results[2];
+  std::vector<std::string> names;
+  for (int emulated = 0; emulated < 2; ++emulated) {
+    std::unique_ptr<rt::Session> session;
+    ASSERT_TRUE(rt::Session::create(program->program, program->init, session).ok());
+    if (emulated)
+      session->setKernelHook([&](int32_t kernel, const std::vector<void *> &args) {
+        launch(kernel, const_cast<void **>(args.data()));
+        return rt::Status();
+      });
+    std::unique_ptr<rt::Trainer> trainer;
+    ASSERT_TRUE(rt::Trainer::create(*session, rt::LearningRate(), trainer).ok());
+    std::vector<rt::HostTensor> outputs;
+    double loss;
+    rt::Status s = trainer->step(inputs, outputs, loss);
+    ASSERT_TRUE(s.ok()) << s.message();
+    names.clear();
+    for (const rt::HostTensor &t : outputs) {
+      names.push_back(t.name);
+      auto *p = static_cast<const uint8_t *>(t.data);
+      results[emulated].emplace_back(p, p + t.bytes);
+    }
+    for (const std::string &name : trainer->checkpointNames()) {
+      const rt::Buffer *b = nullptr;
+      uint8_t *p = session->persistent(name, &b);
+      names.push_back(name);
+      results[emulated].emplace_back(p, p + b->bytes());
+    }
+  }
+  ASSERT_EQ(results[0].size(), results[1].size());
+  for (size_t i = 0; i < results[0].size(); ++i) {
+    const auto *a = reinterpret_cast<const float *>(results[0][i].data());
+    const auto *b = reinterpret_cast<const float *>(results[1][i].data());
+    size_t n = results[0][i].size() / 4;
+    double worst = 0;
+    for (size_t j = 0; j < n; ++j)
+      worst = std::max(worst, std::fabs(double(a[j]) - b[j]) /
+                                  (1e-6 + std::fabs(double(a[j]))));
+    EXPECT_LE(worst, 1e-5) << m.name << ": " << names[i];
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    TrainingFixtures, CudaEmulation,
+    testing::Values(Model{"mlp_relu"}, Model{"mlp_gelu"}, Model{"mlp_batchnorm"},
+                    Model{"autoencoder_mse", "mse"}, Model{"lenet_maxpool"},
+                    Model{"gpt_block"}),
+    [](const testing::TestParamInfo<Model> &info) { return info.param.name; });
+
+} // namespace

@@ -815,20 +815,17 @@ LogicalResult Emitter::emitReturn(func::ReturnOp op) {
     std::string outName = name ? name.str() : "output" + std::to_string(i);
     int32_t id = bufferOf_.lookup(value);
     const rt::Buffer &b = program_.buffers[id];
-    bool ownTemp = b.kind == rt::BufferKind::Temp &&
-                   storageOf_[id] == int(id) - 0 &&
-                   llvm::count(entry_.outputs, id) == 0;
-    // An output gets a slot of its own; a value that is an input, a
-    // parameter, a view, or already another output is copied there.
-    bool view = false;
-    for (size_t other = 0; other < program_.buffers.size(); ++other)
-      view |= other != size_t(id) && storageOf_[other] == storageOf_[id];
-    if (!ownTemp || view) {
+    // An output gets a slot of its own: a temporary's storage becomes that
+    // slot (with any views of it); an input, a parameter, or a storage that
+    // is already an output is copied into a new one.
+    Storage &storage = storages_[storageOf_[id]];
+    if (b.kind != rt::BufferKind::Temp ||
+        storage.kind != rt::BufferKind::Temp) {
       id = copyKernel(value, id, rt::BufferKind::Output, outName);
     } else {
       program_.buffers[id].kind = rt::BufferKind::Output;
       program_.buffers[id].name = outName;
-      storages_[storageOf_[id]].kind = rt::BufferKind::Output;
+      storage.kind = rt::BufferKind::Output;
     }
     entry_.outputs.push_back(id);
   }

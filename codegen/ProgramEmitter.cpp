@@ -219,9 +219,12 @@ static std::string kernelLabel(Operation *op) {
 }
 
 LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
-  if (op.getNumDpsInits() != 1)
-    return error(op) << "with " << op.getNumDpsInits()
-                     << " outputs is not supported yet";
+  // Several outputs (what fusion leaves when a fused value has other users)
+  // are written at the same point of an all-parallel nest.
+  if (op.getNumDpsInits() != 1 &&
+      op.getNumParallelLoops() != op.getNumLoops())
+    return error(op) << "reduces into " << op.getNumDpsInits()
+                     << " outputs, which is not supported yet";
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   auto iterators = op.getIteratorTypesArray();
   // 1. Loops: parallel dims first (in order), then the reduced ones.
@@ -537,35 +540,44 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
       return error(op) << "reduction must start from a linalg.fill of its "
                           "combine's identity";
     yielded = c->getOperand(0) == acc ? c->getOperand(1) : c->getOperand(0);
-  } else if (!acc.use_empty()) {
-    return error(op) << "reads its output operand";
+  } else {
+    for (unsigned o = 0; o < op.getNumDpsInits(); ++o)
+      if (!body.getArgument(op.getNumDpsInputs() + o).use_empty())
+        return error(op) << "reads its output operand";
   }
-  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
-  for (unsigned r = 0; r < outMap.getNumResults(); ++r) {
-    auto d = dyn_cast<AffineDimExpr>(outMap.getResult(r));
-    if (!d || newIndex[d.getPosition()] != r)
-      return error(op) << "writes its output through a map the kernel format "
-                          "cannot express: "
-                       << AffineMapAttr::get(outMap);
+  // Every output: a new buffer written at each parallel point.
+  std::vector<int32_t> outs;
+  for (unsigned o = 0; o < op.getNumDpsInits(); ++o) {
+    AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(o));
+    for (unsigned r = 0; r < outMap.getNumResults(); ++r) {
+      auto d = dyn_cast<AffineDimExpr>(outMap.getResult(r));
+      if (!d || newIndex[d.getPosition()] != r)
+        return error(op) << "writes its output through a map the kernel "
+                            "format cannot express: "
+                         << AffineMapAttr::get(outMap);
+    }
+    auto resultType = cast<RankedTensorType>(op.getResult(o).getType());
+    int32_t out = newBuffer(tempName(), rt::BufferKind::Temp, resultType);
+    outs.push_back(out);
+    stepArgs.push_back(out);
+    k.args.push_back(
+        {program_.buffers[out].dtype, program_.buffers[out].shape, true});
+    Value value = o == 0 ? yielded : yield.getOperand(o);
+    // A kernel may yield a constant from outside its body (fusion leaves
+    // one where an op fills a tensor with a value).
+    if (auto c = value.getDefiningOp<arith::ConstantOp>();
+        c && !instr.count(value) && c->getBlock() != &body)
+      constantInstr(c);
+    auto it = instr.find(value);
+    if (it == instr.end())
+      return error(op) << "yields a value the kernel does not compute";
+    k.outputs.push_back({int32_t(k.args.size() - 1), it->second, combine});
   }
-  auto resultType = cast<RankedTensorType>(op.getResult(0).getType());
-  int32_t out = newBuffer(tempName(), rt::BufferKind::Temp, resultType);
-  stepArgs.push_back(out);
-  k.args.push_back(
-      {program_.buffers[out].dtype, program_.buffers[out].shape, true});
-  // A kernel may yield a constant from outside its body (fusion leaves one
-  // where an op fills a tensor with a value).
-  if (auto c = yielded.getDefiningOp<arith::ConstantOp>();
-      c && !instr.count(yielded) && c->getBlock() != &body)
-    constantInstr(c);
-  auto it = instr.find(yielded);
-  if (it == instr.end())
-    return error(op) << "yields a value the kernel does not compute";
-  k.outputs.push_back({int32_t(k.args.size() - 1), it->second, combine});
   if (rt::Status s = k.verify(); !s.ok())
     return error(op) << "makes an invalid kernel: " << s.message();
   addStep(rt::Step::launch(kernelFor(std::move(k)), stepArgs), stepArgs);
-  bufferOf_[op.getResult(0)] = out;
+  for (auto [result, out] : llvm::zip(op.getResults(), outs))
+    bufferOf_[result] = out;
   return success();
 }
 

@@ -186,6 +186,9 @@ LogicalResult BuildTrainStepPass::build() {
       auto init = stat.getDefiningOp<InitializerOp>();
       if (!init)
         return;
+      b.loc = NameLoc::get(
+          b.b.getStringAttr("running statistic '" + init.getName() + "'"),
+          step.getLoc());
       statistics.insert(init.getName());
       Value kept = b.mul(stat, 1 - kBatchNormMomentum);
       Value added = b.mul(batch, kBatchNormMomentum * unbias);
@@ -214,6 +217,12 @@ LogicalResult BuildTrainStepPass::build() {
                                        b.b.getI64Type());
   }
   Value labelsArg = addArgument(step, labelsType, labels);
+  // The ops built here are named after what they do, as the importer names
+  // ops after ONNX nodes (kiln inspect shows both).
+  auto named = [&](const std::string &what) {
+    b.loc = NameLoc::get(b.b.getStringAttr(what), step.getLoc());
+  };
+  named("loss (" + loss + ")");
   Value lossValue = lossOf(b, output, labelsArg);
 
   // 3. Trainable parameters and their gradients.
@@ -251,6 +260,7 @@ LogicalResult BuildTrainStepPass::build() {
 
   // 4. Global-norm clipping, then the optimizer (torch.optim's update).
   SmallVector<Value> used = paramGrads;
+  named("gradient clipping");
   if (gradClip > 0) {
     Value total;
     for (Value g : used) {
@@ -278,6 +288,7 @@ LogicalResult BuildTrainStepPass::build() {
   SmallVector<std::string> stateNames;
   for (auto [init, g] : llvm::zip(params, used)) {
     std::string name = init.getName().str();
+    named(optimizer + " '" + name + "'");
     Value p = init.getResult();
     if (optimizer == "adamw" && decay != 0) // decoupled: p *= 1 - lr wd
       p = b.mul(p, b.sub(b.scalar(element, 1), b.mul(lr, decay)));
@@ -314,7 +325,7 @@ LogicalResult BuildTrainStepPass::build() {
   // 5. The results: loss, gradients, then every write-back.
   SmallVector<Value> results = {lossValue};
   SmallVector<Attribute> resultAttrs;
-  auto named = [&](StringRef name, StringRef update = {}) {
+  auto resultNamed = [&](StringRef name, StringRef update = {}) {
     SmallVector<NamedAttribute> attrs = {
         b.b.getNamedAttr("kiln.name", b.b.getStringAttr(name))};
     if (!update.empty())
@@ -322,14 +333,14 @@ LogicalResult BuildTrainStepPass::build() {
           b.b.getNamedAttr("kiln.update", b.b.getStringAttr(update)));
     resultAttrs.push_back(b.b.getDictionaryAttr(attrs));
   };
-  named("loss");
+  resultNamed("loss");
   for (auto [init, g] : llvm::zip(params, paramGrads)) {
     results.push_back(g);
-    named(("grad." + init.getName()).str());
+    resultNamed(("grad." + init.getName()).str());
   }
   for (Update &u : updates) {
     results.push_back(u.value);
-    named(u.name, u.name);
+    resultNamed(u.name, u.name);
   }
   b.b.create<func::ReturnOp>(ret.getLoc(), results);
   ret.erase();

@@ -16,22 +16,42 @@ namespace {
 
 using namespace mlir;
 
+/// Outputs a fused kernel may write (each is a stream of stores).
+constexpr unsigned kMaxOutputs = 4;
+
 /// Whether the value `operand` of a consumer should be computed inside it.
 bool shouldFuse(OpOperand &operand) {
   auto producer = operand.get().getDefiningOp<linalg::GenericOp>();
   auto consumer = dyn_cast<linalg::GenericOp>(operand.getOwner());
-  if (!producer || !consumer || !operand.get().hasOneUse())
+  if (!producer || !consumer)
+    return false;
+  // Read by two operands of the consumer, it would be computed twice.
+  if (llvm::count_if(operand.get().getUses(), [&](OpOperand &use) {
+        return use.getOwner() == consumer.getOperation();
+      }) != 1)
     return false;
   if (producer.getNumParallelLoops() != producer.getNumLoops())
     return false;
   if (!consumer.getMatchingIndexingMap(&operand).isPermutation())
     return false; // Read through a broadcast: it would be recomputed.
-  // Fusion that would keep the producer's result alive (its loop sizes come
-  // only from its output, say) makes a kernel with two outputs: not yet.
+  // A producer whose value other ops also read (or whose loop sizes come
+  // only from its output) stays a result of the fused kernel, written where
+  // it is computed: only into an all-parallel consumer that reads it point
+  // for point, so both outputs share the loop nest, and only when those
+  // other readers come after the consumer.
   if (!linalg::ElementwiseOpFusionResult::getPreservedProducerResults(
            producer, consumer)
-           .empty())
-    return false;
+           .empty()) {
+    if (consumer.getNumParallelLoops() != consumer.getNumLoops() ||
+        !consumer.getMatchingIndexingMap(&operand).isIdentity() ||
+        producer.getNumDpsInits() + consumer.getNumDpsInits() > kMaxOutputs)
+      return false;
+    for (Operation *user : producer->getUsers())
+      if (user != consumer &&
+          (user->getBlock() != consumer->getBlock() ||
+           !consumer->isBeforeInBlock(user)))
+        return false;
+  }
   return linalg::areElementwiseOpsFusable(&operand);
 }
 

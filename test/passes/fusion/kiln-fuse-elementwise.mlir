@@ -33,8 +33,9 @@ func.func @into_reduction(%x: tensor<4x8xf32>) -> tensor<4xf32> {
 
 // -----
 
-// Not fused: a value with two users (it would be computed twice), and a
-// value read through a broadcast (it would be recomputed per element).
+// Not fused: a value read twice by one consumer (it would be computed
+// twice), and a value read through a broadcast (it would be recomputed per
+// element).
 // CHECK-LABEL: func.func @kept_apart
 // CHECK: %[[EXP:.*]] = linalg.generic {{.*}}ins(%arg0
 // CHECK: math.exp
@@ -47,5 +48,24 @@ func.func @kept_apart(%x: tensor<4x8xf32>, %v: tensor<8xf32>) -> tensor<4x8xf32>
   %1 = kiln.log %v : (tensor<8xf32>) -> tensor<8xf32>
   %2 = kiln.mul %0, %0 : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
   %3 = kiln.add %2, %1 : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return %3 : tensor<4x8xf32>
+}
+
+// -----
+
+// A value with users besides its consumer stays an output of the fused
+// kernel: computed once, written for the later user.
+// CHECK-LABEL: func.func @kept_as_output
+// CHECK: %[[FUSED:.*]]:2 = linalg.generic {{.*}}ins(%arg0, %arg1 :
+// CHECK: math.exp
+// CHECK: arith.mulf
+// CHECK: linalg.yield %{{.*}}, %{{.*}} : f32, f32
+// CHECK: linalg.generic {{.*}}ins(%[[FUSED]]#0 :
+// CHECK: linalg.generic {{.*}}ins(%[[FUSED]]#1, 
+func.func @kept_as_output(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %0 = kiln.exp %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %1 = kiln.mul %0, %y : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %2 = kiln.reduce_sum %0 {axes = array<i64: 1>, keepdims = true} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+  %3 = kiln.sub %1, %2 : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
   return %3 : tensor<4x8xf32>
 }

@@ -420,6 +420,7 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
               return add(rt::KOp::Select, t, operand(0), operand(1),
                          operand(2));
             })
+            .Case<g::UniformOp>([&](auto) { return binary(rt::KOp::Random); })
             .Case<arith::CmpFOp>([&](arith::CmpFOp c) -> int32_t {
               switch (c.getPredicate()) {
               case P::OEQ:

@@ -419,7 +419,7 @@ cl::opt<int64_t> trainBatch(
              "(default: the model's own batch size)"),
     cl::init(0), cl::sub(trainCommand), cl::cat(kilnCategory));
 cl::opt<uint64_t> trainSeed("seed",
-                            cl::desc("Seed of the data order (default: 0)"),
+                            cl::desc("Seed of the data order and of dropout (default: 0)"),
                             cl::init(0), cl::sub(trainCommand),
                             cl::cat(kilnCategory));
 cl::opt<std::string> trainCheckpoint(
@@ -624,6 +624,7 @@ int runTrain(mlir::MLIRContext &context) {
   status = rt::Trainer::create(*session, lr, trainer);
   if (!status.ok())
     return reportStatus("train", status.release());
+  trainer->setSeed(trainSeed);
 
   rt::TrainLoopOptions options;
   options.epochs = trainEpochs;

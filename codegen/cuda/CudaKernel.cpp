@@ -68,6 +68,20 @@ template <typename T> __device__ __forceinline__ T kiln_max(T x, T y) {
 template <typename T> __device__ __forceinline__ T kiln_min(T x, T y) {
   return (x < y || x != x) ? x : y;
 }
+__device__ __forceinline__ unsigned long long kiln_random_bits(
+    unsigned long long counter, unsigned long long seed) {
+  unsigned long long z = seed * 0x9E3779B97F4A7C15ULL +
+                         counter * 0xD1B54A32D192ED03ULL + 0x632BE59BD9B4E019ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+__device__ __forceinline__ float kiln_random_float(i64 counter, i64 seed) {
+  return (float)(kiln_random_bits(counter, seed) >> 40) * 5.9604644775390625e-08f;
+}
+__device__ __forceinline__ double kiln_random_double(i64 counter, i64 seed) {
+  return (double)(kiln_random_bits(counter, seed) >> 11) * 1.1102230246251565e-16;
+}
 __device__ __forceinline__ i64 kiln_idiv(i64 x, i64 y) {
   return y == 0 ? 0 : (y == -1 ? (i64)(0ULL - (unsigned long long)x) : x / y);
 }
@@ -543,6 +557,10 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
     }
     case KOp::Select:
       expr = "(" + at(in.a) + " ? " + at(in.b) + " : " + at(in.c) + ")";
+      break;
+    case KOp::Random:
+      expr = std::string(isFloat ? "kiln_random_float(" : "kiln_random_double(") +
+             at(in.a) + ", " + at(in.b) + ")";
       break;
     default:
       if (const char *fn = mathName(in.op, isFloat)) {

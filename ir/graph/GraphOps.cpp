@@ -352,6 +352,25 @@ FailureOr<Type> RandomUniformOp::inferResultType(Adaptor adaptor,
   return Type(RankedTensorType::get(shape, dtype));
 }
 
+FailureOr<Type> DropoutTrainOp::inferResultType(Adaptor adaptor,
+                                                ErrorFn emitError) {
+  double ratio = adaptor.getRatio().convertToDouble();
+  if (!(ratio >= 0.0 && ratio < 1.0)) {
+    emitError() << "ratio must be in [0, 1), got " << formatNumber(ratio);
+    return failure();
+  }
+  auto seed = dyn_cast<RankedTensorType>(adaptor.getSeed().getType());
+  if (!seed || seed.getRank() != 0) {
+    emitError() << "seed must be a rank-0 i64 tensor, got "
+                << adaptor.getSeed().getType();
+    return failure();
+  }
+  auto input = rankedOperand(adaptor.getInput(), "input", emitError);
+  if (failed(input))
+    return failure();
+  return Type(*input);
+}
+
 FailureOr<Type> DropoutOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
   double ratio = adaptor.getRatio().convertToDouble();
   if (!(ratio >= 0.0 && ratio < 1.0)) {

@@ -311,6 +311,45 @@ def Kiln_DropoutOp : Kiln_UnaryElementwiseOp<"dropout", Kiln_FloatTensor> {
   let arguments = (ins Kiln_FloatTensor:$input, F64Attr:$ratio);
 }
 
+def Kiln_DropoutTrainOp : Kiln_InferOp<"dropout_train"> {
+  let summary = "Training-mode dropout with a reproducible mask";
+  let description = [{
+    Element `i` (row-major) is kept when `uniform(i, seed * 2^32 + stream)`
+    is at least `ratio`, then scaled by 1 / (1 - ratio); otherwise zero.
+    `uniform` is `kiln.uniform`: a pure function, so the same seed and
+    stream give the same mask, which is how the gradient (this op applied
+    to the result's gradient) drops the same elements. `kiln-build-train-step`
+    turns `kiln.dropout` into this op, one stream per op, with the step's
+    seed (`kiln.seed`, new each step) as `seed`.
+
+    ```mlir
+    %y = kiln.dropout_train %x, %seed {ratio = 1.000000e-01 : f64, stream = 0 : i64} : (tensor<16x512xf32>, tensor<i64>) -> tensor<16x512xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, TensorOf<[I64]>:$seed,
+                       F64Attr:$ratio, I64Attr:$stream);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $seed attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_UniformOp : Kiln_Op<"uniform", [Pure]> {
+  let summary = "A uniform random scalar in [0, 1) from a counter and a seed (in kernel bodies)";
+  let description = [{
+    A pure function of its two i64 operands: splitmix64 of the seed's
+    stream at the counter, its top bits as a fraction (24 for f32, 53 for
+    f64). Every backend computes the same value (runtime/src/kernel.h,
+    `randomUniform`). It appears inside `linalg.generic` bodies, where
+    lowering puts the random ops.
+
+    ```mlir
+    %u = kiln.uniform %index, %seed : f32
+    ```
+  }];
+  let arguments = (ins I64:$counter, I64:$seed);
+  let results = (outs AnyTypeOf<[F32, F64]>:$result);
+  let assemblyFormat = "$counter `,` $seed attr-dict `:` type($result)";
+}
+
 //===----------------------------------------------------------------------===//
 // Data movement
 //===----------------------------------------------------------------------===//

@@ -164,10 +164,26 @@ LogicalResult BuildTrainStepPass::build() {
   Builder b{OpBuilder(ret), step.getLoc()};
 
   for (Operation &op : step.getBody().front())
-    if (isa<DropoutOp, RandomUniformOp>(op))
+    if (isa<RandomUniformOp>(op))
       return op.emitOpError()
-             << "in training mode has no kernel yet; the model cannot be "
-                "trained (export it in eval mode, or without dropout)";
+             << "has no kernel yet; a model that draws random numbers "
+                "itself cannot be trained";
+  // Dropout: training form, one random stream per op, all seeded by the
+  // step's seed (a new argument, new each step).
+  SmallVector<DropoutOp> dropouts;
+  step.walk([&](DropoutOp op) { dropouts.push_back(op); });
+  if (!dropouts.empty()) {
+    Value seed = addArgument(
+        step, RankedTensorType::get({}, b.b.getI64Type()), "kiln.seed");
+    for (auto [stream, op] : llvm::enumerate(dropouts)) {
+      OpBuilder at(op);
+      Value y = at.create<DropoutTrainOp>(op.getLoc(), op.getInput(), seed,
+                                          op.getRatioAttr(),
+                                          at.getI64IntegerAttr(stream));
+      op.getResult().replaceAllUsesWith(y);
+      op.erase();
+    }
+  }
 
   // 1. BatchNorm in training mode; running statistics updated.
   SmallVector<Update> running;

@@ -355,6 +355,11 @@ RULE(CastOp) { // float to float only: the gradient cast back
   d[0] = r.make<CastOp>(r.g, TypeAttr::get(r.type(op.getInput()).getElementType()));
   return success();
 }
+RULE(DropoutTrainOp) { // the same mask: dropout of the gradient
+  d[0] = r.make<DropoutTrainOp>(r.g, op.getSeed(), op.getRatioAttr(),
+                                op.getStreamAttr());
+  return success();
+}
 RULE(TriluOp) {
   d[0] = r.make<TriluOp>(r.g, op.getUpperAttr(), op.getKAttr());
   return success();
@@ -738,7 +743,7 @@ void registerGradientRules(DialectRegistry &registry) {
            ErfOp, TanhOp, SigmoidOp, SinOp, CosOp, TanOp, SinhOp, CoshOp,
            AtanOp, AsinOp, AcosOp, AsinhOp, AcoshOp, AtanhOp, FloorOp, CeilOp,
            RoundOp, CumSumOp, HardSigmoidOp, HardSwishOp, GeluOp, ClipOp, CastOp,
-           TriluOp, ReshapeOp, TransposeOp, BroadcastToOp, ConcatOp, SliceOp,
+           TriluOp, DropoutTrainOp, ReshapeOp, TransposeOp, BroadcastToOp, ConcatOp, SliceOp,
            ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, MatMulOp,
            GemmOp, ConvOp, MaxPoolOp, AvgPoolOp, GatherOp, GatherElementsOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
            BatchNormOp>(context);

@@ -25,9 +25,12 @@ def BuildTrainStepPass : Pass<"kiln-build-train-step", "mlir::ModuleOp"> {
        the optimizer, as torch.optim does. Optimizer state is new zero
        initializers (`optimizer.<param>.exp_avg`, ...).
 
+    Dropout becomes `kiln.dropout_train` (one random stream per op).
+
     The learning rate (and Adam's bias corrections) are scalar arguments the
     runtime supplies each step (`kiln.lr`, `kiln.bias_correction1`,
-    `kiln.bias_correction2_sqrt`), so schedules need no recompilation.
+    `kiln.bias_correction2_sqrt`), so schedules need no recompilation; with
+    dropout, so is the step's random seed (`kiln.seed`).
     `@train_step` returns the loss (`loss`), every parameter's gradient
     (`grad.<name>`), then the new value of every parameter and state buffer,
     each result marked `kiln.update = "<initializer>"`: the code generator

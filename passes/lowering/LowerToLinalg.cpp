@@ -654,6 +654,36 @@ Value pool(OpBuilder &b, PoolOp op, bool max, bool countIncludePad) {
                 [&](Scalar &s, ValueRange a) { return s.div(a[0], a[1]); });
 }
 
+/// Training-mode dropout: each element's row-major index is the counter of
+/// kiln.uniform in the stream (seed, stream); kept elements are scaled.
+Value dropoutTrain(OpBuilder &b, g::DropoutTrainOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  int64_t rank = type.getRank();
+  MLIRContext *ctx = b.getContext();
+  Type t = type.getElementType();
+  double ratio = op.getRatio().convertToDouble();
+  int64_t stream = op.getStream();
+  SmallVector<Operand> inputs = {
+      {op.getInput(), AffineMap::getMultiDimIdentityMap(rank, ctx)},
+      {op.getSeed(), AffineMap::get(rank, 0, {}, ctx)}};
+  return kernel(
+      b, op.getLoc(), type.getShape(), {}, inputs, t, Reduce::None,
+      [&](Scalar &s, ValueRange a) {
+        Type i64 = s.b.getI64Type();
+        Value index = s.c(i64, 0);
+        for (int64_t d = 0; d < rank; ++d)
+          index = s.add(s.mul(index, s.c(i64, double(type.getDimSize(d)))),
+                        coordinate(s, d));
+        Value seed = s.add(s.mul(a[1], s.c(i64, 4294967296.0)),
+                           s.c(i64, double(stream)));
+        Value u = s.b.create<g::UniformOp>(s.loc, t, index, seed);
+        Value keep = s.cmp(arith::CmpFPredicate::OGE, arith::CmpIPredicate::sge,
+                           u, s.c(t, ratio));
+        Value scaled = s.mul(a[0], s.c(t, 1.0 / (1.0 - ratio)));
+        return s.select(keep, scaled, s.c(t, 0));
+      });
+}
+
 /// The gradient of pooling: a reduction over the kernel offsets at every
 /// input position. Offset k of window o reads input position
 /// o * stride - pad + k * dilation, so the window that reads position i
@@ -1029,6 +1059,7 @@ struct LowerToLinalgPass final
           return op.emitOpError("training-mode dropout is not lowered yet"),
                  Value();
         })
+        .Case([&](g::DropoutTrainOp op) { return dropoutTrain(b, op); })
         // Data movement.
         .Case([&](g::TransposeOp op) {
           ArrayRef<int64_t> perm = op.getPerm();

@@ -97,6 +97,8 @@ const char *kopName(KOp op) {
     return "gt";
   case KOp::Ge:
     return "ge";
+  case KOp::Random:
+    return "random";
   case KOp::Select:
     return "select";
   }
@@ -116,7 +118,7 @@ int arity(KOp op) {
     return 0;
   if (op <= KOp::Cast)
     return 1;
-  if (op <= KOp::Ge)
+  if (op <= KOp::Random)
     return 2;
   return 3;
 }
@@ -224,6 +226,11 @@ Status Kernel::verify() const {
     case KOp::Ge:
       if (in.type != DType::Bool || typeOf(in.a) != typeOf(in.b))
         return fail(what + " compares two values of one type into BOOL");
+      break;
+    case KOp::Random:
+      if ((in.type != DType::F32 && in.type != DType::F64) ||
+          typeOf(in.a) != DType::I64 || typeOf(in.b) != DType::I64)
+        return fail(what + " maps two I64 values to F32 or F64");
       break;
     case KOp::Select:
       if (typeOf(in.a) != DType::Bool || typeOf(in.b) != in.type ||

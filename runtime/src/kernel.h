@@ -24,6 +24,7 @@
 
 #include "kiln/runtime.hpp"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -78,9 +79,28 @@ enum class KOp : uint8_t {
   Le,
   Gt,
   Ge, ///< Comparisons give Bool.
+  /// A uniform random float in [0, 1) of `type` (F32 or F64), a pure
+  /// function of the I64 operands a (the element's counter) and b (the
+  /// stream's seed): randomUniform() below, the same on every backend.
+  Random,
   // Ternary.
   Select, ///< a ? b : c.
 };
+
+/// The bits of KOp::Random: splitmix64 of the seed's stream at `counter`.
+inline uint64_t randomBits(uint64_t counter, uint64_t seed) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull + counter * 0xD1B54A32D192ED03ull +
+               0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+/// KOp::Random's value: the top 24 (float) or 53 (double) bits as a
+/// fraction, so exactly representable and below 1.
+inline double randomUniform(uint64_t counter, uint64_t seed, bool dbl) {
+  uint64_t bits = randomBits(counter, seed);
+  return dbl ? double(bits >> 11) * 0x1.0p-53 : double(bits >> 40) * 0x1.0p-24;
+}
 
 /// The name of an opcode ("add", "load", ...), as the program format and
 /// error messages write it.

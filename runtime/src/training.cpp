@@ -73,6 +73,7 @@ Status Trainer::step(const std::vector<HostTensor> &batch,
   int64_t t = steps_ + 1;
   const TrainingInfo &ti = info();
   Scalar lr, bc1, bc2;
+  int64_t stepSeed = int64_t(randomBits(uint64_t(t), seed_) >> 1);
   std::vector<HostTensor> inputs;
   for (int32_t id : entry.inputs) {
     const Buffer &b = program.buffers[id];
@@ -81,6 +82,8 @@ Status Trainer::step(const std::vector<HostTensor> &batch,
     else if (b.name == "kiln.bias_correction1")
       inputs.push_back(
           bc1.tensor(b.name, b.dtype, 1 - std::pow(ti.beta1, double(t))));
+    else if (b.name == "kiln.seed")
+      inputs.push_back({b.name, DType::I64, {}, &stepSeed, sizeof stepSeed});
     else if (b.name == "kiln.bias_correction2_sqrt")
       inputs.push_back(bc2.tensor(
           b.name, b.dtype, std::sqrt(1 - std::pow(ti.beta2, double(t)))));

@@ -46,6 +46,10 @@ public:
   Status step(const std::vector<HostTensor> &batch,
               std::vector<HostTensor> &outputs, double &loss);
 
+  /// The seed of the step's random numbers (dropout masks): step t draws
+  /// from a stream of (seed, t), so a resumed run draws what it would have.
+  void setSeed(uint64_t seed) { seed_ = seed; }
+
   /// Steps taken so far (restored by load()).
   int64_t steps() const { return steps_; }
   const TrainingInfo &info() const { return *session_.program().training; }
@@ -67,6 +71,7 @@ private:
   Session &session_;
   LearningRate lr_;
   int64_t steps_ = 0;
+  uint64_t seed_ = 0;
 };
 
 } // namespace kiln::runtime

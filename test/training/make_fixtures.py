@@ -98,6 +98,47 @@ class GPTBlock(nn.Module):
         return self.head(self.lnf(x))
 
 
+M64 = (1 << 64) - 1
+
+
+def kiln_random_bits(counter, seed):
+    """runtime/src/kernel.h randomBits, on numpy uint64 arrays."""
+    with np.errstate(over="ignore"):
+        z = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) +
+             counter * np.uint64(0xD1B54A32D192ED03) + np.uint64(0x632BE59BD9B4E019))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def kiln_dropout_mask(shape, ratio, stream, step=1, seed=0):
+    """The elements kiln.dropout_train keeps at training step `step` (the
+    first is 1) of a run seeded with `seed`: the Trainer's step seed, the op's
+    stream, each element's row-major index as the counter."""
+    step_seed = int(kiln_random_bits(np.uint64(step), seed)) >> 1
+    op_seed = (step_seed * (1 << 32) + stream) & M64
+    counters = np.arange(int(np.prod(shape)), dtype=np.uint64)
+    u = (kiln_random_bits(counters, op_seed) >> np.uint64(40)).astype(np.float64) * 2.0**-24
+    return torch.tensor((u >= np.float32(ratio)).reshape(shape))
+
+
+class MaskDropout(nn.Module):
+    """Dropout with a given mask: kiln's, so PyTorch's step is comparable."""
+
+    def __init__(self, ratio, stream):
+        super().__init__()
+        self.ratio, self.stream = ratio, stream
+
+    def forward(self, x):
+        mask = kiln_dropout_mask(tuple(x.shape), self.ratio, self.stream)
+        return x * mask.to(x.dtype) / (1 - self.ratio)
+
+
+def mlp_dropout():
+    return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 16),
+                         nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 5))
+
+
 # name: (module factory, input shape or "ids", loss, optimizer, options).
 # Where a parameter's true gradient is zero (a bias before BatchNorm, the key
 # bias of attention), float32 and float64 disagree on the rounding noise, and
@@ -120,6 +161,9 @@ CASES = {
                                             nn.Linear(16, 5)),
                       (8, 12), "cross_entropy", "adamw", {"eps": 1e-4}),
     "autoencoder_mse": (Autoencoder, (8, 12), "mse", "adam", {"lr": 0.01}),
+    # The reference applies kiln's dropout masks (MaskDropout), exported with
+    # nn.Dropout so that the ONNX model has training-mode Dropout nodes.
+    "mlp_dropout": (mlp_dropout, (8, 12), "cross_entropy", "adamw", {"lr": 0.01}),
     "gpt_block": (GPTBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
@@ -174,8 +218,14 @@ def main():
         onnx.checker.check_model(proto)
         onnx.save(proto, os.path.join(HERE, name + ".onnx"))
 
-        # The reference step, in float64.
+        # The reference step, in float64 (dropout with kiln's masks).
         ref = model.double()
+        if isinstance(ref, nn.Sequential):
+            stream = 0
+            for i, layer in enumerate(ref):
+                if isinstance(layer, nn.Dropout):
+                    ref[i] = MaskDropout(layer.p, stream)
+                    stream += 1
         params = dict(ref.named_parameters())
         opt = make_optimizer(kind, list(params.values()), o)
         out = ref(x if shape == "ids" else x.double())

@@ -197,6 +197,11 @@ std::vector<Case> cases() {
          "  %0 = kiln.avg_pool %x {kernel = array<i64: 3>, strides = array<i64: 1>, pads = array<i64: 1, 1>, dilations = array<i64: 1>, count_include_pad = true} : (tensor<1x2x6xf64>) -> tensor<1x2x6xf64>\n"
          "  return %0 : tensor<1x2x6xf64>",
          "tensor<1x2x6xf64>"),
+      fn("dropout_train", "%x: tensor<6x7xf64>",
+         "  %s = kiln.constant dense<12345> : tensor<i64>\n"
+         "  %0 = kiln.dropout_train %x, %s {ratio = 0.3 : f64, stream = 2 : i64} : (tensor<6x7xf64>, tensor<i64>) -> tensor<6x7xf64>\n"
+         "  return %0 : tensor<6x7xf64>",
+         "tensor<6x7xf64>"),
       fn("layer_norm", "%x: tensor<2x3x4xf64>, %g: tensor<4xf64>, %b: tensor<4xf64>",
          "  %0 = kiln.layer_norm %x, %g, %b {axis = 2 : i64, epsilon = 1.0e-5 : f32} : (tensor<2x3x4xf64>, tensor<4xf64>, tensor<4xf64>) -> tensor<2x3x4xf64>\n"
          "  return %0 : tensor<2x3x4xf64>",
@@ -363,5 +368,63 @@ INSTANTIATE_TEST_SUITE_P(Rules, GradientCheck, testing::ValuesIn(cases()),
                                ch = '_';
                            return n + "_" + std::to_string(info.index);
                          });
+
+} // namespace
+
+namespace {
+
+/// Runs `kiln.dropout_train` (ratio 0.25) on ones through the real pipeline
+/// and returns the result; `seed` and `stream` pick the mask.
+std::vector<float> dropoutOfOnes(int64_t seed, int64_t stream) {
+  DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  MLIRContext context(registry);
+  std::string ir =
+      "func.func @forward(%x: tensor<100x100xf32>, %s: tensor<i64>) -> "
+      "tensor<100x100xf32> {\n"
+      "  %0 = kiln.dropout_train %x, %s {ratio = 0.25 : f64, stream = " +
+      std::to_string(stream) +
+      " : i64} : (tensor<100x100xf32>, tensor<i64>) -> tensor<100x100xf32>\n"
+      "  return %0 : tensor<100x100xf32>\n}";
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(ir, &context);
+  PassManager pm(&context, ModuleOp::getOperationName());
+  kiln::buildGraphPipeline(pm);
+  kiln::buildKernelPipeline(pm);
+  if (!module || failed(pm.run(*module)))
+    return {};
+  auto emitted = kiln::codegen::emitProgram(
+      {{module->lookupSymbol<func::FuncOp>("forward"), "forward"}});
+  std::unique_ptr<rt::Session> session;
+  if (failed(emitted) || !rt::Session::create(std::move(emitted->program),
+                                              std::move(emitted->init), session)
+                              .ok())
+    return {};
+  std::vector<float> ones(10000, 1.0f);
+  std::vector<rt::HostTensor> in = {
+      {"input0", rt::DType::F32, {100, 100}, ones.data(), ones.size() * 4},
+      {"input1", rt::DType::I64, {}, &seed, 8}};
+  std::vector<rt::HostTensor> out;
+  if (!session->run("forward", in, out).ok())
+    return {};
+  auto *v = static_cast<const float *>(out[0].data);
+  return std::vector<float>(v, v + 10000);
+}
+
+TEST(Dropout, KeepsOneMinusRatioScaledAndReproducibly) {
+  std::vector<float> a = dropoutOfOnes(5, 0);
+  ASSERT_EQ(a.size(), 10000u);
+  int dropped = 0;
+  for (float v : a) {
+    if (v == 0.0f)
+      ++dropped;
+    else
+      EXPECT_EQ(v, 1.0f / 0.75f); // Kept elements are scaled by 1/(1-p).
+  }
+  // 2500 expected; the standard deviation is about 43.
+  EXPECT_NEAR(dropped, 2500, 200);
+  EXPECT_EQ(a, dropoutOfOnes(5, 0));  // The same seed and stream: same mask.
+  EXPECT_NE(a, dropoutOfOnes(6, 0));  // Another step's seed: another mask.
+  EXPECT_NE(a, dropoutOfOnes(5, 1));  // Another op's stream: another mask.
+}
 
 } // namespace

@@ -602,6 +602,16 @@ private:
       case KOp::Ge:
         compare(in.op, out, *a, *b, n);
         break;
+      case KOp::Random:
+        for (int64_t l = 0; l < n; ++l) {
+          double u = randomUniform(uint64_t(a->i[l]), uint64_t(b->i[l]),
+                                   out.kind == Kind::Double);
+          if (out.kind == Kind::Double)
+            out.d[l] = u;
+          else
+            out.f[l] = float(u);
+        }
+        break;
       case KOp::Select:
         for (int64_t l = 0; l < n; ++l) {
           const Lanes &pick = a->i[l] ? *b : *c;

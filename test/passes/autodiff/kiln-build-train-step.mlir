@@ -60,3 +60,25 @@ func.func @forward(%x: tensor<8x2xf32>) -> tensor<8x2xf32> {
   %0 = kiln.batch_norm %x, %g, %b, %m, %v : (tensor<8x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<8x2xf32>
   return %0 : tensor<8x2xf32>
 }
+
+// -----
+
+// Dropout: the training form, one stream per op, seeded by a new argument
+// that the runtime sets each step; its gradient is the same dropout of the
+// gradient (the same mask).
+// CHECK-LABEL: func.func @forward(
+// CHECK: kiln.dropout %{{.*}} {ratio = 5.000000e-01 : f64}
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[SEED:[^:]*]]: tensor<i64> {kiln.name = "kiln.seed"}
+// CHECK: kiln.dropout_train %{{.*}}, %[[SEED]] {ratio = 5.000000e-01 : f64, stream = 0 : i64}
+// CHECK: kiln.dropout_train %{{.*}}, %[[SEED]] {ratio = 2.500000e-01 : f64, stream = 1 : i64}
+// CHECK: kiln.dropout_train %{{.*}}, %[[SEED]] {ratio = 2.500000e-01 : f64, stream = 1 : i64}
+// CHECK: kiln.dropout_train %{{.*}}, %[[SEED]] {ratio = 5.000000e-01 : f64, stream = 0 : i64}
+func.func @forward(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %w = kiln.initializer "w" = dense<0.5> : tensor<4x3xf32>
+  %0 = kiln.mul %x, %w : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  %1 = kiln.dropout %0 {ratio = 0.5 : f64} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  %2 = kiln.mul %1, %w : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  %3 = kiln.dropout %2 {ratio = 0.25 : f64} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %3 : tensor<4x3xf32>
+}

@@ -6,7 +6,8 @@
 # else on the CPU; prints per-epoch loss and test accuracy, then the final
 # test accuracy. Metrics and a checkpoint go to build/example/.
 #
-#   EPOCHS=N   epochs to train (default 10: about 88.5% test accuracy)
+#   EPOCHS=N   epochs to train (default 10, AdamW with a cosine schedule:
+#              88.8% test accuracy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,6 @@ rm -f "$out/metrics.jsonl"
 model=examples/fashion_mlp/fashion_mlp.onnx
 echo "== kiln train $model on Fashion-MNIST"
 build/tools/kiln train "$model" --data fashion-mnist --epochs "${EPOCHS:-10}" \
-  --batch 64 --optimizer adamw --lr 1e-3 --device auto \
+  --batch 64 --optimizer adamw --lr 1e-3 --lr-schedule cosine --device auto \
   --checkpoint "$out/checkpoint" --metrics "$out/metrics.jsonl"
 echo "metrics: $out/metrics.jsonl, checkpoint: $out/checkpoint/checkpoint.safetensors"

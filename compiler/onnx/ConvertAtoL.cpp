@@ -769,7 +769,8 @@ LogicalResult convertBatchNormalization(NodeImporter &n) {
     if (n.failed())
       return failure();
     n.setOutput(0, n.create<graph::BatchNormOp>(x, scale, bias, mean, var,
-                                                b.getF32FloatAttr(epsilon)));
+                                                b.getF32FloatAttr(epsilon),
+                                                b.getF32FloatAttr(momentum)));
     return success(!n.failed());
   }
   Operation *op = n.createWithResults<graph::BatchNormTrainOp>(

@@ -723,12 +723,15 @@ def Kiln_BatchNormOp : Kiln_InferOp<"batch_norm"> {
   let summary = "Batch normalization with given statistics (ONNX BatchNormalization, inference mode)";
   let description = [{
     `(x - mean) / sqrt(var + epsilon) * scale + bias` per channel (dimension
-    1); `scale`, `bias`, `mean`, `var` have C elements.
+    1); `scale`, `bias`, `mean`, `var` have C elements. `momentum` is ONNX's
+    (the running statistics keep this share when training updates them:
+    PyTorch's momentum 0.1 is 0.9 here); inference ignores it.
   }];
   let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$scale,
                        Kiln_FloatTensor:$bias, Kiln_FloatTensor:$mean,
                        Kiln_FloatTensor:$var,
-                       DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
+                       DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon,
+                       DefaultValuedAttr<F32Attr, "0.9">:$momentum);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $scale `,` $bias `,` $mean `,` $var attr-dict `:` functional-type(operands, results)

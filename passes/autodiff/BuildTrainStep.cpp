@@ -3,7 +3,12 @@
 
 #include "ir/graph/GraphOps.h"
 
+#include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringSet.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include "llvm/Support/GlobPattern.h"
 
 #define DEBUG_TYPE "kiln-build-train-step"
@@ -17,9 +22,6 @@ namespace {
 
 using namespace mlir;
 using namespace kiln::graph;
-
-/// PyTorch's BatchNorm momentum (ONNX's 0.9 is its complement).
-constexpr double kBatchNormMomentum = 0.1;
 
 /// Builds kiln ops at one place, with inferred result types.
 struct Builder {
@@ -198,6 +200,20 @@ LogicalResult BuildTrainStepPass::build() {
     op.getResult().replaceAllUsesWith(train.getResult());
     auto x = cast<RankedTensorType>(op.getInput().getType());
     double count = double(x.getNumElements() / x.getDimSize(1));
+    // ONNX's momentum is the share the running statistics keep; the batch's
+    // share is PyTorch's momentum.
+    // The f32 attribute read back as the decimal it was written as (0.9,
+    // not 0.899999976), so that 1 - momentum is PyTorch's 0.1.
+    float f = op.getMomentum().convertToFloat();
+    double kept = f;
+    for (int digits = 1; digits <= 9; ++digits) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.*g", digits, double(f));
+      if (std::strtof(text, nullptr) == f) {
+        kept = std::strtod(text, nullptr);
+        break;
+      }
+    }
     auto update = [&](Value stat, Value batch, double unbias) {
       auto init = stat.getDefiningOp<InitializerOp>();
       if (!init)
@@ -206,9 +222,9 @@ LogicalResult BuildTrainStepPass::build() {
           b.b.getStringAttr("running statistic '" + init.getName() + "'"),
           step.getLoc());
       statistics.insert(init.getName());
-      Value kept = b.mul(stat, 1 - kBatchNormMomentum);
-      Value added = b.mul(batch, kBatchNormMomentum * unbias);
-      running.push_back({init.getName().str(), b.add(kept, added)});
+      Value old = b.mul(stat, kept);
+      Value added = b.mul(batch, (1 - kept) * unbias);
+      running.push_back({init.getName().str(), b.add(old, added)});
     };
     update(op.getMean(), train.getBatchMean(), 1.0);
     update(op.getVar(), train.getBatchVar(),

@@ -10,8 +10,8 @@ def BuildTrainStepPass : Pass<"kiln-build-train-step", "mlir::ModuleOp"> {
     Clones `@forward` into `@train_step` and, in the clone:
 
     1. Puts BatchNormalization in training mode: batch statistics, and the
-       running statistics updated as PyTorch does (momentum 0.1, unbiased
-       variance).
+       running statistics updated as PyTorch does (the op's momentum, 0.9
+       kept by default as PyTorch's 0.1; the unbiased variance).
     2. Appends the loss on the first result: `cross_entropy` (integer class
        ids over the last axis, mean over all other positions, labels shaped
        like the output without its last dimension) or `mse` (mean squared

@@ -43,8 +43,8 @@ func.func @forward(%x: tensor<4x3xf32> {kiln.name = "x"}) -> tensor<4x2xf32> {
 // -----
 
 // BatchNorm: the training form in @train_step, running statistics (never
-// trainable) updated as PyTorch does: 0.9 kept, 0.1 of the batch's, the
-// variance unbiased (8 / 7 for 8 values per channel).
+// trainable) updated as PyTorch does: 0.9 kept (ONNX's momentum), 0.1 of the
+// batch's, the variance unbiased (8 / 7 for 8 values per channel).
 // CHECK: module attributes {kiln.training = {{.*}}parameters = ["g", "b"]{{.*}}statistics = ["rm", "rv"]
 // CHECK-LABEL: func.func @train_step(
 // CHECK-SAME: {kiln.name = "rm", kiln.update = "rm"}
@@ -81,4 +81,19 @@ func.func @forward(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
   %2 = kiln.mul %1, %w : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
   %3 = kiln.dropout %2 {ratio = 0.25 : f64} : (tensor<4x3xf32>) -> tensor<4x3xf32>
   return %3 : tensor<4x3xf32>
+}
+
+// -----
+
+// ONNX's momentum (here 0.5) is the share the running statistics keep.
+// CHECK-LABEL: func.func @train_step(
+// CHECK-DAG: kiln.constant dense<5.000000e-01> : tensor<f32>
+// CHECK-DAG: kiln.constant dense<0.571428597> : tensor<f32>
+func.func @forward(%x: tensor<8x2xf32>) -> tensor<8x2xf32> {
+  %g = kiln.initializer "g" = dense<1.0> : tensor<2xf32>
+  %b = kiln.initializer "b" = dense<0.0> : tensor<2xf32>
+  %m = kiln.initializer "rm" = dense<0.0> : tensor<2xf32>
+  %v = kiln.initializer "rv" = dense<1.0> : tensor<2xf32>
+  %0 = kiln.batch_norm %x, %g, %b, %m, %v {momentum = 0.5 : f32} : (tensor<8x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<8x2xf32>
+  return %0 : tensor<8x2xf32>
 }

@@ -19,24 +19,7 @@ status=0
 for m in ${WORKLOADS:-mlp cnn gpt}; do
   if [[ ! -f $out/$m.onnx ]]; then
     python=${TORCH_PYTHON:?set TORCH_PYTHON to a python with torch and onnx}
-    "$python" - "$bench" "$m" "$out" <<'PY'
-import importlib.util, io, os, sys, warnings
-import onnx, torch
-warnings.filterwarnings("ignore")
-bench, name, out = sys.argv[1:]
-spec = importlib.util.spec_from_file_location("torch_baseline", bench)
-tb = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tb)
-torch.manual_seed(0)
-model, x, _, _ = tb.workload(name, "cpu")
-model.train()
-f = io.BytesIO()
-torch.onnx.export(model, (x,), f, dynamo=False, opset_version=17, input_names=["input"],
-                  output_names=["logits"], training=torch.onnx.TrainingMode.TRAINING,
-                  do_constant_folding=False)
-onnx.save(onnx.load_from_string(f.getvalue()), os.path.join(out, name + ".onnx"),
-          save_as_external_data=True, location=name + ".onnx.data")
-PY
+    "$python" scripts/export-benchmark.py "$bench" "$m" "$out"
   fi
   start=$(date +%s%N)
   if build/tools/kiln compile "$out/$m.onnx" --optimizer adamw --lr 1e-3 \

@@ -30,26 +30,16 @@ status=0
 for m in ${WORKLOADS:-mlp cnn gpt}; do
   start=$(date +%s)
   "$python" - "$bench" "$m" "$out" <<'PY'
-import importlib.util, io, os, sys, warnings
-import numpy as np, onnx, torch, torch.nn.functional as F
+import os, sys, warnings
+import numpy as np, onnx, torch
 from onnx import numpy_helper
 from safetensors.numpy import save_file
 warnings.filterwarnings("ignore")
 bench, name, out = sys.argv[1:]
-spec = importlib.util.spec_from_file_location("torch_baseline", bench)
-tb = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tb)
-torch.manual_seed(0)
-model, x, y, _ = tb.workload(name, "cpu")
-model.train()
-f = io.BytesIO()
-torch.onnx.export(model, (x,), f, dynamo=False, opset_version=17, input_names=["input"],
-                  output_names=["logits"], training=torch.onnx.TrainingMode.TRAINING,
-                  do_constant_folding=False)
-proto = onnx.load_from_string(f.getvalue())
-# Saving with external data rewrites the proto it is given: save a copy.
-onnx.save(onnx.load_from_string(f.getvalue()), os.path.join(out, name + ".onnx"),
-          save_as_external_data=True, location=name + ".onnx.data")
+sys.path.insert(0, "scripts")
+eb = __import__("export-benchmark")
+tb = eb.load_bench(bench)
+model, x, y, proto = eb.export(tb, name, out)
 before = {k: v.detach().clone() for k, v in model.named_parameters()}
 # PyTorch's float32 step, for the error a float32 implementation has here.
 import copy

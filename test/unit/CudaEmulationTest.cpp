@@ -33,6 +33,8 @@ struct Model {
   std::string name, loss = "cross_entropy";
 };
 
+void PrintTo(const Model &m, std::ostream *os) { *os << m.name; }
+
 class CudaEmulation : public testing::TestWithParam<Model> {};
 
 /// The printed module, compiled by the host compiler and loaded.

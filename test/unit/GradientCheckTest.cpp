@@ -225,6 +225,8 @@ std::vector<Case> cases() {
   return all;
 }
 
+void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
+
 class GradientCheck : public testing::TestWithParam<Case> {};
 
 /// Appends @grad to the module: the gradient of sum(forward(args) * w) with

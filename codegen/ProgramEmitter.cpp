@@ -9,8 +9,9 @@
 //    body's arith/math/tensor ops into kernel instructions, the reduction's
 //    combine recognized from the yield.
 // 3. Plan memory: parameters and constants first (the init region), then
-//    fixed slots for inputs and outputs, then temporaries sharing space
-//    where their lifetimes (in steps) do not overlap.
+//    persistent buffers that start as zeros (not stored), fixed slots for
+//    inputs and outputs, then temporaries sharing space where their
+//    lifetimes (in steps) do not overlap.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/ProgramEmitter.h"
@@ -46,6 +47,10 @@ struct Storage {
   rt::BufferKind kind;
   int first = INT_MAX, last = -1; ///< Steps of `entry` (temporaries).
   int64_t offset = 0;
+  /// A persistent buffer whose initial value is all zeros (optimizer state,
+  /// zero biases): placed after the init region, which the artifact stores,
+  /// in the part of the arena a session zero-fills.
+  bool zero = false;
   int entry = 0; ///< The entry a temporary belongs to.
 };
 
@@ -156,8 +161,13 @@ LogicalResult Emitter::emitData(Operation *op, Value result, StringRef name,
     return error(op) << "holds a kind of elements attribute the code "
                         "generator cannot read";
   }
-  initData_.emplace_back(storageOf_[id], std::move(bytes));
   bufferOf_[result] = id;
+  if (kind == rt::BufferKind::Parameter &&
+      std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return !b; })) {
+    storages_[storageOf_[id]].zero = true;
+    return success();
+  }
+  initData_.emplace_back(storageOf_[id], std::move(bytes));
   return success();
 }
 
@@ -953,12 +963,18 @@ Emitter::run(ArrayRef<std::pair<func::FuncOp, std::string>> functions) {
   // inputs and outputs, then temporaries sharing space.
   int64_t at = 0;
   for (Storage &s : storages_)
-    if (s.kind == rt::BufferKind::Parameter ||
-        s.kind == rt::BufferKind::Constant) {
+    if ((s.kind == rt::BufferKind::Parameter ||
+         s.kind == rt::BufferKind::Constant) &&
+        !s.zero) {
       s.offset = at;
       at = alignUp(at + s.bytes);
     }
   int64_t initBytes = at;
+  for (Storage &s : storages_)
+    if (s.kind == rt::BufferKind::Parameter && s.zero) {
+      s.offset = at;
+      at = alignUp(at + s.bytes);
+    }
   for (Storage &s : storages_)
     if (s.kind == rt::BufferKind::Input || s.kind == rt::BufferKind::Output) {
       s.offset = at;

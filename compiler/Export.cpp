@@ -160,11 +160,18 @@ Error exportModel(StringRef modelPath, StringRef checkpointPath,
     if (id >= 0) {
       const runtime::Buffer &b = program.buffers[id];
       const std::vector<uint8_t> &init = *artifact.section("init");
-      if (b.offset + b.bytes() > int64_t(init.size()))
-        return fail(modelPath + ": '" + t.name() + "' is outside the init "
-                                                   "section");
-      if (Error e = setData(t, b.dtype, b.shape, init.data() + b.offset,
-                            size_t(b.bytes()), modelPath))
+      // Beyond the init region, a persistent buffer starts as zeros.
+      std::vector<uint8_t> zeros;
+      const uint8_t *data = init.data() + b.offset;
+      if (b.offset >= int64_t(init.size())) {
+        zeros.assign(size_t(b.bytes()), 0);
+        data = zeros.data();
+      } else if (b.offset + b.bytes() > int64_t(init.size())) {
+        return fail(modelPath + ": '" + t.name() + "' straddles the end of "
+                                                   "the init section");
+      }
+      if (Error e = setData(t, b.dtype, b.shape, data, size_t(b.bytes()),
+                            modelPath))
         return e;
     }
   }

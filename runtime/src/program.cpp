@@ -211,11 +211,15 @@ Status Program::verify() const {
     if (b.offset < 0 || b.offset + b.bytes() > arenaBytes)
       return fail("buffer " + std::to_string(i) + " ('" + b.name +
                   "') lies outside the arena");
-    bool persistent =
-        b.kind == BufferKind::Parameter || b.kind == BufferKind::Constant;
-    if (persistent && b.offset + b.bytes() > initBytes)
-      return fail("parameter or constant buffer " + std::to_string(i) +
+    // Constants live in the init region; a parameter either there or,
+    // starting as zeros, wholly beyond it.
+    if (b.kind == BufferKind::Constant && b.offset + b.bytes() > initBytes)
+      return fail("constant buffer " + std::to_string(i) +
                   " lies outside the init region");
+    if (b.kind == BufferKind::Parameter && b.offset < initBytes &&
+        b.offset + b.bytes() > initBytes)
+      return fail("parameter buffer " + std::to_string(i) +
+                  " straddles the end of the init region");
   }
   for (const Kernel &k : kernels)
     if (Status s = k.verify(); !s.ok())

@@ -123,7 +123,9 @@ struct Program {
   std::vector<Entry> entries;
   int64_t arenaBytes = 0;
   /// Bytes at the arena's start that the artifact's "init" section fills
-  /// (parameters and constants).
+  /// (parameters and constants). Persistent buffers that start as zeros
+  /// (optimizer state, zero biases) lie beyond it: a backend zero-fills the
+  /// arena before copying the init region in.
   int64_t initBytes = 0;
   /// Present when the program has a "train_step" entry.
   std::optional<TrainingInfo> training;

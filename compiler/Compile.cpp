@@ -81,12 +81,42 @@ OwningOpRef<ModuleOp> runPipeline(const CompileOptions &options, Stage stage,
   return module;
 }
 
+/// Records in each entry of `program` the kernel launches and bytes moved of
+/// the same model compiled without fusion (what kiln inspect compares with).
+LogicalResult recordUnfused(const CompileOptions &options,
+                            codegen::EmittedProgram &program,
+                            MLIRContext &context);
+
 FailureOr<codegen::EmittedProgram> emit(ModuleOp module,
                                         const CompileOptions &options) {
   FailureOr<codegen::EmittedProgram> emitted = codegen::emitModule(module);
   if (succeeded(emitted) && emitted->program.training)
     emitted->program.training->lr = options.learningRate;
   return emitted;
+}
+
+LogicalResult recordUnfused(const CompileOptions &options,
+                            codegen::EmittedProgram &program,
+                            MLIRContext &context) {
+  CompileOptions unfused = options;
+  unfused.pipeline.fuse = false;
+  unfused.dumpIrAfterAll = false;
+  OwningOpRef<ModuleOp> module = runPipeline(unfused, Stage::Kernels, context);
+  if (!module)
+    return failure();
+  FailureOr<codegen::EmittedProgram> reference = codegen::emitModule(*module);
+  if (failed(reference))
+    return failure();
+  for (runtime::Entry &entry : program.program.entries)
+    if (const runtime::Entry *other = reference->program.entry(entry.name)) {
+      entry.unfusedLaunches = entry.unfusedBytes = 0;
+      for (const runtime::Step &step : other->steps) {
+        entry.unfusedLaunches += step.kind == runtime::Step::Kind::Kernel;
+        runtime::Traffic t = runtime::stepTraffic(reference->program, step);
+        entry.unfusedBytes += t.read + t.written;
+      }
+    }
+  return success();
 }
 
 } // namespace
@@ -189,6 +219,9 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
     if (failed(program))
       return failure();
     if (failed(addCuda(options, *program, context)))
+      return failure();
+    if (options.pipeline.fuse &&
+        failed(recordUnfused(options, *program, context)))
       return failure();
     // A training artifact carries its ONNX model, for kiln export.
     StringRef ext = llvm::sys::path::extension(options.inputPath);

@@ -22,6 +22,32 @@ std::string shortNumber(double v) {
   return buffer;
 }
 
+std::string megabytes(int64_t bytes) {
+  if (bytes < 1000000)
+    return std::to_string(bytes) + " bytes";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3f MB", double(bytes) / 1e6);
+  return buffer;
+}
+
+/// The ONNX nodes (and training-step parts) a kernel computes, from its
+/// name: "k3 node 'a' (Relu) + node 'b' (Add)".
+std::vector<std::string> fusedOps(const std::string &name) {
+  std::vector<std::string> ops;
+  size_t space = name.find(' ');
+  if (space == std::string::npos)
+    return ops;
+  std::string rest = name.substr(space + 1);
+  for (size_t at = 0;;) {
+    size_t plus = rest.find(" + ", at);
+    ops.push_back(rest.substr(at, plus == std::string::npos ? plus : plus - at));
+    if (plus == std::string::npos)
+      break;
+    at = plus + 3;
+  }
+  return ops;
+}
+
 const char *convMode(ConvCall::Mode mode) {
   return mode == ConvCall::Mode::BackwardData     ? "backward-data "
          : mode == ConvCall::Mode::BackwardFilter ? "backward-filter "
@@ -92,17 +118,27 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
           ",\"entries\":[";
     for (size_t i = 0; i < p.entries.size(); ++i) {
       const Entry &e = p.entries[i];
-      int64_t launches = 0, calls = 0;
+      int64_t launches = 0, calls = 0, read = 0, written = 0;
       std::string steps;
       for (const Step &s : e.steps) {
         steps += steps.empty() ? "" : ",";
+        Traffic t = stepTraffic(p, s);
+        read += t.read;
+        written += t.written;
+        std::string traffic = ",\"bytes_read\":" + std::to_string(t.read) +
+                              ",\"bytes_written\":" + std::to_string(t.written);
         if (s.kind == Step::Kind::Kernel) {
           ++launches;
           const Kernel &k = p.kernels[s.kernel];
+          std::string ops;
+          for (const std::string &op : fusedOps(k.name))
+            ops += (ops.empty() ? "" : ",") + jsonQuote(op);
           steps += "{\"kind\":\"kernel\",\"name\":" + jsonQuote(k.name) +
+                   ",\"ops\":[" + ops + "]" +
                    ",\"domain\":" + formatShape(k.domain) +
                    ",\"parallel\":" + std::to_string(k.parallelDims) +
-                   ",\"instructions\":" + std::to_string(k.body.size()) + "}";
+                   ",\"instructions\":" + std::to_string(k.body.size()) +
+                   traffic + "}";
         } else if (s.kind == Step::Kind::Conv) {
           ++calls;
           const ConvCall &c = s.conv;
@@ -114,14 +150,14 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                    "\",\"input\":" +
                    formatShape({c.n, c.c, c.h, c.w}) + ",\"kernel\":" +
                    formatShape({c.m, c.c / c.group, c.kh, c.kw}) +
-                   ",\"group\":" + std::to_string(c.group) + "}";
+                   ",\"group\":" + std::to_string(c.group) + traffic + "}";
         } else {
           ++calls;
           const GemmCall &g = s.gemm;
           steps += "{\"kind\":\"gemm\",\"m\":" + std::to_string(g.m) +
                    ",\"n\":" + std::to_string(g.n) +
                    ",\"k\":" + std::to_string(g.k) +
-                   ",\"batch\":" + std::to_string(g.batch) + "}";
+                   ",\"batch\":" + std::to_string(g.batch) + traffic + "}";
         }
       }
       std::string inputs, outputs;
@@ -132,7 +168,17 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
       out += std::string(i ? "," : "") + "{\"name\":" + jsonQuote(e.name) +
              ",\"inputs\":[" + inputs + "],\"outputs\":[" + outputs +
              "],\"kernel_launches\":" + std::to_string(launches) +
-             ",\"library_calls\":" + std::to_string(calls) + ",\"steps\":[" +
+             ",\"library_calls\":" + std::to_string(calls) +
+             ",\"bytes_read\":" + std::to_string(read) +
+             ",\"bytes_written\":" + std::to_string(written) +
+             ",\"bytes_moved\":" + std::to_string(read + written) +
+             (e.unfusedLaunches >= 0
+                  ? ",\"unfused_kernel_launches\":" +
+                        std::to_string(e.unfusedLaunches) +
+                        ",\"unfused_bytes_moved\":" +
+                        std::to_string(e.unfusedBytes)
+                  : std::string()) +
+             ",\"steps\":[" +
              steps + "]}";
     }
     out += "]}\n";
@@ -173,9 +219,19 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
     int64_t launches = 0;
     for (const Step &s : e.steps)
       launches += s.kind == Step::Kind::Kernel;
+    int64_t moved = 0;
+    for (const Step &s : e.steps) {
+      Traffic t = stepTraffic(p, s);
+      moved += t.read + t.written;
+    }
     out += "\n  " + std::to_string(e.steps.size()) +
            " steps: " + std::to_string(launches) + " kernel launches, " +
            std::to_string(e.steps.size() - launches) + " library calls\n";
+    out += "  memory traffic: " + megabytes(moved);
+    if (e.unfusedLaunches >= 0)
+      out += " (without fusion: " + std::to_string(e.unfusedLaunches) +
+             " kernel launches, " + megabytes(e.unfusedBytes) + ")";
+    out += "\n";
     for (size_t i = 0; i < e.steps.size(); ++i) {
       const Step &s = e.steps[i];
       out += "    " + std::to_string(i) + ": ";

@@ -324,6 +324,29 @@ Status Program::verify() const {
   return Status();
 }
 
+Traffic stepTraffic(const Program &p, const Step &step) {
+  Traffic t;
+  auto bytes = [&](int32_t id) { return id >= 0 ? p.buffers[id].bytes() : 0; };
+  switch (step.kind) {
+  case Step::Kind::Kernel: {
+    const Kernel &k = p.kernels[step.kernel];
+    for (size_t a = 0; a < step.args.size() && a < k.args.size(); ++a)
+      (k.args[a].output ? t.written : t.read) += bytes(step.args[a]);
+    break;
+  }
+  case Step::Kind::Gemm:
+    t.read = bytes(step.gemm.a) + bytes(step.gemm.b) + bytes(step.gemm.c);
+    t.written = bytes(step.gemm.out);
+    break;
+  case Step::Kind::Conv:
+    t.read = bytes(step.conv.input) + bytes(step.conv.weight) +
+             bytes(step.conv.bias);
+    t.written = bytes(step.conv.out);
+    break;
+  }
+  return t;
+}
+
 std::string programToJson(const Program &p) {
   std::string j = "{\"arena_bytes\":" + std::to_string(p.arenaBytes) +
                   ",\"init_bytes\":" + std::to_string(p.initBytes) +
@@ -379,7 +402,12 @@ std::string programToJson(const Program &p) {
     const Entry &e = p.entries[i];
     j += std::string(i ? ",\n" : "\n") + "{\"name\":" + jsonQuote(e.name) +
          ",\"inputs\":" + ints32(e.inputs) +
-         ",\"outputs\":" + ints32(e.outputs) + ",\"steps\":[";
+         ",\"outputs\":" + ints32(e.outputs) +
+         (e.unfusedLaunches >= 0
+              ? ",\"unfused_launches\":" + std::to_string(e.unfusedLaunches) +
+                    ",\"unfused_bytes\":" + std::to_string(e.unfusedBytes)
+              : std::string()) +
+         ",\"steps\":[";
     for (size_t s = 0; s < e.steps.size(); ++s) {
       const Step &st = e.steps[s];
       j += std::string(s ? ",\n" : "\n");
@@ -537,6 +565,8 @@ Status programFromJson(std::string_view json, const std::string &origin,
     e.name = r.string(je, "name", where);
     e.inputs = r.intList32(je, "inputs", where);
     e.outputs = r.intList32(je, "outputs", where);
+    e.unfusedLaunches = r.integer(je, "unfused_launches", where, -1, false);
+    e.unfusedBytes = r.integer(je, "unfused_bytes", where, -1, false);
     for (const JsonValue &js : r.list(je, "steps", where)) {
       Step s;
       if (js.get("conv")) {

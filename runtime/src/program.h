@@ -102,6 +102,16 @@ struct Entry {
   std::string name;
   std::vector<int32_t> inputs, outputs; ///< Buffers, in signature order.
   std::vector<Step> steps;
+  /// The same entry compiled without fusion, for comparison (kiln inspect):
+  /// its kernel launches and the bytes its steps move; -1 when unknown.
+  int64_t unfusedLaunches = -1, unfusedBytes = -1;
+};
+
+/// The bytes a step reads and writes: each buffer it reads counted once,
+/// each it writes once (a first-order model of memory traffic: a broadcast
+/// operand is read from cache after the first time).
+struct Traffic {
+  int64_t read = 0, written = 0;
 };
 
 /// How the "train_step" entry was built (the compiler's training options),
@@ -138,6 +148,8 @@ struct Program {
   /// kernel's arguments, GEMM sizes that fit their buffers, verified kernels.
   Status verify() const;
 };
+
+Traffic stepTraffic(const Program &program, const Step &step);
 
 std::string programToJson(const Program &program);
 /// Parses and verifies; `origin` names the artifact in errors.

@@ -1,7 +1,7 @@
 //===- BuildTrainStep.cpp - @forward to @train_step ------------------------===//
 #include "passes/autodiff/Passes.h"
 
-#include "ir/graph/GraphOps.h"
+#include "passes/autodiff/GraphBuilder.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringSet.h"
@@ -23,45 +23,16 @@ namespace {
 using namespace mlir;
 using namespace kiln::graph;
 
-/// Builds kiln ops at one place, with inferred result types.
-struct Builder {
-  OpBuilder b;
-  Location loc;
+using Builder = GraphBuilder;
 
-  template <typename OpT, typename... Args> Value make(Args &&...args) {
-    return b.create<OpT>(loc, std::forward<Args>(args)...)->getResult(0);
-  }
-  Value scalar(Type element, double v) {
-    auto t = RankedTensorType::get({}, element);
-    return make<ConstantOp>(
-        DenseElementsAttr::get(t, FloatAttr::get(element, v)));
-  }
-  static Type element(Value v) {
-    return cast<RankedTensorType>(v.getType()).getElementType();
-  }
-  Value add(Value x, Value y) { return make<AddOp>(x, y); }
-  Value sub(Value x, Value y) { return make<SubOp>(x, y); }
-  Value mul(Value x, Value y) { return make<MulOp>(x, y); }
-  Value div(Value x, Value y) { return make<DivOp>(x, y); }
-  Value mul(Value x, double c) { return mul(x, scalar(element(x), c)); }
-  /// Sum over all dimensions, as a rank-0 tensor.
-  Value sumAll(Value x) {
-    auto t = cast<RankedTensorType>(x.getType());
-    SmallVector<int64_t> axes;
-    for (int64_t d = 0; d < t.getRank(); ++d)
-      axes.push_back(d);
-    if (axes.empty())
-      return x;
-    return make<ReduceSumOp>(x, b.getDenseI64ArrayAttr(axes),
-                             b.getBoolAttr(false));
-  }
-  Value zerosLike(Value v, StringRef name) {
-    auto t = cast<RankedTensorType>(v.getType());
-    return make<InitializerOp>(
-        b.getStringAttr(name),
-        DenseElementsAttr::get(t, FloatAttr::get(t.getElementType(), 0.0)));
-  }
-};
+/// A new persistent buffer shaped like `v`, starting at zero (optimizer
+/// state).
+Value zerosLike(Builder &b, Value v, StringRef name) {
+  auto t = Builder::type(v);
+  return b.make<InitializerOp>(
+      b.b.getStringAttr(name),
+      DenseElementsAttr::get(t, FloatAttr::get(t.getElementType(), 0.0)));
+}
 
 struct BuildTrainStepPass final
     : impl::BuildTrainStepPassBase<BuildTrainStepPass> {
@@ -163,7 +134,8 @@ LogicalResult BuildTrainStepPass::build() {
   step.setSymName("train_step");
   module.push_back(step);
   auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
-  Builder b{OpBuilder(ret), step.getLoc()};
+  OpBuilder builder(ret);
+  Builder b{builder, step.getLoc()};
 
   for (Operation &op : step.getBody().front())
     if (isa<RandomUniformOp>(op))
@@ -330,7 +302,7 @@ LogicalResult BuildTrainStepPass::build() {
     if (adam) {
       std::string m = "optimizer." + name + ".exp_avg";
       std::string v = "optimizer." + name + ".exp_avg_sq";
-      Value m0 = b.zerosLike(p, m), v0 = b.zerosLike(p, v);
+      Value m0 = zerosLike(b, p, m), v0 = zerosLike(b, p, v);
       Value m1 = b.add(b.mul(m0, beta1), b.mul(g, 1 - beta1));
       Value v1 = b.add(b.mul(v0, beta2), b.mul(b.mul(g, g), 1 - beta2));
       Value denom = b.add(b.div(b.make<SqrtOp>(v1), bc2sqrt),
@@ -343,7 +315,7 @@ LogicalResult BuildTrainStepPass::build() {
       step = b.mul(lr, g);
     } else {
       std::string m = "optimizer." + name + ".momentum_buffer";
-      Value buf = b.add(b.mul(b.zerosLike(p, m), momentum), g);
+      Value buf = b.add(b.mul(zerosLike(b, p, m), momentum), g);
       Value dir = optimizer == "nesterov" ? b.add(g, b.mul(buf, momentum))
                                           : buf;
       step = b.mul(lr, dir);

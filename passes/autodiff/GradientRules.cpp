@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/autodiff/Autodiff.h"
+#include "passes/autodiff/GraphBuilder.h"
 
 #include "ir/graph/GradientInterface.h"
 #include "ir/graph/GraphOps.h"
@@ -25,48 +26,19 @@ namespace kiln::autodiff {
 namespace {
 using namespace kiln::graph;
 
-/// What a rule works with: the builder, the op's location, `g` (the result's
-/// gradient) and helpers that build kiln ops with inferred result types.
-struct Rule {
-  OpBuilder &b;
-  Location loc;
+/// What a rule works with: the builder and the op's location (the shared
+/// GraphBuilder), `g` (the result's gradient) and helpers the rules share.
+struct Rule : GraphBuilder {
   Value g;
 
-  template <typename OpT, typename... Args> Value make(Args &&...args) {
-    return b.create<OpT>(loc, std::forward<Args>(args)...)->getResult(0);
-  }
-  static RankedTensorType type(Value v) {
-    return cast<RankedTensorType>(v.getType());
-  }
-  /// A rank-0 constant of `like`'s element type; broadcasts anywhere.
-  Value scalar(Value like, double v) {
-    auto t = RankedTensorType::get({}, type(like).getElementType());
-    return make<ConstantOp>(
-        DenseElementsAttr::get(t, FloatAttr::get(t.getElementType(), v)));
-  }
-  Value add(Value x, Value y) { return make<AddOp>(x, y); }
-  Value sub(Value x, Value y) { return make<SubOp>(x, y); }
-  Value mul(Value x, Value y) { return make<MulOp>(x, y); }
-  Value div(Value x, Value y) { return make<DivOp>(x, y); }
-  Value neg(Value x) { return make<NegOp>(x); }
-  Value mul(Value x, double c) { return mul(x, scalar(x, c)); }
   /// `then` where `cond`, else zero.
   Value where(Value cond, Value then) {
     return make<WhereOp>(cond, then, scalar(then, 0));
   }
   Value gt(Value x, double c) { return make<GreaterOp>(x, scalar(x, c)); }
   Value lt(Value x, double c) { return make<LessOp>(x, scalar(x, c)); }
-  Value reshape(Value x, ArrayRef<int64_t> shape) {
-    if (type(x).getShape() == shape)
-      return x;
-    return make<ReshapeOp>(x, b.getDenseI64ArrayAttr(shape));
-  }
   Value transpose(Value x, ArrayRef<int64_t> perm) {
     return make<TransposeOp>(x, b.getDenseI64ArrayAttr(perm));
-  }
-  Value sum(Value x, ArrayRef<int64_t> axes, bool keepdims = true) {
-    return make<ReduceSumOp>(x, b.getDenseI64ArrayAttr(axes),
-                             b.getBoolAttr(keepdims));
   }
   Value mean(Value x, ArrayRef<int64_t> axes) {
     return make<ReduceMeanOp>(x, b.getDenseI64ArrayAttr(axes),
@@ -112,7 +84,7 @@ struct Model
   LogicalResult buildGradient(Operation *op, OpBuilder &builder,
                               ArrayRef<Value> resultGrads,
                               SmallVectorImpl<Value> &operandGrads) const {
-    Rule rule{builder, op->getLoc(), resultGrads[0]};
+    Rule rule{{builder, op->getLoc()}, resultGrads[0]};
     return gradient(cast<OpT>(op), rule, resultGrads, operandGrads);
   }
 };

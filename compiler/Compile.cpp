@@ -51,6 +51,30 @@ OwningOpRef<ModuleOp> loadModel(const CompileOptions &options,
 
 namespace {
 
+/// Sets `pm` up for `options`: printing the IR after every pass when asked.
+void configure(PassManager &pm, const CompileOptions &options,
+               MLIRContext &context) {
+  if (options.dumpIrAfterAll) {
+    context.disableMultithreading(); // IR printing needs a serial pass manager.
+    pm.enableIRPrinting(/*shouldPrintBeforePass=*/nullptr,
+                        /*shouldPrintAfterPass=*/
+                        [](Pass *, Operation *) { return true; },
+                        /*printModuleScope=*/true,
+                        /*printAfterOnlyOnChange=*/false);
+  }
+}
+
+/// Runs the kernel pipeline (lowering, then fusion unless `fuse` is off).
+LogicalResult lowerToKernels(ModuleOp module, const CompileOptions &options,
+                             bool fuse, MLIRContext &context) {
+  PassManager pm(&context, ModuleOp::getOperationName());
+  configure(pm, options, context);
+  PipelineOptions pipeline = options.pipeline;
+  pipeline.fuse = fuse;
+  buildKernelPipeline(pm, pipeline);
+  return pm.run(module);
+}
+
 /// Reads the model and runs the pipeline up to `stage`.
 OwningOpRef<ModuleOp> runPipeline(const CompileOptions &options, Stage stage,
                                   MLIRContext &context) {
@@ -63,29 +87,17 @@ OwningOpRef<ModuleOp> runPipeline(const CompileOptions &options, Stage stage,
   if (!module)
     return {};
   PassManager pm(&context, ModuleOp::getOperationName());
-  if (options.dumpIrAfterAll) {
-    context.disableMultithreading(); // IR printing needs a serial pass manager.
-    pm.enableIRPrinting(/*shouldPrintBeforePass=*/nullptr,
-                        /*shouldPrintAfterPass=*/
-                        [](Pass *, Operation *) { return true; },
-                        /*printModuleScope=*/true,
-                        /*printAfterOnlyOnChange=*/false);
-  }
+  configure(pm, options, context);
   buildGraphPipeline(pm, options.pipeline);
   if (stage != Stage::Graph && options.training)
     buildTrainPipeline(pm, *options.training);
-  if (stage == Stage::Kernels)
-    buildKernelPipeline(pm, options.pipeline);
   if (failed(pm.run(*module)))
+    return {};
+  if (stage == Stage::Kernels &&
+      failed(lowerToKernels(*module, options, options.pipeline.fuse, context)))
     return {};
   return module;
 }
-
-/// Records in each entry of `program` the kernel launches and bytes moved of
-/// the same model compiled without fusion (what kiln inspect compares with).
-LogicalResult recordUnfused(const CompileOptions &options,
-                            codegen::EmittedProgram &program,
-                            MLIRContext &context);
 
 FailureOr<codegen::EmittedProgram> emit(ModuleOp module,
                                         const CompileOptions &options) {
@@ -95,16 +107,12 @@ FailureOr<codegen::EmittedProgram> emit(ModuleOp module,
   return emitted;
 }
 
-LogicalResult recordUnfused(const CompileOptions &options,
-                            codegen::EmittedProgram &program,
-                            MLIRContext &context) {
-  CompileOptions unfused = options;
-  unfused.pipeline.fuse = false;
-  unfused.dumpIrAfterAll = false;
-  OwningOpRef<ModuleOp> module = runPipeline(unfused, Stage::Kernels, context);
-  if (!module)
-    return failure();
-  FailureOr<codegen::EmittedProgram> reference = codegen::emitModule(*module);
+/// Records in each entry of `program` the kernel launches and bytes moved of
+/// `unfused`, the same graph lowered without fusion (what kiln inspect
+/// compares with).
+LogicalResult recordUnfused(ModuleOp unfused,
+                            codegen::EmittedProgram &program) {
+  FailureOr<codegen::EmittedProgram> reference = codegen::emitModule(unfused);
   if (failed(reference))
     return failure();
   for (runtime::Entry &entry : program.program.entries)
@@ -117,6 +125,17 @@ LogicalResult recordUnfused(const CompileOptions &options,
       }
     }
   return success();
+}
+
+/// The program's kernels as one CUDA translation unit.
+FailureOr<codegen::cuda::Module> printCuda(const runtime::Program &program,
+                                           MLIRContext &context) {
+  codegen::cuda::Module module;
+  std::string error;
+  if (!codegen::cuda::printModule(program.kernels, module, error))
+    return emitError(UnknownLoc::get(&context))
+           << "cannot print CUDA C++: " << error;
+  return module;
 }
 
 } // namespace
@@ -138,10 +157,10 @@ static LogicalResult addCuda(const CompileOptions &options,
   auto fail = [&](const Twine &message) {
     return emitError(UnknownLoc::get(&context)) << message;
   };
-  codegen::cuda::Module module;
-  std::string error;
-  if (!codegen::cuda::printModule(program.program.kernels, module, error))
-    return fail("cannot print CUDA C++: " + error);
+  FailureOr<codegen::cuda::Module> printed = printCuda(program.program, context);
+  if (failed(printed))
+    return failure();
+  const codegen::cuda::Module &module = *printed;
   program.extraSections.push_back(
       {"cuda.source",
        std::vector<uint8_t>(module.source.begin(), module.source.end())});
@@ -189,54 +208,65 @@ static LogicalResult addCuda(const CompileOptions &options,
 }
 
 LogicalResult compile(const CompileOptions &options, MLIRContext &context) {
-  Stage stage =
-      options.artifact || options.emitCuda ? Stage::Kernels : options.emit;
+  auto fail = [&](const Twine &message) {
+    return emitError(UnknownLoc::get(&context)) << message;
+  };
+  // An artifact (and its unfused reference) or CUDA source is lowered
+  // below, after the graph stages; IR is printed after options.emit.
+  bool lowers = options.artifact || options.emitCuda;
+  Stage stage = lowers ? Stage::Train : options.emit;
   OwningOpRef<ModuleOp> module = runPipeline(options, stage, context);
   if (!module)
     return failure();
 
-  if (options.emitCuda) {
+  if (lowers) {
+    // The same graph without fusion, for inspect's comparison.
+    OwningOpRef<ModuleOp> unfused;
+    if (options.artifact && options.pipeline.fuse) {
+      unfused = module->clone();
+      CompileOptions quiet = options; // --dump-ir-after-all shows the real one.
+      quiet.dumpIrAfterAll = false;
+      if (failed(lowerToKernels(*unfused, quiet, /*fuse=*/false, context)))
+        return failure();
+    }
+    if (failed(lowerToKernels(*module, options, options.pipeline.fuse,
+                              context)))
+      return failure();
     FailureOr<codegen::EmittedProgram> program = emit(*module, options);
     if (failed(program))
       return failure();
-    codegen::cuda::Module cuda;
-    std::string error;
-    if (!codegen::cuda::printModule(program->program.kernels, cuda, error))
-      return emitError(UnknownLoc::get(&context))
-             << "cannot print CUDA C++: " << error;
-    std::string message;
-    auto output = openOutputFile(options.outputPath, &message);
-    if (!output)
-      return emitError(UnknownLoc::get(&context))
-             << "cannot write '" << options.outputPath << "': " << message;
-    output->os() << cuda.source;
-    output->keep();
-    return success();
-  }
 
-  if (options.artifact) {
-    FailureOr<codegen::EmittedProgram> program = emit(*module, options);
-    if (failed(program))
-      return failure();
+    if (options.emitCuda) {
+      FailureOr<codegen::cuda::Module> cuda =
+          printCuda(program->program, context);
+      if (failed(cuda))
+        return failure();
+      std::string message;
+      auto output = openOutputFile(options.outputPath, &message);
+      if (!output)
+        return fail("cannot write '" + options.outputPath + "': " + message);
+      output->os() << cuda->source;
+      output->keep();
+      return success();
+    }
+
     if (failed(addCuda(options, *program, context)))
       return failure();
-    if (options.pipeline.fuse &&
-        failed(recordUnfused(options, *program, context)))
+    if (unfused && failed(recordUnfused(*unfused, *program)))
       return failure();
     // A training artifact carries its ONNX model, for kiln export.
     StringRef ext = llvm::sys::path::extension(options.inputPath);
     if (options.training && (ext == ".onnx" || ext == ".onnxtxt")) {
       auto embedded = embeddableModel(options.inputPath, program->program);
       if (!embedded)
-        return emitError(UnknownLoc::get(&context))
-               << llvm::toString(embedded.takeError());
+        return fail(llvm::toString(embedded.takeError()));
       program->extraSections.push_back({"onnx", std::move(*embedded)});
     }
     std::vector<uint8_t> bytes = codegen::artifactBytes(*program);
     runtime::Status status = runtime::writeFileAtomically(
         options.outputPath, {{bytes.data(), bytes.size()}});
     if (!status.ok())
-      return emitError(UnknownLoc::get(&context)) << status.message();
+      return fail(status.message());
     return success();
   }
 

@@ -139,6 +139,13 @@ cl::opt<bool> optNoFusion(
     cl::sub(compileCommand), cl::sub(runCommand), cl::sub(stepCommand),
     cl::sub(trainCommand), cl::cat(kilnCategory));
 
+cl::opt<std::string> trainDevice(
+    "device",
+    cl::desc("auto (default: the GPU if there is one, else the CPU), cpu or "
+             "cuda"),
+    cl::value_desc("auto|cpu|cuda"), cl::init("auto"), cl::sub(trainCommand),
+    cl::sub(stepCommand), cl::cat(kilnCategory));
+
 #undef TRAINING_SUBS
 
 /// The training options given on the command line, checked.
@@ -346,33 +353,64 @@ int reportStatus(StringRef command, kiln_status_t *status) {
   return 1;
 }
 
-int runRun(mlir::MLIRContext &context) {
-  // An artifact runs as it is; a model is compiled (for inference) first,
-  // in memory.
-  std::unique_ptr<kiln::runtime::Session> session;
+/// A session for MODEL: the artifact as it is, or the model compiled in
+/// memory, for inference or (with `training`) with the training options;
+/// `batch`, when positive, fixes a symbolic batch dimension. Returns the exit
+/// status, 0 with `session` set.
+int openSession(StringRef command, StringRef model, bool training,
+                int64_t batch, mlir::MLIRContext &context,
+                std::unique_ptr<kiln::runtime::Session> &session) {
+  if (trainDevice == "cuda") {
+    errs() << "kiln " << command
+           << ": error: --device cuda: this build has no CUDA backend yet; "
+              "use --device cpu\n";
+    return 1;
+  }
+  if (trainDevice != "auto" && trainDevice != "cpu") {
+    errs() << "kiln " << command << ": error: unknown --device '"
+           << trainDevice << "' (expected auto, cpu or cuda)\n";
+    return 1;
+  }
   kiln::runtime::Status status;
-  if (StringRef(runModel).ends_with(".kiln")) {
-    status = kiln::runtime::Session::open(runModel, session);
+  if (model.ends_with(".kiln")) {
+    status = kiln::runtime::Session::open(model.str(), session);
   } else {
     CompileOptions options;
-    options.inputPath = runModel;
-    if (!parseInputShapes("run", options.import))
-      return 1;
+    options.inputPath = model.str();
+    options.import.batchSize = batch;
     options.pipeline.fuse = !optNoFusion;
+    if (!parseInputShapes(command, options.import))
+      return 1;
+    if (training) {
+      options.training = trainingOptions(command);
+      if (!options.training)
+        return 1;
+      options.learningRate = learningRate(options.training->optimizer);
+    }
     auto program = compileProgram(options, context);
     if (mlir::failed(program))
       return 1; // The compiler reported why.
     status = kiln::runtime::Session::create(std::move(program->program),
                                             std::move(program->init), session);
   }
+  if (!status.ok())
+    return reportStatus(command, status.release());
+  return 0;
+}
+
+int runRun(mlir::MLIRContext &context) {
+  std::unique_ptr<kiln::runtime::Session> session;
+  if (int rc = openSession("run", runModel, /*training=*/false, 0, context,
+                           session))
+    return rc;
+  kiln::runtime::Status status;
   int restored = 0;
-  if (status.ok() && !runCheckpoint.empty())
+  if (!runCheckpoint.empty())
     status = session->restore(runCheckpoint, restored);
   if (status.ok())
     status = session->runFiles("forward", runInputs, runOutput);
   return status.ok() ? 0 : reportStatus("run", status.release());
 }
-
 
 //===----------------------------------------------------------------------===//
 // kiln step, kiln train
@@ -446,53 +484,6 @@ cl::opt<std::string> trainMetrics(
     "metrics", cl::desc("Append per-epoch metrics as JSON lines to FILE"),
     cl::value_desc("FILE.jsonl"), cl::sub(trainCommand),
     cl::cat(kilnCategory));
-cl::opt<std::string> trainDevice(
-    "device",
-    cl::desc("auto (default: the GPU if there is one, else the CPU), cpu or "
-             "cuda"),
-    cl::value_desc("auto|cpu|cuda"), cl::init("auto"), cl::sub(trainCommand),
-    cl::sub(stepCommand), cl::cat(kilnCategory));
-
-/// A session for training: the artifact as it is, or the model compiled
-/// with the training options.
-int openTrainingSession(StringRef command, StringRef model, int64_t batch,
-                        mlir::MLIRContext &context,
-                        std::unique_ptr<kiln::runtime::Session> &session) {
-  if (trainDevice == "cuda") {
-    errs() << "kiln " << command
-           << ": error: --device cuda: this build has no CUDA backend yet; "
-              "use --device cpu\n";
-    return 1;
-  }
-  if (trainDevice != "auto" && trainDevice != "cpu") {
-    errs() << "kiln " << command << ": error: unknown --device '"
-           << trainDevice << "' (expected auto, cpu or cuda)\n";
-    return 1;
-  }
-  kiln::runtime::Status status;
-  if (model.ends_with(".kiln")) {
-    status = kiln::runtime::Session::open(model.str(), session);
-  } else {
-    CompileOptions options;
-    options.inputPath = model.str();
-    options.import.batchSize = batch;
-    options.pipeline.fuse = !optNoFusion;
-    if (!parseInputShapes(command, options.import))
-      return 1;
-    options.training = trainingOptions(command);
-    if (!options.training)
-      return 1;
-    options.learningRate = learningRate(options.training->optimizer);
-    auto program = compileProgram(options, context);
-    if (mlir::failed(program))
-      return 1; // The compiler reported why.
-    status = kiln::runtime::Session::create(std::move(program->program),
-                                            std::move(program->init), session);
-  }
-  if (!status.ok())
-    return reportStatus(command, status.release());
-  return 0;
-}
 
 /// The learning-rate schedule from the options; false after reporting.
 bool schedule(StringRef command, const kiln::runtime::Program &program,
@@ -511,7 +502,8 @@ bool schedule(StringRef command, const kiln::runtime::Program &program,
 int runStep(mlir::MLIRContext &context) {
   namespace rt = kiln::runtime;
   std::unique_ptr<rt::Session> session;
-  if (int rc = openTrainingSession("step", stepModel, 0, context, session))
+  if (int rc = openSession("step", stepModel, /*training=*/true, 0, context,
+                           session))
     return rc;
   rt::LearningRate lr;
   if (!schedule("step", session->program(), 1, lr))
@@ -602,8 +594,8 @@ int runTrain(mlir::MLIRContext &context) {
               "CPU\n";
 
   std::unique_ptr<rt::Session> session;
-  if (int rc = openTrainingSession("train", trainModel, trainBatch, context,
-                                   session))
+  if (int rc = openSession("train", trainModel, /*training=*/true,
+                           trainBatch, context, session))
     return rc;
   const rt::Program &program = session->program();
   if (!program.training) {

@@ -404,9 +404,8 @@ int runRun(mlir::MLIRContext &context) {
                            session))
     return rc;
   kiln::runtime::Status status;
-  int restored = 0;
   if (!runCheckpoint.empty())
-    status = session->restore(runCheckpoint, restored);
+    status = session->restore(runCheckpoint);
   if (status.ok())
     status = session->runFiles("forward", runInputs, runOutput);
   return status.ok() ? 0 : reportStatus("run", status.release());

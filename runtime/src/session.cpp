@@ -105,10 +105,22 @@ uint8_t *Session::persistent(std::string_view name, const Buffer **info) {
   return arena_ + program_.buffers[id].offset;
 }
 
-Status Session::restore(const std::string &path, int &restored) {
+Status Session::restore(const std::string &path) {
   SafeTensors file;
   if (Status s = SafeTensors::read(path, file); !s.ok())
     return s;
+  return restore(file, path);
+}
+
+Status Session::restore(const SafeTensors &file, const std::string &origin,
+                        const std::vector<std::string> &required) {
+  for (const std::string &name : required)
+    if (!file.find(name))
+      return Status(KILN_STATUS_INVALID_ARGUMENT,
+                    origin + " has no tensor '" + name +
+                        "'; it is not a checkpoint of this model and "
+                        "optimizer");
+  // Check everything first, so that a bad checkpoint changes nothing.
   std::vector<std::pair<uint8_t *, const TensorView *>> copies;
   for (const TensorView &t : file.tensors()) {
     const Buffer *b = nullptr;
@@ -117,7 +129,7 @@ Status Session::restore(const std::string &path, int &restored) {
       continue;
     if (t.dtype != b->dtype || t.shape != b->shape)
       return Status(KILN_STATUS_INVALID_ARGUMENT,
-                    path + ": '" + t.name + "' is " +
+                    origin + ": '" + t.name + "' is " +
                         std::string(dtypeName(t.dtype)) + " " +
                         formatShape(t.shape) + "; the model's is " +
                         std::string(dtypeName(b->dtype)) + " " +
@@ -126,11 +138,10 @@ Status Session::restore(const std::string &path, int &restored) {
   }
   if (copies.empty())
     return Status(KILN_STATUS_INVALID_ARGUMENT,
-                  path + " holds none of the model's parameters; is it a "
-                         "checkpoint of this model?");
+                  origin + " holds none of the model's parameters; is it a "
+                           "checkpoint of this model?");
   for (auto &[data, t] : copies)
     std::memcpy(data, t->data, t->bytes);
-  restored = int(copies.size());
   return Status();
 }
 

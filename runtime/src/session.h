@@ -3,6 +3,7 @@
 #define KILN_RUNTIME_SRC_SESSION_H
 
 #include "program.h"
+#include "safetensors.h"
 
 #include <functional>
 #include <memory>
@@ -49,11 +50,14 @@ public:
   /// The arena bytes of the persistent buffer (parameter, optimizer state,
   /// statistic) named `name`, or null; `info` receives its description.
   uint8_t *persistent(std::string_view name, const Buffer **info = nullptr);
-  /// Copies every tensor of the safetensors file at `path` whose name is a
-  /// persistent buffer into it (a checkpoint's trained weights), checking
-  /// dtype and shape; fails, changing nothing, if none or a mismatched one
-  /// is there. `restored` receives the count.
-  Status restore(const std::string &path, int &restored);
+  /// Copies every tensor of `file` (read from `origin`) whose name is a
+  /// persistent buffer into it (a checkpoint's weights), checking dtype and
+  /// shape; each name of `required` must be there. Fails, changing nothing,
+  /// on a missing or mismatched tensor, or when none is a persistent buffer.
+  Status restore(const SafeTensors &file, const std::string &origin,
+                 const std::vector<std::string> &required = {});
+  /// restore() from the safetensors file at `path`.
+  Status restore(const std::string &path);
 
   /// Runs kernel steps with `hook` (kernel index, argument pointers in the
   /// kernel's order) instead of the CPU interpreter; null restores it. For

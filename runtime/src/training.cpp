@@ -126,33 +126,12 @@ Status Trainer::load(const std::string &path,
   SafeTensors file;
   if (Status s = SafeTensors::read(path, file); !s.ok())
     return s;
-  // Check everything first, so that a bad checkpoint changes nothing.
-  std::vector<std::pair<uint8_t *, const TensorView *>> copies;
-  for (const std::string &name : checkpointNames()) {
-    const Buffer *b = nullptr;
-    uint8_t *data = session_.persistent(name, &b);
-    const TensorView *t = file.find(name);
-    if (!t)
-      return Status(KILN_STATUS_INVALID_ARGUMENT,
-                    path + " has no tensor '" + name +
-                        "'; it is not a checkpoint of this model and "
-                        "optimizer");
-    if (!data || t->dtype != b->dtype || t->shape != b->shape)
-      return Status(KILN_STATUS_INVALID_ARGUMENT,
-                    path + ": '" + name + "' is " +
-                        std::string(dtypeName(t->dtype)) + " " +
-                        formatShape(t->shape) + "; the model has " +
-                        (b ? std::string(dtypeName(b->dtype)) + " " +
-                                 formatShape(b->shape)
-                           : std::string("no such buffer")));
-    copies.push_back({data, t});
-  }
   auto step = file.metadata().find("kiln.step");
   if (step == file.metadata().end())
     return Status(KILN_STATUS_INVALID_ARGUMENT,
                   path + " has no kiln.step; it was not written by kiln");
-  for (auto &[data, t] : copies)
-    std::memcpy(data, t->data, t->bytes);
+  if (Status s = session_.restore(file, path, checkpointNames()); !s.ok())
+    return s;
   steps_ = std::stoll(step->second);
   metadata = file.metadata();
   return Status();

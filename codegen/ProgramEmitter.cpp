@@ -740,6 +740,15 @@ LogicalResult Emitter::emitConv(g::ConvOp op) {
 // Outputs
 //===----------------------------------------------------------------------===//
 
+/// A Load map reading an argument at the domain point itself.
+static std::vector<int64_t> identityMap(size_t rank) {
+  std::vector<int64_t> map;
+  for (size_t j = 0; j < rank; ++j)
+    for (size_t d = 0; d <= rank; ++d)
+      map.push_back(d == j ? 1 : 0);
+  return map;
+}
+
 int32_t Emitter::copyKernel(Value from, int32_t fromBuffer, rt::BufferKind kind,
                             StringRef name) {
   int32_t out = newBuffer(name, kind, cast<RankedTensorType>(from.getType()));
@@ -759,10 +768,7 @@ void Emitter::copyInto(int32_t fromBuffer, int32_t toBuffer) {
   load.op = rt::KOp::Load;
   load.type = src.dtype;
   load.arg = 0;
-  size_t rank = src.shape.size();
-  for (size_t j = 0; j < rank; ++j)
-    for (size_t d = 0; d <= rank; ++d)
-      load.map.push_back(d == j ? 1 : 0);
+  load.map = identityMap(src.shape.size());
   k.body = {load};
   k.outputs = {{1, 0, rt::Combine::None}};
   addStep(rt::Step::launch(kernelFor(std::move(k)), {fromBuffer, toBuffer}),
@@ -798,17 +804,11 @@ bool Emitter::canWriteInPlace(int32_t temp, int32_t target) const {
       continue;
     if (k.args[a].shape != k.domain)
       return false;
-    size_t rank = k.domain.size();
-    for (const rt::KInstr &in : k.body) {
-      if (in.arg != int32_t(a))
-        continue;
-      if (in.op != rt::KOp::Load)
+    std::vector<int64_t> identity = identityMap(k.domain.size());
+    for (const rt::KInstr &in : k.body)
+      if (in.arg == int32_t(a) &&
+          (in.op != rt::KOp::Load || in.map != identity))
         return false;
-      for (size_t j = 0; j < rank; ++j)
-        for (size_t d = 0; d <= rank; ++d)
-          if (in.map[j * (rank + 1) + d] != (d == j ? 1 : 0))
-            return false;
-    }
   }
   return true;
 }

@@ -284,6 +284,35 @@ double weightedSum(const rt::HostTensor &out, const std::vector<double> &w) {
   return s;
 }
 
+/// Runs the graph and kernel pipelines on `module` and opens a session whose
+/// entries are its functions named in `entries`; null (with the reason in
+/// `error`) when any part fails.
+std::unique_ptr<rt::Session> compileSession(ModuleOp module,
+                                            ArrayRef<std::string> entries,
+                                            std::string &error) {
+  PassManager pm(module.getContext(), ModuleOp::getOperationName());
+  kiln::buildGraphPipeline(pm);
+  kiln::buildKernelPipeline(pm);
+  if (failed(pm.run(module))) {
+    error = "the pipeline fails";
+    return nullptr;
+  }
+  SmallVector<std::pair<func::FuncOp, std::string>> functions;
+  for (const std::string &name : entries)
+    functions.push_back({module.lookupSymbol<func::FuncOp>(name), name});
+  auto emitted = kiln::codegen::emitProgram(functions);
+  if (failed(emitted)) {
+    error = "the code generator fails";
+    return nullptr;
+  }
+  std::unique_ptr<rt::Session> session;
+  rt::Status status = rt::Session::create(std::move(emitted->program),
+                                          std::move(emitted->init), session);
+  if (!status.ok())
+    error = status.message();
+  return session;
+}
+
 TEST_P(GradientCheck, MatchesFiniteDifferences) {
   const Case &c = GetParam();
   DialectRegistry registry;
@@ -299,19 +328,10 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
   ASSERT_TRUE(module) << diagnostics;
   std::vector<double> weights;
   ASSERT_TRUE(succeeded(buildGradFunction(*module, weights))) << diagnostics;
-  PassManager pm(&context, ModuleOp::getOperationName());
-  kiln::buildGraphPipeline(pm);
-  kiln::buildKernelPipeline(pm);
-  ASSERT_TRUE(succeeded(pm.run(*module))) << diagnostics;
-  auto forward = module->lookupSymbol<func::FuncOp>("forward");
-  auto grad = module->lookupSymbol<func::FuncOp>("grad");
-  auto emitted =
-      kiln::codegen::emitProgram({{forward, "forward"}, {grad, "grad"}});
-  ASSERT_TRUE(succeeded(emitted)) << diagnostics;
-  std::unique_ptr<rt::Session> session;
-  rt::Status status = rt::Session::create(std::move(emitted->program),
-                                          std::move(emitted->init), session);
-  ASSERT_TRUE(status.ok()) << status.message();
+  std::string error;
+  std::unique_ptr<rt::Session> session =
+      compileSession(*module, {"forward", "grad"}, error);
+  ASSERT_TRUE(session) << error << "\n" << diagnostics;
 
   // Random inputs; one f64 buffer per argument.
   const rt::Program &program = session->program();
@@ -332,7 +352,7 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
                       values[i].size() * 8});
   }
   std::vector<rt::HostTensor> outputs;
-  status = session->run("grad", inputs, outputs);
+  rt::Status status = session->run("grad", inputs, outputs);
   ASSERT_TRUE(status.ok()) << status.message();
   std::vector<std::vector<double>> analytic;
   for (const rt::HostTensor &t : outputs) {
@@ -389,17 +409,10 @@ std::vector<float> dropoutOfOnes(int64_t seed, int64_t stream) {
       " : i64} : (tensor<100x100xf32>, tensor<i64>) -> tensor<100x100xf32>\n"
       "  return %0 : tensor<100x100xf32>\n}";
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(ir, &context);
-  PassManager pm(&context, ModuleOp::getOperationName());
-  kiln::buildGraphPipeline(pm);
-  kiln::buildKernelPipeline(pm);
-  if (!module || failed(pm.run(*module)))
-    return {};
-  auto emitted = kiln::codegen::emitProgram(
-      {{module->lookupSymbol<func::FuncOp>("forward"), "forward"}});
-  std::unique_ptr<rt::Session> session;
-  if (failed(emitted) || !rt::Session::create(std::move(emitted->program),
-                                              std::move(emitted->init), session)
-                              .ok())
+  std::string error;
+  std::unique_ptr<rt::Session> session =
+      module ? compileSession(*module, {"forward"}, error) : nullptr;
+  if (!session)
     return {};
   std::vector<float> ones(10000, 1.0f);
   std::vector<rt::HostTensor> in = {

@@ -24,6 +24,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <algorithm>
@@ -75,6 +76,7 @@ private:
     storages_.back().entry = int(program_.entries.size());
     program_.buffers.push_back(b);
     storageOf_.push_back(int(storages_.size() - 1));
+    within_.push_back(0);
     return int32_t(program_.buffers.size() - 1);
   }
   std::string tempName() { return "%" + std::to_string(temps_++); }
@@ -104,6 +106,7 @@ private:
                              ArrayRef<int64_t> pads,
                              ArrayRef<int64_t> dilations, int64_t group,
                              Value input, Value weight, Value bias);
+  LogicalResult emitAllReduce(g::AllReduceOp op);
   LogicalResult emitReturn(func::ReturnOp op);
   LogicalResult emitFunction(func::FuncOp func, StringRef name);
   int32_t copyKernel(Value from, int32_t fromBuffer, rt::BufferKind kind,
@@ -117,6 +120,11 @@ private:
   rt::Entry entry_;
   std::vector<Storage> storages_;
   std::vector<int> storageOf_;
+  /// Each buffer's byte offset inside its storage (non-zero for the
+  /// members of a gradient bucket).
+  std::vector<int64_t> within_;
+  /// Buffers laid out in a gradient bucket's storage.
+  llvm::DenseSet<int32_t> bucketMembers_;
   std::vector<std::pair<int, std::vector<uint8_t>>> initData_; // storage, bytes
   llvm::DenseMap<Value, int32_t> bufferOf_;
   /// Initializers by name, shared by all entries.
@@ -813,6 +821,50 @@ bool Emitter::canWriteInPlace(int32_t temp, int32_t target) const {
   return true;
 }
 
+/// A gradient bucket: the storages of its values move, back to back, into
+/// one new storage, so that the runtime reduces the bucket with one call;
+/// a value whose storage cannot move (a constant, a parameter, a view of
+/// another member) is copied in. The results are the operands' buffers:
+/// the reduction happens in place.
+LogicalResult Emitter::emitAllReduce(g::AllReduceOp op) {
+  int bucket = int(storages_.size());
+  storages_.push_back({0, rt::BufferKind::Temp});
+  storages_.back().entry = int(program_.entries.size());
+  std::vector<int32_t> members;
+  for (auto [in, out] : llvm::zip(op.getInputs(), op.getResults())) {
+    int32_t id = bufferOf_.lookup(in);
+    int from = storageOf_[id];
+    const Storage &source = storages_[from];
+    if (source.kind != rt::BufferKind::Temp || from == bucket ||
+        source.entry != int(program_.entries.size()) || within_[id] != 0) {
+      id = copyKernel(in, id, rt::BufferKind::Temp, tempName());
+      from = storageOf_[id];
+    }
+    Storage &into = storages_[bucket];
+    int64_t at = into.bytes;
+    for (size_t b = 0; b < program_.buffers.size(); ++b)
+      if (storageOf_[b] == from) {
+        storageOf_[b] = bucket;
+        within_[b] += at;
+      }
+    into.bytes = alignUp(at + storages_[from].bytes);
+    into.first = std::min(into.first, storages_[from].first);
+    into.last = std::max(into.last, storages_[from].last);
+    if (auto last = lastUse_.find(from); last != lastUse_.end()) {
+      lastUse_[bucket] = std::max(lastUse_.lookup(bucket), last->second);
+      lastUse_.erase(from);
+    }
+    storages_[from].bytes = 0;
+    members.push_back(id);
+    bucketMembers_.insert(id);
+    bufferOf_[out] = id;
+  }
+  addStep(rt::Step::allReduce(int32_t(op.getBucket()), members,
+                              op.getReduction() == "mean"),
+          members);
+  return success();
+}
+
 LogicalResult Emitter::emitReturn(func::ReturnOp op) {
   for (auto [i, value] : llvm::enumerate(op.getOperands())) {
     // A write-back: the new value of a persistent buffer.
@@ -829,6 +881,7 @@ LogicalResult Emitter::emitReturn(func::ReturnOp op) {
       if (canWriteInPlace(id, target)) {
         storages_[storageOf_[id]].bytes = 0;
         storageOf_[id] = storageOf_[target];
+        within_[id] = within_[target];
       } else {
         copyInto(id, target);
       }
@@ -841,9 +894,13 @@ LogicalResult Emitter::emitReturn(func::ReturnOp op) {
     // An output gets a slot of its own: a temporary's storage becomes that
     // slot (with any views of it); an input, a parameter, or a storage that
     // is already an output is copied into a new one.
+    // The members of a gradient bucket are disjoint parts of one storage:
+    // each may be an output in place once the bucket is an output slot.
     Storage &storage = storages_[storageOf_[id]];
     if (b.kind != rt::BufferKind::Temp ||
-        storage.kind != rt::BufferKind::Temp) {
+        (storage.kind != rt::BufferKind::Temp &&
+         !(storage.kind == rt::BufferKind::Output &&
+           bucketMembers_.contains(id)))) {
       id = copyKernel(value, id, rt::BufferKind::Output, outName);
     } else {
       program_.buffers[id].kind = rt::BufferKind::Output;
@@ -913,6 +970,7 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
               view.shape.assign(shape.begin(), shape.end());
               program_.buffers.push_back(view);
               storageOf_.push_back(storageOf_[src]);
+              within_.push_back(within_[src]);
               bufferOf_[r.getResult()] = int32_t(program_.buffers.size() - 1);
               return success();
             })
@@ -922,6 +980,7 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
             .Case([&](g::GemmOp op) { return emitGemm(op); })
             .Case([&](g::MatMulOp op) { return emitMatMul(op); })
             .Case([&](g::ConvOp op) { return emitConv(op); })
+            .Case([&](g::AllReduceOp op) { return emitAllReduce(op); })
             .Case([&](g::ConvBackwardDataOp op) {
               auto dy = cast<RankedTensorType>(op.getGrad().getType());
               return emitConvCall(
@@ -1002,7 +1061,7 @@ Emitter::run(ArrayRef<std::pair<func::FuncOp, std::string>> functions) {
   program_.arenaBytes = at + tempBytes;
   program_.initBytes = initBytes;
   for (size_t b = 0; b < program_.buffers.size(); ++b)
-    program_.buffers[b].offset = storages_[storageOf_[b]].offset;
+    program_.buffers[b].offset = storages_[storageOf_[b]].offset + within_[b];
 
   EmittedProgram emitted;
   emitted.init.assign(initBytes, 0);

@@ -146,6 +146,20 @@ cl::opt<std::string> trainDevice(
     cl::value_desc("auto|cpu|cuda"), cl::init("auto"), cl::sub(trainCommand),
     cl::sub(stepCommand), cl::cat(kilnCategory));
 
+cl::opt<double> optBucketMb(
+    "bucket-mb",
+    cl::desc("Data-parallel runs average the gradients across ranks in "
+             "buckets of at most this many megabytes, each all-reduced as soon "
+             "as its gradients are final (default: 25, as PyTorch DDP)"),
+    cl::value_desc("MB"), cl::init(25), TRAINING_SUBS);
+cl::opt<double> optCollectiveTimeout(
+    "collective-timeout",
+    cl::desc("Under mpirun: a collective that has not completed after this "
+             "many seconds (a rank died or hangs) is an error, and the job "
+             "is aborted on every rank (default: 600)"),
+    cl::value_desc("SECONDS"), cl::init(600), cl::sub(stepCommand),
+    cl::sub(trainCommand), cl::cat(kilnCategory));
+
 #undef TRAINING_SUBS
 
 /// The training options given on the command line, checked.
@@ -177,6 +191,9 @@ std::optional<TrainingOptions> trainingOptions(StringRef command) {
   o.weightDecay = optWeightDecay;
   o.gradClip = optGradClip;
   o.freeze.assign(optFreeze.begin(), optFreeze.end());
+  if (!(optBucketMb >= 0))
+    return fail("--bucket-mb must not be negative");
+  o.bucketMb = optBucketMb;
   if (optPrecision == "bf16")
     return fail("--precision bf16 is not supported yet (fp32 and tf32 are)");
   if (optPrecision != "fp32" && optPrecision != "tf32")
@@ -345,12 +362,44 @@ cl::opt<std::string> runOutput("o", cl::desc("Where to write the outputs"),
                                cl::value_desc("OUT.safetensors"), cl::Required,
                                cl::sub(runCommand), cl::cat(kilnCategory));
 
-/// Prints a failed runtime status as the driver's error; returns 1.
+/// The ranks of a data-parallel run (processes started by mpirun), or one
+/// process alone (no communicator).
+struct Ranks {
+  std::unique_ptr<kiln::runtime::Communicator> comm;
+  int rank = 0, size = 1;
+};
+Ranks ranks;
+
+/// Prints a failed runtime status as the driver's error; returns 1. In a
+/// data-parallel run the error names the rank and aborts the job on every
+/// rank (the others would wait for this one at their next collective).
 int reportStatus(StringRef command, kiln_status_t *status) {
-  errs() << "kiln " << command << ": error: " << kiln_status_message(status)
-         << "\n";
+  errs() << "kiln " << command;
+  if (ranks.comm)
+    errs() << " (rank " << ranks.rank << " of " << ranks.size << ")";
+  errs() << ": error: " << kiln_status_message(status) << "\n";
   kiln_status_free(status);
+  if (ranks.comm) {
+    errs().flush();
+    ranks.comm->abort(1);
+  }
   return 1;
+}
+
+/// Joins the ranks mpirun started, if it did; returns the exit status.
+int joinRanks(StringRef command) {
+  kiln::runtime::Status status =
+      kiln::runtime::openCommunicator(optCollectiveTimeout, ranks.comm);
+  if (!status.ok())
+    return reportStatus(command, status.release());
+  if (!ranks.comm)
+    return 0;
+  ranks.rank = ranks.comm->rank();
+  ranks.size = ranks.comm->size();
+  if (ranks.rank == 0)
+    errs() << "kiln " << command << ": data-parallel over " << ranks.size
+           << " ranks, " << ranks.comm->describe() << "\n";
+  return 0;
 }
 
 /// A session for MODEL: the artifact as it is, or the model compiled in
@@ -378,6 +427,10 @@ int openSession(StringRef command, StringRef model, bool training,
     CompileOptions options;
     options.inputPath = model.str();
     options.import.batchSize = batch;
+    // kiln step takes its batch from a file: a model with a fixed batch
+    // keeps it, and a file of another size is refused by the session,
+    // naming the input.
+    options.import.batchSizeIfSymbolic = command == "step";
     options.pipeline.fuse = !optNoFusion;
     if (!parseInputShapes(command, options.import))
       return 1;
@@ -395,6 +448,14 @@ int openSession(StringRef command, StringRef model, bool training,
   }
   if (!status.ok())
     return reportStatus(command, status.release());
+  if (ranks.comm) {
+    session->setCommunicator(ranks.comm.get());
+    // Each rank compiled on its own; the timeouts count from here.
+    status = ranks.comm->barrier("waiting for every rank to load " +
+                                 model.str());
+    if (!status.ok())
+      return reportStatus(command, status.release());
+  }
   return 0;
 }
 
@@ -500,21 +561,58 @@ bool schedule(StringRef command, const kiln::runtime::Program &program,
 
 int runStep(mlir::MLIRContext &context) {
   namespace rt = kiln::runtime;
+  if (int rc = joinRanks("step"))
+    return rc;
+  // The batch first: its rows fix a model's symbolic batch dimension (each
+  // rank's share of them, in a data-parallel run).
+  rt::SafeTensors batch;
+  rt::Status status = rt::SafeTensors::read(stepInputs, batch);
+  if (!status.ok())
+    return reportStatus("step", status.release());
+  int64_t rows = 0;
+  if (const rt::TensorView *labels = batch.find(optLabels))
+    if (!labels->shape.empty())
+      rows = labels->shape[0];
+  if (rows % ranks.size) {
+    errs() << "kiln step: error: " << stepInputs << " holds a batch of "
+           << rows << ", which " << ranks.size
+           << " ranks cannot share equally\n";
+    return 1;
+  }
   std::unique_ptr<rt::Session> session;
-  if (int rc = openSession("step", stepModel, /*training=*/true, 0, context,
-                           session))
+  if (int rc = openSession("step", stepModel, /*training=*/true,
+                           rows / ranks.size, context, session))
     return rc;
   rt::LearningRate lr;
   if (!schedule("step", session->program(), 1, lr))
     return 1;
   std::unique_ptr<rt::Trainer> trainer;
-  rt::Status status = rt::Trainer::create(*session, lr, trainer);
-  rt::SafeTensors batch;
-  if (status.ok())
-    status = rt::SafeTensors::read(stepInputs, batch);
+  status = rt::Trainer::create(*session, lr, trainer);
+  // Rank r takes the r-th share of the rows of every tensor the step reads.
   std::vector<rt::HostTensor> inputs, outputs;
-  for (const rt::TensorView &t : batch.tensors())
-    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
+  const rt::Program &program = session->program();
+  for (const rt::TensorView &t : batch.tensors()) {
+    rt::HostTensor in{t.name, t.dtype, t.shape, t.data, t.bytes};
+    const rt::Entry *entry = program.entry("train_step");
+    for (int32_t id : entry ? entry->inputs : std::vector<int32_t>())
+      if (ranks.comm && program.buffers[id].name == t.name && !t.shape.empty()) {
+        int64_t share = program.buffers[id].shape.empty()
+                            ? 0
+                            : program.buffers[id].shape[0];
+        if (t.shape[0] != share * ranks.size) {
+          errs() << "kiln step: error: " << stepInputs << ": '" << t.name
+                 << "' has " << t.shape[0] << " rows; " << ranks.size
+                 << " ranks of the model's batch " << share << " take "
+                 << share * ranks.size << "\n";
+          return 1;
+        }
+        in.shape[0] = share;
+        in.bytes = t.bytes / size_t(ranks.size);
+        in.data = static_cast<const uint8_t *>(t.data) +
+                  in.bytes * size_t(ranks.rank);
+      }
+    inputs.push_back(in);
+  }
   double loss = 0;
   if (status.ok()) {
     status = trainer->step(inputs, outputs, loss);
@@ -539,7 +637,8 @@ int runStep(mlir::MLIRContext &context) {
           status = writer.add(prefix + name, b->dtype, b->shape, data,
                               size_t(b->bytes()));
       }
-  if (status.ok()) {
+  // Every rank ends with the same parameters: rank 0 writes them.
+  if (status.ok() && ranks.rank == 0) {
     writer.setMetadata("producer", "kiln step");
     status = writer.write(stepOutput);
   }
@@ -550,6 +649,9 @@ int runStep(mlir::MLIRContext &context) {
 
 int runTrain(mlir::MLIRContext &context) {
   namespace rt = kiln::runtime;
+  if (int rc = joinRanks("train"))
+    return rc;
+  const bool leader = ranks.rank == 0;
   // The data first: a missing data set should not cost a compilation.
   rt::Dataset train, test;
   bool haveTest = false;
@@ -588,13 +690,19 @@ int runTrain(mlir::MLIRContext &context) {
       return 1;
     }
   }
-  if (trainDevice == "auto")
+  if (trainDevice == "auto" && leader)
     errs() << "kiln train: no CUDA backend in this build; training on the "
               "CPU\n";
+  // --batch is the global batch: each rank compiles for its share.
+  if (trainBatch % ranks.size) {
+    errs() << "kiln train: error: --batch " << trainBatch << " cannot be "
+           << "shared equally by " << ranks.size << " ranks\n";
+    return 1;
+  }
 
   std::unique_ptr<rt::Session> session;
   if (int rc = openSession("train", trainModel, /*training=*/true,
-                           trainBatch, context, session))
+                           trainBatch / ranks.size, context, session))
     return rc;
   const rt::Program &program = session->program();
   if (!program.training) {
@@ -606,6 +714,14 @@ int runTrain(mlir::MLIRContext &context) {
   for (int32_t id : program.entry("train_step")->inputs)
     if (!program.buffers[id].shape.empty())
       batch = program.buffers[id].shape[0];
+  if (trainBatch > 0 && batch * ranks.size != trainBatch) {
+    errs() << "kiln train: error: " << trainModel << " takes batches of "
+           << batch << " per process; --batch " << trainBatch << " over "
+           << ranks.size << " rank(s) would need " << trainBatch / ranks.size
+           << " (recompile it, or leave --batch out)\n";
+    return 1;
+  }
+  batch *= ranks.size; // The global batch, from here on.
   rt::LearningRate lr;
   if (!schedule("train", program,
                 trainEpochs * (train.size() / std::max<int64_t>(1, batch)),
@@ -615,7 +731,9 @@ int runTrain(mlir::MLIRContext &context) {
   status = rt::Trainer::create(*session, lr, trainer);
   if (!status.ok())
     return reportStatus("train", status.release());
-  trainer->setSeed(trainSeed);
+  // Dropout: each rank draws its own masks (as each DDP process does from
+  // its own generator state); rank 0 draws the single-process ones.
+  trainer->setSeed(trainSeed + uint64_t(ranks.rank) * 0x9E3779B97F4A7C15ull);
 
   rt::TrainLoopOptions options;
   options.epochs = trainEpochs;
@@ -624,8 +742,9 @@ int runTrain(mlir::MLIRContext &context) {
   options.checkpointDir = trainCheckpoint;
   options.checkpointEvery = trainCheckpointEvery;
   options.resume = trainResume;
-  options.metricsPath = trainMetrics;
-  options.progress = isatty(fileno(stderr)) ? stderr : nullptr;
+  options.metricsPath = leader ? std::string(trainMetrics) : std::string();
+  options.progress = leader && isatty(fileno(stderr)) ? stderr : nullptr;
+  options.log = leader ? stdout : nullptr;
   size_t params = 0;
   for (const std::string &name : program.training->parameters) {
     const rt::Buffer *b = nullptr;
@@ -635,17 +754,25 @@ int runTrain(mlir::MLIRContext &context) {
       n *= size_t(d);
     params += n;
   }
-  outs() << "training " << trainModel << ": " << params << " parameters in "
-         << program.training->parameters.size() << " tensors, "
-         << program.training->optimizer << " lr " << format("%g", lr.base) << ", "
-         << train.size() << " examples, batch " << batch << ", "
-         << trainEpochs << " epoch(s)\n";
-  outs().flush();
+  if (leader) {
+    outs() << "training " << trainModel << ": " << params
+           << " parameters in " << program.training->parameters.size()
+           << " tensors, " << program.training->optimizer << " lr "
+           << format("%g", lr.base) << ", " << train.size()
+           << " examples, batch " << batch;
+    if (ranks.comm)
+      outs() << " (" << ranks.size << " ranks x " << batch / ranks.size
+             << ")";
+    outs() << ", " << trainEpochs << " epoch(s)\n";
+    outs().flush();
+  }
   rt::TrainLoopResult result;
   status = rt::trainLoop(*session, *trainer, train, haveTest ? &test : nullptr,
                          options, result);
   if (!status.ok())
     return reportStatus("train", status.release());
+  if (!leader)
+    return 0;
   outs() << "trained " << result.steps << " steps in "
          << format("%.1f", result.seconds) << " s";
   if (result.testAccuracy >= 0)

@@ -34,6 +34,10 @@ void buildTrainPipeline(mlir::OpPassManager &pm,
   o.freeze = options.freeze; // The pass copies the list.
   pm.addPass(autodiff::createBuildTrainStepPass(o));
   buildGraphPipeline(pm);
+  // After CSE, so that the buckets follow the final order of the backward.
+  autodiff::AllReduceGradientsPassOptions r;
+  r.bucketMb = options.bucketMb;
+  pm.addPass(autodiff::createAllReduceGradientsPass(r));
 }
 
 void buildKernelPipeline(mlir::OpPassManager &pm,

@@ -39,6 +39,8 @@ struct TrainingOptions {
   double weightDecay = -1; ///< Negative: the optimizer's PyTorch default.
   double gradClip = 0;
   std::vector<std::string> freeze;
+  /// Data-parallel gradient buckets (kiln-all-reduce-gradients), megabytes.
+  double bucketMb = 25;
 };
 
 /// Appends the passes from `Stage::Graph` to `Stage::Train`.

@@ -19,6 +19,7 @@ runtime_pkgs=(
 compiler_pkgs=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
+  openmpi-bin libopenmpi-dev
 )
 
 pkgs=("${runtime_pkgs[@]}")

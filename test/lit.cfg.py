@@ -20,3 +20,12 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 config.substitutions.append(("%kiln_src", config.kiln_src_root))
 config.substitutions.append(("%fixtures", os.path.join(config.kiln_src_root, "test", "onnx", "fixtures")))
 config.substitutions.append(("%training", os.path.join(config.kiln_src_root, "test", "training")))
+
+# Data-parallel tests: two ranks under Open MPI's mpirun (Debian's
+# openmpi-bin), on this machine's CPU. CI runs as root, which mpirun refuses
+# unless told; the shared-memory transport's single-copy mode needs ptrace
+# rights containers often withhold.
+config.environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+config.environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+config.environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+config.substitutions.append(("%mpirun", "mpirun --oversubscribe -np"))

@@ -182,7 +182,8 @@ LogicalResult GraphImporter::addInputs(const proto::GraphProto &graph,
       for (int d = 0; d < tensorType.shape().dim_size(); ++d) {
         const auto &dim = tensorType.shape().dim(d);
         bool fixed = dim.has_dim_value() && dim.dim_value() >= 0;
-        if (d == 0 && options_.batchSize > 0) {
+        if (d == 0 && options_.batchSize > 0 &&
+            !(fixed && options_.batchSizeIfSymbolic)) {
           if (fixed && dim.dim_value() != options_.batchSize) {
             error() << what << " has a fixed batch size of "
                     << dim.dim_value() << ", not " << options_.batchSize

@@ -30,8 +30,10 @@ struct ImportOptions {
   llvm::StringMap<mlir::DenseElementsAttr> constantInputs;
   /// When positive, the size of every input's first dimension that the
   /// model leaves symbolic (`kiln train --batch`); an input whose first
-  /// dimension is static and different is an error.
+  /// dimension is static and different is an error (unless
+  /// `batchSizeIfSymbolic`: then it stays as the model has it).
   int64_t batchSize = 0;
+  bool batchSizeIfSymbolic = false;
   /// Import training-mode BatchNormalization (whose updated statistics the
   /// graph does not use) in its inference form, on the running statistics.
   /// Set when compiling for training: @forward then evaluates as PyTorch's

@@ -68,4 +68,9 @@ class Kiln_Op<string mnemonic, list<Trait> traits = []>
 // so no pass may merge, reorder or drop them as if they were pure.
 def Kiln_RandomState : Resource<"::kiln::graph::RandomStateResource">;
 
+// The ranks' shared sequence of collective operations: every rank must issue
+// the same collectives in the same order, so no pass may merge, reorder or
+// drop an op that uses it.
+def Kiln_Collective : Resource<"::kiln::graph::CollectiveResource">;
+
 #endif // KILN_IR_GRAPH_GRAPHBASE_TD

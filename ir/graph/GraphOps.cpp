@@ -1075,6 +1075,34 @@ FailureOr<Type> LayerNormOp::inferResultType(Adaptor adaptor,
   return Type(*input);
 }
 
+
+LogicalResult AllReduceOp::verify() {
+  if (getInputs().empty())
+    return emitOpError() << "needs at least one operand";
+  if (getResults().size() != getInputs().size())
+    return emitOpError() << "has " << getResults().size()
+                         << " results for " << getInputs().size()
+                         << " operands (expected one per operand)";
+  Type element = cast<RankedTensorType>(getInputs()[0].getType())
+                     .getElementType();
+  for (auto [i, pair] :
+       llvm::enumerate(llvm::zip(getInputs(), getResults()))) {
+    auto [in, out] = pair;
+    if (in.getType() != out.getType())
+      return emitOpError() << "result " << i << " has type " << out.getType()
+                           << "; operand " << i << " has " << in.getType();
+    if (cast<RankedTensorType>(in.getType()).getElementType() != element)
+      return emitOpError() << "mixes element types (" << element << " and "
+                           << cast<RankedTensorType>(in.getType())
+                                  .getElementType()
+                           << "): one bucket is one collective of one type";
+  }
+  if (getReduction() != "mean" && getReduction() != "sum")
+    return emitOpError() << "has reduction '" << getReduction()
+                         << "' (expected mean or sum)";
+  return success();
+}
+
 } // namespace kiln::graph
 
 #define GET_OP_CLASSES

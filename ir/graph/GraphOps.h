@@ -18,6 +18,11 @@ struct RandomStateResource
     : mlir::SideEffects::Resource::Base<RandomStateResource> {
   llvm::StringRef getName() final { return "RandomState"; }
 };
+/// The ranks' shared sequence of collectives (kiln.all_reduce).
+struct CollectiveResource
+    : mlir::SideEffects::Resource::Base<CollectiveResource> {
+  llvm::StringRef getName() final { return "Collective"; }
+};
 } // namespace kiln::graph
 
 #define GET_OP_CLASSES

@@ -351,6 +351,37 @@ def Kiln_UniformOp : Kiln_Op<"uniform", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// Collectives
+//===----------------------------------------------------------------------===//
+
+def Kiln_AllReduceOp : Kiln_Op<"all_reduce", [
+    MemoryEffects<[MemRead<Kiln_Collective>, MemWrite<Kiln_Collective>]>]> {
+  let summary = "Averages (or sums) tensors across the ranks of a data-parallel run";
+  let description = [{
+    Every rank of a data-parallel run executes the same program on its share
+    of the batch; this op gives every rank the element-wise `mean` (or `sum`)
+    of its operands over all ranks. The operands are one *bucket*: the code
+    generator lays them out contiguously so that the runtime reduces them
+    with one collective call (MPI_Allreduce on the CPU, ncclAllReduce on
+    GPUs), issued where the op stands and awaited before the first step
+    that touches them. In a run of one process it computes nothing: results
+    alias operands. `bucket` numbers the buckets of a function in issue
+    order. `kiln-all-reduce-gradients` inserts these ops; the collective
+    resource keeps passes from merging, dropping or reordering them (every
+    rank must issue them in the same order).
+
+    ```mlir
+    %r:2 = kiln.all_reduce %dw, %db {bucket = 0 : i64, reduction = "mean"} : (tensor<4x3xf32>, tensor<3xf32>) -> (tensor<4x3xf32>, tensor<3xf32>)
+    ```
+  }];
+  let arguments = (ins Variadic<Kiln_FloatTensor>:$inputs, I64Attr:$bucket,
+                       DefaultValuedAttr<StrAttr, "\"mean\"">:$reduction);
+  let results = (outs Variadic<Kiln_FloatTensor>:$results);
+  let hasVerifier = 1;
+  let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
 // Data movement
 //===----------------------------------------------------------------------===//
 

@@ -79,4 +79,46 @@ def BuildTrainStepPass : Pass<"kiln-build-train-step", "mlir::ModuleOp"> {
   ];
 }
 
+def AllReduceGradientsPass : Pass<"kiln-all-reduce-gradients", "mlir::ModuleOp"> {
+  let summary = "Averages the training step's gradients and loss across data-parallel ranks, in buckets";
+  let description = [{
+    In `@train_step` (as `kiln-build-train-step` leaves it), every gradient
+    result (`grad.<name>`) and the loss (`loss`) is replaced, for all its
+    users (the optimizer, clipping and the results), by its mean over the
+    ranks of a data-parallel run: `kiln.all_reduce` ops, one per *bucket*.
+
+    Values are taken in the order they become final (the position of their
+    defining op: the loss first, then the gradients in backward order, the
+    last layer's first) and grouped into buckets of at most `bucket-mb`
+    megabytes (a value larger than that is a bucket of its own; PyTorch
+    DDP's `bucket_cap_mb`, 25 by default), one element type per bucket.
+    Each bucket's `kiln.all_reduce` is placed right after the op that
+    defines its last value, so its communication can overlap the rest of
+    the backward pass. A value listed twice (two parameters whose gradients
+    CSE merged) is reduced once.
+
+    The step's result is then the gradient of the mean loss over all ranks'
+    batches: with equal shares, the single-process gradient of the whole
+    batch. In a run of one process the ops compute nothing.
+
+    ```mlir
+    // Before
+    %dw = kiln.gemm ...
+    %db = kiln.reduce_sum ...
+    %w1 = kiln.sub %w, (lr * %dw) ...
+    return %loss, %dw, %db, ...
+    // After (both in one bucket, after %db)
+    %db = kiln.reduce_sum ...
+    %r:2 = kiln.all_reduce %db, %dw {bucket = 1 : i64, reduction = "mean"} : ...
+    %w1 = kiln.sub %w, (lr * %r#1) ...
+    return %loss', %r#1, %r#0, ...
+    ```
+  }];
+  let dependentDialects = ["::kiln::graph::KilnDialect"];
+  let options = [
+    Option<"bucketMb", "bucket-mb", "double", /*default=*/"25",
+           "Largest bucket in megabytes (2^20 bytes); 0: one bucket per value">,
+  ];
+}
+
 #endif // KILN_PASSES_AUTODIFF_PASSES_TD

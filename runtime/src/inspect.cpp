@@ -118,7 +118,8 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
           ",\"entries\":[";
     for (size_t i = 0; i < p.entries.size(); ++i) {
       const Entry &e = p.entries[i];
-      int64_t launches = 0, calls = 0, read = 0, written = 0;
+      int64_t launches = 0, calls = 0, collectives = 0, read = 0,
+              written = 0;
       std::string steps;
       for (const Step &s : e.steps) {
         steps += steps.empty() ? "" : ",";
@@ -139,6 +140,16 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                    ",\"parallel\":" + std::to_string(k.parallelDims) +
                    ",\"instructions\":" + std::to_string(k.body.size()) +
                    traffic + "}";
+        } else if (s.kind == Step::Kind::AllReduce) {
+          ++collectives;
+          std::string values;
+          for (int32_t id : s.args)
+            values += (values.empty() ? "" : ",") + jsonQuote(p.buffers[id].name);
+          steps += "{\"kind\":\"all_reduce\",\"bucket\":" +
+                   std::to_string(s.bucket) + ",\"reduction\":" +
+                   (s.mean ? "\"mean\"" : "\"sum\"") + ",\"values\":[" +
+                   values + "],\"bucket_bytes\":" +
+                   std::to_string(bucketSpan(p, s).bytes) + traffic + "}";
         } else if (s.kind == Step::Kind::Conv) {
           ++calls;
           const ConvCall &c = s.conv;
@@ -169,6 +180,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
              ",\"inputs\":[" + inputs + "],\"outputs\":[" + outputs +
              "],\"kernel_launches\":" + std::to_string(launches) +
              ",\"library_calls\":" + std::to_string(calls) +
+             ",\"collectives\":" + std::to_string(collectives) +
              ",\"bytes_read\":" + std::to_string(read) +
              ",\"bytes_written\":" + std::to_string(written) +
              ",\"bytes_moved\":" + std::to_string(read + written) +
@@ -216,9 +228,14 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
       out += " " + p.buffers[id].name + " " +
              std::string(dtypeName(p.buffers[id].dtype)) +
              formatShape(p.buffers[id].shape);
-    int64_t launches = 0;
-    for (const Step &s : e.steps)
+    int64_t launches = 0, collectives = 0, bucketBytes = 0;
+    for (const Step &s : e.steps) {
       launches += s.kind == Step::Kind::Kernel;
+      if (s.kind == Step::Kind::AllReduce) {
+        ++collectives;
+        bucketBytes += bucketSpan(p, s).bytes;
+      }
+    }
     int64_t moved = 0;
     for (const Step &s : e.steps) {
       Traffic t = stepTraffic(p, s);
@@ -226,7 +243,14 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
     }
     out += "\n  " + std::to_string(e.steps.size()) +
            " steps: " + std::to_string(launches) + " kernel launches, " +
-           std::to_string(e.steps.size() - launches) + " library calls\n";
+           std::to_string(e.steps.size() - launches - collectives) +
+           " library calls" +
+           (collectives ? ", " + std::to_string(collectives) +
+                              (collectives == 1 ? " collective" : " collectives") +
+                              " across data-parallel ranks (" +
+                              megabytes(bucketBytes) + " per step)"
+                        : std::string()) +
+           "\n";
     out += "  memory traffic: " + megabytes(moved);
     if (e.unfusedLaunches >= 0)
       out += " (without fusion: " + std::to_string(e.unfusedLaunches) +
@@ -240,6 +264,13 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
         out += "kernel '" + k.name + "' over " + formatShape(k.domain) + " (" +
                std::to_string(k.parallelDims) + " parallel), " +
                std::to_string(k.body.size()) + " instructions\n";
+      } else if (s.kind == Step::Kind::AllReduce) {
+        out += "all-reduce (" + std::string(s.mean ? "mean" : "sum") +
+               ") of bucket " + std::to_string(s.bucket) + ", " +
+               megabytes(bucketSpan(p, s).bytes) + ":";
+        for (int32_t id : s.args)
+          out += " " + p.buffers[id].name;
+        out += "\n";
       } else if (s.kind == Step::Kind::Conv) {
         const ConvCall &c = s.conv;
         out += std::string("conv ") + convMode(c.mode) + std::to_string(c.kh) + "x" + std::to_string(c.kw) +

@@ -259,6 +259,29 @@ Status Program::verify() const {
         }
         continue;
       }
+      if (step.kind == Step::Kind::AllReduce) {
+        if (step.args.empty())
+          return fail(where + "all-reduce of no buffer");
+        for (int32_t id : step.args)
+          if (!validBuffer(id))
+            return fail(where + "all-reduce names a missing buffer");
+        DType t = buffers[step.args[0]].dtype;
+        if (t != DType::F32 && t != DType::F64)
+          return fail(where + "all-reduce needs F32 or F64 buffers");
+        for (size_t a = 0; a < step.args.size(); ++a) {
+          const Buffer &b = buffers[step.args[a]];
+          if (b.dtype != t)
+            return fail(where + "all-reduce mixes dtypes");
+          if (b.offset % int64_t(dtypeSize(t)))
+            return fail(where + "all-reduce buffer '" + b.name +
+                        "' is not aligned to its dtype");
+          if (a && b.offset < buffers[step.args[a - 1]].offset +
+                                  buffers[step.args[a - 1]].bytes())
+            return fail(where + "all-reduce buffers overlap or are out of "
+                                "order");
+        }
+        continue;
+      }
       if (step.kind == Step::Kind::Conv) {
         const ConvCall &c = step.conv;
         for (int32_t id : {c.input, c.weight, c.out})
@@ -343,8 +366,44 @@ Traffic stepTraffic(const Program &p, const Step &step) {
              bytes(step.conv.bias);
     t.written = bytes(step.conv.out);
     break;
+  case Step::Kind::AllReduce:
+    // Nothing in one process; across processes, network traffic (kiln
+    // inspect reports the buckets' sizes apart).
+    break;
   }
   return t;
+}
+
+std::vector<int32_t> stepBuffers(const Step &step) {
+  std::vector<int32_t> ids;
+  switch (step.kind) {
+  case Step::Kind::Kernel:
+  case Step::Kind::AllReduce:
+    ids = step.args;
+    break;
+  case Step::Kind::Gemm:
+    ids = {step.gemm.a, step.gemm.b, step.gemm.out};
+    if (step.gemm.c >= 0)
+      ids.push_back(step.gemm.c);
+    break;
+  case Step::Kind::Conv:
+    ids = {step.conv.input, step.conv.weight, step.conv.out};
+    if (step.conv.bias >= 0)
+      ids.push_back(step.conv.bias);
+    break;
+  }
+  return ids;
+}
+
+Span bucketSpan(const Program &p, const Step &step) {
+  Span s;
+  if (step.args.empty())
+    return s;
+  const Buffer &first = p.buffers[step.args.front()];
+  const Buffer &last = p.buffers[step.args.back()];
+  s.offset = first.offset;
+  s.bytes = last.offset + last.bytes() - first.offset;
+  return s;
 }
 
 std::string programToJson(const Program &p) {
@@ -414,6 +473,12 @@ std::string programToJson(const Program &p) {
       if (st.kind == Step::Kind::Kernel) {
         j += "{\"kernel\":" + std::to_string(st.kernel) +
              ",\"args\":" + ints32(st.args) + "}";
+        continue;
+      }
+      if (st.kind == Step::Kind::AllReduce) {
+        j += "{\"all_reduce\":" + std::to_string(st.bucket) +
+             ",\"args\":" + ints32(st.args) +
+             (st.mean ? "" : ",\"reduction\":\"sum\"") + "}";
         continue;
       }
       if (st.kind == Step::Kind::Conv) {
@@ -591,6 +656,17 @@ Status programFromJson(std::string_view json, const std::string &origin,
               r.fail(where + " has a conv step of unknown mode '" +
                      mode->str() + "'");
           }
+        }
+      } else if (js.get("all_reduce")) {
+        s.kind = Step::Kind::AllReduce;
+        s.bucket = static_cast<int32_t>(r.integer(js, "all_reduce", where));
+        s.args = r.intList32(js, "args", where);
+        if (const JsonValue *red = js.get("reduction")) {
+          if (red->str() == "sum")
+            s.mean = false;
+          else if (red->str() != "mean")
+            r.fail(where + " has an all-reduce of unknown reduction '" +
+                   red->str() + "'");
         }
       } else if (const JsonValue *jg = js.get("gemm")) {
         s.kind = Step::Kind::Gemm;

@@ -28,6 +28,8 @@
 
 namespace kiln::runtime {
 
+struct Program;
+
 enum class BufferKind : uint8_t { Parameter, Constant, Input, Output, Temp };
 
 struct Buffer {
@@ -71,12 +73,22 @@ struct ConvCall {
   Mode mode = Mode::Forward;
 };
 
+/// A step of an entry. An AllReduce step starts the collective of one
+/// gradient bucket (kiln.all_reduce): `args` are the bucket's buffers, of
+/// one float dtype, laid out back to back (64-byte aligned, the padding
+/// reduced with them) so that one call reduces the bucket's whole span. A
+/// backend may let it run on while later steps execute, and must wait for
+/// it before a step that touches the span, and before the entry returns.
+/// In a run of one process it does nothing.
 struct Step {
-  enum class Kind : uint8_t { Kernel, Gemm, Conv } kind = Kind::Kernel;
+  enum class Kind : uint8_t { Kernel, Gemm, Conv, AllReduce } kind =
+      Kind::Kernel;
   int32_t kernel = -1;       ///< Kernel: which one...
   std::vector<int32_t> args; ///< ...on which buffers, in its args' order.
   GemmCall gemm{};
   ConvCall conv{};
+  int32_t bucket = -1; ///< AllReduce: the bucket's number...
+  bool mean = true;    ///< ...and whether it averages (else sums).
 
   static Step launch(int32_t kernel, std::vector<int32_t> args) {
     Step s;
@@ -96,7 +108,23 @@ struct Step {
     s.conv = conv;
     return s;
   }
+  static Step allReduce(int32_t bucket, std::vector<int32_t> buffers,
+                        bool mean = true) {
+    Step s;
+    s.kind = Kind::AllReduce;
+    s.bucket = bucket;
+    s.args = std::move(buffers);
+    s.mean = mean;
+    return s;
+  }
 };
+
+/// The arena bytes an AllReduce step reduces: from its first buffer's
+/// offset to its last buffer's end.
+struct Span {
+  int64_t offset = 0, bytes = 0;
+};
+Span bucketSpan(const Program &program, const Step &step);
 
 struct Entry {
   std::string name;
@@ -150,6 +178,8 @@ struct Program {
 };
 
 Traffic stepTraffic(const Program &program, const Step &step);
+/// Every buffer a step reads or writes.
+std::vector<int32_t> stepBuffers(const Step &step);
 
 std::string programToJson(const Program &program);
 /// Parses and verifies; `origin` names the artifact in errors.

@@ -18,7 +18,7 @@ namespace {
 /// The ten slowest steps of a run, for KILN_PROFILE.
 void printProfile(const Program &program, const Entry &entry,
                   std::vector<std::pair<double, size_t>> &times) {
-  double total = 0, byKind[3] = {0, 0, 0};
+  double total = 0, byKind[4] = {0, 0, 0, 0};
   for (auto &t : times) {
     total += t.first;
     byKind[int(entry.steps[t.second].kind)] += t.first;
@@ -27,15 +27,18 @@ void printProfile(const Program &program, const Entry &entry,
   std::fprintf(stderr, "kiln profile: %s: %zu steps, %.3f ms\n",
                entry.name.c_str(), times.size(), total);
   std::fprintf(stderr,
-               "  kernels %.3f ms, gemms %.3f ms, convolutions %.3f ms\n",
+               "  kernels %.3f ms, gemms %.3f ms, convolutions %.3f ms, "
+               "all-reduce starts %.3f ms\n",
                byKind[int(Step::Kind::Kernel)], byKind[int(Step::Kind::Gemm)],
-               byKind[int(Step::Kind::Conv)]);
+               byKind[int(Step::Kind::Conv)],
+               byKind[int(Step::Kind::AllReduce)]);
   for (size_t r = 0; r < std::min<size_t>(times.size(), 10); ++r) {
     const Step &step = entry.steps[times[r].second];
     std::string what =
         step.kind == Step::Kind::Gemm ? "gemm"
-        : step.kind == Step::Kind::Conv
-            ? "convolution"
+        : step.kind == Step::Kind::Conv ? "convolution"
+        : step.kind == Step::Kind::AllReduce
+            ? "all-reduce of bucket " + std::to_string(step.bucket)
             : "kernel " + program.kernels[step.kernel].name + " " +
                   formatShape(program.kernels[step.kernel].domain);
     std::fprintf(stderr, "  step %4zu %10.3f ms %5.1f%%  %s\n", times[r].second,
@@ -203,10 +206,55 @@ Status Session::run(std::string_view name,
     return v && *v && std::string(v) != "0";
   }();
   std::vector<std::pair<double, size_t>> times;
+  // Gradient buckets being all-reduced: a step that touches one waits.
+  struct InFlight {
+    Span span;
+    int handle;
+  };
+  std::vector<InFlight> inFlight;
+  const bool distributed = comm_ && comm_->size() > 1;
+  auto awaitOverlapping = [&](const Step &step) -> Status {
+    if (inFlight.empty())
+      return Status();
+    std::vector<int32_t> touched = stepBuffers(step);
+    for (size_t f = 0; f < inFlight.size();) {
+      bool overlaps = false;
+      for (int32_t id : touched) {
+        const Buffer &b = program_.buffers[id];
+        overlaps |= b.offset < inFlight[f].span.offset + inFlight[f].span.bytes &&
+                    inFlight[f].span.offset < b.offset + b.bytes();
+      }
+      if (!overlaps) {
+        ++f;
+        continue;
+      }
+      if (Status s = comm_->wait(inFlight[f].handle); !s.ok())
+        return s;
+      inFlight.erase(inFlight.begin() + f);
+    }
+    return Status();
+  };
   for (size_t i = 0; i < entry->steps.size(); ++i) {
     const Step &step = entry->steps[i];
     auto start = std::chrono::steady_clock::now();
-    if (step.kind == Step::Kind::Gemm) {
+    if (Status s = awaitOverlapping(step); !s.ok())
+      return s;
+    if (step.kind == Step::Kind::AllReduce) {
+      if (distributed) {
+        Span span = bucketSpan(program_, step);
+        DType t = program_.buffers[step.args[0]].dtype;
+        int handle = 0;
+        if (Status s = comm_->start(
+                arena_ + span.offset, span.bytes / int64_t(dtypeSize(t)), t,
+                step.mean,
+                "the all-reduce of gradient bucket " +
+                    std::to_string(step.bucket),
+                handle);
+            !s.ok())
+          return s;
+        inFlight.push_back({span, handle});
+      }
+    } else if (step.kind == Step::Kind::Gemm) {
       cpu::gemm(program_, step.gemm, arena_);
     } else if (step.kind == Step::Kind::Conv) {
       cpu::convolution(program_, step.conv, arena_);
@@ -219,12 +267,17 @@ Status Session::run(std::string_view name,
           !s.ok())
         return s;
     }
+    if (!inFlight.empty())
+      comm_->poll();
     if (profile)
       times.push_back({std::chrono::duration<double, std::milli>(
                            std::chrono::steady_clock::now() - start)
                            .count(),
                        i});
   }
+  for (const InFlight &f : inFlight)
+    if (Status s = comm_->wait(f.handle); !s.ok())
+      return s;
   if (profile)
     printProfile(program_, *entry, times);
   // 3. The outputs, where they are in the arena.

@@ -2,6 +2,7 @@
 #ifndef KILN_RUNTIME_SRC_SESSION_H
 #define KILN_RUNTIME_SRC_SESSION_H
 
+#include "collectives.h"
 #include "program.h"
 #include "safetensors.h"
 
@@ -66,8 +67,14 @@ public:
       std::function<Status(int32_t kernel, const std::vector<void *> &args)>;
   void setKernelHook(KernelHook hook) { hook_ = std::move(hook); }
 
+  /// The communicator of a data-parallel run (null: a single process);
+  /// the entry's all-reduce steps use it. It must outlive its use.
+  void setCommunicator(Communicator *comm) { comm_ = comm; }
+  Communicator *communicator() const { return comm_; }
+
 private:
   Session() = default;
+  Communicator *comm_ = nullptr;
   KernelHook hook_;
   Program program_;
   uint8_t *arena_ = nullptr;

@@ -84,8 +84,12 @@ double scalarAt(const HostTensor &t, int64_t i) {
 }
 
 /// Test loss and accuracy (cross-entropy) or mean squared error (mse).
+/// In a data-parallel run each rank evaluates every size-th batch and the
+/// sums are all-reduced.
 Status evaluate(Session &session, const Dataset &test, int64_t batch,
                 double &loss, double &accuracy) {
+  Communicator *comm = session.communicator();
+  int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
   const Program &program = session.program();
   const Entry &forward = *program.entry("forward");
   std::vector<Binding> bindings;
@@ -105,7 +109,7 @@ Status evaluate(Session &session, const Dataset &test, int64_t batch,
   std::vector<int64_t> rows(static_cast<size_t>(test.size()));
   for (int64_t i = 0; i < test.size(); ++i)
     rows[i] = i;
-  for (int64_t at = 0; at < test.size(); at += batch) {
+  for (int64_t at = rank * batch; at < test.size(); at += ranks * batch) {
     int64_t count = std::min(batch, test.size() - at);
     std::vector<HostTensor> inputs =
         makeBatch(bindings, rows.data() + at, count, batch, storage);
@@ -148,6 +152,15 @@ Status evaluate(Session &session, const Dataset &test, int64_t batch,
       }
     }
   }
+  if (comm) {
+    double sums[3] = {totalLoss, correct, positions};
+    if (Status s = comm->sum(sums, 3, "the all-reduce of the test metrics");
+        !s.ok())
+      return s;
+    totalLoss = sums[0];
+    correct = sums[1];
+    positions = sums[2];
+  }
   loss = positions ? totalLoss / positions : 0;
   accuracy = ce && positions ? correct / positions : -1;
   return Status();
@@ -174,23 +187,35 @@ Status trainLoop(Session &session, Trainer &trainer, const Dataset &train,
   std::vector<Binding> bindings;
   if (Status s = bind(program, step, train, bindings); !s.ok())
     return s;
+  // In a data-parallel run, a step takes `ranks` batches of the model's
+  // size, one per rank, from one global order: rank r takes the r-th.
+  Communicator *comm = session.communicator();
+  const int64_t rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
   int64_t batch = bindings[0].input->shape[0];
-  int64_t perEpoch = train.size() / batch;
+  int64_t global = batch * ranks;
+  int64_t perEpoch = train.size() / global;
   if (perEpoch == 0)
     return Status(KILN_STATUS_INVALID_ARGUMENT,
                   train.origin + " has " + std::to_string(train.size()) +
                       " examples, fewer than one batch of " +
-                      std::to_string(batch));
+                      std::to_string(global) +
+                      (ranks > 1 ? " (" + std::to_string(ranks) + " ranks × " +
+                                       std::to_string(batch) + ")"
+                                 : std::string()));
   std::string checkpoint =
       options.checkpointDir.empty()
           ? ""
           : options.checkpointDir + "/checkpoint.safetensors";
+  // Every rank holds the same parameters and state: rank 0 writes.
   auto save = [&](int64_t epoch, int64_t next) {
+    if (rank != 0)
+      return Status();
     return trainer.save(checkpoint,
                         {{"kiln.epoch", std::to_string(epoch)},
                          {"kiln.next_batch", std::to_string(next)},
                          {"kiln.seed", std::to_string(options.seed)},
-                         {"kiln.batch_size", std::to_string(batch)}});
+                         {"kiln.batch_size", std::to_string(global)},
+                         {"kiln.world_size", std::to_string(ranks)}});
   };
 
   // Where to start: the beginning, or where the checkpoint left off.
@@ -206,14 +231,25 @@ Status trainLoop(Session &session, Trainer &trainer, const Dataset &train,
       auto it = meta.find(key);
       return it == meta.end() ? std::string() : it->second;
     };
+    std::string world = get("kiln.world_size");
+    if (world.empty())
+      world = "1"; // Written before data-parallel runs existed.
+    if (world != std::to_string(ranks))
+      return Status(KILN_STATUS_INVALID_ARGUMENT,
+                    checkpoint + " was written by a run of " + world +
+                        " rank(s); resuming needs the same number (this run "
+                        "has " +
+                        std::to_string(ranks) +
+                        "): the data order and batch of every step depend "
+                        "on it");
     if (get("kiln.seed") != std::to_string(options.seed) ||
-        get("kiln.batch_size") != std::to_string(batch))
+        get("kiln.batch_size") != std::to_string(global))
       return Status(KILN_STATUS_INVALID_ARGUMENT,
                     checkpoint + " was written with seed " + get("kiln.seed") +
                         " and batch " + get("kiln.batch_size") +
                         "; resuming needs the same (--seed " +
                         std::to_string(options.seed) + ", batch " +
-                        std::to_string(batch) + " now)");
+                        std::to_string(global) + " now)");
     startEpoch = std::stoll(get("kiln.epoch"));
     startBatch = std::stoll(get("kiln.next_batch"));
     if (options.log)
@@ -255,8 +291,9 @@ Status trainLoop(Session &session, Trainer &trainer, const Dataset &train,
             return s;
         break;
       }
-      std::vector<HostTensor> inputs =
-          makeBatch(bindings, order.data() + b * batch, batch, batch, storage);
+      std::vector<HostTensor> inputs = makeBatch(
+          bindings, order.data() + b * global + rank * batch, batch, batch,
+          storage);
       double loss;
       if (Status s = trainer.step(inputs, outputs, loss); !s.ok())
         return s;

@@ -37,6 +37,11 @@ struct TrainLoopResult {
   double seconds = 0;
 };
 
+/// In a data-parallel run (the session has a communicator of N ranks) every
+/// rank runs this loop: a step takes N batches of the model's size from the
+/// epoch's one order, rank r the r-th; the program averages the gradients;
+/// rank 0 alone writes checkpoints (which record N: resuming needs the same
+/// N); the test set is split across ranks and its metrics all-reduced.
 /// Trains on `train` for the options' epochs: each epoch shuffles with
 /// (seed, epoch), runs one step per full batch (the model's batch size; a
 /// last partial batch is dropped, as DataLoader(drop_last=True) does),

@@ -1,9 +1,10 @@
 //===- compare_tensors.cpp - compare kiln's outputs with references -------===//
 //
 //   kiln_compare_tensors ACTUAL.safetensors REFERENCE.safetensors
-//                        [--rtol R] [--atol A]
+//                        [--rtol R] [--atol A] [--all]
 //
-// Every tensor of REFERENCE named "expected:NAME" must be in ACTUAL as NAME
+// Every tensor of REFERENCE named "expected:NAME" (with --all: every tensor
+// of REFERENCE, by its own name, to compare two runs) must be in ACTUAL as NAME
 // with the same dtype and shape, and values within atol + rtol * |expected|
 // (NaN equals NaN; integers and bools must be equal). Prints the worst
 // mismatch of each tensor that fails and exits 1 if any does.
@@ -85,15 +86,24 @@ int main(int argc, char **argv) {
   if (argc < 3) {
     std::fprintf(
         stderr,
-        "usage: kiln_compare_tensors ACTUAL REFERENCE [--rtol R] [--atol A]\n");
+        "usage: kiln_compare_tensors ACTUAL REFERENCE [--rtol R] [--atol A] "
+        "[--all]\n");
     return 2;
   }
   double rtol = 1e-4, atol = 1e-5;
-  for (int i = 3; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--rtol"))
-      rtol = std::atof(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--atol"))
-      atol = std::atof(argv[i + 1]);
+  bool all = false;
+  for (int i = 3; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--all")) {
+      all = true;
+    } else if (i + 1 < argc && !std::strcmp(argv[i], "--rtol")) {
+      rtol = std::atof(argv[++i]);
+    } else if (i + 1 < argc && !std::strcmp(argv[i], "--atol")) {
+      atol = std::atof(argv[++i]);
+    } else {
+      std::fprintf(stderr, "kiln_compare_tensors: unknown argument '%s'\n",
+                   argv[i]);
+      return 2;
+    }
   }
   SafeTensors actual, reference;
   for (auto [path, file] :
@@ -105,9 +115,9 @@ int main(int argc, char **argv) {
   }
   int failures = 0, compared = 0;
   for (const TensorView &expected : reference.tensors()) {
-    if (expected.name.rfind("expected:", 0) != 0)
+    if (!all && expected.name.rfind("expected:", 0) != 0)
       continue;
-    std::string name = expected.name.substr(9);
+    std::string name = all ? expected.name : expected.name.substr(9);
     ++compared;
     const TensorView *got = actual.find(name);
     if (!got) {
@@ -149,7 +159,7 @@ int main(int argc, char **argv) {
     }
   }
   if (compared == 0) {
-    std::printf("  the reference has no expected:* tensors\n");
+    std::printf("  the reference has no %s tensors\n", all ? "" : "expected:*");
     return 1;
   }
   return failures ? 1 : 0;

@@ -397,3 +397,35 @@ func.func @pool_grad_mismatch(%dp: tensor<2x4x3x3xf32>, %x: tensor<2x4x8x8xf32>,
   %0 = kiln.pool_grad %dp, %x, %y {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, max = true} : (tensor<2x4x3x3xf32>, tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32>
   return
 }
+
+// -----
+
+func.func @all_reduce_result_type(%a: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.all_reduce' op result 0 has type 'tensor<4xf32>'; operand 0 has 'tensor<3xf32>'}}
+  %0 = kiln.all_reduce %a {bucket = 0 : i64} : (tensor<3xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @all_reduce_mixed(%a: tensor<3xf32>, %b: tensor<3xf64>) {
+  // expected-error @+1 {{'kiln.all_reduce' op mixes element types ('f32' and 'f64'): one bucket is one collective of one type}}
+  %0:2 = kiln.all_reduce %a, %b {bucket = 0 : i64} : (tensor<3xf32>, tensor<3xf64>) -> (tensor<3xf32>, tensor<3xf64>)
+  return
+}
+
+// -----
+
+func.func @all_reduce_reduction(%a: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.all_reduce' op has reduction 'max' (expected mean or sum)}}
+  %0 = kiln.all_reduce %a {bucket = 0 : i64, reduction = "max"} : (tensor<3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @all_reduce_empty() {
+  // expected-error @+1 {{'kiln.all_reduce' op needs at least one operand}}
+  kiln.all_reduce {bucket = 0 : i64} : () -> ()
+  return
+}

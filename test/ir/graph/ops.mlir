@@ -287,3 +287,13 @@ func.func @backward_ops(%x: tensor<2x4x8x8xf32>, %w: tensor<6x2x3x3xf32>, %dy: t
   %2 = kiln.pool_grad %dp, %x, %y {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, max = true} : (tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32>
   return
 }
+
+// A gradient bucket's all-reduce (mean, the default) and a sum.
+// CHECK-LABEL: func.func @all_reduce
+func.func @all_reduce(%a: tensor<3xf32>, %b: tensor<2x2xf32>) -> (tensor<3xf32>, tensor<2x2xf32>, tensor<3xf32>) {
+  // CHECK: %[[R:.*]]:2 = kiln.all_reduce %{{.*}}, %{{.*}} {bucket = 0 : i64} : (tensor<3xf32>, tensor<2x2xf32>) -> (tensor<3xf32>, tensor<2x2xf32>)
+  %0:2 = kiln.all_reduce %a, %b {bucket = 0 : i64} : (tensor<3xf32>, tensor<2x2xf32>) -> (tensor<3xf32>, tensor<2x2xf32>)
+  // CHECK: kiln.all_reduce %{{.*}} {bucket = 1 : i64, reduction = "sum"}
+  %1 = kiln.all_reduce %a {bucket = 1 : i64, reduction = "sum"} : (tensor<3xf32>) -> tensor<3xf32>
+  return %0#0, %0#1, %1 : tensor<3xf32>, tensor<2x2xf32>, tensor<3xf32>
+}

@@ -859,7 +859,7 @@ LogicalResult Emitter::emitAllReduce(g::AllReduceOp op) {
     bucketMembers_.insert(id);
     bufferOf_[out] = id;
   }
-  addStep(rt::Step::allReduce(int32_t(op.getBucket()), members,
+  addStep(rt::Step::allReduce(int32_t(op.getBucketAttr().getInt()), members,
                               op.getReduction() == "mean"),
           members);
   return success();

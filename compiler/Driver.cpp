@@ -152,6 +152,12 @@ cl::opt<double> optBucketMb(
              "buckets of at most this many megabytes, each all-reduced as soon "
              "as its gradients are final (default: 25, as PyTorch DDP)"),
     cl::value_desc("MB"), cl::init(25), TRAINING_SUBS);
+cl::opt<bool> optSyncBatchNorm(
+    "sync-batchnorm",
+    cl::desc("In data-parallel runs, BatchNorm's batch statistics over the "
+             "whole batch of all ranks (PyTorch's SyncBatchNorm; default: "
+             "each rank's own, as DDP)"),
+    TRAINING_SUBS);
 cl::opt<double> optCollectiveTimeout(
     "collective-timeout",
     cl::desc("Under mpirun: a collective that has not completed after this "
@@ -194,6 +200,7 @@ std::optional<TrainingOptions> trainingOptions(StringRef command) {
   if (!(optBucketMb >= 0))
     return fail("--bucket-mb must not be negative");
   o.bucketMb = optBucketMb;
+  o.syncBatchNorm = optSyncBatchNorm;
   if (optPrecision == "bf16")
     return fail("--precision bf16 is not supported yet (fp32 and tf32 are)");
   if (optPrecision != "fp32" && optPrecision != "tf32")

@@ -32,6 +32,7 @@ void buildTrainPipeline(mlir::OpPassManager &pm,
   o.weightDecay = options.weightDecay;
   o.gradClip = options.gradClip;
   o.freeze = options.freeze; // The pass copies the list.
+  o.syncBatchNorm = options.syncBatchNorm;
   pm.addPass(autodiff::createBuildTrainStepPass(o));
   buildGraphPipeline(pm);
   // After CSE, so that the buckets follow the final order of the backward.

@@ -41,6 +41,8 @@ struct TrainingOptions {
   std::vector<std::string> freeze;
   /// Data-parallel gradient buckets (kiln-all-reduce-gradients), megabytes.
   double bucketMb = 25;
+  /// BatchNorm statistics across data-parallel ranks.
+  bool syncBatchNorm = false;
 };
 
 /// Appends the passes from `Stage::Graph` to `Stage::Train`.

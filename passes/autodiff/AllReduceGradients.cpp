@@ -49,8 +49,11 @@ struct AllReduceGradientsPass final
       return; // Not a step this pass knows; nothing to average.
     Block &body = step.getBody().front();
     auto ret = cast<func::ReturnOp>(body.getTerminator());
+    // (Collectives of the step itself, SyncBatchNorm's, are bucket -1.)
     bool again = false;
     step.walk([&](AllReduceOp op) {
+      if (op.getBucketAttr().getInt() < 0)
+        return;
       op.emitError() << "is already in @train_step; "
                         "kiln-all-reduce-gradients runs once";
       again = true;

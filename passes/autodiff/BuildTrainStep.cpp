@@ -166,12 +166,56 @@ LogicalResult BuildTrainStepPass::build() {
   step.walk([&](BatchNormOp op) { norms.push_back(op); });
   for (BatchNormOp op : norms) {
     OpBuilder at(op);
-    auto train = at.create<BatchNormTrainOp>(op.getLoc(), op.getInput(),
-                                             op.getScale(), op.getBias(),
-                                             op.getEpsilonAttr());
-    op.getResult().replaceAllUsesWith(train.getResult());
     auto x = cast<RankedTensorType>(op.getInput().getType());
     double count = double(x.getNumElements() / x.getDimSize(1));
+    Value result, batchMean, batchVar;
+    Value unbiasAcrossRanks; // sync-batchnorm: n / (n - 1), n of all ranks
+    if (syncBatchNorm) {
+      // The statistics of the whole batch across data-parallel ranks: each
+      // rank's mean averaged (equal shares), then the variance around that
+      // mean averaged (two passes, as exact as one process's). Autodiff
+      // differentiates through the collectives (kiln.all_reduce's rule).
+      Builder s{at, op.getLoc()};
+      Value in = op.getInput();
+      int64_t rank = x.getRank(), channels = x.getDimSize(1);
+      SmallVector<int64_t> axes, perChannel(rank, 1);
+      for (int64_t a = 0; a < rank; ++a)
+        if (a != 1)
+          axes.push_back(a);
+      perChannel[1] = channels;
+      auto localMean = [&](Value v) {
+        return s.make<ReduceMeanOp>(v, s.b.getDenseI64ArrayAttr(axes),
+                                    s.b.getBoolAttr(true));
+      };
+      auto acrossRanks = [&](Value v, StringRef reduction) {
+        return s.b
+            .create<AllReduceOp>(s.loc, TypeRange{v.getType()}, ValueRange{v},
+                                 s.b.getI64IntegerAttr(-1),
+                                 s.b.getStringAttr(reduction))
+            .getResult(0);
+      };
+      Value mean = acrossRanks(localMean(in), "mean");
+      Value centered = s.sub(in, mean);
+      Value var = acrossRanks(localMean(s.mul(centered, centered)), "mean");
+      Value rstd = s.make<ReciprocalOp>(s.make<SqrtOp>(s.add(
+          var, s.scalar(in, op.getEpsilon().convertToDouble()))));
+      result = s.add(s.mul(s.mul(centered, rstd),
+                           s.reshape(op.getScale(), perChannel)),
+                     s.reshape(op.getBias(), perChannel));
+      batchMean = s.reshape(mean, {channels});
+      batchVar = s.reshape(var, {channels});
+      Value n = acrossRanks(s.scalar(in, count), "sum");
+      unbiasAcrossRanks = s.div(
+          n, s.make<MaxOp>(s.sub(n, s.scalar(in, 1)), s.scalar(in, 1)));
+    } else {
+      auto train = at.create<BatchNormTrainOp>(op.getLoc(), op.getInput(),
+                                               op.getScale(), op.getBias(),
+                                               op.getEpsilonAttr());
+      result = train.getResult();
+      batchMean = train.getBatchMean();
+      batchVar = train.getBatchVar();
+    }
+    op.getResult().replaceAllUsesWith(result);
     // ONNX's momentum is the share the running statistics keep; the batch's
     // share is PyTorch's momentum.
     // The f32 attribute read back as the decimal it was written as (0.9,
@@ -186,7 +230,8 @@ LogicalResult BuildTrainStepPass::build() {
         break;
       }
     }
-    auto update = [&](Value stat, Value batch, double unbias) {
+    auto update = [&](Value stat, Value batch, double unbias,
+                      Value unbiasValue) {
       auto init = stat.getDefiningOp<InitializerOp>();
       if (!init)
         return;
@@ -195,12 +240,14 @@ LogicalResult BuildTrainStepPass::build() {
           step.getLoc());
       statistics.insert(init.getName());
       Value old = b.mul(stat, kept);
-      Value added = b.mul(batch, (1 - kept) * unbias);
+      Value added = unbiasValue
+                        ? b.mul(b.mul(batch, unbiasValue), 1 - kept)
+                        : b.mul(batch, (1 - kept) * unbias);
       running.push_back({init.getName().str(), b.add(old, added)});
     };
-    update(op.getMean(), train.getBatchMean(), 1.0);
-    update(op.getVar(), train.getBatchVar(),
-           count > 1 ? count / (count - 1) : 1.0);
+    update(op.getMean(), batchMean, 1.0, Value());
+    update(op.getVar(), batchVar, count > 1 ? count / (count - 1) : 1.0,
+           unbiasAcrossRanks);
     op.erase();
   }
 

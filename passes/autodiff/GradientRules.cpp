@@ -700,6 +700,28 @@ RULE(BatchNormOp) { // fixed statistics: an affine map per channel
   return success();
 }
 
+// Collectives. y = mean over ranks of x (every rank gets y); the step
+// averages the parameters' gradients over ranks at its end, so the
+// cotangent each rank must pass to its own x is the mean of all ranks'
+// cotangents of y (for a sum, their sum): the same collective, backwards.
+RULE(AllReduceOp) {
+  SmallVector<Value> given;
+  SmallVector<unsigned> which;
+  for (unsigned i = 0; i < rg.size(); ++i)
+    if (rg[i]) {
+      given.push_back(rg[i]);
+      which.push_back(i);
+    }
+  if (given.empty())
+    return success();
+  auto back = r.b.create<AllReduceOp>(r.loc, ValueRange(given).getTypes(),
+                                      given, op.getBucketAttr(),
+                                      op.getReductionAttr());
+  for (auto [i, v] : llvm::zip(which, back.getResults()))
+    d[i] = v;
+  return success();
+}
+
 #undef RULE
 
 template <typename... OpTs> void attach(MLIRContext *context) {
@@ -718,7 +740,7 @@ void registerGradientRules(DialectRegistry &registry) {
            TriluOp, DropoutTrainOp, ReshapeOp, TransposeOp, BroadcastToOp, ConcatOp, SliceOp,
            ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, MatMulOp,
            GemmOp, ConvOp, MaxPoolOp, AvgPoolOp, GatherOp, GatherElementsOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
-           BatchNormOp>(context);
+           BatchNormOp, AllReduceOp>(context);
   });
 }
 

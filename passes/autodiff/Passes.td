@@ -27,6 +27,13 @@ def BuildTrainStepPass : Pass<"kiln-build-train-step", "mlir::ModuleOp"> {
 
     Dropout becomes `kiln.dropout_train` (one random stream per op).
 
+    With `sync-batchnorm`, BatchNorm is built from graph ops instead of
+    `kiln.batch_norm_train`: the batch mean and then the variance around it
+    are each averaged across data-parallel ranks (`kiln.all_reduce`, bucket
+    -1), and the running variance is unbiased with the count of all ranks
+    (a `sum` all-reduce of each rank's count), as PyTorch's SyncBatchNorm.
+    In one process this computes what the plain training form computes.
+
     The learning rate (and Adam's bias corrections) are scalar arguments the
     runtime supplies each step (`kiln.lr`, `kiln.bias_correction1`,
     `kiln.bias_correction2_sqrt`), so schedules need no recompilation; with
@@ -76,6 +83,9 @@ def BuildTrainStepPass : Pass<"kiln-build-train-step", "mlir::ModuleOp"> {
            "Clip gradients to this global L2 norm (0: no clipping)">,
     ListOption<"freeze", "freeze", "std::string",
                "Initializers (glob patterns) that stay fixed">,
+    Option<"syncBatchNorm", "sync-batchnorm", "bool", /*default=*/"false",
+           "BatchNorm statistics over the whole batch of a data-parallel "
+           "run (kiln.all_reduce across ranks), as SyncBatchNorm">,
   ];
 }
 

@@ -265,8 +265,10 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                std::to_string(k.parallelDims) + " parallel), " +
                std::to_string(k.body.size()) + " instructions\n";
       } else if (s.kind == Step::Kind::AllReduce) {
-        out += "all-reduce (" + std::string(s.mean ? "mean" : "sum") +
-               ") of bucket " + std::to_string(s.bucket) + ", " +
+        out += "all-reduce (" + std::string(s.mean ? "mean" : "sum") + ") " +
+               (s.bucket >= 0 ? "of bucket " + std::to_string(s.bucket)
+                              : std::string("in the step")) +
+               ", " +
                megabytes(bucketSpan(p, s).bytes) + ":";
         for (int32_t id : s.args)
           out += " " + p.buffers[id].name;

@@ -247,8 +247,11 @@ Status Session::run(std::string_view name,
         if (Status s = comm_->start(
                 arena_ + span.offset, span.bytes / int64_t(dtypeSize(t)), t,
                 step.mean,
-                "the all-reduce of gradient bucket " +
-                    std::to_string(step.bucket),
+                step.bucket >= 0
+                    ? "the all-reduce of gradient bucket " +
+                          std::to_string(step.bucket)
+                    : "the all-reduce of step " + std::to_string(i) +
+                          " (statistics across ranks)",
                 handle);
             !s.ok())
           return s;

@@ -1103,6 +1103,54 @@ LogicalResult AllReduceOp::verify() {
   return success();
 }
 
+
+//===----------------------------------------------------------------------===//
+// Folding
+//===----------------------------------------------------------------------===//
+
+/// `lhs op rhs` for two float splat constants and a static result type: the
+/// splat of the element type's (correctly rounded) result; else nothing.
+template <typename Fn>
+static OpFoldResult foldFloatSplats(Attribute lhs, Attribute rhs,
+                                    Type resultType, Fn apply) {
+  auto l = dyn_cast_or_null<SplatElementsAttr>(lhs);
+  auto r = dyn_cast_or_null<SplatElementsAttr>(rhs);
+  auto type = dyn_cast<RankedTensorType>(resultType);
+  if (!l || !r || !type || !type.hasStaticShape() ||
+      !isa<FloatType>(type.getElementType()) ||
+      l.getElementType() != type.getElementType() ||
+      r.getElementType() != type.getElementType())
+    return {};
+  APFloat a = l.getSplatValue<APFloat>();
+  apply(a, r.getSplatValue<APFloat>());
+  return DenseElementsAttr::get(type, a);
+}
+
+OpFoldResult AddOp::fold(FoldAdaptor adaptor) {
+  return foldFloatSplats(adaptor.getLhs(), adaptor.getRhs(), getType(),
+                         [](APFloat &a, const APFloat &b) {
+                           a.add(b, APFloat::rmNearestTiesToEven);
+                         });
+}
+OpFoldResult SubOp::fold(FoldAdaptor adaptor) {
+  return foldFloatSplats(adaptor.getLhs(), adaptor.getRhs(), getType(),
+                         [](APFloat &a, const APFloat &b) {
+                           a.subtract(b, APFloat::rmNearestTiesToEven);
+                         });
+}
+OpFoldResult MulOp::fold(FoldAdaptor adaptor) {
+  return foldFloatSplats(adaptor.getLhs(), adaptor.getRhs(), getType(),
+                         [](APFloat &a, const APFloat &b) {
+                           a.multiply(b, APFloat::rmNearestTiesToEven);
+                         });
+}
+OpFoldResult DivOp::fold(FoldAdaptor adaptor) {
+  return foldFloatSplats(adaptor.getLhs(), adaptor.getRhs(), getType(),
+                         [](APFloat &a, const APFloat &b) {
+                           a.divide(b, APFloat::rmNearestTiesToEven);
+                         });
+}
+
 } // namespace kiln::graph
 
 #define GET_OP_CLASSES

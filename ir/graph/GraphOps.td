@@ -124,10 +124,15 @@ class Kiln_BroadcastBinaryOp<string mnemonic, string onnxName, list<Trait> trait
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }
 
+// The four arithmetic ops fold two float splat constants (a scale of the
+// loss's gradient seed, a product of hyperparameters) into one, rounded as
+// the element type's arithmetic rounds.
+let hasFolder = 1 in {
 def Kiln_AddOp : Kiln_BroadcastBinaryOp<"add", "Add", [Commutative]>;
 def Kiln_SubOp : Kiln_BroadcastBinaryOp<"sub", "Sub">;
 def Kiln_MulOp : Kiln_BroadcastBinaryOp<"mul", "Mul", [Commutative]>;
 def Kiln_DivOp : Kiln_BroadcastBinaryOp<"div", "Div">;
+}
 def Kiln_PowOp : Kiln_BroadcastBinaryOp<"pow", "Pow">;
 def Kiln_MaxOp : Kiln_BroadcastBinaryOp<"max", "Max", [Commutative]>;
 def Kiln_MinOp : Kiln_BroadcastBinaryOp<"min", "Min", [Commutative]>;

@@ -6,6 +6,8 @@
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
 
+#include <functional>
+
 namespace kiln::autodiff {
 
 #define GEN_PASS_DEF_ALLREDUCEGRADIENTSPASS
@@ -71,6 +73,36 @@ struct AllReduceGradientsPass final
     }
     if (values.empty())
       return;
+    // Each value is computed as early as its operands allow: autodiff leaves
+    // the last op of some gradients (the transpose back from W^T's
+    // gradient, for a weight the model uses transposed) where the reverse
+    // sweep reached it, at the very end; moved up, its bucket can start
+    // while the backward pass goes on.
+    llvm::SmallPtrSet<Operation *, 32> placed;
+    std::function<void(Operation *)> hoist = [&](Operation *op) {
+      if (!op || op->getBlock() != &body || !placed.insert(op).second ||
+          !isPure(op) || op->getNumRegions() != 0)
+        return;
+      Operation *after = nullptr;
+      for (Value operand : op->getOperands()) {
+        Operation *d = operand.getDefiningOp();
+        if (!d || d->getBlock() != &body)
+          continue;
+        hoist(d);
+        if (!after || after->isBeforeInBlock(d))
+          after = d;
+      }
+      if (after && after->getNextNode() != op && after->isBeforeInBlock(op))
+        op->moveAfter(after);
+    };
+    // (An op moved up goes right after its last operand, ahead of what was
+    // moved there before it: the values are moved latest first, so that
+    // those that were ahead stay ahead.)
+    SmallVector<Value> byPosition(values.begin(), values.end());
+    std::stable_sort(byPosition.begin(), byPosition.end(), before);
+    for (Value v : llvm::reverse(byPosition))
+      hoist(definer(v));
+
     SmallVector<Value> order = values.takeVector();
     std::stable_sort(order.begin(), order.end(), before);
 

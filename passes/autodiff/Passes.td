@@ -97,9 +97,11 @@ def AllReduceGradientsPass : Pass<"kiln-all-reduce-gradients", "mlir::ModuleOp">
     users (the optimizer, clipping and the results), by its mean over the
     ranks of a data-parallel run: `kiln.all_reduce` ops, one per *bucket*.
 
-    Values are taken in the order they become final (the position of their
-    defining op: the loss first, then the gradients in backward order, the
-    last layer's first) and grouped into buckets of at most `bucket-mb`
+    Each value is first computed as early as its operands allow (its
+    defining op, and theirs, moved up: pure ops only). Values are then
+    taken in the order they become final (the position of their defining
+    op: the loss first, then the gradients in backward order, the last
+    layer's first) and grouped into buckets of at most `bucket-mb`
     megabytes (a value larger than that is a bucket of its own; PyTorch
     DDP's `bucket_cap_mb`, 25 by default), one element type per bucket.
     Each bucket's `kiln.all_reduce` is placed right after the op that

@@ -19,12 +19,31 @@ using namespace mlir;
 /// Outputs a fused kernel may write (each is a stream of stores).
 constexpr unsigned kMaxOutputs = 4;
 
+/// Scalar kernels of at most this many body ops are recomputed wherever
+/// they are read (a learning rate times a decay, a bias correction): a few
+/// arithmetic instructions per element cost less than a launch.
+constexpr unsigned kMaxRecomputedScalarOps = 8;
+
+/// A kernel over no loops (a scalar from scalars) small enough to compute
+/// again in every consumer, even through a broadcast.
+bool isRecomputableScalar(linalg::GenericOp op) {
+  return op && op.getNumLoops() == 0 && op.getNumDpsInits() == 1 &&
+         op.getBody()->getOperations().size() <= kMaxRecomputedScalarOps + 1;
+}
+
 /// Whether the value `operand` of a consumer should be computed inside it.
 bool shouldFuse(OpOperand &operand) {
   auto producer = operand.get().getDefiningOp<linalg::GenericOp>();
   auto consumer = dyn_cast<linalg::GenericOp>(operand.getOwner());
   if (!producer || !consumer)
     return false;
+  // A small scalar: into every consumer (copied first when it has other
+  // users, see FuseProducer), broadcast or not.
+  if (isRecomputableScalar(producer))
+    return llvm::count_if(operand.get().getUses(), [&](OpOperand &use) {
+             return use.getOwner() == consumer.getOperation();
+           }) == 1 &&
+           linalg::areElementwiseOpsFusable(&operand);
   // Read by two operands of the consumer, it would be computed twice.
   if (llvm::count_if(operand.get().getUses(), [&](OpOperand &use) {
         return use.getOwner() == consumer.getOperation();
@@ -64,8 +83,25 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
       if (!shouldFuse(*operand))
         continue;
       Operation *producer = operand->get().getDefiningOp();
-      Location loc = rewriter.getFusedLoc({producer->getLoc(),
-                                           consumer.getLoc()});
+      // A recomputed scalar read elsewhere too: this consumer gets its own
+      // copy to fuse; the others keep the original.
+      if (isRecomputableScalar(cast<linalg::GenericOp>(producer)) &&
+          !operand->get().hasOneUse()) {
+        rewriter.setInsertionPoint(producer);
+        Operation *copy = rewriter.clone(*producer);
+        rewriter.modifyOpInPlace(consumer, [&] {
+          operand->set(copy->getResult(
+              cast<OpResult>(operand->get()).getResultNumber()));
+        });
+        producer = copy;
+        rewriter.setInsertionPoint(consumer); // Where the fused op goes.
+      }
+      // The kernel is named after what it computes: a recomputed scalar
+      // (shared by many kernels) adds nothing to the name.
+      Location loc =
+          isRecomputableScalar(cast<linalg::GenericOp>(producer))
+              ? consumer.getLoc()
+              : rewriter.getFusedLoc({producer->getLoc(), consumer.getLoc()});
       FailureOr<linalg::ElementwiseOpFusionResult> fused =
           linalg::fuseElementwiseOps(rewriter, operand);
       if (failed(fused))

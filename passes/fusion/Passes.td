@@ -14,9 +14,13 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     is used and never written to memory. The consumer may be a reduction, so
     an elementwise producer fuses into the sum that consumes it.
 
-    Not fused: a producer with several users (it would be computed twice),
-    a producer read through a broadcast (it would be recomputed per
-    broadcast element), library calls (GEMM, convolution) and views.
+    Not fused: a producer read twice by one consumer (it would be computed
+    twice), a producer read through a broadcast (it would be recomputed per
+    broadcast element), library calls (GEMM, convolution) and views. The
+    exception is a small scalar kernel (no loops, at most 8 body ops, from
+    scalars: a learning rate times a weight decay, a bias correction): it is
+    recomputed inside every consumer, a copy each, broadcast or not, and
+    its own launch disappears.
 
     The fused kernel's location fuses those of its parts, so `kiln inspect`
     names every ONNX node in a kernel.

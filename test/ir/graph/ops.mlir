@@ -297,3 +297,29 @@ func.func @all_reduce(%a: tensor<3xf32>, %b: tensor<2x2xf32>) -> (tensor<3xf32>,
   %1 = kiln.all_reduce %a {bucket = 1 : i64, reduction = "sum"} : (tensor<3xf32>) -> tensor<3xf32>
   return %0#0, %0#1, %1 : tensor<3xf32>, tensor<2x2xf32>, tensor<3xf32>
 }
+
+// -----
+
+// Arithmetic on two float splat constants folds (canonicalize), rounded as
+// the element type rounds; anything else stays.
+// RUN: kiln-opt %s --split-input-file --canonicalize | FileCheck %s --check-prefix=FOLD
+// FOLD-LABEL: func.func @fold_splats
+// FOLD-DAG: kiln.constant dense<-1.250000e-01> : tensor<f32>
+// FOLD-DAG: kiln.constant dense<0.333333343> : tensor<f32>
+// FOLD-DAG: kiln.constant dense<3.500000e+00> : tensor<2xf64>
+// FOLD: kiln.mul %arg0
+// FOLD-NOT: kiln.add
+// FOLD-NOT: kiln.div
+func.func @fold_splats(%x: tensor<f32>) -> (tensor<f32>, tensor<f32>, tensor<2xf64>, tensor<f32>) {
+  %a = kiln.constant dense<-1.0> : tensor<f32>
+  %b = kiln.constant dense<0.125> : tensor<f32>
+  %c = kiln.constant dense<3.0> : tensor<f32>
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %d = kiln.constant dense<[1.5, 1.5]> : tensor<2xf64>
+  %e = kiln.constant dense<2.0> : tensor<2xf64>
+  %0 = kiln.mul %a, %b : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %1 = kiln.div %one, %c : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %2 = kiln.add %d, %e : (tensor<2xf64>, tensor<2xf64>) -> tensor<2xf64>
+  %3 = kiln.mul %x, %b : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  return %0, %1, %2, %3 : tensor<f32>, tensor<f32>, tensor<2xf64>, tensor<f32>
+}

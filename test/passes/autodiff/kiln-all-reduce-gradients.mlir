@@ -3,30 +3,32 @@
 // Collectives are never merged or dropped: CSE keeps every bucket.
 // RUN: kiln-opt %s --split-input-file --kiln-all-reduce-gradients=bucket-mb=0 --cse | FileCheck %s --check-prefix=SPLIT
 
-// A step as kiln-build-train-step leaves it: the loss, then the gradients in
-// backward order (db2 before dw2 before dw1), the optimizer reading them.
-// One bucket (25 MB by default), after the last gradient; the optimizer and
-// the results read the averages.
+// A step as kiln-build-train-step leaves it: the loss, the gradients, the
+// optimizer reading them. Each gradient is first computed as early as its
+// operands allow (dW2 right after the activation it needs, before dB2),
+// then the values go into buckets in that order: one bucket (25 MB by
+// default), after the last gradient; the optimizer and the results read
+// the averages.
 // CHECK-LABEL: func.func @train_step(
 // CHECK: %[[LOSS:.*]] = kiln.reduce_mean
-// CHECK: %[[DB2:.*]] = kiln.reduce_sum
 // CHECK: %[[DW2:.*]] = kiln.matmul {{.*}} -> tensor<5x2xf32>
+// CHECK: %[[DB2:.*]] = kiln.reduce_sum
 // CHECK: %[[DW1:.*]] = kiln.matmul {{.*}} -> tensor<3x5xf32>
-// CHECK-NEXT: %[[R:.*]]:4 = kiln.all_reduce %[[LOSS]], %[[DB2]], %[[DW2]], %[[DW1]] {bucket = 0 : i64}
+// CHECK-NEXT: %[[R:.*]]:4 = kiln.all_reduce %[[LOSS]], %[[DW2]], %[[DB2]], %[[DW1]] {bucket = 0 : i64}
 // CHECK: kiln.mul %{{.*}}, %[[R]]#3
-// CHECK: kiln.mul %{{.*}}, %[[R]]#2
 // CHECK: kiln.mul %{{.*}}, %[[R]]#1
-// CHECK: return %[[R]]#0, %[[R]]#3, %[[R]]#2, %[[R]]#1,
+// CHECK: kiln.mul %{{.*}}, %[[R]]#2
+// CHECK: return %[[R]]#0, %[[R]]#3, %[[R]]#1, %[[R]]#2,
 
 // bucket-mb=0: a bucket per value, each issued as soon as its value is
 // final, so that communication overlaps the rest of the backward pass.
 // SPLIT-LABEL: func.func @train_step(
 // SPLIT: %[[LOSS:.*]] = kiln.reduce_mean
 // SPLIT-NEXT: kiln.all_reduce %[[LOSS]] {bucket = 0 : i64
-// SPLIT: %[[DB2:.*]] = kiln.reduce_sum
-// SPLIT-NEXT: kiln.all_reduce %[[DB2]] {bucket = 1 : i64
 // SPLIT: %[[DW2:.*]] = kiln.matmul {{.*}} -> tensor<5x2xf32>
-// SPLIT-NEXT: kiln.all_reduce %[[DW2]] {bucket = 2 : i64
+// SPLIT-NEXT: kiln.all_reduce %[[DW2]] {bucket = 1 : i64
+// SPLIT: %[[DB2:.*]] = kiln.reduce_sum
+// SPLIT-NEXT: kiln.all_reduce %[[DB2]] {bucket = 2 : i64
 // SPLIT: %[[DW1:.*]] = kiln.matmul {{.*}} -> tensor<3x5xf32>
 // SPLIT-NEXT: kiln.all_reduce %[[DW1]] {bucket = 3 : i64
 func.func @train_step(%x: tensor<4x3xf32>, %dy: tensor<4x2xf32>, %lr: tensor<f32>)
@@ -80,4 +82,24 @@ func.func @train_step(%x: tensor<4xf32>, %g: tensor<4xf32>)
   %d64 = kiln.cast %dw {to = f64} : (tensor<4xf32>) -> tensor<4xf64>
   %nb = kiln.sub %b, %dh : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return %dw, %dh, %dh, %d64, %nb : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf64>, tensor<4xf32>
+}
+
+// -----
+
+// A weight the model uses transposed: autodiff ends its gradient with a
+// transpose where the reverse sweep reached W^T's use, at the end. Moved up
+// to right after the gradient it transposes, its bucket starts there.
+// SPLIT-LABEL: func.func @train_step(
+// SPLIT: %[[DWT:.*]] = kiln.matmul {{.*}} -> tensor<3x5xf32>
+// SPLIT-NEXT: %[[DW:.*]] = kiln.transpose %[[DWT]]
+// SPLIT-NEXT: kiln.all_reduce %[[DW]] {bucket = 0 : i64
+// SPLIT: kiln.exp
+func.func @train_step(%x: tensor<4x3xf32>, %dy: tensor<4x5xf32>, %z: tensor<4x5xf32>)
+    -> (tensor<5x3xf32> {kiln.name = "grad.w"}, tensor<4x5xf32>) {
+  %w = kiln.initializer "w" = dense<0.5> : tensor<5x3xf32>
+  %xt = kiln.transpose %x {perm = array<i64: 1, 0>} : (tensor<4x3xf32>) -> tensor<3x4xf32>
+  %dwt = kiln.matmul %xt, %dy : (tensor<3x4xf32>, tensor<4x5xf32>) -> tensor<3x5xf32>
+  %other = kiln.exp %z : (tensor<4x5xf32>) -> tensor<4x5xf32>
+  %dw = kiln.transpose %dwt {perm = array<i64: 1, 0>} : (tensor<3x5xf32>) -> tensor<5x3xf32>
+  return %dw, %other : tensor<5x3xf32>, tensor<4x5xf32>
 }

@@ -69,3 +69,24 @@ func.func @kept_as_output(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>) -> tensor<4x
   %3 = kiln.sub %1, %2 : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
   return %3 : tensor<4x8xf32>
 }
+
+// -----
+
+// A small scalar kernel (a rate times a decay, from the step's scalar
+// inputs) is computed again inside every kernel that reads it, broadcast or
+// not: each consumer gets its own copy, and the scalar kernel is gone. The
+// fused kernels keep their own names.
+// CHECK-LABEL: func.func @recomputed_scalar
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} ins(%arg2, %arg0, %arg1 : tensor<4x8xf32>, tensor<f32>, tensor<f32>)
+// CHECK: arith.mulf
+// CHECK: arith.mulf
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel"]{{.*}} ins(%arg3, %arg0, %arg1 : tensor<8xf32>, tensor<f32>, tensor<f32>)
+// CHECK: arith.mulf
+// CHECK: arith.mulf
+// CHECK-NOT: linalg.generic
+func.func @recomputed_scalar(%lr: tensor<f32>, %wd: tensor<f32>, %w: tensor<4x8xf32>, %b: tensor<8xf32>) -> (tensor<4x8xf32>, tensor<8xf32>) {
+  %s = kiln.mul %lr, %wd : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %0 = kiln.mul %w, %s : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  %1 = kiln.mul %b, %s : (tensor<8xf32>, tensor<f32>) -> tensor<8xf32>
+  return %0, %1 : tensor<4x8xf32>, tensor<8xf32>
+}

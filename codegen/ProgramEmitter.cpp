@@ -57,6 +57,7 @@ struct Storage {
 
 class Emitter {
 public:
+  explicit Emitter(const EmitOptions &options) : options_(options) {}
   /// Emits each function as an entry of one program; initializers of the
   /// same name share one persistent buffer.
   FailureOr<EmittedProgram>
@@ -114,7 +115,13 @@ private:
   void copyInto(int32_t fromBuffer, int32_t toBuffer);
   bool canWriteInPlace(int32_t temp, int32_t target) const;
   int32_t kernelFor(rt::Kernel kernel);
+  std::optional<rt::Kernel> flattened(const rt::Step &step) const;
+  int32_t flatView(int32_t buffer);
+  bool independent(ArrayRef<const rt::Step *> steps) const;
+  void mergeSegments();
+  void dropUnusedKernels();
 
+  EmitOptions options_;
   func::FuncOp func_;
   rt::Program program_;
   rt::Entry entry_;
@@ -1008,8 +1015,211 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
   }
   if (failedAny)
     return failure();
+  if (options_.multiTensor)
+    mergeSegments();
   program_.entries.push_back(std::move(entry_));
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Multi-tensor kernels
+//===----------------------------------------------------------------------===//
+
+/// The 1-D form of a kernel step that can run as a segment of a
+/// multi-tensor launch: all-parallel, no reduction, no coordinates read,
+/// every argument read at the point it is written (an identity map) or a
+/// scalar. Nothing otherwise.
+std::optional<rt::Kernel> Emitter::flattened(const rt::Step &step) const {
+  if (step.kind != rt::Step::Kind::Kernel || !step.segments.empty())
+    return std::nullopt;
+  const rt::Kernel &k = program_.kernels[step.kernel];
+  size_t rank = k.domain.size();
+  if (k.segmented || rank == 0 || k.parallelDims != int32_t(rank))
+    return std::nullopt;
+  int64_t points = 1;
+  for (int64_t d : k.domain)
+    points *= d;
+  std::vector<int64_t> identity = identityMap(rank);
+  rt::Kernel flat = k;
+  flat.domain = {points};
+  flat.parallelDims = 1;
+  flat.segmented = true;
+  for (rt::KArg &a : flat.args) {
+    if (!a.shape.empty() && a.shape != k.domain)
+      return std::nullopt;
+    if (!a.shape.empty())
+      a.shape = {points};
+  }
+  for (rt::KInstr &in : flat.body) {
+    if (in.op == rt::KOp::Index || in.op == rt::KOp::Gather)
+      return std::nullopt;
+    if (in.op != rt::KOp::Load)
+      continue;
+    if (k.args[in.arg].shape.empty())
+      continue; // A scalar: its map has no rows.
+    if (in.map != identity)
+      return std::nullopt;
+    in.map = identityMap(1);
+  }
+  for (const rt::KOutput &o : k.outputs)
+    if (o.combine != rt::Combine::None)
+      return std::nullopt;
+  return flat;
+}
+
+/// A 1-D view of `buffer` (itself when it is 1-D or a scalar).
+int32_t Emitter::flatView(int32_t buffer) {
+  const rt::Buffer &b = program_.buffers[buffer];
+  if (b.shape.size() <= 1)
+    return buffer;
+  rt::Buffer view = b;
+  int64_t n = 1;
+  for (int64_t d : b.shape)
+    n *= d;
+  view.shape = {n};
+  program_.buffers.push_back(view);
+  storageOf_.push_back(storageOf_[buffer]);
+  within_.push_back(within_[buffer]);
+  return int32_t(program_.buffers.size() - 1);
+}
+
+/// Whether the kernel steps can run as one launch: none writes bytes that
+/// another reads or writes.
+bool Emitter::independent(ArrayRef<const rt::Step *> steps) const {
+  struct Range {
+    int storage;
+    int64_t begin, end;
+    bool written;
+  };
+  std::vector<std::vector<Range>> ranges;
+  for (const rt::Step *s : steps) {
+    const rt::Kernel &k = program_.kernels[s->kernel];
+    ranges.emplace_back();
+    for (size_t a = 0; a < s->args.size(); ++a) {
+      int32_t id = s->args[a];
+      ranges.back().push_back({storageOf_[id], within_[id],
+                               within_[id] + program_.buffers[id].bytes(),
+                               k.args[a].output});
+    }
+  }
+  for (size_t i = 0; i < ranges.size(); ++i)
+    for (size_t j = i + 1; j < ranges.size(); ++j)
+      for (const Range &x : ranges[i])
+        for (const Range &y : ranges[j])
+          if ((x.written || y.written) && x.storage == y.storage &&
+              x.begin < y.end && y.begin < x.end)
+            return false;
+  return true;
+}
+
+/// Runs of consecutive independent kernel steps whose 1-D forms are one
+/// kernel become one step of a segmented kernel. Storage lifetimes (step
+/// indices) are renumbered for the shorter step list.
+void Emitter::mergeSegments() {
+  std::vector<rt::Step> &steps = entry_.steps;
+  std::vector<rt::Step> merged;
+  std::vector<int> newIndex(steps.size());
+  for (size_t i = 0; i < steps.size();) {
+    std::optional<rt::Kernel> flat = flattened(steps[i]);
+    size_t end = i + 1;
+    if (flat) {
+      std::vector<const rt::Step *> run = {&steps[i]};
+      while (end < steps.size()) {
+        std::optional<rt::Kernel> next = flattened(steps[end]);
+        if (!next || next->body.size() != flat->body.size() ||
+            next->outputs.size() != flat->outputs.size() ||
+            next->args.size() != flat->args.size())
+          break;
+        bool same = true;
+        for (size_t a = 0; a < flat->args.size() && same; ++a)
+          same = next->args[a].dtype == flat->args[a].dtype &&
+                 next->args[a].output == flat->args[a].output &&
+                 next->args[a].shape.empty() == flat->args[a].shape.empty();
+        for (size_t b = 0; b < flat->body.size() && same; ++b) {
+          const rt::KInstr &x = flat->body[b], &y = next->body[b];
+          same = x.op == y.op && x.type == y.type && x.a == y.a &&
+                 x.b == y.b && x.c == y.c && x.arg == y.arg &&
+                 x.map == y.map && x.indices == y.indices &&
+                 (x.fvalue == y.fvalue ||
+                  (std::isnan(x.fvalue) && std::isnan(y.fvalue))) &&
+                 x.ivalue == y.ivalue;
+        }
+        for (size_t o = 0; o < flat->outputs.size() && same; ++o)
+          same = next->outputs[o].arg == flat->outputs[o].arg &&
+                 next->outputs[o].value == flat->outputs[o].value;
+        run.push_back(&steps[end]);
+        if (!same || !independent(run)) {
+          run.pop_back();
+          break;
+        }
+        ++end;
+      }
+      if (run.size() > 1) {
+        // One kernel named after every tensor it updates.
+        std::string label;
+        for (const rt::Step *s : run) {
+          const std::string &name = program_.kernels[s->kernel].name;
+          size_t space = name.find(' ');
+          label += (label.empty() ? " " : " + ") +
+                   (space == std::string::npos ? name : name.substr(space + 1));
+        }
+        flat->name = "k" + std::to_string(program_.kernels.size()) + label;
+        rt::Step step;
+        step.kernel = kernelFor(std::move(*flat));
+        for (size_t r = 0; r < run.size(); ++r) {
+          std::vector<int32_t> views;
+          for (int32_t id : run[r]->args)
+            views.push_back(flatView(id));
+          if (r == 0)
+            step.args = std::move(views);
+          else
+            step.segments.push_back(std::move(views));
+        }
+        for (size_t j = i; j < end; ++j)
+          newIndex[j] = int(merged.size());
+        merged.push_back(std::move(step));
+        i = end;
+        continue;
+      }
+    }
+    newIndex[i] = int(merged.size());
+    merged.push_back(std::move(steps[i]));
+    i = i + 1;
+  }
+  if (merged.size() == steps.size()) {
+    steps = std::move(merged);
+    return;
+  }
+  int entry = int(program_.entries.size());
+  for (Storage &s : storages_)
+    if (s.entry == entry) {
+      if (s.first != INT_MAX && s.first < int(newIndex.size()))
+        s.first = newIndex[s.first];
+      if (s.last >= 0 && s.last < int(newIndex.size()))
+        s.last = newIndex[s.last];
+    }
+  steps = std::move(merged);
+}
+
+/// Drops kernels no step launches (those merged into multi-tensor
+/// kernels), renumbering the rest.
+void Emitter::dropUnusedKernels() {
+  std::vector<int32_t> renumber(program_.kernels.size(), -1);
+  for (const rt::Entry &e : program_.entries)
+    for (const rt::Step &s : e.steps)
+      if (s.kind == rt::Step::Kind::Kernel)
+        renumber[s.kernel] = 0;
+  std::vector<rt::Kernel> kept;
+  for (size_t k = 0; k < program_.kernels.size(); ++k)
+    if (renumber[k] == 0) {
+      renumber[k] = int32_t(kept.size());
+      kept.push_back(std::move(program_.kernels[k]));
+    }
+  program_.kernels = std::move(kept);
+  for (rt::Entry &e : program_.entries)
+    for (rt::Step &s : e.steps)
+      if (s.kind == rt::Step::Kind::Kernel)
+        s.kernel = renumber[s.kernel];
 }
 
 FailureOr<EmittedProgram>
@@ -1017,6 +1227,7 @@ Emitter::run(ArrayRef<std::pair<func::FuncOp, std::string>> functions) {
   for (auto &[func, name] : functions)
     if (failed(emitFunction(func, name)))
       return failure();
+  dropUnusedKernels();
 
   // Memory plan: the init region (parameters, constants), fixed slots for
   // inputs and outputs, then temporaries sharing space.
@@ -1136,15 +1347,17 @@ planMemory(const std::vector<int64_t> &sizes,
 }
 
 FailureOr<EmittedProgram> emitProgram(func::FuncOp func, StringRef entry) {
-  return Emitter().run({{func, entry.str()}});
+  return Emitter(EmitOptions()).run({{func, entry.str()}});
 }
 
 FailureOr<EmittedProgram>
-emitProgram(ArrayRef<std::pair<func::FuncOp, std::string>> functions) {
-  return Emitter().run(functions);
+emitProgram(ArrayRef<std::pair<func::FuncOp, std::string>> functions,
+            const EmitOptions &options) {
+  return Emitter(options).run(functions);
 }
 
-FailureOr<EmittedProgram> emitModule(ModuleOp module) {
+FailureOr<EmittedProgram> emitModule(ModuleOp module,
+                                     const EmitOptions &options) {
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
     return module.emitError() << "has no function @forward to compile";
@@ -1153,7 +1366,7 @@ FailureOr<EmittedProgram> emitModule(ModuleOp module) {
   auto step = module.lookupSymbol<func::FuncOp>("train_step");
   if (step)
     functions.push_back({step, "train_step"});
-  FailureOr<EmittedProgram> emitted = emitProgram(functions);
+  FailureOr<EmittedProgram> emitted = emitProgram(functions, options);
   if (failed(emitted) || !step)
     return emitted;
   auto info = module->getAttrOfType<DictionaryAttr>("kiln.training");

@@ -29,6 +29,14 @@ struct EmittedProgram {
   std::vector<std::pair<std::string, std::vector<uint8_t>>> extraSections;
 };
 
+/// How the emitter shapes the program beyond what the IR says.
+struct EmitOptions {
+  /// Consecutive independent kernels with one elementwise body (the
+  /// optimizer's update of each parameter) become one multi-tensor launch:
+  /// a segmented kernel over flat views, each tensor a segment.
+  bool multiTensor = true;
+};
+
 /// The runtime element type for an MLIR element type (index is stored as
 /// I64), or nullopt where the runtime has none.
 std::optional<runtime::DType> dtypeOf(mlir::Type t);
@@ -42,11 +50,13 @@ mlir::FailureOr<EmittedProgram> emitProgram(mlir::func::FuncOp func,
 /// same name share one persistent buffer, and a result marked
 /// `kiln.update = "<initializer>"` is written back to that buffer.
 mlir::FailureOr<EmittedProgram>
-emitProgram(llvm::ArrayRef<std::pair<mlir::func::FuncOp, std::string>> functions);
+emitProgram(llvm::ArrayRef<std::pair<mlir::func::FuncOp, std::string>> functions,
+            const EmitOptions &options = {});
 
 /// Emits a module: @forward as "forward" and, when there is one, @train_step
 /// as "train_step" with the module's `kiln.training` description.
-mlir::FailureOr<EmittedProgram> emitModule(mlir::ModuleOp module);
+mlir::FailureOr<EmittedProgram> emitModule(mlir::ModuleOp module,
+                                           const EmitOptions &options = {});
 
 /// The artifact's bytes for an emitted program.
 std::vector<uint8_t> artifactBytes(const EmittedProgram &emitted);

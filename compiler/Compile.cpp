@@ -101,7 +101,10 @@ OwningOpRef<ModuleOp> runPipeline(const CompileOptions &options, Stage stage,
 
 FailureOr<codegen::EmittedProgram> emit(ModuleOp module,
                                         const CompileOptions &options) {
-  FailureOr<codegen::EmittedProgram> emitted = codegen::emitModule(module);
+  codegen::EmitOptions emitOptions;
+  emitOptions.multiTensor = options.pipeline.fuse;
+  FailureOr<codegen::EmittedProgram> emitted =
+      codegen::emitModule(module, emitOptions);
   if (succeeded(emitted) && emitted->program.training)
     emitted->program.training->lr = options.learningRate;
   return emitted;
@@ -112,7 +115,10 @@ FailureOr<codegen::EmittedProgram> emit(ModuleOp module,
 /// compares with).
 LogicalResult recordUnfused(ModuleOp unfused,
                             codegen::EmittedProgram &program) {
-  FailureOr<codegen::EmittedProgram> reference = codegen::emitModule(unfused);
+  codegen::EmitOptions unfusedOptions;
+  unfusedOptions.multiTensor = false;
+  FailureOr<codegen::EmittedProgram> reference =
+      codegen::emitModule(unfused, unfusedOptions);
   if (failed(reference))
     return failure();
   for (runtime::Entry &entry : program.program.entries)

@@ -315,7 +315,9 @@ static inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f
 static inline double __longlong_as_double(long long b) { double d; std::memcpy(&d, &b, 8); return d; }
 )";
   source += module.source;
-  source += "\nextern \"C\" void kiln_host_launch(int kernel, void **args) {\n"
+  source += "\nextern \"C\" void kiln_host_launch(int kernel, void **args, "
+            "long long points) {\n"
+            "  (void)points;\n"
             "  switch (kernel) {\n";
   for (size_t i = 0; i < kernels.size(); ++i) {
     source += "  case " + std::to_string(i) + ": " + entryName(i) + "(";
@@ -324,6 +326,8 @@ static inline double __longlong_as_double(long long b) { double d; std::memcpy(&
                 (kernels[i].args[a].output ? "" : "const ") +
                 storageType(kernels[i].args[a].dtype) + "*)args[" +
                 std::to_string(a) + "]";
+    if (kernels[i].segmented)
+      source += std::string(kernels[i].args.empty() ? "" : ", ") + "points";
     source += "); break;\n";
   }
   source += "  }\n}\n";
@@ -349,13 +353,21 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
     s += (d ? ", " : "") + std::to_string(k.domain[d]);
   s += "], " + std::to_string(k.parallelDims) + " parallel\n";
   s += "extern \"C\" __global__ void " + entry + "(";
+  auto argType = [&](size_t a) {
+    return std::string(k.args[a].output ? "" : "const ") +
+           storageType(k.args[a].dtype) + "*";
+  };
   for (size_t a = 0; a < k.args.size(); ++a)
-    s += std::string(a ? ", " : "") + (k.args[a].output ? "" : "const ") +
-         storageType(k.args[a].dtype) + "* a" + std::to_string(a);
+    s += std::string(a ? ", " : "") + argType(a) + " a" + std::to_string(a);
+  // A segmented kernel's size comes with the launch.
+  if (k.segmented)
+    s += std::string(k.args.empty() ? "" : ", ") + "const i64 kiln_n";
   s += ") {\n";
+  size_t loopStart = s.size();
   s += "  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < " +
-       std::to_string(parallel) +
-       "LL; p += (i64)gridDim.x * blockDim.x) {\n";
+       (k.segmented ? std::string("kiln_n")
+                    : std::to_string(parallel) + "LL") +
+       "; p += (i64)gridDim.x * blockDim.x) {\n";
   // Parallel coordinates from p (row-major).
   s += "    i64 q = p;\n";
   for (int64_t d = k.parallelDims - 1; d >= 0; --d) {
@@ -626,6 +638,21 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
     }
   }
   s += "  }\n}\n";
+  if (k.segmented) {
+    // The multi-tensor entry: one launch for a table of segments, row
+    // blockIdx.y = {points, then one pointer per argument} (8 bytes each).
+    std::string loop = s.substr(loopStart);
+    s += "extern \"C\" __global__ void " + entry +
+         "_segments(const long long* kiln_table) {\n"
+         "  const long long* kiln_row = kiln_table + (i64)blockIdx.y * " +
+         std::to_string(k.args.size() + 1) +
+         ";\n"
+         "  const i64 kiln_n = kiln_row[0];\n";
+    for (size_t a = 0; a < k.args.size(); ++a)
+      s += "  " + argType(a) + " a" + std::to_string(a) + " = (" + argType(a) +
+           ")kiln_row[" + std::to_string(a + 1) + "];\n";
+    s += loop;
+  }
   source = std::move(s);
   return true;
 }

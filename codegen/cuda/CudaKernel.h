@@ -12,6 +12,10 @@
 //  - integers compute in 64 bits, 16-bit floats in float, as on the CPU.
 //
 // Sizes are constants in the source: a kernel is specialized to its shapes.
+// A segmented kernel (kernel.h) takes its points as a last argument
+// `kiln_n`, and has a second entry, `<entry>_segments(const long long*
+// table)`, for a multi-tensor launch: grid.y is the segment, table row y is
+// {points, one pointer per argument}, each 8 bytes.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_CODEGEN_CUDA_CUDAKERNEL_H
@@ -44,7 +48,8 @@ bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
                  std::string &error);
 
 /// The module made compilable by a host C++ compiler, plus
-/// `extern "C" void kiln_host_launch(int kernel, void **args)`: what the
+/// `extern "C" void kiln_host_launch(int kernel, void **args, long long
+/// points)` (points: a segmented kernel's launch size): what the
 /// tests use to run the printed kernels on the CPU and compare them with
 /// the interpreter, where no GPU is.
 bool printHostModule(const std::vector<runtime::Kernel> &kernels,

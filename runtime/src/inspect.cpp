@@ -136,6 +136,10 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
             ops += (ops.empty() ? "" : ",") + jsonQuote(op);
           steps += "{\"kind\":\"kernel\",\"name\":" + jsonQuote(k.name) +
                    ",\"ops\":[" + ops + "]" +
+                   (s.segments.empty()
+                        ? std::string()
+                        : ",\"segments\":" +
+                              std::to_string(s.segments.size() + 1)) +
                    ",\"domain\":" + formatShape(k.domain) +
                    ",\"parallel\":" + std::to_string(k.parallelDims) +
                    ",\"instructions\":" + std::to_string(k.body.size()) +
@@ -263,7 +267,21 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
         const Kernel &k = p.kernels[s.kernel];
         out += "kernel '" + k.name + "' over " + formatShape(k.domain) + " (" +
                std::to_string(k.parallelDims) + " parallel), " +
-               std::to_string(k.body.size()) + " instructions\n";
+               std::to_string(k.body.size()) + " instructions";
+        if (!s.segments.empty()) {
+          // A multi-tensor launch: the segments' points, and the tensors
+          // each updates (named after its first output's buffer).
+          int64_t points = k.domain[0];
+          for (const std::vector<int32_t> &g : s.segments)
+            for (size_t a = 0; a < g.size(); ++a)
+              if (!k.args[a].shape.empty()) {
+                points += p.buffers[g[a]].shape[0];
+                break;
+              }
+          out += "; one launch over " + std::to_string(s.segments.size() + 1) +
+                 " tensors, " + std::to_string(points) + " points";
+        }
+        out += "\n";
       } else if (s.kind == Step::Kind::AllReduce) {
         out += "all-reduce (" + std::string(s.mean ? "mean" : "sum") + ") " +
                (s.bucket >= 0 ? "of bucket " + std::to_string(s.bucket)

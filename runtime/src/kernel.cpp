@@ -130,6 +130,18 @@ Status Kernel::verify() const {
     return Status(KILN_STATUS_INTERNAL, "kernel '" + name + "': " + message);
   };
   size_t rank = domain.size();
+  if (segmented) {
+    if (rank != 1 || parallelDims != 1)
+      return fail("a segmented kernel has one parallel dimension");
+    for (const KArg &a : args)
+      if (!(a.shape.empty() || a.shape == domain))
+        return fail("a segmented kernel's arguments are scalars or shaped "
+                    "like its domain");
+    for (const KInstr &in : body)
+      if (in.op == KOp::Index || in.op == KOp::Gather)
+        return fail("a segmented kernel reads no coordinate (index or "
+                    "gather)");
+  }
   if (parallelDims < 0 || static_cast<size_t>(parallelDims) > rank)
     return fail("parallelDims " + std::to_string(parallelDims) +
                 " exceeds the domain's rank " + std::to_string(rank));

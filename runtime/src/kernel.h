@@ -138,6 +138,13 @@ struct Kernel {
   std::string name;
   std::vector<int64_t> domain;
   int32_t parallelDims = 0;
+  /// A multi-tensor kernel: one parallel dimension, every argument either
+  /// read and written at the point (shape [domain[0]]) or a scalar, no
+  /// Index instruction; so it runs as well on any number of points, which
+  /// a launch gives (a step's segments, program.h). Its CUDA entry takes
+  /// the count as a last argument, and a second entry runs a table of
+  /// segments in one launch.
+  bool segmented = false;
   std::vector<KArg> args;
   std::vector<KInstr> body;
   std::vector<KOutput> outputs;

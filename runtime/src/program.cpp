@@ -257,6 +257,32 @@ Status Program::verify() const {
                         "' does not match argument " + std::to_string(a) +
                         " of kernel '" + k.name + "'");
         }
+        if (!step.segments.empty() && !k.segmented)
+          return fail(where + "segments for kernel '" + k.name +
+                      "', which is not segmented");
+        for (const std::vector<int32_t> &g : step.segments) {
+          if (g.size() != k.args.size())
+            return fail(where + "a segment of kernel '" + k.name +
+                        "' gives " + std::to_string(g.size()) + " buffers");
+          int64_t count = -1;
+          for (size_t a = 0; a < g.size(); ++a) {
+            if (!validBuffer(g[a]))
+              return fail(where + "no buffer " + std::to_string(g[a]));
+            const Buffer &b = buffers[g[a]];
+            bool scalar = k.args[a].shape.empty();
+            bool ok = b.dtype == k.args[a].dtype &&
+                      (scalar ? b.shape.empty() : b.shape.size() == 1);
+            if (ok && !scalar) {
+              if (count < 0)
+                count = b.shape[0];
+              ok = b.shape[0] == count;
+            }
+            if (!ok)
+              return fail(where + "segment buffer '" + b.name +
+                          "' does not match argument " + std::to_string(a) +
+                          " of kernel '" + k.name + "'");
+          }
+        }
         continue;
       }
       if (step.kind == Step::Kind::AllReduce) {
@@ -355,6 +381,9 @@ Traffic stepTraffic(const Program &p, const Step &step) {
     const Kernel &k = p.kernels[step.kernel];
     for (size_t a = 0; a < step.args.size() && a < k.args.size(); ++a)
       (k.args[a].output ? t.written : t.read) += bytes(step.args[a]);
+    for (const std::vector<int32_t> &g : step.segments)
+      for (size_t a = 0; a < g.size() && a < k.args.size(); ++a)
+        (k.args[a].output ? t.written : t.read) += bytes(g[a]);
     break;
   }
   case Step::Kind::Gemm:
@@ -380,6 +409,8 @@ std::vector<int32_t> stepBuffers(const Step &step) {
   case Step::Kind::Kernel:
   case Step::Kind::AllReduce:
     ids = step.args;
+    for (const std::vector<int32_t> &g : step.segments)
+      ids.insert(ids.end(), g.begin(), g.end());
     break;
   case Step::Kind::Gemm:
     ids = {step.gemm.a, step.gemm.b, step.gemm.out};
@@ -422,7 +453,8 @@ std::string programToJson(const Program &p) {
     const Kernel &k = p.kernels[i];
     j += std::string(i ? ",\n" : "\n") + "{\"name\":" + jsonQuote(k.name) +
          ",\"domain\":" + ints(k.domain) +
-         ",\"parallel\":" + std::to_string(k.parallelDims) + ",\"args\":[";
+         ",\"parallel\":" + std::to_string(k.parallelDims) +
+         (k.segmented ? ",\"segmented\":true" : "") + ",\"args\":[";
     for (size_t a = 0; a < k.args.size(); ++a)
       j += std::string(a ? "," : "") + "{\"dtype\":\"" +
            std::string(dtypeName(k.args[a].dtype)) +
@@ -472,7 +504,14 @@ std::string programToJson(const Program &p) {
       j += std::string(s ? ",\n" : "\n");
       if (st.kind == Step::Kind::Kernel) {
         j += "{\"kernel\":" + std::to_string(st.kernel) +
-             ",\"args\":" + ints32(st.args) + "}";
+             ",\"args\":" + ints32(st.args);
+        if (!st.segments.empty()) {
+          j += ",\"segments\":[";
+          for (size_t g = 0; g < st.segments.size(); ++g)
+            j += std::string(g ? "," : "") + ints32(st.segments[g]);
+          j += "]";
+        }
+        j += "}";
         continue;
       }
       if (st.kind == Step::Kind::AllReduce) {
@@ -572,6 +611,7 @@ Status programFromJson(std::string_view json, const std::string &origin,
     k.name = r.string(jk, "name", where);
     k.domain = r.intList(jk, "domain", where);
     k.parallelDims = static_cast<int32_t>(r.integer(jk, "parallel", where));
+    k.segmented = r.boolean(jk, "segmented");
     for (const JsonValue &ja : r.list(jk, "args", where)) {
       KArg a;
       a.dtype = r.dtype(ja, where);
@@ -690,6 +730,17 @@ Status programFromJson(std::string_view json, const std::string &origin,
         s.kind = Step::Kind::Kernel;
         s.kernel = static_cast<int32_t>(r.integer(js, "kernel", where));
         s.args = r.intList32(js, "args", where);
+        if (js.get("segments"))
+          for (const JsonValue &g : r.list(js, "segments", where)) {
+            std::vector<int32_t> ids;
+            for (const JsonValue &v : g.items()) {
+              std::optional<int64_t> id = v.asInt();
+              if (!id)
+                r.fail(where + " has a segment with a non-integer buffer");
+              ids.push_back(static_cast<int32_t>(id.value_or(-1)));
+            }
+            s.segments.push_back(std::move(ids));
+          }
       }
       e.steps.push_back(std::move(s));
     }

@@ -89,6 +89,12 @@ struct Step {
   ConvCall conv{};
   int32_t bucket = -1; ///< AllReduce: the bucket's number...
   bool mean = true;    ///< ...and whether it averages (else sums).
+  /// Kernel, when the kernel is `segmented`: more argument lists for the
+  /// same launch (the optimizer's update of every parameter as one
+  /// multi-tensor kernel). Each runs the kernel on its buffers, 1-D, over
+  /// as many points as its non-scalar buffers have elements. Segments are
+  /// independent: none writes what another reads or writes.
+  std::vector<std::vector<int32_t>> segments;
 
   static Step launch(int32_t kernel, std::vector<int32_t> args) {
     Step s;

@@ -262,13 +262,36 @@ Status Session::run(std::string_view name,
     } else if (step.kind == Step::Kind::Conv) {
       cpu::convolution(program_, step.conv, arena_);
     } else {
-      std::vector<void *> args;
-      for (int32_t id : step.args)
-        args.push_back(arena_ + program_.buffers[id].offset);
-      if (Status s = hook_ ? hook_(step.kernel, args)
-                           : cpu::runKernel(program_.kernels[step.kernel], args);
-          !s.ok())
-        return s;
+      // The step's own buffers, then each segment's (a segmented kernel
+      // run over each segment's points).
+      const Kernel &kernel = program_.kernels[step.kernel];
+      for (size_t g = 0; g <= step.segments.size(); ++g) {
+        const std::vector<int32_t> &ids = g ? step.segments[g - 1] : step.args;
+        std::vector<void *> args;
+        Kernel resized;
+        const Kernel *run = &kernel;
+        int64_t points = 1;
+        for (int32_t d = 0; d < kernel.parallelDims; ++d)
+          points *= kernel.domain[d];
+        for (size_t a = 0; a < ids.size(); ++a) {
+          const Buffer &b = program_.buffers[ids[a]];
+          args.push_back(arena_ + b.offset);
+          if (g && !b.shape.empty())
+            points = b.shape[0];
+        }
+        if (g) {
+          resized = kernel;
+          resized.domain = {points};
+          for (KArg &a : resized.args)
+            if (!a.shape.empty())
+              a.shape = {points};
+          run = &resized;
+        }
+        if (Status s = hook_ ? hook_(step.kernel, args, points)
+                             : cpu::runKernel(*run, args);
+            !s.ok())
+          return s;
+      }
     }
     if (!inFlight.empty())
       comm_->poll();

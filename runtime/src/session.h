@@ -61,10 +61,11 @@ public:
   Status restore(const std::string &path);
 
   /// Runs kernel steps with `hook` (kernel index, argument pointers in the
-  /// kernel's order) instead of the CPU interpreter; null restores it. For
-  /// tests that execute generated kernel code on the CPU.
-  using KernelHook =
-      std::function<Status(int32_t kernel, const std::vector<void *> &args)>;
+  /// kernel's order, and the parallel points of the launch: a segmented
+  /// kernel's differ per segment) instead of the CPU interpreter; null
+  /// restores it. For tests that execute generated kernel code on the CPU.
+  using KernelHook = std::function<Status(
+      int32_t kernel, const std::vector<void *> &args, int64_t points)>;
   void setKernelHook(KernelHook hook) { hook_ = std::move(hook); }
 
   /// The communicator of a data-parallel run (null: a single process);

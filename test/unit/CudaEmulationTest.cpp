@@ -27,7 +27,7 @@
 namespace {
 
 namespace rt = kiln::runtime;
-using LaunchFn = void (*)(int, void **);
+using LaunchFn = void (*)(int, void **, long long);
 
 struct Model {
   std::string name, loss = "cross_entropy";
@@ -95,8 +95,9 @@ TEST_P(CudaEmulation, TrainingStepMatchesTheInterpreter) {
     std::unique_ptr<rt::Session> session;
     ASSERT_TRUE(rt::Session::create(program->program, program->init, session).ok());
     if (emulated)
-      session->setKernelHook([&](int32_t kernel, const std::vector<void *> &args) {
-        launch(kernel, const_cast<void **>(args.data()));
+      session->setKernelHook([&](int32_t kernel, const std::vector<void *> &args,
+                                 int64_t points) {
+        launch(kernel, const_cast<void **>(args.data()), points);
         return rt::Status();
       });
     std::unique_ptr<rt::Trainer> trainer;

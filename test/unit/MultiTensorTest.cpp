@@ -1,0 +1,132 @@
+//===- MultiTensorTest.cpp - independent kernels as one launch ------------===//
+//
+// The emitter's multi-tensor kernels: consecutive kernels with one
+// elementwise body over independent tensors become one segmented kernel
+// step (each tensor a segment, 1-D views of any rank), which the CPU backend
+// runs with the same results; a kernel that reads another's output, or one
+// with another body, stays a launch of its own.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/ProgramEmitter.h"
+#include "compiler/Pipeline.h"
+#include "compiler/Registration.h"
+#include "runtime/src/session.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace {
+
+using namespace mlir;
+namespace rt = kiln::runtime;
+
+/// `ir` (a func.func @forward) lowered one kernel per op and emitted.
+rt::Program emit(const std::string &ir, bool multiTensor,
+                 std::vector<uint8_t> *init = nullptr) {
+  DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  MLIRContext context(registry);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>("module {\n" + ir + "\n}", &context);
+  EXPECT_TRUE(module);
+  PassManager pm(&context, ModuleOp::getOperationName());
+  kiln::buildGraphPipeline(pm);
+  kiln::PipelineOptions options;
+  options.fuse = false; // One kernel per op: the emitter alone merges.
+  kiln::buildKernelPipeline(pm, options);
+  EXPECT_TRUE(succeeded(pm.run(*module)));
+  kiln::codegen::EmitOptions emitOptions;
+  emitOptions.multiTensor = multiTensor;
+  auto emitted = kiln::codegen::emitModule(*module, emitOptions);
+  EXPECT_TRUE(succeeded(emitted));
+  if (init)
+    *init = emitted->init;
+  return std::move(emitted->program);
+}
+
+int launches(const rt::Program &p) {
+  int n = 0;
+  for (const rt::Step &s : p.entry("forward")->steps)
+    n += s.kind == rt::Step::Kind::Kernel;
+  return n;
+}
+
+constexpr const char *kIndependent = R"mlir(
+func.func @forward(%a: tensor<4x8xf32> {kiln.name = "a"}, %b: tensor<8xf32> {kiln.name = "b"}, %c: tensor<2x3x5xf32> {kiln.name = "c"})
+    -> (tensor<4x8xf32>, tensor<8xf32>, tensor<2x3x5xf32>) {
+  %0 = kiln.exp %a : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %1 = kiln.exp %b : (tensor<8xf32>) -> tensor<8xf32>
+  %2 = kiln.exp %c : (tensor<2x3x5xf32>) -> tensor<2x3x5xf32>
+  return %0, %1, %2 : tensor<4x8xf32>, tensor<8xf32>, tensor<2x3x5xf32>
+}
+)mlir";
+
+TEST(MultiTensor, IndependentKernelsOfOneBodyAreOneLaunch) {
+  std::vector<uint8_t> init;
+  rt::Program merged = emit(kIndependent, true, &init);
+  EXPECT_EQ(launches(emit(kIndependent, false)), 3);
+  ASSERT_EQ(launches(merged), 1);
+  const rt::Step &step = merged.entry("forward")->steps[0];
+  const rt::Kernel &k = merged.kernels[step.kernel];
+  EXPECT_TRUE(k.segmented);
+  EXPECT_EQ(k.domain, std::vector<int64_t>{32});
+  ASSERT_EQ(step.segments.size(), 2u);
+  EXPECT_EQ(merged.buffers[step.segments[0][0]].shape, std::vector<int64_t>{8});
+  EXPECT_EQ(merged.buffers[step.segments[1][0]].shape, std::vector<int64_t>{30});
+
+  // The CPU backend runs every segment: exp of each input.
+  std::unique_ptr<rt::Session> session;
+  ASSERT_TRUE(rt::Session::create(merged, init, session).ok());
+  std::vector<float> a(32), b(8), c(30);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = 0.01f * float(i);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = -0.2f * float(i);
+  for (size_t i = 0; i < c.size(); ++i) c[i] = 0.05f * float(i) - 0.7f;
+  std::vector<rt::HostTensor> inputs = {
+      {"a", rt::DType::F32, {4, 8}, a.data(), a.size() * 4},
+      {"b", rt::DType::F32, {8}, b.data(), b.size() * 4},
+      {"c", rt::DType::F32, {2, 3, 5}, c.data(), c.size() * 4}};
+  std::vector<rt::HostTensor> outputs;
+  rt::Status s = session->run("forward", inputs, outputs);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(outputs.size(), 3u);
+  for (size_t o = 0; o < 3; ++o) {
+    const std::vector<float> &in = o == 0 ? a : o == 1 ? b : c;
+    const float *out = static_cast<const float *>(outputs[o].data);
+    for (size_t i = 0; i < in.size(); ++i)
+      EXPECT_FLOAT_EQ(out[i], std::exp(in[i])) << "output " << o << "[" << i << "]";
+  }
+}
+
+TEST(MultiTensor, DependentKernelsOrOtherBodiesStayApart) {
+  // exp then exp of its result: the second reads what the first writes.
+  EXPECT_EQ(launches(emit(R"mlir(
+func.func @forward(%a: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %0 = kiln.exp %a : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %1 = kiln.exp %0 : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %1 : tensor<4x8xf32>
+}
+)mlir", true)), 2);
+  // exp and tanh: two bodies.
+  EXPECT_EQ(launches(emit(R"mlir(
+func.func @forward(%a: tensor<4x8xf32>, %b: tensor<8xf32>) -> (tensor<4x8xf32>, tensor<8xf32>) {
+  %0 = kiln.exp %a : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %1 = kiln.tanh %b : (tensor<8xf32>) -> tensor<8xf32>
+  return %0, %1 : tensor<4x8xf32>, tensor<8xf32>
+}
+)mlir", true)), 2);
+  // A transpose reads its input at another point than it writes.
+  EXPECT_EQ(launches(emit(R"mlir(
+func.func @forward(%a: tensor<4x8xf32>, %b: tensor<8x4xf32>) -> (tensor<8x4xf32>, tensor<4x8xf32>) {
+  %0 = kiln.transpose %a {perm = array<i64: 1, 0>} : (tensor<4x8xf32>) -> tensor<8x4xf32>
+  %1 = kiln.transpose %b {perm = array<i64: 1, 0>} : (tensor<8x4xf32>) -> tensor<4x8xf32>
+  return %0, %1 : tensor<8x4xf32>, tensor<4x8xf32>
+}
+)mlir", true)), 2);
+}
+
+} // namespace

@@ -627,6 +627,7 @@ LogicalResult Emitter::emitGemm(g::GemmOp op) {
   call.k = a.getDimSize(call.transA ? 0 : 1);
   call.alpha = op.getAlpha().convertToDouble();
   call.beta = op.getBeta().convertToDouble();
+  call.relu = op.getRelu();
   if (Value c = op.getC()) {
     auto ct = cast<RankedTensorType>(c.getType());
     int64_t n = ct.getNumElements();

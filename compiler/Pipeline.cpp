@@ -44,6 +44,8 @@ void buildTrainPipeline(mlir::OpPassManager &pm,
 void buildKernelPipeline(mlir::OpPassManager &pm,
                          const PipelineOptions &options) {
   mlir::OpPassManager &funcPm = pm.nest<mlir::func::FuncOp>();
+  if (options.fuse)
+    funcPm.addPass(fusion::createFuseGemmEpiloguePass());
   funcPm.addPass(lowering::createLowerToLinalgPass());
   funcPm.addPass(mlir::createCSEPass());
   if (options.fuse)

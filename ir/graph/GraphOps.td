@@ -583,7 +583,9 @@ def Kiln_GemmOp : Kiln_InferOp<"gemm"> {
     `op(X)` is `X` transposed when `trans_a` / `trans_b` is set. `A` is M×K
     after `op`, `B` is K×N, and the optional `C` broadcasts to M×N
     (unidirectionally: each of its sizes is 1 or equals the target's).
-    `alpha` and `beta` default to 1.0, as in ONNX.
+    `alpha` and `beta` default to 1.0, as in ONNX. `relu` (not ONNX's: set
+    by `kiln-fuse-gemm-epilogue`) applies max(0, x) to the result, as the
+    library call's epilogue.
 
     ```mlir
     %0 = kiln.gemm %x, %w, %b {trans_b = true} : (tensor<256x784xf32>, tensor<1024x784xf32>, tensor<1024xf32>) -> tensor<256x1024xf32>
@@ -594,7 +596,8 @@ def Kiln_GemmOp : Kiln_InferOp<"gemm"> {
                        DefaultValuedAttr<F32Attr, "1.0">:$alpha,
                        DefaultValuedAttr<F32Attr, "1.0">:$beta,
                        DefaultValuedAttr<BoolAttr, "false">:$trans_a,
-                       DefaultValuedAttr<BoolAttr, "false">:$trans_b);
+                       DefaultValuedAttr<BoolAttr, "false">:$trans_b,
+                       DefaultValuedAttr<BoolAttr, "false">:$relu);
   let results = (outs Kiln_NumericTensor:$result);
   let assemblyFormat = [{
     $a `,` $b (`,` $c^)? attr-dict `:` functional-type(operands, results)
@@ -606,7 +609,7 @@ def Kiln_GemmOp : Kiln_InferOp<"gemm"> {
                    CArg<"bool", "false">:$transA,
                    CArg<"bool", "false">:$transB), [{
       build($_builder, $_state, a, b, c, ::llvm::APFloat(1.0f),
-            ::llvm::APFloat(1.0f), transA, transB);
+            ::llvm::APFloat(1.0f), transA, transB, false);
     }]>
   ];
 }

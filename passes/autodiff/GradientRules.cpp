@@ -165,7 +165,10 @@ RULE(AbsOp) { // sign(x); 0 at 0
   return success();
 }
 RULE(ReluOp) {
-  d[0] = r.where(r.gt(op.getInput(), 0), r.g);
+  // From the result (y > 0 exactly where x > 0, NaN included), so that the
+  // input has no other reader and the forward GEMM can apply the ReLU as
+  // its epilogue (kiln-fuse-gemm-epilogue).
+  d[0] = r.where(r.gt(op.getResult(), 0), r.g);
   return success();
 }
 RULE(LeakyReluOp) {
@@ -545,6 +548,9 @@ RULE(MatMulOp) {
   return success();
 }
 RULE(GemmOp) {
+  if (op.getRelu())
+    return op.emitOpError("with a ReLU epilogue has no gradient rule: "
+                          "kiln-fuse-gemm-epilogue runs after autodiff");
   // Y = alpha op(A) op(B) + beta C.
   APFloat alpha = op.getAlphaAttr().getValue(), one(1.0f);
   bool ta = op.getTransA(), tb = op.getTransB();

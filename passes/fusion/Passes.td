@@ -36,4 +36,25 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def FuseGemmEpiloguePass : Pass<"kiln-fuse-gemm-epilogue", "mlir::func::FuncOp"> {
+  let summary = "Folds a ReLU into the GEMM whose result it is (the library call's epilogue)";
+  let description = [{
+    On graph-level IR: `kiln.relu` of a `kiln.gemm` result that nothing else
+    reads becomes that GEMM with `relu = true`: cuBLASLt's RELU(_BIAS)
+    epilogue, and on the CPU a pass over the result while it is in cache;
+    one launch and one round trip of the activation through memory fewer.
+    Runs after the training step is built (ReLU's gradient reads the
+    result, so the pre-activation has no other reader).
+
+    ```mlir
+    // Before
+    %0 = kiln.gemm %x, %w, %b {trans_b = true} : ...
+    %1 = kiln.relu %0 : ...
+    // After
+    %1 = kiln.gemm %x, %w, %b {relu = true, trans_b = true} : ...
+    ```
+  }];
+  let dependentDialects = ["::kiln::graph::KilnDialect"];
+}
+
 #endif // KILN_PASSES_FUSION_PASSES_TD

@@ -169,7 +169,9 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
         } else {
           ++calls;
           const GemmCall &g = s.gemm;
-          steps += "{\"kind\":\"gemm\",\"m\":" + std::to_string(g.m) +
+          steps += "{\"kind\":\"gemm\"" +
+                   std::string(g.relu ? ",\"epilogue\":\"relu\"" : "") +
+                   ",\"m\":" + std::to_string(g.m) +
                    ",\"n\":" + std::to_string(g.n) +
                    ",\"k\":" + std::to_string(g.k) +
                    ",\"batch\":" + std::to_string(g.batch) + traffic + "}";
@@ -303,7 +305,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
         out += "gemm " + std::to_string(g.m) + "x" + std::to_string(g.k) +
                (g.transA ? "^T" : "") + " * " + std::to_string(g.k) + "x" +
                std::to_string(g.n) + (g.transB ? "^T" : "") +
-               (g.c >= 0 ? " + bias" : "") +
+               (g.c >= 0 ? " + bias" : "") + (g.relu ? ", relu" : "") +
                (g.batch > 1 ? ", batch " + std::to_string(g.batch) : "") + "\n";
       }
     }

@@ -540,6 +540,7 @@ std::string programToJson(const Program &p) {
            ",\"out\":" + std::to_string(g.out) +
            ",\"trans_a\":" + (g.transA ? "true" : "false") +
            ",\"trans_b\":" + (g.transB ? "true" : "false") +
+           (g.relu ? ",\"relu\":true" : "") +
            ",\"m\":" + std::to_string(g.m) + ",\"n\":" + std::to_string(g.n) +
            ",\"k\":" + std::to_string(g.k) +
            ",\"batch\":" + std::to_string(g.batch) +
@@ -717,6 +718,7 @@ Status programFromJson(std::string_view json, const std::string &origin,
         g.out = static_cast<int32_t>(r.integer(*jg, "out", where));
         g.transA = r.boolean(*jg, "trans_a");
         g.transB = r.boolean(*jg, "trans_b");
+        g.relu = r.boolean(*jg, "relu");
         g.m = r.integer(*jg, "m", where);
         g.n = r.integer(*jg, "n", where);
         g.k = r.integer(*jg, "k", where);

@@ -51,6 +51,7 @@ struct GemmCall {
   int64_t m, n, k, batch = 1;
   int64_t strideA = 0, strideB = 0, strideOut = 0;
   double alpha = 1, beta = 1;
+  bool relu = false; ///< Then max(0, x) on `out` (the epilogue).
 };
 
 /// 2-D convolution, NCHW input, MCHW weight (per group), optional bias of

@@ -77,6 +77,12 @@ void run(const Program &p, const GemmCall &g, uint8_t *arena) {
     }
     product<T>(g.transA, g.transB, g.m, g.n, g.k, T(g.alpha), a + i * g.strideA,
                b + i * g.strideB, c ? T(g.beta) : T(0), o);
+    if (g.relu) // NaN stays NaN, as the interpreter's max.
+      parallelFor(g.m, [&](int64_t r) {
+        T *row = o + r * g.n;
+        for (int64_t j = 0; j < g.n; ++j)
+          row[j] = row[j] < T(0) ? T(0) : row[j];
+      });
   }
 }
 

@@ -40,3 +40,14 @@ module {
 func.func @forward(%x: tensor<4x3xi64>) -> tensor<4x3xi64> {
   return %x : tensor<4x3xi64>
 }
+
+// -----
+
+// A GEMM with its ReLU already folded in (kiln-fuse-gemm-epilogue runs after
+// autodiff): no gradient rule.
+func.func @forward(%x: tensor<4x3xf32>) -> tensor<4x5xf32> {
+  %w = kiln.initializer "w" = dense<0.5> : tensor<5x3xf32>
+  // expected-error @+1 {{'kiln.gemm' op with a ReLU epilogue has no gradient rule: kiln-fuse-gemm-epilogue runs after autodiff}}
+  %0 = kiln.gemm %x, %w {relu = true, trans_b = true} : (tensor<4x3xf32>, tensor<5x3xf32>) -> tensor<4x5xf32>
+  return %0 : tensor<4x5xf32>
+}

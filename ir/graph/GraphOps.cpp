@@ -8,6 +8,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
 
 #include <cstdio>
 
@@ -1144,6 +1145,43 @@ OpFoldResult MulOp::fold(FoldAdaptor adaptor) {
                            a.multiply(b, APFloat::rmNearestTiesToEven);
                          });
 }
+namespace {
+/// mul(reduce_sum(x), c) -> reduce_sum(mul(x, c)) for a float scalar splat
+/// constant c and a sum nothing else reads.
+struct ScaleInsideSum final : OpRewritePattern<MulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MulOp op,
+                                PatternRewriter &rewriter) const override {
+    for (auto [sumSide, constSide] : {std::pair(op.getLhs(), op.getRhs()),
+                                      std::pair(op.getRhs(), op.getLhs())}) {
+      auto sum = sumSide.getDefiningOp<ReduceSumOp>();
+      auto c = constSide.getDefiningOp<ConstantOp>();
+      if (!sum || !c || !sum.getResult().hasOneUse())
+        continue;
+      auto ct = cast<RankedTensorType>(c.getType());
+      auto xt = cast<RankedTensorType>(sum.getInput().getType());
+      if (ct.getRank() != 0 || !isa<FloatType>(xt.getElementType()) ||
+          !isa<SplatElementsAttr>(c.getValue()) ||
+          op.getType() != sum.getType())
+        continue;
+      Value scaled = rewriter.create<MulOp>(op.getLoc(), xt, sum.getInput(),
+                                            c.getResult());
+      rewriter.replaceOpWithNewOp<ReduceSumOp>(op, op.getType(), scaled,
+                                               sum.getAxesAttr(),
+                                               sum.getKeepdimsAttr());
+      rewriter.eraseOp(sum);
+      return success();
+    }
+    return failure();
+  }
+};
+} // namespace
+
+void MulOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                        MLIRContext *context) {
+  patterns.add<ScaleInsideSum>(context);
+}
+
 OpFoldResult DivOp::fold(FoldAdaptor adaptor) {
   return foldFloatSplats(adaptor.getLhs(), adaptor.getRhs(), getType(),
                          [](APFloat &a, const APFloat &b) {

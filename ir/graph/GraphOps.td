@@ -130,7 +130,12 @@ class Kiln_BroadcastBinaryOp<string mnemonic, string onnxName, list<Trait> trait
 let hasFolder = 1 in {
 def Kiln_AddOp : Kiln_BroadcastBinaryOp<"add", "Add", [Commutative]>;
 def Kiln_SubOp : Kiln_BroadcastBinaryOp<"sub", "Sub">;
-def Kiln_MulOp : Kiln_BroadcastBinaryOp<"mul", "Mul", [Commutative]>;
+// A float sum times a scalar constant is the sum of the scaled values
+// (the mean loss: one reduction kernel instead of a reduction and a scalar
+// kernel; the scaling fuses into what the sum reads).
+def Kiln_MulOp : Kiln_BroadcastBinaryOp<"mul", "Mul", [Commutative]> {
+  let hasCanonicalizer = 1;
+}
 def Kiln_DivOp : Kiln_BroadcastBinaryOp<"div", "Div">;
 }
 def Kiln_PowOp : Kiln_BroadcastBinaryOp<"pow", "Pow">;

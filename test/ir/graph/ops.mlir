@@ -323,3 +323,24 @@ func.func @fold_splats(%x: tensor<f32>) -> (tensor<f32>, tensor<f32>, tensor<2xf
   %3 = kiln.mul %x, %b : (tensor<f32>, tensor<f32>) -> tensor<f32>
   return %0, %1, %2, %3 : tensor<f32>, tensor<f32>, tensor<2xf64>, tensor<f32>
 }
+
+// -----
+
+// A float sum times a scalar constant becomes the sum of the scaled values
+// (canonicalize): the mean loss is then one reduction kernel. A sum with
+// another reader, or a non-constant scale, stays.
+// FOLD-LABEL: func.func @scale_inside_sum
+// FOLD: %[[C:.*]] = kiln.constant dense<-1.250000e-01> : tensor<f32>
+// FOLD: %[[S:.*]] = kiln.mul %arg0, %[[C]] : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+// FOLD: %[[R:.*]] = kiln.reduce_sum %[[S]] {axes = array<i64: 0, 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<f32>
+// FOLD: %[[KEPT:.*]] = kiln.reduce_sum %arg0 {axes = array<i64: 1>} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+// FOLD: kiln.mul %[[KEPT]], %arg1
+// FOLD: return %[[R]],
+func.func @scale_inside_sum(%x: tensor<4x8xf32>, %y: tensor<f32>) -> (tensor<f32>, tensor<4x1xf32>) {
+  %c = kiln.constant dense<-0.125> : tensor<f32>
+  %0 = kiln.reduce_sum %x {axes = array<i64: 0, 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<f32>
+  %1 = kiln.mul %0, %c : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %2 = kiln.reduce_sum %x {axes = array<i64: 1>, keepdims = true} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+  %3 = kiln.mul %2, %y : (tensor<4x1xf32>, tensor<f32>) -> tensor<4x1xf32>
+  return %1, %3 : tensor<f32>, tensor<4x1xf32>
+}

@@ -99,6 +99,7 @@ private:
                          rt::BufferKind kind, ElementsAttr value);
   LogicalResult emitGeneric(linalg::GenericOp op);
   LogicalResult emitGemm(g::GemmOp op);
+  LogicalResult emitGemmReluGrad(g::GemmReluGradOp op);
   LogicalResult emitMatMul(g::MatMulOp op);
   LogicalResult emitConv(g::ConvOp op);
   LogicalResult emitConvCall(Operation *op, rt::ConvCall::Mode mode,
@@ -649,6 +650,31 @@ LogicalResult Emitter::emitGemm(g::GemmOp op) {
   return success();
 }
 
+LogicalResult Emitter::emitGemmReluGrad(g::GemmReluGradOp op) {
+  auto a = cast<RankedTensorType>(op.getA().getType());
+  auto type = cast<RankedTensorType>(op.getGrad().getType());
+  rt::GemmCall call;
+  call.a = bufferOf_.lookup(op.getA());
+  call.b = bufferOf_.lookup(op.getB());
+  call.reluMask = bufferOf_.lookup(op.getMask());
+  call.transA = op.getTransA();
+  call.transB = op.getTransB();
+  call.m = type.getDimSize(0);
+  call.n = type.getDimSize(1);
+  call.k = a.getDimSize(call.transA ? 0 : 1);
+  call.alpha = op.getAlpha().convertToDouble();
+  call.beta = 0;
+  call.out = newBuffer(tempName(), rt::BufferKind::Temp, type);
+  call.biasGrad = newBuffer(
+      tempName(), rt::BufferKind::Temp,
+      cast<RankedTensorType>(op.getBiasGrad().getType()));
+  addStep(rt::Step::call(call),
+          {call.a, call.b, call.reluMask, call.out, call.biasGrad});
+  bufferOf_[op.getGrad()] = call.out;
+  bufferOf_[op.getBiasGrad()] = call.biasGrad;
+  return success();
+}
+
 LogicalResult Emitter::emitMatMul(g::MatMulOp op) {
   auto lhs = cast<RankedTensorType>(op.getLhs().getType());
   auto rhs = cast<RankedTensorType>(op.getRhs().getType());
@@ -986,6 +1012,7 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
                   tensor::ExtractSliceOp>([](Operation *) { return success(); })
             .Case([&](linalg::GenericOp op) { return emitGeneric(op); })
             .Case([&](g::GemmOp op) { return emitGemm(op); })
+            .Case([&](g::GemmReluGradOp op) { return emitGemmReluGrad(op); })
             .Case([&](g::MatMulOp op) { return emitMatMul(op); })
             .Case([&](g::ConvOp op) { return emitConv(op); })
             .Case([&](g::AllReduceOp op) { return emitAllReduce(op); })

@@ -1077,6 +1077,32 @@ FailureOr<Type> LayerNormOp::inferResultType(Adaptor adaptor,
 }
 
 
+LogicalResult GemmReluGradOp::verify() {
+  auto a = cast<RankedTensorType>(getA().getType());
+  auto b = cast<RankedTensorType>(getB().getType());
+  auto mask = cast<RankedTensorType>(getMask().getType());
+  auto grad = cast<RankedTensorType>(getGrad().getType());
+  auto bias = cast<RankedTensorType>(getBiasGrad().getType());
+  if (a.getRank() != 2 || b.getRank() != 2)
+    return emitOpError() << "needs 2-D A and B";
+  int64_t m = a.getDimSize(getTransA() ? 1 : 0),
+          k = a.getDimSize(getTransA() ? 0 : 1),
+          kb = b.getDimSize(getTransB() ? 1 : 0),
+          n = b.getDimSize(getTransB() ? 0 : 1);
+  if (k != kb)
+    return emitOpError() << "multiplies " << m << "x" << k << " by " << kb
+                         << "x" << n;
+  auto expected = RankedTensorType::get({m, n}, a.getElementType());
+  if (grad != expected || mask != expected)
+    return emitOpError() << "needs the mask and the gradient to be "
+                         << expected;
+  if (bias != RankedTensorType::get({n}, a.getElementType()) ||
+      b.getElementType() != a.getElementType())
+    return emitOpError() << "needs a bias gradient of " << n << " "
+                         << a.getElementType();
+  return success();
+}
+
 LogicalResult AllReduceOp::verify() {
   if (getInputs().empty())
     return emitOpError() << "needs at least one operand";

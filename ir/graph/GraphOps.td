@@ -619,6 +619,32 @@ def Kiln_GemmOp : Kiln_InferOp<"gemm"> {
   ];
 }
 
+def Kiln_GemmReluGradOp : Kiln_Op<"gemm_relu_grad", [Pure]> {
+  let summary = "A GEMM through a ReLU's gradient, with the bias gradient (cuBLASLt's DRELU_BGRAD epilogue)";
+  let description = [{
+    `grad` = alpha op(A) op(B) where `mask` > 0, else 0 (the gradient
+    through a ReLU whose result is `mask`); `bias_grad` = the sum of `grad`
+    over its rows (the gradient of the bias added before that ReLU). Built
+    by `kiln-fuse-gemm-epilogue` from the backward pass of a Linear + ReLU
+    layer: one library call instead of a GEMM, a masking kernel and a
+    reduction.
+
+    ```mlir
+    %dz, %db = kiln.gemm_relu_grad %dy, %w, %y : (tensor<256x10xf32>, tensor<10x1024xf32>, tensor<256x1024xf32>) -> (tensor<256x1024xf32>, tensor<1024xf32>)
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$a, Kiln_FloatTensor:$b,
+                       Kiln_FloatTensor:$mask,
+                       DefaultValuedAttr<F32Attr, "1.0">:$alpha,
+                       DefaultValuedAttr<BoolAttr, "false">:$trans_a,
+                       DefaultValuedAttr<BoolAttr, "false">:$trans_b);
+  let results = (outs Kiln_FloatTensor:$grad, Kiln_FloatTensor:$bias_grad);
+  let hasVerifier = 1;
+  let assemblyFormat = [{
+    $a `,` $b `,` $mask attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 def Kiln_ConvOp : Kiln_InferOp<"conv"> {
   let summary = "N-d convolution, NC[spatial] layout (ONNX Conv)";
   let description = [{

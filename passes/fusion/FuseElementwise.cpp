@@ -24,11 +24,48 @@ constexpr unsigned kMaxOutputs = 4;
 /// arithmetic instructions per element cost less than a launch.
 constexpr unsigned kMaxRecomputedScalarOps = 8;
 
+/// Elementwise kernels of at most this many body ops, reading at most two
+/// full-size inputs (others broadcast: a row of labels, a column of class
+/// ids), are recomputed in each of their consumers rather than written once
+/// and read by each (a one-hot mask times a scale, read by a sum and by the
+/// gradient): the inputs are read instead of the result, and a launch goes.
+constexpr unsigned kMaxRecomputedOps = 4;
+
 /// A kernel over no loops (a scalar from scalars) small enough to compute
 /// again in every consumer, even through a broadcast.
 bool isRecomputableScalar(linalg::GenericOp op) {
   return op && op.getNumLoops() == 0 && op.getNumDpsInits() == 1 &&
          op.getBody()->getOperations().size() <= kMaxRecomputedScalarOps + 1;
+}
+
+/// A cheap elementwise kernel that every user reads point for point (no
+/// broadcast, once per user), so that each can compute it again.
+bool isRecomputableElementwise(linalg::GenericOp op) {
+  if (!op || op.getNumLoops() == 0 || op.getNumDpsInits() != 1 ||
+      op.getNumParallelLoops() != op.getNumLoops() ||
+      op.getBody()->getOperations().size() > kMaxRecomputedOps + 1)
+    return false;
+  unsigned fullSize = 0;
+  for (OpOperand *in : op.getDpsInputOperands())
+    fullSize += op.getMatchingIndexingMap(in).isPermutation();
+  if (fullSize > 2)
+    return false;
+  Value result = op->getResult(0);
+  for (OpOperand &use : result.getUses()) {
+    auto user = dyn_cast<linalg::GenericOp>(use.getOwner());
+    if (!user || !user.isDpsInput(&use) ||
+        !user.getMatchingIndexingMap(&use).isPermutation() ||
+        llvm::count_if(result.getUses(), [&](OpOperand &other) {
+          return other.getOwner() == use.getOwner();
+        }) != 1)
+      return false;
+  }
+  return true;
+}
+
+/// Whether `producer` is computed again in each consumer instead of once.
+bool isRecomputed(linalg::GenericOp producer) {
+  return isRecomputableScalar(producer) || isRecomputableElementwise(producer);
 }
 
 /// Whether the value `operand` of a consumer should be computed inside it.
@@ -37,9 +74,9 @@ bool shouldFuse(OpOperand &operand) {
   auto consumer = dyn_cast<linalg::GenericOp>(operand.getOwner());
   if (!producer || !consumer)
     return false;
-  // A small scalar: into every consumer (copied first when it has other
-  // users, see FuseProducer), broadcast or not.
-  if (isRecomputableScalar(producer))
+  // A small scalar or cheap elementwise value: into every consumer (copied
+  // first when it has other users, see FuseProducer).
+  if (isRecomputed(producer))
     return llvm::count_if(operand.get().getUses(), [&](OpOperand &use) {
              return use.getOwner() == consumer.getOperation();
            }) == 1 &&
@@ -85,7 +122,7 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
       Operation *producer = operand->get().getDefiningOp();
       // A recomputed scalar read elsewhere too: this consumer gets its own
       // copy to fuse; the others keep the original.
-      if (isRecomputableScalar(cast<linalg::GenericOp>(producer)) &&
+      if (isRecomputed(cast<linalg::GenericOp>(producer)) &&
           !operand->get().hasOneUse()) {
         rewriter.setInsertionPoint(producer);
         Operation *copy = rewriter.clone(*producer);
@@ -125,6 +162,9 @@ struct FuseElementwisePass final
     //    candidate is left (the greedy driver revisits changed ops).
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseProducer>(&getContext());
+    // Results no one reads any more (a value kept as a second output whose
+    // other readers fused too) are not written.
+    linalg::populateEraseUnusedOperandsAndResultsPatterns(patterns);
     GreedyRewriteConfig config;
     config.useTopDownTraversal = true;
     if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),

@@ -14,13 +14,18 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     is used and never written to memory. The consumer may be a reduction, so
     an elementwise producer fuses into the sum that consumes it.
 
-    Not fused: a producer read twice by one consumer (it would be computed
-    twice), a producer read through a broadcast (it would be recomputed per
-    broadcast element), library calls (GEMM, convolution) and views. The
-    exception is a small scalar kernel (no loops, at most 8 body ops, from
-    scalars: a learning rate times a weight decay, a bias correction): it is
-    recomputed inside every consumer, a copy each, broadcast or not, and
-    its own launch disappears.
+    Not fused: a producer read through a broadcast (it would be recomputed
+    per broadcast element), library calls (GEMM, convolution) and views. A
+    value one consumer reads twice is one operand (duplicates are merged,
+    and results nobody reads are dropped), so it is computed once.
+
+    Recomputed instead of written: a small scalar kernel (no loops, at most
+    8 body ops: a learning rate times a weight decay, a bias correction) is
+    copied into every consumer, broadcast or not; a cheap elementwise kernel
+    (at most 4 body ops, at most 2 full-size inputs, the others broadcast:
+    a one-hot mask of the labels times a scale) read point for point by
+    several kernels is copied into each. Its own launch disappears, and its
+    inputs are read instead of its result.
 
     The fused kernel's location fuses those of its parts, so `kiln inspect`
     names every ONNX node in a kernel.
@@ -37,14 +42,21 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
 }
 
 def FuseGemmEpiloguePass : Pass<"kiln-fuse-gemm-epilogue", "mlir::func::FuncOp"> {
-  let summary = "Folds a ReLU into the GEMM whose result it is (the library call's epilogue)";
+  let summary = "Folds ReLUs and their gradients into the GEMMs beside them (the library call's epilogues)";
   let description = [{
-    On graph-level IR: `kiln.relu` of a `kiln.gemm` result that nothing else
-    reads becomes that GEMM with `relu = true`: cuBLASLt's RELU(_BIAS)
-    epilogue, and on the CPU a pass over the result while it is in cache;
-    one launch and one round trip of the activation through memory fewer.
-    Runs after the training step is built (ReLU's gradient reads the
-    result, so the pre-activation has no other reader).
+    On graph-level IR, after the training step is built:
+
+    - `kiln.relu` of a `kiln.gemm` result that nothing else reads becomes
+      that GEMM with `relu = true`: cuBLASLt's RELU(_BIAS) epilogue (ReLU's
+      gradient reads the result, so the pre-activation has no other
+      reader);
+    - the gradient through a ReLU, `where(y > 0, gemm(a, b), 0)`, becomes
+      `kiln.gemm_relu_grad a, b, y` (cuBLASLt's DRELU_BGRAD), and a sum of
+      it over the rows (the gradient of the bias before that ReLU) is its
+      second result.
+
+    Each saves a launch and a round trip of an activation-sized tensor
+    through memory.
 
     ```mlir
     // Before
@@ -52,6 +64,15 @@ def FuseGemmEpiloguePass : Pass<"kiln-fuse-gemm-epilogue", "mlir::func::FuncOp">
     %1 = kiln.relu %0 : ...
     // After
     %1 = kiln.gemm %x, %w, %b {relu = true, trans_b = true} : ...
+
+    // Before (the backward of that layer)
+    %g = kiln.gemm %dnext, %w2 : ...
+    %p = kiln.greater %1, %zero : ...
+    %dz = kiln.where %p, %g, %zero : ...
+    %db = kiln.reduce_sum %dz {axes = array<i64: 0>} : ...
+    // After
+    %dz, %db0 = kiln.gemm_relu_grad %dnext, %w2, %1 : ...
+    %db = kiln.reshape %db0 ...
     ```
   }];
   let dependentDialects = ["::kiln::graph::KilnDialect"];

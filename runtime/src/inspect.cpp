@@ -170,7 +170,10 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
           ++calls;
           const GemmCall &g = s.gemm;
           steps += "{\"kind\":\"gemm\"" +
-                   std::string(g.relu ? ",\"epilogue\":\"relu\"" : "") +
+                   std::string(g.relu ? ",\"epilogue\":\"relu\""
+                               : g.reluMask >= 0
+                                   ? ",\"epilogue\":\"drelu_bgrad\""
+                                   : "") +
                    ",\"m\":" + std::to_string(g.m) +
                    ",\"n\":" + std::to_string(g.n) +
                    ",\"k\":" + std::to_string(g.k) +
@@ -306,6 +309,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                (g.transA ? "^T" : "") + " * " + std::to_string(g.k) + "x" +
                std::to_string(g.n) + (g.transB ? "^T" : "") +
                (g.c >= 0 ? " + bias" : "") + (g.relu ? ", relu" : "") +
+               (g.reluMask >= 0 ? ", relu gradient + bias gradient" : "") +
                (g.batch > 1 ? ", batch " + std::to_string(g.batch) : "") + "\n";
       }
     }

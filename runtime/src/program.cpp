@@ -368,6 +368,16 @@ Status Program::verify() const {
           elements(g.c) != 1)
         return fail(where + "GEMM's C has " + std::to_string(elements(g.c)) +
                     " elements; 1, N or M x N are supported");
+      if ((g.reluMask >= 0) != (g.biasGrad >= 0))
+        return fail(where + "GEMM has a ReLU mask without a bias gradient, "
+                            "or the reverse");
+      if (g.reluMask >= 0 &&
+          (!validBuffer(g.reluMask) || !validBuffer(g.biasGrad) ||
+           g.batch != 1 || elements(g.reluMask) != g.m * g.n ||
+           elements(g.biasGrad) != g.n ||
+           buffers[g.reluMask].dtype != t || buffers[g.biasGrad].dtype != t))
+        return fail(where + "GEMM's ReLU mask or bias gradient does not "
+                            "match its output");
     }
   }
   return Status();
@@ -387,8 +397,9 @@ Traffic stepTraffic(const Program &p, const Step &step) {
     break;
   }
   case Step::Kind::Gemm:
-    t.read = bytes(step.gemm.a) + bytes(step.gemm.b) + bytes(step.gemm.c);
-    t.written = bytes(step.gemm.out);
+    t.read = bytes(step.gemm.a) + bytes(step.gemm.b) + bytes(step.gemm.c) +
+             bytes(step.gemm.reluMask);
+    t.written = bytes(step.gemm.out) + bytes(step.gemm.biasGrad);
     break;
   case Step::Kind::Conv:
     t.read = bytes(step.conv.input) + bytes(step.conv.weight) +
@@ -414,8 +425,9 @@ std::vector<int32_t> stepBuffers(const Step &step) {
     break;
   case Step::Kind::Gemm:
     ids = {step.gemm.a, step.gemm.b, step.gemm.out};
-    if (step.gemm.c >= 0)
-      ids.push_back(step.gemm.c);
+    for (int32_t id : {step.gemm.c, step.gemm.reluMask, step.gemm.biasGrad})
+      if (id >= 0)
+        ids.push_back(id);
     break;
   case Step::Kind::Conv:
     ids = {step.conv.input, step.conv.weight, step.conv.out};
@@ -541,6 +553,10 @@ std::string programToJson(const Program &p) {
            ",\"trans_a\":" + (g.transA ? "true" : "false") +
            ",\"trans_b\":" + (g.transB ? "true" : "false") +
            (g.relu ? ",\"relu\":true" : "") +
+           (g.reluMask >= 0
+                ? ",\"relu_mask\":" + std::to_string(g.reluMask) +
+                      ",\"bias_grad\":" + std::to_string(g.biasGrad)
+                : std::string()) +
            ",\"m\":" + std::to_string(g.m) + ",\"n\":" + std::to_string(g.n) +
            ",\"k\":" + std::to_string(g.k) +
            ",\"batch\":" + std::to_string(g.batch) +
@@ -719,6 +735,10 @@ Status programFromJson(std::string_view json, const std::string &origin,
         g.transA = r.boolean(*jg, "trans_a");
         g.transB = r.boolean(*jg, "trans_b");
         g.relu = r.boolean(*jg, "relu");
+        g.reluMask =
+            static_cast<int32_t>(r.integer(*jg, "relu_mask", where, -1, false));
+        g.biasGrad =
+            static_cast<int32_t>(r.integer(*jg, "bias_grad", where, -1, false));
         g.m = r.integer(*jg, "m", where);
         g.n = r.integer(*jg, "n", where);
         g.k = r.integer(*jg, "k", where);

@@ -52,6 +52,10 @@ struct GemmCall {
   int64_t strideA = 0, strideB = 0, strideOut = 0;
   double alpha = 1, beta = 1;
   bool relu = false; ///< Then max(0, x) on `out` (the epilogue).
+  /// The gradient through a ReLU (DRELU_BGRAD): `out` zeroed where the
+  /// buffer `reluMask` (M x N) is not positive, then `biasGrad` (N) = the
+  /// sum of `out`'s rows (batch 1). -1: none.
+  int32_t reluMask = -1, biasGrad = -1;
 };
 
 /// 2-D convolution, NCHW input, MCHW weight (per group), optional bias of

@@ -84,6 +84,25 @@ void run(const Program &p, const GemmCall &g, uint8_t *arena) {
           row[j] = row[j] < T(0) ? T(0) : row[j];
       });
   }
+  if (g.reluMask >= 0) {
+    // Through the ReLU (where(mask > 0, out, 0)), then the bias gradient:
+    // column sums accumulated in double, rows in order, as the interpreter.
+    const T *mask = at(g.reluMask);
+    T *bias = at(g.biasGrad);
+    int64_t blocks = (g.n + 63) / 64;
+    parallelFor(blocks, [&](int64_t blk) {
+      int64_t j0 = blk * 64, j1 = std::min(g.n, j0 + 64);
+      double acc[64] = {};
+      for (int64_t r = 0; r < g.m; ++r)
+        for (int64_t j = j0; j < j1; ++j) {
+          T &v = out[r * g.n + j];
+          v = mask[r * g.n + j] > T(0) ? v : T(0);
+          acc[j - j0] += double(v);
+        }
+      for (int64_t j = j0; j < j1; ++j)
+        bias[j] = T(acc[j - j0]);
+    });
+  }
 }
 
 /// The convolution's patches (im2col) for images [n0, n0 + nb) and group

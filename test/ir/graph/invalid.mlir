@@ -429,3 +429,11 @@ func.func @all_reduce_empty() {
   kiln.all_reduce {bucket = 0 : i64} : () -> ()
   return
 }
+
+// -----
+
+func.func @gemm_relu_grad_shapes(%a: tensor<4x3xf32>, %b: tensor<3x5xf32>, %m: tensor<4x6xf32>) {
+  // expected-error @+1 {{'kiln.gemm_relu_grad' op needs the mask and the gradient to be 'tensor<4x5xf32>'}}
+  %0:2 = kiln.gemm_relu_grad %a, %b, %m : (tensor<4x3xf32>, tensor<3x5xf32>, tensor<4x6xf32>) -> (tensor<4x5xf32>, tensor<5xf32>)
+  return
+}

@@ -344,3 +344,14 @@ func.func @scale_inside_sum(%x: tensor<4x8xf32>, %y: tensor<f32>) -> (tensor<f32
   %3 = kiln.mul %2, %y : (tensor<4x1xf32>, tensor<f32>) -> tensor<4x1xf32>
   return %1, %3 : tensor<f32>, tensor<4x1xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @gemm_epilogues
+func.func @gemm_epilogues(%a: tensor<4x3xf32>, %b: tensor<5x3xf32>, %y: tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<4x5xf32>, tensor<5xf32>) {
+  // CHECK: kiln.gemm %{{.*}}, %{{.*}} {relu = true, trans_b = true}
+  %0 = kiln.gemm %a, %b {relu = true, trans_b = true} : (tensor<4x3xf32>, tensor<5x3xf32>) -> tensor<4x5xf32>
+  // CHECK: kiln.gemm_relu_grad %{{.*}}, %{{.*}}, %{{.*}} {trans_b = true} : (tensor<4x3xf32>, tensor<5x3xf32>, tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<5xf32>)
+  %1:2 = kiln.gemm_relu_grad %a, %b, %y {trans_b = true} : (tensor<4x3xf32>, tensor<5x3xf32>, tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<5xf32>)
+  return %0, %1#0, %1#1 : tensor<4x5xf32>, tensor<4x5xf32>, tensor<5xf32>
+}

@@ -33,15 +33,16 @@ func.func @into_reduction(%x: tensor<4x8xf32>) -> tensor<4xf32> {
 
 // -----
 
-// Not fused: a value read twice by one consumer (it would be computed
-// twice), and a value read through a broadcast (it would be recomputed per
-// element).
+// A value read twice by one consumer is one operand (duplicates are
+// merged), so it fuses and is computed once; a value read through a
+// broadcast (it would be recomputed per element) is not fused.
 // CHECK-LABEL: func.func @kept_apart
-// CHECK: %[[EXP:.*]] = linalg.generic {{.*}}ins(%arg0
-// CHECK: math.exp
 // CHECK: %[[LOG:.*]] = linalg.generic {{.*}}ins(%arg1
 // CHECK: math.log
-// CHECK: linalg.generic {{.*}}ins(%[[EXP]], %[[EXP]], %[[LOG]]
+// CHECK: linalg.generic {{.*}}ins(%arg0, %[[LOG]] :
+// CHECK: math.exp
+// CHECK-NOT: math.exp
+// CHECK: arith.mulf
 // CHECK-NOT: linalg.generic
 func.func @kept_apart(%x: tensor<4x8xf32>, %v: tensor<8xf32>) -> tensor<4x8xf32> {
   %0 = kiln.exp %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
@@ -53,21 +54,48 @@ func.func @kept_apart(%x: tensor<4x8xf32>, %v: tensor<8xf32>) -> tensor<4x8xf32>
 
 // -----
 
-// A value with users besides its consumer stays an output of the fused
-// kernel: computed once, written for the later user.
+// A value with users besides its consumer, too costly to compute twice
+// (three full-size inputs), stays an output of the fused kernel: computed
+// once, written for the later user.
 // CHECK-LABEL: func.func @kept_as_output
-// CHECK: %[[FUSED:.*]]:2 = linalg.generic {{.*}}ins(%arg0, %arg1 :
-// CHECK: math.exp
+// CHECK: %[[FUSED:.*]]:2 = linalg.generic {{.*}}ins(%arg0, %arg1, %arg2 :
 // CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: math.exp
 // CHECK: linalg.yield %{{.*}}, %{{.*}} : f32, f32
 // CHECK: linalg.generic {{.*}}ins(%[[FUSED]]#0 :
 // CHECK: linalg.generic {{.*}}ins(%[[FUSED]]#1, 
-func.func @kept_as_output(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>) -> tensor<4x8xf32> {
-  %0 = kiln.exp %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
-  %1 = kiln.mul %0, %y : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
-  %2 = kiln.reduce_sum %0 {axes = array<i64: 1>, keepdims = true} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+func.func @kept_as_output(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>, %z: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %p0 = kiln.mul %x, %y : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %p = kiln.add %p0, %z : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %1 = kiln.exp %p : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %2 = kiln.reduce_sum %p {axes = array<i64: 1>, keepdims = true} : (tensor<4x8xf32>) -> tensor<4x1xf32>
   %3 = kiln.sub %1, %2 : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
   return %3 : tensor<4x8xf32>
+}
+
+// -----
+
+// A cheap value (at most four ops, at most two full-size inputs) read by
+// several kernels is computed again in each: here a one-hot mask of
+// labels times a scale, read by a row sum and by an elementwise kernel.
+// No kernel writes it.
+// CHECK-LABEL: func.func @recomputed_elementwise
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: arith.cmpi eq
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]
+// CHECK: arith.cmpi eq
+// CHECK: arith.subf
+// CHECK-NOT: linalg.generic
+func.func @recomputed_elementwise(%labels: tensor<4x1xi64>, %ids: tensor<5xi64>, %s: tensor<f32>, %p: tensor<4x5xf32>) -> tensor<4x5xf32> {
+  %eq = kiln.equal %labels, %ids : (tensor<4x1xi64>, tensor<5xi64>) -> tensor<4x5xi1>
+  %onehot = kiln.cast %eq {to = f32} : (tensor<4x5xi1>) -> tensor<4x5xf32>
+  %g = kiln.mul %onehot, %s : (tensor<4x5xf32>, tensor<f32>) -> tensor<4x5xf32>
+  %sum = kiln.reduce_sum %g {axes = array<i64: 1>, keepdims = true} : (tensor<4x5xf32>) -> tensor<4x1xf32>
+  %ps = kiln.mul %p, %sum : (tensor<4x5xf32>, tensor<4x1xf32>) -> tensor<4x5xf32>
+  %d = kiln.sub %g, %ps : (tensor<4x5xf32>, tensor<4x5xf32>) -> tensor<4x5xf32>
+  return %d : tensor<4x5xf32>
 }
 
 // -----

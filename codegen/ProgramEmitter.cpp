@@ -131,8 +131,9 @@ private:
   /// Each buffer's byte offset inside its storage (non-zero for the
   /// members of a gradient bucket).
   std::vector<int64_t> within_;
-  /// Buffers laid out in a gradient bucket's storage.
+  /// Buffers laid out in a gradient bucket's storage, and those storages.
   llvm::DenseSet<int32_t> bucketMembers_;
+  llvm::DenseSet<int> bucketStorages_;
   std::vector<std::pair<int, std::vector<uint8_t>>> initData_; // storage, bytes
   llvm::DenseMap<Value, int32_t> bufferOf_;
   /// Initializers by name, shared by all entries.
@@ -653,6 +654,9 @@ LogicalResult Emitter::emitGemm(g::GemmOp op) {
 LogicalResult Emitter::emitGemmReluGrad(g::GemmReluGradOp op) {
   auto a = cast<RankedTensorType>(op.getA().getType());
   auto type = cast<RankedTensorType>(op.getGrad().getType());
+  if (!type.getElementType().isF32() && !type.getElementType().isF64())
+    return error(op) << "on " << type.getElementType()
+                     << " is not supported yet (F32 and F64 are)";
   rt::GemmCall call;
   call.a = bufferOf_.lookup(op.getA());
   call.b = bufferOf_.lookup(op.getB());
@@ -856,21 +860,48 @@ bool Emitter::canWriteInPlace(int32_t temp, int32_t target) const {
 }
 
 /// A gradient bucket: the storages of its values move, back to back, into
-/// one new storage, so that the runtime reduces the bucket with one call;
-/// a value whose storage cannot move (a constant, a parameter, a view of
-/// another member) is copied in. The results are the operands' buffers:
-/// the reduction happens in place.
+/// one new storage, so that the runtime reduces the bucket with one call.
+/// A value is copied in instead where the reduction in place would change
+/// what another reader sees: a constant or parameter, a value in another
+/// bucket, a storage shared with another buffer (a view), or a value that
+/// a later op still reads as it was (a cotangent of the backward pass that
+/// is also a gradient: the backward goes on with this rank's value), itself
+/// or through a view of the same storage. The results are the bucket's
+/// buffers: the reduction happens in place.
 LogicalResult Emitter::emitAllReduce(g::AllReduceOp op) {
   int bucket = int(storages_.size());
   storages_.push_back({0, rt::BufferKind::Temp});
   storages_.back().entry = int(program_.entries.size());
+  bucketStorages_.insert(bucket);
   std::vector<int32_t> members;
   for (auto [in, out] : llvm::zip(op.getInputs(), op.getResults())) {
     int32_t id = bufferOf_.lookup(in);
     int from = storageOf_[id];
     const Storage &source = storages_[from];
-    if (source.kind != rt::BufferKind::Temp || from == bucket ||
-        source.entry != int(program_.entries.size()) || within_[id] != 0) {
+    // The values on this storage: `in` and its reshapes (views), both ways.
+    SmallVector<Value> views = {in};
+    llvm::DenseSet<Value> seen = {in};
+    for (size_t v = 0; v < views.size(); ++v) {
+      auto add = [&](Value x) {
+        if (seen.insert(x).second)
+          views.push_back(x);
+      };
+      if (auto r = views[v].getDefiningOp<g::ReshapeOp>())
+        add(r.getInput());
+      for (Operation *user : views[v].getUsers())
+        if (auto r = dyn_cast<g::ReshapeOp>(user))
+          add(r.getResult());
+    }
+    bool readLater = llvm::any_of(views, [&](Value v) {
+      return llvm::any_of(v.getUsers(), [&](Operation *user) {
+        return user != op.getOperation() && !isa<g::ReshapeOp>(user) &&
+               (user->getBlock() != op->getBlock() ||
+                op->isBeforeInBlock(user));
+      });
+    });
+    if (source.kind != rt::BufferKind::Temp || bucketStorages_.count(from) ||
+        source.entry != int(program_.entries.size()) || within_[id] != 0 ||
+        readLater) {
       id = copyKernel(in, id, rt::BufferKind::Temp, tempName());
       from = storageOf_[id];
     }
@@ -1168,8 +1199,7 @@ void Emitter::mergeSegments() {
           same = x.op == y.op && x.type == y.type && x.a == y.a &&
                  x.b == y.b && x.c == y.c && x.arg == y.arg &&
                  x.map == y.map && x.indices == y.indices &&
-                 (x.fvalue == y.fvalue ||
-                  (std::isnan(x.fvalue) && std::isnan(y.fvalue))) &&
+                 std::memcmp(&x.fvalue, &y.fvalue, sizeof(double)) == 0 &&
                  x.ivalue == y.ivalue;
         }
         for (size_t o = 0; o < flat->outputs.size() && same; ++o)

@@ -42,8 +42,9 @@ struct FuseGemmEpiloguePass final
         continue;
       Value mask = positive.getLhs();
       auto type = cast<RankedTensorType>(gemm.getResult().getType());
+      // (The library call takes F32 and F64, as kiln's GEMMs.)
       if (mask.getType() != type || w.getResult().getType() != type ||
-          !isa<FloatType>(type.getElementType()))
+          !(type.getElementType().isF32() || type.getElementType().isF64()))
         continue;
       OpBuilder b(w);
       auto biasType = RankedTensorType::get({type.getDimSize(1)},

@@ -34,10 +34,10 @@ int envInt(std::initializer_list<const char *> names, int fallback) {
 } // namespace
 
 bool launchedAsRanks() {
-  // Open MPI's mpirun, MPICH's Hydra (and Intel MPI), PMIx launchers (srun).
-  return envInt({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE",
-                 "SLURM_NTASKS"},
-                1) > 1 ||
+  // Open MPI's mpirun, MPICH's Hydra (and Intel MPI), PMI-2 and PMIx
+  // launchers (srun --mpi=...). Not the allocation's SLURM_NTASKS: a single
+  // process in a batch job of several tasks runs alone.
+  return envInt({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}, 1) > 1 ||
          env("PMIX_RANK") != nullptr;
 }
 
@@ -125,10 +125,12 @@ public:
 
   void poll() override {
     for (Pending &p : pending_)
-      if (p.active && !p.requests.empty()) {
+      if (p.active && p.error == MPI_SUCCESS && !p.requests.empty()) {
         int done = 0;
-        MPI_Testall(int(p.requests.size()), p.requests.data(), &done,
-                    MPI_STATUSES_IGNORE);
+        // A failure is kept for wait() to report: the requests may be
+        // gone by then.
+        p.error = MPI_Testall(int(p.requests.size()), p.requests.data(),
+                              &done, MPI_STATUSES_IGNORE);
       }
   }
 
@@ -141,6 +143,10 @@ public:
         p.started + std::chrono::duration_cast<Clock::duration>(
                         std::chrono::duration<double>(timeout_));
     int spins = 0;
+    if (p.error != MPI_SUCCESS) {
+      p.active = false;
+      return failure(p.what, p.error);
+    }
     for (;;) {
       int done = 0;
       int rc = MPI_Testall(int(p.requests.size()), p.requests.data(), &done,
@@ -198,6 +204,26 @@ public:
     return wait(int(pending_.size() - 1));
   }
 
+  Status broadcast(void *data, int64_t bytes, int root,
+                   const std::string &what) override {
+    Pending p;
+    p.what = what;
+    p.started = Clock::now();
+    constexpr int64_t kMaxCount = int64_t(1) << 30;
+    for (int64_t at = 0; at < bytes; at += kMaxCount) {
+      MPI_Request r;
+      int rc = MPI_Ibcast(static_cast<char *>(data) + at,
+                          int(std::min(kMaxCount, bytes - at)), MPI_BYTE, root,
+                          MPI_COMM_WORLD, &r);
+      if (rc != MPI_SUCCESS)
+        return failure(what, rc);
+      p.requests.push_back(r);
+    }
+    p.active = true;
+    pending_.push_back(std::move(p));
+    return wait(int(pending_.size() - 1));
+  }
+
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);
@@ -209,6 +235,7 @@ private:
     int64_t count = 0;
     DType dtype = DType::F32;
     bool mean = false, active = false;
+    int error = MPI_SUCCESS; ///< A failure poll() saw.
     std::string what;
     Clock::time_point started;
     std::vector<MPI_Request> requests;

@@ -48,6 +48,10 @@ public:
   Status sum(double *data, int64_t count, const std::string &what);
   /// Waits until every rank gets here (bounded by the timeout).
   virtual Status barrier(const std::string &what) = 0;
+  /// Copies `bytes` at `data` from rank `root` to every rank (bounded by
+  /// the timeout).
+  virtual Status broadcast(void *data, int64_t bytes, int root,
+                           const std::string &what) = 0;
   /// Ends the job on every rank after an error on this one; never returns.
   [[noreturn]] virtual void abort(int code) = 0;
 };

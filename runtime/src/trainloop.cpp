@@ -206,8 +206,29 @@ Status trainLoop(Session &session, Trainer &trainer, const Dataset &train,
       options.checkpointDir.empty()
           ? ""
           : options.checkpointDir + "/checkpoint.safetensors";
+  // BatchNorm's running statistics are each rank's own (its batches' unless
+  // --sync-batchnorm); as DDP's broadcast_buffers, rank 0's are the
+  // model's: every rank takes them before it evaluates or checkpoints.
+  auto syncStatistics = [&]() -> Status {
+    if (ranks < 2)
+      return Status();
+    for (const std::string &name : program.training->statistics) {
+      const Buffer *b = nullptr;
+      uint8_t *data = session.persistent(name, &b);
+      if (!data)
+        continue;
+      if (Status s = comm->broadcast(data, b->bytes(), 0,
+                                     "the broadcast of rank 0's BatchNorm "
+                                     "statistic '" + name + "'");
+          !s.ok())
+        return s;
+    }
+    return Status();
+  };
   // Every rank holds the same parameters and state: rank 0 writes.
   auto save = [&](int64_t epoch, int64_t next) {
+    if (Status s = syncStatistics(); !s.ok())
+      return s;
     if (rank != 0)
       return Status();
     return trainer.save(checkpoint,
@@ -321,6 +342,9 @@ Status trainLoop(Session &session, Trainer &trainer, const Dataset &train,
       break;
     double epochSeconds = seconds(epochStart);
     result.lastEpochLoss = lossSum / double(taken);
+    if (test && !stop)
+      if (Status s = syncStatistics(); !s.ok())
+        return s;
     if (test && !stop)
       if (Status s = evaluate(session, *test, batch, result.testLoss,
                               result.testAccuracy);

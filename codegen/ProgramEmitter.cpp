@@ -98,6 +98,9 @@ private:
   LogicalResult emitData(Operation *op, Value result, StringRef name,
                          rt::BufferKind kind, ElementsAttr value);
   LogicalResult emitGeneric(linalg::GenericOp op);
+  FailureOr<rt::GemmCall> gemmCall(Operation *op, Value a, Value b,
+                                   RankedTensorType type, bool transA,
+                                   bool transB, APFloat alpha);
   LogicalResult emitGemm(g::GemmOp op);
   LogicalResult emitGemmReluGrad(g::GemmReluGradOp op);
   LogicalResult emitMatMul(g::MatMulOp op);
@@ -613,21 +616,35 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
 // Library calls
 //===----------------------------------------------------------------------===//
 
-LogicalResult Emitter::emitGemm(g::GemmOp op) {
-  auto a = cast<RankedTensorType>(op.getA().getType());
-  auto type = cast<RankedTensorType>(op.getResult().getType());
+/// The library call of a 2-D GEMM `op` computing `type` = alpha op(a)
+/// op(b) (C, epilogues and the output are the caller's); fails for element
+/// types the runtime's GEMMs do not take.
+FailureOr<rt::GemmCall> Emitter::gemmCall(Operation *op, Value a, Value b,
+                                          RankedTensorType type, bool transA,
+                                          bool transB, APFloat alpha) {
   if (!type.getElementType().isF32() && !type.getElementType().isF64())
     return error(op) << "on " << type.getElementType()
                      << " is not supported yet (F32 and F64 are)";
   rt::GemmCall call;
-  call.a = bufferOf_.lookup(op.getA());
-  call.b = bufferOf_.lookup(op.getB());
-  call.transA = op.getTransA();
-  call.transB = op.getTransB();
+  call.a = bufferOf_.lookup(a);
+  call.b = bufferOf_.lookup(b);
+  call.transA = transA;
+  call.transB = transB;
   call.m = type.getDimSize(0);
   call.n = type.getDimSize(1);
-  call.k = a.getDimSize(call.transA ? 0 : 1);
-  call.alpha = op.getAlpha().convertToDouble();
+  call.k = cast<RankedTensorType>(a.getType()).getDimSize(transA ? 0 : 1);
+  call.alpha = alpha.convertToDouble();
+  return call;
+}
+
+LogicalResult Emitter::emitGemm(g::GemmOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  FailureOr<rt::GemmCall> made =
+      gemmCall(op, op.getA(), op.getB(), type, op.getTransA(),
+               op.getTransB(), op.getAlpha());
+  if (failed(made))
+    return failure();
+  rt::GemmCall call = *made;
   call.beta = op.getBeta().convertToDouble();
   call.relu = op.getRelu();
   if (Value c = op.getC()) {
@@ -652,21 +669,14 @@ LogicalResult Emitter::emitGemm(g::GemmOp op) {
 }
 
 LogicalResult Emitter::emitGemmReluGrad(g::GemmReluGradOp op) {
-  auto a = cast<RankedTensorType>(op.getA().getType());
   auto type = cast<RankedTensorType>(op.getGrad().getType());
-  if (!type.getElementType().isF32() && !type.getElementType().isF64())
-    return error(op) << "on " << type.getElementType()
-                     << " is not supported yet (F32 and F64 are)";
-  rt::GemmCall call;
-  call.a = bufferOf_.lookup(op.getA());
-  call.b = bufferOf_.lookup(op.getB());
+  FailureOr<rt::GemmCall> made =
+      gemmCall(op, op.getA(), op.getB(), type, op.getTransA(),
+               op.getTransB(), op.getAlpha());
+  if (failed(made))
+    return failure();
+  rt::GemmCall call = *made;
   call.reluMask = bufferOf_.lookup(op.getMask());
-  call.transA = op.getTransA();
-  call.transB = op.getTransB();
-  call.m = type.getDimSize(0);
-  call.n = type.getDimSize(1);
-  call.k = a.getDimSize(call.transA ? 0 : 1);
-  call.alpha = op.getAlpha().convertToDouble();
   call.beta = 0;
   call.out = newBuffer(tempName(), rt::BufferKind::Temp, type);
   call.biasGrad = newBuffer(

@@ -191,37 +191,29 @@ public:
   }
 
   Status barrier(const std::string &what) override {
-    Pending p;
-    p.what = what;
-    p.started = Clock::now();
-    MPI_Request r;
-    int rc = MPI_Ibarrier(MPI_COMM_WORLD, &r);
-    if (rc != MPI_SUCCESS)
-      return failure(what, rc);
-    p.requests.push_back(r);
-    p.active = true;
-    pending_.push_back(std::move(p));
-    return wait(int(pending_.size() - 1));
+    return blocking(what, [](std::vector<MPI_Request> &requests) {
+      MPI_Request r;
+      int rc = MPI_Ibarrier(MPI_COMM_WORLD, &r);
+      requests.push_back(r);
+      return rc;
+    });
   }
 
   Status broadcast(void *data, int64_t bytes, int root,
                    const std::string &what) override {
-    Pending p;
-    p.what = what;
-    p.started = Clock::now();
-    constexpr int64_t kMaxCount = int64_t(1) << 30;
-    for (int64_t at = 0; at < bytes; at += kMaxCount) {
-      MPI_Request r;
-      int rc = MPI_Ibcast(static_cast<char *>(data) + at,
-                          int(std::min(kMaxCount, bytes - at)), MPI_BYTE, root,
-                          MPI_COMM_WORLD, &r);
-      if (rc != MPI_SUCCESS)
-        return failure(what, rc);
-      p.requests.push_back(r);
-    }
-    p.active = true;
-    pending_.push_back(std::move(p));
-    return wait(int(pending_.size() - 1));
+    return blocking(what, [&](std::vector<MPI_Request> &requests) {
+      constexpr int64_t kMaxCount = int64_t(1) << 30;
+      for (int64_t at = 0; at < bytes; at += kMaxCount) {
+        MPI_Request r;
+        int rc = MPI_Ibcast(static_cast<char *>(data) + at,
+                            int(std::min(kMaxCount, bytes - at)), MPI_BYTE,
+                            root, MPI_COMM_WORLD, &r);
+        if (rc != MPI_SUCCESS)
+          return rc;
+        requests.push_back(r);
+      }
+      return MPI_SUCCESS;
+    });
   }
 
   [[noreturn]] void abort(int code) override {
@@ -240,6 +232,20 @@ private:
     Clock::time_point started;
     std::vector<MPI_Request> requests;
   };
+
+  /// Issues the requests `issue` makes, then waits for them (bounded by
+  /// the timeout) as for any collective.
+  template <typename Issue>
+  Status blocking(const std::string &what, Issue issue) {
+    Pending p;
+    p.what = what;
+    p.started = Clock::now();
+    if (int rc = issue(p.requests); rc != MPI_SUCCESS)
+      return failure(what, rc);
+    p.active = true;
+    pending_.push_back(std::move(p));
+    return wait(int(pending_.size() - 1));
+  }
 
   Status failure(const std::string &what, int rc) const {
     char text[MPI_MAX_ERROR_STRING];

@@ -10,6 +10,7 @@
 #include "compiler/Compile.h"
 #include "compiler/Export.h"
 #include "compiler/Registration.h"
+#include "runtime/src/cpu/threads.h"
 #include "runtime/src/inspect.h"
 #include "runtime/src/safetensors.h"
 #include "runtime/src/session.h"
@@ -403,6 +404,8 @@ int joinRanks(StringRef command) {
     return 0;
   ranks.rank = ranks.comm->rank();
   ranks.size = ranks.comm->size();
+  // Ranks on one machine share its cores rather than each taking them all.
+  kiln::runtime::cpu::shareCores(ranks.comm->localSize());
   if (ranks.rank == 0)
     errs() << "kiln " << command << ": data-parallel over " << ranks.size
            << " ranks, " << ranks.comm->describe() << "\n";

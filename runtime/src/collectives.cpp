@@ -65,6 +65,7 @@ public:
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_,
                         MPI_INFO_NULL, &local);
     MPI_Comm_rank(local, &localRank_);
+    MPI_Comm_size(local, &localSize_);
     MPI_Comm_free(&local);
   }
   ~MpiCommunicator() override {
@@ -79,6 +80,7 @@ public:
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int localRank() const override { return localRank_; }
+  int localSize() const override { return localSize_; }
   std::string describe() const override {
     char version[MPI_MAX_LIBRARY_VERSION_STRING];
     int length = 0;
@@ -261,7 +263,7 @@ private:
   }
 
   double timeout_;
-  int rank_ = 0, size_ = 1, localRank_ = 0;
+  int rank_ = 0, size_ = 1, localRank_ = 0, localSize_ = 1;
   std::vector<Pending> pending_;
 };
 

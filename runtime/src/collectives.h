@@ -28,8 +28,10 @@ public:
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  /// The rank among the processes of this machine (the GPU to bind to).
+  /// The rank among the processes of this machine (the GPU to bind to),
+  /// and how many there are (who share its cores).
   virtual int localRank() const = 0;
+  virtual int localSize() const = 0;
   /// What carries the collectives ("MPI (Open MPI v4.1.4)").
   virtual std::string describe() const = 0;
 

@@ -116,6 +116,7 @@ public:
   int rank() const override { return 0; }
   int size() const override { return 2; }
   int localRank() const override { return 0; }
+  int localSize() const override { return 1; }
   std::string describe() const override { return "test"; }
   rt::Status start(void *data, int64_t count, rt::DType dtype, bool mean,
                    const std::string &, int &handle) override {

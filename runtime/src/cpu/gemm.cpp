@@ -238,6 +238,15 @@ void gemm(const Program &program, const GemmCall &call, uint8_t *arena) {
     run<float>(program, call, arena);
 }
 
+void setBlasThreads(int threads) {
+#ifdef KILN_HAVE_CBLAS
+  // OpenBLAS sized its pool for the whole machine when it loaded.
+  openblas_set_num_threads(threads);
+#else
+  (void)threads;
+#endif
+}
+
 const char *gemmBackendName() {
 #ifdef KILN_HAVE_CBLAS
   return "openblas";

@@ -18,6 +18,8 @@ void convolution(const Program &program, const ConvCall &call, uint8_t *arena);
 /// Whether matrix products go to a BLAS library ("openblas") or the
 /// built-in loops ("builtin").
 const char *gemmBackendName();
+/// Caps the BLAS's own threads (see shareCores in threads.h).
+void setBlasThreads(int threads);
 
 } // namespace kiln::runtime::cpu
 

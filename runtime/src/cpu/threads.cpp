@@ -1,6 +1,8 @@
 //===- threads.cpp - the CPU backend's worker threads ---------------------===//
 #include "threads.h"
 
+#include "gemm.h"
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -82,14 +84,24 @@ thread_local bool insideParallel = false;
 
 } // namespace
 
+namespace {
+int sharers = 1;
+} // namespace
+
 int threadCount() {
   static const int count = [] {
     if (const char *env = std::getenv("KILN_NUM_THREADS"))
       if (int n = std::atoi(env); n > 0)
         return n;
-    return int(std::max(1u, std::thread::hardware_concurrency()));
+    return std::max(1, int(std::thread::hardware_concurrency()) /
+                           std::max(1, sharers));
   }();
   return count;
+}
+
+void shareCores(int processes) {
+  sharers = std::max(1, processes);
+  setBlasThreads(threadCount());
 }
 
 void parallelFor(int64_t n, const std::function<void(int64_t)> &fn) {

@@ -195,7 +195,24 @@ LogicalResult Emitter::emitData(Operation *op, Value result, StringRef name,
 // Kernels
 //===----------------------------------------------------------------------===//
 
+/// Reductions with this many steps or more, over fewer parallel points than
+/// a GPU runs threads at once, reduce each point with a block of threads.
+constexpr int64_t kBlockReduceMinSteps = 1024;
+constexpr int64_t kBlockReduceMaxPoints = 4096;
+
 int32_t Emitter::kernelFor(rt::Kernel kernel) {
+  // The GPU schedule of a reduction: a thread per parallel point, or a
+  // block per point where points are few and reductions long.
+  int64_t points = 1, steps = 1;
+  for (size_t d = 0; d < kernel.domain.size(); ++d)
+    (int32_t(d) < kernel.parallelDims ? points : steps) *= kernel.domain[d];
+  bool combined = !kernel.outputs.empty();
+  for (const rt::KOutput &o : kernel.outputs)
+    combined &= o.combine != rt::Combine::None;
+  if (kernel.parallelDims < int32_t(kernel.domain.size()) && combined &&
+      !kernel.segmented && steps >= kBlockReduceMinSteps &&
+      points < kBlockReduceMaxPoints)
+    kernel.reduce = rt::Kernel::Reduce::Block;
   program_.kernels.push_back(std::move(kernel));
   return int32_t(program_.kernels.size() - 1);
 }

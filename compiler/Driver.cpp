@@ -404,11 +404,15 @@ int joinRanks(StringRef command) {
     return 0;
   ranks.rank = ranks.comm->rank();
   ranks.size = ranks.comm->size();
+  // mpirun merges the ranks' stderr: messages leave in whole writes (at a
+  // flush or at exit), not piece by piece, so that lines do not interleave.
+  errs().SetBuffered();
   // Ranks on one machine share its cores rather than each taking them all.
   kiln::runtime::cpu::shareCores(ranks.comm->localSize());
   if (ranks.rank == 0)
     errs() << "kiln " << command << ": data-parallel over " << ranks.size
            << " ranks, " << ranks.comm->describe() << "\n";
+  errs().flush();
   return 0;
 }
 

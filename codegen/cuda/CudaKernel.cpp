@@ -306,6 +306,8 @@ bool printHostModule(const std::vector<runtime::Kernel> &kernels,
 #include <cstring>
 #define __global__
 #define __device__
+#define __shared__ static
+#define __syncthreads() ((void)0)
 #define __forceinline__ inline
 struct kiln_dim3 { unsigned x, y, z; };
 static const kiln_dim3 threadIdx = {0, 0, 0}, blockIdx = {0, 0, 0},
@@ -363,11 +365,18 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
   if (k.segmented)
     s += std::string(k.args.empty() ? "" : ", ") + "const i64 kiln_n";
   s += ") {\n";
+  // A block reduction: a block per parallel point, its threads striding
+  // the reduction, partial results combined in shared memory.
+  const bool block = k.reduce == runtime::Kernel::Reduce::Block;
   size_t loopStart = s.size();
-  s += "  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < " +
-       (k.segmented ? std::string("kiln_n")
-                    : std::to_string(parallel) + "LL") +
-       "; p += (i64)gridDim.x * blockDim.x) {\n";
+  if (block)
+    s += "  for (i64 p = (i64)blockIdx.x; p < " + std::to_string(parallel) +
+         "LL; p += (i64)gridDim.x) {\n";
+  else
+    s += "  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < " +
+         (k.segmented ? std::string("kiln_n")
+                      : std::to_string(parallel) + "LL") +
+         "; p += (i64)gridDim.x * blockDim.x) {\n";
   // Parallel coordinates from p (row-major).
   s += "    i64 q = p;\n";
   for (int64_t d = k.parallelDims - 1; d >= 0; --d) {
@@ -417,10 +426,21 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
     }
     s += "    " + type + " acc" + std::to_string(o) + " = " + init + ";\n";
   }
+  if (block) {
+    // The block's partial results, declared before the loop over points.
+    std::string shared;
+    for (size_t o = 0; o < k.outputs.size(); ++o)
+      shared += "  __shared__ " + accType[o] + " kiln_s" + std::to_string(o) +
+                "[" + std::to_string(runtime::kBlockReduceThreads) + "];\n";
+    s.insert(loopStart, shared);
+  }
   std::string indent = "    ";
   if (reduces) {
-    s += "    for (i64 r = 0; r < " + std::to_string(reduction) +
-         "LL; ++r) {\n      i64 t = r;\n";
+    s += std::string(block ? "    for (i64 r = threadIdx.x; r < "
+                           : "    for (i64 r = 0; r < ") +
+         std::to_string(reduction) +
+         (block ? "LL; r += blockDim.x) {\n" : "LL; ++r) {\n") +
+         "      i64 t = r;\n";
     for (int64_t d = int64_t(rank) - 1; d >= k.parallelDims; --d) {
       if (d == k.parallelDims) {
         s += "      const i64 c" + std::to_string(d) + " = t;\n";
@@ -628,13 +648,55 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
   }
   if (reduces) {
     s += "    }\n";
-    for (size_t o = 0; o < k.outputs.size(); ++o) {
-      const runtime::KOutput &out = k.outputs[o];
-      s += "    a" + std::to_string(out.arg) + "[p] = " +
-           storeAs(k.args[out.arg].dtype,
-                   "(" + std::string(computeType(k.args[out.arg].dtype)) +
-                       ")acc" + std::to_string(o)) +
-           ";\n";
+    if (block) {
+      // Each thread's partial result into shared memory, then a tree over
+      // the block (blockDim.x a power of two, at most the array's size).
+      for (size_t o = 0; o < k.outputs.size(); ++o)
+        s += "    kiln_s" + std::to_string(o) + "[threadIdx.x] = acc" +
+             std::to_string(o) + ";\n";
+      s += "    __syncthreads();\n"
+           "    for (unsigned kiln_w = blockDim.x / 2; kiln_w > 0; kiln_w >>= 1) "
+           "{\n"
+           "      if (threadIdx.x < kiln_w) {\n";
+      for (size_t o = 0; o < k.outputs.size(); ++o) {
+        std::string mine = "kiln_s" + std::to_string(o) + "[threadIdx.x]";
+        std::string other =
+            "kiln_s" + std::to_string(o) + "[threadIdx.x + kiln_w]";
+        switch (k.outputs[o].combine) {
+        case runtime::Combine::Prod:
+          s += "        " + mine + " *= " + other + ";\n";
+          break;
+        case runtime::Combine::Max:
+        case runtime::Combine::Min:
+          s += "        " + mine + " = " +
+               (k.outputs[o].combine == runtime::Combine::Max ? "kiln_max<"
+                                                             : "kiln_min<") +
+               accType[o] + ">(" + mine + ", " + other + ");\n";
+          break;
+        default:
+          s += "        " + mine + " += " + other + ";\n";
+        }
+      }
+      s += "      }\n      __syncthreads();\n    }\n"
+           "    if (threadIdx.x == 0) {\n";
+      for (size_t o = 0; o < k.outputs.size(); ++o) {
+        const runtime::KOutput &out = k.outputs[o];
+        s += "      a" + std::to_string(out.arg) + "[p] = " +
+             storeAs(k.args[out.arg].dtype,
+                     "(" + std::string(computeType(k.args[out.arg].dtype)) +
+                         ")kiln_s" + std::to_string(o) + "[0]") +
+             ";\n";
+      }
+      s += "    }\n    __syncthreads();\n";
+    } else {
+      for (size_t o = 0; o < k.outputs.size(); ++o) {
+        const runtime::KOutput &out = k.outputs[o];
+        s += "    a" + std::to_string(out.arg) + "[p] = " +
+             storeAs(k.args[out.arg].dtype,
+                     "(" + std::string(computeType(k.args[out.arg].dtype)) +
+                         ")acc" + std::to_string(o)) +
+             ";\n";
+      }
     }
   }
   s += "  }\n}\n";

@@ -12,6 +12,10 @@
 //  - integers compute in 64 bits, 16-bit floats in float, as on the CPU.
 //
 // Sizes are constants in the source: a kernel is specialized to its shapes.
+// A block-reduction kernel (kernel.h, Kernel::Reduce::Block) is launched with
+// kBlockReduceThreads threads per block and any grid: each block reduces
+// the parallel points blockIdx.x, + gridDim.x, ..., each thread a stride of
+// the reduction, then a tree in shared memory.
 // A segmented kernel (kernel.h) takes its points as a last argument
 // `kiln_n`, and has a second entry, `<entry>_segments(const long long*
 // table)`, for a multi-tensor launch: grid.y is the segment, table row y is

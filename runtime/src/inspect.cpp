@@ -142,6 +142,12 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                               std::to_string(s.segments.size() + 1)) +
                    ",\"domain\":" + formatShape(k.domain) +
                    ",\"parallel\":" + std::to_string(k.parallelDims) +
+                   ",\"reduce\":" +
+                   (k.parallelDims == int32_t(k.domain.size())
+                        ? std::string("null")
+                        : k.reduce == Kernel::Reduce::Block
+                            ? std::string("\"block\"")
+                            : std::string("\"thread\"")) +
                    ",\"instructions\":" + std::to_string(k.body.size()) +
                    traffic + "}";
         } else if (s.kind == Step::Kind::AllReduce) {
@@ -271,8 +277,9 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
       if (s.kind == Step::Kind::Kernel) {
         const Kernel &k = p.kernels[s.kernel];
         out += "kernel '" + k.name + "' over " + formatShape(k.domain) + " (" +
-               std::to_string(k.parallelDims) + " parallel), " +
-               std::to_string(k.body.size()) + " instructions";
+               std::to_string(k.parallelDims) + " parallel" +
+               (k.reduce == Kernel::Reduce::Block ? ", block reduction" : "") +
+               "), " + std::to_string(k.body.size()) + " instructions";
         if (!s.segments.empty()) {
           // A multi-tensor launch: the segments' points, and the tensors
           // each updates (named after its first output's buffer).

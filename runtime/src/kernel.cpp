@@ -142,6 +142,13 @@ Status Kernel::verify() const {
         return fail("a segmented kernel reads no coordinate (index or "
                     "gather)");
   }
+  if (reduce == Reduce::Block) {
+    if (parallelDims >= int32_t(rank) || segmented)
+      return fail("a block reduction needs reduction dimensions");
+    for (const KOutput &o : outputs)
+      if (o.combine == Combine::None)
+        return fail("a block reduction combines every output");
+  }
   if (parallelDims < 0 || static_cast<size_t>(parallelDims) > rank)
     return fail("parallelDims " + std::to_string(parallelDims) +
                 " exceeds the domain's rank " + std::to_string(rank));

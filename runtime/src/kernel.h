@@ -134,6 +134,9 @@ struct KArg {
   bool output = false;
 };
 
+/// The block size a Block-reduction kernel is launched with.
+constexpr int kBlockReduceThreads = 256;
+
 struct Kernel {
   std::string name;
   std::vector<int64_t> domain;
@@ -145,6 +148,13 @@ struct Kernel {
   /// the count as a last argument, and a second entry runs a table of
   /// segments in one launch.
   bool segmented = false;
+  /// How a GPU reduces each parallel point (the CPU interpreter decides for
+  /// itself): Thread, one thread per point walks its whole reduction; Block,
+  /// one block of kBlockReduceThreads threads per point, each thread a
+  /// stride of the reduction, then a tree in shared memory (for few points
+  /// with long reductions: BatchNorm's statistics over N x H x W per
+  /// channel). Chosen by the compiler; `kiln inspect` shows it.
+  enum class Reduce : uint8_t { Thread, Block } reduce = Reduce::Thread;
   std::vector<KArg> args;
   std::vector<KInstr> body;
   std::vector<KOutput> outputs;

@@ -466,7 +466,9 @@ std::string programToJson(const Program &p) {
     j += std::string(i ? ",\n" : "\n") + "{\"name\":" + jsonQuote(k.name) +
          ",\"domain\":" + ints(k.domain) +
          ",\"parallel\":" + std::to_string(k.parallelDims) +
-         (k.segmented ? ",\"segmented\":true" : "") + ",\"args\":[";
+         (k.segmented ? ",\"segmented\":true" : "") +
+         (k.reduce == Kernel::Reduce::Block ? ",\"reduce\":\"block\"" : "") +
+         ",\"args\":[";
     for (size_t a = 0; a < k.args.size(); ++a)
       j += std::string(a ? "," : "") + "{\"dtype\":\"" +
            std::string(dtypeName(k.args[a].dtype)) +
@@ -629,6 +631,12 @@ Status programFromJson(std::string_view json, const std::string &origin,
     k.domain = r.intList(jk, "domain", where);
     k.parallelDims = static_cast<int32_t>(r.integer(jk, "parallel", where));
     k.segmented = r.boolean(jk, "segmented");
+    if (const JsonValue *red = jk.get("reduce")) {
+      if (red->str() == "block")
+        k.reduce = Kernel::Reduce::Block;
+      else if (red->str() != "thread")
+        r.fail(where + " has unknown reduce strategy '" + red->str() + "'");
+    }
     for (const JsonValue &ja : r.list(jk, "args", where)) {
       KArg a;
       a.dtype = r.dtype(ja, where);

@@ -10,6 +10,7 @@
 #include "codegen/cuda/CudaKernel.h"
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
+#include "runtime/src/cpu/interpreter.h"
 #include "runtime/src/io.h"
 #include "runtime/src/safetensors.h"
 #include "runtime/src/training.h"
@@ -138,5 +139,54 @@ INSTANTIATE_TEST_SUITE_P(
                     Model{"autoencoder_mse", "mse"}, Model{"lenet_maxpool"},
                     Model{"gpt_block"}),
     [](const testing::TestParamInfo<Model> &info) { return info.param.name; });
+
+/// A block reduction (a block of threads per parallel point, a tree in
+/// shared memory), as the compiler chooses for few points with long
+/// reductions: its printed code gives the interpreter's sums and maxima.
+/// (Emulated with one thread a block: the loops and the tree's bounds, not
+/// the parallel schedule, are what this checks; NVRTC compiles it in the
+/// cuda.precompile test and the benchmark script.)
+TEST(CudaEmulationKernels, BlockReductionMatchesTheInterpreter) {
+  rt::Kernel k;
+  k.name = "block_sum_max";
+  k.domain = {3, 1500};
+  k.parallelDims = 1;
+  k.reduce = rt::Kernel::Reduce::Block;
+  k.args = {{rt::DType::F32, {3, 1500}, false},
+            {rt::DType::F32, {3}, true},
+            {rt::DType::F32, {3}, true}};
+  rt::KInstr load;
+  load.op = rt::KOp::Load;
+  load.type = rt::DType::F32;
+  load.arg = 0;
+  load.map = {1, 0, 0, 0, 1, 0};
+  k.body = {load};
+  k.outputs = {{1, 0, rt::Combine::Sum}, {2, 0, rt::Combine::Max}};
+  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+
+  std::string dir = testing::TempDir() + "/kiln-cuda-block";
+  std::filesystem::create_directories(dir);
+  std::string error;
+  LaunchFn launch = buildHostModule({k}, dir, error);
+  ASSERT_TRUE(launch) << error;
+  std::vector<float> in(3 * 1500), sum[2], max[2];
+  for (size_t i = 0; i < in.size(); ++i)
+    in[i] = float(std::sin(0.37 * double(i))) * 3.0f;
+  for (int emulated = 0; emulated < 2; ++emulated) {
+    sum[emulated].assign(3, -1);
+    max[emulated].assign(3, -1);
+    std::vector<void *> args = {in.data(), sum[emulated].data(),
+                                max[emulated].data()};
+    if (emulated)
+      launch(0, args.data(), 3);
+    else
+      ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
+  }
+  for (int p = 0; p < 3; ++p) {
+    EXPECT_NEAR(sum[1][p], sum[0][p], 1e-4) << p;
+    EXPECT_EQ(max[1][p], max[0][p]) << p;
+    EXPECT_NE(sum[0][p], -1.0f);
+  }
+}
 
 } // namespace

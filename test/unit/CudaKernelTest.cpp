@@ -79,6 +79,40 @@ TEST(Nvrtc, CompilesPrintedKernelsAndReportsErrors) {
                 module, std::strtoull(message.c_str() + line + 8, nullptr, 10)),
             1u);
 }
+
+// A block reduction and a segmented kernel compile too (shared memory, the
+// tree, the segment table's entry).
+TEST(Nvrtc, CompilesBlockReductionsAndSegmentedKernels) {
+  rt::cuda::Nvrtc *nvrtc = nullptr;
+  ASSERT_TRUE(rt::cuda::Nvrtc::get(nvrtc).ok());
+  rt::Kernel sum;
+  sum.name = "row_sums";
+  sum.domain = {4, 4096};
+  sum.parallelDims = 1;
+  sum.reduce = rt::Kernel::Reduce::Block;
+  sum.args = {{rt::DType::F32, {4, 4096}, false}, {rt::DType::F32, {4}, true}};
+  rt::KInstr load;
+  load.op = rt::KOp::Load;
+  load.type = rt::DType::F32;
+  load.arg = 0;
+  load.map = {1, 0, 0, 0, 1, 0};
+  sum.body = {load};
+  sum.outputs = {{1, 0, rt::Combine::Sum}};
+  ASSERT_TRUE(sum.verify().ok());
+  rt::Kernel segmented = scale(16, "s");
+  segmented.segmented = true;
+  ASSERT_TRUE(segmented.verify().ok()) << segmented.verify().message();
+  codegen::cuda::Module module;
+  std::string error;
+  ASSERT_TRUE(codegen::cuda::printModule({sum, segmented}, module, error))
+      << error;
+  EXPECT_NE(module.source.find("__shared__ double kiln_s0[256]"),
+            std::string::npos);
+  EXPECT_NE(module.source.find("kiln_k1_segments"), std::string::npos);
+  std::vector<uint8_t> cubin;
+  rt::Status status = nvrtc->compile(module.source, "kiln", "sm_90", cubin);
+  ASSERT_TRUE(status.ok()) << status.message();
+}
 #endif
 
 } // namespace

@@ -129,4 +129,26 @@ func.func @forward(%a: tensor<4x8xf32>, %b: tensor<8x4xf32>) -> (tensor<8x4xf32>
 )mlir", true)), 2);
 }
 
+/// The GPU schedule of reductions: a block of threads per point where
+/// points are few and reductions long (BatchNorm's statistics), a thread
+/// per point otherwise; kiln inspect shows it.
+TEST(ReductionSchedule, BlockForFewLongReductions) {
+  rt::Program p = emit(R"mlir(
+func.func @forward(%a: tensor<4x2048xf32>, %b: tensor<8192x4xf32>, %c: tensor<4x8xf32>)
+    -> (tensor<4x1xf32>, tensor<8192x1xf32>, tensor<4x1xf32>) {
+  %0 = kiln.reduce_sum %a {axes = array<i64: 1>} : (tensor<4x2048xf32>) -> tensor<4x1xf32>
+  %1 = kiln.reduce_sum %b {axes = array<i64: 1>} : (tensor<8192x4xf32>) -> tensor<8192x1xf32>
+  %2 = kiln.reduce_max %c {axes = array<i64: 1>} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+  return %0, %1, %2 : tensor<4x1xf32>, tensor<8192x1xf32>, tensor<4x1xf32>
+}
+)mlir", true);
+  std::vector<rt::Kernel::Reduce> chosen;
+  for (const rt::Step &s : p.entry("forward")->steps)
+    if (s.kind == rt::Step::Kind::Kernel)
+      chosen.push_back(p.kernels[s.kernel].reduce);
+  EXPECT_EQ(chosen, (std::vector<rt::Kernel::Reduce>{
+                        rt::Kernel::Reduce::Block, rt::Kernel::Reduce::Thread,
+                        rt::Kernel::Reduce::Thread}));
+}
+
 } // namespace

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/cuda/CudaKernel.h"
+#include "test/unit/RowReduction.h"
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
 #include "runtime/src/cpu/interpreter.h"
@@ -147,21 +148,8 @@ INSTANTIATE_TEST_SUITE_P(
 /// the parallel schedule, are what this checks; NVRTC compiles it in the
 /// cuda.precompile test and the benchmark script.)
 TEST(CudaEmulationKernels, BlockReductionMatchesTheInterpreter) {
-  rt::Kernel k;
-  k.name = "block_sum_max";
-  k.domain = {3, 1500};
-  k.parallelDims = 1;
-  k.reduce = rt::Kernel::Reduce::Block;
-  k.args = {{rt::DType::F32, {3, 1500}, false},
-            {rt::DType::F32, {3}, true},
-            {rt::DType::F32, {3}, true}};
-  rt::KInstr load;
-  load.op = rt::KOp::Load;
-  load.type = rt::DType::F32;
-  load.arg = 0;
-  load.map = {1, 0, 0, 0, 1, 0};
-  k.body = {load};
-  k.outputs = {{1, 0, rt::Combine::Sum}, {2, 0, rt::Combine::Max}};
+  rt::Kernel k = kiln::test::rowReduction(
+      "block_sum_max", 3, 1500, {rt::Combine::Sum, rt::Combine::Max});
   ASSERT_TRUE(k.verify().ok()) << k.verify().message();
 
   std::string dir = testing::TempDir() + "/kiln-cuda-block";

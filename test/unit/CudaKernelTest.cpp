@@ -1,5 +1,6 @@
 //===- CudaKernelTest.cpp - the CUDA C++ printer and NVRTC -----------------===//
 #include "codegen/cuda/CudaKernel.h"
+#include "test/unit/RowReduction.h"
 #include "runtime/src/cuda/nvrtc.h"
 
 #include <gtest/gtest.h>
@@ -85,19 +86,8 @@ TEST(Nvrtc, CompilesPrintedKernelsAndReportsErrors) {
 TEST(Nvrtc, CompilesBlockReductionsAndSegmentedKernels) {
   rt::cuda::Nvrtc *nvrtc = nullptr;
   ASSERT_TRUE(rt::cuda::Nvrtc::get(nvrtc).ok());
-  rt::Kernel sum;
-  sum.name = "row_sums";
-  sum.domain = {4, 4096};
-  sum.parallelDims = 1;
-  sum.reduce = rt::Kernel::Reduce::Block;
-  sum.args = {{rt::DType::F32, {4, 4096}, false}, {rt::DType::F32, {4}, true}};
-  rt::KInstr load;
-  load.op = rt::KOp::Load;
-  load.type = rt::DType::F32;
-  load.arg = 0;
-  load.map = {1, 0, 0, 0, 1, 0};
-  sum.body = {load};
-  sum.outputs = {{1, 0, rt::Combine::Sum}};
+  rt::Kernel sum =
+      kiln::test::rowReduction("row_sums", 4, 4096, {rt::Combine::Sum});
   ASSERT_TRUE(sum.verify().ok());
   rt::Kernel segmented = scale(16, "s");
   segmented.segmented = true;

@@ -209,9 +209,10 @@ int32_t Emitter::kernelFor(rt::Kernel kernel) {
   bool combined = !kernel.outputs.empty();
   for (const rt::KOutput &o : kernel.outputs)
     combined &= o.combine != rt::Combine::None;
+  // (A segmented reduction, a segment per tensor, has a block each.)
   if (kernel.parallelDims < int32_t(kernel.domain.size()) && combined &&
-      !kernel.segmented && steps >= kBlockReduceMinSteps &&
-      points < kBlockReduceMaxPoints)
+      (kernel.segmented ||
+       (steps >= kBlockReduceMinSteps && points < kBlockReduceMaxPoints)))
     kernel.reduce = rt::Kernel::Reduce::Block;
   program_.kernels.push_back(std::move(kernel));
   return int32_t(program_.kernels.size() - 1);
@@ -1112,15 +1113,18 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
 //===----------------------------------------------------------------------===//
 
 /// The 1-D form of a kernel step that can run as a segment of a
-/// multi-tensor launch: all-parallel, no reduction, no coordinates read,
-/// every argument read at the point it is written (an identity map) or a
-/// scalar. Nothing otherwise.
+/// multi-tensor launch: all-parallel (an elementwise update), or a full
+/// reduction to scalars (a gradient's sum of squares for clipping); no
+/// coordinates read; every argument read at the point (an identity map) or
+/// a scalar. Nothing otherwise.
 std::optional<rt::Kernel> Emitter::flattened(const rt::Step &step) const {
   if (step.kind != rt::Step::Kind::Kernel || !step.segments.empty())
     return std::nullopt;
   const rt::Kernel &k = program_.kernels[step.kernel];
   size_t rank = k.domain.size();
-  if (k.segmented || rank == 0 || k.parallelDims != int32_t(rank))
+  const bool full = k.parallelDims == 0; // A reduction to scalars.
+  if (k.segmented || rank == 0 ||
+      !(k.parallelDims == int32_t(rank) || full))
     return std::nullopt;
   int64_t points = 1;
   for (int64_t d : k.domain)
@@ -1128,8 +1132,9 @@ std::optional<rt::Kernel> Emitter::flattened(const rt::Step &step) const {
   std::vector<int64_t> identity = identityMap(rank);
   rt::Kernel flat = k;
   flat.domain = {points};
-  flat.parallelDims = 1;
+  flat.parallelDims = full ? 0 : 1;
   flat.segmented = true;
+  flat.reduce = rt::Kernel::Reduce::Thread; // kernelFor decides.
   for (rt::KArg &a : flat.args) {
     if (!a.shape.empty() && a.shape != k.domain)
       return std::nullopt;
@@ -1148,7 +1153,7 @@ std::optional<rt::Kernel> Emitter::flattened(const rt::Step &step) const {
     in.map = identityMap(1);
   }
   for (const rt::KOutput &o : k.outputs)
-    if (o.combine != rt::Combine::None)
+    if ((o.combine != rt::Combine::None) != full)
       return std::nullopt;
   return flat;
 }
@@ -1214,7 +1219,8 @@ void Emitter::mergeSegments() {
         std::optional<rt::Kernel> next = flattened(steps[end]);
         if (!next || next->body.size() != flat->body.size() ||
             next->outputs.size() != flat->outputs.size() ||
-            next->args.size() != flat->args.size())
+            next->args.size() != flat->args.size() ||
+            next->parallelDims != flat->parallelDims)
           break;
         bool same = true;
         for (size_t a = 0; a < flat->args.size() && same; ++a)
@@ -1231,7 +1237,8 @@ void Emitter::mergeSegments() {
         }
         for (size_t o = 0; o < flat->outputs.size() && same; ++o)
           same = next->outputs[o].arg == flat->outputs[o].arg &&
-                 next->outputs[o].value == flat->outputs[o].value;
+                 next->outputs[o].value == flat->outputs[o].value &&
+                 next->outputs[o].combine == flat->outputs[o].combine;
         run.push_back(&steps[end]);
         if (!same || !independent(run)) {
           run.pop_back();

@@ -368,15 +368,21 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
   // A block reduction: a block per parallel point, its threads striding
   // the reduction, partial results combined in shared memory.
   const bool block = k.reduce == runtime::Kernel::Reduce::Block;
+  // A segmented kernel's one dimension has the launch's size: its points,
+  // or (reduced to scalars) its reduction's steps.
+  std::string points = k.segmented && k.parallelDims == 1
+                           ? std::string("kiln_n")
+                           : std::to_string(parallel) + "LL";
+  std::string steps = k.segmented && k.parallelDims == 0
+                          ? std::string("kiln_n")
+                          : std::to_string(reduction) + "LL";
   size_t loopStart = s.size();
   if (block)
-    s += "  for (i64 p = (i64)blockIdx.x; p < " + std::to_string(parallel) +
-         "LL; p += (i64)gridDim.x) {\n";
+    s += "  for (i64 p = (i64)blockIdx.x; p < " + points +
+         "; p += (i64)gridDim.x) {\n";
   else
     s += "  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < " +
-         (k.segmented ? std::string("kiln_n")
-                      : std::to_string(parallel) + "LL") +
-         "; p += (i64)gridDim.x * blockDim.x) {\n";
+         points + "; p += (i64)gridDim.x * blockDim.x) {\n";
   // Parallel coordinates from p (row-major).
   s += "    i64 q = p;\n";
   for (int64_t d = k.parallelDims - 1; d >= 0; --d) {
@@ -438,8 +444,7 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
   if (reduces) {
     s += std::string(block ? "    for (i64 r = threadIdx.x; r < "
                            : "    for (i64 r = 0; r < ") +
-         std::to_string(reduction) +
-         (block ? "LL; r += blockDim.x) {\n" : "LL; ++r) {\n") +
+         steps + (block ? "; r += blockDim.x) {\n" : "; ++r) {\n") +
          "      i64 t = r;\n";
     for (int64_t d = int64_t(rank) - 1; d >= k.parallelDims; --d) {
       if (d == k.parallelDims) {

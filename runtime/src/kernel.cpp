@@ -131,8 +131,9 @@ Status Kernel::verify() const {
   };
   size_t rank = domain.size();
   if (segmented) {
-    if (rank != 1 || parallelDims != 1)
-      return fail("a segmented kernel has one parallel dimension");
+    if (rank != 1 || parallelDims > 1)
+      return fail("a segmented kernel has one dimension, parallel or "
+                  "reduced to scalars");
     for (const KArg &a : args)
       if (!(a.shape.empty() || a.shape == domain))
         return fail("a segmented kernel's arguments are scalars or shaped "
@@ -143,7 +144,7 @@ Status Kernel::verify() const {
                     "gather)");
   }
   if (reduce == Reduce::Block) {
-    if (parallelDims >= int32_t(rank) || segmented)
+    if (parallelDims >= int32_t(rank) || (segmented && parallelDims != 0))
       return fail("a block reduction needs reduction dimensions");
     for (const KOutput &o : outputs)
       if (o.combine == Combine::None)

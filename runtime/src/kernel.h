@@ -141,9 +141,10 @@ struct Kernel {
   std::string name;
   std::vector<int64_t> domain;
   int32_t parallelDims = 0;
-  /// A multi-tensor kernel: one parallel dimension, every argument either
-  /// read and written at the point (shape [domain[0]]) or a scalar, no
-  /// Index instruction; so it runs as well on any number of points, which
+  /// A multi-tensor kernel: one dimension, parallel (an elementwise
+  /// update) or reduced to scalar outputs (a sum of squares); every
+  /// argument shaped [domain[0]] and read at the point, or a scalar; no
+  /// Index instruction. So it runs as well on any number of points, which
   /// a launch gives (a step's segments, program.h). Its CUDA entry takes
   /// the count as a last argument, and a second entry runs a table of
   /// segments in one launch.

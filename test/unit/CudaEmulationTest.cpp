@@ -177,4 +177,42 @@ TEST(CudaEmulationKernels, BlockReductionMatchesTheInterpreter) {
   }
 }
 
+/// A segmented reduction (a sum of squares per tensor, one launch): each
+/// segment's size comes with the launch.
+TEST(CudaEmulationKernels, SegmentedReductionGivesEachSegmentsSum) {
+  rt::Kernel k;
+  k.name = "sums_of_squares";
+  k.domain = {700};
+  k.parallelDims = 0;
+  k.segmented = true;
+  k.reduce = rt::Kernel::Reduce::Block;
+  k.args = {{rt::DType::F32, {700}, false}, {rt::DType::F32, {}, true}};
+  rt::KInstr load;
+  load.op = rt::KOp::Load;
+  load.type = rt::DType::F32;
+  load.arg = 0;
+  load.map = {1, 0};
+  rt::KInstr square{rt::KOp::Mul, rt::DType::F32, 0, 0};
+  k.body = {load, square};
+  k.outputs = {{1, 1, rt::Combine::Sum}};
+  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+  std::string dir = testing::TempDir() + "/kiln-cuda-segmented-sum";
+  std::filesystem::create_directories(dir);
+  std::string error;
+  LaunchFn launch = buildHostModule({k}, dir, error);
+  ASSERT_TRUE(launch) << error;
+  for (int64_t n : {700, 37}) {
+    std::vector<float> in(static_cast<size_t>(n));
+    double expected = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      in[i] = float(std::cos(0.1 * double(i)));
+      expected += double(in[i]) * in[i];
+    }
+    float got = -1;
+    std::vector<void *> args = {in.data(), &got};
+    launch(0, args.data(), n);
+    EXPECT_NEAR(got, expected, 1e-3) << n;
+  }
+}
+
 } // namespace

@@ -92,10 +92,20 @@ TEST(Nvrtc, CompilesBlockReductionsAndSegmentedKernels) {
   rt::Kernel segmented = scale(16, "s");
   segmented.segmented = true;
   ASSERT_TRUE(segmented.verify().ok()) << segmented.verify().message();
+  // A segmented reduction: a block per segment, its size at launch.
+  rt::Kernel norms = kiln::test::rowReduction("norms", 1, 4096, {rt::Combine::Sum});
+  norms.domain = {4096};
+  norms.parallelDims = 0;
+  norms.segmented = true;
+  norms.args = {{rt::DType::F32, {4096}, false}, {rt::DType::F32, {}, true}};
+  norms.body[0].map = {1, 0};
+  ASSERT_TRUE(norms.verify().ok()) << norms.verify().message();
   codegen::cuda::Module module;
   std::string error;
-  ASSERT_TRUE(codegen::cuda::printModule({sum, segmented}, module, error))
+  ASSERT_TRUE(codegen::cuda::printModule({sum, segmented, norms}, module,
+                                         error))
       << error;
+  EXPECT_NE(module.source.find("kiln_k2_segments"), std::string::npos);
   EXPECT_NE(module.source.find("__shared__ double kiln_s0[256]"),
             std::string::npos);
   EXPECT_NE(module.source.find("kiln_k1_segments"), std::string::npos);

@@ -102,6 +102,59 @@ TEST(MultiTensor, IndependentKernelsOfOneBodyAreOneLaunch) {
   }
 }
 
+/// Sums of squares of several tensors (gradient clipping's norm) are one
+/// segmented reduction: a segment, and a scalar, per tensor.
+TEST(MultiTensor, SumsOfSquaresAreOneReduction) {
+  const char *ir = R"mlir(
+func.func @forward(%a: tensor<4x8xf32> {kiln.name = "a"}, %b: tensor<6xf32> {kiln.name = "b"})
+    -> (tensor<f32>, tensor<f32>) {
+  %a2 = kiln.mul %a, %a : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %b2 = kiln.mul %b, %b : (tensor<6xf32>, tensor<6xf32>) -> tensor<6xf32>
+  %0 = kiln.reduce_sum %a2 {axes = array<i64: 0, 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<f32>
+  %1 = kiln.reduce_sum %b2 {axes = array<i64: 0>, keepdims = false} : (tensor<6xf32>) -> tensor<f32>
+  return %0, %1 : tensor<f32>, tensor<f32>
+}
+)mlir";
+  DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  MLIRContext context(registry);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(std::string("module {\n") + ir + "}", &context);
+  ASSERT_TRUE(module);
+  PassManager pm(&context, ModuleOp::getOperationName());
+  kiln::buildGraphPipeline(pm);
+  kiln::buildKernelPipeline(pm); // With fusion: each square into its sum.
+  ASSERT_TRUE(succeeded(pm.run(*module)));
+  auto emitted = kiln::codegen::emitModule(*module);
+  ASSERT_TRUE(succeeded(emitted));
+  const rt::Program &p = emitted->program;
+  ASSERT_EQ(launches(p), 1);
+  const rt::Step &step = p.entry("forward")->steps[0];
+  EXPECT_EQ(p.kernels[step.kernel].parallelDims, 0);
+  EXPECT_EQ(p.kernels[step.kernel].reduce, rt::Kernel::Reduce::Block);
+  ASSERT_EQ(step.segments.size(), 1u);
+
+  std::unique_ptr<rt::Session> session;
+  ASSERT_TRUE(rt::Session::create(p, emitted->init, session).ok());
+  std::vector<float> a(32), b(6);
+  double sa = 0, sb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = 0.1f * float(i) - 1.0f;
+    sa += double(a[i]) * a[i];
+  }
+  for (size_t i = 0; i < b.size(); ++i) {
+    b[i] = 2.0f - 0.5f * float(i);
+    sb += double(b[i]) * b[i];
+  }
+  std::vector<rt::HostTensor> inputs = {
+      {"a", rt::DType::F32, {4, 8}, a.data(), a.size() * 4},
+      {"b", rt::DType::F32, {6}, b.data(), b.size() * 4}};
+  std::vector<rt::HostTensor> outputs;
+  ASSERT_TRUE(session->run("forward", inputs, outputs).ok());
+  EXPECT_NEAR(*static_cast<const float *>(outputs[0].data), sa, 1e-4);
+  EXPECT_NEAR(*static_cast<const float *>(outputs[1].data), sb, 1e-4);
+}
+
 TEST(MultiTensor, DependentKernelsOrOtherBodiesStayApart) {
   // exp then exp of its result: the second reads what the first writes.
   EXPECT_EQ(launches(emit(R"mlir(

@@ -262,33 +262,34 @@ Status Session::run(std::string_view name,
     } else if (step.kind == Step::Kind::Conv) {
       cpu::convolution(program_, step.conv, arena_);
     } else {
-      // The step's own buffers, then each segment's (a segmented kernel
-      // run over each segment's points).
+      // The step's own buffers, then each segment's: a segmented kernel
+      // runs over each segment's size (its one dimension, parallel or
+      // reduced).
       const Kernel &kernel = program_.kernels[step.kernel];
+      int64_t points = 1;
+      for (int32_t d = 0; d < kernel.parallelDims; ++d)
+        points *= kernel.domain[d];
       for (size_t g = 0; g <= step.segments.size(); ++g) {
         const std::vector<int32_t> &ids = g ? step.segments[g - 1] : step.args;
         std::vector<void *> args;
-        Kernel resized;
-        const Kernel *run = &kernel;
-        int64_t points = 1;
-        for (int32_t d = 0; d < kernel.parallelDims; ++d)
-          points *= kernel.domain[d];
-        for (size_t a = 0; a < ids.size(); ++a) {
-          const Buffer &b = program_.buffers[ids[a]];
+        int64_t size = kernel.segmented ? kernel.domain[0] : points;
+        for (int32_t id : ids) {
+          const Buffer &b = program_.buffers[id];
           args.push_back(arena_ + b.offset);
           if (g && !b.shape.empty())
-            points = b.shape[0];
+            size = b.shape[0];
         }
+        Kernel resized;
         if (g) {
           resized = kernel;
-          resized.domain = {points};
+          resized.domain = {size};
           for (KArg &a : resized.args)
             if (!a.shape.empty())
-              a.shape = {points};
-          run = &resized;
+              a.shape = {size};
         }
-        if (Status s = hook_ ? hook_(step.kernel, args, points)
-                             : cpu::runKernel(*run, args);
+        if (Status s = hook_ ? hook_(step.kernel, args,
+                                     kernel.segmented ? size : points)
+                             : cpu::runKernel(g ? resized : kernel, args);
             !s.ok())
           return s;
       }

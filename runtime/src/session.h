@@ -61,9 +61,10 @@ public:
   Status restore(const std::string &path);
 
   /// Runs kernel steps with `hook` (kernel index, argument pointers in the
-  /// kernel's order, and the parallel points of the launch: a segmented
-  /// kernel's differ per segment) instead of the CPU interpreter; null
-  /// restores it. For tests that execute generated kernel code on the CPU.
+  /// kernel's order, and the launch's size: the parallel points, or for a
+  /// segmented kernel the segment's size, its `kiln_n`) instead of the CPU
+  /// interpreter; null restores it. For tests that execute generated kernel
+  /// code on the CPU.
   using KernelHook = std::function<Status(
       int32_t kernel, const std::vector<void *> &args, int64_t points)>;
   void setKernelHook(KernelHook hook) { hook_ = std::move(hook); }

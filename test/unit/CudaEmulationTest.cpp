@@ -33,9 +33,11 @@ using LaunchFn = void (*)(int, void **, long long);
 
 struct Model {
   std::string name, loss = "cross_entropy";
+  double gradClip = 0; ///< With clipping: its norm is a segmented reduction.
+  std::string label() const { return name + (gradClip > 0 ? "_clipped" : ""); }
 };
 
-void PrintTo(const Model &m, std::ostream *os) { *os << m.name; }
+void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
 
 class CudaEmulation : public testing::TestWithParam<Model> {};
 
@@ -75,10 +77,11 @@ TEST_P(CudaEmulation, TrainingStepMatchesTheInterpreter) {
   options.training = kiln::TrainingOptions();
   options.training->loss = m.loss;
   options.training->optimizer = "adam";
+  options.training->gradClip = m.gradClip;
   auto program = kiln::compileProgram(options, context);
   ASSERT_TRUE(mlir::succeeded(program));
 
-  std::string dir = testing::TempDir() + "/kiln-cuda-" + m.name;
+  std::string dir = testing::TempDir() + "/kiln-cuda-" + m.label();
   std::filesystem::create_directories(dir);
   std::string error;
   LaunchFn launch = buildHostModule(program->program.kernels, dir, error);
@@ -138,8 +141,8 @@ INSTANTIATE_TEST_SUITE_P(
     TrainingFixtures, CudaEmulation,
     testing::Values(Model{"mlp_relu"}, Model{"mlp_gelu"}, Model{"mlp_batchnorm"},
                     Model{"autoencoder_mse", "mse"}, Model{"lenet_maxpool"},
-                    Model{"gpt_block"}),
-    [](const testing::TestParamInfo<Model> &info) { return info.param.name; });
+                    Model{"gpt_block"}, Model{"mlp_relu", "cross_entropy", 0.5}),
+    [](const testing::TestParamInfo<Model> &info) { return info.param.label(); });
 
 /// A block reduction (a block of threads per parallel point, a tree in
 /// shared memory), as the compiler chooses for few points with long

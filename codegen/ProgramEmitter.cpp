@@ -890,12 +890,11 @@ bool Emitter::canWriteInPlace(int32_t temp, int32_t target) const {
 /// A gradient bucket: the storages of its values move, back to back, into
 /// one new storage, so that the runtime reduces the bucket with one call.
 /// A value is copied in instead where the reduction in place would change
-/// what another reader sees: a constant or parameter, a value in another
-/// bucket, a storage shared with another buffer (a view), or a value that
-/// a later op still reads as it was (a cotangent of the backward pass that
-/// is also a gradient: the backward goes on with this rank's value), itself
-/// or through a view of the same storage. The results are the bucket's
-/// buffers: the reduction happens in place.
+/// what another reader sees: a constant or parameter, a value already in a
+/// bucket, or a value that a later op still reads as it was (a cotangent of
+/// the backward pass that is also a gradient: the backward goes on with
+/// this rank's value), itself or through a view of the same storage. The
+/// results are the bucket's buffers: the reduction happens in place.
 LogicalResult Emitter::emitAllReduce(g::AllReduceOp op) {
   int bucket = int(storages_.size());
   storages_.push_back({0, rt::BufferKind::Temp});
@@ -928,8 +927,7 @@ LogicalResult Emitter::emitAllReduce(g::AllReduceOp op) {
       });
     });
     if (source.kind != rt::BufferKind::Temp || bucketStorages_.count(from) ||
-        source.entry != int(program_.entries.size()) || within_[id] != 0 ||
-        readLater) {
+        source.entry != int(program_.entries.size()) || readLater) {
       id = copyKernel(in, id, rt::BufferKind::Temp, tempName());
       from = storageOf_[id];
     }
@@ -1203,6 +1201,35 @@ bool Emitter::independent(ArrayRef<const rt::Step *> steps) const {
   return true;
 }
 
+/// Whether two 1-D forms (flattened()) are one kernel: the same arguments'
+/// kinds, body and outputs, whatever their sizes and names. Constants
+/// compare bit for bit (0.0 is not -0.0; NaN is NaN).
+static bool sameKernel(const rt::Kernel &x, const rt::Kernel &y) {
+  if (x.parallelDims != y.parallelDims || x.args.size() != y.args.size() ||
+      x.body.size() != y.body.size() || x.outputs.size() != y.outputs.size())
+    return false;
+  for (size_t a = 0; a < x.args.size(); ++a)
+    if (x.args[a].dtype != y.args[a].dtype ||
+        x.args[a].output != y.args[a].output ||
+        x.args[a].shape.empty() != y.args[a].shape.empty())
+      return false;
+  for (size_t b = 0; b < x.body.size(); ++b) {
+    const rt::KInstr &p = x.body[b], &q = y.body[b];
+    if (p.op != q.op || p.type != q.type || p.a != q.a || p.b != q.b ||
+        p.c != q.c || p.arg != q.arg || p.map != q.map ||
+        p.indices != q.indices ||
+        std::memcmp(&p.fvalue, &q.fvalue, sizeof(double)) != 0 ||
+        p.ivalue != q.ivalue)
+      return false;
+  }
+  for (size_t o = 0; o < x.outputs.size(); ++o)
+    if (x.outputs[o].arg != y.outputs[o].arg ||
+        x.outputs[o].value != y.outputs[o].value ||
+        x.outputs[o].combine != y.outputs[o].combine)
+      return false;
+  return true;
+}
+
 /// Runs of consecutive independent kernel steps whose 1-D forms are one
 /// kernel become one step of a segmented kernel. Storage lifetimes (step
 /// indices) are renumbered for the shorter step list.
@@ -1217,30 +1244,10 @@ void Emitter::mergeSegments() {
       std::vector<const rt::Step *> run = {&steps[i]};
       while (end < steps.size()) {
         std::optional<rt::Kernel> next = flattened(steps[end]);
-        if (!next || next->body.size() != flat->body.size() ||
-            next->outputs.size() != flat->outputs.size() ||
-            next->args.size() != flat->args.size() ||
-            next->parallelDims != flat->parallelDims)
+        if (!next || !sameKernel(*flat, *next))
           break;
-        bool same = true;
-        for (size_t a = 0; a < flat->args.size() && same; ++a)
-          same = next->args[a].dtype == flat->args[a].dtype &&
-                 next->args[a].output == flat->args[a].output &&
-                 next->args[a].shape.empty() == flat->args[a].shape.empty();
-        for (size_t b = 0; b < flat->body.size() && same; ++b) {
-          const rt::KInstr &x = flat->body[b], &y = next->body[b];
-          same = x.op == y.op && x.type == y.type && x.a == y.a &&
-                 x.b == y.b && x.c == y.c && x.arg == y.arg &&
-                 x.map == y.map && x.indices == y.indices &&
-                 std::memcmp(&x.fvalue, &y.fvalue, sizeof(double)) == 0 &&
-                 x.ivalue == y.ivalue;
-        }
-        for (size_t o = 0; o < flat->outputs.size() && same; ++o)
-          same = next->outputs[o].arg == flat->outputs[o].arg &&
-                 next->outputs[o].value == flat->outputs[o].value &&
-                 next->outputs[o].combine == flat->outputs[o].combine;
         run.push_back(&steps[end]);
-        if (!same || !independent(run)) {
+        if (!independent(run)) {
           run.pop_back();
           break;
         }
@@ -1277,10 +1284,6 @@ void Emitter::mergeSegments() {
     newIndex[i] = int(merged.size());
     merged.push_back(std::move(steps[i]));
     i = i + 1;
-  }
-  if (merged.size() == steps.size()) {
-    steps = std::move(merged);
-    return;
   }
   int entry = int(program_.entries.size());
   for (Storage &s : storages_)

@@ -605,11 +605,13 @@ int runStep(mlir::MLIRContext &context) {
   // Rank r takes the r-th share of the rows of every tensor the step reads.
   std::vector<rt::HostTensor> inputs, outputs;
   const rt::Program &program = session->program();
+  const rt::Entry *entry = program.entry("train_step");
   for (const rt::TensorView &t : batch.tensors()) {
     rt::HostTensor in{t.name, t.dtype, t.shape, t.data, t.bytes};
-    const rt::Entry *entry = program.entry("train_step");
-    for (int32_t id : entry ? entry->inputs : std::vector<int32_t>())
-      if (ranks.comm && program.buffers[id].name == t.name && !t.shape.empty()) {
+    if (ranks.comm && entry && !t.shape.empty())
+      for (int32_t id : entry->inputs) {
+        if (program.buffers[id].name != t.name)
+          continue;
         int64_t share = program.buffers[id].shape.empty()
                             ? 0
                             : program.buffers[id].shape[0];

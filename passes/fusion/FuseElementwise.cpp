@@ -74,18 +74,15 @@ bool shouldFuse(OpOperand &operand) {
   auto consumer = dyn_cast<linalg::GenericOp>(operand.getOwner());
   if (!producer || !consumer)
     return false;
-  // A small scalar or cheap elementwise value: into every consumer (copied
-  // first when it has other users, see FuseProducer).
-  if (isRecomputed(producer))
-    return llvm::count_if(operand.get().getUses(), [&](OpOperand &use) {
-             return use.getOwner() == consumer.getOperation();
-           }) == 1 &&
-           linalg::areElementwiseOpsFusable(&operand);
   // Read by two operands of the consumer, it would be computed twice.
   if (llvm::count_if(operand.get().getUses(), [&](OpOperand &use) {
         return use.getOwner() == consumer.getOperation();
       }) != 1)
     return false;
+  // A small scalar or cheap elementwise value: into every consumer (copied
+  // first when it has other users, see FuseProducer).
+  if (isRecomputed(producer))
+    return linalg::areElementwiseOpsFusable(&operand);
   if (producer.getNumParallelLoops() != producer.getNumLoops())
     return false;
   if (!consumer.getMatchingIndexingMap(&operand).isPermutation())
@@ -120,7 +117,7 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
       if (!shouldFuse(*operand))
         continue;
       Operation *producer = operand->get().getDefiningOp();
-      // A recomputed scalar read elsewhere too: this consumer gets its own
+      // A recomputed value read elsewhere too: this consumer gets its own
       // copy to fuse; the others keep the original.
       if (isRecomputed(cast<linalg::GenericOp>(producer)) &&
           !operand->get().hasOneUse()) {

@@ -642,16 +642,20 @@ int runStep(mlir::MLIRContext &context) {
     if (status.ok())
       status = writer.add(t.name, t.dtype, t.shape, t.data, t.bytes);
   // param.* and, for BatchNorm's running statistics, stat.*: after the step.
+  // (A vector's bytes stay where they are when the vector holding it grows.)
+  std::vector<std::vector<uint8_t>> copies;
   if (status.ok())
     for (auto [prefix, names] :
          {std::pair("param.", &trainer->info().parameters),
           std::pair("stat.", &trainer->info().statistics)})
       for (const std::string &name : *names) {
-        const rt::Buffer *b = nullptr;
-        uint8_t *data = session->persistent(name, &b);
+        const rt::Buffer *b = session->persistent(name);
+        copies.emplace_back(size_t(b->bytes()));
         if (status.ok())
-          status = writer.add(prefix + name, b->dtype, b->shape, data,
-                              size_t(b->bytes()));
+          status = session->read(*b, copies.back().data());
+        if (status.ok())
+          status = writer.add(prefix + name, b->dtype, b->shape,
+                              copies.back().data(), copies.back().size());
       }
   // Every rank ends with the same parameters: rank 0 writes them.
   if (status.ok() && ranks.rank == 0) {
@@ -763,8 +767,7 @@ int runTrain(mlir::MLIRContext &context) {
   options.log = leader ? stdout : nullptr;
   size_t params = 0;
   for (const std::string &name : program.training->parameters) {
-    const rt::Buffer *b = nullptr;
-    session->persistent(name, &b);
+    const rt::Buffer *b = session->persistent(name);
     size_t n = 1;
     for (int64_t d : b->shape)
       n *= size_t(d);

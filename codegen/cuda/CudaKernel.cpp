@@ -1,5 +1,6 @@
 //===- CudaKernel.cpp - kernel descriptions as CUDA C++ -------------------===//
 #include "codegen/cuda/CudaKernel.h"
+#include "runtime/src/cuda/backend.h"
 
 #include <algorithm>
 #include <cmath>
@@ -277,7 +278,7 @@ std::string affine(const std::vector<int64_t> &coef, int64_t constant) {
 
 } // namespace
 
-std::string entryName(size_t index) { return "kiln_k" + std::to_string(index); }
+std::string entryName(size_t index) { return runtime::cuda::entryName(index); }
 
 bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
                  std::string &error) {

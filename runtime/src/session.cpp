@@ -2,54 +2,27 @@
 #include "session.h"
 
 #include "artifact.h"
-#include "cpu/gemm.h"
-#include "cpu/interpreter.h"
+#include "cuda/backend.h"
 #include "safetensors.h"
 
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 namespace kiln::runtime {
-namespace {
 
-/// The ten slowest steps of a run, for KILN_PROFILE.
-void printProfile(const Program &program, const Entry &entry,
-                  std::vector<std::pair<double, size_t>> &times) {
-  double total = 0, byKind[4] = {0, 0, 0, 0};
-  for (auto &t : times) {
-    total += t.first;
-    byKind[int(entry.steps[t.second].kind)] += t.first;
-  }
-  std::sort(times.begin(), times.end(), std::greater<>());
-  std::fprintf(stderr, "kiln profile: %s: %zu steps, %.3f ms\n",
-               entry.name.c_str(), times.size(), total);
-  std::fprintf(stderr,
-               "  kernels %.3f ms, gemms %.3f ms, convolutions %.3f ms, "
-               "all-reduce starts %.3f ms\n",
-               byKind[int(Step::Kind::Kernel)], byKind[int(Step::Kind::Gemm)],
-               byKind[int(Step::Kind::Conv)],
-               byKind[int(Step::Kind::AllReduce)]);
-  for (size_t r = 0; r < std::min<size_t>(times.size(), 10); ++r) {
-    const Step &step = entry.steps[times[r].second];
-    std::string what =
-        step.kind == Step::Kind::Gemm ? "gemm"
-        : step.kind == Step::Kind::Conv ? "convolution"
-        : step.kind == Step::Kind::AllReduce
-            ? "all-reduce of bucket " + std::to_string(step.bucket)
-            : "kernel " + program.kernels[step.kernel].name + " " +
-                  formatShape(program.kernels[step.kernel].domain);
-    std::fprintf(stderr, "  step %4zu %10.3f ms %5.1f%%  %s\n", times[r].second,
-                 times[r].first, total > 0 ? 100 * times[r].first / total : 0.0,
-                 what.c_str());
-  }
+bool parseDevice(std::string_view text, Device &out) {
+  if (text == "cpu")
+    out = Device::Cpu;
+  else if (text == "cuda")
+    out = Device::Cuda;
+  else if (text == "auto")
+    out = Device::Auto;
+  else
+    return false;
+  return true;
 }
 
-} // namespace
-
-Status Session::open(const std::string &path, std::unique_ptr<Session> &out) {
+Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
+                     const SessionOptions &options) {
   Artifact artifact;
   if (Status s = Artifact::read(path, artifact); !s.ok())
     return s;
@@ -71,41 +44,63 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out) {
                                              std::to_string(init->size()) +
                                              " bytes; the program expects " +
                                              std::to_string(program.initBytes));
-  return create(std::move(program), *init, out);
+  DeviceCode code;
+  if (options.device != Device::Cpu) {
+    if (const std::vector<uint8_t> *source = artifact.section("cuda.source"))
+      code.source.assign(source->begin(), source->end());
+    for (const std::string &name : artifact.sectionNames())
+      if (name.rfind("cuda.cubin.", 0) == 0)
+        code.cubins.push_back({name.substr(11), *artifact.section(name)});
+    if (code.source.empty() && options.device == Device::Cuda)
+      return Status(KILN_STATUS_FAILED_PRECONDITION,
+                    path + " has no CUDA kernels (no 'cuda.source' section); "
+                           "compile it again with this kiln");
+  }
+  return create(std::move(program), *init, out, options, std::move(code));
 }
 
 Status Session::create(Program program, std::vector<uint8_t> init,
-                       std::unique_ptr<Session> &out) {
+                       std::unique_ptr<Session> &out,
+                       const SessionOptions &options, DeviceCode code) {
   if (Status s = program.verify(); !s.ok())
     return s;
   if (int64_t(init.size()) != program.initBytes)
     return Status(KILN_STATUS_INVALID_ARGUMENT,
                   "the init bytes do not match the program's init region");
   std::unique_ptr<Session> session(new Session());
-  size_t bytes =
-      size_t(std::max<int64_t>(program.arenaBytes, 64) + 63) / 64 * 64;
-  session->arena_ = static_cast<uint8_t *>(std::aligned_alloc(64, bytes));
-  if (!session->arena_)
-    return Status(KILN_STATUS_RESOURCE_EXHAUSTED,
-                  "cannot allocate the " + std::to_string(program.arenaBytes) +
-                      "-byte arena");
-  std::memset(session->arena_, 0, bytes);
-  if (!init.empty())
-    std::memcpy(session->arena_, init.data(), init.size());
   session->program_ = std::move(program);
+  const Program &p = session->program_;
+  if (options.device != Device::Cpu) {
+    Status s = code.source.empty()
+                   ? Status(KILN_STATUS_FAILED_PRECONDITION,
+                            "the program comes without its CUDA kernels")
+                   : cuda::createBackend(p, init, code, options,
+                                         session->backend_);
+    if (!s.ok() && options.device == Device::Cuda)
+      return s;
+    if (!s.ok())
+      session->fallback_ = std::string(s.message());
+  }
+  if (!session->backend_)
+    if (Status s = createCpuBackend(p, init, session->backend_); !s.ok())
+      return s;
   out = std::move(session);
   return Status();
 }
 
-Session::~Session() { std::free(arena_); }
+Session::~Session() = default;
 
-uint8_t *Session::persistent(std::string_view name, const Buffer **info) {
+const Buffer *Session::persistent(std::string_view name) const {
   int32_t id = program_.persistent(name);
-  if (id < 0)
-    return nullptr;
-  if (info)
-    *info = &program_.buffers[id];
-  return arena_ + program_.buffers[id].offset;
+  return id < 0 ? nullptr : &program_.buffers[id];
+}
+
+Status Session::read(const Buffer &b, void *data) {
+  return backend_->read(b.offset, data, b.bytes());
+}
+
+Status Session::write(const Buffer &b, const void *data) {
+  return backend_->write(b.offset, data, b.bytes());
 }
 
 Status Session::restore(const std::string &path) {
@@ -124,11 +119,10 @@ Status Session::restore(const SafeTensors &file, const std::string &origin,
                         "'; it is not a checkpoint of this model and "
                         "optimizer");
   // Check everything first, so that a bad checkpoint changes nothing.
-  std::vector<std::pair<uint8_t *, const TensorView *>> copies;
+  std::vector<std::pair<const Buffer *, const TensorView *>> copies;
   for (const TensorView &t : file.tensors()) {
-    const Buffer *b = nullptr;
-    uint8_t *data = persistent(t.name, &b);
-    if (!data)
+    const Buffer *b = persistent(t.name);
+    if (!b)
       continue;
     if (t.dtype != b->dtype || t.shape != b->shape)
       return Status(KILN_STATUS_INVALID_ARGUMENT,
@@ -137,14 +131,15 @@ Status Session::restore(const SafeTensors &file, const std::string &origin,
                         formatShape(t.shape) + "; the model's is " +
                         std::string(dtypeName(b->dtype)) + " " +
                         formatShape(b->shape));
-    copies.push_back({data, &t});
+    copies.push_back({b, &t});
   }
   if (copies.empty())
     return Status(KILN_STATUS_INVALID_ARGUMENT,
                   origin + " holds none of the model's parameters; is it a "
                            "checkpoint of this model?");
-  for (auto &[data, t] : copies)
-    std::memcpy(data, t->data, t->bytes);
+  for (auto &[b, t] : copies)
+    if (Status s = write(*b, t->data); !s.ok())
+      return s;
   return Status();
 }
 
@@ -197,122 +192,29 @@ Status Session::run(std::string_view name,
                     "input '" + b.name + "' has " +
                         std::to_string(given->bytes) +
                         " bytes; its shape needs " + std::to_string(b.bytes()));
-    std::memcpy(arena_ + b.offset, given->data, given->bytes);
-  }
-  // 2. The steps, in order. KILN_PROFILE=1 times each and prints the
-  // slowest to stderr.
-  static const bool profile = [] {
-    const char *v = std::getenv("KILN_PROFILE");
-    return v && *v && std::string(v) != "0";
-  }();
-  std::vector<std::pair<double, size_t>> times;
-  // Gradient buckets being all-reduced: a step that touches one waits.
-  struct InFlight {
-    Span span;
-    int handle;
-  };
-  std::vector<InFlight> inFlight;
-  const bool distributed = comm_ && comm_->size() > 1;
-  auto awaitOverlapping = [&](const Step &step) -> Status {
-    if (inFlight.empty())
-      return Status();
-    std::vector<int32_t> touched = stepBuffers(step);
-    for (size_t f = 0; f < inFlight.size();) {
-      bool overlaps = false;
-      for (int32_t id : touched) {
-        const Buffer &b = program_.buffers[id];
-        overlaps |= b.offset < inFlight[f].span.offset + inFlight[f].span.bytes &&
-                    inFlight[f].span.offset < b.offset + b.bytes();
-      }
-      if (!overlaps) {
-        ++f;
-        continue;
-      }
-      if (Status s = comm_->wait(inFlight[f].handle); !s.ok())
-        return s;
-      inFlight.erase(inFlight.begin() + f);
-    }
-    return Status();
-  };
-  for (size_t i = 0; i < entry->steps.size(); ++i) {
-    const Step &step = entry->steps[i];
-    auto start = std::chrono::steady_clock::now();
-    if (Status s = awaitOverlapping(step); !s.ok())
+    if (Status s = backend_->write(b.offset, given->data, b.bytes()); !s.ok())
       return s;
-    if (step.kind == Step::Kind::AllReduce) {
-      if (distributed) {
-        Span span = bucketSpan(program_, step);
-        DType t = program_.buffers[step.args[0]].dtype;
-        int handle = 0;
-        if (Status s = comm_->start(
-                arena_ + span.offset, span.bytes / int64_t(dtypeSize(t)), t,
-                step.mean,
-                step.bucket >= 0
-                    ? "the all-reduce of gradient bucket " +
-                          std::to_string(step.bucket)
-                    : "the all-reduce of step " + std::to_string(i) +
-                          " (statistics across ranks)",
-                handle);
-            !s.ok())
-          return s;
-        inFlight.push_back({span, handle});
-      }
-    } else if (step.kind == Step::Kind::Gemm) {
-      cpu::gemm(program_, step.gemm, arena_);
-    } else if (step.kind == Step::Kind::Conv) {
-      cpu::convolution(program_, step.conv, arena_);
-    } else {
-      // The step's own buffers, then each segment's: a segmented kernel
-      // runs over each segment's size (its one dimension, parallel or
-      // reduced).
-      const Kernel &kernel = program_.kernels[step.kernel];
-      int64_t points = 1;
-      for (int32_t d = 0; d < kernel.parallelDims; ++d)
-        points *= kernel.domain[d];
-      for (size_t g = 0; g <= step.segments.size(); ++g) {
-        const std::vector<int32_t> &ids = g ? step.segments[g - 1] : step.args;
-        std::vector<void *> args;
-        int64_t size = kernel.segmented ? kernel.domain[0] : points;
-        for (int32_t id : ids) {
-          const Buffer &b = program_.buffers[id];
-          args.push_back(arena_ + b.offset);
-          if (g && !b.shape.empty())
-            size = b.shape[0];
-        }
-        Kernel resized;
-        if (g) {
-          resized = kernel;
-          resized.domain = {size};
-          for (KArg &a : resized.args)
-            if (!a.shape.empty())
-              a.shape = {size};
-        }
-        if (Status s = hook_ ? hook_(step.kernel, args,
-                                     kernel.segmented ? size : points)
-                             : cpu::runKernel(g ? resized : kernel, args);
-            !s.ok())
-          return s;
-      }
-    }
-    if (!inFlight.empty())
-      comm_->poll();
-    if (profile)
-      times.push_back({std::chrono::duration<double, std::milli>(
-                           std::chrono::steady_clock::now() - start)
-                           .count(),
-                       i});
   }
-  for (const InFlight &f : inFlight)
-    if (Status s = comm_->wait(f.handle); !s.ok())
-      return s;
-  if (profile)
-    printProfile(program_, *entry, times);
-  // 3. The outputs, where they are in the arena.
+  // 2. The steps.
+  Backend::RunOptions run;
+  run.comm = comm_;
+  run.hook = &hook_;
+  if (Status s = backend_->run(*entry, run); !s.ok())
+    return s;
+  // 3. The outputs: where they are in a host arena, else copied out.
   outputs.clear();
-  for (int32_t id : entry->outputs) {
-    const Buffer &b = program_.buffers[id];
-    outputs.push_back(
-        {b.name, b.dtype, b.shape, arena_ + b.offset, size_t(b.bytes())});
+  uint8_t *arena = backend_->hostArena();
+  outputCopies_.resize(entry->outputs.size());
+  for (size_t o = 0; o < entry->outputs.size(); ++o) {
+    const Buffer &b = program_.buffers[entry->outputs[o]];
+    const uint8_t *data = arena + b.offset;
+    if (!arena) {
+      outputCopies_[o].resize(size_t(b.bytes()));
+      if (Status s = read(b, outputCopies_[o].data()); !s.ok())
+        return s;
+      data = outputCopies_[o].data();
+    }
+    outputs.push_back({b.name, b.dtype, b.shape, data, size_t(b.bytes())});
   }
   return Status();
 }

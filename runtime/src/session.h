@@ -2,6 +2,7 @@
 #ifndef KILN_RUNTIME_SRC_SESSION_H
 #define KILN_RUNTIME_SRC_SESSION_H
 
+#include "backend.h"
 #include "collectives.h"
 #include "program.h"
 #include "safetensors.h"
@@ -22,18 +23,47 @@ struct HostTensor {
   size_t bytes = 0;
 };
 
-/// One loaded program and its arena (one allocation), on the CPU for now.
+/// Where a session runs: the CPU, an NVIDIA GPU, or (Auto) the GPU when
+/// one is usable, else the CPU (Session::fallback() then says why).
+enum class Device : uint8_t { Cpu, Cuda, Auto };
+
+/// Parses "cpu", "cuda" or "auto"; false for anything else.
+bool parseDevice(std::string_view text, Device &out);
+
+struct SessionOptions {
+  Device device = Device::Cpu;
+  int ordinal = 0;   ///< Which GPU (a data-parallel rank: its local rank).
+  bool tf32 = false; ///< fp32 GEMMs may use TF32 tensor cores (CUDA).
+};
+
+/// What the CUDA backend runs: the program's kernels as CUDA C++ (the
+/// artifact's "cuda.source") and the cubins `kiln compile --precompile`
+/// made of it, by architecture ("sm_90").
+struct DeviceCode {
+  std::string source;
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> cubins;
+};
+
+/// One loaded program and its arena (one allocation) on its backend.
 /// Thread-safety: a session runs one entry at a time; use one per thread.
 class Session {
 public:
   /// Reads and checks the artifact at `path` and prepares the arena.
-  static Status open(const std::string &path, std::unique_ptr<Session> &out);
-  /// As open, from a program and the bytes of its init region.
+  static Status open(const std::string &path, std::unique_ptr<Session> &out,
+                     const SessionOptions &options = {});
+  /// As open, from a program, the bytes of its init region and (for the
+  /// CUDA backend) its kernels' code.
   static Status create(Program program, std::vector<uint8_t> init,
-                       std::unique_ptr<Session> &out);
+                       std::unique_ptr<Session> &out,
+                       const SessionOptions &options = {},
+                       DeviceCode code = {});
   ~Session();
 
   const Program &program() const { return program_; }
+  /// What the session runs on ("cpu (2 threads, openblas GEMMs)").
+  std::string device() const { return backend_->describe(); }
+  /// With Device::Auto on the CPU: why the GPU could not be used.
+  const std::string &fallback() const { return fallback_; }
 
   /// Runs `entry` with `inputs` (one per entry input, by name; dtype and
   /// shape must match). `outputs` receives the entry's outputs, pointing
@@ -48,9 +78,12 @@ public:
   Status runFiles(std::string_view entry, const std::string &inputsPath,
                   const std::string &outputsPath);
 
-  /// The arena bytes of the persistent buffer (parameter, optimizer state,
-  /// statistic) named `name`, or null; `info` receives its description.
-  uint8_t *persistent(std::string_view name, const Buffer **info = nullptr);
+  /// The persistent buffer (parameter, optimizer state, statistic) named
+  /// `name`, or null.
+  const Buffer *persistent(std::string_view name) const;
+  /// Copies buffer `b`'s bytes (b.bytes()) out of the arena, or into it.
+  Status read(const Buffer &b, void *data);
+  Status write(const Buffer &b, const void *data);
   /// Copies every tensor of `file` (read from `origin`) whose name is a
   /// persistent buffer into it (a checkpoint's weights), checking dtype and
   /// shape; each name of `required` must be there. Fails, changing nothing,
@@ -60,13 +93,9 @@ public:
   /// restore() from the safetensors file at `path`.
   Status restore(const std::string &path);
 
-  /// Runs kernel steps with `hook` (kernel index, argument pointers in the
-  /// kernel's order, and the launch's size: the parallel points, or for a
-  /// segmented kernel the segment's size, its `kiln_n`) instead of the CPU
-  /// interpreter; null restores it. For tests that execute generated kernel
-  /// code on the CPU.
-  using KernelHook = std::function<Status(
-      int32_t kernel, const std::vector<void *> &args, int64_t points)>;
+  /// On the CPU backend, runs kernel steps with `hook` (backend.h) instead
+  /// of the interpreter; null restores it.
+  using KernelHook = runtime::KernelHook;
   void setKernelHook(KernelHook hook) { hook_ = std::move(hook); }
 
   /// The communicator of a data-parallel run (null: a single process);
@@ -79,7 +108,10 @@ private:
   Communicator *comm_ = nullptr;
   KernelHook hook_;
   Program program_;
-  uint8_t *arena_ = nullptr;
+  std::unique_ptr<Backend> backend_;
+  std::string fallback_;
+  /// Outputs copied from a device arena; HostTensors point into them.
+  std::vector<std::vector<uint8_t>> outputCopies_;
 };
 
 } // namespace kiln::runtime

@@ -104,13 +104,18 @@ Status Trainer::step(const std::vector<HostTensor> &batch,
 Status Trainer::save(const std::string &path,
                      const std::map<std::string, std::string> &metadata) const {
   SafeTensorsWriter writer;
-  for (const std::string &name : checkpointNames()) {
-    const Buffer *b = nullptr;
-    uint8_t *data = session_.persistent(name, &b);
-    if (!data)
-      return Status(KILN_STATUS_INTERNAL,
-                    "the program has no buffer '" + name + "' to checkpoint");
-    if (Status s = writer.add(name, b->dtype, b->shape, data, size_t(b->bytes()));
+  std::vector<std::string> names = checkpointNames();
+  std::vector<std::vector<uint8_t>> data(names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    const Buffer *b = session_.persistent(names[i]);
+    if (!b)
+      return Status(KILN_STATUS_INTERNAL, "the program has no buffer '" +
+                                              names[i] + "' to checkpoint");
+    data[i].resize(size_t(b->bytes()));
+    if (Status s = session_.read(*b, data[i].data()); !s.ok())
+      return s;
+    if (Status s = writer.add(names[i], b->dtype, b->shape, data[i].data(),
+                              data[i].size());
         !s.ok())
       return s;
   }

@@ -213,14 +213,18 @@ Status trainLoop(Session &session, Trainer &trainer, const Dataset &train,
     if (ranks < 2)
       return Status();
     for (const std::string &name : program.training->statistics) {
-      const Buffer *b = nullptr;
-      uint8_t *data = session.persistent(name, &b);
-      if (!data)
+      const Buffer *b = session.persistent(name);
+      if (!b)
         continue;
-      if (Status s = comm->broadcast(data, b->bytes(), 0,
+      std::vector<uint8_t> data(size_t(b->bytes()));
+      if (Status s = session.read(*b, data.data()); !s.ok())
+        return s;
+      if (Status s = comm->broadcast(data.data(), b->bytes(), 0,
                                      "the broadcast of rank 0's BatchNorm "
                                      "statistic '" + name + "'");
           !s.ok())
+        return s;
+      if (Status s = session.write(*b, data.data()); !s.ok())
         return s;
     }
     return Status();

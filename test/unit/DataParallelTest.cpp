@@ -164,9 +164,10 @@ std::map<std::string, std::vector<float>> runStep(rt::Session &s) {
     out[t.name].assign(f, f + t.bytes / 4);
   }
   for (const std::string &name : p.training->parameters) {
-    const rt::Buffer *b = nullptr;
-    const float *f = reinterpret_cast<const float *>(s.persistent(name, &b));
-    out["param." + name].assign(f, f + b->bytes() / 4);
+    const rt::Buffer *b = s.persistent(name);
+    std::vector<float> &v = out["param." + name];
+    v.resize(size_t(b->bytes() / 4));
+    EXPECT_TRUE(s.read(*b, v.data()).ok());
   }
   return out;
 }

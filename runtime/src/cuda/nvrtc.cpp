@@ -1,6 +1,8 @@
 //===- nvrtc.cpp - NVRTC, loaded at run time -------------------------------===//
 #include "nvrtc.h"
 
+#include "api.h"
+
 #include <cstdlib>
 #include <dlfcn.h>
 #include <mutex>
@@ -30,28 +32,9 @@ Status Nvrtc::get(Nvrtc *&out) {
   static std::string failure; // Why NVRTC cannot be used; empty if it can.
   static std::once_flag once;
   std::call_once(once, [] {
-    std::vector<std::string> names = {"libnvrtc.so.13", "libnvrtc.so.12",
-                                      "libnvrtc.so"};
-    std::vector<std::string> dirs;
-    if (const char *home = std::getenv("CUDA_HOME"))
-      dirs.push_back(std::string(home) + "/lib64/");
-    dirs.push_back("/usr/local/cuda/lib64/");
-    void *handle = nullptr;
     std::string tried;
-    for (const std::string &name : names) {
-      handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-      tried += (tried.empty() ? "" : ", ") + name;
-      if (handle)
-        break;
-    }
-    for (size_t d = 0; !handle && d < dirs.size(); ++d)
-      for (const std::string &name : names) {
-        std::string path = dirs[d] + name;
-        handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-        tried += ", " + path;
-        if (handle)
-          break;
-      }
+    void *handle = openLibrary(
+        {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}, tried);
     if (!handle) {
       failure = "NVRTC is not installed (tried " + tried +
                 "); install the CUDA toolkit or set CUDA_HOME";

@@ -1,0 +1,208 @@
+//===- backend.cpp - the CPU backend: the interpreter and BLAS ------------===//
+#include "runtime/src/backend.h"
+
+#include "runtime/src/cpu/gemm.h"
+#include "runtime/src/cpu/interpreter.h"
+#include "runtime/src/cpu/threads.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace kiln::runtime {
+namespace {
+
+/// The ten slowest steps of a run, for KILN_PROFILE.
+void printProfile(const Program &program, const Entry &entry,
+                  std::vector<std::pair<double, size_t>> &times) {
+  double total = 0, byKind[4] = {0, 0, 0, 0};
+  for (auto &t : times) {
+    total += t.first;
+    byKind[int(entry.steps[t.second].kind)] += t.first;
+  }
+  std::sort(times.begin(), times.end(), std::greater<>());
+  std::fprintf(stderr, "kiln profile: %s: %zu steps, %.3f ms\n",
+               entry.name.c_str(), times.size(), total);
+  std::fprintf(stderr,
+               "  kernels %.3f ms, gemms %.3f ms, convolutions %.3f ms, "
+               "all-reduce starts %.3f ms\n",
+               byKind[int(Step::Kind::Kernel)], byKind[int(Step::Kind::Gemm)],
+               byKind[int(Step::Kind::Conv)],
+               byKind[int(Step::Kind::AllReduce)]);
+  for (size_t r = 0; r < std::min<size_t>(times.size(), 10); ++r) {
+    const Step &step = entry.steps[times[r].second];
+    std::string what =
+        step.kind == Step::Kind::Gemm ? "gemm"
+        : step.kind == Step::Kind::Conv ? "convolution"
+        : step.kind == Step::Kind::AllReduce
+            ? "all-reduce of bucket " + std::to_string(step.bucket)
+            : "kernel " + program.kernels[step.kernel].name + " " +
+                  formatShape(program.kernels[step.kernel].domain);
+    std::fprintf(stderr, "  step %4zu %10.3f ms %5.1f%%  %s\n", times[r].second,
+                 times[r].first, total > 0 ? 100 * times[r].first / total : 0.0,
+                 what.c_str());
+  }
+}
+
+class CpuBackend final : public Backend {
+public:
+  CpuBackend(const Program &program, uint8_t *arena)
+      : program_(program), arena_(arena) {}
+  ~CpuBackend() override { std::free(arena_); }
+
+  std::string describe() const override {
+    return "cpu (" + std::to_string(cpu::threadCount()) + " threads, " +
+           cpu::gemmBackendName() + " GEMMs)";
+  }
+  uint8_t *hostArena() override { return arena_; }
+  Status write(int64_t offset, const void *data, int64_t bytes) override {
+    std::memcpy(arena_ + offset, data, size_t(bytes));
+    return Status();
+  }
+  Status read(int64_t offset, void *data, int64_t bytes) override {
+    std::memcpy(data, arena_ + offset, size_t(bytes));
+    return Status();
+  }
+  Status run(const Entry &entry, const RunOptions &options) override;
+
+private:
+  const Program &program_;
+  uint8_t *arena_;
+};
+
+Status CpuBackend::run(const Entry &entry, const RunOptions &options) {
+  Communicator *comm = options.comm;
+  const KernelHook *hook = options.hook && *options.hook ? options.hook : nullptr;
+  // The steps, in order. KILN_PROFILE=1 times each and prints the
+  // slowest to stderr.
+  static const bool profile = [] {
+    const char *v = std::getenv("KILN_PROFILE");
+    return v && *v && std::string(v) != "0";
+  }();
+  std::vector<std::pair<double, size_t>> times;
+  // Gradient buckets being all-reduced: a step that touches one waits.
+  struct InFlight {
+    Span span;
+    int handle;
+  };
+  std::vector<InFlight> inFlight;
+  const bool distributed = comm && comm->size() > 1;
+  auto awaitOverlapping = [&](const Step &step) -> Status {
+    if (inFlight.empty())
+      return Status();
+    std::vector<int32_t> touched = stepBuffers(step);
+    for (size_t f = 0; f < inFlight.size();) {
+      bool overlaps = false;
+      for (int32_t id : touched) {
+        const Buffer &b = program_.buffers[id];
+        overlaps |= b.offset < inFlight[f].span.offset + inFlight[f].span.bytes &&
+                    inFlight[f].span.offset < b.offset + b.bytes();
+      }
+      if (!overlaps) {
+        ++f;
+        continue;
+      }
+      if (Status s = comm->wait(inFlight[f].handle); !s.ok())
+        return s;
+      inFlight.erase(inFlight.begin() + f);
+    }
+    return Status();
+  };
+  for (size_t i = 0; i < entry.steps.size(); ++i) {
+    const Step &step = entry.steps[i];
+    auto start = std::chrono::steady_clock::now();
+    if (Status s = awaitOverlapping(step); !s.ok())
+      return s;
+    if (step.kind == Step::Kind::AllReduce) {
+      if (distributed) {
+        Span span = bucketSpan(program_, step);
+        DType t = program_.buffers[step.args[0]].dtype;
+        int handle = 0;
+        if (Status s = comm->start(
+                arena_ + span.offset, span.bytes / int64_t(dtypeSize(t)), t,
+                step.mean,
+                step.bucket >= 0
+                    ? "the all-reduce of gradient bucket " +
+                          std::to_string(step.bucket)
+                    : "the all-reduce of step " + std::to_string(i) +
+                          " (statistics across ranks)",
+                handle);
+            !s.ok())
+          return s;
+        inFlight.push_back({span, handle});
+      }
+    } else if (step.kind == Step::Kind::Gemm) {
+      cpu::gemm(program_, step.gemm, arena_);
+    } else if (step.kind == Step::Kind::Conv) {
+      cpu::convolution(program_, step.conv, arena_);
+    } else {
+      // The step's own buffers, then each segment's: a segmented kernel
+      // runs over each segment's size (its one dimension, parallel or
+      // reduced).
+      const Kernel &kernel = program_.kernels[step.kernel];
+      int64_t points = 1;
+      for (int32_t d = 0; d < kernel.parallelDims; ++d)
+        points *= kernel.domain[d];
+      for (size_t g = 0; g <= step.segments.size(); ++g) {
+        const std::vector<int32_t> &ids = g ? step.segments[g - 1] : step.args;
+        std::vector<void *> args;
+        int64_t size = kernel.segmented ? kernel.domain[0] : points;
+        for (int32_t id : ids) {
+          const Buffer &b = program_.buffers[id];
+          args.push_back(arena_ + b.offset);
+          if (g && !b.shape.empty())
+            size = b.shape[0];
+        }
+        Kernel resized;
+        if (g) {
+          resized = kernel;
+          resized.domain = {size};
+          for (KArg &a : resized.args)
+            if (!a.shape.empty())
+              a.shape = {size};
+        }
+        if (Status s = hook ? (*hook)(step.kernel, args,
+                                     kernel.segmented ? size : points)
+                             : cpu::runKernel(g ? resized : kernel, args);
+            !s.ok())
+          return s;
+      }
+    }
+    if (!inFlight.empty())
+      comm->poll();
+    if (profile)
+      times.push_back({std::chrono::duration<double, std::milli>(
+                           std::chrono::steady_clock::now() - start)
+                           .count(),
+                       i});
+  }
+  for (const InFlight &f : inFlight)
+    if (Status s = comm->wait(f.handle); !s.ok())
+      return s;
+  if (profile)
+    printProfile(program_, entry, times);
+  return Status();
+}
+
+} // namespace
+
+Status createCpuBackend(const Program &program_,
+                        const std::vector<uint8_t> &init,
+                        std::unique_ptr<Backend> &out) {
+  size_t bytes =
+      size_t(std::max<int64_t>(program_.arenaBytes, 64) + 63) / 64 * 64;
+  auto *arena = static_cast<uint8_t *>(std::aligned_alloc(64, bytes));
+  if (!arena)
+    return Status(KILN_STATUS_RESOURCE_EXHAUSTED,
+                  "cannot allocate the " + std::to_string(program_.arenaBytes) +
+                      "-byte arena");
+  std::memset(arena, 0, bytes);
+  if (!init.empty())
+    std::memcpy(arena, init.data(), init.size());
+  out = std::make_unique<CpuBackend>(program_, arena);
+  return Status();
+}
+
+} // namespace kiln::runtime

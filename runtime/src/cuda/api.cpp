@@ -1,0 +1,173 @@
+//===- api.cpp - the CUDA driver and cuBLASLt, loaded at run time ---------===//
+#include "api.h"
+
+#include <cstdlib>
+#include <dlfcn.h>
+#include <mutex>
+
+namespace kiln::runtime::cuda {
+namespace {
+
+const DriverApi *testDriver = nullptr;
+const BlasLtApi *testBlas = nullptr;
+
+/// Binds `symbol` of `handle` into `fn`; records a missing one in `missing`.
+template <typename Fn>
+void bind(void *handle, Fn &fn, const char *symbol, std::string &missing) {
+  fn = reinterpret_cast<Fn>(dlsym(handle, symbol));
+  if (!fn)
+    missing += (missing.empty() ? "" : ", ") + std::string(symbol);
+}
+
+} // namespace
+
+void *openLibrary(const std::vector<std::string> &names, std::string &tried) {
+  tried.clear();
+  for (const std::string &name : names) {
+    tried += (tried.empty() ? "" : ", ") + name;
+    if (void *handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL))
+      return handle;
+  }
+  std::vector<std::string> dirs;
+  if (const char *home = std::getenv("CUDA_HOME"))
+    dirs.push_back(std::string(home) + "/lib64/");
+  dirs.push_back("/usr/local/cuda/lib64/");
+  for (const std::string &dir : dirs)
+    for (const std::string &name : names) {
+      std::string path = dir + name;
+      tried += ", " + path;
+      if (void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL))
+        return handle;
+    }
+  return nullptr;
+}
+
+std::string describe(const DriverApi &api, CUresult r) {
+  const char *name = nullptr, *text = nullptr;
+  api.getErrorName(r, &name);
+  api.getErrorString(r, &text);
+  return std::string(name ? name : "CUDA error " + std::to_string(r)) +
+         (text ? " (" + std::string(text) + ")" : std::string());
+}
+
+Status driver(const DriverApi *&out) {
+  if (testDriver) {
+    out = testDriver;
+    return Status();
+  }
+  static DriverApi api;
+  static std::string failure;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char *path = std::getenv("KILN_CUDA_DRIVER");
+    std::string name = path && *path ? path : "libcuda.so.1";
+    void *handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+      failure = "no NVIDIA driver: " + name + " cannot be opened (" +
+                dlerror() + ")";
+      return;
+    }
+    std::string missing;
+    bind(handle, api.init, "cuInit", missing);
+    bind(handle, api.driverGetVersion, "cuDriverGetVersion", missing);
+    bind(handle, api.getErrorName, "cuGetErrorName", missing);
+    bind(handle, api.getErrorString, "cuGetErrorString", missing);
+    bind(handle, api.deviceGetCount, "cuDeviceGetCount", missing);
+    bind(handle, api.deviceGet, "cuDeviceGet", missing);
+    bind(handle, api.deviceGetName, "cuDeviceGetName", missing);
+    bind(handle, api.deviceGetAttribute, "cuDeviceGetAttribute", missing);
+    bind(handle, api.deviceTotalMem, "cuDeviceTotalMem_v2", missing);
+    bind(handle, api.primaryCtxRetain, "cuDevicePrimaryCtxRetain", missing);
+    bind(handle, api.primaryCtxRelease, "cuDevicePrimaryCtxRelease_v2",
+         missing);
+    bind(handle, api.ctxSetCurrent, "cuCtxSetCurrent", missing);
+    bind(handle, api.memAlloc, "cuMemAlloc_v2", missing);
+    bind(handle, api.memFree, "cuMemFree_v2", missing);
+    bind(handle, api.memcpyHtoD, "cuMemcpyHtoD_v2", missing);
+    bind(handle, api.memcpyDtoH, "cuMemcpyDtoH_v2", missing);
+    bind(handle, api.memsetD8, "cuMemsetD8_v2", missing);
+    bind(handle, api.streamCreate, "cuStreamCreate", missing);
+    bind(handle, api.streamDestroy, "cuStreamDestroy_v2", missing);
+    bind(handle, api.streamSynchronize, "cuStreamSynchronize", missing);
+    bind(handle, api.moduleLoadData, "cuModuleLoadData", missing);
+    bind(handle, api.moduleUnload, "cuModuleUnload", missing);
+    bind(handle, api.moduleGetFunction, "cuModuleGetFunction", missing);
+    bind(handle, api.launchKernel, "cuLaunchKernel", missing);
+    bind(handle, api.streamBeginCapture, "cuStreamBeginCapture_v2", missing);
+    bind(handle, api.streamEndCapture, "cuStreamEndCapture", missing);
+    bind(handle, api.graphInstantiate, "cuGraphInstantiateWithFlags", missing);
+    bind(handle, api.graphLaunch, "cuGraphLaunch", missing);
+    bind(handle, api.graphExecDestroy, "cuGraphExecDestroy", missing);
+    bind(handle, api.graphDestroy, "cuGraphDestroy", missing);
+    if (!missing.empty()) {
+      failure = "the NVIDIA driver's " + name + " lacks " + missing +
+                " (a driver for CUDA 12 or newer is required)";
+      return;
+    }
+    if (CUresult r = api.init(0); r != CUDA_SUCCESS)
+      failure = "the NVIDIA driver cannot initialize CUDA: cuInit: " +
+                describe(api, r);
+  });
+  if (!failure.empty())
+    return Status(KILN_STATUS_UNAVAILABLE, failure);
+  out = &api;
+  return Status();
+}
+
+Status blasLt(const BlasLtApi *&out) {
+  if (testBlas) {
+    out = testBlas;
+    return Status();
+  }
+  static BlasLtApi api;
+  static std::string failure;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::string tried;
+    void *handle =
+        openLibrary({"libcublasLt.so.13", "libcublasLt.so.12"}, tried);
+    if (!handle) {
+      failure = "cuBLASLt is not installed (tried " + tried +
+                "); install the CUDA toolkit's cuBLAS or set CUDA_HOME";
+      return;
+    }
+    std::string missing;
+    bind(handle, api.getVersion, "cublasLtGetVersion", missing);
+    bind(handle, api.getStatusString, "cublasLtGetStatusString", missing);
+    bind(handle, api.create, "cublasLtCreate", missing);
+    bind(handle, api.destroy, "cublasLtDestroy", missing);
+    bind(handle, api.matmulDescCreate, "cublasLtMatmulDescCreate", missing);
+    bind(handle, api.matmulDescDestroy, "cublasLtMatmulDescDestroy", missing);
+    bind(handle, api.matmulDescSetAttribute, "cublasLtMatmulDescSetAttribute",
+         missing);
+    bind(handle, api.matrixLayoutCreate, "cublasLtMatrixLayoutCreate",
+         missing);
+    bind(handle, api.matrixLayoutDestroy, "cublasLtMatrixLayoutDestroy",
+         missing);
+    bind(handle, api.matrixLayoutSetAttribute,
+         "cublasLtMatrixLayoutSetAttribute", missing);
+    bind(handle, api.preferenceCreate, "cublasLtMatmulPreferenceCreate",
+         missing);
+    bind(handle, api.preferenceDestroy, "cublasLtMatmulPreferenceDestroy",
+         missing);
+    bind(handle, api.preferenceSetAttribute,
+         "cublasLtMatmulPreferenceSetAttribute", missing);
+    bind(handle, api.algoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic",
+         missing);
+    bind(handle, api.matmul, "cublasLtMatmul", missing);
+    if (!missing.empty())
+      failure = "the cuBLASLt library found lacks " + missing +
+                " (CUDA 12 or newer is required)";
+  });
+  if (!failure.empty())
+    return Status(KILN_STATUS_UNAVAILABLE, failure);
+  out = &api;
+  return Status();
+}
+
+void setApisForTesting(const DriverApi *driver, const BlasLtApi *blas) {
+  testDriver = driver;
+  testBlas = blas;
+}
+
+} // namespace kiln::runtime::cuda

@@ -1,0 +1,36 @@
+//===- backend.h - the CUDA backend ---------------------------------------===//
+//
+// Runs a program on one NVIDIA GPU: the kernels of the artifact's
+// "cuda.source" (its precompiled cubin for the GPU's architecture, else
+// compiled by NVRTC into the on-disk cache, cache.h), GEMMs on cuBLASLt (bias
+// and ReLU as its epilogues), all on one stream. Memory is one device
+// allocation made when the session opens: the program's arena at its
+// planned offsets, then the multi-tensor launches' segment tables and the
+// GEMM workspace; nothing is allocated while a step runs. An entry's first
+// run executes its steps one by one; the next captures them as one CUDA
+// graph, which every later run replays (inputs enter through their fixed
+// arena slots). KILN_CUDA_GRAPHS=0 turns graphs off; KILN_CUDA_SYNC=1 waits
+// after every step, so that an error names the step that caused it.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_RUNTIME_SRC_CUDA_BACKEND_H
+#define KILN_RUNTIME_SRC_CUDA_BACKEND_H
+
+#include "runtime/src/session.h"
+
+namespace kiln::runtime::cuda {
+
+/// The entry function of the program's kernel `index` in the CUDA module
+/// ("kiln_k3"; a segmented kernel's multi-tensor entry adds "_segments").
+std::string entryName(size_t index);
+
+/// Opens GPU `options.ordinal` and loads `program` there. Fails, saying why,
+/// when no GPU is usable, a library is missing, a kernel does not compile or
+/// load, or the program needs what this backend does not do yet.
+Status createBackend(const Program &program, const std::vector<uint8_t> &init,
+                     const DeviceCode &code, const SessionOptions &options,
+                     std::unique_ptr<Backend> &out);
+
+} // namespace kiln::runtime::cuda
+
+#endif // KILN_RUNTIME_SRC_CUDA_BACKEND_H

@@ -10,6 +10,7 @@
 #include "compiler/Compile.h"
 #include "compiler/Export.h"
 #include "compiler/Registration.h"
+#include "codegen/cuda/CudaKernel.h"
 #include "runtime/src/cpu/threads.h"
 #include "runtime/src/inspect.h"
 #include "runtime/src/safetensors.h"
@@ -145,7 +146,7 @@ cl::opt<std::string> trainDevice(
     cl::desc("auto (default: the GPU if there is one, else the CPU), cpu or "
              "cuda"),
     cl::value_desc("auto|cpu|cuda"), cl::init("auto"), cl::sub(trainCommand),
-    cl::sub(stepCommand), cl::cat(kilnCategory));
+    cl::sub(stepCommand), cl::sub(runCommand), cl::cat(kilnCategory));
 
 cl::opt<double> optBucketMb(
     "bucket-mb",
@@ -423,20 +424,18 @@ int joinRanks(StringRef command) {
 int openSession(StringRef command, StringRef model, bool training,
                 int64_t batch, mlir::MLIRContext &context,
                 std::unique_ptr<kiln::runtime::Session> &session) {
-  if (trainDevice == "cuda") {
-    errs() << "kiln " << command
-           << ": error: --device cuda: this build has no CUDA backend yet; "
-              "use --device cpu\n";
-    return 1;
-  }
-  if (trainDevice != "auto" && trainDevice != "cpu") {
+  kiln::runtime::SessionOptions device;
+  if (!kiln::runtime::parseDevice(trainDevice, device.device)) {
     errs() << "kiln " << command << ": error: unknown --device '"
            << trainDevice << "' (expected auto, cpu or cuda)\n";
     return 1;
   }
+  // Data-parallel ranks on one machine take one GPU each.
+  device.ordinal = ranks.comm ? ranks.comm->localRank() : 0;
+  device.tf32 = optPrecision == "tf32";
   kiln::runtime::Status status;
   if (model.ends_with(".kiln")) {
-    status = kiln::runtime::Session::open(model.str(), session);
+    status = kiln::runtime::Session::open(model.str(), session, device);
   } else {
     CompileOptions options;
     options.inputPath = model.str();
@@ -457,11 +456,34 @@ int openSession(StringRef command, StringRef model, bool training,
     auto program = compileProgram(options, context);
     if (mlir::failed(program))
       return 1; // The compiler reported why.
+    // The CUDA backend runs the kernels printed as CUDA C++.
+    kiln::runtime::DeviceCode code;
+    if (device.device != kiln::runtime::Device::Cpu) {
+      kiln::codegen::cuda::Module module;
+      std::string error;
+      if (kiln::codegen::cuda::printModule(program->program.kernels, module,
+                                           error))
+        code.source = std::move(module.source);
+      else if (device.device == kiln::runtime::Device::Cuda)
+        return reportStatus(
+            command, kiln::runtime::Status(KILN_STATUS_UNIMPLEMENTED,
+                                           "--device cuda: " + error)
+                         .release());
+    }
     status = kiln::runtime::Session::create(std::move(program->program),
-                                            std::move(program->init), session);
+                                            std::move(program->init), session,
+                                            device, std::move(code));
   }
+  if (!status.ok() && device.device == kiln::runtime::Device::Cuda)
+    status.annotate("--device cuda");
   if (!status.ok())
     return reportStatus(command, status.release());
+  if (!session->fallback().empty() && ranks.rank == 0)
+    errs() << "kiln " << command << ": no usable GPU (" << session->fallback()
+           << "); running on the CPU\n";
+  else if (device.device != kiln::runtime::Device::Cpu && ranks.rank == 0)
+    errs() << "kiln " << command << ": running on " << session->device()
+           << "\n";
   if (ranks.comm) {
     session->setCommunicator(ranks.comm.get());
     // Each rank compiled on its own; the timeouts count from here.

@@ -29,3 +29,13 @@ config.environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
 config.environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
 config.environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
 config.substitutions.append(("%mpirun", "mpirun --oversubscribe -np"))
+
+# The CUDA toolkit's stub driver library (it links, but cuInit fails): what
+# the device tests load in place of an NVIDIA driver.
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+stub = os.path.join(cuda_home, "lib64", "stubs", "libcuda.so")
+if os.path.exists(stub):
+    config.available_features.add("cuda-stub-driver")
+config.substitutions.append(("%cuda_stub_driver", stub))
+# Kernel caches of the tests' runs stay in the build tree.
+config.environment["KILN_CACHE_DIR"] = os.path.join(config.kiln_obj_root, "test", "kernel-cache")

@@ -44,9 +44,29 @@ void *openLibrary(const std::vector<std::string> &names, std::string &tried) {
 
 std::string describe(const DriverApi &api, CUresult r) {
   const char *name = nullptr, *text = nullptr;
-  api.getErrorName(r, &name);
-  api.getErrorString(r, &text);
-  return std::string(name ? name : "CUDA error " + std::to_string(r)) +
+  if (api.getErrorName(r, &name) != CUDA_SUCCESS)
+    name = nullptr;
+  if (api.getErrorString(r, &text) != CUDA_SUCCESS)
+    text = nullptr;
+  // What a driver that cannot describe its errors (the toolkit's stub
+  // library) means by the ones that say no GPU is usable.
+  if (!name) {
+    static const std::pair<CUresult, const char *> known[] = {
+        {2, "CUDA_ERROR_OUT_OF_MEMORY"},
+        {3, "CUDA_ERROR_NOT_INITIALIZED"},
+        {34, "CUDA_ERROR_STUB_LIBRARY (this libcuda is the CUDA toolkit's "
+             "stub, not the NVIDIA driver's)"},
+        {35, "CUDA_ERROR_INSUFFICIENT_DRIVER (the NVIDIA driver is older "
+             "than this CUDA)"},
+        {100, "CUDA_ERROR_NO_DEVICE (no GPU is visible; check "
+              "CUDA_VISIBLE_DEVICES)"},
+        {999, "CUDA_ERROR_UNKNOWN"}};
+    for (const auto &[code, what] : known)
+      if (code == r)
+        return what;
+    return "CUDA error " + std::to_string(r);
+  }
+  return std::string(name) +
          (text ? " (" + std::string(text) + ")" : std::string());
 }
 

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/cuda/CudaKernel.h"
+#include "test/unit/HostModule.h"
 #include "test/unit/RowReduction.h"
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
@@ -29,7 +30,7 @@
 namespace {
 
 namespace rt = kiln::runtime;
-using LaunchFn = void (*)(int, void **, long long);
+using kiln::test::LaunchFn;
 
 struct Model {
   std::string name, loss = "cross_entropy";
@@ -44,26 +45,9 @@ class CudaEmulation : public testing::TestWithParam<Model> {};
 /// The printed module, compiled by the host compiler and loaded.
 LaunchFn buildHostModule(const std::vector<rt::Kernel> &kernels,
                          const std::string &dir, std::string &error) {
-  std::string source;
-  if (!kiln::codegen::cuda::printHostModule(kernels, source, error))
-    return nullptr;
-  std::ofstream(dir + "/module.cpp") << source;
-  std::string command = std::string(KILN_HOST_CXX) +
-                        " -std=c++17 -O1 -shared -fPIC -w " + dir +
-                        "/module.cpp -o " + dir + "/module.so 2> " + dir +
-                        "/log.txt";
-  if (std::system(command.c_str()) != 0) {
-    std::ifstream log(dir + "/log.txt");
-    error = "the host compiler rejects the module: " +
-            std::string(std::istreambuf_iterator<char>(log), {});
-    return nullptr;
-  }
-  void *handle = dlopen((dir + "/module.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle) {
-    error = dlerror();
-    return nullptr;
-  }
-  return reinterpret_cast<LaunchFn>(dlsym(handle, "kiln_host_launch"));
+  void *handle = kiln::test::buildHostModule(kernels, dir, error);
+  return handle ? reinterpret_cast<LaunchFn>(dlsym(handle, "kiln_host_launch"))
+                : nullptr;
 }
 
 TEST_P(CudaEmulation, TrainingStepMatchesTheInterpreter) {

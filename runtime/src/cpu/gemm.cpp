@@ -238,6 +238,18 @@ void gemm(const Program &program, const GemmCall &call, uint8_t *arena) {
     run<float>(program, call, arena);
 }
 
+void matmul(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+            float alpha, const float *a, const float *b, float beta,
+            float *out) {
+  product<float>(transA, transB, m, n, k, alpha, a, b, beta, out);
+}
+
+void matmul(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+            double alpha, const double *a, const double *b, double beta,
+            double *out) {
+  product<double>(transA, transB, m, n, k, alpha, a, b, beta, out);
+}
+
 void setBlasThreads(int threads) {
 #ifdef KILN_HAVE_CBLAS
   // OpenBLAS sized its pool for the whole machine when it loaded.

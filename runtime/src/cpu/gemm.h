@@ -15,6 +15,16 @@ void gemm(const Program &program, const GemmCall &call, uint8_t *arena);
 /// columns (im2col) times the weights as a GEMM, plus the bias.
 void convolution(const Program &program, const ConvCall &call, uint8_t *arena);
 
+/// out (m x n) = alpha * op(a) * op(b) + beta * out, row-major and
+/// contiguous: the product gemm() computes with (out is not read when beta
+/// is zero).
+void matmul(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+            float alpha, const float *a, const float *b, float beta,
+            float *out);
+void matmul(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+            double alpha, const double *a, const double *b, double beta,
+            double *out);
+
 /// Whether matrix products go to a BLAS library ("openblas") or the
 /// built-in loops ("builtin").
 const char *gemmBackendName();

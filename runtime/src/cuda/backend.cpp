@@ -14,15 +14,12 @@ namespace kiln::runtime::cuda {
 
 std::string entryName(size_t index) { return "kiln_k" + std::to_string(index); }
 
-namespace {
-
-/// The runtime's own kernels, beside the program's: what a GEMM needs
-/// around cuBLASLt. Compiled (and cached) like the program's module.
-const char *kBuiltins = R"(typedef long long i64;
+const char *builtinsSource() {
+  return R"(typedef long long i64;
 // out[b] = C broadcast to M x N (one value, a row of N, or M x N), for
 // every batch b: what cuBLASLt's beta then scales.
 template <typename T>
-__device__ void fill(T* out, const T* c, i64 cn, i64 m, i64 n, i64 batch,
+__device__ void kiln_fill(T* out, const T* c, i64 cn, i64 m, i64 n, i64 batch,
                      i64 stride) {
   for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < batch * m * n;
        p += (i64)gridDim.x * blockDim.x) {
@@ -34,7 +31,7 @@ __device__ void fill(T* out, const T* c, i64 cn, i64 m, i64 n, i64 batch,
 // where mask is not positive, bias[j] = the sum of column j, accumulated in
 // double over the rows in order (as the CPU backend).
 template <typename T>
-__device__ void reluBiasGrad(T* out, const T* mask, T* bias, i64 m, i64 n) {
+__device__ void kiln_relu_bias_grad(T* out, const T* mask, T* bias, i64 m, i64 n) {
   for (i64 j = (i64)blockIdx.x * blockDim.x + threadIdx.x; j < n;
        j += (i64)gridDim.x * blockDim.x) {
     double acc = 0;
@@ -47,14 +44,17 @@ __device__ void reluBiasGrad(T* out, const T* mask, T* bias, i64 m, i64 n) {
   }
 }
 extern "C" __global__ void kiln_fill_f32(float* out, const float* c, i64 cn,
-    i64 m, i64 n, i64 batch, i64 stride) { fill(out, c, cn, m, n, batch, stride); }
+    i64 m, i64 n, i64 batch, i64 stride) { kiln_fill(out, c, cn, m, n, batch, stride); }
 extern "C" __global__ void kiln_fill_f64(double* out, const double* c, i64 cn,
-    i64 m, i64 n, i64 batch, i64 stride) { fill(out, c, cn, m, n, batch, stride); }
+    i64 m, i64 n, i64 batch, i64 stride) { kiln_fill(out, c, cn, m, n, batch, stride); }
 extern "C" __global__ void kiln_relu_bias_grad_f32(float* out,
-    const float* mask, float* bias, i64 m, i64 n) { reluBiasGrad(out, mask, bias, m, n); }
+    const float* mask, float* bias, i64 m, i64 n) { kiln_relu_bias_grad(out, mask, bias, m, n); }
 extern "C" __global__ void kiln_relu_bias_grad_f64(double* out,
-    const double* mask, double* bias, i64 m, i64 n) { reluBiasGrad(out, mask, bias, m, n); }
+    const double* mask, double* bias, i64 m, i64 n) { kiln_relu_bias_grad(out, mask, bias, m, n); }
 )";
+}
+
+namespace {
 
 constexpr int kThreads = 256;
 constexpr int64_t kAlign = 256;
@@ -284,7 +284,7 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
   // The kernels: the program's and the runtime's own.
   if (Status s = loadModule(code.source, "kiln", code, module_); !s.ok())
     return s;
-  std::string builtins = kBuiltins;
+  std::string builtins = builtinsSource();
   if (Status s = loadModule(builtins, "kiln_builtins", code, builtins_);
       !s.ok())
     return s;

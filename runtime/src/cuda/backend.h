@@ -24,6 +24,12 @@ namespace kiln::runtime::cuda {
 /// ("kiln_k3"; a segmented kernel's multi-tensor entry adds "_segments").
 std::string entryName(size_t index);
 
+/// The runtime's own kernels, beside the program's: what a GEMM needs
+/// around cuBLASLt (extern "C" kiln_fill_f32|f64: C broadcast into the
+/// output; kiln_relu_bias_grad_f32|f64: the gradient through a ReLU and the
+/// bias gradient). Compiled and cached like the program's module.
+const char *builtinsSource();
+
 /// Opens GPU `options.ordinal` and loads `program` there. Fails, saying why,
 /// when no GPU is usable, a library is missing, a kernel does not compile or
 /// load, or the program needs what this backend does not do yet.

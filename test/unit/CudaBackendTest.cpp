@@ -1,0 +1,704 @@
+//===- CudaBackendTest.cpp - the CUDA backend against a fake GPU ----------===//
+//
+// No GPU is needed to check what the CUDA backend does around one: the
+// driver and cuBLASLt tables are replaced by fakes on the CPU. Device memory
+// is host memory; a kernel launch runs the printed kernel compiled by the
+// host compiler (as CudaEmulationTest), the runtime's own kernels likewise;
+// cublasLtMatmul computes what cuBLASLt documents (column-major, op, leading
+// dimensions, strided batches, beta, bias and ReLU epilogues); a stream
+// capture records the work and a graph launch replays it. So a training
+// step through the backend must give the CPU backend's loss, gradients and
+// parameters, over several steps (eager, captured, replayed), with one
+// allocation per session. What stays unchecked here: the GPU's own
+// behaviour (timing, the real cuBLASLt's algorithms, NVRTC's cubins running).
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/src/cpu/gemm.h"
+#include "runtime/src/cuda/api.h"
+#include "runtime/src/cuda/backend.h"
+#include "runtime/src/cuda/cache.h"
+#include "test/unit/HostModule.h"
+#include "compiler/Compile.h"
+#include "compiler/Registration.h"
+#include "runtime/src/safetensors.h"
+#include "runtime/src/training.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <dlfcn.h>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+namespace {
+
+namespace rt = kiln::runtime;
+namespace cu = kiln::runtime::cuda;
+using cu::CUdeviceptr;
+using cu::CUresult;
+
+// --- The fake GPU -----------------------------------------------------------
+
+/// A function of a loaded module: a program kernel (and whether it is the
+/// multi-tensor entry) or one of the runtime's own.
+struct FakeFunction {
+  std::string name;
+  int kernel = -1;
+  bool segments = false;
+};
+
+struct FakeGpu {
+  const std::vector<rt::Kernel> *kernels = nullptr;
+  kiln::test::LaunchFn launch = nullptr;
+  void *module = nullptr; ///< The host-compiled kernels and builtins.
+  std::deque<FakeFunction> functions;
+  int allocations = 0, live = 0, captures = 0, graphLaunches = 0,
+      launches = 0, matmuls = 0;
+  bool capturing = false;
+  std::vector<std::function<void()>> recorded;
+  std::string error; ///< The first misuse seen.
+
+  /// Runs `op` now, or records it while a capture is on.
+  void enqueue(std::function<void()> op) {
+    if (capturing)
+      recorded.push_back(std::move(op));
+    else
+      op();
+  }
+  void misuse(const std::string &what) {
+    if (error.empty())
+      error = what;
+  }
+};
+FakeGpu gpu;
+
+struct FakeGraph {
+  std::vector<std::function<void()>> ops;
+};
+
+constexpr CUresult kInvalid = 1, kCaptureUnsupported = 900;
+
+template <typename T> T *ptr(CUdeviceptr p) {
+  return reinterpret_cast<T *>(uintptr_t(p));
+}
+
+const cu::DriverApi &fakeDriver() {
+  static cu::DriverApi api = [] {
+    cu::DriverApi a{};
+    a.init = [](unsigned) { return 0; };
+    a.driverGetVersion = [](int *v) { *v = 13000; return 0; };
+    a.getErrorName = [](CUresult, const char **s) { *s = "FAKE_ERROR"; return 0; };
+    a.getErrorString = [](CUresult, const char **s) { *s = "fake"; return 0; };
+    a.deviceGetCount = [](int *n) { *n = 1; return 0; };
+    a.deviceGet = [](cu::CUdevice *d, int i) { *d = i; return 0; };
+    a.deviceGetName = [](char *s, int n, cu::CUdevice) {
+      std::snprintf(s, size_t(n), "Fake GPU");
+      return 0;
+    };
+    a.deviceGetAttribute = [](int *v, int attribute, cu::CUdevice) {
+      *v = attribute == cu::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR ? 8
+           : attribute == cu::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR ? 0
+                                                                           : 4;
+      return 0;
+    };
+    a.deviceTotalMem = [](size_t *b, cu::CUdevice) { *b = size_t(1) << 34; return 0; };
+    a.primaryCtxRetain = [](cu::CUcontext *c, cu::CUdevice) {
+      *c = reinterpret_cast<cu::CUcontext>(&gpu);
+      return 0;
+    };
+    a.primaryCtxRelease = [](cu::CUdevice) { return 0; };
+    a.ctxSetCurrent = [](cu::CUcontext) { return 0; };
+    a.memAlloc = [](CUdeviceptr *p, size_t bytes) -> CUresult {
+      if (gpu.capturing)
+        return kCaptureUnsupported;
+      ++gpu.allocations;
+      ++gpu.live;
+      *p = CUdeviceptr(uintptr_t(std::aligned_alloc(256, (bytes + 255) / 256 * 256)));
+      // Device memory starts as garbage: a missed zero-fill shows.
+      std::memset(ptr<void>(*p), 0xA5, bytes);
+      return 0;
+    };
+    a.memFree = [](CUdeviceptr p) { --gpu.live; std::free(ptr<void>(p)); return 0; };
+    a.memcpyHtoD = [](CUdeviceptr d, const void *s, size_t n) -> CUresult {
+      if (gpu.capturing)
+        return kCaptureUnsupported;
+      std::memcpy(ptr<void>(d), s, n);
+      return 0;
+    };
+    a.memcpyDtoH = [](void *d, CUdeviceptr s, size_t n) -> CUresult {
+      if (gpu.capturing)
+        return kCaptureUnsupported;
+      std::memcpy(d, ptr<void>(s), n);
+      return 0;
+    };
+    a.memsetD8 = [](CUdeviceptr d, unsigned char v, size_t n) {
+      std::memset(ptr<void>(d), v, n);
+      return 0;
+    };
+    a.streamCreate = [](cu::CUstream *s, unsigned) {
+      *s = reinterpret_cast<cu::CUstream>(&gpu);
+      return 0;
+    };
+    a.streamDestroy = [](cu::CUstream) { return 0; };
+    a.streamSynchronize = [](cu::CUstream) -> CUresult {
+      return gpu.capturing ? kCaptureUnsupported : 0;
+    };
+    a.moduleLoadData = [](cu::CUmodule *m, const void *image) -> CUresult {
+      *m = reinterpret_cast<cu::CUmodule>(const_cast<void *>(image));
+      return image ? 0 : kInvalid;
+    };
+    a.moduleUnload = [](cu::CUmodule) { return 0; };
+    a.moduleGetFunction = [](cu::CUfunction *f, cu::CUmodule,
+                             const char *name) -> CUresult {
+      FakeFunction fn{name};
+      std::string n = name;
+      if (n.rfind("kiln_k", 0) == 0) {
+        fn.kernel = std::atoi(n.c_str() + 6);
+        fn.segments = n.find("_segments") != std::string::npos;
+        if (fn.kernel >= int(gpu.kernels->size()))
+          return kInvalid;
+      } else if (!dlsym(gpu.module, name)) {
+        return kInvalid;
+      }
+      gpu.functions.push_back(fn);
+      *f = reinterpret_cast<cu::CUfunction>(&gpu.functions.back());
+      return 0;
+    };
+    a.launchKernel = [](cu::CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                        unsigned bx, unsigned by, unsigned bz, unsigned,
+                        cu::CUstream, void **params, void **) -> CUresult {
+      const FakeFunction &fn = *reinterpret_cast<FakeFunction *>(f);
+      ++gpu.launches;
+      if (gx == 0 || gy == 0 || gz != 1 || bx == 0 || bx > 1024 || by != 1 ||
+          bz != 1)
+        gpu.misuse(fn.name + ": launch shape");
+      auto arg = [&](size_t i) { return *static_cast<long long *>(params[i]); };
+      if (fn.kernel < 0) {
+        // The runtime's own kernels, by their signatures.
+        void *sym = dlsym(gpu.module, fn.name.c_str());
+        if (fn.name.rfind("kiln_fill_", 0) == 0) {
+          using Fill = void (*)(void *, const void *, long long, long long,
+                                long long, long long, long long);
+          long long v[7];
+          for (int i = 0; i < 7; ++i)
+            v[i] = arg(size_t(i));
+          gpu.enqueue([=] {
+            reinterpret_cast<Fill>(sym)(ptr<void>(v[0]), ptr<void>(v[1]), v[2],
+                                        v[3], v[4], v[5], v[6]);
+          });
+        } else {
+          using Grad = void (*)(void *, const void *, void *, long long,
+                                long long);
+          long long v[5];
+          for (int i = 0; i < 5; ++i)
+            v[i] = arg(size_t(i));
+          gpu.enqueue([=] {
+            reinterpret_cast<Grad>(sym)(ptr<void>(v[0]), ptr<void>(v[1]),
+                                        ptr<void>(v[2]), v[3], v[4]);
+          });
+        }
+        return 0;
+      }
+      const rt::Kernel &k = (*gpu.kernels)[size_t(fn.kernel)];
+      if (k.reduce == rt::Kernel::Reduce::Block &&
+          bx != unsigned(rt::kBlockReduceThreads))
+        gpu.misuse(fn.name + ": a block reduction needs " +
+                   std::to_string(rt::kBlockReduceThreads) + " threads");
+      size_t nargs = k.args.size();
+      int kernel = fn.kernel;
+      if (fn.segments) {
+        // The table's rows: {size, one pointer per argument}.
+        long long table = arg(0);
+        gpu.enqueue([=] {
+          for (unsigned row = 0; row < gy; ++row) {
+            const long long *r = ptr<long long>(CUdeviceptr(table)) + row * (nargs + 1);
+            std::vector<void *> args;
+            for (size_t i = 0; i < nargs; ++i)
+              args.push_back(ptr<void>(CUdeviceptr(r[i + 1])));
+            gpu.launch(kernel, args.data(), r[0]);
+          }
+        });
+        return 0;
+      }
+      if (gy != 1)
+        gpu.misuse(fn.name + ": grid.y without a table");
+      std::vector<void *> args;
+      for (size_t i = 0; i < nargs; ++i)
+        args.push_back(ptr<void>(CUdeviceptr(arg(i))));
+      long long n = k.segmented ? arg(nargs) : 0;
+      gpu.enqueue([=]() mutable { gpu.launch(kernel, args.data(), n); });
+      return 0;
+    };
+    a.streamBeginCapture = [](cu::CUstream, int) -> CUresult {
+      if (gpu.capturing)
+        return kInvalid;
+      gpu.capturing = true;
+      gpu.recorded.clear();
+      return 0;
+    };
+    a.streamEndCapture = [](cu::CUstream, cu::CUgraph *g) -> CUresult {
+      if (!gpu.capturing)
+        return kInvalid;
+      gpu.capturing = false;
+      ++gpu.captures;
+      *g = reinterpret_cast<cu::CUgraph>(new FakeGraph{std::move(gpu.recorded)});
+      return 0;
+    };
+    a.graphInstantiate = [](cu::CUgraphExec *e, cu::CUgraph g,
+                            unsigned long long) {
+      *e = reinterpret_cast<cu::CUgraphExec>(
+          new FakeGraph(*reinterpret_cast<FakeGraph *>(g)));
+      return 0;
+    };
+    a.graphLaunch = [](cu::CUgraphExec e, cu::CUstream) {
+      ++gpu.graphLaunches;
+      for (auto &op : reinterpret_cast<FakeGraph *>(e)->ops)
+        op();
+      return 0;
+    };
+    a.graphExecDestroy = [](cu::CUgraphExec e) {
+      delete reinterpret_cast<FakeGraph *>(e);
+      return 0;
+    };
+    a.graphDestroy = [](cu::CUgraph g) {
+      delete reinterpret_cast<FakeGraph *>(g);
+      return 0;
+    };
+    return a;
+  }();
+  return api;
+}
+
+// cuBLASLt: descriptors are plain structs.
+struct FakeDesc {
+  int compute = 0;
+  int32_t transa = 0, transb = 0;
+  uint32_t epilogue = cu::CUBLASLT_EPILOGUE_DEFAULT;
+  CUdeviceptr bias = 0;
+};
+struct FakeLayout {
+  int type = 0;
+  uint64_t rows = 0, cols = 0;
+  int64_t ld = 0, stride = 0;
+  int32_t batch = 1;
+};
+
+/// D = epilogue(alpha op(A) op(B) + beta C + bias per row), column-major,
+/// batch by batch. A column-major X (ld = its rows) is the row-major X^T,
+/// so D^T = op(B)^T op(A)^T is computed by the CPU backend's row-major
+/// product: the same arithmetic as the CPU backend's GEMM, so the two
+/// backends' steps agree closely even where sums cancel (the gradient of a
+/// bias before BatchNorm is all rounding).
+template <typename T>
+void fakeMatmul(const FakeDesc &d, T alpha, const T *a, const FakeLayout &la,
+                const T *b, const FakeLayout &lb, T beta, const T *c,
+                const FakeLayout &lc, T *out, const FakeLayout &ld) {
+  int64_t m = int64_t(ld.rows), n = int64_t(ld.cols);
+  int64_t k = d.transa ? int64_t(la.rows) : int64_t(la.cols);
+  bool bias = d.epilogue & cu::CUBLASLT_EPILOGUE_BIAS;
+  bool relu = d.epilogue & cu::CUBLASLT_EPILOGUE_RELU;
+  if (la.ld != int64_t(la.rows) || lb.ld != int64_t(lb.rows) ||
+      lc.ld != int64_t(lc.rows) || ld.ld != int64_t(ld.rows))
+    gpu.misuse("the fake cuBLASLt takes contiguous matrices only");
+  for (int32_t batch = 0; batch < ld.batch; ++batch) {
+    const T *A = a + batch * la.stride, *B = b + batch * lb.stride,
+            *C = c + batch * lc.stride;
+    T *D = out + batch * ld.stride;
+    // Start from beta C (C may be D itself), or the bias, or nothing.
+    std::vector<T> result(size_t(m * n), T(0));
+    if (beta != T(0))
+      std::copy(C, C + m * n, result.begin());
+    else if (bias)
+      for (int64_t j = 0; j < n; ++j)
+        std::copy(ptr<T>(d.bias), ptr<T>(d.bias) + m, result.begin() + j * m);
+    T scale = beta != T(0) ? beta : T(bias ? 1 : 0);
+    kiln::runtime::cpu::matmul(d.transb != 0, d.transa != 0, n, m, k, alpha, B,
+                               A, scale, result.data());
+    if (bias && beta != T(0))
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t i = 0; i < m; ++i)
+          result[size_t(i + j * m)] += ptr<T>(d.bias)[i];
+    for (size_t e = 0; e < result.size(); ++e)
+      D[e] = relu && result[e] < T(0) ? T(0) : result[e];
+  }
+}
+
+const cu::BlasLtApi &fakeBlas() {
+  static cu::BlasLtApi api = [] {
+    cu::BlasLtApi a{};
+    a.getVersion = []() -> size_t { return 130000; };
+    a.getStatusString = [](cu::cublasStatus_t) { return "FAKE_STATUS"; };
+    a.create = [](cu::cublasLtHandle_t *h) {
+      *h = reinterpret_cast<cu::cublasLtHandle_t>(&gpu);
+      return 0;
+    };
+    a.destroy = [](cu::cublasLtHandle_t) { return 0; };
+    a.matmulDescCreate = [](cu::cublasLtMatmulDesc_t *d, int compute, int) {
+      auto *desc = new FakeDesc();
+      desc->compute = compute;
+      *d = reinterpret_cast<cu::cublasLtMatmulDesc_t>(desc);
+      return 0;
+    };
+    a.matmulDescDestroy = [](cu::cublasLtMatmulDesc_t d) {
+      delete reinterpret_cast<FakeDesc *>(d);
+      return 0;
+    };
+    a.matmulDescSetAttribute = [](cu::cublasLtMatmulDesc_t d, int attribute,
+                                  const void *v, size_t size) {
+      auto *desc = reinterpret_cast<FakeDesc *>(d);
+      if (attribute == cu::CUBLASLT_MATMUL_DESC_TRANSA && size == 4)
+        std::memcpy(&desc->transa, v, 4);
+      else if (attribute == cu::CUBLASLT_MATMUL_DESC_TRANSB && size == 4)
+        std::memcpy(&desc->transb, v, 4);
+      else if (attribute == cu::CUBLASLT_MATMUL_DESC_EPILOGUE && size == 4)
+        std::memcpy(&desc->epilogue, v, 4);
+      else if (attribute == cu::CUBLASLT_MATMUL_DESC_BIAS_POINTER && size == 8)
+        std::memcpy(&desc->bias, v, 8);
+      else
+        return 7; // CUBLAS_STATUS_INVALID_VALUE
+      return 0;
+    };
+    a.matrixLayoutCreate = [](cu::cublasLtMatrixLayout_t *l, int type,
+                              uint64_t rows, uint64_t cols, int64_t ld) {
+      if (ld < int64_t(rows))
+        return 7;
+      *l = reinterpret_cast<cu::cublasLtMatrixLayout_t>(
+          new FakeLayout{type, rows, cols, ld});
+      return 0;
+    };
+    a.matrixLayoutDestroy = [](cu::cublasLtMatrixLayout_t l) {
+      delete reinterpret_cast<FakeLayout *>(l);
+      return 0;
+    };
+    a.matrixLayoutSetAttribute = [](cu::cublasLtMatrixLayout_t l,
+                                    int attribute, const void *v,
+                                    size_t size) {
+      auto *layout = reinterpret_cast<FakeLayout *>(l);
+      if (attribute == cu::CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT && size == 4)
+        std::memcpy(&layout->batch, v, 4);
+      else if (attribute == cu::CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET &&
+               size == 8)
+        std::memcpy(&layout->stride, v, 8);
+      else
+        return 7;
+      return 0;
+    };
+    a.preferenceCreate = [](cu::cublasLtMatmulPreference_t *p) {
+      *p = reinterpret_cast<cu::cublasLtMatmulPreference_t>(&gpu);
+      return 0;
+    };
+    a.preferenceDestroy = [](cu::cublasLtMatmulPreference_t) { return 0; };
+    a.preferenceSetAttribute = [](cu::cublasLtMatmulPreference_t, int,
+                                  const void *, size_t) { return 0; };
+    a.algoGetHeuristic =
+        [](cu::cublasLtHandle_t, cu::cublasLtMatmulDesc_t d,
+           cu::cublasLtMatrixLayout_t la, cu::cublasLtMatrixLayout_t lb,
+           cu::cublasLtMatrixLayout_t lc, cu::cublasLtMatrixLayout_t ld,
+           cu::cublasLtMatmulPreference_t, int,
+           cu::cublasLtMatmulHeuristicResult_t *result, int *found) {
+          // The shapes must agree, as cuBLASLt checks: op(A) m x k,
+          // op(B) k x n, C and D m x n, one batch count.
+          auto &desc = *reinterpret_cast<FakeDesc *>(d);
+          auto &A = *reinterpret_cast<FakeLayout *>(la);
+          auto &B = *reinterpret_cast<FakeLayout *>(lb);
+          auto &C = *reinterpret_cast<FakeLayout *>(lc);
+          auto &D = *reinterpret_cast<FakeLayout *>(ld);
+          uint64_t am = desc.transa ? A.cols : A.rows,
+                   ak = desc.transa ? A.rows : A.cols;
+          uint64_t bk = desc.transb ? B.cols : B.rows,
+                   bn = desc.transb ? B.rows : B.cols;
+          *found = 0;
+          if (am != D.rows || bn != D.cols || ak != bk || C.rows != D.rows ||
+              C.cols != D.cols || A.batch != D.batch || B.batch != D.batch ||
+              C.batch != D.batch)
+            return 0;
+          *result = {};
+          *found = 1;
+          return 0;
+        };
+    a.matmul = [](cu::cublasLtHandle_t, cu::cublasLtMatmulDesc_t d,
+                  const void *alpha, const void *A, cu::cublasLtMatrixLayout_t la,
+                  const void *B, cu::cublasLtMatrixLayout_t lb,
+                  const void *beta, const void *C,
+                  cu::cublasLtMatrixLayout_t lc, void *D,
+                  cu::cublasLtMatrixLayout_t ld, const cu::cublasLtMatmulAlgo_t *,
+                  void *, size_t, cu::CUstream) {
+      ++gpu.matmuls;
+      FakeDesc desc = *reinterpret_cast<FakeDesc *>(d);
+      FakeLayout a = *reinterpret_cast<FakeLayout *>(la),
+                 b = *reinterpret_cast<FakeLayout *>(lb),
+                 c = *reinterpret_cast<FakeLayout *>(lc),
+                 o = *reinterpret_cast<FakeLayout *>(ld);
+      bool f64 = o.type == cu::CUDA_R_64F;
+      // Scalars are read when the call is made (host pointer mode).
+      double al = f64 ? *static_cast<const double *>(alpha)
+                      : *static_cast<const float *>(alpha);
+      double be = f64 ? *static_cast<const double *>(beta)
+                      : *static_cast<const float *>(beta);
+      float al32 = float(al), be32 = float(be);
+      gpu.enqueue([=] {
+        if (f64)
+          fakeMatmul<double>(desc, al, static_cast<const double *>(A), a,
+                             static_cast<const double *>(B), b, be,
+                             static_cast<const double *>(C), c,
+                             static_cast<double *>(D), o);
+        else
+          fakeMatmul<float>(desc, al32, static_cast<const float *>(A), a,
+                            static_cast<const float *>(B), b, be32,
+                            static_cast<const float *>(C), c,
+                            static_cast<float *>(D), o);
+      });
+      return 0;
+    };
+    return a;
+  }();
+  return api;
+}
+
+// --- Tests ------------------------------------------------------------------
+
+struct Model {
+  std::string name, loss = "cross_entropy";
+  double gradClip = 0;
+  std::string label() const { return name + (gradClip > 0 ? "_clipped" : ""); }
+};
+void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
+
+kiln::codegen::EmittedProgram compileFixture(const Model &m,
+                                             mlir::MLIRContext &context) {
+  std::string fixtures =
+      std::string(KILN_SOURCE_DIR) + "/test/training/fixtures/";
+  kiln::CompileOptions options;
+  options.inputPath = fixtures + m.name + ".onnx";
+  options.training = kiln::TrainingOptions();
+  options.training->loss = m.loss;
+  options.training->optimizer = "adam";
+  options.training->gradClip = m.gradClip;
+  auto program = kiln::compileProgram(options, context);
+  EXPECT_TRUE(mlir::succeeded(program));
+  return mlir::succeeded(program) ? std::move(*program)
+                                  : kiln::codegen::EmittedProgram();
+}
+
+/// Opens `program` on the fake GPU: its module's kernels compiled for the
+/// host, the cubin for the fake's sm_80 a placeholder (the runtime's own
+/// kernels go through NVRTC and the cache, in `dir`).
+rt::Status openOnFakeGpu(const kiln::codegen::EmittedProgram &program,
+                         const std::string &dir,
+                         std::unique_ptr<rt::Session> &session) {
+  std::string error;
+  gpu = FakeGpu();
+  gpu.kernels = &program.program.kernels;
+  gpu.module = kiln::test::buildHostModule(program.program.kernels, dir, error,
+                                           cu::builtinsSource());
+  if (!gpu.module)
+    return rt::Status(KILN_STATUS_INTERNAL, error);
+  gpu.launch = reinterpret_cast<kiln::test::LaunchFn>(
+      dlsym(gpu.module, "kiln_host_launch"));
+  kiln::codegen::cuda::Module module;
+  if (!kiln::codegen::cuda::printModule(program.program.kernels, module, error))
+    return rt::Status(KILN_STATUS_INTERNAL, error);
+  rt::DeviceCode code;
+  code.source = module.source;
+  code.cubins.push_back({"sm_80", {0x7f, 'E', 'L', 'F'}});
+  rt::SessionOptions options;
+  options.device = rt::Device::Cuda;
+  setenv("KILN_CACHE_DIR", (dir + "/cache").c_str(), 1);
+  return rt::Session::create(program.program, program.init, session, options,
+                             std::move(code));
+}
+
+class FakeGpuTest : public testing::Test {
+protected:
+  void SetUp() override { cu::setApisForTesting(&fakeDriver(), &fakeBlas()); }
+  void TearDown() override { cu::setApisForTesting(nullptr, nullptr); }
+};
+
+class CudaBackend : public FakeGpuTest,
+                    public testing::WithParamInterface<Model> {};
+
+TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
+                  "runtime's own kernels";
+#endif
+  const Model &m = GetParam();
+  mlir::DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  kiln::codegen::EmittedProgram program = compileFixture(m, context);
+  ASSERT_FALSE(program.program.kernels.empty());
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-" + m.label();
+  std::filesystem::create_directories(dir);
+
+  rt::SafeTensors batch;
+  ASSERT_TRUE(rt::SafeTensors::read(std::string(KILN_SOURCE_DIR) +
+                                        "/test/training/fixtures/" + m.name +
+                                        ".safetensors",
+                                    batch)
+                  .ok());
+  std::vector<rt::HostTensor> inputs;
+  for (const rt::TensorView &t : batch.tensors())
+    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
+
+  std::unique_ptr<rt::Session> sessions[2];
+  ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
+  rt::Status opened = openOnFakeGpu(program, dir, sessions[1]);
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  EXPECT_EQ(sessions[1]->device().rfind("cuda:0 Fake GPU (sm_80, 4 SMs", 0), 0u)
+      << sessions[1]->device();
+  EXPECT_EQ(gpu.allocations, 1);
+  std::unique_ptr<rt::Trainer> trainers[2];
+  for (int d = 0; d < 2; ++d)
+    ASSERT_TRUE(rt::Trainer::create(*sessions[d], rt::LearningRate(), trainers[d]).ok());
+
+  // Three steps: eager, captured as a graph, the graph replayed.
+  for (int step = 0; step < 3; ++step) {
+    std::vector<std::vector<uint8_t>> results[2];
+    std::vector<std::string> names;
+    for (int d = 0; d < 2; ++d) {
+      std::vector<rt::HostTensor> outputs;
+      double loss;
+      rt::Status s = trainers[d]->step(inputs, outputs, loss);
+      ASSERT_TRUE(s.ok()) << s.message();
+      names.clear();
+      for (const rt::HostTensor &t : outputs) {
+        names.push_back(t.name);
+        auto *p = static_cast<const uint8_t *>(t.data);
+        results[d].emplace_back(p, p + t.bytes);
+      }
+      for (const std::string &name : trainers[d]->checkpointNames()) {
+        const rt::Buffer *b = sessions[d]->persistent(name);
+        names.push_back(name);
+        results[d].emplace_back(size_t(b->bytes()));
+        ASSERT_TRUE(sessions[d]->read(*b, results[d].back().data()).ok());
+      }
+    }
+    ASSERT_EQ(results[0].size(), results[1].size());
+    for (size_t i = 0; i < results[0].size(); ++i) {
+      ASSERT_EQ(results[0][i].size(), results[1][i].size()) << names[i];
+      const auto *a = reinterpret_cast<const float *>(results[0][i].data());
+      const auto *b = reinterpret_cast<const float *>(results[1][i].data());
+      // Errors relative to the tensor's largest value: the fake's GEMMs
+      // accumulate in another order than the CPU's BLAS, so values that are
+      // sums cancelling to near zero differ relatively more.
+      size_t n = results[0][i].size() / 4;
+      double scale = 1e-6, worst = 0;
+      for (size_t j = 0; j < n; ++j)
+        scale = std::max(scale, std::fabs(double(a[j])));
+      for (size_t j = 0; j < n; ++j)
+        worst = std::max(worst, std::fabs(double(a[j]) - b[j]) / scale);
+      EXPECT_LE(worst, 1e-5) << m.label() << " step " << step << ": " << names[i];
+    }
+  }
+  EXPECT_EQ(gpu.error, "");
+  EXPECT_EQ(gpu.allocations, 1) << "the steps allocated device memory";
+  EXPECT_EQ(gpu.captures, 1);
+  EXPECT_EQ(gpu.graphLaunches, 2);
+  sessions[1].reset();
+  EXPECT_EQ(gpu.live, 0) << "the session left device memory allocated";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    TrainingFixtures, CudaBackend,
+    testing::Values(Model{"mlp_relu"}, Model{"mlp_gelu"},
+                    Model{"mlp_batchnorm"}, Model{"autoencoder_mse", "mse"},
+                    Model{"gpt_block"}, Model{"mlp_relu", "cross_entropy", 0.5}),
+    [](const testing::TestParamInfo<Model> &info) { return info.param.label(); });
+
+TEST_F(FakeGpuTest, ConvolutionsAreRefusedNamingWhat) {
+  mlir::DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  kiln::codegen::EmittedProgram program =
+      compileFixture(Model{"lenet_maxpool"}, context);
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-lenet";
+  std::filesystem::create_directories(dir);
+  std::unique_ptr<rt::Session> session;
+  rt::Status s = openOnFakeGpu(program, dir, session);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), KILN_STATUS_UNIMPLEMENTED);
+  EXPECT_NE(std::string(s.message()).find("does not run convolutions yet"),
+            std::string::npos)
+      << s.message();
+  EXPECT_EQ(gpu.live, 0);
+}
+
+// --- The kernel cache (real NVRTC, no GPU) ---------------------------------
+
+TEST(KernelCache, SecondLoadCompilesNothing) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit";
+#endif
+  cu::Nvrtc *nvrtc = nullptr;
+  ASSERT_TRUE(cu::Nvrtc::get(nvrtc).ok());
+  std::string dir = testing::TempDir() + "/kiln-cache-test";
+  std::filesystem::remove_all(dir);
+  setenv("KILN_CACHE_DIR", dir.c_str(), 1);
+  EXPECT_EQ(cu::cacheDir(), dir);
+  std::string source = cu::builtinsSource();
+  std::vector<uint8_t> first, second, other;
+  cu::CacheResult r1, r2, r3;
+  ASSERT_TRUE(cu::cachedCubin(*nvrtc, source, "builtins", "sm_80", first, r1).ok());
+  EXPECT_TRUE(r1.compiled);
+  EXPECT_EQ(r1.warning, "");
+  EXPECT_TRUE(std::filesystem::exists(r1.path));
+  ASSERT_TRUE(cu::cachedCubin(*nvrtc, source, "builtins", "sm_80", second, r2).ok());
+  EXPECT_FALSE(r2.compiled);
+  EXPECT_EQ(r2.path, r1.path);
+  EXPECT_EQ(first, second);
+  // Another architecture, or another source, is another entry.
+  ASSERT_TRUE(cu::cachedCubin(*nvrtc, source, "builtins", "sm_90", other, r3).ok());
+  EXPECT_TRUE(r3.compiled);
+  EXPECT_NE(r3.path, r1.path);
+  ASSERT_TRUE(cu::cachedCubin(*nvrtc, source + "\n", "builtins", "sm_80", other, r3).ok());
+  EXPECT_TRUE(r3.compiled);
+  EXPECT_NE(r3.path, r1.path);
+
+  // A truncated file is compiled again and replaced.
+  std::filesystem::resize_file(r1.path, 20);
+  ASSERT_TRUE(cu::cachedCubin(*nvrtc, source, "builtins", "sm_80", second, r2).ok());
+  EXPECT_TRUE(r2.compiled);
+  EXPECT_EQ(first, second);
+  ASSERT_TRUE(cu::cachedCubin(*nvrtc, source, "builtins", "sm_80", second, r2).ok());
+  EXPECT_FALSE(r2.compiled);
+
+  // A cache that cannot be written: the cubin still comes, with a warning.
+  std::string blocked = dir + "/file";
+  std::ofstream(blocked) << "not a directory";
+  setenv("KILN_CACHE_DIR", (blocked + "/cache").c_str(), 1);
+  ASSERT_TRUE(cu::cachedCubin(*nvrtc, source, "builtins", "sm_80", second, r2).ok());
+  EXPECT_TRUE(r2.compiled);
+  EXPECT_EQ(first, second);
+  EXPECT_NE(r2.warning.find("cannot keep the compiled kernels in"),
+            std::string::npos)
+      << r2.warning;
+  unsetenv("KILN_CACHE_DIR");
+}
+
+TEST(KernelCache, CompileErrorsNameTheModuleAndCarryTheLog) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit";
+#endif
+  cu::Nvrtc *nvrtc = nullptr;
+  ASSERT_TRUE(cu::Nvrtc::get(nvrtc).ok());
+  setenv("KILN_CACHE_DIR", (testing::TempDir() + "/kiln-cache-bad").c_str(), 1);
+  std::vector<uint8_t> cubin;
+  cu::CacheResult r;
+  rt::Status s = cu::cachedCubin(*nvrtc, "this is not CUDA", "broken", "sm_80",
+                                 cubin, r);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(std::string(s.message()).find("kernel 'broken'"), std::string::npos)
+      << s.message();
+  EXPECT_NE(std::string(s.message()).find("error"), std::string::npos);
+  unsetenv("KILN_CACHE_DIR");
+}
+
+} // namespace

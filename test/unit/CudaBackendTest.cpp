@@ -181,29 +181,30 @@ const cu::DriverApi &fakeDriver() {
         gpu.misuse(fn.name + ": launch shape");
       auto arg = [&](size_t i) { return *static_cast<long long *>(params[i]); };
       if (fn.kernel < 0) {
-        // The runtime's own kernels, by their signatures.
+        // The runtime's own kernels: every parameter is a pointer or a
+        // 64-bit integer (passed alike on x86-64), so they are called with
+        // as many 64-bit values as their names say they take.
         void *sym = dlsym(gpu.module, fn.name.c_str());
-        if (fn.name.rfind("kiln_fill_", 0) == 0) {
-          using Fill = void (*)(void *, const void *, long long, long long,
-                                long long, long long, long long);
-          long long v[7];
-          for (int i = 0; i < 7; ++i)
-            v[i] = arg(size_t(i));
-          gpu.enqueue([=] {
-            reinterpret_cast<Fill>(sym)(ptr<void>(v[0]), ptr<void>(v[1]), v[2],
-                                        v[3], v[4], v[5], v[6]);
-          });
-        } else {
-          using Grad = void (*)(void *, const void *, void *, long long,
-                                long long);
-          long long v[5];
-          for (int i = 0; i < 5; ++i)
-            v[i] = arg(size_t(i));
-          gpu.enqueue([=] {
-            reinterpret_cast<Grad>(sym)(ptr<void>(v[0]), ptr<void>(v[1]),
-                                        ptr<void>(v[2]), v[3], v[4]);
-          });
-        }
+        int arity = fn.name.rfind("kiln_relu_bias_grad_", 0) == 0 ? 5
+                    : fn.name.rfind("kiln_fill_", 0) == 0 ||
+                            fn.name.rfind("kiln_conv_scatter_", 0) == 0
+                        ? 7
+                        : 6;
+        std::vector<long long> v;
+        for (int i = 0; i < arity; ++i)
+          v.push_back(arg(size_t(i)));
+        using L = long long;
+        gpu.enqueue([=] {
+          if (arity == 5)
+            reinterpret_cast<void (*)(L, L, L, L, L)>(sym)(v[0], v[1], v[2],
+                                                            v[3], v[4]);
+          else if (arity == 6)
+            reinterpret_cast<void (*)(L, L, L, L, L, L)>(sym)(
+                v[0], v[1], v[2], v[3], v[4], v[5]);
+          else
+            reinterpret_cast<void (*)(L, L, L, L, L, L, L)>(sym)(
+                v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+        });
         return 0;
       }
       const rt::Kernel &k = (*gpu.kernels)[size_t(fn.kernel)];
@@ -467,7 +468,12 @@ const cu::BlasLtApi &fakeBlas() {
 struct Model {
   std::string name, loss = "cross_entropy";
   double gradClip = 0;
-  std::string label() const { return name + (gradClip > 0 ? "_clipped" : ""); }
+  /// KILN_CUDA_CONV_WORKSPACE: small ones split convolutions into blocks.
+  std::string convWorkspace;
+  std::string label() const {
+    return name + (gradClip > 0 ? "_clipped" : "") +
+           (convWorkspace.empty() ? "" : "_conv_workspace_" + convWorkspace);
+  }
 };
 void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
 
@@ -550,7 +556,10 @@ TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
 
   std::unique_ptr<rt::Session> sessions[2];
   ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
+  if (!m.convWorkspace.empty())
+    setenv("KILN_CUDA_CONV_WORKSPACE", m.convWorkspace.c_str(), 1);
   rt::Status opened = openOnFakeGpu(program, dir, sessions[1]);
+  unsetenv("KILN_CUDA_CONV_WORKSPACE");
   ASSERT_TRUE(opened.ok()) << opened.message();
   EXPECT_EQ(sessions[1]->device().rfind("cuda:0 Fake GPU (sm_80, 4 SMs", 0), 0u)
       << sessions[1]->device();
@@ -610,25 +619,99 @@ INSTANTIATE_TEST_SUITE_P(
     TrainingFixtures, CudaBackend,
     testing::Values(Model{"mlp_relu"}, Model{"mlp_gelu"},
                     Model{"mlp_batchnorm"}, Model{"autoencoder_mse", "mse"},
-                    Model{"gpt_block"}, Model{"mlp_relu", "cross_entropy", 0.5}),
+                    Model{"lenet_maxpool"},
+                    // conv1 one image a block; conv2 blocks of 3 of 4.
+                    Model{"lenet_maxpool", "cross_entropy", 0, "150000"},
+                    Model{"lenet_maxpool", "cross_entropy", 0, "1"},
+                    Model{"gpt_block"},
+                    Model{"mlp_relu", "cross_entropy", 0.5}),
     [](const testing::TestParamInfo<Model> &info) { return info.param.label(); });
 
-TEST_F(FakeGpuTest, ConvolutionsAreRefusedNamingWhat) {
-  mlir::DialectRegistry registry;
-  kiln::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  kiln::codegen::EmittedProgram program =
-      compileFixture(Model{"lenet_maxpool"}, context);
-  std::string dir = testing::TempDir() + "/kiln-cuda-backend-lenet";
+/// A grouped, strided, dilated, unevenly padded convolution and both its
+/// gradients, in blocks of 2 of 5 images: the CUDA backend's patches,
+/// GEMMs and scatter give the CPU backend's results, eager and replayed.
+TEST_F(FakeGpuTest, GroupedConvolutionInBlocksMatchesTheCpuBackend) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
+                  "runtime's own kernels";
+#endif
+  kiln::codegen::EmittedProgram program;
+  rt::Program &p = program.program;
+  auto buffer = [&](const std::string &name, rt::BufferKind kind,
+                    std::vector<int64_t> shape) {
+    rt::Buffer b{name, kind, rt::DType::F32, std::move(shape)};
+    b.offset = p.arenaBytes;
+    p.arenaBytes += (b.bytes() + 63) / 64 * 64;
+    p.buffers.push_back(b);
+    return int32_t(p.buffers.size() - 1);
+  };
+  using K = rt::BufferKind;
+  int32_t x = buffer("x", K::Input, {5, 4, 9, 8}),
+          w = buffer("w", K::Input, {6, 2, 3, 3}),
+          bias = buffer("bias", K::Input, {6}),
+          dy = buffer("dy", K::Input, {5, 6, 4, 7}),
+          y = buffer("y", K::Output, {5, 6, 4, 7}),
+          dx = buffer("dx", K::Output, {5, 4, 9, 8}),
+          dw = buffer("dw", K::Output, {6, 2, 3, 3});
+  rt::ConvCall c{x, w, bias, y};
+  c.n = 5, c.c = 4, c.h = 9, c.w = 8, c.m = 6, c.kh = 3, c.kw = 3;
+  c.oh = 4, c.ow = 7; // (9 + 1 - 2 - 1) / 2 + 1, (8 + 2 + 1 - 4 - 1) + 1
+  c.strideH = 2, c.dilationW = 2, c.padTop = 1, c.padLeft = 2, c.group = 2;
+  rt::Entry entry;
+  entry.name = "conv";
+  entry.inputs = {x, w, bias, dy};
+  entry.outputs = {y, dx, dw};
+  entry.steps.push_back(rt::Step::convolution(c));
+  rt::ConvCall data = c, filter = c;
+  data.mode = rt::ConvCall::Mode::BackwardData;
+  data.input = dy, data.bias = -1, data.out = dx;
+  filter.mode = rt::ConvCall::Mode::BackwardFilter;
+  filter.weight = dy, filter.bias = -1, filter.out = dw;
+  entry.steps.push_back(rt::Step::convolution(data));
+  entry.steps.push_back(rt::Step::convolution(filter));
+  p.entries.push_back(entry);
+  ASSERT_TRUE(p.verify().ok()) << p.verify().message();
+
+  std::vector<std::vector<float>> values;
+  std::vector<rt::HostTensor> inputs;
+  for (int32_t id : entry.inputs) {
+    const rt::Buffer &b = p.buffers[id];
+    values.emplace_back(size_t(b.bytes() / 4));
+    for (size_t i = 0; i < values.back().size(); ++i)
+      values.back()[i] = float(std::sin(0.7 * double(i) + id));
+  }
+  for (size_t i = 0; i < entry.inputs.size(); ++i) {
+    const rt::Buffer &b = p.buffers[entry.inputs[i]];
+    inputs.push_back({b.name, b.dtype, b.shape, values[i].data(),
+                      size_t(b.bytes())});
+  }
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-grouped-conv";
   std::filesystem::create_directories(dir);
-  std::unique_ptr<rt::Session> session;
-  rt::Status s = openOnFakeGpu(program, dir, session);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.code(), KILN_STATUS_UNIMPLEMENTED);
-  EXPECT_NE(std::string(s.message()).find("does not run convolutions yet"),
-            std::string::npos)
-      << s.message();
-  EXPECT_EQ(gpu.live, 0);
+  std::unique_ptr<rt::Session> cpu, cuda;
+  ASSERT_TRUE(rt::Session::create(p, {}, cpu).ok());
+  setenv("KILN_CUDA_CONV_WORKSPACE", "5000", 1); // 2352 bytes an image
+  rt::Status opened = openOnFakeGpu(program, dir, cuda);
+  unsetenv("KILN_CUDA_CONV_WORKSPACE");
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  std::vector<rt::HostTensor> expected, actual;
+  ASSERT_TRUE(cpu->run("conv", inputs, expected).ok());
+  for (int run = 0; run < 2; ++run) {
+    rt::Status s = cuda->run("conv", inputs, actual);
+    ASSERT_TRUE(s.ok()) << s.message();
+    ASSERT_EQ(actual.size(), expected.size());
+    for (size_t o = 0; o < actual.size(); ++o) {
+      const auto *a = static_cast<const float *>(expected[o].data);
+      const auto *b = static_cast<const float *>(actual[o].data);
+      for (size_t i = 0; i < expected[o].bytes / 4; ++i)
+        ASSERT_NEAR(a[i], b[i], 1e-5 * (1 + std::fabs(a[i])))
+            << expected[o].name << "[" << i << "] run " << run;
+    }
+  }
+  EXPECT_EQ(gpu.error, "");
+  EXPECT_EQ(gpu.captures, 1);
+  // Per run: 3 blocks x 2 groups x (patches or gather, GEMM, scatter or
+  // col2im) for each of the three convolutions, all on cuBLASLt's fake.
+  EXPECT_EQ(gpu.matmuls, 2 * 3 * 2 * 3);
 }
 
 // --- The kernel cache (real NVRTC, no GPU) ---------------------------------

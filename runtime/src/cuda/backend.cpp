@@ -43,6 +43,90 @@ __device__ void kiln_relu_bias_grad(T* out, const T* mask, T* bias, i64 m, i64 n
     bias[j] = (T)acc;
   }
 }
+// Convolutions as GEMMs, in the CPU backend's layout: for images
+// [n0, n0 + nb) and group g, the patches are rows (ci, ky, kx) by columns
+// (image, oy, ox). `s` is the convolution's shape: n c h w m kh kw oh ow
+// strideH strideW dilationH dilationW padTop padLeft group.
+template <typename T>
+__device__ void kiln_im2col(const i64* s, const T* x, T* patches, i64 n0,
+                            i64 nb, i64 g) {
+  const i64 C = s[1], H = s[2], W = s[3], kh = s[5], kw = s[6], oh = s[7],
+            ow = s[8], cg = C / s[15], cols = oh * ow, wide = nb * cols;
+  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+       p < cg * kh * kw * wide; p += (i64)gridDim.x * blockDim.x) {
+    i64 r = p / wide, q = p % wide, i = q / cols, o = q % cols;
+    i64 ci = r / (kh * kw), ky = r / kw % kh, kx = r % kw;
+    i64 iy = o / ow * s[9] - s[13] + ky * s[11];
+    i64 ix = o % ow * s[10] - s[14] + kx * s[12];
+    patches[p] = iy >= 0 && iy < H && ix >= 0 && ix < W
+                     ? x[(((n0 + i) * C + g * cg + ci) * H + iy) * W + ix]
+                     : T(0);
+  }
+}
+// The patches' gradient back to the input positions they were read from:
+// each input element sums its entries over (ky, kx) in order, as the CPU
+// backend adds them.
+template <typename T>
+__device__ void kiln_col2im(const i64* s, const T* patches, T* dx, i64 n0,
+                            i64 nb, i64 g) {
+  const i64 C = s[1], H = s[2], W = s[3], kh = s[5], kw = s[6], oh = s[7],
+            ow = s[8], cg = C / s[15], wide = nb * oh * ow;
+  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < nb * cg * H * W;
+       p += (i64)gridDim.x * blockDim.x) {
+    i64 ix = p % W, iy = p / W % H, ci = p / (W * H) % cg, i = p / (W * H * cg);
+    T acc = T(0);
+    for (i64 ky = 0; ky < kh; ++ky) {
+      i64 ty = iy + s[13] - ky * s[11];
+      if (ty < 0 || ty % s[9] != 0 || ty / s[9] >= oh)
+        continue;
+      for (i64 kx = 0; kx < kw; ++kx) {
+        i64 tx = ix + s[14] - kx * s[12];
+        if (tx < 0 || tx % s[10] != 0 || tx / s[10] >= ow)
+          continue;
+        acc += patches[((ci * kh + ky) * kw + kx) * wide + i * oh * ow +
+                       ty / s[9] * ow + tx / s[10]];
+      }
+    }
+    dx[(((n0 + i) * C + g * cg + ci) * H + iy) * W + ix] = acc;
+  }
+}
+// dL/dy of group g as [m / group, image * oy * ox], or back (+ bias).
+template <typename T>
+__device__ void kiln_conv_gather(const i64* s, const T* y, T* out, i64 n0,
+                                 i64 nb, i64 g) {
+  const i64 M = s[4], mg = M / s[15], cols = s[7] * s[8], wide = nb * cols;
+  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < mg * wide;
+       p += (i64)gridDim.x * blockDim.x) {
+    i64 m = p / wide, i = p % wide / cols, j = p % cols;
+    out[p] = y[((n0 + i) * M + g * mg + m) * cols + j];
+  }
+}
+template <typename T>
+__device__ void kiln_conv_scatter(const i64* s, const T* result, const T* bias,
+                                  T* y, i64 n0, i64 nb, i64 g) {
+  const i64 M = s[4], mg = M / s[15], cols = s[7] * s[8], wide = nb * cols;
+  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < mg * wide;
+       p += (i64)gridDim.x * blockDim.x) {
+    i64 m = p / wide, i = p % wide / cols, j = p % cols;
+    y[((n0 + i) * M + g * mg + m) * cols + j] =
+        result[p] + (bias ? bias[g * mg + m] : T(0));
+  }
+}
+#define KILN_CONV(name, T, suffix)                                             \
+  extern "C" __global__ void name##_##suffix(const i64* s, const T* a, T* b,  \
+      i64 n0, i64 nb, i64 g) { name(s, a, b, n0, nb, g); }
+KILN_CONV(kiln_im2col, float, f32)
+KILN_CONV(kiln_im2col, double, f64)
+KILN_CONV(kiln_col2im, float, f32)
+KILN_CONV(kiln_col2im, double, f64)
+KILN_CONV(kiln_conv_gather, float, f32)
+KILN_CONV(kiln_conv_gather, double, f64)
+extern "C" __global__ void kiln_conv_scatter_f32(const i64* s, const float* r,
+    const float* bias, float* y, i64 n0, i64 nb, i64 g) {
+  kiln_conv_scatter(s, r, bias, y, n0, nb, g); }
+extern "C" __global__ void kiln_conv_scatter_f64(const i64* s, const double* r,
+    const double* bias, double* y, i64 n0, i64 nb, i64 g) {
+  kiln_conv_scatter(s, r, bias, y, n0, nb, g); }
 extern "C" __global__ void kiln_fill_f32(float* out, const float* c, i64 cn,
     i64 m, i64 n, i64 batch, i64 stride) { kiln_fill(out, c, cn, m, n, batch, stride); }
 extern "C" __global__ void kiln_fill_f64(double* out, const double* c, i64 cn,
@@ -59,6 +143,9 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kAlign = 256;
 constexpr size_t kGemmWorkspace = size_t(32) << 20;
+/// A convolution's patches and GEMM result take at most this much (at
+/// least one image's); KILN_CUDA_CONV_WORKSPACE (bytes) overrides it.
+constexpr int64_t kConvWorkspace = int64_t(64) << 20;
 
 int64_t alignUp(int64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
@@ -69,16 +156,51 @@ bool envFlag(const char *name, bool otherwise) {
   return std::string(v) != "0";
 }
 
-/// A GEMM step, planned when the session opens: cuBLASLt's descriptors and
-/// algorithm, and whether C must first be broadcast into `out`.
+/// A matrix product in GemmCall's terms: row-major out (m x n) =
+/// alpha op(A) op(B) + beta C (+ bias, a row of n; then ReLU), per batch.
+struct GemmShape {
+  bool f64 = false, transA = false, transB = false, relu = false;
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+  int64_t strideA = 0, strideB = 0, strideC = 0, strideOut = 0;
+  CUdeviceptr bias = 0; ///< The bias epilogue's vector, or 0.
+};
+
+/// A product planned when the session opens: cuBLASLt's descriptors and
+/// algorithm.
 struct GemmPlan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
-  bool fill = false;      ///< C broadcast into out by kiln_fill first.
-  bool sharedC = false;   ///< C is the buffer g.c (M x N, every batch).
-  double alpha = 1, beta = 0;
+  bool f64 = false;
 };
+
+/// A GEMM step: its plan, and where C comes from.
+struct GemmStep {
+  GemmPlan plan;
+  bool fill = false;    ///< C broadcast into out by kiln_fill first.
+  bool sharedC = false; ///< C is the buffer g.c (M x N, every batch).
+  double beta = 0;
+};
+
+/// A convolution step: images in blocks of `block`, one GEMM per block and
+/// group (`last` for a smaller final block), on the shape table at `shape`.
+struct ConvStep {
+  int64_t block = 1;
+  GemmPlan full, last;
+  CUdeviceptr shape = 0;
+};
+
+/// The images per block of a convolution, and the workspace the block
+/// takes: its patches (rows x block * cols), then its GEMM result or
+/// gathered dL/dy (m / group rows).
+std::pair<int64_t, int64_t> convBlock(const ConvCall &c, size_t element,
+                                      int64_t cap) {
+  int64_t rows = c.c / c.group * c.kh * c.kw, cols = c.oh * c.ow,
+          mg = c.m / c.group, size = int64_t(element);
+  int64_t block = std::clamp<int64_t>(
+      cap / std::max<int64_t>((rows + mg) * cols * size, 1), 1, c.n);
+  return {block, alignUp(rows * block * cols * size) + mg * block * cols * size};
+}
 
 /// A kernel step's launch, planned when the session opens.
 struct Launch {
@@ -118,11 +240,17 @@ private:
   }
   Status loadModule(const std::string &source, const std::string &name,
                     const DeviceCode &code, CUmodule &module);
-  Status planGemm(const GemmCall &g, GemmPlan &plan);
+  Status planGemm(const GemmShape &shape, GemmPlan &plan);
+  void destroy(GemmPlan &plan);
+  Status planGemmStep(const GemmCall &g, GemmStep &step);
+  Status planConv(const ConvCall &c, CUdeviceptr &tables, ConvStep &step);
   Status planLaunch(const Step &step, CUdeviceptr &tables, Launch &launch);
   /// Enqueues step `i` of `entry` on the stream.
   Status enqueue(const Entry &entry, size_t i);
-  Status enqueueGemm(const Step &step, const GemmPlan &plan);
+  Status matmul(const GemmPlan &plan, CUdeviceptr a, CUdeviceptr b,
+                CUdeviceptr c, CUdeviceptr out, double alpha, double beta);
+  Status enqueueGemm(const Step &step, const GemmStep &plan);
+  Status enqueueConv(const Step &step, const ConvStep &plan);
   Status launchBuiltin(CUfunction fn, int64_t threads,
                        std::vector<void *> params);
   CUdeviceptr at(int32_t buffer) const {
@@ -137,17 +265,21 @@ private:
   CUcontext context_ = nullptr;
   CUstream stream_ = nullptr;
   CUmodule module_ = nullptr, builtins_ = nullptr;
-  CUfunction fill_[2] = {}, reluBiasGrad_[2] = {};
+  /// The runtime's own kernels, [0] fp32 and [1] fp64.
+  CUfunction fill_[2] = {}, reluBiasGrad_[2] = {}, im2col_[2] = {},
+             col2im_[2] = {}, convGather_[2] = {}, convScatter_[2] = {};
   cublasLtHandle_t blas_ = nullptr;
-  CUdeviceptr base_ = 0, workspace_ = 0;
+  CUdeviceptr base_ = 0, workspace_ = 0, convWorkspace_ = 0;
   int sms_ = 1;
   bool tf32_ = false, graphs_ = true, syncEach_ = false;
+  int64_t convCap_ = kConvWorkspace;
   std::string arch_;
   /// Per entry (by address in the program): each step's launch or GEMM
   /// plan, how often it ran, and its graph once captured.
   struct EntryState {
     std::vector<Launch> launches;
-    std::vector<GemmPlan> gemms;
+    std::vector<GemmStep> gemms;
+    std::vector<ConvStep> convs;
     int64_t runs = 0;
     CUgraphExec graph = nullptr;
   };
@@ -161,12 +293,11 @@ CudaBackend::~CudaBackend() {
   for (auto &[entry, state] : entries_) {
     if (state.graph)
       cu_.graphExecDestroy(state.graph);
-    for (GemmPlan &p : state.gemms) {
-      if (p.desc)
-        lt_->matmulDescDestroy(p.desc);
-      for (cublasLtMatrixLayout_t l : {p.a, p.b, p.c, p.d})
-        if (l)
-          lt_->matrixLayoutDestroy(l);
+    for (GemmStep &g : state.gemms)
+      destroy(g.plan);
+    for (ConvStep &c : state.convs) {
+      destroy(c.full);
+      destroy(c.last);
     }
   }
   if (blas_)
@@ -216,6 +347,8 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
   tf32_ = options.tf32;
   graphs_ = envFlag("KILN_CUDA_GRAPHS", true);
   syncEach_ = envFlag("KILN_CUDA_SYNC", false);
+  if (const char *v = std::getenv("KILN_CUDA_CONV_WORKSPACE"); v && *v)
+    convCap_ = std::max<int64_t>(std::atoll(v), 1);
   int count = 0;
   if (Status s = check(cu_.deviceGetCount(&count), "cuDeviceGetCount");
       !s.ok())
@@ -265,20 +398,28 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       !s.ok())
     return s;
 
-  // What this backend does not do yet.
+  // What this backend does not do yet; the GEMMs and the convolutions'
+  // workspace.
   bool gemms = false;
+  int64_t convWorkspace = 0, tables = 0;
   for (const Entry &e : program_.entries)
     for (const Step &step : e.steps) {
-      if (step.kind == Step::Kind::Conv)
+      int32_t out = step.kind == Step::Kind::Gemm   ? step.gemm.out
+                    : step.kind == Step::Kind::Conv ? step.conv.out
+                                                    : -1;
+      if (out >= 0 && program_.buffers[out].dtype != DType::F32 &&
+          program_.buffers[out].dtype != DType::F64)
         return Status(KILN_STATUS_UNIMPLEMENTED,
-                      "the CUDA backend does not run convolutions yet (entry '" +
-                          e.name + "'); use --device cpu");
-      if (step.kind == Step::Kind::Gemm &&
-          program_.buffers[step.gemm.out].dtype != DType::F32 &&
-          program_.buffers[step.gemm.out].dtype != DType::F64)
-        return Status(KILN_STATUS_UNIMPLEMENTED,
-                      "the CUDA backend runs fp32 and fp64 GEMMs only");
-      gemms |= step.kind == Step::Kind::Gemm;
+                      "the CUDA backend runs fp32 and fp64 GEMMs and "
+                      "convolutions only (entry '" + e.name + "')");
+      gemms |= out >= 0;
+      if (step.kind == Step::Kind::Conv) {
+        convWorkspace = std::max(convWorkspace, convBlock(step.conv, dtypeSize(program_.buffers[step.conv.out].dtype), convCap_).second);
+        tables += alignUp(16 * 8);
+      }
+      if (!step.segments.empty())
+        tables += alignUp(int64_t(step.segments.size() + 1) *
+                          int64_t(step.args.size() + 1) * 8);
     }
 
   // The kernels: the program's and the runtime's own.
@@ -288,21 +429,20 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
   if (Status s = loadModule(builtins, "kiln_builtins", code, builtins_);
       !s.ok())
     return s;
-  const char *names[2][2] = {{"kiln_fill_f32", "kiln_fill_f64"},
-                             {"kiln_relu_bias_grad_f32",
-                              "kiln_relu_bias_grad_f64"}};
-  for (int t = 0; t < 2; ++t) {
-    if (Status s = check(cu_.moduleGetFunction(&fill_[t], builtins_,
-                                               names[0][t]),
-                         names[0][t]);
-        !s.ok())
-      return s;
-    if (Status s = check(cu_.moduleGetFunction(&reluBiasGrad_[t], builtins_,
-                                               names[1][t]),
-                         names[1][t]);
-        !s.ok())
-      return s;
-  }
+  std::pair<CUfunction *, const char *> functions[] = {
+      {fill_, "kiln_fill"},         {reluBiasGrad_, "kiln_relu_bias_grad"},
+      {im2col_, "kiln_im2col"},     {col2im_, "kiln_col2im"},
+      {convGather_, "kiln_conv_gather"},
+      {convScatter_, "kiln_conv_scatter"}};
+  for (auto &[fn, prefix] : functions)
+    for (int t = 0; t < 2; ++t) {
+      std::string name = std::string(prefix) + (t ? "_f64" : "_f32");
+      if (Status s = check(cu_.moduleGetFunction(&fn[t], builtins_,
+                                                 name.c_str()),
+                           name);
+          !s.ok())
+        return s;
+    }
   if (gemms) {
     if (Status s = blasLt(lt_); !s.ok())
       return s;
@@ -313,21 +453,18 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
                         lt_->getStatusString(r));
   }
 
-  // The one allocation: arena, segment tables, GEMM workspace.
+  // The one allocation: arena, tables (segments, convolution shapes), the
+  // GEMM workspace, the convolutions' workspace.
   int64_t arena = alignUp(std::max<int64_t>(program_.arenaBytes, 64));
-  int64_t tables = 0;
-  for (const Entry &e : program_.entries)
-    for (const Step &step : e.steps)
-      if (!step.segments.empty())
-        tables += alignUp(int64_t(step.segments.size() + 1) *
-                          int64_t(step.args.size() + 1) * 8);
-  int64_t total = arena + tables + (gemms ? int64_t(kGemmWorkspace) : 0);
+  int64_t total = arena + tables + (gemms ? int64_t(kGemmWorkspace) : 0) +
+                  alignUp(convWorkspace);
   if (Status s = check(cu_.memAlloc(&base_, size_t(total)),
                        "cannot allocate the session's " +
                            std::to_string(total) + " bytes on " + name);
       !s.ok())
     return s;
   workspace_ = base_ + CUdeviceptr(arena + tables);
+  convWorkspace_ = workspace_ + (gemms ? CUdeviceptr(kGemmWorkspace) : 0);
   if (Status s = check(cu_.memsetD8(base_, 0, size_t(arena)), "cuMemsetD8");
       !s.ok())
     return s;
@@ -335,19 +472,22 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
     if (Status s = write(0, init.data(), int64_t(init.size())); !s.ok())
       return s;
 
-  // Every step's launch or GEMM, planned now.
+  // Every step's launch, GEMM or convolution, planned now.
   CUdeviceptr nextTable = base_ + CUdeviceptr(arena);
   for (const Entry &e : program_.entries) {
     EntryState &state = entries_[&e];
     state.launches.resize(e.steps.size());
     state.gemms.resize(e.steps.size());
+    state.convs.resize(e.steps.size());
     for (size_t i = 0; i < e.steps.size(); ++i) {
       const Step &step = e.steps[i];
       Status s;
       if (step.kind == Step::Kind::Kernel)
         s = planLaunch(step, nextTable, state.launches[i]);
       else if (step.kind == Step::Kind::Gemm)
-        s = planGemm(step.gemm, state.gemms[i]);
+        s = planGemmStep(step.gemm, state.gemms[i]);
+      else if (step.kind == Step::Kind::Conv)
+        s = planConv(step.conv, nextTable, state.convs[i]);
       if (!s.ok())
         return std::move(s.annotate("entry '" + e.name + "' step " +
                                     std::to_string(i)));
@@ -420,10 +560,10 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
                "kernel '" + k.name + "' (" + entry + ") is not in the module");
 }
 
-Status CudaBackend::planGemm(const GemmCall &g, GemmPlan &plan) {
-  const bool f64 = program_.buffers[g.out].dtype == DType::F64;
-  const int type = f64 ? CUDA_R_64F : CUDA_R_32F;
-  const int compute = f64    ? CUBLAS_COMPUTE_64F
+Status CudaBackend::planGemm(const GemmShape &g, GemmPlan &plan) {
+  plan.f64 = g.f64;
+  const int type = g.f64 ? CUDA_R_64F : CUDA_R_32F;
+  const int compute = g.f64  ? CUBLAS_COMPUTE_64F
                       : tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32
                               : CUBLAS_COMPUTE_32F;
   auto lt = [&](cublasStatus_t r, const char *what) {
@@ -435,20 +575,12 @@ Status CudaBackend::planGemm(const GemmCall &g, GemmPlan &plan) {
   };
   // cuBLAS is column-major, where a row-major matrix is its transpose: the
   // row-major out = op(A) op(B) is, there, out^T = op(B)^T op(A)^T. So
-  // cuBLAS's first operand is B (N x K after its op), its second A (K x M).
-  int64_t cElements =
-      g.c >= 0 ? program_.buffers[g.c].bytes() /
-                     int64_t(dtypeSize(program_.buffers[g.c].dtype))
-               : 0;
-  bool bias = g.c >= 0 && cElements == g.n && g.beta == 1;
-  plan.sharedC = g.c >= 0 && !bias && cElements == g.m * g.n;
-  plan.fill = g.c >= 0 && !bias && !plan.sharedC;
-  plan.alpha = g.alpha;
-  plan.beta = g.c >= 0 && !bias ? g.beta : 0;
-  uint32_t epilogue = g.relu ? (bias ? CUBLASLT_EPILOGUE_RELU_BIAS
-                                     : CUBLASLT_EPILOGUE_RELU)
-                             : (bias ? CUBLASLT_EPILOGUE_BIAS
-                                     : CUBLASLT_EPILOGUE_DEFAULT);
+  // cuBLAS's first operand is B (N x K after its op), its second A (K x M),
+  // and a bias along out's rows is cuBLAS's per-row bias of out^T.
+  uint32_t epilogue = g.relu ? (g.bias ? CUBLASLT_EPILOGUE_RELU_BIAS
+                                       : CUBLASLT_EPILOGUE_RELU)
+                             : (g.bias ? CUBLASLT_EPILOGUE_BIAS
+                                       : CUBLASLT_EPILOGUE_DEFAULT);
   int32_t opA = g.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
   int32_t opB = g.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
   if (Status s = lt(lt_->matmulDescCreate(&plan.desc, compute, type),
@@ -461,11 +593,9 @@ Status CudaBackend::planGemm(const GemmCall &g, GemmPlan &plan) {
                               sizeof opB);
   lt_->matmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
                               &epilogue, sizeof epilogue);
-  if (bias) {
-    CUdeviceptr b = at(g.c);
+  if (g.bias)
     lt_->matmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                &b, sizeof b);
-  }
+                                &g.bias, sizeof g.bias);
   auto layout = [&](cublasLtMatrixLayout_t &l, int64_t rows, int64_t cols,
                     int64_t stride) -> Status {
     if (Status s = lt(lt_->matrixLayoutCreate(&l, type, uint64_t(rows),
@@ -488,7 +618,7 @@ Status CudaBackend::planGemm(const GemmCall &g, GemmPlan &plan) {
   if (s.ok())
     s = layout(plan.b, g.transA ? g.m : g.k, g.transA ? g.k : g.m, g.strideA);
   if (s.ok())
-    s = layout(plan.c, g.n, g.m, plan.sharedC ? 0 : g.strideOut);
+    s = layout(plan.c, g.n, g.m, g.strideC);
   if (s.ok())
     s = layout(plan.d, g.n, g.m, g.strideOut);
   if (!s.ok())
@@ -521,18 +651,109 @@ Status CudaBackend::planGemm(const GemmCall &g, GemmPlan &plan) {
   return Status();
 }
 
+void CudaBackend::destroy(GemmPlan &plan) {
+  if (plan.desc)
+    lt_->matmulDescDestroy(plan.desc);
+  for (cublasLtMatrixLayout_t l : {plan.a, plan.b, plan.c, plan.d})
+    if (l)
+      lt_->matrixLayoutDestroy(l);
+  plan = GemmPlan();
+}
+
+Status CudaBackend::planGemmStep(const GemmCall &g, GemmStep &step) {
+  // C: a row of N with beta 1 is the bias epilogue; M x N is cuBLAS's C
+  // (the same for every batch); anything else (one value, another beta) is
+  // broadcast into out first, and out is C.
+  const Buffer *c = g.c >= 0 ? &program_.buffers[g.c] : nullptr;
+  int64_t cElements = c ? c->bytes() / int64_t(dtypeSize(c->dtype)) : 0;
+  bool bias = c && cElements == g.n && g.beta == 1;
+  step.sharedC = c && !bias && cElements == g.m * g.n;
+  step.fill = c && !bias && !step.sharedC;
+  step.beta = c && !bias ? g.beta : 0;
+  GemmShape shape;
+  shape.f64 = program_.buffers[g.out].dtype == DType::F64;
+  shape.transA = g.transA;
+  shape.transB = g.transB;
+  shape.relu = g.relu;
+  shape.m = g.m;
+  shape.n = g.n;
+  shape.k = g.k;
+  shape.batch = g.batch;
+  shape.strideA = g.strideA;
+  shape.strideB = g.strideB;
+  shape.strideC = step.sharedC ? 0 : g.strideOut;
+  shape.strideOut = g.strideOut;
+  shape.bias = bias ? at(g.c) : 0;
+  return planGemm(shape, step.plan);
+}
+
+Status CudaBackend::planConv(const ConvCall &c, CUdeviceptr &tables,
+                             ConvStep &step) {
+  const bool f64 = program_.buffers[c.out].dtype == DType::F64;
+  int64_t rows = c.c / c.group * c.kh * c.kw, cols = c.oh * c.ow,
+          mg = c.m / c.group;
+  step.block = convBlock(c, f64 ? 8 : 4, convCap_).first;
+  step.shape = tables;
+  int64_t shape[16] = {c.n,       c.c,       c.h,           c.w,
+                       c.m,       c.kh,      c.kw,          c.oh,
+                       c.ow,      c.strideH, c.strideW,     c.dilationH,
+                       c.dilationW, c.padTop, c.padLeft,    c.group};
+  tables += CUdeviceptr(alignUp(sizeof shape));
+  if (Status s = write(int64_t(step.shape - base_), shape, sizeof shape);
+      !s.ok())
+    return s;
+  // The GEMM of a block of `images`, per mode (ConvCall's products).
+  auto plan = [&](int64_t images, GemmPlan &out) {
+    int64_t wide = images * cols;
+    GemmShape g;
+    g.f64 = f64;
+    if (c.mode == ConvCall::Mode::Forward) {
+      g.m = mg, g.n = wide, g.k = rows; // W[g] x patches
+    } else if (c.mode == ConvCall::Mode::BackwardFilter) {
+      g.m = mg, g.n = rows, g.k = wide, g.transB = true; // dy x patches^T
+    } else {
+      g.m = rows, g.n = wide, g.k = mg, g.transA = true; // W[g]^T x dy
+    }
+    return planGemm(g, out);
+  };
+  if (Status s = plan(step.block, step.full); !s.ok())
+    return s;
+  if (c.n % step.block)
+    return plan(c.n % step.block, step.last);
+  return Status();
+}
+
+Status CudaBackend::matmul(const GemmPlan &plan, CUdeviceptr a, CUdeviceptr b,
+                           CUdeviceptr c, CUdeviceptr out, double alpha,
+                           double beta) {
+  float alpha32 = float(alpha), beta32 = float(beta);
+  const void *al = plan.f64 ? static_cast<const void *>(&alpha) : &alpha32;
+  const void *be = plan.f64 ? static_cast<const void *>(&beta) : &beta32;
+  cublasStatus_t r = lt_->matmul(
+      blas_, plan.desc, al, reinterpret_cast<const void *>(b), plan.a,
+      reinterpret_cast<const void *>(a), plan.b, be,
+      reinterpret_cast<const void *>(c), plan.c,
+      reinterpret_cast<void *>(out), plan.d, &plan.algo,
+      reinterpret_cast<void *>(workspace_), kGemmWorkspace, stream_);
+  if (r != CUBLAS_STATUS_SUCCESS)
+    return Status(KILN_STATUS_INTERNAL,
+                  std::string("cuBLASLt: cublasLtMatmul: ") +
+                      lt_->getStatusString(r));
+  return Status();
+}
+
 Status CudaBackend::launchBuiltin(CUfunction fn, int64_t threads,
                                   std::vector<void *> params) {
   unsigned grid = unsigned(std::clamp<int64_t>(
       (threads + kThreads - 1) / kThreads, 1, int64_t(sms_) * 32));
   return check(cu_.launchKernel(fn, grid, 1, 1, kThreads, 1, 1, 0, stream_,
                                 params.data(), nullptr),
-               "cuLaunchKernel (a GEMM's epilogue)");
+               "cuLaunchKernel (the runtime's own kernel)");
 }
 
-Status CudaBackend::enqueueGemm(const Step &step, const GemmPlan &plan) {
+Status CudaBackend::enqueueGemm(const Step &step, const GemmStep &plan) {
   const GemmCall &g = step.gemm;
-  const int t = program_.buffers[g.out].dtype == DType::F64 ? 1 : 0;
+  const int t = plan.plan.f64 ? 1 : 0;
   CUdeviceptr out = at(g.out);
   if (plan.fill) {
     CUdeviceptr c = at(g.c);
@@ -544,24 +765,71 @@ Status CudaBackend::enqueueGemm(const Step &step, const GemmPlan &plan) {
         !s.ok())
       return s;
   }
-  CUdeviceptr a = at(g.a), b = at(g.b);
-  CUdeviceptr c = plan.sharedC ? at(g.c) : out;
-  float alpha32 = float(plan.alpha), beta32 = float(plan.beta);
-  const void *alpha = t ? static_cast<const void *>(&plan.alpha) : &alpha32;
-  const void *beta = t ? static_cast<const void *>(&plan.beta) : &beta32;
-  cublasStatus_t r = lt_->matmul(
-      blas_, plan.desc, alpha, reinterpret_cast<const void *>(b), plan.a,
-      reinterpret_cast<const void *>(a), plan.b, beta,
-      reinterpret_cast<const void *>(c), plan.c,
-      reinterpret_cast<void *>(out), plan.d, &plan.algo,
-      reinterpret_cast<void *>(workspace_), kGemmWorkspace, stream_);
-  if (r != CUBLAS_STATUS_SUCCESS)
-    return Status(KILN_STATUS_INTERNAL, std::string("cuBLASLt: cublasLtMatmul: ") +
-                                            lt_->getStatusString(r));
+  if (Status s = matmul(plan.plan, at(g.a), at(g.b),
+                        plan.sharedC ? at(g.c) : out, out, g.alpha, plan.beta);
+      !s.ok())
+    return s;
   if (g.reluMask >= 0) {
     CUdeviceptr mask = at(g.reluMask), grad = at(g.biasGrad);
     long long m = g.m, n = g.n;
     return launchBuiltin(reluBiasGrad_[t], g.n, {&out, &mask, &grad, &m, &n});
+  }
+  return Status();
+}
+
+Status CudaBackend::enqueueConv(const Step &step, const ConvStep &plan) {
+  const ConvCall &c = step.conv;
+  const int t = plan.full.f64 ? 1 : 0;
+  const int64_t size = t ? 8 : 4;
+  int64_t rows = c.c / c.group * c.kh * c.kw, cols = c.oh * c.ow,
+          mg = c.m / c.group;
+  CUdeviceptr shape = plan.shape, in = at(c.input), weight = at(c.weight),
+              out = at(c.out), bias = c.bias >= 0 ? at(c.bias) : 0;
+  // The block's patches, then its GEMM result (or gathered dL/dy).
+  CUdeviceptr patches = convWorkspace_,
+              result = convWorkspace_ +
+                       CUdeviceptr(alignUp(rows * plan.block * cols * size));
+  using Mode = ConvCall::Mode;
+  for (long long n0 = 0; n0 < c.n; n0 += plan.block) {
+    long long nb = std::min<long long>(plan.block, c.n - n0);
+    const GemmPlan &gemm = nb == plan.block ? plan.full : plan.last;
+    int64_t wide = nb * cols;
+    for (long long g = 0; g < c.group; ++g) {
+      Status s;
+      if (c.mode == Mode::Forward) {
+        CUdeviceptr w = weight + CUdeviceptr(g * mg * rows * size);
+        s = launchBuiltin(im2col_[t], rows * wide,
+                          {&shape, &in, &patches, &n0, &nb, &g});
+        if (s.ok())
+          s = matmul(gemm, w, patches, result, result, 1, 0);
+        if (s.ok())
+          s = launchBuiltin(convScatter_[t], mg * wide,
+                            {&shape, &result, &bias, &out, &n0, &nb, &g});
+      } else if (c.mode == Mode::BackwardFilter) {
+        // dW[g] (+)= dy [mg, wide] x patches^T; `weight` holds dL/dy.
+        CUdeviceptr dw = out + CUdeviceptr(g * mg * rows * size);
+        s = launchBuiltin(convGather_[t], mg * wide,
+                          {&shape, &weight, &result, &n0, &nb, &g});
+        if (s.ok())
+          s = launchBuiltin(im2col_[t], rows * wide,
+                            {&shape, &in, &patches, &n0, &nb, &g});
+        if (s.ok())
+          s = matmul(gemm, result, patches, dw, dw, 1, n0 == 0 ? 0 : 1);
+      } else {
+        // The patches' gradient W[g]^T x dy, back to the input positions;
+        // `input` holds dL/dy.
+        CUdeviceptr w = weight + CUdeviceptr(g * mg * rows * size);
+        s = launchBuiltin(convGather_[t], mg * wide,
+                          {&shape, &in, &result, &n0, &nb, &g});
+        if (s.ok())
+          s = matmul(gemm, w, result, patches, patches, 1, 0);
+        if (s.ok())
+          s = launchBuiltin(col2im_[t], nb * (c.c / c.group) * c.h * c.w,
+                            {&shape, &patches, &out, &n0, &nb, &g});
+      }
+      if (!s.ok())
+        return s;
+    }
   }
   return Status();
 }
@@ -571,6 +839,8 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
   EntryState &state = entries_.at(&entry);
   if (step.kind == Step::Kind::Gemm)
     return enqueueGemm(step, state.gemms[i]);
+  if (step.kind == Step::Kind::Conv)
+    return enqueueConv(step, state.convs[i]);
   if (step.kind != Step::Kind::Kernel)
     return Status(); // An all-reduce in a run of one process.
   Launch &l = state.launches[i];

@@ -11,6 +11,10 @@
 // graph, which every later run replays (inputs enter through their fixed
 // arena slots). KILN_CUDA_GRAPHS=0 turns graphs off; KILN_CUDA_SYNC=1 waits
 // after every step, so that an error names the step that caused it.
+// Convolutions are GEMMs over patches (im2col, in the CPU backend's layout)
+// on cuBLASLt, in blocks of images whose patches fit a workspace of 64 MiB
+// (KILN_CUDA_CONV_WORKSPACE bytes): only cuBLAS is needed, which every CUDA
+// install has (cuDNN often is not there outside PyTorch's own wheels).
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_RUNTIME_SRC_CUDA_BACKEND_H

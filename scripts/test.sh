@@ -22,10 +22,11 @@ if grep -Eq 'libMLIR|libLLVM|libprotobuf' build-runtime/build.ninja; then
   echo "error: the runtime-only build links LLVM, MLIR or protobuf" >&2
   exit 1
 fi
-ctest --test-dir build-runtime --output-on-failure -j "$jobs"
+# The GPU test set (label gpu) needs a GPU: scripts/gpu-check.sh runs it.
+ctest --test-dir build-runtime --output-on-failure -j "$jobs" -LE gpu
 
 echo "== full build =="
 cmake -S . -B build -G Ninja >/dev/null
 cmake --build build -j "$jobs"
-ctest --test-dir build --output-on-failure -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs" -LE gpu
 echo "scripts/test.sh: built and tested in $((SECONDS - start)) s"

@@ -32,6 +32,9 @@ public:
   virtual ~Backend() = default;
   /// What it runs on, for logs: "cpu (2 threads, openblas)".
   virtual std::string describe() const = 0;
+  /// The bytes the backend allocated for the session: the arena, and on a
+  /// GPU the tables and workspaces beside it.
+  virtual int64_t bytes() const = 0;
   /// The arena, when it is in host memory (outputs then point into it);
   /// null when it is on a device.
   virtual uint8_t *hostArena() { return nullptr; }

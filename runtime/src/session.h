@@ -62,6 +62,9 @@ public:
   const Program &program() const { return program_; }
   /// What the session runs on ("cpu (2 threads, openblas GEMMs)").
   std::string device() const { return backend_->describe(); }
+  /// The bytes the session allocated where it runs (its peak: nothing is
+  /// allocated while it runs).
+  int64_t deviceBytes() const { return backend_->bytes(); }
   /// With Device::Auto on the CPU: why the GPU could not be used.
   const std::string &fallback() const { return fallback_; }
 

@@ -57,6 +57,9 @@ public:
            cpu::gemmBackendName() + " GEMMs)";
   }
   uint8_t *hostArena() override { return arena_; }
+  int64_t bytes() const override {
+    return (std::max<int64_t>(program_.arenaBytes, 64) + 63) / 64 * 64;
+  }
   Status write(int64_t offset, const void *data, int64_t bytes) override {
     std::memcpy(arena_ + offset, data, size_t(bytes));
     return Status();

@@ -223,6 +223,7 @@ public:
               const SessionOptions &options);
 
   std::string describe() const override { return description_; }
+  int64_t bytes() const override { return bytes_; }
   Status write(int64_t offset, const void *data, int64_t bytes) override;
   Status read(int64_t offset, void *data, int64_t bytes) override;
   Status run(const Entry &entry, const RunOptions &options) override;
@@ -273,6 +274,7 @@ private:
   int sms_ = 1;
   bool tf32_ = false, graphs_ = true, syncEach_ = false;
   int64_t convCap_ = kConvWorkspace;
+  int64_t bytes_ = 0; ///< The one allocation's size.
   std::string arch_;
   /// Per entry (by address in the program): each step's launch or GEMM
   /// plan, how often it ran, and its graph once captured.
@@ -463,6 +465,7 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
                            std::to_string(total) + " bytes on " + name);
       !s.ok())
     return s;
+  bytes_ = total;
   workspace_ = base_ + CUdeviceptr(arena + tables);
   convWorkspace_ = workspace_ + (gemms ? CUdeviceptr(kGemmWorkspace) : 0);
   if (Status s = check(cu_.memsetD8(base_, 0, size_t(arena)), "cuMemsetD8");

@@ -5,6 +5,7 @@
 #include "cuda/backend.h"
 #include "safetensors.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace kiln::runtime {
@@ -145,7 +146,8 @@ Status Session::restore(const SafeTensors &file, const std::string &origin,
 
 Status Session::run(std::string_view name,
                     const std::vector<HostTensor> &inputs,
-                    std::vector<HostTensor> &outputs) {
+                    std::vector<HostTensor> &outputs,
+                    const Transfer &transfer) {
   const Entry *entry = program_.entry(name);
   if (!entry)
     return Status(KILN_STATUS_NOT_FOUND,
@@ -171,11 +173,16 @@ Status Session::run(std::string_view name,
     for (const HostTensor &t : inputs)
       if (t.name == b.name)
         given = &t;
+    written_.resize(program_.buffers.size());
+    if (!given && transfer.keepInputs && written_[size_t(id)])
+      continue;
     if (!given)
       return Status(KILN_STATUS_INVALID_ARGUMENT,
                     "input '" + b.name + "' is missing (" +
                         std::string(dtypeName(b.dtype)) + " " +
-                        formatShape(b.shape) + ")");
+                        formatShape(b.shape) + ")" +
+                        (transfer.keepInputs ? " and no earlier run gave it"
+                                             : ""));
     if (given->dtype != b.dtype)
       return Status(KILN_STATUS_INVALID_ARGUMENT,
                     "input '" + b.name + "' has dtype " +
@@ -194,6 +201,7 @@ Status Session::run(std::string_view name,
                         " bytes; its shape needs " + std::to_string(b.bytes()));
     if (Status s = backend_->write(b.offset, given->data, b.bytes()); !s.ok())
       return s;
+    written_[size_t(id)] = true;
   }
   // 2. The steps.
   Backend::RunOptions run;
@@ -207,8 +215,11 @@ Status Session::run(std::string_view name,
   outputCopies_.resize(entry->outputs.size());
   for (size_t o = 0; o < entry->outputs.size(); ++o) {
     const Buffer &b = program_.buffers[entry->outputs[o]];
-    const uint8_t *data = arena + b.offset;
-    if (!arena) {
+    const uint8_t *data = arena ? arena + b.offset : nullptr;
+    bool fetch = transfer.fetch.empty() ||
+                 std::find(transfer.fetch.begin(), transfer.fetch.end(),
+                           b.name) != transfer.fetch.end();
+    if (!arena && fetch) {
       outputCopies_[o].resize(size_t(b.bytes()));
       if (Status s = read(b, outputCopies_[o].data()); !s.ok())
         return s;

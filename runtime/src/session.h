@@ -44,6 +44,18 @@ struct DeviceCode {
   std::vector<std::pair<std::string, std::vector<uint8_t>>> cubins;
 };
 
+/// What a run moves between the host and a device arena (on the CPU the
+/// arena is host memory, and only inputs are copied).
+struct Transfer {
+  /// Inputs not given keep the values the last run that gave them left in
+  /// their slots (data that stays on the device between steps, as a
+  /// benchmark's); without it a missing input is an error.
+  bool keepInputs = false;
+  /// The outputs copied back: every one (empty), or those named; the
+  /// others' data may be null.
+  std::vector<std::string> fetch;
+};
+
 /// One loaded program and its arena (one allocation) on its backend.
 /// Thread-safety: a session runs one entry at a time; use one per thread.
 class Session {
@@ -73,7 +85,8 @@ public:
   /// into the arena: valid until the next run. Errors name the input and
   /// what does not match.
   Status run(std::string_view entry, const std::vector<HostTensor> &inputs,
-             std::vector<HostTensor> &outputs);
+             std::vector<HostTensor> &outputs,
+             const Transfer &transfer = Transfer());
 
   /// run() with the inputs read from a safetensors file (tensors that are
   /// not inputs are ignored: a batch file may also hold labels) and the
@@ -115,6 +128,8 @@ private:
   std::string fallback_;
   /// Outputs copied from a device arena; HostTensors point into them.
   std::vector<std::vector<uint8_t>> outputCopies_;
+  /// Buffers a run has written as inputs (Transfer::keepInputs).
+  std::vector<bool> written_;
 };
 
 } // namespace kiln::runtime

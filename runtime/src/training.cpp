@@ -65,8 +65,16 @@ struct Scalar {
 };
 } // namespace
 
+Status Trainer::step(const std::vector<HostTensor> &batch, double &loss) {
+  std::vector<HostTensor> outputs;
+  Transfer transfer;
+  transfer.fetch = {"loss"};
+  return step(batch, outputs, loss, transfer);
+}
+
 Status Trainer::step(const std::vector<HostTensor> &batch,
-                     std::vector<HostTensor> &outputs, double &loss) {
+                     std::vector<HostTensor> &outputs, double &loss,
+                     const Transfer &transfer) {
   const Program &program = session_.program();
   const Entry &entry = *program.entry("train_step");
   // The step's own inputs: learning rate and bias corrections for step t.
@@ -92,7 +100,11 @@ Status Trainer::step(const std::vector<HostTensor> &batch,
         if (given.name == b.name)
           inputs.push_back(given);
   }
-  if (Status s = session_.run("train_step", inputs, outputs); !s.ok())
+  Transfer fetch = transfer;
+  const std::string &lossName = program.buffers[entry.outputs.at(0)].name;
+  if (!fetch.fetch.empty())
+    fetch.fetch.push_back(lossName);
+  if (Status s = session_.run("train_step", inputs, outputs, fetch); !s.ok())
     return s;
   const HostTensor &l = outputs.at(0);
   loss = l.dtype == DType::F64 ? *static_cast<const double *>(l.data)

@@ -42,9 +42,13 @@ public:
   /// One training step on `batch` (the model's inputs and the labels, by
   /// name; other tensors are ignored). `outputs` receives the step's outputs
   /// (loss, then the gradients before the update), valid until the next run;
-  /// `loss` the loss as a double.
+  /// `loss` the loss as a double. `transfer` limits what crosses to and from
+  /// a GPU (the loss is always fetched).
   Status step(const std::vector<HostTensor> &batch,
-              std::vector<HostTensor> &outputs, double &loss);
+              std::vector<HostTensor> &outputs, double &loss,
+              const Transfer &transfer = Transfer());
+  /// A step whose only output fetched is the loss (a training loop's).
+  Status step(const std::vector<HostTensor> &batch, double &loss);
 
   /// The seed of the step's random numbers (dropout masks): step t draws
   /// from a stream of (seed, t), so a resumed run draws what it would have.

@@ -300,7 +300,6 @@ Status trainLoop(Session &session, Trainer &trainer, const Dataset &train,
 
   auto begin = Clock::now();
   std::vector<std::vector<uint8_t>> storage;
-  std::vector<HostTensor> outputs;
   bool stop = false;
   for (int64_t epoch = startEpoch; epoch < options.epochs && !stop; ++epoch) {
     std::vector<int64_t> order = shuffledOrder(train.size(), options.seed, epoch);
@@ -320,7 +319,7 @@ Status trainLoop(Session &session, Trainer &trainer, const Dataset &train,
           bindings, order.data() + b * global + rank * batch, batch, batch,
           storage);
       double loss;
-      if (Status s = trainer.step(inputs, outputs, loss); !s.ok())
+      if (Status s = trainer.step(inputs, loss); !s.ok())
         return s;
       if (!std::isfinite(loss))
         return Status(KILN_STATUS_FAILED_PRECONDITION,

@@ -627,6 +627,62 @@ INSTANTIATE_TEST_SUITE_P(
                     Model{"mlp_relu", "cross_entropy", 0.5}),
     [](const testing::TestParamInfo<Model> &info) { return info.param.label(); });
 
+/// What crosses between host and GPU: a step can fetch only the loss (the
+/// gradients stay on the device), and a batch given once can stay there.
+TEST_F(FakeGpuTest, StepsMoveOnlyWhatTheyAreAskedTo) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
+                  "runtime's own kernels";
+#endif
+  mlir::DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  kiln::codegen::EmittedProgram program =
+      compileFixture(Model{"mlp_relu"}, context);
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-transfer";
+  std::filesystem::create_directories(dir);
+  rt::SafeTensors batch;
+  ASSERT_TRUE(rt::SafeTensors::read(std::string(KILN_SOURCE_DIR) +
+                                        "/test/training/fixtures/mlp_relu.safetensors",
+                                    batch)
+                  .ok());
+  std::vector<rt::HostTensor> inputs;
+  for (const rt::TensorView &t : batch.tensors())
+    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
+  std::unique_ptr<rt::Session> cpu, cuda;
+  ASSERT_TRUE(rt::Session::create(program.program, program.init, cpu).ok());
+  ASSERT_TRUE(openOnFakeGpu(program, dir, cuda).ok());
+  std::unique_ptr<rt::Trainer> cpuTrainer, cudaTrainer;
+  ASSERT_TRUE(rt::Trainer::create(*cpu, rt::LearningRate(), cpuTrainer).ok());
+  ASSERT_TRUE(rt::Trainer::create(*cuda, rt::LearningRate(), cudaTrainer).ok());
+
+  std::vector<rt::HostTensor> outputs;
+  double expected = 0, loss = 0;
+  ASSERT_TRUE(cpuTrainer->step(inputs, expected).ok());
+  ASSERT_TRUE(cudaTrainer->step(inputs, loss).ok());
+  EXPECT_NEAR(loss, expected, 1e-6 * std::fabs(expected));
+  rt::Transfer transfer;
+  transfer.fetch = {"grad.2.weight"};
+  ASSERT_TRUE(cpuTrainer->step(inputs, outputs, expected).ok());
+  // The batch is on the GPU already; the loss comes back with the one
+  // gradient asked for.
+  transfer.keepInputs = true;
+  ASSERT_TRUE(cudaTrainer->step({}, outputs, loss, transfer).ok());
+  EXPECT_NEAR(loss, expected, 1e-6 * std::fabs(expected));
+  int fetched = 0;
+  for (const rt::HostTensor &t : outputs) {
+    bool wanted = t.name == "loss" || t.name == "grad.2.weight";
+    EXPECT_EQ(t.data != nullptr, wanted) << t.name;
+    fetched += t.data != nullptr;
+  }
+  EXPECT_EQ(fetched, 2);
+  // Without keepInputs a missing input is an error, as always.
+  rt::Status s = cudaTrainer->step({}, loss);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(std::string(s.message()).find("is missing"), std::string::npos)
+      << s.message();
+}
+
 /// A grouped, strided, dilated, unevenly padded convolution and both its
 /// gradients, in blocks of 2 of 5 images: the CUDA backend's patches,
 /// GEMMs and scatter give the CPU backend's results, eager and replayed.

@@ -81,6 +81,7 @@ public:
   int size() const override { return size_; }
   int localRank() const override { return localRank_; }
   int localSize() const override { return localSize_; }
+  double timeout() const override { return timeout_; }
   std::string describe() const override {
     char version[MPI_MAX_LIBRARY_VERSION_STRING];
     int length = 0;

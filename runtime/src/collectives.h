@@ -34,6 +34,9 @@ public:
   virtual int localSize() const = 0;
   /// What carries the collectives ("MPI (Open MPI v4.1.4)").
   virtual std::string describe() const = 0;
+  /// How long a collective may take before it is an error (seconds); a
+  /// backend with collectives of its own (NCCL on GPUs) bounds them too.
+  virtual double timeout() const { return 600; }
 
   /// Starts reducing `count` elements of `dtype` (F32 or F64) at `data`, in
   /// place, across all ranks: their mean when `mean`, else their sum.

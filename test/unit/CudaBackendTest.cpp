@@ -17,6 +17,7 @@
 #include "runtime/src/cuda/api.h"
 #include "runtime/src/cuda/backend.h"
 #include "runtime/src/cuda/cache.h"
+#include "test/unit/DoublingCommunicator.h"
 #include "test/unit/HostModule.h"
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
@@ -60,7 +61,7 @@ struct FakeGpu {
   void *module = nullptr; ///< The host-compiled kernels and builtins.
   std::deque<FakeFunction> functions;
   int allocations = 0, live = 0, captures = 0, graphLaunches = 0,
-      launches = 0, matmuls = 0;
+      launches = 0, matmuls = 0, ncclJoins = 0, allReduces = 0;
   bool capturing = false;
   std::vector<std::function<void()>> recorded;
   std::string error; ///< The first misuse seen.
@@ -148,6 +149,9 @@ const cu::DriverApi &fakeDriver() {
     };
     a.streamDestroy = [](cu::CUstream) { return 0; };
     a.streamSynchronize = [](cu::CUstream) -> CUresult {
+      return gpu.capturing ? kCaptureUnsupported : 0;
+    };
+    a.streamQuery = [](cu::CUstream) -> CUresult {
       return gpu.capturing ? kCaptureUnsupported : 0;
     };
     a.moduleLoadData = [](cu::CUmodule *m, const void *image) -> CUresult {
@@ -463,6 +467,48 @@ const cu::BlasLtApi &fakeBlas() {
   return api;
 }
 
+/// NCCL over two ranks whose other rank holds three times this one's values
+/// (as DoublingCommunicator): the average doubles them.
+const cu::NcclApi &fakeNccl() {
+  static cu::NcclApi api = [] {
+    cu::NcclApi a{};
+    a.getVersion = [](int *v) { *v = 22803; return 0; };
+    a.getErrorString = [](cu::ncclResult_t) { return "fake NCCL error"; };
+    a.getUniqueId = [](cu::ncclUniqueId *id) {
+      std::memset(id->internal, 7, sizeof id->internal);
+      return 0;
+    };
+    a.commInitRank = [](cu::ncclComm_t *c, int ranks, cu::ncclUniqueId id,
+                        int rank) -> cu::ncclResult_t {
+      if (ranks != 2 || rank != 0 || id.internal[0] != 7)
+        gpu.misuse("ncclCommInitRank's arguments");
+      ++gpu.ncclJoins;
+      *c = reinterpret_cast<cu::ncclComm_t>(&gpu);
+      return 0;
+    };
+    a.commDestroy = [](cu::ncclComm_t) { return 0; };
+    a.commAbort = [](cu::ncclComm_t) { return 0; };
+    a.commGetAsyncError = [](cu::ncclComm_t, cu::ncclResult_t *r) {
+      *r = 0;
+      return 0;
+    };
+    a.allReduce = [](const void *send, void *recv, size_t count, int type,
+                     int op, cu::ncclComm_t, cu::CUstream) -> cu::ncclResult_t {
+      ++gpu.allReduces;
+      if (send != recv || type != cu::ncclFloat32 || op != cu::ncclAvg)
+        gpu.misuse("ncclAllReduce: not an in-place fp32 average");
+      auto *data = static_cast<float *>(recv);
+      gpu.enqueue([=] {
+        for (size_t i = 0; i < count; ++i)
+          data[i] = (data[i] + 3 * data[i]) / 2;
+      });
+      return 0;
+    };
+    return a;
+  }();
+  return api;
+}
+
 // --- Tests ------------------------------------------------------------------
 
 struct Model {
@@ -521,9 +567,58 @@ rt::Status openOnFakeGpu(const kiln::codegen::EmittedProgram &program,
                              std::move(code));
 }
 
+/// Three training steps on both sessions (the CUDA one: eager, captured as
+/// a graph, the graph replayed): the same loss, gradients, parameters and
+/// optimizer state after each.
+void expectSameSteps(const std::string &label,
+                     std::unique_ptr<rt::Session> (&sessions)[2],
+                     std::unique_ptr<rt::Trainer> (&trainers)[2],
+                     const std::vector<rt::HostTensor> &inputs) {
+  for (int step = 0; step < 3; ++step) {
+    std::vector<std::vector<uint8_t>> results[2];
+    std::vector<std::string> names;
+    for (int d = 0; d < 2; ++d) {
+      std::vector<rt::HostTensor> outputs;
+      double loss;
+      rt::Status s = trainers[d]->step(inputs, outputs, loss);
+      ASSERT_TRUE(s.ok()) << s.message();
+      names.clear();
+      for (const rt::HostTensor &t : outputs) {
+        names.push_back(t.name);
+        auto *p = static_cast<const uint8_t *>(t.data);
+        results[d].emplace_back(p, p + t.bytes);
+      }
+      for (const std::string &name : trainers[d]->checkpointNames()) {
+        const rt::Buffer *b = sessions[d]->persistent(name);
+        names.push_back(name);
+        results[d].emplace_back(size_t(b->bytes()));
+        ASSERT_TRUE(sessions[d]->read(*b, results[d].back().data()).ok());
+      }
+    }
+    ASSERT_EQ(results[0].size(), results[1].size());
+    for (size_t i = 0; i < results[0].size(); ++i) {
+      ASSERT_EQ(results[0][i].size(), results[1][i].size()) << names[i];
+      const auto *a = reinterpret_cast<const float *>(results[0][i].data());
+      const auto *b = reinterpret_cast<const float *>(results[1][i].data());
+      // Errors relative to the tensor's largest value: the fake's GEMMs
+      // accumulate in another order than the CPU's BLAS, so values that are
+      // sums cancelling to near zero differ relatively more.
+      size_t n = results[0][i].size() / 4;
+      double scale = 1e-6, worst = 0;
+      for (size_t j = 0; j < n; ++j)
+        scale = std::max(scale, std::fabs(double(a[j])));
+      for (size_t j = 0; j < n; ++j)
+        worst = std::max(worst, std::fabs(double(a[j]) - b[j]) / scale);
+      EXPECT_LE(worst, 1e-5) << label << " step " << step << ": " << names[i];
+    }
+  }
+}
+
 class FakeGpuTest : public testing::Test {
 protected:
-  void SetUp() override { cu::setApisForTesting(&fakeDriver(), &fakeBlas()); }
+  void SetUp() override {
+    cu::setApisForTesting(&fakeDriver(), &fakeBlas(), &fakeNccl());
+  }
   void TearDown() override { cu::setApisForTesting(nullptr, nullptr); }
 };
 
@@ -568,45 +663,7 @@ TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
   for (int d = 0; d < 2; ++d)
     ASSERT_TRUE(rt::Trainer::create(*sessions[d], rt::LearningRate(), trainers[d]).ok());
 
-  // Three steps: eager, captured as a graph, the graph replayed.
-  for (int step = 0; step < 3; ++step) {
-    std::vector<std::vector<uint8_t>> results[2];
-    std::vector<std::string> names;
-    for (int d = 0; d < 2; ++d) {
-      std::vector<rt::HostTensor> outputs;
-      double loss;
-      rt::Status s = trainers[d]->step(inputs, outputs, loss);
-      ASSERT_TRUE(s.ok()) << s.message();
-      names.clear();
-      for (const rt::HostTensor &t : outputs) {
-        names.push_back(t.name);
-        auto *p = static_cast<const uint8_t *>(t.data);
-        results[d].emplace_back(p, p + t.bytes);
-      }
-      for (const std::string &name : trainers[d]->checkpointNames()) {
-        const rt::Buffer *b = sessions[d]->persistent(name);
-        names.push_back(name);
-        results[d].emplace_back(size_t(b->bytes()));
-        ASSERT_TRUE(sessions[d]->read(*b, results[d].back().data()).ok());
-      }
-    }
-    ASSERT_EQ(results[0].size(), results[1].size());
-    for (size_t i = 0; i < results[0].size(); ++i) {
-      ASSERT_EQ(results[0][i].size(), results[1][i].size()) << names[i];
-      const auto *a = reinterpret_cast<const float *>(results[0][i].data());
-      const auto *b = reinterpret_cast<const float *>(results[1][i].data());
-      // Errors relative to the tensor's largest value: the fake's GEMMs
-      // accumulate in another order than the CPU's BLAS, so values that are
-      // sums cancelling to near zero differ relatively more.
-      size_t n = results[0][i].size() / 4;
-      double scale = 1e-6, worst = 0;
-      for (size_t j = 0; j < n; ++j)
-        scale = std::max(scale, std::fabs(double(a[j])));
-      for (size_t j = 0; j < n; ++j)
-        worst = std::max(worst, std::fabs(double(a[j]) - b[j]) / scale);
-      EXPECT_LE(worst, 1e-5) << m.label() << " step " << step << ": " << names[i];
-    }
-  }
+  expectSameSteps(m.label(), sessions, trainers, inputs);
   EXPECT_EQ(gpu.error, "");
   EXPECT_EQ(gpu.allocations, 1) << "the steps allocated device memory";
   EXPECT_EQ(gpu.captures, 1);
@@ -681,6 +738,52 @@ TEST_F(FakeGpuTest, StepsMoveOnlyWhatTheyAreAskedTo) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(std::string(s.message()).find("is missing"), std::string::npos)
       << s.message();
+}
+
+/// A data-parallel step on the GPU: each gradient bucket's average is
+/// NCCL's (in place, on the step's stream, inside the captured graph), its
+/// communicator made once from rank 0's id; the result is the CPU
+/// backend's with MPI-style collectives over the same simulated ranks.
+TEST_F(FakeGpuTest, DataParallelStepsAverageGradientsWithNccl) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
+                  "runtime's own kernels";
+#endif
+  mlir::DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  kiln::codegen::EmittedProgram program =
+      compileFixture(Model{"mlp_relu"}, context);
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-nccl";
+  std::filesystem::create_directories(dir);
+  rt::SafeTensors batch;
+  ASSERT_TRUE(rt::SafeTensors::read(std::string(KILN_SOURCE_DIR) +
+                                        "/test/training/fixtures/mlp_relu.safetensors",
+                                    batch)
+                  .ok());
+  std::vector<rt::HostTensor> inputs;
+  for (const rt::TensorView &t : batch.tensors())
+    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
+  std::unique_ptr<rt::Session> sessions[2];
+  ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
+  ASSERT_TRUE(openOnFakeGpu(program, dir, sessions[1]).ok());
+  kiln::test::DoublingCommunicator comms[2];
+  std::unique_ptr<rt::Trainer> trainers[2];
+  for (int d = 0; d < 2; ++d) {
+    sessions[d]->setCommunicator(&comms[d]);
+    ASSERT_TRUE(rt::Trainer::create(*sessions[d], rt::LearningRate(), trainers[d]).ok());
+  }
+  expectSameSteps("mlp_relu over 2 ranks", sessions, trainers, inputs);
+  EXPECT_EQ(gpu.error, "");
+  EXPECT_EQ(gpu.ncclJoins, 1);
+  EXPECT_GT(comms[0].started, 0);
+  EXPECT_EQ(comms[1].started, 0) << "the GPU's buckets went through MPI";
+  // Eager and captured runs call NCCL; the replay does not need to.
+  size_t buckets = 0;
+  for (const rt::Step &s : program.program.entry("train_step")->steps)
+    buckets += s.kind == rt::Step::Kind::AllReduce;
+  EXPECT_EQ(gpu.allReduces, int(2 * buckets));
+  EXPECT_EQ(gpu.captures, 1);
 }
 
 /// A grouped, strided, dilated, unevenly padded convolution and both its

@@ -10,6 +10,7 @@ namespace {
 
 const DriverApi *testDriver = nullptr;
 const BlasLtApi *testBlas = nullptr;
+const NcclApi *testNccl = nullptr;
 
 /// Binds `symbol` of `handle` into `fn`; records a missing one in `missing`.
 template <typename Fn>
@@ -109,6 +110,7 @@ Status driver(const DriverApi *&out) {
     bind(handle, api.streamCreate, "cuStreamCreate", missing);
     bind(handle, api.streamDestroy, "cuStreamDestroy_v2", missing);
     bind(handle, api.streamSynchronize, "cuStreamSynchronize", missing);
+    bind(handle, api.streamQuery, "cuStreamQuery", missing);
     bind(handle, api.moduleLoadData, "cuModuleLoadData", missing);
     bind(handle, api.moduleUnload, "cuModuleUnload", missing);
     bind(handle, api.moduleGetFunction, "cuModuleGetFunction", missing);
@@ -185,9 +187,51 @@ Status blasLt(const BlasLtApi *&out) {
   return Status();
 }
 
-void setApisForTesting(const DriverApi *driver, const BlasLtApi *blas) {
+Status nccl(const NcclApi *&out) {
+  if (testNccl) {
+    out = testNccl;
+    return Status();
+  }
+  static NcclApi api;
+  static std::string failure;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::string tried;
+    void *handle = openLibrary({"libnccl.so.2"}, tried);
+    if (!handle) {
+      failure = "NCCL is not installed (tried " + tried +
+                "); data-parallel runs on GPUs need it";
+      return;
+    }
+    std::string missing;
+    bind(handle, api.getVersion, "ncclGetVersion", missing);
+    bind(handle, api.getErrorString, "ncclGetErrorString", missing);
+    bind(handle, api.getUniqueId, "ncclGetUniqueId", missing);
+    bind(handle, api.commInitRank, "ncclCommInitRank", missing);
+    bind(handle, api.commDestroy, "ncclCommDestroy", missing);
+    bind(handle, api.commAbort, "ncclCommAbort", missing);
+    bind(handle, api.commGetAsyncError, "ncclCommGetAsyncError", missing);
+    bind(handle, api.allReduce, "ncclAllReduce", missing);
+    int version = 0;
+    if (missing.empty())
+      api.getVersion(&version);
+    if (!missing.empty())
+      failure = "the NCCL library found lacks " + missing;
+    else if (version < 21000)
+      failure = "NCCL " + std::to_string(version) +
+                " is too old (2.10 or newer averages in place)";
+  });
+  if (!failure.empty())
+    return Status(KILN_STATUS_UNAVAILABLE, failure);
+  out = &api;
+  return Status();
+}
+
+void setApisForTesting(const DriverApi *driver, const BlasLtApi *blas,
+                       const NcclApi *nccl) {
   testDriver = driver;
   testBlas = blas;
+  testNccl = nccl;
 }
 
 } // namespace kiln::runtime::cuda

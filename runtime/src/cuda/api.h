@@ -32,7 +32,7 @@ using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
 using CUgraph = struct CUgraph_st *;
 using CUgraphExec = struct CUgraphExec_st *;
-constexpr CUresult CUDA_SUCCESS = 0;
+constexpr CUresult CUDA_SUCCESS = 0, CUDA_ERROR_NOT_READY = 600;
 constexpr int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
@@ -59,6 +59,7 @@ struct DriverApi {
   CUresult (*streamCreate)(CUstream *, unsigned);
   CUresult (*streamDestroy)(CUstream);
   CUresult (*streamSynchronize)(CUstream);
+  CUresult (*streamQuery)(CUstream);
   CUresult (*moduleLoadData)(CUmodule *, const void *);
   CUresult (*moduleUnload)(CUmodule);
   CUresult (*moduleGetFunction)(CUfunction *, CUmodule, const char *);
@@ -135,6 +136,27 @@ struct BlasLtApi {
                            CUstream);
 };
 
+// nccl.h
+using ncclResult_t = int;
+using ncclComm_t = struct ncclComm *;
+struct ncclUniqueId {
+  char internal[128];
+};
+constexpr ncclResult_t ncclSuccess = 0, ncclInProgress = 7;
+constexpr int ncclSum = 0, ncclAvg = 4, ncclFloat32 = 7, ncclFloat64 = 8;
+
+struct NcclApi {
+  ncclResult_t (*getVersion)(int *);
+  const char *(*getErrorString)(ncclResult_t);
+  ncclResult_t (*getUniqueId)(ncclUniqueId *);
+  ncclResult_t (*commInitRank)(ncclComm_t *, int, ncclUniqueId, int);
+  ncclResult_t (*commDestroy)(ncclComm_t);
+  ncclResult_t (*commAbort)(ncclComm_t);
+  ncclResult_t (*commGetAsyncError)(ncclComm_t, ncclResult_t *);
+  ncclResult_t (*allReduce)(const void *, void *, size_t, int, int,
+                            ncclComm_t, CUstream);
+};
+
 /// The driver, opened and initialized (cuInit) on first use; fails saying
 /// why no GPU can be used: no NVIDIA driver, a driver without these
 /// functions, cuInit's error (e.g. no device, or the toolkit's stub
@@ -144,6 +166,10 @@ Status driver(const DriverApi *&out);
 /// cuBLASLt (libcublasLt.so.13 or .12 from the library path, then
 /// $CUDA_HOME/lib64 and /usr/local/cuda/lib64), opened on first use.
 Status blasLt(const BlasLtApi *&out);
+
+/// NCCL (libnccl.so.2 from the library path, then the CUDA directories),
+/// opened on first use: version 2.10 or newer (for ncclAvg).
+Status nccl(const NcclApi *&out);
 
 /// dlopen of the first of `names` found on the library path, then in
 /// $CUDA_HOME/lib64 and /usr/local/cuda/lib64; null if none, with `tried`
@@ -155,7 +181,8 @@ std::string describe(const DriverApi &api, CUresult r);
 
 /// Tests: use these tables instead of opening the libraries (null: open
 /// them again).
-void setApisForTesting(const DriverApi *driver, const BlasLtApi *blas);
+void setApisForTesting(const DriverApi *driver, const BlasLtApi *blas,
+                       const NcclApi *nccl = nullptr);
 
 } // namespace kiln::runtime::cuda
 

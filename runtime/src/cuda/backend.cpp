@@ -6,9 +6,11 @@
 #include "nvrtc.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <thread>
 
 namespace kiln::runtime::cuda {
 
@@ -252,6 +254,12 @@ private:
                 CUdeviceptr c, CUdeviceptr out, double alpha, double beta);
   Status enqueueGemm(const Step &step, const GemmStep &plan);
   Status enqueueConv(const Step &step, const ConvStep &plan);
+  /// NCCL's communicator for `comm`'s ranks (rank 0's id broadcast over
+  /// `comm`), made on the first data-parallel run.
+  Status joinNccl(Communicator &comm);
+  /// Waits for the stream: in a data-parallel run at most the collective
+  /// timeout, watching NCCL's errors.
+  Status finish(const Entry &entry);
   Status launchBuiltin(CUfunction fn, int64_t threads,
                        std::vector<void *> params);
   CUdeviceptr at(int32_t buffer) const {
@@ -275,6 +283,10 @@ private:
   bool tf32_ = false, graphs_ = true, syncEach_ = false;
   int64_t convCap_ = kConvWorkspace;
   int64_t bytes_ = 0; ///< The one allocation's size.
+  const NcclApi *nccl_ = nullptr;
+  ncclComm_t ncclComm_ = nullptr;
+  Communicator *ncclFor_ = nullptr; ///< The ranks ncclComm_ spans.
+  Communicator *runComm_ = nullptr; ///< The current run's (size > 1).
   std::string arch_;
   /// Per entry (by address in the program): each step's launch or GEMM
   /// plan, how often it ran, and its graph once captured.
@@ -284,6 +296,7 @@ private:
     std::vector<ConvStep> convs;
     int64_t runs = 0;
     CUgraphExec graph = nullptr;
+    Communicator *capturedWith = nullptr; ///< The graph's collectives'.
   };
   std::map<const Entry *, EntryState> entries_;
 };
@@ -302,6 +315,8 @@ CudaBackend::~CudaBackend() {
       destroy(c.last);
     }
   }
+  if (ncclComm_)
+    nccl_->commDestroy(ncclComm_);
   if (blas_)
     lt_->destroy(blas_);
   if (module_)
@@ -844,8 +859,30 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
     return enqueueGemm(step, state.gemms[i]);
   if (step.kind == Step::Kind::Conv)
     return enqueueConv(step, state.convs[i]);
+  if (step.kind == Step::Kind::AllReduce) {
+    if (!runComm_)
+      return Status(); // A run of one process.
+    // In place over the bucket's span, on the step's stream: NCCL's
+    // average (or sum) across the ranks.
+    Span span = bucketSpan(program_, step);
+    DType t = program_.buffers[step.args[0]].dtype;
+    CUdeviceptr data = base_ + CUdeviceptr(span.offset);
+    ncclResult_t r = nccl_->allReduce(
+        reinterpret_cast<const void *>(data), reinterpret_cast<void *>(data),
+        size_t(span.bytes / int64_t(dtypeSize(t))),
+        t == DType::F64 ? ncclFloat64 : ncclFloat32,
+        step.mean ? ncclAvg : ncclSum, ncclComm_, stream_);
+    if (r != ncclSuccess)
+      return Status(KILN_STATUS_INTERNAL,
+                    std::string("NCCL: ncclAllReduce of ") +
+                        (step.bucket >= 0
+                             ? "gradient bucket " + std::to_string(step.bucket)
+                             : std::string("statistics")) +
+                        ": " + nccl_->getErrorString(r));
+    return Status();
+  }
   if (step.kind != Step::Kind::Kernel)
-    return Status(); // An all-reduce in a run of one process.
+    return Status();
   Launch &l = state.launches[i];
   std::vector<void *> params;
   if (l.table) {
@@ -862,15 +899,94 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
                    program_.kernels[step.kernel].name + "'");
 }
 
+Status CudaBackend::joinNccl(Communicator &comm) {
+  if (Status s = nccl(nccl_); !s.ok())
+    return s;
+  if (ncclComm_)
+    nccl_->commDestroy(ncclComm_);
+  ncclComm_ = nullptr;
+  ncclFor_ = nullptr;
+  ncclUniqueId id{};
+  if (comm.rank() == 0)
+    if (ncclResult_t r = nccl_->getUniqueId(&id); r != ncclSuccess)
+      return Status(KILN_STATUS_INTERNAL,
+                    std::string("NCCL: ncclGetUniqueId: ") +
+                        nccl_->getErrorString(r));
+  if (Status s = comm.broadcast(&id, sizeof id, 0,
+                                "the broadcast of rank 0's NCCL id");
+      !s.ok())
+    return s;
+  if (ncclResult_t r =
+          nccl_->commInitRank(&ncclComm_, comm.size(), id, comm.rank());
+      r != ncclSuccess) {
+    ncclComm_ = nullptr;
+    return Status(KILN_STATUS_INTERNAL,
+                  "NCCL: ncclCommInitRank (rank " + std::to_string(comm.rank()) +
+                      " of " + std::to_string(comm.size()) +
+                      "): " + nccl_->getErrorString(r));
+  }
+  ncclFor_ = &comm;
+  return Status();
+}
+
+Status CudaBackend::finish(const Entry &entry) {
+  if (!runComm_) {
+    if (CUresult r = cu_.streamSynchronize(stream_); r != CUDA_SUCCESS)
+      return fail("running '" + entry.name + "'" +
+                      (syncEach_ ? std::string()
+                                 : " (KILN_CUDA_SYNC=1 names the step)"),
+                  r);
+    return Status();
+  }
+  // A rank that died or hangs leaves NCCL waiting for ever: poll the
+  // stream and NCCL's own errors, up to the collective timeout.
+  using Clock = std::chrono::steady_clock;
+  double limit = runComm_->timeout();
+  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(limit));
+  for (int spins = 0;; ++spins) {
+    CUresult r = cu_.streamQuery(stream_);
+    if (r == CUDA_SUCCESS)
+      return Status();
+    if (r != CUDA_ERROR_NOT_READY)
+      return fail("running '" + entry.name + "'", r);
+    ncclResult_t async = ncclSuccess;
+    nccl_->commGetAsyncError(ncclComm_, &async);
+    bool late = Clock::now() > deadline;
+    if ((async != ncclSuccess && async != ncclInProgress) || late) {
+      nccl_->commAbort(ncclComm_);
+      ncclComm_ = nullptr;
+      ncclFor_ = nullptr;
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%g", limit);
+      return late ? Status(KILN_STATUS_DEADLINE_EXCEEDED,
+                           "'" + entry.name + "' (its NCCL all-reduces) did "
+                           "not complete within " + seconds +
+                           " s: another rank has died or hangs "
+                           "(--collective-timeout sets the limit)")
+                  : Status(KILN_STATUS_INTERNAL,
+                           "NCCL failed during '" + entry.name +
+                               "': " + nccl_->getErrorString(async));
+    }
+    if (spins > 1000)
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
 Status CudaBackend::run(const Entry &entry, const RunOptions &options) {
-  if (options.comm && options.comm->size() > 1)
-    return Status(KILN_STATUS_UNIMPLEMENTED,
-                  "data-parallel runs on the CUDA backend need NCCL, which it "
-                  "does not use yet; use --device cpu");
   if (Status s = check(cu_.ctxSetCurrent(context_), "cuCtxSetCurrent");
       !s.ok())
     return s;
+  runComm_ = options.comm && options.comm->size() > 1 ? options.comm : nullptr;
+  if (runComm_ && ncclFor_ != runComm_)
+    if (Status s = joinNccl(*runComm_); !s.ok())
+      return s;
   EntryState &state = entries_.at(&entry);
+  // A graph holds the collectives of the ranks it was captured with.
+  if (state.graph && state.capturedWith != runComm_) {
+    cu_.graphExecDestroy(state.graph);
+    state.graph = nullptr;
+  }
   auto enqueueAll = [&]() -> Status {
     for (size_t i = 0; i < entry.steps.size(); ++i) {
       if (Status s = enqueue(entry, i); !s.ok())
@@ -902,6 +1018,7 @@ Status CudaBackend::run(const Entry &entry, const RunOptions &options) {
     cu_.graphDestroy(graph);
     if (r != CUDA_SUCCESS)
       return fail("cuGraphInstantiate of '" + entry.name + "'", r);
+    state.capturedWith = runComm_;
   }
   if (state.graph) {
     if (Status s = check(cu_.graphLaunch(state.graph, stream_),
@@ -912,12 +1029,7 @@ Status CudaBackend::run(const Entry &entry, const RunOptions &options) {
     return s;
   }
   ++state.runs;
-  if (CUresult r = cu_.streamSynchronize(stream_); r != CUDA_SUCCESS)
-    return fail("running '" + entry.name + "'" +
-                    (syncEach_ ? std::string()
-                               : " (KILN_CUDA_SYNC=1 names the step)"),
-                r);
-  return Status();
+  return finish(entry);
 }
 
 Status CudaBackend::write(int64_t offset, const void *data, int64_t bytes) {

@@ -62,6 +62,8 @@ struct FakeGpu {
   std::deque<FakeFunction> functions;
   int allocations = 0, live = 0, captures = 0, graphLaunches = 0,
       launches = 0, matmuls = 0, ncclJoins = 0, allReduces = 0;
+  int contextDepth = 0; ///< Contexts pushed and not popped.
+  bool failCapture = false; ///< Stream captures end invalidated.
   bool capturing = false;
   std::vector<std::function<void()>> recorded;
   std::string error; ///< The first misuse seen.
@@ -115,7 +117,14 @@ const cu::DriverApi &fakeDriver() {
       return 0;
     };
     a.primaryCtxRelease = [](cu::CUdevice) { return 0; };
-    a.ctxSetCurrent = [](cu::CUcontext) { return 0; };
+    a.ctxPushCurrent = [](cu::CUcontext c) -> CUresult {
+      ++gpu.contextDepth;
+      return c ? 0 : kInvalid;
+    };
+    a.ctxPopCurrent = [](cu::CUcontext *c) -> CUresult {
+      *c = nullptr;
+      return gpu.contextDepth-- > 0 ? 0 : kInvalid;
+    };
     a.memAlloc = [](CUdeviceptr *p, size_t bytes) -> CUresult {
       if (gpu.capturing)
         return kCaptureUnsupported;
@@ -127,19 +136,26 @@ const cu::DriverApi &fakeDriver() {
       return 0;
     };
     a.memFree = [](CUdeviceptr p) { --gpu.live; std::free(ptr<void>(p)); return 0; };
-    a.memcpyHtoD = [](CUdeviceptr d, const void *s, size_t n) -> CUresult {
+    // Copies to and from the host are not part of a step: none may come
+    // while a capture is on.
+    a.memcpyHtoDAsync = [](CUdeviceptr d, const void *s, size_t n,
+                           cu::CUstream) -> CUresult {
       if (gpu.capturing)
         return kCaptureUnsupported;
       std::memcpy(ptr<void>(d), s, n);
       return 0;
     };
-    a.memcpyDtoH = [](void *d, CUdeviceptr s, size_t n) -> CUresult {
+    a.memcpyDtoHAsync = [](void *d, CUdeviceptr s, size_t n,
+                           cu::CUstream) -> CUresult {
       if (gpu.capturing)
         return kCaptureUnsupported;
       std::memcpy(d, ptr<void>(s), n);
       return 0;
     };
-    a.memsetD8 = [](CUdeviceptr d, unsigned char v, size_t n) {
+    a.memsetD8Async = [](CUdeviceptr d, unsigned char v, size_t n,
+                         cu::CUstream) -> CUresult {
+      if (gpu.capturing)
+        return kCaptureUnsupported;
       std::memset(ptr<void>(d), v, n);
       return 0;
     };
@@ -252,6 +268,11 @@ const cu::DriverApi &fakeDriver() {
       if (!gpu.capturing)
         return kInvalid;
       gpu.capturing = false;
+      if (gpu.failCapture) {
+        gpu.recorded.clear();
+        *g = nullptr;
+        return 901; // CUDA_ERROR_STREAM_CAPTURE_INVALIDATED
+      }
       ++gpu.captures;
       *g = reinterpret_cast<cu::CUgraph>(new FakeGraph{std::move(gpu.recorded)});
       return 0;
@@ -287,6 +308,10 @@ struct FakeDesc {
   int32_t transa = 0, transb = 0;
   uint32_t epilogue = cu::CUBLASLT_EPILOGUE_DEFAULT;
   CUdeviceptr bias = 0;
+};
+/// The minimum alignments of A, B, C, D a preference promises (bytes).
+struct FakePreference {
+  uint32_t align[4] = {256, 256, 256, 256};
 };
 struct FakeLayout {
   int type = 0;
@@ -396,17 +421,27 @@ const cu::BlasLtApi &fakeBlas() {
       return 0;
     };
     a.preferenceCreate = [](cu::cublasLtMatmulPreference_t *p) {
-      *p = reinterpret_cast<cu::cublasLtMatmulPreference_t>(&gpu);
+      *p = reinterpret_cast<cu::cublasLtMatmulPreference_t>(new FakePreference);
       return 0;
     };
-    a.preferenceDestroy = [](cu::cublasLtMatmulPreference_t) { return 0; };
-    a.preferenceSetAttribute = [](cu::cublasLtMatmulPreference_t, int,
-                                  const void *, size_t) { return 0; };
+    a.preferenceDestroy = [](cu::cublasLtMatmulPreference_t p) {
+      delete reinterpret_cast<FakePreference *>(p);
+      return 0;
+    };
+    a.preferenceSetAttribute = [](cu::cublasLtMatmulPreference_t p,
+                                  int attribute, const void *v, size_t size) {
+      auto *pref = reinterpret_cast<FakePreference *>(p);
+      if (attribute >= cu::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES &&
+          attribute <= cu::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES &&
+          size == 4)
+        std::memcpy(&pref->align[attribute - 5], v, 4);
+      return 0;
+    };
     a.algoGetHeuristic =
         [](cu::cublasLtHandle_t, cu::cublasLtMatmulDesc_t d,
            cu::cublasLtMatrixLayout_t la, cu::cublasLtMatrixLayout_t lb,
            cu::cublasLtMatrixLayout_t lc, cu::cublasLtMatrixLayout_t ld,
-           cu::cublasLtMatmulPreference_t, int,
+           cu::cublasLtMatmulPreference_t p, int,
            cu::cublasLtMatmulHeuristicResult_t *result, int *found) {
           // The shapes must agree, as cuBLASLt checks: op(A) m x k,
           // op(B) k x n, C and D m x n, one batch count.
@@ -424,7 +459,11 @@ const cu::BlasLtApi &fakeBlas() {
               C.cols != D.cols || A.batch != D.batch || B.batch != D.batch ||
               C.batch != D.batch)
             return 0;
+          // The algorithm chosen relies on the alignments promised (as
+          // cuBLASLt's do: a misaligned pointer faults on a GPU).
           *result = {};
+          for (int i = 0; i < 4; ++i)
+            result->algo.data[i] = reinterpret_cast<FakePreference *>(p)->align[i];
           *found = 1;
           return 0;
         };
@@ -433,9 +472,15 @@ const cu::BlasLtApi &fakeBlas() {
                   const void *B, cu::cublasLtMatrixLayout_t lb,
                   const void *beta, const void *C,
                   cu::cublasLtMatrixLayout_t lc, void *D,
-                  cu::cublasLtMatrixLayout_t ld, const cu::cublasLtMatmulAlgo_t *,
+                  cu::cublasLtMatrixLayout_t ld, const cu::cublasLtMatmulAlgo_t *algo,
                   void *, size_t, cu::CUstream) {
       ++gpu.matmuls;
+      const void *pointers[4] = {A, B, C, D};
+      for (int i = 0; i < 4; ++i)
+        if (reinterpret_cast<uintptr_t>(pointers[i]) % algo->data[i])
+          gpu.misuse("cublasLtMatmul: matrix " + std::string(1, "ABCD"[i]) +
+                     " is not aligned to the " +
+                     std::to_string(algo->data[i]) + " bytes promised");
       FakeDesc desc = *reinterpret_cast<FakeDesc *>(d);
       FakeLayout a = *reinterpret_cast<FakeLayout *>(la),
                  b = *reinterpret_cast<FakeLayout *>(lb),
@@ -668,8 +713,10 @@ TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
   EXPECT_EQ(gpu.allocations, 1) << "the steps allocated device memory";
   EXPECT_EQ(gpu.captures, 1);
   EXPECT_EQ(gpu.graphLaunches, 2);
+  EXPECT_EQ(gpu.contextDepth, 0) << "the session left its context current";
   sessions[1].reset();
   EXPECT_EQ(gpu.live, 0) << "the session left device memory allocated";
+  EXPECT_EQ(gpu.contextDepth, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -683,6 +730,46 @@ INSTANTIATE_TEST_SUITE_P(
                     Model{"gpt_block"},
                     Model{"mlp_relu", "cross_entropy", 0.5}),
     [](const testing::TestParamInfo<Model> &info) { return info.param.label(); });
+
+/// A graph that cannot be captured leaves the entry running step by step,
+/// with the same results.
+TEST_F(FakeGpuTest, FailedCaptureRunsEagerly) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
+                  "runtime's own kernels";
+#endif
+  mlir::DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  kiln::codegen::EmittedProgram program =
+      compileFixture(Model{"mlp_relu"}, context);
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-no-capture";
+  std::filesystem::create_directories(dir);
+  rt::SafeTensors batch;
+  ASSERT_TRUE(rt::SafeTensors::read(std::string(KILN_SOURCE_DIR) +
+                                        "/test/training/fixtures/mlp_relu.safetensors",
+                                    batch)
+                  .ok());
+  std::vector<rt::HostTensor> inputs;
+  for (const rt::TensorView &t : batch.tensors())
+    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
+  std::unique_ptr<rt::Session> sessions[2];
+  ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
+  ASSERT_TRUE(openOnFakeGpu(program, dir, sessions[1]).ok());
+  gpu.failCapture = true;
+  std::unique_ptr<rt::Trainer> trainers[2];
+  for (int d = 0; d < 2; ++d)
+    ASSERT_TRUE(rt::Trainer::create(*sessions[d], rt::LearningRate(), trainers[d]).ok());
+  testing::internal::CaptureStderr();
+  expectSameSteps("mlp_relu without graphs", sessions, trainers, inputs);
+  std::string warnings = testing::internal::GetCapturedStderr();
+  EXPECT_NE(warnings.find("kiln: warning: cannot capture 'train_step' as a "
+                          "CUDA graph"),
+            std::string::npos)
+      << warnings;
+  EXPECT_EQ(gpu.graphLaunches, 0);
+  EXPECT_EQ(gpu.error, "");
+}
 
 /// What crosses between host and GPU: a step can fetch only the loss (the
 /// gradients stay on the device), and a batch given once can stay there.

@@ -101,12 +101,13 @@ Status driver(const DriverApi *&out) {
     bind(handle, api.primaryCtxRetain, "cuDevicePrimaryCtxRetain", missing);
     bind(handle, api.primaryCtxRelease, "cuDevicePrimaryCtxRelease_v2",
          missing);
-    bind(handle, api.ctxSetCurrent, "cuCtxSetCurrent", missing);
+    bind(handle, api.ctxPushCurrent, "cuCtxPushCurrent_v2", missing);
+    bind(handle, api.ctxPopCurrent, "cuCtxPopCurrent_v2", missing);
     bind(handle, api.memAlloc, "cuMemAlloc_v2", missing);
     bind(handle, api.memFree, "cuMemFree_v2", missing);
-    bind(handle, api.memcpyHtoD, "cuMemcpyHtoD_v2", missing);
-    bind(handle, api.memcpyDtoH, "cuMemcpyDtoH_v2", missing);
-    bind(handle, api.memsetD8, "cuMemsetD8_v2", missing);
+    bind(handle, api.memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", missing);
+    bind(handle, api.memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", missing);
+    bind(handle, api.memsetD8Async, "cuMemsetD8Async", missing);
     bind(handle, api.streamCreate, "cuStreamCreate", missing);
     bind(handle, api.streamDestroy, "cuStreamDestroy_v2", missing);
     bind(handle, api.streamSynchronize, "cuStreamSynchronize", missing);
@@ -145,9 +146,16 @@ Status blasLt(const BlasLtApi *&out) {
   static std::string failure;
   static std::once_flag once;
   std::call_once(once, [] {
+    // The major version the driver supports first: cuBLASLt 13 needs a
+    // CUDA 13 driver.
+    std::vector<std::string> names = {"libcublasLt.so.13", "libcublasLt.so.12"};
+    const DriverApi *cu = nullptr;
+    int version = 0;
+    if (driver(cu).ok() && cu->driverGetVersion(&version) == CUDA_SUCCESS &&
+        version < 13000)
+      std::swap(names[0], names[1]);
     std::string tried;
-    void *handle =
-        openLibrary({"libcublasLt.so.13", "libcublasLt.so.12"}, tried);
+    void *handle = openLibrary(names, tried);
     if (!handle) {
       failure = "cuBLASLt is not installed (tried " + tried +
                 "); install the CUDA toolkit's cuBLAS or set CUDA_HOME";

@@ -50,12 +50,13 @@ struct DriverApi {
   CUresult (*deviceTotalMem)(size_t *, CUdevice);
   CUresult (*primaryCtxRetain)(CUcontext *, CUdevice);
   CUresult (*primaryCtxRelease)(CUdevice);
-  CUresult (*ctxSetCurrent)(CUcontext);
+  CUresult (*ctxPushCurrent)(CUcontext);
+  CUresult (*ctxPopCurrent)(CUcontext *);
   CUresult (*memAlloc)(CUdeviceptr *, size_t);
   CUresult (*memFree)(CUdeviceptr);
-  CUresult (*memcpyHtoD)(CUdeviceptr, const void *, size_t);
-  CUresult (*memcpyDtoH)(void *, CUdeviceptr, size_t);
-  CUresult (*memsetD8)(CUdeviceptr, unsigned char, size_t);
+  CUresult (*memcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
+  CUresult (*memcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+  CUresult (*memsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream);
   CUresult (*streamCreate)(CUstream *, unsigned);
   CUresult (*streamDestroy)(CUstream);
   CUresult (*streamSynchronize)(CUstream);
@@ -102,7 +103,12 @@ constexpr uint32_t CUBLASLT_EPILOGUE_DEFAULT = 1, CUBLASLT_EPILOGUE_RELU = 2,
                    CUBLASLT_EPILOGUE_BIAS = 4, CUBLASLT_EPILOGUE_RELU_BIAS = 6;
 constexpr int CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT = 5,
               CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET = 6;
-constexpr int CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1;
+constexpr int CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,
+              CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,
+              CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6,
+              CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7,
+              CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8;
+constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
 
 struct BlasLtApi {
   size_t (*getVersion)();

@@ -158,6 +158,35 @@ bool envFlag(const char *name, bool otherwise) {
   return std::string(v) != "0";
 }
 
+/// Makes a context current on this thread for the scope's length, and then
+/// restores whatever was current (a host application's own context).
+class ContextScope {
+public:
+  ContextScope(const DriverApi &cu, CUcontext context)
+      : cu_(cu), pushed_(context && cu.ctxPushCurrent(context) == 0) {}
+  ~ContextScope() {
+    CUcontext popped = nullptr;
+    if (pushed_)
+      cu_.ctxPopCurrent(&popped);
+  }
+  ContextScope(const ContextScope &) = delete;
+  ContextScope &operator=(const ContextScope &) = delete;
+
+private:
+  const DriverApi &cu_;
+  bool pushed_;
+};
+
+/// The largest power of two, at most 256, that divides every byte offset
+/// of `offsets`: the alignment cuBLASLt may assume of a GEMM's pointers.
+uint32_t alignmentOf(std::initializer_list<int64_t> offsets) {
+  uint32_t align = 256;
+  for (int64_t o : offsets)
+    while (align > 1 && o % align)
+      align /= 2;
+  return align;
+}
+
 /// A matrix product in GemmCall's terms: row-major out (m x n) =
 /// alpha op(A) op(B) + beta C (+ bias, a row of n; then ReLU), per batch.
 struct GemmShape {
@@ -165,6 +194,9 @@ struct GemmShape {
   int64_t m = 0, n = 0, k = 0, batch = 1;
   int64_t strideA = 0, strideB = 0, strideC = 0, strideOut = 0;
   CUdeviceptr bias = 0; ///< The bias epilogue's vector, or 0.
+  /// The alignment (bytes) every A, B, C and D pointer the plan is used
+  /// with has: the arena's 64 bytes, less for a group's slice.
+  uint32_t align = 256;
 };
 
 /// A product planned when the session opens: cuBLASLt's descriptors and
@@ -287,6 +319,9 @@ private:
   ncclComm_t ncclComm_ = nullptr;
   Communicator *ncclFor_ = nullptr; ///< The ranks ncclComm_ spans.
   Communicator *runComm_ = nullptr; ///< The current run's (size > 1).
+  /// Counts NCCL communicators made and lost: a graph holds the one it was
+  /// captured with.
+  uint64_t ncclGeneration_ = 0;
   std::string arch_;
   /// Per entry (by address in the program): each step's launch or GEMM
   /// plan, how often it ran, and its graph once captured.
@@ -296,13 +331,16 @@ private:
     std::vector<ConvStep> convs;
     int64_t runs = 0;
     CUgraphExec graph = nullptr;
-    Communicator *capturedWith = nullptr; ///< The graph's collectives'.
+    /// The NCCL communicator generation the graph's collectives use (0:
+    /// none); a graph of another is dropped and captured again.
+    uint64_t capturedWith = 0;
+    bool noGraph = false; ///< Capture failed: the entry runs eagerly.
   };
   std::map<const Entry *, EntryState> entries_;
 };
 
 CudaBackend::~CudaBackend() {
-  cu_.ctxSetCurrent(context_);
+  ContextScope current(cu_, context_);
   if (stream_)
     cu_.streamSynchronize(stream_);
   for (auto &[entry, state] : entries_) {
@@ -351,11 +389,31 @@ Status CudaBackend::loadModule(const std::string &source,
       return s;
     if (!cache.warning.empty())
       std::fprintf(stderr, "kiln: warning: %s\n", cache.warning.c_str());
+    // A cached cubin the driver refuses (written by a broken run, or for
+    // another driver) is compiled again and replaced.
+    if (!cache.compiled &&
+        cu_.moduleLoadData(&module, cubin.data()) != CUDA_SUCCESS) {
+      std::remove(cache.path.c_str());
+      if (Status s = cachedCubin(*nvrtc, source, name, arch_, cubin, cache);
+          !s.ok())
+        return s;
+    } else if (!cache.compiled) {
+      return Status();
+    }
+  }
+  std::string from = "the artifact's precompiled cubin";
+  if (!precompiled) {
+    Nvrtc *nvrtc = nullptr;
+    Nvrtc::get(nvrtc);
+    from = "NVRTC " + nvrtc->version() +
+           "'s cubin (a driver older than the NVRTC that compiled it "
+           "cannot load it)";
   }
   return check(cu_.moduleLoadData(&module,
                                    precompiled ? precompiled->data()
                                                : cubin.data()),
-               "cannot load the " + name + " module's cubin for " + arch_);
+               "cannot load the " + name + " module for " + arch_ +
+                   " from " + from);
 }
 
 Status CudaBackend::open(const std::vector<uint8_t> &init,
@@ -405,12 +463,11 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
                        "cannot create a context on " + std::string(name));
       !s.ok())
     return s;
-  if (Status s = check(cu_.ctxSetCurrent(context_), "cuCtxSetCurrent");
-      !s.ok())
-    return s;
-  // A blocking stream: its work is ordered after the synchronous copies
-  // (write, read) that the legacy default stream carries.
-  if (Status s = check(cu_.streamCreate(&stream_, 0),
+  ContextScope current(cu_, context_);
+  // A non-blocking stream, and every copy on it: the legacy default stream
+  // is left alone (a blocking stream that is capturing a graph would make
+  // it unusable for everyone in the process).
+  if (Status s = check(cu_.streamCreate(&stream_, CU_STREAM_NON_BLOCKING),
                        "cuStreamCreate");
       !s.ok())
     return s;
@@ -483,7 +540,8 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
   bytes_ = total;
   workspace_ = base_ + CUdeviceptr(arena + tables);
   convWorkspace_ = workspace_ + (gemms ? CUdeviceptr(kGemmWorkspace) : 0);
-  if (Status s = check(cu_.memsetD8(base_, 0, size_t(arena)), "cuMemsetD8");
+  if (Status s = check(cu_.memsetD8Async(base_, 0, size_t(arena), stream_),
+                       "cuMemsetD8Async");
       !s.ok())
     return s;
   if (!init.empty())
@@ -650,6 +708,12 @@ Status CudaBackend::planGemm(const GemmShape &g, GemmPlan &plan) {
   lt_->preferenceSetAttribute(preference,
                               CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                               &workspace, sizeof workspace);
+  for (int attribute : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+    lt_->preferenceSetAttribute(preference, attribute, &g.align,
+                                sizeof g.align);
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   cublasStatus_t r =
@@ -702,6 +766,11 @@ Status CudaBackend::planGemmStep(const GemmCall &g, GemmStep &step) {
   shape.strideC = step.sharedC ? 0 : g.strideOut;
   shape.strideOut = g.strideOut;
   shape.bias = bias ? at(g.c) : 0;
+  const int64_t size = shape.f64 ? 8 : 4;
+  auto offset = [&](int32_t id) { return program_.buffers[id].offset; };
+  shape.align = alignmentOf({offset(g.a), offset(g.b), offset(g.out),
+                             c ? offset(g.c) : 0, g.strideA * size,
+                             g.strideB * size, g.strideOut * size});
   return planGemm(shape, step.plan);
 }
 
@@ -722,9 +791,13 @@ Status CudaBackend::planConv(const ConvCall &c, CUdeviceptr &tables,
     return s;
   // The GEMM of a block of `images`, per mode (ConvCall's products).
   auto plan = [&](int64_t images, GemmPlan &out) {
-    int64_t wide = images * cols;
+    int64_t wide = images * cols, size = f64 ? 8 : 4;
     GemmShape g;
     g.f64 = f64;
+    // The weight (or dW) slice of each group; the workspace is aligned.
+    g.align = alignmentOf({program_.buffers[c.weight].offset,
+                           program_.buffers[c.out].offset,
+                           c.group > 1 ? mg * rows * size : 0});
     if (c.mode == ConvCall::Mode::Forward) {
       g.m = mg, g.n = wide, g.k = rows; // W[g] x patches
     } else if (c.mode == ConvCall::Mode::BackwardFilter) {
@@ -926,6 +999,7 @@ Status CudaBackend::joinNccl(Communicator &comm) {
                       "): " + nccl_->getErrorString(r));
   }
   ncclFor_ = &comm;
+  ++ncclGeneration_;
   return Status();
 }
 
@@ -957,6 +1031,7 @@ Status CudaBackend::finish(const Entry &entry) {
       nccl_->commAbort(ncclComm_);
       ncclComm_ = nullptr;
       ncclFor_ = nullptr;
+      ++ncclGeneration_;
       char seconds[32];
       std::snprintf(seconds, sizeof seconds, "%g", limit);
       return late ? Status(KILN_STATUS_DEADLINE_EXCEEDED,
@@ -974,18 +1049,20 @@ Status CudaBackend::finish(const Entry &entry) {
 }
 
 Status CudaBackend::run(const Entry &entry, const RunOptions &options) {
-  if (Status s = check(cu_.ctxSetCurrent(context_), "cuCtxSetCurrent");
-      !s.ok())
-    return s;
+  ContextScope current(cu_, context_);
   runComm_ = options.comm && options.comm->size() > 1 ? options.comm : nullptr;
   if (runComm_ && ncclFor_ != runComm_)
     if (Status s = joinNccl(*runComm_); !s.ok())
       return s;
   EntryState &state = entries_.at(&entry);
-  // A graph holds the collectives of the ranks it was captured with.
-  if (state.graph && state.capturedWith != runComm_) {
+  // A graph holds the collectives of the communicator it was captured
+  // with: with another, it is captured again after an eager run (NCCL may
+  // still connect during a communicator's first collectives).
+  uint64_t generation = runComm_ ? ncclGeneration_ : 0;
+  if (state.graph && state.capturedWith != generation) {
     cu_.graphExecDestroy(state.graph);
     state.graph = nullptr;
+    state.runs = 0;
   }
   auto enqueueAll = [&]() -> Status {
     for (size_t i = 0; i < entry.steps.size(); ++i) {
@@ -1000,25 +1077,36 @@ Status CudaBackend::run(const Entry &entry, const RunOptions &options) {
   };
   // The first run is eager (it shows any error step by step); the second
   // is captured as a graph, and later runs replay it.
-  if (!state.graph && graphs_ && !syncEach_ && state.runs >= 1) {
-    if (Status s = check(cu_.streamBeginCapture(
-                             stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
-                         "cuStreamBeginCapture");
-        !s.ok())
-      return s;
-    Status enqueued = enqueueAll();
+  // A capture that fails leaves the entry eager, with a warning.
+  if (!state.graph && !state.noGraph && graphs_ && !syncEach_ &&
+      state.runs >= 1) {
+    CUresult r = cu_.streamBeginCapture(stream_,
+                                        CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
     CUgraph graph = nullptr;
-    CUresult ended = cu_.streamEndCapture(stream_, &graph);
-    if (!enqueued.ok())
-      return enqueued;
-    if (ended != CUDA_SUCCESS)
-      return fail("cannot capture '" + entry.name + "' as a CUDA graph "
-                  "(KILN_CUDA_GRAPHS=0 runs without)", ended);
-    CUresult r = cu_.graphInstantiate(&state.graph, graph, 0);
-    cu_.graphDestroy(graph);
-    if (r != CUDA_SUCCESS)
-      return fail("cuGraphInstantiate of '" + entry.name + "'", r);
-    state.capturedWith = runComm_;
+    CUgraphExec exec = nullptr;
+    if (r == CUDA_SUCCESS) {
+      Status enqueued = enqueueAll();
+      r = cu_.streamEndCapture(stream_, &graph);
+      if (!enqueued.ok()) {
+        if (graph)
+          cu_.graphDestroy(graph);
+        return enqueued;
+      }
+    }
+    if (r == CUDA_SUCCESS)
+      r = cu_.graphInstantiate(&exec, graph, 0);
+    if (graph)
+      cu_.graphDestroy(graph);
+    if (r == CUDA_SUCCESS) {
+      state.graph = exec;
+      state.capturedWith = generation;
+    } else {
+      state.noGraph = true;
+      std::fprintf(stderr,
+                   "kiln: warning: cannot capture '%s' as a CUDA graph (%s); "
+                   "it runs step by step\n",
+                   entry.name.c_str(), cuda::describe(cu_, r).c_str());
+    }
   }
   if (state.graph) {
     if (Status s = check(cu_.graphLaunch(state.graph, stream_),
@@ -1033,19 +1121,26 @@ Status CudaBackend::run(const Entry &entry, const RunOptions &options) {
 }
 
 Status CudaBackend::write(int64_t offset, const void *data, int64_t bytes) {
-  if (Status s = check(cu_.ctxSetCurrent(context_), "cuCtxSetCurrent");
+  ContextScope current(cu_, context_);
+  std::string what = "copying " + std::to_string(bytes) + " bytes to the GPU";
+  if (Status s = check(cu_.memcpyHtoDAsync(base_ + CUdeviceptr(offset), data,
+                                           size_t(bytes), stream_),
+                       what);
       !s.ok())
     return s;
-  return check(cu_.memcpyHtoD(base_ + CUdeviceptr(offset), data, size_t(bytes)),
-               "copying " + std::to_string(bytes) + " bytes to the GPU");
+  return check(cu_.streamSynchronize(stream_), what);
 }
 
 Status CudaBackend::read(int64_t offset, void *data, int64_t bytes) {
-  if (Status s = check(cu_.ctxSetCurrent(context_), "cuCtxSetCurrent");
+  ContextScope current(cu_, context_);
+  std::string what =
+      "copying " + std::to_string(bytes) + " bytes from the GPU";
+  if (Status s = check(cu_.memcpyDtoHAsync(data, base_ + CUdeviceptr(offset),
+                                           size_t(bytes), stream_),
+                       what);
       !s.ok())
     return s;
-  return check(cu_.memcpyDtoH(data, base_ + CUdeviceptr(offset), size_t(bytes)),
-               "copying " + std::to_string(bytes) + " bytes from the GPU");
+  return check(cu_.streamSynchronize(stream_), what);
 }
 
 } // namespace

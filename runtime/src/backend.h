@@ -41,6 +41,12 @@ public:
   /// Copies `bytes` host bytes to the arena at `offset`, or back.
   virtual Status write(int64_t offset, const void *data, int64_t bytes) = 0;
   virtual Status read(int64_t offset, void *data, int64_t bytes) = 0;
+  /// write() ordered before the next run() but perhaps not done yet: the
+  /// bytes must stay valid until that run returns (a run's inputs).
+  virtual Status writeBeforeRun(int64_t offset, const void *data,
+                                int64_t bytes) {
+    return write(offset, data, bytes);
+  }
 
   struct RunOptions {
     Communicator *comm = nullptr; ///< Data-parallel runs (size > 1).

@@ -167,6 +167,8 @@ Status Session::run(std::string_view name,
                         "' is not an input of the model (inputs: " + expected +
                         ")");
   }
+  // All checked before any is written.
+  std::vector<std::pair<int32_t, const HostTensor *>> writes;
   for (int32_t id : entry->inputs) {
     const Buffer &b = program_.buffers[id];
     const HostTensor *given = nullptr;
@@ -199,7 +201,12 @@ Status Session::run(std::string_view name,
                     "input '" + b.name + "' has " +
                         std::to_string(given->bytes) +
                         " bytes; its shape needs " + std::to_string(b.bytes()));
-    if (Status s = backend_->write(b.offset, given->data, b.bytes()); !s.ok())
+    writes.push_back({id, given});
+  }
+  for (auto [id, given] : writes) {
+    const Buffer &b = program_.buffers[id];
+    if (Status s = backend_->writeBeforeRun(b.offset, given->data, b.bytes());
+        !s.ok())
       return s;
     written_[size_t(id)] = true;
   }

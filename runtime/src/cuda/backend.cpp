@@ -260,7 +260,10 @@ public:
   int64_t bytes() const override { return bytes_; }
   Status write(int64_t offset, const void *data, int64_t bytes) override;
   Status read(int64_t offset, void *data, int64_t bytes) override;
+  Status writeBeforeRun(int64_t offset, const void *data,
+                        int64_t bytes) override;
   Status run(const Entry &entry, const RunOptions &options) override;
+  Status runSteps(const Entry &entry, const RunOptions &options);
 
 private:
   /// `what` failed with driver result `r`, as a status.
@@ -1050,6 +1053,15 @@ Status CudaBackend::finish(const Entry &entry) {
 
 Status CudaBackend::run(const Entry &entry, const RunOptions &options) {
   ContextScope current(cu_, context_);
+  Status s = runSteps(entry, options);
+  // On an error too, nothing of the run (its inputs' copies) is left in
+  // flight when it returns.
+  if (!s.ok())
+    cu_.streamSynchronize(stream_);
+  return s;
+}
+
+Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
   runComm_ = options.comm && options.comm->size() > 1 ? options.comm : nullptr;
   if (runComm_ && ncclFor_ != runComm_)
     if (Status s = joinNccl(*runComm_); !s.ok())
@@ -1129,6 +1141,17 @@ Status CudaBackend::write(int64_t offset, const void *data, int64_t bytes) {
       !s.ok())
     return s;
   return check(cu_.streamSynchronize(stream_), what);
+}
+
+Status CudaBackend::writeBeforeRun(int64_t offset, const void *data,
+                                   int64_t bytes) {
+  // On the step's stream, ahead of its work; the run waits for the stream
+  // before it returns, so the caller's bytes outlive the copy.
+  ContextScope current(cu_, context_);
+  return check(cu_.memcpyHtoDAsync(base_ + CUdeviceptr(offset), data,
+                                   size_t(bytes), stream_),
+               "copying an input of " + std::to_string(bytes) +
+                   " bytes to the GPU");
 }
 
 Status CudaBackend::read(int64_t offset, void *data, int64_t bytes) {

@@ -31,6 +31,16 @@ cmake -S . -B build-gpu -DKILN_BUILD_COMPILER=OFF -DKILN_BUILD_TESTS=ON \
   tail -30 "$results/cmake.txt"; exit 1; }
 echo "gpu-check: runtime built in $((SECONDS - start)) s"
 export KILN_CACHE_DIR=$PWD/gpu-check/cache
+# cuDNN for convolutions: that machine has it only inside PyTorch's wheel
+# (without it the CUDA backend runs them as im2col GEMMs on cuBLASLt). Its
+# sub-libraries are found through the library path.
+if [[ -z ${KILN_CUDNN_DIR:-} ]]; then
+  KILN_CUDNN_DIR=$(python3 -c 'import nvidia.cudnn as c, os; print(os.path.join(list(c.__path__)[0], "lib"))' 2>/dev/null || true)
+fi
+if [[ -n $KILN_CUDNN_DIR && -d $KILN_CUDNN_DIR ]]; then
+  export KILN_CUDNN_DIR LD_LIBRARY_PATH=$KILN_CUDNN_DIR:${LD_LIBRARY_PATH:-}
+  echo "gpu-check: cuDNN from $KILN_CUDNN_DIR"
+fi
 if has tests; then
   bash test/gpu/check-gpu-training.sh build-gpu gpu-check/fixtures \
     2>&1 | tee "$results/gpu-tests.txt"

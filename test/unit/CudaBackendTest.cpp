@@ -61,7 +61,8 @@ struct FakeGpu {
   void *module = nullptr; ///< The host-compiled kernels and builtins.
   std::deque<FakeFunction> functions;
   int allocations = 0, live = 0, captures = 0, graphLaunches = 0,
-      launches = 0, matmuls = 0, ncclJoins = 0, allReduces = 0;
+      launches = 0, matmuls = 0, ncclJoins = 0, allReduces = 0,
+      dnnConvolutions = 0;
   int contextDepth = 0; ///< Contexts pushed and not popped.
   bool failCapture = false; ///< Stream captures end invalidated.
   bool capturing = false;
@@ -554,16 +555,224 @@ const cu::NcclApi &fakeNccl() {
   return api;
 }
 
+// cuDNN: descriptors are plain structs; convolutions are direct loops in
+// double (cross-correlation, NCHW, groups), beta 0 (and 1 for the bias).
+struct FakeTensor {
+  int n = 0, c = 0, h = 0, w = 0;
+};
+struct FakeConv {
+  int padH = 0, padW = 0, strideH = 1, strideW = 1, dilH = 1, dilW = 1,
+      groups = 1;
+};
+constexpr size_t kFakeDnnWorkspace = 4096;
+
+template <typename T>
+void fakeConvolution(int mode, const FakeTensor &x, const FakeTensor &w,
+                     const FakeConv &cv, const FakeTensor &y, const T *in,
+                     const T *weight, T *out) {
+  // mode 0: y = conv(x, w); 1: dx from dy (in) and w; 2: dw from x (in)
+  // and dy (weight).
+  int cg = x.c / cv.groups, mg = y.c / cv.groups;
+  std::vector<double> acc(size_t(mode == 0   ? y.n * y.c * y.h * y.w
+                                 : mode == 1 ? x.n * x.c * x.h * x.w
+                                             : w.n * w.c * w.h * w.w),
+                          0.0);
+  for (int n = 0; n < x.n; ++n)
+    for (int m = 0; m < y.c; ++m)
+      for (int oy = 0; oy < y.h; ++oy)
+        for (int ox = 0; ox < y.w; ++ox)
+          for (int ci = 0; ci < cg; ++ci)
+            for (int ky = 0; ky < w.h; ++ky)
+              for (int kx = 0; kx < w.w; ++kx) {
+                int iy = oy * cv.strideH - cv.padH + ky * cv.dilH;
+                int ix = ox * cv.strideW - cv.padW + kx * cv.dilW;
+                if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w)
+                  continue;
+                int c = m / mg * cg + ci;
+                size_t xi = ((size_t(n) * x.c + c) * x.h + iy) * x.w + ix;
+                size_t wi = ((size_t(m) * w.c + ci) * w.h + ky) * w.w + kx;
+                size_t yi = ((size_t(n) * y.c + m) * y.h + oy) * y.w + ox;
+                if (mode == 0)
+                  acc[yi] += double(in[xi]) * double(weight[wi]);
+                else if (mode == 1)
+                  acc[xi] += double(in[yi]) * double(weight[wi]);
+                else
+                  acc[wi] += double(in[xi]) * double(weight[yi]);
+              }
+  for (size_t i = 0; i < acc.size(); ++i)
+    out[i] = T(acc[i]);
+}
+
+const cu::CudnnApi &fakeCudnn() {
+  static cu::CudnnApi api = [] {
+    cu::CudnnApi a{};
+    a.getVersion = []() -> size_t { return 91000; };
+    a.getErrorString = [](cu::cudnnStatus_t) { return "FAKE_CUDNN_STATUS"; };
+    a.create = [](cu::cudnnHandle_t *h) {
+      *h = reinterpret_cast<cu::cudnnHandle_t>(&gpu);
+      return 0;
+    };
+    a.destroy = [](cu::cudnnHandle_t) { return 0; };
+    a.setStream = [](cu::cudnnHandle_t, cu::CUstream) { return 0; };
+    a.createTensorDescriptor = [](cu::cudnnTensorDescriptor_t *d) {
+      *d = reinterpret_cast<cu::cudnnTensorDescriptor_t>(new FakeTensor);
+      return 0;
+    };
+    a.destroyTensorDescriptor = [](cu::cudnnTensorDescriptor_t d) {
+      delete reinterpret_cast<FakeTensor *>(d);
+      return 0;
+    };
+    a.setTensor4dDescriptor = [](cu::cudnnTensorDescriptor_t d, int format,
+                                 int, int n, int c, int h, int w) {
+      *reinterpret_cast<FakeTensor *>(d) = {n, c, h, w};
+      return format == cu::CUDNN_TENSOR_NCHW ? 0 : 3;
+    };
+    a.createFilterDescriptor = [](cu::cudnnFilterDescriptor_t *d) {
+      *d = reinterpret_cast<cu::cudnnFilterDescriptor_t>(new FakeTensor);
+      return 0;
+    };
+    a.destroyFilterDescriptor = [](cu::cudnnFilterDescriptor_t d) {
+      delete reinterpret_cast<FakeTensor *>(d);
+      return 0;
+    };
+    a.setFilter4dDescriptor = [](cu::cudnnFilterDescriptor_t d, int,
+                                 int format, int k, int c, int h, int w) {
+      *reinterpret_cast<FakeTensor *>(d) = {k, c, h, w};
+      return format == cu::CUDNN_TENSOR_NCHW ? 0 : 3;
+    };
+    a.createConvolutionDescriptor = [](cu::cudnnConvolutionDescriptor_t *d) {
+      *d = reinterpret_cast<cu::cudnnConvolutionDescriptor_t>(new FakeConv);
+      return 0;
+    };
+    a.destroyConvolutionDescriptor = [](cu::cudnnConvolutionDescriptor_t d) {
+      delete reinterpret_cast<FakeConv *>(d);
+      return 0;
+    };
+    a.setConvolution2dDescriptor =
+        [](cu::cudnnConvolutionDescriptor_t d, int ph, int pw, int u, int v,
+           int dh, int dw, int mode, int) {
+          auto *c = reinterpret_cast<FakeConv *>(d);
+          c->padH = ph, c->padW = pw, c->strideH = u, c->strideW = v;
+          c->dilH = dh, c->dilW = dw;
+          return mode == cu::CUDNN_CROSS_CORRELATION ? 0 : 3;
+        };
+    a.setConvolutionGroupCount = [](cu::cudnnConvolutionDescriptor_t d,
+                                    int groups) {
+      reinterpret_cast<FakeConv *>(d)->groups = groups;
+      return 0;
+    };
+    a.setConvolutionMathType = [](cu::cudnnConvolutionDescriptor_t, int) {
+      return 0;
+    };
+    auto perf = [](int *found, cu::cudnnAlgoPerf_t *results) {
+      *found = 1;
+      results[0] = {};
+      results[0].memory = kFakeDnnWorkspace;
+      return 0;
+    };
+    static auto perfFn = perf;
+    a.getForwardAlgorithm =
+        [](cu::cudnnHandle_t, cu::cudnnTensorDescriptor_t,
+           cu::cudnnFilterDescriptor_t, cu::cudnnConvolutionDescriptor_t,
+           cu::cudnnTensorDescriptor_t, int, int *found,
+           cu::cudnnAlgoPerf_t *results) { return perfFn(found, results); };
+    a.getBackwardDataAlgorithm =
+        [](cu::cudnnHandle_t, cu::cudnnFilterDescriptor_t,
+           cu::cudnnTensorDescriptor_t, cu::cudnnConvolutionDescriptor_t,
+           cu::cudnnTensorDescriptor_t, int, int *found,
+           cu::cudnnAlgoPerf_t *results) { return perfFn(found, results); };
+    a.getBackwardFilterAlgorithm =
+        [](cu::cudnnHandle_t, cu::cudnnTensorDescriptor_t,
+           cu::cudnnTensorDescriptor_t, cu::cudnnConvolutionDescriptor_t,
+           cu::cudnnFilterDescriptor_t, int, int *found,
+           cu::cudnnAlgoPerf_t *results) { return perfFn(found, results); };
+    // One call for the three directions: the operands by role.
+    static auto run = [](int mode, const void *alpha, const void *beta,
+                         const FakeTensor &x, const FakeTensor &w,
+                         const FakeConv &cv, const FakeTensor &y,
+                         const void *in, const void *weight, void *out,
+                         void *workspace, size_t bytes) -> cu::cudnnStatus_t {
+      ++gpu.dnnConvolutions;
+      if (*static_cast<const float *>(alpha) != 1 ||
+          *static_cast<const float *>(beta) != 0)
+        gpu.misuse("a cuDNN convolution with alpha != 1 or beta != 0");
+      if (!workspace || bytes < kFakeDnnWorkspace)
+        gpu.misuse("a cuDNN convolution without its workspace");
+      gpu.enqueue([=] {
+        fakeConvolution<float>(mode, x, w, cv, y,
+                               static_cast<const float *>(in),
+                               static_cast<const float *>(weight),
+                               static_cast<float *>(out));
+      });
+      return 0;
+    };
+    a.forward = [](cu::cudnnHandle_t, const void *alpha,
+                   cu::cudnnTensorDescriptor_t xd, const void *x,
+                   cu::cudnnFilterDescriptor_t wd, const void *w,
+                   cu::cudnnConvolutionDescriptor_t cd, int, void *ws,
+                   size_t bytes, const void *beta,
+                   cu::cudnnTensorDescriptor_t yd, void *y) {
+      return run(0, alpha, beta, *reinterpret_cast<FakeTensor *>(xd),
+                 *reinterpret_cast<FakeTensor *>(wd),
+                 *reinterpret_cast<FakeConv *>(cd),
+                 *reinterpret_cast<FakeTensor *>(yd), x, w, y, ws, bytes);
+    };
+    a.backwardData = [](cu::cudnnHandle_t, const void *alpha,
+                        cu::cudnnFilterDescriptor_t wd, const void *w,
+                        cu::cudnnTensorDescriptor_t dyd, const void *dy,
+                        cu::cudnnConvolutionDescriptor_t cd, int, void *ws,
+                        size_t bytes, const void *beta,
+                        cu::cudnnTensorDescriptor_t dxd, void *dx) {
+      return run(1, alpha, beta, *reinterpret_cast<FakeTensor *>(dxd),
+                 *reinterpret_cast<FakeTensor *>(wd),
+                 *reinterpret_cast<FakeConv *>(cd),
+                 *reinterpret_cast<FakeTensor *>(dyd), dy, w, dx, ws, bytes);
+    };
+    a.backwardFilter = [](cu::cudnnHandle_t, const void *alpha,
+                          cu::cudnnTensorDescriptor_t xd, const void *x,
+                          cu::cudnnTensorDescriptor_t dyd, const void *dy,
+                          cu::cudnnConvolutionDescriptor_t cd, int, void *ws,
+                          size_t bytes, const void *beta,
+                          cu::cudnnFilterDescriptor_t dwd, void *dw) {
+      return run(2, alpha, beta, *reinterpret_cast<FakeTensor *>(xd),
+                 *reinterpret_cast<FakeTensor *>(dwd),
+                 *reinterpret_cast<FakeConv *>(cd),
+                 *reinterpret_cast<FakeTensor *>(dyd), x, dy, dw, ws, bytes);
+    };
+    a.addTensor = [](cu::cudnnHandle_t, const void *, cu::cudnnTensorDescriptor_t ad,
+                     const void *A, const void *, cu::cudnnTensorDescriptor_t cd,
+                     void *C) {
+      FakeTensor b = *reinterpret_cast<FakeTensor *>(ad),
+                 y = *reinterpret_cast<FakeTensor *>(cd);
+      if (b.n != 1 || b.c != y.c || b.h != 1 || b.w != 1)
+        gpu.misuse("cudnnAddTensor: not a bias per channel");
+      gpu.enqueue([=] {
+        auto *out = static_cast<float *>(C);
+        auto *bias = static_cast<const float *>(A);
+        for (int n = 0; n < y.n; ++n)
+          for (int c = 0; c < y.c; ++c)
+            for (int i = 0; i < y.h * y.w; ++i)
+              out[(size_t(n) * y.c + c) * y.h * y.w + i] += bias[c];
+      });
+      return 0;
+    };
+    return a;
+  }();
+  return api;
+}
+
 // --- Tests ------------------------------------------------------------------
 
 struct Model {
   std::string name, loss = "cross_entropy";
   double gradClip = 0;
-  /// KILN_CUDA_CONV_WORKSPACE: small ones split convolutions into blocks.
+  /// Convolutions as im2col GEMMs (KILN_CUDA_CONV=im2col) in a workspace
+  /// of this many bytes (KILN_CUDA_CONV_WORKSPACE: small ones split them
+  /// into blocks); empty: on cuDNN.
   std::string convWorkspace;
   std::string label() const {
     return name + (gradClip > 0 ? "_clipped" : "") +
-           (convWorkspace.empty() ? "" : "_conv_workspace_" + convWorkspace);
+           (convWorkspace.empty() ? "" : "_im2col_workspace_" + convWorkspace);
   }
 };
 void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
@@ -662,7 +871,8 @@ void expectSameSteps(const std::string &label,
 class FakeGpuTest : public testing::Test {
 protected:
   void SetUp() override {
-    cu::setApisForTesting(&fakeDriver(), &fakeBlas(), &fakeNccl());
+    cu::setApisForTesting(&fakeDriver(), &fakeBlas(), &fakeNccl(),
+                          &fakeCudnn());
   }
   void TearDown() override { cu::setApisForTesting(nullptr, nullptr); }
 };
@@ -696,9 +906,12 @@ TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
 
   std::unique_ptr<rt::Session> sessions[2];
   ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
-  if (!m.convWorkspace.empty())
+  if (!m.convWorkspace.empty()) {
+    setenv("KILN_CUDA_CONV", "im2col", 1);
     setenv("KILN_CUDA_CONV_WORKSPACE", m.convWorkspace.c_str(), 1);
+  }
   rt::Status opened = openOnFakeGpu(program, dir, sessions[1]);
+  unsetenv("KILN_CUDA_CONV");
   unsetenv("KILN_CUDA_CONV_WORKSPACE");
   ASSERT_TRUE(opened.ok()) << opened.message();
   EXPECT_EQ(sessions[1]->device().rfind("cuda:0 Fake GPU (sm_80, 4 SMs", 0), 0u)
@@ -714,6 +927,17 @@ TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
   EXPECT_EQ(gpu.captures, 1);
   EXPECT_EQ(gpu.graphLaunches, 2);
   EXPECT_EQ(gpu.contextDepth, 0) << "the session left its context current";
+  // Convolutions on cuDNN, unless asked for as im2col GEMMs.
+  bool convs = false;
+  for (const rt::Step &s : program.program.entry("train_step")->steps)
+    convs |= s.kind == rt::Step::Kind::Conv;
+  EXPECT_EQ(gpu.dnnConvolutions > 0, convs && m.convWorkspace.empty());
+  if (convs)
+    EXPECT_NE(sessions[1]->device().find(m.convWorkspace.empty()
+                                             ? "convolutions on cuDNN 9.10.0"
+                                             : "convolutions as im2col GEMMs"),
+              std::string::npos)
+        << sessions[1]->device();
   sessions[1].reset();
   EXPECT_EQ(gpu.live, 0) << "the session left device memory allocated";
   EXPECT_EQ(gpu.contextDepth, 0);
@@ -876,11 +1100,12 @@ TEST_F(FakeGpuTest, DataParallelStepsAverageGradientsWithNccl) {
 /// A grouped, strided, dilated, unevenly padded convolution and both its
 /// gradients, in blocks of 2 of 5 images: the CUDA backend's patches,
 /// GEMMs and scatter give the CPU backend's results, eager and replayed.
-TEST_F(FakeGpuTest, GroupedConvolutionInBlocksMatchesTheCpuBackend) {
-#ifndef KILN_TEST_NVRTC
-  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
-                  "runtime's own kernels";
-#endif
+/// The convolution of the two tests below: 5 images of 4 channels 9 x 8, 6
+/// filters 3 x 3 in 2 groups, stride 2 x 1, dilation 1 x 2, top and left
+/// padding 1 and 2; the bottom and right padding as the top and left
+/// (`symmetric`, as cuDNN takes it) or 0 and 1 (which cuDNN cannot express:
+/// im2col GEMMs, in blocks of 2 of 5 images).
+void checkGroupedConvolution(bool symmetric) {
   kiln::codegen::EmittedProgram program;
   rt::Program &p = program.program;
   auto buffer = [&](const std::string &name, rt::BufferKind kind,
@@ -895,13 +1120,14 @@ TEST_F(FakeGpuTest, GroupedConvolutionInBlocksMatchesTheCpuBackend) {
   int32_t x = buffer("x", K::Input, {5, 4, 9, 8}),
           w = buffer("w", K::Input, {6, 2, 3, 3}),
           bias = buffer("bias", K::Input, {6}),
-          dy = buffer("dy", K::Input, {5, 6, 4, 7}),
-          y = buffer("y", K::Output, {5, 6, 4, 7}),
+          dy = buffer("dy", K::Input, {5, 6, symmetric ? 5 : 4, symmetric ? 8 : 7}),
+          y = buffer("y", K::Output, {5, 6, symmetric ? 5 : 4, symmetric ? 8 : 7}),
           dx = buffer("dx", K::Output, {5, 4, 9, 8}),
           dw = buffer("dw", K::Output, {6, 2, 3, 3});
   rt::ConvCall c{x, w, bias, y};
   c.n = 5, c.c = 4, c.h = 9, c.w = 8, c.m = 6, c.kh = 3, c.kw = 3;
-  c.oh = 4, c.ow = 7; // (9 + 1 - 2 - 1) / 2 + 1, (8 + 2 + 1 - 4 - 1) + 1
+  // (9 + 1 + 1|0 - 2 - 1) / 2 + 1, (8 + 2 + 2|1 - 4 - 1) + 1
+  c.oh = symmetric ? 5 : 4, c.ow = symmetric ? 8 : 7;
   c.strideH = 2, c.dilationW = 2, c.padTop = 1, c.padLeft = 2, c.group = 2;
   rt::Entry entry;
   entry.name = "conv";
@@ -931,7 +1157,8 @@ TEST_F(FakeGpuTest, GroupedConvolutionInBlocksMatchesTheCpuBackend) {
     inputs.push_back({b.name, b.dtype, b.shape, values[i].data(),
                       size_t(b.bytes())});
   }
-  std::string dir = testing::TempDir() + "/kiln-cuda-backend-grouped-conv";
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-grouped-conv" +
+                    (symmetric ? "-symmetric" : "");
   std::filesystem::create_directories(dir);
   std::unique_ptr<rt::Session> cpu, cuda;
   ASSERT_TRUE(rt::Session::create(p, {}, cpu).ok());
@@ -955,9 +1182,32 @@ TEST_F(FakeGpuTest, GroupedConvolutionInBlocksMatchesTheCpuBackend) {
   }
   EXPECT_EQ(gpu.error, "");
   EXPECT_EQ(gpu.captures, 1);
-  // Per run: 3 blocks x 2 groups x (patches or gather, GEMM, scatter or
-  // col2im) for each of the three convolutions, all on cuBLASLt's fake.
-  EXPECT_EQ(gpu.matmuls, 2 * 3 * 2 * 3);
+  if (symmetric) {
+    // Per run (eager, captured): the three convolutions on cuDNN.
+    EXPECT_EQ(gpu.dnnConvolutions, 2 * 3);
+    EXPECT_EQ(gpu.matmuls, 0);
+  } else {
+    // Per run: 3 blocks x 2 groups x (patches or gather, GEMM, scatter or
+    // col2im) for each of the three convolutions, on cuBLASLt.
+    EXPECT_EQ(gpu.dnnConvolutions, 0);
+    EXPECT_EQ(gpu.matmuls, 2 * 3 * 2 * 3);
+  }
+}
+
+TEST_F(FakeGpuTest, GroupedConvolutionOnCudnnMatchesTheCpuBackend) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
+                  "runtime's own kernels";
+#endif
+  checkGroupedConvolution(true);
+}
+
+TEST_F(FakeGpuTest, UnevenlyPaddedConvolutionInBlocksMatchesTheCpuBackend) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
+                  "runtime's own kernels";
+#endif
+  checkGroupedConvolution(false);
 }
 
 // --- The kernel cache (real NVRTC, no GPU) ---------------------------------

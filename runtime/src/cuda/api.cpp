@@ -11,6 +11,8 @@ namespace {
 const DriverApi *testDriver = nullptr;
 const BlasLtApi *testBlas = nullptr;
 const NcclApi *testNccl = nullptr;
+const CudnnApi *testCudnn = nullptr;
+bool testing = false; ///< setApisForTesting was called: no real library.
 
 /// Binds `symbol` of `handle` into `fn`; records a missing one in `missing`.
 template <typename Fn>
@@ -235,11 +237,86 @@ Status nccl(const NcclApi *&out) {
   return Status();
 }
 
+Status cudnn(const CudnnApi *&out) {
+  if (testing) {
+    out = testCudnn;
+    return testCudnn ? Status()
+                     : Status(KILN_STATUS_UNAVAILABLE, "no cuDNN (testing)");
+  }
+  static CudnnApi api;
+  static std::string failure;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void *handle = nullptr;
+    std::string tried;
+    if (const char *dir = std::getenv("KILN_CUDNN_DIR"); dir && *dir) {
+      std::string path = std::string(dir) + "/libcudnn.so.9";
+      handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      tried = path + ", ";
+    }
+    std::string more;
+    if (!handle)
+      handle = openLibrary({"libcudnn.so.9"}, more);
+    if (!handle) {
+      failure = "cuDNN 9 is not installed (tried " + tried + more +
+                "; set KILN_CUDNN_DIR to the directory of libcudnn.so.9)";
+      return;
+    }
+    std::string missing;
+    bind(handle, api.getVersion, "cudnnGetVersion", missing);
+    bind(handle, api.getErrorString, "cudnnGetErrorString", missing);
+    bind(handle, api.create, "cudnnCreate", missing);
+    bind(handle, api.destroy, "cudnnDestroy", missing);
+    bind(handle, api.setStream, "cudnnSetStream", missing);
+    bind(handle, api.createTensorDescriptor, "cudnnCreateTensorDescriptor",
+         missing);
+    bind(handle, api.destroyTensorDescriptor, "cudnnDestroyTensorDescriptor",
+         missing);
+    bind(handle, api.setTensor4dDescriptor, "cudnnSetTensor4dDescriptor",
+         missing);
+    bind(handle, api.createFilterDescriptor, "cudnnCreateFilterDescriptor",
+         missing);
+    bind(handle, api.destroyFilterDescriptor, "cudnnDestroyFilterDescriptor",
+         missing);
+    bind(handle, api.setFilter4dDescriptor, "cudnnSetFilter4dDescriptor",
+         missing);
+    bind(handle, api.createConvolutionDescriptor,
+         "cudnnCreateConvolutionDescriptor", missing);
+    bind(handle, api.destroyConvolutionDescriptor,
+         "cudnnDestroyConvolutionDescriptor", missing);
+    bind(handle, api.setConvolution2dDescriptor,
+         "cudnnSetConvolution2dDescriptor", missing);
+    bind(handle, api.setConvolutionGroupCount, "cudnnSetConvolutionGroupCount",
+         missing);
+    bind(handle, api.setConvolutionMathType, "cudnnSetConvolutionMathType",
+         missing);
+    bind(handle, api.getForwardAlgorithm,
+         "cudnnGetConvolutionForwardAlgorithm_v7", missing);
+    bind(handle, api.getBackwardDataAlgorithm,
+         "cudnnGetConvolutionBackwardDataAlgorithm_v7", missing);
+    bind(handle, api.getBackwardFilterAlgorithm,
+         "cudnnGetConvolutionBackwardFilterAlgorithm_v7", missing);
+    bind(handle, api.forward, "cudnnConvolutionForward", missing);
+    bind(handle, api.backwardData, "cudnnConvolutionBackwardData", missing);
+    bind(handle, api.backwardFilter, "cudnnConvolutionBackwardFilter",
+         missing);
+    bind(handle, api.addTensor, "cudnnAddTensor", missing);
+    if (!missing.empty())
+      failure = "the cuDNN library found lacks " + missing;
+  });
+  if (!failure.empty())
+    return Status(KILN_STATUS_UNAVAILABLE, failure);
+  out = &api;
+  return Status();
+}
+
 void setApisForTesting(const DriverApi *driver, const BlasLtApi *blas,
-                       const NcclApi *nccl) {
+                       const NcclApi *nccl, const CudnnApi *cudnn) {
   testDriver = driver;
   testBlas = blas;
   testNccl = nccl;
+  testCudnn = cudnn;
+  testing = driver != nullptr;
 }
 
 } // namespace kiln::runtime::cuda

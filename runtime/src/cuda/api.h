@@ -163,6 +163,82 @@ struct NcclApi {
                             ncclComm_t, CUstream);
 };
 
+// cudnn_graph.h, cudnn_ops.h, cudnn_cnn.h (the legacy convolution API)
+using cudnnStatus_t = int;
+using cudnnHandle_t = struct cudnnContext *;
+using cudnnTensorDescriptor_t = struct cudnnTensorStruct *;
+using cudnnFilterDescriptor_t = struct cudnnFilterStruct *;
+using cudnnConvolutionDescriptor_t = struct cudnnConvolutionStruct *;
+/// cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t: one layout.
+struct cudnnAlgoPerf_t {
+  int algo;
+  cudnnStatus_t status;
+  float time;
+  size_t memory;
+  int determinism, mathType;
+  int reserved[3];
+};
+constexpr cudnnStatus_t CUDNN_STATUS_SUCCESS = 0;
+constexpr int CUDNN_TENSOR_NCHW = 0, CUDNN_DATA_FLOAT = 0,
+              CUDNN_DATA_DOUBLE = 1, CUDNN_CROSS_CORRELATION = 1,
+              CUDNN_DEFAULT_MATH = 0, CUDNN_FMA_MATH = 3;
+
+struct CudnnApi {
+  size_t (*getVersion)();
+  const char *(*getErrorString)(cudnnStatus_t);
+  cudnnStatus_t (*create)(cudnnHandle_t *);
+  cudnnStatus_t (*destroy)(cudnnHandle_t);
+  cudnnStatus_t (*setStream)(cudnnHandle_t, CUstream);
+  cudnnStatus_t (*createTensorDescriptor)(cudnnTensorDescriptor_t *);
+  cudnnStatus_t (*destroyTensorDescriptor)(cudnnTensorDescriptor_t);
+  cudnnStatus_t (*setTensor4dDescriptor)(cudnnTensorDescriptor_t, int, int,
+                                         int, int, int, int);
+  cudnnStatus_t (*createFilterDescriptor)(cudnnFilterDescriptor_t *);
+  cudnnStatus_t (*destroyFilterDescriptor)(cudnnFilterDescriptor_t);
+  cudnnStatus_t (*setFilter4dDescriptor)(cudnnFilterDescriptor_t, int, int,
+                                         int, int, int, int);
+  cudnnStatus_t (*createConvolutionDescriptor)(cudnnConvolutionDescriptor_t *);
+  cudnnStatus_t (*destroyConvolutionDescriptor)(cudnnConvolutionDescriptor_t);
+  cudnnStatus_t (*setConvolution2dDescriptor)(cudnnConvolutionDescriptor_t,
+                                              int, int, int, int, int, int,
+                                              int, int);
+  cudnnStatus_t (*setConvolutionGroupCount)(cudnnConvolutionDescriptor_t,
+                                            int);
+  cudnnStatus_t (*setConvolutionMathType)(cudnnConvolutionDescriptor_t, int);
+  cudnnStatus_t (*getForwardAlgorithm)(
+      cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
+      cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *,
+      cudnnAlgoPerf_t *);
+  cudnnStatus_t (*getBackwardDataAlgorithm)(
+      cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t,
+      cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *,
+      cudnnAlgoPerf_t *);
+  cudnnStatus_t (*getBackwardFilterAlgorithm)(
+      cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t,
+      cudnnConvolutionDescriptor_t, cudnnFilterDescriptor_t, int, int *,
+      cudnnAlgoPerf_t *);
+  cudnnStatus_t (*forward)(cudnnHandle_t, const void *,
+                           cudnnTensorDescriptor_t, const void *,
+                           cudnnFilterDescriptor_t, const void *,
+                           cudnnConvolutionDescriptor_t, int, void *, size_t,
+                           const void *, cudnnTensorDescriptor_t, void *);
+  cudnnStatus_t (*backwardData)(cudnnHandle_t, const void *,
+                                cudnnFilterDescriptor_t, const void *,
+                                cudnnTensorDescriptor_t, const void *,
+                                cudnnConvolutionDescriptor_t, int, void *,
+                                size_t, const void *, cudnnTensorDescriptor_t,
+                                void *);
+  cudnnStatus_t (*backwardFilter)(cudnnHandle_t, const void *,
+                                  cudnnTensorDescriptor_t, const void *,
+                                  cudnnTensorDescriptor_t, const void *,
+                                  cudnnConvolutionDescriptor_t, int, void *,
+                                  size_t, const void *,
+                                  cudnnFilterDescriptor_t, void *);
+  cudnnStatus_t (*addTensor)(cudnnHandle_t, const void *,
+                             cudnnTensorDescriptor_t, const void *,
+                             const void *, cudnnTensorDescriptor_t, void *);
+};
+
 /// The driver, opened and initialized (cuInit) on first use; fails saying
 /// why no GPU can be used: no NVIDIA driver, a driver without these
 /// functions, cuInit's error (e.g. no device, or the toolkit's stub
@@ -177,6 +253,11 @@ Status blasLt(const BlasLtApi *&out);
 /// opened on first use: version 2.10 or newer (for ncclAvg).
 Status nccl(const NcclApi *&out);
 
+/// cuDNN 9 (libcudnn.so.9 from $KILN_CUDNN_DIR, the library path, then the
+/// CUDA directories; PyTorch's wheels keep it in site-packages/nvidia/cudnn),
+/// opened on first use.
+Status cudnn(const CudnnApi *&out);
+
 /// dlopen of the first of `names` found on the library path, then in
 /// $CUDA_HOME/lib64 and /usr/local/cuda/lib64; null if none, with `tried`
 /// listing what was tried.
@@ -188,7 +269,8 @@ std::string describe(const DriverApi &api, CUresult r);
 /// Tests: use these tables instead of opening the libraries (null: open
 /// them again).
 void setApisForTesting(const DriverApi *driver, const BlasLtApi *blas,
-                       const NcclApi *nccl = nullptr);
+                       const NcclApi *nccl = nullptr,
+                       const CudnnApi *cudnn = nullptr);
 
 } // namespace kiln::runtime::cuda
 

@@ -216,9 +216,21 @@ struct GemmStep {
   double beta = 0;
 };
 
-/// A convolution step: images in blocks of `block`, one GEMM per block and
-/// group (`last` for a smaller final block), on the shape table at `shape`.
+/// A convolution on cuDNN: its descriptors and algorithm.
+struct DnnConv {
+  bool used = false;
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  int algo = 0;
+  size_t workspace = 0;
+};
+
+/// A convolution step: on cuDNN (`dnn.used`), or as GEMMs over patches:
+/// images in blocks of `block`, one GEMM per block and group (`last` for a
+/// smaller final block), on the shape table at `shape`.
 struct ConvStep {
+  DnnConv dnn;
   int64_t block = 1;
   GemmPlan full, last;
   CUdeviceptr shape = 0;
@@ -282,6 +294,10 @@ private:
   void destroy(GemmPlan &plan);
   Status planGemmStep(const GemmCall &g, GemmStep &step);
   Status planConv(const ConvCall &c, CUdeviceptr &tables, ConvStep &step);
+  /// `c` on cuDNN, when cuDNN can express it (symmetric padding) and has an
+  /// algorithm for it; else `d.used` stays false.
+  Status planDnn(const ConvCall &c, DnnConv &d);
+  void destroy(DnnConv &d);
   Status planLaunch(const Step &step, CUdeviceptr &tables, Launch &launch);
   /// Enqueues step `i` of `entry` on the stream.
   Status enqueue(const Entry &entry, size_t i);
@@ -318,6 +334,8 @@ private:
   bool tf32_ = false, graphs_ = true, syncEach_ = false;
   int64_t convCap_ = kConvWorkspace;
   int64_t bytes_ = 0; ///< The one allocation's size.
+  const CudnnApi *dnn_ = nullptr;
+  cudnnHandle_t dnnHandle_ = nullptr;
   const NcclApi *nccl_ = nullptr;
   ncclComm_t ncclComm_ = nullptr;
   Communicator *ncclFor_ = nullptr; ///< The ranks ncclComm_ spans.
@@ -354,12 +372,15 @@ CudaBackend::~CudaBackend() {
     for (ConvStep &c : state.convs) {
       destroy(c.full);
       destroy(c.last);
+      destroy(c.dnn);
     }
   }
   if (ncclComm_)
     nccl_->commDestroy(ncclComm_);
   if (blas_)
     lt_->destroy(blas_);
+  if (dnnHandle_)
+    dnn_->destroy(dnnHandle_);
   if (module_)
     cu_.moduleUnload(module_);
   if (builtins_)
@@ -490,10 +511,8 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
                       "the CUDA backend runs fp32 and fp64 GEMMs and "
                       "convolutions only (entry '" + e.name + "')");
       gemms |= out >= 0;
-      if (step.kind == Step::Kind::Conv) {
-        convWorkspace = std::max(convWorkspace, convBlock(step.conv, dtypeSize(program_.buffers[step.conv.out].dtype), convCap_).second);
+      if (step.kind == Step::Kind::Conv)
         tables += alignUp(16 * 8);
-      }
       if (!step.segments.empty())
         tables += alignUp(int64_t(step.segments.size() + 1) *
                           int64_t(step.args.size() + 1) * 8);
@@ -528,6 +547,73 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       return Status(KILN_STATUS_INTERNAL,
                     std::string("cuBLASLt: cublasLtCreate: ") +
                         lt_->getStatusString(r));
+  }
+
+  // Convolutions: on cuDNN where it is installed and can express them,
+  // else as GEMMs over patches (KILN_CUDA_CONV=im2col: always).
+  bool convs = false;
+  for (const Entry &e : program_.entries)
+    for (const Step &step : e.steps)
+      convs |= step.kind == Step::Kind::Conv;
+  const char *convMode = std::getenv("KILN_CUDA_CONV");
+  std::string convNote;
+  if (convs && !(convMode && std::string(convMode) == "im2col")) {
+    Status s = cudnn(dnn_);
+    if (s.ok()) {
+      cudnnStatus_t r = dnn_->create(&dnnHandle_);
+      if (r == CUDNN_STATUS_SUCCESS)
+        r = dnn_->setStream(dnnHandle_, stream_);
+      if (r != CUDNN_STATUS_SUCCESS)
+        s = Status(KILN_STATUS_INTERNAL,
+                   std::string("cudnnCreate: ") + dnn_->getErrorString(r));
+    }
+    if (!s.ok()) {
+      if (dnnHandle_)
+        dnn_->destroy(dnnHandle_);
+      dnnHandle_ = nullptr;
+      convNote = std::string(s.message());
+    }
+  } else if (convs) {
+    convNote = "KILN_CUDA_CONV=im2col";
+  }
+  int dnnConvs = 0, allConvs = 0;
+  for (const Entry &e : program_.entries) {
+    EntryState &state = entries_[&e];
+    state.convs.resize(e.steps.size());
+    for (size_t i = 0; i < e.steps.size(); ++i) {
+      const Step &step = e.steps[i];
+      if (step.kind != Step::Kind::Conv)
+        continue;
+      ++allConvs;
+      ConvStep &plan = state.convs[i];
+      if (dnnHandle_)
+        if (Status s = planDnn(step.conv, plan.dnn); !s.ok() && convNote.empty())
+          convNote = std::string(s.message());
+      dnnConvs += plan.dnn.used;
+      convWorkspace = std::max(
+          convWorkspace,
+          plan.dnn.used
+              ? int64_t(plan.dnn.workspace)
+              : convBlock(step.conv,
+                          dtypeSize(program_.buffers[step.conv.out].dtype),
+                          convCap_)
+                    .second);
+    }
+  }
+  if (allConvs) {
+    if (dnnConvs) {
+      size_t v = dnn_->getVersion();
+      description_ += ", convolutions on cuDNN " + std::to_string(v / 10000) +
+                      "." + std::to_string(v % 10000 / 100) + "." +
+                      std::to_string(v % 100);
+      if (dnnConvs < allConvs)
+        description_ += " (" + std::to_string(allConvs - dnnConvs) + " of " +
+                        std::to_string(allConvs) + " as im2col GEMMs)";
+    } else {
+      description_ += ", convolutions as im2col GEMMs";
+    }
+    if (!convNote.empty() && dnnConvs < allConvs)
+      description_ += " (" + convNote + ")";
   }
 
   // The one allocation: arena, tables (segments, convolution shapes), the
@@ -777,8 +863,92 @@ Status CudaBackend::planGemmStep(const GemmCall &g, GemmStep &step) {
   return planGemm(shape, step.plan);
 }
 
+Status CudaBackend::planDnn(const ConvCall &c, DnnConv &d) {
+  // cuDNN pads both sides alike: the output size says whether the
+  // bottom and right pads equal the top and left ones.
+  auto size = [](int64_t in, int64_t pad, int64_t k, int64_t dilation,
+                 int64_t stride) {
+    return (in + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
+  };
+  if (size(c.h, c.padTop, c.kh, c.dilationH, c.strideH) != c.oh ||
+      size(c.w, c.padLeft, c.kw, c.dilationW, c.strideW) != c.ow)
+    return Status();
+  const bool f64 = program_.buffers[c.out].dtype == DType::F64;
+  const int type = f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+  cudnnStatus_t r = CUDNN_STATUS_SUCCESS;
+  auto call = [&](cudnnStatus_t result) {
+    if (r == CUDNN_STATUS_SUCCESS)
+      r = result;
+  };
+  call(dnn_->createTensorDescriptor(&d.x));
+  call(dnn_->createTensorDescriptor(&d.y));
+  call(dnn_->createFilterDescriptor(&d.w));
+  call(dnn_->createConvolutionDescriptor(&d.conv));
+  call(dnn_->setTensor4dDescriptor(d.x, CUDNN_TENSOR_NCHW, type, int(c.n),
+                                   int(c.c), int(c.h), int(c.w)));
+  call(dnn_->setTensor4dDescriptor(d.y, CUDNN_TENSOR_NCHW, type, int(c.n),
+                                   int(c.m), int(c.oh), int(c.ow)));
+  call(dnn_->setFilter4dDescriptor(d.w, type, CUDNN_TENSOR_NCHW, int(c.m),
+                                   int(c.c / c.group), int(c.kh), int(c.kw)));
+  call(dnn_->setConvolution2dDescriptor(
+      d.conv, int(c.padTop), int(c.padLeft), int(c.strideH), int(c.strideW),
+      int(c.dilationH), int(c.dilationW), CUDNN_CROSS_CORRELATION, type));
+  call(dnn_->setConvolutionGroupCount(d.conv, int(c.group)));
+  // TF32 as PyTorch's allow_tf32 (cuDNN's default math); else plain FMA.
+  call(dnn_->setConvolutionMathType(
+      d.conv, tf32_ && !f64 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  if (c.bias >= 0) {
+    call(dnn_->createTensorDescriptor(&d.bias));
+    call(dnn_->setTensor4dDescriptor(d.bias, CUDNN_TENSOR_NCHW, type, 1,
+                                     int(c.m), 1, 1));
+  }
+  // cuDNN's heuristics, best first: the first that works within the
+  // convolution workspace.
+  cudnnAlgoPerf_t perf[8] = {};
+  int found = 0;
+  if (c.mode == ConvCall::Mode::Forward)
+    call(dnn_->getForwardAlgorithm(dnnHandle_, d.x, d.w, d.conv, d.y, 8,
+                                   &found, perf));
+  else if (c.mode == ConvCall::Mode::BackwardData)
+    call(dnn_->getBackwardDataAlgorithm(dnnHandle_, d.w, d.y, d.conv, d.x, 8,
+                                        &found, perf));
+  else
+    call(dnn_->getBackwardFilterAlgorithm(dnnHandle_, d.x, d.y, d.conv, d.w,
+                                          8, &found, perf));
+  for (int i = 0; i < found && !d.used; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS &&
+        int64_t(perf[i].memory) <= std::max(convCap_, kConvWorkspace)) {
+      d.used = true;
+      d.algo = perf[i].algo;
+      d.workspace = perf[i].memory;
+    }
+  if (r == CUDNN_STATUS_SUCCESS && d.used)
+    return Status();
+  destroy(d);
+  return Status(KILN_STATUS_UNIMPLEMENTED,
+                r != CUDNN_STATUS_SUCCESS
+                    ? std::string("cuDNN: ") + dnn_->getErrorString(r)
+                    : "cuDNN has no algorithm for a convolution");
+}
+
+void CudaBackend::destroy(DnnConv &d) {
+  if (d.x)
+    dnn_->destroyTensorDescriptor(d.x);
+  if (d.y)
+    dnn_->destroyTensorDescriptor(d.y);
+  if (d.bias)
+    dnn_->destroyTensorDescriptor(d.bias);
+  if (d.w)
+    dnn_->destroyFilterDescriptor(d.w);
+  if (d.conv)
+    dnn_->destroyConvolutionDescriptor(d.conv);
+  d = DnnConv();
+}
+
 Status CudaBackend::planConv(const ConvCall &c, CUdeviceptr &tables,
                              ConvStep &step) {
+  if (step.dnn.used)
+    return Status();
   const bool f64 = program_.buffers[c.out].dtype == DType::F64;
   int64_t rows = c.c / c.group * c.kh * c.kw, cols = c.oh * c.ow,
           mg = c.m / c.group;
@@ -873,6 +1043,42 @@ Status CudaBackend::enqueueGemm(const Step &step, const GemmStep &plan) {
 
 Status CudaBackend::enqueueConv(const Step &step, const ConvStep &plan) {
   const ConvCall &c = step.conv;
+  if (plan.dnn.used) {
+    const DnnConv &d = plan.dnn;
+    const bool f64 = program_.buffers[c.out].dtype == DType::F64;
+    const float oneF = 1, zeroF = 0;
+    const double oneD = 1, zeroD = 0;
+    const void *one = f64 ? static_cast<const void *>(&oneD) : &oneF;
+    const void *zero = f64 ? static_cast<const void *>(&zeroD) : &zeroF;
+    auto ptr = [&](int32_t id) {
+      return reinterpret_cast<void *>(at(id));
+    };
+    void *workspace = reinterpret_cast<void *>(convWorkspace_);
+    cudnnStatus_t r;
+    if (c.mode == ConvCall::Mode::Forward) {
+      r = dnn_->forward(dnnHandle_, one, d.x, ptr(c.input), d.w,
+                        ptr(c.weight), d.conv, d.algo, workspace,
+                        d.workspace, zero, d.y, ptr(c.out));
+      if (r == CUDNN_STATUS_SUCCESS && c.bias >= 0)
+        r = dnn_->addTensor(dnnHandle_, one, d.bias, ptr(c.bias), one, d.y,
+                            ptr(c.out));
+    } else if (c.mode == ConvCall::Mode::BackwardData) {
+      // `input` holds dL/dy.
+      r = dnn_->backwardData(dnnHandle_, one, d.w, ptr(c.weight), d.y,
+                             ptr(c.input), d.conv, d.algo, workspace,
+                             d.workspace, zero, d.x, ptr(c.out));
+    } else {
+      // `weight` holds dL/dy.
+      r = dnn_->backwardFilter(dnnHandle_, one, d.x, ptr(c.input), d.y,
+                               ptr(c.weight), d.conv, d.algo, workspace,
+                               d.workspace, zero, d.w, ptr(c.out));
+    }
+    if (r != CUDNN_STATUS_SUCCESS)
+      return Status(KILN_STATUS_INTERNAL,
+                    std::string("cuDNN: a convolution failed: ") +
+                        dnn_->getErrorString(r));
+    return Status();
+  }
   const int t = plan.full.f64 ? 1 : 0;
   const int64_t size = t ? 8 : 4;
   int64_t rows = c.c / c.group * c.kh * c.kw, cols = c.oh * c.ow,

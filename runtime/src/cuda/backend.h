@@ -11,10 +11,13 @@
 // graph, which every later run replays (inputs enter through their fixed
 // arena slots). KILN_CUDA_GRAPHS=0 turns graphs off; KILN_CUDA_SYNC=1 waits
 // after every step, so that an error names the step that caused it.
-// Convolutions are GEMMs over patches (im2col, in the CPU backend's layout)
-// on cuBLASLt, in blocks of images whose patches fit a workspace of 64 MiB
-// (KILN_CUDA_CONV_WORKSPACE bytes): only cuBLAS is needed, which every CUDA
-// install has (cuDNN often is not there outside PyTorch's own wheels).
+// Convolutions run on cuDNN 9 where it is installed (KILN_CUDNN_DIR; on the
+// GPU machine only PyTorch's wheel has it) and its descriptors can express
+// them (symmetric padding), with its heuristics' first algorithm that fits
+// the workspace; otherwise (or with KILN_CUDA_CONV=im2col) they are GEMMs
+// over patches (im2col, in the CPU backend's layout) on cuBLASLt, in blocks
+// of images whose patches fit a workspace of 64 MiB
+// (KILN_CUDA_CONV_WORKSPACE bytes), which needs nothing but cuBLAS.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_RUNTIME_SRC_CUDA_BACKEND_H

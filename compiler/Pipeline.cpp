@@ -44,8 +44,10 @@ void buildTrainPipeline(mlir::OpPassManager &pm,
 void buildKernelPipeline(mlir::OpPassManager &pm,
                          const PipelineOptions &options) {
   mlir::OpPassManager &funcPm = pm.nest<mlir::func::FuncOp>();
-  if (options.fuse)
+  if (options.fuse) {
+    funcPm.addPass(fusion::createFoldGemmTransposesPass());
     funcPm.addPass(fusion::createFuseGemmEpiloguePass());
+  }
   funcPm.addPass(lowering::createLowerToLinalgPass());
   funcPm.addPass(mlir::createCSEPass());
   if (options.fuse)

@@ -1153,6 +1153,28 @@ static OpFoldResult foldFloatSplats(Attribute lhs, Attribute rhs,
   return DenseElementsAttr::get(type, a);
 }
 
+OpFoldResult TransposeOp::fold(FoldAdaptor) {
+  ArrayRef<int64_t> perm = getPerm();
+  auto identity = [](ArrayRef<int64_t> p) {
+    for (size_t i = 0; i < p.size(); ++i)
+      if (p[i] != int64_t(i))
+        return false;
+    return true;
+  };
+  if (identity(perm) && getInput().getType() == getType())
+    return getInput();
+  // Result dimension i is the inner input's dimension inner[perm[i]].
+  if (auto inner = getInput().getDefiningOp<TransposeOp>()) {
+    ArrayRef<int64_t> first = inner.getPerm();
+    SmallVector<int64_t> composed;
+    for (int64_t p : perm)
+      composed.push_back(first[p]);
+    if (identity(composed) && inner.getInput().getType() == getType())
+      return inner.getInput();
+  }
+  return {};
+}
+
 OpFoldResult AddOp::fold(FoldAdaptor adaptor) {
   return foldFloatSplats(adaptor.getLhs(), adaptor.getRhs(), getType(),
                          [](APFloat &a, const APFloat &b) {

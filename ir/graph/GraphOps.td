@@ -422,6 +422,9 @@ def Kiln_TransposeOp : Kiln_InferOp<"transpose"> {
   let arguments = (ins Kiln_AnyTensor:$input, DenseI64ArrayAttr:$perm);
   let results = (outs Kiln_AnyTensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  // The identity permutation, and a transpose undoing another (autodiff's
+  // W^T^T), fold to the input.
+  let hasFolder = 1;
 }
 
 def Kiln_BroadcastToOp : Kiln_InferOp<"broadcast_to"> {

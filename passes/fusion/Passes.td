@@ -41,6 +41,40 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def FoldGemmTransposesPass : Pass<"kiln-fold-gemm-transposes", "mlir::func::FuncOp"> {
+  let summary = "Reads GEMM operands transposed instead of transposing them first";
+  let description = [{
+    On graph-level IR, after the training step is built. A 2-D transpose
+    next to a matrix product becomes the product's `trans_a` / `trans_b`
+    (the library call reads the operand transposed):
+
+    - `kiln.matmul %x, (kiln.transpose %w)` with a 2-D `%w` (a Linear layer
+      as exported, y = x W^T; `%x` of any rank, its leading dimensions
+      folded into the rows) becomes `kiln.gemm %x', %w {trans_b = true}`
+      between free reshapes;
+    - `kiln.matmul (kiln.transpose %a), %b` with 2-D operands becomes
+      `kiln.gemm %a, %b {trans_a = true}`;
+    - `kiln.transpose` of a `kiln.gemm` without C or epilogue (the weight
+      gradient of such a layer, (x^T dy)^T) becomes the GEMM of the
+      operands swapped, (dy^T x): op(B)^T op(A)^T.
+
+    Each removes a transpose kernel and a round trip of the matrix through
+    memory (for a GPT, one per weight in each direction). A transpose that
+    has other readers stays for them.
+
+    ```mlir
+    // Before
+    %t = kiln.transpose %w {perm = array<i64: 1, 0>} : (tensor<1536x512xf32>) -> tensor<512x1536xf32>
+    %y = kiln.matmul %x, %t : (tensor<16x256x512xf32>, tensor<512x1536xf32>) -> tensor<16x256x1536xf32>
+    // After
+    %x2 = kiln.reshape %x {shape = array<i64: 4096, 512>} : ...
+    %y2 = kiln.gemm %x2, %w {trans_b = true} : (tensor<4096x512xf32>, tensor<1536x512xf32>) -> tensor<4096x1536xf32>
+    %y = kiln.reshape %y2 {shape = array<i64: 16, 256, 1536>} : ...
+    ```
+  }];
+  let dependentDialects = ["::kiln::graph::KilnDialect"];
+}
+
 def FuseGemmEpiloguePass : Pass<"kiln-fuse-gemm-epilogue", "mlir::func::FuncOp"> {
   let summary = "Folds ReLUs and their gradients into the GEMMs beside them (the library call's epilogues)";
   let description = [{

@@ -347,6 +347,23 @@ func.func @scale_inside_sum(%x: tensor<4x8xf32>, %y: tensor<f32>) -> (tensor<f32
 
 // -----
 
+// A transpose undoing another, or by the identity, folds to its input
+// (canonicalize; autodiff writes W^T^T); any other pair stays.
+// FOLD-LABEL: func.func @fold_transposes
+// FOLD: %[[T:.*]] = kiln.transpose %arg1 {perm = array<i64: 1, 2, 0>}
+// FOLD: %[[TT:.*]] = kiln.transpose %[[T]] {perm = array<i64: 1, 2, 0>}
+// FOLD: return %arg0, %arg0, %[[TT]]
+func.func @fold_transposes(%x: tensor<3x5xf32>, %y: tensor<2x3x4xf32>) -> (tensor<3x5xf32>, tensor<3x5xf32>, tensor<4x2x3xf32>) {
+  %0 = kiln.transpose %x {perm = array<i64: 1, 0>} : (tensor<3x5xf32>) -> tensor<5x3xf32>
+  %1 = kiln.transpose %0 {perm = array<i64: 1, 0>} : (tensor<5x3xf32>) -> tensor<3x5xf32>
+  %2 = kiln.transpose %x {perm = array<i64: 0, 1>} : (tensor<3x5xf32>) -> tensor<3x5xf32>
+  %3 = kiln.transpose %y {perm = array<i64: 1, 2, 0>} : (tensor<2x3x4xf32>) -> tensor<3x4x2xf32>
+  %4 = kiln.transpose %3 {perm = array<i64: 1, 2, 0>} : (tensor<3x4x2xf32>) -> tensor<4x2x3xf32>
+  return %1, %2, %4 : tensor<3x5xf32>, tensor<3x5xf32>, tensor<4x2x3xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @gemm_epilogues
 func.func @gemm_epilogues(%a: tensor<4x3xf32>, %b: tensor<5x3xf32>, %y: tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<4x5xf32>, tensor<5xf32>) {
   // CHECK: kiln.gemm %{{.*}}, %{{.*}} {relu = true, trans_b = true}

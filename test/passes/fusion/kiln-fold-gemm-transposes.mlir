@@ -1,0 +1,67 @@
+// RUN: kiln-opt %s --split-input-file --kiln-fold-gemm-transposes | FileCheck %s
+
+// A Linear layer as exported, x W^T with a 3-D x: one GEMM reading W
+// transposed, between free reshapes; the transpose is gone.
+// CHECK-LABEL: func.func @linear
+// CHECK: %[[X:.*]] = kiln.reshape %arg0 {shape = array<i64: 8, 3>} : (tensor<2x4x3xf32>) -> tensor<8x3xf32>
+// CHECK: %[[Y:.*]] = kiln.gemm %[[X]], %arg1 {trans_b = true} : (tensor<8x3xf32>, tensor<5x3xf32>) -> tensor<8x5xf32>
+// CHECK: %[[R:.*]] = kiln.reshape %[[Y]] {shape = array<i64: 2, 4, 5>} : (tensor<8x5xf32>) -> tensor<2x4x5xf32>
+// CHECK-NOT: kiln.transpose
+// CHECK: return %[[R]]
+func.func @linear(%x: tensor<2x4x3xf32>, %w: tensor<5x3xf32>) -> tensor<2x4x5xf32> {
+  %t = kiln.transpose %w {perm = array<i64: 1, 0>} : (tensor<5x3xf32>) -> tensor<3x5xf32>
+  %y = kiln.matmul %x, %t : (tensor<2x4x3xf32>, tensor<3x5xf32>) -> tensor<2x4x5xf32>
+  return %y : tensor<2x4x5xf32>
+}
+
+// -----
+
+// a^T b with 2-D operands: trans_a. The weight gradient (x^T dy)^T of such a
+// layer: the GEMM of the operands swapped, dy^T x, flags swapped and
+// inverted.
+// CHECK-LABEL: func.func @weight_gradient
+// CHECK: %[[G:.*]] = kiln.gemm %arg1, %arg0 {trans_a = true} : (tensor<8x5xf32>, tensor<8x3xf32>) -> tensor<5x3xf32>
+// CHECK-NOT: kiln.transpose
+// CHECK: return %[[G]]
+func.func @weight_gradient(%x: tensor<8x3xf32>, %dy: tensor<8x5xf32>) -> tensor<5x3xf32> {
+  %xt = kiln.transpose %x {perm = array<i64: 1, 0>} : (tensor<8x3xf32>) -> tensor<3x8xf32>
+  %g = kiln.matmul %xt, %dy : (tensor<3x8xf32>, tensor<8x5xf32>) -> tensor<3x5xf32>
+  %gt = kiln.transpose %g {perm = array<i64: 1, 0>} : (tensor<3x5xf32>) -> tensor<5x3xf32>
+  return %gt : tensor<5x3xf32>
+}
+
+// -----
+
+// A GEMM with alpha keeps it through the swap: (a b^T)^T = b a^T.
+// CHECK-LABEL: func.func @scaled
+// CHECK: kiln.gemm %arg1, %arg0 {alpha = 5.000000e-01 : f32, trans_b = true} : (tensor<5x3xf32>, tensor<4x3xf32>) -> tensor<5x4xf32>
+func.func @scaled(%a: tensor<4x3xf32>, %b: tensor<5x3xf32>) -> tensor<5x4xf32> {
+  %0 = kiln.gemm %a, %b {alpha = 0.5 : f32, trans_b = true} : (tensor<4x3xf32>, tensor<5x3xf32>) -> tensor<4x5xf32>
+  %1 = kiln.transpose %0 {perm = array<i64: 1, 0>} : (tensor<4x5xf32>) -> tensor<5x4xf32>
+  return %1 : tensor<5x4xf32>
+}
+
+// -----
+
+// Kept: a transpose that others read stays for them (the product still
+// reads the weight transposed); a GEMM with C, or read elsewhere, keeps its
+// transpose; a batched transpose, integers.
+// CHECK-LABEL: func.func @kept
+// CHECK: %[[T:.*]] = kiln.transpose %arg1 {perm = array<i64: 1, 0>}
+// CHECK: kiln.gemm %arg0, %arg1 {trans_b = true}
+// CHECK: %[[C:.*]] = kiln.gemm %arg0, %[[T]], %arg2
+// CHECK: kiln.transpose %[[C]]
+// CHECK: kiln.transpose %arg3 {perm = array<i64: 0, 2, 1>}
+// CHECK: kiln.matmul
+// CHECK: kiln.matmul %arg4
+func.func @kept(%x: tensor<4x3xf32>, %w: tensor<5x3xf32>, %c: tensor<5xf32>, %q: tensor<2x4x3xf32>, %i: tensor<4x3xi32>, %wi: tensor<5x3xi32>) -> (tensor<4x5xf32>, tensor<3x5xf32>, tensor<5x4xf32>, tensor<2x4x4xf32>, tensor<4x5xi32>) {
+  %t = kiln.transpose %w {perm = array<i64: 1, 0>} : (tensor<5x3xf32>) -> tensor<3x5xf32>
+  %y = kiln.matmul %x, %t : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<4x5xf32>
+  %g = kiln.gemm %x, %t, %c : (tensor<4x3xf32>, tensor<3x5xf32>, tensor<5xf32>) -> tensor<4x5xf32>
+  %gt = kiln.transpose %g {perm = array<i64: 1, 0>} : (tensor<4x5xf32>) -> tensor<5x4xf32>
+  %qt = kiln.transpose %q {perm = array<i64: 0, 2, 1>} : (tensor<2x4x3xf32>) -> tensor<2x3x4xf32>
+  %qq = kiln.matmul %q, %qt : (tensor<2x4x3xf32>, tensor<2x3x4xf32>) -> tensor<2x4x4xf32>
+  %ti = kiln.transpose %wi {perm = array<i64: 1, 0>} : (tensor<5x3xi32>) -> tensor<3x5xi32>
+  %yi = kiln.matmul %i, %ti : (tensor<4x3xi32>, tensor<3x5xi32>) -> tensor<4x5xi32>
+  return %y, %t, %gt, %qq, %yi : tensor<4x5xf32>, tensor<3x5xf32>, tensor<5x4xf32>, tensor<2x4x4xf32>, tensor<4x5xi32>
+}

@@ -562,7 +562,7 @@ struct FakeTensor {
 };
 struct FakeConv {
   int padH = 0, padW = 0, strideH = 1, strideW = 1, dilH = 1, dilW = 1,
-      groups = 1;
+      groups = 1, math = -1;
 };
 constexpr size_t kFakeDnnWorkspace = 4096;
 
@@ -661,13 +661,22 @@ const cu::CudnnApi &fakeCudnn() {
       reinterpret_cast<FakeConv *>(d)->groups = groups;
       return 0;
     };
-    a.setConvolutionMathType = [](cu::cudnnConvolutionDescriptor_t, int) {
+    a.setConvolutionMathType = [](cu::cudnnConvolutionDescriptor_t d,
+                                  int math) {
+      reinterpret_cast<FakeConv *>(d)->math = math;
       return 0;
     };
+    // As cuDNN's heuristics: the best first, with TF32 (default math) for
+    // fp32, then plain FMA.
     auto perf = [](int *found, cu::cudnnAlgoPerf_t *results) {
-      *found = 1;
+      *found = 2;
       results[0] = {};
+      results[0].algo = 1;
       results[0].memory = kFakeDnnWorkspace;
+      results[0].mathType = cu::CUDNN_DEFAULT_MATH;
+      results[1] = results[0];
+      results[1].algo = 0;
+      results[1].mathType = cu::CUDNN_FMA_MATH;
       return 0;
     };
     static auto perfFn = perf;
@@ -698,6 +707,9 @@ const cu::CudnnApi &fakeCudnn() {
         gpu.misuse("a cuDNN convolution with alpha != 1 or beta != 0");
       if (!workspace || bytes < kFakeDnnWorkspace)
         gpu.misuse("a cuDNN convolution without its workspace");
+      // fp32 without --precision tf32: the FMA algorithm, its math set.
+      if (cv.math != cu::CUDNN_FMA_MATH)
+        gpu.misuse("a cuDNN convolution allowed TF32 without --precision tf32");
       gpu.enqueue([=] {
         fakeConvolution<float>(mode, x, w, cv, y,
                                static_cast<const float *>(in),

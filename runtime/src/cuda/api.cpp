@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <dlfcn.h>
+#include <filesystem>
 #include <mutex>
 
 namespace kiln::runtime::cuda {
@@ -198,9 +199,10 @@ Status blasLt(const BlasLtApi *&out) {
 }
 
 Status nccl(const NcclApi *&out) {
-  if (testNccl) {
+  if (testing) {
     out = testNccl;
-    return Status();
+    return testNccl ? Status()
+                    : Status(KILN_STATUS_UNAVAILABLE, "no NCCL (testing)");
   }
   static NcclApi api;
   static std::string failure;
@@ -250,6 +252,23 @@ Status cudnn(const CudnnApi *&out) {
     void *handle = nullptr;
     std::string tried;
     if (const char *dir = std::getenv("KILN_CUDNN_DIR"); dir && *dir) {
+      // cuDNN opens its sub-libraries by bare name: load them from there
+      // first (globally, each once its own dependencies are), so that those
+      // opens find them although the directory is not on the library path.
+      std::vector<std::string> subs;
+      std::error_code error;
+      for (const auto &f : std::filesystem::directory_iterator(dir, error)) {
+        std::string name = f.path().filename().string();
+        if (name.rfind("libcudnn_", 0) == 0 &&
+            name.size() > 5 && name.compare(name.size() - 5, 5, ".so.9") == 0)
+          subs.push_back(f.path().string());
+      }
+      for (size_t pass = 0; pass < subs.size() && !subs.empty(); ++pass)
+        for (size_t i = 0; i < subs.size();)
+          if (dlopen(subs[i].c_str(), RTLD_NOW | RTLD_GLOBAL))
+            subs.erase(subs.begin() + long(i));
+          else
+            ++i;
       std::string path = std::string(dir) + "/libcudnn.so.9";
       handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
       tried = path + ", ";

@@ -308,6 +308,9 @@ private:
   /// NCCL's communicator for `comm`'s ranks (rank 0's id broadcast over
   /// `comm`), made on the first data-parallel run.
   Status joinNccl(Communicator &comm);
+  /// Destroys the graphs whose collectives use NCCL communicator generation
+  /// `generation` (NCCL waits for them before it lets a communicator go).
+  void dropGraphs(uint64_t generation);
   /// Waits for the stream: in a data-parallel run at most the collective
   /// timeout, watching NCCL's errors.
   Status finish(const Entry &entry);
@@ -355,6 +358,9 @@ private:
     /// The NCCL communicator generation the graph's collectives use (0:
     /// none); a graph of another is dropped and captured again.
     uint64_t capturedWith = 0;
+    /// The generation of its last eager run: a graph is captured only after
+    /// an eager run with the same communicator (NCCL connects lazily).
+    uint64_t eagerWith = 0;
     bool noGraph = false; ///< Capture failed: the entry runs eagerly.
   };
   std::map<const Entry *, EntryState> entries_;
@@ -375,8 +381,10 @@ CudaBackend::~CudaBackend() {
       destroy(c.dnn);
     }
   }
+  // (The graphs are gone: NCCL would wait for them. Abort, unlike destroy,
+  // waits for no other rank, which may have died.)
   if (ncclComm_)
-    nccl_->commDestroy(ncclComm_);
+    nccl_->commAbort(ncclComm_);
   if (blas_)
     lt_->destroy(blas_);
   if (dnnHandle_)
@@ -915,12 +923,16 @@ Status CudaBackend::planDnn(const ConvCall &c, DnnConv &d) {
   else
     call(dnn_->getBackwardFilterAlgorithm(dnnHandle_, d.x, d.y, d.conv, d.w,
                                           8, &found, perf));
+  // Each result is an algorithm with a math type (and its workspace): the
+  // math type is set with it; without TF32, fp32 takes plain FMA only.
   for (int i = 0; i < found && !d.used; ++i)
     if (perf[i].status == CUDNN_STATUS_SUCCESS &&
-        int64_t(perf[i].memory) <= std::max(convCap_, kConvWorkspace)) {
+        int64_t(perf[i].memory) <= std::max(convCap_, kConvWorkspace) &&
+        (f64 || tf32_ || perf[i].mathType == CUDNN_FMA_MATH)) {
       d.used = true;
       d.algo = perf[i].algo;
       d.workspace = perf[i].memory;
+      call(dnn_->setConvolutionMathType(d.conv, perf[i].mathType));
     }
   if (r == CUDNN_STATUS_SUCCESS && d.used)
     return Status();
@@ -1181,11 +1193,22 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
                    program_.kernels[step.kernel].name + "'");
 }
 
+void CudaBackend::dropGraphs(uint64_t generation) {
+  for (auto &[entry, state] : entries_)
+    if (state.graph && state.capturedWith == generation) {
+      cu_.graphExecDestroy(state.graph);
+      state.graph = nullptr;
+      state.runs = 0;
+    }
+}
+
 Status CudaBackend::joinNccl(Communicator &comm) {
   if (Status s = nccl(nccl_); !s.ok())
     return s;
-  if (ncclComm_)
+  if (ncclComm_) {
+    dropGraphs(ncclGeneration_);
     nccl_->commDestroy(ncclComm_);
+  }
   ncclComm_ = nullptr;
   ncclFor_ = nullptr;
   ncclUniqueId id{};
@@ -1237,6 +1260,9 @@ Status CudaBackend::finish(const Entry &entry) {
     nccl_->commGetAsyncError(ncclComm_, &async);
     bool late = Clock::now() > deadline;
     if ((async != ncclSuccess && async != ncclInProgress) || late) {
+      // (A graph in flight is freed when it completes; the abort ends its
+      // collectives.)
+      dropGraphs(ncclGeneration_);
       nccl_->commAbort(ncclComm_);
       ncclComm_ = nullptr;
       ncclFor_ = nullptr;
@@ -1297,18 +1323,21 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
   // is captured as a graph, and later runs replay it.
   // A capture that fails leaves the entry eager, with a warning.
   if (!state.graph && !state.noGraph && graphs_ && !syncEach_ &&
-      state.runs >= 1) {
+      state.runs >= 1 && state.eagerWith == generation) {
     CUresult r = cu_.streamBeginCapture(stream_,
                                         CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
     CUgraph graph = nullptr;
     CUgraphExec exec = nullptr;
+    std::string why;
     if (r == CUDA_SUCCESS) {
+      // A step that cannot be captured (a library call refusing) leaves
+      // the entry eager too; the eager run below reports a real error.
       Status enqueued = enqueueAll();
       r = cu_.streamEndCapture(stream_, &graph);
       if (!enqueued.ok()) {
-        if (graph)
-          cu_.graphDestroy(graph);
-        return enqueued;
+        why = std::string(enqueued.message());
+        if (r == CUDA_SUCCESS)
+          r = CUresult(999);
       }
     }
     if (r == CUDA_SUCCESS)
@@ -1320,10 +1349,12 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
       state.capturedWith = generation;
     } else {
       state.noGraph = true;
+      if (why.empty())
+        why = cuda::describe(cu_, r);
       std::fprintf(stderr,
                    "kiln: warning: cannot capture '%s' as a CUDA graph (%s); "
                    "it runs step by step\n",
-                   entry.name.c_str(), cuda::describe(cu_, r).c_str());
+                   entry.name.c_str(), why.c_str());
     }
   }
   if (state.graph) {
@@ -1331,8 +1362,10 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
                          "cuGraphLaunch of '" + entry.name + "'");
         !s.ok())
       return s;
-  } else if (Status s = enqueueAll(); !s.ok()) {
-    return s;
+  } else {
+    if (Status s = enqueueAll(); !s.ok())
+      return s;
+    state.eagerWith = generation;
   }
   ++state.runs;
   return finish(entry);

@@ -5,7 +5,9 @@
  * libkiln_runtime and include one header:
  *
  *   cc run_model.c -I runtime/include -L build/runtime -lkiln_runtime -lstdc++
- *   ./a.out model.kiln inputs.safetensors outputs.safetensors
+ *   ./a.out model.kiln inputs.safetensors outputs.safetensors [cpu|cuda|auto]
+ *
+ * The device defaults to "auto": the GPU when one is usable, else the CPU.
  *
  *===----------------------------------------------------------------------===*/
 #include "kiln/runtime.h"
@@ -24,15 +26,18 @@ static int failed(kiln_status_t *status) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
+  if (argc != 4 && argc != 5) {
     fprintf(stderr,
-            "usage: %s MODEL.kiln INPUTS.safetensors OUTPUTS.safetensors\n",
+            "usage: %s MODEL.kiln INPUTS.safetensors OUTPUTS.safetensors "
+            "[cpu|cuda|auto]\n",
             argv[0]);
     return 2;
   }
   kiln_session_t *session = NULL;
-  if (failed(kiln_session_open(argv[1], &session)))
+  if (failed(kiln_session_open_on(argv[1], argc == 5 ? argv[4] : "auto",
+                                  &session)))
     return 1;
+  printf("run_model: on %s\n", kiln_session_device(session));
   int rc = failed(kiln_session_run_files(session, "forward", argv[2], argv[3]));
   kiln_session_free(session);
   if (rc == 0)

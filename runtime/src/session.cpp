@@ -52,10 +52,6 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
     for (const std::string &name : artifact.sectionNames())
       if (name.rfind("cuda.cubin.", 0) == 0)
         code.cubins.push_back({name.substr(11), *artifact.section(name)});
-    if (code.source.empty() && options.device == Device::Cuda)
-      return Status(KILN_STATUS_FAILED_PRECONDITION,
-                    path + " has no CUDA kernels (no 'cuda.source' section); "
-                           "compile it again with this kiln");
   }
   return create(std::move(program), *init, out, options, std::move(code));
 }
@@ -72,11 +68,16 @@ Status Session::create(Program program, std::vector<uint8_t> init,
   session->program_ = std::move(program);
   const Program &p = session->program_;
   if (options.device != Device::Cpu) {
-    Status s = code.source.empty()
-                   ? Status(KILN_STATUS_FAILED_PRECONDITION,
-                            "the program comes without its CUDA kernels")
-                   : cuda::createBackend(p, init, code, options,
-                                         session->backend_);
+    // Whether a GPU is usable first: that is what a user asks.
+    Status s = cuda::available();
+    if (s.ok())
+      s = code.source.empty()
+              ? Status(KILN_STATUS_FAILED_PRECONDITION,
+                       "the program has no CUDA kernels (an artifact without "
+                       "a 'cuda.source' section: compile it again with this "
+                       "kiln)")
+              : cuda::createBackend(p, init, code, options,
+                                    session->backend_);
     if (!s.ok() && options.device == Device::Cuda)
       return s;
     if (!s.ok())

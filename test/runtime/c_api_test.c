@@ -35,6 +35,20 @@ int main(void) {
   kiln_status_free(NULL);
 
   CHECK(strlen(kiln_runtime_version()) > 0);
+
+  /* Sessions: an unknown device and a missing file are clear errors. */
+  kiln_session_t *session = (kiln_session_t *)&failures;
+  status = kiln_session_open_on("model.kiln", "tpu", &session);
+  CHECK(kiln_status_code(status) == KILN_STATUS_INVALID_ARGUMENT);
+  CHECK(strcmp(kiln_status_message(status),
+               "unknown device 'tpu' (expected cpu, cuda or auto)") == 0);
+  CHECK(session == NULL);
+  kiln_status_free(status);
+  status = kiln_session_open_on("no-such-model.kiln", "auto", &session);
+  CHECK(kiln_status_code(status) == KILN_STATUS_NOT_FOUND);
+  CHECK(strstr(kiln_status_message(status), "no-such-model.kiln") != NULL);
+  kiln_status_free(status);
+  CHECK(strcmp(kiln_session_device(NULL), "") == 0);
   if (failures == 0)
     printf("c_api: all checks passed\n");
   return failures == 0 ? 0 : 1;

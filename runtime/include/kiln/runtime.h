@@ -114,6 +114,22 @@ kiln_status_t *kiln_session_open(const char *artifact_path,
                                  kiln_session_t **out_session);
 
 /**
+ * As kiln_session_open, on `device`: "cpu"; "cuda" (GPU 0: fails, saying
+ * why, where no GPU is usable or the artifact has no CUDA kernels); or
+ * "auto" (the GPU when one is usable, else the CPU). NULL is "cpu".
+ */
+kiln_status_t *kiln_session_open_on(const char *artifact_path,
+                                    const char *device,
+                                    kiln_session_t **out_session);
+
+/**
+ * What `session` runs on ("cpu (8 threads, openblas GEMMs)", "cuda:0 NVIDIA
+ * H100 ..."), and where "auto" chose the CPU, why not the GPU. Valid until
+ * the session is freed.
+ */
+const char *kiln_session_device(const kiln_session_t *session);
+
+/**
  * Runs the entry point `entry` ("forward") with the tensors of the
  * safetensors file `inputs_path` (one per model input, by name; others are
  * ignored) and writes the outputs, by name, to `outputs_path` (atomically:

@@ -1407,6 +1407,19 @@ Status CudaBackend::read(int64_t offset, void *data, int64_t bytes) {
 
 } // namespace
 
+Status available() {
+  const DriverApi *api = nullptr;
+  if (Status s = driver(api); !s.ok())
+    return s;
+  int count = 0;
+  if (CUresult r = api->deviceGetCount(&count); r != CUDA_SUCCESS)
+    return Status(KILN_STATUS_UNAVAILABLE,
+                  "cuDeviceGetCount: " + cuda::describe(*api, r));
+  if (count == 0)
+    return Status(KILN_STATUS_UNAVAILABLE, "the NVIDIA driver sees no GPU");
+  return Status();
+}
+
 Status createBackend(const Program &program, const std::vector<uint8_t> &init,
                      const DeviceCode &code, const SessionOptions &options,
                      std::unique_ptr<Backend> &out) {

@@ -37,6 +37,9 @@ std::string entryName(size_t index);
 /// bias gradient). Compiled and cached like the program's module.
 const char *builtinsSource();
 
+/// Whether a GPU is usable: the driver loads, initializes and sees one.
+Status available();
+
 /// Opens GPU `options.ordinal` and loads `program` there. Fails, saying why,
 /// when no GPU is usable, a library is missing, a kernel does not compile or
 /// load, or the program needs what this backend does not do yet.

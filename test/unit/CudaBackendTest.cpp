@@ -29,6 +29,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +38,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <thread>
 
 namespace {
 
@@ -63,8 +65,9 @@ struct FakeGpu {
   int allocations = 0, live = 0, captures = 0, graphLaunches = 0,
       launches = 0, matmuls = 0, ncclJoins = 0, allReduces = 0,
       dnnConvolutions = 0;
-  int contextDepth = 0; ///< Contexts pushed and not popped.
   bool failCapture = false; ///< Stream captures end invalidated.
+  /// ncclCommInitRank takes this long (a rank that never comes).
+  std::chrono::milliseconds ncclInitDelay{0};
   bool capturing = false;
   std::vector<std::function<void()>> recorded;
   std::string error; ///< The first misuse seen.
@@ -82,6 +85,10 @@ struct FakeGpu {
   }
 };
 FakeGpu gpu;
+/// Contexts pushed and not popped (threads too: NCCL's init has its own).
+std::atomic<int> contextDepth{0};
+/// This thread's (what "current" means to the driver).
+thread_local int threadContextDepth = 0;
 
 struct FakeGraph {
   std::vector<std::function<void()>> ops;
@@ -119,12 +126,14 @@ const cu::DriverApi &fakeDriver() {
     };
     a.primaryCtxRelease = [](cu::CUdevice) { return 0; };
     a.ctxPushCurrent = [](cu::CUcontext c) -> CUresult {
-      ++gpu.contextDepth;
+      ++contextDepth;
+      ++threadContextDepth;
       return c ? 0 : kInvalid;
     };
     a.ctxPopCurrent = [](cu::CUcontext *c) -> CUresult {
       *c = nullptr;
-      return gpu.contextDepth-- > 0 ? 0 : kInvalid;
+      --threadContextDepth;
+      return contextDepth-- > 0 ? 0 : kInvalid;
     };
     a.memAlloc = [](CUdeviceptr *p, size_t bytes) -> CUresult {
       if (gpu.capturing)
@@ -528,6 +537,9 @@ const cu::NcclApi &fakeNccl() {
                         int rank) -> cu::ncclResult_t {
       if (ranks != 2 || rank != 0 || id.internal[0] != 7)
         gpu.misuse("ncclCommInitRank's arguments");
+      if (threadContextDepth < 1)
+        gpu.misuse("ncclCommInitRank without the session's context current");
+      std::this_thread::sleep_for(gpu.ncclInitDelay);
       ++gpu.ncclJoins;
       *c = reinterpret_cast<cu::ncclComm_t>(&gpu);
       return 0;
@@ -813,6 +825,7 @@ rt::Status openOnFakeGpu(const kiln::codegen::EmittedProgram &program,
                          std::unique_ptr<rt::Session> &session) {
   std::string error;
   gpu = FakeGpu();
+  contextDepth = 0;
   gpu.kernels = &program.program.kernels;
   gpu.module = kiln::test::buildHostModule(program.program.kernels, dir, error,
                                            cu::builtinsSource());
@@ -938,7 +951,7 @@ TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
   EXPECT_EQ(gpu.allocations, 1) << "the steps allocated device memory";
   EXPECT_EQ(gpu.captures, 1);
   EXPECT_EQ(gpu.graphLaunches, 2);
-  EXPECT_EQ(gpu.contextDepth, 0) << "the session left its context current";
+  EXPECT_EQ(contextDepth, 0) << "the session left its context current";
   // Convolutions on cuDNN, unless asked for as im2col GEMMs.
   bool convs = false;
   for (const rt::Step &s : program.program.entry("train_step")->steps)
@@ -952,7 +965,7 @@ TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
         << sessions[1]->device();
   sessions[1].reset();
   EXPECT_EQ(gpu.live, 0) << "the session left device memory allocated";
-  EXPECT_EQ(gpu.contextDepth, 0);
+  EXPECT_EQ(contextDepth, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -1107,6 +1120,53 @@ TEST_F(FakeGpuTest, DataParallelStepsAverageGradientsWithNccl) {
     buckets += s.kind == rt::Step::Kind::AllReduce;
   EXPECT_EQ(gpu.allReduces, int(2 * buckets));
   EXPECT_EQ(gpu.captures, 1);
+}
+
+/// A rank that never joins NCCL's communicator: the run fails after the
+/// collective timeout, saying why, instead of waiting for ever.
+TEST_F(FakeGpuTest, NcclInitBoundedByTheCollectiveTimeout) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
+                  "runtime's own kernels";
+#endif
+  mlir::DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  kiln::codegen::EmittedProgram program =
+      compileFixture(Model{"mlp_relu"}, context);
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-nccl-hang";
+  std::filesystem::create_directories(dir);
+  rt::SafeTensors batch;
+  ASSERT_TRUE(rt::SafeTensors::read(std::string(KILN_SOURCE_DIR) +
+                                        "/test/training/fixtures/mlp_relu.safetensors",
+                                    batch)
+                  .ok());
+  std::vector<rt::HostTensor> inputs;
+  for (const rt::TensorView &t : batch.tensors())
+    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
+  std::unique_ptr<rt::Session> session;
+  ASSERT_TRUE(openOnFakeGpu(program, dir, session).ok());
+  gpu.ncclInitDelay = std::chrono::milliseconds(1500);
+  kiln::test::DoublingCommunicator comm;
+  comm.timeoutSeconds = 0.2;
+  session->setCommunicator(&comm);
+  std::unique_ptr<rt::Trainer> trainer;
+  ASSERT_TRUE(rt::Trainer::create(*session, rt::LearningRate(), trainer).ok());
+  double loss = 0;
+  auto start = std::chrono::steady_clock::now();
+  rt::Status s = trainer->step(inputs, loss);
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), KILN_STATUS_DEADLINE_EXCEEDED);
+  EXPECT_NE(std::string(s.message()).find(
+                "NCCL's communicator of 2 ranks was not made within 0.2 s"),
+            std::string::npos)
+      << s.message();
+  EXPECT_LT(seconds, 1.0);
+  // The abandoned init ends later on its own thread; nothing waits for it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
 }
 
 /// A grouped, strided, dilated, unevenly padded convolution and both its

@@ -24,6 +24,7 @@ public:
   int localRank() const override { return 0; }
   int localSize() const override { return 1; }
   std::string describe() const override { return "test"; }
+  double timeout() const override { return timeoutSeconds; }
   rt::Status start(void *data, int64_t count, rt::DType dtype, bool mean,
                    const std::string &, int &handle) override {
     EXPECT_EQ(dtype, rt::DType::F32);
@@ -49,6 +50,7 @@ public:
 
   std::vector<std::pair<float *, int64_t>> pending;
   int started = 0, waited = 0;
+  double timeoutSeconds = 600;
 };
 
 } // namespace kiln::test

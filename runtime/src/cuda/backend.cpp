@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <thread>
 
 namespace kiln::runtime::cuda {
@@ -1221,15 +1223,49 @@ Status CudaBackend::joinNccl(Communicator &comm) {
                                 "the broadcast of rank 0's NCCL id");
       !s.ok())
     return s;
-  if (ncclResult_t r =
-          nccl_->commInitRank(&ncclComm_, comm.size(), id, comm.rank());
-      r != ncclSuccess) {
-    ncclComm_ = nullptr;
-    return Status(KILN_STATUS_INTERNAL,
-                  "NCCL: ncclCommInitRank (rank " + std::to_string(comm.rank()) +
-                      " of " + std::to_string(comm.size()) +
-                      "): " + nccl_->getErrorString(r));
+  // ncclCommInitRank waits for every rank, for ever if one died: it runs
+  // on a thread of its own (with this context current, which is how NCCL
+  // picks the GPU), waited for at most the collective timeout. A thread
+  // that never returns is left behind: the error ends the job.
+  struct Init {
+    std::mutex mutex;
+    std::condition_variable done;
+    bool finished = false;
+    ncclComm_t comm = nullptr;
+    ncclResult_t result = ncclSuccess;
+  };
+  auto init = std::make_shared<Init>();
+  const DriverApi &cu = cu_;
+  const NcclApi *api = nccl_;
+  CUcontext context = context_;
+  int size = comm.size(), rank = comm.rank();
+  std::thread([init, &cu, api, context, id, size, rank] {
+    ContextScope current(cu, context);
+    ncclComm_t made = nullptr;
+    ncclResult_t r = api->commInitRank(&made, size, id, rank);
+    std::lock_guard<std::mutex> lock(init->mutex);
+    init->comm = made;
+    init->result = r;
+    init->finished = true;
+    init->done.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(init->mutex);
+  if (!init->done.wait_for(lock, std::chrono::duration<double>(comm.timeout()),
+                           [&] { return init->finished; })) {
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%g", comm.timeout());
+    return Status(KILN_STATUS_DEADLINE_EXCEEDED,
+                  "NCCL's communicator of " + std::to_string(size) +
+                      " ranks was not made within " + seconds +
+                      " s: another rank has died or hangs "
+                      "(--collective-timeout sets the limit)");
   }
+  if (init->result != ncclSuccess)
+    return Status(KILN_STATUS_INTERNAL,
+                  "NCCL: ncclCommInitRank (rank " + std::to_string(rank) +
+                      " of " + std::to_string(size) +
+                      "): " + nccl_->getErrorString(init->result));
+  ncclComm_ = init->comm;
   ncclFor_ = &comm;
   ++ncclGeneration_;
   return Status();

@@ -2,6 +2,8 @@
 #include "passes/fusion/Passes.h"
 
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+
+#include "ir/graph/GraphOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -63,10 +65,113 @@ bool isRecomputableElementwise(linalg::GenericOp op) {
   return true;
 }
 
+/// A consumer reads a broadcast value at least this many times per element.
+constexpr int64_t kMinBroadcastRatio = 8;
+
+/// The points of `op`'s loop nest, or -1 when a size is dynamic.
+int64_t loopPoints(linalg::GenericOp op) {
+  int64_t points = 1;
+  for (int64_t size : op.getStaticLoopRanges()) {
+    if (ShapedType::isDynamic(size))
+      return -1;
+    points *= size;
+  }
+  return points;
+}
+
+/// A small per-row kernel (a mean from a sum, a reciprocal standard
+/// deviation: at most kMaxRecomputedScalarOps body ops) that users read
+/// through a broadcast, at least kMinBroadcastRatio times per element (and
+/// others, if any, point for point), once per user: recomputed where it is
+/// read (a few instructions per element) instead of launched, written and
+/// read back.
+bool isRecomputableBroadcast(linalg::GenericOp op) {
+  if (!op || op.getNumLoops() == 0 || op.getNumDpsInits() != 1 ||
+      op.getNumParallelLoops() != op.getNumLoops() ||
+      op.getBody()->getOperations().size() > kMaxRecomputedScalarOps + 1)
+    return false;
+  int64_t points = loopPoints(op);
+  if (points <= 0)
+    return false;
+  Value result = op->getResult(0);
+  bool broadcast = false;
+  for (OpOperand &use : result.getUses()) {
+    auto user = dyn_cast<linalg::GenericOp>(use.getOwner());
+    if (!user || !user.isDpsInput(&use) ||
+        llvm::count_if(result.getUses(), [&](OpOperand &other) {
+          return other.getOwner() == use.getOwner();
+        }) != 1)
+      return false;
+    if (user.getMatchingIndexingMap(&use).isPermutation())
+      continue;
+    if (loopPoints(user) < kMinBroadcastRatio * points)
+      return false;
+    broadcast = true;
+  }
+  return broadcast;
+}
+
 /// Whether `producer` is computed again in each consumer instead of once.
 bool isRecomputed(linalg::GenericOp producer) {
-  return isRecomputableScalar(producer) || isRecomputableElementwise(producer);
+  return isRecomputableScalar(producer) ||
+         isRecomputableElementwise(producer) ||
+         isRecomputableBroadcast(producer);
 }
+
+/// A kernel reading a kiln.reshape that only adds or drops unit dimensions
+/// (a row statistic kept as [rows, 1], a channel vector as [1, C, 1, 1])
+/// reads the reshape's input instead, its indexing map adjusted: the view
+/// disappears from between producer and consumer, so they can fuse.
+struct ReadThroughUnitReshape final : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    for (OpOperand *operand : op.getDpsInputOperands()) {
+      auto reshape = operand->get().getDefiningOp<graph::ReshapeOp>();
+      if (!reshape)
+        continue;
+      auto from = dyn_cast<RankedTensorType>(reshape.getInput().getType());
+      auto to = dyn_cast<RankedTensorType>(reshape.getType());
+      if (!from || !to || !from.hasStaticShape() || !to.hasStaticShape())
+        continue;
+      // Match the non-unit dimensions in order.
+      ArrayRef<int64_t> src = from.getShape(), dst = to.getShape();
+      AffineMap map = op.getMatchingIndexingMap(operand);
+      SmallVector<AffineExpr> results;
+      size_t j = 0;
+      bool ok = true;
+      for (int64_t size : src) {
+        if (size == 1) {
+          results.push_back(rewriter.getAffineConstantExpr(0));
+          continue;
+        }
+        while (j < dst.size() && dst[j] == 1)
+          ++j;
+        if (j == dst.size() || dst[j] != size) {
+          ok = false;
+          break;
+        }
+        results.push_back(map.getResult(unsigned(j++)));
+      }
+      while (ok && j < dst.size())
+        ok = dst[j++] == 1;
+      if (!ok)
+        continue;
+      SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+      maps[operand->getOperandNumber()] =
+          AffineMap::get(map.getNumDims(), 0, results, getContext());
+      rewriter.modifyOpInPlace(op, [&] {
+        operand->set(reshape.getInput());
+        op.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
+      });
+      if (reshape->use_empty())
+        rewriter.eraseOp(reshape);
+      return success();
+    }
+    return failure();
+  }
+};
 
 /// Whether the value `operand` of a consumer should be computed inside it.
 bool shouldFuse(OpOperand &operand) {
@@ -158,7 +263,7 @@ struct FuseElementwisePass final
     // 1. Fuse producer into consumer, one operand at a time, until no
     //    candidate is left (the greedy driver revisits changed ops).
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseProducer>(&getContext());
+    patterns.add<FuseProducer, ReadThroughUnitReshape>(&getContext());
     // Results no one reads any more (a value kept as a second output whose
     // other readers fused too) are not written.
     linalg::populateEraseUnusedOperandsAndResultsPatterns(patterns);

@@ -27,6 +27,14 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     several kernels is copied into each. Its own launch disappears, and its
     inputs are read instead of its result.
 
+    A small per-row kernel (at most 8 body ops: a mean from a sum, a
+    reciprocal standard deviation) read through a broadcast at least 8
+    times per element is recomputed in each consumer too. A kernel reading
+    a `kiln.reshape` that only adds or drops unit dimensions (a statistic
+    kept as [rows, 1], a channel vector as [1, C, 1, 1]) reads its input
+    instead, its indexing map adjusted, so that such views do not keep
+    kernels apart (BatchNorm and LayerNorm statistics).
+
     The fused kernel's location fuses those of its parts, so `kiln inspect`
     names every ONNX node in a kernel.
 

@@ -118,3 +118,60 @@ func.func @recomputed_scalar(%lr: tensor<f32>, %wd: tensor<f32>, %w: tensor<4x8x
   %1 = kiln.mul %b, %s : (tensor<8xf32>, tensor<f32>) -> tensor<8xf32>
   return %0, %1 : tensor<4x8xf32>, tensor<8xf32>
 }
+
+// -----
+
+// A per-row statistic (a mean from a sum, kept as [rows, 1] by a reshape):
+// the subtraction reads through the reshape (its map drops the unit
+// dimension), and the mean, read 16 times per element through that
+// broadcast, is recomputed there: two kernels, the sum and the centered
+// values, and no kernel of the mean's own.
+// CHECK-LABEL: func.func @row_statistic
+// CHECK-NOT: kiln.reshape
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} ins(%arg0, %[[SUM]], %{{.*}} : tensor<4x16xf32>, tensor<4xf32>, tensor<f32>)
+// CHECK: arith.mulf
+// CHECK: arith.subf
+// CHECK-NOT: linalg.generic
+func.func @row_statistic(%x: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %s = kiln.reduce_sum %x {axes = array<i64: 1>, keepdims = false} : (tensor<4x16xf32>) -> tensor<4xf32>
+  %c = kiln.constant dense<0.0625> : tensor<f32>
+  %m = kiln.mul %s, %c : (tensor<4xf32>, tensor<f32>) -> tensor<4xf32>
+  %r = kiln.reshape %m {shape = array<i64: 4, 1>} : (tensor<4xf32>) -> tensor<4x1xf32>
+  %d = kiln.sub %x, %r : (tensor<4x16xf32>, tensor<4x1xf32>) -> tensor<4x16xf32>
+  return %d : tensor<4x16xf32>
+}
+
+// -----
+
+// Read fewer than 8 times per element through the broadcast (4 here), a
+// statistic keeps its own kernel (read through its reshape all the same).
+// CHECK-LABEL: func.func @statistic_kept
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: %[[MEAN:.*]] = linalg.generic {{.*}}iterator_types = ["parallel"]
+// CHECK: arith.mulf
+// CHECK-NOT: kiln.reshape
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} ins(%arg0, %[[MEAN]] : tensor<4x4xf32>, tensor<4xf32>)
+// CHECK: arith.subf
+func.func @statistic_kept(%x: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  %s = kiln.reduce_sum %x {axes = array<i64: 1>, keepdims = false} : (tensor<4x4xf32>) -> tensor<4xf32>
+  %c = kiln.constant dense<0.25> : tensor<f32>
+  %m = kiln.mul %s, %c : (tensor<4xf32>, tensor<f32>) -> tensor<4xf32>
+  %r = kiln.reshape %m {shape = array<i64: 4, 1>} : (tensor<4xf32>) -> tensor<4x1xf32>
+  %d = kiln.sub %x, %r : (tensor<4x4xf32>, tensor<4x1xf32>) -> tensor<4x4xf32>
+  return %d : tensor<4x4xf32>
+}
+
+// -----
+
+// A reshape that regroups non-unit dimensions is not read through.
+// CHECK-LABEL: func.func @regrouped
+// CHECK: %[[R:.*]] = kiln.reshape %{{.*}} {shape = array<i64: 2, 2>}
+// CHECK: linalg.generic {{.*}} ins(%arg0, %[[R]] : tensor<2x2xf32>, tensor<2x2xf32>)
+func.func @regrouped(%x: tensor<2x2xf32>, %v: tensor<4xf32>) -> tensor<2x2xf32> {
+  %e = kiln.exp %v : (tensor<4xf32>) -> tensor<4xf32>
+  %r = kiln.reshape %e {shape = array<i64: 2, 2>} : (tensor<4xf32>) -> tensor<2x2xf32>
+  %d = kiln.sub %x, %r : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
+  return %d : tensor<2x2xf32>
+}

@@ -2,6 +2,7 @@
 #include "passes/fusion/Passes.h"
 
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include "ir/graph/GraphOps.h"
 #include "mlir/IR/PatternMatch.h"
@@ -33,6 +34,62 @@ constexpr unsigned kMaxRecomputedScalarOps = 8;
 /// gradient): the inputs are read instead of the result, and a launch goes.
 constexpr unsigned kMaxRecomputedOps = 4;
 
+/// Whether indexing `map` over loops of sizes `ranges` reads every element
+/// it reaches once (no broadcast): each loop of more than one iteration
+/// appears in exactly one result, each result is a sum of loops times
+/// coefficients plus a constant, and within a result the coefficients form
+/// a mixed radix (each at least the previous times its loop's size), as
+/// permutations, slices and reshapes that split dimensions give.
+bool readsEachElementOnce(AffineMap map, ArrayRef<int64_t> ranges) {
+  SmallVector<int> uses(map.getNumDims(), 0);
+  for (AffineExpr result : map.getResults()) {
+    SmallVector<std::pair<int64_t, unsigned>> terms; // coefficient, loop
+    bool linear = true;
+    std::function<void(AffineExpr, int64_t)> walk = [&](AffineExpr e,
+                                                        int64_t scale) {
+      if (auto d = dyn_cast<AffineDimExpr>(e)) {
+        terms.push_back({scale, d.getPosition()});
+      } else if (isa<AffineConstantExpr>(e)) {
+      } else if (auto b = dyn_cast<AffineBinaryOpExpr>(e)) {
+        if (e.getKind() == AffineExprKind::Add) {
+          walk(b.getLHS(), scale);
+          walk(b.getRHS(), scale);
+        } else if (e.getKind() == AffineExprKind::Mul &&
+                   isa<AffineConstantExpr>(b.getRHS())) {
+          walk(b.getLHS(),
+               scale * cast<AffineConstantExpr>(b.getRHS()).getValue());
+        } else {
+          linear = false;
+        }
+      } else {
+        linear = false;
+      }
+    };
+    walk(result, 1);
+    if (!linear)
+      return false;
+    llvm::sort(terms);
+    int64_t next = 1;
+    for (auto [coefficient, loop] : terms) {
+      if (loop >= ranges.size() || ShapedType::isDynamic(ranges[loop]) ||
+          coefficient < next)
+        return false;
+      ++uses[loop];
+      next = coefficient * ranges[loop];
+    }
+  }
+  for (unsigned d = 0; d < map.getNumDims(); ++d)
+    if (uses[d] > 1 || (uses[d] == 0 && d < ranges.size() && ranges[d] != 1))
+      return false;
+  return true;
+}
+
+/// Whether kernel `op` reads `operand` element by element, once each.
+bool readsOnce(linalg::GenericOp op, OpOperand *operand) {
+  return readsEachElementOnce(op.getMatchingIndexingMap(operand),
+                              op.getStaticLoopRanges());
+}
+
 /// A kernel over no loops (a scalar from scalars) small enough to compute
 /// again in every consumer, even through a broadcast.
 bool isRecomputableScalar(linalg::GenericOp op) {
@@ -49,14 +106,14 @@ bool isRecomputableElementwise(linalg::GenericOp op) {
     return false;
   unsigned fullSize = 0;
   for (OpOperand *in : op.getDpsInputOperands())
-    fullSize += op.getMatchingIndexingMap(in).isPermutation();
+    fullSize += readsOnce(op, in);
   if (fullSize > 2)
     return false;
   Value result = op->getResult(0);
   for (OpOperand &use : result.getUses()) {
     auto user = dyn_cast<linalg::GenericOp>(use.getOwner());
     if (!user || !user.isDpsInput(&use) ||
-        !user.getMatchingIndexingMap(&use).isPermutation() ||
+        !readsOnce(user, &use) ||
         llvm::count_if(result.getUses(), [&](OpOperand &other) {
           return other.getOwner() == use.getOwner();
         }) != 1)
@@ -102,7 +159,7 @@ bool isRecomputableBroadcast(linalg::GenericOp op) {
           return other.getOwner() == use.getOwner();
         }) != 1)
       return false;
-    if (user.getMatchingIndexingMap(&use).isPermutation())
+    if (readsOnce(user, &use))
       continue;
     if (loopPoints(user) < kMinBroadcastRatio * points)
       return false;
@@ -118,55 +175,98 @@ bool isRecomputed(linalg::GenericOp producer) {
          isRecomputableBroadcast(producer);
 }
 
-/// A kernel reading a kiln.reshape that only adds or drops unit dimensions
-/// (a row statistic kept as [rows, 1], a channel vector as [1, C, 1, 1])
-/// reads the reshape's input instead, its indexing map adjusted: the view
-/// disappears from between producer and consumer, so they can fuse.
-struct ReadThroughUnitReshape final : OpRewritePattern<linalg::GenericOp> {
+/// A kernel reading a view of a value reads the value itself, its indexing
+/// map composed with the view's (linear) index arithmetic, so that views do
+/// not keep kernels apart:
+///  - a kiln.reshape that splits dimensions (a row of heads [.., 512] as
+///    [.., 8, 64]) or adds or drops unit dimensions (a statistic kept as
+///    [rows, 1], a channel vector as [1, C, 1, 1]);
+///  - a tensor.extract_slice with static offsets and unit strides (the k
+///    and v thirds of a projection).
+/// Not where a plain loop index would read a source dimension of another
+/// size than the loop's (linalg sizes loops from such reads): a slice at
+/// offset 0 of a longer dimension stays a copy.
+struct ReadThroughView final : OpRewritePattern<linalg::GenericOp> {
   using OpRewritePattern::OpRewritePattern;
+
+  /// `map`'s results for a value read through reshape `from` -> `to`, or
+  /// none when the reshape merges dimensions (that would need division).
+  static std::optional<SmallVector<AffineExpr>>
+  throughReshape(AffineMap map, RankedTensorType from, RankedTensorType to,
+                 MLIRContext *context) {
+    ArrayRef<int64_t> src = from.getShape(), dst = to.getShape();
+    SmallVector<AffineExpr> results;
+    size_t j = 0;
+    for (int64_t size : src) {
+      if (size == 1) {
+        results.push_back(getAffineConstantExpr(0, context));
+        continue;
+      }
+      // The next result dimensions whose sizes multiply to this one's, in
+      // mixed radix (unit dimensions among them read at 0 by the map).
+      AffineExpr index = getAffineConstantExpr(0, context);
+      int64_t covered = 1;
+      while (j < dst.size() && covered < size) {
+        index = index * dst[j] + map.getResult(unsigned(j));
+        covered *= dst[j++];
+      }
+      if (covered != size)
+        return std::nullopt;
+      results.push_back(index);
+    }
+    while (j < dst.size())
+      if (dst[j++] != 1)
+        return std::nullopt;
+    return results;
+  }
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
     for (OpOperand *operand : op.getDpsInputOperands()) {
-      auto reshape = operand->get().getDefiningOp<graph::ReshapeOp>();
-      if (!reshape)
-        continue;
-      auto from = dyn_cast<RankedTensorType>(reshape.getInput().getType());
-      auto to = dyn_cast<RankedTensorType>(reshape.getType());
-      if (!from || !to || !from.hasStaticShape() || !to.hasStaticShape())
-        continue;
-      // Match the non-unit dimensions in order.
-      ArrayRef<int64_t> src = from.getShape(), dst = to.getShape();
+      Operation *view = operand->get().getDefiningOp();
       AffineMap map = op.getMatchingIndexingMap(operand);
-      SmallVector<AffineExpr> results;
-      size_t j = 0;
-      bool ok = true;
-      for (int64_t size : src) {
-        if (size == 1) {
-          results.push_back(rewriter.getAffineConstantExpr(0));
+      std::optional<SmallVector<AffineExpr>> results;
+      Value source;
+      if (auto reshape = dyn_cast_or_null<graph::ReshapeOp>(view)) {
+        auto from = dyn_cast<RankedTensorType>(reshape.getInput().getType());
+        auto to = dyn_cast<RankedTensorType>(reshape.getType());
+        if (!from || !to || !from.hasStaticShape() || !to.hasStaticShape())
           continue;
-        }
-        while (j < dst.size() && dst[j] == 1)
-          ++j;
-        if (j == dst.size() || dst[j] != size) {
-          ok = false;
-          break;
-        }
-        results.push_back(map.getResult(unsigned(j++)));
+        results = throughReshape(map, from, to, getContext());
+        source = reshape.getInput();
+      } else if (auto slice = dyn_cast_or_null<tensor::ExtractSliceOp>(view)) {
+        auto from = cast<RankedTensorType>(slice.getSourceType());
+        if (slice.getType().getRank() != from.getRank() ||
+            !llvm::all_of(slice.getStaticStrides(),
+                          [](int64_t s) { return s == 1; }) ||
+            llvm::any_of(slice.getStaticOffsets(), ShapedType::isDynamic))
+          continue;
+        results.emplace();
+        for (auto [r, offset] :
+             llvm::zip(map.getResults(), slice.getStaticOffsets()))
+          results->push_back(r + offset);
+        source = slice.getSource();
       }
-      while (ok && j < dst.size())
-        ok = dst[j++] == 1;
-      if (!ok)
+      if (!results)
+        continue;
+      SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+      ArrayRef<int64_t> sourceShape =
+          cast<RankedTensorType>(source.getType()).getShape();
+      bool sized = true;
+      for (auto [i, expr] : llvm::enumerate(*results))
+        if (auto d = dyn_cast<AffineDimExpr>(expr))
+          sized &= sourceShape[i] == ranges[d.getPosition()];
+      if (!sized)
         continue;
       SmallVector<AffineMap> maps = op.getIndexingMapsArray();
       maps[operand->getOperandNumber()] =
-          AffineMap::get(map.getNumDims(), 0, results, getContext());
+          AffineMap::get(map.getNumDims(), 0, *results, getContext());
       rewriter.modifyOpInPlace(op, [&] {
-        operand->set(reshape.getInput());
+        operand->set(source);
         op.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
       });
-      if (reshape->use_empty())
-        rewriter.eraseOp(reshape);
+      if (view->use_empty())
+        rewriter.eraseOp(view);
       return success();
     }
     return failure();
@@ -190,7 +290,7 @@ bool shouldFuse(OpOperand &operand) {
     return linalg::areElementwiseOpsFusable(&operand);
   if (producer.getNumParallelLoops() != producer.getNumLoops())
     return false;
-  if (!consumer.getMatchingIndexingMap(&operand).isPermutation())
+  if (!readsOnce(consumer, &operand))
     return false; // Read through a broadcast: it would be recomputed.
   // A producer whose value other ops also read (or whose loop sizes come
   // only from its output) stays a result of the fused kernel, written where
@@ -263,7 +363,7 @@ struct FuseElementwisePass final
     // 1. Fuse producer into consumer, one operand at a time, until no
     //    candidate is left (the greedy driver revisits changed ops).
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseProducer, ReadThroughUnitReshape>(&getContext());
+    patterns.add<FuseProducer, ReadThroughView>(&getContext());
     // Results no one reads any more (a value kept as a second output whose
     // other readers fused too) are not written.
     linalg::populateEraseUnusedOperandsAndResultsPatterns(patterns);

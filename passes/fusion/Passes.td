@@ -30,10 +30,14 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     A small per-row kernel (at most 8 body ops: a mean from a sum, a
     reciprocal standard deviation) read through a broadcast at least 8
     times per element is recomputed in each consumer too. A kernel reading
-    a `kiln.reshape` that only adds or drops unit dimensions (a statistic
-    kept as [rows, 1], a channel vector as [1, C, 1, 1]) reads its input
-    instead, its indexing map adjusted, so that such views do not keep
-    kernels apart (BatchNorm and LayerNorm statistics).
+    a view reads the viewed value instead, the view's index arithmetic in
+    its indexing map, so that views do not keep kernels apart: a
+    `kiln.reshape` that splits dimensions (heads) or adds or drops unit
+    ones (BatchNorm and LayerNorm statistics), a `tensor.extract_slice` at
+    static offsets (Split's thirds; not one that a plain loop index would
+    read at another size than the loop's). "Point for point" means an
+    indexing map that reads each element once (permutations, offsets,
+    split dimensions in mixed radix).
 
     The fused kernel's location fuses those of its parts, so `kiln inspect`
     names every ONNX node in a kernel.

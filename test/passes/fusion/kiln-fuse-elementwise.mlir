@@ -165,13 +165,57 @@ func.func @statistic_kept(%x: tensor<4x4xf32>) -> tensor<4x4xf32> {
 
 // -----
 
-// A reshape that regroups non-unit dimensions is not read through.
-// CHECK-LABEL: func.func @regrouped
-// CHECK: %[[R:.*]] = kiln.reshape %{{.*}} {shape = array<i64: 2, 2>}
-// CHECK: linalg.generic {{.*}} ins(%arg0, %[[R]] : tensor<2x2xf32>, tensor<2x2xf32>)
-func.func @regrouped(%x: tensor<2x2xf32>, %v: tensor<4xf32>) -> tensor<2x2xf32> {
+// A reshape that splits a dimension ([4] as [2, 2]) is read through, its
+// index arithmetic in the reader's map (d0 * 2 + d1), and the exp then fuses
+// into the subtraction: one kernel.
+// CHECK-DAG: #[[$SPLIT:.*]] = affine_map<(d0, d1) -> (d0 * 2 + d1)>
+// CHECK-LABEL: func.func @split
+// CHECK-NOT: kiln.reshape
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[$SPLIT]], #{{.*}}]{{.*}} ins(%arg0, %arg1 : tensor<2x2xf32>, tensor<4xf32>)
+// CHECK: math.exp
+// CHECK: arith.subf
+// CHECK-NOT: linalg.generic
+func.func @split(%x: tensor<2x2xf32>, %v: tensor<4xf32>) -> tensor<2x2xf32> {
   %e = kiln.exp %v : (tensor<4xf32>) -> tensor<4xf32>
   %r = kiln.reshape %e {shape = array<i64: 2, 2>} : (tensor<4xf32>) -> tensor<2x2xf32>
   %d = kiln.sub %x, %r : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
   return %d : tensor<2x2xf32>
+}
+
+// -----
+
+// A reshape that merges dimensions ([2, 2] as [4]: division) stays a view
+// between two kernels.
+// CHECK-LABEL: func.func @merged
+// CHECK: math.exp
+// CHECK: %[[R:.*]] = kiln.reshape %{{.*}} {shape = array<i64: 4>}
+// CHECK: linalg.generic {{.*}} ins(%arg0, %[[R]] : tensor<4xf32>, tensor<4xf32>)
+func.func @merged(%x: tensor<4xf32>, %m: tensor<2x2xf32>) -> tensor<4xf32> {
+  %e = kiln.exp %m : (tensor<2x2xf32>) -> tensor<2x2xf32>
+  %r = kiln.reshape %e {shape = array<i64: 4>} : (tensor<2x2xf32>) -> tensor<4xf32>
+  %d = kiln.sub %x, %r : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %d : tensor<4xf32>
+}
+
+// -----
+
+// Slices of a projection (ONNX Split): the multiplication reading the
+// slice at an offset reads the projection itself (d1 + 4); the slice at
+// offset 0 of the longer dimension stays a view (linalg would size the
+// loop from a plain d1 read of the 12 columns).
+// CHECK-DAG: #[[$OFF:.*]] = affine_map<(d0, d1) -> (d0, d1 + 4)>
+// CHECK-LABEL: func.func @split_thirds
+// CHECK: %[[E:.*]] = linalg.generic
+// CHECK: math.exp
+// CHECK: %[[Q:.*]] = tensor.extract_slice %[[E]][0, 0] [2, 4] [1, 1]
+// CHECK: linalg.generic {{.*}} ins(%[[Q]], %arg1 : tensor<2x4xf32>, tensor<2x4xf32>)
+// CHECK: linalg.generic {indexing_maps = [#[[$OFF]], {{.*}} ins(%[[E]], %arg1 : tensor<2x12xf32>, tensor<2x4xf32>)
+// CHECK-NOT: tensor.extract_slice
+func.func @split_thirds(%p: tensor<2x12xf32>, %y: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
+  %e = kiln.exp %p : (tensor<2x12xf32>) -> tensor<2x12xf32>
+  %q = kiln.slice %e {starts = array<i64: 0, 0>, sizes = array<i64: 2, 4>, strides = array<i64: 1, 1>} : (tensor<2x12xf32>) -> tensor<2x4xf32>
+  %k = kiln.slice %e {starts = array<i64: 0, 4>, sizes = array<i64: 2, 4>, strides = array<i64: 1, 1>} : (tensor<2x12xf32>) -> tensor<2x4xf32>
+  %0 = kiln.mul %q, %y : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %1 = kiln.mul %k, %y : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %0, %1 : tensor<2x4xf32>, tensor<2x4xf32>
 }

@@ -19,6 +19,7 @@
 #include "runtime/src/cuda/cache.h"
 #include "test/unit/DoublingCommunicator.h"
 #include "test/unit/HostModule.h"
+#include "test/unit/TrainingFixture.h"
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
 #include "runtime/src/safetensors.h"
@@ -801,22 +802,6 @@ struct Model {
 };
 void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
 
-kiln::codegen::EmittedProgram compileFixture(const Model &m,
-                                             mlir::MLIRContext &context) {
-  std::string fixtures =
-      std::string(KILN_SOURCE_DIR) + "/test/training/fixtures/";
-  kiln::CompileOptions options;
-  options.inputPath = fixtures + m.name + ".onnx";
-  options.training = kiln::TrainingOptions();
-  options.training->loss = m.loss;
-  options.training->optimizer = "adam";
-  options.training->gradClip = m.gradClip;
-  auto program = kiln::compileProgram(options, context);
-  EXPECT_TRUE(mlir::succeeded(program));
-  return mlir::succeeded(program) ? std::move(*program)
-                                  : kiln::codegen::EmittedProgram();
-}
-
 /// Opens `program` on the fake GPU: its module's kernels compiled for the
 /// host, the cubin for the fake's sm_80 a placeholder (the runtime's own
 /// kernels go through NVRTC and the cache, in `dir`).
@@ -911,23 +896,12 @@ TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
                   "runtime's own kernels";
 #endif
   const Model &m = GetParam();
-  mlir::DialectRegistry registry;
-  kiln::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  kiln::codegen::EmittedProgram program = compileFixture(m, context);
-  ASSERT_FALSE(program.program.kernels.empty());
+  kiln::test::TrainingFixture fixture(m.name, m.loss, m.gradClip);
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram &program = fixture.program;
+  const std::vector<rt::HostTensor> &inputs = fixture.inputs;
   std::string dir = testing::TempDir() + "/kiln-cuda-backend-" + m.label();
   std::filesystem::create_directories(dir);
-
-  rt::SafeTensors batch;
-  ASSERT_TRUE(rt::SafeTensors::read(std::string(KILN_SOURCE_DIR) +
-                                        "/test/training/fixtures/" + m.name +
-                                        ".safetensors",
-                                    batch)
-                  .ok());
-  std::vector<rt::HostTensor> inputs;
-  for (const rt::TensorView &t : batch.tensors())
-    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
 
   std::unique_ptr<rt::Session> sessions[2];
   ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
@@ -987,21 +961,12 @@ TEST_F(FakeGpuTest, FailedCaptureRunsEagerly) {
   GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
                   "runtime's own kernels";
 #endif
-  mlir::DialectRegistry registry;
-  kiln::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  kiln::codegen::EmittedProgram program =
-      compileFixture(Model{"mlp_relu"}, context);
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram &program = fixture.program;
+  const std::vector<rt::HostTensor> &inputs = fixture.inputs;
   std::string dir = testing::TempDir() + "/kiln-cuda-backend-no-capture";
   std::filesystem::create_directories(dir);
-  rt::SafeTensors batch;
-  ASSERT_TRUE(rt::SafeTensors::read(std::string(KILN_SOURCE_DIR) +
-                                        "/test/training/fixtures/mlp_relu.safetensors",
-                                    batch)
-                  .ok());
-  std::vector<rt::HostTensor> inputs;
-  for (const rt::TensorView &t : batch.tensors())
-    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
   std::unique_ptr<rt::Session> sessions[2];
   ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
   ASSERT_TRUE(openOnFakeGpu(program, dir, sessions[1]).ok());
@@ -1027,21 +992,12 @@ TEST_F(FakeGpuTest, StepsMoveOnlyWhatTheyAreAskedTo) {
   GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
                   "runtime's own kernels";
 #endif
-  mlir::DialectRegistry registry;
-  kiln::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  kiln::codegen::EmittedProgram program =
-      compileFixture(Model{"mlp_relu"}, context);
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram &program = fixture.program;
+  const std::vector<rt::HostTensor> &inputs = fixture.inputs;
   std::string dir = testing::TempDir() + "/kiln-cuda-backend-transfer";
   std::filesystem::create_directories(dir);
-  rt::SafeTensors batch;
-  ASSERT_TRUE(rt::SafeTensors::read(std::string(KILN_SOURCE_DIR) +
-                                        "/test/training/fixtures/mlp_relu.safetensors",
-                                    batch)
-                  .ok());
-  std::vector<rt::HostTensor> inputs;
-  for (const rt::TensorView &t : batch.tensors())
-    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
   std::unique_ptr<rt::Session> cpu, cuda;
   ASSERT_TRUE(rt::Session::create(program.program, program.init, cpu).ok());
   ASSERT_TRUE(openOnFakeGpu(program, dir, cuda).ok());
@@ -1085,21 +1041,12 @@ TEST_F(FakeGpuTest, DataParallelStepsAverageGradientsWithNccl) {
   GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
                   "runtime's own kernels";
 #endif
-  mlir::DialectRegistry registry;
-  kiln::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  kiln::codegen::EmittedProgram program =
-      compileFixture(Model{"mlp_relu"}, context);
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram &program = fixture.program;
+  const std::vector<rt::HostTensor> &inputs = fixture.inputs;
   std::string dir = testing::TempDir() + "/kiln-cuda-backend-nccl";
   std::filesystem::create_directories(dir);
-  rt::SafeTensors batch;
-  ASSERT_TRUE(rt::SafeTensors::read(std::string(KILN_SOURCE_DIR) +
-                                        "/test/training/fixtures/mlp_relu.safetensors",
-                                    batch)
-                  .ok());
-  std::vector<rt::HostTensor> inputs;
-  for (const rt::TensorView &t : batch.tensors())
-    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
   std::unique_ptr<rt::Session> sessions[2];
   ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
   ASSERT_TRUE(openOnFakeGpu(program, dir, sessions[1]).ok());
@@ -1129,21 +1076,12 @@ TEST_F(FakeGpuTest, NcclInitBoundedByTheCollectiveTimeout) {
   GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
                   "runtime's own kernels";
 #endif
-  mlir::DialectRegistry registry;
-  kiln::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  kiln::codegen::EmittedProgram program =
-      compileFixture(Model{"mlp_relu"}, context);
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram &program = fixture.program;
+  const std::vector<rt::HostTensor> &inputs = fixture.inputs;
   std::string dir = testing::TempDir() + "/kiln-cuda-backend-nccl-hang";
   std::filesystem::create_directories(dir);
-  rt::SafeTensors batch;
-  ASSERT_TRUE(rt::SafeTensors::read(std::string(KILN_SOURCE_DIR) +
-                                        "/test/training/fixtures/mlp_relu.safetensors",
-                                    batch)
-                  .ok());
-  std::vector<rt::HostTensor> inputs;
-  for (const rt::TensorView &t : batch.tensors())
-    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
   std::unique_ptr<rt::Session> session;
   ASSERT_TRUE(openOnFakeGpu(program, dir, session).ok());
   gpu.ncclInitDelay = std::chrono::milliseconds(1500);

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/cuda/CudaKernel.h"
 #include "test/unit/HostModule.h"
+#include "test/unit/TrainingFixture.h"
 #include "test/unit/RowReduction.h"
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
@@ -52,30 +53,16 @@ LaunchFn buildHostModule(const std::vector<rt::Kernel> &kernels,
 
 TEST_P(CudaEmulation, TrainingStepMatchesTheInterpreter) {
   const Model &m = GetParam();
-  std::string fixtures = std::string(KILN_SOURCE_DIR) + "/test/training/fixtures/";
-  mlir::DialectRegistry registry;
-  kiln::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  kiln::CompileOptions options;
-  options.inputPath = fixtures + m.name + ".onnx";
-  options.training = kiln::TrainingOptions();
-  options.training->loss = m.loss;
-  options.training->optimizer = "adam";
-  options.training->gradClip = m.gradClip;
-  auto program = kiln::compileProgram(options, context);
-  ASSERT_TRUE(mlir::succeeded(program));
+  kiln::test::TrainingFixture fixture(m.name, m.loss, m.gradClip);
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram *program = &fixture.program;
+  const std::vector<rt::HostTensor> &inputs = fixture.inputs;
 
   std::string dir = testing::TempDir() + "/kiln-cuda-" + m.label();
   std::filesystem::create_directories(dir);
   std::string error;
   LaunchFn launch = buildHostModule(program->program.kernels, dir, error);
   ASSERT_TRUE(launch) << error;
-
-  rt::SafeTensors batch;
-  ASSERT_TRUE(rt::SafeTensors::read(fixtures + m.name + ".safetensors", batch).ok());
-  std::vector<rt::HostTensor> inputs;
-  for (const rt::TensorView &t : batch.tensors())
-    inputs.push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
 
   // The same program twice: interpreted, and through the printed kernels.
   std::vector<std::vector<uint8_t>> results[2];

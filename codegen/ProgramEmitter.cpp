@@ -267,12 +267,9 @@ static std::string kernelLabel(Operation *op) {
 }
 
 LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
-  // Several outputs (what fusion leaves when a fused value has other users)
-  // are written at the same point of an all-parallel nest.
-  if (op.getNumDpsInits() != 1 &&
-      op.getNumParallelLoops() != op.getNumLoops())
-    return error(op) << "reduces into " << op.getNumDpsInits()
-                     << " outputs, which is not supported yet";
+  // Several outputs are written at the same parallel point: what fusion
+  // leaves when a fused value has other users (all-parallel), or sibling
+  // reductions over one loop nest, each with its own accumulator.
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   auto iterators = op.getIteratorTypesArray();
   // 1. Loops: parallel dims first (in order), then the reduced ones.
@@ -358,16 +355,20 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     k.body.push_back(in);
     instr[arg] = int32_t(k.body.size() - 1);
   }
-  Value acc = body.getArgument(op.getNumDpsInputs());
+  // Each output's accumulator (a reduction's).
+  SmallVector<Value> accs;
+  for (unsigned o = 0; o < op.getNumDpsInits(); ++o)
+    accs.push_back(body.getArgument(op.getNumDpsInputs() + o));
 
   // 3. The body, op by op.
   using P = arith::CmpFPredicate;
   using I = arith::CmpIPredicate;
-  // A reduction's final combine (acc op value) is not an instruction: it
-  // becomes the output's Combine below.
-  Operation *combineOp = nullptr;
+  // A reduction's final combines (acc op value) are not instructions: they
+  // become the outputs' Combines below.
+  SmallVector<Operation *> combineOps;
   if (k.parallelDims < int32_t(rank))
-    combineOp = body.getTerminator()->getOperand(0).getDefiningOp();
+    for (Value y : body.getTerminator()->getOperands())
+      combineOps.push_back(y.getDefiningOp());
   // A constant defined outside the body (CSE merges equal constants across
   // the region boundary) becomes a Const instruction of its own.
   auto constantInstr = [&](arith::ConstantOp c) -> int32_t {
@@ -388,7 +389,7 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     return instr[c.getResult()] = int32_t(k.body.size() - 1);
   };
   for (Operation &bop : body.without_terminator()) {
-    if (&bop == combineOp)
+    if (llvm::is_contained(combineOps, &bop))
       continue;
     for (Value v : bop.getOperands())
       if (auto c = v.getDefiningOp<arith::ConstantOp>();
@@ -399,7 +400,7 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
       return it == instr.end() ? -1 : it->second;
     };
     for (unsigned i = 0; i < bop.getNumOperands(); ++i) {
-      if (bop.getOperand(i) == acc)
+      if (llvm::is_contained(accs, bop.getOperand(i)))
         return error(op) << "uses its accumulator other than in the final "
                             "combine";
       if (operand(i) < 0 && !isa<tensor::ExtractOp>(bop))
@@ -548,47 +549,53 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     instr[bop.getResult(0)] = result;
   }
 
-  // 4. The output and its combine.
+  // 4. The outputs and their combines.
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
-  Value yielded = yield.getOperand(0);
-  rt::Combine combine = rt::Combine::None;
+  SmallVector<Value> yieldedValues(yield.getOperands());
+  SmallVector<rt::Combine> combines(op.getNumDpsInits(), rt::Combine::None);
   if (k.parallelDims < int32_t(rank)) {
-    Operation *c = yielded.getDefiningOp();
-    if (!c || c->getNumOperands() != 2 ||
-        (c->getOperand(0) != acc && c->getOperand(1) != acc))
-      return error(op) << "reduces without a recognizable combine";
-    combine = isa<arith::AddFOp, arith::AddIOp>(c)        ? rt::Combine::Sum
-              : isa<arith::MaximumFOp, arith::MaxSIOp>(c) ? rt::Combine::Max
-              : isa<arith::MinimumFOp, arith::MinSIOp>(c) ? rt::Combine::Min
-              : isa<arith::MulFOp, arith::MulIOp>(c)      ? rt::Combine::Prod
-                                                          : rt::Combine::None;
-    if (combine == rt::Combine::None)
-      return error(op) << "combines with '" << c->getName()
-                       << "', which kernels do not support";
-    // The accumulator starts at the combine's identity.
-    auto fill = op.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
-    auto start = fill ? fill.getInputs()[0].getDefiningOp<arith::ConstantOp>()
-                      : arith::ConstantOp();
-    double identity = combine == rt::Combine::Sum    ? 0.0
-                      : combine == rt::Combine::Prod ? 1.0
-                      : combine == rt::Combine::Max  ? -INFINITY
-                                                     : INFINITY;
-    bool ok = false;
-    if (start) {
-      if (auto f = dyn_cast<FloatAttr>(start.getValue()))
-        ok = f.getValueAsDouble() == identity;
-      else if (auto i = dyn_cast<IntegerAttr>(start.getValue())) {
-        const APInt &v = i.getValue();
-        ok = combine == rt::Combine::Sum    ? v.isZero()
-             : combine == rt::Combine::Prod ? v.isOne()
-             : combine == rt::Combine::Max  ? v.isMinSignedValue()
-                                            : v.isMaxSignedValue();
+    for (unsigned o = 0; o < op.getNumDpsInits(); ++o) {
+      Value acc = accs[o];
+      Operation *c = yieldedValues[o].getDefiningOp();
+      if (!c || c->getNumOperands() != 2 ||
+          (c->getOperand(0) != acc && c->getOperand(1) != acc))
+        return error(op) << "reduces without a recognizable combine";
+      rt::Combine combine =
+          isa<arith::AddFOp, arith::AddIOp>(c)          ? rt::Combine::Sum
+          : isa<arith::MaximumFOp, arith::MaxSIOp>(c) ? rt::Combine::Max
+          : isa<arith::MinimumFOp, arith::MinSIOp>(c) ? rt::Combine::Min
+          : isa<arith::MulFOp, arith::MulIOp>(c)      ? rt::Combine::Prod
+                                                      : rt::Combine::None;
+      if (combine == rt::Combine::None)
+        return error(op) << "combines with '" << c->getName()
+                         << "', which kernels do not support";
+      // The accumulator starts at the combine's identity.
+      auto fill = op.getDpsInits()[o].getDefiningOp<linalg::FillOp>();
+      auto start = fill ? fill.getInputs()[0].getDefiningOp<arith::ConstantOp>()
+                        : arith::ConstantOp();
+      double identity = combine == rt::Combine::Sum    ? 0.0
+                        : combine == rt::Combine::Prod ? 1.0
+                        : combine == rt::Combine::Max  ? -INFINITY
+                                                       : INFINITY;
+      bool ok = false;
+      if (start) {
+        if (auto f = dyn_cast<FloatAttr>(start.getValue()))
+          ok = f.getValueAsDouble() == identity;
+        else if (auto i = dyn_cast<IntegerAttr>(start.getValue())) {
+          const APInt &v = i.getValue();
+          ok = combine == rt::Combine::Sum    ? v.isZero()
+               : combine == rt::Combine::Prod ? v.isOne()
+               : combine == rt::Combine::Max  ? v.isMinSignedValue()
+                                              : v.isMaxSignedValue();
+        }
       }
+      if (!ok)
+        return error(op) << "reduction must start from a linalg.fill of its "
+                            "combine's identity";
+      combines[o] = combine;
+      yieldedValues[o] =
+          c->getOperand(0) == acc ? c->getOperand(1) : c->getOperand(0);
     }
-    if (!ok)
-      return error(op) << "reduction must start from a linalg.fill of its "
-                          "combine's identity";
-    yielded = c->getOperand(0) == acc ? c->getOperand(1) : c->getOperand(0);
   } else {
     for (unsigned o = 0; o < op.getNumDpsInits(); ++o)
       if (!body.getArgument(op.getNumDpsInputs() + o).use_empty())
@@ -611,7 +618,7 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     stepArgs.push_back(out);
     k.args.push_back(
         {program_.buffers[out].dtype, program_.buffers[out].shape, true});
-    Value value = o == 0 ? yielded : yield.getOperand(o);
+    Value value = yieldedValues[o];
     // A kernel may yield a constant from outside its body (fusion leaves
     // one where an op fills a tensor with a value).
     if (auto c = value.getDefiningOp<arith::ConstantOp>();
@@ -620,7 +627,7 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     auto it = instr.find(value);
     if (it == instr.end())
       return error(op) << "yields a value the kernel does not compute";
-    k.outputs.push_back({int32_t(k.args.size() - 1), it->second, combine});
+    k.outputs.push_back({int32_t(k.args.size() - 1), it->second, combines[o]});
   }
   if (rt::Status s = k.verify(); !s.ok())
     return error(op) << "makes an invalid kernel: " << s.message();

@@ -1,10 +1,12 @@
 //===- FuseElementwise.cpp - elementwise kernels into their consumers -----===//
 #include "passes/fusion/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include "ir/graph/GraphOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -357,6 +359,113 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// Whether `v` is available at `a`, or can be made so by moving its
+/// definition up: an empty tensor, or a fill of one with a value available
+/// there (a reduction's initial accumulator). `moves` collects what to move,
+/// definitions before uses.
+bool availableAt(Value v, Operation *a, SmallVectorImpl<Operation *> &moves) {
+  Operation *def = v.getDefiningOp();
+  if (!def || def->getBlock() != a->getBlock() || def->isBeforeInBlock(a) ||
+      llvm::is_contained(moves, def))
+    return true;
+  if (def == a)
+    return false;
+  if (isa<tensor::EmptyOp>(def) && def->getNumOperands() == 0) {
+    moves.push_back(def);
+    return true;
+  }
+  if (isa<linalg::FillOp, arith::ConstantOp>(def)) {
+    for (Value operand : def->getOperands())
+      if (!availableAt(operand, a, moves))
+        return false;
+    moves.push_back(def);
+    return true;
+  }
+  return false;
+}
+
+/// Whether `b` can join `a` at `a`'s place: reductions over the same loop
+/// nest (sizes, iterator types) with the same output maps, every operand
+/// of `b` defined before `a`, at most kMaxOutputs outputs together.
+bool canMergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
+  if (a->getBlock() != b->getBlock() || !a->isBeforeInBlock(b) ||
+      a.getNumReductionLoops() == 0 || b.getNumReductionLoops() == 0 ||
+      a.getIteratorTypesArray() != b.getIteratorTypesArray() ||
+      a.getStaticLoopRanges() != b.getStaticLoopRanges() ||
+      a.getNumDpsInits() + b.getNumDpsInits() > kMaxOutputs)
+    return false;
+  AffineMap out = a.getMatchingIndexingMap(a.getDpsInitOperand(0));
+  for (linalg::GenericOp op : {a, b})
+    for (OpOperand &init : op.getDpsInitsMutable())
+      if (op.getMatchingIndexingMap(&init) != out)
+        return false;
+  SmallVector<Operation *> moves;
+  for (Value v : b->getOperands())
+    if (!availableAt(v, a, moves))
+      return false;
+  return true;
+}
+
+/// `a` and `b` as one kernel at `a`'s place: the inputs and outputs of
+/// both, `a`'s body and then `b`'s.
+void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
+  SmallVector<Operation *> moves;
+  for (Value v : b->getOperands())
+    availableAt(v, a, moves);
+  for (Operation *op : moves)
+    op->moveBefore(a);
+  SmallVector<Value> inputs, inits;
+  SmallVector<AffineMap> maps;
+  for (linalg::GenericOp op : {a, b})
+    for (OpOperand *in : op.getDpsInputOperands()) {
+      inputs.push_back(in->get());
+      maps.push_back(op.getMatchingIndexingMap(in));
+    }
+  for (linalg::GenericOp op : {a, b})
+    for (OpOperand &init : op.getDpsInitsMutable()) {
+      inits.push_back(init.get());
+      maps.push_back(op.getMatchingIndexingMap(&init));
+    }
+  SmallVector<Type> types(a->getResultTypes());
+  types.append(b->getResultTypes().begin(), b->getResultTypes().end());
+  SmallVector<utils::IteratorType> iterators = a.getIteratorTypesArray();
+  OpBuilder builder(a);
+  auto merged = builder.create<linalg::GenericOp>(
+      builder.getFusedLoc({a.getLoc(), b.getLoc()}), types, inputs, inits,
+      maps, iterators);
+  // The body: block arguments in operand order (a's inputs, b's inputs,
+  // a's outputs, b's outputs), then a's computation and b's.
+  Block *body = builder.createBlock(&merged.getRegion());
+  for (Value v : inputs)
+    body->addArgument(getElementTypeOrSelf(v.getType()), merged.getLoc());
+  for (Value v : inits)
+    body->addArgument(getElementTypeOrSelf(v.getType()), merged.getLoc());
+  unsigned aIns = a.getNumDpsInputs(), bIns = b.getNumDpsInputs(),
+           aOuts = a.getNumDpsInits();
+  SmallVector<Value> yields;
+  for (int which = 0; which < 2; ++which) {
+    linalg::GenericOp op = which ? b : a;
+    unsigned inBase = which ? aIns : 0;
+    unsigned outBase = aIns + bIns + (which ? aOuts : 0);
+    IRMapping map;
+    Block *old = op.getBody();
+    unsigned nIn = op.getNumDpsInputs();
+    for (unsigned i = 0; i < old->getNumArguments(); ++i)
+      map.map(old->getArgument(i),
+              body->getArgument(i < nIn ? inBase + i : outBase + i - nIn));
+    for (Operation &inner : old->without_terminator())
+      builder.clone(inner, map);
+    for (Value y : old->getTerminator()->getOperands())
+      yields.push_back(map.lookupOrDefault(y));
+  }
+  builder.create<linalg::YieldOp>(merged.getLoc(), yields);
+  unsigned n = a->getNumResults();
+  a->replaceAllUsesWith(merged->getResults().take_front(n));
+  b->replaceAllUsesWith(merged->getResults().drop_front(n));
+  b.erase();
+  a.erase();
+}
+
 struct FuseElementwisePass final
     : impl::FuseElementwisePassBase<FuseElementwisePass> {
   void runOnOperation() override {
@@ -372,6 +481,20 @@ struct FuseElementwisePass final
     if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
                                             config)))
       return signalPassFailure();
+    // 2. Sibling reductions over one loop nest (LayerNorm's and BatchNorm's
+    //    weight and bias gradients) as one kernel with several outputs: one
+    //    launch, and an input both read is read once.
+    for (bool changed = true; changed;) {
+      changed = false;
+      SmallVector<linalg::GenericOp> ops;
+      getOperation().walk([&](linalg::GenericOp op) { ops.push_back(op); });
+      for (size_t i = 0; i < ops.size() && !changed; ++i)
+        for (size_t j = i + 1; j < ops.size() && !changed; ++j)
+          if (canMergeSiblings(ops[i], ops[j])) {
+            mergeSiblings(ops[i], ops[j]);
+            changed = true;
+          }
+    }
   }
 };
 

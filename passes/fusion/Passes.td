@@ -39,6 +39,13 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     indexing map that reads each element once (permutations, offsets,
     split dimensions in mixed radix).
 
+    Then sibling reductions over one loop nest (the same sizes, iterator
+    types and output maps; neither reading the other: a LayerNorm's or
+    BatchNorm's weight and bias gradients, the two sums of their backward)
+    become one kernel with one output each, at the first one's place (its
+    initial accumulators moved up): one launch instead of two, at most 4
+    outputs a kernel.
+
     The fused kernel's location fuses those of its parts, so `kiln inspect`
     names every ONNX node in a kernel.
 

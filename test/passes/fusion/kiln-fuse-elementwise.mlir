@@ -219,3 +219,28 @@ func.func @split_thirds(%p: tensor<2x12xf32>, %y: tensor<2x4xf32>) -> (tensor<2x
   %1 = kiln.mul %k, %y : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
   return %0, %1 : tensor<2x4xf32>, tensor<2x4xf32>
 }
+
+// -----
+
+// Sibling reductions over one loop nest (a LayerNorm's weight and bias
+// gradients: column sums of two values) are one kernel with two outputs;
+// a reduction that reads the other's result, or one over another nest,
+// stays apart.
+// CHECK-LABEL: func.func @siblings
+// CHECK: %[[BOTH:.*]]:2 = linalg.generic {{.*}}iterator_types = ["reduction", "parallel"]{{.*}} ins(%arg0, %arg1, %arg0 : tensor<8x4xf32>, tensor<8x4xf32>, tensor<8x4xf32>) outs(%{{.*}}, %{{.*}} : tensor<4xf32>, tensor<4xf32>)
+// CHECK: ^bb0(%[[DY:.*]]: f32, %[[XHAT:.*]]: f32, %[[DY2:.*]]: f32, %[[ACC0:.*]]: f32, %[[ACC1:.*]]: f32):
+// CHECK: %[[P:.*]] = arith.mulf %[[DY]], %[[XHAT]]
+// CHECK: %[[S0:.*]] = arith.addf %[[ACC0]], %[[P]]
+// CHECK: %[[S1:.*]] = arith.addf %[[ACC1]], %[[DY2]]
+// CHECK: linalg.yield %[[S0]], %[[S1]]
+// CHECK: linalg.generic {{.*}}ins(%arg0, %[[BOTH]]#1
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction"]
+// CHECK: return %[[BOTH]]#0, %[[BOTH]]#1
+func.func @siblings(%dy: tensor<8x4xf32>, %xhat: tensor<8x4xf32>, %v: tensor<8xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<8x4xf32>, tensor<f32>) {
+  %p = kiln.mul %dy, %xhat : (tensor<8x4xf32>, tensor<8x4xf32>) -> tensor<8x4xf32>
+  %dg = kiln.reduce_sum %p {axes = array<i64: 0>, keepdims = false} : (tensor<8x4xf32>) -> tensor<4xf32>
+  %db = kiln.reduce_sum %dy {axes = array<i64: 0>, keepdims = false} : (tensor<8x4xf32>) -> tensor<4xf32>
+  %s = kiln.sub %dy, %db : (tensor<8x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+  %t = kiln.reduce_sum %v {axes = array<i64: 0>, keepdims = false} : (tensor<8xf32>) -> tensor<f32>
+  return %dg, %db, %s, %t : tensor<4xf32>, tensor<4xf32>, tensor<8x4xf32>, tensor<f32>
+}

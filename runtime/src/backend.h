@@ -51,10 +51,17 @@ public:
   struct RunOptions {
     Communicator *comm = nullptr; ///< Data-parallel runs (size > 1).
     const KernelHook *hook = nullptr; ///< CPU only.
+    /// Whether run() returns only once the entry is done. Without, a GPU
+    /// queues it and returns: later runs queue behind it, and read(),
+    /// write() and synchronize() wait for it (an error of the run shows
+    /// there). The CPU always finishes.
+    bool wait = true;
   };
   /// Executes `entry`'s steps; its inputs are in the arena already, and its
   /// outputs are there when it returns.
   virtual Status run(const Entry &entry, const RunOptions &options) = 0;
+  /// Waits for a run queued without `wait`.
+  virtual Status synchronize() { return Status(); }
 };
 
 /// The CPU backend over `program` (verified), its arena zeroed and then the

@@ -215,6 +215,7 @@ Status Session::run(std::string_view name,
   Backend::RunOptions run;
   run.comm = comm_;
   run.hook = &hook_;
+  run.wait = transfer.wait;
   if (Status s = backend_->run(*entry, run); !s.ok())
     return s;
   // 3. The outputs: where they are in a host arena, else copied out.
@@ -224,9 +225,10 @@ Status Session::run(std::string_view name,
   for (size_t o = 0; o < entry->outputs.size(); ++o) {
     const Buffer &b = program_.buffers[entry->outputs[o]];
     const uint8_t *data = arena ? arena + b.offset : nullptr;
-    bool fetch = transfer.fetch.empty() ||
-                 std::find(transfer.fetch.begin(), transfer.fetch.end(),
-                           b.name) != transfer.fetch.end();
+    bool fetch = transfer.wait &&
+                 (transfer.fetch.empty() ||
+                  std::find(transfer.fetch.begin(), transfer.fetch.end(),
+                            b.name) != transfer.fetch.end());
     if (!arena && fetch) {
       outputCopies_[o].resize(size_t(b.bytes()));
       if (Status s = read(b, outputCopies_[o].data()); !s.ok())

@@ -54,6 +54,11 @@ struct Transfer {
   /// The outputs copied back: every one (empty), or those named; the
   /// others' data may be null.
   std::vector<std::string> fetch;
+  /// Whether run() waits for the entry. Without, a GPU session queues it
+  /// and returns at once (the host prepares the next step meanwhile); no
+  /// output is fetched (their data is null), and synchronize(), read() or
+  /// write() wait for it. On the CPU runs always finish.
+  bool wait = true;
 };
 
 /// One loaded program and its arena (one allocation) on its backend.
@@ -93,6 +98,9 @@ public:
   /// outputs written to another, atomically. Errors name the files.
   Status runFiles(std::string_view entry, const std::string &inputsPath,
                   const std::string &outputsPath);
+
+  /// Waits for a run queued with Transfer::wait false; its error, if any.
+  Status synchronize() { return backend_->synchronize(); }
 
   /// The persistent buffer (parameter, optimizer state, statistic) named
   /// `name`, or null.

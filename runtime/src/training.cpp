@@ -106,9 +106,11 @@ Status Trainer::step(const std::vector<HostTensor> &batch,
     fetch.fetch.push_back(lossName);
   if (Status s = session_.run("train_step", inputs, outputs, fetch); !s.ok())
     return s;
+  // (A queued step's loss is not known yet.)
   const HostTensor &l = outputs.at(0);
-  loss = l.dtype == DType::F64 ? *static_cast<const double *>(l.data)
-                               : double(*static_cast<const float *>(l.data));
+  loss = !l.data                 ? std::nan("")
+         : l.dtype == DType::F64 ? *static_cast<const double *>(l.data)
+                                 : double(*static_cast<const float *>(l.data));
   ++steps_;
   return Status();
 }

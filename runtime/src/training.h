@@ -43,7 +43,8 @@ public:
   /// name; other tensors are ignored). `outputs` receives the step's outputs
   /// (loss, then the gradients before the update), valid until the next run;
   /// `loss` the loss as a double. `transfer` limits what crosses to and from
-  /// a GPU (the loss is always fetched).
+  /// a GPU (the loss is fetched, unless the step is queued without waiting:
+  /// then `loss` is NaN).
   Status step(const std::vector<HostTensor> &batch,
               std::vector<HostTensor> &outputs, double &loss,
               const Transfer &transfer = Transfer());

@@ -1032,6 +1032,56 @@ TEST_F(FakeGpuTest, StepsMoveOnlyWhatTheyAreAskedTo) {
       << s.message();
 }
 
+/// Steps queued without waiting (as the benchmark runs them): their losses
+/// are unknown when they return, and after synchronize() the parameters
+/// and the last loss are those of steps that waited.
+TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
+#ifndef KILN_TEST_NVRTC
+  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
+                  "runtime's own kernels";
+#endif
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram &program = fixture.program;
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-queued";
+  std::filesystem::create_directories(dir);
+  std::unique_ptr<rt::Session> cpu, cuda;
+  ASSERT_TRUE(rt::Session::create(program.program, program.init, cpu).ok());
+  ASSERT_TRUE(openOnFakeGpu(program, dir, cuda).ok());
+  std::unique_ptr<rt::Trainer> cpuTrainer, cudaTrainer;
+  ASSERT_TRUE(rt::Trainer::create(*cpu, rt::LearningRate(), cpuTrainer).ok());
+  ASSERT_TRUE(rt::Trainer::create(*cuda, rt::LearningRate(), cudaTrainer).ok());
+  double expected = 0, loss = 0;
+  std::vector<rt::HostTensor> outputs;
+  rt::Transfer queued;
+  queued.wait = false;
+  for (int step = 0; step < 3; ++step) {
+    ASSERT_TRUE(cpuTrainer->step(fixture.inputs, expected).ok());
+    ASSERT_TRUE(cudaTrainer->step(fixture.inputs, outputs, loss, queued).ok());
+    EXPECT_TRUE(std::isnan(loss));
+    for (const rt::HostTensor &t : outputs)
+      EXPECT_EQ(t.data, nullptr) << t.name;
+  }
+  ASSERT_TRUE(cuda->synchronize().ok());
+  const rt::Buffer &lossBuffer =
+      program.program.buffers[program.program.entry("train_step")->outputs[0]];
+  float last = 0;
+  ASSERT_TRUE(cuda->read(lossBuffer, &last).ok());
+  EXPECT_NEAR(last, expected, 1e-6 * std::fabs(expected));
+  for (const std::string &name : cudaTrainer->checkpointNames()) {
+    const rt::Buffer *b = cuda->persistent(name);
+    std::vector<float> a(size_t(b->bytes() / 4)), c(a.size());
+    ASSERT_TRUE(cpu->read(*b, a.data()).ok());
+    ASSERT_TRUE(cuda->read(*b, c.data()).ok());
+    for (size_t i = 0; i < a.size(); ++i)
+      ASSERT_NEAR(a[i], c[i], 1e-5 * (1 + std::fabs(a[i]))) << name;
+  }
+  // Eager, captured (and launched), replayed.
+  EXPECT_EQ(gpu.captures, 1);
+  EXPECT_EQ(gpu.graphLaunches, 2);
+  EXPECT_EQ(gpu.error, "");
+}
+
 /// A data-parallel step on the GPU: each gradient bucket's average is
 /// NCCL's (in place, on the step's stream, inside the captured graph), its
 /// communicator made once from rank 0's id; the result is the CPU

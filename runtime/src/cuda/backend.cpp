@@ -278,6 +278,7 @@ public:
                         int64_t bytes) override;
   Status run(const Entry &entry, const RunOptions &options) override;
   Status runSteps(const Entry &entry, const RunOptions &options);
+  Status synchronize() override;
 
 private:
   /// `what` failed with driver result `r`, as a status.
@@ -345,6 +346,8 @@ private:
   ncclComm_t ncclComm_ = nullptr;
   Communicator *ncclFor_ = nullptr; ///< The ranks ncclComm_ spans.
   Communicator *runComm_ = nullptr; ///< The current run's (size > 1).
+  /// The entry of a run queued without waiting, until synchronize().
+  const Entry *pending_ = nullptr;
   /// Counts NCCL communicators made and lost: a graph holds the one it was
   /// captured with.
   uint64_t ncclGeneration_ = 0;
@@ -1319,6 +1322,15 @@ Status CudaBackend::finish(const Entry &entry) {
   }
 }
 
+Status CudaBackend::synchronize() {
+  if (!pending_)
+    return Status();
+  ContextScope current(cu_, context_);
+  const Entry &entry = *pending_;
+  pending_ = nullptr;
+  return finish(entry);
+}
+
 Status CudaBackend::run(const Entry &entry, const RunOptions &options) {
   ContextScope current(cu_, context_);
   Status s = runSteps(entry, options);
@@ -1404,10 +1416,17 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
     state.eagerWith = generation;
   }
   ++state.runs;
+  if (!options.wait) {
+    pending_ = &entry;
+    return Status();
+  }
+  pending_ = nullptr;
   return finish(entry);
 }
 
 Status CudaBackend::write(int64_t offset, const void *data, int64_t bytes) {
+  if (Status s = synchronize(); !s.ok())
+    return s;
   ContextScope current(cu_, context_);
   std::string what = "copying " + std::to_string(bytes) + " bytes to the GPU";
   if (Status s = check(cu_.memcpyHtoDAsync(base_ + CUdeviceptr(offset), data,
@@ -1430,6 +1449,8 @@ Status CudaBackend::writeBeforeRun(int64_t offset, const void *data,
 }
 
 Status CudaBackend::read(int64_t offset, void *data, int64_t bytes) {
+  if (Status s = synchronize(); !s.ok())
+    return s;
   ContextScope current(cu_, context_);
   std::string what =
       "copying " + std::to_string(bytes) + " bytes from the GPU";

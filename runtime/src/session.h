@@ -57,7 +57,9 @@ struct Transfer {
   /// Whether run() waits for the entry. Without, a GPU session queues it
   /// and returns at once (the host prepares the next step meanwhile); no
   /// output is fetched (their data is null), and synchronize(), read() or
-  /// write() wait for it. On the CPU runs always finish.
+  /// write() wait for it. Inputs of more than 256 KiB are read from the
+  /// caller's memory when the copy runs: pinned memory must stay unchanged
+  /// until then. On the CPU runs always finish.
   bool wait = true;
 };
 

@@ -65,7 +65,7 @@ struct FakeGpu {
   std::deque<FakeFunction> functions;
   int allocations = 0, live = 0, captures = 0, graphLaunches = 0,
       launches = 0, matmuls = 0, ncclJoins = 0, allReduces = 0,
-      dnnConvolutions = 0;
+      dnnConvolutions = 0, pinned = 0;
   bool failCapture = false; ///< Stream captures end invalidated.
   /// ncclCommInitRank takes this long (a rank that never comes).
   std::chrono::milliseconds ncclInitDelay{0};
@@ -147,6 +147,16 @@ const cu::DriverApi &fakeDriver() {
       return 0;
     };
     a.memFree = [](CUdeviceptr p) { --gpu.live; std::free(ptr<void>(p)); return 0; };
+    a.memAllocHost = [](void **p, size_t bytes) -> CUresult {
+      ++gpu.pinned;
+      *p = std::malloc(bytes);
+      return *p ? 0 : 2;
+    };
+    a.memFreeHost = [](void *p) -> CUresult {
+      --gpu.pinned;
+      std::free(p);
+      return 0;
+    };
     // Copies to and from the host are not part of a step: none may come
     // while a capture is on.
     a.memcpyHtoDAsync = [](CUdeviceptr d, const void *s, size_t n,
@@ -939,6 +949,7 @@ TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
         << sessions[1]->device();
   sessions[1].reset();
   EXPECT_EQ(gpu.live, 0) << "the session left device memory allocated";
+  EXPECT_EQ(gpu.pinned, 0) << "the session left pinned memory allocated";
   EXPECT_EQ(contextDepth, 0);
 }
 

@@ -108,6 +108,8 @@ Status driver(const DriverApi *&out) {
     bind(handle, api.ctxPopCurrent, "cuCtxPopCurrent_v2", missing);
     bind(handle, api.memAlloc, "cuMemAlloc_v2", missing);
     bind(handle, api.memFree, "cuMemFree_v2", missing);
+    bind(handle, api.memAllocHost, "cuMemAllocHost_v2", missing);
+    bind(handle, api.memFreeHost, "cuMemFreeHost", missing);
     bind(handle, api.memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", missing);
     bind(handle, api.memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", missing);
     bind(handle, api.memsetD8Async, "cuMemsetD8Async", missing);

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -348,6 +349,12 @@ private:
   Communicator *runComm_ = nullptr; ///< The current run's (size > 1).
   /// The entry of a run queued without waiting, until synchronize().
   const Entry *pending_ = nullptr;
+  /// Pinned host memory that small inputs are copied through (a ring): an
+  /// asynchronous copy from pageable memory may wait for the stream, which
+  /// would stall a queued step behind the previous one.
+  uint8_t *staging_ = nullptr;
+  size_t stagingAt_ = 0;
+  static constexpr size_t kStagingBytes = size_t(4) << 20;
   /// Counts NCCL communicators made and lost: a graph holds the one it was
   /// captured with.
   uint64_t ncclGeneration_ = 0;
@@ -400,6 +407,8 @@ CudaBackend::~CudaBackend() {
     cu_.moduleUnload(builtins_);
   if (base_)
     cu_.memFree(base_);
+  if (staging_)
+    cu_.memFreeHost(staging_);
   if (stream_)
     cu_.streamDestroy(stream_);
   if (context_)
@@ -1439,13 +1448,38 @@ Status CudaBackend::write(int64_t offset, const void *data, int64_t bytes) {
 
 Status CudaBackend::writeBeforeRun(int64_t offset, const void *data,
                                    int64_t bytes) {
-  // On the step's stream, ahead of its work; the run waits for the stream
-  // before it returns, so the caller's bytes outlive the copy.
+  // On the step's stream, ahead of its work. Small inputs (a step's
+  // scalars) go through the pinned ring, copied there first, so the copy
+  // neither waits for the stream nor reads the caller's memory later; when
+  // the ring wraps, the copies still reading its start are waited for.
+  // Larger ones are copied from the caller's memory (staged by the driver
+  // when pageable).
   ContextScope current(cu_, context_);
-  return check(cu_.memcpyHtoDAsync(base_ + CUdeviceptr(offset), data,
-                                   size_t(bytes), stream_),
-               "copying an input of " + std::to_string(bytes) +
-                   " bytes to the GPU");
+  std::string what =
+      "copying an input of " + std::to_string(bytes) + " bytes to the GPU";
+  const void *from = data;
+  size_t size = size_t(bytes);
+  if (size <= kStagingBytes / 16) {
+    if (!staging_)
+      if (Status s = check(cu_.memAllocHost(reinterpret_cast<void **>(
+                                                &staging_),
+                                            kStagingBytes),
+                           "cuMemAllocHost");
+          !s.ok())
+        return s;
+    size_t at = (stagingAt_ + 63) / 64 * 64;
+    if (at + size > kStagingBytes) {
+      if (Status s = check(cu_.streamSynchronize(stream_), what); !s.ok())
+        return s;
+      at = 0;
+    }
+    std::memcpy(staging_ + at, data, size);
+    stagingAt_ = at + size;
+    from = staging_ + at;
+  }
+  return check(
+      cu_.memcpyHtoDAsync(base_ + CUdeviceptr(offset), from, size, stream_),
+      what);
 }
 
 Status CudaBackend::read(int64_t offset, void *data, int64_t bytes) {

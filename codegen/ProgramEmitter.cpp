@@ -725,10 +725,18 @@ LogicalResult Emitter::emitMatMul(g::MatMulOp op) {
   call.a = bufferOf_.lookup(op.getLhs());
   call.b = bufferOf_.lookup(op.getRhs());
   call.beta = 0;
-  int64_t k = lhs.getDimSize(lhs.getRank() - 1);
+  // An operand read transposed has its last two dimensions swapped.
+  call.transA = op.getTransA();
+  call.transB = op.getTransB();
+  int64_t lr = lhs.getRank(), rr = rhs.getRank();
+  int64_t k = call.transA ? lhs.getDimSize(lr - 2) : lhs.getDimSize(lr - 1);
   call.k = k;
-  call.m = lhs.getRank() == 1 ? 1 : lhs.getDimSize(lhs.getRank() - 2);
-  call.n = rhs.getRank() == 1 ? 1 : rhs.getDimSize(rhs.getRank() - 1);
+  call.m = lr == 1         ? 1
+           : call.transA ? lhs.getDimSize(lr - 1)
+                         : lhs.getDimSize(lr - 2);
+  call.n = rr == 1         ? 1
+           : call.transB ? rhs.getDimSize(rr - 2)
+                         : rhs.getDimSize(rr - 1);
   ArrayRef<int64_t> lb =
       lhs.getShape().drop_back(std::min<int64_t>(2, lhs.getRank()));
   ArrayRef<int64_t> rb =
@@ -738,9 +746,14 @@ LogicalResult Emitter::emitMatMul(g::MatMulOp op) {
     lbatch *= d;
   for (int64_t d : rb)
     rbatch *= d;
-  if (rbatch == 1) {
+  if (rbatch == 1 && !call.transA) {
     // [batch..., M, K] x [K, N]: one GEMM with M' = batch * M.
     call.m *= lbatch;
+  } else if (rbatch == 1) {
+    // A transposed batched lhs against one matrix: the matrix repeats.
+    call.batch = lbatch;
+    call.strideA = call.m * k;
+    call.strideOut = call.m * call.n;
   } else if (lb == rb) {
     call.batch = lbatch;
     call.strideA = call.m * k;

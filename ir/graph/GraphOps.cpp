@@ -683,8 +683,20 @@ FailureOr<Type> MatMulOp::inferResultType(Adaptor adaptor, ErrorFn emitError) {
     return failure();
   }
   // numpy.matmul: a 1-D lhs is [1, K], a 1-D rhs is [K, 1]; the added
-  // dimension is dropped from the result.
+  // dimension is dropped from the result. A transposed operand (trans_a,
+  // trans_b) has its last two dimensions swapped first.
   SmallVector<int64_t> l(lhs->getShape()), r(rhs->getShape());
+  for (auto [flag, shape, name] :
+       {std::tuple(adaptor.getTransA(), &l, "trans_a"),
+        std::tuple(adaptor.getTransB(), &r, "trans_b")}) {
+    if (!flag)
+      continue;
+    if (shape->size() < 2) {
+      emitError() << name << " needs an operand of rank 2 or more";
+      return failure();
+    }
+    std::swap((*shape)[shape->size() - 1], (*shape)[shape->size() - 2]);
+  }
   bool lhsVector = l.size() == 1, rhsVector = r.size() == 1;
   if (lhsVector)
     l.insert(l.begin(), 1);

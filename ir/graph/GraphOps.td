@@ -575,12 +575,19 @@ def Kiln_MatMulOp : Kiln_InferOp<"matmul"> {
     1-D rhs as a column vector; the added dimension is removed from the
     result.
 
+    `trans_a` / `trans_b` (not ONNX's: set by `kiln-fold-gemm-transposes`)
+    read an operand of rank 2 or more with its last two dimensions swapped,
+    as the library call can.
+
     ```mlir
     %0 = kiln.matmul %x, %w : (tensor<256x784xf32>, tensor<784x1024xf32>) -> tensor<256x1024xf32>
     %1 = kiln.matmul %q, %k : (tensor<16x8x256x64xbf16>, tensor<16x8x64x256xbf16>) -> tensor<16x8x256x256xbf16>
+    %2 = kiln.matmul %q, %k {trans_b = true} : (tensor<16x8x256x64xf32>, tensor<16x8x256x64xf32>) -> tensor<16x8x256x256xf32>
     ```
   }];
-  let arguments = (ins Kiln_NumericTensor:$lhs, Kiln_NumericTensor:$rhs);
+  let arguments = (ins Kiln_NumericTensor:$lhs, Kiln_NumericTensor:$rhs,
+                       DefaultValuedAttr<BoolAttr, "false">:$trans_a,
+                       DefaultValuedAttr<BoolAttr, "false">:$trans_b);
   let results = (outs Kiln_NumericTensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }

@@ -519,6 +519,13 @@ RULE(ReduceMinOp) {
 // Contractions.
 RULE(MatMulOp) {
   Value a = op.getLhs(), b = op.getRhs();
+  // Operands read transposed (trans_a, trans_b) are transposed first; their
+  // gradients are transposed back at the end.
+  bool transA = op.getTransA(), transB = op.getTransB();
+  if (transA)
+    a = r.transpose(a, Rule::swapLast(r.type(a).getRank()));
+  if (transB)
+    b = r.transpose(b, Rule::swapLast(r.type(b).getRank()));
   // Vectors become matrices ([K] -> [1, K] on the left, [K, 1] on the
   // right); the result's gradient gets the removed dimension back.
   auto as = r.type(a).getShape(), bs = r.type(b).getShape();
@@ -545,6 +552,10 @@ RULE(MatMulOp) {
     Value at = r.transpose(a2, Rule::swapLast(ra));
     d[1] = r.reshape(r.sumTo(r.make<MatMulOp>(at, g2), b2), bs);
   }
+  if (transA)
+    d[0] = r.transpose(d[0], Rule::swapLast(r.type(d[0]).getRank()));
+  if (transB)
+    d[1] = r.transpose(d[1], Rule::swapLast(r.type(d[1]).getRank()));
   return success();
 }
 RULE(GemmOp) {

@@ -51,9 +51,48 @@ struct FoldGemmTransposesPass final
       t.erase();
   }
 
+  /// A transpose of the last two dimensions (batch dimensions in place) of
+  /// a value of rank 3 or more: its input, or null.
+  static Value transposedBatch(Value v) {
+    auto t = v.getDefiningOp<g::TransposeOp>();
+    if (!t)
+      return Value();
+    ArrayRef<int64_t> perm = t.getPerm();
+    size_t n = perm.size();
+    if (n < 3 || perm[n - 1] != int64_t(n - 2) || perm[n - 2] != int64_t(n - 1))
+      return Value();
+    for (size_t i = 0; i + 2 < n; ++i)
+      if (perm[i] != int64_t(i))
+        return Value();
+    return t.getInput();
+  }
+
+  /// Batched products with an operand transposed in its last two
+  /// dimensions (attention's K^T, and the backward's transposes) read it
+  /// transposed instead: trans_a / trans_b on the kiln.matmul.
+  void foldIntoBatchedMatMul(g::MatMulOp op) {
+    if (op.getTransA() || op.getTransB() || !gemmType(op.getType()))
+      return;
+    Value a = transposedBatch(op.getLhs()), b = transposedBatch(op.getRhs());
+    if (!a && !b)
+      return;
+    OpBuilder builder(op);
+    auto fused = builder.create<g::MatMulOp>(
+        op.getLoc(), op.getType(), a ? a : op.getLhs(), b ? b : op.getRhs(),
+        builder.getBoolAttr(bool(a)), builder.getBoolAttr(bool(b)));
+    op.getResult().replaceAllUsesWith(fused.getResult());
+    op.erase();
+  }
+
   /// matmul(x, w^T) and matmul(a^T, b) as GEMMs reading the operand
   /// transposed.
   void foldIntoMatMul(g::MatMulOp op) {
+    if (op.getTransA() || op.getTransB())
+      return;
+    if (cast<RankedTensorType>(op.getRhs().getType()).getRank() > 2) {
+      foldIntoBatchedMatMul(op);
+      return;
+    }
     auto lhs = cast<RankedTensorType>(op.getLhs().getType());
     auto rhs = cast<RankedTensorType>(op.getRhs().getType());
     auto type = cast<RankedTensorType>(op.getType());

@@ -75,7 +75,10 @@ def FoldGemmTransposesPass : Pass<"kiln-fold-gemm-transposes", "mlir::func::Func
       `kiln.gemm %a, %b {trans_a = true}`;
     - `kiln.transpose` of a `kiln.gemm` without C or epilogue (the weight
       gradient of such a layer, (x^T dy)^T) becomes the GEMM of the
-      operands swapped, (dy^T x): op(B)^T op(A)^T.
+      operands swapped, (dy^T x): op(B)^T op(A)^T;
+    - a batched `kiln.matmul` whose operand is transposed in its last two
+      dimensions (attention's q k^T, its backward's transposes) reads it
+      transposed: `trans_a` / `trans_b` on the matmul.
 
     Each removes a transpose kernel and a round trip of the matrix through
     memory (for a GPT, one per weight in each direction). A transpose that

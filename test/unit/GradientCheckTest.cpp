@@ -143,6 +143,14 @@ std::vector<Case> cases() {
          "  %0 = kiln.matmul %a, %b : (tensor<2x3x4xf64>, tensor<4x5xf64>) -> tensor<2x3x5xf64>\n"
          "  return %0 : tensor<2x3x5xf64>",
          "tensor<2x3x5xf64>"),
+      fn("matmul_transposed", "%a: tensor<2x4x3xf64>, %b: tensor<2x5x4xf64>",
+         "  %0 = kiln.matmul %a, %b {trans_a = true, trans_b = true} : (tensor<2x4x3xf64>, tensor<2x5x4xf64>) -> tensor<2x3x5xf64>\n"
+         "  return %0 : tensor<2x3x5xf64>",
+         "tensor<2x3x5xf64>"),
+      fn("matmul_transposed_by_matrix", "%a: tensor<2x4x3xf64>, %b: tensor<4x5xf64>",
+         "  %0 = kiln.matmul %a, %b {trans_a = true} : (tensor<2x4x3xf64>, tensor<4x5xf64>) -> tensor<2x3x5xf64>\n"
+         "  return %0 : tensor<2x3x5xf64>",
+         "tensor<2x3x5xf64>"),
       fn("matmul_vectors", "%a: tensor<4xf64>, %b: tensor<4x5xf64>, %c: tensor<5xf64>",
          "  %0 = kiln.matmul %a, %b : (tensor<4xf64>, tensor<4x5xf64>) -> tensor<5xf64>\n"
          "  %1 = kiln.matmul %b, %c : (tensor<4x5xf64>, tensor<5xf64>) -> tensor<4xf64>\n"

@@ -56,6 +56,22 @@ func.func @matmul_contracting(%a: tensor<256x784xf32>, %b: tensor<512x10xf32>) {
 
 // -----
 
+func.func @matmul_transposed_vector(%a: tensor<4xf32>, %b: tensor<4x3xf32>) {
+  // expected-error @+1 {{'kiln.matmul' op trans_a needs an operand of rank 2 or more}}
+  %0 = kiln.matmul %a, %b {trans_a = true} : (tensor<4xf32>, tensor<4x3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_transposed_contracting(%a: tensor<2x4x3xf32>, %b: tensor<2x3x5xf32>) {
+  // expected-error @+1 {{'kiln.matmul' op contracting dimensions differ}}
+  %0 = kiln.matmul %a, %b {trans_b = true} : (tensor<2x4x3xf32>, tensor<2x3x5xf32>) -> tensor<2x4x3xf32>
+  return
+}
+
+// -----
+
 func.func @matmul_scalar(%a: tensor<f32>, %b: tensor<3xf32>) {
   // expected-error @+1 {{'kiln.matmul' op operands must have rank 1 or more, got a scalar lhs}}
   %0 = kiln.matmul %a, %b : (tensor<f32>, tensor<3xf32>) -> tensor<3xf32>

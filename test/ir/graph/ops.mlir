@@ -364,6 +364,18 @@ func.func @fold_transposes(%x: tensor<3x5xf32>, %y: tensor<2x3x4xf32>) -> (tenso
 
 // -----
 
+// A matmul reading an operand transposed (set by kiln-fold-gemm-transposes).
+// CHECK-LABEL: func.func @matmul_transposed
+// CHECK: kiln.matmul %arg0, %arg1 {trans_b = true} : (tensor<2x4x3xf32>, tensor<2x5x3xf32>) -> tensor<2x4x5xf32>
+// CHECK: kiln.matmul %arg0, %arg0 {trans_a = true} : (tensor<2x4x3xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
+func.func @matmul_transposed(%a: tensor<2x4x3xf32>, %b: tensor<2x5x3xf32>) -> (tensor<2x4x5xf32>, tensor<2x3x3xf32>) {
+  %0 = kiln.matmul %a, %b {trans_b = true} : (tensor<2x4x3xf32>, tensor<2x5x3xf32>) -> tensor<2x4x5xf32>
+  %1 = kiln.matmul %a, %a {trans_a = true} : (tensor<2x4x3xf32>, tensor<2x4x3xf32>) -> tensor<2x3x3xf32>
+  return %0, %1 : tensor<2x4x5xf32>, tensor<2x3x3xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @gemm_epilogues
 func.func @gemm_epilogues(%a: tensor<4x3xf32>, %b: tensor<5x3xf32>, %y: tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<4x5xf32>, tensor<5xf32>) {
   // CHECK: kiln.gemm %{{.*}}, %{{.*}} {relu = true, trans_b = true}

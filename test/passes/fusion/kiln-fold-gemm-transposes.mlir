@@ -45,23 +45,41 @@ func.func @scaled(%a: tensor<4x3xf32>, %b: tensor<5x3xf32>) -> tensor<5x4xf32> {
 
 // Kept: a transpose that others read stays for them (the product still
 // reads the weight transposed); a GEMM with C, or read elsewhere, keeps its
-// transpose; a batched transpose, integers.
+// transpose; a batched transpose that moves a batch dimension; integers.
 // CHECK-LABEL: func.func @kept
 // CHECK: %[[T:.*]] = kiln.transpose %arg1 {perm = array<i64: 1, 0>}
 // CHECK: kiln.gemm %arg0, %arg1 {trans_b = true}
 // CHECK: %[[C:.*]] = kiln.gemm %arg0, %[[T]], %arg2
 // CHECK: kiln.transpose %[[C]]
-// CHECK: kiln.transpose %arg3 {perm = array<i64: 0, 2, 1>}
-// CHECK: kiln.matmul
+// CHECK: %[[QT:.*]] = kiln.transpose %arg3 {perm = array<i64: 1, 0, 2>}
+// CHECK: kiln.matmul %[[QT]], %arg6 :
 // CHECK: kiln.matmul %arg4
-func.func @kept(%x: tensor<4x3xf32>, %w: tensor<5x3xf32>, %c: tensor<5xf32>, %q: tensor<2x4x3xf32>, %i: tensor<4x3xi32>, %wi: tensor<5x3xi32>) -> (tensor<4x5xf32>, tensor<3x5xf32>, tensor<5x4xf32>, tensor<2x4x4xf32>, tensor<4x5xi32>) {
+func.func @kept(%x: tensor<4x3xf32>, %w: tensor<5x3xf32>, %c: tensor<5xf32>, %q: tensor<2x4x3xf32>, %i: tensor<4x3xi32>, %wi: tensor<5x3xi32>, %r: tensor<4x3x5xf32>) -> (tensor<4x5xf32>, tensor<3x5xf32>, tensor<5x4xf32>, tensor<4x2x5xf32>, tensor<4x5xi32>) {
   %t = kiln.transpose %w {perm = array<i64: 1, 0>} : (tensor<5x3xf32>) -> tensor<3x5xf32>
   %y = kiln.matmul %x, %t : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<4x5xf32>
   %g = kiln.gemm %x, %t, %c : (tensor<4x3xf32>, tensor<3x5xf32>, tensor<5xf32>) -> tensor<4x5xf32>
   %gt = kiln.transpose %g {perm = array<i64: 1, 0>} : (tensor<4x5xf32>) -> tensor<5x4xf32>
-  %qt = kiln.transpose %q {perm = array<i64: 0, 2, 1>} : (tensor<2x4x3xf32>) -> tensor<2x3x4xf32>
-  %qq = kiln.matmul %q, %qt : (tensor<2x4x3xf32>, tensor<2x3x4xf32>) -> tensor<2x4x4xf32>
+  %qt = kiln.transpose %q {perm = array<i64: 1, 0, 2>} : (tensor<2x4x3xf32>) -> tensor<4x2x3xf32>
+  %qq = kiln.matmul %qt, %r : (tensor<4x2x3xf32>, tensor<4x3x5xf32>) -> tensor<4x2x5xf32>
   %ti = kiln.transpose %wi {perm = array<i64: 1, 0>} : (tensor<5x3xi32>) -> tensor<3x5xi32>
   %yi = kiln.matmul %i, %ti : (tensor<4x3xi32>, tensor<3x5xi32>) -> tensor<4x5xi32>
-  return %y, %t, %gt, %qq, %yi : tensor<4x5xf32>, tensor<3x5xf32>, tensor<5x4xf32>, tensor<2x4x4xf32>, tensor<4x5xi32>
+  return %y, %t, %gt, %qq, %yi : tensor<4x5xf32>, tensor<3x5xf32>, tensor<5x4xf32>, tensor<4x2x5xf32>, tensor<4x5xi32>
+}
+
+// -----
+
+// Batched products with an operand transposed in its last two dimensions
+// (attention's q k^T, and its backward's s^T v): trans_b / trans_a on the
+// kiln.matmul, no transpose.
+// CHECK-LABEL: func.func @batched
+// CHECK: %[[S:.*]] = kiln.matmul %arg0, %arg1 {trans_b = true} : (tensor<2x4x3xf32>, tensor<2x5x3xf32>) -> tensor<2x4x5xf32>
+// CHECK: %[[G:.*]] = kiln.matmul %[[S]], %arg2 {trans_a = true} : (tensor<2x4x5xf32>, tensor<2x4x6xf32>) -> tensor<2x5x6xf32>
+// CHECK-NOT: kiln.transpose
+// CHECK: return %[[G]]
+func.func @batched(%q: tensor<2x4x3xf32>, %k: tensor<2x5x3xf32>, %v: tensor<2x4x6xf32>) -> tensor<2x5x6xf32> {
+  %kt = kiln.transpose %k {perm = array<i64: 0, 2, 1>} : (tensor<2x5x3xf32>) -> tensor<2x3x5xf32>
+  %s = kiln.matmul %q, %kt : (tensor<2x4x3xf32>, tensor<2x3x5xf32>) -> tensor<2x4x5xf32>
+  %st = kiln.transpose %s {perm = array<i64: 0, 2, 1>} : (tensor<2x4x5xf32>) -> tensor<2x5x4xf32>
+  %g = kiln.matmul %st, %v : (tensor<2x5x4xf32>, tensor<2x4x6xf32>) -> tensor<2x5x6xf32>
+  return %g : tensor<2x5x6xf32>
 }

@@ -891,6 +891,10 @@ void expectSameSteps(const std::string &label,
 class FakeGpuTest : public testing::Test {
 protected:
   void SetUp() override {
+#ifndef KILN_TEST_NVRTC
+    GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
+                    "runtime's own kernels";
+#endif
     cu::setApisForTesting(&fakeDriver(), &fakeBlas(), &fakeNccl(),
                           &fakeCudnn());
   }
@@ -901,10 +905,6 @@ class CudaBackend : public FakeGpuTest,
                     public testing::WithParamInterface<Model> {};
 
 TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
-#ifndef KILN_TEST_NVRTC
-  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
-                  "runtime's own kernels";
-#endif
   const Model &m = GetParam();
   kiln::test::TrainingFixture fixture(m.name, m.loss, m.gradClip);
   ASSERT_TRUE(fixture.ok) << fixture.error;
@@ -968,10 +968,6 @@ INSTANTIATE_TEST_SUITE_P(
 /// A graph that cannot be captured leaves the entry running step by step,
 /// with the same results.
 TEST_F(FakeGpuTest, FailedCaptureRunsEagerly) {
-#ifndef KILN_TEST_NVRTC
-  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
-                  "runtime's own kernels";
-#endif
   kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
   ASSERT_TRUE(fixture.ok) << fixture.error;
   const kiln::codegen::EmittedProgram &program = fixture.program;
@@ -999,10 +995,6 @@ TEST_F(FakeGpuTest, FailedCaptureRunsEagerly) {
 /// What crosses between host and GPU: a step can fetch only the loss (the
 /// gradients stay on the device), and a batch given once can stay there.
 TEST_F(FakeGpuTest, StepsMoveOnlyWhatTheyAreAskedTo) {
-#ifndef KILN_TEST_NVRTC
-  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
-                  "runtime's own kernels";
-#endif
   kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
   ASSERT_TRUE(fixture.ok) << fixture.error;
   const kiln::codegen::EmittedProgram &program = fixture.program;
@@ -1047,10 +1039,6 @@ TEST_F(FakeGpuTest, StepsMoveOnlyWhatTheyAreAskedTo) {
 /// are unknown when they return, and after synchronize() the parameters
 /// and the last loss are those of steps that waited.
 TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
-#ifndef KILN_TEST_NVRTC
-  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
-                  "runtime's own kernels";
-#endif
   kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
   ASSERT_TRUE(fixture.ok) << fixture.error;
   const kiln::codegen::EmittedProgram &program = fixture.program;
@@ -1098,10 +1086,6 @@ TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
 /// communicator made once from rank 0's id; the result is the CPU
 /// backend's with MPI-style collectives over the same simulated ranks.
 TEST_F(FakeGpuTest, DataParallelStepsAverageGradientsWithNccl) {
-#ifndef KILN_TEST_NVRTC
-  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
-                  "runtime's own kernels";
-#endif
   kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
   ASSERT_TRUE(fixture.ok) << fixture.error;
   const kiln::codegen::EmittedProgram &program = fixture.program;
@@ -1133,10 +1117,6 @@ TEST_F(FakeGpuTest, DataParallelStepsAverageGradientsWithNccl) {
 /// A rank that never joins NCCL's communicator: the run fails after the
 /// collective timeout, saying why, instead of waiting for ever.
 TEST_F(FakeGpuTest, NcclInitBoundedByTheCollectiveTimeout) {
-#ifndef KILN_TEST_NVRTC
-  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
-                  "runtime's own kernels";
-#endif
   kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
   ASSERT_TRUE(fixture.ok) << fixture.error;
   const kiln::codegen::EmittedProgram &program = fixture.program;
@@ -1266,18 +1246,10 @@ void checkGroupedConvolution(bool symmetric) {
 }
 
 TEST_F(FakeGpuTest, GroupedConvolutionOnCudnnMatchesTheCpuBackend) {
-#ifndef KILN_TEST_NVRTC
-  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
-                  "runtime's own kernels";
-#endif
   checkGroupedConvolution(true);
 }
 
 TEST_F(FakeGpuTest, UnevenlyPaddedConvolutionInBlocksMatchesTheCpuBackend) {
-#ifndef KILN_TEST_NVRTC
-  GTEST_SKIP() << "built without the CUDA toolkit: no NVRTC for the "
-                  "runtime's own kernels";
-#endif
   checkGroupedConvolution(false);
 }
 

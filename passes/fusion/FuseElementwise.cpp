@@ -387,6 +387,20 @@ bool availableAt(Value v, Operation *a, SmallVectorImpl<Operation *> &moves) {
 /// Whether `b` can join `a` at `a`'s place: reductions over the same loop
 /// nest (sizes, iterator types) with the same output maps, every operand
 /// of `b` defined before `a`, at most kMaxOutputs outputs together.
+/// Where merged siblings `a` (first) and `b` go: at `a` when `b`'s operands
+/// are available there (moving initial accumulators up), else at `b` when
+/// nothing reads `a`'s results before `b`; null when neither.
+Operation *siblingPlace(linalg::GenericOp a, linalg::GenericOp b) {
+  SmallVector<Operation *> moves;
+  if (llvm::all_of(b->getOperands(),
+                   [&](Value v) { return availableAt(v, a, moves); }))
+    return a;
+  for (Operation *user : a->getUsers())
+    if (user->getBlock() != b->getBlock() || !b->isBeforeInBlock(user))
+      return nullptr;
+  return b;
+}
+
 bool canMergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   if (a->getBlock() != b->getBlock() || !a->isBeforeInBlock(b) ||
       a.getNumReductionLoops() == 0 || b.getNumReductionLoops() == 0 ||
@@ -399,21 +413,20 @@ bool canMergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
     for (OpOperand &init : op.getDpsInitsMutable())
       if (op.getMatchingIndexingMap(&init) != out)
         return false;
-  SmallVector<Operation *> moves;
-  for (Value v : b->getOperands())
-    if (!availableAt(v, a, moves))
-      return false;
-  return true;
+  return siblingPlace(a, b) != nullptr;
 }
 
-/// `a` and `b` as one kernel at `a`'s place: the inputs and outputs of
-/// both, `a`'s body and then `b`'s.
+/// `a` and `b` as one kernel at siblingPlace(a, b): the inputs and
+/// outputs of both, `a`'s body and then `b`'s.
 void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
-  SmallVector<Operation *> moves;
-  for (Value v : b->getOperands())
-    availableAt(v, a, moves);
-  for (Operation *op : moves)
-    op->moveBefore(a);
+  Operation *place = siblingPlace(a, b);
+  if (place == a.getOperation()) {
+    SmallVector<Operation *> moves;
+    for (Value v : b->getOperands())
+      availableAt(v, a, moves);
+    for (Operation *op : moves)
+      op->moveBefore(a);
+  }
   SmallVector<Value> inputs, inits;
   SmallVector<AffineMap> maps;
   for (linalg::GenericOp op : {a, b})
@@ -429,7 +442,7 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   SmallVector<Type> types(a->getResultTypes());
   types.append(b->getResultTypes().begin(), b->getResultTypes().end());
   SmallVector<utils::IteratorType> iterators = a.getIteratorTypesArray();
-  OpBuilder builder(a);
+  OpBuilder builder(place);
   auto merged = builder.create<linalg::GenericOp>(
       builder.getFusedLoc({a.getLoc(), b.getLoc()}), types, inputs, inits,
       maps, iterators);

@@ -244,3 +244,19 @@ func.func @siblings(%dy: tensor<8x4xf32>, %xhat: tensor<8x4xf32>, %v: tensor<8xf
   %t = kiln.reduce_sum %v {axes = array<i64: 0>, keepdims = false} : (tensor<8xf32>) -> tensor<f32>
   return %dg, %db, %s, %t : tensor<4xf32>, tensor<4xf32>, tensor<8x4xf32>, tensor<f32>
 }
+
+// -----
+
+// A sibling whose input is computed after the first reduction: the two
+// merge at the second's place (nothing reads the first before it).
+// CHECK-LABEL: func.func @siblings_late
+// CHECK: %[[Y:.*]] = linalg.generic {{.*}}ins(%arg1
+// CHECK: math.exp
+// CHECK: %[[BOTH:.*]]:2 = linalg.generic {{.*}}ins(%arg0, %[[Y]] : tensor<8x4xf32>, tensor<8x4xf32>)
+// CHECK: return %[[BOTH]]#0, %[[BOTH]]#1, %[[Y]]
+func.func @siblings_late(%x: tensor<8x4xf32>, %z: tensor<8x4xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<8x4xf32>) {
+  %a = kiln.reduce_sum %x {axes = array<i64: 0>, keepdims = false} : (tensor<8x4xf32>) -> tensor<4xf32>
+  %y = kiln.exp %z : (tensor<8x4xf32>) -> tensor<8x4xf32>
+  %b = kiln.reduce_sum %y {axes = array<i64: 0>, keepdims = false} : (tensor<8x4xf32>) -> tensor<4xf32>
+  return %a, %b, %y : tensor<4xf32>, tensor<4xf32>, tensor<8x4xf32>
+}

@@ -23,6 +23,28 @@ void bind(void *handle, Fn &fn, const char *symbol, std::string &missing) {
     missing += (missing.empty() ? "" : ", ") + std::string(symbol);
 }
 
+/// The process's table of one library. While tests set fakes, the fake
+/// (null: the library is "not installed"); else the library, loaded once:
+/// `load` fills the table and returns why it cannot be used ("" if it can).
+template <typename Api>
+Status loaded(const Api *fake, const char *what, const Api *&out,
+              std::string (*load)(Api &)) {
+  if (testing) {
+    out = fake;
+    return fake ? Status()
+                : Status(KILN_STATUS_UNAVAILABLE,
+                         std::string("no ") + what + " (testing)");
+  }
+  static Api api;
+  static std::string failure;
+  static std::once_flag once;
+  std::call_once(once, [&] { failure = load(api); });
+  if (!failure.empty())
+    return Status(KILN_STATUS_UNAVAILABLE, failure);
+  out = &api;
+  return Status();
+}
+
 } // namespace
 
 void *openLibrary(const std::vector<std::string> &names, std::string &tried) {
@@ -75,82 +97,67 @@ std::string describe(const DriverApi &api, CUresult r) {
 }
 
 Status driver(const DriverApi *&out) {
-  if (testDriver) {
-    out = testDriver;
-    return Status();
-  }
-  static DriverApi api;
-  static std::string failure;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    const char *path = std::getenv("KILN_CUDA_DRIVER");
-    std::string name = path && *path ? path : "libcuda.so.1";
-    void *handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-      failure = "no NVIDIA driver: " + name + " cannot be opened (" +
-                dlerror() + ")";
-      return;
-    }
-    std::string missing;
-    bind(handle, api.init, "cuInit", missing);
-    bind(handle, api.driverGetVersion, "cuDriverGetVersion", missing);
-    bind(handle, api.getErrorName, "cuGetErrorName", missing);
-    bind(handle, api.getErrorString, "cuGetErrorString", missing);
-    bind(handle, api.deviceGetCount, "cuDeviceGetCount", missing);
-    bind(handle, api.deviceGet, "cuDeviceGet", missing);
-    bind(handle, api.deviceGetName, "cuDeviceGetName", missing);
-    bind(handle, api.deviceGetAttribute, "cuDeviceGetAttribute", missing);
-    bind(handle, api.deviceTotalMem, "cuDeviceTotalMem_v2", missing);
-    bind(handle, api.primaryCtxRetain, "cuDevicePrimaryCtxRetain", missing);
-    bind(handle, api.primaryCtxRelease, "cuDevicePrimaryCtxRelease_v2",
-         missing);
-    bind(handle, api.ctxPushCurrent, "cuCtxPushCurrent_v2", missing);
-    bind(handle, api.ctxPopCurrent, "cuCtxPopCurrent_v2", missing);
-    bind(handle, api.memAlloc, "cuMemAlloc_v2", missing);
-    bind(handle, api.memFree, "cuMemFree_v2", missing);
-    bind(handle, api.memAllocHost, "cuMemAllocHost_v2", missing);
-    bind(handle, api.memFreeHost, "cuMemFreeHost", missing);
-    bind(handle, api.memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", missing);
-    bind(handle, api.memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", missing);
-    bind(handle, api.memsetD8Async, "cuMemsetD8Async", missing);
-    bind(handle, api.streamCreate, "cuStreamCreate", missing);
-    bind(handle, api.streamDestroy, "cuStreamDestroy_v2", missing);
-    bind(handle, api.streamSynchronize, "cuStreamSynchronize", missing);
-    bind(handle, api.streamQuery, "cuStreamQuery", missing);
-    bind(handle, api.moduleLoadData, "cuModuleLoadData", missing);
-    bind(handle, api.moduleUnload, "cuModuleUnload", missing);
-    bind(handle, api.moduleGetFunction, "cuModuleGetFunction", missing);
-    bind(handle, api.launchKernel, "cuLaunchKernel", missing);
-    bind(handle, api.streamBeginCapture, "cuStreamBeginCapture_v2", missing);
-    bind(handle, api.streamEndCapture, "cuStreamEndCapture", missing);
-    bind(handle, api.graphInstantiate, "cuGraphInstantiateWithFlags", missing);
-    bind(handle, api.graphLaunch, "cuGraphLaunch", missing);
-    bind(handle, api.graphExecDestroy, "cuGraphExecDestroy", missing);
-    bind(handle, api.graphDestroy, "cuGraphDestroy", missing);
-    if (!missing.empty()) {
-      failure = "the NVIDIA driver's " + name + " lacks " + missing +
-                " (a driver for CUDA 12 or newer is required)";
-      return;
-    }
-    if (CUresult r = api.init(0); r != CUDA_SUCCESS)
-      failure = "the NVIDIA driver cannot initialize CUDA: cuInit: " +
-                describe(api, r);
-  });
-  if (!failure.empty())
-    return Status(KILN_STATUS_UNAVAILABLE, failure);
-  out = &api;
-  return Status();
+  return loaded<DriverApi>(
+      testDriver, "NVIDIA driver", out, [](DriverApi &api) -> std::string {
+        const char *path = std::getenv("KILN_CUDA_DRIVER");
+        std::string name = path && *path ? path : "libcuda.so.1";
+        void *handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!handle) {
+          return "no NVIDIA driver: " + name + " cannot be opened (" +
+                 dlerror() + ")";
+        }
+        std::string missing;
+        bind(handle, api.init, "cuInit", missing);
+        bind(handle, api.driverGetVersion, "cuDriverGetVersion", missing);
+        bind(handle, api.getErrorName, "cuGetErrorName", missing);
+        bind(handle, api.getErrorString, "cuGetErrorString", missing);
+        bind(handle, api.deviceGetCount, "cuDeviceGetCount", missing);
+        bind(handle, api.deviceGet, "cuDeviceGet", missing);
+        bind(handle, api.deviceGetName, "cuDeviceGetName", missing);
+        bind(handle, api.deviceGetAttribute, "cuDeviceGetAttribute", missing);
+        bind(handle, api.deviceTotalMem, "cuDeviceTotalMem_v2", missing);
+        bind(handle, api.primaryCtxRetain, "cuDevicePrimaryCtxRetain", missing);
+        bind(handle, api.primaryCtxRelease, "cuDevicePrimaryCtxRelease_v2",
+             missing);
+        bind(handle, api.ctxPushCurrent, "cuCtxPushCurrent_v2", missing);
+        bind(handle, api.ctxPopCurrent, "cuCtxPopCurrent_v2", missing);
+        bind(handle, api.memAlloc, "cuMemAlloc_v2", missing);
+        bind(handle, api.memFree, "cuMemFree_v2", missing);
+        bind(handle, api.memAllocHost, "cuMemAllocHost_v2", missing);
+        bind(handle, api.memFreeHost, "cuMemFreeHost", missing);
+        bind(handle, api.memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", missing);
+        bind(handle, api.memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", missing);
+        bind(handle, api.memsetD8Async, "cuMemsetD8Async", missing);
+        bind(handle, api.streamCreate, "cuStreamCreate", missing);
+        bind(handle, api.streamDestroy, "cuStreamDestroy_v2", missing);
+        bind(handle, api.streamSynchronize, "cuStreamSynchronize", missing);
+        bind(handle, api.streamQuery, "cuStreamQuery", missing);
+        bind(handle, api.moduleLoadData, "cuModuleLoadData", missing);
+        bind(handle, api.moduleUnload, "cuModuleUnload", missing);
+        bind(handle, api.moduleGetFunction, "cuModuleGetFunction", missing);
+        bind(handle, api.launchKernel, "cuLaunchKernel", missing);
+        bind(handle, api.streamBeginCapture, "cuStreamBeginCapture_v2",
+             missing);
+        bind(handle, api.streamEndCapture, "cuStreamEndCapture", missing);
+        bind(handle, api.graphInstantiate, "cuGraphInstantiateWithFlags",
+             missing);
+        bind(handle, api.graphLaunch, "cuGraphLaunch", missing);
+        bind(handle, api.graphExecDestroy, "cuGraphExecDestroy", missing);
+        bind(handle, api.graphDestroy, "cuGraphDestroy", missing);
+        if (!missing.empty()) {
+          return "the NVIDIA driver's " + name + " lacks " + missing +
+                 " (a driver for CUDA 12 or newer is required)";
+        }
+        if (CUresult r = api.init(0); r != CUDA_SUCCESS)
+          return "the NVIDIA driver cannot initialize CUDA: cuInit: " +
+                 describe(api, r);
+        return "";
+      });
 }
 
 Status blasLt(const BlasLtApi *&out) {
-  if (testBlas) {
-    out = testBlas;
-    return Status();
-  }
-  static BlasLtApi api;
-  static std::string failure;
-  static std::once_flag once;
-  std::call_once(once, [] {
+  return loaded<
+      BlasLtApi>(testBlas, "cuBLASLt", out, [](BlasLtApi &api) -> std::string {
     // The major version the driver supports first: cuBLASLt 13 needs a
     // CUDA 13 driver.
     std::vector<std::string> names = {"libcublasLt.so.13", "libcublasLt.so.12"};
@@ -162,9 +169,8 @@ Status blasLt(const BlasLtApi *&out) {
     std::string tried;
     void *handle = openLibrary(names, tried);
     if (!handle) {
-      failure = "cuBLASLt is not installed (tried " + tried +
-                "); install the CUDA toolkit's cuBLAS or set CUDA_HOME";
-      return;
+      return "cuBLASLt is not installed (tried " + tried +
+             "); install the CUDA toolkit's cuBLAS or set CUDA_HOME";
     }
     std::string missing;
     bind(handle, api.getVersion, "cublasLtGetVersion", missing);
@@ -175,8 +181,7 @@ Status blasLt(const BlasLtApi *&out) {
     bind(handle, api.matmulDescDestroy, "cublasLtMatmulDescDestroy", missing);
     bind(handle, api.matmulDescSetAttribute, "cublasLtMatmulDescSetAttribute",
          missing);
-    bind(handle, api.matrixLayoutCreate, "cublasLtMatrixLayoutCreate",
-         missing);
+    bind(handle, api.matrixLayoutCreate, "cublasLtMatrixLayoutCreate", missing);
     bind(handle, api.matrixLayoutDestroy, "cublasLtMatrixLayoutDestroy",
          missing);
     bind(handle, api.matrixLayoutSetAttribute,
@@ -191,144 +196,119 @@ Status blasLt(const BlasLtApi *&out) {
          missing);
     bind(handle, api.matmul, "cublasLtMatmul", missing);
     if (!missing.empty())
-      failure = "the cuBLASLt library found lacks " + missing +
-                " (CUDA 12 or newer is required)";
+      return "the cuBLASLt library found lacks " + missing +
+             " (CUDA 12 or newer is required)";
+    return "";
   });
-  if (!failure.empty())
-    return Status(KILN_STATUS_UNAVAILABLE, failure);
-  out = &api;
-  return Status();
 }
 
 Status nccl(const NcclApi *&out) {
-  if (testing) {
-    out = testNccl;
-    return testNccl ? Status()
-                    : Status(KILN_STATUS_UNAVAILABLE, "no NCCL (testing)");
-  }
-  static NcclApi api;
-  static std::string failure;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    std::string tried;
-    void *handle = openLibrary({"libnccl.so.2"}, tried);
-    if (!handle) {
-      failure = "NCCL is not installed (tried " + tried +
-                "); data-parallel runs on GPUs need it";
-      return;
-    }
-    std::string missing;
-    bind(handle, api.getVersion, "ncclGetVersion", missing);
-    bind(handle, api.getErrorString, "ncclGetErrorString", missing);
-    bind(handle, api.getUniqueId, "ncclGetUniqueId", missing);
-    bind(handle, api.commInitRank, "ncclCommInitRank", missing);
-    bind(handle, api.commDestroy, "ncclCommDestroy", missing);
-    bind(handle, api.commAbort, "ncclCommAbort", missing);
-    bind(handle, api.commGetAsyncError, "ncclCommGetAsyncError", missing);
-    bind(handle, api.allReduce, "ncclAllReduce", missing);
-    int version = 0;
-    if (missing.empty())
-      api.getVersion(&version);
-    if (!missing.empty())
-      failure = "the NCCL library found lacks " + missing;
-    else if (version < 21000)
-      failure = "NCCL " + std::to_string(version) +
-                " is too old (2.10 or newer averages in place)";
-  });
-  if (!failure.empty())
-    return Status(KILN_STATUS_UNAVAILABLE, failure);
-  out = &api;
-  return Status();
+  return loaded<NcclApi>(
+      testNccl, "NCCL", out, [](NcclApi &api) -> std::string {
+        std::string tried;
+        void *handle = openLibrary({"libnccl.so.2"}, tried);
+        if (!handle) {
+          return "NCCL is not installed (tried " + tried +
+                 "); data-parallel runs on GPUs need it";
+        }
+        std::string missing;
+        bind(handle, api.getVersion, "ncclGetVersion", missing);
+        bind(handle, api.getErrorString, "ncclGetErrorString", missing);
+        bind(handle, api.getUniqueId, "ncclGetUniqueId", missing);
+        bind(handle, api.commInitRank, "ncclCommInitRank", missing);
+        bind(handle, api.commDestroy, "ncclCommDestroy", missing);
+        bind(handle, api.commAbort, "ncclCommAbort", missing);
+        bind(handle, api.commGetAsyncError, "ncclCommGetAsyncError", missing);
+        bind(handle, api.allReduce, "ncclAllReduce", missing);
+        if (!missing.empty())
+          return "the NCCL library found lacks " + missing;
+        int version = 0;
+        api.getVersion(&version);
+        if (version < 21000)
+          return "NCCL " + std::to_string(version) +
+                 " is too old (2.10 or newer averages in place)";
+        return "";
+      });
 }
 
 Status cudnn(const CudnnApi *&out) {
-  if (testing) {
-    out = testCudnn;
-    return testCudnn ? Status()
-                     : Status(KILN_STATUS_UNAVAILABLE, "no cuDNN (testing)");
-  }
-  static CudnnApi api;
-  static std::string failure;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    void *handle = nullptr;
-    std::string tried;
-    if (const char *dir = std::getenv("KILN_CUDNN_DIR"); dir && *dir) {
-      // cuDNN opens its sub-libraries by bare name: load them from there
-      // first (globally, each once its own dependencies are), so that those
-      // opens find them although the directory is not on the library path.
-      std::vector<std::string> subs;
-      std::error_code error;
-      for (const auto &f : std::filesystem::directory_iterator(dir, error)) {
-        std::string name = f.path().filename().string();
-        if (name.rfind("libcudnn_", 0) == 0 &&
-            name.size() > 5 && name.compare(name.size() - 5, 5, ".so.9") == 0)
-          subs.push_back(f.path().string());
-      }
-      for (size_t pass = 0; pass < subs.size() && !subs.empty(); ++pass)
-        for (size_t i = 0; i < subs.size();)
-          if (dlopen(subs[i].c_str(), RTLD_NOW | RTLD_GLOBAL))
-            subs.erase(subs.begin() + long(i));
-          else
-            ++i;
-      std::string path = std::string(dir) + "/libcudnn.so.9";
-      handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-      tried = path + ", ";
-    }
-    std::string more;
-    if (!handle)
-      handle = openLibrary({"libcudnn.so.9"}, more);
-    if (!handle) {
-      failure = "cuDNN 9 is not installed (tried " + tried + more +
-                "; set KILN_CUDNN_DIR to the directory of libcudnn.so.9)";
-      return;
-    }
-    std::string missing;
-    bind(handle, api.getVersion, "cudnnGetVersion", missing);
-    bind(handle, api.getErrorString, "cudnnGetErrorString", missing);
-    bind(handle, api.create, "cudnnCreate", missing);
-    bind(handle, api.destroy, "cudnnDestroy", missing);
-    bind(handle, api.setStream, "cudnnSetStream", missing);
-    bind(handle, api.createTensorDescriptor, "cudnnCreateTensorDescriptor",
-         missing);
-    bind(handle, api.destroyTensorDescriptor, "cudnnDestroyTensorDescriptor",
-         missing);
-    bind(handle, api.setTensor4dDescriptor, "cudnnSetTensor4dDescriptor",
-         missing);
-    bind(handle, api.createFilterDescriptor, "cudnnCreateFilterDescriptor",
-         missing);
-    bind(handle, api.destroyFilterDescriptor, "cudnnDestroyFilterDescriptor",
-         missing);
-    bind(handle, api.setFilter4dDescriptor, "cudnnSetFilter4dDescriptor",
-         missing);
-    bind(handle, api.createConvolutionDescriptor,
-         "cudnnCreateConvolutionDescriptor", missing);
-    bind(handle, api.destroyConvolutionDescriptor,
-         "cudnnDestroyConvolutionDescriptor", missing);
-    bind(handle, api.setConvolution2dDescriptor,
-         "cudnnSetConvolution2dDescriptor", missing);
-    bind(handle, api.setConvolutionGroupCount, "cudnnSetConvolutionGroupCount",
-         missing);
-    bind(handle, api.setConvolutionMathType, "cudnnSetConvolutionMathType",
-         missing);
-    bind(handle, api.getForwardAlgorithm,
-         "cudnnGetConvolutionForwardAlgorithm_v7", missing);
-    bind(handle, api.getBackwardDataAlgorithm,
-         "cudnnGetConvolutionBackwardDataAlgorithm_v7", missing);
-    bind(handle, api.getBackwardFilterAlgorithm,
-         "cudnnGetConvolutionBackwardFilterAlgorithm_v7", missing);
-    bind(handle, api.forward, "cudnnConvolutionForward", missing);
-    bind(handle, api.backwardData, "cudnnConvolutionBackwardData", missing);
-    bind(handle, api.backwardFilter, "cudnnConvolutionBackwardFilter",
-         missing);
-    bind(handle, api.addTensor, "cudnnAddTensor", missing);
-    if (!missing.empty())
-      failure = "the cuDNN library found lacks " + missing;
-  });
-  if (!failure.empty())
-    return Status(KILN_STATUS_UNAVAILABLE, failure);
-  out = &api;
-  return Status();
+  return loaded<CudnnApi>(
+      testCudnn, "cuDNN", out, [](CudnnApi &api) -> std::string {
+        void *handle = nullptr;
+        std::string tried;
+        if (const char *dir = std::getenv("KILN_CUDNN_DIR"); dir && *dir) {
+          // cuDNN opens its sub-libraries by bare name: load them from there
+          // first (globally, each once its own dependencies are), so that those
+          // opens find them although the directory is not on the library path.
+          std::vector<std::string> subs;
+          std::error_code error;
+          for (const auto &f :
+               std::filesystem::directory_iterator(dir, error)) {
+            std::string name = f.path().filename().string();
+            if (name.rfind("libcudnn_", 0) == 0 && name.size() > 5 &&
+                name.compare(name.size() - 5, 5, ".so.9") == 0)
+              subs.push_back(f.path().string());
+          }
+          for (size_t pass = 0; pass < subs.size() && !subs.empty(); ++pass)
+            for (size_t i = 0; i < subs.size();)
+              if (dlopen(subs[i].c_str(), RTLD_NOW | RTLD_GLOBAL))
+                subs.erase(subs.begin() + long(i));
+              else
+                ++i;
+          std::string path = std::string(dir) + "/libcudnn.so.9";
+          handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+          tried = path + ", ";
+        }
+        std::string more;
+        if (!handle)
+          handle = openLibrary({"libcudnn.so.9"}, more);
+        if (!handle) {
+          return "cuDNN 9 is not installed (tried " + tried + more +
+                 "; set KILN_CUDNN_DIR to the directory of libcudnn.so.9)";
+        }
+        std::string missing;
+        bind(handle, api.getVersion, "cudnnGetVersion", missing);
+        bind(handle, api.getErrorString, "cudnnGetErrorString", missing);
+        bind(handle, api.create, "cudnnCreate", missing);
+        bind(handle, api.destroy, "cudnnDestroy", missing);
+        bind(handle, api.setStream, "cudnnSetStream", missing);
+        bind(handle, api.createTensorDescriptor, "cudnnCreateTensorDescriptor",
+             missing);
+        bind(handle, api.destroyTensorDescriptor,
+             "cudnnDestroyTensorDescriptor", missing);
+        bind(handle, api.setTensor4dDescriptor, "cudnnSetTensor4dDescriptor",
+             missing);
+        bind(handle, api.createFilterDescriptor, "cudnnCreateFilterDescriptor",
+             missing);
+        bind(handle, api.destroyFilterDescriptor,
+             "cudnnDestroyFilterDescriptor", missing);
+        bind(handle, api.setFilter4dDescriptor, "cudnnSetFilter4dDescriptor",
+             missing);
+        bind(handle, api.createConvolutionDescriptor,
+             "cudnnCreateConvolutionDescriptor", missing);
+        bind(handle, api.destroyConvolutionDescriptor,
+             "cudnnDestroyConvolutionDescriptor", missing);
+        bind(handle, api.setConvolution2dDescriptor,
+             "cudnnSetConvolution2dDescriptor", missing);
+        bind(handle, api.setConvolutionGroupCount,
+             "cudnnSetConvolutionGroupCount", missing);
+        bind(handle, api.setConvolutionMathType, "cudnnSetConvolutionMathType",
+             missing);
+        bind(handle, api.getForwardAlgorithm,
+             "cudnnGetConvolutionForwardAlgorithm_v7", missing);
+        bind(handle, api.getBackwardDataAlgorithm,
+             "cudnnGetConvolutionBackwardDataAlgorithm_v7", missing);
+        bind(handle, api.getBackwardFilterAlgorithm,
+             "cudnnGetConvolutionBackwardFilterAlgorithm_v7", missing);
+        bind(handle, api.forward, "cudnnConvolutionForward", missing);
+        bind(handle, api.backwardData, "cudnnConvolutionBackwardData", missing);
+        bind(handle, api.backwardFilter, "cudnnConvolutionBackwardFilter",
+             missing);
+        bind(handle, api.addTensor, "cudnnAddTensor", missing);
+        if (!missing.empty())
+          return "the cuDNN library found lacks " + missing;
+        return "";
+      });
 }
 
 void setApisForTesting(const DriverApi *driver, const BlasLtApi *blas,

@@ -12,6 +12,7 @@
 #include "compiler/Registration.h"
 #include "codegen/cuda/CudaKernel.h"
 #include "runtime/src/cpu/threads.h"
+#include "runtime/src/cuda/backend.h"
 #include "runtime/src/inspect.h"
 #include "runtime/src/safetensors.h"
 #include "runtime/src/session.h"
@@ -456,9 +457,12 @@ int openSession(StringRef command, StringRef model, bool training,
     auto program = compileProgram(options, context);
     if (mlir::failed(program))
       return 1; // The compiler reported why.
-    // The CUDA backend runs the kernels printed as CUDA C++.
+    // The CUDA backend runs the kernels printed as CUDA C++: printed only
+    // where a GPU is usable (else the session says why, and runs on the CPU
+    // or fails as --device asks).
     kiln::runtime::DeviceCode code;
-    if (device.device != kiln::runtime::Device::Cpu) {
+    if (device.device != kiln::runtime::Device::Cpu &&
+        kiln::runtime::cuda::available().ok()) {
       kiln::codegen::cuda::Module module;
       std::string error;
       if (kiln::codegen::cuda::printModule(program->program.kernels, module,

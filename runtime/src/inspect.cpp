@@ -73,7 +73,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
   for (const Buffer &b : p.buffers) {
     if (b.kind == BufferKind::Parameter) {
       ++parameters;
-      parameterElements += b.bytes() / int64_t(dtypeSize(b.dtype));
+      parameterElements += b.elements();
     }
     constants += b.kind == BufferKind::Constant;
   }
@@ -83,7 +83,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
     int64_t n = 0;
     for (const std::string &name : names)
       if (int32_t id = p.persistent(name); id >= 0)
-        n += p.buffers[id].bytes() / int64_t(dtypeSize(p.buffers[id].dtype));
+        n += p.buffers[id].elements();
     return n;
   };
   std::string trainingText, trainingJson;

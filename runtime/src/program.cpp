@@ -176,11 +176,15 @@ private:
 
 } // namespace
 
-int64_t Buffer::bytes() const {
-  int64_t n = static_cast<int64_t>(dtypeSize(dtype));
+int64_t Buffer::elements() const {
+  int64_t n = 1;
   for (int64_t d : shape)
     n *= d;
   return n;
+}
+
+int64_t Buffer::bytes() const {
+  return elements() * static_cast<int64_t>(dtypeSize(dtype));
 }
 
 int32_t Program::persistent(std::string_view name) const {
@@ -319,7 +323,7 @@ Status Program::verify() const {
             c.strideW < 1 || c.dilationH < 1 || c.dilationW < 1)
           return fail(where + "convolution has invalid parameters");
         auto elements = [&](int32_t id) {
-          return buffers[id].bytes() / int64_t(dtypeSize(buffers[id].dtype));
+          return buffers[id].elements();
         };
         int64_t xs = c.n * c.c * c.h * c.w,
                 ws = c.m * (c.c / c.group) * c.kh * c.kw,
@@ -351,7 +355,7 @@ Status Program::verify() const {
       if (g.m < 0 || g.n < 0 || g.k < 0 || g.batch < 1)
         return fail(where + "GEMM has negative sizes");
       auto elements = [&](int32_t id) {
-        return buffers[id].bytes() / int64_t(dtypeSize(buffers[id].dtype));
+        return buffers[id].elements();
       };
       auto fits = [&](int32_t id, int64_t stride, int64_t matrix) {
         return (g.batch - 1) * stride + matrix <= elements(id);

@@ -39,6 +39,7 @@ struct Buffer {
   std::vector<int64_t> shape;
   int64_t offset = 0; ///< Byte offset in the arena.
 
+  int64_t elements() const;
   int64_t bytes() const;
 };
 

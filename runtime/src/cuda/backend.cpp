@@ -858,7 +858,7 @@ Status CudaBackend::planGemmStep(const GemmCall &g, GemmStep &step) {
   // (the same for every batch); anything else (one value, another beta) is
   // broadcast into out first, and out is C.
   const Buffer *c = g.c >= 0 ? &program_.buffers[g.c] : nullptr;
-  int64_t cElements = c ? c->bytes() / int64_t(dtypeSize(c->dtype)) : 0;
+  int64_t cElements = c ? c->elements() : 0;
   bool bias = c && cElements == g.n && g.beta == 1;
   step.sharedC = c && !bias && cElements == g.m * g.n;
   step.fill = c && !bias && !step.sharedC;
@@ -1047,8 +1047,7 @@ Status CudaBackend::enqueueGemm(const Step &step, const GemmStep &plan) {
   CUdeviceptr out = at(g.out);
   if (plan.fill) {
     CUdeviceptr c = at(g.c);
-    long long cn = (long long)(program_.buffers[g.c].bytes() /
-                               int64_t(dtypeSize(program_.buffers[g.c].dtype)));
+    long long cn = program_.buffers[g.c].elements();
     long long m = g.m, n = g.n, batch = g.batch, stride = g.strideOut;
     if (Status s = launchBuiltin(fill_[t], g.batch * g.m * g.n,
                                  {&out, &c, &cn, &m, &n, &batch, &stride});

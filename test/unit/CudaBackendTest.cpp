@@ -1156,25 +1156,81 @@ TEST_F(FakeGpuTest, NcclInitBoundedByTheCollectiveTimeout) {
 /// padding 1 and 2; the bottom and right padding as the top and left
 /// (`symmetric`, as cuDNN takes it) or 0 and 1 (which cuDNN cannot express:
 /// im2col GEMMs, in blocks of 2 of 5 images).
-void checkGroupedConvolution(bool symmetric) {
+/// A hand-built program: buffers laid out back to back, each 64-byte
+/// aligned.
+struct HandBuilt {
   kiln::codegen::EmittedProgram program;
-  rt::Program &p = program.program;
-  auto buffer = [&](const std::string &name, rt::BufferKind kind,
-                    std::vector<int64_t> shape) {
+  int32_t buffer(const std::string &name, rt::BufferKind kind,
+                 std::vector<int64_t> shape) {
+    rt::Program &p = program.program;
     rt::Buffer b{name, kind, rt::DType::F32, std::move(shape)};
     b.offset = p.arenaBytes;
     p.arenaBytes += (b.bytes() + 63) / 64 * 64;
     p.buffers.push_back(b);
     return int32_t(p.buffers.size() - 1);
-  };
+  }
+};
+
+/// Runs entry `name` of `program` (inputs sin(0.7 i + buffer id)) on the
+/// CPU and twice (eager, then captured) on the fake GPU, opened with the
+/// environment variables `env` set: the same outputs each time.
+void expectSameRuns(const kiln::codegen::EmittedProgram &program,
+                    const std::string &name, const std::string &dir,
+                    const std::vector<std::pair<std::string, std::string>>
+                        &env = {}) {
+  const rt::Program &p = program.program;
+  ASSERT_TRUE(p.verify().ok()) << p.verify().message();
+  const rt::Entry &entry = *p.entry(name);
+  std::vector<std::vector<float>> values;
+  std::vector<rt::HostTensor> inputs;
+  for (int32_t id : entry.inputs) {
+    const rt::Buffer &b = p.buffers[id];
+    values.emplace_back(size_t(b.elements()));
+    for (size_t i = 0; i < values.back().size(); ++i)
+      values.back()[i] = float(std::sin(0.7 * double(i) + id));
+  }
+  for (size_t i = 0; i < entry.inputs.size(); ++i) {
+    const rt::Buffer &b = p.buffers[entry.inputs[i]];
+    inputs.push_back({b.name, b.dtype, b.shape, values[i].data(),
+                      size_t(b.bytes())});
+  }
+  std::filesystem::create_directories(dir);
+  std::unique_ptr<rt::Session> cpu, cuda;
+  ASSERT_TRUE(rt::Session::create(p, {}, cpu).ok());
+  for (const auto &[variable, value] : env)
+    setenv(variable.c_str(), value.c_str(), 1);
+  rt::Status opened = openOnFakeGpu(program, dir, cuda);
+  for (const auto &[variable, value] : env)
+    unsetenv(variable.c_str());
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  std::vector<rt::HostTensor> expected, actual;
+  ASSERT_TRUE(cpu->run(name, inputs, expected).ok());
+  for (int run = 0; run < 2; ++run) {
+    rt::Status s = cuda->run(name, inputs, actual);
+    ASSERT_TRUE(s.ok()) << s.message();
+    ASSERT_EQ(actual.size(), expected.size());
+    for (size_t o = 0; o < actual.size(); ++o) {
+      const auto *a = static_cast<const float *>(expected[o].data);
+      const auto *b = static_cast<const float *>(actual[o].data);
+      for (size_t i = 0; i < expected[o].bytes / 4; ++i)
+        ASSERT_NEAR(a[i], b[i], 1e-5 * (1 + std::fabs(a[i])))
+            << expected[o].name << "[" << i << "] run " << run;
+    }
+  }
+}
+
+void checkGroupedConvolution(bool symmetric) {
+  HandBuilt built;
   using K = rt::BufferKind;
-  int32_t x = buffer("x", K::Input, {5, 4, 9, 8}),
-          w = buffer("w", K::Input, {6, 2, 3, 3}),
-          bias = buffer("bias", K::Input, {6}),
-          dy = buffer("dy", K::Input, {5, 6, symmetric ? 5 : 4, symmetric ? 8 : 7}),
-          y = buffer("y", K::Output, {5, 6, symmetric ? 5 : 4, symmetric ? 8 : 7}),
-          dx = buffer("dx", K::Output, {5, 4, 9, 8}),
-          dw = buffer("dw", K::Output, {6, 2, 3, 3});
+  int32_t x = built.buffer("x", K::Input, {5, 4, 9, 8}),
+          w = built.buffer("w", K::Input, {6, 2, 3, 3}),
+          bias = built.buffer("bias", K::Input, {6}),
+          dy = built.buffer("dy", K::Input,
+                            {5, 6, symmetric ? 5 : 4, symmetric ? 8 : 7}),
+          y = built.buffer("y", K::Output,
+                           {5, 6, symmetric ? 5 : 4, symmetric ? 8 : 7}),
+          dx = built.buffer("dx", K::Output, {5, 4, 9, 8}),
+          dw = built.buffer("dw", K::Output, {6, 2, 3, 3});
   rt::ConvCall c{x, w, bias, y};
   c.n = 5, c.c = 4, c.h = 9, c.w = 8, c.m = 6, c.kh = 3, c.kw = 3;
   // (9 + 1 + 1|0 - 2 - 1) / 2 + 1, (8 + 2 + 2|1 - 4 - 1) + 1
@@ -1192,45 +1248,14 @@ void checkGroupedConvolution(bool symmetric) {
   filter.weight = dy, filter.bias = -1, filter.out = dw;
   entry.steps.push_back(rt::Step::convolution(data));
   entry.steps.push_back(rt::Step::convolution(filter));
-  p.entries.push_back(entry);
-  ASSERT_TRUE(p.verify().ok()) << p.verify().message();
-
-  std::vector<std::vector<float>> values;
-  std::vector<rt::HostTensor> inputs;
-  for (int32_t id : entry.inputs) {
-    const rt::Buffer &b = p.buffers[id];
-    values.emplace_back(size_t(b.bytes() / 4));
-    for (size_t i = 0; i < values.back().size(); ++i)
-      values.back()[i] = float(std::sin(0.7 * double(i) + id));
-  }
-  for (size_t i = 0; i < entry.inputs.size(); ++i) {
-    const rt::Buffer &b = p.buffers[entry.inputs[i]];
-    inputs.push_back({b.name, b.dtype, b.shape, values[i].data(),
-                      size_t(b.bytes())});
-  }
-  std::string dir = testing::TempDir() + "/kiln-cuda-backend-grouped-conv" +
-                    (symmetric ? "-symmetric" : "");
-  std::filesystem::create_directories(dir);
-  std::unique_ptr<rt::Session> cpu, cuda;
-  ASSERT_TRUE(rt::Session::create(p, {}, cpu).ok());
-  setenv("KILN_CUDA_CONV_WORKSPACE", "5000", 1); // 2352 bytes an image
-  rt::Status opened = openOnFakeGpu(program, dir, cuda);
-  unsetenv("KILN_CUDA_CONV_WORKSPACE");
-  ASSERT_TRUE(opened.ok()) << opened.message();
-  std::vector<rt::HostTensor> expected, actual;
-  ASSERT_TRUE(cpu->run("conv", inputs, expected).ok());
-  for (int run = 0; run < 2; ++run) {
-    rt::Status s = cuda->run("conv", inputs, actual);
-    ASSERT_TRUE(s.ok()) << s.message();
-    ASSERT_EQ(actual.size(), expected.size());
-    for (size_t o = 0; o < actual.size(); ++o) {
-      const auto *a = static_cast<const float *>(expected[o].data);
-      const auto *b = static_cast<const float *>(actual[o].data);
-      for (size_t i = 0; i < expected[o].bytes / 4; ++i)
-        ASSERT_NEAR(a[i], b[i], 1e-5 * (1 + std::fabs(a[i])))
-            << expected[o].name << "[" << i << "] run " << run;
-    }
-  }
+  built.program.program.entries.push_back(entry);
+  // 2352 bytes an image: blocks of 2.
+  expectSameRuns(built.program, "conv",
+                 testing::TempDir() + "/kiln-cuda-backend-grouped-conv" +
+                     (symmetric ? "-symmetric" : ""),
+                 {{"KILN_CUDA_CONV_WORKSPACE", "5000"}});
+  if (testing::Test::HasFatalFailure())
+    return;
   EXPECT_EQ(gpu.error, "");
   EXPECT_EQ(gpu.captures, 1);
   if (symmetric) {
@@ -1251,6 +1276,56 @@ TEST_F(FakeGpuTest, GroupedConvolutionOnCudnnMatchesTheCpuBackend) {
 
 TEST_F(FakeGpuTest, UnevenlyPaddedConvolutionInBlocksMatchesTheCpuBackend) {
   checkGroupedConvolution(false);
+}
+
+/// Every form of a GEMM's C as the CUDA backend maps it onto cuBLASLt: a
+/// row of N with beta 1 and a ReLU (the RELU_BIAS epilogue), a row with
+/// another beta (broadcast into the output by the runtime's kiln_fill,
+/// then beta), one value, an M x N matrix shared by a batch, and the
+/// gradient through a ReLU with the bias gradient (kiln_relu_bias_grad).
+TEST_F(FakeGpuTest, GemmFormsMatchTheCpuBackend) {
+  HandBuilt built;
+  using K = rt::BufferKind;
+  int32_t a = built.buffer("a", K::Input, {2, 4, 3}),
+          b = built.buffer("b", K::Input, {5, 3}),
+          row = built.buffer("row", K::Input, {5}),
+          one = built.buffer("one", K::Input, {1}),
+          full = built.buffer("full", K::Input, {4, 5}),
+          mask = built.buffer("mask", K::Input, {4, 5}),
+          epilogue = built.buffer("epilogue", K::Output, {4, 5}),
+          scaled = built.buffer("scaled", K::Output, {4, 5}),
+          scalar = built.buffer("scalar", K::Output, {5, 4}),
+          batched = built.buffer("batched", K::Output, {2, 4, 5}),
+          grad = built.buffer("grad", K::Output, {4, 5}),
+          biasGrad = built.buffer("bias_grad", K::Output, {5});
+  rt::Entry entry;
+  entry.name = "gemms";
+  entry.inputs = {a, b, row, one, full, mask};
+  entry.outputs = {epilogue, scaled, scalar, batched, grad, biasGrad};
+  rt::GemmCall g{a, b, row, epilogue};
+  g.transB = true, g.m = 4, g.n = 5, g.k = 3, g.relu = true;
+  entry.steps.push_back(rt::Step::call(g));
+  g.out = scaled, g.relu = false, g.beta = 2, g.alpha = 0.5;
+  entry.steps.push_back(rt::Step::call(g));
+  rt::GemmCall s{b, a, one, scalar};
+  s.transB = true, s.m = 5, s.n = 4, s.k = 3, s.beta = 0.25;
+  entry.steps.push_back(rt::Step::call(s));
+  rt::GemmCall batch{a, b, full, batched};
+  batch.transB = true, batch.m = 4, batch.n = 5, batch.k = 3, batch.batch = 2;
+  batch.strideA = 12, batch.strideOut = 20;
+  entry.steps.push_back(rt::Step::call(batch));
+  rt::GemmCall relu{a, b, -1, grad};
+  relu.transB = true, relu.m = 4, relu.n = 5, relu.k = 3, relu.beta = 0;
+  relu.reluMask = mask, relu.biasGrad = biasGrad;
+  entry.steps.push_back(rt::Step::call(relu));
+  built.program.program.entries.push_back(entry);
+  expectSameRuns(built.program, "gemms",
+                 testing::TempDir() + "/kiln-cuda-backend-gemm-forms");
+  if (HasFatalFailure())
+    return;
+  EXPECT_EQ(gpu.error, "");
+  // Per run (eager, captured): five cuBLASLt calls.
+  EXPECT_EQ(gpu.matmuls, 2 * 5);
 }
 
 // --- The kernel cache (real NVRTC, no GPU) ---------------------------------

@@ -21,15 +21,15 @@ std::string entryName(size_t index) { return "kiln_k" + std::to_string(index); }
 
 const char *builtinsSource() {
   return R"(typedef long long i64;
-// out[b] = C broadcast to M x N (one value, a row of N, or M x N), for
-// every batch b: what cuBLASLt's beta then scales.
+// out[b] = C broadcast to M x N (one value or a row of N; an M x N C is
+// cuBLASLt's own), for every batch b: what cuBLASLt's beta then scales.
 template <typename T>
 __device__ void kiln_fill(T* out, const T* c, i64 cn, i64 m, i64 n, i64 batch,
                      i64 stride) {
   for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < batch * m * n;
        p += (i64)gridDim.x * blockDim.x) {
     i64 b = p / (m * n), e = p % (m * n);
-    out[b * stride + e] = cn == 1 ? c[0] : cn == n ? c[e % n] : c[e];
+    out[b * stride + e] = cn == 1 ? c[0] : c[e % n];
   }
 }
 // The gradient through a ReLU, then the bias gradient: out (M x N) zeroed

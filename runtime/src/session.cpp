@@ -169,6 +169,7 @@ Status Session::run(std::string_view name,
                         ")");
   }
   // All checked before any is written.
+  written_.resize(program_.buffers.size());
   std::vector<std::pair<int32_t, const HostTensor *>> writes;
   for (int32_t id : entry->inputs) {
     const Buffer &b = program_.buffers[id];
@@ -176,7 +177,6 @@ Status Session::run(std::string_view name,
     for (const HostTensor &t : inputs)
       if (t.name == b.name)
         given = &t;
-    written_.resize(program_.buffers.size());
     if (!given && transfer.keepInputs && written_[size_t(id)])
       continue;
     if (!given)

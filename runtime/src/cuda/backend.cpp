@@ -292,8 +292,12 @@ private:
   Status check(CUresult r, const std::string &what) const {
     return r == CUDA_SUCCESS ? Status() : fail(what, r);
   }
-  Status loadModule(const std::string &source, const std::string &name,
-                    const DeviceCode &code, CUmodule &module);
+  /// The module of `source`: its cubin for this GPU from `cubins` (by
+  /// architecture) where there is one, else compiled through the cache.
+  Status loadModule(
+      const std::string &source, const std::string &name,
+      const std::vector<std::pair<std::string, std::vector<uint8_t>>> &cubins,
+      CUmodule &module);
   Status planGemm(const GemmShape &shape, GemmPlan &plan);
   void destroy(GemmPlan &plan);
   Status planGemmStep(const GemmCall &g, GemmStep &step);
@@ -415,15 +419,15 @@ CudaBackend::~CudaBackend() {
     cu_.primaryCtxRelease(device_);
 }
 
-Status CudaBackend::loadModule(const std::string &source,
-                               const std::string &name, const DeviceCode &code,
-                               CUmodule &module) {
+Status CudaBackend::loadModule(
+    const std::string &source, const std::string &name,
+    const std::vector<std::pair<std::string, std::vector<uint8_t>>> &cubins,
+    CUmodule &module) {
   std::vector<uint8_t> cubin;
   const std::vector<uint8_t> *precompiled = nullptr;
-  if (&source == &code.source)
-    for (const auto &[arch, bytes] : code.cubins)
-      if (arch == arch_)
-        precompiled = &bytes;
+  for (const auto &[arch, bytes] : cubins)
+    if (arch == arch_)
+      precompiled = &bytes;
   if (!precompiled) {
     Nvrtc *nvrtc = nullptr;
     if (Status s = Nvrtc::get(nvrtc); !s.ok())
@@ -541,10 +545,10 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
     }
 
   // The kernels: the program's and the runtime's own.
-  if (Status s = loadModule(code.source, "kiln", code, module_); !s.ok())
+  if (Status s = loadModule(code.source, "kiln", code.cubins, module_);
+      !s.ok())
     return s;
-  std::string builtins = builtinsSource();
-  if (Status s = loadModule(builtins, "kiln_builtins", code, builtins_);
+  if (Status s = loadModule(builtinsSource(), "kiln_builtins", {}, builtins_);
       !s.ok())
     return s;
   std::pair<CUfunction *, const char *> functions[] = {

@@ -97,7 +97,25 @@ private:
 
   LogicalResult emitData(Operation *op, Value result, StringRef name,
                          rt::BufferKind kind, ElementsAttr value);
+  /// A linalg.generic in the kernel format: its loops (parallel first),
+  /// and what its body yields.
+  struct GenericForm {
+    SmallVector<int64_t> domain;
+    int32_t parallelDims = 0;
+    SmallVector<unsigned> newIndex; ///< The kernel dimension of each loop.
+    SmallVector<int32_t> values;    ///< Each yielded value's instruction.
+    SmallVector<rt::Combine> combines;
+  };
+  LogicalResult translateGeneric(linalg::GenericOp op, rt::Kernel &k,
+                                 std::vector<int32_t> &stepArgs,
+                                 std::vector<rt::KInstr> &body,
+                                 const llvm::DenseMap<Value, int32_t> &locals,
+                                 int32_t rowDims, GenericForm &form);
+  LogicalResult addOutputs(linalg::GenericOp op, const GenericForm &form,
+                           rt::Kernel &k, std::vector<int32_t> &stepArgs,
+                           std::vector<int32_t> &outs);
   LogicalResult emitGeneric(linalg::GenericOp op);
+  LogicalResult emitRowKernel(g::RowKernelOp op);
   FailureOr<rt::GemmCall> gemmCall(Operation *op, Value a, Value b,
                                    RankedTensorType type, bool transA,
                                    bool transB, APFloat alpha);
@@ -266,10 +284,11 @@ static std::string kernelLabel(Operation *op) {
   return label;
 }
 
-LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
-  // Several outputs are written at the same parallel point: what fusion
-  // leaves when a fused value has other users (all-parallel), or sibling
-  // reductions over one loop nest, each with its own accumulator.
+LogicalResult Emitter::translateGeneric(linalg::GenericOp op, rt::Kernel &k,
+                                        std::vector<int32_t> &stepArgs,
+                                        std::vector<rt::KInstr> &kbody,
+                                        const llvm::DenseMap<Value, int32_t> &locals,
+                                        int32_t rowDims, GenericForm &form) {
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   auto iterators = op.getIteratorTypesArray();
   // 1. Loops: parallel dims first (in order), then the reduced ones.
@@ -278,19 +297,18 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     for (unsigned d = 0; d < ranges.size(); ++d)
       if ((iterators[d] == utils::IteratorType::reduction) == reduction)
         order.push_back(d);
-  rt::Kernel k;
-  k.name = "k" + std::to_string(program_.kernels.size()) + kernelLabel(op);
+  form.domain.clear();
   for (unsigned i = 0; i < order.size(); ++i) {
     newIndex[order[i]] = i;
-    k.domain.push_back(ranges[order[i]]);
+    form.domain.push_back(ranges[order[i]]);
   }
-  k.parallelDims = 0;
+  form.parallelDims = 0;
   for (auto it : iterators)
-    k.parallelDims += it == utils::IteratorType::parallel;
+    form.parallelDims += it == utils::IteratorType::parallel;
+  form.newIndex.assign(newIndex.begin(), newIndex.end());
   size_t rank = ranges.size();
 
   // 2. Arguments: the inputs, tensors gathered from in the body, the output.
-  std::vector<int32_t> stepArgs;
   auto argFor = [&](Value v) -> std::optional<int32_t> {
     auto it = bufferOf_.find(v);
     if (it == bufferOf_.end())
@@ -314,8 +332,8 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     in.a = a;
     in.b = b;
     in.c = c;
-    k.body.push_back(in);
-    return int32_t(k.body.size() - 1);
+    kbody.push_back(in);
+    return int32_t(kbody.size() - 1);
   };
   // Inputs' block arguments read their operand at its map (through a
   // strided slice of a buffer, the slice's offsets and strides compose in).
@@ -324,6 +342,27 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     if (arg.use_empty())
       continue;
     Value source = operand->get();
+    AffineMap map = op.getMatchingIndexingMap(operand);
+    // A staged kernel's local: a value an earlier stage reduced, read at
+    // the row (map results: the row's loops in order).
+    if (auto local = locals.find(source); local != locals.end()) {
+      bool atRow = map.getNumResults() == unsigned(rowDims);
+      for (auto [j, e] : llvm::enumerate(map.getResults())) {
+        auto d = dyn_cast<AffineDimExpr>(e);
+        atRow &= d && newIndex[d.getPosition()] == j;
+      }
+      if (!atRow)
+        return error(op) << "reads a row statistic of its kiln.row_kernel "
+                            "other than at the row: "
+                         << AffineMapAttr::get(map);
+      rt::KInstr in;
+      in.op = rt::KOp::Local;
+      in.type = *dtypeOf(arg.getType());
+      in.ivalue = local->second;
+      kbody.push_back(in);
+      instr[arg] = int32_t(kbody.size() - 1);
+      continue;
+    }
     auto slice = source.getDefiningOp<tensor::ExtractSliceOp>();
     if (slice) {
       if (slice.getSourceType().getRank() != slice.getResultType().getRank() ||
@@ -336,7 +375,6 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     std::optional<int32_t> a = argFor(source);
     if (!a)
       return error(op) << "reads a value the code generator has no buffer for";
-    AffineMap map = op.getMatchingIndexingMap(operand);
     rt::KInstr in;
     in.op = rt::KOp::Load;
     in.type = *dtypeOf(arg.getType());
@@ -352,8 +390,8 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
                          << AffineMapAttr::get(map);
       in.map.insert(in.map.end(), row.begin(), row.end());
     }
-    k.body.push_back(in);
-    instr[arg] = int32_t(k.body.size() - 1);
+    kbody.push_back(in);
+    instr[arg] = int32_t(kbody.size() - 1);
   }
   // Each output's accumulator (a reduction's).
   SmallVector<Value> accs;
@@ -366,7 +404,7 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
   // A reduction's final combines (acc op value) are not instructions: they
   // become the outputs' Combines below.
   SmallVector<Operation *> combineOps;
-  if (k.parallelDims < int32_t(rank))
+  if (form.parallelDims < int32_t(rank))
     for (Value y : body.getTerminator()->getOperands())
       combineOps.push_back(y.getDefiningOp());
   // A constant defined outside the body (CSE merges equal constants across
@@ -385,8 +423,8 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
                                  : i.getValue().getSExtValue();
     else
       return -1;
-    k.body.push_back(in);
-    return instr[c.getResult()] = int32_t(k.body.size() - 1);
+    kbody.push_back(in);
+    return instr[c.getResult()] = int32_t(kbody.size() - 1);
   };
   for (Operation &bop : body.without_terminator()) {
     if (llvm::is_contained(combineOps, &bop))
@@ -523,8 +561,8 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
               in.op = rt::KOp::Index;
               in.type = rt::DType::I64;
               in.ivalue = newIndex[i.getDim()];
-              k.body.push_back(in);
-              return int32_t(k.body.size() - 1);
+              kbody.push_back(in);
+              return int32_t(kbody.size() - 1);
             })
             .Case<tensor::ExtractOp>([&](tensor::ExtractOp e) -> int32_t {
               std::optional<int32_t> a = argFor(e.getTensor());
@@ -539,8 +577,8 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
                   return -1;
                 in.indices.push_back(operand(i));
               }
-              k.body.push_back(in);
-              return int32_t(k.body.size() - 1);
+              kbody.push_back(in);
+              return int32_t(kbody.size() - 1);
             })
             .Default([](Operation *) { return -1; });
     if (result < 0)
@@ -553,7 +591,7 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   SmallVector<Value> yieldedValues(yield.getOperands());
   SmallVector<rt::Combine> combines(op.getNumDpsInits(), rt::Combine::None);
-  if (k.parallelDims < int32_t(rank)) {
+  if (form.parallelDims < int32_t(rank)) {
     for (unsigned o = 0; o < op.getNumDpsInits(); ++o) {
       Value acc = accs[o];
       Operation *c = yieldedValues[o].getDefiningOp();
@@ -601,13 +639,56 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
       if (!body.getArgument(op.getNumDpsInputs() + o).use_empty())
         return error(op) << "reads its output operand";
   }
-  // Every output: a new buffer written at each parallel point.
+  // The yielded values' instructions (a kernel may yield a constant from
+  // outside its body: fusion leaves one where an op fills a tensor).
+  form.values.clear();
+  for (Value value : yieldedValues) {
+    if (auto c = value.getDefiningOp<arith::ConstantOp>();
+        c && !instr.count(value) && c->getBlock() != &body)
+      constantInstr(c);
+    auto it = instr.find(value);
+    if (it == instr.end())
+      return error(op) << "yields a value the kernel does not compute";
+    form.values.push_back(it->second);
+  }
+  form.combines.assign(combines.begin(), combines.end());
+  return success();
+}
+
+LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
+  // Several outputs are written at the same parallel point: what fusion
+  // leaves when a fused value has other users (all-parallel), or sibling
+  // reductions over one loop nest, each with its own accumulator.
+  rt::Kernel k;
+  k.name = "k" + std::to_string(program_.kernels.size()) + kernelLabel(op);
+  std::vector<int32_t> stepArgs;
+  GenericForm form;
+  llvm::DenseMap<Value, int32_t> noLocals;
+  if (failed(translateGeneric(op, k, stepArgs, k.body, noLocals, 0, form)))
+    return failure();
+  k.domain.assign(form.domain.begin(), form.domain.end());
+  k.parallelDims = form.parallelDims;
   std::vector<int32_t> outs;
+  if (failed(addOutputs(op, form, k, stepArgs, outs)))
+    return failure();
+  if (rt::Status s = k.verify(); !s.ok())
+    return error(op) << "makes an invalid kernel: " << s.message();
+  addStep(rt::Step::launch(kernelFor(std::move(k)), stepArgs), stepArgs);
+  for (auto [result, out] : llvm::zip(op.getResults(), outs))
+    bufferOf_[result] = out;
+  return success();
+}
+
+/// `op`'s results as new buffers that `k` writes: each at each parallel
+/// point, the values and combines of `form` (translateGeneric()).
+LogicalResult Emitter::addOutputs(linalg::GenericOp op, const GenericForm &form,
+                                  rt::Kernel &k, std::vector<int32_t> &stepArgs,
+                                  std::vector<int32_t> &outs) {
   for (unsigned o = 0; o < op.getNumDpsInits(); ++o) {
     AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(o));
     for (unsigned r = 0; r < outMap.getNumResults(); ++r) {
       auto d = dyn_cast<AffineDimExpr>(outMap.getResult(r));
-      if (!d || newIndex[d.getPosition()] != r)
+      if (!d || form.newIndex[d.getPosition()] != r)
         return error(op) << "writes its output through a map the kernel "
                             "format cannot express: "
                          << AffineMapAttr::get(outMap);
@@ -618,22 +699,94 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     stepArgs.push_back(out);
     k.args.push_back(
         {program_.buffers[out].dtype, program_.buffers[out].shape, true});
-    Value value = yieldedValues[o];
-    // A kernel may yield a constant from outside its body (fusion leaves
-    // one where an op fills a tensor with a value).
-    if (auto c = value.getDefiningOp<arith::ConstantOp>();
-        c && !instr.count(value) && c->getBlock() != &body)
-      constantInstr(c);
-    auto it = instr.find(value);
-    if (it == instr.end())
-      return error(op) << "yields a value the kernel does not compute";
-    k.outputs.push_back({int32_t(k.args.size() - 1), it->second, combines[o]});
+    k.outputs.push_back({int32_t(k.args.size() - 1), form.values[o],
+                         form.combines[o]});
+  }
+  return success();
+}
+
+/// A kiln.row_kernel as one staged kernel (runtime/src/kernel.h): each
+/// stage's body in order, its reduced values becoming the kernel's locals
+/// (which later kernels of the group read at the row), then the main
+/// kernel's body and outputs; stage results that the op yields for other
+/// readers are written once per row.
+LogicalResult Emitter::emitRowKernel(g::RowKernelOp op) {
+  Block &body = op.getBody().front();
+  SmallVector<linalg::GenericOp> generics;
+  for (Operation &inner : body.without_terminator()) {
+    if (auto generic = dyn_cast<linalg::GenericOp>(inner))
+      generics.push_back(generic);
+    else if (!isa<tensor::EmptyOp, linalg::FillOp, arith::ConstantOp>(inner))
+      return error(&inner) << "cannot be part of a kiln.row_kernel";
+  }
+  if (generics.size() < 2)
+    return error(op) << "needs at least one stage and a main kernel";
+  int32_t rows = int32_t(op.getRows());
+  rt::Kernel k;
+  k.name = "k" + std::to_string(program_.kernels.size()) + kernelLabel(op);
+  k.rowDims = rows;
+  k.reduce = rt::Kernel::Reduce::Block;
+  std::vector<int32_t> stepArgs;
+  llvm::DenseMap<Value, int32_t> locals;
+  std::vector<GenericForm> forms;
+  for (linalg::GenericOp stageOp : ArrayRef(generics).drop_back()) {
+    rt::KStage stage;
+    GenericForm form;
+    if (failed(translateGeneric(stageOp, k, stepArgs, stage.body, locals, rows,
+                                form)))
+      return failure();
+    if (form.parallelDims != rows ||
+        llvm::is_contained(form.combines, rt::Combine::None))
+      return error(stageOp) << "is a stage of a kiln.row_kernel with rows "
+                            << rows
+                            << " but does not reduce each row over its other "
+                               "loops";
+    for (auto [result, value, combine] :
+         llvm::zip(stageOp->getResults(), form.values, form.combines)) {
+      stage.values.push_back({value, combine});
+      int32_t index = int32_t(locals.size());
+      locals[result] = index;
+    }
+    k.stages.push_back(std::move(stage));
+    forms.push_back(std::move(form));
+  }
+  linalg::GenericOp main = generics.back();
+  GenericForm mainForm;
+  if (failed(translateGeneric(main, k, stepArgs, k.body, locals, rows,
+                              mainForm)))
+    return failure();
+  for (auto [stageOp, form] : llvm::zip(generics, forms))
+    if (form.domain != mainForm.domain)
+      return error(stageOp) << "is a stage of a kiln.row_kernel over other "
+                               "loop sizes than its main kernel";
+  k.domain.assign(mainForm.domain.begin(), mainForm.domain.end());
+  k.parallelDims = mainForm.parallelDims;
+  std::vector<int32_t> outs;
+  if (failed(addOutputs(main, mainForm, k, stepArgs, outs)))
+    return failure();
+  auto yield = cast<g::YieldOp>(body.getTerminator());
+  for (auto [result, value] : llvm::zip(op.getResults(), yield.getValues())) {
+    if (value.getDefiningOp() == main.getOperation()) {
+      bufferOf_[result] = outs[cast<OpResult>(value).getResultNumber()];
+      continue;
+    }
+    auto local = locals.find(value);
+    if (local == locals.end())
+      return error(op) << "yields a value that none of its kernels computes";
+    int32_t out = newBuffer(tempName(), rt::BufferKind::Temp,
+                            cast<RankedTensorType>(value.getType()));
+    stepArgs.push_back(out);
+    k.args.push_back(
+        {program_.buffers[out].dtype, program_.buffers[out].shape, true});
+    rt::KOutput written{int32_t(k.args.size() - 1), local->second,
+                        rt::Combine::None};
+    written.local = true;
+    k.outputs.push_back(written);
+    bufferOf_[result] = out;
   }
   if (rt::Status s = k.verify(); !s.ok())
     return error(op) << "makes an invalid kernel: " << s.message();
   addStep(rt::Step::launch(kernelFor(std::move(k)), stepArgs), stepArgs);
-  for (auto [result, out] : llvm::zip(op.getResults(), outs))
-    bufferOf_[result] = out;
   return success();
 }
 
@@ -1088,6 +1241,7 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
             .Case<tensor::EmptyOp, linalg::FillOp, arith::ConstantOp,
                   tensor::ExtractSliceOp>([](Operation *) { return success(); })
             .Case([&](linalg::GenericOp op) { return emitGeneric(op); })
+            .Case([&](g::RowKernelOp op) { return emitRowKernel(op); })
             .Case([&](g::GemmOp op) { return emitGemm(op); })
             .Case([&](g::GemmReluGradOp op) { return emitGemmReluGrad(op); })
             .Case([&](g::MatMulOp op) { return emitMatMul(op); })

@@ -276,195 +276,79 @@ std::string affine(const std::vector<int64_t> &coef, int64_t constant) {
   return e;
 }
 
-} // namespace
+/// The type a reduction of `t` by `c` accumulates in: float sums and
+/// products in double, as on the CPU.
+std::string accTypeOf(DType t, runtime::Combine c) {
+  if (kindOf(t) == Kind::Float &&
+      (c == runtime::Combine::Sum || c == runtime::Combine::Prod))
+    return "double";
+  return computeType(t);
+}
 
-std::string entryName(size_t index) { return runtime::cuda::entryName(index); }
-
-bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
-                 std::string &error) {
-  out.source = kPrelude;
-  out.kernelLines.clear();
-  for (size_t i = 0; i < kernels.size(); ++i) {
-    std::string text;
-    if (!printKernel(kernels[i], entryName(i), text, error))
-      return false;
-    size_t first = 1 + size_t(std::count(out.source.begin(), out.source.end(), '\n'));
-    out.source += text;
-    out.kernelLines.push_back(first);
+/// The identity of combine `c` as an accumulator of `t` starts.
+std::string initOf(DType t, runtime::Combine c) {
+  bool isInt = kindOf(t) == Kind::Int || kindOf(t) == Kind::Bool;
+  Kind acc = accTypeOf(t, c) == "float" ? Kind::Float : Kind::Double;
+  switch (c) {
+  case runtime::Combine::Prod:
+    return isInt ? "1" : "1.0";
+  case runtime::Combine::Max:
+    return isInt ? "(-0x7FFFFFFFFFFFFFFFLL - 1)" : literal(-INFINITY, acc);
+  case runtime::Combine::Min:
+    return isInt ? "0x7FFFFFFFFFFFFFFFLL" : literal(INFINITY, acc);
+  default:
+    return isInt ? "0" : "0.0";
   }
-  return true;
 }
 
-bool printHostModule(const std::vector<runtime::Kernel> &kernels,
-                     std::string &source, std::string &error) {
-  Module module;
-  if (!printModule(kernels, module, error))
-    return false;
-  // What CUDA provides, for a host compiler: one "thread" walks every point
-  // (a grid of one block of one thread), and the intrinsics are bit casts.
-  source = R"(// Host emulation of a kiln CUDA module (tests only).
-#include <cmath>
-#include <cstring>
-#define __global__
-#define __device__
-#define __shared__ static
-#define __syncthreads() ((void)0)
-#define __forceinline__ inline
-struct kiln_dim3 { unsigned x, y, z; };
-static const kiln_dim3 threadIdx = {0, 0, 0}, blockIdx = {0, 0, 0},
-                       blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
-static inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
-static inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
-static inline double __longlong_as_double(long long b) { double d; std::memcpy(&d, &b, 8); return d; }
-)";
-  source += module.source;
-  source += "\nextern \"C\" void kiln_host_launch(int kernel, void **args, "
-            "long long points) {\n"
-            "  (void)points;\n"
-            "  switch (kernel) {\n";
-  for (size_t i = 0; i < kernels.size(); ++i) {
-    source += "  case " + std::to_string(i) + ": " + entryName(i) + "(";
-    for (size_t a = 0; a < kernels[i].args.size(); ++a)
-      source += std::string(a ? ", " : "") + "(" +
-                (kernels[i].args[a].output ? "" : "const ") +
-                storageType(kernels[i].args[a].dtype) + "*)args[" +
-                std::to_string(a) + "]";
-    if (kernels[i].segmented)
-      source += std::string(kernels[i].args.empty() ? "" : ", ") + "points";
-    source += "); break;\n";
+/// The statement combining `v` into `acc` (of `type`) by `c`.
+std::string combineInto(const std::string &acc, const std::string &v,
+                        const std::string &type, runtime::Combine c) {
+  switch (c) {
+  case runtime::Combine::Prod:
+    return acc + " *= " + v + ";\n";
+  case runtime::Combine::Max:
+    return acc + " = kiln_max<" + type + ">(" + acc + ", " + v + ");\n";
+  case runtime::Combine::Min:
+    return acc + " = kiln_min<" + type + ">(" + acc + ", " + v + ");\n";
+  default:
+    return acc + " += " + v + ";\n";
   }
-  source += "  }\n}\n";
-  return true;
 }
 
-size_t kernelAtLine(const Module &module, size_t line) {
-  size_t found = SIZE_MAX;
-  for (size_t i = 0; i < module.kernelLines.size(); ++i)
-    if (module.kernelLines[i] <= line)
-      found = i;
-  return found;
+/// Each thread's partial results `accs` into the shared `arrays`, then a
+/// tree over the block (blockDim.x a power of two, at most the arrays'
+/// size): the block's results end in element 0 of each.
+std::string blockTree(const std::vector<std::string> &arrays,
+                      const std::vector<std::string> &accs,
+                      const std::vector<std::string> &types,
+                      const std::vector<runtime::Combine> &combines) {
+  std::string s;
+  for (size_t o = 0; o < arrays.size(); ++o)
+    s += "    " + arrays[o] + "[threadIdx.x] = " + accs[o] + ";\n";
+  s += "    __syncthreads();\n"
+       "    for (unsigned kiln_w = blockDim.x / 2; kiln_w > 0; kiln_w >>= 1) "
+       "{\n"
+       "      if (threadIdx.x < kiln_w) {\n";
+  for (size_t o = 0; o < arrays.size(); ++o)
+    s += "        " + combineInto(arrays[o] + "[threadIdx.x]",
+                                  arrays[o] + "[threadIdx.x + kiln_w]",
+                                  types[o], combines[o]);
+  return s + "      }\n      __syncthreads();\n    }\n";
 }
 
-bool printKernel(const runtime::Kernel &k, const std::string &entry,
-                 std::string &source, std::string &error) {
+/// The instructions of `body` (the kernel's, or a stage's) as one const
+/// local each (v<i>) at `indent`, inside loops that define the coordinates
+/// c<d>; locals (a stage's values) are l<i>.
+bool printBody(const runtime::Kernel &k, const std::vector<KInstr> &body,
+               const std::string &indent, std::string &s,
+               std::string &error) {
   size_t rank = k.domain.size();
-  int64_t parallel = 1, reduction = 1;
-  for (size_t d = 0; d < rank; ++d)
-    (int32_t(d) < k.parallelDims ? parallel : reduction) *= k.domain[d];
-  std::string s = "\n// " + k.name + " over [";
-  for (size_t d = 0; d < rank; ++d)
-    s += (d ? ", " : "") + std::to_string(k.domain[d]);
-  s += "], " + std::to_string(k.parallelDims) + " parallel\n";
-  s += "extern \"C\" __global__ void " + entry + "(";
-  auto argType = [&](size_t a) {
-    return std::string(k.args[a].output ? "" : "const ") +
-           storageType(k.args[a].dtype) + "*";
-  };
-  for (size_t a = 0; a < k.args.size(); ++a)
-    s += std::string(a ? ", " : "") + argType(a) + " a" + std::to_string(a);
-  // A segmented kernel's size comes with the launch.
-  if (k.segmented)
-    s += std::string(k.args.empty() ? "" : ", ") + "const i64 kiln_n";
-  s += ") {\n";
-  // A block reduction: a block per parallel point, its threads striding
-  // the reduction, partial results combined in shared memory.
-  const bool block = k.reduce == runtime::Kernel::Reduce::Block;
-  // A segmented kernel's one dimension has the launch's size: its points,
-  // or (reduced to scalars) its reduction's steps.
-  std::string points = k.segmented && k.parallelDims == 1
-                           ? std::string("kiln_n")
-                           : std::to_string(parallel) + "LL";
-  std::string steps = k.segmented && k.parallelDims == 0
-                          ? std::string("kiln_n")
-                          : std::to_string(reduction) + "LL";
-  size_t loopStart = s.size();
-  if (block)
-    s += "  for (i64 p = (i64)blockIdx.x; p < " + points +
-         "; p += (i64)gridDim.x) {\n";
-  else
-    s += "  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < " +
-         points + "; p += (i64)gridDim.x * blockDim.x) {\n";
-  // Parallel coordinates from p (row-major).
-  s += "    i64 q = p;\n";
-  for (int64_t d = k.parallelDims - 1; d >= 0; --d) {
-    if (d == 0) {
-      s += "    const i64 c0 = q;\n";
-      break;
-    }
-    s += "    const i64 c" + std::to_string(d) + " = q % " +
-         std::to_string(k.domain[d]) + "LL; q /= " +
-         std::to_string(k.domain[d]) + "LL;\n";
-  }
-  if (k.parallelDims == 0)
-    s += "    (void)q;\n";
-
-  // Accumulators: float sums and products in double, as on the CPU.
-  bool reduces = k.parallelDims < int32_t(rank);
-  std::vector<std::string> accType(k.outputs.size());
-  for (size_t o = 0; o < k.outputs.size(); ++o) {
-    const runtime::KOutput &out = k.outputs[o];
-    DType t = k.args[out.arg].dtype;
-    Kind kind = kindOf(t);
-    std::string type = computeType(t);
-    if (kind == Kind::Float && (out.combine == runtime::Combine::Sum ||
-                                out.combine == runtime::Combine::Prod))
-      type = "double";
-    accType[o] = type;
-    if (!reduces || out.combine == runtime::Combine::None)
-      continue;
-    std::string init;
-    bool isInt = kind == Kind::Int || kind == Kind::Bool;
-    switch (out.combine) {
-    case runtime::Combine::Prod:
-      init = isInt ? "1" : "1.0";
-      break;
-    case runtime::Combine::Max:
-      init = isInt ? "(-0x7FFFFFFFFFFFFFFFLL - 1)"
-                   : literal(-INFINITY, type == "float" ? Kind::Float
-                                                        : Kind::Double);
-      break;
-    case runtime::Combine::Min:
-      init = isInt ? "0x7FFFFFFFFFFFFFFFLL"
-                   : literal(INFINITY, type == "float" ? Kind::Float
-                                                       : Kind::Double);
-      break;
-    default:
-      init = isInt ? "0" : "0.0";
-    }
-    s += "    " + type + " acc" + std::to_string(o) + " = " + init + ";\n";
-  }
-  if (block) {
-    // The block's partial results, declared before the loop over points.
-    std::string shared;
-    for (size_t o = 0; o < k.outputs.size(); ++o)
-      shared += "  __shared__ " + accType[o] + " kiln_s" + std::to_string(o) +
-                "[" + std::to_string(runtime::kBlockReduceThreads) + "];\n";
-    s.insert(loopStart, shared);
-  }
-  std::string indent = "    ";
-  if (reduces) {
-    s += std::string(block ? "    for (i64 r = threadIdx.x; r < "
-                           : "    for (i64 r = 0; r < ") +
-         steps + (block ? "; r += blockDim.x) {\n" : "; ++r) {\n") +
-         "      i64 t = r;\n";
-    for (int64_t d = int64_t(rank) - 1; d >= k.parallelDims; --d) {
-      if (d == k.parallelDims) {
-        s += "      const i64 c" + std::to_string(d) + " = t;\n";
-        break;
-      }
-      s += "      const i64 c" + std::to_string(d) + " = t % " +
-           std::to_string(k.domain[d]) + "LL; t /= " +
-           std::to_string(k.domain[d]) + "LL;\n";
-    }
-    indent = "      ";
-  }
-
-  // The body: one local per instruction.
   std::vector<std::vector<int64_t>> strides;
   for (const runtime::KArg &a : k.args)
     strides.push_back(stridesOf(a.shape));
-  for (size_t i = 0; i < k.body.size(); ++i) {
-    const KInstr &in = k.body[i];
+  for (size_t i = 0; i < body.size(); ++i) {
+    const KInstr &in = body[i];
     std::string v = "v" + std::to_string(i);
     auto at = [&](int32_t x) { return "v" + std::to_string(x); };
     Kind kind = kindOf(in.type);
@@ -506,6 +390,9 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
     case KOp::Index:
       expr = "c" + std::to_string(in.ivalue);
       break;
+    case KOp::Local:
+      expr = "l" + std::to_string(in.ivalue);
+      break;
     case KOp::Neg:
       expr = "-" + at(in.a);
       break;
@@ -523,7 +410,7 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
       expr = "(" + at(in.a) + " != " + at(in.a) + ")";
       break;
     case KOp::Cast: {
-      Kind from = kindOf(k.body[in.a].type);
+      Kind from = kindOf(body[in.a].type);
       bool fromFloat = from == Kind::Float || from == Kind::Double;
       if (kind == Kind::Bool)
         expr = "(" + at(in.a) + " != 0)";
@@ -618,6 +505,361 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
          ";\n";
   }
 
+  return true;
+}
+
+} // namespace
+
+std::string entryName(size_t index) { return runtime::cuda::entryName(index); }
+
+bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
+                 std::string &error) {
+  out.source = kPrelude;
+  out.kernelLines.clear();
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    std::string text;
+    if (!printKernel(kernels[i], entryName(i), text, error))
+      return false;
+    size_t first = 1 + size_t(std::count(out.source.begin(), out.source.end(), '\n'));
+    out.source += text;
+    out.kernelLines.push_back(first);
+  }
+  return true;
+}
+
+/// The threads of an emulated block: a power of two, several levels of
+/// every reduction tree.
+constexpr int kHostThreads = 4;
+
+bool printHostModule(const std::vector<runtime::Kernel> &kernels,
+                     std::string &source, std::string &error) {
+  Module module;
+  if (!printModule(kernels, module, error))
+    return false;
+  // What CUDA provides, for a host compiler: a launch is one block of
+  // kHostThreads threads (std::threads; __syncthreads a barrier among them,
+  // __shared__ arrays static, so shared), so that block reductions and
+  // staged kernels run their trees and barriers as on a GPU; grid-stride
+  // loops cover the rest. Called directly (the runtime's own kernels), a
+  // function runs as one thread.
+  source = R"(// Host emulation of a kiln CUDA module (tests only).
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+#define __global__
+#define __device__
+#define __shared__ static
+#define __forceinline__ inline
+struct kiln_dim3 { unsigned x, y, z; };
+static thread_local kiln_dim3 threadIdx = {0, 0, 0};
+static const kiln_dim3 blockIdx = {0, 0, 0}, gridDim = {1, 1, 1};
+static kiln_dim3 blockDim = {1, 1, 1};
+static std::mutex kiln_barrier_mutex;
+static std::condition_variable kiln_barrier_cv;
+static unsigned kiln_barrier_waiting = 0, kiln_barrier_generation = 0;
+static void __syncthreads() {
+  std::unique_lock<std::mutex> lock(kiln_barrier_mutex);
+  unsigned generation = kiln_barrier_generation;
+  if (++kiln_barrier_waiting == blockDim.x) {
+    kiln_barrier_waiting = 0;
+    ++kiln_barrier_generation;
+    kiln_barrier_cv.notify_all();
+  } else {
+    kiln_barrier_cv.wait(lock, [&] { return generation != kiln_barrier_generation; });
+  }
+}
+static inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
+static inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
+static inline double __longlong_as_double(long long b) { double d; std::memcpy(&d, &b, 8); return d; }
+template <typename F> static void kiln_host_block(F f) {
+  blockDim.x = )" + std::to_string(kHostThreads) + R"(;
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < blockDim.x; ++t)
+    threads.emplace_back([=] { threadIdx.x = t; f(); });
+  for (std::thread &t : threads) t.join();
+  blockDim.x = 1;
+}
+)";
+  source += module.source;
+  source += "\nextern \"C\" void kiln_host_launch(int kernel, void **args, "
+            "long long points) {\n"
+            "  (void)points;\n"
+            "  switch (kernel) {\n";
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    source += "  case " + std::to_string(i) + ": kiln_host_block([=] { " +
+              entryName(i) + "(";
+    for (size_t a = 0; a < kernels[i].args.size(); ++a)
+      source += std::string(a ? ", " : "") + "(" +
+                (kernels[i].args[a].output ? "" : "const ") +
+                storageType(kernels[i].args[a].dtype) + "*)args[" +
+                std::to_string(a) + "]";
+    if (kernels[i].segmented)
+      source += std::string(kernels[i].args.empty() ? "" : ", ") + "points";
+    source += "); }); break;\n";
+  }
+  source += "  }\n}\n";
+  return true;
+}
+
+size_t kernelAtLine(const Module &module, size_t line) {
+  size_t found = SIZE_MAX;
+  for (size_t i = 0; i < module.kernelLines.size(); ++i)
+    if (module.kernelLines[i] <= line)
+      found = i;
+  return found;
+}
+
+/// Argument `a`'s parameter type.
+std::string argTypeOf(const runtime::Kernel &k, size_t a) {
+  return std::string(k.args[a].output ? "" : "const ") +
+         storageType(k.args[a].dtype) + "*";
+}
+
+/// A staged kernel: a block per row (grid-stride over the rows); for each
+/// stage the block's threads stride the row's points into their partial
+/// values, a tree in shared memory reduces them, and every thread reads the
+/// results as the locals l<i>; then the threads stride the row once more
+/// for the body, storing each point, or reducing the row as a block.
+bool printStaged(const runtime::Kernel &k, const std::string &entry,
+                 std::string &source, std::string &error) {
+  size_t rank = k.domain.size();
+  int64_t rows = 1, inner = 1;
+  for (size_t d = 0; d < rank; ++d)
+    (int32_t(d) < k.rowDims ? rows : inner) *= k.domain[d];
+  std::string s = "\n// " + k.name + " over [";
+  for (size_t d = 0; d < rank; ++d)
+    s += (d ? ", " : "") + std::to_string(k.domain[d]);
+  s += "], a block per row of the first " + std::to_string(k.rowDims) +
+       ", " + std::to_string(k.stages.size()) + " stages\n";
+  s += "extern \"C\" __global__ void " + entry + "(";
+  for (size_t a = 0; a < k.args.size(); ++a)
+    s += std::string(a ? ", " : "") + argTypeOf(k, a) + " a" +
+         std::to_string(a);
+  s += ") {\n";
+  std::string threads = std::to_string(runtime::kBlockReduceThreads);
+  std::vector<DType> types = k.localTypes();
+  std::vector<runtime::Combine> localCombine;
+  for (const runtime::KStage &st : k.stages)
+    for (const runtime::KStageValue &v : st.values)
+      localCombine.push_back(v.combine);
+  for (size_t l = 0; l < types.size(); ++l)
+    s += "  __shared__ " + accTypeOf(types[l], localCombine[l]) + " kiln_l" +
+         std::to_string(l) + "[" + threads + "];\n";
+  const bool reduces = k.parallelDims < int32_t(rank);
+  if (reduces)
+    for (size_t o = 0; o < k.outputs.size(); ++o)
+      if (!k.outputs[o].local)
+        s += "  __shared__ " +
+             accTypeOf(k.args[k.outputs[o].arg].dtype, k.outputs[o].combine) +
+             " kiln_s" + std::to_string(o) + "[" + threads + "];\n";
+  s += "  for (i64 p = (i64)blockIdx.x; p < " + std::to_string(rows) +
+       "LL; p += (i64)gridDim.x) {\n    i64 q = p;\n";
+  for (int64_t d = k.rowDims - 1; d >= 0; --d)
+    s += "    const i64 c" + std::to_string(d) + " = q % " +
+         std::to_string(k.domain[d]) + "LL; q /= " +
+         std::to_string(k.domain[d]) + "LL;\n";
+  s += "    (void)q;\n";
+  // The loop over the row's points, its coordinates from r (row-major).
+  std::string loop = "    for (i64 r = threadIdx.x; r < " +
+                     std::to_string(inner) +
+                     "LL; r += blockDim.x) {\n      i64 t = r;\n";
+  for (int64_t d = int64_t(rank) - 1; d >= k.rowDims; --d)
+    loop += "      const i64 c" + std::to_string(d) + " = t % " +
+            std::to_string(k.domain[d]) + "LL; t /= " +
+            std::to_string(k.domain[d]) + "LL;\n";
+  loop += "      (void)t;\n";
+  size_t first = 0;
+  for (const runtime::KStage &st : k.stages) {
+    std::vector<std::string> arrays, accs, accTypes;
+    std::vector<runtime::Combine> combines;
+    for (size_t v = 0; v < st.values.size(); ++v) {
+      size_t l = first + v;
+      std::string type = accTypeOf(types[l], st.values[v].combine);
+      s += "    " + type + " acc_l" + std::to_string(l) + " = " +
+           initOf(types[l], st.values[v].combine) + ";\n";
+      arrays.push_back("kiln_l" + std::to_string(l));
+      accs.push_back("acc_l" + std::to_string(l));
+      accTypes.push_back(type);
+      combines.push_back(st.values[v].combine);
+    }
+    s += loop;
+    if (!printBody(k, st.body, "      ", s, error))
+      return false;
+    for (size_t v = 0; v < st.values.size(); ++v)
+      s += "      " + combineInto(accs[v],
+                                  "(" + accTypes[v] + ")v" +
+                                      std::to_string(st.values[v].value),
+                                  accTypes[v], combines[v]);
+    s += "    }\n" + blockTree(arrays, accs, accTypes, combines);
+    // Every thread takes the row's values, then the arrays are free again.
+    for (size_t v = 0; v < st.values.size(); ++v) {
+      size_t l = first + v;
+      std::string type = computeType(types[l]);
+      std::string value = "(" + type + ")kiln_l" + std::to_string(l) + "[0]";
+      // Held in the local's own type, as the CPU stores it.
+      if (types[l] == DType::F16 || types[l] == DType::BF16)
+        value = loadAs(types[l], storeAs(types[l], value));
+      s += "    const " + type + " l" + std::to_string(l) + " = " + value +
+           ";\n";
+    }
+    s += "    __syncthreads();\n";
+    first += st.values.size();
+  }
+  for (const runtime::KOutput &out : k.outputs)
+    if (out.local)
+      s += "    if (threadIdx.x == 0) a" + std::to_string(out.arg) +
+           "[p] = " +
+           storeAs(k.args[out.arg].dtype, "l" + std::to_string(out.value)) +
+           ";\n";
+  // The body over the row.
+  std::vector<std::string> arrays, accs, accTypes;
+  std::vector<runtime::Combine> combines;
+  std::vector<const runtime::KOutput *> reduced;
+  for (size_t o = 0; o < k.outputs.size(); ++o) {
+    const runtime::KOutput &out = k.outputs[o];
+    if (out.local || !reduces)
+      continue;
+    DType t = k.args[out.arg].dtype;
+    accTypes.push_back(accTypeOf(t, out.combine));
+    s += "    " + accTypes.back() + " acc" + std::to_string(o) + " = " +
+         initOf(t, out.combine) + ";\n";
+    arrays.push_back("kiln_s" + std::to_string(o));
+    accs.push_back("acc" + std::to_string(o));
+    combines.push_back(out.combine);
+    reduced.push_back(&out);
+  }
+  s += loop;
+  if (!printBody(k, k.body, "      ", s, error))
+    return false;
+  for (size_t o = 0, j = 0; o < k.outputs.size(); ++o) {
+    const runtime::KOutput &out = k.outputs[o];
+    if (out.local)
+      continue;
+    std::string v = "v" + std::to_string(out.value);
+    if (!reduces) {
+      s += "      a" + std::to_string(out.arg) + "[p * " +
+           std::to_string(inner) + "LL + r] = " +
+           storeAs(k.args[out.arg].dtype, v) + ";\n";
+      continue;
+    }
+    s += "      " + combineInto(accs[j], "(" + accTypes[j] + ")" + v,
+                                accTypes[j], combines[j]);
+    ++j;
+  }
+  s += "    }\n";
+  if (reduces) {
+    s += blockTree(arrays, accs, accTypes, combines) +
+         "    if (threadIdx.x == 0) {\n";
+    for (size_t j = 0; j < reduced.size(); ++j) {
+      DType t = k.args[reduced[j]->arg].dtype;
+      s += "      a" + std::to_string(reduced[j]->arg) + "[p] = " +
+           storeAs(t, "(" + std::string(computeType(t)) + ")" + arrays[j] +
+                          "[0]") +
+           ";\n";
+    }
+    s += "    }\n    __syncthreads();\n";
+  }
+  source = s + "  }\n}\n";
+  return true;
+}
+
+bool printKernel(const runtime::Kernel &k, const std::string &entry,
+                 std::string &source, std::string &error) {
+  if (!k.stages.empty())
+    return printStaged(k, entry, source, error);
+  size_t rank = k.domain.size();
+  int64_t parallel = 1, reduction = 1;
+  for (size_t d = 0; d < rank; ++d)
+    (int32_t(d) < k.parallelDims ? parallel : reduction) *= k.domain[d];
+  std::string s = "\n// " + k.name + " over [";
+  for (size_t d = 0; d < rank; ++d)
+    s += (d ? ", " : "") + std::to_string(k.domain[d]);
+  s += "], " + std::to_string(k.parallelDims) + " parallel\n";
+  s += "extern \"C\" __global__ void " + entry + "(";
+  auto argType = [&](size_t a) { return argTypeOf(k, a); };
+  for (size_t a = 0; a < k.args.size(); ++a)
+    s += std::string(a ? ", " : "") + argType(a) + " a" + std::to_string(a);
+  // A segmented kernel's size comes with the launch.
+  if (k.segmented)
+    s += std::string(k.args.empty() ? "" : ", ") + "const i64 kiln_n";
+  s += ") {\n";
+  // A block reduction: a block per parallel point, its threads striding
+  // the reduction, partial results combined in shared memory.
+  const bool block = k.reduce == runtime::Kernel::Reduce::Block;
+  // A segmented kernel's one dimension has the launch's size: its points,
+  // or (reduced to scalars) its reduction's steps.
+  std::string points = k.segmented && k.parallelDims == 1
+                           ? std::string("kiln_n")
+                           : std::to_string(parallel) + "LL";
+  std::string steps = k.segmented && k.parallelDims == 0
+                          ? std::string("kiln_n")
+                          : std::to_string(reduction) + "LL";
+  size_t loopStart = s.size();
+  if (block)
+    s += "  for (i64 p = (i64)blockIdx.x; p < " + points +
+         "; p += (i64)gridDim.x) {\n";
+  else
+    s += "  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < " +
+         points + "; p += (i64)gridDim.x * blockDim.x) {\n";
+  // Parallel coordinates from p (row-major).
+  s += "    i64 q = p;\n";
+  for (int64_t d = k.parallelDims - 1; d >= 0; --d) {
+    if (d == 0) {
+      s += "    const i64 c0 = q;\n";
+      break;
+    }
+    s += "    const i64 c" + std::to_string(d) + " = q % " +
+         std::to_string(k.domain[d]) + "LL; q /= " +
+         std::to_string(k.domain[d]) + "LL;\n";
+  }
+  if (k.parallelDims == 0)
+    s += "    (void)q;\n";
+
+  // Accumulators: float sums and products in double, as on the CPU.
+  bool reduces = k.parallelDims < int32_t(rank);
+  std::vector<std::string> accType(k.outputs.size());
+  for (size_t o = 0; o < k.outputs.size(); ++o) {
+    const runtime::KOutput &out = k.outputs[o];
+    DType t = k.args[out.arg].dtype;
+    accType[o] = accTypeOf(t, out.combine);
+    if (!reduces || out.combine == runtime::Combine::None)
+      continue;
+    s += "    " + accType[o] + " acc" + std::to_string(o) + " = " +
+         initOf(t, out.combine) + ";\n";
+  }
+  if (block) {
+    // The block's partial results, declared before the loop over points.
+    std::string shared;
+    for (size_t o = 0; o < k.outputs.size(); ++o)
+      shared += "  __shared__ " + accType[o] + " kiln_s" + std::to_string(o) +
+                "[" + std::to_string(runtime::kBlockReduceThreads) + "];\n";
+    s.insert(loopStart, shared);
+  }
+  std::string indent = "    ";
+  if (reduces) {
+    s += std::string(block ? "    for (i64 r = threadIdx.x; r < "
+                           : "    for (i64 r = 0; r < ") +
+         steps + (block ? "; r += blockDim.x) {\n" : "; ++r) {\n") +
+         "      i64 t = r;\n";
+    for (int64_t d = int64_t(rank) - 1; d >= k.parallelDims; --d) {
+      if (d == k.parallelDims) {
+        s += "      const i64 c" + std::to_string(d) + " = t;\n";
+        break;
+      }
+      s += "      const i64 c" + std::to_string(d) + " = t % " +
+           std::to_string(k.domain[d]) + "LL; t /= " +
+           std::to_string(k.domain[d]) + "LL;\n";
+    }
+    indent = "      ";
+  }
+
+  // The body: one local per instruction.
+  if (!printBody(k, k.body, indent, s, error))
+    return false;
+
   // Combine into the accumulators, or store.
   for (size_t o = 0; o < k.outputs.size(); ++o) {
     const runtime::KOutput &out = k.outputs[o];
@@ -633,58 +875,22 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
            ";\n";
       continue;
     }
-    switch (out.combine) {
-    case runtime::Combine::Sum:
-      s += indent + acc + " += " + v + ";\n";
-      break;
-    case runtime::Combine::Prod:
-      s += indent + acc + " *= " + v + ";\n";
-      break;
-    case runtime::Combine::Max:
-      s += indent + acc + " = kiln_max<" + accType[o] + ">(" + acc + ", " + v +
-           ");\n";
-      break;
-    case runtime::Combine::Min:
-      s += indent + acc + " = kiln_min<" + accType[o] + ">(" + acc + ", " + v +
-           ");\n";
-      break;
-    default:
-      break;
-    }
+    s += indent + combineInto(acc, v, accType[o], out.combine);
   }
   if (reduces) {
     s += "    }\n";
     if (block) {
       // Each thread's partial result into shared memory, then a tree over
       // the block (blockDim.x a power of two, at most the array's size).
-      for (size_t o = 0; o < k.outputs.size(); ++o)
-        s += "    kiln_s" + std::to_string(o) + "[threadIdx.x] = acc" +
-             std::to_string(o) + ";\n";
-      s += "    __syncthreads();\n"
-           "    for (unsigned kiln_w = blockDim.x / 2; kiln_w > 0; kiln_w >>= 1) "
-           "{\n"
-           "      if (threadIdx.x < kiln_w) {\n";
+      std::vector<std::string> arrays, accs;
+      std::vector<runtime::Combine> combines;
       for (size_t o = 0; o < k.outputs.size(); ++o) {
-        std::string mine = "kiln_s" + std::to_string(o) + "[threadIdx.x]";
-        std::string other =
-            "kiln_s" + std::to_string(o) + "[threadIdx.x + kiln_w]";
-        switch (k.outputs[o].combine) {
-        case runtime::Combine::Prod:
-          s += "        " + mine + " *= " + other + ";\n";
-          break;
-        case runtime::Combine::Max:
-        case runtime::Combine::Min:
-          s += "        " + mine + " = " +
-               (k.outputs[o].combine == runtime::Combine::Max ? "kiln_max<"
-                                                             : "kiln_min<") +
-               accType[o] + ">(" + mine + ", " + other + ");\n";
-          break;
-        default:
-          s += "        " + mine + " += " + other + ";\n";
-        }
+        arrays.push_back("kiln_s" + std::to_string(o));
+        accs.push_back("acc" + std::to_string(o));
+        combines.push_back(k.outputs[o].combine);
       }
-      s += "      }\n      __syncthreads();\n    }\n"
-           "    if (threadIdx.x == 0) {\n";
+      s += blockTree(arrays, accs, accType, combines);
+      s += "    if (threadIdx.x == 0) {\n";
       for (size_t o = 0; o < k.outputs.size(); ++o) {
         const runtime::KOutput &out = k.outputs[o];
         s += "      a" + std::to_string(out.arg) + "[p] = " +

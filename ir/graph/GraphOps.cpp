@@ -1115,6 +1115,21 @@ LogicalResult GemmReluGradOp::verify() {
   return success();
 }
 
+LogicalResult RowKernelOp::verify() {
+  Block &body = getBody().front();
+  auto yield = dyn_cast_or_null<YieldOp>(
+      body.empty() ? nullptr : &body.back());
+  if (!yield)
+    return emitOpError("body must end with kiln.yield");
+  if (yield.getValues().getTypes() != getResultTypes())
+    return emitOpError("yields ")
+           << yield.getValues().size()
+           << " values whose types differ from its results'";
+  if (getRows() < 0)
+    return emitOpError("needs a row count of at least 0");
+  return success();
+}
+
 LogicalResult AllReduceOp::verify() {
   if (getInputs().empty())
     return emitOpError() << "needs at least one operand";

@@ -392,6 +392,48 @@ def Kiln_AllReduceOp : Kiln_Op<"all_reduce", [
 }
 
 //===----------------------------------------------------------------------===//
+// Kernel grouping (kernel-level IR, after kiln-fuse-elementwise)
+//===----------------------------------------------------------------------===//
+
+def Kiln_RowKernelOp : Kiln_Op<"row_kernel", [
+    RecursiveMemoryEffects, SingleBlock]> {
+  let summary = "Kernels that reduce each row, then use the results on the same row, run as one";
+  let description = [{
+    Groups `linalg.generic` kernels that the code generator emits as one
+    staged kernel (runtime/src/kernel.h): the last kernel of the body is
+    the *main* one; every other is a *stage*, a reduction whose parallel
+    loops are the first `rows` loops of the main one and whose reduced
+    loops have the sizes of the rest, read by later kernels of the group at
+    the row (a LayerNorm's sum and sum of squares, a softmax's maximum and
+    sum of exponentials). A GPU runs it with a block of threads per row: the
+    row is read once per stage from cache instead of from memory by a
+    kernel each, and the statistics are never written, unless the op yields
+    them for other readers. The semantics are the body's: inlining it
+    changes nothing. Built by `kiln-fuse-elementwise`.
+
+    ```mlir
+    %y, %sum = kiln.row_kernel rows 2 {
+      %s = linalg.generic ... ["parallel", "parallel", "reduction"] ...
+      %y = linalg.generic ... ["parallel", "parallel", "parallel"] ins(%x, %s ...) ...
+      kiln.yield %y, %s : tensor<2x6x8xf32>, tensor<2x6xf32>
+    } : tensor<2x6x8xf32>, tensor<2x6xf32>
+    ```
+  }];
+  let arguments = (ins I64Attr:$rows);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let hasVerifier = 1;
+  let assemblyFormat = "`rows` $rows attr-dict-with-keyword $body `:` type($results)";
+}
+
+def Kiln_YieldOp : Kiln_Op<"yield", [Pure, Terminator,
+                                     HasParent<"RowKernelOp">]> {
+  let summary = "The results of a kiln.row_kernel";
+  let arguments = (ins Variadic<AnyRankedTensor>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+}
+
+//===----------------------------------------------------------------------===//
 // Data movement
 //===----------------------------------------------------------------------===//
 

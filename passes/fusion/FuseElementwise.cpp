@@ -7,7 +7,9 @@
 
 #include "ir/graph/GraphOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Dominance.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #define DEBUG_TYPE "kiln-fuse-elementwise"
@@ -479,6 +481,181 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   a.erase();
 }
 
+/// Whether `op` reduces each row of its first `rows` loops over the rest:
+/// those loops parallel, the rest reductions, every output written at the
+/// row (the first `rows` loops in order), every output combined.
+bool reducesRows(linalg::GenericOp op, unsigned rows) {
+  if (!op || rows == 0 || op.getNumLoops() <= rows ||
+      op.getNumParallelLoops() != rows)
+    return false;
+  auto iterators = op.getIteratorTypesArray();
+  for (unsigned d = 0; d < rows; ++d)
+    if (iterators[d] != utils::IteratorType::parallel)
+      return false;
+  for (OpOperand &init : op.getDpsInitsMutable()) {
+    AffineMap map = op.getMatchingIndexingMap(&init);
+    if (map != AffineMap::getMultiDimIdentityMap(op.getNumLoops(),
+                                                 op.getContext())
+                   .getMajorSubMap(rows))
+      return false;
+  }
+  return true;
+}
+
+/// Whether `reader` reads `operand` at the row: the first `rows` loops in
+/// order, nothing else.
+bool readsAtRow(linalg::GenericOp reader, OpOperand *operand, unsigned rows) {
+  AffineMap map = reader.getMatchingIndexingMap(operand);
+  if (map.getNumResults() != rows)
+    return false;
+  for (auto [j, e] : llvm::enumerate(map.getResults())) {
+    auto d = dyn_cast<AffineDimExpr>(e);
+    if (!d || d.getPosition() != j)
+      return false;
+  }
+  return true;
+}
+
+/// Whether `user` (outside a group that runs where `main` is) may read a
+/// result of the group: it comes after `main` (a reader inside a later
+/// group counts where that group is), or it is a view (a kiln.reshape)
+/// whose own readers all do, which moves after the group.
+bool readAfter(linalg::GenericOp main, Operation *user) {
+  Operation *outside = main->getBlock()->findAncestorOpInBlock(*user);
+  if (!outside)
+    return false;
+  if (main->isBeforeInBlock(outside))
+    return true;
+  return isa<graph::ReshapeOp>(outside) &&
+         llvm::all_of(outside->getUsers(), [&](Operation *reader) {
+           return readAfter(main, reader);
+         });
+}
+
+/// The stages of a row kernel whose main kernel is `main` with `rows` row
+/// loops: the row reductions over `main`'s loop nest that `main` (or another
+/// stage) reads at the row, in block order, whose results no kernel outside
+/// the group reads before `main` (the group runs where `main` is).
+SmallVector<linalg::GenericOp> rowStages(linalg::GenericOp main,
+                                         unsigned rows) {
+  SmallVector<linalg::GenericOp> stages, work{main};
+  SmallVector<int64_t> ranges = main.getStaticLoopRanges();
+  while (!work.empty()) {
+    linalg::GenericOp reader = work.pop_back_val();
+    for (OpOperand *in : reader.getDpsInputOperands()) {
+      auto p = in->get().getDefiningOp<linalg::GenericOp>();
+      if (!p || llvm::is_contained(stages, p) ||
+          p->getBlock() != main->getBlock() || !reducesRows(p, rows) ||
+          p.getStaticLoopRanges() != ranges || !readsAtRow(reader, in, rows))
+        continue;
+      stages.push_back(p);
+      work.push_back(p);
+    }
+  }
+  // Outside readers only after main; readers inside the group read at the
+  // row (dropping a stage drops those that only it made reachable: simply
+  // start again without it).
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (linalg::GenericOp p : stages) {
+      bool ok = true;
+      for (OpOperand &use : p->getUses()) {
+        auto user = dyn_cast<linalg::GenericOp>(use.getOwner());
+        bool inGroup = user && (user == main || llvm::is_contained(stages, user));
+        if (inGroup ? !readsAtRow(user, &use, rows)
+                    : !readAfter(main, use.getOwner()))
+          ok = false;
+      }
+      if (!ok) {
+        stages.erase(llvm::find(stages, p));
+        changed = true;
+        break;
+      }
+    }
+  }
+  // Keep only stages still reachable from main through stages.
+  SmallVector<linalg::GenericOp> reachable, queue{main};
+  while (!queue.empty()) {
+    linalg::GenericOp reader = queue.pop_back_val();
+    for (OpOperand *in : reader.getDpsInputOperands()) {
+      auto p = in->get().getDefiningOp<linalg::GenericOp>();
+      if (p && llvm::is_contained(stages, p) &&
+          !llvm::is_contained(reachable, p)) {
+        reachable.push_back(p);
+        queue.push_back(p);
+      }
+    }
+  }
+  llvm::sort(reachable, [](linalg::GenericOp a, linalg::GenericOp b) {
+    return a->isBeforeInBlock(b);
+  });
+  return reachable;
+}
+
+/// A row kernel runs a block of threads per row: with few rows, long ones
+/// would leave most of a GPU idle where the unfused elementwise kernel
+/// spreads over all of it.
+constexpr int64_t kMinRowsForLongRows = 32;
+constexpr int64_t kLongRow = 1024;
+
+bool worthRowKernel(linalg::GenericOp main, unsigned rows) {
+  int64_t rowCount = 1, inner = 1;
+  for (auto [d, size] : llvm::enumerate(main.getStaticLoopRanges())) {
+    if (ShapedType::isDynamic(size))
+      return false;
+    (d < rows ? rowCount : inner) *= size;
+  }
+  return rowCount >= kMinRowsForLongRows || inner <= kLongRow;
+}
+
+/// `main` and its row stages as one kiln.row_kernel at `main`'s place,
+/// yielding `main`'s results and the stages' that kernels after it read.
+void formRowKernel(linalg::GenericOp main, ArrayRef<linalg::GenericOp> stages,
+                   unsigned rows) {
+  SmallVector<Value> yielded(main->getResults());
+  for (linalg::GenericOp p : stages)
+    for (Value r : p->getResults())
+      if (llvm::any_of(r.getUsers(), [&](Operation *user) {
+            return user != main.getOperation() &&
+                   !llvm::is_contained(stages, user);
+          }))
+        yielded.push_back(r);
+  OpBuilder builder(main);
+  SmallVector<Location> locs;
+  for (linalg::GenericOp p : stages)
+    locs.push_back(p.getLoc());
+  locs.push_back(main.getLoc());
+  SmallVector<Type> types;
+  for (Value v : yielded)
+    types.push_back(v.getType());
+  auto group = builder.create<graph::RowKernelOp>(
+      builder.getFusedLoc(locs), types, builder.getI64IntegerAttr(rows));
+  Block *body = builder.createBlock(&group.getBody());
+  builder.setInsertionPointToEnd(body);
+  auto yield = builder.create<graph::YieldOp>(group.getLoc(), yielded);
+  for (linalg::GenericOp p : stages)
+    p->moveBefore(yield);
+  main->moveBefore(yield);
+  // Views of the results before the group (and views of those) move after
+  // it, in order (readAfter()).
+  Operation *last = group;
+  std::function<void(Value)> moveViews = [&](Value value) {
+    for (Operation *user : llvm::make_early_inc_range(value.getUsers()))
+      if (isa<graph::ReshapeOp>(user) && user->getBlock() == group->getBlock() &&
+          user->isBeforeInBlock(group)) {
+        user->moveAfter(last);
+        last = user;
+        moveViews(user->getResult(0));
+      }
+  };
+  for (Value value : yielded)
+    moveViews(value);
+  for (auto [value, result] : llvm::zip(yielded, group.getResults()))
+    value.replaceUsesWithIf(result, [&](OpOperand &use) {
+      return !group->isAncestor(use.getOwner());
+    });
+}
+
 struct FuseElementwisePass final
     : impl::FuseElementwisePassBase<FuseElementwisePass> {
   void runOnOperation() override {
@@ -494,6 +671,14 @@ struct FuseElementwisePass final
     if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
                                             config)))
       return signalPassFailure();
+    // Fusion copies small kernels into their consumers, so two consumers
+    // may now compute the same thing from the same operands (the forward
+    // pass's variance and the one its gradient recomputes): one is enough.
+    {
+      IRRewriter rewriter(&getContext());
+      DominanceInfo dominance(getOperation());
+      eliminateCommonSubExpressions(rewriter, dominance, getOperation());
+    }
     // 2. Sibling reductions over one loop nest (LayerNorm's and BatchNorm's
     //    weight and bias gradients) as one kernel with several outputs: one
     //    launch, and an input both read is read once.
@@ -507,6 +692,36 @@ struct FuseElementwisePass final
             mergeSiblings(ops[i], ops[j]);
             changed = true;
           }
+    }
+    // 3. Row kernels: a kernel that reads row statistics (sums, maxima of
+    //    each row over its other loops: a LayerNorm's, a softmax's) runs
+    //    together with the reductions computing them, a block per row.
+    //    From the last kernel up, so that the main kernel of a group is
+    //    the last reader that its stages' other readers all follow.
+    SmallVector<linalg::GenericOp> mains;
+    for (Operation &op : getOperation().getBody().front())
+      if (auto generic = dyn_cast<linalg::GenericOp>(op))
+        mains.push_back(generic);
+    for (linalg::GenericOp main : llvm::reverse(mains)) {
+      if (main->getParentOp() != getOperation().getOperation())
+        continue; // Already a stage of a later kernel's group.
+      auto iterators = main.getIteratorTypesArray();
+      for (unsigned rows = main.getNumParallelLoops(); rows > 0; --rows) {
+        if (llvm::any_of(ArrayRef(iterators).take_front(rows),
+                         [](utils::IteratorType t) {
+                           return t != utils::IteratorType::parallel;
+                         }) ||
+            (main.getNumParallelLoops() != main.getNumLoops() &&
+             !reducesRows(main, rows)))
+          continue;
+        if (!worthRowKernel(main, rows))
+          break;
+        SmallVector<linalg::GenericOp> stages = rowStages(main, rows);
+        if (stages.empty())
+          continue;
+        formRowKernel(main, stages, rows);
+        break;
+      }
     }
   }
 };

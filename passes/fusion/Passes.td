@@ -47,6 +47,25 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     is computed after the first, at the second's (when nothing reads the
     first before it): one launch instead of two, at most 4 outputs a kernel.
 
+    Fusion copies small kernels into their consumers, so two kernels may
+    end up computing the same thing from the same operands (a LayerNorm's
+    variance, recomputed by its gradient): common subexpressions are then
+    eliminated before siblings merge.
+
+    Last, row kernels: a kernel that reads, at the row, the results of
+    reductions over its own loop nest (each row of the first N loops
+    reduced over the rest, every such loop parallel: a LayerNorm's sum and
+    sum of squares, a softmax's maximum and sum of exponentials) is grouped
+    with those reductions (and the reductions they read likewise) into one
+    `kiln.row_kernel rows N`, emitted as one staged kernel that a GPU runs
+    with a block of threads per row. The group stands where the reading
+    kernel stood; a reduction whose result is read elsewhere too joins only
+    when every such reader comes later (views of it move after the group),
+    and the group yields it. Working from the last kernel up, the group's
+    main kernel is the last reader its statistics' other readers follow.
+    Not grouped: fewer than 32 rows longer than 1024 points (a few blocks
+    would leave most of a GPU idle), statistics read other than at the row.
+
     The fused kernel's location fuses those of its parts, so `kiln inspect`
     names every ONNX node in a kernel.
 
@@ -58,7 +77,8 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     %r = linalg.generic ins(%x, %y) { exp; mul }
     ```
   }];
-  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::kiln::graph::KilnDialect"];
 }
 
 def FoldGemmTransposesPass : Pass<"kiln-fold-gemm-transposes", "mlir::func::FuncOp"> {

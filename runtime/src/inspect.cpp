@@ -143,12 +143,18 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                    ",\"domain\":" + formatShape(k.domain) +
                    ",\"parallel\":" + std::to_string(k.parallelDims) +
                    ",\"reduce\":" +
-                   (k.parallelDims == int32_t(k.domain.size())
+                   (!k.stages.empty() ? std::string("\"row\"")
+                    : k.parallelDims == int32_t(k.domain.size())
                         ? std::string("null")
                         : k.reduce == Kernel::Reduce::Block
                             ? std::string("\"block\"")
                             : std::string("\"thread\"")) +
                    ",\"instructions\":" + std::to_string(k.body.size()) +
+                   (k.stages.empty()
+                        ? std::string()
+                        : ",\"rows\":" + std::to_string(k.rowDims) +
+                              ",\"stages\":" +
+                              std::to_string(k.stages.size())) +
                    traffic + "}";
         } else if (s.kind == Step::Kind::AllReduce) {
           ++collectives;
@@ -278,7 +284,14 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
         const Kernel &k = p.kernels[s.kernel];
         out += "kernel '" + k.name + "' over " + formatShape(k.domain) + " (" +
                std::to_string(k.parallelDims) + " parallel" +
-               (k.reduce == Kernel::Reduce::Block ? ", block reduction" : "") +
+               (!k.stages.empty()
+                    ? ", a block per row of the first " +
+                          std::to_string(k.rowDims) + ", " +
+                          std::to_string(k.stages.size()) +
+                          (k.stages.size() == 1 ? " stage" : " stages") +
+                          " reducing each row first"
+                : k.reduce == Kernel::Reduce::Block ? ", block reduction"
+                                                    : "") +
                "), " + std::to_string(k.body.size()) + " instructions";
         if (!s.segments.empty()) {
           // A multi-tensor launch: the segments' points, and the tensors

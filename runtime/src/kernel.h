@@ -12,6 +12,12 @@
 //  - `outputs`: which instruction's value each output argument receives, and
 //    how values are combined over the reduction dimensions (sum, max, ...).
 //
+// A staged kernel (a LayerNorm, a softmax: statistics of each row, then the
+// row itself) first runs `stages` for each row: each stage reduces values
+// over the row (the dimensions after `rowDims`), and later stages and the
+// body read them (KOp::Local). So the row is read from memory once per
+// stage by one block of threads, and the statistics are never written.
+//
 // The CPU backend interprets this description (cpu/interpreter.h); the CUDA
 // backend generates CUDA C++ from the same description. So whatever fusion
 // and tiling decide is checked numerically on the CPU.
@@ -36,6 +42,7 @@ enum class KOp : uint8_t {
   Gather, ///< `arg` at coordinates given by instructions `indices`.
   Const,  ///< `fvalue` (float types) or `ivalue` (integers, bool).
   Index,  ///< The domain coordinate `ivalue`.
+  Local,  ///< Local `ivalue` of a staged kernel at the current row.
   // Unary: operand a.
   Neg,
   Abs,
@@ -126,6 +133,26 @@ struct KOutput {
   int32_t arg;   ///< The argument written (shape: the parallel domain).
   int32_t value; ///< The instruction whose values are written.
   Combine combine = Combine::None;
+  /// `value` is a local of a staged kernel, written once per row into an
+  /// argument shaped like the row domain (a statistic that other kernels
+  /// read too: a LayerNorm's sums, read again by its gradient).
+  bool local = false;
+};
+
+/// A value a stage of a staged kernel reduces over each row: instruction
+/// `value` of the stage's body, combined over the row's points (float sums
+/// and products in double, as outputs are), then held in the type of
+/// `value` as the kernel's next local.
+struct KStageValue {
+  int32_t value;
+  Combine combine;
+};
+
+/// One stage of a staged kernel: a body evaluated at every point of a row
+/// (it may read the locals of earlier stages), and what it reduces.
+struct KStage {
+  std::vector<KInstr> body;
+  std::vector<KStageValue> values;
 };
 
 struct KArg {
@@ -155,10 +182,23 @@ struct Kernel {
   /// stride of the reduction, then a tree in shared memory (for few points
   /// with long reductions: BatchNorm's statistics over N x H x W per
   /// channel). Chosen by the compiler; `kiln inspect` shows it.
+  /// A staged kernel has one block per row instead (Block).
   enum class Reduce : uint8_t { Thread, Block } reduce = Reduce::Thread;
+  /// A staged kernel: the first `rowDims` dimensions are its rows, and
+  /// before the body, for each row, the stages run in order, each reducing
+  /// its values over the rest of the domain (the row's points). Their values
+  /// are the kernel's locals, numbered across the stages in order, which
+  /// later stages and the body read with KOp::Local. The body then either
+  /// writes every point of the row (parallelDims is the domain's rank) or
+  /// reduces the row too (parallelDims == rowDims). Always reduce == Block.
+  int32_t rowDims = 0;
+  std::vector<KStage> stages;
   std::vector<KArg> args;
   std::vector<KInstr> body;
   std::vector<KOutput> outputs;
+
+  /// The type of every local, in order (empty without stages).
+  std::vector<DType> localTypes() const;
 
   /// Checks the description is well formed (operands defined before use,
   /// maps of the right size, outputs shaped like the parallel domain,

@@ -453,6 +453,75 @@ Span bucketSpan(const Program &p, const Step &step) {
   return s;
 }
 
+/// A kernel body (or a stage's) as a JSON list of instructions.
+std::string bodyToJson(const std::vector<KInstr> &body) {
+  std::string j = "[";
+    for (size_t n = 0; n < body.size(); ++n) {
+      const KInstr &in = body[n];
+      j += std::string(n ? "," : "") + "{\"op\":\"" + kopName(in.op) +
+           "\",\"type\":\"" + std::string(dtypeName(in.type)) + "\"";
+      for (auto [key, v] : {std::pair("a", in.a), std::pair("b", in.b),
+                            std::pair("c", in.c), std::pair("arg", in.arg)})
+        if (v >= 0)
+          j += std::string(",\"") + key + "\":" + std::to_string(v);
+      if (in.op == KOp::Load)
+        j += ",\"map\":" + ints(in.map);
+      if (in.op == KOp::Gather)
+        j += ",\"indices\":" + ints32(in.indices);
+      if (in.op == KOp::Const)
+        j += ",\"f\":" + number(in.fvalue) +
+             ",\"i\":" + std::to_string(in.ivalue);
+      if (in.op == KOp::Index || in.op == KOp::Local)
+        j += ",\"i\":" + std::to_string(in.ivalue);
+      j += "}";
+    }
+  return j + "]";
+}
+
+/// A kernel's (or a stage's) "body" list of instructions.
+std::vector<KInstr> readBody(Reader &r, const JsonValue &jk,
+                             const std::string &where) {
+  std::vector<KInstr> body;
+  for (const JsonValue &ji : r.list(jk, "body", where)) {
+      KInstr in;
+      std::string op = r.string(ji, "op", where);
+      bool known = false;
+      for (int o = 0; o <= static_cast<int>(KOp::Select); ++o)
+        if (op == kopName(static_cast<KOp>(o))) {
+          in.op = static_cast<KOp>(o);
+          known = true;
+        }
+      if (!known)
+        r.fail(where + " has unknown op '" + op + "'");
+      std::optional<DType> t = dtypeFromName(r.string(ji, "type", where));
+      if (!t)
+        r.fail(where + " has an instruction of unknown type");
+      in.type = t.value_or(DType::F32);
+      in.a = static_cast<int32_t>(r.integer(ji, "a", where, -1, false));
+      in.b = static_cast<int32_t>(r.integer(ji, "b", where, -1, false));
+      in.c = static_cast<int32_t>(r.integer(ji, "c", where, -1, false));
+      in.arg = static_cast<int32_t>(r.integer(ji, "arg", where, -1, false));
+      if (in.op == KOp::Load)
+        in.map = r.intList(ji, "map", where);
+      if (in.op == KOp::Gather)
+        in.indices = r.intList32(ji, "indices", where);
+      in.fvalue = r.real(ji, "f", where, 0);
+      in.ivalue = r.integer(ji, "i", where, 0, false);
+      body.push_back(std::move(in));
+    }
+  return body;
+}
+
+/// An output's or a stage value's "combine".
+Combine readCombine(Reader &r, const JsonValue &jo, const std::string &where) {
+  std::string c = r.string(jo, "combine", where);
+  for (Combine k : {Combine::None, Combine::Sum, Combine::Prod, Combine::Max,
+                    Combine::Min})
+    if (c == combineName(k))
+      return k;
+  r.fail(where + " has unknown combine '" + c + "'");
+  return Combine::None;
+}
 std::string programToJson(const Program &p) {
   std::string j = "{\"arena_bytes\":" + std::to_string(p.arenaBytes) +
                   ",\"init_bytes\":" + std::to_string(p.initBytes) +
@@ -478,32 +547,28 @@ std::string programToJson(const Program &p) {
            std::string(dtypeName(k.args[a].dtype)) +
            "\",\"shape\":" + ints(k.args[a].shape) +
            ",\"output\":" + (k.args[a].output ? "true" : "false") + "}";
-    j += "],\"body\":[";
-    for (size_t n = 0; n < k.body.size(); ++n) {
-      const KInstr &in = k.body[n];
-      j += std::string(n ? "," : "") + "{\"op\":\"" + kopName(in.op) +
-           "\",\"type\":\"" + std::string(dtypeName(in.type)) + "\"";
-      for (auto [key, v] : {std::pair("a", in.a), std::pair("b", in.b),
-                            std::pair("c", in.c), std::pair("arg", in.arg)})
-        if (v >= 0)
-          j += std::string(",\"") + key + "\":" + std::to_string(v);
-      if (in.op == KOp::Load)
-        j += ",\"map\":" + ints(in.map);
-      if (in.op == KOp::Gather)
-        j += ",\"indices\":" + ints32(in.indices);
-      if (in.op == KOp::Const)
-        j += ",\"f\":" + number(in.fvalue) +
-             ",\"i\":" + std::to_string(in.ivalue);
-      if (in.op == KOp::Index)
-        j += ",\"i\":" + std::to_string(in.ivalue);
-      j += "}";
+    j += "],\"body\":" + bodyToJson(k.body);
+    if (!k.stages.empty()) {
+      j += ",\"rows\":" + std::to_string(k.rowDims) + ",\"stages\":[";
+      for (size_t st = 0; st < k.stages.size(); ++st) {
+        j += std::string(st ? "," : "") +
+             "{\"body\":" + bodyToJson(k.stages[st].body) + ",\"values\":[";
+        for (size_t v = 0; v < k.stages[st].values.size(); ++v)
+          j += std::string(v ? "," : "") + "{\"value\":" +
+               std::to_string(k.stages[st].values[v].value) +
+               ",\"combine\":\"" +
+               combineName(k.stages[st].values[v].combine) + "\"}";
+        j += "]}";
+      }
+      j += "]";
     }
-    j += "],\"outputs\":[";
+    j += ",\"outputs\":[";
     for (size_t o = 0; o < k.outputs.size(); ++o)
       j += std::string(o ? "," : "") +
            "{\"arg\":" + std::to_string(k.outputs[o].arg) +
            ",\"value\":" + std::to_string(k.outputs[o].value) +
-           ",\"combine\":\"" + combineName(k.outputs[o].combine) + "\"}";
+           ",\"combine\":\"" + combineName(k.outputs[o].combine) + "\"" +
+           (k.outputs[o].local ? ",\"local\":true}" : "}");
     j += "]}";
   }
   j += "],\n\"entries\":[";
@@ -648,47 +713,25 @@ Status programFromJson(std::string_view json, const std::string &origin,
       a.output = r.boolean(ja, "output");
       k.args.push_back(std::move(a));
     }
-    for (const JsonValue &ji : r.list(jk, "body", where)) {
-      KInstr in;
-      std::string op = r.string(ji, "op", where);
-      bool known = false;
-      for (int o = 0; o <= static_cast<int>(KOp::Select); ++o)
-        if (op == kopName(static_cast<KOp>(o))) {
-          in.op = static_cast<KOp>(o);
-          known = true;
-        }
-      if (!known)
-        r.fail(where + " has unknown op '" + op + "'");
-      std::optional<DType> t = dtypeFromName(r.string(ji, "type", where));
-      if (!t)
-        r.fail(where + " has an instruction of unknown type");
-      in.type = t.value_or(DType::F32);
-      in.a = static_cast<int32_t>(r.integer(ji, "a", where, -1, false));
-      in.b = static_cast<int32_t>(r.integer(ji, "b", where, -1, false));
-      in.c = static_cast<int32_t>(r.integer(ji, "c", where, -1, false));
-      in.arg = static_cast<int32_t>(r.integer(ji, "arg", where, -1, false));
-      if (in.op == KOp::Load)
-        in.map = r.intList(ji, "map", where);
-      if (in.op == KOp::Gather)
-        in.indices = r.intList32(ji, "indices", where);
-      in.fvalue = r.real(ji, "f", where, 0);
-      in.ivalue = r.integer(ji, "i", where, 0, false);
-      k.body.push_back(std::move(in));
+    k.body = readBody(r, jk, where);
+    if (jk.get("stages")) {
+      k.rowDims = static_cast<int32_t>(r.integer(jk, "rows", where));
+      for (const JsonValue &js : r.list(jk, "stages", where)) {
+        KStage st;
+        st.body = readBody(r, js, where);
+        for (const JsonValue &jv : r.list(js, "values", where))
+          st.values.push_back(
+              {static_cast<int32_t>(r.integer(jv, "value", where)),
+               readCombine(r, jv, where)});
+        k.stages.push_back(std::move(st));
+      }
     }
     for (const JsonValue &jo : r.list(jk, "outputs", where)) {
       KOutput o;
       o.arg = static_cast<int32_t>(r.integer(jo, "arg", where));
       o.value = static_cast<int32_t>(r.integer(jo, "value", where));
-      std::string c = r.string(jo, "combine", where);
-      bool known = false;
-      for (Combine k2 : {Combine::None, Combine::Sum, Combine::Prod,
-                         Combine::Max, Combine::Min})
-        if (c == combineName(k2)) {
-          o.combine = k2;
-          known = true;
-        }
-      if (!known)
-        r.fail(where + " has unknown combine '" + c + "'");
+      o.combine = readCombine(r, jo, where);
+      o.local = r.boolean(jo, "local");
       k.outputs.push_back(o);
     }
     p.kernels.push_back(std::move(k));

@@ -1,5 +1,6 @@
 //===- KernelTest.cpp - the kernel description and the CPU interpreter ----===//
 #include "runtime/src/cpu/interpreter.h"
+#include "test/unit/RowReduction.h"
 
 #include <gtest/gtest.h>
 
@@ -107,22 +108,20 @@ TEST(Kernel, MatMulAsAReduction) {
 TEST(Kernel, SplitReductionsOverFewParallelPoints) {
   const int64_t C = 3, N = 5, HW = 7001; // 35005 points: 3 segments each.
   Builder b({C, N, HW}, 1);
-  int32_t x = b.arg(DType::F32, {N, C, HW}),
-          sum = b.arg(DType::F64, {C}, true), mx = b.arg(DType::F32, {C}, true),
-          mn = b.arg(DType::I64, {C}, true);
+  int32_t x = b.arg(DType::F32, {N, C, HW}), sum = b.arg(DType::F64, {C}, true),
+          mx = b.arg(DType::F32, {C}, true), mn = b.arg(DType::I64, {C}, true);
   int32_t lx = b.load(x, {0, 1, 0, 0, /**/ 1, 0, 0, 0, /**/ 0, 0, 1, 0});
   b.output(sum, b.op(KOp::Cast, DType::F64, lx), Combine::Sum);
   b.output(mx, lx, Combine::Max);
   // The smallest of c - n - i is c - (N - 1) - (HW - 1), at the last point.
   b.output(mn,
            b.op(KOp::Sub, DType::I64,
-                b.op(KOp::Sub, DType::I64, b.index(0), b.index(1)),
-                b.index(2)),
+                b.op(KOp::Sub, DType::I64, b.index(0), b.index(1)), b.index(2)),
            Combine::Min);
   std::vector<float> xs(N * C * HW);
   for (size_t i = 0; i < xs.size(); ++i)
     xs[i] = float(std::sin(double(i))) - 0.25f;
-  xs[(3 * C + 2) * HW + 6999] = NAN; // Channel 2's max is NaN.
+  xs[(3 * C + 2) * HW + 6999] = NAN;  // Channel 2's max is NaN.
   xs[(4 * C + 1) * HW + 7000] = 5.0f; // Channel 1's max is in the last lane.
   std::vector<double> sums(C);
   std::vector<float> maxes(C);
@@ -182,6 +181,30 @@ TEST(Kernel, SoftmaxInThreeKernels) {
     for (int64_t c = 0; c < C; ++c)
       EXPECT_NEAR(y[r * C + c], std::exp(double(x[r * C + c]) - mxv) / sum,
                   1e-6);
+  }
+}
+
+/// The softmax as one staged kernel gives the three kernels' results bit
+/// for bit on the CPU (the same arithmetic in the same order), and writes
+/// its local output (the sums).
+TEST(Kernel, SoftmaxAsOneStagedKernel) {
+  const int64_t R = 5, C = 300;
+  std::vector<float> x(R * C), y(R * C, -1), sums(R, -1);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = float(std::sin(0.7 * double(i))) * 4.0f;
+  Kernel k = kiln::test::stagedSoftmax(R, C);
+  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+  ASSERT_TRUE(cpu::runKernel(k, {x.data(), y.data(), sums.data()}).ok());
+  for (int64_t r = 0; r < R; ++r) {
+    float mx = -INFINITY;
+    for (int64_t c = 0; c < C; ++c)
+      mx = std::max(mx, x[r * C + c]);
+    double sum = 0;
+    for (int64_t c = 0; c < C; ++c)
+      sum += std::exp(x[r * C + c] - mx);
+    EXPECT_EQ(sums[r], float(sum)) << r;
+    for (int64_t c = 0; c < C; ++c)
+      EXPECT_EQ(y[r * C + c], std::exp(x[r * C + c] - mx) / float(sum)) << r;
   }
 }
 
@@ -319,6 +342,50 @@ TEST(KernelVerify, ReportsMalformedKernels) {
     EXPECT_EQ(b.k.verify().toString(),
               "INTERNAL: kernel 'test': instruction 2 (add) has operands of "
               "another type than its result");
+  }
+  // Staged kernels.
+  {
+    Kernel k = kiln::test::stagedSoftmax(2, 3);
+    k.stages[0].body.push_back(k.stages[1].body[1]); // Reads local 0 itself.
+    EXPECT_EQ(k.verify().toString(),
+              "INTERNAL: kernel 'staged_softmax': stage 0 instruction 1 "
+              "(local) reads local 0 (no stage computes one before it)");
+  }
+  {
+    Kernel k = kiln::test::stagedSoftmax(2, 3);
+    k.body[4].ivalue = 2;
+    EXPECT_EQ(k.verify().toString(),
+              "INTERNAL: kernel 'staged_softmax': instruction 4 (local) reads "
+              "local 2 (2 are computed before it)");
+  }
+  {
+    Kernel k = kiln::test::stagedSoftmax(2, 3);
+    k.reduce = Kernel::Reduce::Thread;
+    EXPECT_EQ(k.verify().toString(),
+              "INTERNAL: kernel 'staged_softmax': a staged kernel runs a "
+              "block per row (reduce = block)");
+  }
+  {
+    Kernel k = kiln::test::stagedSoftmax(2, 3);
+    k.args[2].shape = {2, 3};
+    EXPECT_EQ(k.verify().toString(),
+              "INTERNAL: kernel 'staged_softmax': output 1's argument is not "
+              "shaped like the rows");
+  }
+  {
+    Kernel k = kiln::test::stagedSoftmax(2, 3);
+    k.stages[1].values[0].combine = Combine::None;
+    EXPECT_EQ(k.verify().toString(),
+              "INTERNAL: kernel 'staged_softmax': stage 1 reduces a value "
+              "without a combine");
+  }
+  {
+    Kernel k = kiln::test::stagedSoftmax(2, 3);
+    k.rowDims = 2;
+    EXPECT_EQ(k.verify().toString(),
+              "INTERNAL: kernel 'staged_softmax': a staged kernel's rows (2 "
+              "dimensions) come before its parallel ones and leave "
+              "dimensions to reduce");
   }
 }
 

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/src/session.h"
+#include "test/unit/RowReduction.h"
 #include "runtime/src/safetensors.h"
 
 #include "TestMlp.h"
@@ -134,6 +135,24 @@ TEST(Program, JsonRoundTrips) {
   EXPECT_EQ(programToJson(back), json);
   EXPECT_EQ(back.kernels[0].body[2].op, KOp::Max);
   EXPECT_TRUE(back.entries[0].steps[0].gemm.transB);
+}
+
+TEST(Program, StagedKernelsRoundTrip) {
+  Mlp m = makeMlp();
+  m.program.kernels.push_back(kiln::test::stagedSoftmax(4, 9));
+  std::string json = programToJson(m.program);
+  Program back;
+  Status status = programFromJson(json, "m.kiln", back);
+  ASSERT_TRUE(status.ok()) << status.toString();
+  EXPECT_EQ(programToJson(back), json);
+  const Kernel &k = back.kernels.back();
+  ASSERT_EQ(k.stages.size(), 2u);
+  EXPECT_EQ(k.rowDims, 1);
+  EXPECT_EQ(k.stages[1].values[0].combine, Combine::Sum);
+  EXPECT_EQ(k.body[4].op, KOp::Local);
+  EXPECT_EQ(k.body[4].ivalue, 1);
+  EXPECT_TRUE(k.outputs[1].local);
+  EXPECT_TRUE(k.verify().ok()) << k.verify().message();
 }
 
 TEST(Program, NonFiniteConstantsRoundTrip) {

@@ -123,9 +123,9 @@ INSTANTIATE_TEST_SUITE_P(
 /// A block reduction (a block of threads per parallel point, a tree in
 /// shared memory), as the compiler chooses for few points with long
 /// reductions: its printed code gives the interpreter's sums and maxima.
-/// (Emulated with one thread a block: the loops and the tree's bounds, not
-/// the parallel schedule, are what this checks; NVRTC compiles it in the
-/// cuda.precompile test and the benchmark script.)
+/// (Emulated with a block of four host threads: the trees, barriers and
+/// strides run, though not at a GPU's width or timing; NVRTC compiles it in
+/// the cuda.precompile test and the benchmark script.)
 TEST(CudaEmulationKernels, BlockReductionMatchesTheInterpreter) {
   rt::Kernel k = kiln::test::rowReduction(
       "block_sum_max", 3, 1500, {rt::Combine::Sum, rt::Combine::Max});
@@ -154,6 +154,40 @@ TEST(CudaEmulationKernels, BlockReductionMatchesTheInterpreter) {
     EXPECT_EQ(max[1][p], max[0][p]) << p;
     EXPECT_NE(sum[0][p], -1.0f);
   }
+}
+
+/// A staged kernel (a softmax: the row's maximum, then its sum of
+/// exponentials, then each point), rows longer than the emulated block:
+/// the printed code gives the interpreter's values and writes the local
+/// output.
+TEST(CudaEmulationKernels, StagedKernelMatchesTheInterpreter) {
+  const int64_t R = 3, C = 1500;
+  rt::Kernel k = kiln::test::stagedSoftmax(R, C);
+  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+  std::string dir = testing::TempDir() + "/kiln-cuda-staged";
+  std::filesystem::create_directories(dir);
+  std::string error;
+  LaunchFn launch = buildHostModule({k}, dir, error);
+  ASSERT_TRUE(launch) << error;
+  std::vector<float> in(R * C), y[2], sum[2];
+  for (size_t i = 0; i < in.size(); ++i)
+    in[i] = float(std::cos(0.31 * double(i))) * 5.0f;
+  for (int emulated = 0; emulated < 2; ++emulated) {
+    y[emulated].assign(R * C, -1);
+    sum[emulated].assign(R, -1);
+    std::vector<void *> args = {in.data(), y[emulated].data(),
+                                sum[emulated].data()};
+    if (emulated)
+      launch(0, args.data(), 0);
+    else
+      ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    EXPECT_NEAR(sum[1][r], sum[0][r], 1e-4 * sum[0][r]) << r;
+    EXPECT_GT(sum[0][r], 1.0f) << r;
+  }
+  for (size_t i = 0; i < in.size(); ++i)
+    ASSERT_NEAR(y[1][i], y[0][i], 1e-6) << i;
 }
 
 /// A segmented reduction (a sum of squares per tensor, one launch): each

@@ -14,7 +14,7 @@
 namespace kiln::test {
 
 /// The program's kernels as printHostModule writes them (CUDA's builtins
-/// emulated: one thread walks every point), plus `extra` CUDA source
+/// emulated: a launch is one block of a few threads), plus `extra` CUDA source
 /// compiled under the same emulation, built by the host compiler in `dir`
 /// and loaded: its dlopen handle, or null with `error` saying why.
 inline void *buildHostModule(const std::vector<runtime::Kernel> &kernels,
@@ -25,7 +25,7 @@ inline void *buildHostModule(const std::vector<runtime::Kernel> &kernels,
     return nullptr;
   std::ofstream(dir + "/module.cpp") << source << extra;
   std::string command = std::string(KILN_HOST_CXX) +
-                        " -std=c++17 -O1 -shared -fPIC -w " + dir +
+                        " -std=c++17 -O1 -pthread -shared -fPIC -w " + dir +
                         "/module.cpp -o " + dir + "/module.so 2> " + dir +
                         "/log.txt";
   if (std::system(command.c_str()) != 0) {

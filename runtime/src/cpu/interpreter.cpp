@@ -567,6 +567,9 @@ private:
         for (int64_t l = 0; l < n; ++l)
           out.i[l] = coords_[in.ivalue][l];
         break;
+      case KOp::Local: // runStaged() turns them into loads.
+        return Status(KILN_STATUS_INTERNAL,
+                      "kernel '" + k_.name + "' reads a local outside a stage");
       case KOp::Cast:
         for (int64_t l = 0; l < n; ++l) {
           if (out.kind == Kind::Int)
@@ -855,6 +858,77 @@ Status spread(int64_t items, bool small,
   return Status();
 }
 
+/// A staged kernel on the CPU: each stage runs as a kernel of its own over
+/// the rows, writing its values (the locals) to a row-shaped scratch (or to
+/// the argument of the output that writes the local), then the body runs
+/// reading them. The same arithmetic in the same order as the unfused
+/// kernels, so fusing rows changes no bit on the CPU.
+Status runStaged(const Kernel &k, const std::vector<void *> &args) {
+  size_t rank = k.domain.size();
+  std::vector<int64_t> rowShape(k.domain.begin(), k.domain.begin() + k.rowDims);
+  int64_t rows = 1;
+  for (int64_t d : rowShape)
+    rows *= d;
+  std::vector<DType> types = k.localTypes();
+  std::vector<void *> local(types.size(), nullptr);
+  for (const KOutput &o : k.outputs)
+    if (o.local)
+      local[o.value] = args[o.arg];
+  std::vector<std::vector<uint8_t>> scratch(types.size());
+  for (size_t l = 0; l < types.size(); ++l)
+    if (!local[l]) {
+      scratch[l].resize(size_t(rows) * dtypeSize(types[l]));
+      local[l] = scratch[l].data();
+    }
+  // A local is read at the row: its coordinate j is domain coordinate j.
+  std::vector<int64_t> rowMap(size_t(k.rowDims) * (rank + 1), 0);
+  for (int32_t j = 0; j < k.rowDims; ++j)
+    rowMap[j * (rank + 1) + j] = 1;
+  // `body` over `k`'s domain and arguments, then the first `n` locals as
+  // arguments that its Local instructions load.
+  auto lowered = [&](const std::vector<KInstr> &body, size_t n) {
+    Kernel sub;
+    sub.name = k.name;
+    sub.domain = k.domain;
+    sub.args = k.args;
+    for (size_t l = 0; l < n; ++l)
+      sub.args.push_back({types[l], rowShape, false});
+    sub.body = body;
+    for (KInstr &in : sub.body)
+      if (in.op == KOp::Local) {
+        in.op = KOp::Load;
+        in.arg = int32_t(k.args.size() + size_t(in.ivalue));
+        in.map = rowMap;
+        in.ivalue = 0;
+      }
+    return sub;
+  };
+  size_t first = 0;
+  for (const KStage &stage : k.stages) {
+    Kernel sub = lowered(stage.body, first);
+    sub.parallelDims = k.rowDims;
+    std::vector<void *> a = args;
+    a.insert(a.end(), local.begin(), local.begin() + first);
+    for (size_t v = 0; v < stage.values.size(); ++v) {
+      sub.args.push_back({types[first + v], rowShape, true});
+      a.push_back(local[first + v]);
+      sub.outputs.push_back({int32_t(sub.args.size() - 1),
+                             stage.values[v].value, stage.values[v].combine});
+    }
+    if (Status s = runKernel(sub, a); !s.ok())
+      return s;
+    first += stage.values.size();
+  }
+  Kernel body = lowered(k.body, first);
+  body.parallelDims = k.parallelDims;
+  for (const KOutput &o : k.outputs)
+    if (!o.local)
+      body.outputs.push_back(o);
+  std::vector<void *> a = args;
+  a.insert(a.end(), local.begin(), local.end());
+  return runKernel(body, a);
+}
+
 } // namespace
 
 Status runKernel(const Kernel &kernel, const std::vector<void *> &args) {
@@ -863,6 +937,8 @@ Status runKernel(const Kernel &kernel, const std::vector<void *> &args) {
                   "kernel '" + kernel.name + "' takes " +
                       std::to_string(kernel.args.size()) + " arguments, got " +
                       std::to_string(args.size()));
+  if (!kernel.stages.empty())
+    return runStaged(kernel, args);
   // Chunks of lanes (or segments of split reductions) are independent:
   // spread them over the cores when the kernel has enough work to pay for it.
   int64_t parallel = 1, total = 1;

@@ -695,13 +695,15 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
   // The points of a launch over `n` (a segmented kernel's size) and the
   // grid that covers them: a block per point for block reductions, a
   // thread per point otherwise; at most 32 blocks per SM (grid-stride).
+  // (A staged kernel's points are its rows: a block each.)
+  const int32_t pointDims = k.stages.empty() ? k.parallelDims : k.rowDims;
   auto pointsOf = [&](int64_t n) -> int64_t {
-    if (k.parallelDims == 0)
+    if (pointDims == 0)
       return 1;
     if (k.segmented)
       return n;
     int64_t points = 1;
-    for (int32_t d = 0; d < k.parallelDims; ++d)
+    for (int32_t d = 0; d < pointDims; ++d)
       points *= k.domain[d];
     return points;
   };

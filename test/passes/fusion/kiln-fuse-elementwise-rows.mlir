@@ -1,0 +1,79 @@
+// RUN: kiln-opt %s --split-input-file --kiln-lower-to-linalg --kiln-fuse-elementwise | FileCheck %s
+
+// Row kernels: reductions of each row (the first loops kept, the rest
+// reduced) and the kernel that reads their results at the row become one
+// kiln.row_kernel, which the code generator emits as one staged kernel.
+
+// A softmax: the row's maximum, the sum of exponentials (which reads the
+// maximum), then the quotient: three kernels, one launch.
+// CHECK-LABEL: func.func @softmax
+// CHECK: %[[R:.*]] = kiln.row_kernel rows 1 {
+// CHECK: %[[MAX:.*]] = linalg.generic {{.*}}["parallel", "reduction"]{{.*}}ins(%arg0 :
+// CHECK: arith.maximumf
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}}["parallel", "reduction"]{{.*}}ins(%arg0, %[[MAX]] :
+// CHECK: math.exp
+// CHECK: %[[Y:.*]] = linalg.generic {{.*}}["parallel", "parallel"]{{.*}}ins(%arg0, %[[MAX]], %[[SUM]] :
+// CHECK: arith.divf
+// CHECK: kiln.yield %[[Y]] : tensor<8x10xf32>
+// CHECK: return %[[R]]
+func.func @softmax(%x: tensor<8x10xf32>) -> tensor<8x10xf32> {
+  %0 = kiln.softmax %x : (tensor<8x10xf32>) -> tensor<8x10xf32>
+  return %0 : tensor<8x10xf32>
+}
+
+// -----
+
+// A LayerNorm over the last axis of a 3-D tensor: two leading row loops.
+// CHECK-LABEL: func.func @layer_norm
+// CHECK: kiln.row_kernel rows 2 {
+// CHECK-COUNT-2: linalg.generic {{.*}}["parallel", "parallel", "reduction"]
+// CHECK: linalg.generic {{.*}}["parallel", "parallel", "parallel"]
+// CHECK: math.sqrt
+// CHECK: kiln.yield
+// CHECK-NOT: linalg.generic
+func.func @layer_norm(%x: tensor<2x6x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<2x6x8xf32> {
+  %0 = kiln.layer_norm %x, %g, %b {axis = 2 : i64} : (tensor<2x6x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x6x8xf32>
+  return %0 : tensor<2x6x8xf32>
+}
+
+// -----
+
+// A statistic that is also read after the group (here returned) is
+// yielded too: the staged kernel writes it once per row.
+// CHECK-LABEL: func.func @statistic_read_later
+// CHECK: %[[R:.*]]:2 = kiln.row_kernel rows 1 {
+// CHECK: %[[S:.*]] = linalg.generic {{.*}}["parallel", "reduction"]
+// CHECK: %[[Y:.*]] = linalg.generic {{.*}}["parallel", "parallel"]{{.*}}ins(%arg0, %[[S]] :
+// CHECK: kiln.yield %[[Y]], %[[S]] : tensor<4x8xf32>, tensor<4xf32>
+// CHECK: kiln.reshape %[[R]]#1
+// CHECK: return %[[R]]#0
+func.func @statistic_read_later(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x1xf32>) {
+  %s = kiln.reduce_sum %x {axes = array<i64: 1>, keepdims = true} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+  %d = kiln.sub %x, %s : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  return %d, %s : tensor<4x8xf32>, tensor<4x1xf32>
+}
+
+// -----
+
+// Not a row kernel: the sums of the rows are read along the other axis
+// (a column broadcast), not at the row.
+// CHECK-LABEL: func.func @read_across_rows
+// CHECK-NOT: kiln.row_kernel
+// CHECK: linalg.generic {{.*}}["parallel", "reduction"]
+// CHECK: linalg.generic {{.*}}["parallel", "parallel"]
+func.func @read_across_rows(%x: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  %s = kiln.reduce_sum %x {axes = array<i64: 1>, keepdims = false} : (tensor<4x4xf32>) -> tensor<4xf32>
+  %d = kiln.sub %x, %s : (tensor<4x4xf32>, tensor<4xf32>) -> tensor<4x4xf32>
+  return %d : tensor<4x4xf32>
+}
+
+// -----
+
+// Not a row kernel: two long rows would keep two blocks of threads busy
+// where the unfused quotient spreads over the whole GPU.
+// CHECK-LABEL: func.func @few_long_rows
+// CHECK-NOT: kiln.row_kernel
+func.func @few_long_rows(%x: tensor<2x4096xf32>) -> tensor<2x4096xf32> {
+  %0 = kiln.softmax %x : (tensor<2x4096xf32>) -> tensor<2x4096xf32>
+  return %0 : tensor<2x4096xf32>
+}

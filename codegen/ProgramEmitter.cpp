@@ -741,6 +741,19 @@ LogicalResult Emitter::emitRowKernel(g::RowKernelOp op) {
                             << rows
                             << " but does not reduce each row over its other "
                                "loops";
+    // Its results hold the rows in the kernel's order (as the kernel's
+    // locals do).
+    for (OpOperand &init : stageOp.getDpsInitsMutable()) {
+      AffineMap map = stageOp.getMatchingIndexingMap(&init);
+      for (auto [r, e] : llvm::enumerate(map.getResults())) {
+        auto d = dyn_cast<AffineDimExpr>(e);
+        if (!d || form.newIndex[d.getPosition()] != r)
+          return error(stageOp)
+                 << "is a stage of a kiln.row_kernel that writes its rows "
+                    "in another order than its loops: "
+                 << AffineMapAttr::get(map);
+      }
+    }
     for (auto [result, value, combine] :
          llvm::zip(stageOp->getResults(), form.values, form.combines)) {
       stage.values.push_back({value, combine});

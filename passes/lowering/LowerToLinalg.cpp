@@ -1143,7 +1143,9 @@ struct LowerToLinalgPass final
     //    generator takes directly stay.
     SmallVector<Operation *> ops;
     func.walk([&](Operation *op) {
-      if (isa<graph::KilnDialect>(op->getDialect()))
+      // (A kiln.row_kernel already groups kernels: what it holds lowers.)
+      if (isa<graph::KilnDialect>(op->getDialect()) &&
+          !isa<g::RowKernelOp, g::YieldOp>(op))
         ops.push_back(op);
     });
     bool failed = false;

@@ -23,5 +23,11 @@
 // RUN: not kiln compile %S/Inputs/dynamic-batch.mlir --emit mlir -o %t 2>&1 | FileCheck %s --check-prefix=DYNAMIC
 // DYNAMIC: dynamic-batch.mlir:3:8: error: 'kiln.matmul' op result type 'tensor<?x10xf32>' still has a dynamic size after shape inference
 
+// Kernel-level IR the code generator cannot emit as one staged kernel.
+// RUN: not kiln compile %S/Inputs/row-kernel-read-across.mlir --inference -o %t 2>&1 | FileCheck %s --check-prefix=ACROSS
+// ACROSS: row-kernel-read-across.mlir:16:10: error: 'linalg.generic' op reads a row statistic of its kiln.row_kernel other than at the row: affine_map<(d0, d1) -> (d1)>
+// RUN: not kiln compile %S/Inputs/row-kernel-bad-stage.mlir --inference -o %t 2>&1 | FileCheck %s --check-prefix=STAGE-ORDER
+// STAGE-ORDER: row-kernel-bad-stage.mlir:12:10: error: 'linalg.generic' op is a stage of a kiln.row_kernel that writes its rows in another order than its loops: affine_map<(d0, d1, d2) -> (d1, d0)>
+
 // None of the failures above wrote the output file.
 // RUN: not test -e %t

@@ -453,3 +453,20 @@ func.func @gemm_relu_grad_shapes(%a: tensor<4x3xf32>, %b: tensor<3x5xf32>, %m: t
   %0:2 = kiln.gemm_relu_grad %a, %b, %m : (tensor<4x3xf32>, tensor<3x5xf32>, tensor<4x6xf32>) -> (tensor<4x5xf32>, tensor<5xf32>)
   return
 }
+
+// -----
+
+func.func @row_kernel_yield_types(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{'kiln.row_kernel' op yields 1 values whose types differ from its results'}}
+  %0 = kiln.row_kernel rows 1 {
+    kiln.yield %x : tensor<4x8xf32>
+  } : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @yield_outside_row_kernel(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{'kiln.yield' op expects parent op 'kiln.row_kernel'}}
+  kiln.yield %x : tensor<4x8xf32>
+}

@@ -384,3 +384,19 @@ func.func @gemm_epilogues(%a: tensor<4x3xf32>, %b: tensor<5x3xf32>, %y: tensor<4
   %1:2 = kiln.gemm_relu_grad %a, %b, %y {trans_b = true} : (tensor<4x3xf32>, tensor<5x3xf32>, tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<5xf32>)
   return %0, %1#0, %1#1 : tensor<4x5xf32>, tensor<4x5xf32>, tensor<5xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @row_kernel
+// CHECK: %[[R:.*]] = kiln.row_kernel rows 1 {
+// CHECK: %[[S:.*]] = kiln.reduce_sum
+// CHECK: kiln.yield %[[S]] : tensor<4x1xf32>
+// CHECK: } : tensor<4x1xf32>
+// CHECK: return %[[R]]
+func.func @row_kernel(%x: tensor<4x8xf32>) -> tensor<4x1xf32> {
+  %0 = kiln.row_kernel rows 1 {
+    %s = kiln.reduce_sum %x {axes = array<i64: 1>, keepdims = true} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+    kiln.yield %s : tensor<4x1xf32>
+  } : tensor<4x1xf32>
+  return %0 : tensor<4x1xf32>
+}

@@ -481,39 +481,57 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   a.erase();
 }
 
-/// Whether `op` reduces each row of its first `rows` loops over the rest:
-/// those loops parallel, the rest reductions, every output written at the
-/// row (the first `rows` loops in order), every output combined.
-bool reducesRows(linalg::GenericOp op, unsigned rows) {
-  if (!op || rows == 0 || op.getNumLoops() <= rows ||
-      op.getNumParallelLoops() != rows)
-    return false;
+/// `op`'s loops in the code generator's order: the parallel ones, then the
+/// reduced ones (each in loop order). A row kernel's rows are the first
+/// loops in this order.
+SmallVector<unsigned> kernelOrder(linalg::GenericOp op) {
+  SmallVector<unsigned> order;
   auto iterators = op.getIteratorTypesArray();
-  for (unsigned d = 0; d < rows; ++d)
-    if (iterators[d] != utils::IteratorType::parallel)
-      return false;
-  for (OpOperand &init : op.getDpsInitsMutable()) {
-    AffineMap map = op.getMatchingIndexingMap(&init);
-    if (map != AffineMap::getMultiDimIdentityMap(op.getNumLoops(),
-                                                 op.getContext())
-                   .getMajorSubMap(rows))
+  for (bool reduction : {false, true})
+    for (unsigned d = 0; d < iterators.size(); ++d)
+      if ((iterators[d] == utils::IteratorType::reduction) == reduction)
+        order.push_back(d);
+  return order;
+}
+
+/// `op`'s loop sizes in kernelOrder().
+SmallVector<int64_t> kernelRanges(linalg::GenericOp op) {
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges(), ordered;
+  for (unsigned d : kernelOrder(op))
+    ordered.push_back(ranges[d]);
+  return ordered;
+}
+
+/// Whether `map` (over `op`'s loops) gives the first `rows` loops of
+/// kernelOrder(op), in that order, and nothing else.
+bool isRowMap(linalg::GenericOp op, AffineMap map, unsigned rows) {
+  SmallVector<unsigned> order = kernelOrder(op);
+  if (map.getNumResults() != rows || rows > order.size())
+    return false;
+  for (auto [j, e] : llvm::enumerate(map.getResults())) {
+    auto d = dyn_cast<AffineDimExpr>(e);
+    if (!d || d.getPosition() != order[j])
       return false;
   }
   return true;
 }
 
-/// Whether `reader` reads `operand` at the row: the first `rows` loops in
-/// order, nothing else.
-bool readsAtRow(linalg::GenericOp reader, OpOperand *operand, unsigned rows) {
-  AffineMap map = reader.getMatchingIndexingMap(operand);
-  if (map.getNumResults() != rows)
+/// Whether `op` reduces each row over the rest of its loops: `rows`
+/// parallel loops (BatchNorm's channel need not come first), at least one
+/// reduced, every output written at the row.
+bool reducesRows(linalg::GenericOp op, unsigned rows) {
+  if (!op || rows == 0 || op.getNumLoops() <= rows ||
+      op.getNumParallelLoops() != rows)
     return false;
-  for (auto [j, e] : llvm::enumerate(map.getResults())) {
-    auto d = dyn_cast<AffineDimExpr>(e);
-    if (!d || d.getPosition() != j)
+  for (OpOperand &init : op.getDpsInitsMutable())
+    if (!isRowMap(op, op.getMatchingIndexingMap(&init), rows))
       return false;
-  }
   return true;
+}
+
+/// Whether `reader` reads `operand` at the row.
+bool readsAtRow(linalg::GenericOp reader, OpOperand *operand, unsigned rows) {
+  return isRowMap(reader, reader.getMatchingIndexingMap(operand), rows);
 }
 
 /// Whether `user` (outside a group that runs where `main` is) may read a
@@ -539,14 +557,14 @@ bool readAfter(linalg::GenericOp main, Operation *user) {
 SmallVector<linalg::GenericOp> rowStages(linalg::GenericOp main,
                                          unsigned rows) {
   SmallVector<linalg::GenericOp> stages, work{main};
-  SmallVector<int64_t> ranges = main.getStaticLoopRanges();
+  SmallVector<int64_t> ranges = kernelRanges(main);
   while (!work.empty()) {
     linalg::GenericOp reader = work.pop_back_val();
     for (OpOperand *in : reader.getDpsInputOperands()) {
       auto p = in->get().getDefiningOp<linalg::GenericOp>();
       if (!p || llvm::is_contained(stages, p) ||
           p->getBlock() != main->getBlock() || !reducesRows(p, rows) ||
-          p.getStaticLoopRanges() != ranges || !readsAtRow(reader, in, rows))
+          kernelRanges(p) != ranges || !readsAtRow(reader, in, rows))
         continue;
       stages.push_back(p);
       work.push_back(p);
@@ -600,7 +618,7 @@ constexpr int64_t kLongRow = 1024;
 
 bool worthRowKernel(linalg::GenericOp main, unsigned rows) {
   int64_t rowCount = 1, inner = 1;
-  for (auto [d, size] : llvm::enumerate(main.getStaticLoopRanges())) {
+  for (auto [d, size] : llvm::enumerate(kernelRanges(main))) {
     if (ShapedType::isDynamic(size))
       return false;
     (d < rows ? rowCount : inner) *= size;
@@ -705,15 +723,12 @@ struct FuseElementwisePass final
     for (linalg::GenericOp main : llvm::reverse(mains)) {
       if (main->getParentOp() != getOperation().getOperation())
         continue; // Already a stage of a later kernel's group.
-      auto iterators = main.getIteratorTypesArray();
+      // An all-parallel main kernel's rows are its first loops (it writes
+      // each point of a row); a reducing one reduces each of its rows.
+      bool reducing = main.getNumParallelLoops() != main.getNumLoops();
       for (unsigned rows = main.getNumParallelLoops(); rows > 0; --rows) {
-        if (llvm::any_of(ArrayRef(iterators).take_front(rows),
-                         [](utils::IteratorType t) {
-                           return t != utils::IteratorType::parallel;
-                         }) ||
-            (main.getNumParallelLoops() != main.getNumLoops() &&
-             !reducesRows(main, rows)))
-          continue;
+        if (reducing && !reducesRows(main, rows))
+          break;
         if (!worthRowKernel(main, rows))
           break;
         SmallVector<linalg::GenericOp> stages = rowStages(main, rows);

@@ -53,12 +53,15 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     eliminated before siblings merge.
 
     Last, row kernels: a kernel that reads, at the row, the results of
-    reductions over its own loop nest (each row of the first N loops
-    reduced over the rest, every such loop parallel: a LayerNorm's sum and
-    sum of squares, a softmax's maximum and sum of exponentials) is grouped
-    with those reductions (and the reductions they read likewise) into one
-    `kiln.row_kernel rows N`, emitted as one staged kernel that a GPU runs
-    with a block of threads per row. The group stands where the reading
+    reductions over its own loop nest is grouped with those reductions (and
+    the reductions they read likewise) into one `kiln.row_kernel rows N`,
+    emitted as one staged kernel that a GPU runs with a block of threads
+    per row. Rows are the first N loops in the code generator's order
+    (parallel loops, then reduced ones): for a kernel that writes every
+    point, its first N loops; for one that reduces, its parallel loops. A
+    LayerNorm's sum and sum of squares with its normalization, a softmax's
+    maximum and sum of exponentials with its quotient, BatchNorm's channel
+    sum with its sum of squared deviations. The group stands where the reading
     kernel stood; a reduction whose result is read elsewhere too joins only
     when every such reader comes later (views of it move after the group),
     and the group yields it. Working from the last kernel up, the group's

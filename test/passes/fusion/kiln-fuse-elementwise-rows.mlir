@@ -55,6 +55,27 @@ func.func @statistic_read_later(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor
 
 // -----
 
+// BatchNorm's statistics: the rows (channels) are not the first loops, and
+// the main kernel reduces its rows too (the sum of squared deviations reads
+// the channel's sum): the staged kernel's rows come first in the code
+// generator's order (parallel loops, then reduced ones).
+// CHECK-LABEL: func.func @channel_statistics
+// CHECK: %[[R:.*]] = kiln.row_kernel rows 1 {
+// CHECK: %[[S:.*]] = linalg.generic {{.*}}["reduction", "parallel", "reduction", "reduction"]{{.*}}ins(%arg0 :
+// CHECK: %[[V:.*]] = linalg.generic {{.*}}["reduction", "parallel", "reduction", "reduction"]{{.*}}ins(%arg0, %[[S]] :
+// CHECK: arith.mulf
+// CHECK: kiln.yield %[[V]] : tensor<3xf32>
+// CHECK: kiln.reshape %[[R]]
+func.func @channel_statistics(%x: tensor<4x3x2x2xf32>) -> tensor<1x3x1x1xf32> {
+  %m = kiln.reduce_mean %x {axes = array<i64: 0, 2, 3>, keepdims = true} : (tensor<4x3x2x2xf32>) -> tensor<1x3x1x1xf32>
+  %d = kiln.sub %x, %m : (tensor<4x3x2x2xf32>, tensor<1x3x1x1xf32>) -> tensor<4x3x2x2xf32>
+  %q = kiln.mul %d, %d : (tensor<4x3x2x2xf32>, tensor<4x3x2x2xf32>) -> tensor<4x3x2x2xf32>
+  %v = kiln.reduce_sum %q {axes = array<i64: 0, 2, 3>, keepdims = true} : (tensor<4x3x2x2xf32>) -> tensor<1x3x1x1xf32>
+  return %v : tensor<1x3x1x1xf32>
+}
+
+// -----
+
 // Not a row kernel: the sums of the rows are read along the other axis
 // (a column broadcast), not at the row.
 // CHECK-LABEL: func.func @read_across_rows

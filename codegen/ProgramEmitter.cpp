@@ -217,21 +217,42 @@ LogicalResult Emitter::emitData(Operation *op, Value result, StringRef name,
 /// a GPU runs threads at once, reduce each point with a block of threads.
 constexpr int64_t kBlockReduceMinSteps = 1024;
 constexpr int64_t kBlockReduceMaxPoints = 4096;
+/// Other reductions of at least a warp's width reduce each point with a
+/// warp: its lanes read consecutive elements (a thread per point would read
+/// a row each, every load of a warp in another row).
+constexpr int64_t kWarpReduceMinSteps = 32;
+/// Staged kernels with rows up to this long run a warp per row (at most 32
+/// points per lane, no shared memory, no barriers), longer ones a block.
+constexpr int64_t kWarpRowMaxPoints = 1024;
 
 int32_t Emitter::kernelFor(rt::Kernel kernel) {
-  // The GPU schedule of a reduction: a thread per parallel point, or a
-  // block per point where points are few and reductions long.
+  // The GPU schedule of a reduction: a thread, a warp or a block per
+  // parallel point (a staged kernel's: a warp or a block per row).
   int64_t points = 1, steps = 1;
+  int32_t pointDims =
+      kernel.stages.empty() ? kernel.parallelDims : kernel.rowDims;
   for (size_t d = 0; d < kernel.domain.size(); ++d)
-    (int32_t(d) < kernel.parallelDims ? points : steps) *= kernel.domain[d];
-  bool combined = !kernel.outputs.empty();
-  for (const rt::KOutput &o : kernel.outputs)
+    (int32_t(d) < pointDims ? points : steps) *= kernel.domain[d];
+  bool combined = !kernel.outputs.empty(), shuffles = true;
+  for (const rt::KOutput &o : kernel.outputs) {
     combined &= o.combine != rt::Combine::None;
-  // (A segmented reduction, a segment per tensor, has a block each.)
-  if (kernel.parallelDims < int32_t(kernel.domain.size()) && combined &&
-      (kernel.segmented ||
-       (steps >= kBlockReduceMinSteps && points < kBlockReduceMaxPoints)))
-    kernel.reduce = rt::Kernel::Reduce::Block;
+    shuffles &= o.local || o.combine == rt::Combine::None ||
+                kernel.args[o.arg].dtype != rt::DType::Bool;
+  }
+  for (rt::DType t : kernel.localTypes())
+    shuffles &= t != rt::DType::Bool;
+  if (!kernel.stages.empty()) {
+    kernel.reduce = steps <= kWarpRowMaxPoints && shuffles
+                        ? rt::Kernel::Reduce::Warp
+                        : rt::Kernel::Reduce::Block;
+  } else if (kernel.parallelDims < int32_t(kernel.domain.size()) && combined) {
+    // (A segmented reduction, a segment per tensor, has a block each.)
+    if (kernel.segmented ||
+        (steps >= kBlockReduceMinSteps && points < kBlockReduceMaxPoints))
+      kernel.reduce = rt::Kernel::Reduce::Block;
+    else if (steps >= kWarpReduceMinSteps && shuffles)
+      kernel.reduce = rt::Kernel::Reduce::Warp;
+  }
   program_.kernels.push_back(std::move(kernel));
   return int32_t(program_.kernels.size() - 1);
 }

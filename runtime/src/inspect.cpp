@@ -143,12 +143,14 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                    ",\"domain\":" + formatShape(k.domain) +
                    ",\"parallel\":" + std::to_string(k.parallelDims) +
                    ",\"reduce\":" +
-                   (!k.stages.empty() ? std::string("\"row\"")
-                    : k.parallelDims == int32_t(k.domain.size())
+                   (k.stages.empty() &&
+                            k.parallelDims == int32_t(k.domain.size())
                         ? std::string("null")
-                        : k.reduce == Kernel::Reduce::Block
-                            ? std::string("\"block\"")
-                            : std::string("\"thread\"")) +
+                    : k.reduce == Kernel::Reduce::Block
+                        ? std::string("\"block\"")
+                    : k.reduce == Kernel::Reduce::Warp
+                        ? std::string("\"warp\"")
+                        : std::string("\"thread\"")) +
                    ",\"instructions\":" + std::to_string(k.body.size()) +
                    (k.stages.empty()
                         ? std::string()
@@ -285,12 +287,16 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
         out += "kernel '" + k.name + "' over " + formatShape(k.domain) + " (" +
                std::to_string(k.parallelDims) + " parallel" +
                (!k.stages.empty()
-                    ? ", a block per row of the first " +
+                    ? std::string(k.reduce == Kernel::Reduce::Warp
+                                      ? ", a warp"
+                                      : ", a block") +
+                          " per row of the first " +
                           std::to_string(k.rowDims) + ", " +
                           std::to_string(k.stages.size()) +
                           (k.stages.size() == 1 ? " stage" : " stages") +
                           " reducing each row first"
                 : k.reduce == Kernel::Reduce::Block ? ", block reduction"
+                : k.reduce == Kernel::Reduce::Warp  ? ", warp reduction"
                                                     : "") +
                "), " + std::to_string(k.body.size()) + " instructions";
         if (!s.segments.empty()) {

@@ -145,12 +145,29 @@ Status Kernel::verify() const {
         return fail("a segmented kernel reads no coordinate (index or "
                     "gather)");
   }
-  if (reduce == Reduce::Block && stages.empty()) {
+  if (reduce != Reduce::Thread && stages.empty()) {
+    const char *how = reduce == Reduce::Block ? "block" : "warp";
     if (parallelDims >= int32_t(rank) || (segmented && parallelDims != 0))
-      return fail("a block reduction needs reduction dimensions");
+      return fail(std::string("a ") + how +
+                  " reduction needs reduction dimensions");
     for (const KOutput &o : outputs)
       if (o.combine == Combine::None)
-        return fail("a block reduction combines every output");
+        return fail(std::string("a ") + how +
+                    " reduction combines every output");
+  }
+  if (reduce == Reduce::Warp) {
+    if (segmented)
+      return fail("a segmented kernel reduces by thread or block");
+    // Lanes exchange accumulators by shuffles: 4- or 8-byte values.
+    for (const KOutput &o : outputs)
+      if (!o.local && o.combine != Combine::None &&
+          args[o.arg].dtype == DType::Bool)
+        return fail("a warp reduction cannot combine BOOL values");
+    for (const KStage &st : stages)
+      for (const KStageValue &v : st.values)
+        if (v.value >= 0 && size_t(v.value) < st.body.size() &&
+            st.body[v.value].type == DType::Bool)
+          return fail("a warp reduction cannot combine BOOL values");
   }
   if (parallelDims < 0 || static_cast<size_t>(parallelDims) > rank)
     return fail("parallelDims " + std::to_string(parallelDims) +
@@ -291,8 +308,9 @@ Status Kernel::verify() const {
       return fail("rowDims without stages");
     if (segmented)
       return fail("a segmented kernel has no stages");
-    if (reduce != Reduce::Block)
-      return fail("a staged kernel runs a block per row (reduce = block)");
+    if (reduce == Reduce::Thread)
+      return fail("a staged kernel runs a block or a warp per row (reduce = "
+                  "block or warp)");
     if (rowDims < 0 || rowDims > parallelDims ||
         static_cast<size_t>(rowDims) >= rank)
       return fail("a staged kernel's rows (" + std::to_string(rowDims) +

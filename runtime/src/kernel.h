@@ -161,7 +161,8 @@ struct KArg {
   bool output = false;
 };
 
-/// The block size a Block-reduction kernel is launched with.
+/// The block size a Block- or Warp-reduction kernel is launched with (a
+/// Warp kernel's block holds kBlockReduceThreads / 32 warps).
 constexpr int kBlockReduceThreads = 256;
 
 struct Kernel {
@@ -181,16 +182,20 @@ struct Kernel {
   /// one block of kBlockReduceThreads threads per point, each thread a
   /// stride of the reduction, then a tree in shared memory (for few points
   /// with long reductions: BatchNorm's statistics over N x H x W per
-  /// channel). Chosen by the compiler; `kiln inspect` shows it.
-  /// A staged kernel has one block per row instead (Block).
-  enum class Reduce : uint8_t { Thread, Block } reduce = Reduce::Thread;
+  /// channel); Warp, one warp per point, each lane a stride of the
+  /// reduction, then a butterfly of shuffles (many points with reductions
+  /// of moderate length: a LayerNorm's rows; the lanes read consecutive
+  /// elements, where a thread per point reads a row each). A staged kernel
+  /// reduces its rows by Block or Warp the same way. Chosen by the
+  /// compiler; `kiln inspect` shows it.
+  enum class Reduce : uint8_t { Thread, Block, Warp } reduce = Reduce::Thread;
   /// A staged kernel: the first `rowDims` dimensions are its rows, and
   /// before the body, for each row, the stages run in order, each reducing
   /// its values over the rest of the domain (the row's points). Their values
   /// are the kernel's locals, numbered across the stages in order, which
   /// later stages and the body read with KOp::Local. The body then either
   /// writes every point of the row (parallelDims is the domain's rank) or
-  /// reduces the row too (parallelDims == rowDims). Always reduce == Block.
+  /// reduces the row too (parallelDims == rowDims). Reduce is Block or Warp.
   int32_t rowDims = 0;
   std::vector<KStage> stages;
   std::vector<KArg> args;

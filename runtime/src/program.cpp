@@ -540,7 +540,9 @@ std::string programToJson(const Program &p) {
          ",\"domain\":" + ints(k.domain) +
          ",\"parallel\":" + std::to_string(k.parallelDims) +
          (k.segmented ? ",\"segmented\":true" : "") +
-         (k.reduce == Kernel::Reduce::Block ? ",\"reduce\":\"block\"" : "") +
+         (k.reduce == Kernel::Reduce::Block  ? ",\"reduce\":\"block\""
+          : k.reduce == Kernel::Reduce::Warp ? ",\"reduce\":\"warp\""
+                                             : "") +
          ",\"args\":[";
     for (size_t a = 0; a < k.args.size(); ++a)
       j += std::string(a ? "," : "") + "{\"dtype\":\"" +
@@ -703,6 +705,8 @@ Status programFromJson(std::string_view json, const std::string &origin,
     if (const JsonValue *red = jk.get("reduce")) {
       if (red->str() == "block")
         k.reduce = Kernel::Reduce::Block;
+      else if (red->str() == "warp")
+        k.reduce = Kernel::Reduce::Warp;
       else if (red->str() != "thread")
         r.fail(where + " has unknown reduce strategy '" + red->str() + "'");
     }

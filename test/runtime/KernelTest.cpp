@@ -363,7 +363,7 @@ TEST(KernelVerify, ReportsMalformedKernels) {
     k.reduce = Kernel::Reduce::Thread;
     EXPECT_EQ(k.verify().toString(),
               "INTERNAL: kernel 'staged_softmax': a staged kernel runs a "
-              "block per row (reduce = block)");
+              "block or a warp per row (reduce = block or warp)");
   }
   {
     Kernel k = kiln::test::stagedSoftmax(2, 3);

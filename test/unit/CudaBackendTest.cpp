@@ -249,9 +249,9 @@ const cu::DriverApi &fakeDriver() {
         return 0;
       }
       const rt::Kernel &k = (*gpu.kernels)[size_t(fn.kernel)];
-      if (k.reduce == rt::Kernel::Reduce::Block &&
+      if (k.reduce != rt::Kernel::Reduce::Thread &&
           bx != unsigned(rt::kBlockReduceThreads))
-        gpu.misuse(fn.name + ": a block reduction needs " +
+        gpu.misuse(fn.name + ": a block or warp reduction needs " +
                    std::to_string(rt::kBlockReduceThreads) + " threads");
       size_t nargs = k.args.size();
       int kernel = fn.kernel;

@@ -8,15 +8,15 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/cuda/CudaKernel.h"
-#include "test/unit/HostModule.h"
-#include "test/unit/TrainingFixture.h"
-#include "test/unit/RowReduction.h"
 #include "compiler/Compile.h"
 #include "compiler/Registration.h"
 #include "runtime/src/cpu/interpreter.h"
 #include "runtime/src/io.h"
 #include "runtime/src/safetensors.h"
 #include "runtime/src/training.h"
+#include "test/unit/HostModule.h"
+#include "test/unit/RowReduction.h"
+#include "test/unit/TrainingFixture.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -69,15 +69,17 @@ TEST_P(CudaEmulation, TrainingStepMatchesTheInterpreter) {
   std::vector<std::string> names;
   for (int emulated = 0; emulated < 2; ++emulated) {
     std::unique_ptr<rt::Session> session;
-    ASSERT_TRUE(rt::Session::create(program->program, program->init, session).ok());
+    ASSERT_TRUE(
+        rt::Session::create(program->program, program->init, session).ok());
     if (emulated)
-      session->setKernelHook([&](int32_t kernel, const std::vector<void *> &args,
-                                 int64_t points) {
-        launch(kernel, const_cast<void **>(args.data()), points);
-        return rt::Status();
-      });
+      session->setKernelHook(
+          [&](int32_t kernel, const std::vector<void *> &args, int64_t points) {
+            launch(kernel, const_cast<void **>(args.data()), points);
+            return rt::Status();
+          });
     std::unique_ptr<rt::Trainer> trainer;
-    ASSERT_TRUE(rt::Trainer::create(*session, rt::LearningRate(), trainer).ok());
+    ASSERT_TRUE(
+        rt::Trainer::create(*session, rt::LearningRate(), trainer).ok());
     std::vector<rt::HostTensor> outputs;
     double loss;
     rt::Status s = trainer->step(inputs, outputs, loss);
@@ -104,8 +106,8 @@ TEST_P(CudaEmulation, TrainingStepMatchesTheInterpreter) {
     for (size_t j = 0; j < n; ++j) {
       if (std::isnan(a[j]) && std::isnan(b[j]))
         continue;
-      double d = std::fabs(double(a[j]) - b[j]) /
-                 (1e-6 + std::fabs(double(a[j])));
+      double d =
+          std::fabs(double(a[j]) - b[j]) / (1e-6 + std::fabs(double(a[j])));
       if (!(d <= worst)) // A NaN on one side only counts as the worst.
         worst = d;
     }
@@ -115,44 +117,54 @@ TEST_P(CudaEmulation, TrainingStepMatchesTheInterpreter) {
 
 INSTANTIATE_TEST_SUITE_P(
     TrainingFixtures, CudaEmulation,
-    testing::Values(Model{"mlp_relu"}, Model{"mlp_gelu"}, Model{"mlp_batchnorm"},
-                    Model{"autoencoder_mse", "mse"}, Model{"lenet_maxpool"},
-                    Model{"gpt_block"}, Model{"mlp_relu", "cross_entropy", 0.5}),
-    [](const testing::TestParamInfo<Model> &info) { return info.param.label(); });
+    testing::Values(Model{"mlp_relu"}, Model{"mlp_gelu"},
+                    Model{"mlp_batchnorm"}, Model{"autoencoder_mse", "mse"},
+                    Model{"lenet_maxpool"}, Model{"gpt_block"},
+                    Model{"mlp_relu", "cross_entropy", 0.5}),
+    [](const testing::TestParamInfo<Model> &info) {
+      return info.param.label();
+    });
 
 /// A block reduction (a block of threads per parallel point, a tree in
 /// shared memory), as the compiler chooses for few points with long
-/// reductions: its printed code gives the interpreter's sums and maxima.
+/// reductions, and a warp reduction (a warp per point, shuffles): their
+/// printed code gives the interpreter's sums and maxima.
 /// (Emulated with a block of four host threads: the trees, barriers and
 /// strides run, though not at a GPU's width or timing; NVRTC compiles it in
 /// the cuda.precompile test and the benchmark script.)
-TEST(CudaEmulationKernels, BlockReductionMatchesTheInterpreter) {
-  rt::Kernel k = kiln::test::rowReduction(
-      "block_sum_max", 3, 1500, {rt::Combine::Sum, rt::Combine::Max});
-  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+TEST(CudaEmulationKernels, BlockAndWarpReductionsMatchTheInterpreter) {
+  for (rt::Kernel::Reduce how :
+       {rt::Kernel::Reduce::Block, rt::Kernel::Reduce::Warp}) {
+    SCOPED_TRACE(how == rt::Kernel::Reduce::Block ? "block" : "warp");
+    rt::Kernel k = kiln::test::rowReduction(
+        "block_sum_max", 3, 1500, {rt::Combine::Sum, rt::Combine::Max});
+    k.reduce = how;
+    ASSERT_TRUE(k.verify().ok()) << k.verify().message();
 
-  std::string dir = testing::TempDir() + "/kiln-cuda-block";
-  std::filesystem::create_directories(dir);
-  std::string error;
-  LaunchFn launch = buildHostModule({k}, dir, error);
-  ASSERT_TRUE(launch) << error;
-  std::vector<float> in(3 * 1500), sum[2], max[2];
-  for (size_t i = 0; i < in.size(); ++i)
-    in[i] = float(std::sin(0.37 * double(i))) * 3.0f;
-  for (int emulated = 0; emulated < 2; ++emulated) {
-    sum[emulated].assign(3, -1);
-    max[emulated].assign(3, -1);
-    std::vector<void *> args = {in.data(), sum[emulated].data(),
-                                max[emulated].data()};
-    if (emulated)
-      launch(0, args.data(), 3);
-    else
-      ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
-  }
-  for (int p = 0; p < 3; ++p) {
-    EXPECT_NEAR(sum[1][p], sum[0][p], 1e-4) << p;
-    EXPECT_EQ(max[1][p], max[0][p]) << p;
-    EXPECT_NE(sum[0][p], -1.0f);
+    std::string dir =
+        testing::TempDir() + "/kiln-cuda-block" + std::to_string(int(how));
+    std::filesystem::create_directories(dir);
+    std::string error;
+    LaunchFn launch = buildHostModule({k}, dir, error);
+    ASSERT_TRUE(launch) << error;
+    std::vector<float> in(3 * 1500), sum[2], max[2];
+    for (size_t i = 0; i < in.size(); ++i)
+      in[i] = float(std::sin(0.37 * double(i))) * 3.0f;
+    for (int emulated = 0; emulated < 2; ++emulated) {
+      sum[emulated].assign(3, -1);
+      max[emulated].assign(3, -1);
+      std::vector<void *> args = {in.data(), sum[emulated].data(),
+                                  max[emulated].data()};
+      if (emulated)
+        launch(0, args.data(), 3);
+      else
+        ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
+    }
+    for (int p = 0; p < 3; ++p) {
+      EXPECT_NEAR(sum[1][p], sum[0][p], 1e-4) << p;
+      EXPECT_EQ(max[1][p], max[0][p]) << p;
+      EXPECT_NE(sum[0][p], -1.0f);
+    }
   }
 }
 
@@ -160,34 +172,40 @@ TEST(CudaEmulationKernels, BlockReductionMatchesTheInterpreter) {
 /// exponentials, then each point), rows longer than the emulated block:
 /// the printed code gives the interpreter's values and writes the local
 /// output.
-TEST(CudaEmulationKernels, StagedKernelMatchesTheInterpreter) {
-  const int64_t R = 3, C = 1500;
-  rt::Kernel k = kiln::test::stagedSoftmax(R, C);
-  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
-  std::string dir = testing::TempDir() + "/kiln-cuda-staged";
-  std::filesystem::create_directories(dir);
-  std::string error;
-  LaunchFn launch = buildHostModule({k}, dir, error);
-  ASSERT_TRUE(launch) << error;
-  std::vector<float> in(R * C), y[2], sum[2];
-  for (size_t i = 0; i < in.size(); ++i)
-    in[i] = float(std::cos(0.31 * double(i))) * 5.0f;
-  for (int emulated = 0; emulated < 2; ++emulated) {
-    y[emulated].assign(R * C, -1);
-    sum[emulated].assign(R, -1);
-    std::vector<void *> args = {in.data(), y[emulated].data(),
-                                sum[emulated].data()};
-    if (emulated)
-      launch(0, args.data(), 0);
-    else
-      ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
+TEST(CudaEmulationKernels, StagedKernelsMatchTheInterpreter) {
+  for (rt::Kernel::Reduce how :
+       {rt::Kernel::Reduce::Block, rt::Kernel::Reduce::Warp}) {
+    SCOPED_TRACE(how == rt::Kernel::Reduce::Block ? "block" : "warp");
+    const int64_t R = 3, C = 1500;
+    rt::Kernel k = kiln::test::stagedSoftmax(R, C);
+    k.reduce = how;
+    ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+    std::string dir =
+        testing::TempDir() + "/kiln-cuda-staged" + std::to_string(int(how));
+    std::filesystem::create_directories(dir);
+    std::string error;
+    LaunchFn launch = buildHostModule({k}, dir, error);
+    ASSERT_TRUE(launch) << error;
+    std::vector<float> in(R * C), y[2], sum[2];
+    for (size_t i = 0; i < in.size(); ++i)
+      in[i] = float(std::cos(0.31 * double(i))) * 5.0f;
+    for (int emulated = 0; emulated < 2; ++emulated) {
+      y[emulated].assign(R * C, -1);
+      sum[emulated].assign(R, -1);
+      std::vector<void *> args = {in.data(), y[emulated].data(),
+                                  sum[emulated].data()};
+      if (emulated)
+        launch(0, args.data(), 0);
+      else
+        ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
+    }
+    for (int64_t r = 0; r < R; ++r) {
+      EXPECT_NEAR(sum[1][r], sum[0][r], 1e-4 * sum[0][r]) << r;
+      EXPECT_GT(sum[0][r], 1.0f) << r;
+    }
+    for (size_t i = 0; i < in.size(); ++i)
+      ASSERT_NEAR(y[1][i], y[0][i], 1e-6) << i;
   }
-  for (int64_t r = 0; r < R; ++r) {
-    EXPECT_NEAR(sum[1][r], sum[0][r], 1e-4 * sum[0][r]) << r;
-    EXPECT_GT(sum[0][r], 1.0f) << r;
-  }
-  for (size_t i = 0; i < in.size(); ++i)
-    ASSERT_NEAR(y[1][i], y[0][i], 1e-6) << i;
 }
 
 /// A segmented reduction (a sum of squares per tensor, one launch): each

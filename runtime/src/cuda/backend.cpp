@@ -691,10 +691,13 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
                                Launch &launch) {
   const Kernel &k = program_.kernels[step.kernel];
   const bool block = k.reduce == Kernel::Reduce::Block;
-  launch.block = block ? unsigned(kBlockReduceThreads) : unsigned(kThreads);
+  const bool warp = k.reduce == Kernel::Reduce::Warp;
+  launch.block = block || warp ? unsigned(kBlockReduceThreads)
+                               : unsigned(kThreads);
   // The points of a launch over `n` (a segmented kernel's size) and the
-  // grid that covers them: a block per point for block reductions, a
-  // thread per point otherwise; at most 32 blocks per SM (grid-stride).
+  // grid that covers them: a block per point for block reductions, a warp
+  // per point for warp reductions, a thread per point otherwise; at most 32
+  // blocks per SM (grid-stride).
   // (A staged kernel's points are its rows: a block each.)
   const int32_t pointDims = k.stages.empty() ? k.parallelDims : k.rowDims;
   auto pointsOf = [&](int64_t n) -> int64_t {
@@ -708,7 +711,10 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
     return points;
   };
   auto gridOf = [&](int64_t points) {
-    int64_t blocks = block ? points : (points + kThreads - 1) / kThreads;
+    constexpr int64_t warps = kBlockReduceThreads / 32;
+    int64_t blocks = block  ? points
+                     : warp ? (points + warps - 1) / warps
+                            : (points + kThreads - 1) / kThreads;
     return unsigned(std::clamp<int64_t>(blocks, 1, int64_t(sms_) * 32));
   };
   launch.segmented = k.segmented;

@@ -225,6 +225,40 @@ constexpr int64_t kWarpReduceMinSteps = 32;
 /// points per lane, no shared memory, no barriers), longer ones a block.
 constexpr int64_t kWarpRowMaxPoints = 1024;
 
+/// Whether a reduction reads along its points: every load that moves with
+/// the reduction moves by one element with the last parallel dimension (a
+/// column sum over [rows, features]: consecutive points are consecutive
+/// elements, consecutive steps a row apart).
+static bool readsAlongPoints(const rt::Kernel &k) {
+  size_t rank = k.domain.size();
+  if (k.parallelDims == 0 || size_t(k.parallelDims) >= rank)
+    return false;
+  bool any = false;
+  for (const rt::KInstr &in : k.body) {
+    if (in.op == rt::KOp::Gather)
+      return false;
+    if (in.op != rt::KOp::Load)
+      continue;
+    const std::vector<int64_t> &shape = k.args[in.arg].shape;
+    std::vector<int64_t> coef(rank, 0);
+    int64_t stride = 1;
+    for (size_t j = shape.size(); j-- > 0;) {
+      for (size_t d = 0; d < rank; ++d)
+        coef[d] += stride * in.map[j * (rank + 1) + d];
+      stride *= shape[j];
+    }
+    bool moves = false;
+    for (size_t d = size_t(k.parallelDims); d < rank; ++d)
+      moves |= coef[d] != 0 && k.domain[d] > 1;
+    if (!moves)
+      continue;
+    any = true;
+    if (coef[size_t(k.parallelDims) - 1] != 1)
+      return false;
+  }
+  return any;
+}
+
 int32_t Emitter::kernelFor(rt::Kernel kernel) {
   // The GPU schedule of a reduction: a thread, a warp or a block per
   // parallel point (a staged kernel's: a warp or a block per row).
@@ -246,9 +280,16 @@ int32_t Emitter::kernelFor(rt::Kernel kernel) {
                         ? rt::Kernel::Reduce::Warp
                         : rt::Kernel::Reduce::Block;
   } else if (kernel.parallelDims < int32_t(kernel.domain.size()) && combined) {
+    bool few = steps >= kBlockReduceMinSteps && points < kBlockReduceMaxPoints;
     // (A segmented reduction, a segment per tensor, has a block each.)
-    if (kernel.segmented ||
-        (steps >= kBlockReduceMinSteps && points < kBlockReduceMaxPoints))
+    if (kernel.segmented)
+      kernel.reduce = rt::Kernel::Reduce::Block;
+    else if (readsAlongPoints(kernel))
+      // Consecutive threads take consecutive points: a thread per point
+      // reads coalesced already; few points take tiles of columns.
+      kernel.reduce = few ? rt::Kernel::Reduce::Columns
+                          : rt::Kernel::Reduce::Thread;
+    else if (few)
       kernel.reduce = rt::Kernel::Reduce::Block;
     else if (steps >= kWarpReduceMinSteps && shuffles)
       kernel.reduce = rt::Kernel::Reduce::Warp;

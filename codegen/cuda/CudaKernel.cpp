@@ -23,6 +23,9 @@ typedef long long i64;
 #ifndef KILN_WARP
 #define KILN_WARP 32
 #endif
+#ifndef KILN_COLS
+#define KILN_COLS 32
+#endif
 __device__ __forceinline__ float kiln_bf16_load(unsigned short b) {
   return __uint_as_float((unsigned int)b << 16);
 }
@@ -99,6 +102,9 @@ __device__ __forceinline__ i64 kiln_ipow(i64 base, i64 e) {
   return (i64)r;
 }
 )";
+
+static_assert(runtime::kColumnTile == 32,
+              "the prelude's KILN_COLS is kColumnTile");
 
 enum class Kind { Float, Double, Int, Bool };
 
@@ -593,6 +599,8 @@ static void __syncthreads() {
 // A block is one warp of blockDim.x lanes; a shuffle is an exchange through
 // a shared slot per lane between two barriers.
 #define KILN_WARP ((int)blockDim.x)
+// A column reduction's tile: two phases of blockDim.x / 2 points.
+#define KILN_COLS ((int)blockDim.x / 2)
 template <typename T> static T __shfl_xor_sync(unsigned, T v, int mask) {
   static T slots[64];
   slots[threadIdx.x] = v;
@@ -815,10 +823,99 @@ bool printStaged(const runtime::Kernel &k, const std::string &entry,
   return true;
 }
 
+/// A column reduction: blocks of KILN_COLS consecutive points (a tile),
+/// grid-stride over the tiles; thread t takes point t % KILN_COLS of the
+/// tile and every (blockDim.x / KILN_COLS)-th step of its reduction from
+/// t / KILN_COLS on, so a warp's loads are consecutive elements; the
+/// phases' partial results then meet in shared memory, where the first
+/// phase combines them in order and stores.
+bool printColumns(const runtime::Kernel &k, const std::string &entry,
+                  std::string &source, std::string &error) {
+  size_t rank = k.domain.size();
+  int64_t parallel = 1, reduction = 1;
+  for (size_t d = 0; d < rank; ++d)
+    (int32_t(d) < k.parallelDims ? parallel : reduction) *= k.domain[d];
+  std::string s = "\n// " + k.name + " over [";
+  for (size_t d = 0; d < rank; ++d)
+    s += (d ? ", " : "") + std::to_string(k.domain[d]);
+  s += "], " + std::to_string(k.parallelDims) +
+       " parallel, reduced in tiles of consecutive points\n";
+  s += "extern \"C\" __global__ void " + entry + "(";
+  for (size_t a = 0; a < k.args.size(); ++a)
+    s += std::string(a ? ", " : "") + argTypeOf(k, a) + " a" +
+         std::to_string(a);
+  s += ") {\n";
+  std::vector<std::string> accType, arrays, accs;
+  std::vector<runtime::Combine> combines;
+  for (size_t o = 0; o < k.outputs.size(); ++o) {
+    const runtime::KOutput &out = k.outputs[o];
+    accType.push_back(accTypeOf(k.args[out.arg].dtype, out.combine));
+    arrays.push_back("kiln_s" + std::to_string(o));
+    accs.push_back("acc" + std::to_string(o));
+    combines.push_back(out.combine);
+    s += "  __shared__ " + accType[o] + " " + arrays[o] + "[" +
+         std::to_string(runtime::kBlockReduceThreads) + "];\n";
+  }
+  std::string points = std::to_string(parallel) + "LL";
+  s += "  const unsigned kiln_col = threadIdx.x % KILN_COLS, kiln_phase = "
+       "threadIdx.x / KILN_COLS, kiln_phases = blockDim.x / KILN_COLS;\n"
+       "  for (i64 kiln_tile = (i64)blockIdx.x * KILN_COLS; kiln_tile < " +
+       points + "; kiln_tile += (i64)gridDim.x * KILN_COLS) {\n"
+       "    const i64 p = kiln_tile + kiln_col;\n";
+  for (size_t o = 0; o < k.outputs.size(); ++o)
+    s += "    " + accType[o] + " " + accs[o] + " = " +
+         initOf(k.args[k.outputs[o].arg].dtype, k.outputs[o].combine) + ";\n";
+  s += "    if (p < " + points + ") {\n      i64 q = p;\n";
+  for (int64_t d = k.parallelDims - 1; d >= 0; --d)
+    s += "      const i64 c" + std::to_string(d) + " = q % " +
+         std::to_string(k.domain[d]) + "LL; q /= " +
+         std::to_string(k.domain[d]) + "LL;\n";
+  s += "      (void)q;\n      for (i64 r = kiln_phase; r < " +
+       std::to_string(reduction) +
+       "LL; r += kiln_phases) {\n        i64 t = r;\n";
+  for (int64_t d = int64_t(rank) - 1; d >= k.parallelDims; --d)
+    s += "        const i64 c" + std::to_string(d) + " = t % " +
+         std::to_string(k.domain[d]) + "LL; t /= " +
+         std::to_string(k.domain[d]) + "LL;\n";
+  s += "        (void)t;\n";
+  if (!printBody(k, k.body, "        ", s, error))
+    return false;
+  for (size_t o = 0; o < k.outputs.size(); ++o)
+    s += "        " +
+         combineInto(accs[o],
+                     "(" + accType[o] + ")v" +
+                         std::to_string(k.outputs[o].value),
+                     accType[o], combines[o]);
+  s += "      }\n    }\n";
+  for (size_t o = 0; o < k.outputs.size(); ++o)
+    s += "    " + arrays[o] + "[threadIdx.x] = " + accs[o] + ";\n";
+  s += "    __syncthreads();\n"
+       "    if (kiln_phase == 0 && p < " +
+       points +
+       ") {\n"
+       "      for (unsigned kiln_j = 1; kiln_j < kiln_phases; ++kiln_j) {\n";
+  for (size_t o = 0; o < k.outputs.size(); ++o)
+    s += "        " +
+         combineInto(accs[o],
+                     arrays[o] + "[kiln_j * KILN_COLS + kiln_col]",
+                     accType[o], combines[o]);
+  s += "      }\n";
+  for (size_t o = 0; o < k.outputs.size(); ++o) {
+    DType t = k.args[k.outputs[o].arg].dtype;
+    s += "      a" + std::to_string(k.outputs[o].arg) + "[p] = " +
+         storeAs(t, "(" + std::string(computeType(t)) + ")" + accs[o]) +
+         ";\n";
+  }
+  source = s + "    }\n    __syncthreads();\n  }\n}\n";
+  return true;
+}
+
 bool printKernel(const runtime::Kernel &k, const std::string &entry,
                  std::string &source, std::string &error) {
   if (!k.stages.empty())
     return printStaged(k, entry, source, error);
+  if (k.reduce == runtime::Kernel::Reduce::Columns)
+    return printColumns(k, entry, source, error);
   size_t rank = k.domain.size();
   int64_t parallel = 1, reduction = 1;
   for (size_t d = 0; d < rank; ++d)

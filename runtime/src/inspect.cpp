@@ -150,6 +150,8 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                         ? std::string("\"block\"")
                     : k.reduce == Kernel::Reduce::Warp
                         ? std::string("\"warp\"")
+                    : k.reduce == Kernel::Reduce::Columns
+                        ? std::string("\"columns\"")
                         : std::string("\"thread\"")) +
                    ",\"instructions\":" + std::to_string(k.body.size()) +
                    (k.stages.empty()
@@ -297,6 +299,8 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                           " reducing each row first"
                 : k.reduce == Kernel::Reduce::Block ? ", block reduction"
                 : k.reduce == Kernel::Reduce::Warp  ? ", warp reduction"
+                : k.reduce == Kernel::Reduce::Columns
+                    ? ", column reduction"
                                                     : "") +
                "), " + std::to_string(k.body.size()) + " instructions";
         if (!s.segments.empty()) {

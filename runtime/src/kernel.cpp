@@ -146,7 +146,9 @@ Status Kernel::verify() const {
                     "gather)");
   }
   if (reduce != Reduce::Thread && stages.empty()) {
-    const char *how = reduce == Reduce::Block ? "block" : "warp";
+    const char *how = reduce == Reduce::Block  ? "block"
+                      : reduce == Reduce::Warp ? "warp"
+                                               : "column";
     if (parallelDims >= int32_t(rank) || (segmented && parallelDims != 0))
       return fail(std::string("a ") + how +
                   " reduction needs reduction dimensions");
@@ -155,6 +157,8 @@ Status Kernel::verify() const {
         return fail(std::string("a ") + how +
                     " reduction combines every output");
   }
+  if (reduce == Reduce::Columns && (segmented || parallelDims == 0))
+    return fail("a column reduction needs parallel points and no segments");
   if (reduce == Reduce::Warp) {
     if (segmented)
       return fail("a segmented kernel reduces by thread or block");
@@ -308,7 +312,7 @@ Status Kernel::verify() const {
       return fail("rowDims without stages");
     if (segmented)
       return fail("a segmented kernel has no stages");
-    if (reduce == Reduce::Thread)
+    if (reduce != Reduce::Block && reduce != Reduce::Warp)
       return fail("a staged kernel runs a block or a warp per row (reduce = "
                   "block or warp)");
     if (rowDims < 0 || rowDims > parallelDims ||

@@ -164,6 +164,8 @@ struct KArg {
 /// The block size a Block- or Warp-reduction kernel is launched with (a
 /// Warp kernel's block holds kBlockReduceThreads / 32 warps).
 constexpr int kBlockReduceThreads = 256;
+/// The consecutive points a Columns-reduction block reduces.
+constexpr int kColumnTile = 32;
 
 struct Kernel {
   std::string name;
@@ -185,10 +187,19 @@ struct Kernel {
   /// channel); Warp, one warp per point, each lane a stride of the
   /// reduction, then a butterfly of shuffles (many points with reductions
   /// of moderate length: a LayerNorm's rows; the lanes read consecutive
-  /// elements, where a thread per point reads a row each). A staged kernel
-  /// reduces its rows by Block or Warp the same way. Chosen by the
-  /// compiler; `kiln inspect` shows it.
-  enum class Reduce : uint8_t { Thread, Block, Warp } reduce = Reduce::Thread;
+  /// elements, where a thread per point reads a row each); Columns, for
+  /// few points laid out consecutively (column sums: a bias's gradient over
+  /// [rows, features]), blocks of kColumnTile consecutive points, each
+  /// block's kBlockReduceThreads / kColumnTile phases striding the
+  /// reduction, so that a warp reads consecutive elements, then the phases'
+  /// partial results combined in shared memory. A staged kernel reduces its
+  /// rows by Block or Warp. Chosen by the compiler; `kiln inspect` shows it.
+  enum class Reduce : uint8_t {
+    Thread,
+    Block,
+    Warp,
+    Columns
+  } reduce = Reduce::Thread;
   /// A staged kernel: the first `rowDims` dimensions are its rows, and
   /// before the body, for each row, the stages run in order, each reducing
   /// its values over the rest of the domain (the row's points). Their values

@@ -542,7 +542,9 @@ std::string programToJson(const Program &p) {
          (k.segmented ? ",\"segmented\":true" : "") +
          (k.reduce == Kernel::Reduce::Block  ? ",\"reduce\":\"block\""
           : k.reduce == Kernel::Reduce::Warp ? ",\"reduce\":\"warp\""
-                                             : "") +
+          : k.reduce == Kernel::Reduce::Columns
+              ? ",\"reduce\":\"columns\""
+              : "") +
          ",\"args\":[";
     for (size_t a = 0; a < k.args.size(); ++a)
       j += std::string(a ? "," : "") + "{\"dtype\":\"" +
@@ -707,6 +709,8 @@ Status programFromJson(std::string_view json, const std::string &origin,
         k.reduce = Kernel::Reduce::Block;
       else if (red->str() == "warp")
         k.reduce = Kernel::Reduce::Warp;
+      else if (red->str() == "columns")
+        k.reduce = Kernel::Reduce::Columns;
       else if (red->str() != "thread")
         r.fail(where + " has unknown reduce strategy '" + red->str() + "'");
     }

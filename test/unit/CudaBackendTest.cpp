@@ -251,7 +251,7 @@ const cu::DriverApi &fakeDriver() {
       const rt::Kernel &k = (*gpu.kernels)[size_t(fn.kernel)];
       if (k.reduce != rt::Kernel::Reduce::Thread &&
           bx != unsigned(rt::kBlockReduceThreads))
-        gpu.misuse(fn.name + ": a block or warp reduction needs " +
+        gpu.misuse(fn.name + ": a block, warp or column reduction needs " +
                    std::to_string(rt::kBlockReduceThreads) + " threads");
       size_t nargs = k.args.size();
       int kernel = fn.kernel;

@@ -168,6 +168,44 @@ TEST(CudaEmulationKernels, BlockAndWarpReductionsMatchTheInterpreter) {
   }
 }
 
+/// A column reduction (tiles of consecutive points, phases striding the
+/// rows, partial results combined in shared memory), as the compiler
+/// chooses for a bias's gradient, over a number of columns that no tile
+/// divides: its printed code gives the interpreter's sums and maxima.
+TEST(CudaEmulationKernels, ColumnReductionMatchesTheInterpreter) {
+  const int64_t R = 1500, C = 37;
+  rt::Kernel k = kiln::test::columnReduction(
+      "column_sum_max", R, C, {rt::Combine::Sum, rt::Combine::Max});
+  k.reduce = rt::Kernel::Reduce::Columns;
+  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+  std::string dir = testing::TempDir() + "/kiln-cuda-columns";
+  std::filesystem::create_directories(dir);
+  std::string error;
+  LaunchFn launch = buildHostModule({k}, dir, error);
+  ASSERT_TRUE(launch) << error;
+  std::vector<float> in(R * C), sum[2], max[2];
+  for (size_t i = 0; i < in.size(); ++i)
+    in[i] = float(std::sin(0.53 * double(i))) * 2.0f;
+  for (int emulated = 0; emulated < 2; ++emulated) {
+    sum[emulated].assign(C, -1);
+    max[emulated].assign(C, -1);
+    std::vector<void *> args = {in.data(), sum[emulated].data(),
+                                max[emulated].data()};
+    if (emulated)
+      launch(0, args.data(), 0);
+    else
+      ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    double expected = 0;
+    for (int64_t r = 0; r < R; ++r)
+      expected += in[r * C + c];
+    EXPECT_NEAR(sum[0][c], expected, 1e-3) << c;
+    EXPECT_NEAR(sum[1][c], sum[0][c], 1e-4) << c;
+    EXPECT_EQ(max[1][c], max[0][c]) << c;
+  }
+}
+
 /// A staged kernel (a softmax: the row's maximum, then its sum of
 /// exponentials, then each point), rows longer than the emulated block:
 /// the printed code gives the interpreter's values and writes the local

@@ -33,6 +33,18 @@ rowReduction(const std::string &name, int64_t rows, int64_t cols,
   return k;
 }
 
+/// A reduction over the rows of a rows x cols F32 matrix (argument 0), the
+/// points being its columns (a bias's gradient): output i + 1 (F32 [cols])
+/// is column c's values combined with combines[i].
+inline runtime::Kernel
+columnReduction(const std::string &name, int64_t rows, int64_t cols,
+                const std::vector<runtime::Combine> &combines) {
+  runtime::Kernel k = rowReduction(name, cols, rows, combines);
+  k.args[0].shape = {rows, cols};
+  k.body[0].map = {0, 1, 0, 1, 0, 0}; // x[step][point]
+  return k;
+}
+
 /// A staged kernel (a block per row) computing the softmax of each row of a
 /// rows x cols F32 matrix (argument 0) into argument 1: stage 0 the row's
 /// maximum (local 0), stage 1 the sum of exp(x - max) (local 1), then

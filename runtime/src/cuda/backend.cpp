@@ -692,12 +692,14 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
   const Kernel &k = program_.kernels[step.kernel];
   const bool block = k.reduce == Kernel::Reduce::Block;
   const bool warp = k.reduce == Kernel::Reduce::Warp;
-  launch.block = block || warp ? unsigned(kBlockReduceThreads)
-                               : unsigned(kThreads);
+  const bool columns = k.reduce == Kernel::Reduce::Columns;
+  launch.block = block || warp || columns ? unsigned(kBlockReduceThreads)
+                                          : unsigned(kThreads);
   // The points of a launch over `n` (a segmented kernel's size) and the
   // grid that covers them: a block per point for block reductions, a warp
-  // per point for warp reductions, a thread per point otherwise; at most 32
-  // blocks per SM (grid-stride).
+  // per point for warp reductions, a block per kColumnTile points for column
+  // reductions, a thread per point otherwise; at most 32 blocks per SM
+  // (grid-stride).
   // (A staged kernel's points are its rows: a block each.)
   const int32_t pointDims = k.stages.empty() ? k.parallelDims : k.rowDims;
   auto pointsOf = [&](int64_t n) -> int64_t {
@@ -712,9 +714,10 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
   };
   auto gridOf = [&](int64_t points) {
     constexpr int64_t warps = kBlockReduceThreads / 32;
-    int64_t blocks = block  ? points
-                     : warp ? (points + warps - 1) / warps
-                            : (points + kThreads - 1) / kThreads;
+    int64_t blocks = block     ? points
+                     : warp    ? (points + warps - 1) / warps
+                     : columns ? (points + kColumnTile - 1) / kColumnTile
+                               : (points + kThreads - 1) / kThreads;
     return unsigned(std::clamp<int64_t>(blocks, 1, int64_t(sms_) * 32));
   };
   launch.segmented = k.segmented;

@@ -137,6 +137,8 @@ private:
   void copyInto(int32_t fromBuffer, int32_t toBuffer);
   bool canWriteInPlace(int32_t temp, int32_t target) const;
   int32_t kernelFor(rt::Kernel kernel);
+  FailureOr<rt::Kernel::Reduce> scheduleOf(Operation *op,
+                                           rt::Kernel::Reduce fallback);
   std::optional<rt::Kernel> flattened(const rt::Step &step) const;
   int32_t flatView(int32_t buffer);
   bool independent(ArrayRef<const rt::Step *> steps) const;
@@ -213,89 +215,33 @@ LogicalResult Emitter::emitData(Operation *op, Value result, StringRef name,
 // Kernels
 //===----------------------------------------------------------------------===//
 
-/// Reductions with this many steps or more, over fewer parallel points than
-/// a GPU runs threads at once, reduce each point with a block of threads.
-constexpr int64_t kBlockReduceMinSteps = 1024;
-constexpr int64_t kBlockReduceMaxPoints = 4096;
-/// Other reductions of at least a warp's width reduce each point with a
-/// warp: its lanes read consecutive elements (a thread per point would read
-/// a row each, every load of a warp in another row).
-constexpr int64_t kWarpReduceMinSteps = 32;
-/// Staged kernels with rows up to this long run a warp per row (at most 32
-/// points per lane, no shared memory, no barriers), longer ones a block.
-constexpr int64_t kWarpRowMaxPoints = 1024;
-
-/// Whether a reduction reads along its points: every load that moves with
-/// the reduction moves by one element with the last parallel dimension (a
-/// column sum over [rows, features]: consecutive points are consecutive
-/// elements, consecutive steps a row apart).
-static bool readsAlongPoints(const rt::Kernel &k) {
-  size_t rank = k.domain.size();
-  if (k.parallelDims == 0 || size_t(k.parallelDims) >= rank)
-    return false;
-  bool any = false;
-  for (const rt::KInstr &in : k.body) {
-    if (in.op == rt::KOp::Gather)
-      return false;
-    if (in.op != rt::KOp::Load)
-      continue;
-    const std::vector<int64_t> &shape = k.args[in.arg].shape;
-    std::vector<int64_t> coef(rank, 0);
-    int64_t stride = 1;
-    for (size_t j = shape.size(); j-- > 0;) {
-      for (size_t d = 0; d < rank; ++d)
-        coef[d] += stride * in.map[j * (rank + 1) + d];
-      stride *= shape[j];
-    }
-    bool moves = false;
-    for (size_t d = size_t(k.parallelDims); d < rank; ++d)
-      moves |= coef[d] != 0 && k.domain[d] > 1;
-    if (!moves)
-      continue;
-    any = true;
-    if (coef[size_t(k.parallelDims) - 1] != 1)
-      return false;
-  }
-  return any;
-}
-
 int32_t Emitter::kernelFor(rt::Kernel kernel) {
-  // The GPU schedule of a reduction: a thread, a warp or a block per
-  // parallel point (a staged kernel's: a warp or a block per row).
-  int64_t points = 1, steps = 1;
-  int32_t pointDims =
-      kernel.stages.empty() ? kernel.parallelDims : kernel.rowDims;
-  for (size_t d = 0; d < kernel.domain.size(); ++d)
-    (int32_t(d) < pointDims ? points : steps) *= kernel.domain[d];
-  bool combined = !kernel.outputs.empty(), shuffles = true;
-  for (const rt::KOutput &o : kernel.outputs) {
-    combined &= o.combine != rt::Combine::None;
-    shuffles &= o.local || o.combine == rt::Combine::None ||
-                kernel.args[o.arg].dtype != rt::DType::Bool;
-  }
-  for (rt::DType t : kernel.localTypes())
-    shuffles &= t != rt::DType::Bool;
-  if (!kernel.stages.empty()) {
-    kernel.reduce = steps <= kWarpRowMaxPoints && shuffles
-                        ? rt::Kernel::Reduce::Warp
-                        : rt::Kernel::Reduce::Block;
-  } else if (kernel.parallelDims < int32_t(kernel.domain.size()) && combined) {
-    bool few = steps >= kBlockReduceMinSteps && points < kBlockReduceMaxPoints;
-    // (A segmented reduction, a segment per tensor, has a block each.)
-    if (kernel.segmented)
-      kernel.reduce = rt::Kernel::Reduce::Block;
-    else if (readsAlongPoints(kernel))
-      // Consecutive threads take consecutive points: a thread per point
-      // reads coalesced already; few points take tiles of columns.
-      kernel.reduce = few ? rt::Kernel::Reduce::Columns
-                          : rt::Kernel::Reduce::Thread;
-    else if (few)
-      kernel.reduce = rt::Kernel::Reduce::Block;
-    else if (steps >= kWarpReduceMinSteps && shuffles)
-      kernel.reduce = rt::Kernel::Reduce::Warp;
-  }
+  // (A segmented reduction, a segment per tensor, has a block each; other
+  // kernels' schedules come with them: scheduleOf().)
+  if (kernel.segmented && kernel.parallelDims == 0)
+    kernel.reduce = rt::Kernel::Reduce::Block;
   program_.kernels.push_back(std::move(kernel));
   return int32_t(program_.kernels.size() - 1);
+}
+
+/// The schedule kiln-schedule-kernels chose for `op` (kiln.schedule), or
+/// `fallback` without one; fails for an unknown one.
+FailureOr<rt::Kernel::Reduce>
+Emitter::scheduleOf(Operation *op, rt::Kernel::Reduce fallback) {
+  auto attr = op->getAttrOfType<StringAttr>(g::kScheduleAttr);
+  if (!attr)
+    return fallback;
+  StringRef name = attr.getValue();
+  if (name == "thread")
+    return rt::Kernel::Reduce::Thread;
+  if (name == "block")
+    return rt::Kernel::Reduce::Block;
+  if (name == "warp")
+    return rt::Kernel::Reduce::Warp;
+  if (name == "columns")
+    return rt::Kernel::Reduce::Columns;
+  return error(op) << "has unknown " << g::kScheduleAttr << " '" << name
+                   << "' (expected thread, block, warp or columns)";
 }
 
 /// Coefficients of an affine expression over `dims` domain dims (in the
@@ -730,6 +676,11 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     return failure();
   k.domain.assign(form.domain.begin(), form.domain.end());
   k.parallelDims = form.parallelDims;
+  FailureOr<rt::Kernel::Reduce> reduce =
+      scheduleOf(op, rt::Kernel::Reduce::Thread);
+  if (failed(reduce))
+    return failure();
+  k.reduce = *reduce;
   std::vector<int32_t> outs;
   if (failed(addOutputs(op, form, k, stepArgs, outs)))
     return failure();
@@ -787,7 +738,11 @@ LogicalResult Emitter::emitRowKernel(g::RowKernelOp op) {
   rt::Kernel k;
   k.name = "k" + std::to_string(program_.kernels.size()) + kernelLabel(op);
   k.rowDims = rows;
-  k.reduce = rt::Kernel::Reduce::Block;
+  FailureOr<rt::Kernel::Reduce> reduce =
+      scheduleOf(op, rt::Kernel::Reduce::Block);
+  if (failed(reduce))
+    return failure();
+  k.reduce = *reduce;
   std::vector<int32_t> stepArgs;
   llvm::DenseMap<Value, int32_t> locals;
   std::vector<GenericForm> forms;

@@ -52,6 +52,7 @@ void buildKernelPipeline(mlir::OpPassManager &pm,
   funcPm.addPass(mlir::createCSEPass());
   if (options.fuse)
     funcPm.addPass(fusion::createFuseElementwisePass());
+  funcPm.addPass(fusion::createScheduleKernelsPass());
 }
 
 namespace {

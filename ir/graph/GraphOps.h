@@ -23,6 +23,11 @@ struct CollectiveResource
     : mlir::SideEffects::Resource::Base<CollectiveResource> {
   llvm::StringRef getName() final { return "Collective"; }
 };
+/// The attribute naming how a GPU runs a kernel (a linalg.generic or a
+/// kiln.row_kernel of kernel-level IR): "thread", "block", "warp" or
+/// "columns" (runtime/src/kernel.h, Kernel::Reduce). Set by
+/// kiln-schedule-kernels; the code generator follows it.
+inline constexpr llvm::StringLiteral kScheduleAttr = "kiln.schedule";
 } // namespace kiln::graph
 
 #define GET_OP_CLASSES

@@ -158,4 +158,40 @@ def FuseGemmEpiloguePass : Pass<"kiln-fuse-gemm-epilogue", "mlir::func::FuncOp">
   let dependentDialects = ["::kiln::graph::KilnDialect"];
 }
 
+def ScheduleKernelsPass : Pass<"kiln-schedule-kernels", "mlir::func::FuncOp"> {
+  let summary = "Chooses how a GPU runs each reduction kernel (kiln.schedule)";
+  let description = [{
+    On kernel-level IR, after fusion: every reducing `linalg.generic` and
+    every `kiln.row_kernel` of the function gets `kiln.schedule`, which the
+    code generator follows (runtime/src/kernel.h, `Kernel::Reduce`) and
+    `kiln inspect` shows:
+
+    - `"columns"`: the reduction reads along its points (every input that
+      moves with the reduction moves by one element with the last parallel
+      loop: a bias's gradient over [rows, features]), with few points
+      (under 4096) and long reductions (1024 steps or more): tiles of 32
+      consecutive points, 8 phases striding the rows, so that a warp reads
+      consecutive elements;
+    - `"thread"` for other reductions read along their points (a thread per
+      point reads coalesced), and for reductions shorter than a warp;
+    - `"block"`: few points, long reductions read along the reduction
+      (BatchNorm's channel statistics): a block of 256 threads per point;
+    - `"warp"`: otherwise (many points, at least 32 steps each: a row sum
+      over [rows, features]): a warp per point, lanes reading consecutive
+      elements, combined by shuffles (not for i1 values);
+    - a row kernel runs a `"warp"` per row for rows of up to 1024 points,
+      else a `"block"` per row.
+
+    Elementwise kernels (a thread per point) get nothing; a kernel that
+    has a schedule already (written by hand in kernel-level IR) keeps it.
+    Multi-tensor kernels, formed by the code generator, reduce by block.
+
+    ```mlir
+    %s = linalg.generic {indexing_maps = [...], iterator_types = ["parallel", "reduction"]}
+        ins(%x : tensor<4096x512xf32>) outs(%init : tensor<4096xf32>)
+        attrs = {kiln.schedule = "warp"} {...}
+    ```
+  }];
+}
+
 #endif // KILN_PASSES_FUSION_PASSES_TD

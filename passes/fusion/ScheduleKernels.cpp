@@ -1,0 +1,217 @@
+//===- ScheduleKernels.cpp - how a GPU runs each kernel -------------------===//
+#include "passes/fusion/Passes.h"
+
+#include "ir/graph/GraphOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+namespace kiln::fusion {
+
+#define GEN_PASS_DEF_SCHEDULEKERNELSPASS
+#include "passes/fusion/Passes.h.inc"
+
+namespace {
+
+using namespace mlir;
+using graph::kScheduleAttr;
+
+/// Reductions with this many steps or more, over fewer points than a GPU
+/// runs threads at once, reduce each point with a block of threads (or, read
+/// along the points, a tile of columns).
+constexpr int64_t kFewPointsMinSteps = 1024;
+constexpr int64_t kFewPointsMaxPoints = 4096;
+/// Other reductions of at least a warp's width reduce each point with a
+/// warp: its lanes read consecutive elements (a thread per point would read
+/// a row each, every load of a warp in another row).
+constexpr int64_t kWarpMinSteps = 32;
+/// Row kernels with rows up to this long run a warp per row (at most 32
+/// points per lane, no shared memory, no barriers), longer ones a block.
+constexpr int64_t kWarpRowMaxPoints = 1024;
+
+/// `op`'s loops in the code generator's order (parallel, then reduced).
+SmallVector<unsigned> kernelOrder(linalg::GenericOp op) {
+  SmallVector<unsigned> order;
+  auto iterators = op.getIteratorTypesArray();
+  for (bool reduction : {false, true})
+    for (unsigned d = 0; d < iterators.size(); ++d)
+      if ((iterators[d] == utils::IteratorType::reduction) == reduction)
+        order.push_back(d);
+  return order;
+}
+
+/// The element stride of each dimension of what `operand` reads: its
+/// tensor's row-major strides, or those of the tensor it slices (times the
+/// slice's strides), as the code generator reads it.
+std::optional<SmallVector<int64_t>> elementStrides(Value operand) {
+  Value source = operand;
+  SmallVector<int64_t> step;
+  if (auto slice = operand.getDefiningOp<tensor::ExtractSliceOp>()) {
+    if (slice.getSourceType().getRank() != slice.getResultType().getRank())
+      return std::nullopt;
+    source = slice.getSource();
+    step.assign(slice.getStaticStrides().begin(),
+                slice.getStaticStrides().end());
+  }
+  auto type = dyn_cast<RankedTensorType>(source.getType());
+  if (!type || !type.hasStaticShape())
+    return std::nullopt;
+  SmallVector<int64_t> strides(type.getRank(), 1);
+  for (int64_t j = type.getRank() - 2; j >= 0; --j)
+    strides[j] = strides[j + 1] * type.getDimSize(j + 1);
+  for (auto [j, s] : llvm::enumerate(step)) {
+    if (ShapedType::isDynamic(s))
+      return std::nullopt;
+    strides[j] *= s;
+  }
+  return strides;
+}
+
+/// The elements an affine expression moves by per unit of loop `dim`, or
+/// none when it is not linear.
+std::optional<int64_t> coefficient(AffineExpr e, unsigned dim) {
+  if (auto d = dyn_cast<AffineDimExpr>(e))
+    return d.getPosition() == dim ? 1 : 0;
+  if (isa<AffineConstantExpr>(e))
+    return 0;
+  auto bin = dyn_cast<AffineBinaryOpExpr>(e);
+  if (!bin)
+    return std::nullopt;
+  if (e.getKind() == AffineExprKind::Add) {
+    auto l = coefficient(bin.getLHS(), dim), r = coefficient(bin.getRHS(), dim);
+    if (!l || !r)
+      return std::nullopt;
+    return *l + *r;
+  }
+  if (e.getKind() == AffineExprKind::Mul) {
+    if (auto c = dyn_cast<AffineConstantExpr>(bin.getRHS()))
+      if (auto l = coefficient(bin.getLHS(), dim))
+        return *l * c.getValue();
+    if (auto c = dyn_cast<AffineConstantExpr>(bin.getLHS()))
+      if (auto r = coefficient(bin.getRHS(), dim))
+        return *r * c.getValue();
+  }
+  return std::nullopt;
+}
+
+/// Whether reduction `op` reads along its points: every input that moves
+/// with the reduction moves by one element with the last parallel loop (in
+/// the code generator's order): a column sum over [rows, features], whose
+/// consecutive points are consecutive elements.
+bool readsAlongPoints(linalg::GenericOp op) {
+  SmallVector<unsigned> order = kernelOrder(op);
+  unsigned parallel = op.getNumParallelLoops();
+  if (parallel == 0 || parallel == order.size())
+    return false;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  bool any = false;
+  for (OpOperand *in : op.getDpsInputOperands()) {
+    if (op.getMatchingBlockArgument(in).use_empty())
+      continue;
+    std::optional<SmallVector<int64_t>> strides = elementStrides(in->get());
+    AffineMap map = op.getMatchingIndexingMap(in);
+    if (!strides || strides->size() != map.getNumResults())
+      return false;
+    auto flat = [&](unsigned dim) -> std::optional<int64_t> {
+      int64_t total = 0;
+      for (auto [j, e] : llvm::enumerate(map.getResults())) {
+        std::optional<int64_t> c = coefficient(e, dim);
+        if (!c)
+          return std::nullopt;
+        total += *c * (*strides)[j];
+      }
+      return total;
+    };
+    bool moves = false;
+    for (unsigned d : ArrayRef(order).drop_front(parallel)) {
+      std::optional<int64_t> c = flat(d);
+      if (!c)
+        return false;
+      moves |= *c != 0 && ranges[d] > 1;
+    }
+    if (!moves)
+      continue;
+    any = true;
+    if (flat(order[parallel - 1]) != std::optional<int64_t>(1))
+      return false;
+  }
+  // A body that gathers reads where its values say: no telling.
+  bool gathers = false;
+  op.getBody()->walk([&](tensor::ExtractOp) { gathers = true; });
+  return any && !gathers;
+}
+
+/// Whether every value `op` reduces can cross lanes by shuffles (not i1).
+bool shuffles(linalg::GenericOp op) {
+  for (Value init : op.getDpsInits())
+    if (getElementTypeOrSelf(init.getType()).isInteger(1))
+      return false;
+  return true;
+}
+
+/// The points (the first `pointLoops` loops in the code generator's order)
+/// and the steps of each (the rest) of `op`'s loop nest; false when a size
+/// is dynamic.
+bool extents(linalg::GenericOp op, unsigned pointLoops, int64_t &points,
+             int64_t &steps) {
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  points = steps = 1;
+  for (auto [i, d] : llvm::enumerate(kernelOrder(op))) {
+    if (ShapedType::isDynamic(ranges[d]))
+      return false;
+    (i < pointLoops ? points : steps) *= ranges[d];
+  }
+  return true;
+}
+
+/// The schedule of a reduction kernel (one not in a row kernel).
+StringRef reductionSchedule(linalg::GenericOp op) {
+  int64_t points, steps;
+  if (!extents(op, op.getNumParallelLoops(), points, steps))
+    return "thread";
+  bool few = steps >= kFewPointsMinSteps && points < kFewPointsMaxPoints;
+  if (readsAlongPoints(op))
+    // Consecutive threads take consecutive points: a thread per point
+    // reads coalesced already; few points take tiles of columns.
+    return few ? "columns" : "thread";
+  if (few)
+    return "block";
+  if (steps >= kWarpMinSteps && shuffles(op))
+    return "warp";
+  return "thread";
+}
+
+/// The schedule of a row kernel: a warp per row for rows of moderate
+/// length, a block for longer ones (or values that cannot be shuffled).
+StringRef rowSchedule(graph::RowKernelOp group) {
+  SmallVector<linalg::GenericOp> kernels;
+  group.getBody().front().walk(
+      [&](linalg::GenericOp op) { kernels.push_back(op); });
+  if (kernels.empty())
+    return "block";
+  int64_t rows, inner;
+  if (!extents(kernels.back(), unsigned(group.getRows()), rows, inner))
+    return "block";
+  bool warp = inner <= kWarpRowMaxPoints;
+  for (linalg::GenericOp op : kernels)
+    warp &= shuffles(op);
+  return warp ? "warp" : "block";
+}
+
+struct ScheduleKernelsPass final
+    : impl::ScheduleKernelsPassBase<ScheduleKernelsPass> {
+  void runOnOperation() override {
+    Builder b(&getContext());
+    for (Operation &op : getOperation().getBody().front()) {
+      if (op.hasAttr(kScheduleAttr))
+        continue; // Chosen already (by hand, in kernel-level IR).
+      if (auto group = dyn_cast<graph::RowKernelOp>(op))
+        op.setAttr(kScheduleAttr, b.getStringAttr(rowSchedule(group)));
+      else if (auto generic = dyn_cast<linalg::GenericOp>(op);
+               generic &&
+               generic.getNumParallelLoops() != generic.getNumLoops())
+        op.setAttr(kScheduleAttr, b.getStringAttr(reductionSchedule(generic)));
+    }
+  }
+};
+
+} // namespace
+} // namespace kiln::fusion

@@ -1,0 +1,67 @@
+// RUN: kiln-opt %s --split-input-file --kiln-lower-to-linalg --kiln-fuse-elementwise --kiln-schedule-kernels | FileCheck %s
+
+// Many rows summed along the row: a warp per row, lanes reading
+// consecutive elements.
+// CHECK-LABEL: func.func @row_sums
+// CHECK: linalg.generic {{.*}}["parallel", "reduction"]{{.*}}attrs = {kiln.schedule = "warp"}
+func.func @row_sums(%x: tensor<4096x512xf32>) -> tensor<4096xf32> {
+  %0 = kiln.reduce_sum %x {axes = array<i64: 1>, keepdims = false} : (tensor<4096x512xf32>) -> tensor<4096xf32>
+  return %0 : tensor<4096xf32>
+}
+
+// -----
+
+// A bias's gradient: few columns summed over many rows, read along the
+// points: tiles of consecutive columns.
+// CHECK-LABEL: func.func @column_sums
+// CHECK: linalg.generic {{.*}}["reduction", "parallel"]{{.*}}attrs = {kiln.schedule = "columns"}
+func.func @column_sums(%x: tensor<4096x512xf32>) -> tensor<512xf32> {
+  %0 = kiln.reduce_sum %x {axes = array<i64: 0>, keepdims = false} : (tensor<4096x512xf32>) -> tensor<512xf32>
+  return %0 : tensor<512xf32>
+}
+
+// -----
+
+// Columns over few rows: a thread per column reads coalesced already.
+// CHECK-LABEL: func.func @short_columns
+// CHECK: linalg.generic {{.*}}["reduction", "parallel"]{{.*}}attrs = {kiln.schedule = "thread"}
+func.func @short_columns(%x: tensor<64x512xf32>) -> tensor<512xf32> {
+  %0 = kiln.reduce_sum %x {axes = array<i64: 0>, keepdims = false} : (tensor<64x512xf32>) -> tensor<512xf32>
+  return %0 : tensor<512xf32>
+}
+
+// -----
+
+// A channel's statistic over N x H x W: few points, long reductions read
+// along the reduction: a block per channel.
+// CHECK-LABEL: func.func @channel_sums
+// CHECK: linalg.generic {{.*}}["reduction", "parallel", "reduction", "reduction"]{{.*}}attrs = {kiln.schedule = "block"}
+func.func @channel_sums(%x: tensor<64x128x32x32xf32>) -> tensor<128xf32> {
+  %0 = kiln.reduce_sum %x {axes = array<i64: 0, 2, 3>, keepdims = false} : (tensor<64x128x32x32xf32>) -> tensor<128xf32>
+  return %0 : tensor<128xf32>
+}
+
+// -----
+
+// Reductions shorter than a warp: a thread per point.
+// CHECK-LABEL: func.func @short_rows
+// CHECK: linalg.generic {{.*}}["parallel", "reduction"]{{.*}}attrs = {kiln.schedule = "thread"}
+func.func @short_rows(%x: tensor<4096x10xf32>) -> tensor<4096xf32> {
+  %0 = kiln.reduce_max %x {axes = array<i64: 1>, keepdims = false} : (tensor<4096x10xf32>) -> tensor<4096xf32>
+  return %0 : tensor<4096xf32>
+}
+
+// -----
+
+// Row kernels: a warp per row of up to 1024 points, a block per longer row.
+// Elementwise kernels get no schedule.
+// CHECK-LABEL: func.func @softmaxes
+// CHECK: kiln.row_kernel rows 1 attributes {kiln.schedule = "warp"}
+// CHECK: kiln.row_kernel rows 1 attributes {kiln.schedule = "block"}
+// CHECK-NOT: kiln.schedule
+func.func @softmaxes(%x: tensor<512x256xf32>, %y: tensor<64x4096xf32>) -> (tensor<512x256xf32>, tensor<64x4096xf32>) {
+  %0 = kiln.softmax %x : (tensor<512x256xf32>) -> tensor<512x256xf32>
+  %1 = kiln.softmax %y : (tensor<64x4096xf32>) -> tensor<64x4096xf32>
+  %2 = kiln.exp %1 : (tensor<64x4096xf32>) -> tensor<64x4096xf32>
+  return %0, %2 : tensor<512x256xf32>, tensor<64x4096xf32>
+}

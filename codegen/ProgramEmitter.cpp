@@ -240,8 +240,11 @@ Emitter::scheduleOf(Operation *op, rt::Kernel::Reduce fallback) {
     return rt::Kernel::Reduce::Warp;
   if (name == "columns")
     return rt::Kernel::Reduce::Columns;
+  if (name == "vector2" || name == "vector4")
+    return rt::Kernel::Reduce::Thread; // vectorOf() takes the width.
   return error(op) << "has unknown " << g::kScheduleAttr << " '" << name
-                   << "' (expected thread, block, warp or columns)";
+                   << "' (expected thread, block, warp, columns, vector2 or "
+                      "vector4)";
 }
 
 /// Coefficients of an affine expression over `dims` domain dims (in the
@@ -681,6 +684,9 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
   if (failed(reduce))
     return failure();
   k.reduce = *reduce;
+  if (auto attr = op->getAttrOfType<StringAttr>(g::kScheduleAttr);
+      attr && attr.getValue().starts_with("vector"))
+    k.vector = attr.getValue() == "vector4" ? 4 : 2;
   std::vector<int32_t> outs;
   if (failed(addOutputs(op, form, k, stepArgs, outs)))
     return failure();
@@ -1337,6 +1343,7 @@ std::optional<rt::Kernel> Emitter::flattened(const rt::Step &step) const {
   flat.parallelDims = full ? 0 : 1;
   flat.segmented = true;
   flat.reduce = rt::Kernel::Reduce::Thread; // kernelFor decides.
+  flat.vector = 1; // Segments of any size.
   for (rt::KArg &a : flat.args) {
     if (!a.shape.empty() && a.shape != k.domain)
       return std::nullopt;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 namespace kiln::codegen::cuda {
 namespace {
@@ -364,10 +365,11 @@ std::string warpButterfly(const std::vector<std::string> &accs,
 
 /// The instructions of `body` (the kernel's, or a stage's) as one const
 /// local each (v<i>) at `indent`, inside loops that define the coordinates
-/// c<d>; locals (a stage's values) are l<i>.
+/// c<d>; locals (a stage's values) are l<i>; `loads` gives some Loads'
+/// values instead (by instruction).
 bool printBody(const runtime::Kernel &k, const std::vector<KInstr> &body,
-               const std::string &indent, std::string &s,
-               std::string &error) {
+               const std::string &indent, std::string &s, std::string &error,
+               const std::map<size_t, std::string> *loads = nullptr) {
   size_t rank = k.domain.size();
   std::vector<std::vector<int64_t>> strides;
   for (const runtime::KArg &a : k.args)
@@ -381,6 +383,10 @@ bool printBody(const runtime::Kernel &k, const std::vector<KInstr> &body,
     std::string expr;
     switch (in.op) {
     case KOp::Load: {
+      if (loads && loads->count(i)) { // Read already (a vector load's lane).
+        expr = loads->at(i);
+        break;
+      }
       const std::vector<int64_t> &st = strides[in.arg];
       std::vector<int64_t> coef(rank, 0);
       int64_t constant = 0;
@@ -579,6 +585,8 @@ bool printHostModule(const std::vector<runtime::Kernel> &kernels,
 #define __shared__ static
 #define __forceinline__ inline
 struct kiln_dim3 { unsigned x, y, z; };
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(8) float2 { float x, y; };
 static thread_local kiln_dim3 threadIdx = {0, 0, 0};
 static const kiln_dim3 blockIdx = {0, 0, 0}, gridDim = {1, 1, 1};
 static kiln_dim3 blockDim = {1, 1, 1};
@@ -910,8 +918,125 @@ bool printColumns(const runtime::Kernel &k, const std::string &entry,
   return true;
 }
 
+/// A vector kernel (Kernel::vector): when every pointer it reads or writes
+/// as vectors is 16-byte aligned, each thread takes `vector` consecutive
+/// points along the last dimension: the loads that run along it from a
+/// multiple of `vector` elements as one vector load, the body once per
+/// point (lane), the outputs as one vector store; otherwise the scalar
+/// kernel, a point a thread.
+bool printVector(const runtime::Kernel &k, const std::string &entry,
+                 std::string &source, std::string &error) {
+  runtime::Kernel scalar = k;
+  scalar.vector = 1;
+  std::string plain;
+  if (!printKernel(scalar, entry, plain, error))
+    return false;
+  // The scalar kernel's loop: between its signature and its last brace.
+  size_t open = plain.find(") {\n"), close = plain.rfind("}\n");
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    error = "kernel '" + k.name + "': cannot print its scalar loop";
+    return false;
+  }
+  std::string head = plain.substr(0, open + 4);
+  std::string loop = plain.substr(open + 4, close - open - 4);
+  size_t rank = k.domain.size();
+  int64_t points = 1;
+  for (int64_t d : k.domain)
+    points *= d;
+  const int v = k.vector;
+  const char *vtype = v == 4 ? "float4" : "float2";
+  const char *lanes[] = {"x", "y", "z", "w"};
+  // Vector loads: F32, one element along the last dimension, every other
+  // coefficient and the constant multiples of v (so aligned at lane 0).
+  std::map<size_t, std::vector<int64_t>> vectorLoads; // instr -> coef + const
+  for (size_t i = 0; i < k.body.size(); ++i) {
+    const KInstr &in = k.body[i];
+    if (in.op != KOp::Load || k.args[in.arg].dtype != DType::F32)
+      continue;
+    std::vector<int64_t> st = stridesOf(k.args[in.arg].shape);
+    std::vector<int64_t> coef(rank + 1, 0);
+    for (size_t j = 0; j < st.size(); ++j)
+      for (size_t d = 0; d <= rank; ++d)
+        coef[d] += st[j] * in.map[j * (rank + 1) + d];
+    bool ok = coef[rank - 1] == 1;
+    for (size_t d = 0; d <= rank; ++d)
+      ok &= d == rank - 1 || coef[d] % v == 0;
+    if (ok)
+      vectorLoads[i] = coef;
+  }
+  std::string s = head;
+  std::string aligned;
+  std::vector<int32_t> vectorArgs;
+  for (const auto &[i, coef] : vectorLoads)
+    vectorArgs.push_back(k.body[i].arg);
+  for (const runtime::KOutput &o : k.outputs)
+    vectorArgs.push_back(o.arg);
+  std::sort(vectorArgs.begin(), vectorArgs.end());
+  vectorArgs.erase(std::unique(vectorArgs.begin(), vectorArgs.end()),
+                   vectorArgs.end());
+  for (int32_t a : vectorArgs)
+    aligned += std::string(aligned.empty() ? "" : " | ") +
+               "(unsigned long long)a" + std::to_string(a);
+  s += "  if (((" + aligned + ") & " + std::to_string(v * 4 - 1) +
+       "ULL) == 0) {\n"
+       "  for (i64 kiln_v = (i64)blockIdx.x * blockDim.x + threadIdx.x; "
+       "kiln_v < " +
+       std::to_string(points / v) +
+       "LL; kiln_v += (i64)gridDim.x * blockDim.x) {\n"
+       "    const i64 p = kiln_v * " +
+       std::to_string(v) + "LL;\n    i64 q = p;\n";
+  for (int64_t d = int64_t(rank) - 1; d >= 0; --d) {
+    std::string name = d == int64_t(rank) - 1 ? "kiln_base"
+                                              : "c" + std::to_string(d);
+    s += "    const i64 " + name + " = q % " + std::to_string(k.domain[d]) +
+         "LL; q /= " + std::to_string(k.domain[d]) + "LL;\n";
+  }
+  s += "    (void)q;\n";
+  for (const auto &[i, coef] : vectorLoads) {
+    std::vector<int64_t> c(coef.begin(), coef.end() - 1);
+    std::string index;
+    for (size_t d = 0; d + 1 < rank; ++d)
+      if (c[d])
+        index += std::to_string(c[d]) + "LL * c" + std::to_string(d) + " + ";
+    index += "kiln_base + " + std::to_string(coef[rank]) + "LL";
+    s += "    const " + std::string(vtype) + " kiln_w" + std::to_string(i) +
+         " = *reinterpret_cast<const " + vtype + "*>(a" +
+         std::to_string(k.body[i].arg) + " + " + index + ");\n";
+  }
+  for (size_t o = 0; o < k.outputs.size(); ++o)
+    s += "    float kiln_out" + std::to_string(o) + "[" + std::to_string(v) +
+         "];\n";
+  for (int lane = 0; lane < v; ++lane) {
+    s += "    {\n      const i64 c" + std::to_string(rank - 1) +
+         " = kiln_base + " + std::to_string(lane) + "LL;\n";
+    std::map<size_t, std::string> loads;
+    for (const auto &[i, coef] : vectorLoads)
+      loads[i] = "kiln_w" + std::to_string(i) + "." + lanes[lane];
+    if (!printBody(k, k.body, "      ", s, error, &loads))
+      return false;
+    for (size_t o = 0; o < k.outputs.size(); ++o)
+      s += "      kiln_out" + std::to_string(o) + "[" + std::to_string(lane) +
+           "] = v" + std::to_string(k.outputs[o].value) + ";\n";
+    s += "    }\n";
+  }
+  for (size_t o = 0; o < k.outputs.size(); ++o) {
+    std::string out = "kiln_out" + std::to_string(o);
+    s += "    *reinterpret_cast<" + std::string(vtype) + "*>(a" +
+         std::to_string(k.outputs[o].arg) + " + p) = " + vtype + "{";
+    for (int lane = 0; lane < v; ++lane)
+      s += std::string(lane ? ", " : "") + out + "[" + std::to_string(lane) +
+           "]";
+    s += "};\n";
+  }
+  s += "  }\n  } else {\n" + loop + "  }\n}\n";
+  source = std::move(s);
+  return true;
+}
+
 bool printKernel(const runtime::Kernel &k, const std::string &entry,
                  std::string &source, std::string &error) {
+  if (k.vector > 1)
+    return printVector(k, entry, source, error);
   if (!k.stages.empty())
     return printStaged(k, entry, source, error);
   if (k.reduce == runtime::Kernel::Reduce::Columns)

@@ -196,6 +196,24 @@ StringRef rowSchedule(graph::RowKernelOp group) {
   return warp ? "warp" : "block";
 }
 
+/// Elementwise kernels take this many points a thread where they can.
+constexpr int64_t kVectorWidth = 4;
+
+/// The points an elementwise kernel's threads take each: kVectorWidth when
+/// its last loop is a multiple of it and its outputs are f32 (one 16-byte
+/// store), else 1.
+int64_t vectorWidth(linalg::GenericOp op) {
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (llvm::any_of(ranges, ShapedType::isDynamic))
+    return 1;
+  if (ranges.empty() || ranges.back() % kVectorWidth != 0)
+    return 1;
+  for (Value init : op.getDpsInits())
+    if (!getElementTypeOrSelf(init.getType()).isF32())
+      return 1;
+  return kVectorWidth;
+}
+
 struct ScheduleKernelsPass final
     : impl::ScheduleKernelsPassBase<ScheduleKernelsPass> {
   void runOnOperation() override {
@@ -205,10 +223,14 @@ struct ScheduleKernelsPass final
         continue; // Chosen already (by hand, in kernel-level IR).
       if (auto group = dyn_cast<graph::RowKernelOp>(op))
         op.setAttr(kScheduleAttr, b.getStringAttr(rowSchedule(group)));
-      else if (auto generic = dyn_cast<linalg::GenericOp>(op);
-               generic &&
-               generic.getNumParallelLoops() != generic.getNumLoops())
-        op.setAttr(kScheduleAttr, b.getStringAttr(reductionSchedule(generic)));
+      else if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+        if (generic.getNumParallelLoops() != generic.getNumLoops())
+          op.setAttr(kScheduleAttr,
+                     b.getStringAttr(reductionSchedule(generic)));
+        else if (int64_t width = vectorWidth(generic); width > 1)
+          op.setAttr(kScheduleAttr,
+                     b.getStringAttr("vector" + std::to_string(width)));
+      }
     }
   }
 };

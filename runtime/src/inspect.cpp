@@ -153,6 +153,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                     : k.reduce == Kernel::Reduce::Columns
                         ? std::string("\"columns\"")
                         : std::string("\"thread\"")) +
+                   ",\"vector\":" + std::to_string(k.vector) +
                    ",\"instructions\":" + std::to_string(k.body.size()) +
                    (k.stages.empty()
                         ? std::string()
@@ -301,6 +302,8 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                 : k.reduce == Kernel::Reduce::Warp  ? ", warp reduction"
                 : k.reduce == Kernel::Reduce::Columns
                     ? ", column reduction"
+                : k.vector != 1
+                    ? ", " + std::to_string(k.vector) + " points a thread"
                                                     : "") +
                "), " + std::to_string(k.body.size()) + " instructions";
         if (!s.segments.empty()) {

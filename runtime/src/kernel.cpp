@@ -157,6 +157,18 @@ Status Kernel::verify() const {
         return fail(std::string("a ") + how +
                     " reduction combines every output");
   }
+  if (vector != 1) {
+    if (vector != 2 && vector != 4)
+      return fail("vector width " + std::to_string(vector) +
+                  " is not 1, 2 or 4");
+    if (segmented || !stages.empty() || rank == 0 ||
+        parallelDims != int32_t(rank) || domain.back() % vector != 0)
+      return fail("a vector width needs an elementwise kernel whose last "
+                  "dimension it divides");
+    for (const KOutput &o : outputs)
+      if (args[o.arg].dtype != DType::F32)
+        return fail("a vector width needs F32 outputs");
+  }
   if (reduce == Reduce::Columns && (segmented || parallelDims == 0))
     return fail("a column reduction needs parallel points and no segments");
   if (reduce == Reduce::Warp) {

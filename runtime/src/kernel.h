@@ -209,6 +209,13 @@ struct Kernel {
   /// reduces the row too (parallelDims == rowDims). Reduce is Block or Warp.
   int32_t rowDims = 0;
   std::vector<KStage> stages;
+  /// An elementwise kernel (every dimension parallel, F32 outputs) whose
+  /// threads each take `vector` consecutive points along the last
+  /// dimension, which `vector` (1, 2 or 4) divides: loads that run along it
+  /// from a multiple of `vector` elements are one aligned vector load, the
+  /// stores one vector store (where the pointers are 16-byte aligned; the
+  /// kernel checks). The CPU interpreter ignores it.
+  int32_t vector = 1;
   std::vector<KArg> args;
   std::vector<KInstr> body;
   std::vector<KOutput> outputs;

@@ -540,6 +540,7 @@ std::string programToJson(const Program &p) {
          ",\"domain\":" + ints(k.domain) +
          ",\"parallel\":" + std::to_string(k.parallelDims) +
          (k.segmented ? ",\"segmented\":true" : "") +
+         (k.vector != 1 ? ",\"vector\":" + std::to_string(k.vector) : "") +
          (k.reduce == Kernel::Reduce::Block  ? ",\"reduce\":\"block\""
           : k.reduce == Kernel::Reduce::Warp ? ",\"reduce\":\"warp\""
           : k.reduce == Kernel::Reduce::Columns
@@ -704,6 +705,7 @@ Status programFromJson(std::string_view json, const std::string &origin,
     k.domain = r.intList(jk, "domain", where);
     k.parallelDims = static_cast<int32_t>(r.integer(jk, "parallel", where));
     k.segmented = r.boolean(jk, "segmented");
+    k.vector = static_cast<int32_t>(r.integer(jk, "vector", where, 1, false));
     if (const JsonValue *red = jk.get("reduce")) {
       if (red->str() == "block")
         k.reduce = Kernel::Reduce::Block;

@@ -206,6 +206,72 @@ TEST(CudaEmulationKernels, ColumnReductionMatchesTheInterpreter) {
   }
 }
 
+/// A vector kernel (four points a thread): loads along the last dimension
+/// as vectors (x, and b broadcast over the rows), one read across it per
+/// point (t, transposed), one vector store; and with a pointer that is not
+/// 16-byte aligned, the scalar kernel instead. Both give the interpreter's
+/// values.
+TEST(CudaEmulationKernels, VectorKernelMatchesTheInterpreterAlignedOrNot) {
+  const int64_t R = 3, C = 8;
+  rt::Kernel k;
+  k.name = "vector_axpy";
+  k.domain = {R, C};
+  k.parallelDims = 2;
+  k.vector = 4;
+  k.args = {{rt::DType::F32, {R, C}, false},
+            {rt::DType::F32, {C}, false},
+            {rt::DType::F32, {C, R}, false},
+            {rt::DType::F32, {R, C}, true}};
+  auto load = [](int32_t arg, std::vector<int64_t> map) {
+    rt::KInstr in;
+    in.op = rt::KOp::Load;
+    in.type = rt::DType::F32;
+    in.arg = arg;
+    in.map = std::move(map);
+    return in;
+  };
+  auto op = [](rt::KOp o, int32_t a, int32_t b) {
+    rt::KInstr in;
+    in.op = o;
+    in.type = rt::DType::F32;
+    in.a = a;
+    in.b = b;
+    return in;
+  };
+  k.body = {load(0, {1, 0, 0, 0, 1, 0}), load(1, {0, 1, 0}),
+            load(2, {0, 1, 0, 1, 0, 0}), op(rt::KOp::Mul, 0, 1),
+            op(rt::KOp::Add, 3, 2)};
+  k.outputs = {{3, 4, rt::Combine::None}};
+  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+  std::string dir = testing::TempDir() + "/kiln-cuda-vector";
+  std::filesystem::create_directories(dir);
+  std::string error;
+  LaunchFn launch = buildHostModule({k}, dir, error);
+  ASSERT_TRUE(launch) << error;
+  // 16-byte aligned storage; x at element 0 (aligned) or 1 (not).
+  alignas(16) float x[R * C + 4], b[C], t[C * R], y[2][R * C + 4];
+  for (int64_t i = 0; i < R * C + 4; ++i)
+    x[i] = float(i) * 0.5f - 3.0f;
+  for (int64_t i = 0; i < C; ++i)
+    b[i] = float(i) - 2.0f;
+  for (int64_t i = 0; i < C * R; ++i)
+    t[i] = float(i * i % 7);
+  for (int shift : {0, 1}) {
+    SCOPED_TRACE(shift ? "misaligned" : "aligned");
+    for (int emulated = 0; emulated < 2; ++emulated) {
+      std::fill(std::begin(y[emulated]), std::end(y[emulated]), -1.0f);
+      std::vector<void *> args = {x + shift, b, t, y[emulated] + shift};
+      if (emulated)
+        launch(0, args.data(), 0);
+      else
+        ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
+    }
+    for (int64_t i = 0; i < R * C + 4; ++i)
+      EXPECT_EQ(y[1][i], y[0][i]) << i;
+    EXPECT_EQ(y[0][shift + 9], x[shift + 9] * b[1] + t[1 * R + 1]);
+  }
+}
+
 /// A staged kernel (a softmax: the row's maximum, then its sum of
 /// exponentials, then each point), rows longer than the emulated block:
 /// the printed code gives the interpreter's values and writes the local

@@ -717,7 +717,7 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
     int64_t blocks = block     ? points
                      : warp    ? (points + warps - 1) / warps
                      : columns ? (points + kColumnTile - 1) / kColumnTile
-                               : (points + kThreads - 1) / kThreads;
+                               : (points / k.vector + kThreads - 1) / kThreads;
     return unsigned(std::clamp<int64_t>(blocks, 1, int64_t(sms_) * 32));
   };
   launch.segmented = k.segmented;

@@ -53,8 +53,8 @@ func.func @short_rows(%x: tensor<4096x10xf32>) -> tensor<4096xf32> {
 
 // -----
 
-// Row kernels: a warp per row of up to 1024 points, a block per longer row.
-// Elementwise kernels get no schedule.
+// Row kernels: a warp per row of up to 1024 points, a block per longer row
+// (the exponential of the second softmax fuses into its row kernel).
 // CHECK-LABEL: func.func @softmaxes
 // CHECK: kiln.row_kernel rows 1 attributes {kiln.schedule = "warp"}
 // CHECK: kiln.row_kernel rows 1 attributes {kiln.schedule = "block"}
@@ -64,4 +64,19 @@ func.func @softmaxes(%x: tensor<512x256xf32>, %y: tensor<64x4096xf32>) -> (tenso
   %1 = kiln.softmax %y : (tensor<64x4096xf32>) -> tensor<64x4096xf32>
   %2 = kiln.exp %1 : (tensor<64x4096xf32>) -> tensor<64x4096xf32>
   return %0, %2 : tensor<512x256xf32>, tensor<64x4096xf32>
+}
+
+// -----
+
+// Elementwise kernels: 4 points a thread where 4 divides the last loop and
+// the outputs are f32; else (here 6 columns, or f64) a point a thread.
+// CHECK-LABEL: func.func @elementwise
+// CHECK: linalg.generic {{.*}}attrs = {kiln.schedule = "vector4"}
+// CHECK: math.exp
+// CHECK-NOT: kiln.schedule
+func.func @elementwise(%x: tensor<8x16xf32>, %y: tensor<8x6xf32>, %z: tensor<8x16xf64>) -> (tensor<8x16xf32>, tensor<8x6xf32>, tensor<8x16xf64>) {
+  %0 = kiln.exp %x : (tensor<8x16xf32>) -> tensor<8x16xf32>
+  %1 = kiln.exp %y : (tensor<8x6xf32>) -> tensor<8x6xf32>
+  %2 = kiln.exp %z : (tensor<8x16xf64>) -> tensor<8x16xf64>
+  return %0, %1, %2 : tensor<8x16xf32>, tensor<8x6xf32>, tensor<8x16xf64>
 }

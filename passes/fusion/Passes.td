@@ -108,6 +108,20 @@ def FoldGemmTransposesPass : Pass<"kiln-fold-gemm-transposes", "mlir::func::Func
     memory (for a GPT, one per weight in each direction). A transpose that
     has other readers stays for them.
 
+    Then transposes that move the innermost dimension (strided copies)
+    beside batched products (operands of one rank, batch dimensions alike):
+    - `transpose(x, p)` read only by such products, where p with its last
+      two entries swapped (p') keeps the innermost dimension (attention's
+      K^T, [b, t, h, d] as [b, h, d, t]), becomes `transpose(x, p')` (a
+      copy of consecutive elements, or nothing when p' is the identity)
+      read by each product with that operand's trans flag flipped;
+    - `transpose(matmul(a, b), p)` where the product's last two dimensions
+      swapped would keep the innermost one (the gradient dK^T back to
+      [b, t, h, d]) becomes the product of the operands swapped, flags
+      inverted, then a transpose that keeps the innermost dimension;
+    - a scale between the two (mul, div, add or sub by a one-element
+      tensor: K^T times d^-1/2) trades places with the transpose first.
+
     ```mlir
     // Before
     %t = kiln.transpose %w {perm = array<i64: 1, 0>} : (tensor<1536x512xf32>) -> tensor<512x1536xf32>

@@ -83,3 +83,65 @@ func.func @batched(%q: tensor<2x4x3xf32>, %k: tensor<2x5x3xf32>, %v: tensor<2x4x
   %g = kiln.matmul %st, %v : (tensor<2x5x4xf32>, tensor<2x4x6xf32>) -> tensor<2x5x6xf32>
   return %g : tensor<2x5x6xf32>
 }
+
+// -----
+
+// Attention's K^T taken from [b, t, h, d] as [b, h, d, t] moves the
+// innermost dimension (a strided copy): the copy becomes [b, h, t, d]
+// (consecutive elements), read transposed by each product (its flag
+// flipped). The backward's dK^T transposed back to [b, t, h, d] is the
+// product of the operands swapped, then a copy that keeps the innermost
+// dimension.
+// CHECK-LABEL: func.func @attention_layouts
+// CHECK: %[[K:.*]] = kiln.transpose %arg1 {perm = array<i64: 0, 2, 1, 3>} : (tensor<2x5x3x4xf32>) -> tensor<2x3x5x4xf32>
+// CHECK: %[[S:.*]] = kiln.matmul %arg0, %[[K]] {trans_b = true} : (tensor<2x3x6x4xf32>, tensor<2x3x5x4xf32>) -> tensor<2x3x6x5xf32>
+// CHECK: %[[DK:.*]] = kiln.matmul %arg2, %arg0 {trans_a = true} : (tensor<2x3x6x5xf32>, tensor<2x3x6x4xf32>) -> tensor<2x3x5x4xf32>
+// CHECK: %[[DKT:.*]] = kiln.transpose %[[DK]] {perm = array<i64: 0, 2, 1, 3>} : (tensor<2x3x5x4xf32>) -> tensor<2x5x3x4xf32>
+// CHECK-NOT: kiln.transpose
+// CHECK: return %[[S]], %[[DKT]]
+func.func @attention_layouts(%q: tensor<2x3x6x4xf32>, %k: tensor<2x5x3x4xf32>, %ds: tensor<2x3x6x5xf32>) -> (tensor<2x3x6x5xf32>, tensor<2x5x3x4xf32>) {
+  %kt = kiln.transpose %k {perm = array<i64: 0, 2, 3, 1>} : (tensor<2x5x3x4xf32>) -> tensor<2x3x4x5xf32>
+  %s = kiln.matmul %q, %kt : (tensor<2x3x6x4xf32>, tensor<2x3x4x5xf32>) -> tensor<2x3x6x5xf32>
+  %qt = kiln.transpose %q {perm = array<i64: 0, 1, 3, 2>} : (tensor<2x3x6x4xf32>) -> tensor<2x3x4x6xf32>
+  %dkt = kiln.matmul %qt, %ds : (tensor<2x3x4x6xf32>, tensor<2x3x6x5xf32>) -> tensor<2x3x4x5xf32>
+  %dk = kiln.transpose %dkt {perm = array<i64: 0, 3, 1, 2>} : (tensor<2x3x4x5xf32>) -> tensor<2x5x3x4xf32>
+  return %s, %dk : tensor<2x3x6x5xf32>, tensor<2x5x3x4xf32>
+}
+
+// -----
+
+// A scale between the transpose and the products (attention's K^T times
+// d^-1/2, read by the scores and by the query's gradient) trades places with
+// the transpose first; then the copy keeps the innermost dimension and both
+// products read it transposed.
+// CHECK-LABEL: func.func @scaled_key
+// CHECK: %[[S:.*]] = kiln.mul %arg1, %arg3 : (tensor<2x5x3x4xf32>, tensor<1xf32>) -> tensor<2x5x3x4xf32>
+// CHECK: %[[K:.*]] = kiln.transpose %[[S]] {perm = array<i64: 0, 2, 1, 3>}
+// CHECK: kiln.matmul %arg0, %[[K]] {trans_b = true}
+// CHECK: kiln.matmul %arg2, %[[K]] :
+// CHECK-NOT: kiln.transpose
+func.func @scaled_key(%q: tensor<2x3x6x4xf32>, %k: tensor<2x5x3x4xf32>, %ds: tensor<2x3x6x5xf32>, %s: tensor<1xf32>) -> (tensor<2x3x6x5xf32>, tensor<2x3x6x4xf32>) {
+  %kt = kiln.transpose %k {perm = array<i64: 0, 2, 3, 1>} : (tensor<2x5x3x4xf32>) -> tensor<2x3x4x5xf32>
+  %kts = kiln.mul %kt, %s : (tensor<2x3x4x5xf32>, tensor<1xf32>) -> tensor<2x3x4x5xf32>
+  %sc = kiln.matmul %q, %kts : (tensor<2x3x6x4xf32>, tensor<2x3x4x5xf32>) -> tensor<2x3x6x5xf32>
+  %ktt = kiln.transpose %kts {perm = array<i64: 0, 1, 3, 2>} : (tensor<2x3x4x5xf32>) -> tensor<2x3x5x4xf32>
+  %dq = kiln.matmul %ds, %ktt : (tensor<2x3x6x5xf32>, tensor<2x3x5x4xf32>) -> tensor<2x3x6x4xf32>
+  return %sc, %dq : tensor<2x3x6x5xf32>, tensor<2x3x6x4xf32>
+}
+
+// -----
+
+// The gradient's scale between the product and the transpose back moves
+// after the transpose, which then folds into the product.
+// CHECK-LABEL: func.func @scaled_key_gradient
+// CHECK: %[[P:.*]] = kiln.matmul %arg1, %arg0 {trans_a = true} : (tensor<2x3x6x5xf32>, tensor<2x3x6x4xf32>) -> tensor<2x3x5x4xf32>
+// CHECK: %[[T:.*]] = kiln.transpose %[[P]] {perm = array<i64: 0, 2, 1, 3>}
+// CHECK: %[[G:.*]] = kiln.mul %[[T]], %arg2 : (tensor<2x5x3x4xf32>, tensor<1xf32>) -> tensor<2x5x3x4xf32>
+// CHECK: return %[[G]]
+func.func @scaled_key_gradient(%q: tensor<2x3x6x4xf32>, %ds: tensor<2x3x6x5xf32>, %s: tensor<1xf32>) -> tensor<2x5x3x4xf32> {
+  %qt = kiln.transpose %q {perm = array<i64: 0, 1, 3, 2>} : (tensor<2x3x6x4xf32>) -> tensor<2x3x4x6xf32>
+  %dkt = kiln.matmul %qt, %ds : (tensor<2x3x4x6xf32>, tensor<2x3x6x5xf32>) -> tensor<2x3x4x5xf32>
+  %sc = kiln.mul %dkt, %s : (tensor<2x3x4x5xf32>, tensor<1xf32>) -> tensor<2x3x4x5xf32>
+  %dk = kiln.transpose %sc {perm = array<i64: 0, 3, 1, 2>} : (tensor<2x3x4x5xf32>) -> tensor<2x5x3x4xf32>
+  return %dk : tensor<2x5x3x4xf32>
+}

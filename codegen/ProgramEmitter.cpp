@@ -215,6 +215,33 @@ LogicalResult Emitter::emitData(Operation *op, Value result, StringRef name,
 // Kernels
 //===----------------------------------------------------------------------===//
 
+/// The dimension a transpose tile pairs with the last one: the one along
+/// which the first load that moves by more than one element along the last
+/// dimension moves by one (-1: none, a kernel without transposed reads).
+static int32_t transposeTileDim(const rt::Kernel &k) {
+  size_t rank = k.domain.size();
+  if (rank < 2 || k.parallelDims != int32_t(rank))
+    return -1;
+  for (const rt::KInstr &in : k.body) {
+    if (in.op != rt::KOp::Load)
+      continue;
+    const std::vector<int64_t> &shape = k.args[in.arg].shape;
+    std::vector<int64_t> coef(rank, 0);
+    int64_t stride = 1;
+    for (size_t j = shape.size(); j-- > 0;) {
+      for (size_t d = 0; d < rank; ++d)
+        coef[d] += stride * in.map[j * (rank + 1) + d];
+      stride *= shape[j];
+    }
+    if (coef[rank - 1] == 0 || coef[rank - 1] == 1)
+      continue;
+    for (size_t d = 0; d + 1 < rank; ++d)
+      if (coef[d] == 1)
+        return int32_t(d);
+  }
+  return -1;
+}
+
 int32_t Emitter::kernelFor(rt::Kernel kernel) {
   // (A segmented reduction, a segment per tensor, has a block each; other
   // kernels' schedules come with them: scheduleOf().)
@@ -240,11 +267,11 @@ Emitter::scheduleOf(Operation *op, rt::Kernel::Reduce fallback) {
     return rt::Kernel::Reduce::Warp;
   if (name == "columns")
     return rt::Kernel::Reduce::Columns;
-  if (name == "vector2" || name == "vector4")
-    return rt::Kernel::Reduce::Thread; // vectorOf() takes the width.
+  if (name == "vector2" || name == "vector4" || name == "transpose")
+    return rt::Kernel::Reduce::Thread; // emitGeneric() reads the rest.
   return error(op) << "has unknown " << g::kScheduleAttr << " '" << name
-                   << "' (expected thread, block, warp, columns, vector2 or "
-                      "vector4)";
+                   << "' (expected thread, block, warp, columns, vector2, "
+                      "vector4 or transpose)";
 }
 
 /// Coefficients of an affine expression over `dims` domain dims (in the
@@ -687,6 +714,8 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
   if (auto attr = op->getAttrOfType<StringAttr>(g::kScheduleAttr);
       attr && attr.getValue().starts_with("vector"))
     k.vector = attr.getValue() == "vector4" ? 4 : 2;
+  else if (attr && attr.getValue() == "transpose")
+    k.tileDim = transposeTileDim(k);
   std::vector<int32_t> outs;
   if (failed(addOutputs(op, form, k, stepArgs, outs)))
     return failure();
@@ -1344,6 +1373,7 @@ std::optional<rt::Kernel> Emitter::flattened(const rt::Step &step) const {
   flat.segmented = true;
   flat.reduce = rt::Kernel::Reduce::Thread; // kernelFor decides.
   flat.vector = 1; // Segments of any size.
+  flat.tileDim = -1;
   for (rt::KArg &a : flat.args) {
     if (!a.shape.empty() && a.shape != k.domain)
       return std::nullopt;

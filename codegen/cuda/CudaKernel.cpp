@@ -27,6 +27,9 @@ typedef long long i64;
 #ifndef KILN_COLS
 #define KILN_COLS 32
 #endif
+#ifndef KILN_TILE
+#define KILN_TILE 32
+#endif
 __device__ __forceinline__ float kiln_bf16_load(unsigned short b) {
   return __uint_as_float((unsigned int)b << 16);
 }
@@ -607,8 +610,10 @@ static void __syncthreads() {
 // A block is one warp of blockDim.x lanes; a shuffle is an exchange through
 // a shared slot per lane between two barriers.
 #define KILN_WARP ((int)blockDim.x)
-// A column reduction's tile: two phases of blockDim.x / 2 points.
+// A column reduction's tile: two phases of blockDim.x / 2 points; a
+// transpose tile: 2 x 2 points, two rows of threads.
 #define KILN_COLS ((int)blockDim.x / 2)
+#define KILN_TILE 2
 template <typename T> static T __shfl_xor_sync(unsigned, T v, int mask) {
   static T slots[64];
   slots[threadIdx.x] = v;
@@ -1033,8 +1038,124 @@ bool printVector(const runtime::Kernel &k, const std::string &entry,
   return true;
 }
 
+/// A kernel in transpose tiles (Kernel::tileDim = a, last dimension l):
+/// blocks take KILN_TILE x KILN_TILE tiles of (a, l) (grid-stride over the
+/// tiles and the other dimensions). The loads that run along a (one
+/// element per step of a; others move along l as usual) go through shared
+/// memory: the threads first read the tile with consecutive threads on
+/// consecutive a, then compute the points with consecutive threads on
+/// consecutive l, so that both the reads and the writes are coalesced.
+bool printTiles(const runtime::Kernel &k, const std::string &entry,
+                std::string &source, std::string &error) {
+  size_t rank = k.domain.size();
+  size_t a = size_t(k.tileDim), l = rank - 1;
+  std::string s = "\n// " + k.name + " over [";
+  for (size_t d = 0; d < rank; ++d)
+    s += (d ? ", " : "") + std::to_string(k.domain[d]);
+  s += "], in tiles of dimensions " + std::to_string(a) + " and " +
+       std::to_string(l) + "\n";
+  s += "extern \"C\" __global__ void " + entry + "(";
+  for (size_t i = 0; i < k.args.size(); ++i)
+    s += std::string(i ? ", " : "") + argTypeOf(k, i) + " a" +
+         std::to_string(i);
+  s += ") {\n";
+  // The loads read through tiles: one element per step of a, none per
+  // step of l.
+  std::map<size_t, std::vector<int64_t>> tiled; // instr -> coef + const
+  for (size_t i = 0; i < k.body.size(); ++i) {
+    const KInstr &in = k.body[i];
+    if (in.op != KOp::Load)
+      continue;
+    std::vector<int64_t> st = stridesOf(k.args[in.arg].shape);
+    std::vector<int64_t> coef(rank + 1, 0);
+    for (size_t j = 0; j < st.size(); ++j)
+      for (size_t d = 0; d <= rank; ++d)
+        coef[d] += st[j] * in.map[j * (rank + 1) + d];
+    if (coef[a] == 1 && coef[l] != 0 && coef[l] != 1)
+      tiled[i] = coef;
+  }
+  for (const auto &[i, coef] : tiled)
+    s += "  __shared__ " + std::string(computeType(k.body[i].type)) +
+         " kiln_t" + std::to_string(i) + "[KILN_TILE][KILN_TILE + 1];\n";
+  // Tiles: the other dimensions, then a's tiles, then l's (row-major).
+  std::string tilesA = "((" + std::to_string(k.domain[a]) +
+                       "LL + KILN_TILE - 1) / KILN_TILE)";
+  std::string tilesL = "((" + std::to_string(k.domain[l]) +
+                       "LL + KILN_TILE - 1) / KILN_TILE)";
+  int64_t others = 1;
+  for (size_t d = 0; d < rank; ++d)
+    if (d != a && d != l)
+      others *= k.domain[d];
+  s += "  const unsigned kiln_lane = threadIdx.x % KILN_TILE, kiln_row = "
+       "threadIdx.x / KILN_TILE, kiln_rows = blockDim.x / KILN_TILE;\n"
+       "  for (i64 kiln_tile = blockIdx.x; kiln_tile < " +
+       std::to_string(others) + "LL * " + tilesA + " * " + tilesL +
+       "; kiln_tile += gridDim.x) {\n"
+       "    i64 q = kiln_tile;\n"
+       "    const i64 kiln_l0 = q % " +
+       tilesL + " * KILN_TILE; q /= " + tilesL +
+       ";\n"
+       "    const i64 kiln_a0 = q % " +
+       tilesA + " * KILN_TILE; q /= " + tilesA + ";\n";
+  for (int64_t d = int64_t(rank) - 1; d >= 0; --d) {
+    if (size_t(d) == a || size_t(d) == l)
+      continue;
+    s += "    const i64 c" + std::to_string(d) + " = q % " +
+         std::to_string(k.domain[d]) + "LL; q /= " +
+         std::to_string(k.domain[d]) + "LL;\n";
+  }
+  s += "    (void)q;\n";
+  // Phase 1: each tiled argument's tile, consecutive threads on a.
+  s += "    for (unsigned kiln_j = kiln_row; kiln_j < KILN_TILE; kiln_j += "
+       "kiln_rows) {\n"
+       "      const i64 c" +
+       std::to_string(a) + " = kiln_a0 + kiln_lane, c" + std::to_string(l) +
+       " = kiln_l0 + kiln_j;\n"
+       "      if (c" +
+       std::to_string(a) + " < " + std::to_string(k.domain[a]) + "LL && c" +
+       std::to_string(l) + " < " + std::to_string(k.domain[l]) + "LL) {\n";
+  for (const auto &[i, coef] : tiled) {
+    std::vector<int64_t> c(coef.begin(), coef.end() - 1);
+    s += "        kiln_t" + std::to_string(i) + "[kiln_j][kiln_lane] = " +
+         loadAs(k.args[k.body[i].arg].dtype,
+                "a" + std::to_string(k.body[i].arg) + "[" +
+                    affine(c, coef[rank]) + "]") +
+         ";\n";
+  }
+  s += "      }\n    }\n    __syncthreads();\n";
+  // Phase 2: the points, consecutive threads on l.
+  std::vector<int64_t> strides = stridesOf(k.domain);
+  std::string p;
+  for (size_t d = 0; d < rank; ++d)
+    p += std::string(d ? " + " : "") + std::to_string(strides[d]) + "LL * c" +
+         std::to_string(d);
+  s += "    for (unsigned kiln_j = kiln_row; kiln_j < KILN_TILE; kiln_j += "
+       "kiln_rows) {\n"
+       "      const i64 c" +
+       std::to_string(a) + " = kiln_a0 + kiln_j, c" + std::to_string(l) +
+       " = kiln_l0 + kiln_lane;\n"
+       "      if (c" +
+       std::to_string(a) + " < " + std::to_string(k.domain[a]) + "LL && c" +
+       std::to_string(l) + " < " + std::to_string(k.domain[l]) + "LL) {\n"
+       "        const i64 p = " +
+       (p.empty() ? std::string("0") : p) + ";\n";
+  std::map<size_t, std::string> loads;
+  for (const auto &[i, coef] : tiled)
+    loads[i] = "kiln_t" + std::to_string(i) + "[kiln_lane][kiln_j]";
+  if (!printBody(k, k.body, "        ", s, error, &loads))
+    return false;
+  for (const runtime::KOutput &o : k.outputs)
+    s += "        a" + std::to_string(o.arg) + "[p] = " +
+         storeAs(k.args[o.arg].dtype, "v" + std::to_string(o.value)) + ";\n";
+  s += "      }\n    }\n    __syncthreads();\n  }\n}\n";
+  source = std::move(s);
+  return true;
+}
+
 bool printKernel(const runtime::Kernel &k, const std::string &entry,
                  std::string &source, std::string &error) {
+  if (k.tileDim >= 0)
+    return printTiles(k, entry, source, error);
   if (k.vector > 1)
     return printVector(k, entry, source, error);
   if (!k.stages.empty())

@@ -201,8 +201,12 @@ def ScheduleKernelsPass : Pass<"kiln-schedule-kernels", "mlir::func::FuncOp"> {
     along the last dimension from a multiple of 4 elements as one 16-byte
     load and storing one 16-byte vector (the kernel falls back to a point
     a thread where a pointer is not 16-byte aligned); other elementwise
-    kernels get nothing (a point a thread). A kernel that has a schedule
-    already (written by hand in kernel-level IR) keeps it.
+    kernels get nothing (a point a thread), except one that reads an input
+    transposed (moving by more than one element along its last loop and
+    by one along another): `"transpose"`, 32 x 32 tiles through shared
+    memory, read along the one loop and written along the last, both
+    coalesced. A kernel that has a schedule already (written by hand in
+    kernel-level IR) keeps it.
     Multi-tensor kernels, formed by the code generator, reduce by block.
 
     ```mlir

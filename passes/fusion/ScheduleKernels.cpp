@@ -196,6 +196,40 @@ StringRef rowSchedule(graph::RowKernelOp group) {
   return warp ? "warp" : "block";
 }
 
+/// Whether elementwise `op` reads an input transposed: moving by more than
+/// one element along its last loop and by one along another (a strided
+/// copy, which tiles in shared memory make coalesced).
+bool readsTransposed(linalg::GenericOp op) {
+  unsigned n = op.getNumLoops();
+  if (n < 2)
+    return false;
+  for (OpOperand *in : op.getDpsInputOperands()) {
+    if (op.getMatchingBlockArgument(in).use_empty())
+      continue;
+    std::optional<SmallVector<int64_t>> strides = elementStrides(in->get());
+    AffineMap map = op.getMatchingIndexingMap(in);
+    if (!strides || strides->size() != map.getNumResults())
+      continue;
+    auto flat = [&](unsigned dim) -> std::optional<int64_t> {
+      int64_t total = 0;
+      for (auto [j, e] : llvm::enumerate(map.getResults())) {
+        std::optional<int64_t> c = coefficient(e, dim);
+        if (!c)
+          return std::nullopt;
+        total += *c * (*strides)[j];
+      }
+      return total;
+    };
+    std::optional<int64_t> last = flat(n - 1);
+    if (!last || *last == 0 || *last == 1)
+      continue;
+    for (unsigned d = 0; d + 1 < n; ++d)
+      if (flat(d) == std::optional<int64_t>(1))
+        return true;
+  }
+  return false;
+}
+
 /// Elementwise kernels take this many points a thread where they can.
 constexpr int64_t kVectorWidth = 4;
 
@@ -227,6 +261,8 @@ struct ScheduleKernelsPass final
         if (generic.getNumParallelLoops() != generic.getNumLoops())
           op.setAttr(kScheduleAttr,
                      b.getStringAttr(reductionSchedule(generic)));
+        else if (readsTransposed(generic))
+          op.setAttr(kScheduleAttr, b.getStringAttr("transpose"));
         else if (int64_t width = vectorWidth(generic); width > 1)
           op.setAttr(kScheduleAttr,
                      b.getStringAttr("vector" + std::to_string(width)));

@@ -154,6 +154,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                         ? std::string("\"columns\"")
                         : std::string("\"thread\"")) +
                    ",\"vector\":" + std::to_string(k.vector) +
+                   ",\"tile_dim\":" + std::to_string(k.tileDim) +
                    ",\"instructions\":" + std::to_string(k.body.size()) +
                    (k.stages.empty()
                         ? std::string()
@@ -304,6 +305,10 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                     ? ", column reduction"
                 : k.vector != 1
                     ? ", " + std::to_string(k.vector) + " points a thread"
+                : k.tileDim != -1
+                    ? ", 32 x 32 tiles of dimensions " +
+                          std::to_string(k.tileDim) + " and " +
+                          std::to_string(k.domain.size() - 1)
                                                     : "") +
                "), " + std::to_string(k.body.size()) + " instructions";
         if (!s.segments.empty()) {

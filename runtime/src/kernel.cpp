@@ -169,6 +169,11 @@ Status Kernel::verify() const {
       if (args[o.arg].dtype != DType::F32)
         return fail("a vector width needs F32 outputs");
   }
+  if (tileDim != -1 &&
+      (tileDim < 0 || size_t(tileDim) + 1 >= rank || segmented ||
+       !stages.empty() || parallelDims != int32_t(rank) || vector != 1))
+    return fail("transpose tiles need an elementwise kernel and a dimension "
+                "before its last");
   if (reduce == Reduce::Columns && (segmented || parallelDims == 0))
     return fail("a column reduction needs parallel points and no segments");
   if (reduce == Reduce::Warp) {

@@ -164,7 +164,8 @@ struct KArg {
 /// The block size a Block- or Warp-reduction kernel is launched with (a
 /// Warp kernel's block holds kBlockReduceThreads / 32 warps).
 constexpr int kBlockReduceThreads = 256;
-/// The consecutive points a Columns-reduction block reduces.
+/// The consecutive points a Columns-reduction block reduces, and the side
+/// of a transpose tile (Kernel::tileDim).
 constexpr int kColumnTile = 32;
 
 struct Kernel {
@@ -216,6 +217,12 @@ struct Kernel {
   /// stores one vector store (where the pointers are 16-byte aligned; the
   /// kernel checks). The CPU interpreter ignores it.
   int32_t vector = 1;
+  /// An elementwise kernel that reads an argument transposed (consecutive
+  /// elements along domain dimension `tileDim`, not the last): its GPU
+  /// threads take 32 x 32 tiles of (tileDim, last dimension), reading such
+  /// arguments into shared memory along tileDim and writing along the last
+  /// dimension, both coalesced. -1: none. The CPU interpreter ignores it.
+  int32_t tileDim = -1;
   std::vector<KArg> args;
   std::vector<KInstr> body;
   std::vector<KOutput> outputs;

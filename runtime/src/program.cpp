@@ -541,6 +541,8 @@ std::string programToJson(const Program &p) {
          ",\"parallel\":" + std::to_string(k.parallelDims) +
          (k.segmented ? ",\"segmented\":true" : "") +
          (k.vector != 1 ? ",\"vector\":" + std::to_string(k.vector) : "") +
+         (k.tileDim != -1 ? ",\"tile_dim\":" + std::to_string(k.tileDim)
+                          : "") +
          (k.reduce == Kernel::Reduce::Block  ? ",\"reduce\":\"block\""
           : k.reduce == Kernel::Reduce::Warp ? ",\"reduce\":\"warp\""
           : k.reduce == Kernel::Reduce::Columns
@@ -706,6 +708,8 @@ Status programFromJson(std::string_view json, const std::string &origin,
     k.parallelDims = static_cast<int32_t>(r.integer(jk, "parallel", where));
     k.segmented = r.boolean(jk, "segmented");
     k.vector = static_cast<int32_t>(r.integer(jk, "vector", where, 1, false));
+    k.tileDim =
+        static_cast<int32_t>(r.integer(jk, "tile_dim", where, -1, false));
     if (const JsonValue *red = jk.get("reduce")) {
       if (red->str() == "block")
         k.reduce = Kernel::Reduce::Block;

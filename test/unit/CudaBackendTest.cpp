@@ -249,7 +249,7 @@ const cu::DriverApi &fakeDriver() {
         return 0;
       }
       const rt::Kernel &k = (*gpu.kernels)[size_t(fn.kernel)];
-      if (k.reduce != rt::Kernel::Reduce::Thread &&
+      if ((k.reduce != rt::Kernel::Reduce::Thread || k.tileDim >= 0) &&
           bx != unsigned(rt::kBlockReduceThreads))
         gpu.misuse(fn.name + ": a block, warp or column reduction needs " +
                    std::to_string(rt::kBlockReduceThreads) + " threads");

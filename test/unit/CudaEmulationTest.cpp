@@ -272,6 +272,59 @@ TEST(CudaEmulationKernels, VectorKernelMatchesTheInterpreterAlignedOrNot) {
   }
 }
 
+/// A kernel in transpose tiles: out[b][i][j] = x[b][j][i] * y[b][i][j]
+/// (x read transposed, through shared memory; y along the rows), sizes
+/// that no tile divides: the interpreter's values.
+TEST(CudaEmulationKernels, TransposeTilesMatchTheInterpreter) {
+  const int64_t B = 3, I = 5, J = 7;
+  rt::Kernel k;
+  k.name = "tiled_transpose";
+  k.domain = {B, I, J};
+  k.parallelDims = 3;
+  k.tileDim = 1;
+  k.args = {{rt::DType::F32, {B, J, I}, false},
+            {rt::DType::F32, {B, I, J}, false},
+            {rt::DType::F32, {B, I, J}, true}};
+  rt::KInstr x;
+  x.op = rt::KOp::Load;
+  x.type = rt::DType::F32;
+  x.arg = 0;
+  x.map = {1, 0, 0, 0, /**/ 0, 0, 1, 0, /**/ 0, 1, 0, 0};
+  rt::KInstr y = x;
+  y.arg = 1;
+  y.map = {1, 0, 0, 0, /**/ 0, 1, 0, 0, /**/ 0, 0, 1, 0};
+  rt::KInstr mul;
+  mul.op = rt::KOp::Mul;
+  mul.type = rt::DType::F32;
+  mul.a = 0;
+  mul.b = 1;
+  k.body = {x, y, mul};
+  k.outputs = {{2, 2, rt::Combine::None}};
+  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+  std::string dir = testing::TempDir() + "/kiln-cuda-tiles";
+  std::filesystem::create_directories(dir);
+  std::string error;
+  LaunchFn launch = buildHostModule({k}, dir, error);
+  ASSERT_TRUE(launch) << error;
+  std::vector<float> xs(B * J * I), ys(B * I * J), out[2];
+  for (size_t i = 0; i < xs.size(); ++i) {
+    xs[i] = float(i) + 1.0f;
+    ys[i] = float(i % 3) + 0.5f;
+  }
+  for (int emulated = 0; emulated < 2; ++emulated) {
+    out[emulated].assign(B * I * J, -1);
+    std::vector<void *> args = {xs.data(), ys.data(), out[emulated].data()};
+    if (emulated)
+      launch(0, args.data(), 0);
+    else
+      ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
+  }
+  EXPECT_EQ(out[1], out[0]);
+  // out[2][4][6] = x[2][6][4] * y[2][4][6].
+  EXPECT_EQ(out[0][(2 * I + 4) * J + 6],
+            xs[(2 * J + 6) * I + 4] * ys[(2 * I + 4) * J + 6]);
+}
+
 /// A staged kernel (a softmax: the row's maximum, then its sum of
 /// exponentials, then each point), rows longer than the emulated block:
 /// the printed code gives the interpreter's values and writes the local

@@ -693,8 +693,9 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
   const bool block = k.reduce == Kernel::Reduce::Block;
   const bool warp = k.reduce == Kernel::Reduce::Warp;
   const bool columns = k.reduce == Kernel::Reduce::Columns;
-  launch.block = block || warp || columns ? unsigned(kBlockReduceThreads)
-                                          : unsigned(kThreads);
+  launch.block = block || warp || columns || k.tileDim >= 0
+                     ? unsigned(kBlockReduceThreads)
+                     : unsigned(kThreads);
   // The points of a launch over `n` (a segmented kernel's size) and the
   // grid that covers them: a block per point for block reductions, a warp
   // per point for warp reductions, a block per kColumnTile points for column
@@ -717,6 +718,12 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
     int64_t blocks = block     ? points
                      : warp    ? (points + warps - 1) / warps
                      : columns ? (points + kColumnTile - 1) / kColumnTile
+                     : k.tileDim >= 0 && points > 0
+                         ? points / (k.domain[size_t(k.tileDim)] *
+                                     k.domain.back()) *
+                               ((k.domain[size_t(k.tileDim)] + kColumnTile - 1) /
+                                kColumnTile) *
+                               ((k.domain.back() + kColumnTile - 1) / kColumnTile)
                                : (points / k.vector + kThreads - 1) / kThreads;
     return unsigned(std::clamp<int64_t>(blocks, 1, int64_t(sms_) * 32));
   };

@@ -80,3 +80,15 @@ func.func @elementwise(%x: tensor<8x16xf32>, %y: tensor<8x6xf32>, %z: tensor<8x1
   %2 = kiln.exp %z : (tensor<8x16xf64>) -> tensor<8x16xf64>
   return %0, %1, %2 : tensor<8x16xf32>, tensor<8x6xf32>, tensor<8x16xf64>
 }
+
+// -----
+
+// A transpose of the innermost dimension: tiles in shared memory, so that
+// both the reads and the writes are of consecutive elements.
+// CHECK-LABEL: func.func @transpose
+// CHECK: linalg.generic {{.*}}attrs = {kiln.schedule = "transpose"}
+func.func @transpose(%x: tensor<64x96xf32>) -> tensor<96x64xf32> {
+  %0 = kiln.transpose %x {perm = array<i64: 1, 0>} : (tensor<64x96xf32>) -> tensor<96x64xf32>
+  %1 = kiln.exp %0 : (tensor<96x64xf32>) -> tensor<96x64xf32>
+  return %1 : tensor<96x64xf32>
+}

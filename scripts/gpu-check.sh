@@ -59,6 +59,13 @@ if has kiln; then
         | tee -a "$results/kiln.jsonl"
       [[ ${PIPESTATUS[0]} == 0 ]] || { status=1; tail -1 "$results/kiln-stderr.txt"; }
     done
+    # Where the time goes: each step timed between CUDA events (no graph),
+    # the slowest 40 with their rates.
+    KILN_PROFILE=1 KILN_PROFILE_STEPS=40 build-gpu/bench/kiln_bench \
+      "gpu-check/bench/$w.kiln" --entry train_step --device cuda \
+      --precision tf32 --workload "$w" --synthetic-weights --windows 1 \
+      --steps 3 --warmup 1 >/dev/null 2>"$results/profile-$w.txt" || true
+    grep -A42 "kiln profile: train_step" "$results/profile-$w.txt" | tail -43
   done
 fi
 if has torch; then

@@ -70,6 +70,17 @@ Status createCpuBackend(const Program &program,
                         const std::vector<uint8_t> &init,
                         std::unique_ptr<Backend> &out);
 
+/// KILN_PROFILE (set and not "0"): time each step of a run and print the
+/// slowest to stderr.
+bool profileRequested();
+/// The bytes of a kernel step's buffers (each counted once); 0 otherwise.
+int64_t stepBytes(const Program &program, const Step &step);
+/// KILN_PROFILE's report: the totals by kind of step, then the slowest
+/// steps (KILN_PROFILE_STEPS of them, 10 by default), a kernel's with its
+/// rate (stepBytes() over its time). `times`: (milliseconds, step index).
+void printProfile(const Program &program, const Entry &entry,
+                  std::vector<std::pair<double, size_t>> &times);
+
 } // namespace kiln::runtime
 
 #endif // KILN_RUNTIME_SRC_BACKEND_H

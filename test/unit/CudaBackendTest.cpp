@@ -65,7 +65,7 @@ struct FakeGpu {
   std::deque<FakeFunction> functions;
   int allocations = 0, live = 0, captures = 0, graphLaunches = 0,
       launches = 0, matmuls = 0, ncclJoins = 0, allReduces = 0,
-      dnnConvolutions = 0, pinned = 0;
+      dnnConvolutions = 0, pinned = 0, events = 0;
   bool failCapture = false; ///< Stream captures end invalidated.
   /// ncclCommInitRank takes this long (a rank that never comes).
   std::chrono::milliseconds ncclInitDelay{0};
@@ -93,6 +93,10 @@ thread_local int threadContextDepth = 0;
 
 struct FakeGraph {
   std::vector<std::function<void()>> ops;
+};
+struct FakeEvent {
+  std::chrono::steady_clock::time_point at;
+  bool recorded = false;
 };
 
 constexpr CUresult kInvalid = 1, kCaptureUnsupported = 900;
@@ -316,6 +320,34 @@ const cu::DriverApi &fakeDriver() {
     };
     a.graphDestroy = [](cu::CUgraph g) {
       delete reinterpret_cast<FakeGraph *>(g);
+      return 0;
+    };
+    // Events hold the host's time when the stream reaches them.
+    a.eventCreate = [](cu::CUevent *e, unsigned) -> CUresult {
+      *e = reinterpret_cast<cu::CUevent>(new FakeEvent());
+      ++gpu.events;
+      return 0;
+    };
+    a.eventRecord = [](cu::CUevent e, cu::CUstream) -> CUresult {
+      auto *event = reinterpret_cast<FakeEvent *>(e);
+      gpu.enqueue([event] {
+        event->at = std::chrono::steady_clock::now();
+        event->recorded = true;
+      });
+      return 0;
+    };
+    a.eventElapsedTime = [](float *ms, cu::CUevent a,
+                            cu::CUevent b) -> CUresult {
+      auto *x = reinterpret_cast<FakeEvent *>(a);
+      auto *y = reinterpret_cast<FakeEvent *>(b);
+      if (!x->recorded || !y->recorded)
+        return kInvalid;
+      *ms = std::chrono::duration<float, std::milli>(y->at - x->at).count();
+      return 0;
+    };
+    a.eventDestroy = [](cu::CUevent e) -> CUresult {
+      delete reinterpret_cast<FakeEvent *>(e);
+      --gpu.events;
       return 0;
     };
     return a;
@@ -1083,6 +1115,46 @@ TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
   // Eager, captured (and launched), replayed.
   EXPECT_EQ(gpu.captures, 1);
   EXPECT_EQ(gpu.graphLaunches, 2);
+  EXPECT_EQ(gpu.error, "");
+}
+
+/// KILN_PROFILE on the GPU: every run goes step by step (no graph), each
+/// step between two events, and the report names the entry, its steps and
+/// the slowest kernels' rates; the events are gone afterwards, and the
+/// results are those of unprofiled steps.
+TEST_F(FakeGpuTest, ProfileTimesEveryStepWithEvents) {
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram &program = fixture.program;
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-profile";
+  std::filesystem::create_directories(dir);
+  std::unique_ptr<rt::Session> cpu, cuda;
+  ASSERT_TRUE(rt::Session::create(program.program, program.init, cpu).ok());
+  ASSERT_TRUE(openOnFakeGpu(program, dir, cuda).ok());
+  std::unique_ptr<rt::Trainer> cpuTrainer, cudaTrainer;
+  ASSERT_TRUE(rt::Trainer::create(*cpu, rt::LearningRate(), cpuTrainer).ok());
+  ASSERT_TRUE(rt::Trainer::create(*cuda, rt::LearningRate(), cudaTrainer).ok());
+  size_t steps = program.program.entry("train_step")->steps.size();
+  setenv("KILN_PROFILE", "1", 1);
+  testing::internal::CaptureStderr();
+  double expected = 0, loss = 0;
+  for (int step = 0; step < 2; ++step) {
+    ASSERT_TRUE(cpuTrainer->step(fixture.inputs, expected).ok());
+    ASSERT_TRUE(cudaTrainer->step(fixture.inputs, loss).ok());
+    EXPECT_NEAR(loss, expected, 1e-5 * std::fabs(expected));
+  }
+  std::string report = testing::internal::GetCapturedStderr();
+  unsetenv("KILN_PROFILE");
+  std::string header =
+      "kiln profile: train_step: " + std::to_string(steps) + " steps, ";
+  size_t first = report.find(header);
+  ASSERT_NE(first, std::string::npos) << report;
+  EXPECT_NE(report.find(header, first + 1), std::string::npos) << report;
+  EXPECT_NE(report.find("GB/s  kernel k"), std::string::npos) << report;
+  EXPECT_NE(report.find("  kernels "), std::string::npos) << report;
+  EXPECT_EQ(gpu.captures, 0);
+  EXPECT_EQ(gpu.graphLaunches, 0);
+  EXPECT_EQ(gpu.events, 0);
   EXPECT_EQ(gpu.error, "");
 }
 

@@ -14,38 +14,6 @@
 namespace kiln::runtime {
 namespace {
 
-/// The ten slowest steps of a run, for KILN_PROFILE.
-void printProfile(const Program &program, const Entry &entry,
-                  std::vector<std::pair<double, size_t>> &times) {
-  double total = 0, byKind[4] = {0, 0, 0, 0};
-  for (auto &t : times) {
-    total += t.first;
-    byKind[int(entry.steps[t.second].kind)] += t.first;
-  }
-  std::sort(times.begin(), times.end(), std::greater<>());
-  std::fprintf(stderr, "kiln profile: %s: %zu steps, %.3f ms\n",
-               entry.name.c_str(), times.size(), total);
-  std::fprintf(stderr,
-               "  kernels %.3f ms, gemms %.3f ms, convolutions %.3f ms, "
-               "all-reduce starts %.3f ms\n",
-               byKind[int(Step::Kind::Kernel)], byKind[int(Step::Kind::Gemm)],
-               byKind[int(Step::Kind::Conv)],
-               byKind[int(Step::Kind::AllReduce)]);
-  for (size_t r = 0; r < std::min<size_t>(times.size(), 10); ++r) {
-    const Step &step = entry.steps[times[r].second];
-    std::string what =
-        step.kind == Step::Kind::Gemm ? "gemm"
-        : step.kind == Step::Kind::Conv ? "convolution"
-        : step.kind == Step::Kind::AllReduce
-            ? "all-reduce of bucket " + std::to_string(step.bucket)
-            : "kernel " + program.kernels[step.kernel].name + " " +
-                  formatShape(program.kernels[step.kernel].domain);
-    std::fprintf(stderr, "  step %4zu %10.3f ms %5.1f%%  %s\n", times[r].second,
-                 times[r].first, total > 0 ? 100 * times[r].first / total : 0.0,
-                 what.c_str());
-  }
-}
-
 class CpuBackend final : public Backend {
 public:
   CpuBackend(const Program &program, uint8_t *arena)
@@ -80,10 +48,7 @@ Status CpuBackend::run(const Entry &entry, const RunOptions &options) {
   const KernelHook *hook = options.hook && *options.hook ? options.hook : nullptr;
   // The steps, in order. KILN_PROFILE=1 times each and prints the
   // slowest to stderr.
-  static const bool profile = [] {
-    const char *v = std::getenv("KILN_PROFILE");
-    return v && *v && std::string(v) != "0";
-  }();
+  static const bool profile = profileRequested();
   std::vector<std::pair<double, size_t>> times;
   // Gradient buckets being all-reduced: a step that touches one waits.
   struct InFlight {

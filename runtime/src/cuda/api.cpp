@@ -148,6 +148,14 @@ Status driver(const DriverApi *&out) {
           return "the NVIDIA driver's " + name + " lacks " + missing +
                  " (a driver for CUDA 12 or newer is required)";
         }
+        // Optional: only KILN_PROFILE uses them.
+        std::string optional;
+        bind(handle, api.eventCreate, "cuEventCreate", optional);
+        bind(handle, api.eventRecord, "cuEventRecord", optional);
+        bind(handle, api.eventDestroy, "cuEventDestroy_v2", optional);
+        bind(handle, api.eventElapsedTime, "cuEventElapsedTime_v2", optional);
+        if (!api.eventElapsedTime)
+          bind(handle, api.eventElapsedTime, "cuEventElapsedTime", optional);
         if (CUresult r = api.init(0); r != CUDA_SUCCESS)
           return "the NVIDIA driver cannot initialize CUDA: cuInit: " +
                  describe(api, r);

@@ -32,6 +32,7 @@ using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
 using CUgraph = struct CUgraph_st *;
 using CUgraphExec = struct CUgraphExec_st *;
+using CUevent = struct CUevent_st *;
 constexpr CUresult CUDA_SUCCESS = 0, CUDA_ERROR_NOT_READY = 600;
 constexpr int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
@@ -75,6 +76,12 @@ struct DriverApi {
   CUresult (*graphLaunch)(CUgraphExec, CUstream);
   CUresult (*graphExecDestroy)(CUgraphExec);
   CUresult (*graphDestroy)(CUgraph);
+  // Events time KILN_PROFILE's steps; a driver without them profiles
+  // nothing (null).
+  CUresult (*eventCreate)(CUevent *, unsigned) = nullptr;
+  CUresult (*eventRecord)(CUevent, CUstream) = nullptr;
+  CUresult (*eventElapsedTime)(float *, CUevent, CUevent) = nullptr;
+  CUresult (*eventDestroy)(CUevent) = nullptr;
 };
 
 // cublasLt.h, library_types.h

@@ -1386,10 +1386,37 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
     state.graph = nullptr;
     state.runs = 0;
   }
+  // KILN_PROFILE: the run goes step by step (no graph), with an event
+  // before the first step and after each, and prints the steps' times.
+  std::vector<CUevent> events;
+  const bool profiling = profileRequested() && cu_.eventCreate &&
+                         cu_.eventRecord && cu_.eventElapsedTime &&
+                         cu_.eventDestroy;
+  struct EventsGone {
+    const DriverApi &cu;
+    std::vector<CUevent> &events;
+    ~EventsGone() {
+      for (CUevent e : events)
+        cu.eventDestroy(e);
+    }
+  } eventsGone{cu_, events};
+  auto record = [&]() -> Status {
+    CUevent e = nullptr;
+    if (Status s = check(cu_.eventCreate(&e, 0), "cuEventCreate"); !s.ok())
+      return s;
+    events.push_back(e);
+    return check(cu_.eventRecord(e, stream_), "cuEventRecord");
+  };
   auto enqueueAll = [&]() -> Status {
     for (size_t i = 0; i < entry.steps.size(); ++i) {
+      if (profiling && i == 0)
+        if (Status s = record(); !s.ok())
+          return s;
       if (Status s = enqueue(entry, i); !s.ok())
         return std::move(s.annotate("step " + std::to_string(i)));
+      if (profiling)
+        if (Status s = record(); !s.ok())
+          return s;
       if (syncEach_)
         if (CUresult r = cu_.streamSynchronize(stream_); r != CUDA_SUCCESS)
           return fail("step " + std::to_string(i) + " of '" + entry.name + "'",
@@ -1400,7 +1427,7 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
   // The first run is eager (it shows any error step by step); the second
   // is captured as a graph, and later runs replay it.
   // A capture that fails leaves the entry eager, with a warning.
-  if (!state.graph && !state.noGraph && graphs_ && !syncEach_ &&
+  if (!state.graph && !state.noGraph && graphs_ && !syncEach_ && !profiling &&
       state.runs >= 1 && state.eagerWith == generation) {
     CUresult r = cu_.streamBeginCapture(stream_,
                                         CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
@@ -1435,7 +1462,7 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
                    entry.name.c_str(), why.c_str());
     }
   }
-  if (state.graph) {
+  if (state.graph && !profiling) {
     if (Status s = check(cu_.graphLaunch(state.graph, stream_),
                          "cuGraphLaunch of '" + entry.name + "'");
         !s.ok())
@@ -1446,6 +1473,22 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
     state.eagerWith = generation;
   }
   ++state.runs;
+  if (profiling) {
+    if (Status s = finish(entry); !s.ok())
+      return s;
+    std::vector<std::pair<double, size_t>> times;
+    for (size_t i = 0; i + 1 < events.size(); ++i) {
+      float ms = 0;
+      if (Status s = check(cu_.eventElapsedTime(&ms, events[i], events[i + 1]),
+                           "cuEventElapsedTime");
+          !s.ok())
+        return s;
+      times.push_back({double(ms), i});
+    }
+    printProfile(program_, entry, times);
+    pending_ = nullptr;
+    return Status();
+  }
   if (!options.wait) {
     pending_ = &entry;
     return Status();

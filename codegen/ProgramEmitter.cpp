@@ -261,7 +261,7 @@ Emitter::scheduleOf(Operation *op, rt::Kernel::Reduce fallback) {
   StringRef name = attr.getValue();
   if (name == "thread")
     return rt::Kernel::Reduce::Thread;
-  if (name == "block")
+  if (name == "block" || name == "block1024") // (blockThreadsOf())
     return rt::Kernel::Reduce::Block;
   if (name == "warp")
     return rt::Kernel::Reduce::Warp;
@@ -270,8 +270,15 @@ Emitter::scheduleOf(Operation *op, rt::Kernel::Reduce fallback) {
   if (name == "vector2" || name == "vector4" || name == "transpose")
     return rt::Kernel::Reduce::Thread; // emitGeneric() reads the rest.
   return error(op) << "has unknown " << g::kScheduleAttr << " '" << name
-                   << "' (expected thread, block, warp, columns, vector2, "
-                      "vector4 or transpose)";
+                   << "' (expected thread, block, block1024, warp, columns, "
+                      "vector2, vector4 or transpose)";
+}
+
+/// The block size `op`'s schedule asks for (a Block reduction's).
+static int32_t blockThreadsOf(Operation *op) {
+  auto attr = op->getAttrOfType<StringAttr>(g::kScheduleAttr);
+  return attr && attr.getValue() == "block1024" ? rt::kLongBlockThreads
+                                                : rt::kBlockReduceThreads;
 }
 
 /// Coefficients of an affine expression over `dims` domain dims (in the
@@ -711,6 +718,7 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
   if (failed(reduce))
     return failure();
   k.reduce = *reduce;
+  k.blockThreads = blockThreadsOf(op);
   if (auto attr = op->getAttrOfType<StringAttr>(g::kScheduleAttr);
       attr && attr.getValue().starts_with("vector"))
     k.vector = attr.getValue() == "vector4" ? 4 : 2;
@@ -778,6 +786,7 @@ LogicalResult Emitter::emitRowKernel(g::RowKernelOp op) {
   if (failed(reduce))
     return failure();
   k.reduce = *reduce;
+  k.blockThreads = blockThreadsOf(op);
   std::vector<int32_t> stepArgs;
   llvm::DenseMap<Value, int32_t> locals;
   std::vector<GenericForm> forms;

@@ -693,7 +693,7 @@ bool printStaged(const runtime::Kernel &k, const std::string &entry,
     s += std::string(a ? ", " : "") + argTypeOf(k, a) + " a" +
          std::to_string(a);
   s += ") {\n";
-  std::string threads = std::to_string(runtime::kBlockReduceThreads);
+  std::string threads = std::to_string(k.blockThreads);
   std::vector<DType> types = k.localTypes();
   std::vector<runtime::Combine> localCombine;
   for (const runtime::KStage &st : k.stages)
@@ -1234,7 +1234,7 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
     std::string shared;
     for (size_t o = 0; o < k.outputs.size(); ++o)
       shared += "  __shared__ " + accType[o] + " kiln_s" + std::to_string(o) +
-                "[" + std::to_string(runtime::kBlockReduceThreads) + "];\n";
+                "[" + std::to_string(k.blockThreads) + "];\n";
     s.insert(loopStart, shared);
   }
   std::string indent = "    ";

@@ -190,11 +190,13 @@ def ScheduleKernelsPass : Pass<"kiln-schedule-kernels", "mlir::func::FuncOp"> {
       point reads coalesced), and for reductions shorter than a warp;
     - `"block"`: few points, long reductions read along the reduction
       (BatchNorm's channel statistics): a block of 256 threads per point;
+      `"block1024"` for reductions of 16384 steps or more (few blocks, each
+      with as many loads in flight as it can);
     - `"warp"`: otherwise (many points, at least 32 steps each: a row sum
       over [rows, features]): a warp per point, lanes reading consecutive
       elements, combined by shuffles (not for i1 values);
     - a row kernel runs a `"warp"` per row for rows of up to 1024 points,
-      else a `"block"` per row.
+      else a `"block"` per row (`"block1024"` from 16384 points on).
 
     An elementwise kernel whose last loop 4 divides, with f32 outputs, gets
     `"vector4"`: each thread takes 4 consecutive points, reading what runs

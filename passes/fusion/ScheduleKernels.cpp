@@ -23,6 +23,10 @@ constexpr int64_t kFewPointsMaxPoints = 4096;
 /// warp: its lanes read consecutive elements (a thread per point would read
 /// a row each, every load of a warp in another row).
 constexpr int64_t kWarpMinSteps = 32;
+/// Block reductions (and rows) this long or longer take blocks of 1024
+/// threads: there are few blocks (a BatchNorm's channels), and each should
+/// keep as many loads in flight as it can.
+constexpr int64_t kLongBlockMinSteps = 16384;
 /// Row kernels with rows up to this long run a warp per row (at most 32
 /// points per lane, no shared memory, no barriers), longer ones a block.
 constexpr int64_t kWarpRowMaxPoints = 1024;
@@ -173,7 +177,7 @@ StringRef reductionSchedule(linalg::GenericOp op) {
     // reads coalesced already; few points take tiles of columns.
     return few ? "columns" : "thread";
   if (few)
-    return "block";
+    return steps >= kLongBlockMinSteps ? "block1024" : "block";
   if (steps >= kWarpMinSteps && shuffles(op))
     return "warp";
   return "thread";
@@ -193,7 +197,9 @@ StringRef rowSchedule(graph::RowKernelOp group) {
   bool warp = inner <= kWarpRowMaxPoints;
   for (linalg::GenericOp op : kernels)
     warp &= shuffles(op);
-  return warp ? "warp" : "block";
+  return warp                          ? "warp"
+         : inner >= kLongBlockMinSteps ? "block1024"
+                                       : "block";
 }
 
 /// Whether elementwise `op` reads an input transposed: moving by more than

@@ -154,6 +154,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                         ? std::string("\"columns\"")
                         : std::string("\"thread\"")) +
                    ",\"vector\":" + std::to_string(k.vector) +
+                   ",\"block_threads\":" + std::to_string(k.blockThreads) +
                    ",\"tile_dim\":" + std::to_string(k.tileDim) +
                    ",\"instructions\":" + std::to_string(k.body.size()) +
                    (k.stages.empty()
@@ -293,13 +294,22 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                (!k.stages.empty()
                     ? std::string(k.reduce == Kernel::Reduce::Warp
                                       ? ", a warp"
+                                  : k.blockThreads != kBlockReduceThreads
+                                      ? ", a block of " +
+                                            std::to_string(k.blockThreads) +
+                                            " threads"
                                       : ", a block") +
                           " per row of the first " +
                           std::to_string(k.rowDims) + ", " +
                           std::to_string(k.stages.size()) +
                           (k.stages.size() == 1 ? " stage" : " stages") +
                           " reducing each row first"
-                : k.reduce == Kernel::Reduce::Block ? ", block reduction"
+                : k.reduce == Kernel::Reduce::Block
+                    ? ", block reduction" +
+                          (k.blockThreads != kBlockReduceThreads
+                               ? " (" + std::to_string(k.blockThreads) +
+                                     " threads)"
+                               : std::string())
                 : k.reduce == Kernel::Reduce::Warp  ? ", warp reduction"
                 : k.reduce == Kernel::Reduce::Columns
                     ? ", column reduction"

@@ -169,6 +169,11 @@ Status Kernel::verify() const {
       if (args[o.arg].dtype != DType::F32)
         return fail("a vector width needs F32 outputs");
   }
+  if (blockThreads != kBlockReduceThreads &&
+      (blockThreads != kLongBlockThreads || reduce != Reduce::Block))
+    return fail("a block of " + std::to_string(blockThreads) +
+                " threads (only a block reduction may have " +
+                std::to_string(kLongBlockThreads) + ")");
   if (tileDim != -1 &&
       (tileDim < 0 || size_t(tileDim) + 1 >= rank || segmented ||
        !stages.empty() || parallelDims != int32_t(rank) || vector != 1))

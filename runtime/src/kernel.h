@@ -164,6 +164,8 @@ struct KArg {
 /// The block size a Block- or Warp-reduction kernel is launched with (a
 /// Warp kernel's block holds kBlockReduceThreads / 32 warps).
 constexpr int kBlockReduceThreads = 256;
+/// The other block size a Block reduction may have (Kernel::blockThreads).
+constexpr int kLongBlockThreads = 1024;
 /// The consecutive points a Columns-reduction block reduces, and the side
 /// of a transpose tile (Kernel::tileDim).
 constexpr int kColumnTile = 32;
@@ -223,6 +225,11 @@ struct Kernel {
   /// arguments into shared memory along tileDim and writing along the last
   /// dimension, both coalesced. -1: none. The CPU interpreter ignores it.
   int32_t tileDim = -1;
+  /// The threads of a Block reduction's (or a block-per-row staged
+  /// kernel's) block: kBlockReduceThreads, or kLongBlockThreads for very
+  /// long reductions over few points (a BatchNorm channel's N x H x W), so
+  /// that the few blocks keep more of the GPU's memory pipes busy.
+  int32_t blockThreads = 256;
   std::vector<KArg> args;
   std::vector<KInstr> body;
   std::vector<KOutput> outputs;

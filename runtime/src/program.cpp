@@ -543,6 +543,9 @@ std::string programToJson(const Program &p) {
          (k.vector != 1 ? ",\"vector\":" + std::to_string(k.vector) : "") +
          (k.tileDim != -1 ? ",\"tile_dim\":" + std::to_string(k.tileDim)
                           : "") +
+         (k.blockThreads != kBlockReduceThreads
+              ? ",\"block_threads\":" + std::to_string(k.blockThreads)
+              : "") +
          (k.reduce == Kernel::Reduce::Block  ? ",\"reduce\":\"block\""
           : k.reduce == Kernel::Reduce::Warp ? ",\"reduce\":\"warp\""
           : k.reduce == Kernel::Reduce::Columns
@@ -710,6 +713,8 @@ Status programFromJson(std::string_view json, const std::string &origin,
     k.vector = static_cast<int32_t>(r.integer(jk, "vector", where, 1, false));
     k.tileDim =
         static_cast<int32_t>(r.integer(jk, "tile_dim", where, -1, false));
+    k.blockThreads = static_cast<int32_t>(
+        r.integer(jk, "block_threads", where, kBlockReduceThreads, false));
     if (const JsonValue *red = jk.get("reduce")) {
       if (red->str() == "block")
         k.reduce = Kernel::Reduce::Block;

@@ -30,7 +30,7 @@
 // STAGE-ORDER: row-kernel-bad-stage.mlir:12:10: error: 'linalg.generic' op is a stage of a kiln.row_kernel that writes its rows in another order than its loops: affine_map<(d0, d1, d2) -> (d1, d0)>
 
 // RUN: not kiln compile %S/Inputs/unknown-schedule.mlir --inference -o %t 2>&1 | FileCheck %s --check-prefix=SCHEDULE
-// SCHEDULE: unknown-schedule.mlir:8:8: error: 'linalg.generic' op has unknown kiln.schedule 'simd' (expected thread, block, warp, columns, vector2, vector4 or transpose)
+// SCHEDULE: unknown-schedule.mlir:8:8: error: 'linalg.generic' op has unknown kiln.schedule 'simd' (expected thread, block, block1024, warp, columns, vector2, vector4 or transpose)
 
 // None of the failures above wrote the output file.
 // RUN: not test -e %t

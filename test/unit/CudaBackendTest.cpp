@@ -253,10 +253,13 @@ const cu::DriverApi &fakeDriver() {
         return 0;
       }
       const rt::Kernel &k = (*gpu.kernels)[size_t(fn.kernel)];
+      unsigned threads = k.reduce == rt::Kernel::Reduce::Block
+                             ? unsigned(k.blockThreads)
+                             : unsigned(rt::kBlockReduceThreads);
       if ((k.reduce != rt::Kernel::Reduce::Thread || k.tileDim >= 0) &&
-          bx != unsigned(rt::kBlockReduceThreads))
-        gpu.misuse(fn.name + ": a block, warp or column reduction needs " +
-                   std::to_string(rt::kBlockReduceThreads) + " threads");
+          bx != threads)
+        gpu.misuse(fn.name + ": a block, warp, column or tiled kernel needs " +
+                   std::to_string(threads) + " threads");
       size_t nargs = k.args.size();
       int kernel = fn.kernel;
       if (fn.segments) {

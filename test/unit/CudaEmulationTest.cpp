@@ -133,16 +133,23 @@ INSTANTIATE_TEST_SUITE_P(
 /// strides run, though not at a GPU's width or timing; NVRTC compiles it in
 /// the cuda.precompile test and the benchmark script.)
 TEST(CudaEmulationKernels, BlockAndWarpReductionsMatchTheInterpreter) {
+  int blocks = 0;
   for (rt::Kernel::Reduce how :
-       {rt::Kernel::Reduce::Block, rt::Kernel::Reduce::Warp}) {
+       {rt::Kernel::Reduce::Block, rt::Kernel::Reduce::Block,
+        rt::Kernel::Reduce::Warp}) {
     SCOPED_TRACE(how == rt::Kernel::Reduce::Block ? "block" : "warp");
     rt::Kernel k = kiln::test::rowReduction(
         "block_sum_max", 3, 1500, {rt::Combine::Sum, rt::Combine::Max});
     k.reduce = how;
+    // (Blocks of 1024 threads once, for block reductions: arrays that big.)
+    k.blockThreads = how == rt::Kernel::Reduce::Block && ++blocks == 2
+                         ? rt::kLongBlockThreads
+                         : rt::kBlockReduceThreads;
     ASSERT_TRUE(k.verify().ok()) << k.verify().message();
 
     std::string dir =
-        testing::TempDir() + "/kiln-cuda-block" + std::to_string(int(how));
+        testing::TempDir() + "/kiln-cuda-block" + std::to_string(int(how)) +
+        "-" + std::to_string(k.blockThreads);
     std::filesystem::create_directories(dir);
     std::string error;
     LaunchFn launch = buildHostModule({k}, dir, error);
@@ -330,15 +337,22 @@ TEST(CudaEmulationKernels, TransposeTilesMatchTheInterpreter) {
 /// the printed code gives the interpreter's values and writes the local
 /// output.
 TEST(CudaEmulationKernels, StagedKernelsMatchTheInterpreter) {
+  int blocks = 0;
   for (rt::Kernel::Reduce how :
-       {rt::Kernel::Reduce::Block, rt::Kernel::Reduce::Warp}) {
+       {rt::Kernel::Reduce::Block, rt::Kernel::Reduce::Block,
+        rt::Kernel::Reduce::Warp}) {
     SCOPED_TRACE(how == rt::Kernel::Reduce::Block ? "block" : "warp");
     const int64_t R = 3, C = 1500;
     rt::Kernel k = kiln::test::stagedSoftmax(R, C);
     k.reduce = how;
+    // (Blocks of 1024 threads once, for block reductions: arrays that big.)
+    k.blockThreads = how == rt::Kernel::Reduce::Block && ++blocks == 2
+                         ? rt::kLongBlockThreads
+                         : rt::kBlockReduceThreads;
     ASSERT_TRUE(k.verify().ok()) << k.verify().message();
-    std::string dir =
-        testing::TempDir() + "/kiln-cuda-staged" + std::to_string(int(how));
+    std::string dir = testing::TempDir() + "/kiln-cuda-staged" +
+                      std::to_string(int(how)) + "-" +
+                      std::to_string(k.blockThreads);
     std::filesystem::create_directories(dir);
     std::string error;
     LaunchFn launch = buildHostModule({k}, dir, error);

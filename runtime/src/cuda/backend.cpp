@@ -693,7 +693,8 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
   const bool block = k.reduce == Kernel::Reduce::Block;
   const bool warp = k.reduce == Kernel::Reduce::Warp;
   const bool columns = k.reduce == Kernel::Reduce::Columns;
-  launch.block = block || warp || columns || k.tileDim >= 0
+  launch.block = block ? unsigned(k.blockThreads)
+                 : warp || columns || k.tileDim >= 0
                      ? unsigned(kBlockReduceThreads)
                      : unsigned(kThreads);
   // The points of a launch over `n` (a segmented kernel's size) and the

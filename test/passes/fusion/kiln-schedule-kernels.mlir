@@ -33,9 +33,10 @@ func.func @short_columns(%x: tensor<64x512xf32>) -> tensor<512xf32> {
 // -----
 
 // A channel's statistic over N x H x W: few points, long reductions read
-// along the reduction: a block per channel.
+// along the reduction: a block per channel, of 1024 threads from 16384
+// steps on (here 65536), else 256.
 // CHECK-LABEL: func.func @channel_sums
-// CHECK: linalg.generic {{.*}}["reduction", "parallel", "reduction", "reduction"]{{.*}}attrs = {kiln.schedule = "block"}
+// CHECK: linalg.generic {{.*}}["reduction", "parallel", "reduction", "reduction"]{{.*}}attrs = {kiln.schedule = "block1024"}
 func.func @channel_sums(%x: tensor<64x128x32x32xf32>) -> tensor<128xf32> {
   %0 = kiln.reduce_sum %x {axes = array<i64: 0, 2, 3>, keepdims = false} : (tensor<64x128x32x32xf32>) -> tensor<128xf32>
   return %0 : tensor<128xf32>
@@ -91,4 +92,13 @@ func.func @transpose(%x: tensor<64x96xf32>) -> tensor<96x64xf32> {
   %0 = kiln.transpose %x {perm = array<i64: 1, 0>} : (tensor<64x96xf32>) -> tensor<96x64xf32>
   %1 = kiln.exp %0 : (tensor<96x64xf32>) -> tensor<96x64xf32>
   return %1 : tensor<96x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @shorter_channel_sums
+// CHECK: linalg.generic {{.*}}attrs = {kiln.schedule = "block"}
+func.func @shorter_channel_sums(%x: tensor<16x128x8x8xf32>) -> tensor<128xf32> {
+  %0 = kiln.reduce_sum %x {axes = array<i64: 0, 2, 3>, keepdims = false} : (tensor<16x128x8x8xf32>) -> tensor<128xf32>
+  return %0 : tensor<128xf32>
 }

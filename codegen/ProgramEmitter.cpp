@@ -137,8 +137,8 @@ private:
   void copyInto(int32_t fromBuffer, int32_t toBuffer);
   bool canWriteInPlace(int32_t temp, int32_t target) const;
   int32_t kernelFor(rt::Kernel kernel);
-  FailureOr<rt::Kernel::Reduce> scheduleOf(Operation *op,
-                                           rt::Kernel::Reduce fallback);
+  LogicalResult applySchedule(Operation *op, rt::Kernel &k,
+                              rt::Kernel::Reduce fallback);
   std::optional<rt::Kernel> flattened(const rt::Step &step) const;
   int32_t flatView(int32_t buffer);
   bool independent(ArrayRef<const rt::Step *> steps) const;
@@ -251,34 +251,37 @@ int32_t Emitter::kernelFor(rt::Kernel kernel) {
   return int32_t(program_.kernels.size() - 1);
 }
 
-/// The schedule kiln-schedule-kernels chose for `op` (kiln.schedule), or
-/// `fallback` without one; fails for an unknown one.
-FailureOr<rt::Kernel::Reduce>
-Emitter::scheduleOf(Operation *op, rt::Kernel::Reduce fallback) {
+/// The schedule kiln-schedule-kernels chose for `op` (kiln.schedule) on
+/// `k`: how it reduces (`fallback` without a schedule), its block size, its
+/// vector width or transpose tiles; fails for an unknown schedule.
+LogicalResult Emitter::applySchedule(Operation *op, rt::Kernel &k,
+                                     rt::Kernel::Reduce fallback) {
   auto attr = op->getAttrOfType<StringAttr>(g::kScheduleAttr);
+  k.reduce = fallback;
   if (!attr)
-    return fallback;
+    return success();
   StringRef name = attr.getValue();
   if (name == "thread")
-    return rt::Kernel::Reduce::Thread;
-  if (name == "block" || name == "block1024") // (blockThreadsOf())
-    return rt::Kernel::Reduce::Block;
-  if (name == "warp")
-    return rt::Kernel::Reduce::Warp;
-  if (name == "columns")
-    return rt::Kernel::Reduce::Columns;
-  if (name == "vector2" || name == "vector4" || name == "transpose")
-    return rt::Kernel::Reduce::Thread; // emitGeneric() reads the rest.
-  return error(op) << "has unknown " << g::kScheduleAttr << " '" << name
-                   << "' (expected thread, block, block1024, warp, columns, "
-                      "vector2, vector4 or transpose)";
-}
-
-/// The block size `op`'s schedule asks for (a Block reduction's).
-static int32_t blockThreadsOf(Operation *op) {
-  auto attr = op->getAttrOfType<StringAttr>(g::kScheduleAttr);
-  return attr && attr.getValue() == "block1024" ? rt::kLongBlockThreads
-                                                : rt::kBlockReduceThreads;
+    k.reduce = rt::Kernel::Reduce::Thread;
+  else if (name == "block" || name == "block1024")
+    k.reduce = rt::Kernel::Reduce::Block;
+  else if (name == "warp")
+    k.reduce = rt::Kernel::Reduce::Warp;
+  else if (name == "columns")
+    k.reduce = rt::Kernel::Reduce::Columns;
+  else if (name == "vector2" || name == "vector4" || name == "transpose")
+    k.reduce = rt::Kernel::Reduce::Thread;
+  else
+    return error(op) << "has unknown " << g::kScheduleAttr << " '" << name
+                     << "' (expected thread, block, block1024, warp, columns, "
+                        "vector2, vector4 or transpose)";
+  if (name == "block1024")
+    k.blockThreads = rt::kLongBlockThreads;
+  if (name == "vector2" || name == "vector4")
+    k.vector = name == "vector4" ? 4 : 2;
+  if (name == "transpose")
+    k.tileDim = transposeTileDim(k);
+  return success();
 }
 
 /// Coefficients of an affine expression over `dims` domain dims (in the
@@ -713,17 +716,8 @@ LogicalResult Emitter::emitGeneric(linalg::GenericOp op) {
     return failure();
   k.domain.assign(form.domain.begin(), form.domain.end());
   k.parallelDims = form.parallelDims;
-  FailureOr<rt::Kernel::Reduce> reduce =
-      scheduleOf(op, rt::Kernel::Reduce::Thread);
-  if (failed(reduce))
+  if (failed(applySchedule(op, k, rt::Kernel::Reduce::Thread)))
     return failure();
-  k.reduce = *reduce;
-  k.blockThreads = blockThreadsOf(op);
-  if (auto attr = op->getAttrOfType<StringAttr>(g::kScheduleAttr);
-      attr && attr.getValue().starts_with("vector"))
-    k.vector = attr.getValue() == "vector4" ? 4 : 2;
-  else if (attr && attr.getValue() == "transpose")
-    k.tileDim = transposeTileDim(k);
   std::vector<int32_t> outs;
   if (failed(addOutputs(op, form, k, stepArgs, outs)))
     return failure();
@@ -781,12 +775,8 @@ LogicalResult Emitter::emitRowKernel(g::RowKernelOp op) {
   rt::Kernel k;
   k.name = "k" + std::to_string(program_.kernels.size()) + kernelLabel(op);
   k.rowDims = rows;
-  FailureOr<rt::Kernel::Reduce> reduce =
-      scheduleOf(op, rt::Kernel::Reduce::Block);
-  if (failed(reduce))
+  if (failed(applySchedule(op, k, rt::Kernel::Reduce::Block)))
     return failure();
-  k.reduce = *reduce;
-  k.blockThreads = blockThreadsOf(op);
   std::vector<int32_t> stepArgs;
   llvm::DenseMap<Value, int32_t> locals;
   std::vector<GenericForm> forms;

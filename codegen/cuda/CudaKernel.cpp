@@ -669,6 +669,38 @@ std::string argTypeOf(const runtime::Kernel &k, size_t a) {
          storageType(k.args[a].dtype) + "*";
 }
 
+/// A kernel's opening: a comment naming it, its domain and `how` it runs,
+/// then the entry's signature up to the parameters' end (the caller adds
+/// any more and the brace).
+std::string opening(const runtime::Kernel &k, const std::string &entry,
+                    const std::string &how) {
+  std::string s = "\n// " + k.name + " over [";
+  for (size_t d = 0; d < k.domain.size(); ++d)
+    s += (d ? ", " : "") + std::to_string(k.domain[d]);
+  s += "], " + how + "\nextern \"C\" __global__ void " + entry + "(";
+  for (size_t a = 0; a < k.args.size(); ++a)
+    s += std::string(a ? ", " : "") + argTypeOf(k, a) + " a" +
+         std::to_string(a);
+  return s;
+}
+
+/// The coordinates c<d> of domain dimensions [first, last) from the flat
+/// index in `var` (row-major, `var` consumed), at `indent`; dimensions in
+/// `skip` are not among them.
+std::string coordinates(const runtime::Kernel &k, size_t first, size_t last,
+                        const std::string &var, const std::string &indent,
+                        int64_t skip = -1) {
+  std::string s;
+  for (size_t d = last; d-- > first;) {
+    if (int64_t(d) == skip)
+      continue;
+    s += indent + "const i64 c" + std::to_string(d) + " = " + var + " % " +
+         std::to_string(k.domain[d]) + "LL; " + var + " /= " +
+         std::to_string(k.domain[d]) + "LL;\n";
+  }
+  return s;
+}
+
 /// A staged kernel: a block (or a warp) per row, grid-stride over the rows;
 /// for each stage the block's threads (the warp's lanes) stride the row's
 /// points into their partial values, a tree in shared memory (a butterfly
@@ -681,18 +713,13 @@ bool printStaged(const runtime::Kernel &k, const std::string &entry,
   int64_t rows = 1, inner = 1;
   for (size_t d = 0; d < rank; ++d)
     (int32_t(d) < k.rowDims ? rows : inner) *= k.domain[d];
-  std::string s = "\n// " + k.name + " over [";
-  for (size_t d = 0; d < rank; ++d)
-    s += (d ? ", " : "") + std::to_string(k.domain[d]);
   const bool warp = k.reduce == runtime::Kernel::Reduce::Warp;
-  s += std::string("], a ") + (warp ? "warp" : "block") +
-       " per row of the first " + std::to_string(k.rowDims) + ", " +
-       std::to_string(k.stages.size()) + " stages\n";
-  s += "extern \"C\" __global__ void " + entry + "(";
-  for (size_t a = 0; a < k.args.size(); ++a)
-    s += std::string(a ? ", " : "") + argTypeOf(k, a) + " a" +
-         std::to_string(a);
-  s += ") {\n";
+  std::string s = opening(k, entry,
+                          std::string("a ") + (warp ? "warp" : "block") +
+                              " per row of the first " +
+                              std::to_string(k.rowDims) + ", " +
+                              std::to_string(k.stages.size()) + " stages") +
+                  ") {\n";
   std::string threads = std::to_string(k.blockThreads);
   std::vector<DType> types = k.localTypes();
   std::vector<runtime::Combine> localCombine;
@@ -720,11 +747,7 @@ bool printStaged(const runtime::Kernel &k, const std::string &entry,
                   "LL; p += (i64)gridDim.x) {\n    i64 q = p;\n";
   const std::string leader =
       warp ? "threadIdx.x % KILN_WARP == 0" : "threadIdx.x == 0";
-  for (int64_t d = k.rowDims - 1; d >= 0; --d)
-    s += "    const i64 c" + std::to_string(d) + " = q % " +
-         std::to_string(k.domain[d]) + "LL; q /= " +
-         std::to_string(k.domain[d]) + "LL;\n";
-  s += "    (void)q;\n";
+  s += coordinates(k, 0, size_t(k.rowDims), "q", "    ") + "    (void)q;\n";
   // The loop over the row's points, its coordinates from r (row-major).
   std::string loop =
       std::string(warp ? "    for (i64 r = threadIdx.x % KILN_WARP; r < "
@@ -732,11 +755,8 @@ bool printStaged(const runtime::Kernel &k, const std::string &entry,
       std::to_string(inner) +
       (warp ? "LL; r += KILN_WARP) {\n" : "LL; r += blockDim.x) {\n") +
       "      i64 t = r;\n";
-  for (int64_t d = int64_t(rank) - 1; d >= k.rowDims; --d)
-    loop += "      const i64 c" + std::to_string(d) + " = t % " +
-            std::to_string(k.domain[d]) + "LL; t /= " +
-            std::to_string(k.domain[d]) + "LL;\n";
-  loop += "      (void)t;\n";
+  loop += coordinates(k, size_t(k.rowDims), rank, "t", "      ") +
+          "      (void)t;\n";
   size_t first = 0;
   for (const runtime::KStage &st : k.stages) {
     std::vector<std::string> arrays, accs, accTypes;
@@ -848,16 +868,11 @@ bool printColumns(const runtime::Kernel &k, const std::string &entry,
   int64_t parallel = 1, reduction = 1;
   for (size_t d = 0; d < rank; ++d)
     (int32_t(d) < k.parallelDims ? parallel : reduction) *= k.domain[d];
-  std::string s = "\n// " + k.name + " over [";
-  for (size_t d = 0; d < rank; ++d)
-    s += (d ? ", " : "") + std::to_string(k.domain[d]);
-  s += "], " + std::to_string(k.parallelDims) +
-       " parallel, reduced in tiles of consecutive points\n";
-  s += "extern \"C\" __global__ void " + entry + "(";
-  for (size_t a = 0; a < k.args.size(); ++a)
-    s += std::string(a ? ", " : "") + argTypeOf(k, a) + " a" +
-         std::to_string(a);
-  s += ") {\n";
+  std::string s =
+      opening(k, entry,
+              std::to_string(k.parallelDims) +
+                  " parallel, reduced in tiles of consecutive points") +
+      ") {\n";
   std::vector<std::string> accType, arrays, accs;
   std::vector<runtime::Combine> combines;
   for (size_t o = 0; o < k.outputs.size(); ++o) {
@@ -879,18 +894,12 @@ bool printColumns(const runtime::Kernel &k, const std::string &entry,
     s += "    " + accType[o] + " " + accs[o] + " = " +
          initOf(k.args[k.outputs[o].arg].dtype, k.outputs[o].combine) + ";\n";
   s += "    if (p < " + points + ") {\n      i64 q = p;\n";
-  for (int64_t d = k.parallelDims - 1; d >= 0; --d)
-    s += "      const i64 c" + std::to_string(d) + " = q % " +
-         std::to_string(k.domain[d]) + "LL; q /= " +
-         std::to_string(k.domain[d]) + "LL;\n";
+  s += coordinates(k, 0, size_t(k.parallelDims), "q", "      ");
   s += "      (void)q;\n      for (i64 r = kiln_phase; r < " +
        std::to_string(reduction) +
        "LL; r += kiln_phases) {\n        i64 t = r;\n";
-  for (int64_t d = int64_t(rank) - 1; d >= k.parallelDims; --d)
-    s += "        const i64 c" + std::to_string(d) + " = t % " +
-         std::to_string(k.domain[d]) + "LL; t /= " +
-         std::to_string(k.domain[d]) + "LL;\n";
-  s += "        (void)t;\n";
+  s += coordinates(k, size_t(k.parallelDims), rank, "t", "        ") +
+       "        (void)t;\n";
   if (!printBody(k, k.body, "        ", s, error))
     return false;
   for (size_t o = 0; o < k.outputs.size(); ++o)
@@ -1049,16 +1058,10 @@ bool printTiles(const runtime::Kernel &k, const std::string &entry,
                 std::string &source, std::string &error) {
   size_t rank = k.domain.size();
   size_t a = size_t(k.tileDim), l = rank - 1;
-  std::string s = "\n// " + k.name + " over [";
-  for (size_t d = 0; d < rank; ++d)
-    s += (d ? ", " : "") + std::to_string(k.domain[d]);
-  s += "], in tiles of dimensions " + std::to_string(a) + " and " +
-       std::to_string(l) + "\n";
-  s += "extern \"C\" __global__ void " + entry + "(";
-  for (size_t i = 0; i < k.args.size(); ++i)
-    s += std::string(i ? ", " : "") + argTypeOf(k, i) + " a" +
-         std::to_string(i);
-  s += ") {\n";
+  std::string s = opening(k, entry,
+                          "in tiles of dimensions " + std::to_string(a) +
+                              " and " + std::to_string(l)) +
+                  ") {\n";
   // The loads read through tiles: one element per step of a, none per
   // step of l.
   std::map<size_t, std::vector<int64_t>> tiled; // instr -> coef + const
@@ -1097,14 +1100,7 @@ bool printTiles(const runtime::Kernel &k, const std::string &entry,
        ";\n"
        "    const i64 kiln_a0 = q % " +
        tilesA + " * KILN_TILE; q /= " + tilesA + ";\n";
-  for (int64_t d = int64_t(rank) - 1; d >= 0; --d) {
-    if (size_t(d) == a || size_t(d) == l)
-      continue;
-    s += "    const i64 c" + std::to_string(d) + " = q % " +
-         std::to_string(k.domain[d]) + "LL; q /= " +
-         std::to_string(k.domain[d]) + "LL;\n";
-  }
-  s += "    (void)q;\n";
+  s += coordinates(k, 0, l, "q", "    ", int64_t(a)) + "    (void)q;\n";
   // Phase 1: each tiled argument's tile, consecutive threads on a.
   s += "    for (unsigned kiln_j = kiln_row; kiln_j < KILN_TILE; kiln_j += "
        "kiln_rows) {\n"
@@ -1166,14 +1162,9 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
   int64_t parallel = 1, reduction = 1;
   for (size_t d = 0; d < rank; ++d)
     (int32_t(d) < k.parallelDims ? parallel : reduction) *= k.domain[d];
-  std::string s = "\n// " + k.name + " over [";
-  for (size_t d = 0; d < rank; ++d)
-    s += (d ? ", " : "") + std::to_string(k.domain[d]);
-  s += "], " + std::to_string(k.parallelDims) + " parallel\n";
-  s += "extern \"C\" __global__ void " + entry + "(";
+  std::string s =
+      opening(k, entry, std::to_string(k.parallelDims) + " parallel");
   auto argType = [&](size_t a) { return argTypeOf(k, a); };
-  for (size_t a = 0; a < k.args.size(); ++a)
-    s += std::string(a ? ", " : "") + argType(a) + " a" + std::to_string(a);
   // A segmented kernel's size comes with the launch.
   if (k.segmented)
     s += std::string(k.args.empty() ? "" : ", ") + "const i64 kiln_n";

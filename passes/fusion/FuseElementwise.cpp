@@ -1,5 +1,6 @@
 //===- FuseElementwise.cpp - elementwise kernels into their consumers -----===//
 #include "passes/fusion/Passes.h"
+#include "passes/fusion/Loops.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -479,27 +480,6 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   b->replaceAllUsesWith(merged->getResults().drop_front(n));
   b.erase();
   a.erase();
-}
-
-/// `op`'s loops in the code generator's order: the parallel ones, then the
-/// reduced ones (each in loop order). A row kernel's rows are the first
-/// loops in this order.
-SmallVector<unsigned> kernelOrder(linalg::GenericOp op) {
-  SmallVector<unsigned> order;
-  auto iterators = op.getIteratorTypesArray();
-  for (bool reduction : {false, true})
-    for (unsigned d = 0; d < iterators.size(); ++d)
-      if ((iterators[d] == utils::IteratorType::reduction) == reduction)
-        order.push_back(d);
-  return order;
-}
-
-/// `op`'s loop sizes in kernelOrder().
-SmallVector<int64_t> kernelRanges(linalg::GenericOp op) {
-  SmallVector<int64_t> ranges = op.getStaticLoopRanges(), ordered;
-  for (unsigned d : kernelOrder(op))
-    ordered.push_back(ranges[d]);
-  return ordered;
 }
 
 /// Whether `map` (over `op`'s loops) gives the first `rows` loops of

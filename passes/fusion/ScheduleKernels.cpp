@@ -1,5 +1,6 @@
 //===- ScheduleKernels.cpp - how a GPU runs each kernel -------------------===//
 #include "passes/fusion/Passes.h"
+#include "passes/fusion/Loops.h"
 
 #include "ir/graph/GraphOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -30,17 +31,6 @@ constexpr int64_t kLongBlockMinSteps = 16384;
 /// Row kernels with rows up to this long run a warp per row (at most 32
 /// points per lane, no shared memory, no barriers), longer ones a block.
 constexpr int64_t kWarpRowMaxPoints = 1024;
-
-/// `op`'s loops in the code generator's order (parallel, then reduced).
-SmallVector<unsigned> kernelOrder(linalg::GenericOp op) {
-  SmallVector<unsigned> order;
-  auto iterators = op.getIteratorTypesArray();
-  for (bool reduction : {false, true})
-    for (unsigned d = 0; d < iterators.size(); ++d)
-      if ((iterators[d] == utils::IteratorType::reduction) == reduction)
-        order.push_back(d);
-  return order;
-}
 
 /// The element stride of each dimension of what `operand` reads: its
 /// tensor's row-major strides, or those of the tensor it slices (times the
@@ -96,6 +86,24 @@ std::optional<int64_t> coefficient(AffineExpr e, unsigned dim) {
   return std::nullopt;
 }
 
+/// The elements `op` moves by in what input `in` reads per step of loop
+/// `dim`, or none when not known (a non-linear index, a dynamic shape).
+std::optional<int64_t> elementsPerStep(linalg::GenericOp op, OpOperand *in,
+                                       unsigned dim) {
+  std::optional<SmallVector<int64_t>> strides = elementStrides(in->get());
+  AffineMap map = op.getMatchingIndexingMap(in);
+  if (!strides || strides->size() != map.getNumResults())
+    return std::nullopt;
+  int64_t total = 0;
+  for (auto [j, e] : llvm::enumerate(map.getResults())) {
+    std::optional<int64_t> c = coefficient(e, dim);
+    if (!c)
+      return std::nullopt;
+    total += *c * (*strides)[j];
+  }
+  return total;
+}
+
 /// Whether reduction `op` reads along its points: every input that moves
 /// with the reduction moves by one element with the last parallel loop (in
 /// the code generator's order): a column sum over [rows, features], whose
@@ -110,20 +118,9 @@ bool readsAlongPoints(linalg::GenericOp op) {
   for (OpOperand *in : op.getDpsInputOperands()) {
     if (op.getMatchingBlockArgument(in).use_empty())
       continue;
-    std::optional<SmallVector<int64_t>> strides = elementStrides(in->get());
-    AffineMap map = op.getMatchingIndexingMap(in);
-    if (!strides || strides->size() != map.getNumResults())
+    if (!elementStrides(in->get()))
       return false;
-    auto flat = [&](unsigned dim) -> std::optional<int64_t> {
-      int64_t total = 0;
-      for (auto [j, e] : llvm::enumerate(map.getResults())) {
-        std::optional<int64_t> c = coefficient(e, dim);
-        if (!c)
-          return std::nullopt;
-        total += *c * (*strides)[j];
-      }
-      return total;
-    };
+    auto flat = [&](unsigned dim) { return elementsPerStep(op, in, dim); };
     bool moves = false;
     for (unsigned d : ArrayRef(order).drop_front(parallel)) {
       std::optional<int64_t> c = flat(d);
@@ -212,20 +209,7 @@ bool readsTransposed(linalg::GenericOp op) {
   for (OpOperand *in : op.getDpsInputOperands()) {
     if (op.getMatchingBlockArgument(in).use_empty())
       continue;
-    std::optional<SmallVector<int64_t>> strides = elementStrides(in->get());
-    AffineMap map = op.getMatchingIndexingMap(in);
-    if (!strides || strides->size() != map.getNumResults())
-      continue;
-    auto flat = [&](unsigned dim) -> std::optional<int64_t> {
-      int64_t total = 0;
-      for (auto [j, e] : llvm::enumerate(map.getResults())) {
-        std::optional<int64_t> c = coefficient(e, dim);
-        if (!c)
-          return std::nullopt;
-        total += *c * (*strides)[j];
-      }
-      return total;
-    };
+    auto flat = [&](unsigned dim) { return elementsPerStep(op, in, dim); };
     std::optional<int64_t> last = flat(n - 1);
     if (!last || *last == 0 || *last == 1)
       continue;

@@ -1032,21 +1032,47 @@ TEST_F(FakeGpuTest, FailedCaptureRunsEagerly) {
   EXPECT_EQ(gpu.error, "");
 }
 
+/// mlp_relu's program in two sessions, on the CPU and on the fake GPU,
+/// each with a trainer: what several tests compare step by step.
+struct SideBySide {
+  kiln::test::TrainingFixture fixture{"mlp_relu", "cross_entropy"};
+  std::unique_ptr<rt::Session> cpu, cuda;
+  std::unique_ptr<rt::Trainer> cpuTrainer, cudaTrainer;
+  std::string error;
+
+  /// Opens both (the fake GPU's files in a directory named after `what`);
+  /// false with `error` saying why not.
+  bool open(const std::string &what) {
+    if (!fixture.ok) {
+      error = fixture.error;
+      return false;
+    }
+    const kiln::codegen::EmittedProgram &program = fixture.program;
+    std::string dir = testing::TempDir() + "/kiln-cuda-backend-" + what;
+    std::filesystem::create_directories(dir);
+    auto ok = [&](rt::Status s) {
+      if (!s.ok() && error.empty())
+        error = s.toString();
+      return s.ok();
+    };
+    return ok(rt::Session::create(program.program, program.init, cpu)) &&
+           ok(openOnFakeGpu(program, dir, cuda)) &&
+           ok(rt::Trainer::create(*cpu, rt::LearningRate(), cpuTrainer)) &&
+           ok(rt::Trainer::create(*cuda, rt::LearningRate(), cudaTrainer));
+  }
+};
+
 /// What crosses between host and GPU: a step can fetch only the loss (the
 /// gradients stay on the device), and a batch given once can stay there.
 TEST_F(FakeGpuTest, StepsMoveOnlyWhatTheyAreAskedTo) {
-  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
-  ASSERT_TRUE(fixture.ok) << fixture.error;
+  SideBySide both;
+  ASSERT_TRUE(both.open("transfer")) << both.error;
+  kiln::test::TrainingFixture &fixture = both.fixture;
   const kiln::codegen::EmittedProgram &program = fixture.program;
   const std::vector<rt::HostTensor> &inputs = fixture.inputs;
-  std::string dir = testing::TempDir() + "/kiln-cuda-backend-transfer";
-  std::filesystem::create_directories(dir);
-  std::unique_ptr<rt::Session> cpu, cuda;
-  ASSERT_TRUE(rt::Session::create(program.program, program.init, cpu).ok());
-  ASSERT_TRUE(openOnFakeGpu(program, dir, cuda).ok());
-  std::unique_ptr<rt::Trainer> cpuTrainer, cudaTrainer;
-  ASSERT_TRUE(rt::Trainer::create(*cpu, rt::LearningRate(), cpuTrainer).ok());
-  ASSERT_TRUE(rt::Trainer::create(*cuda, rt::LearningRate(), cudaTrainer).ok());
+  std::unique_ptr<rt::Session> &cpu = both.cpu, &cuda = both.cuda;
+  std::unique_ptr<rt::Trainer> &cpuTrainer = both.cpuTrainer,
+                               &cudaTrainer = both.cudaTrainer;
 
   std::vector<rt::HostTensor> outputs;
   double expected = 0, loss = 0;
@@ -1079,17 +1105,13 @@ TEST_F(FakeGpuTest, StepsMoveOnlyWhatTheyAreAskedTo) {
 /// are unknown when they return, and after synchronize() the parameters
 /// and the last loss are those of steps that waited.
 TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
-  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
-  ASSERT_TRUE(fixture.ok) << fixture.error;
+  SideBySide both;
+  ASSERT_TRUE(both.open("queued")) << both.error;
+  kiln::test::TrainingFixture &fixture = both.fixture;
   const kiln::codegen::EmittedProgram &program = fixture.program;
-  std::string dir = testing::TempDir() + "/kiln-cuda-backend-queued";
-  std::filesystem::create_directories(dir);
-  std::unique_ptr<rt::Session> cpu, cuda;
-  ASSERT_TRUE(rt::Session::create(program.program, program.init, cpu).ok());
-  ASSERT_TRUE(openOnFakeGpu(program, dir, cuda).ok());
-  std::unique_ptr<rt::Trainer> cpuTrainer, cudaTrainer;
-  ASSERT_TRUE(rt::Trainer::create(*cpu, rt::LearningRate(), cpuTrainer).ok());
-  ASSERT_TRUE(rt::Trainer::create(*cuda, rt::LearningRate(), cudaTrainer).ok());
+  std::unique_ptr<rt::Session> &cpu = both.cpu, &cuda = both.cuda;
+  std::unique_ptr<rt::Trainer> &cpuTrainer = both.cpuTrainer,
+                               &cudaTrainer = both.cudaTrainer;
   double expected = 0, loss = 0;
   std::vector<rt::HostTensor> outputs;
   rt::Transfer queued;
@@ -1126,17 +1148,13 @@ TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
 /// the slowest kernels' rates; the events are gone afterwards, and the
 /// results are those of unprofiled steps.
 TEST_F(FakeGpuTest, ProfileTimesEveryStepWithEvents) {
-  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
-  ASSERT_TRUE(fixture.ok) << fixture.error;
+  SideBySide both;
+  ASSERT_TRUE(both.open("profile")) << both.error;
+  kiln::test::TrainingFixture &fixture = both.fixture;
   const kiln::codegen::EmittedProgram &program = fixture.program;
-  std::string dir = testing::TempDir() + "/kiln-cuda-backend-profile";
-  std::filesystem::create_directories(dir);
-  std::unique_ptr<rt::Session> cpu, cuda;
-  ASSERT_TRUE(rt::Session::create(program.program, program.init, cpu).ok());
-  ASSERT_TRUE(openOnFakeGpu(program, dir, cuda).ok());
-  std::unique_ptr<rt::Trainer> cpuTrainer, cudaTrainer;
-  ASSERT_TRUE(rt::Trainer::create(*cpu, rt::LearningRate(), cpuTrainer).ok());
-  ASSERT_TRUE(rt::Trainer::create(*cuda, rt::LearningRate(), cudaTrainer).ok());
+  std::unique_ptr<rt::Session> &cpu = both.cpu, &cuda = both.cuda;
+  std::unique_ptr<rt::Trainer> &cpuTrainer = both.cpuTrainer,
+                               &cudaTrainer = both.cudaTrainer;
   size_t steps = program.program.entry("train_step")->steps.size();
   setenv("KILN_PROFILE", "1", 1);
   testing::internal::CaptureStderr();

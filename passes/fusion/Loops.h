@@ -1,0 +1,32 @@
+//===- Loops.h - a kernel's loops as the code generator orders them -------===//
+#ifndef KILN_PASSES_FUSION_LOOPS_H
+#define KILN_PASSES_FUSION_LOOPS_H
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+
+namespace kiln::fusion {
+
+/// `op`'s loops in the code generator's order: the parallel ones, then the
+/// reduced ones (each in loop order). A row kernel's rows are the first
+/// loops in this order; a reduction's points are its parallel loops.
+inline llvm::SmallVector<unsigned> kernelOrder(mlir::linalg::GenericOp op) {
+  llvm::SmallVector<unsigned> order;
+  auto iterators = op.getIteratorTypesArray();
+  for (bool reduction : {false, true})
+    for (unsigned d = 0; d < iterators.size(); ++d)
+      if ((iterators[d] == mlir::utils::IteratorType::reduction) == reduction)
+        order.push_back(d);
+  return order;
+}
+
+/// `op`'s loop sizes in kernelOrder().
+inline llvm::SmallVector<int64_t> kernelRanges(mlir::linalg::GenericOp op) {
+  llvm::SmallVector<int64_t> ranges = op.getStaticLoopRanges(), ordered;
+  for (unsigned d : kernelOrder(op))
+    ordered.push_back(ranges[d]);
+  return ordered;
+}
+
+} // namespace kiln::fusion
+
+#endif // KILN_PASSES_FUSION_LOOPS_H

@@ -587,6 +587,7 @@ bool printHostModule(const std::vector<runtime::Kernel> &kernels,
 #define __device__
 #define __shared__ static
 #define __forceinline__ inline
+#define __launch_bounds__(threads)
 struct kiln_dim3 { unsigned x, y, z; };
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(8) float2 { float x, y; };
@@ -677,7 +678,13 @@ std::string opening(const runtime::Kernel &k, const std::string &entry,
   std::string s = "\n// " + k.name + " over [";
   for (size_t d = 0; d < k.domain.size(); ++d)
     s += (d ? ", " : "") + std::to_string(k.domain[d]);
-  s += "], " + how + "\nextern \"C\" __global__ void " + entry + "(";
+  // The block size it is launched with, at most: the compiler keeps the
+  // registers a thread uses within what such a block may have.
+  s += "], " + how + "\nextern \"C\" __global__ void __launch_bounds__(" +
+       std::to_string(k.reduce == runtime::Kernel::Reduce::Block
+                          ? k.blockThreads
+                          : runtime::kBlockReduceThreads) +
+       ") " + entry + "(";
   for (size_t a = 0; a < k.args.size(); ++a)
     s += std::string(a ? ", " : "") + argTypeOf(k, a) + " a" +
          std::to_string(a);
@@ -1328,7 +1335,8 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
     // The multi-tensor entry: one launch for a table of segments, row
     // blockIdx.y = {points, then one pointer per argument} (8 bytes each).
     std::string loop = s.substr(loopStart);
-    s += "extern \"C\" __global__ void " + entry +
+    s += "extern \"C\" __global__ void __launch_bounds__(" +
+         std::to_string(runtime::kBlockReduceThreads) + ") " + entry +
          "_segments(const long long* kiln_table) {\n"
          "  const long long* kiln_row = kiln_table + (i64)blockIdx.y * " +
          std::to_string(k.args.size() + 1) +

@@ -28,6 +28,11 @@ constexpr int64_t kWarpMinSteps = 32;
 /// threads: there are few blocks (a BatchNorm's channels), and each should
 /// keep as many loads in flight as it can.
 constexpr int64_t kLongBlockMinSteps = 16384;
+/// Whether a block of 1024 threads has the shared memory for `arrays`
+/// partial results (8 bytes a thread each) within the 48 KiB a kernel may
+/// declare.
+bool longBlockFits(unsigned arrays) { return arrays * 1024 * 8 <= 48 * 1024; }
+
 /// Row kernels with rows up to this long run a warp per row (at most 32
 /// points per lane, no shared memory, no barriers), longer ones a block.
 constexpr int64_t kWarpRowMaxPoints = 1024;
@@ -174,7 +179,9 @@ StringRef reductionSchedule(linalg::GenericOp op) {
     // reads coalesced already; few points take tiles of columns.
     return few ? "columns" : "thread";
   if (few)
-    return steps >= kLongBlockMinSteps ? "block1024" : "block";
+    return steps >= kLongBlockMinSteps && longBlockFits(op.getNumDpsInits())
+               ? "block1024"
+               : "block";
   if (steps >= kWarpMinSteps && shuffles(op))
     return "warp";
   return "thread";
@@ -194,9 +201,15 @@ StringRef rowSchedule(graph::RowKernelOp group) {
   bool warp = inner <= kWarpRowMaxPoints;
   for (linalg::GenericOp op : kernels)
     warp &= shuffles(op);
-  return warp                          ? "warp"
-         : inner >= kLongBlockMinSteps ? "block1024"
-                                       : "block";
+  // (Shared arrays: one per stage value, and per output if the main
+  // kernel reduces too.)
+  unsigned arrays = 0;
+  for (linalg::GenericOp op : kernels)
+    if (op.getNumParallelLoops() != op.getNumLoops())
+      arrays += op.getNumDpsInits();
+  return warp ? "warp"
+         : inner >= kLongBlockMinSteps && longBlockFits(arrays) ? "block1024"
+                                                                : "block";
 }
 
 /// Whether elementwise `op` reads an input transposed: moving by more than

@@ -35,7 +35,8 @@ TEST(CudaKernel, PrintsOneEntryPerKernel) {
   ASSERT_TRUE(codegen::cuda::printModule({scale(8, "first"), scale(9, "second")},
                                          module, error))
       << error;
-  EXPECT_NE(module.source.find("void kiln_k0(const float* a0, float* a1)"),
+  EXPECT_NE(module.source.find("void __launch_bounds__(256) kiln_k0(const "
+                               "float* a0, float* a1)"),
             std::string::npos);
   EXPECT_NE(module.source.find("p < 9LL"), std::string::npos);
   EXPECT_NE(module.source.find("const float v2 = v0 * v1;"), std::string::npos);

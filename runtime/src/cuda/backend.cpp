@@ -146,6 +146,8 @@ extern "C" __global__ void kiln_relu_bias_grad_f64(double* out,
 namespace {
 
 constexpr int kThreads = 256;
+static_assert(kThreads <= kBlockReduceThreads,
+              "kernels are printed with __launch_bounds__(kBlockReduceThreads)");
 constexpr int64_t kAlign = 256;
 constexpr size_t kGemmWorkspace = size_t(32) << 20;
 /// A convolution's patches and GEMM result take at most this much (at

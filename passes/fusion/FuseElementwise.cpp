@@ -404,9 +404,27 @@ Operation *siblingPlace(linalg::GenericOp a, linalg::GenericOp b) {
   return b;
 }
 
+/// Whether `a` and `b` read one value (elementwise siblings worth a kernel
+/// together: a projection's thirds split into heads).
+bool shareInput(linalg::GenericOp a, linalg::GenericOp b) {
+  for (OpOperand *x : a.getDpsInputOperands())
+    for (OpOperand *y : b.getDpsInputOperands())
+      if (x->get() == y->get() && isa<RankedTensorType>(x->get().getType()) &&
+          cast<RankedTensorType>(x->get().getType()).getRank() > 0)
+        return true;
+  return false;
+}
+
 bool canMergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
+  // Reductions over one loop nest, or elementwise kernels over one that
+  // read one value.
+  bool reductions =
+      a.getNumReductionLoops() != 0 && b.getNumReductionLoops() != 0;
+  bool elementwise = a.getNumReductionLoops() == 0 &&
+                     b.getNumReductionLoops() == 0 && a.getNumLoops() != 0 &&
+                     shareInput(a, b);
   if (a->getBlock() != b->getBlock() || !a->isBeforeInBlock(b) ||
-      a.getNumReductionLoops() == 0 || b.getNumReductionLoops() == 0 ||
+      !(reductions || elementwise) ||
       a.getIteratorTypesArray() != b.getIteratorTypesArray() ||
       a.getStaticLoopRanges() != b.getStaticLoopRanges() ||
       a.getNumDpsInits() + b.getNumDpsInits() > kMaxOutputs)

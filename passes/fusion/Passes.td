@@ -41,8 +41,10 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
 
     Then sibling reductions over one loop nest (the same sizes, iterator
     types and output maps; neither reading the other: a LayerNorm's or
-    BatchNorm's weight and bias gradients, the two sums of their backward)
-    become one kernel with one output each, at the first one's place (the
+    BatchNorm's weight and bias gradients, the two sums of their backward),
+    and sibling elementwise kernels over one loop nest that read one value
+    (attention's q, k and v split from one projection into heads), become
+    one kernel with one output each, at the first one's place (the
     second's initial accumulators moved up) or, when the second reads what
     is computed after the first, at the second's (when nothing reads the
     first before it): one launch instead of two, at most 4 outputs a kernel.

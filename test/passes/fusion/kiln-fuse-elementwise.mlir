@@ -202,14 +202,14 @@ func.func @merged(%x: tensor<4xf32>, %m: tensor<2x2xf32>) -> tensor<4xf32> {
 // Slices of a projection (ONNX Split): the multiplication reading the
 // slice at an offset reads the projection itself (d1 + 4); the slice at
 // offset 0 of the longer dimension stays a view (linalg would size the
-// loop from a plain d1 read of the 12 columns).
+// loop from a plain d1 read of the 12 columns). Both products read y: one
+// kernel with two outputs.
 // CHECK-DAG: #[[$OFF:.*]] = affine_map<(d0, d1) -> (d0, d1 + 4)>
 // CHECK-LABEL: func.func @split_thirds
 // CHECK: %[[E:.*]] = linalg.generic
 // CHECK: math.exp
 // CHECK: %[[Q:.*]] = tensor.extract_slice %[[E]][0, 0] [2, 4] [1, 1]
-// CHECK: linalg.generic {{.*}} ins(%[[Q]], %arg1 : tensor<2x4xf32>, tensor<2x4xf32>)
-// CHECK: linalg.generic {indexing_maps = [#[[$OFF]], {{.*}} ins(%[[E]], %arg1 : tensor<2x12xf32>, tensor<2x4xf32>)
+// CHECK: linalg.generic {indexing_maps = [#{{[a-z0-9]+}}, #{{[a-z0-9]+}}, #[[$OFF]], {{.*}} ins(%[[Q]], %arg1, %[[E]], %arg1 : tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x12xf32>, tensor<2x4xf32>)
 // CHECK-NOT: tensor.extract_slice
 func.func @split_thirds(%p: tensor<2x12xf32>, %y: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
   %e = kiln.exp %p : (tensor<2x12xf32>) -> tensor<2x12xf32>
@@ -259,4 +259,23 @@ func.func @siblings_late(%x: tensor<8x4xf32>, %z: tensor<8x4xf32>) -> (tensor<4x
   %y = kiln.exp %z : (tensor<8x4xf32>) -> tensor<8x4xf32>
   %b = kiln.reduce_sum %y {axes = array<i64: 0>, keepdims = false} : (tensor<8x4xf32>) -> tensor<4xf32>
   return %a, %b, %y : tensor<4xf32>, tensor<4xf32>, tensor<8x4xf32>
+}
+
+// -----
+
+// Elementwise siblings over one loop nest that read one value (a
+// projection's thirds split into heads) become one kernel with an output
+// each: one launch.
+// CHECK-LABEL: func.func @elementwise_siblings
+// CHECK: %[[R:.*]]:2 = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}}ins(%arg0, %arg0 :
+// CHECK: math.exp
+// CHECK: math.tanh
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[R]]#0, %[[R]]#1
+func.func @elementwise_siblings(%x: tensor<4x24xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %a = kiln.slice %x {starts = array<i64: 0, 8>, sizes = array<i64: 4, 8>, strides = array<i64: 1, 1>} : (tensor<4x24xf32>) -> tensor<4x8xf32>
+  %b = kiln.slice %x {starts = array<i64: 0, 16>, sizes = array<i64: 4, 8>, strides = array<i64: 1, 1>} : (tensor<4x24xf32>) -> tensor<4x8xf32>
+  %ea = kiln.exp %a : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %tb = kiln.tanh %b : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %ea, %tb : tensor<4x8xf32>, tensor<4x8xf32>
 }

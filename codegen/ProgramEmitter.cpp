@@ -1373,6 +1373,7 @@ std::optional<rt::Kernel> Emitter::flattened(const rt::Step &step) const {
   flat.reduce = rt::Kernel::Reduce::Thread; // kernelFor decides.
   flat.vector = 1; // Segments of any size.
   flat.tileDim = -1;
+  flat.blockThreads = rt::kBlockReduceThreads; // Segments of any length.
   for (rt::KArg &a : flat.args) {
     if (!a.shape.empty() && a.shape != k.domain)
       return std::nullopt;

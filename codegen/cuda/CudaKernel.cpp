@@ -363,7 +363,15 @@ std::string warpButterfly(const std::vector<std::string> &accs,
          combineInto(accs[o],
                      "__shfl_xor_sync(0xffffffffu, " + accs[o] + ", kiln_o)",
                      types[o], combines[o]);
-  return s + "    }\n";
+  s += "    }\n";
+  // Max and min of +0 and -0 (or of two NaNs) keep either: every lane
+  // takes lane 0's, so that all hold the same bits.
+  for (size_t o = 0; o < accs.size(); ++o)
+    if (combines[o] == runtime::Combine::Max ||
+        combines[o] == runtime::Combine::Min)
+      s += "    " + accs[o] + " = __shfl_sync(0xffffffffu, " + accs[o] +
+           ", 0);\n";
+  return s;
 }
 
 /// The instructions of `body` (the kernel's, or a stage's) as one const
@@ -615,13 +623,19 @@ static void __syncthreads() {
 // transpose tile: 2 x 2 points, two rows of threads.
 #define KILN_COLS ((int)blockDim.x / 2)
 #define KILN_TILE 2
-template <typename T> static T __shfl_xor_sync(unsigned, T v, int mask) {
+template <typename T> static T kiln_exchange(T v, unsigned from) {
   static T slots[64];
   slots[threadIdx.x] = v;
   __syncthreads();
-  T other = slots[threadIdx.x ^ (unsigned)mask];
+  T other = slots[from];
   __syncthreads();
   return other;
+}
+template <typename T> static T __shfl_xor_sync(unsigned, T v, int mask) {
+  return kiln_exchange(v, threadIdx.x ^ (unsigned)mask);
+}
+template <typename T> static T __shfl_sync(unsigned, T v, int lane) {
+  return kiln_exchange(v, (unsigned)lane);
 }
 static inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 static inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
@@ -670,6 +684,14 @@ std::string argTypeOf(const runtime::Kernel &k, size_t a) {
          storageType(k.args[a].dtype) + "*";
 }
 
+/// The most threads a block of `k` is launched with (its entries declare
+/// it: __launch_bounds__).
+int launchBound(const runtime::Kernel &k) {
+  return k.reduce == runtime::Kernel::Reduce::Block
+             ? k.blockThreads
+             : runtime::kBlockReduceThreads;
+}
+
 /// A kernel's opening: a comment naming it, its domain and `how` it runs,
 /// then the entry's signature up to the parameters' end (the caller adds
 /// any more and the brace).
@@ -681,10 +703,7 @@ std::string opening(const runtime::Kernel &k, const std::string &entry,
   // The block size it is launched with, at most: the compiler keeps the
   // registers a thread uses within what such a block may have.
   s += "], " + how + "\nextern \"C\" __global__ void __launch_bounds__(" +
-       std::to_string(k.reduce == runtime::Kernel::Reduce::Block
-                          ? k.blockThreads
-                          : runtime::kBlockReduceThreads) +
-       ") " + entry + "(";
+       std::to_string(launchBound(k)) + ") " + entry + "(";
   for (size_t a = 0; a < k.args.size(); ++a)
     s += std::string(a ? ", " : "") + argTypeOf(k, a) + " a" +
          std::to_string(a);
@@ -1336,7 +1355,7 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
     // blockIdx.y = {points, then one pointer per argument} (8 bytes each).
     std::string loop = s.substr(loopStart);
     s += "extern \"C\" __global__ void __launch_bounds__(" +
-         std::to_string(runtime::kBlockReduceThreads) + ") " + entry +
+         std::to_string(launchBound(k)) + ") " + entry +
          "_segments(const long long* kiln_table) {\n"
          "  const long long* kiln_row = kiln_table + (i64)blockIdx.y * " +
          std::to_string(k.args.size() + 1) +

@@ -262,6 +262,9 @@ const cu::DriverApi &fakeDriver() {
                    std::to_string(threads) + " threads");
       size_t nargs = k.args.size();
       int kernel = fn.kernel;
+      if (fn.segments && bx > unsigned(rt::kBlockReduceThreads))
+        gpu.misuse(fn.name + ": a multi-tensor entry takes at most " +
+                   std::to_string(rt::kBlockReduceThreads) + " threads");
       if (fn.segments) {
         // The table's rows: {size, one pointer per argument}.
         long long table = arg(0);

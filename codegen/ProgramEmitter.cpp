@@ -244,9 +244,19 @@ static int32_t transposeTileDim(const rt::Kernel &k) {
 
 int32_t Emitter::kernelFor(rt::Kernel kernel) {
   // (A segmented reduction, a segment per tensor, has a block each; other
-  // kernels' schedules come with them: scheduleOf().)
+  // kernels' schedules come with them: applySchedule().)
   if (kernel.segmented && kernel.parallelDims == 0)
     kernel.reduce = rt::Kernel::Reduce::Block;
+  // A schedule whose shared memory would not fit (many outputs, many
+  // transposed loads) gives way: smaller blocks, a warp per row, tiles
+  // none, a thread per point.
+  if (kernel.sharedBytes() > rt::kMaxSharedBytes)
+    kernel.blockThreads = rt::kBlockReduceThreads;
+  if (kernel.sharedBytes() > rt::kMaxSharedBytes)
+    kernel.tileDim = -1;
+  if (kernel.sharedBytes() > rt::kMaxSharedBytes)
+    kernel.reduce = kernel.stages.empty() ? rt::Kernel::Reduce::Thread
+                                          : rt::Kernel::Reduce::Warp;
   program_.kernels.push_back(std::move(kernel));
   return int32_t(program_.kernels.size() - 1);
 }

@@ -407,6 +407,25 @@ Status Kernel::verify() const {
   return Status();
 }
 
+int64_t Kernel::sharedBytes() const {
+  int64_t arrays = 0, threads = blockThreads;
+  bool reduces = static_cast<size_t>(parallelDims) < domain.size();
+  if (reduce == Reduce::Block) {
+    arrays = int64_t(localTypes().size());
+    for (const KOutput &o : outputs)
+      arrays += !o.local && (stages.empty() || reduces);
+  } else if (reduce == Reduce::Columns) {
+    arrays = int64_t(outputs.size());
+    threads = kBlockReduceThreads;
+  }
+  int64_t bytes = arrays * threads * 8;
+  if (tileDim >= 0)
+    for (const KInstr &in : body)
+      if (in.op == KOp::Load)
+        bytes += int64_t(kColumnTile) * (kColumnTile + 1) * 8;
+  return bytes;
+}
+
 std::vector<DType> Kernel::localTypes() const {
   std::vector<DType> types;
   for (const KStage &s : stages)

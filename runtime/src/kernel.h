@@ -164,6 +164,8 @@ struct KArg {
 /// The block size a Block- or Warp-reduction kernel is launched with (a
 /// Warp kernel's block holds kBlockReduceThreads / 32 warps).
 constexpr int kBlockReduceThreads = 256;
+/// The static shared memory a CUDA kernel may declare.
+constexpr int64_t kMaxSharedBytes = 48 * 1024;
 /// The other block size a Block reduction may have (Kernel::blockThreads).
 constexpr int kLongBlockThreads = 1024;
 /// The consecutive points a Columns-reduction block reduces, and the side
@@ -236,6 +238,12 @@ struct Kernel {
 
   /// The type of every local, in order (empty without stages).
   std::vector<DType> localTypes() const;
+
+  /// At most the static shared memory its CUDA form declares (8 bytes an
+  /// element): the partial results of block and column reductions, a
+  /// block-per-row kernel's locals, transpose tiles. A kernel may declare
+  /// kMaxSharedBytes.
+  int64_t sharedBytes() const;
 
   /// Checks the description is well formed (operands defined before use,
   /// maps of the right size, outputs shaped like the parallel domain,

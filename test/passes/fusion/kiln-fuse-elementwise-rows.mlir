@@ -23,6 +23,21 @@ func.func @softmax(%x: tensor<8x10xf32>) -> tensor<8x10xf32> {
 
 // -----
 
+// A log-softmax likewise: maximum, sum of exponentials, x - max - log(sum).
+// CHECK-LABEL: func.func @log_softmax
+// CHECK: kiln.row_kernel rows 1 {
+// CHECK-COUNT-2: linalg.generic {{.*}}["parallel", "reduction"]
+// CHECK: linalg.generic {{.*}}["parallel", "parallel"]
+// CHECK: math.log
+// CHECK: kiln.yield
+// CHECK-NOT: linalg.generic
+func.func @log_softmax(%x: tensor<64x10xf32>) -> tensor<64x10xf32> {
+  %0 = kiln.log_softmax %x : (tensor<64x10xf32>) -> tensor<64x10xf32>
+  return %0 : tensor<64x10xf32>
+}
+
+// -----
+
 // A LayerNorm over the last axis of a 3-D tensor: two leading row loops.
 // CHECK-LABEL: func.func @layer_norm
 // CHECK: kiln.row_kernel rows 2 {

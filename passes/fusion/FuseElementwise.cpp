@@ -500,6 +500,117 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   a.erase();
 }
 
+/// Full reductions (every loop reduced: a loss's mean over all positions
+/// and classes) at least this long, over at least this many rows (all
+/// loops but the last), are split into a reduction of each row and one of
+/// the rows: a GPU reduces the rows in parallel instead of in one block,
+/// and the row reduction can join the row kernel of the statistics it
+/// reads (the cross-entropy's maximum and sum of exponentials).
+constexpr int64_t kSplitMinPoints = 1 << 16;
+constexpr int64_t kSplitMinRows = 32;
+
+/// `op` (a full reduction, each output's yield a combine with its
+/// accumulator) as a reduction of each row of its first loops into a new
+/// tensor, then a reduction of those rows with the same combines. False
+/// when it does not qualify.
+bool splitFullReduction(linalg::GenericOp op) {
+  unsigned n = op.getNumLoops();
+  if (n < 2 || op.getNumParallelLoops() != 0)
+    return false;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  int64_t total = 1, rows = 1;
+  for (auto [d, r] : llvm::enumerate(ranges)) {
+    if (ShapedType::isDynamic(r))
+      return false;
+    total *= r;
+    if (d + 1 < n)
+      rows *= r;
+  }
+  if (total < kSplitMinPoints || rows < kSplitMinRows)
+    return false;
+  // Each output: a scalar (rank 0) written through an empty map, its yield
+  // a binary combine with the accumulator, starting from a fill.
+  Block *body = op.getBody();
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  SmallVector<Operation *> combines;
+  for (auto [o, init] : llvm::enumerate(op.getDpsInitsMutable())) {
+    if (op.getMatchingIndexingMap(&init).getNumResults() != 0 ||
+        !init.get().getDefiningOp<linalg::FillOp>())
+      return false;
+    Value acc = op.getMatchingBlockArgument(&init);
+    Operation *c = yield.getOperand(o).getDefiningOp();
+    if (!c || c->getBlock() != body || c->getNumOperands() != 2 ||
+        (c->getOperand(0) != acc && c->getOperand(1) != acc) ||
+        !isa<arith::AddFOp, arith::MaximumFOp, arith::MinimumFOp,
+             arith::MulFOp>(c))
+      return false;
+    combines.push_back(c);
+  }
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  MLIRContext *ctx = op.getContext();
+  // 1. Each row: the first n - 1 loops parallel, outputs [rows...].
+  SmallVector<int64_t> rowShape(ranges.begin(), ranges.end() - 1);
+  SmallVector<Value> rowInits;
+  SmallVector<Type> rowTypes;
+  for (Value init : op.getDpsInits()) {
+    auto fill = init.getDefiningOp<linalg::FillOp>();
+    auto type = RankedTensorType::get(rowShape,
+                                      getElementTypeOrSelf(init.getType()));
+    Value empty = b.create<tensor::EmptyOp>(loc, rowShape,
+                                            type.getElementType());
+    rowInits.push_back(
+        b.create<linalg::FillOp>(loc, fill.getInputs()[0], empty)
+            .getResult(0));
+    rowTypes.push_back(type);
+  }
+  SmallVector<AffineMap> maps;
+  for (OpOperand *in : op.getDpsInputOperands())
+    maps.push_back(op.getMatchingIndexingMap(in));
+  AffineMap rowMap = AffineMap::getMultiDimIdentityMap(n, ctx).getMajorSubMap(n - 1);
+  for (size_t o = 0; o < rowInits.size(); ++o)
+    maps.push_back(rowMap);
+  SmallVector<utils::IteratorType> iterators(n - 1,
+                                             utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  SmallVector<Value> inputs(op.getDpsInputs());
+  auto perRow = b.create<linalg::GenericOp>(loc, rowTypes, inputs, rowInits,
+                                            maps, iterators);
+  IRMapping map;
+  perRow.getRegion().getBlocks().clear();
+  op.getRegion().cloneInto(&perRow.getRegion(), map);
+  // 2. The rows: every loop reduced, the same combines.
+  SmallVector<AffineMap> outerMaps;
+  AffineMap all = AffineMap::getMultiDimIdentityMap(n - 1, ctx);
+  for (size_t o = 0; o < rowInits.size(); ++o)
+    outerMaps.push_back(all);
+  for (size_t o = 0; o < rowInits.size(); ++o)
+    outerMaps.push_back(AffineMap::get(n - 1, 0, ctx));
+  SmallVector<utils::IteratorType> reduced(n - 1,
+                                           utils::IteratorType::reduction);
+  auto outer = b.create<linalg::GenericOp>(
+      loc, op->getResultTypes(), perRow->getResults(), op.getDpsInits(),
+      outerMaps, reduced,
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        SmallVector<Value> yields;
+        size_t k = combines.size();
+        for (size_t o = 0; o < k; ++o) {
+          Operation *c = combines[o];
+          IRMapping m;
+          Value acc = op.getMatchingBlockArgument(op.getDpsInitOperand(o));
+          Value other = c->getOperand(0) == acc ? c->getOperand(1)
+                                                : c->getOperand(0);
+          m.map(acc, args[k + o]);
+          m.map(other, args[o]);
+          yields.push_back(nb.clone(*c, m)->getResult(0));
+        }
+        nb.create<linalg::YieldOp>(l, yields);
+      });
+  op->replaceAllUsesWith(outer->getResults());
+  op.erase();
+  return true;
+}
+
 /// Whether `map` (over `op`'s loops) gives the first `rows` loops of
 /// kernelOrder(op), in that order, and nothing else.
 bool isRowMap(linalg::GenericOp op, AffineMap map, unsigned rows) {
@@ -708,6 +819,16 @@ struct FuseElementwisePass final
             mergeSiblings(ops[i], ops[j]);
             changed = true;
           }
+    }
+    // Long full reductions: a reduction of each row, then of the rows.
+    {
+      SmallVector<linalg::GenericOp> full;
+      getOperation().walk([&](linalg::GenericOp op) {
+        if (op->getParentOp() == getOperation().getOperation())
+          full.push_back(op);
+      });
+      for (linalg::GenericOp op : full)
+        splitFullReduction(op);
     }
     // 3. Row kernels: a kernel that reads row statistics (sums, maxima of
     //    each row over its other loops: a LayerNorm's, a softmax's) runs

@@ -54,6 +54,11 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     variance, recomputed by its gradient): common subexpressions are then
     eliminated before siblings merge.
 
+    A full reduction (every loop reduced) of at least 65536 points over at
+    least 32 rows (all loops but the last) becomes a reduction of each row
+    and then one of the rows (a GPU reduces the rows in parallel instead of
+    in one block; a loss summed over positions and classes).
+
     Last, row kernels: a kernel that reads, at the row, the results of
     reductions over its own loop nest is grouped with those reductions (and
     the reductions they read likewise) into one `kiln.row_kernel rows N`,

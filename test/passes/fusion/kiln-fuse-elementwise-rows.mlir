@@ -113,3 +113,35 @@ func.func @few_long_rows(%x: tensor<2x4096xf32>) -> tensor<2x4096xf32> {
   %0 = kiln.softmax %x : (tensor<2x4096xf32>) -> tensor<2x4096xf32>
   return %0 : tensor<2x4096xf32>
 }
+
+// -----
+
+// A long full reduction (a loss summed over positions and classes, at least
+// 65536 points over at least 32 rows) is a reduction of each row and then
+// of the rows; the row reduction, reading the rows' maxima, joins their row
+// kernel as its main kernel (it reduces each row too).
+// CHECK-LABEL: func.func @split_loss
+// CHECK: %[[R:.*]] = kiln.row_kernel rows 1 {
+// CHECK: arith.maximumf
+// CHECK: linalg.generic {{.*}}["parallel", "reduction"]{{.*}}outs(%{{.*}} : tensor<64xf32>)
+// CHECK: arith.subf
+// CHECK: kiln.yield
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction"]{{.*}}ins(%[[R]] : tensor<64xf32>)
+// CHECK: arith.addf
+func.func @split_loss(%x: tensor<64x2048xf32>) -> tensor<f32> {
+  %m = kiln.reduce_max %x {axes = array<i64: 1>, keepdims = true} : (tensor<64x2048xf32>) -> tensor<64x1xf32>
+  %d = kiln.sub %x, %m : (tensor<64x2048xf32>, tensor<64x1xf32>) -> tensor<64x2048xf32>
+  %s = kiln.reduce_sum %d {axes = array<i64: 0, 1>, keepdims = false} : (tensor<64x2048xf32>) -> tensor<f32>
+  return %s : tensor<f32>
+}
+
+// -----
+
+// Shorter ones stay one reduction.
+// CHECK-LABEL: func.func @short_loss
+// CHECK-NOT: kiln.row_kernel
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "reduction"]
+func.func @short_loss(%x: tensor<64x10xf32>) -> tensor<f32> {
+  %s = kiln.reduce_sum %x {axes = array<i64: 0, 1>, keepdims = false} : (tensor<64x10xf32>) -> tensor<f32>
+  return %s : tensor<f32>
+}

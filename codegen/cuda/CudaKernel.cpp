@@ -692,6 +692,15 @@ int launchBound(const runtime::Kernel &k) {
              : runtime::kBlockReduceThreads;
 }
 
+/// The points of the domain's first `dims` dimensions and of the rest.
+std::pair<int64_t, int64_t> pointsAndSteps(const runtime::Kernel &k,
+                                           int32_t dims) {
+  int64_t points = 1, steps = 1;
+  for (size_t d = 0; d < k.domain.size(); ++d)
+    (int32_t(d) < dims ? points : steps) *= k.domain[d];
+  return {points, steps};
+}
+
 /// A kernel's opening: a comment naming it, its domain and `how` it runs,
 /// then the entry's signature up to the parameters' end (the caller adds
 /// any more and the brace).
@@ -736,9 +745,7 @@ std::string coordinates(const runtime::Kernel &k, size_t first, size_t last,
 bool printStaged(const runtime::Kernel &k, const std::string &entry,
                  std::string &source, std::string &error) {
   size_t rank = k.domain.size();
-  int64_t rows = 1, inner = 1;
-  for (size_t d = 0; d < rank; ++d)
-    (int32_t(d) < k.rowDims ? rows : inner) *= k.domain[d];
+  auto [rows, inner] = pointsAndSteps(k, k.rowDims);
   const bool warp = k.reduce == runtime::Kernel::Reduce::Warp;
   std::string s = opening(k, entry,
                           std::string("a ") + (warp ? "warp" : "block") +
@@ -891,9 +898,7 @@ bool printStaged(const runtime::Kernel &k, const std::string &entry,
 bool printColumns(const runtime::Kernel &k, const std::string &entry,
                   std::string &source, std::string &error) {
   size_t rank = k.domain.size();
-  int64_t parallel = 1, reduction = 1;
-  for (size_t d = 0; d < rank; ++d)
-    (int32_t(d) < k.parallelDims ? parallel : reduction) *= k.domain[d];
+  auto [parallel, reduction] = pointsAndSteps(k, k.parallelDims);
   std::string s =
       opening(k, entry,
               std::to_string(k.parallelDims) +
@@ -1185,9 +1190,7 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
   if (k.reduce == runtime::Kernel::Reduce::Columns)
     return printColumns(k, entry, source, error);
   size_t rank = k.domain.size();
-  int64_t parallel = 1, reduction = 1;
-  for (size_t d = 0; d < rank; ++d)
-    (int32_t(d) < k.parallelDims ? parallel : reduction) *= k.domain[d];
+  auto [parallel, reduction] = pointsAndSteps(k, k.parallelDims);
   std::string s =
       opening(k, entry, std::to_string(k.parallelDims) + " parallel");
   auto argType = [&](size_t a) { return argTypeOf(k, a); };
@@ -1329,25 +1332,20 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
       }
       s += warpButterfly(accs, accType, combines) +
            "    if (threadIdx.x % KILN_WARP == 0) {\n";
-      for (size_t o = 0; o < k.outputs.size(); ++o) {
-        const runtime::KOutput &out = k.outputs[o];
-        s += "      a" + std::to_string(out.arg) + "[p] = " +
-             storeAs(k.args[out.arg].dtype,
-                     "(" + std::string(computeType(k.args[out.arg].dtype)) +
-                         ")acc" + std::to_string(o)) +
-             ";\n";
-      }
-      s += "    }\n";
-    } else {
-      for (size_t o = 0; o < k.outputs.size(); ++o) {
-        const runtime::KOutput &out = k.outputs[o];
-        s += "    a" + std::to_string(out.arg) + "[p] = " +
-             storeAs(k.args[out.arg].dtype,
-                     "(" + std::string(computeType(k.args[out.arg].dtype)) +
-                         ")acc" + std::to_string(o)) +
-             ";\n";
-      }
     }
+    // Each output from its accumulator (a warp's lane 0 for all; a block
+    // stored its results above).
+    for (size_t o = 0; o < k.outputs.size() && !block; ++o) {
+      const runtime::KOutput &out = k.outputs[o];
+      s += std::string(warp ? "      a" : "    a") + std::to_string(out.arg) +
+           "[p] = " +
+           storeAs(k.args[out.arg].dtype,
+                   "(" + std::string(computeType(k.args[out.arg].dtype)) +
+                       ")acc" + std::to_string(o)) +
+           ";\n";
+    }
+    if (warp)
+      s += "    }\n";
   }
   s += "  }\n}\n";
   if (k.segmented) {

@@ -8,6 +8,14 @@
 namespace kiln::runtime {
 namespace {
 
+/// A kernel's instructions: its body's and its stages' (a row kernel's).
+size_t instructions(const Kernel &k) {
+  size_t n = k.body.size();
+  for (const KStage &st : k.stages)
+    n += st.body.size();
+  return n;
+}
+
 std::string tensorJson(const Buffer &b) {
   return "{\"name\":" + jsonQuote(b.name) + ",\"dtype\":\"" +
          std::string(dtypeName(b.dtype)) +
@@ -156,7 +164,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                    ",\"vector\":" + std::to_string(k.vector) +
                    ",\"block_threads\":" + std::to_string(k.blockThreads) +
                    ",\"tile_dim\":" + std::to_string(k.tileDim) +
-                   ",\"instructions\":" + std::to_string(k.body.size()) +
+                   ",\"instructions\":" + std::to_string(instructions(k)) +
                    (k.stages.empty()
                         ? std::string()
                         : ",\"rows\":" + std::to_string(k.rowDims) +
@@ -320,7 +328,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                           std::to_string(k.tileDim) + " and " +
                           std::to_string(k.domain.size() - 1)
                                                     : "") +
-               "), " + std::to_string(k.body.size()) + " instructions";
+               "), " + std::to_string(instructions(k)) + " instructions";
         if (!s.segments.empty()) {
           // A multi-tensor launch: the segments' points, and the tensors
           // each updates (named after its first output's buffer).

@@ -1132,15 +1132,20 @@ bool printTiles(const runtime::Kernel &k, const std::string &entry,
        "    const i64 kiln_a0 = q % " +
        tilesA + " * KILN_TILE; q /= " + tilesA + ";\n";
   s += coordinates(k, 0, l, "q", "    ", int64_t(a)) + "    (void)q;\n";
+  // A phase's loop over the tile's rows of threads, each thread's a and l
+  // coordinates (`onA` offsets a by the lane, else l), inside the tensor.
+  auto phase = [&](bool onA) {
+    return "    for (unsigned kiln_j = kiln_row; kiln_j < KILN_TILE; kiln_j "
+           "+= kiln_rows) {\n      const i64 c" +
+           std::to_string(a) + " = kiln_a0 + " +
+           (onA ? "kiln_lane" : "kiln_j") + ", c" + std::to_string(l) +
+           " = kiln_l0 + " + (onA ? "kiln_j" : "kiln_lane") +
+           ";\n      if (c" + std::to_string(a) + " < " +
+           std::to_string(k.domain[a]) + "LL && c" + std::to_string(l) +
+           " < " + std::to_string(k.domain[l]) + "LL) {\n";
+  };
   // Phase 1: each tiled argument's tile, consecutive threads on a.
-  s += "    for (unsigned kiln_j = kiln_row; kiln_j < KILN_TILE; kiln_j += "
-       "kiln_rows) {\n"
-       "      const i64 c" +
-       std::to_string(a) + " = kiln_a0 + kiln_lane, c" + std::to_string(l) +
-       " = kiln_l0 + kiln_j;\n"
-       "      if (c" +
-       std::to_string(a) + " < " + std::to_string(k.domain[a]) + "LL && c" +
-       std::to_string(l) + " < " + std::to_string(k.domain[l]) + "LL) {\n";
+  s += phase(true);
   for (const auto &[i, coef] : tiled) {
     std::vector<int64_t> c(coef.begin(), coef.end() - 1);
     s += "        kiln_t" + std::to_string(i) + "[kiln_j][kiln_lane] = " +
@@ -1156,15 +1161,7 @@ bool printTiles(const runtime::Kernel &k, const std::string &entry,
   for (size_t d = 0; d < rank; ++d)
     p += std::string(d ? " + " : "") + std::to_string(strides[d]) + "LL * c" +
          std::to_string(d);
-  s += "    for (unsigned kiln_j = kiln_row; kiln_j < KILN_TILE; kiln_j += "
-       "kiln_rows) {\n"
-       "      const i64 c" +
-       std::to_string(a) + " = kiln_a0 + kiln_j, c" + std::to_string(l) +
-       " = kiln_l0 + kiln_lane;\n"
-       "      if (c" +
-       std::to_string(a) + " < " + std::to_string(k.domain[a]) + "LL && c" +
-       std::to_string(l) + " < " + std::to_string(k.domain[l]) + "LL) {\n"
-       "        const i64 p = " +
+  s += phase(false) + "        const i64 p = " +
        (p.empty() ? std::string("0") : p) + ";\n";
   std::map<size_t, std::string> loads;
   for (const auto &[i, coef] : tiled)

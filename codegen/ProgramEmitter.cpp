@@ -225,14 +225,7 @@ static int32_t transposeTileDim(const rt::Kernel &k) {
   for (const rt::KInstr &in : k.body) {
     if (in.op != rt::KOp::Load)
       continue;
-    const std::vector<int64_t> &shape = k.args[in.arg].shape;
-    std::vector<int64_t> coef(rank, 0);
-    int64_t stride = 1;
-    for (size_t j = shape.size(); j-- > 0;) {
-      for (size_t d = 0; d < rank; ++d)
-        coef[d] += stride * in.map[j * (rank + 1) + d];
-      stride *= shape[j];
-    }
+    std::vector<int64_t> coef = rt::loadOffsets(k, in);
     if (coef[rank - 1] == 0 || coef[rank - 1] == 1)
       continue;
     for (size_t d = 0; d + 1 < rank; ++d)
@@ -1369,21 +1362,23 @@ std::optional<rt::Kernel> Emitter::flattened(const rt::Step &step) const {
   const rt::Kernel &k = program_.kernels[step.kernel];
   size_t rank = k.domain.size();
   const bool full = k.parallelDims == 0; // A reduction to scalars.
-  if (k.segmented || rank == 0 ||
+  if (k.segmented || !k.stages.empty() || rank == 0 ||
       !(k.parallelDims == int32_t(rank) || full))
     return std::nullopt;
   int64_t points = 1;
   for (int64_t d : k.domain)
     points *= d;
   std::vector<int64_t> identity = identityMap(rank);
-  rt::Kernel flat = k;
+  // What the kernel computes, none of how its 2-D form ran (a schedule
+  // for segments of any size: kernelFor()).
+  rt::Kernel flat;
+  flat.name = k.name;
+  flat.args = k.args;
+  flat.body = k.body;
+  flat.outputs = k.outputs;
   flat.domain = {points};
   flat.parallelDims = full ? 0 : 1;
   flat.segmented = true;
-  flat.reduce = rt::Kernel::Reduce::Thread; // kernelFor decides.
-  flat.vector = 1; // Segments of any size.
-  flat.tileDim = -1;
-  flat.blockThreads = rt::kBlockReduceThreads; // Segments of any length.
   for (rt::KArg &a : flat.args) {
     if (!a.shape.empty() && a.shape != k.domain)
       return std::nullopt;

@@ -381,8 +381,7 @@ std::string warpButterfly(const std::vector<std::string> &accs,
 bool printBody(const runtime::Kernel &k, const std::vector<KInstr> &body,
                const std::string &indent, std::string &s, std::string &error,
                const std::map<size_t, std::string> *loads = nullptr) {
-  size_t rank = k.domain.size();
-  std::vector<std::vector<int64_t>> strides;
+  std::vector<std::vector<int64_t>> strides; // A Gather's offsets.
   for (const runtime::KArg &a : k.args)
     strides.push_back(stridesOf(a.shape));
   for (size_t i = 0; i < body.size(); ++i) {
@@ -398,14 +397,9 @@ bool printBody(const runtime::Kernel &k, const std::vector<KInstr> &body,
         expr = loads->at(i);
         break;
       }
-      const std::vector<int64_t> &st = strides[in.arg];
-      std::vector<int64_t> coef(rank, 0);
-      int64_t constant = 0;
-      for (size_t j = 0; j < st.size(); ++j) {
-        for (size_t d = 0; d < rank; ++d)
-          coef[d] += st[j] * in.map[j * (rank + 1) + d];
-        constant += st[j] * in.map[j * (rank + 1) + rank];
-      }
+      std::vector<int64_t> coef = runtime::loadOffsets(k, in);
+      int64_t constant = coef.back();
+      coef.pop_back();
       expr = loadAs(k.args[in.arg].dtype, "a" + std::to_string(in.arg) + "[" +
                                               affine(coef, constant) + "]");
       break;
@@ -998,11 +992,7 @@ bool printVector(const runtime::Kernel &k, const std::string &entry,
     const KInstr &in = k.body[i];
     if (in.op != KOp::Load || k.args[in.arg].dtype != DType::F32)
       continue;
-    std::vector<int64_t> st = stridesOf(k.args[in.arg].shape);
-    std::vector<int64_t> coef(rank + 1, 0);
-    for (size_t j = 0; j < st.size(); ++j)
-      for (size_t d = 0; d <= rank; ++d)
-        coef[d] += st[j] * in.map[j * (rank + 1) + d];
+    std::vector<int64_t> coef = runtime::loadOffsets(k, in);
     bool ok = coef[rank - 1] == 1;
     for (size_t d = 0; d <= rank; ++d)
       ok &= d == rank - 1 || coef[d] % v == 0;
@@ -1100,11 +1090,7 @@ bool printTiles(const runtime::Kernel &k, const std::string &entry,
     const KInstr &in = k.body[i];
     if (in.op != KOp::Load)
       continue;
-    std::vector<int64_t> st = stridesOf(k.args[in.arg].shape);
-    std::vector<int64_t> coef(rank + 1, 0);
-    for (size_t j = 0; j < st.size(); ++j)
-      for (size_t d = 0; d <= rank; ++d)
-        coef[d] += st[j] * in.map[j * (rank + 1) + d];
+    std::vector<int64_t> coef = runtime::loadOffsets(k, in);
     if (coef[a] == 1 && coef[l] != 0 && coef[l] != 1)
       tiled[i] = coef;
   }

@@ -407,6 +407,19 @@ Status Kernel::verify() const {
   return Status();
 }
 
+std::vector<int64_t> loadOffsets(const Kernel &k, const KInstr &in) {
+  size_t rank = k.domain.size();
+  const std::vector<int64_t> &shape = k.args[in.arg].shape;
+  std::vector<int64_t> coef(rank + 1, 0);
+  int64_t stride = 1;
+  for (size_t j = shape.size(); j-- > 0;) {
+    for (size_t d = 0; d <= rank; ++d)
+      coef[d] += stride * in.map[j * (rank + 1) + d];
+    stride *= shape[j];
+  }
+  return coef;
+}
+
 int64_t Kernel::sharedBytes() const {
   int64_t arrays = 0, threads = blockThreads;
   bool reduces = static_cast<size_t>(parallelDims) < domain.size();

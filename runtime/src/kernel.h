@@ -109,6 +109,13 @@ inline double randomUniform(uint64_t counter, uint64_t seed, bool dbl) {
   return dbl ? double(bits >> 11) * 0x1.0p-53 : double(bits >> 40) * 0x1.0p-24;
 }
 
+struct Kernel;
+struct KInstr;
+/// The element offset that Load `in` of kernel `k` reads in its argument
+/// (row-major), as an affine function of the domain coordinates: one
+/// coefficient per domain dimension, then the constant.
+std::vector<int64_t> loadOffsets(const Kernel &k, const KInstr &in);
+
 /// The name of an opcode ("add", "load", ...), as the program format and
 /// error messages write it.
 const char *kopName(KOp op);

@@ -1070,10 +1070,7 @@ struct SideBySide {
 TEST_F(FakeGpuTest, StepsMoveOnlyWhatTheyAreAskedTo) {
   SideBySide both;
   ASSERT_TRUE(both.open("transfer")) << both.error;
-  kiln::test::TrainingFixture &fixture = both.fixture;
-  const kiln::codegen::EmittedProgram &program = fixture.program;
-  const std::vector<rt::HostTensor> &inputs = fixture.inputs;
-  std::unique_ptr<rt::Session> &cpu = both.cpu, &cuda = both.cuda;
+  const std::vector<rt::HostTensor> &inputs = both.fixture.inputs;
   std::unique_ptr<rt::Trainer> &cpuTrainer = both.cpuTrainer,
                                &cudaTrainer = both.cudaTrainer;
 
@@ -1155,7 +1152,6 @@ TEST_F(FakeGpuTest, ProfileTimesEveryStepWithEvents) {
   ASSERT_TRUE(both.open("profile")) << both.error;
   kiln::test::TrainingFixture &fixture = both.fixture;
   const kiln::codegen::EmittedProgram &program = fixture.program;
-  std::unique_ptr<rt::Session> &cpu = both.cpu, &cuda = both.cuda;
   std::unique_ptr<rt::Trainer> &cpuTrainer = both.cpuTrainer,
                                &cudaTrainer = both.cudaTrainer;
   size_t steps = program.program.entry("train_step")->steps.size();

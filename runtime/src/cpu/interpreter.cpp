@@ -248,19 +248,10 @@ public:
         strides[j] = strides[j + 1] * arg.shape[j + 1];
       strides_.push_back(std::move(strides));
     }
-    size_t rank = k.domain.size();
     loadCoef_.resize(k.body.size());
-    for (size_t i = 0; i < k.body.size(); ++i) {
-      const KInstr &in = k.body[i];
-      if (in.op != KOp::Load)
-        continue;
-      std::vector<int64_t> &coef = loadCoef_[i];
-      coef.assign(rank + 1, 0);
-      const std::vector<int64_t> &strides = strides_[in.arg];
-      for (size_t j = 0; j < strides.size(); ++j)
-        for (size_t d = 0; d <= rank; ++d)
-          coef[d] += strides[j] * in.map[j * (rank + 1) + d];
-    }
+    for (size_t i = 0; i < k.body.size(); ++i)
+      if (k.body[i].op == KOp::Load)
+        loadCoef_[i] = loadOffsets(k, k.body[i]);
   }
 
   /// Runs chunks [firstChunk, lastChunk) of the parallel domain.

@@ -278,6 +278,229 @@ struct ReadThroughView final : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// Elementwise kernels of at most this many body ops are computed again
+/// where a gather reads their result (see FuseGatheredProducer).
+constexpr unsigned kMaxGatheredOps = 8;
+
+/// `v`, an index, as i64 (and back): a kernel's index arithmetic is i64.
+Value toI64(OpBuilder &b, Location loc, Value v) {
+  return b.create<arith::IndexCastOp>(loc, b.getI64Type(), v);
+}
+Value toIndex(OpBuilder &b, Location loc, Value v) {
+  return b.create<arith::IndexCastOp>(loc, b.getIndexType(), v);
+}
+
+/// Whether affine expression `e` is sums and constant multiples of
+/// dimensions and constants (what evaluateAffine takes).
+bool isLinear(AffineExpr e) {
+  if (isa<AffineDimExpr, AffineConstantExpr>(e))
+    return true;
+  auto bin = dyn_cast<AffineBinaryOpExpr>(e);
+  return bin &&
+         (e.getKind() == AffineExprKind::Add ||
+          (e.getKind() == AffineExprKind::Mul &&
+           isa<AffineConstantExpr>(bin.getRHS()))) &&
+         isLinear(bin.getLHS()) && isLinear(bin.getRHS());
+}
+
+/// Affine expression `e` (isLinear) at i64 dimension values `dims`.
+Value evaluateAffine(OpBuilder &b, Location loc, AffineExpr e,
+                     ArrayRef<Value> dims) {
+  Type i64 = b.getI64Type();
+  if (auto d = dyn_cast<AffineDimExpr>(e))
+    return dims[d.getPosition()];
+  if (auto c = dyn_cast<AffineConstantExpr>(e))
+    return b.create<arith::ConstantOp>(loc, b.getIntegerAttr(i64, c.getValue()));
+  auto bin = cast<AffineBinaryOpExpr>(e);
+  Value l = evaluateAffine(b, loc, bin.getLHS(), dims);
+  Value r = evaluateAffine(b, loc, bin.getRHS(), dims);
+  if (e.getKind() == AffineExprKind::Add)
+    return b.create<arith::AddIOp>(loc, l, r);
+  return b.create<arith::MulIOp>(loc, l, r);
+}
+
+/// The coordinates in `from` of the element at i64 coordinates `coords` of
+/// its reshape to `to`: dimensions are matched in groups of equal size
+/// products; a group's coordinates are linearized in `to` and split again
+/// in `from` (a group of one dimension each side passes through).
+SmallVector<Value> throughReshapeCoordinates(OpBuilder &b, Location loc,
+                                             ArrayRef<int64_t> from,
+                                             ArrayRef<int64_t> to,
+                                             ArrayRef<Value> coords) {
+  Type i64 = b.getI64Type();
+  auto constant = [&](int64_t v) -> Value {
+    return b.create<arith::ConstantOp>(loc, b.getIntegerAttr(i64, v));
+  };
+  SmallVector<Value> result;
+  size_t i = 0, j = 0;
+  while (i < from.size() || j < to.size()) {
+    // The next group: dimensions of `from` [i, i2) and of `to` [j, j2)
+    // with equal size products, unit dimensions after it included.
+    size_t i2 = i, j2 = j;
+    int64_t pf = 1, pt = 1;
+    if (i2 < from.size())
+      pf *= from[i2++];
+    if (j2 < to.size())
+      pt *= to[j2++];
+    while (pf != pt) {
+      if (pf < pt && i2 < from.size())
+        pf *= from[i2++];
+      else if (pt < pf && j2 < to.size())
+        pt *= to[j2++];
+      else
+        llvm_unreachable("a reshape keeps the number of elements");
+    }
+    while (i2 < from.size() && from[i2] == 1)
+      ++i2;
+    while (j2 < to.size() && to[j2] == 1)
+      ++j2;
+    if (i2 - i == 1 && j2 - j == 1) {
+      result.push_back(coords[j]);
+    } else {
+      Value linear = constant(0);
+      for (size_t d = j; d < j2; ++d)
+        linear = b.create<arith::AddIOp>(
+            loc, b.create<arith::MulIOp>(loc, linear, constant(to[d])),
+            coords[d]);
+      SmallVector<Value> group(i2 - i);
+      for (size_t d = i2; d > i; --d) {
+        int64_t size = from[d - 1];
+        // The group's first dimension takes what is left.
+        group[d - 1 - i] =
+            size == 1  ? constant(0)
+            : d - 1 == i ? linear
+                       : b.create<arith::RemSIOp>(loc, linear, constant(size));
+        if (d - 1 > i && size != 1)
+          linear = b.create<arith::DivSIOp>(loc, linear, constant(size));
+      }
+      result.append(group);
+    }
+    i = i2;
+    j = j2;
+  }
+  return result;
+}
+
+/// The kernel a gathered value comes from, through reshape views: an
+/// elementwise kernel (all loops parallel, one result written through a
+/// permutation, its output not read, at most kMaxGatheredOps body ops) each
+/// of whose readers, through those views, is a gather (tensor.extract) in
+/// a kernel body, so that once they compute the element themselves it is
+/// neither launched nor written. Views from the value to the kernel are
+/// appended to `views` (outermost first).
+linalg::GenericOp gatheredProducer(Value v,
+                                   SmallVectorImpl<graph::ReshapeOp> &views) {
+  std::function<bool(Value)> onlyGathered = [&](Value value) {
+    for (Operation *user : value.getUsers()) {
+      if (auto reshape = dyn_cast<graph::ReshapeOp>(user)) {
+        if (!onlyGathered(reshape.getResult()))
+          return false;
+        continue;
+      }
+      if (!isa<tensor::ExtractOp>(user) ||
+          !isa<linalg::GenericOp>(user->getParentOp()))
+        return false;
+    }
+    return true;
+  };
+  while (auto reshape = v.getDefiningOp<graph::ReshapeOp>()) {
+    auto from = dyn_cast<RankedTensorType>(reshape.getInput().getType());
+    auto to = dyn_cast<RankedTensorType>(reshape.getType());
+    if (!from || !to || !from.hasStaticShape() || !to.hasStaticShape())
+      return nullptr;
+    views.push_back(reshape);
+    v = reshape.getInput();
+  }
+  auto producer = v.getDefiningOp<linalg::GenericOp>();
+  if (!producer || producer->getNumResults() != 1 ||
+      producer.getNumParallelLoops() != producer.getNumLoops() ||
+      producer.getBody()->getOperations().size() > kMaxGatheredOps + 1 ||
+      !producer.getMatchingIndexingMap(producer.getDpsInitOperand(0))
+           .isPermutation() ||
+      producer.payloadUsesValueFromOperand(producer.getDpsInitOperand(0)) ||
+      llvm::any_of(producer.getIndexingMapsArray(),
+                   [](AffineMap m) {
+                     return !llvm::all_of(m.getResults(), isLinear);
+                   }) ||
+      !onlyGathered(producer->getResult(0)))
+    return nullptr;
+  return producer;
+}
+
+/// A kernel that gathers from an elementwise kernel's result (reads it with
+/// tensor.extract at computed coordinates: a Pad, a Concat, a Slice's or
+/// Split's gradient) computes that element itself from the producer's
+/// inputs, read at the producer's indexing maps applied to the coordinates
+/// (through reshapes: the coordinates split or merged again). The
+/// producer's launch goes, and its result is neither written nor read
+/// back: attention's backward transposes dq, dk and dv into heads, which
+/// the Split's gradient reads into one [.., 3d] tensor.
+struct FuseGatheredProducer final : OpRewritePattern<tensor::ExtractOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tensor::ExtractOp extract,
+                                PatternRewriter &rewriter) const override {
+    auto consumer = dyn_cast<linalg::GenericOp>(extract->getParentOp());
+    if (!consumer)
+      return failure();
+    SmallVector<graph::ReshapeOp> views;
+    linalg::GenericOp producer = gatheredProducer(extract.getTensor(), views);
+    if (!producer)
+      return failure();
+    Location loc = extract.getLoc();
+    rewriter.setInsertionPoint(extract);
+    SmallVector<Value> coords;
+    for (Value index : extract.getIndices())
+      coords.push_back(toI64(rewriter, loc, index));
+    for (graph::ReshapeOp view : views)
+      coords = throughReshapeCoordinates(
+          rewriter, loc, cast<RankedTensorType>(view.getInput().getType()).getShape(),
+          cast<RankedTensorType>(view.getType()).getShape(), coords);
+    // The producer's loop coordinates: its output map is a permutation.
+    AffineMap out =
+        producer.getMatchingIndexingMap(producer.getDpsInitOperand(0));
+    SmallVector<Value> loops(producer.getNumLoops());
+    for (unsigned r = 0; r < out.getNumResults(); ++r)
+      loops[out.getDimPosition(r)] = coords[r];
+    IRMapping map;
+    for (OpOperand *in : producer.getDpsInputOperands()) {
+      AffineMap m = producer.getMatchingIndexingMap(in);
+      SmallVector<Value> at;
+      for (AffineExpr e : m.getResults()) {
+        at.push_back(
+            toIndex(rewriter, loc, evaluateAffine(rewriter, loc, e, loops)));
+      }
+      map.map(producer.getMatchingBlockArgument(in),
+              rewriter.create<tensor::ExtractOp>(loc, in->get(), at));
+    }
+    Value result;
+    for (Operation &op : producer.getBody()->getOperations()) {
+      if (auto yield = dyn_cast<linalg::YieldOp>(op)) {
+        result = map.lookupOrDefault(yield.getOperand(0));
+        break;
+      }
+      if (auto index = dyn_cast<linalg::IndexOp>(op)) {
+        map.map(index.getResult(),
+                toIndex(rewriter, loc, loops[index.getDim()]));
+        continue;
+      }
+      rewriter.clone(op, map);
+    }
+    rewriter.replaceOp(extract, result);
+    rewriter.modifyOpInPlace(consumer, [&] {
+      consumer->setLoc(
+          rewriter.getFusedLoc({consumer.getLoc(), producer.getLoc()}));
+    });
+    // Views and the producer nobody reads any more.
+    for (graph::ReshapeOp view : views)
+      if (view->use_empty())
+        rewriter.eraseOp(view);
+    if (producer->use_empty())
+      rewriter.eraseOp(producer);
+    return success();
+  }
+};
+
 /// Whether the value `operand` of a consumer should be computed inside it.
 bool shouldFuse(OpOperand &operand) {
   auto producer = operand.get().getDefiningOp<linalg::GenericOp>();
@@ -789,7 +1012,8 @@ struct FuseElementwisePass final
     // 1. Fuse producer into consumer, one operand at a time, until no
     //    candidate is left (the greedy driver revisits changed ops).
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseProducer, ReadThroughView>(&getContext());
+    patterns.add<FuseProducer, ReadThroughView, FuseGatheredProducer>(
+        &getContext());
     // Results no one reads any more (a value kept as a second output whose
     // other readers fused too) are not written.
     linalg::populateEraseUnusedOperandsAndResultsPatterns(patterns);

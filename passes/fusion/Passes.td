@@ -39,6 +39,17 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     indexing map that reads each element once (permutations, offsets,
     split dimensions in mixed radix).
 
+    A kernel that gathers from a small elementwise kernel's result (a
+    `tensor.extract` at computed coordinates in its body: a Concat, a Pad,
+    a Slice's or Split's gradient), where every reader of that result is
+    such a gather, computes the element itself: the producer's inputs are
+    read at its indexing maps applied to the coordinates (through reshapes,
+    the coordinates split or merged again), its body is copied in, and it
+    is neither launched nor written (attention's backward: dq, dk and dv
+    transposed from heads, gathered into the Split's [.., 3d] gradient).
+    At most 8 body ops, linear maps, one result written through a
+    permutation.
+
     Then sibling reductions over one loop nest (the same sizes, iterator
     types and output maps; neither reading the other: a LayerNorm's or
     BatchNorm's weight and bias gradients, the two sums of their backward),

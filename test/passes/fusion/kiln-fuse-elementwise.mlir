@@ -279,3 +279,46 @@ func.func @elementwise_siblings(%x: tensor<4x24xf32>) -> (tensor<4x8xf32>, tenso
   %tb = kiln.tanh %b : (tensor<4x8xf32>) -> tensor<4x8xf32>
   return %ea, %tb : tensor<4x8xf32>, tensor<4x8xf32>
 }
+
+// -----
+
+// A gather reading an elementwise kernel's result (a Concat reads each input
+// at clamped coordinates) computes the element itself from the producer's
+// inputs: the transposes into heads and the scale are not launched, and the
+// concat reads %x at the transposed coordinates, through the reshape that
+// merges the heads (the coordinate along 512 split into head and lane).
+// CHECK-LABEL: func.func @gathered_producer
+// CHECK-COUNT-1: linalg.generic
+// CHECK-NOT: linalg.generic
+// CHECK-NOT: kiln.reshape
+// CHECK: %[[LANE:.*]] = arith.remsi %[[J:.*]], %c64_i64
+// CHECK: %[[HEAD:.*]] = arith.divsi %[[J]], %c64_i64
+// CHECK-NOT: arith.remsi
+// CHECK-DAG: %[[H:.*]] = arith.index_cast %[[HEAD]]
+// CHECK-DAG: %[[L:.*]] = arith.index_cast %[[LANE]]
+// CHECK: tensor.extract %arg0[%{{.*}}, %[[H]], %{{.*}}, %[[L]]]
+// CHECK: arith.mulf
+// CHECK: tensor.extract %arg1[
+func.func @gathered_producer(%x: tensor<2x8x4x64xf32>, %y: tensor<2x4x512xf32>, %s: tensor<f32>) -> tensor<2x4x1024xf32> {
+  %0 = kiln.transpose %x {perm = array<i64: 0, 2, 1, 3>} : (tensor<2x8x4x64xf32>) -> tensor<2x4x8x64xf32>
+  %1 = kiln.mul %0, %s : (tensor<2x4x8x64xf32>, tensor<f32>) -> tensor<2x4x8x64xf32>
+  %2 = kiln.reshape %1 {shape = array<i64: 2, 4, 512>} : (tensor<2x4x8x64xf32>) -> tensor<2x4x512xf32>
+  %3 = kiln.concat %2, %y {axis = 2 : i64} : (tensor<2x4x512xf32>, tensor<2x4x512xf32>) -> tensor<2x4x1024xf32>
+  return %3 : tensor<2x4x1024xf32>
+}
+
+// -----
+
+// Not when the producer's result is also read point for point elsewhere
+// (it is written anyway) or when the producer is not elementwise.
+// CHECK-LABEL: func.func @gathered_producer_kept
+// CHECK: %[[E:.*]] = linalg.generic
+// CHECK: math.exp
+// CHECK: linalg.generic
+// CHECK: tensor.extract %[[E]]
+// CHECK: return
+func.func @gathered_producer_kept(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>) -> (tensor<4x16xf32>, tensor<4x8xf32>) {
+  %0 = kiln.exp %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %1 = kiln.concat %0, %y {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x16xf32>
+  return %1, %0 : tensor<4x16xf32>, tensor<4x8xf32>
+}

@@ -12,6 +12,10 @@
 # is only as close to float64 as its conditioning allows (the ResNet's
 # gradients differ from float64 by about 4e-3 in PyTorch itself), so kiln
 # passes where its error is at most 1e-4 or at most 1.5 times PyTorch's.
+# ReLU inputs that are 0 to within float32 rounding (in float64) may go
+# either way in float32, kiln's or PyTorch's; a gradient matches the float64
+# one with or without such a mask flipped (one at a time: the 6 of the last
+# two ReLUs closest to 0).
 #
 # The models are exported as the training fixtures are (TorchScript exporter,
 # training mode, no constant folding), with the benchmark's batch sizes. The
@@ -48,8 +52,64 @@ tb.loss_fn(m32(x), y).backward()
 f32 = {k: p.grad for k, p in m32.named_parameters()}
 ref = model.double()
 params = dict(ref.named_parameters())
-loss = tb.loss_fn(ref(x if x.dtype == torch.int64 else x.double()), y)
-loss.backward()
+# ReLU's derivative jumps at 0: an input within float32's rounding of 0 (in
+# float64) may land on either side in any float32 implementation, and its
+# gradient contribution with it. Such ties are recorded, and for those of
+# the last two ReLUs (where float32's forward error is largest, and a flip
+# moves the last layers' gradients, which float32 otherwise gets to 1e-6),
+# closest to 0 first, a second float64 gradient is made with that one mask
+# flipped; a gradient then matches either. (The ResNet's last block has an
+# input of 1.8e-6 in 5.9 whose flip moves its gradients by 1e-3.)
+import torch.nn.functional as F
+plain_relu, ties, flip = F.relu, [], None
+TIE, TIES = 1e-6, 6
+class TieReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v, call):
+        mask = v > 0
+        scale = float(v.abs().max()) if v.numel() else 0.0
+        if record[0] and scale > 0:
+            near = (v.abs() < TIE * scale).flatten().nonzero().flatten()
+            for i, vi in zip(near.tolist(), v.flatten()[near].tolist()):
+                ties.append((call, i, abs(vi) / scale))
+        if flip is not None and flip[0] == call:
+            mask.view(-1)[flip[1]] = ~mask.view(-1)[flip[1]]
+        ctx.save_for_backward(mask)
+        return v.clamp(min=0)
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        return g * mask, None
+calls, record = [0], [True]
+def tie_relu(v, inplace=False):
+    calls[0] += 1
+    return TieReLU.apply(v, calls[0])
+F.relu = tie_relu
+def reference_step():
+    calls[0] = 0
+    for p in params.values():
+        p.grad = None
+    loss = tb.loss_fn(ref(x if x.dtype == torch.int64 else x.double()), y)
+    loss.backward()
+    return loss
+loss = reference_step()
+record[0] = False
+base = {k: p.grad.detach().clone() for k, p in params.items()}
+last = sorted({t[0] for t in ties})[-2:]
+found = sorted((t for t in ties if t[0] in last), key=lambda t: t[2])[:TIES]
+alternatives = []
+for t in found:
+    flip = t[:2]
+    reference_step()
+    alternatives.append({k: p.grad.detach().clone() for k, p in params.items()})
+flip = None
+for k, p in params.items():
+    p.grad = base[k]
+F.relu = plain_relu
+if found:
+    print(f"   {len(ties)} ReLU input(s) within {TIE:g} of their tensor's largest from 0 "
+          f"in float64; gradients also compared with each of {len(found)} masks flipped "
+          f"(ReLU calls {last}, at {', '.join(f'{t[2]:.1e}' for t in found)})")
 tensors = {"input": x.numpy() if x.dtype == torch.int64 else x.numpy().astype(np.float32),
            "labels": y.numpy().astype(np.int64), "expected:loss": np.array(loss.item(), np.float32)}
 for init in proto.graph.initializer:
@@ -68,6 +128,9 @@ for init in proto.graph.initializer:
         g64, g32 = g64.T, g32.T
     tensors["expected:grad." + init.name] = g64.numpy()
     tensors["torch32:grad." + init.name] = np.ascontiguousarray(g32.numpy())
+    for a, alt in enumerate(alternatives):
+        ga = alt[key].T if t else alt[key]
+        tensors[f"tie{a}:grad." + init.name] = np.ascontiguousarray(ga.numpy())
 save_file(tensors, os.path.join(out, name + ".reference.safetensors"))
 print(f"== {name}: PyTorch float64 loss {loss.item():.6f}, "
       f"{sum(k.startswith('expected:grad.') for k in tensors)} gradients")
@@ -90,7 +153,9 @@ for k in ref:
     name = k[len("expected:"):]
     r = ref[k].astype(np.float64)
     scale = max(np.linalg.norm(r), 1e-30)
-    ek = np.linalg.norm(got[name] - r) / scale
+    # Against the plain float64 gradient or one with a ReLU tie flipped.
+    ek = min(np.linalg.norm(got[name] - ref[t].astype(np.float64)) / scale
+             for t in [k] + [t for t in ref if t.startswith("tie") and t.endswith(":" + name)])
     et = np.linalg.norm(ref["torch32:" + name] - r) / scale
     worst = max(worst, (ek, et, name))
     if ek > max(1e-4, 1.5 * et):

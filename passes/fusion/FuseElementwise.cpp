@@ -723,41 +723,69 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   a.erase();
 }
 
-/// Full reductions (every loop reduced: a loss's mean over all positions
-/// and classes) at least this long, over at least this many rows (all
-/// loops but the last), are split into a reduction of each row and one of
-/// the rows: a GPU reduces the rows in parallel instead of in one block,
-/// and the row reduction can join the row kernel of the statistics it
-/// reads (the cross-entropy's maximum and sum of exponentials).
-constexpr int64_t kSplitMinPoints = 1 << 16;
-constexpr int64_t kSplitMinRows = 32;
+/// Reductions over few points with long reductions each (a loss summed
+/// over all positions and classes: one point; a BatchNorm channel's sum over
+/// N x H x W: 64 points) are split in two: first a partial reduction that
+/// keeps the outer reduced loops as points too (each position's row, each
+/// image's channel), then a reduction of those partial results with the
+/// same combines. A GPU then reduces with all its multiprocessors instead of
+/// one block per point, at the cost of a small second launch, and a loss's
+/// row reduction can join the row kernel of the statistics it reads (the
+/// cross-entropy's maximum and sum of exponentials). Split: fewer points
+/// than kSplitMaxPoints (a GPU has ~100 multiprocessors or more: an A100
+/// 108, an H100 132), at least kSplitMinSteps steps each and
+/// kSplitMinTotal in all; outer reduced loops are kept while the partial
+/// reduction has fewer than kSplitPoints points and each keeps at least
+/// kSplitMinRemaining steps; at least kSplitMinRows partial results a point.
+constexpr int64_t kSplitMaxPoints = 96;
+constexpr int64_t kSplitMinSteps = 1 << 14;
+constexpr int64_t kSplitMinTotal = 1 << 16;
+constexpr int64_t kSplitPoints = 1024;
+constexpr int64_t kSplitMinRemaining = 256;
+constexpr int64_t kSplitMinRows = 8;
 
-/// `op` (a full reduction, each output's yield a combine with its
-/// accumulator) as a reduction of each row of its first loops into a new
-/// tensor, then a reduction of those rows with the same combines. False
-/// when it does not qualify.
-bool splitFullReduction(linalg::GenericOp op) {
+/// `op` (each output's yield a combine with its accumulator, each output
+/// map a projection onto parallel loops) as a partial reduction into a new
+/// tensor over its parallel loops and its first reduced loops, then a
+/// reduction of that tensor's kept loops with the same combines. False when
+/// it does not qualify.
+bool splitLongReduction(linalg::GenericOp op) {
   unsigned n = op.getNumLoops();
-  if (n < 2 || op.getNumParallelLoops() != 0)
+  if (n < 2 || op.getNumParallelLoops() == n)
     return false;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-  int64_t total = 1, rows = 1;
-  for (auto [d, r] : llvm::enumerate(ranges)) {
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  int64_t points = 1, steps = 1;
+  for (auto [r, it] : llvm::zip(ranges, iterators)) {
     if (ShapedType::isDynamic(r))
       return false;
-    total *= r;
-    if (d + 1 < n)
-      rows *= r;
+    (it == utils::IteratorType::parallel ? points : steps) *= r;
   }
-  if (total < kSplitMinPoints || rows < kSplitMinRows)
+  if (points >= kSplitMaxPoints || steps < kSplitMinSteps ||
+      points * steps < kSplitMinTotal)
     return false;
-  // Each output: a scalar (rank 0) written through an empty map, its yield
-  // a binary combine with the accumulator, starting from a fill.
+  // The reduced loops kept as partial points, outermost first.
+  SmallVector<bool> kept(n, false);
+  int64_t rows = 1, remaining = steps;
+  for (unsigned d = 0; d < n && points * rows < kSplitPoints; ++d) {
+    if (iterators[d] != utils::IteratorType::reduction)
+      continue;
+    if (remaining / ranges[d] < kSplitMinRemaining)
+      break;
+    kept[d] = true;
+    rows *= ranges[d];
+    remaining /= ranges[d];
+  }
+  if (rows < kSplitMinRows)
+    return false;
+  // Each output: written through a projection onto parallel loops, its
+  // yield a binary combine with the accumulator, starting from a fill.
   Block *body = op.getBody();
   auto yield = cast<linalg::YieldOp>(body->getTerminator());
   SmallVector<Operation *> combines;
   for (auto [o, init] : llvm::enumerate(op.getDpsInitsMutable())) {
-    if (op.getMatchingIndexingMap(&init).getNumResults() != 0 ||
+    AffineMap map = op.getMatchingIndexingMap(&init);
+    if (!map.isProjectedPermutation() ||
         !init.get().getDefiningOp<linalg::FillOp>())
       return false;
     Value acc = op.getMatchingBlockArgument(&init);
@@ -772,48 +800,67 @@ bool splitFullReduction(linalg::GenericOp op) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   MLIRContext *ctx = op.getContext();
-  // 1. Each row: the first n - 1 loops parallel, outputs [rows...].
-  SmallVector<int64_t> rowShape(ranges.begin(), ranges.end() - 1);
-  SmallVector<Value> rowInits;
-  SmallVector<Type> rowTypes;
+  // The partial reduction's points: the parallel and kept loops, in loop
+  // order; `position[d]` is loop d's place among them.
+  SmallVector<int64_t> partialShape;
+  SmallVector<AffineExpr> partialResults;
+  SmallVector<unsigned> position(n, 0);
+  SmallVector<utils::IteratorType> outerIterators;
+  for (unsigned d = 0; d < n; ++d) {
+    bool point = iterators[d] == utils::IteratorType::parallel || kept[d];
+    if (!point)
+      continue;
+    position[d] = partialShape.size();
+    partialShape.push_back(ranges[d]);
+    partialResults.push_back(getAffineDimExpr(d, ctx));
+    outerIterators.push_back(kept[d] ? utils::IteratorType::reduction
+                                     : utils::IteratorType::parallel);
+  }
+  unsigned m = partialShape.size();
+  // 1. The partial reduction: kept loops parallel, outputs [points...].
+  SmallVector<Value> partialInits;
+  SmallVector<Type> partialTypes;
   for (Value init : op.getDpsInits()) {
     auto fill = init.getDefiningOp<linalg::FillOp>();
-    auto type = RankedTensorType::get(rowShape,
-                                      getElementTypeOrSelf(init.getType()));
-    Value empty = b.create<tensor::EmptyOp>(loc, rowShape,
-                                            type.getElementType());
-    rowInits.push_back(
+    Type element = getElementTypeOrSelf(init.getType());
+    Value empty = b.create<tensor::EmptyOp>(loc, partialShape, element);
+    partialInits.push_back(
         b.create<linalg::FillOp>(loc, fill.getInputs()[0], empty)
             .getResult(0));
-    rowTypes.push_back(type);
+    partialTypes.push_back(RankedTensorType::get(partialShape, element));
   }
   SmallVector<AffineMap> maps;
   for (OpOperand *in : op.getDpsInputOperands())
     maps.push_back(op.getMatchingIndexingMap(in));
-  AffineMap rowMap = AffineMap::getMultiDimIdentityMap(n, ctx).getMajorSubMap(n - 1);
-  for (size_t o = 0; o < rowInits.size(); ++o)
-    maps.push_back(rowMap);
-  SmallVector<utils::IteratorType> iterators(n - 1,
-                                             utils::IteratorType::parallel);
-  iterators.push_back(utils::IteratorType::reduction);
+  AffineMap partialMap = AffineMap::get(n, 0, partialResults, ctx);
+  for (size_t o = 0; o < partialInits.size(); ++o)
+    maps.push_back(partialMap);
+  SmallVector<utils::IteratorType> partialIterators(iterators);
+  for (unsigned d = 0; d < n; ++d)
+    if (kept[d])
+      partialIterators[d] = utils::IteratorType::parallel;
   SmallVector<Value> inputs(op.getDpsInputs());
-  auto perRow = b.create<linalg::GenericOp>(loc, rowTypes, inputs, rowInits,
-                                            maps, iterators);
+  auto partial = b.create<linalg::GenericOp>(loc, partialTypes, inputs,
+                                             partialInits, maps,
+                                             partialIterators);
   IRMapping map;
-  perRow.getRegion().getBlocks().clear();
-  op.getRegion().cloneInto(&perRow.getRegion(), map);
-  // 2. The rows: every loop reduced, the same combines.
+  partial.getRegion().getBlocks().clear();
+  op.getRegion().cloneInto(&partial.getRegion(), map);
+  // 2. The partial results reduced over the kept loops, the same combines,
+  //    into the original outputs (their maps renumbered).
   SmallVector<AffineMap> outerMaps;
-  AffineMap all = AffineMap::getMultiDimIdentityMap(n - 1, ctx);
-  for (size_t o = 0; o < rowInits.size(); ++o)
-    outerMaps.push_back(all);
-  for (size_t o = 0; o < rowInits.size(); ++o)
-    outerMaps.push_back(AffineMap::get(n - 1, 0, ctx));
-  SmallVector<utils::IteratorType> reduced(n - 1,
-                                           utils::IteratorType::reduction);
+  for (size_t o = 0; o < partialInits.size(); ++o)
+    outerMaps.push_back(AffineMap::getMultiDimIdentityMap(m, ctx));
+  for (OpOperand &init : op.getDpsInitsMutable()) {
+    SmallVector<AffineExpr> results;
+    for (AffineExpr r : op.getMatchingIndexingMap(&init).getResults())
+      results.push_back(getAffineDimExpr(
+          position[cast<AffineDimExpr>(r).getPosition()], ctx));
+    outerMaps.push_back(AffineMap::get(m, 0, results, ctx));
+  }
   auto outer = b.create<linalg::GenericOp>(
-      loc, op->getResultTypes(), perRow->getResults(), op.getDpsInits(),
-      outerMaps, reduced,
+      loc, op->getResultTypes(), partial->getResults(), op.getDpsInits(),
+      outerMaps, outerIterators,
       [&](OpBuilder &nb, Location l, ValueRange args) {
         SmallVector<Value> yields;
         size_t k = combines.size();
@@ -1044,15 +1091,16 @@ struct FuseElementwisePass final
             changed = true;
           }
     }
-    // Long full reductions: a reduction of each row, then of the rows.
+    // Long reductions over few points: a partial reduction over more
+    // points, then one of the partial results.
     {
-      SmallVector<linalg::GenericOp> full;
+      SmallVector<linalg::GenericOp> candidates;
       getOperation().walk([&](linalg::GenericOp op) {
         if (op->getParentOp() == getOperation().getOperation())
-          full.push_back(op);
+          candidates.push_back(op);
       });
-      for (linalg::GenericOp op : full)
-        splitFullReduction(op);
+      for (linalg::GenericOp op : candidates)
+        splitLongReduction(op);
     }
     // 3. Row kernels: a kernel that reads row statistics (sums, maxima of
     //    each row over its other loops: a LayerNorm's, a softmax's) runs

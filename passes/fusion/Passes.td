@@ -65,10 +65,16 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     variance, recomputed by its gradient): common subexpressions are then
     eliminated before siblings merge.
 
-    A full reduction (every loop reduced) of at least 65536 points over at
-    least 32 rows (all loops but the last) becomes a reduction of each row
-    and then one of the rows (a GPU reduces the rows in parallel instead of
-    in one block; a loss summed over positions and classes).
+    A reduction over few points, each long (fewer than 96 points, at least
+    16384 steps each and 65536 in all: a loss summed over all positions and
+    classes, one point; a BatchNorm channel's statistics over N x H x W, 64
+    channels) is split in two: a partial reduction that keeps its outer
+    reduced loops as points too (each position's row; each image's channel),
+    until it has 1024 points or would leave fewer than 256 steps each, then
+    a reduction of those partial results with the same combines. A GPU then
+    reduces on all its multiprocessors instead of one block per point (an
+    H100 has 132), for a second, small launch; the loss's row reduction joins
+    the row kernel of the statistics it reads.
 
     Last, row kernels: a kernel that reads, at the row, the results of
     reductions over its own loop nest is grouped with those reductions (and

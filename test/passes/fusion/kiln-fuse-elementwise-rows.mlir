@@ -117,8 +117,7 @@ func.func @few_long_rows(%x: tensor<2x4096xf32>) -> tensor<2x4096xf32> {
 // -----
 
 // A long full reduction (a loss summed over positions and classes, at least
-// 65536 points over at least 32 rows) is a reduction of each row and then
-// of the rows; the row reduction, reading the rows' maxima, joins their row
+// 65536 points) is a reduction of each row and then of the rows; the row reduction, reading the rows' maxima, joins their row
 // kernel as its main kernel (it reduces each row too).
 // CHECK-LABEL: func.func @split_loss
 // CHECK: %[[R:.*]] = kiln.row_kernel rows 1 {
@@ -144,4 +143,37 @@ func.func @split_loss(%x: tensor<64x2048xf32>) -> tensor<f32> {
 func.func @short_loss(%x: tensor<64x10xf32>) -> tensor<f32> {
   %s = kiln.reduce_sum %x {axes = array<i64: 0, 1>, keepdims = false} : (tensor<64x10xf32>) -> tensor<f32>
   return %s : tensor<f32>
+}
+
+// -----
+
+// Few points with long reductions (a BatchNorm channel's sum over N x H x W:
+// 64 channels, fewer than a GPU's multiprocessors) split too: a partial sum
+// of each image's channel (the outer reduced loop kept, 8192 points of 1024
+// steps), then a sum over the images. Both outputs of a merged reduction
+// (sum and sum of squares) split alike.
+// CHECK-LABEL: func.func @split_channels
+// CHECK: %[[P:.*]]:2 = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction", "reduction"]{{.*}}outs(%{{.*}}, %{{.*}} : tensor<128x64xf32>, tensor<128x64xf32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "parallel"]{{.*}}ins(%[[P]]#0, %[[P]]#1 : tensor<128x64xf32>, tensor<128x64xf32>){{.*}}outs(%{{.*}}, %{{.*}} : tensor<64xf32>, tensor<64xf32>)
+// CHECK-COUNT-2: arith.addf
+// CHECK-NOT: linalg.generic
+func.func @split_channels(%x: tensor<128x64x32x32xf32>) -> (tensor<64xf32>, tensor<64xf32>) {
+  %s = kiln.reduce_sum %x {axes = array<i64: 0, 2, 3>, keepdims = false} : (tensor<128x64x32x32xf32>) -> tensor<64xf32>
+  %q = kiln.mul %x, %x : (tensor<128x64x32x32xf32>, tensor<128x64x32x32xf32>) -> tensor<128x64x32x32xf32>
+  %t = kiln.reduce_sum %q {axes = array<i64: 0, 2, 3>, keepdims = false} : (tensor<128x64x32x32xf32>) -> tensor<64xf32>
+  return %s, %t : tensor<64xf32>, tensor<64xf32>
+}
+
+// -----
+
+// Not split: as many channels as a GPU has multiprocessors or more (a block
+// each keeps it busy), or reductions shorter than 16384 steps.
+// CHECK-LABEL: func.func @unsplit_channels
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "parallel", "reduction", "reduction"]{{.*}}outs(%{{.*}} : tensor<128xf32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "parallel", "reduction", "reduction"]{{.*}}outs(%{{.*}} : tensor<64xf32>)
+// CHECK-NOT: linalg.generic
+func.func @unsplit_channels(%x: tensor<128x128x16x16xf32>, %y: tensor<8x64x32x32xf32>) -> (tensor<128xf32>, tensor<64xf32>) {
+  %s = kiln.reduce_sum %x {axes = array<i64: 0, 2, 3>, keepdims = false} : (tensor<128x128x16x16xf32>) -> tensor<128xf32>
+  %t = kiln.reduce_sum %y {axes = array<i64: 0, 2, 3>, keepdims = false} : (tensor<8x64x32x32xf32>) -> tensor<64xf32>
+  return %s, %t : tensor<128xf32>, tensor<64xf32>
 }

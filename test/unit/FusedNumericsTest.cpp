@@ -1,0 +1,212 @@
+//===- FusedNumericsTest.cpp - fused programs compute what unfused ones do ===//
+//
+// Fusions that change how a value is computed, not only where, checked on
+// the CPU backend against the same IR compiled one kernel per op:
+//  - long reductions over few points split in two (a partial reduction over
+//    more points, then one of the partial results): BatchNorm-like channel
+//    statistics and a full sum, sizes large enough to be split;
+//  - gathers that compute an elementwise producer's element themselves (a
+//    concat of transposed, scaled heads, read through a reshape).
+// The training fixtures (TrainingFixture.h) are too small to be split, so
+// these sizes are chosen to be.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/ProgramEmitter.h"
+#include "compiler/Pipeline.h"
+#include "compiler/Registration.h"
+#include "runtime/src/session.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace {
+
+using namespace mlir;
+namespace rt = kiln::runtime;
+
+/// `ir` (a func.func @forward) compiled with or without fusion.
+kiln::codegen::EmittedProgram compile(const std::string &ir, bool fuse) {
+  DialectRegistry registry;
+  kiln::registerAllDialects(registry);
+  MLIRContext context(registry);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>("module {\n" + ir + "\n}", &context);
+  EXPECT_TRUE(module);
+  PassManager pm(&context, ModuleOp::getOperationName());
+  kiln::buildGraphPipeline(pm);
+  kiln::PipelineOptions options;
+  options.fuse = fuse;
+  kiln::buildKernelPipeline(pm, options);
+  EXPECT_TRUE(succeeded(pm.run(*module)));
+  auto emitted = kiln::codegen::emitModule(*module, {});
+  EXPECT_TRUE(succeeded(emitted));
+  return std::move(*emitted);
+}
+
+/// Runs @forward of `program` on the CPU with `inputs` (F32); its outputs
+/// as doubles, one vector each.
+std::vector<std::vector<double>>
+run(kiln::codegen::EmittedProgram program,
+    const std::vector<std::vector<float>> &inputs) {
+  std::unique_ptr<rt::Session> session;
+  rt::Status s = rt::Session::create(std::move(program.program),
+                                     std::move(program.init), session);
+  EXPECT_TRUE(s.ok()) << s.toString();
+  if (!s.ok())
+    return {};
+  const rt::Entry *entry = session->program().entry("forward");
+  std::vector<rt::HostTensor> in, out;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const rt::Buffer &b = session->program().buffers[entry->inputs[i]];
+    in.push_back({b.name, rt::DType::F32, b.shape, inputs[i].data(),
+                  inputs[i].size() * sizeof(float)});
+  }
+  s = session->run("forward", in, out);
+  EXPECT_TRUE(s.ok()) << s.toString();
+  std::vector<std::vector<double>> result;
+  for (const rt::HostTensor &t : out) {
+    const float *f = static_cast<const float *>(t.data);
+    result.emplace_back(f, f + t.bytes / sizeof(float));
+  }
+  return result;
+}
+
+/// Kernel launches of @forward, and whether one has `domain` with
+/// `parallel` parallel dimensions.
+int launches(const rt::Program &p, const std::vector<int64_t> &domain = {},
+             int parallel = -1, bool *found = nullptr) {
+  int n = 0;
+  for (const rt::Step &s : p.entry("forward")->steps) {
+    if (s.kind != rt::Step::Kind::Kernel)
+      continue;
+    ++n;
+    const rt::Kernel &k = p.kernels[s.kernel];
+    if (found && k.domain == domain && k.parallelDims == parallel)
+      *found = true;
+  }
+  return n;
+}
+
+std::vector<float> randomValues(size_t n, float mean, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(mean, 1.0f);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = normal(rng);
+  return v;
+}
+
+/// Outputs agree to `rtol` of each output's largest magnitude (NaN fails).
+void expectClose(const std::vector<std::vector<double>> &fused,
+                 const std::vector<std::vector<double>> &unfused,
+                 double rtol) {
+  ASSERT_EQ(fused.size(), unfused.size());
+  for (size_t o = 0; o < fused.size(); ++o) {
+    ASSERT_EQ(fused[o].size(), unfused[o].size()) << "output " << o;
+    double scale = 0;
+    for (double v : unfused[o])
+      scale = std::max(scale, std::fabs(v));
+    for (size_t i = 0; i < fused[o].size(); ++i)
+      ASSERT_TRUE(std::fabs(fused[o][i] - unfused[o][i]) <= rtol * scale)
+          << "output " << o << " element " << i << ": fused " << fused[o][i]
+          << ", unfused " << unfused[o][i];
+  }
+}
+
+/// A channel's sum, maximum and the full sum over [32, 4, 32, 32] (4 points
+/// of 32768 steps; one point of 131072): each a partial reduction kept per
+/// image (the first loop), then one over the images.
+TEST(FusedNumerics, SplitReductionsEqualUnsplitOnes) {
+  const std::string ir = R"mlir(
+func.func @forward(%x: tensor<32x4x32x32xf32> {kiln.name = "x"})
+    -> (tensor<4xf32>, tensor<4xf32>, tensor<f32>) {
+  %0 = kiln.reduce_sum %x {axes = array<i64: 0, 2, 3>, keepdims = false} : (tensor<32x4x32x32xf32>) -> tensor<4xf32>
+  %1 = kiln.reduce_max %x {axes = array<i64: 0, 2, 3>, keepdims = false} : (tensor<32x4x32x32xf32>) -> tensor<4xf32>
+  %2 = kiln.mul %x, %x : (tensor<32x4x32x32xf32>, tensor<32x4x32x32xf32>) -> tensor<32x4x32x32xf32>
+  %3 = kiln.reduce_sum %2 {axes = array<i64: 0, 1, 2, 3>, keepdims = false} : (tensor<32x4x32x32xf32>) -> tensor<f32>
+  return %0, %1, %3 : tensor<4xf32>, tensor<4xf32>, tensor<f32>
+}
+)mlir";
+  kiln::codegen::EmittedProgram fused = compile(ir, true);
+  kiln::codegen::EmittedProgram unfused = compile(ir, false);
+  // Split: the channel sum and maximum (one kernel, siblings) per image and
+  // channel, then over the images; the full sum per image and channel,
+  // then over both.
+  bool partial = false;
+  EXPECT_EQ(launches(fused.program, {32, 4, 32, 32}, 2, &partial), 4);
+  EXPECT_TRUE(partial);
+  EXPECT_EQ(launches(unfused.program), 4); // The square its own.
+  std::vector<float> x = randomValues(32 * 4 * 32 * 32, 0.5f, 7);
+  expectClose(run(std::move(fused), {x}), run(std::move(unfused), {x}), 1e-6);
+}
+
+/// BatchNorm's statistics (a mean, then the mean of squared deviations
+/// from it) and the normalized values, at a size where both statistics
+/// are split: the second reads the first's combined result.
+TEST(FusedNumerics, SplitStatisticsEqualUnsplitOnes) {
+  const std::string ir = R"mlir(
+func.func @forward(%x: tensor<32x4x32x32xf32> {kiln.name = "x"}) -> (tensor<32x4x32x32xf32>, tensor<1x4x1x1xf32>, tensor<1x4x1x1xf32>) {
+  %m = kiln.reduce_mean %x {axes = array<i64: 0, 2, 3>, keepdims = true} : (tensor<32x4x32x32xf32>) -> tensor<1x4x1x1xf32>
+  %d = kiln.sub %x, %m : (tensor<32x4x32x32xf32>, tensor<1x4x1x1xf32>) -> tensor<32x4x32x32xf32>
+  %q = kiln.mul %d, %d : (tensor<32x4x32x32xf32>, tensor<32x4x32x32xf32>) -> tensor<32x4x32x32xf32>
+  %v = kiln.reduce_mean %q {axes = array<i64: 0, 2, 3>, keepdims = true} : (tensor<32x4x32x32xf32>) -> tensor<1x4x1x1xf32>
+  %y = kiln.div %d, %v : (tensor<32x4x32x32xf32>, tensor<1x4x1x1xf32>) -> tensor<32x4x32x32xf32>
+  return %y, %m, %v : tensor<32x4x32x32xf32>, tensor<1x4x1x1xf32>, tensor<1x4x1x1xf32>
+}
+)mlir";
+  kiln::codegen::EmittedProgram fused = compile(ir, true);
+  kiln::codegen::EmittedProgram unfused = compile(ir, false);
+  bool partial = false;
+  launches(fused.program, {32, 4, 32, 32}, 2, &partial);
+  EXPECT_TRUE(partial);
+  std::vector<float> x = randomValues(32 * 4 * 32 * 32, 3.0f, 11);
+  expectClose(run(std::move(fused), {x}), run(std::move(unfused), {x}), 1e-6);
+}
+
+/// A concat of heads transposed back and scaled (attention's dq and dk into
+/// the projection's gradient): the concat computes them itself.
+TEST(FusedNumerics, GatheredProducersEqualWrittenOnes) {
+  const std::string ir = R"mlir(
+func.func @forward(%q: tensor<2x3x5x4xf32> {kiln.name = "q"}, %k: tensor<2x3x5x4xf32> {kiln.name = "k"}, %s: tensor<f32> {kiln.name = "s"})
+    -> tensor<2x5x24xf32> {
+  %0 = kiln.transpose %q {perm = array<i64: 0, 2, 1, 3>} : (tensor<2x3x5x4xf32>) -> tensor<2x5x3x4xf32>
+  %1 = kiln.mul %0, %s : (tensor<2x5x3x4xf32>, tensor<f32>) -> tensor<2x5x3x4xf32>
+  %2 = kiln.reshape %1 {shape = array<i64: 2, 5, 12>} : (tensor<2x5x3x4xf32>) -> tensor<2x5x12xf32>
+  %3 = kiln.transpose %k {perm = array<i64: 0, 2, 1, 3>} : (tensor<2x3x5x4xf32>) -> tensor<2x5x3x4xf32>
+  %4 = kiln.exp %3 : (tensor<2x5x3x4xf32>) -> tensor<2x5x3x4xf32>
+  %5 = kiln.reshape %4 {shape = array<i64: 2, 5, 12>} : (tensor<2x5x3x4xf32>) -> tensor<2x5x12xf32>
+  %6 = kiln.concat %2, %5 {axis = 2 : i64} : (tensor<2x5x12xf32>, tensor<2x5x12xf32>) -> tensor<2x5x24xf32>
+  return %6 : tensor<2x5x24xf32>
+}
+)mlir";
+  kiln::codegen::EmittedProgram fused = compile(ir, true);
+  kiln::codegen::EmittedProgram unfused = compile(ir, false);
+  EXPECT_EQ(launches(fused.program), 1);
+  EXPECT_GE(launches(unfused.program), 3);
+  std::vector<float> q = randomValues(120, 0, 1), k = randomValues(120, 0, 2),
+                     s = {0.5f};
+  std::vector<std::vector<double>> a = run(std::move(fused), {q, k, s});
+  std::vector<std::vector<double>> b = run(std::move(unfused), {q, k, s});
+  expectClose(a, b, 0);
+  // And what they both compute: element (n, t, j) is q[n, j/4, t, j%4] / 2
+  // for j < 12, else exp(k[n, (j-12)/4, t, j%4]).
+  ASSERT_EQ(a.size(), 1u);
+  for (int n = 0; n < 2; ++n)
+    for (int t = 0; t < 5; ++t)
+      for (int j = 0; j < 24; ++j) {
+        int h = (j % 12) / 4, l = j % 4;
+        size_t at = size_t(((n * 3 + h) * 5 + t) * 4 + l);
+        double want = j < 12 ? q[at] * 0.5 : std::exp(double(k[at]));
+        EXPECT_NEAR(a[0][size_t((n * 5 + t) * 24 + j)], want,
+                    1e-6 * std::max(1.0, std::fabs(want)))
+            << n << " " << t << " " << j;
+      }
+}
+
+} // namespace

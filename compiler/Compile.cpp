@@ -175,6 +175,22 @@ static LogicalResult addCuda(const CompileOptions &options,
   runtime::cuda::Nvrtc *nvrtc = nullptr;
   if (runtime::Status s = runtime::cuda::Nvrtc::get(nvrtc); !s.ok())
     return fail("--precompile: " + std::string(s.message()));
+  // An architecture this NVRTC does not know fails here, saying which it
+  // does, rather than in NVRTC's option parser.
+  const std::vector<int> &known = nvrtc->architectures();
+  for (const std::string &arch : options.precompileArchs)
+    if (!known.empty() &&
+        !llvm::is_contained(known, runtime::cuda::architectureNumber(arch)))
+      return fail("--device-arch " + arch + ": NVRTC " + nvrtc->version() +
+                  " compiles for sm_" + std::to_string(known.front()) +
+                  " to sm_" + std::to_string(known.back()) + " (" +
+                  [&] {
+                    std::string list;
+                    for (int n : known)
+                      list += (list.empty() ? "" : ", ") + std::to_string(n);
+                    return list;
+                  }() +
+                  ")");
   llvm::errs() << "kiln compile: NVRTC " << nvrtc->version() << ": compiling "
                << program.program.kernels.size() << " kernels for";
   for (const std::string &arch : options.precompileArchs)

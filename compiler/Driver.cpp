@@ -13,6 +13,7 @@
 #include "codegen/cuda/CudaKernel.h"
 #include "runtime/src/cpu/threads.h"
 #include "runtime/src/cuda/backend.h"
+#include "runtime/src/cuda/nvrtc.h"
 #include "runtime/src/inspect.h"
 #include "runtime/src/safetensors.h"
 #include "runtime/src/session.h"
@@ -263,8 +264,11 @@ cl::list<std::string> compileDeviceArch(
     "device-arch",
     cl::desc("GPU architectures to precompile the kernels for, e.g. "
              "--device-arch sm_80,sm_90 (with --precompile; default "
-             "sm_80,sm_90)"),
-    cl::value_desc("sm_XX,..."), cl::CommaSeparated, cl::sub(compileCommand),
+             "sm_80,sm_90). compute_XX embeds PTX instead, which the driver "
+             "compiles for a GPU of that architecture or newer that has no "
+             "cubin: sm_80,sm_90,compute_90 also runs on GPUs newer than "
+             "sm_90 without NVRTC"),
+    cl::value_desc("sm_XX|compute_XX,..."), cl::CommaSeparated, cl::sub(compileCommand),
     cl::cat(kilnCategory));
 cl::opt<bool> compilePrecompile(
     "precompile",
@@ -336,11 +340,10 @@ int runCompile(mlir::MLIRContext &context) {
     if (options.precompileArchs.empty())
       options.precompileArchs = {"sm_80", "sm_90"};
     for (const std::string &arch : options.precompileArchs)
-      if (!StringRef(arch).starts_with("sm_") ||
-          !llvm::all_of(StringRef(arch).drop_front(3), [](char c) { return c >= '0' && c <= '9'; }) ||
-          arch.size() < 5) {
+      if (runtime::cuda::architectureNumber(arch) < 10) {
         errs() << "kiln compile: error: --device-arch '" << arch
-               << "' is not an architecture like sm_80 or sm_90\n";
+               << "' is not an architecture like sm_80 or sm_90 (a GPU's), "
+                  "or compute_90 (PTX, for newer GPUs)\n";
         return 1;
       }
   }

@@ -243,14 +243,18 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
   // What the CUDA backend gets: the kernels' source, and cubins where
   // `kiln compile --precompile` made them.
   if (artifact.section("cuda.source")) {
-    std::string archs;
+    std::string archs, ptx;
     for (const std::string &name : artifact.sectionNames())
-      if (name.rfind("cuda.cubin.", 0) == 0)
+      if (name.rfind("cuda.cubin.compute_", 0) == 0)
+        ptx += (ptx.empty() ? "" : ", ") + name.substr(11);
+      else if (name.rfind("cuda.cubin.", 0) == 0)
         archs += (archs.empty() ? "" : ", ") + name.substr(11);
     out += "cuda: " + std::to_string(p.kernels.size()) +
            " kernels as CUDA C++; " +
            (archs.empty() ? std::string("no cubins (compiled on first load)")
                           : "cubins for " + archs) +
+           (ptx.empty() ? std::string()
+                        : "; PTX for " + ptx + " (and newer GPUs)") +
            "\n";
   }
   for (const Entry &e : p.entries) {

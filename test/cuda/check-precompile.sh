@@ -54,6 +54,24 @@ for model in "$here"/training/fixtures/*.onnx; do
   read -r -a args < "${model%.onnx}.args"
   check "$name" "$model" "${args[@]}"
 done
+# PTX for GPUs newer than the cubins (the driver compiles it), and an
+# architecture NVRTC does not know, refused saying which it does.
+model=$here/training/fixtures/mlp_relu.onnx
+read -r -a args < "${model%.onnx}.args"
+if "$kiln" compile "$model" "${args[@]}" --precompile --device-arch sm_90,compute_90 \
+     -o "$work/ptx.kiln" >"$work/log" 2>&1 &&
+   "$kiln" inspect "$work/ptx.kiln" | grep -q "cubins for sm_90; PTX for compute_90"; then
+  ((passed++))
+else
+  echo "FAIL: PTX for compute_90"; sed 's/^/    /' "$work/log" | head -8; ((failed++))
+fi
+if ! "$kiln" compile "$model" "${args[@]}" --precompile --device-arch sm_200 \
+       -o "$work/bad.kiln" >"$work/log" 2>&1 &&
+   grep -q "error: --device-arch sm_200: NVRTC .* compiles for sm_" "$work/log"; then
+  ((passed++))
+else
+  echo "FAIL: --device-arch sm_200 is not refused as expected"; sed 's/^/    /' "$work/log" | head -8; ((failed++))
+fi
 echo "precompiled models: $expected expected failures (reference-xfail.txt)"
 echo "$passed passed, $failed failed"
 ((failed == 0 && passed > 0))

@@ -67,6 +67,10 @@ struct FakeGpu {
       launches = 0, matmuls = 0, ncclJoins = 0, allReduces = 0,
       dnnConvolutions = 0, pinned = 0, events = 0;
   bool failCapture = false; ///< Stream captures end invalidated.
+  int ccMajor = 8, ccMinor = 0; ///< Its compute capability (sm_80).
+  /// What each cuModuleLoadData was given: its first bytes ("\x7f" "ELF"
+  /// for a cubin, "//" for NVRTC's PTX).
+  std::vector<std::string> loaded;
   /// ncclCommInitRank takes this long (a rank that never comes).
   std::chrono::milliseconds ncclInitDelay{0};
   bool capturing = false;
@@ -119,9 +123,11 @@ const cu::DriverApi &fakeDriver() {
       return 0;
     };
     a.deviceGetAttribute = [](int *v, int attribute, cu::CUdevice) {
-      *v = attribute == cu::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR ? 8
-           : attribute == cu::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR ? 0
-                                                                           : 4;
+      *v = attribute == cu::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
+               ? gpu.ccMajor
+           : attribute == cu::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR
+               ? gpu.ccMinor
+               : 4;
       return 0;
     };
     a.deviceTotalMem = [](size_t *b, cu::CUdevice) { *b = size_t(1) << 34; return 0; };
@@ -196,6 +202,8 @@ const cu::DriverApi &fakeDriver() {
       return gpu.capturing ? kCaptureUnsupported : 0;
     };
     a.moduleLoadData = [](cu::CUmodule *m, const void *image) -> CUresult {
+      if (image)
+        gpu.loaded.push_back(std::string(static_cast<const char *>(image), 4));
       *m = reinterpret_cast<cu::CUmodule>(const_cast<void *>(image));
       return image ? 0 : kInvalid;
     };
@@ -853,11 +861,14 @@ void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
 /// Opens `program` on the fake GPU: its module's kernels compiled for the
 /// host, the cubin for the fake's sm_80 a placeholder (the runtime's own
 /// kernels go through NVRTC and the cache, in `dir`).
-rt::Status openOnFakeGpu(const kiln::codegen::EmittedProgram &program,
-                         const std::string &dir,
-                         std::unique_ptr<rt::Session> &session) {
+rt::Status openOnFakeGpu(
+    const kiln::codegen::EmittedProgram &program, const std::string &dir,
+    std::unique_ptr<rt::Session> &session, int ccMajor = 8, int ccMinor = 0,
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> moreCode = {}) {
   std::string error;
   gpu = FakeGpu();
+  gpu.ccMajor = ccMajor;
+  gpu.ccMinor = ccMinor;
   contextDepth = 0;
   gpu.kernels = &program.program.kernels;
   gpu.module = kiln::test::buildHostModule(program.program.kernels, dir, error,
@@ -872,6 +883,8 @@ rt::Status openOnFakeGpu(const kiln::codegen::EmittedProgram &program,
   rt::DeviceCode code;
   code.source = module.source;
   code.cubins.push_back({"sm_80", {0x7f, 'E', 'L', 'F'}});
+  for (auto &more : moreCode)
+    code.cubins.push_back(std::move(more));
   rt::SessionOptions options;
   options.device = rt::Device::Cuda;
   setenv("KILN_CACHE_DIR", (dir + "/cache").c_str(), 1);
@@ -1423,6 +1436,79 @@ TEST_F(FakeGpuTest, GemmFormsMatchTheCpuBackend) {
   EXPECT_EQ(gpu.error, "");
   // Per run (eager, captured): five cuBLASLt calls.
   EXPECT_EQ(gpu.matmuls, 2 * 5);
+}
+
+/// A GPU newer than NVRTC knows (a made-up sm_200): the kernels are
+/// compiled to PTX for the newest architecture NVRTC has, which the driver
+/// compiles for the GPU; the artifact's PTX, where it carries some, is used
+/// without NVRTC. A GPU older than NVRTC supports is an error saying so.
+TEST_F(FakeGpuTest, GpusNewerThanNvrtcGetPtx) {
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram &program = fixture.program;
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-ptx";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  cu::Nvrtc *nvrtc = nullptr;
+  ASSERT_TRUE(cu::Nvrtc::get(nvrtc).ok());
+  ASSERT_FALSE(nvrtc->architectures().empty());
+  int newest = nvrtc->architectures().back();
+  std::string target;
+  ASSERT_TRUE(nvrtc->target("sm_200", target).ok());
+  EXPECT_EQ(target, "compute_" + std::to_string(newest));
+  ASSERT_TRUE(nvrtc->target("sm_90", target).ok());
+  EXPECT_EQ(target, "sm_90");
+
+  // Both modules (the program's, the runtime's builtins) from NVRTC's PTX;
+  // the steps run as on any GPU.
+  {
+    std::unique_ptr<rt::Session> session;
+    rt::Status opened = openOnFakeGpu(program, dir, session, 20, 0);
+    ASSERT_TRUE(opened.ok()) << opened.toString();
+    EXPECT_EQ(gpu.loaded, (std::vector<std::string>{"//\n/", "//\n/"}));
+    std::unique_ptr<rt::Trainer> trainer;
+    ASSERT_TRUE(rt::Trainer::create(*session, rt::LearningRate(), trainer).ok());
+    double loss = 0;
+    ASSERT_TRUE(trainer->step(fixture.inputs, loss).ok());
+    EXPECT_TRUE(std::isfinite(loss));
+    EXPECT_EQ(gpu.error, "");
+  }
+  // The artifact's PTX for the newest architecture not newer than the GPU
+  // (compute_90 of compute_80, compute_90 and compute_210 for an sm_200).
+  {
+    std::unique_ptr<rt::Session> session;
+    rt::Status opened = openOnFakeGpu(
+        program, dir, session, 20, 0,
+        {{"compute_80", {'P', '8', '0', 0}},
+         {"compute_210", {'P', '2', '1', 0}},
+         {"compute_90", {'P', '9', '0', 0}}});
+    ASSERT_TRUE(opened.ok()) << opened.toString();
+    ASSERT_FALSE(gpu.loaded.empty());
+    EXPECT_EQ(gpu.loaded[0], std::string("P90", 4));
+  }
+  // An exact cubin wins over PTX.
+  {
+    std::unique_ptr<rt::Session> session;
+    ASSERT_TRUE(openOnFakeGpu(program, dir, session, 8, 0,
+                              {{"compute_80", {'P', '8', '0', 0}}})
+                    .ok());
+    ASSERT_FALSE(gpu.loaded.empty());
+    EXPECT_EQ(gpu.loaded[0], "\x7f" "ELF");
+  }
+  // Older than anything NVRTC compiles for.
+  {
+    std::unique_ptr<rt::Session> session;
+    rt::Status opened = openOnFakeGpu(program, dir, session, 3, 5);
+    ASSERT_FALSE(opened.ok());
+    std::string message = opened.message();
+    EXPECT_NE(message.find("the artifact has no cubin for this GPU (sm_35) "
+                           "and NVRTC " +
+                           nvrtc->version() + " cannot compile for sm_35: it "
+                           "supports sm_" +
+                           std::to_string(nvrtc->architectures().front())),
+              std::string::npos)
+        << message;
+  }
 }
 
 // --- The kernel cache (real NVRTC, no GPU) ---------------------------------

@@ -425,18 +425,48 @@ Status CudaBackend::loadModule(
     const std::string &source, const std::string &name,
     const std::vector<std::pair<std::string, std::vector<uint8_t>>> &cubins,
     CUmodule &module) {
-  std::vector<uint8_t> cubin;
+  // The artifact's cubin for this GPU; else its PTX for the newest
+  // architecture not newer than the GPU (the driver compiles it for the
+  // GPU); else NVRTC's code, through the cache: a cubin, or PTX where the
+  // GPU is newer than this NVRTC knows.
   const std::vector<uint8_t> *precompiled = nullptr;
+  std::string from;
   for (const auto &[arch, bytes] : cubins)
-    if (arch == arch_)
+    if (arch == arch_) {
       precompiled = &bytes;
+      from = "the artifact's precompiled cubin";
+    }
+  int gpuArch = architectureNumber(arch_), best = -1;
+  for (const auto &[arch, bytes] : cubins) {
+    int n = architectureNumber(arch);
+    if (from.empty() || best >= 0)
+      if (arch.rfind("compute_", 0) == 0 && n > best && n <= gpuArch) {
+        precompiled = &bytes;
+        best = n;
+        from = "the artifact's PTX for " + arch;
+      }
+  }
+  std::vector<uint8_t> cubin;
   if (!precompiled) {
     Nvrtc *nvrtc = nullptr;
     if (Status s = Nvrtc::get(nvrtc); !s.ok())
       return Status(s.code(), "the artifact has no cubin for this GPU (" +
                                   arch_ + ") and " + std::string(s.message()));
+    std::string target;
+    if (Status s = nvrtc->target(arch_, target); !s.ok())
+      return Status(s.code(), "the artifact has no cubin for this GPU (" +
+                                  arch_ + ") and " + std::string(s.message()));
+    if (target != arch_) {
+      static std::once_flag said;
+      std::call_once(said, [&] {
+        std::fprintf(stderr,
+                     "kiln: NVRTC %s does not know %s: kernels are compiled "
+                     "to PTX for %s, which the driver compiles for the GPU\n",
+                     nvrtc->version().c_str(), arch_.c_str(), target.c_str());
+      });
+    }
     CacheResult cache;
-    if (Status s = cachedCubin(*nvrtc, source, name, arch_, cubin, cache);
+    if (Status s = cachedCubin(*nvrtc, source, name, target, cubin, cache);
         !s.ok())
       return s;
     if (!cache.warning.empty())
@@ -446,20 +476,15 @@ Status CudaBackend::loadModule(
     if (!cache.compiled &&
         cu_.moduleLoadData(&module, cubin.data()) != CUDA_SUCCESS) {
       std::remove(cache.path.c_str());
-      if (Status s = cachedCubin(*nvrtc, source, name, arch_, cubin, cache);
+      if (Status s = cachedCubin(*nvrtc, source, name, target, cubin, cache);
           !s.ok())
         return s;
     } else if (!cache.compiled) {
       return Status();
     }
-  }
-  std::string from = "the artifact's precompiled cubin";
-  if (!precompiled) {
-    Nvrtc *nvrtc = nullptr;
-    Nvrtc::get(nvrtc);
     from = "NVRTC " + nvrtc->version() +
-           "'s cubin (a driver older than the NVRTC that compiled it "
-           "cannot load it)";
+           (target == arch_ ? "'s cubin" : "'s PTX for " + target) +
+           " (a driver older than the NVRTC that compiled it cannot load it)";
   }
   return check(cu_.moduleLoadData(&module,
                                    precompiled ? precompiled->data()

@@ -3,6 +3,7 @@
 
 #include "api.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <mutex>
@@ -25,7 +26,28 @@ struct Nvrtc::Api {
   nvrtcResult (*getProgramLog)(nvrtcProgram, char *);
   nvrtcResult (*getCUBINSize)(nvrtcProgram, size_t *);
   nvrtcResult (*getCUBIN)(nvrtcProgram, char *);
+  nvrtcResult (*getPTXSize)(nvrtcProgram, size_t *);
+  nvrtcResult (*getPTX)(nvrtcProgram, char *);
+  // Optional (NVRTC 11.2 and later): what it can compile for.
+  nvrtcResult (*getNumSupportedArchs)(int *) = nullptr;
+  nvrtcResult (*getSupportedArchs)(int *) = nullptr;
 };
+
+int architectureNumber(const std::string &arch) {
+  size_t digits = arch.rfind("sm_", 0) == 0        ? 3
+                  : arch.rfind("compute_", 0) == 0 ? 8
+                                                   : std::string::npos;
+  if (digits == std::string::npos || arch.size() == digits ||
+      arch.size() > digits + 4)
+    return -1;
+  int n = 0;
+  for (char c : arch.substr(digits)) {
+    if (c < '0' || c > '9')
+      return -1;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
 
 Status Nvrtc::get(Nvrtc *&out) {
   static Nvrtc instance;
@@ -56,6 +78,8 @@ Status Nvrtc::get(Nvrtc *&out) {
     bind(api->getProgramLog, "nvrtcGetProgramLog");
     bind(api->getCUBINSize, "nvrtcGetCUBINSize");
     bind(api->getCUBIN, "nvrtcGetCUBIN");
+    bind(api->getPTXSize, "nvrtcGetPTXSize");
+    bind(api->getPTX, "nvrtcGetPTX");
     if (!ok) {
       delete api;
       failure = "the NVRTC library found lacks functions kiln needs (CUDA "
@@ -64,10 +88,40 @@ Status Nvrtc::get(Nvrtc *&out) {
     }
     instance.api_ = api;
     api->version(&instance.major_, &instance.minor_);
+    api->getNumSupportedArchs = reinterpret_cast<nvrtcResult (*)(int *)>(
+        dlsym(handle, "nvrtcGetNumSupportedArchs"));
+    api->getSupportedArchs = reinterpret_cast<nvrtcResult (*)(int *)>(
+        dlsym(handle, "nvrtcGetSupportedArchs"));
+    int count = 0;
+    if (api->getNumSupportedArchs && api->getSupportedArchs &&
+        api->getNumSupportedArchs(&count) == 0 && count > 0) {
+      instance.archs_.resize(size_t(count));
+      if (api->getSupportedArchs(instance.archs_.data()) != 0)
+        instance.archs_.clear();
+      std::sort(instance.archs_.begin(), instance.archs_.end());
+    }
   });
   if (!failure.empty())
     return Status(KILN_STATUS_UNAVAILABLE, failure);
   out = &instance;
+  return Status();
+}
+
+Status Nvrtc::target(const std::string &arch, std::string &out) const {
+  int n = architectureNumber(arch);
+  if (archs_.empty() || n < 0 ||
+      std::find(archs_.begin(), archs_.end(), n) != archs_.end()) {
+    out = arch;
+    return Status();
+  }
+  // The newest architecture NVRTC knows that is not newer than the GPU.
+  auto below = std::upper_bound(archs_.begin(), archs_.end(), n);
+  if (below == archs_.begin())
+    return Status(KILN_STATUS_UNAVAILABLE,
+                  "NVRTC " + version() + " cannot compile for " + arch +
+                      ": it supports sm_" + std::to_string(archs_.front()) +
+                      " to sm_" + std::to_string(archs_.back()));
+  out = "compute_" + std::to_string(*(below - 1));
   return Status();
 }
 
@@ -110,17 +164,21 @@ Status Nvrtc::compile(const std::string &source, const std::string &name,
                   "NVRTC cannot compile kernel '" + name + "' for " + arch +
                       " (" + api_->getErrorString(r) + "):\n" + log);
   }
+  // A virtual architecture's code is PTX (text, its size counting the NUL).
+  bool ptx = arch.rfind("compute_", 0) == 0;
   size_t size = 0;
-  r = api_->getCUBINSize(program, &size);
+  r = ptx ? api_->getPTXSize(program, &size)
+          : api_->getCUBINSize(program, &size);
   if (r != 0 || size == 0) {
     api_->destroyProgram(&program);
-    return fail("nvrtcGetCUBINSize", r);
+    return fail(ptx ? "nvrtcGetPTXSize" : "nvrtcGetCUBINSize", r);
   }
   cubin.resize(size);
-  r = api_->getCUBIN(program, reinterpret_cast<char *>(cubin.data()));
+  r = ptx ? api_->getPTX(program, reinterpret_cast<char *>(cubin.data()))
+          : api_->getCUBIN(program, reinterpret_cast<char *>(cubin.data()));
   api_->destroyProgram(&program);
   if (r != 0)
-    return fail("nvrtcGetCUBIN", r);
+    return fail(ptx ? "nvrtcGetPTX" : "nvrtcGetCUBIN", r);
   return Status();
 }
 

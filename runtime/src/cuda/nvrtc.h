@@ -15,6 +15,10 @@
 
 namespace kiln::runtime::cuda {
 
+/// The number of an architecture name: 90 for "sm_90" or "compute_90", 120
+/// for "sm_120"; -1 for anything else.
+int architectureNumber(const std::string &arch);
+
 class Nvrtc {
 public:
   /// The process's NVRTC, opened on first use: libnvrtc.so.13 (or .12, or
@@ -25,16 +29,31 @@ public:
   /// "13.0": the library's version.
   std::string version() const;
 
-  /// Compiles `source` (one translation unit) for `arch` ("sm_80") to a
-  /// cubin. On failure the status names `name` and carries NVRTC's log.
+  /// Compiles `source` (one translation unit) for `arch`: a real
+  /// architecture ("sm_80") gives a cubin, a virtual one ("compute_90")
+  /// PTX text (NUL-terminated), which the driver compiles for the GPU it
+  /// is loaded on (any of that architecture or newer). On failure the
+  /// status names `name` and carries NVRTC's log.
   Status compile(const std::string &source, const std::string &name,
                  const std::string &arch, std::vector<uint8_t> &cubin) const;
+
+  /// The real architectures NVRTC generates code for, ascending (75, 80,
+  /// ..., 120); empty where the library cannot say (then any is tried).
+  const std::vector<int> &architectures() const { return archs_; }
+
+  /// What to compile for a GPU of architecture `arch` ("sm_90"): `arch`
+  /// itself where NVRTC supports it; for a GPU newer than this NVRTC knows,
+  /// PTX for the newest architecture it does ("compute_120"), for the
+  /// driver to compile; an error naming what NVRTC supports for a GPU older
+  /// than all of it.
+  Status target(const std::string &arch, std::string &out) const;
 
 private:
   Nvrtc() = default;
   struct Api;
   Api *api_ = nullptr;
   int major_ = 0, minor_ = 0;
+  std::vector<int> archs_;
 };
 
 } // namespace kiln::runtime::cuda

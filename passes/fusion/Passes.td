@@ -27,6 +27,13 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     several kernels is copied into each. Its own launch disappears, and its
     inputs are read instead of its result.
 
+    An elementwise kernel (at most 16 body ops) whose readers are all
+    kernels reading it point for point, with several readers or results,
+    is recomputed in each reader where that moves fewer bytes than writing
+    its results and reading them back (readers x inputs < inputs + results
+    + results read): BatchNorm's backward writes no normalized input and
+    masked gradient for its sums and input gradient to read back.
+
     A small per-row kernel (at most 8 body ops: a mean from a sum, a
     reciprocal standard deviation) read through a broadcast at least 8
     times per element is recomputed in each consumer too. A kernel reading

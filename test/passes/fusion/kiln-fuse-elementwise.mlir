@@ -55,23 +55,47 @@ func.func @kept_apart(%x: tensor<4x8xf32>, %v: tensor<8xf32>) -> tensor<4x8xf32>
 // -----
 
 // A value with users besides its consumer, too costly to compute twice
-// (three full-size inputs), stays an output of the fused kernel: computed
-// once, written for the later user.
+// (four full-size inputs: reading them twice moves more than writing the
+// value once and reading it back twice), stays an output of the fused
+// kernel: computed once, written for the later user.
 // CHECK-LABEL: func.func @kept_as_output
-// CHECK: %[[FUSED:.*]]:2 = linalg.generic {{.*}}ins(%arg0, %arg1, %arg2 :
+// CHECK: %[[FUSED:.*]]:2 = linalg.generic {{.*}}ins(%arg0, %arg1, %arg2, %arg3 :
 // CHECK: arith.mulf
 // CHECK: arith.addf
+// CHECK: arith.mulf
 // CHECK: math.exp
 // CHECK: linalg.yield %{{.*}}, %{{.*}} : f32, f32
 // CHECK: linalg.generic {{.*}}ins(%[[FUSED]]#0 :
 // CHECK: linalg.generic {{.*}}ins(%[[FUSED]]#1, 
-func.func @kept_as_output(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>, %z: tensor<4x8xf32>) -> tensor<4x8xf32> {
+func.func @kept_as_output(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>, %z: tensor<4x8xf32>, %w: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %p0 = kiln.mul %x, %y : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
-  %p = kiln.add %p0, %z : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %p1 = kiln.add %p0, %z : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %p = kiln.mul %p1, %w : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
   %1 = kiln.exp %p : (tensor<4x8xf32>) -> tensor<4x8xf32>
   %2 = kiln.reduce_sum %p {axes = array<i64: 1>, keepdims = true} : (tensor<4x8xf32>) -> tensor<4x1xf32>
   %3 = kiln.sub %1, %2 : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
   return %3 : tensor<4x8xf32>
+}
+
+// -----
+
+// Where computing a kernel again in each reader moves fewer bytes than
+// writing its results and reading them back (BatchNorm's backward: the
+// normalized input and the masked gradient, read by the sums and by the
+// input's gradient), each reader computes them from the inputs: here two
+// results of three inputs, read three times: 2 x 3 < 3 + 2 + 3 tensors.
+// CHECK-LABEL: func.func @recomputed_by_traffic
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]} ins(%arg0, %arg1, %arg2 :
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]} ins(%arg0, %arg1, %{{.*}}, %arg2 :
+// CHECK-NOT: linalg.generic
+func.func @recomputed_by_traffic(%m: tensor<4x8xf32>, %g: tensor<4x8xf32>, %x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %dy = kiln.mul %m, %g : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %xh = kiln.exp %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %p = kiln.mul %dy, %xh : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %s = kiln.reduce_sum %p {axes = array<i64: 1>, keepdims = true} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+  %d = kiln.sub %dy, %s : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  %r = kiln.mul %d, %xh : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %r : tensor<4x8xf32>
 }
 
 // -----

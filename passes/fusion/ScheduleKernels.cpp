@@ -111,8 +111,9 @@ std::optional<int64_t> elementsPerStep(linalg::GenericOp op, OpOperand *in,
 
 /// Whether reduction `op` reads along its points: every input that moves
 /// with the reduction moves by one element with the last parallel loop (in
-/// the code generator's order): a column sum over [rows, features], whose
-/// consecutive points are consecutive elements.
+/// the code generator's order), or not at all (a statistic of each row,
+/// the same for all its points), and some input does: a column sum over
+/// [rows, features], whose consecutive points are consecutive elements.
 bool readsAlongPoints(linalg::GenericOp op) {
   SmallVector<unsigned> order = kernelOrder(op);
   unsigned parallel = op.getNumParallelLoops();
@@ -135,8 +136,13 @@ bool readsAlongPoints(linalg::GenericOp op) {
     }
     if (!moves)
       continue;
+    // Along the points: consecutive elements, or the same one (a row's
+    // statistic, which all the points of a row read: one load per warp).
+    std::optional<int64_t> along = flat(order[parallel - 1]);
+    if (along == std::optional<int64_t>(0))
+      continue;
     any = true;
-    if (flat(order[parallel - 1]) != std::optional<int64_t>(1))
+    if (along != std::optional<int64_t>(1))
       return false;
   }
   // A body that gathers reads where its values say: no telling.

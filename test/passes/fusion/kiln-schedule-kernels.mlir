@@ -22,6 +22,21 @@ func.func @column_sums(%x: tensor<4096x512xf32>) -> tensor<512xf32> {
 
 // -----
 
+// A LayerNorm weight's gradient that normalizes its input itself (the
+// row's mean and scale read at the row: the same for all the columns): still
+// tiles of consecutive columns.
+// CHECK-LABEL: func.func @column_sums_of_normalized
+// CHECK: linalg.generic {{.*}}["reduction", "parallel"]{{.*}}ins(%arg0, %arg1, %arg2, %arg3 :{{.*}}attrs = {kiln.schedule = "columns"}
+func.func @column_sums_of_normalized(%x: tensor<4096x512xf32>, %m: tensor<4096x1xf32>, %r: tensor<4096x1xf32>, %g: tensor<4096x512xf32>) -> tensor<512xf32> {
+  %0 = kiln.sub %x, %m : (tensor<4096x512xf32>, tensor<4096x1xf32>) -> tensor<4096x512xf32>
+  %1 = kiln.mul %0, %r : (tensor<4096x512xf32>, tensor<4096x1xf32>) -> tensor<4096x512xf32>
+  %2 = kiln.mul %1, %g : (tensor<4096x512xf32>, tensor<4096x512xf32>) -> tensor<4096x512xf32>
+  %3 = kiln.reduce_sum %2 {axes = array<i64: 0>, keepdims = false} : (tensor<4096x512xf32>) -> tensor<512xf32>
+  return %3 : tensor<512xf32>
+}
+
+// -----
+
 // Columns over few rows: a thread per column reads coalesced already.
 // CHECK-LABEL: func.func @short_columns
 // CHECK: linalg.generic {{.*}}["reduction", "parallel"]{{.*}}attrs = {kiln.schedule = "thread"}

@@ -213,6 +213,57 @@ TEST(CudaEmulationKernels, ColumnReductionMatchesTheInterpreter) {
   }
 }
 
+/// A column reduction that also reads a value of each row, the same for
+/// all the columns (a LayerNorm's scale: x[r][c] * s[r] summed over r):
+/// the column tiles read it once per row and phase.
+TEST(CudaEmulationKernels, ColumnReductionReadingRowValuesMatchesTheInterpreter) {
+  const int64_t R = 777, C = 45;
+  rt::Kernel k = kiln::test::columnReduction("column_scaled_sum", R, C,
+                                             {rt::Combine::Sum});
+  k.reduce = rt::Kernel::Reduce::Columns;
+  // Argument 2: s [R], read at the step (the row) for every point.
+  k.args.push_back({rt::DType::F32, {R}, false});
+  rt::KInstr scale;
+  scale.op = rt::KOp::Load;
+  scale.type = rt::DType::F32;
+  scale.arg = 2;
+  scale.map = {0, 1, 0};
+  rt::KInstr mul;
+  mul.op = rt::KOp::Mul;
+  mul.type = rt::DType::F32;
+  mul.a = 0;
+  mul.b = 1;
+  k.body.push_back(scale);
+  k.body.push_back(mul);
+  k.outputs[0].value = 2;
+  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+  std::string dir = testing::TempDir() + "/kiln-cuda-columns-rows";
+  std::filesystem::create_directories(dir);
+  std::string error;
+  LaunchFn launch = buildHostModule({k}, dir, error);
+  ASSERT_TRUE(launch) << error;
+  std::vector<float> x(R * C), scales(R), sum[2];
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = float(std::sin(0.37 * double(i)));
+  for (int64_t r = 0; r < R; ++r)
+    scales[size_t(r)] = 0.5f + float(r % 7);
+  for (int emulated = 0; emulated < 2; ++emulated) {
+    sum[emulated].assign(C, -1);
+    std::vector<void *> args = {x.data(), sum[emulated].data(), scales.data()};
+    if (emulated)
+      launch(0, args.data(), 0);
+    else
+      ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    double expected = 0;
+    for (int64_t r = 0; r < R; ++r)
+      expected += double(x[size_t(r * C + c)]) * scales[size_t(r)];
+    EXPECT_NEAR(sum[0][size_t(c)], expected, 1e-3) << c;
+    EXPECT_NEAR(sum[1][size_t(c)], sum[0][size_t(c)], 1e-4) << c;
+  }
+}
+
 /// A vector kernel (four points a thread): loads along the last dimension
 /// as vectors (x, and b broadcast over the rows), one read across it per
 /// point (t, transposed), one vector store; and with a pointer that is not

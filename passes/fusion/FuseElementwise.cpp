@@ -8,6 +8,7 @@
 
 #include "ir/graph/GraphOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/CSE.h"
@@ -789,6 +790,12 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   a.erase();
 }
 
+/// A reduction that splitLongReduction made into two: the partial
+/// reduction and the reduction of its results.
+struct SplitReduction {
+  linalg::GenericOp partial, outer;
+};
+
 /// Reductions over few points with long reductions each (a loss summed
 /// over all positions and classes: one point; a BatchNorm channel's sum over
 /// N x H x W: 64 points) are split in two: first a partial reduction that
@@ -815,7 +822,8 @@ constexpr int64_t kSplitMinRows = 8;
 /// tensor over its parallel loops and its first reduced loops, then a
 /// reduction of that tensor's kept loops with the same combines. False when
 /// it does not qualify.
-bool splitLongReduction(linalg::GenericOp op) {
+bool splitLongReduction(linalg::GenericOp op,
+                        SmallVectorImpl<SplitReduction> &made) {
   unsigned n = op.getNumLoops();
   if (n < 2 || op.getNumParallelLoops() == n)
     return false;
@@ -944,6 +952,200 @@ bool splitLongReduction(linalg::GenericOp op) {
       });
   op->replaceAllUsesWith(outer->getResults());
   op.erase();
+  made.push_back({partial, outer});
+  return true;
+}
+
+/// Moves `op` to just before `dest` (later in its block), and the ops
+/// between that read it, or read what moves, to just after `dest` in their
+/// order (`dest` must read none of them).
+void moveWithReaders(Operation *op, Operation *dest) {
+  SmallPtrSet<Operation *, 8> moved{op};
+  SmallVector<Operation *> readers;
+  for (Operation *o = op->getNextNode(); o && o != dest; o = o->getNextNode()) {
+    bool reads = false;
+    o->walk([&](Operation *inner) {
+      for (Value v : inner->getOperands())
+        if (Operation *def = v.getDefiningOp(); def && moved.contains(def))
+          reads = true;
+    });
+    if (reads) {
+      moved.insert(o);
+      readers.push_back(o);
+    }
+  }
+  op->moveBefore(dest);
+  Operation *after = dest;
+  for (Operation *o : readers) {
+    o->moveAfter(after);
+    after = o;
+  }
+}
+
+/// The float constant `v` is, if it is one.
+std::optional<double> floatConstant(Value v) {
+  FloatAttr attr;
+  if (v && matchPattern(v, m_Constant(&attr)))
+    return attr.getValueAsDouble();
+  return std::nullopt;
+}
+
+/// A split variance (a partial sum of squared deviations from the mean of
+/// all points, the mean a split sum's result over its point count: the
+/// two-pass variance of BatchNorm) as Chan et al.'s parallel form: each
+/// partial sums the squared deviations from its own part's mean (its
+/// partial sum over its step count), and the outer reduction adds each
+/// part's steps times the square of its mean's deviation from the whole's.
+/// The partial variance then reads the partial sums at its points, where
+/// it joins them as a row kernel (reading the input once instead of twice,
+/// and no longer waiting for the mean of everything), and the outer sums
+/// join the mean's reduction likewise. `var` and `sum` are the pairs that
+/// splitLongReduction made; false when they are not such.
+bool chanVariance(SplitReduction var, SplitReduction sum) {
+  linalg::GenericOp p2 = var.partial, p1 = sum.partial, m = sum.outer;
+  if (p2->getNumResults() != 1 || p1->getNumResults() != 1 ||
+      m->getNumResults() != 1 || var.outer->getNumResults() != 1 ||
+      p1.getStaticLoopRanges() != p2.getStaticLoopRanges() ||
+      p1.getIteratorTypesArray() != p2.getIteratorTypesArray() ||
+      p1.getIndexingMapsArray().back() != p2.getIndexingMapsArray().back() ||
+      !p1->getResult(0).hasOneUse() || m.getNumDpsInputs() != 1)
+    return false;
+  // p1: acc + x (x an input read as p2 reads it).
+  auto y1 = cast<linalg::YieldOp>(p1.getBody()->getTerminator());
+  auto add1 = y1.getOperand(0).getDefiningOp<arith::AddFOp>();
+  Value acc1 = p1.getMatchingBlockArgument(p1.getDpsInitOperand(0));
+  if (!add1 || (add1.getLhs() != acc1 && add1.getRhs() != acc1))
+    return false;
+  auto x1 = dyn_cast<BlockArgument>(add1.getLhs() == acc1 ? add1.getRhs()
+                                                          : add1.getLhs());
+  // p2: acc + (x - mean)^2, the mean being M / K (M the outer sum of p1,
+  // K the point count: divided in p2's body, or multiplied by 1 / K), or
+  // read from a kernel computing M / K (one that other kernels read too).
+  auto y2 = cast<linalg::YieldOp>(p2.getBody()->getTerminator());
+  auto add2 = y2.getOperand(0).getDefiningOp<arith::AddFOp>();
+  Value acc2 = p2.getMatchingBlockArgument(p2.getDpsInitOperand(0));
+  if (!x1 || !add2 || (add2.getLhs() != acc2 && add2.getRhs() != acc2))
+    return false;
+  auto square = (add2.getLhs() == acc2 ? add2.getRhs() : add2.getLhs())
+                    .getDefiningOp<arith::MulFOp>();
+  if (!square || square.getLhs() != square.getRhs())
+    return false;
+  auto dev = square.getLhs().getDefiningOp<arith::SubFOp>();
+  if (!dev)
+    return false;
+  auto x2 = dyn_cast<BlockArgument>(dev.getLhs());
+  // M / K as `divf(M, K)` or `mulf(M, 1 / K)`: M and K, or none.
+  auto quotient = [](Value v) -> std::pair<Value, std::optional<double>> {
+    if (auto d = v.getDefiningOp<arith::DivFOp>())
+      return {d.getLhs(), floatConstant(d.getRhs())};
+    if (auto m = v.getDefiningOp<arith::MulFOp>())
+      if (std::optional<double> r = floatConstant(m.getRhs()); r && *r != 0)
+        return {m.getLhs(), 1.0 / *r};
+    return {Value(), std::nullopt};
+  };
+  Operation *inBody = nullptr; // The body's M / K (form A), else none.
+  BlockArgument meanArg;       // What p2 reads: M (form A) or the mean.
+  std::optional<double> count;
+  if (auto [q, k] = quotient(dev.getRhs()); q && k) {
+    inBody = dev.getRhs().getDefiningOp();
+    meanArg = dyn_cast<BlockArgument>(q);
+    count = k;
+  } else {
+    meanArg = dyn_cast<BlockArgument>(dev.getRhs());
+  }
+  if (!x2 || !meanArg || x2.getOwner() != p2.getBody() ||
+      meanArg.getOwner() != p2.getBody() ||
+      x1.getArgNumber() >= p1.getNumDpsInputs() ||
+      x2.getArgNumber() >= p2.getNumDpsInputs() ||
+      meanArg.getArgNumber() >= p2.getNumDpsInputs())
+    return false;
+  OpOperand *xIn1 = p1.getDpsInputOperand(x1.getArgNumber());
+  OpOperand *xIn2 = p2.getDpsInputOperand(x2.getArgNumber());
+  OpOperand *mIn = p2.getDpsInputOperand(meanArg.getArgNumber());
+  if (xIn1->get() != xIn2->get() ||
+      p1.getMatchingIndexingMap(xIn1) != p2.getMatchingIndexingMap(xIn2))
+    return false;
+  if (!inBody) {
+    // Form B: the mean from an elementwise kernel M / K, read as M is.
+    auto g = mIn->get().getDefiningOp<linalg::GenericOp>();
+    if (!g || g.getNumDpsInputs() != 1 || g->getNumResults() != 1 ||
+        g.getNumParallelLoops() != g.getNumLoops() ||
+        g.getDpsInputOperand(0)->get() != m->getResult(0) ||
+        !llvm::all_of(g.getIndexingMapsArray(),
+                      [](AffineMap a) { return a.isIdentity(); }))
+      return false;
+    auto gy = cast<linalg::YieldOp>(g.getBody()->getTerminator());
+    auto [q, k] = quotient(gy.getOperand(0));
+    if (!q || !k || q != g.getMatchingBlockArgument(g.getDpsInputOperand(0)))
+      return false;
+    count = k;
+  } else if (mIn->get() != m->getResult(0)) {
+    return false;
+  }
+  // The steps of a part (p1's reduced loops) and of the whole.
+  int64_t part = 1, whole = 1;
+  for (auto [r, it] : llvm::zip(p1.getStaticLoopRanges(),
+                                p1.getIteratorTypesArray()))
+    if (it == utils::IteratorType::reduction)
+      part *= r;
+  for (auto [r, it] :
+       llvm::zip(m.getStaticLoopRanges(), m.getIteratorTypesArray()))
+    if (it == utils::IteratorType::reduction)
+      whole *= r;
+  whole *= part;
+  if (*count != double(whole) || var.outer.getMatchingIndexingMap(
+                                     var.outer.getDpsInputOperand(0)) !=
+                                     m.getMatchingIndexingMap(
+                                         m.getDpsInputOperand(0)) ||
+      var.outer.getIndexingMapsArray().back() !=
+          m.getIndexingMapsArray().back())
+    return false;
+  // The partial variance: deviations from the part's own mean, its partial
+  // sum (read at p2's points) over its step count.
+  MLIRContext *ctx = p2.getContext();
+  Type f32 = dev.getType();
+  OpBuilder b(dev);
+  Value partCount = b.create<arith::ConstantOp>(
+      dev.getLoc(), FloatAttr::get(f32, double(part)));
+  Value partMean = b.create<arith::DivFOp>(dev.getLoc(), meanArg, partCount);
+  dev.getRhsMutable().assign(partMean);
+  if (inBody && inBody->use_empty())
+    inBody->erase();
+  SmallVector<AffineMap> maps = p2.getIndexingMapsArray();
+  maps[mIn->getOperandNumber()] = maps.back();
+  mIn->set(p1->getResult(0));
+  p2.setIndexingMapsAttr(Builder(ctx).getAffineMapArrayAttr(maps));
+  // The outer sum: q + part * (p1 / part - M / whole)^2 over the parts.
+  linalg::GenericOp v = var.outer;
+  OpBuilder vb(v);
+  AffineMap in = v.getMatchingIndexingMap(v.getDpsInputOperand(0));
+  AffineMap out = v.getIndexingMapsArray().back();
+  auto outer = vb.create<linalg::GenericOp>(
+      v.getLoc(), v->getResultTypes(),
+      ValueRange{v.getDpsInputOperand(0)->get(), p1->getResult(0),
+                 m->getResult(0)},
+      v.getDpsInits(), ArrayRef<AffineMap>{in, in, out, out},
+      v.getIteratorTypesArray(),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        auto c = [&](double x) -> Value {
+          return nb.create<arith::ConstantOp>(l, FloatAttr::get(f32, x));
+        };
+        Value partMean = nb.create<arith::DivFOp>(l, args[1], c(double(part)));
+        Value allMean = nb.create<arith::DivFOp>(l, args[2], c(double(whole)));
+        Value d = nb.create<arith::SubFOp>(l, partMean, allMean);
+        Value between = nb.create<arith::MulFOp>(
+            l, nb.create<arith::MulFOp>(l, d, d), c(double(part)));
+        Value term = nb.create<arith::AddFOp>(l, args[0], between);
+        nb.create<linalg::YieldOp>(
+            l, ValueRange{nb.create<arith::AddFOp>(l, args[3], term)});
+      });
+  v->replaceAllUsesWith(outer->getResults());
+  v.erase();
+  // The mean's outer sum no longer comes first: it moves to just before
+  // the variance's (what reads it to just after), so that the partial
+  // sums' readers follow the partial variance (which they join) and the
+  // outer sums can group too.
+  moveWithReaders(m, outer);
   return true;
 }
 
@@ -1165,8 +1367,18 @@ struct FuseElementwisePass final
         if (op->getParentOp() == getOperation().getOperation())
           candidates.push_back(op);
       });
+      SmallVector<SplitReduction> made;
       for (linalg::GenericOp op : candidates)
-        splitLongReduction(op);
+        splitLongReduction(op, made);
+      // Split variances in Chan's parallel form, where their mean's sum
+      // was split alike.
+      // (A pair rewritten, as either, takes no further part: its outer
+      // reduction is another op now.)
+      SmallVector<bool> used(made.size(), false);
+      for (size_t v = 0; v < made.size(); ++v)
+        for (size_t m = 0; m < made.size() && !used[v]; ++m)
+          if (v != m && !used[m] && chanVariance(made[v], made[m]))
+            used[v] = used[m] = true;
     }
     // 3. Row kernels: a kernel that reads row statistics (sums, maxima of
     //    each row over its other loops: a LayerNorm's, a softmax's) runs

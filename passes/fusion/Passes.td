@@ -81,7 +81,14 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     a reduction of those partial results with the same combines. A GPU then
     reduces on all its multiprocessors instead of one block per point (an
     H100 has 132), for a second, small launch; the loss's row reduction joins
-    the row kernel of the statistics it reads.
+    the row kernel of the statistics it reads. A split two-pass variance
+    (the sum of squared deviations from the mean of a split sum: BatchNorm's)
+    takes Chan et al.'s parallel form: each part's squared deviations from
+    its own mean (its partial sum over its step count), plus, when the parts
+    are combined, each part's steps times the square of its mean's
+    deviation from the whole's. The partial variance then joins the partial
+    sums as one row kernel (the input read once, not twice), and the two
+    combinations one more: two launches for BatchNorm's statistics.
 
     Last, row kernels: a kernel that reads, at the row, the results of
     reductions over its own loop nest is grouped with those reductions (and

@@ -148,7 +148,8 @@ func.func @forward(%x: tensor<32x4x32x32xf32> {kiln.name = "x"})
 
 /// BatchNorm's statistics (a mean, then the mean of squared deviations
 /// from it) and the normalized values, at a size where both statistics
-/// are split: the second reads the first's combined result.
+/// are split, the variance in Chan's parallel form (a mean far from 0, 3
+/// in 1, so that a wrong combination of the parts' means shows).
 TEST(FusedNumerics, SplitStatisticsEqualUnsplitOnes) {
   const std::string ir = R"mlir(
 func.func @forward(%x: tensor<32x4x32x32xf32> {kiln.name = "x"}) -> (tensor<32x4x32x32xf32>, tensor<1x4x1x1xf32>, tensor<1x4x1x1xf32>) {
@@ -165,6 +166,13 @@ func.func @forward(%x: tensor<32x4x32x32xf32> {kiln.name = "x"}) -> (tensor<32x4
   bool partial = false;
   launches(fused.program, {32, 4, 32, 32}, 2, &partial);
   EXPECT_TRUE(partial);
+  // In Chan's parallel form: each image's channel sums and squared
+  // deviations from its own mean (one staged kernel, the input read once),
+  // then both combined per channel (another).
+  int staged = 0;
+  for (const rt::Kernel &k : fused.program.kernels)
+    staged += !k.stages.empty();
+  EXPECT_EQ(staged, 2);
   std::vector<float> x = randomValues(32 * 4 * 32 * 32, 3.0f, 11);
   expectClose(run(std::move(fused), {x}), run(std::move(unfused), {x}), 1e-6);
 }

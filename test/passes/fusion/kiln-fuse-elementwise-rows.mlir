@@ -177,3 +177,35 @@ func.func @unsplit_channels(%x: tensor<128x128x16x16xf32>, %y: tensor<8x64x32x32
   %t = kiln.reduce_sum %y {axes = array<i64: 0, 2, 3>, keepdims = false} : (tensor<8x64x32x32xf32>) -> tensor<64xf32>
   return %s, %t : tensor<128xf32>, tensor<64xf32>
 }
+
+// -----
+
+// BatchNorm's two-pass variance, split: in Chan's parallel form. Each
+// image's channel sums its points (a stage) and their squared deviations
+// from its own mean (sum / 1024): one row kernel per image and channel,
+// reading x once. Then per channel the mean's sum (a stage) and the
+// variance: the parts' squared deviations plus 1024 x (part mean - mean)^2.
+// CHECK-LABEL: func.func @chan_variance
+// CHECK: %[[P:.*]]:2 = kiln.row_kernel rows 2 {
+// CHECK: %[[S:.*]] = linalg.generic {{.*}}["parallel", "parallel", "reduction", "reduction"]
+// CHECK: linalg.generic {{.*}}["parallel", "parallel", "reduction", "reduction"]{{.*}}ins(%arg0, %[[S]] :
+// CHECK: arith.constant 1.024000e+03 : f32
+// CHECK: arith.divf
+// CHECK: arith.subf
+// CHECK: arith.mulf
+// CHECK: kiln.row_kernel rows 1 {
+// CHECK: %[[M:.*]] = linalg.generic {{.*}}["reduction", "parallel"]{{.*}}ins(%[[P]]#1 :
+// CHECK: linalg.generic {{.*}}["reduction", "parallel"]{{.*}}ins(%[[P]]#0, %[[P]]#1, %[[M]] :
+// CHECK: arith.constant 1.310720e+05 : f32
+// CHECK: arith.subf
+// CHECK: arith.mulf
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: arith.addf
+func.func @chan_variance(%x: tensor<128x64x32x32xf32>) -> (tensor<1x64x1x1xf32>, tensor<1x64x1x1xf32>) {
+  %m = kiln.reduce_mean %x {axes = array<i64: 0, 2, 3>, keepdims = true} : (tensor<128x64x32x32xf32>) -> tensor<1x64x1x1xf32>
+  %d = kiln.sub %x, %m : (tensor<128x64x32x32xf32>, tensor<1x64x1x1xf32>) -> tensor<128x64x32x32xf32>
+  %q = kiln.mul %d, %d : (tensor<128x64x32x32xf32>, tensor<128x64x32x32xf32>) -> tensor<128x64x32x32xf32>
+  %v = kiln.reduce_mean %q {axes = array<i64: 0, 2, 3>, keepdims = true} : (tensor<128x64x32x32xf32>) -> tensor<1x64x1x1xf32>
+  return %m, %v : tensor<1x64x1x1xf32>, tensor<1x64x1x1xf32>
+}

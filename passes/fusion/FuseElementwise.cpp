@@ -1197,6 +1197,28 @@ bool readAfter(linalg::GenericOp main, Operation *user) {
          });
 }
 
+/// Whether `op` (before `main` in its block) can move after the group that
+/// runs where `main` is: a kernel or a view whose readers all come after
+/// `main` or can move too (a loss's sum over the rows of per-row losses that
+/// a later row kernel computes as a stage).
+bool movableAfter(linalg::GenericOp main, Operation *op) {
+  if (op->getBlock() != main->getBlock() || !op->isBeforeInBlock(main) ||
+      !isa<linalg::GenericOp, graph::ReshapeOp>(op))
+    return false;
+  return llvm::all_of(op->getUsers(), [&](Operation *user) {
+    return readAfter(main, user) || movableAfter(main, user);
+  });
+}
+
+/// Whether `a` and `b` read one tensor of `a`'s full loop size.
+bool shareFullInput(linalg::GenericOp a, linalg::GenericOp b) {
+  for (OpOperand *x : a.getDpsInputOperands())
+    for (OpOperand *y : b.getDpsInputOperands())
+      if (x->get() == y->get() && readsOnce(a, x))
+        return true;
+  return false;
+}
+
 /// The stages of a row kernel whose main kernel is `main` with `rows` row
 /// loops: the row reductions over `main`'s loop nest that `main` (or another
 /// stage) reads at the row, in block order, whose results no kernel outside
@@ -1217,9 +1239,28 @@ SmallVector<linalg::GenericOp> rowStages(linalg::GenericOp main,
       work.push_back(p);
     }
   }
-  // Outside readers only after main; readers inside the group read at the
-  // row (dropping a stage drops those that only it made reachable: simply
-  // start again without it).
+  // Co-stages: other row reductions over the loop nest that read the
+  // stages at the row and a full-size input of main's (the cross-entropy's
+  // per-row loss beside its gradient, both from the logits' maximum and sum
+  // of exponentials): they join as stages, so the input is read once.
+  for (size_t i = 0; i < stages.size(); ++i)
+    for (Operation *user : stages[i]->getUsers()) {
+      auto u = dyn_cast<linalg::GenericOp>(user);
+      if (!u || u == main || llvm::is_contained(stages, u) ||
+          u->getBlock() != main->getBlock() || !u->isBeforeInBlock(main) ||
+          !reducesRows(u, rows) || kernelRanges(u) != ranges ||
+          !shareFullInput(main, u) ||
+          !llvm::all_of(u.getDpsInputOperands(), [&](OpOperand *in) {
+            Operation *def = in->get().getDefiningOp();
+            return !llvm::is_contained(stages, def) ||
+                   readsAtRow(u, in, rows);
+          }))
+        continue;
+      stages.push_back(u);
+    }
+  // Outside readers only after main (or able to move after it); readers
+  // inside the group read at the row (dropping a stage drops those that
+  // only it made reachable: simply start again without it).
   for (bool changed = true; changed;) {
     changed = false;
     for (linalg::GenericOp p : stages) {
@@ -1228,7 +1269,8 @@ SmallVector<linalg::GenericOp> rowStages(linalg::GenericOp main,
         auto user = dyn_cast<linalg::GenericOp>(use.getOwner());
         bool inGroup = user && (user == main || llvm::is_contained(stages, user));
         if (inGroup ? !readsAtRow(user, &use, rows)
-                    : !readAfter(main, use.getOwner()))
+                    : !readAfter(main, use.getOwner()) &&
+                          !movableAfter(main, use.getOwner()))
           ok = false;
       }
       if (!ok) {
@@ -1238,7 +1280,8 @@ SmallVector<linalg::GenericOp> rowStages(linalg::GenericOp main,
       }
     }
   }
-  // Keep only stages still reachable from main through stages.
+  // Keep only stages still reachable from main through stages, and
+  // co-stages whose stages are kept.
   SmallVector<linalg::GenericOp> reachable, queue{main};
   while (!queue.empty()) {
     linalg::GenericOp reader = queue.pop_back_val();
@@ -1251,6 +1294,15 @@ SmallVector<linalg::GenericOp> rowStages(linalg::GenericOp main,
       }
     }
   }
+  if (!reachable.empty())
+    for (linalg::GenericOp u : stages)
+      if (!llvm::is_contained(reachable, u) &&
+          llvm::all_of(u.getDpsInputOperands(), [&](OpOperand *in) {
+            auto def = in->get().getDefiningOp<linalg::GenericOp>();
+            return !def || !llvm::is_contained(stages, def) ||
+                   llvm::is_contained(reachable, def);
+          }))
+        reachable.push_back(u);
   llvm::sort(reachable, [](linalg::GenericOp a, linalg::GenericOp b) {
     return a->isBeforeInBlock(b);
   });
@@ -1301,20 +1353,30 @@ void formRowKernel(linalg::GenericOp main, ArrayRef<linalg::GenericOp> stages,
   for (linalg::GenericOp p : stages)
     p->moveBefore(yield);
   main->moveBefore(yield);
-  // Views of the results before the group (and views of those) move after
-  // it, in order (readAfter()).
-  Operation *last = group;
-  std::function<void(Value)> moveViews = [&](Value value) {
-    for (Operation *user : llvm::make_early_inc_range(value.getUsers()))
-      if (isa<graph::ReshapeOp>(user) && user->getBlock() == group->getBlock() &&
-          user->isBeforeInBlock(group)) {
-        user->moveAfter(last);
-        last = user;
-        moveViews(user->getResult(0));
+  // Views and kernels reading the results before the group (and what
+  // reads those) move after it, in their order (readAfter(),
+  // movableAfter()).
+  SmallVector<Operation *> before;
+  std::function<void(Value)> collect = [&](Value value) {
+    for (Operation *user : value.getUsers())
+      if (isa<graph::ReshapeOp, linalg::GenericOp>(user) &&
+          user->getBlock() == group->getBlock() &&
+          user->isBeforeInBlock(group) && !llvm::is_contained(before, user)) {
+        before.push_back(user);
+        for (Value r : user->getResults())
+          collect(r);
       }
   };
   for (Value value : yielded)
-    moveViews(value);
+    collect(value);
+  llvm::sort(before, [](Operation *a, Operation *b) {
+    return a->isBeforeInBlock(b);
+  });
+  Operation *last = group;
+  for (Operation *op : before) {
+    op->moveAfter(last);
+    last = op;
+  }
   for (auto [value, result] : llvm::zip(yielded, group.getResults()))
     value.replaceUsesWithIf(result, [&](OpOperand &use) {
       return !group->isAncestor(use.getOwner());

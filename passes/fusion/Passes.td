@@ -104,6 +104,11 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     when every such reader comes later (views of it move after the group),
     and the group yields it. Working from the last kernel up, the group's
     main kernel is the last reader its statistics' other readers follow.
+    A row reduction over the same loop nest that reads the group's stages
+    at the row and a full-size input of the main kernel's (the
+    cross-entropy's per-row loss beside its gradient) joins as one more
+    stage, yielded, so that the input is read once; kernels reading it
+    before the group (the sum of the per-row losses) move after it.
     Not grouped: fewer than 32 rows longer than 1024 points (a few blocks
     would leave most of a GPU idle), statistics read other than at the row.
 

@@ -209,3 +209,32 @@ func.func @chan_variance(%x: tensor<128x64x32x32xf32>) -> (tensor<1x64x1x1xf32>,
   %v = kiln.reduce_mean %q {axes = array<i64: 0, 2, 3>, keepdims = true} : (tensor<128x64x32x32xf32>) -> tensor<1x64x1x1xf32>
   return %m, %v : tensor<1x64x1x1xf32>, tensor<1x64x1x1xf32>
 }
+
+// -----
+
+// A row reduction that reads a later row kernel's statistics at the row and
+// its input (the cross-entropy's per-row loss beside its gradient, both from
+// the logits' maximum and sum of exponentials) joins that kernel as one more
+// stage, so the logits are read by one kernel; the sum of the per-row losses
+// moves after it.
+// CHECK-LABEL: func.func @loss_beside_gradient
+// CHECK: %[[R:.*]]:2 = kiln.row_kernel rows 1 {
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: math.log
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]
+// CHECK: kiln.yield
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction"]{{.*}}ins(%[[R]]#1 :
+// CHECK-NOT: linalg.generic
+func.func @loss_beside_gradient(%x: tensor<64x512xf32>) -> (tensor<f32>, tensor<64x512xf32>) {
+  %m = kiln.reduce_max %x {axes = array<i64: 1>, keepdims = true} : (tensor<64x512xf32>) -> tensor<64x1xf32>
+  %d = kiln.sub %x, %m : (tensor<64x512xf32>, tensor<64x1xf32>) -> tensor<64x512xf32>
+  %e = kiln.exp %d : (tensor<64x512xf32>) -> tensor<64x512xf32>
+  %s = kiln.reduce_sum %e {axes = array<i64: 1>, keepdims = true} : (tensor<64x512xf32>) -> tensor<64x1xf32>
+  %l = kiln.log %s : (tensor<64x1xf32>) -> tensor<64x1xf32>
+  %ls = kiln.sub %d, %l : (tensor<64x512xf32>, tensor<64x1xf32>) -> tensor<64x512xf32>
+  %row = kiln.reduce_sum %ls {axes = array<i64: 1>, keepdims = false} : (tensor<64x512xf32>) -> tensor<64xf32>
+  %loss = kiln.reduce_sum %row {axes = array<i64: 0>, keepdims = false} : (tensor<64xf32>) -> tensor<f32>
+  %p = kiln.div %e, %s : (tensor<64x512xf32>, tensor<64x1xf32>) -> tensor<64x512xf32>
+  return %loss, %p : tensor<f32>, tensor<64x512xf32>
+}

@@ -595,6 +595,20 @@ bool shouldFuse(OpOperand &operand) {
         !consumer.getMatchingIndexingMap(&operand).isIdentity() ||
         producer.getNumDpsInits() + consumer.getNumDpsInits() > kMaxOutputs)
       return false;
+    // Not when the consumer's one reader is a reduction reading it point
+    // for point: the consumer fuses into that reduction (which a kernel
+    // with an extra output cannot), reading the producer's value written
+    // once anyway, instead of writing its own result to be read back
+    // (BatchNorm's backward: the masked gradient, read by several kernels,
+    // times the normalized input, summed for the weight's gradient).
+    if (consumer->getNumResults() == 1 && consumer->hasOneUse()) {
+      OpOperand &use = *consumer->getUses().begin();
+      auto reader = dyn_cast<linalg::GenericOp>(use.getOwner());
+      if (reader && reader->getBlock() == consumer->getBlock() &&
+          reader.getNumParallelLoops() != reader.getNumLoops() &&
+          reader.isDpsInput(&use) && readsOnce(reader, &use))
+        return false;
+    }
     for (Operation *user : producer->getUsers())
       if (user != consumer &&
           (user->getBlock() != consumer->getBlock() ||

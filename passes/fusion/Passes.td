@@ -19,6 +19,12 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     value one consumer reads twice is one operand (duplicates are merged,
     and results nobody reads are dropped), so it is computed once.
 
+    A producer read by other kernels too is not made an extra output of a
+    consumer whose one reader is a reduction reading it point for point:
+    that consumer fuses into the reduction instead, which reads the
+    producer's value (written once either way) rather than the consumer's
+    result written and read back.
+
     Recomputed instead of written: a small scalar kernel (no loops, at most
     8 body ops: a learning rate times a weight decay, a bias correction) is
     copied into every consumer, broadcast or not; a cheap elementwise kernel

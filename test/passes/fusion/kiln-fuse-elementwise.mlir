@@ -346,3 +346,26 @@ func.func @gathered_producer_kept(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>) -> (
   %1 = kiln.concat %0, %y {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x16xf32>
   return %1, %0 : tensor<4x16xf32>, tensor<4x8xf32>
 }
+
+// -----
+
+// A value read by several kernels is not made an extra output of a reader
+// whose own one reader is a reduction (that reader would then be written and
+// read back): the reader fuses into the reduction, which reads the value,
+// written once as it would be anyway.
+// CHECK-LABEL: func.func @kept_apart_for_reduction
+// CHECK: %[[P:.*]] = linalg.generic {{.*}}ins(%arg0, %arg1, %arg2 :
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]} ins(%[[P]], %arg3 :
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}}ins(%[[P]] :
+// CHECK: math.exp
+// CHECK-NOT: linalg.generic
+func.func @kept_apart_for_reduction(%a: tensor<4x8xf32>, %b: tensor<4x8xf32>, %w: tensor<4x8xf32>, %x: tensor<4x8xf32>) -> (tensor<4xf32>, tensor<4x8xf32>) {
+  %s0 = kiln.add %a, %b : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %p = kiln.mul %s0, %w : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %c = kiln.mul %p, %x : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %s = kiln.reduce_sum %c {axes = array<i64: 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xf32>
+  %e = kiln.exp %p : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %s, %e : tensor<4xf32>, tensor<4x8xf32>
+}

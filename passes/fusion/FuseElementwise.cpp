@@ -200,6 +200,11 @@ bool isRecomputableByTraffic(linalg::GenericOp op) {
       op.getNumParallelLoops() != op.getNumLoops() ||
       op.getBody()->getOperations().size() > kMaxRecomputedTrafficOps + 1)
     return false;
+  // A gather reads what its indices say, not its whole input: no count.
+  bool gathers = false;
+  op.getBody()->walk([&](tensor::ExtractOp) { gathers = true; });
+  if (gathers)
+    return false;
   int64_t in = 0, out = 0, readBack = 0;
   for (OpOperand *operand : op.getDpsInputOperands()) {
     if (op.getMatchingBlockArgument(operand).use_empty())

@@ -369,3 +369,22 @@ func.func @kept_apart_for_reduction(%a: tensor<4x8xf32>, %b: tensor<4x8xf32>, %w
   %e = kiln.exp %p : (tensor<4x8xf32>) -> tensor<4x8xf32>
   return %s, %e : tensor<4xf32>, tensor<4x8xf32>
 }
+
+// -----
+
+// A kernel that gathers (an embedding lookup plus a position's) is not
+// recomputed by each of its readers for fewer bytes: what a gather reads is
+// up to its indices, so the byte count does not hold. It is written once.
+// CHECK-LABEL: func.func @gather_not_recomputed
+// CHECK: %[[E:.*]] = linalg.generic
+// CHECK: tensor.extract
+// CHECK: linalg.generic {{.*}}ins(%[[E]] :
+// CHECK: linalg.generic {{.*}}ins(%[[E]] :
+// CHECK-NOT: tensor.extract
+func.func @gather_not_recomputed(%t: tensor<64x32xf32>, %ids: tensor<4x16xi64>, %p: tensor<4x16x32xf32>) -> (tensor<4x16xf32>, tensor<4x16x32xf32>) {
+  %0 = kiln.gather %t, %ids : (tensor<64x32xf32>, tensor<4x16xi64>) -> tensor<4x16x32xf32>
+  %1 = kiln.add %0, %p : (tensor<4x16x32xf32>, tensor<4x16x32xf32>) -> tensor<4x16x32xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 2>, keepdims = false} : (tensor<4x16x32xf32>) -> tensor<4x16xf32>
+  %3 = kiln.exp %1 : (tensor<4x16x32xf32>) -> tensor<4x16x32xf32>
+  return %2, %3 : tensor<4x16xf32>, tensor<4x16x32xf32>
+}

@@ -22,6 +22,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <cmath>
 #include <cstdlib>
 #include <dlfcn.h>
@@ -125,6 +127,22 @@ INSTANTIATE_TEST_SUITE_P(
       return info.param.label();
     });
 
+/// Runs kernel `k` by the CPU interpreter and by its printed CUDA form
+/// compiled for the host (in a directory named after `name`, `grid`
+/// blocks), on the arguments `args(0)` and `args(1)` give.
+void runBothWays(const rt::Kernel &k, const std::string &name, int64_t grid,
+                 const std::function<std::vector<void *>(int)> &args) {
+  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+  std::string dir = testing::TempDir() + "/kiln-cuda-" + name;
+  std::filesystem::create_directories(dir);
+  std::string error;
+  LaunchFn launch = buildHostModule({k}, dir, error);
+  ASSERT_TRUE(launch) << error;
+  std::vector<void *> cpu = args(0), emulated = args(1);
+  ASSERT_TRUE(rt::cpu::runKernel(k, cpu).ok());
+  launch(0, emulated.data(), grid);
+}
+
 /// A block reduction (a block of threads per parallel point, a tree in
 /// shared memory), as the compiler chooses for few points with long
 /// reductions, and a warp reduction (a warp per point, shuffles): their
@@ -145,28 +163,18 @@ TEST(CudaEmulationKernels, BlockAndWarpReductionsMatchTheInterpreter) {
     k.blockThreads = how == rt::Kernel::Reduce::Block && ++blocks == 2
                          ? rt::kLongBlockThreads
                          : rt::kBlockReduceThreads;
-    ASSERT_TRUE(k.verify().ok()) << k.verify().message();
-
-    std::string dir =
-        testing::TempDir() + "/kiln-cuda-block" + std::to_string(int(how)) +
-        "-" + std::to_string(k.blockThreads);
-    std::filesystem::create_directories(dir);
-    std::string error;
-    LaunchFn launch = buildHostModule({k}, dir, error);
-    ASSERT_TRUE(launch) << error;
     std::vector<float> in(3 * 1500), sum[2], max[2];
     for (size_t i = 0; i < in.size(); ++i)
       in[i] = float(std::sin(0.37 * double(i))) * 3.0f;
-    for (int emulated = 0; emulated < 2; ++emulated) {
-      sum[emulated].assign(3, -1);
-      max[emulated].assign(3, -1);
-      std::vector<void *> args = {in.data(), sum[emulated].data(),
-                                  max[emulated].data()};
-      if (emulated)
-        launch(0, args.data(), 3);
-      else
-        ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
-    }
+    runBothWays(k,
+                "block" + std::to_string(int(how)) + "-" +
+                    std::to_string(k.blockThreads),
+                3, [&](int which) {
+                  sum[which].assign(3, -1);
+                  max[which].assign(3, -1);
+                  return std::vector<void *>{in.data(), sum[which].data(),
+                                             max[which].data()};
+                });
     for (int p = 0; p < 3; ++p) {
       EXPECT_NEAR(sum[1][p], sum[0][p], 1e-4) << p;
       EXPECT_EQ(max[1][p], max[0][p]) << p;
@@ -184,25 +192,15 @@ TEST(CudaEmulationKernels, ColumnReductionMatchesTheInterpreter) {
   rt::Kernel k = kiln::test::columnReduction(
       "column_sum_max", R, C, {rt::Combine::Sum, rt::Combine::Max});
   k.reduce = rt::Kernel::Reduce::Columns;
-  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
-  std::string dir = testing::TempDir() + "/kiln-cuda-columns";
-  std::filesystem::create_directories(dir);
-  std::string error;
-  LaunchFn launch = buildHostModule({k}, dir, error);
-  ASSERT_TRUE(launch) << error;
   std::vector<float> in(R * C), sum[2], max[2];
   for (size_t i = 0; i < in.size(); ++i)
     in[i] = float(std::sin(0.53 * double(i))) * 2.0f;
-  for (int emulated = 0; emulated < 2; ++emulated) {
-    sum[emulated].assign(C, -1);
-    max[emulated].assign(C, -1);
-    std::vector<void *> args = {in.data(), sum[emulated].data(),
-                                max[emulated].data()};
-    if (emulated)
-      launch(0, args.data(), 0);
-    else
-      ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
-  }
+  runBothWays(k, "columns", 0, [&](int which) {
+    sum[which].assign(C, -1);
+    max[which].assign(C, -1);
+    return std::vector<void *>{in.data(), sum[which].data(),
+                               max[which].data()};
+  });
   for (int64_t c = 0; c < C; ++c) {
     double expected = 0;
     for (int64_t r = 0; r < R; ++r)
@@ -236,25 +234,15 @@ TEST(CudaEmulationKernels, ColumnReductionReadingRowValuesMatchesTheInterpreter)
   k.body.push_back(scale);
   k.body.push_back(mul);
   k.outputs[0].value = 2;
-  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
-  std::string dir = testing::TempDir() + "/kiln-cuda-columns-rows";
-  std::filesystem::create_directories(dir);
-  std::string error;
-  LaunchFn launch = buildHostModule({k}, dir, error);
-  ASSERT_TRUE(launch) << error;
   std::vector<float> x(R * C), scales(R), sum[2];
   for (size_t i = 0; i < x.size(); ++i)
     x[i] = float(std::sin(0.37 * double(i)));
   for (int64_t r = 0; r < R; ++r)
     scales[size_t(r)] = 0.5f + float(r % 7);
-  for (int emulated = 0; emulated < 2; ++emulated) {
-    sum[emulated].assign(C, -1);
-    std::vector<void *> args = {x.data(), sum[emulated].data(), scales.data()};
-    if (emulated)
-      launch(0, args.data(), 0);
-    else
-      ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
-  }
+  runBothWays(k, "columns-rows", 0, [&](int which) {
+    sum[which].assign(C, -1);
+    return std::vector<void *>{x.data(), sum[which].data(), scales.data()};
+  });
   for (int64_t c = 0; c < C; ++c) {
     double expected = 0;
     for (int64_t r = 0; r < R; ++r)

@@ -11,14 +11,8 @@
 // these sizes are chosen to be.
 //
 //===----------------------------------------------------------------------===//
-#include "codegen/ProgramEmitter.h"
-#include "compiler/Pipeline.h"
-#include "compiler/Registration.h"
 #include "runtime/src/session.h"
-
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
+#include "test/unit/CompileIr.h"
 
 #include <gtest/gtest.h>
 
@@ -32,21 +26,7 @@ namespace rt = kiln::runtime;
 
 /// `ir` (a func.func @forward) compiled with or without fusion.
 kiln::codegen::EmittedProgram compile(const std::string &ir, bool fuse) {
-  DialectRegistry registry;
-  kiln::registerAllDialects(registry);
-  MLIRContext context(registry);
-  OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>("module {\n" + ir + "\n}", &context);
-  EXPECT_TRUE(module);
-  PassManager pm(&context, ModuleOp::getOperationName());
-  kiln::buildGraphPipeline(pm);
-  kiln::PipelineOptions options;
-  options.fuse = fuse;
-  kiln::buildKernelPipeline(pm, options);
-  EXPECT_TRUE(succeeded(pm.run(*module)));
-  auto emitted = kiln::codegen::emitModule(*module, {});
-  EXPECT_TRUE(succeeded(emitted));
-  return std::move(*emitted);
+  return kiln::test::compileIr(ir, fuse);
 }
 
 /// Runs @forward of `program` on the CPU with `inputs` (F32); its outputs

@@ -7,14 +7,8 @@
 // with another body, stays a launch of its own.
 //
 //===----------------------------------------------------------------------===//
-#include "codegen/ProgramEmitter.h"
-#include "compiler/Pipeline.h"
-#include "compiler/Registration.h"
 #include "runtime/src/session.h"
-
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
+#include "test/unit/CompileIr.h"
 
 #include <gtest/gtest.h>
 
@@ -28,25 +22,14 @@ namespace rt = kiln::runtime;
 /// `ir` (a func.func @forward) lowered one kernel per op and emitted.
 rt::Program emit(const std::string &ir, bool multiTensor,
                  std::vector<uint8_t> *init = nullptr) {
-  DialectRegistry registry;
-  kiln::registerAllDialects(registry);
-  MLIRContext context(registry);
-  OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>("module {\n" + ir + "\n}", &context);
-  EXPECT_TRUE(module);
-  PassManager pm(&context, ModuleOp::getOperationName());
-  kiln::buildGraphPipeline(pm);
-  kiln::PipelineOptions options;
-  options.fuse = false; // One kernel per op: the emitter alone merges.
-  kiln::buildKernelPipeline(pm, options);
-  EXPECT_TRUE(succeeded(pm.run(*module)));
   kiln::codegen::EmitOptions emitOptions;
   emitOptions.multiTensor = multiTensor;
-  auto emitted = kiln::codegen::emitModule(*module, emitOptions);
-  EXPECT_TRUE(succeeded(emitted));
+  // One kernel per op: the emitter alone merges.
+  kiln::codegen::EmittedProgram emitted =
+      kiln::test::compileIr(ir, false, emitOptions);
   if (init)
-    *init = emitted->init;
-  return std::move(emitted->program);
+    *init = emitted.init;
+  return std::move(emitted.program);
 }
 
 int launches(const rt::Program &p) {

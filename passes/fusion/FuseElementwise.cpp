@@ -14,6 +14,8 @@
 #include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <cmath>
+
 #define DEBUG_TYPE "kiln-fuse-elementwise"
 
 namespace kiln::fusion {
@@ -474,7 +476,8 @@ linalg::GenericOp gatheredProducer(Value v,
   while (auto reshape = v.getDefiningOp<graph::ReshapeOp>()) {
     auto from = dyn_cast<RankedTensorType>(reshape.getInput().getType());
     auto to = dyn_cast<RankedTensorType>(reshape.getType());
-    if (!from || !to || !from.hasStaticShape() || !to.hasStaticShape())
+    if (!from || !to || !from.hasStaticShape() || !to.hasStaticShape() ||
+        from.getNumElements() == 0)
       return nullptr;
     views.push_back(reshape);
     v = reshape.getInput();
@@ -632,6 +635,7 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
       if (!shouldFuse(*operand))
         continue;
       Operation *producer = operand->get().getDefiningOp();
+      Operation *original = nullptr; // Where a copy came from.
       // A recomputed value read elsewhere too: this consumer gets its own
       // copy to fuse; the others keep the original.
       if (isRecomputed(cast<linalg::GenericOp>(producer)) &&
@@ -646,6 +650,7 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
             if (o.get().getDefiningOp() == producer)
               o.set(copy->getResult(cast<OpResult>(o.get()).getResultNumber()));
         });
+        original = producer;
         producer = copy;
         rewriter.setInsertionPoint(consumer); // Where the fused op goes.
       }
@@ -657,8 +662,20 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
               : rewriter.getFusedLoc({producer->getLoc(), consumer.getLoc()});
       FailureOr<linalg::ElementwiseOpFusionResult> fused =
           linalg::fuseElementwiseOps(rewriter, operand);
-      if (failed(fused))
+      if (failed(fused)) {
+        // Not fused after all: the consumer reads the original again (a
+        // pattern that fails leaves the IR as it found it).
+        if (original) {
+          rewriter.modifyOpInPlace(consumer, [&] {
+            for (OpOperand &o : consumer->getOpOperands())
+              if (o.get().getDefiningOp() == producer)
+                o.set(original->getResult(
+                    cast<OpResult>(o.get()).getResultNumber()));
+          });
+          rewriter.eraseOp(producer);
+        }
         continue;
+      }
       fused->fusedOp->setLoc(loc);
       for (auto [original, replacement] : fused->replacements)
         rewriter.replaceAllUsesExcept(original, replacement, fused->fusedOp);
@@ -809,6 +826,14 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   a.erase();
 }
 
+/// The float constant `v` is, if it is one.
+std::optional<double> floatConstant(Value v) {
+  FloatAttr attr;
+  if (v && matchPattern(v, m_Constant(&attr)))
+    return attr.getValueAsDouble();
+  return std::nullopt;
+}
+
 /// A reduction that splitLongReduction made into two: the partial
 /// reduction and the reduction of its results.
 struct SplitReduction {
@@ -872,21 +897,40 @@ bool splitLongReduction(linalg::GenericOp op,
   if (rows < kSplitMinRows)
     return false;
   // Each output: written through a projection onto parallel loops, its
-  // yield a binary combine with the accumulator, starting from a fill.
+  // yield a binary combine with the accumulator, starting from a fill (the
+  // combine's identity where it is not idempotent: each partial starts from
+  // it), and what it combines reads no accumulator.
   Block *body = op.getBody();
   auto yield = cast<linalg::YieldOp>(body->getTerminator());
   SmallVector<Operation *> combines;
+  SmallVector<Value> accumulators;
+  for (OpOperand &init : op.getDpsInitsMutable())
+    accumulators.push_back(op.getMatchingBlockArgument(&init));
+  std::function<bool(Value)> readsAccumulator = [&](Value v) {
+    if (llvm::is_contained(accumulators, v))
+      return true;
+    Operation *def = v.getDefiningOp();
+    return def && def->getBlock() == body &&
+           llvm::any_of(def->getOperands(), readsAccumulator);
+  };
   for (auto [o, init] : llvm::enumerate(op.getDpsInitsMutable())) {
     AffineMap map = op.getMatchingIndexingMap(&init);
-    if (!map.isProjectedPermutation() ||
-        !init.get().getDefiningOp<linalg::FillOp>())
+    auto fill = init.get().getDefiningOp<linalg::FillOp>();
+    if (!map.isProjectedPermutation() || !fill)
       return false;
     Value acc = op.getMatchingBlockArgument(&init);
     Operation *c = yield.getOperand(o).getDefiningOp();
     if (!c || c->getBlock() != body || c->getNumOperands() != 2 ||
         (c->getOperand(0) != acc && c->getOperand(1) != acc) ||
         !isa<arith::AddFOp, arith::MaximumFOp, arith::MinimumFOp,
-             arith::MulFOp>(c))
+             arith::MulFOp>(c) ||
+        readsAccumulator(c->getOperand(0) == acc ? c->getOperand(1)
+                                                 : c->getOperand(0)))
+      return false;
+    std::optional<double> start = floatConstant(fill.getInputs()[0]);
+    if (isa<arith::AddFOp>(c) && start != std::optional<double>(0.0))
+      return false;
+    if (isa<arith::MulFOp>(c) && start != std::optional<double>(1.0))
       return false;
     combines.push_back(c);
   }
@@ -1001,14 +1045,6 @@ void moveWithReaders(Operation *op, Operation *dest) {
   }
 }
 
-/// The float constant `v` is, if it is one.
-std::optional<double> floatConstant(Value v) {
-  FloatAttr attr;
-  if (v && matchPattern(v, m_Constant(&attr)))
-    return attr.getValueAsDouble();
-  return std::nullopt;
-}
-
 /// A split variance (a partial sum of squared deviations from the mean of
 /// all points, the mean a split sum's result over its point count: the
 /// two-pass variance of BatchNorm) as Chan et al.'s parallel form: each
@@ -1059,7 +1095,7 @@ bool chanVariance(SplitReduction var, SplitReduction sum) {
       return {d.getLhs(), floatConstant(d.getRhs())};
     if (auto m = v.getDefiningOp<arith::MulFOp>())
       if (std::optional<double> r = floatConstant(m.getRhs()); r && *r != 0)
-        return {m.getLhs(), 1.0 / *r};
+        return {m.getLhs(), std::round(1.0 / *r)}; // 1 / K rounded to f32
     return {Value(), std::nullopt};
   };
   Operation *inBody = nullptr; // The body's M / K (form A), else none.
@@ -1083,6 +1119,12 @@ bool chanVariance(SplitReduction var, SplitReduction sum) {
   OpOperand *mIn = p2.getDpsInputOperand(meanArg.getArgNumber());
   if (xIn1->get() != xIn2->get() ||
       p1.getMatchingIndexingMap(xIn1) != p2.getMatchingIndexingMap(xIn2))
+    return false;
+  // The mean is read at the variance's own point (what its outer reduction
+  // writes, seen from p2's loops), not elsewhere (a transposed read).
+  AffineMap atPoint = var.outer.getIndexingMapsArray().back().compose(
+      p2.getIndexingMapsArray().back());
+  if (p2.getMatchingIndexingMap(mIn) != atPoint)
     return false;
   if (!inBody) {
     // Form B: the mean from an elementwise kernel M / K, read as M is.
@@ -1112,7 +1154,8 @@ bool chanVariance(SplitReduction var, SplitReduction sum) {
     if (it == utils::IteratorType::reduction)
       whole *= r;
   whole *= part;
-  if (*count != double(whole) || var.outer.getMatchingIndexingMap(
+  if (std::fabs(*count - double(whole)) > 1e-6 * double(whole) ||
+      var.outer.getMatchingIndexingMap(
                                      var.outer.getDpsInputOperand(0)) !=
                                      m.getMatchingIndexingMap(
                                          m.getDpsInputOperand(0)) ||
@@ -1220,13 +1263,35 @@ bool readAfter(linalg::GenericOp main, Operation *user) {
 /// runs where `main` is: a kernel or a view whose readers all come after
 /// `main` or can move too (a loss's sum over the rows of per-row losses that
 /// a later row kernel computes as a stage).
-bool movableAfter(linalg::GenericOp main, Operation *op) {
+/// Not a member of the group (`main`, `group`), nor read by one: those
+/// stay before what moves.
+bool movableAfter(linalg::GenericOp main, ArrayRef<linalg::GenericOp> group,
+                  Operation *op) {
   if (op->getBlock() != main->getBlock() || !op->isBeforeInBlock(main) ||
       !isa<linalg::GenericOp, graph::ReshapeOp>(op))
     return false;
+  for (Operation *user : op->getUsers())
+    if (user == main.getOperation() ||
+        llvm::is_contained(group, dyn_cast<linalg::GenericOp>(user)))
+      return false;
   return llvm::all_of(op->getUsers(), [&](Operation *user) {
-    return readAfter(main, user) || movableAfter(main, user);
+    return readAfter(main, user) || movableAfter(main, group, user);
   });
+}
+
+/// Whether every result of `group` (stages of `main`) read outside the
+/// group is read after `main`, or by what can move after it.
+bool outsideReadersFollow(linalg::GenericOp main,
+                          ArrayRef<linalg::GenericOp> group) {
+  for (linalg::GenericOp p : group)
+    for (Operation *user : p->getUsers()) {
+      auto u = dyn_cast<linalg::GenericOp>(user);
+      if (u == main || llvm::is_contained(group, u))
+        continue;
+      if (!readAfter(main, user) && !movableAfter(main, group, user))
+        return false;
+    }
+  return true;
 }
 
 /// Whether `a` and `b` read one tensor of `a`'s full loop size.
@@ -1243,7 +1308,7 @@ bool shareFullInput(linalg::GenericOp a, linalg::GenericOp b) {
 /// stage) reads at the row, in block order, whose results no kernel outside
 /// the group reads before `main` (the group runs where `main` is).
 SmallVector<linalg::GenericOp> rowStages(linalg::GenericOp main,
-                                         unsigned rows) {
+                                         unsigned rows, bool coStages = true) {
   SmallVector<linalg::GenericOp> stages, work{main};
   SmallVector<int64_t> ranges = kernelRanges(main);
   while (!work.empty()) {
@@ -1262,7 +1327,7 @@ SmallVector<linalg::GenericOp> rowStages(linalg::GenericOp main,
   // stages at the row and a full-size input of main's (the cross-entropy's
   // per-row loss beside its gradient, both from the logits' maximum and sum
   // of exponentials): they join as stages, so the input is read once.
-  for (size_t i = 0; i < stages.size(); ++i)
+  for (size_t i = 0; coStages && i < stages.size(); ++i)
     for (Operation *user : stages[i]->getUsers()) {
       auto u = dyn_cast<linalg::GenericOp>(user);
       if (!u || u == main || llvm::is_contained(stages, u) ||
@@ -1289,7 +1354,8 @@ SmallVector<linalg::GenericOp> rowStages(linalg::GenericOp main,
         bool inGroup = user && (user == main || llvm::is_contained(stages, user));
         if (inGroup ? !readsAtRow(user, &use, rows)
                     : !readAfter(main, use.getOwner()) &&
-                          !movableAfter(main, use.getOwner()))
+                          (!coStages ||
+                           !movableAfter(main, stages, use.getOwner())))
           ok = false;
       }
       if (!ok) {
@@ -1325,6 +1391,10 @@ SmallVector<linalg::GenericOp> rowStages(linalg::GenericOp main,
   llvm::sort(reachable, [](linalg::GenericOp a, linalg::GenericOp b) {
     return a->isBeforeInBlock(b);
   });
+  // What moves after the group must not be read inside it (with co-stages
+  // dropped, judged on the final group): else the group without them.
+  if (coStages && !outsideReadersFollow(main, reachable))
+    return rowStages(main, rows, false);
   return reachable;
 }
 

@@ -204,6 +204,10 @@ const cu::DriverApi &fakeDriver() {
     a.moduleLoadData = [](cu::CUmodule *m, const void *image) -> CUresult {
       if (image)
         gpu.loaded.push_back(std::string(static_cast<const char *>(image), 4));
+      // An image starting with 'X' stands for code this driver cannot load
+      // (PTX of a newer CUDA).
+      if (image && *static_cast<const char *>(image) == 'X')
+        return kInvalid;
       *m = reinterpret_cast<cu::CUmodule>(const_cast<void *>(image));
       return image ? 0 : kInvalid;
     };
@@ -1485,6 +1489,16 @@ TEST_F(FakeGpuTest, GpusNewerThanNvrtcGetPtx) {
     ASSERT_TRUE(opened.ok()) << opened.toString();
     ASSERT_FALSE(gpu.loaded.empty());
     EXPECT_EQ(gpu.loaded[0], std::string("P90", 4));
+  }
+  // Artifact PTX the driver refuses (a newer CUDA's): NVRTC's instead.
+  {
+    std::unique_ptr<rt::Session> session;
+    rt::Status opened = openOnFakeGpu(program, dir, session, 20, 0,
+                                      {{"compute_90", {'X', '9', '0', 0}}});
+    ASSERT_TRUE(opened.ok()) << opened.toString();
+    ASSERT_GE(gpu.loaded.size(), 2u);
+    EXPECT_EQ(gpu.loaded[0], std::string("X90", 4));
+    EXPECT_EQ(gpu.loaded[1], "//\n/");
   }
   // An exact cubin wins over PTX.
   {

@@ -157,6 +157,29 @@ func.func @forward(%x: tensor<32x4x32x32xf32> {kiln.name = "x"}) -> (tensor<32x4
   expectClose(run(std::move(fused), {x}), run(std::move(unfused), {x}), 1e-6);
 }
 
+/// Squared deviations from another point's mean (the mean transposed) are
+/// no variance: split, they stay a plain split (Chan's form would take
+/// each point's own mean).
+TEST(FusedNumerics, SplitDeviationsFromAnotherMeanEqualUnsplitOnes) {
+  const std::string ir = R"mlir(
+func.func @forward(%x: tensor<4x4x64x1024xf32> {kiln.name = "x"}) -> tensor<4x4x1x1xf32> {
+  %m = kiln.reduce_mean %x {axes = array<i64: 2, 3>, keepdims = true} : (tensor<4x4x64x1024xf32>) -> tensor<4x4x1x1xf32>
+  %t = kiln.transpose %m {perm = array<i64: 1, 0, 2, 3>} : (tensor<4x4x1x1xf32>) -> tensor<4x4x1x1xf32>
+  %d = kiln.sub %x, %t : (tensor<4x4x64x1024xf32>, tensor<4x4x1x1xf32>) -> tensor<4x4x64x1024xf32>
+  %q = kiln.mul %d, %d : (tensor<4x4x64x1024xf32>, tensor<4x4x64x1024xf32>) -> tensor<4x4x64x1024xf32>
+  %v = kiln.reduce_mean %q {axes = array<i64: 2, 3>, keepdims = true} : (tensor<4x4x64x1024xf32>) -> tensor<4x4x1x1xf32>
+  return %v : tensor<4x4x1x1xf32>
+}
+)mlir";
+  kiln::codegen::EmittedProgram fused = compile(ir, true);
+  kiln::codegen::EmittedProgram unfused = compile(ir, false);
+  // Means that differ from point to point, so that the wrong one shows.
+  std::vector<float> x = randomValues(4 * 4 * 64 * 1024, 0.0f, 5);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] += float(i / (64 * 1024));
+  expectClose(run(std::move(fused), {x}), run(std::move(unfused), {x}), 1e-6);
+}
+
 /// A concat of heads transposed back and scaled (attention's dq and dk into
 /// the projection's gradient): the concat computes them itself.
 TEST(FusedNumerics, GatheredProducersEqualWrittenOnes) {

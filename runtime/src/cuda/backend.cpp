@@ -446,15 +446,25 @@ Status CudaBackend::loadModule(
         from = "the artifact's PTX for " + arch;
       }
   }
+  // Artifact PTX newer than this driver reads falls back to NVRTC.
+  std::string ptxFailure;
+  if (best >= 0) {
+    if (cu_.moduleLoadData(&module, precompiled->data()) == CUDA_SUCCESS)
+      return Status();
+    ptxFailure = "the driver cannot load " + from + "; ";
+    precompiled = nullptr;
+  }
   std::vector<uint8_t> cubin;
   if (!precompiled) {
     Nvrtc *nvrtc = nullptr;
     if (Status s = Nvrtc::get(nvrtc); !s.ok())
-      return Status(s.code(), "the artifact has no cubin for this GPU (" +
+      return Status(s.code(), ptxFailure +
+                                  "the artifact has no cubin for this GPU (" +
                                   arch_ + ") and " + std::string(s.message()));
     std::string target;
     if (Status s = nvrtc->target(arch_, target); !s.ok())
-      return Status(s.code(), "the artifact has no cubin for this GPU (" +
+      return Status(s.code(), ptxFailure +
+                                  "the artifact has no cubin for this GPU (" +
                                   arch_ + ") and " + std::string(s.message()));
     if (target != arch_) {
       static std::once_flag said;

@@ -38,7 +38,7 @@ int architectureNumber(const std::string &arch) {
                   : arch.rfind("compute_", 0) == 0 ? 8
                                                    : std::string::npos;
   if (digits == std::string::npos || arch.size() == digits ||
-      arch.size() > digits + 4)
+      arch.size() > digits + 4 || arch[digits] == '0')
     return -1;
   int n = 0;
   for (char c : arch.substr(digits)) {

@@ -238,3 +238,74 @@ func.func @loss_beside_gradient(%x: tensor<64x512xf32>) -> (tensor<f32>, tensor<
   %p = kiln.div %e, %s : (tensor<64x512xf32>, tensor<64x1xf32>) -> tensor<64x512xf32>
   return %loss, %p : tensor<f32>, tensor<64x512xf32>
 }
+
+// -----
+
+// Not when the row reduction reads a kernel that would have to move after
+// the group (the log of the sum, written because it is returned too): the
+// group stays without it, and the IR valid.
+// CHECK-LABEL: func.func @loss_beside_gradient_log_returned
+// CHECK: kiln.row_kernel rows 1 {
+// CHECK: math.log
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: return
+func.func @loss_beside_gradient_log_returned(%x: tensor<64x512xf32>) -> (tensor<f32>, tensor<64x512xf32>, tensor<64x1xf32>) {
+  %m = kiln.reduce_max %x {axes = array<i64: 1>, keepdims = true} : (tensor<64x512xf32>) -> tensor<64x1xf32>
+  %d = kiln.sub %x, %m : (tensor<64x512xf32>, tensor<64x1xf32>) -> tensor<64x512xf32>
+  %e = kiln.exp %d : (tensor<64x512xf32>) -> tensor<64x512xf32>
+  %s = kiln.reduce_sum %e {axes = array<i64: 1>, keepdims = true} : (tensor<64x512xf32>) -> tensor<64x1xf32>
+  %l = kiln.log %s : (tensor<64x1xf32>) -> tensor<64x1xf32>
+  %ls = kiln.sub %d, %l : (tensor<64x512xf32>, tensor<64x1xf32>) -> tensor<64x512xf32>
+  %row = kiln.reduce_sum %ls {axes = array<i64: 1>, keepdims = false} : (tensor<64x512xf32>) -> tensor<64xf32>
+  %loss = kiln.reduce_sum %row {axes = array<i64: 0>, keepdims = false} : (tensor<64xf32>) -> tensor<f32>
+  %p = kiln.div %e, %s : (tensor<64x512xf32>, tensor<64x1xf32>) -> tensor<64x512xf32>
+  return %loss, %p, %l : tensor<f32>, tensor<64x512xf32>, tensor<64x1xf32>
+}
+
+// -----
+
+// Not split: a reduction whose summand reads another output's accumulator
+// (an online softmax's sum of exp(x - running max)): the partial sums
+// would each use their own part's maximum.
+// CHECK-LABEL: func.func @unsplittable_running_max
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "reduction"]
+// CHECK-NOT: linalg.generic
+#x3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#row3 = affine_map<(d0, d1, d2) -> (d0)>
+func.func @unsplittable_running_max(%x: tensor<4x64x256xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %lowest = arith.constant 0xFF800000 : f32
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4xf32>
+  %m0 = linalg.fill ins(%lowest : f32) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  %s0 = linalg.fill ins(%zero : f32) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  %r:2 = linalg.generic {indexing_maps = [#x3, #row3, #row3], iterator_types = ["parallel", "reduction", "reduction"]} ins(%x : tensor<4x64x256xf32>) outs(%m0, %s0 : tensor<4xf32>, tensor<4xf32>) {
+  ^bb0(%in: f32, %m: f32, %s: f32):
+    %mx = arith.maximumf %m, %in : f32
+    %d = arith.subf %in, %m : f32
+    %p = math.exp %d : f32
+    %t = arith.addf %s, %p : f32
+    linalg.yield %mx, %t : f32, f32
+  } -> (tensor<4xf32>, tensor<4xf32>)
+  return %r#0, %r#1 : tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// Not split: a sum that starts from 1, not 0 (each partial would start
+// from it again).
+// CHECK-LABEL: func.func @unsplittable_start
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "reduction"]
+// CHECK-NOT: linalg.generic
+#y3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#yrow = affine_map<(d0, d1, d2) -> (d0)>
+func.func @unsplittable_start(%y: tensor<4x64x256xf32>) -> tensor<4xf32> {
+  %one = arith.constant 1.0 : f32
+  %e = tensor.empty() : tensor<4xf32>
+  %o0 = linalg.fill ins(%one : f32) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  %u = linalg.generic {indexing_maps = [#y3, #yrow], iterator_types = ["parallel", "reduction", "reduction"]} ins(%y : tensor<4x64x256xf32>) outs(%o0 : tensor<4xf32>) {
+  ^bb0(%in: f32, %s: f32):
+    %t = arith.addf %s, %in : f32
+    linalg.yield %t : f32
+  } -> tensor<4xf32>
+  return %u : tensor<4xf32>
+}

@@ -15,6 +15,7 @@
 #include "runtime/src/safetensors.h"
 #include "runtime/src/training.h"
 #include "test/unit/HostModule.h"
+#include "test/unit/CompileIr.h"
 #include "test/unit/RowReduction.h"
 #include "test/unit/TrainingFixture.h"
 
@@ -126,6 +127,87 @@ INSTANTIATE_TEST_SUITE_P(
     [](const testing::TestParamInfo<Model> &info) {
       return info.param.label();
     });
+
+/// This session's fusions, at sizes where they apply, in one program run
+/// interpreted and through its printed kernels: BatchNorm statistics split
+/// in Chan's form (staged kernels over image x channel rows, then channel
+/// rows), a gather computing transposed heads, and a cross-entropy-like
+/// per-row sum joined to its gradient's row kernel as a co-stage.
+TEST(CudaEmulationKernels, FusedProgramMatchesTheInterpreter) {
+  const std::string ir = R"mlir(
+func.func @forward(%x: tensor<16x4x32x32xf32> {kiln.name = "x"}, %q: tensor<2x3x5x4xf32> {kiln.name = "q"}, %z: tensor<64x512xf32> {kiln.name = "z"})
+    -> (tensor<16x4x32x32xf32>, tensor<2x5x24xf32>, tensor<f32>, tensor<64x512xf32>) {
+  %m = kiln.reduce_mean %x {axes = array<i64: 0, 2, 3>, keepdims = true} : (tensor<16x4x32x32xf32>) -> tensor<1x4x1x1xf32>
+  %d = kiln.sub %x, %m : (tensor<16x4x32x32xf32>, tensor<1x4x1x1xf32>) -> tensor<16x4x32x32xf32>
+  %dd = kiln.mul %d, %d : (tensor<16x4x32x32xf32>, tensor<16x4x32x32xf32>) -> tensor<16x4x32x32xf32>
+  %v = kiln.reduce_mean %dd {axes = array<i64: 0, 2, 3>, keepdims = true} : (tensor<16x4x32x32xf32>) -> tensor<1x4x1x1xf32>
+  %y = kiln.div %d, %v : (tensor<16x4x32x32xf32>, tensor<1x4x1x1xf32>) -> tensor<16x4x32x32xf32>
+  %t = kiln.transpose %q {perm = array<i64: 0, 2, 1, 3>} : (tensor<2x3x5x4xf32>) -> tensor<2x5x3x4xf32>
+  %e = kiln.exp %t : (tensor<2x5x3x4xf32>) -> tensor<2x5x3x4xf32>
+  %r = kiln.reshape %e {shape = array<i64: 2, 5, 12>} : (tensor<2x5x3x4xf32>) -> tensor<2x5x12xf32>
+  %c = kiln.concat %r, %r {axis = 2 : i64} : (tensor<2x5x12xf32>, tensor<2x5x12xf32>) -> tensor<2x5x24xf32>
+  %zm = kiln.reduce_max %z {axes = array<i64: 1>, keepdims = true} : (tensor<64x512xf32>) -> tensor<64x1xf32>
+  %zd = kiln.sub %z, %zm : (tensor<64x512xf32>, tensor<64x1xf32>) -> tensor<64x512xf32>
+  %ze = kiln.exp %zd : (tensor<64x512xf32>) -> tensor<64x512xf32>
+  %zs = kiln.reduce_sum %ze {axes = array<i64: 1>, keepdims = true} : (tensor<64x512xf32>) -> tensor<64x1xf32>
+  %zl = kiln.log %zs : (tensor<64x1xf32>) -> tensor<64x1xf32>
+  %zls = kiln.sub %zd, %zl : (tensor<64x512xf32>, tensor<64x1xf32>) -> tensor<64x512xf32>
+  %row = kiln.reduce_sum %zls {axes = array<i64: 1>, keepdims = false} : (tensor<64x512xf32>) -> tensor<64xf32>
+  %loss = kiln.reduce_sum %row {axes = array<i64: 0>, keepdims = false} : (tensor<64xf32>) -> tensor<f32>
+  %p = kiln.div %ze, %zs : (tensor<64x512xf32>, tensor<64x1xf32>) -> tensor<64x512xf32>
+  return %y, %c, %loss, %p : tensor<16x4x32x32xf32>, tensor<2x5x24xf32>, tensor<f32>, tensor<64x512xf32>
+}
+)mlir";
+  kiln::codegen::EmittedProgram program = kiln::test::compileIr(ir, true);
+  int staged = 0;
+  for (const rt::Kernel &k : program.program.kernels)
+    staged += !k.stages.empty();
+  EXPECT_GE(staged, 3); // Chan's two, the softmax's with its co-stage.
+  std::string dir = testing::TempDir() + "/kiln-cuda-fused";
+  std::filesystem::create_directories(dir);
+  std::string error;
+  LaunchFn launch = buildHostModule(program.program.kernels, dir, error);
+  ASSERT_TRUE(launch) << error;
+  std::vector<float> x(16 * 4 * 32 * 32), q(120), z(64 * 512);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = 2.0f + float(std::sin(0.7 * double(i)));
+  for (size_t i = 0; i < q.size(); ++i)
+    q[i] = float(std::cos(0.3 * double(i)));
+  for (size_t i = 0; i < z.size(); ++i)
+    z[i] = float(std::sin(0.11 * double(i))) * 3.0f;
+  std::vector<std::vector<float>> results[2];
+  for (int emulated = 0; emulated < 2; ++emulated) {
+    std::unique_ptr<rt::Session> session;
+    ASSERT_TRUE(rt::Session::create(program.program, program.init, session).ok());
+    if (emulated)
+      session->setKernelHook(
+          [&](int32_t kernel, const std::vector<void *> &args, int64_t points) {
+            launch(kernel, const_cast<void **>(args.data()), points);
+            return rt::Status();
+          });
+    std::vector<rt::HostTensor> in, out;
+    const rt::Entry *entry = session->program().entry("forward");
+    const std::vector<float> *data[] = {&x, &q, &z};
+    for (size_t i = 0; i < 3; ++i) {
+      const rt::Buffer &b = session->program().buffers[entry->inputs[i]];
+      in.push_back({b.name, rt::DType::F32, b.shape, data[i]->data(),
+                    data[i]->size() * sizeof(float)});
+    }
+    rt::Status s = session->run("forward", in, out);
+    ASSERT_TRUE(s.ok()) << s.message();
+    for (const rt::HostTensor &t : out) {
+      const float *f = static_cast<const float *>(t.data);
+      results[emulated].emplace_back(f, f + t.bytes / sizeof(float));
+    }
+  }
+  ASSERT_EQ(results[0].size(), 4u);
+  for (size_t o = 0; o < 4; ++o)
+    for (size_t i = 0; i < results[0][o].size(); ++i) {
+      double a = results[0][o][i], b = results[1][o][i];
+      ASSERT_TRUE(std::fabs(a - b) <= 1e-5 * (1 + std::fabs(a)))
+          << "output " << o << " element " << i << ": " << a << " vs " << b;
+    }
+}
 
 /// Runs kernel `k` by the CPU interpreter and by its printed CUDA form
 /// compiled for the host (in a directory named after `name`, `grid`

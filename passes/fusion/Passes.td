@@ -38,7 +38,8 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     is recomputed in each reader where that moves fewer bytes than writing
     its results and reading them back (readers x inputs < inputs + results
     + results read): BatchNorm's backward writes no normalized input and
-    masked gradient for its sums and input gradient to read back.
+    masked gradient for its sums and input gradient to read back. Not a
+    kernel that gathers (what it reads depends on its indices).
 
     A small per-row kernel (at most 8 body ops: a mean from a sum, a
     reciprocal standard deviation) read through a broadcast at least 8
@@ -84,7 +85,9 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     channels) is split in two: a partial reduction that keeps its outer
     reduced loops as points too (each position's row; each image's channel),
     until it has 1024 points or would leave fewer than 256 steps each, then
-    a reduction of those partial results with the same combines. A GPU then
+    a reduction of those partial results with the same combines (sums and
+    products starting from 0 and 1, maxima and minima; summands that read
+    no accumulator). A GPU then
     reduces on all its multiprocessors instead of one block per point (an
     H100 has 132), for a second, small launch; the loss's row reduction joins
     the row kernel of the statistics it reads. A split two-pass variance
@@ -92,7 +95,8 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     takes Chan et al.'s parallel form: each part's squared deviations from
     its own mean (its partial sum over its step count), plus, when the parts
     are combined, each part's steps times the square of its mean's
-    deviation from the whole's. The partial variance then joins the partial
+    deviation from the whole's (only for the mean of the same input, read
+    at the variance's own point). The partial variance then joins the partial
     sums as one row kernel (the input read once, not twice), and the two
     combinations one more: two launches for BatchNorm's statistics.
 

@@ -182,15 +182,7 @@ static LogicalResult addCuda(const CompileOptions &options,
     if (!known.empty() &&
         !llvm::is_contained(known, runtime::cuda::architectureNumber(arch)))
       return fail("--device-arch " + arch + ": NVRTC " + nvrtc->version() +
-                  " compiles for sm_" + std::to_string(known.front()) +
-                  " to sm_" + std::to_string(known.back()) + " (" +
-                  [&] {
-                    std::string list;
-                    for (int n : known)
-                      list += (list.empty() ? "" : ", ") + std::to_string(n);
-                    return list;
-                  }() +
-                  ")");
+                  " compiles for " + nvrtc->architecturesText());
   llvm::errs() << "kiln compile: NVRTC " << nvrtc->version() << ": compiling "
                << program.program.kernels.size() << " kernels for";
   for (const std::string &arch : options.precompileArchs)

@@ -203,9 +203,7 @@ bool isRecomputableByTraffic(linalg::GenericOp op) {
       op.getBody()->getOperations().size() > kMaxRecomputedTrafficOps + 1)
     return false;
   // A gather reads what its indices say, not its whole input: no count.
-  bool gathers = false;
-  op.getBody()->walk([&](tensor::ExtractOp) { gathers = true; });
-  if (gathers)
+  if (gathers(op))
     return false;
   int64_t in = 0, out = 0, readBack = 0;
   for (OpOperand *operand : op.getDpsInputOperands()) {
@@ -636,6 +634,14 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
         continue;
       Operation *producer = operand->get().getDefiningOp();
       Operation *original = nullptr; // Where a copy came from.
+      // The consumer's operands that read `from` read `to` instead.
+      auto redirect = [&](Operation *from, Operation *to) {
+        rewriter.modifyOpInPlace(consumer, [&] {
+          for (OpOperand &o : consumer->getOpOperands())
+            if (o.get().getDefiningOp() == from)
+              o.set(to->getResult(cast<OpResult>(o.get()).getResultNumber()));
+        });
+      };
       // A recomputed value read elsewhere too: this consumer gets its own
       // copy to fuse; the others keep the original.
       if (isRecomputed(cast<linalg::GenericOp>(producer)) &&
@@ -645,11 +651,7 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
         rewriter.setInsertionPoint(producer);
         Operation *copy = rewriter.clone(*producer);
         // Every result this consumer reads comes from its copy.
-        rewriter.modifyOpInPlace(consumer, [&] {
-          for (OpOperand &o : consumer->getOpOperands())
-            if (o.get().getDefiningOp() == producer)
-              o.set(copy->getResult(cast<OpResult>(o.get()).getResultNumber()));
-        });
+        redirect(producer, copy);
         original = producer;
         producer = copy;
         rewriter.setInsertionPoint(consumer); // Where the fused op goes.
@@ -666,12 +668,7 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
         // Not fused after all: the consumer reads the original again (a
         // pattern that fails leaves the IR as it found it).
         if (original) {
-          rewriter.modifyOpInPlace(consumer, [&] {
-            for (OpOperand &o : consumer->getOpOperands())
-              if (o.get().getDefiningOp() == producer)
-                o.set(original->getResult(
-                    cast<OpResult>(o.get()).getResultNumber()));
-          });
+          redirect(producer, original);
           rewriter.eraseOp(producer);
         }
         continue;
@@ -1019,26 +1016,25 @@ bool splitLongReduction(linalg::GenericOp op,
   return true;
 }
 
-/// Moves `op` to just before `dest` (later in its block), and the ops
-/// between that read it, or read what moves, to just after `dest` in their
-/// order (`dest` must read none of them).
-void moveWithReaders(Operation *op, Operation *dest) {
-  SmallPtrSet<Operation *, 8> moved{op};
+/// Moves the ops before `after` in its block that read `values`, or read
+/// what moves (inside their regions too), to just after `after`, in their
+/// order (`after` must read none of them).
+void moveReadersAfter(ArrayRef<Value> values, Operation *after) {
+  DenseSet<Value> moved(values.begin(), values.end());
   SmallVector<Operation *> readers;
-  for (Operation *o = op->getNextNode(); o && o != dest; o = o->getNextNode()) {
+  for (Operation &o : *after->getBlock()) {
+    if (&o == after)
+      break;
     bool reads = false;
-    o->walk([&](Operation *inner) {
-      for (Value v : inner->getOperands())
-        if (Operation *def = v.getDefiningOp(); def && moved.contains(def))
-          reads = true;
+    o.walk([&](Operation *inner) {
+      reads |= llvm::any_of(inner->getOperands(),
+                            [&](Value v) { return moved.contains(v); });
     });
     if (reads) {
-      moved.insert(o);
-      readers.push_back(o);
+      readers.push_back(&o);
+      moved.insert(o.result_begin(), o.result_end());
     }
   }
-  op->moveBefore(dest);
-  Operation *after = dest;
   for (Operation *o : readers) {
     o->moveAfter(after);
     after = o;
@@ -1207,7 +1203,8 @@ bool chanVariance(SplitReduction var, SplitReduction sum) {
   // the variance's (what reads it to just after), so that the partial
   // sums' readers follow the partial variance (which they join) and the
   // outer sums can group too.
-  moveWithReaders(m, outer);
+  m->moveBefore(outer);
+  moveReadersAfter(SmallVector<Value>(m->getResults()), outer);
   return true;
 }
 
@@ -1445,27 +1442,7 @@ void formRowKernel(linalg::GenericOp main, ArrayRef<linalg::GenericOp> stages,
   // Views and kernels reading the results before the group (and what
   // reads those) move after it, in their order (readAfter(),
   // movableAfter()).
-  SmallVector<Operation *> before;
-  std::function<void(Value)> collect = [&](Value value) {
-    for (Operation *user : value.getUsers())
-      if (isa<graph::ReshapeOp, linalg::GenericOp>(user) &&
-          user->getBlock() == group->getBlock() &&
-          user->isBeforeInBlock(group) && !llvm::is_contained(before, user)) {
-        before.push_back(user);
-        for (Value r : user->getResults())
-          collect(r);
-      }
-  };
-  for (Value value : yielded)
-    collect(value);
-  llvm::sort(before, [](Operation *a, Operation *b) {
-    return a->isBeforeInBlock(b);
-  });
-  Operation *last = group;
-  for (Operation *op : before) {
-    op->moveAfter(last);
-    last = op;
-  }
+  moveReadersAfter(yielded, group);
   for (auto [value, result] : llvm::zip(yielded, group.getResults()))
     value.replaceUsesWithIf(result, [&](OpOperand &use) {
       return !group->isAncestor(use.getOwner());

@@ -3,6 +3,7 @@
 #define KILN_PASSES_FUSION_LOOPS_H
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 namespace kiln::fusion {
 
@@ -25,6 +26,14 @@ inline llvm::SmallVector<int64_t> kernelRanges(mlir::linalg::GenericOp op) {
   for (unsigned d : kernelOrder(op))
     ordered.push_back(ranges[d]);
   return ordered;
+}
+
+/// Whether `op`'s body gathers (tensor.extract at computed coordinates):
+/// what it reads then depends on its values.
+inline bool gathers(mlir::linalg::GenericOp op) {
+  return op.getBody()
+      ->walk([](mlir::tensor::ExtractOp) { return mlir::WalkResult::interrupt(); })
+      .wasInterrupted();
 }
 
 } // namespace kiln::fusion

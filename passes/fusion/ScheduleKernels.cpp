@@ -146,9 +146,7 @@ bool readsAlongPoints(linalg::GenericOp op) {
       return false;
   }
   // A body that gathers reads where its values say: no telling.
-  bool gathers = false;
-  op.getBody()->walk([&](tensor::ExtractOp) { gathers = true; });
-  return any && !gathers;
+  return any && !gathers(op);
 }
 
 /// Whether every value `op` reduces can cross lanes by shuffles (not i1).

@@ -225,6 +225,14 @@ void runBothWays(const rt::Kernel &k, const std::string &name, int64_t grid,
   launch(0, emulated.data(), grid);
 }
 
+/// The schedules a reduction over rows is emulated with: a block of the
+/// usual threads, a block of 1024 (shared arrays that big), a warp.
+std::vector<std::pair<rt::Kernel::Reduce, int32_t>> rowSchedules() {
+  return {{rt::Kernel::Reduce::Block, rt::kBlockReduceThreads},
+          {rt::Kernel::Reduce::Block, rt::kLongBlockThreads},
+          {rt::Kernel::Reduce::Warp, rt::kBlockReduceThreads}};
+}
+
 /// A block reduction (a block of threads per parallel point, a tree in
 /// shared memory), as the compiler chooses for few points with long
 /// reductions, and a warp reduction (a warp per point, shuffles): their
@@ -233,18 +241,12 @@ void runBothWays(const rt::Kernel &k, const std::string &name, int64_t grid,
 /// strides run, though not at a GPU's width or timing; NVRTC compiles it in
 /// the cuda.precompile test and the benchmark script.)
 TEST(CudaEmulationKernels, BlockAndWarpReductionsMatchTheInterpreter) {
-  int blocks = 0;
-  for (rt::Kernel::Reduce how :
-       {rt::Kernel::Reduce::Block, rt::Kernel::Reduce::Block,
-        rt::Kernel::Reduce::Warp}) {
+  for (auto [how, threads] : rowSchedules()) {
     SCOPED_TRACE(how == rt::Kernel::Reduce::Block ? "block" : "warp");
     rt::Kernel k = kiln::test::rowReduction(
         "block_sum_max", 3, 1500, {rt::Combine::Sum, rt::Combine::Max});
     k.reduce = how;
-    // (Blocks of 1024 threads once, for block reductions: arrays that big.)
-    k.blockThreads = how == rt::Kernel::Reduce::Block && ++blocks == 2
-                         ? rt::kLongBlockThreads
-                         : rt::kBlockReduceThreads;
+    k.blockThreads = threads;
     std::vector<float> in(3 * 1500), sum[2], max[2];
     for (size_t i = 0; i < in.size(); ++i)
       in[i] = float(std::sin(0.37 * double(i))) * 3.0f;
@@ -428,25 +430,15 @@ TEST(CudaEmulationKernels, TransposeTilesMatchTheInterpreter) {
   mul.b = 1;
   k.body = {x, y, mul};
   k.outputs = {{2, 2, rt::Combine::None}};
-  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
-  std::string dir = testing::TempDir() + "/kiln-cuda-tiles";
-  std::filesystem::create_directories(dir);
-  std::string error;
-  LaunchFn launch = buildHostModule({k}, dir, error);
-  ASSERT_TRUE(launch) << error;
   std::vector<float> xs(B * J * I), ys(B * I * J), out[2];
   for (size_t i = 0; i < xs.size(); ++i) {
     xs[i] = float(i) + 1.0f;
     ys[i] = float(i % 3) + 0.5f;
   }
-  for (int emulated = 0; emulated < 2; ++emulated) {
-    out[emulated].assign(B * I * J, -1);
-    std::vector<void *> args = {xs.data(), ys.data(), out[emulated].data()};
-    if (emulated)
-      launch(0, args.data(), 0);
-    else
-      ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
-  }
+  runBothWays(k, "tiles", 0, [&](int which) {
+    out[which].assign(B * I * J, -1);
+    return std::vector<void *>{xs.data(), ys.data(), out[which].data()};
+  });
   EXPECT_EQ(out[1], out[0]);
   // out[2][4][6] = x[2][6][4] * y[2][4][6].
   EXPECT_EQ(out[0][(2 * I + 4) * J + 6],
@@ -458,39 +450,24 @@ TEST(CudaEmulationKernels, TransposeTilesMatchTheInterpreter) {
 /// the printed code gives the interpreter's values and writes the local
 /// output.
 TEST(CudaEmulationKernels, StagedKernelsMatchTheInterpreter) {
-  int blocks = 0;
-  for (rt::Kernel::Reduce how :
-       {rt::Kernel::Reduce::Block, rt::Kernel::Reduce::Block,
-        rt::Kernel::Reduce::Warp}) {
+  for (auto [how, threads] : rowSchedules()) {
     SCOPED_TRACE(how == rt::Kernel::Reduce::Block ? "block" : "warp");
     const int64_t R = 3, C = 1500;
     rt::Kernel k = kiln::test::stagedSoftmax(R, C);
     k.reduce = how;
-    // (Blocks of 1024 threads once, for block reductions: arrays that big.)
-    k.blockThreads = how == rt::Kernel::Reduce::Block && ++blocks == 2
-                         ? rt::kLongBlockThreads
-                         : rt::kBlockReduceThreads;
-    ASSERT_TRUE(k.verify().ok()) << k.verify().message();
-    std::string dir = testing::TempDir() + "/kiln-cuda-staged" +
-                      std::to_string(int(how)) + "-" +
-                      std::to_string(k.blockThreads);
-    std::filesystem::create_directories(dir);
-    std::string error;
-    LaunchFn launch = buildHostModule({k}, dir, error);
-    ASSERT_TRUE(launch) << error;
+    k.blockThreads = threads;
     std::vector<float> in(R * C), y[2], sum[2];
     for (size_t i = 0; i < in.size(); ++i)
       in[i] = float(std::cos(0.31 * double(i))) * 5.0f;
-    for (int emulated = 0; emulated < 2; ++emulated) {
-      y[emulated].assign(R * C, -1);
-      sum[emulated].assign(R, -1);
-      std::vector<void *> args = {in.data(), y[emulated].data(),
-                                  sum[emulated].data()};
-      if (emulated)
-        launch(0, args.data(), 0);
-      else
-        ASSERT_TRUE(rt::cpu::runKernel(k, args).ok());
-    }
+    runBothWays(k,
+                "staged" + std::to_string(int(how)) + "-" +
+                    std::to_string(k.blockThreads),
+                0, [&](int which) {
+                  y[which].assign(R * C, -1);
+                  sum[which].assign(R, -1);
+                  return std::vector<void *>{in.data(), y[which].data(),
+                                             sum[which].data()};
+                });
     for (int64_t r = 0; r < R; ++r) {
       EXPECT_NEAR(sum[1][r], sum[0][r], 1e-4 * sum[0][r]) << r;
       EXPECT_GT(sum[0][r], 1.0f) << r;

@@ -119,10 +119,19 @@ Status Nvrtc::target(const std::string &arch, std::string &out) const {
   if (below == archs_.begin())
     return Status(KILN_STATUS_UNAVAILABLE,
                   "NVRTC " + version() + " cannot compile for " + arch +
-                      ": it supports sm_" + std::to_string(archs_.front()) +
-                      " to sm_" + std::to_string(archs_.back()));
+                      ": it supports " + architecturesText());
   out = "compute_" + std::to_string(*(below - 1));
   return Status();
+}
+
+std::string Nvrtc::architecturesText() const {
+  if (archs_.empty())
+    return "architectures it does not list";
+  std::string list;
+  for (int n : archs_)
+    list += (list.empty() ? "" : ", ") + std::to_string(n);
+  return "sm_" + std::to_string(archs_.front()) + " to sm_" +
+         std::to_string(archs_.back()) + " (" + list + ")";
 }
 
 std::string Nvrtc::version() const {

@@ -40,6 +40,8 @@ public:
   /// The real architectures NVRTC generates code for, ascending (75, 80,
   /// ..., 120); empty where the library cannot say (then any is tried).
   const std::vector<int> &architectures() const { return archs_; }
+  /// architectures() for a message: "sm_75 to sm_121 (75, 80, ..., 121)".
+  std::string architecturesText() const;
 
   /// What to compile for a GPU of architecture `arch` ("sm_90"): `arch`
   /// itself where NVRTC supports it; for a GPU newer than this NVRTC knows,

@@ -175,31 +175,15 @@ func.func @forward(%x: tensor<16x4x32x32xf32> {kiln.name = "x"}, %q: tensor<2x3x
     q[i] = float(std::cos(0.3 * double(i)));
   for (size_t i = 0; i < z.size(); ++i)
     z[i] = float(std::sin(0.11 * double(i))) * 3.0f;
-  std::vector<std::vector<float>> results[2];
-  for (int emulated = 0; emulated < 2; ++emulated) {
-    std::unique_ptr<rt::Session> session;
-    ASSERT_TRUE(rt::Session::create(program.program, program.init, session).ok());
-    if (emulated)
-      session->setKernelHook(
-          [&](int32_t kernel, const std::vector<void *> &args, int64_t points) {
+  std::vector<std::vector<double>> results[2] = {
+      kiln::test::runForward(program, {x, q, z}),
+      kiln::test::runForward(
+          program, {x, q, z},
+          [&](int32_t kernel, const std::vector<void *> &args,
+              int64_t points) {
             launch(kernel, const_cast<void **>(args.data()), points);
             return rt::Status();
-          });
-    std::vector<rt::HostTensor> in, out;
-    const rt::Entry *entry = session->program().entry("forward");
-    const std::vector<float> *data[] = {&x, &q, &z};
-    for (size_t i = 0; i < 3; ++i) {
-      const rt::Buffer &b = session->program().buffers[entry->inputs[i]];
-      in.push_back({b.name, rt::DType::F32, b.shape, data[i]->data(),
-                    data[i]->size() * sizeof(float)});
-    }
-    rt::Status s = session->run("forward", in, out);
-    ASSERT_TRUE(s.ok()) << s.message();
-    for (const rt::HostTensor &t : out) {
-      const float *f = static_cast<const float *>(t.data);
-      results[emulated].emplace_back(f, f + t.bytes / sizeof(float));
-    }
-  }
+          })};
   ASSERT_EQ(results[0].size(), 4u);
   for (size_t o = 0; o < 4; ++o)
     for (size_t i = 0; i < results[0][o].size(); ++i) {

@@ -11,7 +11,6 @@
 // these sizes are chosen to be.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/src/session.h"
 #include "test/unit/CompileIr.h"
 
 #include <gtest/gtest.h>
@@ -27,34 +26,6 @@ namespace rt = kiln::runtime;
 /// `ir` (a func.func @forward) compiled with or without fusion.
 kiln::codegen::EmittedProgram compile(const std::string &ir, bool fuse) {
   return kiln::test::compileIr(ir, fuse);
-}
-
-/// Runs @forward of `program` on the CPU with `inputs` (F32); its outputs
-/// as doubles, one vector each.
-std::vector<std::vector<double>>
-run(kiln::codegen::EmittedProgram program,
-    const std::vector<std::vector<float>> &inputs) {
-  std::unique_ptr<rt::Session> session;
-  rt::Status s = rt::Session::create(std::move(program.program),
-                                     std::move(program.init), session);
-  EXPECT_TRUE(s.ok()) << s.toString();
-  if (!s.ok())
-    return {};
-  const rt::Entry *entry = session->program().entry("forward");
-  std::vector<rt::HostTensor> in, out;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const rt::Buffer &b = session->program().buffers[entry->inputs[i]];
-    in.push_back({b.name, rt::DType::F32, b.shape, inputs[i].data(),
-                  inputs[i].size() * sizeof(float)});
-  }
-  s = session->run("forward", in, out);
-  EXPECT_TRUE(s.ok()) << s.toString();
-  std::vector<std::vector<double>> result;
-  for (const rt::HostTensor &t : out) {
-    const float *f = static_cast<const float *>(t.data);
-    result.emplace_back(f, f + t.bytes / sizeof(float));
-  }
-  return result;
 }
 
 /// Kernel launches of @forward, and whether one has `domain` with
@@ -84,8 +55,7 @@ std::vector<float> randomValues(size_t n, float mean, unsigned seed) {
 
 /// Outputs agree to `rtol` of each output's largest magnitude (NaN fails).
 void expectClose(const std::vector<std::vector<double>> &fused,
-                 const std::vector<std::vector<double>> &unfused,
-                 double rtol) {
+                 const std::vector<std::vector<double>> &unfused, double rtol) {
   ASSERT_EQ(fused.size(), unfused.size());
   for (size_t o = 0; o < fused.size(); ++o) {
     ASSERT_EQ(fused[o].size(), unfused[o].size()) << "output " << o;
@@ -123,7 +93,8 @@ func.func @forward(%x: tensor<32x4x32x32xf32> {kiln.name = "x"})
   EXPECT_TRUE(partial);
   EXPECT_EQ(launches(unfused.program), 4); // The square its own.
   std::vector<float> x = randomValues(32 * 4 * 32 * 32, 0.5f, 7);
-  expectClose(run(std::move(fused), {x}), run(std::move(unfused), {x}), 1e-6);
+  expectClose(kiln::test::runForward(fused, {x}),
+              kiln::test::runForward(unfused, {x}), 1e-6);
 }
 
 /// BatchNorm's statistics (a mean, then the mean of squared deviations
@@ -154,7 +125,8 @@ func.func @forward(%x: tensor<32x4x32x32xf32> {kiln.name = "x"}) -> (tensor<32x4
     staged += !k.stages.empty();
   EXPECT_EQ(staged, 2);
   std::vector<float> x = randomValues(32 * 4 * 32 * 32, 3.0f, 11);
-  expectClose(run(std::move(fused), {x}), run(std::move(unfused), {x}), 1e-6);
+  expectClose(kiln::test::runForward(fused, {x}),
+              kiln::test::runForward(unfused, {x}), 1e-6);
 }
 
 /// Squared deviations from another point's mean (the mean transposed) are
@@ -177,7 +149,8 @@ func.func @forward(%x: tensor<4x4x64x1024xf32> {kiln.name = "x"}) -> tensor<4x4x
   std::vector<float> x = randomValues(4 * 4 * 64 * 1024, 0.0f, 5);
   for (size_t i = 0; i < x.size(); ++i)
     x[i] += float(i / (64 * 1024));
-  expectClose(run(std::move(fused), {x}), run(std::move(unfused), {x}), 1e-6);
+  expectClose(kiln::test::runForward(fused, {x}),
+              kiln::test::runForward(unfused, {x}), 1e-6);
 }
 
 /// A concat of heads transposed back and scaled (attention's dq and dk into
@@ -202,8 +175,9 @@ func.func @forward(%q: tensor<2x3x5x4xf32> {kiln.name = "q"}, %k: tensor<2x3x5x4
   EXPECT_GE(launches(unfused.program), 3);
   std::vector<float> q = randomValues(120, 0, 1), k = randomValues(120, 0, 2),
                      s = {0.5f};
-  std::vector<std::vector<double>> a = run(std::move(fused), {q, k, s});
-  std::vector<std::vector<double>> b = run(std::move(unfused), {q, k, s});
+  std::vector<std::vector<double>> a = kiln::test::runForward(fused, {q, k, s});
+  std::vector<std::vector<double>> b =
+      kiln::test::runForward(unfused, {q, k, s});
   expectClose(a, b, 0);
   // And what they both compute: element (n, t, j) is q[n, j/4, t, j%4] / 2
   // for j < 12, else exp(k[n, (j-12)/4, t, j%4]).

@@ -121,6 +121,7 @@ private:
                                    bool transB, APFloat alpha);
   LogicalResult emitGemm(g::GemmOp op);
   LogicalResult emitGemmReluGrad(g::GemmReluGradOp op);
+  LogicalResult emitGemmBiasGrad(g::GemmBiasGradOp op);
   LogicalResult emitMatMul(g::MatMulOp op);
   LogicalResult emitConv(g::ConvOp op);
   LogicalResult emitConvCall(Operation *op, rt::ConvCall::Mode mode,
@@ -934,6 +935,27 @@ LogicalResult Emitter::emitGemmReluGrad(g::GemmReluGradOp op) {
   return success();
 }
 
+LogicalResult Emitter::emitGemmBiasGrad(g::GemmBiasGradOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  FailureOr<rt::GemmCall> made =
+      gemmCall(op, op.getA(), op.getB(), type, op.getTransA(),
+               op.getTransB(), op.getAlpha());
+  if (failed(made))
+    return failure();
+  rt::GemmCall call = *made;
+  call.beta = 0;
+  call.sumOf = op.getOf() == "a" ? rt::GemmCall::SumOf::A
+                                 : rt::GemmCall::SumOf::B;
+  call.out = newBuffer(tempName(), rt::BufferKind::Temp, type);
+  call.biasGrad = newBuffer(
+      tempName(), rt::BufferKind::Temp,
+      cast<RankedTensorType>(op.getBiasGrad().getType()));
+  addStep(rt::Step::call(call), {call.a, call.b, call.out, call.biasGrad});
+  bufferOf_[op.getResult()] = call.out;
+  bufferOf_[op.getBiasGrad()] = call.biasGrad;
+  return success();
+}
+
 LogicalResult Emitter::emitMatMul(g::MatMulOp op) {
   auto lhs = cast<RankedTensorType>(op.getLhs().getType());
   auto rhs = cast<RankedTensorType>(op.getRhs().getType());
@@ -1311,6 +1333,7 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
             .Case([&](g::RowKernelOp op) { return emitRowKernel(op); })
             .Case([&](g::GemmOp op) { return emitGemm(op); })
             .Case([&](g::GemmReluGradOp op) { return emitGemmReluGrad(op); })
+            .Case([&](g::GemmBiasGradOp op) { return emitGemmBiasGrad(op); })
             .Case([&](g::MatMulOp op) { return emitMatMul(op); })
             .Case([&](g::ConvOp op) { return emitConv(op); })
             .Case([&](g::AllReduceOp op) { return emitAllReduce(op); })

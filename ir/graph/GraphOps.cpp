@@ -1115,6 +1115,35 @@ LogicalResult GemmReluGradOp::verify() {
   return success();
 }
 
+LogicalResult GemmBiasGradOp::verify() {
+  auto a = cast<RankedTensorType>(getA().getType());
+  auto b = cast<RankedTensorType>(getB().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  auto bias = cast<RankedTensorType>(getBiasGrad().getType());
+  if (a.getRank() != 2 || b.getRank() != 2)
+    return emitOpError() << "needs 2-D A and B";
+  if (getOf() != "a" && getOf() != "b")
+    return emitOpError() << "sums operand 'a' or 'b', not '" << getOf()
+                         << "'";
+  int64_t m = a.getDimSize(getTransA() ? 1 : 0),
+          k = a.getDimSize(getTransA() ? 0 : 1),
+          kb = b.getDimSize(getTransB() ? 1 : 0),
+          n = b.getDimSize(getTransB() ? 0 : 1);
+  if (k != kb)
+    return emitOpError() << "multiplies " << m << "x" << k << " by " << kb
+                         << "x" << n;
+  Type element = a.getElementType();
+  if (b.getElementType() != element ||
+      result != RankedTensorType::get({m, n}, element))
+    return emitOpError() << "needs a result of "
+                         << RankedTensorType::get({m, n}, element);
+  int64_t sums = getOf() == "a" ? m : n;
+  if (bias != RankedTensorType::get({sums}, element))
+    return emitOpError() << "needs a bias gradient of " << sums << " "
+                         << element;
+  return success();
+}
+
 LogicalResult RowKernelOp::verify() {
   Block &body = getBody().front();
   auto yield = dyn_cast_or_null<YieldOp>(

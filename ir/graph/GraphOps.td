@@ -697,6 +697,34 @@ def Kiln_GemmReluGradOp : Kiln_Op<"gemm_relu_grad", [Pure]> {
   }];
 }
 
+def Kiln_GemmBiasGradOp : Kiln_Op<"gemm_bias_grad", [Pure]> {
+  let summary = "A GEMM that also sums one operand over K (cuBLASLt's BGRADA / BGRADB epilogues)";
+  let description = [{
+    `result` = alpha op(A) op(B), as `kiln.gemm` without C; `bias_grad` =
+    the sum over K of op(A) (`of = "a"`: M values) or of op(B) (`of = "b"`:
+    N values), unscaled. Built by `kiln-fuse-gemm-epilogue` from the
+    backward pass of a layer with a bias: the weight's gradient is a GEMM
+    over the batch rows of the output gradient dy, and the bias's
+    gradient the sum of dy over those rows, which the library call
+    computes while it reads dy anyway (one launch and one read of dy
+    fewer).
+
+    ```mlir
+    %dw, %db = kiln.gemm_bias_grad %dy, %x {of = "a", trans_a = true} : (tensor<4096x512xf32>, tensor<4096x2048xf32>) -> (tensor<512x2048xf32>, tensor<512xf32>)
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$a, Kiln_FloatTensor:$b,
+                       StrAttr:$of,
+                       DefaultValuedAttr<F32Attr, "1.0">:$alpha,
+                       DefaultValuedAttr<BoolAttr, "false">:$trans_a,
+                       DefaultValuedAttr<BoolAttr, "false">:$trans_b);
+  let results = (outs Kiln_FloatTensor:$result, Kiln_FloatTensor:$bias_grad);
+  let hasVerifier = 1;
+  let assemblyFormat = [{
+    $a `,` $b attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 def Kiln_ConvOp : Kiln_InferOp<"conv"> {
   let summary = "N-d convolution, NC[spatial] layout (ONNX Conv)";
   let description = [{

@@ -1016,31 +1016,6 @@ bool splitLongReduction(linalg::GenericOp op,
   return true;
 }
 
-/// Moves the ops before `after` in its block that read `values`, or read
-/// what moves (inside their regions too), to just after `after`, in their
-/// order (`after` must read none of them).
-void moveReadersAfter(ArrayRef<Value> values, Operation *after) {
-  DenseSet<Value> moved(values.begin(), values.end());
-  SmallVector<Operation *> readers;
-  for (Operation &o : *after->getBlock()) {
-    if (&o == after)
-      break;
-    bool reads = false;
-    o.walk([&](Operation *inner) {
-      reads |= llvm::any_of(inner->getOperands(),
-                            [&](Value v) { return moved.contains(v); });
-    });
-    if (reads) {
-      readers.push_back(&o);
-      moved.insert(o.result_begin(), o.result_end());
-    }
-  }
-  for (Operation *o : readers) {
-    o->moveAfter(after);
-    after = o;
-  }
-}
-
 /// A split variance (a partial sum of squared deviations from the mean of
 /// all points, the mean a split sum's result over its point count: the
 /// two-pass variance of BatchNorm) as Chan et al.'s parallel form: each

@@ -1,7 +1,8 @@
-//===- FuseGemmEpilogue.cpp - ReLU into the GEMM that produces its input --===//
+//===- FuseGemmEpilogue.cpp - ReLUs and bias gradients into GEMMs --------===//
 #include "passes/fusion/Passes.h"
 
 #include "ir/graph/GraphOps.h"
+#include "passes/fusion/Loops.h"
 
 namespace kiln::fusion {
 
@@ -73,6 +74,110 @@ struct FuseGemmEpiloguePass final
       if (positive->use_empty())
         positive.erase();
     }
+
+    // A bias's gradient, the sum of dy over all its axes but the last,
+    // beside a GEMM summing over the same rows (the weight's gradient
+    // reads dy, or its [rows, C] reshape, as op(A) = dy^T or op(B) = dy).
+    SmallVector<g::ReduceSumOp> sums;
+    getOperation().walk([&](g::ReduceSumOp s) { sums.push_back(s); });
+    for (g::ReduceSumOp sum : sums)
+      foldBiasGradient(sum);
+  }
+
+  /// `sum` into the GEMM that reads its input with K along the summed
+  /// rows, as that GEMM's second result (kiln.gemm_bias_grad).
+  static void foldBiasGradient(g::ReduceSumOp sum) {
+    Value x = sum.getInput();
+    auto type = cast<RankedTensorType>(x.getType());
+    int64_t rank = type.getRank();
+    if (rank < 2 || !type.hasStaticShape() ||
+        !(type.getElementType().isF32() || type.getElementType().isF64()))
+      return;
+    ArrayRef<int64_t> axes = sum.getAxes();
+    if (int64_t(axes.size()) != rank - 1)
+      return;
+    for (int64_t i = 0; i < rank - 1; ++i)
+      if (axes[i] != i)
+        return;
+    int64_t columns = type.getDimSize(rank - 1);
+    // dy as a [rows, C] matrix: itself, or a reshape of it.
+    SmallVector<Value> matrices;
+    if (rank == 2)
+      matrices.push_back(x);
+    for (Operation *user : x.getUsers())
+      if (auto r = dyn_cast<g::ReshapeOp>(user)) {
+        auto rt = cast<RankedTensorType>(r.getResult().getType());
+        if (rt.getRank() == 2 && rt.getDimSize(1) == columns)
+          matrices.push_back(r.getResult());
+      }
+    for (Value matrix : matrices)
+      for (Operation *user : matrix.getUsers()) {
+        auto gemm = dyn_cast<g::GemmOp>(user);
+        auto elementOf = [](Value v) {
+          return cast<RankedTensorType>(v.getType()).getElementType();
+        };
+        if (!gemm || gemm.getC() || gemm.getRelu() ||
+            elementOf(gemm.getA()) != elementOf(gemm.getB()) ||
+            elementOf(gemm.getResult()) != type.getElementType())
+          continue;
+        // K runs along the rows: A read transposed, or B as it is.
+        bool ofA = gemm.getA() == matrix && gemm.getTransA();
+        bool ofB = gemm.getB() == matrix && !gemm.getTransB();
+        if (!ofA && !ofB)
+          continue;
+        // The sum's result appears at the GEMM: its readers before it move
+        // after it, which the GEMM must not need.
+        if (sum->getBlock() != gemm->getBlock() ||
+            llvm::any_of(sum->getUsers(),
+                         [&](Operation *reader) {
+                           return reader->getBlock() != gemm->getBlock();
+                         }) ||
+            llvm::any_of(gemm->getOperands(),
+                         [&](Value v) { return dependsOn(v, sum); }))
+          continue;
+        OpBuilder b(gemm);
+        auto biasType =
+            RankedTensorType::get({columns}, type.getElementType());
+        auto fused = b.create<g::GemmBiasGradOp>(
+            FusedLoc::get(gemm.getContext(), {gemm->getLoc(), sum->getLoc()}),
+            TypeRange{gemm.getResult().getType(), biasType}, gemm.getA(),
+            gemm.getB(), b.getStringAttr(ofA ? "a" : "b"),
+            gemm.getAlphaAttr(), gemm.getTransAAttr(), gemm.getTransBAttr());
+        Value db = fused.getBiasGrad();
+        if (sum.getType() != biasType) {
+          OpBuilder at(sum);
+          at.setInsertionPointAfter(fused);
+          db = at.create<g::ReshapeOp>(
+              sum.getLoc(), sum.getType(), db,
+              at.getDenseI64ArrayAttr(
+                  cast<RankedTensorType>(sum.getType()).getShape()));
+        }
+        sum.getResult().replaceAllUsesWith(db);
+        sum.erase();
+        gemm.getResult().replaceAllUsesWith(fused.getResult());
+        gemm.erase();
+        moveReadersAfter(db, db.getDefiningOp());
+        return;
+      }
+  }
+
+  /// Whether `v` is computed from `op`'s results (in `op`'s block).
+  static bool dependsOn(Value v, Operation *op) {
+    SmallVector<Value> work = {v};
+    DenseSet<Operation *> seen;
+    while (!work.empty()) {
+      Operation *def = work.pop_back_val().getDefiningOp();
+      if (!def || def->getBlock() != op->getBlock() ||
+          def->isBeforeInBlock(op) || !seen.insert(def).second)
+        continue;
+      if (def == op)
+        return true;
+      def->walk([&](Operation *inner) {
+        for (Value operand : inner->getOperands())
+          work.push_back(operand);
+      });
+    }
+    return false;
   }
 
   /// A splat zero constant.

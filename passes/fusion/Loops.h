@@ -1,4 +1,4 @@
-//===- Loops.h - a kernel's loops as the code generator orders them -------===//
+//===- Loops.h - kernels' loops as the code generator orders them; moves -===//
 #ifndef KILN_PASSES_FUSION_LOOPS_H
 #define KILN_PASSES_FUSION_LOOPS_H
 
@@ -34,6 +34,32 @@ inline bool gathers(mlir::linalg::GenericOp op) {
   return op.getBody()
       ->walk([](mlir::tensor::ExtractOp) { return mlir::WalkResult::interrupt(); })
       .wasInterrupted();
+}
+
+/// Moves the ops before `after` in its block that read `values`, or read
+/// what moves (inside their regions too), to just after `after`, in their
+/// order (`after` must read none of them).
+inline void moveReadersAfter(llvm::ArrayRef<mlir::Value> values,
+                             mlir::Operation *after) {
+  llvm::DenseSet<mlir::Value> moved(values.begin(), values.end());
+  llvm::SmallVector<mlir::Operation *> readers;
+  for (mlir::Operation &o : *after->getBlock()) {
+    if (&o == after)
+      break;
+    bool reads = false;
+    o.walk([&](mlir::Operation *inner) {
+      reads |= llvm::any_of(inner->getOperands(),
+                            [&](mlir::Value v) { return moved.contains(v); });
+    });
+    if (reads) {
+      readers.push_back(&o);
+      moved.insert(o.result_begin(), o.result_end());
+    }
+  }
+  for (mlir::Operation *o : readers) {
+    o->moveAfter(after);
+    after = o;
+  }
 }
 
 } // namespace kiln::fusion

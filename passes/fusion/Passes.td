@@ -189,7 +189,7 @@ def FoldGemmTransposesPass : Pass<"kiln-fold-gemm-transposes", "mlir::func::Func
 }
 
 def FuseGemmEpiloguePass : Pass<"kiln-fuse-gemm-epilogue", "mlir::func::FuncOp"> {
-  let summary = "Folds ReLUs and their gradients into the GEMMs beside them (the library call's epilogues)";
+  let summary = "Folds ReLUs, their gradients and bias gradients into the GEMMs beside them (the library call's epilogues)";
   let description = [{
     On graph-level IR, after the training step is built:
 
@@ -200,7 +200,13 @@ def FuseGemmEpiloguePass : Pass<"kiln-fuse-gemm-epilogue", "mlir::func::FuncOp">
     - the gradient through a ReLU, `where(y > 0, gemm(a, b), 0)`, becomes
       `kiln.gemm_relu_grad a, b, y` (cuBLASLt's DRELU_BGRAD), and a sum of
       it over the rows (the gradient of the bias before that ReLU) is its
-      second result.
+      second result;
+    - a bias's gradient, `reduce_sum` of dy over all axes but the last,
+      becomes the second result of the GEMM that reads dy (or its
+      [rows, C] reshape) with K along those rows, `kiln.gemm_bias_grad`
+      (cuBLASLt's BGRADB / BGRADA): the weight's gradient dy^T x. Readers
+      of the sum placed before the GEMM move after it; a GEMM whose
+      operands are computed from the sum is left alone.
 
     Each saves a launch and a round trip of an activation-sized tensor
     through memory.
@@ -220,6 +226,14 @@ def FuseGemmEpiloguePass : Pass<"kiln-fuse-gemm-epilogue", "mlir::func::FuncOp">
     // After
     %dz, %db0 = kiln.gemm_relu_grad %dnext, %w2, %1 : ...
     %db = kiln.reshape %db0 ...
+
+    // Before (a Linear layer without ReLU over [B, T] rows)
+    %s = kiln.reduce_sum %dy {axes = array<i64: 0, 1>} : ...
+    %r = kiln.reshape %dy {shape = array<i64: 4096, 512>} : ...
+    %dw = kiln.gemm %r, %x {trans_a = true} : ...
+    // After
+    %dw, %db = kiln.gemm_bias_grad %r, %x {of = "a", trans_a = true} : ...
+    %s = kiln.reshape %db ...
     ```
   }];
   let dependentDialects = ["::kiln::graph::KilnDialect"];

@@ -200,6 +200,10 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                    std::string(g.relu ? ",\"epilogue\":\"relu\""
                                : g.reluMask >= 0
                                    ? ",\"epilogue\":\"drelu_bgrad\""
+                               : g.sumOf == GemmCall::SumOf::A
+                                   ? ",\"epilogue\":\"bgrad_a\""
+                               : g.sumOf == GemmCall::SumOf::B
+                                   ? ",\"epilogue\":\"bgrad_b\""
                                    : "") +
                    ",\"m\":" + std::to_string(g.m) +
                    ",\"n\":" + std::to_string(g.n) +
@@ -370,6 +374,9 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                std::to_string(g.n) + (g.transB ? "^T" : "") +
                (g.c >= 0 ? " + bias" : "") + (g.relu ? ", relu" : "") +
                (g.reluMask >= 0 ? ", relu gradient + bias gradient" : "") +
+               (g.sumOf == GemmCall::SumOf::A   ? " + bias gradient (A's sum over k)"
+                : g.sumOf == GemmCall::SumOf::B ? " + bias gradient (B's sum over k)"
+                                                : "") +
                (g.batch > 1 ? ", batch " + std::to_string(g.batch) : "") + "\n";
       }
     }

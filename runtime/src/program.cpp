@@ -372,9 +372,20 @@ Status Program::verify() const {
           elements(g.c) != 1)
         return fail(where + "GEMM's C has " + std::to_string(elements(g.c)) +
                     " elements; 1, N or M x N are supported");
-      if ((g.reluMask >= 0) != (g.biasGrad >= 0))
+      if (g.sumOf != GemmCall::SumOf::Out) {
+        int64_t sums = g.sumOf == GemmCall::SumOf::A ? g.m : g.n;
+        if (!validBuffer(g.biasGrad) || g.reluMask >= 0 || g.relu ||
+            g.c >= 0 || g.batch != 1 || elements(g.biasGrad) != sums ||
+            buffers[g.biasGrad].dtype != t)
+          return fail(where + "GEMM's sum of " +
+                      (g.sumOf == GemmCall::SumOf::A ? "A" : "B") +
+                      " needs a bias gradient of " + std::to_string(sums) +
+                      " elements of its dtype, one batch and no other "
+                      "epilogue");
+      } else if ((g.reluMask >= 0) != (g.biasGrad >= 0)) {
         return fail(where + "GEMM has a ReLU mask without a bias gradient, "
                             "or the reverse");
+      }
       if (g.reluMask >= 0 &&
           (!validBuffer(g.reluMask) || !validBuffer(g.biasGrad) ||
            g.batch != 1 || elements(g.reluMask) != g.m * g.n ||
@@ -635,8 +646,14 @@ std::string programToJson(const Program &p) {
            ",\"trans_b\":" + (g.transB ? "true" : "false") +
            (g.relu ? ",\"relu\":true" : "") +
            (g.reluMask >= 0
-                ? ",\"relu_mask\":" + std::to_string(g.reluMask) +
-                      ",\"bias_grad\":" + std::to_string(g.biasGrad)
+                ? ",\"relu_mask\":" + std::to_string(g.reluMask)
+                : std::string()) +
+           (g.biasGrad >= 0
+                ? ",\"bias_grad\":" + std::to_string(g.biasGrad)
+                : std::string()) +
+           (g.sumOf != GemmCall::SumOf::Out
+                ? std::string(",\"bias_grad_of\":\"") +
+                      (g.sumOf == GemmCall::SumOf::A ? "a" : "b") + "\""
                 : std::string()) +
            ",\"m\":" + std::to_string(g.m) + ",\"n\":" + std::to_string(g.n) +
            ",\"k\":" + std::to_string(g.k) +
@@ -813,6 +830,15 @@ Status programFromJson(std::string_view json, const std::string &origin,
             static_cast<int32_t>(r.integer(*jg, "relu_mask", where, -1, false));
         g.biasGrad =
             static_cast<int32_t>(r.integer(*jg, "bias_grad", where, -1, false));
+        if (const JsonValue *of = jg->get("bias_grad_of")) {
+          if (of->str() == "a")
+            g.sumOf = GemmCall::SumOf::A;
+          else if (of->str() == "b")
+            g.sumOf = GemmCall::SumOf::B;
+          else
+            r.fail(where + " has a GEMM whose bias gradient sums '" +
+                   of->str() + "' (not 'a' or 'b')");
+        }
         g.m = r.integer(*jg, "m", where);
         g.n = r.integer(*jg, "n", where);
         g.k = r.integer(*jg, "k", where);

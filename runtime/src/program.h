@@ -53,10 +53,16 @@ struct GemmCall {
   int64_t strideA = 0, strideB = 0, strideOut = 0;
   double alpha = 1, beta = 1;
   bool relu = false; ///< Then max(0, x) on `out` (the epilogue).
-  /// The gradient through a ReLU (DRELU_BGRAD): `out` zeroed where the
-  /// buffer `reluMask` (M x N) is not positive, then `biasGrad` (N) = the
-  /// sum of `out`'s rows (batch 1). -1: none.
-  int32_t reluMask = -1, biasGrad = -1;
+  /// What `biasGrad` sums (batch 1):
+  ///  - Out: the gradient through a ReLU (DRELU_BGRAD): `out` zeroed where
+  ///    the buffer `reluMask` (M x N) is not positive, then `biasGrad` (N)
+  ///    = the sum of `out`'s rows;
+  ///  - A / B: `biasGrad` = the sum over K of op(A) (M values) or of op(B)
+  ///    (N values), unscaled: the bias gradient beside a weight gradient
+  ///    (cuBLASLt's BGRADB / BGRADA, its operands being B and A swapped).
+  enum class SumOf : uint8_t { Out, A, B };
+  SumOf sumOf = SumOf::Out;
+  int32_t reluMask = -1, biasGrad = -1; ///< -1: none.
 };
 
 /// 2-D convolution, NCHW input, MCHW weight (per group), optional bias of

@@ -67,6 +67,9 @@ struct FakeGpu {
       launches = 0, matmuls = 0, ncclJoins = 0, allReduces = 0,
       dnnConvolutions = 0, pinned = 0, events = 0;
   bool failCapture = false; ///< Stream captures end invalidated.
+  /// cuBLASLt finds no algorithm with a BGRADA/BGRADB epilogue (as some
+  /// versions, types or layouts have none).
+  bool noBiasGradEpilogue = false;
   int ccMajor = 8, ccMinor = 0; ///< Its compute capability (sm_80).
   /// What each cuModuleLoadData was given: its first bytes ("\x7f" "ELF"
   /// for a cubin, "//" for NVRTC's PTX).
@@ -242,7 +245,9 @@ const cu::DriverApi &fakeDriver() {
         // 64-bit integer (passed alike on x86-64), so they are called with
         // as many 64-bit values as their names say they take.
         void *sym = dlsym(gpu.module, fn.name.c_str());
-        int arity = fn.name.rfind("kiln_relu_bias_grad_", 0) == 0 ? 5
+        int arity = fn.name.rfind("kiln_relu_bias_grad_", 0) == 0 ||
+                            fn.name.rfind("kiln_operand_sum_", 0) == 0
+                        ? 5
                     : fn.name.rfind("kiln_fill_", 0) == 0 ||
                             fn.name.rfind("kiln_conv_scatter_", 0) == 0
                         ? 7
@@ -428,6 +433,20 @@ void fakeMatmul(const FakeDesc &d, T alpha, const T *a, const FakeLayout &la,
           result[size_t(i + j * m)] += ptr<T>(d.bias)[i];
     for (size_t e = 0; e < result.size(); ++e)
       D[e] = relu && result[e] < T(0) ? T(0) : result[e];
+    // BGRADA: the sums over k of op(A), one per row of D; BGRADB: of
+    // op(B), one per column (in double, k in order, as the CPU backend).
+    if (d.epilogue == cu::CUBLASLT_EPILOGUE_BGRADA ||
+        d.epilogue == cu::CUBLASLT_EPILOGUE_BGRADB) {
+      bool ofA = d.epilogue == cu::CUBLASLT_EPILOGUE_BGRADA;
+      int64_t count = ofA ? m : n;
+      for (int64_t i = 0; i < count; ++i) {
+        double acc = 0;
+        for (int64_t p = 0; p < k; ++p)
+          acc += double(ofA ? (d.transa ? A[p + i * k] : A[i + p * m])
+                            : (d.transb ? B[i + p * n] : B[p + i * k]));
+        ptr<T>(d.bias)[i] = T(acc);
+      }
+    }
   }
 }
 
@@ -526,6 +545,10 @@ const cu::BlasLtApi &fakeBlas() {
           uint64_t bk = desc.transb ? B.cols : B.rows,
                    bn = desc.transb ? B.rows : B.cols;
           *found = 0;
+          if (gpu.noBiasGradEpilogue &&
+              (desc.epilogue == cu::CUBLASLT_EPILOGUE_BGRADA ||
+               desc.epilogue == cu::CUBLASLT_EPILOGUE_BGRADB))
+            return 15; // CUBLAS_STATUS_NOT_SUPPORTED
           if (am != D.rows || bn != D.cols || ak != bk || C.rows != D.rows ||
               C.cols != D.cols || A.batch != D.batch || B.batch != D.batch ||
               C.batch != D.batch)
@@ -870,7 +893,9 @@ rt::Status openOnFakeGpu(
     std::unique_ptr<rt::Session> &session, int ccMajor = 8, int ccMinor = 0,
     std::vector<std::pair<std::string, std::vector<uint8_t>>> moreCode = {}) {
   std::string error;
+  bool noBiasGradEpilogue = gpu.noBiasGradEpilogue; // Set by the test.
   gpu = FakeGpu();
+  gpu.noBiasGradEpilogue = noBiasGradEpilogue;
   gpu.ccMajor = ccMajor;
   gpu.ccMinor = ccMinor;
   contextDepth = 0;
@@ -957,6 +982,7 @@ protected:
 #endif
     cu::setApisForTesting(&fakeDriver(), &fakeBlas(), &fakeNccl(),
                           &fakeCudnn());
+    gpu.noBiasGradEpilogue = false;
   }
   void TearDown() override { cu::setApisForTesting(nullptr, nullptr); }
 };
@@ -1049,6 +1075,44 @@ TEST_F(FakeGpuTest, FailedCaptureRunsEagerly) {
             std::string::npos)
       << warnings;
   EXPECT_EQ(gpu.graphLaunches, 0);
+  EXPECT_EQ(gpu.error, "");
+}
+
+/// The bias gradients that kiln-fuse-gemm-epilogue folds into the weight
+/// gradients' GEMMs (cuBLASLt's BGRADA/BGRADB epilogues) where cuBLASLt has
+/// no algorithm with them: the plain GEMM, then the runtime's
+/// kiln_operand_sum; the same steps as the CPU backend, and the session
+/// says how many GEMMs went that way. (With the epilogue, every
+/// CudaBackend.TrainingStepsMatchTheCpuBackend model checks the fake's
+/// BGRAD sums.)
+TEST_F(FakeGpuTest, BiasGradientsWithoutTheEpilogueMatchTheCpuBackend) {
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram &program = fixture.program;
+  int sums = 0;
+  for (const rt::Entry &e : program.program.entries)
+    for (const rt::Step &step : e.steps)
+      sums += step.kind == rt::Step::Kind::Gemm &&
+              step.gemm.sumOf != rt::GemmCall::SumOf::Out;
+  // The last Linear's bias (no ReLU after it) sums the logits' gradient.
+  ASSERT_GT(sums, 0) << "no GEMM of mlp_relu computes a bias gradient";
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-no-bgrad";
+  std::filesystem::create_directories(dir);
+  std::unique_ptr<rt::Session> sessions[2];
+  ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
+  gpu.noBiasGradEpilogue = true;
+  ASSERT_TRUE(openOnFakeGpu(program, dir, sessions[1]).ok());
+  EXPECT_NE(sessions[1]->device().find(
+                ", " + std::to_string(sums) + " of " + std::to_string(sums) +
+                " GEMM bias gradients by kiln's kernel (cuBLASLt has no BGRAD "
+                "epilogue for them)"),
+            std::string::npos)
+      << sessions[1]->device();
+  std::unique_ptr<rt::Trainer> trainers[2];
+  for (int d = 0; d < 2; ++d)
+    ASSERT_TRUE(rt::Trainer::create(*sessions[d], rt::LearningRate(), trainers[d]).ok());
+  expectSameSteps("mlp_relu without BGRAD epilogues", sessions, trainers,
+                  fixture.inputs);
   EXPECT_EQ(gpu.error, "");
 }
 

@@ -84,6 +84,36 @@ void run(const Program &p, const GemmCall &g, uint8_t *arena) {
           row[j] = row[j] < T(0) ? T(0) : row[j];
       });
   }
+  if (g.sumOf != GemmCall::SumOf::Out) {
+    // The sum over k of op(A) or op(B), accumulated in double in order of
+    // k, as the interpreter's reduction: a sum along the rows of a matrix
+    // stored [k, x] (op(A) = A^T, op(B) = B) or along the columns of one
+    // stored [x, k].
+    bool ofA = g.sumOf == GemmCall::SumOf::A;
+    const T *x = ofA ? a : b;
+    int64_t count = ofA ? g.m : g.n;
+    bool kMajor = ofA ? g.transA : !g.transB;
+    T *bias = at(g.biasGrad);
+    if (kMajor) {
+      int64_t blocks = (count + 63) / 64;
+      parallelFor(blocks, [&](int64_t blk) {
+        int64_t j0 = blk * 64, j1 = std::min(count, j0 + 64);
+        double acc[64] = {};
+        for (int64_t r = 0; r < g.k; ++r)
+          for (int64_t j = j0; j < j1; ++j)
+            acc[j - j0] += double(x[r * count + j]);
+        for (int64_t j = j0; j < j1; ++j)
+          bias[j] = T(acc[j - j0]);
+      });
+    } else {
+      parallelFor(count, [&](int64_t i) {
+        double acc = 0;
+        for (int64_t r = 0; r < g.k; ++r)
+          acc += double(x[i * g.k + r]);
+        bias[i] = T(acc);
+      });
+    }
+  }
   if (g.reluMask >= 0) {
     // Through the ReLU (where(mask > 0, out, 0)), then the bias gradient:
     // column sums accumulated in double, rows in order, as the interpreter.

@@ -48,6 +48,20 @@ __device__ void kiln_relu_bias_grad(T* out, const T* mask, T* bias, i64 m, i64 n
     bias[j] = (T)acc;
   }
 }
+// The sum over k of a GEMM operand stored [k, count] (kMajor: a column
+// sum) or [count, k] (a row sum), accumulated in double in order of k (as
+// the CPU backend): the bias gradient where cuBLASLt has no BGRADA/BGRADB
+// algorithm for the GEMM.
+template <typename T>
+__device__ void kiln_operand_sum(const T* x, T* out, i64 count, i64 k, i64 kMajor) {
+  for (i64 j = (i64)blockIdx.x * blockDim.x + threadIdx.x; j < count;
+       j += (i64)gridDim.x * blockDim.x) {
+    double acc = 0;
+    for (i64 r = 0; r < k; ++r)
+      acc += (double)(kMajor ? x[r * count + j] : x[j * k + r]);
+    out[j] = (T)acc;
+  }
+}
 // Convolutions as GEMMs, in the CPU backend's layout: for images
 // [n0, n0 + nb) and group g, the patches are rows (ci, ky, kx) by columns
 // (image, oy, ox). `s` is the convolution's shape: n c h w m kh kw oh ow
@@ -140,6 +154,10 @@ extern "C" __global__ void kiln_relu_bias_grad_f32(float* out,
     const float* mask, float* bias, i64 m, i64 n) { kiln_relu_bias_grad(out, mask, bias, m, n); }
 extern "C" __global__ void kiln_relu_bias_grad_f64(double* out,
     const double* mask, double* bias, i64 m, i64 n) { kiln_relu_bias_grad(out, mask, bias, m, n); }
+extern "C" __global__ void kiln_operand_sum_f32(const float* x, float* out,
+    i64 count, i64 k, i64 kMajor) { kiln_operand_sum(x, out, count, k, kMajor); }
+extern "C" __global__ void kiln_operand_sum_f64(const double* x, double* out,
+    i64 count, i64 k, i64 kMajor) { kiln_operand_sum(x, out, count, k, kMajor); }
 )";
 }
 
@@ -199,6 +217,10 @@ struct GemmShape {
   int64_t m = 0, n = 0, k = 0, batch = 1;
   int64_t strideA = 0, strideB = 0, strideC = 0, strideOut = 0;
   CUdeviceptr bias = 0; ///< The bias epilogue's vector, or 0.
+  /// The sum over k of op(A) (sumsOfA) or op(B) into this vector
+  /// (BGRADB / BGRADA), or 0.
+  CUdeviceptr sums = 0;
+  bool sumsOfA = false;
   /// The alignment (bytes) every A, B, C and D pointer the plan is used
   /// with has: the arena's 64 bytes, less for a group's slice.
   uint32_t align = 256;
@@ -218,6 +240,9 @@ struct GemmStep {
   GemmPlan plan;
   bool fill = false;    ///< C broadcast into out by kiln_fill first.
   bool sharedC = false; ///< C is the buffer g.c (M x N, every batch).
+  /// The bias gradient (GemmCall::SumOf A or B) by kiln_operand_sum after
+  /// the GEMM: cuBLASLt had no algorithm with its BGRAD epilogue.
+  bool sumKernel = false;
   double beta = 0;
 };
 
@@ -339,7 +364,8 @@ private:
   CUstream stream_ = nullptr;
   CUmodule module_ = nullptr, builtins_ = nullptr;
   /// The runtime's own kernels, [0] fp32 and [1] fp64.
-  CUfunction fill_[2] = {}, reluBiasGrad_[2] = {}, im2col_[2] = {},
+  CUfunction fill_[2] = {}, reluBiasGrad_[2] = {}, operandSum_[2] = {},
+             im2col_[2] = {},
              col2im_[2] = {}, convGather_[2] = {}, convScatter_[2] = {};
   cublasLtHandle_t blas_ = nullptr;
   CUdeviceptr base_ = 0, workspace_ = 0, convWorkspace_ = 0;
@@ -590,6 +616,7 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
     return s;
   std::pair<CUfunction *, const char *> functions[] = {
       {fill_, "kiln_fill"},         {reluBiasGrad_, "kiln_relu_bias_grad"},
+      {operandSum_, "kiln_operand_sum"},
       {im2col_, "kiln_im2col"},     {col2im_, "kiln_col2im"},
       {convGather_, "kiln_conv_gather"},
       {convScatter_, "kiln_conv_scatter"}};
@@ -702,6 +729,7 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
 
   // Every step's launch, GEMM or convolution, planned now.
   CUdeviceptr nextTable = base_ + CUdeviceptr(arena);
+  int biasSums = 0, biasSumKernels = 0; // GEMMs' BGRAD epilogues, and not.
   for (const Entry &e : program_.entries) {
     EntryState &state = entries_[&e];
     state.launches.resize(e.steps.size());
@@ -719,8 +747,16 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       if (!s.ok())
         return std::move(s.annotate("entry '" + e.name + "' step " +
                                     std::to_string(i)));
+      if (step.kind == Step::Kind::Gemm &&
+          step.gemm.sumOf != GemmCall::SumOf::Out)
+        ++(state.gemms[i].sumKernel ? biasSumKernels : biasSums);
     }
   }
+  if (biasSumKernels)
+    description_ += ", " + std::to_string(biasSumKernels) + " of " +
+                    std::to_string(biasSums + biasSumKernels) +
+                    " GEMM bias gradients by kiln's kernel (cuBLASLt has no "
+                    "BGRAD epilogue for them)";
   return check(cu_.streamSynchronize(stream_), "loading the session");
 }
 
@@ -824,10 +860,14 @@ Status CudaBackend::planGemm(const GemmShape &g, GemmPlan &plan) {
   // row-major out = op(A) op(B) is, there, out^T = op(B)^T op(A)^T. So
   // cuBLAS's first operand is B (N x K after its op), its second A (K x M),
   // and a bias along out's rows is cuBLAS's per-row bias of out^T.
-  uint32_t epilogue = g.relu ? (g.bias ? CUBLASLT_EPILOGUE_RELU_BIAS
-                                       : CUBLASLT_EPILOGUE_RELU)
-                             : (g.bias ? CUBLASLT_EPILOGUE_BIAS
-                                       : CUBLASLT_EPILOGUE_DEFAULT);
+  // So too the sums over k: of cuBLAS's second operand (A) for A's,
+  // BGRADB, and of its first (B) for B's, BGRADA.
+  uint32_t epilogue = g.sums ? (g.sumsOfA ? CUBLASLT_EPILOGUE_BGRADB
+                                          : CUBLASLT_EPILOGUE_BGRADA)
+                      : g.relu ? (g.bias ? CUBLASLT_EPILOGUE_RELU_BIAS
+                                         : CUBLASLT_EPILOGUE_RELU)
+                               : (g.bias ? CUBLASLT_EPILOGUE_BIAS
+                                         : CUBLASLT_EPILOGUE_DEFAULT);
   int32_t opA = g.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
   int32_t opB = g.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
   if (Status s = lt(lt_->matmulDescCreate(&plan.desc, compute, type),
@@ -840,9 +880,9 @@ Status CudaBackend::planGemm(const GemmShape &g, GemmPlan &plan) {
                               sizeof opB);
   lt_->matmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
                               &epilogue, sizeof epilogue);
-  if (g.bias)
+  if (g.bias || g.sums)
     lt_->matmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                &g.bias, sizeof g.bias);
+                                g.sums ? &g.sums : &g.bias, sizeof g.bias);
   auto layout = [&](cublasLtMatrixLayout_t &l, int64_t rows, int64_t cols,
                     int64_t stride) -> Status {
     if (Status s = lt(lt_->matrixLayoutCreate(&l, type, uint64_t(rows),
@@ -942,6 +982,19 @@ Status CudaBackend::planGemmStep(const GemmCall &g, GemmStep &step) {
   shape.align = alignmentOf({offset(g.a), offset(g.b), offset(g.out),
                              c ? offset(g.c) : 0, g.strideA * size,
                              g.strideB * size, g.strideOut * size});
+  if (g.sumOf != GemmCall::SumOf::Out) {
+    shape.sums = at(g.biasGrad);
+    shape.sumsOfA = g.sumOf == GemmCall::SumOf::A;
+    Status fused = planGemm(shape, step.plan);
+    if (fused.ok() || fused.code() != KILN_STATUS_UNIMPLEMENTED)
+      return fused;
+    // No algorithm with the BGRAD epilogue for this product (cuBLASLt's
+    // support varies by version, type and layout): the plain product, and
+    // the sum by the runtime's own kernel.
+    destroy(step.plan);
+    shape.sums = 0;
+    step.sumKernel = true;
+  }
   return planGemm(shape, step.plan);
 }
 
@@ -1118,6 +1171,13 @@ Status CudaBackend::enqueueGemm(const Step &step, const GemmStep &plan) {
                         plan.sharedC ? at(g.c) : out, out, g.alpha, plan.beta);
       !s.ok())
     return s;
+  if (plan.sumKernel) {
+    bool ofA = g.sumOf == GemmCall::SumOf::A;
+    CUdeviceptr x = at(ofA ? g.a : g.b), sums = at(g.biasGrad);
+    long long count = ofA ? g.m : g.n, k = g.k,
+              kMajor = ofA ? g.transA : !g.transB;
+    return launchBuiltin(operandSum_[t], count, {&x, &sums, &count, &k, &kMajor});
+  }
   if (g.reluMask >= 0) {
     CUdeviceptr mask = at(g.reluMask), grad = at(g.biasGrad);
     long long m = g.m, n = g.n;

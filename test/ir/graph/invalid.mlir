@@ -456,6 +456,30 @@ func.func @gemm_relu_grad_shapes(%a: tensor<4x3xf32>, %b: tensor<3x5xf32>, %m: t
 
 // -----
 
+func.func @gemm_bias_grad_operand(%a: tensor<6x4xf32>, %b: tensor<6x3xf32>) {
+  // expected-error @+1 {{'kiln.gemm_bias_grad' op sums operand 'a' or 'b', not 'c'}}
+  %0:2 = kiln.gemm_bias_grad %a, %b {of = "c", trans_a = true} : (tensor<6x4xf32>, tensor<6x3xf32>) -> (tensor<4x3xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @gemm_bias_grad_sums(%a: tensor<6x4xf32>, %b: tensor<6x3xf32>) {
+  // expected-error @+1 {{'kiln.gemm_bias_grad' op needs a bias gradient of 3 'f32'}}
+  %0:2 = kiln.gemm_bias_grad %a, %b {of = "b", trans_a = true} : (tensor<6x4xf32>, tensor<6x3xf32>) -> (tensor<4x3xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @gemm_bias_grad_shapes(%a: tensor<6x4xf32>, %b: tensor<5x3xf32>) {
+  // expected-error @+1 {{'kiln.gemm_bias_grad' op multiplies 4x6 by 5x3}}
+  %0:2 = kiln.gemm_bias_grad %a, %b {of = "a", trans_a = true} : (tensor<6x4xf32>, tensor<5x3xf32>) -> (tensor<4x3xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
 func.func @row_kernel_yield_types(%x: tensor<4x8xf32>) {
   // expected-error @+1 {{'kiln.row_kernel' op yields 1 values whose types differ from its results'}}
   %0 = kiln.row_kernel rows 1 {

@@ -387,6 +387,17 @@ func.func @gemm_epilogues(%a: tensor<4x3xf32>, %b: tensor<5x3xf32>, %y: tensor<4
 
 // -----
 
+// CHECK-LABEL: func.func @gemm_bias_grad
+func.func @gemm_bias_grad(%dy: tensor<6x4xf32>, %x: tensor<6x3xf32>) -> (tensor<4x3xf32>, tensor<4xf32>, tensor<3x4xf32>, tensor<4xf32>) {
+  // CHECK: kiln.gemm_bias_grad %{{.*}}, %{{.*}} {of = "a", trans_a = true} : (tensor<6x4xf32>, tensor<6x3xf32>) -> (tensor<4x3xf32>, tensor<4xf32>)
+  %0:2 = kiln.gemm_bias_grad %dy, %x {of = "a", trans_a = true} : (tensor<6x4xf32>, tensor<6x3xf32>) -> (tensor<4x3xf32>, tensor<4xf32>)
+  // CHECK: kiln.gemm_bias_grad %{{.*}}, %{{.*}} {of = "b", trans_a = true} : (tensor<6x3xf32>, tensor<6x4xf32>) -> (tensor<3x4xf32>, tensor<4xf32>)
+  %1:2 = kiln.gemm_bias_grad %x, %dy {of = "b", trans_a = true} : (tensor<6x3xf32>, tensor<6x4xf32>) -> (tensor<3x4xf32>, tensor<4xf32>)
+  return %0#0, %0#1, %1#0, %1#1 : tensor<4x3xf32>, tensor<4xf32>, tensor<3x4xf32>, tensor<4xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @row_kernel
 // CHECK: %[[R:.*]] = kiln.row_kernel rows 1 {
 // CHECK: %[[S:.*]] = kiln.reduce_sum

@@ -116,7 +116,9 @@ struct FuseGemmEpiloguePass final
         auto elementOf = [](Value v) {
           return cast<RankedTensorType>(v.getType()).getElementType();
         };
+        // (alpha 1: whether cuBLASLt scales the sum is not documented.)
         if (!gemm || gemm.getC() || gemm.getRelu() ||
+            !gemm.getAlpha().isExactlyValue(1.0) ||
             elementOf(gemm.getA()) != elementOf(gemm.getB()) ||
             elementOf(gemm.getResult()) != type.getElementType())
           continue;

@@ -206,7 +206,8 @@ def FuseGemmEpiloguePass : Pass<"kiln-fuse-gemm-epilogue", "mlir::func::FuncOp">
       [rows, C] reshape) with K along those rows, `kiln.gemm_bias_grad`
       (cuBLASLt's BGRADB / BGRADA): the weight's gradient dy^T x. Readers
       of the sum placed before the GEMM move after it; a GEMM whose
-      operands are computed from the sum is left alone.
+      operands are computed from the sum, or that scales by an alpha, is
+      left alone.
 
     Each saves a launch and a round trip of an activation-sized tensor
     through memory.

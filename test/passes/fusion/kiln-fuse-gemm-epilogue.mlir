@@ -95,11 +95,11 @@ func.func @bias_gradient_of_a(%dy: tensor<2x3x4xf32>, %x: tensor<6x5xf32>) -> (t
 // The same with dy as B (x^T dy: the weight's gradient transposed), and a
 // 2-D dy summed over axis 0: the sum of B over K.
 // CHECK-LABEL: func.func @bias_gradient_of_b
-// CHECK: %[[DW:.*]], %[[DB:.*]] = kiln.gemm_bias_grad %arg1, %arg0 {alpha = 5.000000e-01 : f32, of = "b", trans_a = true} : (tensor<6x5xf32>, tensor<6x4xf32>) -> (tensor<5x4xf32>, tensor<4xf32>)
+// CHECK: %[[DW:.*]], %[[DB:.*]] = kiln.gemm_bias_grad %arg1, %arg0 {of = "b", trans_a = true} : (tensor<6x5xf32>, tensor<6x4xf32>) -> (tensor<5x4xf32>, tensor<4xf32>)
 // CHECK-NEXT: %[[DB2:.*]] = kiln.reshape %[[DB]] {shape = array<i64: 1, 4>}
 // CHECK: return %[[DW]], %[[DB2]]
 func.func @bias_gradient_of_b(%dy: tensor<6x4xf32>, %x: tensor<6x5xf32>) -> (tensor<5x4xf32>, tensor<1x4xf32>) {
-  %dw = kiln.gemm %x, %dy {alpha = 0.5 : f32, trans_a = true} : (tensor<6x5xf32>, tensor<6x4xf32>) -> tensor<5x4xf32>
+  %dw = kiln.gemm %x, %dy {trans_a = true} : (tensor<6x5xf32>, tensor<6x4xf32>) -> tensor<5x4xf32>
   %db = kiln.reduce_sum %dy {axes = array<i64: 0>} : (tensor<6x4xf32>) -> tensor<1x4xf32>
   return %dw, %db : tensor<5x4xf32>, tensor<1x4xf32>
 }
@@ -107,23 +107,25 @@ func.func @bias_gradient_of_b(%dy: tensor<6x4xf32>, %x: tensor<6x5xf32>) -> (ten
 // -----
 
 // Not the same rows: a sum over the last axis, a GEMM with K along dy's
-// columns (dy w: the input's gradient), a GEMM with a C; and a GEMM whose
-// other operand is computed from the sum (which it could not follow):
-// unchanged.
+// columns (dy w: the input's gradient), a GEMM with a C, one scaled by
+// alpha; and a GEMM whose other operand is computed from the sum (which
+// it could not follow): unchanged.
 // CHECK-LABEL: func.func @not_bias_gradients
 // CHECK-NOT: kiln.gemm_bias_grad
 // CHECK-COUNT-2: kiln.reduce_sum
 // CHECK: kiln.gemm %arg0, %arg2 : (tensor<6x4xf32>, tensor<4x5xf32>)
 // CHECK: kiln.gemm %arg0, %arg1, %arg3 {trans_a = true}
+// CHECK: kiln.gemm %arg0, %arg1 {alpha = 5.000000e-01 : f32, trans_a = true}
 // CHECK: kiln.reduce_sum %arg4
 // CHECK: kiln.gemm %arg4, %{{.*}} {trans_a = true}
-func.func @not_bias_gradients(%dy: tensor<6x4xf32>, %x: tensor<6x5xf32>, %w: tensor<4x5xf32>, %c: tensor<4x5xf32>, %v: tensor<6x4xf32>) -> (tensor<6x1xf32>, tensor<1x4xf32>, tensor<6x5xf32>, tensor<4x5xf32>, tensor<4x4xf32>) {
+func.func @not_bias_gradients(%dy: tensor<6x4xf32>, %x: tensor<6x5xf32>, %w: tensor<4x5xf32>, %c: tensor<4x5xf32>, %v: tensor<6x4xf32>) -> (tensor<6x1xf32>, tensor<1x4xf32>, tensor<6x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x4xf32>) {
   %rows = kiln.reduce_sum %dy {axes = array<i64: 1>} : (tensor<6x4xf32>) -> tensor<6x1xf32>
   %db = kiln.reduce_sum %dy {axes = array<i64: 0>} : (tensor<6x4xf32>) -> tensor<1x4xf32>
   %dx = kiln.gemm %dy, %w : (tensor<6x4xf32>, tensor<4x5xf32>) -> tensor<6x5xf32>
   %dw = kiln.gemm %dy, %x, %c {trans_a = true} : (tensor<6x4xf32>, tensor<6x5xf32>, tensor<4x5xf32>) -> tensor<4x5xf32>
+  %half = kiln.gemm %dy, %x {alpha = 0.5 : f32, trans_a = true} : (tensor<6x4xf32>, tensor<6x5xf32>) -> tensor<4x5xf32>
   %s = kiln.reduce_sum %v {axes = array<i64: 0>} : (tensor<6x4xf32>) -> tensor<1x4xf32>
   %t = kiln.mul %v, %s : (tensor<6x4xf32>, tensor<1x4xf32>) -> tensor<6x4xf32>
   %vt = kiln.gemm %v, %t {trans_a = true} : (tensor<6x4xf32>, tensor<6x4xf32>) -> tensor<4x4xf32>
-  return %rows, %db, %dx, %dw, %vt : tensor<6x1xf32>, tensor<1x4xf32>, tensor<6x5xf32>, tensor<4x5xf32>, tensor<4x4xf32>
+  return %rows, %db, %dx, %dw, %half, %vt : tensor<6x1xf32>, tensor<1x4xf32>, tensor<6x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x4xf32>
 }

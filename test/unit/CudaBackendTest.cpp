@@ -255,18 +255,11 @@ const cu::DriverApi &fakeDriver() {
         std::vector<long long> v;
         for (int i = 0; i < arity; ++i)
           v.push_back(arg(size_t(i)));
-        using L = long long;
-        gpu.enqueue([=] {
-          if (arity == 5)
-            reinterpret_cast<void (*)(L, L, L, L, L)>(sym)(v[0], v[1], v[2],
-                                                            v[3], v[4]);
-          else if (arity == 6)
-            reinterpret_cast<void (*)(L, L, L, L, L, L)>(sym)(
-                v[0], v[1], v[2], v[3], v[4], v[5]);
-          else
-            reinterpret_cast<void (*)(L, L, L, L, L, L, L)>(sym)(
-                v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
-        });
+        // As one block of the emulation's threads (kiln_host_builtin), so
+        // that the block-wide sums run their barriers.
+        auto block = reinterpret_cast<void (*)(void *, int, const long long *)>(
+            dlsym(gpu.module, "kiln_host_builtin"));
+        gpu.enqueue([=] { block(sym, arity, v.data()); });
         return 0;
       }
       const rt::Kernel &k = (*gpu.kernels)[size_t(fn.kernel)];
@@ -900,8 +893,22 @@ rt::Status openOnFakeGpu(
   gpu.ccMinor = ccMinor;
   contextDepth = 0;
   gpu.kernels = &program.program.kernels;
-  gpu.module = kiln::test::buildHostModule(program.program.kernels, dir, error,
-                                           cu::builtinsSource());
+  // The runtime's own kernels too, each called as one block.
+  gpu.module = kiln::test::buildHostModule(
+      program.program.kernels, dir, error,
+      std::string(cu::builtinsSource()) + R"(
+extern "C" void kiln_host_builtin(void *f, int arity, const long long *v) {
+  typedef long long L;
+  kiln_host_block([=] {
+    if (arity == 5)
+      ((void (*)(L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4]);
+    else if (arity == 6)
+      ((void (*)(L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5]);
+    else
+      ((void (*)(L, L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+  });
+}
+)");
   if (!gpu.module)
     return rt::Status(KILN_STATUS_INTERNAL, error);
   gpu.launch = reinterpret_cast<kiln::test::LaunchFn>(

@@ -32,33 +32,64 @@ __device__ void kiln_fill(T* out, const T* c, i64 cn, i64 m, i64 n, i64 batch,
     out[b * stride + e] = cn == 1 ? c[0] : c[e % n];
   }
 }
-// The gradient through a ReLU, then the bias gradient: out (M x N) zeroed
-// where mask is not positive, bias[j] = the sum of column j, accumulated in
-// double over the rows in order (as the CPU backend).
+// Column sums of a row-major rows x n matrix x into out[n]; with a `mask`,
+// through a ReLU's gradient first (x zeroed where mask is not positive, and
+// written back): the bias gradient beside a GEMM. A block takes a strip of
+// w columns (32 of a GPU's 256 threads: a warp reads 128 bytes of a row)
+// with blockDim / w groups of rows; each thread sums its rows in double, and
+// the groups' sums are added in order: the same result for every launch of
+// one shape, within a double's rounding of the CPU backend's in-order sum.
 template <typename T>
-__device__ void kiln_relu_bias_grad(T* out, const T* mask, T* bias, i64 m, i64 n) {
-  for (i64 j = (i64)blockIdx.x * blockDim.x + threadIdx.x; j < n;
-       j += (i64)gridDim.x * blockDim.x) {
+__device__ void kiln_column_sums(T* __restrict__ x, const T* __restrict__ mask,
+                                 T* __restrict__ out, i64 rows, i64 n) {
+  __shared__ double part[256];
+  const i64 w = blockDim.x >= 64 ? 32 : (blockDim.x + 1) / 2,
+            groups = blockDim.x / w, lane = threadIdx.x % w,
+            group = threadIdx.x / w;
+  for (i64 strip = blockIdx.x; strip * w < n; strip += gridDim.x) {
+    const i64 j = strip * w + lane;
     double acc = 0;
-    for (i64 r = 0; r < m; ++r) {
-      T v = mask[r * n + j] > T(0) ? out[r * n + j] : T(0);
-      out[r * n + j] = v;
-      acc += (double)v;
+    if (j < n && group < groups)
+      for (i64 r = group; r < rows; r += groups) {
+        T v = x[r * n + j];
+        if (mask) {
+          v = mask[r * n + j] > T(0) ? v : T(0);
+          x[r * n + j] = v;
+        }
+        acc += (double)v;
+      }
+    if (threadIdx.x < 256)
+      part[threadIdx.x] = acc;
+    __syncthreads();
+    if (group == 0 && j < n) {
+      double total = 0;
+      for (i64 g = 0; g < groups; ++g)
+        total += part[g * w + lane];
+      out[j] = (T)total;
     }
-    bias[j] = (T)acc;
+    __syncthreads();
   }
 }
-// The sum over k of a GEMM operand stored [k, count] (kMajor: a column
-// sum) or [count, k] (a row sum), accumulated in double in order of k (as
-// the CPU backend): the bias gradient where cuBLASLt has no BGRADA/BGRADB
-// algorithm for the GEMM.
+// The gradient through a ReLU, then the bias gradient: out (M x N) zeroed
+// where mask is not positive, bias[j] = the sum of column j.
+template <typename T>
+__device__ void kiln_relu_bias_grad(T* out, const T* mask, T* bias, i64 m, i64 n) {
+  kiln_column_sums(out, mask, bias, m, n);
+}
+// The sum over k of a GEMM operand stored [k, count] (kMajor: column sums)
+// or [count, k] (row sums, a thread each): the bias gradient where cuBLASLt
+// has no BGRADA/BGRADB algorithm for the GEMM.
 template <typename T>
 __device__ void kiln_operand_sum(const T* x, T* out, i64 count, i64 k, i64 kMajor) {
+  if (kMajor) {
+    kiln_column_sums(const_cast<T*>(x), (const T*)0, out, k, count);
+    return;
+  }
   for (i64 j = (i64)blockIdx.x * blockDim.x + threadIdx.x; j < count;
        j += (i64)gridDim.x * blockDim.x) {
     double acc = 0;
     for (i64 r = 0; r < k; ++r)
-      acc += (double)(kMajor ? x[r * count + j] : x[j * k + r]);
+      acc += (double)x[j * k + r];
     out[j] = (T)acc;
   }
 }
@@ -166,6 +197,7 @@ namespace {
 constexpr int kThreads = 256;
 static_assert(kThreads <= kBlockReduceThreads,
               "kernels are printed with __launch_bounds__(kBlockReduceThreads)");
+static_assert(kThreads <= 256, "kiln_column_sums has 256 threads' partial sums");
 constexpr int64_t kAlign = 256;
 constexpr size_t kGemmWorkspace = size_t(32) << 20;
 /// A convolution's patches and GEMM result take at most this much (at
@@ -1176,12 +1208,16 @@ Status CudaBackend::enqueueGemm(const Step &step, const GemmStep &plan) {
     CUdeviceptr x = at(ofA ? g.a : g.b), sums = at(g.biasGrad);
     long long count = ofA ? g.m : g.n, k = g.k,
               kMajor = ofA ? g.transA : !g.transB;
-    return launchBuiltin(operandSum_[t], count, {&x, &sums, &count, &k, &kMajor});
+    // A block of kThreads per strip of 32 columns, or a thread per row.
+    return launchBuiltin(operandSum_[t],
+                         kMajor ? (count + 31) / 32 * kThreads : count,
+                         {&x, &sums, &count, &k, &kMajor});
   }
   if (g.reluMask >= 0) {
     CUdeviceptr mask = at(g.reluMask), grad = at(g.biasGrad);
     long long m = g.m, n = g.n;
-    return launchBuiltin(reluBiasGrad_[t], g.n, {&out, &mask, &grad, &m, &n});
+    return launchBuiltin(reluBiasGrad_[t], (g.n + 31) / 32 * kThreads,
+                         {&out, &mask, &grad, &m, &n});
   }
   return Status();
 }

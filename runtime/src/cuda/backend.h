@@ -34,7 +34,9 @@ std::string entryName(size_t index);
 /// The runtime's own kernels, beside the program's: what a GEMM needs
 /// around cuBLASLt (extern "C" kiln_fill_f32|f64: C broadcast into the
 /// output; kiln_relu_bias_grad_f32|f64: the gradient through a ReLU and the
-/// bias gradient). Compiled and cached like the program's module.
+/// bias gradient; kiln_operand_sum_f32|f64: a bias gradient that cuBLASLt's
+/// BGRAD epilogues cannot make; the convolutions' im2col, col2im, gather
+/// and scatter). Compiled and cached like the program's module.
 const char *builtinsSource();
 
 /// Whether a GPU is usable: the driver loads, initializes and sees one.

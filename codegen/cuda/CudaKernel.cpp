@@ -576,8 +576,8 @@ bool printHostModule(const std::vector<runtime::Kernel> &kernels,
   // kHostThreads threads (std::threads; __syncthreads a barrier among them,
   // __shared__ arrays static, so shared), so that block reductions and
   // staged kernels run their trees and barriers as on a GPU; grid-stride
-  // loops cover the rest. Called directly (the runtime's own kernels), a
-  // function runs as one thread.
+  // loops cover the rest. Called directly, a function runs as one thread
+  // (the fake GPU runs the runtime's own kernels in kiln_host_block too).
   source = R"(// Host emulation of a kiln CUDA module (tests only).
 #include <cmath>
 #include <condition_variable>

@@ -7,6 +7,7 @@
 #include "ir/graph/GraphOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -1284,6 +1285,65 @@ struct ScaleInsideSum final : OpRewritePattern<MulOp> {
 void MulOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
                                         MLIRContext *context) {
   patterns.add<ScaleInsideSum>(context);
+}
+
+namespace {
+/// gather(data, [i0, i0 + 1, ..., i0 + n - 1]) along an axis is those n
+/// slices in order: a kiln.slice (the whole axis: data itself), reshaped
+/// to the gather's type where the indices have another rank than 1. A
+/// learned position embedding read at arange(T) then needs no index kernel,
+/// and its gradient pads instead of multiplying by a one-hot matrix.
+struct GatherOfConsecutive : OpRewritePattern<GatherOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(GatherOp op,
+                                PatternRewriter &rewriter) const override {
+    DenseIntElementsAttr ids;
+    auto data = dyn_cast<RankedTensorType>(op.getData().getType());
+    auto type = dyn_cast<RankedTensorType>(op.getType());
+    if (!data || !type || !data.hasStaticShape() || !type.hasStaticShape() ||
+        !matchPattern(op.getIndices(), m_Constant(&ids)) ||
+        ids.getNumElements() == 0)
+      return failure();
+    int64_t rank = data.getRank(), axis = op.getAxis();
+    if (axis < 0)
+      axis += rank;
+    if (axis < 0 || axis >= rank)
+      return failure();
+    int64_t size = data.getDimSize(axis), first = 0, i = 0;
+    for (const APInt &v : ids.getValues<APInt>()) {
+      int64_t x = v.getSExtValue();
+      if (x < 0)
+        x += size;
+      if (x < 0 || x >= size || (i > 0 && x != first + i))
+        return failure();
+      if (i++ == 0)
+        first = x;
+    }
+    Value result = op.getData();
+    if (first != 0 || i != size) {
+      SmallVector<int64_t> starts(rank, 0), sizes(data.getShape()),
+          strides(rank, 1);
+      starts[axis] = first;
+      sizes[axis] = i;
+      result = rewriter.create<SliceOp>(
+          op.getLoc(), RankedTensorType::get(sizes, data.getElementType()),
+          result, rewriter.getDenseI64ArrayAttr(starts),
+          rewriter.getDenseI64ArrayAttr(sizes),
+          rewriter.getDenseI64ArrayAttr(strides));
+    }
+    if (result.getType() != type)
+      result = rewriter.create<ReshapeOp>(
+          op.getLoc(), type, result,
+          rewriter.getDenseI64ArrayAttr(type.getShape()));
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+} // namespace
+
+void GatherOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                           MLIRContext *context) {
+  patterns.add<GatherOfConsecutive>(context);
 }
 
 OpFoldResult DivOp::fold(FoldAdaptor adaptor) {

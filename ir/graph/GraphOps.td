@@ -520,6 +520,8 @@ def Kiln_GatherOp : Kiln_InferOp<"gather"> {
   let description = [{
     The result's shape is `data.shape[:axis] + indices.shape +
     data.shape[axis+1:]`. Negative indices count from the end, as in ONNX.
+    Constant indices i0, i0 + 1, ..., i0 + n - 1 canonicalize to a
+    `kiln.slice` (and a `kiln.reshape` for indices of another rank than 1).
 
     ```mlir
     %0 = kiln.gather %table, %ids {axis = 0 : i64} : (tensor<4096x512xf32>, tensor<16x256xi64>) -> tensor<16x256x512xf32>
@@ -529,6 +531,9 @@ def Kiln_GatherOp : Kiln_InferOp<"gather"> {
                        DefaultValuedAttr<I64Attr, "0">:$axis);
   let results = (outs Kiln_AnyTensor:$result);
   let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
+  // Constant consecutive indices (a position embedding read at arange(T))
+  // become a kiln.slice: no index kernel, and a gradient that pads.
+  let hasCanonicalizer = 1;
 }
 
 def Kiln_GatherElementsOp : Kiln_InferOp<"gather_elements"> {

@@ -374,14 +374,16 @@ Status Program::verify() const {
                     " elements; 1, N or M x N are supported");
       if (g.sumOf != GemmCall::SumOf::Out) {
         int64_t sums = g.sumOf == GemmCall::SumOf::A ? g.m : g.n;
+        // (Alpha 1: whether cuBLASLt's BGRAD sums are scaled is not
+        // documented.)
         if (!validBuffer(g.biasGrad) || g.reluMask >= 0 || g.relu ||
-            g.c >= 0 || g.batch != 1 || elements(g.biasGrad) != sums ||
-            buffers[g.biasGrad].dtype != t)
+            g.c >= 0 || g.batch != 1 || g.alpha != 1 ||
+            elements(g.biasGrad) != sums || buffers[g.biasGrad].dtype != t)
           return fail(where + "GEMM's sum of " +
                       (g.sumOf == GemmCall::SumOf::A ? "A" : "B") +
                       " needs a bias gradient of " + std::to_string(sums) +
-                      " elements of its dtype, one batch and no other "
-                      "epilogue");
+                      " elements of its dtype, one batch, alpha 1 and no "
+                      "other epilogue");
       } else if ((g.reluMask >= 0) != (g.biasGrad >= 0)) {
         return fail(where + "GEMM has a ReLU mask without a bias gradient, "
                             "or the reverse");
@@ -830,14 +832,15 @@ Status programFromJson(std::string_view json, const std::string &origin,
             static_cast<int32_t>(r.integer(*jg, "relu_mask", where, -1, false));
         g.biasGrad =
             static_cast<int32_t>(r.integer(*jg, "bias_grad", where, -1, false));
-        if (const JsonValue *of = jg->get("bias_grad_of")) {
-          if (of->str() == "a")
+        if (jg->get("bias_grad_of")) {
+          std::string of = r.string(*jg, "bias_grad_of", where);
+          if (of == "a")
             g.sumOf = GemmCall::SumOf::A;
-          else if (of->str() == "b")
+          else if (of == "b")
             g.sumOf = GemmCall::SumOf::B;
           else
-            r.fail(where + " has a GEMM whose bias gradient sums '" +
-                   of->str() + "' (not 'a' or 'b')");
+            r.fail(where + " has a GEMM whose bias gradient sums '" + of +
+                   "' (not 'a' or 'b')");
         }
         g.m = r.integer(*jg, "m", where);
         g.n = r.integer(*jg, "n", where);

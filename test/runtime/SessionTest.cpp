@@ -236,6 +236,81 @@ TEST(Gemm, TransposesBatchesAndBias) {
       }
 }
 
+// A GEMM that also sums one operand over K (a bias gradient beside a weight
+// gradient, GemmCall::SumOf A or B): stored [k, x] (A transposed, B as it
+// is) or [x, k]; the plan round-trips through JSON, and the verifier
+// refuses a sum with alpha other than 1 or of the wrong length.
+TEST(Gemm, SumsAnOperandOverK) {
+  Program p;
+  int64_t at = 0;
+  auto buf = [&](std::vector<int64_t> shape) {
+    Buffer b{"", BufferKind::Temp, DType::F64, std::move(shape), at};
+    at += b.bytes();
+    p.buffers.push_back(b);
+    return int32_t(p.buffers.size() - 1);
+  };
+  const int64_t M = 3, N = 2, K = 4;
+  int32_t a = buf({K, M}), b = buf({K, N}), bt = buf({N, K}),
+          out = buf({M, N}), sumA = buf({M}), sumB = buf({N}),
+          sumBt = buf({N});
+  p.arenaBytes = at;
+  GemmCall ofA{a, b, -1, out, true, false, M, N, K};
+  ofA.beta = 0, ofA.sumOf = GemmCall::SumOf::A, ofA.biasGrad = sumA;
+  GemmCall ofB = ofA;
+  ofB.sumOf = GemmCall::SumOf::B, ofB.biasGrad = sumB;
+  GemmCall ofBt = ofB;
+  ofBt.b = bt, ofBt.transB = true, ofBt.biasGrad = sumBt;
+  Entry e;
+  e.name = "e";
+  e.steps = {Step::call(ofA), Step::call(ofB), Step::call(ofBt)};
+  p.entries = {e};
+  ASSERT_TRUE(p.verify().ok()) << p.verify().toString();
+  std::string json = programToJson(p);
+  EXPECT_NE(json.find("\"bias_grad_of\":\"a\""), std::string::npos) << json;
+  Program back;
+  ASSERT_TRUE(programFromJson(json, "m.kiln", back).ok());
+  EXPECT_EQ(programToJson(back), json);
+  EXPECT_EQ(back.entries[0].steps[1].gemm.sumOf, GemmCall::SumOf::B);
+
+  std::vector<uint8_t> arena(size_t(at), 0);
+  auto at64 = [&](int32_t id) {
+    return reinterpret_cast<double *>(arena.data() + p.buffers[id].offset);
+  };
+  for (int i = 0; i < K * M; ++i)
+    at64(a)[i] = i * 0.5 - 3;
+  for (int i = 0; i < K * N; ++i) {
+    at64(b)[i] = 1.0 / (i + 1);
+    at64(bt)[(i % N) * K + i / N] = at64(b)[i]; // B^T, stored [N, K].
+  }
+  for (const Step &s : e.steps)
+    cpu::gemm(p, s.gemm, arena.data());
+  for (int i = 0; i < M; ++i) {
+    double sum = 0;
+    for (int k = 0; k < K; ++k)
+      sum += at64(a)[k * M + i];
+    EXPECT_DOUBLE_EQ(at64(sumA)[i], sum) << i;
+  }
+  for (int j = 0; j < N; ++j) {
+    double sum = 0;
+    for (int k = 0; k < K; ++k)
+      sum += at64(b)[k * N + j];
+    EXPECT_DOUBLE_EQ(at64(sumB)[j], sum) << j;
+    EXPECT_DOUBLE_EQ(at64(sumBt)[j], sum) << j;
+  }
+
+  p.entries[0].steps[0].gemm.alpha = 2;
+  EXPECT_EQ(p.verify().toString(),
+            "INTERNAL: program: entry 'e' step 0: GEMM's sum of A needs a "
+            "bias gradient of 3 elements of its dtype, one batch, alpha 1 "
+            "and no other epilogue");
+  p.entries[0].steps[0].gemm.alpha = 1;
+  p.entries[0].steps[1].gemm.biasGrad = sumA;
+  EXPECT_EQ(p.verify().toString(),
+            "INTERNAL: program: entry 'e' step 1: GEMM's sum of B needs a "
+            "bias gradient of 2 elements of its dtype, one batch, alpha 1 "
+            "and no other epilogue");
+}
+
 // Large images go through im2col a few at a time (one block of patches of
 // at most ~32 MiB): here 576 patch rows of 128 x 131 outputs make ~38 MB
 // an image, so each of the three images is a block of its own. Checked against

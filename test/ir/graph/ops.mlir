@@ -364,6 +364,30 @@ func.func @fold_transposes(%x: tensor<3x5xf32>, %y: tensor<2x3x4xf32>) -> (tenso
 
 // -----
 
+// A gather at constant consecutive indices is a slice (canonicalize):
+// arange(T) into a position table (the whole axis: the table itself), a
+// run from 2 (negative indices count from the end), and a [2, 2] block of
+// a run (a slice, then a reshape). Indices that skip or repeat stay.
+// FOLD-LABEL: func.func @gather_consecutive
+// FOLD-DAG: %[[S:.*]] = kiln.slice %arg0 {sizes = array<i64: 3, 4>, starts = array<i64: 2, 0>, strides = array<i64: 1, 1>} : (tensor<6x4xf32>) -> tensor<3x4xf32>
+// FOLD-DAG: %[[C:.*]] = kiln.slice %arg1 {sizes = array<i64: 2, 4>, starts = array<i64: 0, 1>, strides = array<i64: 1, 1>} : (tensor<2x6xf32>) -> tensor<2x4xf32>
+// FOLD-DAG: %[[R:.*]] = kiln.reshape %[[C]] {shape = array<i64: 2, 2, 2>} : (tensor<2x4xf32>) -> tensor<2x2x2xf32>
+// FOLD-DAG: %[[G:.*]] = kiln.gather %arg0, %{{.*}} : (tensor<6x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
+// FOLD: return %arg0, %[[S]], %[[R]], %[[G]]
+func.func @gather_consecutive(%table: tensor<6x4xf32>, %wide: tensor<2x6xf32>) -> (tensor<6x4xf32>, tensor<3x4xf32>, tensor<2x2x2xf32>, tensor<3x4xf32>) {
+  %all = kiln.constant dense<[0, 1, 2, 3, 4, 5]> : tensor<6xi64>
+  %run = kiln.constant dense<[2, -3, 4]> : tensor<3xi64>
+  %block = kiln.constant dense<[[1, 2], [3, 4]]> : tensor<2x2xi32>
+  %skip = kiln.constant dense<[0, 2, 2]> : tensor<3xi64>
+  %0 = kiln.gather %table, %all : (tensor<6x4xf32>, tensor<6xi64>) -> tensor<6x4xf32>
+  %1 = kiln.gather %table, %run : (tensor<6x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
+  %2 = kiln.gather %wide, %block {axis = 1 : i64} : (tensor<2x6xf32>, tensor<2x2xi32>) -> tensor<2x2x2xf32>
+  %3 = kiln.gather %table, %skip : (tensor<6x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
+  return %0, %1, %2, %3 : tensor<6x4xf32>, tensor<3x4xf32>, tensor<2x2x2xf32>, tensor<3x4xf32>
+}
+
+// -----
+
 // A matmul reading an operand transposed (set by kiln-fold-gemm-transposes).
 // CHECK-LABEL: func.func @matmul_transposed
 // CHECK: kiln.matmul %arg0, %arg1 {trans_b = true} : (tensor<2x4x3xf32>, tensor<2x5x3xf32>) -> tensor<2x4x5xf32>

@@ -122,6 +122,7 @@ private:
   LogicalResult emitGemm(g::GemmOp op);
   LogicalResult emitGemmReluGrad(g::GemmReluGradOp op);
   LogicalResult emitGemmBiasGrad(g::GemmBiasGradOp op);
+  LogicalResult emitEmbeddingGrad(g::EmbeddingGradOp op);
   LogicalResult emitMatMul(g::MatMulOp op);
   LogicalResult emitConv(g::ConvOp op);
   LogicalResult emitConvCall(Operation *op, rt::ConvCall::Mode mode,
@@ -956,6 +957,32 @@ LogicalResult Emitter::emitGemmBiasGrad(g::GemmBiasGradOp op) {
   return success();
 }
 
+LogicalResult Emitter::emitEmbeddingGrad(g::EmbeddingGradOp op) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  if (!type.getElementType().isF32() && !type.getElementType().isF64())
+    return error(op) << "on " << type.getElementType()
+                     << " is not supported yet (F32 and F64 are)";
+  rt::EmbeddingGradCall call;
+  call.ids = bufferOf_.lookup(op.getIds());
+  call.updates = bufferOf_.lookup(op.getUpdates());
+  call.n = cast<RankedTensorType>(op.getIds().getType()).getDimSize(0);
+  call.width = type.getDimSize(1);
+  call.rows = type.getDimSize(0);
+  if (call.n >= (int64_t(1) << 30))
+    return error(op) << "of " << call.n
+                     << " ids is not supported (at most 2^30)";
+  auto i32 = IntegerType::get(op.getContext(), 32);
+  call.out = newBuffer(tempName(), rt::BufferKind::Temp, type);
+  call.next = newBuffer(tempName(), rt::BufferKind::Temp,
+                        RankedTensorType::get({call.n}, i32));
+  call.head = newBuffer(tempName(), rt::BufferKind::Temp,
+                        RankedTensorType::get({call.rows}, i32));
+  addStep(rt::Step::embeddingGrad(call),
+          {call.ids, call.updates, call.out, call.next, call.head});
+  bufferOf_[op.getResult()] = call.out;
+  return success();
+}
+
 LogicalResult Emitter::emitMatMul(g::MatMulOp op) {
   auto lhs = cast<RankedTensorType>(op.getLhs().getType());
   auto rhs = cast<RankedTensorType>(op.getRhs().getType());
@@ -1334,6 +1361,7 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
             .Case([&](g::GemmOp op) { return emitGemm(op); })
             .Case([&](g::GemmReluGradOp op) { return emitGemmReluGrad(op); })
             .Case([&](g::GemmBiasGradOp op) { return emitGemmBiasGrad(op); })
+            .Case([&](g::EmbeddingGradOp op) { return emitEmbeddingGrad(op); })
             .Case([&](g::MatMulOp op) { return emitMatMul(op); })
             .Case([&](g::ConvOp op) { return emitConv(op); })
             .Case([&](g::AllReduceOp op) { return emitAllReduce(op); })

@@ -1145,6 +1145,21 @@ LogicalResult GemmBiasGradOp::verify() {
   return success();
 }
 
+LogicalResult EmbeddingGradOp::verify() {
+  auto ids = cast<RankedTensorType>(getIds().getType());
+  auto updates = cast<RankedTensorType>(getUpdates().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  if (ids.getRank() != 1 || updates.getRank() != 2 ||
+      updates.getDimSize(0) != ids.getDimSize(0))
+    return emitOpError() << "needs ids [N] and updates [N, W], not " << ids
+                         << " and " << updates;
+  auto expected = RankedTensorType::get(
+      {getRows(), updates.getDimSize(1)}, updates.getElementType());
+  if (getRows() < 0 || result != expected)
+    return emitOpError() << "needs a result of " << expected;
+  return success();
+}
+
 LogicalResult RowKernelOp::verify() {
   Block &body = getBody().front();
   auto yield = dyn_cast_or_null<YieldOp>(

@@ -536,6 +536,29 @@ def Kiln_GatherOp : Kiln_InferOp<"gather"> {
   let hasCanonicalizer = 1;
 }
 
+def Kiln_EmbeddingGradOp : Kiln_Op<"embedding_grad", [Pure]> {
+  let summary = "Rows of updates summed into the rows their ids name (the gradient of a Gather along axis 0)";
+  let description = [{
+    `result` [rows, W] row r = the sum of the rows p of `updates` [N, W]
+    whose id `ids`[p] is r (a negative id counts from `rows`; one outside
+    [-rows, rows) adds nothing), added in order of p starting from zero:
+    an embedding table's gradient. A runtime call, not a kernel: it reads
+    `updates` once, where a one-hot [N, rows] matrix and a product would
+    write and read N x rows values and multiply N x rows x W.
+
+    ```mlir
+    %dw = kiln.embedding_grad %ids, %g {rows = 4096 : i64} : (tensor<4096xi64>, tensor<4096x512xf32>) -> tensor<4096x512xf32>
+    ```
+  }];
+  let arguments = (ins TensorOf<[I32, I64]>:$ids, Kiln_FloatTensor:$updates,
+                       I64Attr:$rows);
+  let results = (outs Kiln_FloatTensor:$result);
+  let hasVerifier = 1;
+  let assemblyFormat = [{
+    $ids `,` $updates attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 def Kiln_GatherElementsOp : Kiln_InferOp<"gather_elements"> {
   let summary = "result[i][j] = data[indices[i][j]][j] for axis 0, and so on (ONNX GatherElements)";
   let description = [{

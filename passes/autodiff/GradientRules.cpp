@@ -401,10 +401,11 @@ RULE(SliceOp) { // zeros around the slice, one concat per sliced dimension
   return success();
 }
 
-// Indexing: the gradient scatters back, written as a one-hot contraction
-// (a dense equality mask against the index range), which needs no scatter
-// kernel and is deterministic. Its cost grows with indices x range, so very
-// large vocabularies are refused until a scatter-add kernel exists.
+// Indexing: the gradient scatters back. An embedding's (Gather along axis
+// 0) is kiln.embedding_grad, a runtime call that adds each id's row in
+// order; GatherElements' is a one-hot contraction (a dense equality mask
+// against the index range), deterministic and needing no scatter kernel,
+// but growing with indices x range, so very large ones are refused.
 constexpr int64_t kMaxOneHotElements = int64_t(1) << 26;
 
 /// `indices` as i64 with negative entries counted from `size`, compared
@@ -429,21 +430,18 @@ Value oneHot(Rule &r, Value indices, int64_t size, Type element) {
   Value hit = r.make<EqualOp>(r.reshape(indices, column), iota);
   return r.make<CastOp>(hit, TypeAttr::get(element));
 }
-RULE(GatherOp) { // rows of the table: dW = onehot(ids)^T g
+RULE(GatherOp) { // rows of the table: each id's row of g added into its row
   if (op.getAxis() != 0)
     return op.emitOpError("has a gradient only along axis 0 (embeddings)");
   auto data = r.type(op.getData());
   int64_t rows = data.getDimSize(0), n = r.type(op.getIndices()).getNumElements();
-  if (n * rows > kMaxOneHotElements)
-    return op.emitOpError() << "gradient over " << rows << " rows for " << n
-                            << " indices needs a scatter-add kernel, which "
-                               "kiln does not have yet";
-  Value ids = r.reshape(op.getIndices(), {n});
-  Value mask = oneHot(r, ids, rows, data.getElementType());
   int64_t width = data.getNumElements() / rows;
+  Value ids = r.reshape(op.getIndices(), {n});
   Value g2 = r.reshape(r.g, {n, width});
-  d[0] = r.reshape(r.make<GemmOp>(mask, g2, Value(), /*transA=*/true, false),
-                   data.getShape());
+  auto table = RankedTensorType::get({rows, width}, data.getElementType());
+  Value dw = r.b.create<EmbeddingGradOp>(r.loc, table, ids, g2,
+                                         r.b.getI64IntegerAttr(rows));
+  d[0] = r.reshape(dw, data.getShape());
   return success();
 }
 RULE(GatherElementsOp) { // sum over the gathered axis of g * onehot(idx)

@@ -828,7 +828,8 @@ struct LowerToLinalgPass final
         // Left for the code generator.
         .Case<g::MatMulOp, g::ReshapeOp, g::InitializerOp, g::ConstantOp,
               g::ConvOp, g::ConvBackwardDataOp, g::ConvBackwardFilterOp,
-              g::AllReduceOp, g::GemmReluGradOp, g::GemmBiasGradOp>(
+              g::AllReduceOp, g::GemmReluGradOp, g::GemmBiasGradOp,
+              g::EmbeddingGradOp>(
             [](Operation *op) { return op->getResult(0); })
         .Case([&](g::GemmOp op) -> Value {
           // The library call adds a bias of 1, N or M x N elements; any other

@@ -181,6 +181,13 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                    (s.mean ? "\"mean\"" : "\"sum\"") + ",\"values\":[" +
                    values + "],\"bucket_bytes\":" +
                    std::to_string(bucketSpan(p, s).bytes) + traffic + "}";
+        } else if (s.kind == Step::Kind::EmbeddingGrad) {
+          ++calls;
+          const EmbeddingGradCall &c = s.embedding;
+          steps += "{\"kind\":\"embedding_grad\",\"ids\":" +
+                   std::to_string(c.n) + ",\"rows\":" +
+                   std::to_string(c.rows) + ",\"width\":" +
+                   std::to_string(c.width) + traffic + "}";
         } else if (s.kind == Step::Kind::Conv) {
           ++calls;
           const ConvCall &c = s.conv;
@@ -360,6 +367,11 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
         for (int32_t id : s.args)
           out += " " + p.buffers[id].name;
         out += "\n";
+      } else if (s.kind == Step::Kind::EmbeddingGrad) {
+        const EmbeddingGradCall &c = s.embedding;
+        out += "embedding gradient: " + std::to_string(c.n) +
+               " ids' rows summed into " + formatShape({c.rows, c.width}) +
+               "\n";
       } else if (s.kind == Step::Kind::Conv) {
         const ConvCall &c = s.conv;
         out += std::string("conv ") + convMode(c.mode) + std::to_string(c.kh) + "x" + std::to_string(c.kw) +

@@ -35,7 +35,7 @@ int64_t stepBytes(const Program &program, const Step &step) {
 
 void printProfile(const Program &program, const Entry &entry,
                   std::vector<std::pair<double, size_t>> &times) {
-  double total = 0, byKind[4] = {0, 0, 0, 0};
+  double total = 0, byKind[5] = {0, 0, 0, 0, 0};
   for (auto &t : times) {
     total += t.first;
     byKind[int(entry.steps[t.second].kind)] += t.first;
@@ -45,9 +45,10 @@ void printProfile(const Program &program, const Entry &entry,
                entry.name.c_str(), times.size(), total);
   std::fprintf(stderr,
                "  kernels %.3f ms, gemms %.3f ms, convolutions %.3f ms, "
-               "all-reduce starts %.3f ms\n",
+               "embedding gradients %.3f ms, all-reduce starts %.3f ms\n",
                byKind[int(Step::Kind::Kernel)], byKind[int(Step::Kind::Gemm)],
                byKind[int(Step::Kind::Conv)],
+               byKind[int(Step::Kind::EmbeddingGrad)],
                byKind[int(Step::Kind::AllReduce)]);
   // The slowest steps; a kernel's rate is the bytes of its arguments (each
   // read or written once) over its time.
@@ -58,6 +59,7 @@ void printProfile(const Program &program, const Entry &entry,
     std::string what =
         step.kind == Step::Kind::Gemm ? "gemm"
         : step.kind == Step::Kind::Conv ? "convolution"
+        : step.kind == Step::Kind::EmbeddingGrad ? "embedding gradient"
         : step.kind == Step::Kind::AllReduce
             ? "all-reduce of bucket " + std::to_string(step.bucket)
             : "kernel " + program.kernels[step.kernel].name + " " +

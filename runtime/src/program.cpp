@@ -312,6 +312,30 @@ Status Program::verify() const {
         }
         continue;
       }
+      if (step.kind == Step::Kind::EmbeddingGrad) {
+        const EmbeddingGradCall &c = step.embedding;
+        for (int32_t id : {c.ids, c.updates, c.out, c.next, c.head})
+          if (!validBuffer(id))
+            return fail(where + "embedding gradient names a missing buffer");
+        DType t = buffers[c.out].dtype, it = buffers[c.ids].dtype;
+        if (c.n < 0 || c.width < 0 || c.rows < 0 ||
+            buffers[c.ids].elements() != c.n ||
+            buffers[c.updates].elements() != c.n * c.width ||
+            buffers[c.out].elements() != c.rows * c.width ||
+            buffers[c.next].elements() != c.n ||
+            buffers[c.head].elements() != c.rows ||
+            (t != DType::F32 && t != DType::F64) ||
+            buffers[c.updates].dtype != t ||
+            (it != DType::I64 && it != DType::I32) ||
+            buffers[c.next].dtype != DType::I32 ||
+            buffers[c.head].dtype != DType::I32 || c.n >= (int64_t(1) << 30))
+          return fail(where + "embedding gradient's buffers do not match "
+                              "its sizes (ids I64 or I32 [n], updates and "
+                              "out F32 or F64 [n, width] and [rows, width], "
+                              "next and head I32 [n] and [rows]; n below "
+                              "2^30)");
+        continue;
+      }
       if (step.kind == Step::Kind::Conv) {
         const ConvCall &c = step.conv;
         for (int32_t id : {c.input, c.weight, c.out})
@@ -423,6 +447,14 @@ Traffic stepTraffic(const Program &p, const Step &step) {
              bytes(step.conv.bias);
     t.written = bytes(step.conv.out);
     break;
+  case Step::Kind::EmbeddingGrad:
+    // The ids, read once per position (each position's scan reads them
+    // from a cache), the updates once; the workspace links.
+    t.read = bytes(step.embedding.ids) + bytes(step.embedding.updates) +
+             bytes(step.embedding.next) + bytes(step.embedding.head);
+    t.written = bytes(step.embedding.out) + bytes(step.embedding.next) +
+                bytes(step.embedding.head);
+    break;
   case Step::Kind::AllReduce:
     // Nothing in one process; across processes, network traffic (kiln
     // inspect reports the buckets' sizes apart).
@@ -445,6 +477,10 @@ std::vector<int32_t> stepBuffers(const Step &step) {
     for (int32_t id : {step.gemm.c, step.gemm.reluMask, step.gemm.biasGrad})
       if (id >= 0)
         ids.push_back(id);
+    break;
+  case Step::Kind::EmbeddingGrad:
+    ids = {step.embedding.ids, step.embedding.updates, step.embedding.out,
+           step.embedding.next, step.embedding.head};
     break;
   case Step::Kind::Conv:
     ids = {step.conv.input, step.conv.weight, step.conv.out};
@@ -626,6 +662,14 @@ std::string programToJson(const Program &p) {
              (st.mean ? "" : ",\"reduction\":\"sum\"") + "}";
         continue;
       }
+      if (st.kind == Step::Kind::EmbeddingGrad) {
+        const EmbeddingGradCall &c = st.embedding;
+        j += "{\"embedding_grad\":" +
+             ints({c.ids, c.updates, c.out, c.next, c.head, c.n, c.width,
+                   c.rows}) +
+             "}";
+        continue;
+      }
       if (st.kind == Step::Kind::Conv) {
         const ConvCall &c = st.conv;
         j += "{\"conv\":" +
@@ -784,7 +828,17 @@ Status programFromJson(std::string_view json, const std::string &origin,
     e.unfusedBytes = r.integer(je, "unfused_bytes", where, -1, false);
     for (const JsonValue &js : r.list(je, "steps", where)) {
       Step s;
-      if (js.get("conv")) {
+      if (js.get("embedding_grad")) {
+        s.kind = Step::Kind::EmbeddingGrad;
+        std::vector<int64_t> v = r.intList(js, "embedding_grad", where);
+        if (v.size() != 8)
+          r.fail(where + " has an embedding_grad step with " +
+                 std::to_string(v.size()) + " fields, not 8");
+        else
+          s.embedding = {int32_t(v[0]), int32_t(v[1]), int32_t(v[2]),
+                         int32_t(v[3]), int32_t(v[4]), v[5],
+                         v[6],          v[7]};
+      } else if (js.get("conv")) {
         s.kind = Step::Kind::Conv;
         std::vector<int64_t> v = r.intList(js, "conv", where);
         if (v.size() != 20) {

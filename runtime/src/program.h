@@ -85,6 +85,18 @@ struct ConvCall {
   Mode mode = Mode::Forward;
 };
 
+/// An embedding's gradient (the gradient of a Gather along axis 0):
+/// `out` [rows, width] row r = the sum of `updates` [n, width] rows p with
+/// `ids`[p] == r (negative ids count from `rows`; others add nothing), in
+/// order of p, starting from zero. `next` (I32 [n]) and `head` (I32
+/// [rows]) are a GPU's workspace: each position's next one with the same
+/// id, each row's first (position + 1; 0: none). No one-hot matrix and no
+/// rows x n product: it reads `updates` once.
+struct EmbeddingGradCall {
+  int32_t ids, updates, out, next, head;
+  int64_t n, width, rows;
+};
+
 /// A step of an entry. An AllReduce step starts the collective of one
 /// gradient bucket (kiln.all_reduce): `args` are the bucket's buffers, of
 /// one float dtype, laid out back to back (64-byte aligned, the padding
@@ -93,12 +105,13 @@ struct ConvCall {
 /// it before a step that touches the span, and before the entry returns.
 /// In a run of one process it does nothing.
 struct Step {
-  enum class Kind : uint8_t { Kernel, Gemm, Conv, AllReduce } kind =
-      Kind::Kernel;
+  enum class Kind : uint8_t { Kernel, Gemm, Conv, AllReduce, EmbeddingGrad }
+  kind = Kind::Kernel;
   int32_t kernel = -1;       ///< Kernel: which one...
   std::vector<int32_t> args; ///< ...on which buffers, in its args' order.
   GemmCall gemm{};
   ConvCall conv{};
+  EmbeddingGradCall embedding{};
   int32_t bucket = -1; ///< AllReduce: the bucket's number...
   bool mean = true;    ///< ...and whether it averages (else sums).
   /// Kernel, when the kernel is `segmented`: more argument lists for the
@@ -124,6 +137,12 @@ struct Step {
     Step s;
     s.kind = Kind::Conv;
     s.conv = conv;
+    return s;
+  }
+  static Step embeddingGrad(const EmbeddingGradCall &call) {
+    Step s;
+    s.kind = Kind::EmbeddingGrad;
+    s.embedding = call;
     return s;
   }
   static Step allReduce(int32_t bucket, std::vector<int32_t> buffers,

@@ -245,8 +245,13 @@ const cu::DriverApi &fakeDriver() {
         // 64-bit integer (passed alike on x86-64), so they are called with
         // as many 64-bit values as their names say they take.
         void *sym = dlsym(gpu.module, fn.name.c_str());
-        int arity = fn.name.rfind("kiln_relu_bias_grad_", 0) == 0 ||
-                            fn.name.rfind("kiln_operand_sum_", 0) == 0
+        auto named = [&](const char *prefix) {
+          return fn.name.rfind(prefix, 0) == 0;
+        };
+        int arity = named("kiln_embedding_rows_") ? 8
+                    : named("kiln_relu_bias_grad_") ||
+                            named("kiln_operand_sum_") ||
+                            named("kiln_embedding_links_")
                         ? 5
                     : fn.name.rfind("kiln_fill_", 0) == 0 ||
                             fn.name.rfind("kiln_conv_scatter_", 0) == 0
@@ -904,8 +909,10 @@ extern "C" void kiln_host_builtin(void *f, int arity, const long long *v) {
       ((void (*)(L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4]);
     else if (arity == 6)
       ((void (*)(L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5]);
-    else
+    else if (arity == 7)
       ((void (*)(L, L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    else
+      ((void (*)(L, L, L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
   });
 }
 )");
@@ -1511,6 +1518,89 @@ TEST_F(FakeGpuTest, GemmFormsMatchTheCpuBackend) {
   EXPECT_EQ(gpu.error, "");
   // Per run (eager, captured): five cuBLASLt calls.
   EXPECT_EQ(gpu.matmuls, 2 * 5);
+}
+
+/// The embedding gradient step (kiln.embedding_grad): ids with repeats, a
+/// negative one (counted from the rows) and out-of-range ones (adding
+/// nothing), as I32 and as I64. Each session runs the entry twice with one
+/// set of ids (eager, then captured) and twice with another (replayed),
+/// in which rows that had positions have none: their heads are stale and
+/// must not count. Every run equals the CPU backend's bit for bit (both
+/// add a row's positions in order, from zero).
+TEST_F(FakeGpuTest, EmbeddingGradientsMatchTheCpuBackend) {
+  HandBuilt built;
+  using K = rt::BufferKind;
+  const int64_t n = 11, rows = 6, width = 5;
+  rt::Program &p = built.program.program;
+  auto buffer = [&](const std::string &name, K kind, rt::DType t,
+                    std::vector<int64_t> shape) {
+    int32_t id = built.buffer(name, kind, {});
+    p.arenaBytes = p.buffers[id].offset;
+    p.buffers[id].dtype = t;
+    p.buffers[id].shape = std::move(shape);
+    p.arenaBytes += (p.buffers[id].bytes() + 63) / 64 * 64;
+    return id;
+  };
+  int32_t updates = buffer("updates", K::Input, rt::DType::F32, {n, width});
+  rt::Entry entry;
+  entry.name = "embedding";
+  entry.inputs = {updates};
+  for (rt::DType t : {rt::DType::I32, rt::DType::I64}) {
+    std::string suffix = t == rt::DType::I32 ? "32" : "64";
+    rt::EmbeddingGradCall c;
+    c.ids = buffer("ids" + suffix, K::Input, t, {n});
+    c.updates = updates;
+    c.out = buffer("out" + suffix, K::Output, rt::DType::F32, {rows, width});
+    c.next = buffer("next" + suffix, K::Temp, rt::DType::I32, {n});
+    c.head = buffer("head" + suffix, K::Temp, rt::DType::I32, {rows});
+    c.n = n, c.width = width, c.rows = rows;
+    entry.inputs.push_back(c.ids);
+    entry.outputs.push_back(c.out);
+    entry.steps.push_back(rt::Step::embeddingGrad(c));
+  }
+  p.entries.push_back(entry);
+  ASSERT_TRUE(p.verify().ok()) << p.verify().message();
+
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-embedding";
+  std::filesystem::create_directories(dir);
+  std::unique_ptr<rt::Session> cpu, cuda;
+  ASSERT_TRUE(rt::Session::create(p, {}, cpu).ok());
+  ASSERT_TRUE(openOnFakeGpu(built.program, dir, cuda).ok());
+  std::vector<float> values(size_t(n * width));
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = float(std::sin(0.7 * double(i)));
+  const std::vector<int64_t> idSets[2] = {
+      {2, 5, 2, -1, 0, 7, 2, -7, 3, 5, 0}, // Rows 2, 5, 2, 5, 0, -, ...
+      {1, 1, 4, 4, 1, 3, 3, 0, 1, 4, 4}};  // Rows 2 and 5 none now.
+  for (int set = 0; set < 2; ++set) {
+    std::vector<int32_t> ids32(idSets[set].begin(), idSets[set].end());
+    std::vector<int64_t> ids64 = idSets[set];
+    std::vector<rt::HostTensor> inputs = {
+        {"updates", rt::DType::F32, {n, width}, values.data(),
+         values.size() * 4},
+        {"ids32", rt::DType::I32, {n}, ids32.data(), ids32.size() * 4},
+        {"ids64", rt::DType::I64, {n}, ids64.data(), ids64.size() * 8}};
+    std::vector<rt::HostTensor> expected, actual;
+    ASSERT_TRUE(cpu->run("embedding", inputs, expected).ok());
+    // The CPU's rows: what the ids say (a check of the reference itself).
+    const float *row0 = static_cast<const float *>(expected[0].data);
+    EXPECT_EQ(row0[2 * width], set == 0 ? values[0] + values[2 * width] +
+                                              values[6 * width]
+                                        : 0.0f);
+    for (int run = 0; run < 2; ++run) {
+      rt::Status s = cuda->run("embedding", inputs, actual);
+      ASSERT_TRUE(s.ok()) << s.message();
+      ASSERT_EQ(actual.size(), 2u);
+      for (size_t o = 0; o < 2; ++o)
+        for (int64_t i = 0; i < rows * width; ++i)
+          ASSERT_EQ(static_cast<const float *>(expected[o].data)[i],
+                    static_cast<const float *>(actual[o].data)[i])
+              << expected[o].name << "[" << i << "] ids " << set << " run "
+              << run;
+    }
+  }
+  EXPECT_GT(gpu.graphLaunches, 0);
+  EXPECT_EQ(gpu.error, "");
 }
 
 /// A GPU newer than NVRTC knows (a made-up sm_200): the kernels are

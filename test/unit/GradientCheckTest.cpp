@@ -175,6 +175,11 @@ std::vector<Case> cases() {
          "  %0 = kiln.gather %w, %i {axis = 0 : i64} : (tensor<5x3xf64>, tensor<2x3xi64>) -> tensor<2x3x3xf64>\n"
          "  return %0 : tensor<2x3x3xf64>",
          "tensor<2x3x3xf64>"),
+      fn("gather_embedding_i32", "%w: tensor<5x3xf64>",
+         "  %i = kiln.constant dense<[3, 3, -5, 1, 3]> : tensor<5xi32>\n"
+         "  %0 = kiln.gather %w, %i {axis = 0 : i64} : (tensor<5x3xf64>, tensor<5xi32>) -> tensor<5x3xf64>\n"
+         "  return %0 : tensor<5x3xf64>",
+         "tensor<5x3xf64>"),
       fn("gather_elements", "%x: tensor<3x4xf64>",
          "  %i = kiln.constant dense<[[0, 2], [3, 3], [-1, 1]]> : tensor<3x2xi32>\n"
          "  %j = kiln.constant dense<[[0, 2, 1, 0], [2, 2, 0, 1]]> : tensor<2x4xi64>\n"

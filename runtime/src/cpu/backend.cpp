@@ -105,6 +105,8 @@ Status CpuBackend::run(const Entry &entry, const RunOptions &options) {
       cpu::gemm(program_, step.gemm, arena_);
     } else if (step.kind == Step::Kind::Conv) {
       cpu::convolution(program_, step.conv, arena_);
+    } else if (step.kind == Step::Kind::EmbeddingGrad) {
+      cpu::embeddingGrad(program_, step.embedding, arena_);
     } else {
       // The step's own buffers, then each segment's: a segmented kernel
       // runs over each segment's size (its one dimension, parallel or

@@ -261,6 +261,46 @@ void convolution(const Program &program, const ConvCall &call, uint8_t *arena) {
     conv<float>(program, call, arena);
 }
 
+template <typename T, typename I>
+void embeddingRows(const EmbeddingGradCall &c, const I *ids, const T *updates,
+                   T *out) {
+  std::fill(out, out + c.rows * c.width, T(0));
+  // Positions in order, as the GPU adds them.
+  for (int64_t p = 0; p < c.n; ++p) {
+    int64_t r = int64_t(ids[p]);
+    if (r < 0)
+      r += c.rows;
+    if (r < 0 || r >= c.rows)
+      continue;
+    T *row = out + r * c.width;
+    const T *from = updates + p * c.width;
+    for (int64_t j = 0; j < c.width; ++j)
+      row[j] += from[j];
+  }
+}
+
+template <typename T>
+void embeddingGradOf(const Program &p, const EmbeddingGradCall &c,
+                     uint8_t *arena) {
+  auto at = [&](int32_t id) { return arena + p.buffers[id].offset; };
+  const T *updates = reinterpret_cast<const T *>(at(c.updates));
+  T *out = reinterpret_cast<T *>(at(c.out));
+  if (p.buffers[c.ids].dtype == DType::I32)
+    embeddingRows(c, reinterpret_cast<const int32_t *>(at(c.ids)), updates,
+                  out);
+  else
+    embeddingRows(c, reinterpret_cast<const int64_t *>(at(c.ids)), updates,
+                  out);
+}
+
+void embeddingGrad(const Program &program, const EmbeddingGradCall &call,
+                   uint8_t *arena) {
+  if (program.buffers[call.out].dtype == DType::F64)
+    embeddingGradOf<double>(program, call, arena);
+  else
+    embeddingGradOf<float>(program, call, arena);
+}
+
 void gemm(const Program &program, const GemmCall &call, uint8_t *arena) {
   if (program.buffers[call.out].dtype == DType::F64)
     run<double>(program, call, arena);

@@ -15,6 +15,11 @@ void gemm(const Program &program, const GemmCall &call, uint8_t *arena);
 /// columns (im2col) times the weights as a GEMM, plus the bias.
 void convolution(const Program &program, const ConvCall &call, uint8_t *arena);
 
+/// Runs one EmbeddingGradCall: each id's row of updates added into its
+/// row of out, positions in order (the workspace is not used).
+void embeddingGrad(const Program &program, const EmbeddingGradCall &call,
+                   uint8_t *arena);
+
 /// out (m x n) = alpha * op(a) * op(b) + beta * out, row-major and
 /// contiguous: the product gemm() computes with (out is not read when beta
 /// is zero).

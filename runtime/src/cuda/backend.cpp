@@ -93,6 +93,76 @@ __device__ void kiln_operand_sum(const T* x, T* out, i64 count, i64 k, i64 kMajo
     out[j] = (T)acc;
   }
 }
+// An embedding's gradient as the CPU backend adds it (positions in order),
+// without atomics. kiln_embedding_links: for each position p (ids read in
+// tiles of blockDim through shared memory), next[p] = the next position
+// with the same row + 1 (0: none), plus 2^30 when p is the row's first,
+// whose head[row] = p + 1. kiln_embedding_rows: a block per row sums its
+// chain, threads over the columns. head is not cleared between steps: a
+// row's head counts only if it names a first position of that row, which
+// this step's links wrote for every row that has one.
+#define KILN_FIRST (1 << 30)
+template <typename I>
+__device__ i64 kiln_embedding_row(const I* ids, i64 p, i64 rows) {
+  i64 r = (i64)ids[p];
+  if (r < 0)
+    r += rows;
+  return r >= 0 && r < rows ? r : -1;
+}
+template <typename I>
+__device__ void kiln_embedding_links(const I* ids, int* next, int* head,
+                                     i64 n, i64 rows) {
+  __shared__ i64 tile[256];
+  for (i64 base = (i64)blockIdx.x * blockDim.x; base < n;
+       base += (i64)gridDim.x * blockDim.x) {
+    const i64 p = base + threadIdx.x;
+    const i64 r = p < n ? kiln_embedding_row(ids, p, rows) : -1;
+    bool first = true;
+    i64 after = 0;
+    for (i64 t0 = 0; t0 < n; t0 += blockDim.x) {
+      if (threadIdx.x < 256)
+        tile[threadIdx.x] = t0 + threadIdx.x < n
+                                ? kiln_embedding_row(ids, t0 + threadIdx.x, rows)
+                                : -1;
+      __syncthreads();
+      const i64 count = n - t0 < (i64)blockDim.x ? n - t0 : (i64)blockDim.x;
+      if (r >= 0 && after == 0)
+        for (i64 i = 0; i < count; ++i)
+          if (tile[i] == r && t0 + i != p) {
+            if (t0 + i < p) {
+              first = false;
+            } else {
+              after = t0 + i + 1;
+              break;
+            }
+          }
+      __syncthreads();
+    }
+    if (p < n) {
+      next[p] = (int)after | (r >= 0 && first ? KILN_FIRST : 0);
+      if (r >= 0 && first)
+        head[r] = (int)(p + 1);
+    }
+  }
+}
+template <typename T, typename I>
+__device__ void kiln_embedding_rows(const I* ids, const int* next,
+                                    const int* head, const T* updates, T* out,
+                                    i64 n, i64 rows, i64 width) {
+  for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    i64 p = head[r];
+    if (p < 1 || p > n || !(next[p - 1] & KILN_FIRST) ||
+        kiln_embedding_row(ids, p - 1, rows) != r)
+      p = 0; // No position of this row this step (head is stale).
+    for (i64 j = threadIdx.x; j < width; j += blockDim.x) {
+      T acc = T(0);
+      for (i64 q = p; q; q = next[q - 1] & (KILN_FIRST - 1))
+        acc += updates[(q - 1) * width + j];
+      out[r * width + j] = acc;
+    }
+  }
+}
+#undef KILN_FIRST
 // Convolutions as GEMMs, in the CPU backend's layout: for images
 // [n0, n0 + nb) and group g, the patches are rows (ci, ky, kx) by columns
 // (image, oy, ox). `s` is the convolution's shape: n c h w m kh kw oh ow
@@ -185,6 +255,19 @@ extern "C" __global__ void kiln_relu_bias_grad_f32(float* out,
     const float* mask, float* bias, i64 m, i64 n) { kiln_relu_bias_grad(out, mask, bias, m, n); }
 extern "C" __global__ void kiln_relu_bias_grad_f64(double* out,
     const double* mask, double* bias, i64 m, i64 n) { kiln_relu_bias_grad(out, mask, bias, m, n); }
+extern "C" __global__ void kiln_embedding_links_i64(const long long* ids,
+    int* next, int* head, i64 n, i64 rows) { kiln_embedding_links(ids, next, head, n, rows); }
+extern "C" __global__ void kiln_embedding_links_i32(const int* ids,
+    int* next, int* head, i64 n, i64 rows) { kiln_embedding_links(ids, next, head, n, rows); }
+#define KILN_EMBEDDING_ROWS(T, I, suffix)                                      \
+  extern "C" __global__ void kiln_embedding_rows_##suffix(const I* ids,        \
+      const int* next, const int* head, const T* updates, T* out, i64 n,       \
+      i64 rows, i64 width) {                                                   \
+    kiln_embedding_rows(ids, next, head, updates, out, n, rows, width); }
+KILN_EMBEDDING_ROWS(float, long long, f32_i64)
+KILN_EMBEDDING_ROWS(float, int, f32_i32)
+KILN_EMBEDDING_ROWS(double, long long, f64_i64)
+KILN_EMBEDDING_ROWS(double, int, f64_i32)
 extern "C" __global__ void kiln_operand_sum_f32(const float* x, float* out,
     i64 count, i64 k, i64 kMajor) { kiln_operand_sum(x, out, count, k, kMajor); }
 extern "C" __global__ void kiln_operand_sum_f64(const double* x, double* out,
@@ -396,6 +479,9 @@ private:
   CUstream stream_ = nullptr;
   CUmodule module_ = nullptr, builtins_ = nullptr;
   /// The runtime's own kernels, [0] fp32 and [1] fp64.
+  /// kiln_embedding_links by ids' dtype (i32, i64); kiln_embedding_rows
+  /// by [values' dtype (f32, f64)][ids'].
+  CUfunction embeddingLinks_[2] = {}, embeddingRows_[2][2] = {};
   CUfunction fill_[2] = {}, reluBiasGrad_[2] = {}, operandSum_[2] = {},
              im2col_[2] = {},
              col2im_[2] = {}, convGather_[2] = {}, convScatter_[2] = {};
@@ -652,15 +738,24 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       {im2col_, "kiln_im2col"},     {col2im_, "kiln_col2im"},
       {convGather_, "kiln_conv_gather"},
       {convScatter_, "kiln_conv_scatter"}};
+  std::vector<std::pair<CUfunction *, std::string>> named;
   for (auto &[fn, prefix] : functions)
-    for (int t = 0; t < 2; ++t) {
-      std::string name = std::string(prefix) + (t ? "_f64" : "_f32");
-      if (Status s = check(cu_.moduleGetFunction(&fn[t], builtins_,
-                                                 name.c_str()),
-                           name);
-          !s.ok())
-        return s;
-    }
+    for (int t = 0; t < 2; ++t)
+      named.push_back({&fn[t], std::string(prefix) + (t ? "_f64" : "_f32")});
+  for (int i = 0; i < 2; ++i) {
+    const char *ids = i ? "i64" : "i32";
+    named.push_back(
+        {&embeddingLinks_[i], std::string("kiln_embedding_links_") + ids});
+    for (int t = 0; t < 2; ++t)
+      named.push_back({&embeddingRows_[t][i],
+                       std::string("kiln_embedding_rows_") +
+                           (t ? "f64_" : "f32_") + ids});
+  }
+  for (auto &[fn, name] : named)
+    if (Status s = check(cu_.moduleGetFunction(fn, builtins_, name.c_str()),
+                         name);
+        !s.ok())
+      return s;
   if (gemms) {
     if (Status s = blasLt(lt_); !s.ok())
       return s;
@@ -1322,6 +1417,23 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
     return enqueueGemm(step, state.gemms[i]);
   if (step.kind == Step::Kind::Conv)
     return enqueueConv(step, state.convs[i]);
+  if (step.kind == Step::Kind::EmbeddingGrad) {
+    const EmbeddingGradCall &c = step.embedding;
+    const int i64 = program_.buffers[c.ids].dtype == DType::I64,
+              f64 = program_.buffers[c.out].dtype == DType::F64;
+    CUdeviceptr ids = at(c.ids), next = at(c.next), head = at(c.head),
+                updates = at(c.updates), out = at(c.out);
+    long long n = c.n, rows = c.rows, width = c.width;
+    if (n > 0)
+      if (Status s = launchBuiltin(embeddingLinks_[i64], n,
+                                   {&ids, &next, &head, &n, &rows});
+          !s.ok())
+        return s;
+    // A block per row.
+    return launchBuiltin(embeddingRows_[f64][i64], rows * kThreads,
+                         {&ids, &next, &head, &updates, &out, &n, &rows,
+                          &width});
+  }
   if (step.kind == Step::Kind::AllReduce) {
     if (!runComm_)
       return Status(); // A run of one process.

@@ -494,3 +494,19 @@ func.func @yield_outside_row_kernel(%x: tensor<4x8xf32>) {
   // expected-error @+1 {{'kiln.yield' op expects parent op 'kiln.row_kernel'}}
   kiln.yield %x : tensor<4x8xf32>
 }
+
+// -----
+
+func.func @embedding_grad_rows(%ids: tensor<6xi64>, %g: tensor<6x4xf32>) {
+  // expected-error @+1 {{'kiln.embedding_grad' op needs a result of 'tensor<10x4xf32>'}}
+  %0 = kiln.embedding_grad %ids, %g {rows = 10 : i64} : (tensor<6xi64>, tensor<6x4xf32>) -> tensor<9x4xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_grad_ids(%ids: tensor<2x3xi64>, %g: tensor<6x4xf32>) {
+  // expected-error @+1 {{'kiln.embedding_grad' op needs ids [N] and updates [N, W], not 'tensor<2x3xi64>' and 'tensor<6x4xf32>'}}
+  %0 = kiln.embedding_grad %ids, %g {rows = 10 : i64} : (tensor<2x3xi64>, tensor<6x4xf32>) -> tensor<10x4xf32>
+  return
+}

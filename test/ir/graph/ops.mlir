@@ -388,6 +388,15 @@ func.func @gather_consecutive(%table: tensor<6x4xf32>, %wide: tensor<2x6xf32>) -
 
 // -----
 
+// CHECK-LABEL: func.func @embedding_grad
+// CHECK: kiln.embedding_grad %arg0, %arg1 {rows = 10 : i64} : (tensor<6xi32>, tensor<6x4xf32>) -> tensor<10x4xf32>
+func.func @embedding_grad(%ids: tensor<6xi32>, %g: tensor<6x4xf32>) -> tensor<10x4xf32> {
+  %0 = kiln.embedding_grad %ids, %g {rows = 10 : i64} : (tensor<6xi32>, tensor<6x4xf32>) -> tensor<10x4xf32>
+  return %0 : tensor<10x4xf32>
+}
+
+// -----
+
 // A matmul reading an operand transposed (set by kiln-fold-gemm-transposes).
 // CHECK-LABEL: func.func @matmul_transposed
 // CHECK: kiln.matmul %arg0, %arg1 {trans_b = true} : (tensor<2x4x3xf32>, tensor<2x5x3xf32>) -> tensor<2x4x5xf32>

@@ -97,3 +97,19 @@ func.func @forward(%x: tensor<8x2xf32>) -> tensor<8x2xf32> {
   %0 = kiln.batch_norm %x, %g, %b, %m, %v {momentum = 0.5 : f32} : (tensor<8x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<8x2xf32>
   return %0 : tensor<8x2xf32>
 }
+
+// -----
+
+// An embedding's gradient is kiln.embedding_grad over the flattened ids
+// and the output's gradient as [ids, width]: no one-hot matrix, no product.
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[IDS:[^:]*]]: tensor<2x3xi64> {kiln.name = "ids"}
+// CHECK: %[[FLAT:.*]] = kiln.reshape %[[IDS]] {shape = array<i64: 6>} : (tensor<2x3xi64>) -> tensor<6xi64>
+// CHECK: %[[DW:.*]] = kiln.embedding_grad %[[FLAT]], %{{.*}} {rows = 10 : i64} : (tensor<6xi64>, tensor<6x4xf32>) -> tensor<10x4xf32>
+// CHECK-NOT: kiln.equal
+// CHECK: return %{{.*}}, %[[DW]],
+func.func @forward(%ids: tensor<2x3xi64> {kiln.name = "ids"}) -> tensor<2x3x4xf32> {
+  %w = kiln.initializer "table" = dense<0.5> : tensor<10x4xf32>
+  %0 = kiln.gather %w, %ids : (tensor<10x4xf32>, tensor<2x3xi64>) -> tensor<2x3x4xf32>
+  return %0 : tensor<2x3x4xf32>
+}

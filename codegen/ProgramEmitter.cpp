@@ -122,6 +122,13 @@ private:
   LogicalResult emitGemm(g::GemmOp op);
   LogicalResult emitGemmReluGrad(g::GemmReluGradOp op);
   LogicalResult emitGemmBiasGrad(g::GemmBiasGradOp op);
+  /// A GEMM whose call also writes a bias gradient (`epilogue` says which:
+  /// through a ReLU's gradient, or a sum of an operand).
+  LogicalResult
+  emitGemmWithBiasGrad(Operation *op, Value a, Value b, Value result,
+                       Value biasGrad, bool transA, bool transB,
+                       APFloat alpha,
+                       llvm::function_ref<void(rt::GemmCall &)> epilogue);
   LogicalResult emitEmbeddingGrad(g::EmbeddingGradOp op);
   LogicalResult emitMatMul(g::MatMulOp op);
   LogicalResult emitConv(g::ConvOp op);
@@ -916,44 +923,43 @@ LogicalResult Emitter::emitGemm(g::GemmOp op) {
 }
 
 LogicalResult Emitter::emitGemmReluGrad(g::GemmReluGradOp op) {
-  auto type = cast<RankedTensorType>(op.getGrad().getType());
-  FailureOr<rt::GemmCall> made =
-      gemmCall(op, op.getA(), op.getB(), type, op.getTransA(),
-               op.getTransB(), op.getAlpha());
-  if (failed(made))
-    return failure();
-  rt::GemmCall call = *made;
-  call.reluMask = bufferOf_.lookup(op.getMask());
-  call.beta = 0;
-  call.out = newBuffer(tempName(), rt::BufferKind::Temp, type);
-  call.biasGrad = newBuffer(
-      tempName(), rt::BufferKind::Temp,
-      cast<RankedTensorType>(op.getBiasGrad().getType()));
-  addStep(rt::Step::call(call),
-          {call.a, call.b, call.reluMask, call.out, call.biasGrad});
-  bufferOf_[op.getGrad()] = call.out;
-  bufferOf_[op.getBiasGrad()] = call.biasGrad;
-  return success();
+  return emitGemmWithBiasGrad(
+      op, op.getA(), op.getB(), op.getGrad(), op.getBiasGrad(),
+      op.getTransA(), op.getTransB(), op.getAlpha(), [&](rt::GemmCall &call) {
+        call.reluMask = bufferOf_.lookup(op.getMask());
+      });
 }
 
 LogicalResult Emitter::emitGemmBiasGrad(g::GemmBiasGradOp op) {
-  auto type = cast<RankedTensorType>(op.getResult().getType());
+  return emitGemmWithBiasGrad(
+      op, op.getA(), op.getB(), op.getResult(), op.getBiasGrad(),
+      op.getTransA(), op.getTransB(), op.getAlpha(), [&](rt::GemmCall &call) {
+        call.sumOf = op.getOf() == "a" ? rt::GemmCall::SumOf::A
+                                       : rt::GemmCall::SumOf::B;
+      });
+}
+
+LogicalResult Emitter::emitGemmWithBiasGrad(
+    Operation *op, Value a, Value b, Value result, Value biasGrad, bool transA,
+    bool transB, APFloat alpha,
+    llvm::function_ref<void(rt::GemmCall &)> epilogue) {
+  auto type = cast<RankedTensorType>(result.getType());
   FailureOr<rt::GemmCall> made =
-      gemmCall(op, op.getA(), op.getB(), type, op.getTransA(),
-               op.getTransB(), op.getAlpha());
+      gemmCall(op, a, b, type, transA, transB, alpha);
   if (failed(made))
     return failure();
   rt::GemmCall call = *made;
   call.beta = 0;
-  call.sumOf = op.getOf() == "a" ? rt::GemmCall::SumOf::A
-                                 : rt::GemmCall::SumOf::B;
+  epilogue(call);
   call.out = newBuffer(tempName(), rt::BufferKind::Temp, type);
-  call.biasGrad = newBuffer(
-      tempName(), rt::BufferKind::Temp,
-      cast<RankedTensorType>(op.getBiasGrad().getType()));
-  addStep(rt::Step::call(call), {call.a, call.b, call.out, call.biasGrad});
-  bufferOf_[op.getResult()] = call.out;
-  bufferOf_[op.getBiasGrad()] = call.biasGrad;
+  call.biasGrad = newBuffer(tempName(), rt::BufferKind::Temp,
+                            cast<RankedTensorType>(biasGrad.getType()));
+  std::vector<int32_t> used = {call.a, call.b, call.out, call.biasGrad};
+  if (call.reluMask >= 0)
+    used.push_back(call.reluMask);
+  addStep(rt::Step::call(call), used);
+  bufferOf_[result] = call.out;
+  bufferOf_[biasGrad] = call.biasGrad;
   return success();
 }
 

@@ -1090,21 +1090,30 @@ FailureOr<Type> LayerNormOp::inferResultType(Adaptor adaptor,
 }
 
 
+/// M and N of a library GEMM op's 2-D op(A) op(B), or an error on `op`.
+static LogicalResult gemmSizes(Operation *op, Value av, Value bv, bool transA,
+                               bool transB, int64_t &m, int64_t &n) {
+  auto a = cast<RankedTensorType>(av.getType());
+  auto b = cast<RankedTensorType>(bv.getType());
+  if (a.getRank() != 2 || b.getRank() != 2)
+    return op->emitOpError() << "needs 2-D A and B";
+  m = a.getDimSize(transA ? 1 : 0), n = b.getDimSize(transB ? 0 : 1);
+  int64_t k = a.getDimSize(transA ? 0 : 1), kb = b.getDimSize(transB ? 1 : 0);
+  if (k != kb)
+    return op->emitOpError() << "multiplies " << m << "x" << k << " by "
+                             << kb << "x" << n;
+  return success();
+}
+
 LogicalResult GemmReluGradOp::verify() {
   auto a = cast<RankedTensorType>(getA().getType());
   auto b = cast<RankedTensorType>(getB().getType());
   auto mask = cast<RankedTensorType>(getMask().getType());
   auto grad = cast<RankedTensorType>(getGrad().getType());
   auto bias = cast<RankedTensorType>(getBiasGrad().getType());
-  if (a.getRank() != 2 || b.getRank() != 2)
-    return emitOpError() << "needs 2-D A and B";
-  int64_t m = a.getDimSize(getTransA() ? 1 : 0),
-          k = a.getDimSize(getTransA() ? 0 : 1),
-          kb = b.getDimSize(getTransB() ? 1 : 0),
-          n = b.getDimSize(getTransB() ? 0 : 1);
-  if (k != kb)
-    return emitOpError() << "multiplies " << m << "x" << k << " by " << kb
-                         << "x" << n;
+  int64_t m, n;
+  if (failed(gemmSizes(*this, getA(), getB(), getTransA(), getTransB(), m, n)))
+    return failure();
   auto expected = RankedTensorType::get({m, n}, a.getElementType());
   if (grad != expected || mask != expected)
     return emitOpError() << "needs the mask and the gradient to be "
@@ -1121,18 +1130,12 @@ LogicalResult GemmBiasGradOp::verify() {
   auto b = cast<RankedTensorType>(getB().getType());
   auto result = cast<RankedTensorType>(getResult().getType());
   auto bias = cast<RankedTensorType>(getBiasGrad().getType());
-  if (a.getRank() != 2 || b.getRank() != 2)
-    return emitOpError() << "needs 2-D A and B";
+  int64_t m, n;
+  if (failed(gemmSizes(*this, getA(), getB(), getTransA(), getTransB(), m, n)))
+    return failure();
   if (getOf() != "a" && getOf() != "b")
     return emitOpError() << "sums operand 'a' or 'b', not '" << getOf()
                          << "'";
-  int64_t m = a.getDimSize(getTransA() ? 1 : 0),
-          k = a.getDimSize(getTransA() ? 0 : 1),
-          kb = b.getDimSize(getTransB() ? 1 : 0),
-          n = b.getDimSize(getTransB() ? 0 : 1);
-  if (k != kb)
-    return emitOpError() << "multiplies " << m << "x" << k << " by " << kb
-                         << "x" << n;
   Type element = a.getElementType();
   if (b.getElementType() != element ||
       result != RankedTensorType::get({m, n}, element))

@@ -435,7 +435,9 @@ RULE(GatherOp) { // rows of the table: each id's row of g added into its row
     return op.emitOpError("has a gradient only along axis 0 (embeddings)");
   auto data = r.type(op.getData());
   int64_t rows = data.getDimSize(0), n = r.type(op.getIndices()).getNumElements();
-  int64_t width = data.getNumElements() / rows;
+  int64_t width = 1;
+  for (int64_t size : data.getShape().drop_front())
+    width *= size;
   Value ids = r.reshape(op.getIndices(), {n});
   Value g2 = r.reshape(r.g, {n, width});
   auto table = RankedTensorType::get({rows, width}, data.getElementType());

@@ -244,10 +244,8 @@ TEST(Gemm, SumsAnOperandOverK) {
   Program p;
   int64_t at = 0;
   auto buf = [&](std::vector<int64_t> shape) {
-    Buffer b{"", BufferKind::Temp, DType::F64, std::move(shape), at};
-    at += b.bytes();
-    p.buffers.push_back(b);
-    return int32_t(p.buffers.size() - 1);
+    return addBuffer(p, "", BufferKind::Temp, std::move(shape), at,
+                     DType::F64);
   };
   const int64_t M = 3, N = 2, K = 4;
   int32_t a = buf({K, M}), b = buf({K, N}), bt = buf({N, K}),
@@ -319,10 +317,7 @@ TEST(EmbeddingGrad, AddsRowsInOrderAndRoundTrips) {
   Program p;
   int64_t at = 0;
   auto buf = [&](DType t, std::vector<int64_t> shape) {
-    Buffer b{"", BufferKind::Temp, t, std::move(shape), at};
-    at += (b.bytes() + 63) / 64 * 64;
-    p.buffers.push_back(b);
-    return int32_t(p.buffers.size() - 1);
+    return addBuffer(p, "", BufferKind::Temp, std::move(shape), at, t);
   };
   const int64_t n = 5, rows = 3, width = 2;
   EmbeddingGradCall c{buf(DType::I64, {n}),         buf(DType::F32, {n, width}),

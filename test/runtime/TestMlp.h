@@ -27,8 +27,9 @@ struct Mlp {
 
 /// Adds a buffer at the next 64-byte aligned offset.
 inline int32_t addBuffer(Program &p, std::string name, BufferKind kind,
-                         std::vector<int64_t> shape, int64_t &at) {
-  Buffer b{std::move(name), kind, DType::F32, std::move(shape), at};
+                         std::vector<int64_t> shape, int64_t &at,
+                         DType dtype = DType::F32) {
+  Buffer b{std::move(name), kind, dtype, std::move(shape), at};
   at = (at + b.bytes() + 63) / 64 * 64;
   p.buffers.push_back(b);
   return int32_t(p.buffers.size() - 1);

@@ -100,7 +100,10 @@ __device__ void kiln_operand_sum(const T* x, T* out, i64 count, i64 k, i64 kMajo
 // whose head[row] = p + 1. kiln_embedding_rows: a block per row sums its
 // chain, threads over the columns. head is not cleared between steps: a
 // row's head counts only if it names a first position of that row, which
-// this step's links wrote for every row that has one.
+// this step's links wrote for every row that has one. Costs: the links
+// compare up to n ids per position (n^2 / 2 at most: ~2 * 10^9 for 64K
+// positions), and a row's chain is walked one dependent load at a time (a
+// very frequent id makes one long block).
 #define KILN_FIRST (1 << 30)
 template <typename I>
 __device__ i64 kiln_embedding_row(const I* ids, i64 p, i64 rows) {
@@ -280,7 +283,8 @@ namespace {
 constexpr int kThreads = 256;
 static_assert(kThreads <= kBlockReduceThreads,
               "kernels are printed with __launch_bounds__(kBlockReduceThreads)");
-static_assert(kThreads <= 256, "kiln_column_sums has 256 threads' partial sums");
+static_assert(kThreads <= 256, "kiln_column_sums' partial sums and "
+                               "kiln_embedding_links' tile hold 256");
 constexpr int64_t kAlign = 256;
 constexpr size_t kGemmWorkspace = size_t(32) << 20;
 /// A convolution's patches and GEMM result take at most this much (at

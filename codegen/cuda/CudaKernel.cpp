@@ -577,7 +577,8 @@ bool printHostModule(const std::vector<runtime::Kernel> &kernels,
   // __shared__ arrays static, so shared), so that block reductions and
   // staged kernels run their trees and barriers as on a GPU; grid-stride
   // loops cover the rest. Called directly, a function runs as one thread
-  // (the fake GPU runs the runtime's own kernels in kiln_host_block too).
+  // (the fake GPU runs the runtime's own kernels as a grid of three such
+  // blocks, one after another: kiln_host_grid).
   source = R"(// Host emulation of a kiln CUDA module (tests only).
 #include <cmath>
 #include <condition_variable>
@@ -594,7 +595,7 @@ struct kiln_dim3 { unsigned x, y, z; };
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(8) float2 { float x, y; };
 static thread_local kiln_dim3 threadIdx = {0, 0, 0};
-static const kiln_dim3 blockIdx = {0, 0, 0}, gridDim = {1, 1, 1};
+static kiln_dim3 blockIdx = {0, 0, 0}, gridDim = {1, 1, 1};
 static kiln_dim3 blockDim = {1, 1, 1};
 static std::mutex kiln_barrier_mutex;
 static std::condition_variable kiln_barrier_cv;
@@ -641,6 +642,16 @@ template <typename F> static void kiln_host_block(F f) {
     threads.emplace_back([=] { threadIdx.x = t; f(); });
   for (std::thread &t : threads) t.join();
   blockDim.x = 1;
+}
+// `blocks` blocks one after another (grid-stride loops then stride).
+template <typename F> static void kiln_host_grid(F f, unsigned blocks) {
+  gridDim.x = blocks;
+  for (unsigned b = 0; b < blocks; ++b) {
+    blockIdx.x = b;
+    kiln_host_block(f);
+  }
+  blockIdx.x = 0;
+  gridDim.x = 1;
 }
 )";
   source += module.source;

@@ -260,11 +260,14 @@ const cu::DriverApi &fakeDriver() {
         std::vector<long long> v;
         for (int i = 0; i < arity; ++i)
           v.push_back(arg(size_t(i)));
-        // As one block of the emulation's threads (kiln_host_builtin), so
-        // that the block-wide sums run their barriers.
-        auto block = reinterpret_cast<void (*)(void *, int, const long long *)>(
-            dlsym(gpu.module, "kiln_host_builtin"));
-        gpu.enqueue([=] { block(sym, arity, v.data()); });
+        // As three blocks of the emulation's threads, one after another
+        // (kiln_host_builtin), whatever grid was asked for: the runtime's
+        // kernels must work with any (block-wide sums run their barriers,
+        // grid-stride loops their strides).
+        auto grid =
+            reinterpret_cast<void (*)(void *, int, const long long *, unsigned)>(
+                dlsym(gpu.module, "kiln_host_builtin"));
+        gpu.enqueue([=] { grid(sym, arity, v.data(), 3); });
         return 0;
       }
       const rt::Kernel &k = (*gpu.kernels)[size_t(fn.kernel)];
@@ -902,9 +905,10 @@ rt::Status openOnFakeGpu(
   gpu.module = kiln::test::buildHostModule(
       program.program.kernels, dir, error,
       std::string(cu::builtinsSource()) + R"(
-extern "C" void kiln_host_builtin(void *f, int arity, const long long *v) {
+extern "C" void kiln_host_builtin(void *f, int arity, const long long *v,
+                                  unsigned blocks) {
   typedef long long L;
-  kiln_host_block([=] {
+  kiln_host_grid([=] {
     if (arity == 5)
       ((void (*)(L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4]);
     else if (arity == 6)
@@ -913,7 +917,7 @@ extern "C" void kiln_host_builtin(void *f, int arity, const long long *v) {
       ((void (*)(L, L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
     else
       ((void (*)(L, L, L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
-  });
+  }, blocks);
 }
 )");
   if (!gpu.module)

@@ -401,35 +401,9 @@ RULE(SliceOp) { // zeros around the slice, one concat per sliced dimension
   return success();
 }
 
-// Indexing: the gradient scatters back. An embedding's (Gather along axis
-// 0) is kiln.embedding_grad, a runtime call that adds each id's row in
-// order; GatherElements' is a one-hot contraction (a dense equality mask
-// against the index range), deterministic and needing no scatter kernel,
-// but growing with indices x range, so very large ones are refused.
-constexpr int64_t kMaxOneHotElements = int64_t(1) << 26;
-
-/// `indices` as i64 with negative entries counted from `size`, compared
-/// (after a trailing unit dimension) with 0..size-1: a float mask.
-Value oneHot(Rule &r, Value indices, int64_t size, Type element) {
-  auto i64 = r.b.getI64Type();
-  if (r.type(indices).getElementType() != i64)
-    indices = r.make<CastOp>(indices, TypeAttr::get(i64));
-  auto scalarI64 = RankedTensorType::get({}, i64);
-  auto constI64 = [&](int64_t v) {
-    return r.make<ConstantOp>(DenseElementsAttr::get(scalarI64, v));
-  };
-  Value negative = r.make<LessOp>(indices, constI64(0));
-  indices = r.make<WhereOp>(negative, r.make<AddOp>(indices, constI64(size)),
-                            indices);
-  SmallVector<int64_t> column(r.type(indices).getShape());
-  column.push_back(1);
-  SmallVector<int64_t> range(size);
-  std::iota(range.begin(), range.end(), 0);
-  Value iota = r.make<ConstantOp>(DenseElementsAttr::get(
-      RankedTensorType::get({size}, i64), ArrayRef<int64_t>(range)));
-  Value hit = r.make<EqualOp>(r.reshape(indices, column), iota);
-  return r.make<CastOp>(hit, TypeAttr::get(element));
-}
+// Indexing: the gradient scatters back, as kiln.embedding_grad (a runtime
+// call adding each index's row of the gradient into the row it names, in
+// order; no one-hot matrix, any number of rows).
 RULE(GatherOp) { // rows of the table: each id's row of g added into its row
   if (op.getAxis() != 0)
     return op.emitOpError("has a gradient only along axis 0 (embeddings)");
@@ -446,31 +420,62 @@ RULE(GatherOp) { // rows of the table: each id's row of g added into its row
   d[0] = r.reshape(dw, data.getShape());
   return success();
 }
-RULE(GatherElementsOp) { // sum over the gathered axis of g * onehot(idx)
+RULE(GatherElementsOp) { // each index's gradient added into its element
   auto data = r.type(op.getData()), idx = r.type(op.getIndices());
   int64_t axis = op.getAxis(), rank = data.getRank();
   for (int64_t a = 0; a < rank; ++a)
     if (a != axis && data.getDimSize(a) != idx.getDimSize(a))
       return op.emitOpError("has a gradient only when indices and data have "
                             "the same sizes off the gathered axis");
-  int64_t size = data.getDimSize(axis);
-  if (idx.getNumElements() * size > kMaxOneHotElements)
-    return op.emitOpError("gradient needs a scatter-add kernel for indices "
-                          "this large, which kiln does not have yet");
-  Value mask = oneHot(r, op.getIndices(), size, data.getElementType());
-  SmallVector<int64_t> column(idx.getShape());
-  column.push_back(1);
-  Value spread = r.sum(r.mul(mask, r.reshape(r.g, column)), {axis},
-                       /*keepdims=*/false);
-  SmallVector<int64_t> perm;
-  for (int64_t a = 0; a < rank - 1; ++a) {
-    if (a == axis)
-      perm.push_back(rank - 1);
-    perm.push_back(a);
+  // data with the gathered axis first, as rows of one element: element
+  // (i_axis, c) is row i_axis * others + c, c the index of the other
+  // coordinates (which an index shares with the element it reads).
+  int64_t size = data.getDimSize(axis), n = idx.getNumElements(), others = 1;
+  SmallVector<int64_t> moved = {size};
+  for (int64_t a = 0; a < rank; ++a)
+    if (a != axis) {
+      others *= data.getDimSize(a);
+      moved.push_back(data.getDimSize(a));
+    }
+  SmallVector<int64_t> c(n);
+  for (int64_t j = 0; j < n; ++j) {
+    int64_t rest = j, stride = 1, at = 0;
+    for (int64_t a = rank - 1; a >= 0; --a) {
+      int64_t coordinate = rest % idx.getDimSize(a);
+      rest /= idx.getDimSize(a);
+      if (a == axis)
+        continue;
+      at += coordinate * stride;
+      stride *= data.getDimSize(a);
+    }
+    c[j] = at;
   }
-  if (axis == rank - 1)
-    perm.push_back(rank - 1);
-  d[0] = r.transpose(spread, perm);
+  auto i64 = r.b.getI64Type();
+  auto scalarI64 = RankedTensorType::get({}, i64);
+  auto constI64 = [&](int64_t v) {
+    return r.make<ConstantOp>(DenseElementsAttr::get(scalarI64, v));
+  };
+  Value ix = op.getIndices();
+  if (idx.getElementType() != i64)
+    ix = r.make<CastOp>(ix, TypeAttr::get(i64));
+  ix = r.make<WhereOp>(r.make<LessOp>(ix, constI64(0)),
+                       r.make<AddOp>(ix, constI64(size)), ix);
+  Value column = r.make<ConstantOp>(DenseElementsAttr::get(
+      RankedTensorType::get(idx.getShape(), i64), ArrayRef<int64_t>(c)));
+  Value ids = r.reshape(
+      r.make<AddOp>(r.make<MulOp>(ix, constI64(others)), column), {n});
+  auto flat = RankedTensorType::get({size * others, 1}, data.getElementType());
+  Value rows = r.b.create<EmbeddingGradOp>(
+      r.loc, flat, ids, r.reshape(r.g, {n, 1}),
+      r.b.getI64IntegerAttr(size * others));
+  Value grad = r.reshape(rows, moved);
+  if (axis != 0) {
+    SmallVector<int64_t> perm;
+    for (int64_t a = 0; a < rank; ++a)
+      perm.push_back(a < axis ? a + 1 : a == axis ? 0 : a);
+    grad = r.transpose(grad, perm);
+  }
+  d[0] = grad;
   return success();
 }
 

@@ -180,6 +180,11 @@ std::vector<Case> cases() {
          "  %0 = kiln.gather %w, %i {axis = 0 : i64} : (tensor<5x3xf64>, tensor<5xi32>) -> tensor<5x3xf64>\n"
          "  return %0 : tensor<5x3xf64>",
          "tensor<5x3xf64>"),
+      fn("gather_elements_middle_axis", "%x: tensor<2x3x4xf64>",
+         "  %i = kiln.constant dense<[[[0, 2, -1, 1], [2, 2, 0, -3]], [[1, 0, 0, 2], [-1, 1, 2, 2]]]> : tensor<2x2x4xi64>\n"
+         "  %0 = kiln.gather_elements %x, %i {axis = 1 : i64} : (tensor<2x3x4xf64>, tensor<2x2x4xi64>) -> tensor<2x2x4xf64>\n"
+         "  return %0 : tensor<2x2x4xf64>",
+         "tensor<2x2x4xf64>"),
       fn("gather_elements", "%x: tensor<3x4xf64>",
          "  %i = kiln.constant dense<[[0, 2], [3, 3], [-1, 1]]> : tensor<3x2xi32>\n"
          "  %j = kiln.constant dense<[[0, 2, 1, 0], [2, 2, 0, 1]]> : tensor<2x4xi64>\n"

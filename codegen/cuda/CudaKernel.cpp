@@ -572,13 +572,14 @@ bool printHostModule(const std::vector<runtime::Kernel> &kernels,
   Module module;
   if (!printModule(kernels, module, error))
     return false;
-  // What CUDA provides, for a host compiler: a launch is one block of
-  // kHostThreads threads (std::threads; __syncthreads a barrier among them,
-  // __shared__ arrays static, so shared), so that block reductions and
-  // staged kernels run their trees and barriers as on a GPU; grid-stride
-  // loops cover the rest. Called directly, a function runs as one thread
-  // (the fake GPU runs the runtime's own kernels as a grid of three such
-  // blocks, one after another: kiln_host_grid).
+  // What CUDA provides, for a host compiler: a launch is a grid of three
+  // blocks run one after another (kiln_host_grid), each of kHostThreads
+  // threads (std::threads; __syncthreads a barrier among them, __shared__
+  // arrays static, so shared), so that block reductions and staged kernels
+  // run their trees and barriers as on a GPU, and grid-stride loops their
+  // strides (a kernel that ignored blockIdx would fail). Called directly, a
+  // function runs as one thread (the fake GPU runs the runtime's own
+  // kernels through kiln_host_grid too).
   source = R"(// Host emulation of a kiln CUDA module (tests only).
 #include <cmath>
 #include <condition_variable>
@@ -660,7 +661,7 @@ template <typename F> static void kiln_host_grid(F f, unsigned blocks) {
             "  (void)points;\n"
             "  switch (kernel) {\n";
   for (size_t i = 0; i < kernels.size(); ++i) {
-    source += "  case " + std::to_string(i) + ": kiln_host_block([=] { " +
+    source += "  case " + std::to_string(i) + ": kiln_host_grid([=] { " +
               entryName(i) + "(";
     for (size_t a = 0; a < kernels[i].args.size(); ++a)
       source += std::string(a ? ", " : "") + "(" +
@@ -669,7 +670,7 @@ template <typename F> static void kiln_host_grid(F f, unsigned blocks) {
                 std::to_string(a) + "]";
     if (kernels[i].segmented)
       source += std::string(kernels[i].args.empty() ? "" : ", ") + "points";
-    source += "); }); break;\n";
+    source += "); }, 3); break;\n";
   }
   source += "  }\n}\n";
   return true;

@@ -221,7 +221,7 @@ std::vector<std::pair<rt::Kernel::Reduce, int32_t>> rowSchedules() {
 /// shared memory), as the compiler chooses for few points with long
 /// reductions, and a warp reduction (a warp per point, shuffles): their
 /// printed code gives the interpreter's sums and maxima.
-/// (Emulated with a block of four host threads: the trees, barriers and
+/// (Emulated with three blocks of four host threads: the trees, barriers and
 /// strides run, though not at a GPU's width or timing; NVRTC compiles it in
 /// the cuda.precompile test and the benchmark script.)
 TEST(CudaEmulationKernels, BlockAndWarpReductionsMatchTheInterpreter) {

@@ -14,7 +14,7 @@
 namespace kiln::test {
 
 /// The program's kernels as printHostModule writes them (CUDA's builtins
-/// emulated: a launch is one block of a few threads), plus `extra` CUDA source
+/// emulated: a launch is three blocks of a few threads, one after another), plus `extra` CUDA source
 /// compiled under the same emulation, built by the host compiler in `dir`
 /// and loaded: its dlopen handle, or null with `error` saying why.
 inline void *buildHostModule(const std::vector<runtime::Kernel> &kernels,

@@ -636,20 +636,25 @@ template <typename T> static T __shfl_sync(unsigned, T v, int lane) {
 static inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 static inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
 static inline double __longlong_as_double(long long b) { double d; std::memcpy(&d, &b, 8); return d; }
-template <typename F> static void kiln_host_block(F f) {
-  blockDim.x = )" + std::to_string(kHostThreads) + R"(;
+#define KILN_HOST_THREADS )" + std::to_string(kHostThreads) + R"(
+template <typename F>
+static void kiln_host_block(F f, unsigned size = KILN_HOST_THREADS) {
+  blockDim.x = size;
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < blockDim.x; ++t)
     threads.emplace_back([=] { threadIdx.x = t; f(); });
   for (std::thread &t : threads) t.join();
   blockDim.x = 1;
 }
-// `blocks` blocks one after another (grid-stride loops then stride).
-template <typename F> static void kiln_host_grid(F f, unsigned blocks) {
+// `blocks` blocks one after another (grid-stride loops then stride), of
+// `size` threads (kernels without shuffles may take a GPU's 256).
+template <typename F>
+static void kiln_host_grid(F f, unsigned blocks,
+                           unsigned size = KILN_HOST_THREADS) {
   gridDim.x = blocks;
   for (unsigned b = 0; b < blocks; ++b) {
     blockIdx.x = b;
-    kiln_host_block(f);
+    kiln_host_block(f, size);
   }
   blockIdx.x = 0;
   gridDim.x = 1;

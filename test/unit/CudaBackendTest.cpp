@@ -264,10 +264,10 @@ const cu::DriverApi &fakeDriver() {
         // (kiln_host_builtin), whatever grid was asked for: the runtime's
         // kernels must work with any (block-wide sums run their barriers,
         // grid-stride loops their strides).
-        auto grid =
-            reinterpret_cast<void (*)(void *, int, const long long *, unsigned)>(
-                dlsym(gpu.module, "kiln_host_builtin"));
-        gpu.enqueue([=] { grid(sym, arity, v.data(), 3); });
+        auto grid = reinterpret_cast<void (*)(void *, int, const long long *,
+                                              unsigned, unsigned)>(
+            dlsym(gpu.module, "kiln_host_builtin"));
+        gpu.enqueue([=] { grid(sym, arity, v.data(), 3, 0); });
         return 0;
       }
       const rt::Kernel &k = (*gpu.kernels)[size_t(fn.kernel)];
@@ -906,7 +906,7 @@ rt::Status openOnFakeGpu(
       program.program.kernels, dir, error,
       std::string(cu::builtinsSource()) + R"(
 extern "C" void kiln_host_builtin(void *f, int arity, const long long *v,
-                                  unsigned blocks) {
+                                  unsigned blocks, unsigned threads) {
   typedef long long L;
   kiln_host_grid([=] {
     if (arity == 5)
@@ -917,7 +917,7 @@ extern "C" void kiln_host_builtin(void *f, int arity, const long long *v,
       ((void (*)(L, L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
     else
       ((void (*)(L, L, L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
-  }, blocks);
+  }, blocks, threads ? threads : KILN_HOST_THREADS);
 }
 )");
   if (!gpu.module)
@@ -1604,6 +1604,99 @@ TEST_F(FakeGpuTest, EmbeddingGradientsMatchTheCpuBackend) {
     }
   }
   EXPECT_GT(gpu.graphLaunches, 0);
+  EXPECT_EQ(gpu.error, "");
+}
+
+/// The runtime's own kernels at a GPU's block size (two blocks of 256
+/// threads; the fake GPU runs them with four): column sums through a ReLU's
+/// gradient (two strips of 32 columns and a part, eight row groups), an
+/// operand's sums over k stored either way, and an embedding gradient over
+/// more ids than a tile, with garbage left in its heads. Each equals a
+/// direct loop (the embedding's bit for bit).
+TEST_F(FakeGpuTest, RuntimeKernelsAtAGpusBlockSize) {
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-block-size";
+  std::filesystem::create_directories(dir);
+  std::unique_ptr<rt::Session> session;
+  ASSERT_TRUE(openOnFakeGpu(fixture.program, dir, session).ok());
+  auto run = reinterpret_cast<void (*)(void *, int, const long long *,
+                                       unsigned, unsigned)>(
+      dlsym(gpu.module, "kiln_host_builtin"));
+  ASSERT_NE(run, nullptr);
+  using L = long long;
+  auto at = [](const void *x) { return L(reinterpret_cast<uintptr_t>(x)); };
+  auto call = [&](const char *name, std::vector<L> v) {
+    void *f = dlsym(gpu.module, name);
+    ASSERT_NE(f, nullptr) << name;
+    run(f, int(v.size()), v.data(), 2, 256);
+  };
+
+  // Through a ReLU's gradient, then column sums: 300 x 70.
+  const int64_t m = 300, n = 70;
+  std::vector<float> out(static_cast<size_t>(m * n)), mask(out.size()), bias(static_cast<size_t>(n));
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = float(std::sin(0.3 * double(i)));
+    mask[i] = float(std::cos(0.7 * double(i)));
+  }
+  std::vector<float> through = out, sums(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) {
+    double acc = 0;
+    for (int64_t r = 0; r < m; ++r) {
+      float &v = through[size_t(r * n + j)];
+      v = mask[size_t(r * n + j)] > 0 ? v : 0.0f;
+      acc += v;
+    }
+    sums[size_t(j)] = float(acc);
+  }
+  call("kiln_relu_bias_grad_f32", {at(out.data()), at(mask.data()),
+                                   at(bias.data()), m, n});
+  EXPECT_EQ(out, through);
+  for (int64_t j = 0; j < n; ++j)
+    EXPECT_NEAR(bias[size_t(j)], sums[size_t(j)], 1e-6) << j;
+
+  // An operand's sums over k: stored [k, count] (column sums) and
+  // [count, k] (row sums), k = 300, count = 70.
+  std::vector<float> rowSums(static_cast<size_t>(n)), columnSums(static_cast<size_t>(n));
+  std::vector<float> transposed(out.size());
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < n; ++j)
+      transposed[size_t(j * m + r)] = out[size_t(r * n + j)];
+  call("kiln_operand_sum_f32", {at(out.data()), at(columnSums.data()), n, m, 1});
+  call("kiln_operand_sum_f32",
+       {at(transposed.data()), at(rowSums.data()), n, m, 0});
+  for (int64_t j = 0; j < n; ++j) {
+    EXPECT_NEAR(columnSums[size_t(j)], sums[size_t(j)], 1e-6) << j;
+    EXPECT_NEAR(rowSums[size_t(j)], sums[size_t(j)], 1e-6) << j;
+  }
+
+  // An embedding gradient: 600 ids (three tiles; block 0 takes two
+  // passes) into 50 rows of 7, some ids negative or out of range; the
+  // heads hold garbage, as a reused buffer would.
+  const int64_t ids = 600, rows = 50, width = 7;
+  std::vector<int64_t> id(static_cast<size_t>(ids));
+  for (int64_t p = 0; p < ids; ++p)
+    id[size_t(p)] = (p * 37 + p / 7) % 111 - 55;
+  std::vector<float> updates(static_cast<size_t>(ids * width)), table(static_cast<size_t>(rows * width)),
+      expected(table.size(), 0.0f);
+  for (size_t i = 0; i < updates.size(); ++i)
+    updates[i] = float(std::sin(1.3 * double(i)));
+  for (int64_t p = 0; p < ids; ++p) {
+    int64_t r = id[size_t(p)] < 0 ? id[size_t(p)] + rows : id[size_t(p)];
+    if (r < 0 || r >= rows)
+      continue;
+    for (int64_t j = 0; j < width; ++j)
+      expected[size_t(r * width + j)] += updates[size_t(p * width + j)];
+  }
+  std::vector<int32_t> next(static_cast<size_t>(ids)), head(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r)
+    head[size_t(r)] = int32_t((r * 13) % 700) - 50;
+  call("kiln_embedding_links_i64",
+       {at(id.data()), at(next.data()), at(head.data()), ids, rows});
+  call("kiln_embedding_rows_f32_i64",
+       {at(id.data()), at(next.data()), at(head.data()), at(updates.data()),
+        at(table.data()), ids, rows, width});
+  EXPECT_EQ(table, expected);
   EXPECT_EQ(gpu.error, "");
 }
 

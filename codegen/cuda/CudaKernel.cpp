@@ -567,16 +567,21 @@ bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
 /// every reduction tree.
 constexpr int kHostThreads = 4;
 
+int launchBound(const runtime::Kernel &k);
+
 bool printHostModule(const std::vector<runtime::Kernel> &kernels,
-                     std::string &source, std::string &error) {
+                     std::string &source, std::string &error,
+                     bool gpuGeometry) {
   Module module;
   if (!printModule(kernels, module, error))
     return false;
   // What CUDA provides, for a host compiler: a launch is a grid of three
   // blocks run one after another (kiln_host_grid), each of kHostThreads
-  // threads (std::threads; __syncthreads a barrier among them, __shared__
-  // arrays static, so shared), so that block reductions and staged kernels
-  // run their trees and barriers as on a GPU, and grid-stride loops their
+  // threads, one warp (or, with gpuGeometry, of the runtime's block size in
+  // warps of 32) — std::threads; __syncthreads a barrier among them, a
+  // shuffle an exchange between two barriers of the warp, __shared__ arrays
+  // static, so shared — so that block reductions and staged kernels run
+  // their trees and barriers as on a GPU, and grid-stride loops their
   // strides (a kernel that ignored blockIdx would fail). Called directly, a
   // function runs as one thread (the fake GPU runs the runtime's own
   // kernels through kiln_host_grid too).
@@ -612,26 +617,39 @@ static void __syncthreads() {
     kiln_barrier_cv.wait(lock, [&] { return generation != kiln_barrier_generation; });
   }
 }
-// A block is one warp of blockDim.x lanes; a shuffle is an exchange through
-// a shared slot per lane between two barriers.
-#define KILN_WARP ((int)blockDim.x)
-// A column reduction's tile: two phases of blockDim.x / 2 points; a
-// transpose tile: 2 x 2 points, two rows of threads.
-#define KILN_COLS ((int)blockDim.x / 2)
-#define KILN_TILE 2
+%GEOMETRY%
+// A shuffle is an exchange through a slot per thread between two barriers
+// of the thread's warp (warps of one block need not run alike).
+static std::mutex kiln_warp_mutex[32];
+static std::condition_variable kiln_warp_cv[32];
+static unsigned kiln_warp_waiting[32], kiln_warp_generation[32];
+static void kiln_warp_sync() {
+  unsigned w = threadIdx.x / KILN_WARP;
+  unsigned width = blockDim.x - w * KILN_WARP < (unsigned)KILN_WARP
+                       ? blockDim.x - w * KILN_WARP : (unsigned)KILN_WARP;
+  std::unique_lock<std::mutex> lock(kiln_warp_mutex[w]);
+  unsigned generation = kiln_warp_generation[w];
+  if (++kiln_warp_waiting[w] == width) {
+    kiln_warp_waiting[w] = 0;
+    ++kiln_warp_generation[w];
+    kiln_warp_cv[w].notify_all();
+  } else {
+    kiln_warp_cv[w].wait(lock, [&] { return generation != kiln_warp_generation[w]; });
+  }
+}
 template <typename T> static T kiln_exchange(T v, unsigned from) {
-  static T slots[64];
+  static T slots[1024];
   slots[threadIdx.x] = v;
-  __syncthreads();
+  kiln_warp_sync();
   T other = slots[from];
-  __syncthreads();
+  kiln_warp_sync();
   return other;
 }
 template <typename T> static T __shfl_xor_sync(unsigned, T v, int mask) {
   return kiln_exchange(v, threadIdx.x ^ (unsigned)mask);
 }
 template <typename T> static T __shfl_sync(unsigned, T v, int lane) {
-  return kiln_exchange(v, (unsigned)lane);
+  return kiln_exchange(v, threadIdx.x / KILN_WARP * KILN_WARP + (unsigned)lane);
 }
 static inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 static inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
@@ -660,6 +678,21 @@ static void kiln_host_grid(F f, unsigned blocks,
   gridDim.x = 1;
 }
 )";
+  // A GPU's geometry: the prelude's warps of 32, column tiles of 32 and
+  // transpose tiles of 32 x 32, and blocks of the runtime's sizes.
+  // Otherwise a block of kHostThreads is one warp.
+  size_t at = source.find("%GEOMETRY%");
+  source.replace(at, 10,
+                 gpuGeometry ? std::string("// A GPU's geometry (the prelude's "
+                                           "values).\n#define KILN_WARP 32\n"
+                                           "#define KILN_COLS 32\n"
+                                           "#define KILN_TILE 32")
+                             : std::string(R"(// A block is one warp of blockDim.x lanes.
+#define KILN_WARP ((int)blockDim.x)
+// A column reduction's tile: two phases of blockDim.x / 2 points; a
+// transpose tile: 2 x 2 points, two rows of threads.
+#define KILN_COLS ((int)blockDim.x / 2)
+#define KILN_TILE 2)"));
   source += module.source;
   source += "\nextern \"C\" void kiln_host_launch(int kernel, void **args, "
             "long long points) {\n"
@@ -675,7 +708,10 @@ static void kiln_host_grid(F f, unsigned blocks,
                 std::to_string(a) + "]";
     if (kernels[i].segmented)
       source += std::string(kernels[i].args.empty() ? "" : ", ") + "points";
-    source += "); }, 3); break;\n";
+    source += "); }, 3" +
+              (gpuGeometry ? ", " + std::to_string(launchBound(kernels[i]))
+                           : std::string()) +
+              "); break;\n";
   }
   source += "  }\n}\n";
   return true;

@@ -55,9 +55,13 @@ bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
 /// `extern "C" void kiln_host_launch(int kernel, void **args, long long
 /// points)` (points: a segmented kernel's launch size): what the
 /// tests use to run the printed kernels on the CPU and compare them with
-/// the interpreter, where no GPU is.
+/// the interpreter, where no GPU is. A launch is three blocks, one after
+/// another, of four threads (one warp), or with `gpuGeometry` of the
+/// runtime's block sizes with warps of 32 and the GPU's tiles (slower:
+/// hundreds of host threads a block).
 bool printHostModule(const std::vector<runtime::Kernel> &kernels,
-                     std::string &source, std::string &error);
+                     std::string &source, std::string &error,
+                     bool gpuGeometry = false);
 
 /// The kernel whose text holds 1-based `line` of the module (SIZE_MAX for
 /// the prelude): how NVRTC's errors are traced to a kernel.

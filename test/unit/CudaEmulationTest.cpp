@@ -39,7 +39,12 @@ using kiln::test::LaunchFn;
 struct Model {
   std::string name, loss = "cross_entropy";
   double gradClip = 0; ///< With clipping: its norm is a segmented reduction.
-  std::string label() const { return name + (gradClip > 0 ? "_clipped" : ""); }
+  /// Blocks of the runtime's sizes, warps of 32, the GPU's tiles (slower).
+  bool gpuGeometry = false;
+  std::string label() const {
+    return name + (gradClip > 0 ? "_clipped" : "") +
+           (gpuGeometry ? "_gpu_geometry" : "");
+  }
 };
 
 void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
@@ -48,8 +53,10 @@ class CudaEmulation : public testing::TestWithParam<Model> {};
 
 /// The printed module, compiled by the host compiler and loaded.
 LaunchFn buildHostModule(const std::vector<rt::Kernel> &kernels,
-                         const std::string &dir, std::string &error) {
-  void *handle = kiln::test::buildHostModule(kernels, dir, error);
+                         const std::string &dir, std::string &error,
+                         bool gpuGeometry = false) {
+  void *handle =
+      kiln::test::buildHostModule(kernels, dir, error, "", gpuGeometry);
   return handle ? reinterpret_cast<LaunchFn>(dlsym(handle, "kiln_host_launch"))
                 : nullptr;
 }
@@ -64,7 +71,8 @@ TEST_P(CudaEmulation, TrainingStepMatchesTheInterpreter) {
   std::string dir = testing::TempDir() + "/kiln-cuda-" + m.label();
   std::filesystem::create_directories(dir);
   std::string error;
-  LaunchFn launch = buildHostModule(program->program.kernels, dir, error);
+  LaunchFn launch =
+      buildHostModule(program->program.kernels, dir, error, m.gpuGeometry);
   ASSERT_TRUE(launch) << error;
 
   // The same program twice: interpreted, and through the printed kernels.
@@ -123,7 +131,13 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(Model{"mlp_relu"}, Model{"mlp_gelu"},
                     Model{"mlp_batchnorm"}, Model{"autoencoder_mse", "mse"},
                     Model{"lenet_maxpool"}, Model{"gpt_block"},
-                    Model{"mlp_relu", "cross_entropy", 0.5}),
+                    Model{"mlp_relu", "cross_entropy", 0.5},
+                    // At a GPU's widths: warps of 32 lanes, 8 a block,
+                    // column and transpose tiles of 32.
+                    Model{"mlp_batchnorm", "cross_entropy", 0, true},
+                    Model{"lenet_maxpool", "cross_entropy", 0, true},
+                    Model{"gpt_block", "cross_entropy", 0, true},
+                    Model{"mlp_relu", "cross_entropy", 0.5, true}),
     [](const testing::TestParamInfo<Model> &info) {
       return info.param.label();
     });
@@ -163,10 +177,14 @@ func.func @forward(%x: tensor<16x4x32x32xf32> {kiln.name = "x"}, %q: tensor<2x3x
   for (const rt::Kernel &k : program.program.kernels)
     staged += !k.stages.empty();
   EXPECT_GE(staged, 3); // Chan's two, the softmax's with its co-stage.
-  std::string dir = testing::TempDir() + "/kiln-cuda-fused";
+  for (bool gpuGeometry : {false, true}) {
+  SCOPED_TRACE(gpuGeometry ? "a GPU's geometry" : "emulated blocks of 4");
+  std::string dir = testing::TempDir() + "/kiln-cuda-fused" +
+                    (gpuGeometry ? "-gpu-geometry" : "");
   std::filesystem::create_directories(dir);
   std::string error;
-  LaunchFn launch = buildHostModule(program.program.kernels, dir, error);
+  LaunchFn launch =
+      buildHostModule(program.program.kernels, dir, error, gpuGeometry);
   ASSERT_TRUE(launch) << error;
   std::vector<float> x(16 * 4 * 32 * 32), q(120), z(64 * 512);
   for (size_t i = 0; i < x.size(); ++i)
@@ -191,6 +209,7 @@ func.func @forward(%x: tensor<16x4x32x32xf32> {kiln.name = "x"}, %q: tensor<2x3x
       ASSERT_TRUE(std::fabs(a - b) <= 1e-5 * (1 + std::fabs(a)))
           << "output " << o << " element " << i << ": " << a << " vs " << b;
     }
+  }
 }
 
 /// Runs kernel `k` by the CPU interpreter and by its printed CUDA form

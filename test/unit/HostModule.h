@@ -14,14 +14,16 @@
 namespace kiln::test {
 
 /// The program's kernels as printHostModule writes them (CUDA's builtins
-/// emulated: a launch is three blocks of a few threads, one after another), plus `extra` CUDA source
+/// emulated: a launch is three blocks of a few threads, one after another,
+/// or with `gpuGeometry` of a GPU's sizes), plus `extra` CUDA source
 /// compiled under the same emulation, built by the host compiler in `dir`
 /// and loaded: its dlopen handle, or null with `error` saying why.
 inline void *buildHostModule(const std::vector<runtime::Kernel> &kernels,
                              const std::string &dir, std::string &error,
-                             const std::string &extra = "") {
+                             const std::string &extra = "",
+                             bool gpuGeometry = false) {
   std::string source;
-  if (!codegen::cuda::printHostModule(kernels, source, error))
+  if (!codegen::cuda::printHostModule(kernels, source, error, gpuGeometry))
     return nullptr;
   std::ofstream(dir + "/module.cpp") << source << extra;
   std::string command = std::string(KILN_HOST_CXX) +

@@ -214,18 +214,25 @@ func.func @forward(%x: tensor<16x4x32x32xf32> {kiln.name = "x"}, %q: tensor<2x3x
 
 /// Runs kernel `k` by the CPU interpreter and by its printed CUDA form
 /// compiled for the host (in a directory named after `name`, `grid`
-/// blocks), on the arguments `args(0)` and `args(1)` give.
+/// blocks), on the arguments `args(0)` and `args(1)` give, then `check`:
+/// once in emulated blocks of four threads, once at a GPU's widths.
 void runBothWays(const rt::Kernel &k, const std::string &name, int64_t grid,
-                 const std::function<std::vector<void *>(int)> &args) {
+                 const std::function<std::vector<void *>(int)> &args,
+                 const std::function<void()> &check) {
   ASSERT_TRUE(k.verify().ok()) << k.verify().message();
-  std::string dir = testing::TempDir() + "/kiln-cuda-" + name;
-  std::filesystem::create_directories(dir);
-  std::string error;
-  LaunchFn launch = buildHostModule({k}, dir, error);
-  ASSERT_TRUE(launch) << error;
-  std::vector<void *> cpu = args(0), emulated = args(1);
-  ASSERT_TRUE(rt::cpu::runKernel(k, cpu).ok());
-  launch(0, emulated.data(), grid);
+  for (bool gpuGeometry : {false, true}) {
+    SCOPED_TRACE(gpuGeometry ? "at a GPU's widths" : "in blocks of four");
+    std::string dir = testing::TempDir() + "/kiln-cuda-" + name +
+                      (gpuGeometry ? "-gpu-geometry" : "");
+    std::filesystem::create_directories(dir);
+    std::string error;
+    LaunchFn launch = buildHostModule({k}, dir, error, gpuGeometry);
+    ASSERT_TRUE(launch) << error;
+    std::vector<void *> cpu = args(0), emulated = args(1);
+    ASSERT_TRUE(rt::cpu::runKernel(k, cpu).ok());
+    launch(0, emulated.data(), grid);
+    check();
+  }
 }
 
 /// The schedules a reduction over rows is emulated with: a block of the
@@ -240,9 +247,9 @@ std::vector<std::pair<rt::Kernel::Reduce, int32_t>> rowSchedules() {
 /// shared memory), as the compiler chooses for few points with long
 /// reductions, and a warp reduction (a warp per point, shuffles): their
 /// printed code gives the interpreter's sums and maxima.
-/// (Emulated with three blocks of four host threads: the trees, barriers and
-/// strides run, though not at a GPU's width or timing; NVRTC compiles it in
-/// the cuda.precompile test and the benchmark script.)
+/// (Emulated with three blocks of four host threads, then at a GPU's widths:
+/// the trees, barriers and strides run, though not at a GPU's timing; NVRTC
+/// compiles it in the cuda.precompile test and the benchmark script.)
 TEST(CudaEmulationKernels, BlockAndWarpReductionsMatchTheInterpreter) {
   for (auto [how, threads] : rowSchedules()) {
     SCOPED_TRACE(how == rt::Kernel::Reduce::Block ? "block" : "warp");
@@ -256,17 +263,20 @@ TEST(CudaEmulationKernels, BlockAndWarpReductionsMatchTheInterpreter) {
     runBothWays(k,
                 "block" + std::to_string(int(how)) + "-" +
                     std::to_string(k.blockThreads),
-                3, [&](int which) {
+                3,
+                [&](int which) {
                   sum[which].assign(3, -1);
                   max[which].assign(3, -1);
                   return std::vector<void *>{in.data(), sum[which].data(),
                                              max[which].data()};
+                },
+                [&] {
+                  for (int p = 0; p < 3; ++p) {
+                    EXPECT_NEAR(sum[1][p], sum[0][p], 1e-4) << p;
+                    EXPECT_EQ(max[1][p], max[0][p]) << p;
+                    EXPECT_NE(sum[0][p], -1.0f);
+                  }
                 });
-    for (int p = 0; p < 3; ++p) {
-      EXPECT_NEAR(sum[1][p], sum[0][p], 1e-4) << p;
-      EXPECT_EQ(max[1][p], max[0][p]) << p;
-      EXPECT_NE(sum[0][p], -1.0f);
-    }
   }
 }
 
@@ -282,20 +292,24 @@ TEST(CudaEmulationKernels, ColumnReductionMatchesTheInterpreter) {
   std::vector<float> in(R * C), sum[2], max[2];
   for (size_t i = 0; i < in.size(); ++i)
     in[i] = float(std::sin(0.53 * double(i))) * 2.0f;
-  runBothWays(k, "columns", 0, [&](int which) {
-    sum[which].assign(C, -1);
-    max[which].assign(C, -1);
-    return std::vector<void *>{in.data(), sum[which].data(),
-                               max[which].data()};
-  });
-  for (int64_t c = 0; c < C; ++c) {
-    double expected = 0;
-    for (int64_t r = 0; r < R; ++r)
-      expected += in[r * C + c];
-    EXPECT_NEAR(sum[0][c], expected, 1e-3) << c;
-    EXPECT_NEAR(sum[1][c], sum[0][c], 1e-4) << c;
-    EXPECT_EQ(max[1][c], max[0][c]) << c;
-  }
+  runBothWays(
+      k, "columns", 0,
+      [&](int which) {
+        sum[which].assign(C, -1);
+        max[which].assign(C, -1);
+        return std::vector<void *>{in.data(), sum[which].data(),
+                                   max[which].data()};
+      },
+      [&] {
+        for (int64_t c = 0; c < C; ++c) {
+          double expected = 0;
+          for (int64_t r = 0; r < R; ++r)
+            expected += in[r * C + c];
+          EXPECT_NEAR(sum[0][c], expected, 1e-3) << c;
+          EXPECT_NEAR(sum[1][c], sum[0][c], 1e-4) << c;
+          EXPECT_EQ(max[1][c], max[0][c]) << c;
+        }
+      });
 }
 
 /// A column reduction that also reads a value of each row, the same for
@@ -326,17 +340,22 @@ TEST(CudaEmulationKernels, ColumnReductionReadingRowValuesMatchesTheInterpreter)
     x[i] = float(std::sin(0.37 * double(i)));
   for (int64_t r = 0; r < R; ++r)
     scales[size_t(r)] = 0.5f + float(r % 7);
-  runBothWays(k, "columns-rows", 0, [&](int which) {
-    sum[which].assign(C, -1);
-    return std::vector<void *>{x.data(), sum[which].data(), scales.data()};
-  });
-  for (int64_t c = 0; c < C; ++c) {
-    double expected = 0;
-    for (int64_t r = 0; r < R; ++r)
-      expected += double(x[size_t(r * C + c)]) * scales[size_t(r)];
-    EXPECT_NEAR(sum[0][size_t(c)], expected, 1e-3) << c;
-    EXPECT_NEAR(sum[1][size_t(c)], sum[0][size_t(c)], 1e-4) << c;
-  }
+  runBothWays(
+      k, "columns-rows", 0,
+      [&](int which) {
+        sum[which].assign(C, -1);
+        return std::vector<void *>{x.data(), sum[which].data(),
+                                   scales.data()};
+      },
+      [&] {
+        for (int64_t c = 0; c < C; ++c) {
+          double expected = 0;
+          for (int64_t r = 0; r < R; ++r)
+            expected += double(x[size_t(r * C + c)]) * scales[size_t(r)];
+          EXPECT_NEAR(sum[0][size_t(c)], expected, 1e-3) << c;
+          EXPECT_NEAR(sum[1][size_t(c)], sum[0][size_t(c)], 1e-4) << c;
+        }
+      });
 }
 
 /// A vector kernel (four points a thread): loads along the last dimension
@@ -438,11 +457,13 @@ TEST(CudaEmulationKernels, TransposeTilesMatchTheInterpreter) {
     xs[i] = float(i) + 1.0f;
     ys[i] = float(i % 3) + 0.5f;
   }
-  runBothWays(k, "tiles", 0, [&](int which) {
-    out[which].assign(B * I * J, -1);
-    return std::vector<void *>{xs.data(), ys.data(), out[which].data()};
-  });
-  EXPECT_EQ(out[1], out[0]);
+  runBothWays(
+      k, "tiles", 0,
+      [&](int which) {
+        out[which].assign(B * I * J, -1);
+        return std::vector<void *>{xs.data(), ys.data(), out[which].data()};
+      },
+      [&] { EXPECT_EQ(out[1], out[0]); });
   // out[2][4][6] = x[2][6][4] * y[2][4][6].
   EXPECT_EQ(out[0][(2 * I + 4) * J + 6],
             xs[(2 * J + 6) * I + 4] * ys[(2 * I + 4) * J + 6]);
@@ -465,18 +486,21 @@ TEST(CudaEmulationKernels, StagedKernelsMatchTheInterpreter) {
     runBothWays(k,
                 "staged" + std::to_string(int(how)) + "-" +
                     std::to_string(k.blockThreads),
-                0, [&](int which) {
+                0,
+                [&](int which) {
                   y[which].assign(R * C, -1);
                   sum[which].assign(R, -1);
                   return std::vector<void *>{in.data(), y[which].data(),
                                              sum[which].data()};
+                },
+                [&] {
+                  for (int64_t r = 0; r < R; ++r) {
+                    EXPECT_NEAR(sum[1][r], sum[0][r], 1e-4 * sum[0][r]) << r;
+                    EXPECT_GT(sum[0][r], 1.0f) << r;
+                  }
+                  for (size_t i = 0; i < in.size(); ++i)
+                    ASSERT_NEAR(y[1][i], y[0][i], 1e-6) << i;
                 });
-    for (int64_t r = 0; r < R; ++r) {
-      EXPECT_NEAR(sum[1][r], sum[0][r], 1e-4 * sum[0][r]) << r;
-      EXPECT_GT(sum[0][r], 1.0f) << r;
-    }
-    for (size_t i = 0; i < in.size(); ++i)
-      ASSERT_NEAR(y[1][i], y[0][i], 1e-6) << i;
   }
 }
 
@@ -499,22 +523,26 @@ TEST(CudaEmulationKernels, SegmentedReductionGivesEachSegmentsSum) {
   k.body = {load, square};
   k.outputs = {{1, 1, rt::Combine::Sum}};
   ASSERT_TRUE(k.verify().ok()) << k.verify().message();
-  std::string dir = testing::TempDir() + "/kiln-cuda-segmented-sum";
-  std::filesystem::create_directories(dir);
-  std::string error;
-  LaunchFn launch = buildHostModule({k}, dir, error);
-  ASSERT_TRUE(launch) << error;
-  for (int64_t n : {700, 37}) {
-    std::vector<float> in(static_cast<size_t>(n));
-    double expected = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      in[i] = float(std::cos(0.1 * double(i)));
-      expected += double(in[i]) * in[i];
+  for (bool gpuGeometry : {false, true}) {
+    SCOPED_TRACE(gpuGeometry ? "at a GPU's widths" : "in blocks of four");
+    std::string dir = testing::TempDir() + "/kiln-cuda-segmented-sum" +
+                      (gpuGeometry ? "-gpu-geometry" : "");
+    std::filesystem::create_directories(dir);
+    std::string error;
+    LaunchFn launch = buildHostModule({k}, dir, error, gpuGeometry);
+    ASSERT_TRUE(launch) << error;
+    for (int64_t n : {700, 37}) {
+      std::vector<float> in(static_cast<size_t>(n));
+      double expected = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        in[i] = float(std::cos(0.1 * double(i)));
+        expected += double(in[i]) * in[i];
+      }
+      float got = -1;
+      std::vector<void *> args = {in.data(), &got};
+      launch(0, args.data(), n);
+      EXPECT_NEAR(got, expected, 1e-3) << n;
     }
-    float got = -1;
-    std::vector<void *> args = {in.data(), &got};
-    launch(0, args.data(), n);
-    EXPECT_NEAR(got, expected, 1e-3) << n;
   }
 }
 

@@ -5,6 +5,8 @@
 #include "json.h"
 #include "program.h"
 
+#include <set>
+
 namespace kiln::runtime {
 namespace {
 
@@ -77,9 +79,12 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
       !s.ok())
     return s;
 
+  // (A parameter's other views, such as the flat one a multi-tensor update
+  // reads, are the same storage: counted once.)
   int64_t parameters = 0, parameterElements = 0, constants = 0;
+  std::set<std::pair<std::string, int64_t>> seen;
   for (const Buffer &b : p.buffers) {
-    if (b.kind == BufferKind::Parameter) {
+    if (b.kind == BufferKind::Parameter && seen.insert({b.name, b.offset}).second) {
       ++parameters;
       parameterElements += b.elements();
     }

@@ -70,6 +70,9 @@ struct FakeGpu {
   /// cuBLASLt finds no algorithm with a BGRADA/BGRADB epilogue (as some
   /// versions, types or layouts have none).
   bool noBiasGradEpilogue = false;
+  /// The program's kernels emulated at a GPU's widths (printHostModule's
+  /// gpuGeometry), not in blocks of four.
+  bool gpuGeometry = false;
   int ccMajor = 8, ccMinor = 0; ///< Its compute capability (sm_80).
   /// What each cuModuleLoadData was given: its first bytes ("\x7f" "ELF"
   /// for a cubin, "//" for NVRTC's PTX).
@@ -879,8 +882,10 @@ struct Model {
   /// of this many bytes (KILN_CUDA_CONV_WORKSPACE: small ones split them
   /// into blocks); empty: on cuDNN.
   std::string convWorkspace;
+  bool gpuGeometry = false; ///< The kernels emulated at a GPU's widths.
   std::string label() const {
     return name + (gradClip > 0 ? "_clipped" : "") +
+           (gpuGeometry ? "_gpu_geometry" : "") +
            (convWorkspace.empty() ? "" : "_im2col_workspace_" + convWorkspace);
   }
 };
@@ -894,14 +899,16 @@ rt::Status openOnFakeGpu(
     std::unique_ptr<rt::Session> &session, int ccMajor = 8, int ccMinor = 0,
     std::vector<std::pair<std::string, std::vector<uint8_t>>> moreCode = {}) {
   std::string error;
-  bool noBiasGradEpilogue = gpu.noBiasGradEpilogue; // Set by the test.
+  bool noBiasGradEpilogue = gpu.noBiasGradEpilogue, // Set by the test.
+      gpuGeometry = gpu.gpuGeometry;
   gpu = FakeGpu();
   gpu.noBiasGradEpilogue = noBiasGradEpilogue;
+  gpu.gpuGeometry = gpuGeometry;
   gpu.ccMajor = ccMajor;
   gpu.ccMinor = ccMinor;
   contextDepth = 0;
   gpu.kernels = &program.program.kernels;
-  // The runtime's own kernels too, each called as one block.
+  // The runtime's own kernels too (kiln_host_builtin: a grid of blocks).
   gpu.module = kiln::test::buildHostModule(
       program.program.kernels, dir, error,
       std::string(cu::builtinsSource()) + R"(
@@ -919,7 +926,8 @@ extern "C" void kiln_host_builtin(void *f, int arity, const long long *v,
       ((void (*)(L, L, L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
   }, blocks, threads ? threads : KILN_HOST_THREADS);
 }
-)");
+)",
+      gpu.gpuGeometry);
   if (!gpu.module)
     return rt::Status(KILN_STATUS_INTERNAL, error);
   gpu.launch = reinterpret_cast<kiln::test::LaunchFn>(
@@ -1001,6 +1009,7 @@ protected:
     cu::setApisForTesting(&fakeDriver(), &fakeBlas(), &fakeNccl(),
                           &fakeCudnn());
     gpu.noBiasGradEpilogue = false;
+    gpu.gpuGeometry = false;
   }
   void TearDown() override { cu::setApisForTesting(nullptr, nullptr); }
 };
@@ -1023,6 +1032,7 @@ TEST_P(CudaBackend, TrainingStepsMatchTheCpuBackend) {
     setenv("KILN_CUDA_CONV", "im2col", 1);
     setenv("KILN_CUDA_CONV_WORKSPACE", m.convWorkspace.c_str(), 1);
   }
+  gpu.gpuGeometry = m.gpuGeometry;
   rt::Status opened = openOnFakeGpu(program, dir, sessions[1]);
   unsetenv("KILN_CUDA_CONV");
   unsetenv("KILN_CUDA_CONV_WORKSPACE");
@@ -1066,7 +1076,10 @@ INSTANTIATE_TEST_SUITE_P(
                     Model{"lenet_maxpool", "cross_entropy", 0, "150000"},
                     Model{"lenet_maxpool", "cross_entropy", 0, "1"},
                     Model{"gpt_block"},
-                    Model{"mlp_relu", "cross_entropy", 0.5}),
+                    Model{"mlp_relu", "cross_entropy", 0.5},
+                    // The kernels at a GPU's widths (warps of 32 ...).
+                    Model{"lenet_maxpool", "cross_entropy", 0, "", true},
+                    Model{"gpt_block", "cross_entropy", 0, "", true}),
     [](const testing::TestParamInfo<Model> &info) { return info.param.label(); });
 
 /// A graph that cannot be captured leaves the entry running step by step,

@@ -65,6 +65,14 @@ public:
 
 private:
   InFlightDiagnostic error(Operation *op) { return op->emitOpError(); }
+  /// The runtime's library calls (GEMMs, convolutions, embedding
+  /// gradients) take F32 and F64; an error on `op` for another `type`.
+  LogicalResult libraryElementType(Operation *op, RankedTensorType type) {
+    if (type.getElementType().isF32() || type.getElementType().isF64())
+      return success();
+    return error(op) << "on " << type.getElementType()
+                     << " is not supported yet (F32 and F64 are)";
+  }
 
   /// A new buffer with its own storage.
   int32_t newBuffer(StringRef name, rt::BufferKind kind, RankedTensorType t) {
@@ -876,9 +884,8 @@ LogicalResult Emitter::emitRowKernel(g::RowKernelOp op) {
 FailureOr<rt::GemmCall> Emitter::gemmCall(Operation *op, Value a, Value b,
                                           RankedTensorType type, bool transA,
                                           bool transB, APFloat alpha) {
-  if (!type.getElementType().isF32() && !type.getElementType().isF64())
-    return error(op) << "on " << type.getElementType()
-                     << " is not supported yet (F32 and F64 are)";
+  if (failed(libraryElementType(op, type)))
+    return failure();
   rt::GemmCall call;
   call.a = bufferOf_.lookup(a);
   call.b = bufferOf_.lookup(b);
@@ -965,9 +972,8 @@ LogicalResult Emitter::emitGemmWithBiasGrad(
 
 LogicalResult Emitter::emitEmbeddingGrad(g::EmbeddingGradOp op) {
   auto type = cast<RankedTensorType>(op.getResult().getType());
-  if (!type.getElementType().isF32() && !type.getElementType().isF64())
-    return error(op) << "on " << type.getElementType()
-                     << " is not supported yet (F32 and F64 are)";
+  if (failed(libraryElementType(op, type)))
+    return failure();
   rt::EmbeddingGradCall call;
   call.ids = bufferOf_.lookup(op.getIds());
   call.updates = bufferOf_.lookup(op.getUpdates());
@@ -993,9 +999,8 @@ LogicalResult Emitter::emitMatMul(g::MatMulOp op) {
   auto lhs = cast<RankedTensorType>(op.getLhs().getType());
   auto rhs = cast<RankedTensorType>(op.getRhs().getType());
   auto type = cast<RankedTensorType>(op.getResult().getType());
-  if (!type.getElementType().isF32() && !type.getElementType().isF64())
-    return error(op) << "on " << type.getElementType()
-                     << " is not supported yet (F32 and F64 are)";
+  if (failed(libraryElementType(op, type)))
+    return failure();
   rt::GemmCall call;
   call.a = bufferOf_.lookup(op.getLhs());
   call.b = bufferOf_.lookup(op.getRhs());
@@ -1055,9 +1060,8 @@ LogicalResult Emitter::emitConvCall(Operation *op, rt::ConvCall::Mode mode,
                                     ArrayRef<int64_t> dilations, int64_t group,
                                     Value input, Value weight, Value bias) {
   auto type = cast<RankedTensorType>(op->getResult(0).getType());
-  if (!type.getElementType().isF32() && !type.getElementType().isF64())
-    return error(op) << "on " << type.getElementType()
-                     << " is not supported yet (F32 and F64 are)";
+  if (failed(libraryElementType(op, type)))
+    return failure();
   if (x.getRank() != 4 && x.getRank() != 3)
     return error(op)
            << "in " << x.getRank() - 2

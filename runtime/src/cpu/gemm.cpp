@@ -53,6 +53,28 @@ void product(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha,
 #endif
 }
 
+/// The column sums of a row-major rows x n matrix `x`, accumulated in
+/// double with the rows in order (as the interpreter's reductions); with a
+/// `mask`, x goes through a ReLU's gradient first (zeroed where the mask is
+/// not positive, and written back). Blocks of 64 columns spread over the
+/// cores.
+template <typename T>
+void columnSums(T *x, const T *mask, T *sums, int64_t rows, int64_t n) {
+  parallelFor((n + 63) / 64, [&](int64_t blk) {
+    int64_t j0 = blk * 64, j1 = std::min(n, j0 + 64);
+    double acc[64] = {};
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = j0; j < j1; ++j) {
+        T &v = x[r * n + j];
+        if (mask)
+          v = mask[r * n + j] > T(0) ? v : T(0);
+        acc[j - j0] += double(v);
+      }
+    for (int64_t j = j0; j < j1; ++j)
+      sums[j] = T(acc[j - j0]);
+  });
+}
+
 template <typename T>
 void run(const Program &p, const GemmCall &g, uint8_t *arena) {
   auto at = [&](int32_t id) {
@@ -85,26 +107,15 @@ void run(const Program &p, const GemmCall &g, uint8_t *arena) {
       });
   }
   if (g.sumOf != GemmCall::SumOf::Out) {
-    // The sum over k of op(A) or op(B), accumulated in double in order of
-    // k, as the interpreter's reduction: a sum along the rows of a matrix
-    // stored [k, x] (op(A) = A^T, op(B) = B) or along the columns of one
-    // stored [x, k].
+    // The sum over k of op(A) or op(B): column sums of an operand stored
+    // [k, count] (A transposed, B as it is), else row sums of one stored
+    // [count, k]; in double, k in order, as the interpreter's reduction.
     bool ofA = g.sumOf == GemmCall::SumOf::A;
     const T *x = ofA ? a : b;
     int64_t count = ofA ? g.m : g.n;
-    bool kMajor = ofA ? g.transA : !g.transB;
     T *bias = at(g.biasGrad);
-    if (kMajor) {
-      int64_t blocks = (count + 63) / 64;
-      parallelFor(blocks, [&](int64_t blk) {
-        int64_t j0 = blk * 64, j1 = std::min(count, j0 + 64);
-        double acc[64] = {};
-        for (int64_t r = 0; r < g.k; ++r)
-          for (int64_t j = j0; j < j1; ++j)
-            acc[j - j0] += double(x[r * count + j]);
-        for (int64_t j = j0; j < j1; ++j)
-          bias[j] = T(acc[j - j0]);
-      });
+    if (ofA ? g.transA : !g.transB) {
+      columnSums<T>(const_cast<T *>(x), nullptr, bias, g.k, count);
     } else {
       parallelFor(count, [&](int64_t i) {
         double acc = 0;
@@ -114,25 +125,9 @@ void run(const Program &p, const GemmCall &g, uint8_t *arena) {
       });
     }
   }
-  if (g.reluMask >= 0) {
-    // Through the ReLU (where(mask > 0, out, 0)), then the bias gradient:
-    // column sums accumulated in double, rows in order, as the interpreter.
-    const T *mask = at(g.reluMask);
-    T *bias = at(g.biasGrad);
-    int64_t blocks = (g.n + 63) / 64;
-    parallelFor(blocks, [&](int64_t blk) {
-      int64_t j0 = blk * 64, j1 = std::min(g.n, j0 + 64);
-      double acc[64] = {};
-      for (int64_t r = 0; r < g.m; ++r)
-        for (int64_t j = j0; j < j1; ++j) {
-          T &v = out[r * g.n + j];
-          v = mask[r * g.n + j] > T(0) ? v : T(0);
-          acc[j - j0] += double(v);
-        }
-      for (int64_t j = j0; j < j1; ++j)
-        bias[j] = T(acc[j - j0]);
-    });
-  }
+  // Through the ReLU (where(mask > 0, out, 0)), then the bias gradient.
+  if (g.reluMask >= 0)
+    columnSums<T>(out, at(g.reluMask), at(g.biasGrad), g.m, g.n);
 }
 
 /// The convolution's patches (im2col) for images [n0, n0 + nb) and group

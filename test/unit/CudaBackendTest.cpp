@@ -1082,77 +1082,12 @@ INSTANTIATE_TEST_SUITE_P(
                     Model{"gpt_block", "cross_entropy", 0, "", true}),
     [](const testing::TestParamInfo<Model> &info) { return info.param.label(); });
 
-/// A graph that cannot be captured leaves the entry running step by step,
-/// with the same results.
-TEST_F(FakeGpuTest, FailedCaptureRunsEagerly) {
-  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
-  ASSERT_TRUE(fixture.ok) << fixture.error;
-  const kiln::codegen::EmittedProgram &program = fixture.program;
-  const std::vector<rt::HostTensor> &inputs = fixture.inputs;
-  std::string dir = testing::TempDir() + "/kiln-cuda-backend-no-capture";
-  std::filesystem::create_directories(dir);
-  std::unique_ptr<rt::Session> sessions[2];
-  ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
-  ASSERT_TRUE(openOnFakeGpu(program, dir, sessions[1]).ok());
-  gpu.failCapture = true;
-  std::unique_ptr<rt::Trainer> trainers[2];
-  for (int d = 0; d < 2; ++d)
-    ASSERT_TRUE(rt::Trainer::create(*sessions[d], rt::LearningRate(), trainers[d]).ok());
-  testing::internal::CaptureStderr();
-  expectSameSteps("mlp_relu without graphs", sessions, trainers, inputs);
-  std::string warnings = testing::internal::GetCapturedStderr();
-  EXPECT_NE(warnings.find("kiln: warning: cannot capture 'train_step' as a "
-                          "CUDA graph"),
-            std::string::npos)
-      << warnings;
-  EXPECT_EQ(gpu.graphLaunches, 0);
-  EXPECT_EQ(gpu.error, "");
-}
-
-/// The bias gradients that kiln-fuse-gemm-epilogue folds into the weight
-/// gradients' GEMMs (cuBLASLt's BGRADA/BGRADB epilogues) where cuBLASLt has
-/// no algorithm with them: the plain GEMM, then the runtime's
-/// kiln_operand_sum; the same steps as the CPU backend, and the session
-/// says how many GEMMs went that way. (With the epilogue, every
-/// CudaBackend.TrainingStepsMatchTheCpuBackend model checks the fake's
-/// BGRAD sums.)
-TEST_F(FakeGpuTest, BiasGradientsWithoutTheEpilogueMatchTheCpuBackend) {
-  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
-  ASSERT_TRUE(fixture.ok) << fixture.error;
-  const kiln::codegen::EmittedProgram &program = fixture.program;
-  int sums = 0;
-  for (const rt::Entry &e : program.program.entries)
-    for (const rt::Step &step : e.steps)
-      sums += step.kind == rt::Step::Kind::Gemm &&
-              step.gemm.sumOf != rt::GemmCall::SumOf::Out;
-  // The last Linear's bias (no ReLU after it) sums the logits' gradient.
-  ASSERT_GT(sums, 0) << "no GEMM of mlp_relu computes a bias gradient";
-  std::string dir = testing::TempDir() + "/kiln-cuda-backend-no-bgrad";
-  std::filesystem::create_directories(dir);
-  std::unique_ptr<rt::Session> sessions[2];
-  ASSERT_TRUE(rt::Session::create(program.program, program.init, sessions[0]).ok());
-  gpu.noBiasGradEpilogue = true;
-  ASSERT_TRUE(openOnFakeGpu(program, dir, sessions[1]).ok());
-  EXPECT_NE(sessions[1]->device().find(
-                ", " + std::to_string(sums) + " of " + std::to_string(sums) +
-                " GEMM bias gradients by kiln's kernel (cuBLASLt has no BGRAD "
-                "epilogue for them)"),
-            std::string::npos)
-      << sessions[1]->device();
-  std::unique_ptr<rt::Trainer> trainers[2];
-  for (int d = 0; d < 2; ++d)
-    ASSERT_TRUE(rt::Trainer::create(*sessions[d], rt::LearningRate(), trainers[d]).ok());
-  expectSameSteps("mlp_relu without BGRAD epilogues", sessions, trainers,
-                  fixture.inputs);
-  EXPECT_EQ(gpu.error, "");
-}
-
-/// mlp_relu's program in two sessions, on the CPU and on the fake GPU,
-/// each with a trainer: what several tests compare step by step.
+/// mlp_relu's program in two sessions, [0] on the CPU and [1] on the fake
+/// GPU, each with a trainer: what several tests compare step by step.
 struct SideBySide {
   kiln::test::TrainingFixture fixture{"mlp_relu", "cross_entropy"};
-  std::unique_ptr<rt::Session> cpu, cuda;
-  std::unique_ptr<rt::Trainer> cpuTrainer, cudaTrainer;
+  std::unique_ptr<rt::Session> sessions[2];
+  std::unique_ptr<rt::Trainer> trainers[2];
   std::string error;
 
   /// Opens both (the fake GPU's files in a directory named after `what`);
@@ -1170,12 +1105,63 @@ struct SideBySide {
         error = s.toString();
       return s.ok();
     };
-    return ok(rt::Session::create(program.program, program.init, cpu)) &&
-           ok(openOnFakeGpu(program, dir, cuda)) &&
-           ok(rt::Trainer::create(*cpu, rt::LearningRate(), cpuTrainer)) &&
-           ok(rt::Trainer::create(*cuda, rt::LearningRate(), cudaTrainer));
+    return ok(rt::Session::create(program.program, program.init,
+                                  sessions[0])) &&
+           ok(openOnFakeGpu(program, dir, sessions[1])) &&
+           ok(rt::Trainer::create(*sessions[0], rt::LearningRate(),
+                                  trainers[0])) &&
+           ok(rt::Trainer::create(*sessions[1], rt::LearningRate(),
+                                  trainers[1]));
   }
 };
+
+/// A graph that cannot be captured leaves the entry running step by step,
+/// with the same results.
+TEST_F(FakeGpuTest, FailedCaptureRunsEagerly) {
+  SideBySide both;
+  ASSERT_TRUE(both.open("no-capture")) << both.error;
+  gpu.failCapture = true;
+  testing::internal::CaptureStderr();
+  expectSameSteps("mlp_relu without graphs", both.sessions, both.trainers,
+                  both.fixture.inputs);
+  std::string warnings = testing::internal::GetCapturedStderr();
+  EXPECT_NE(warnings.find("kiln: warning: cannot capture 'train_step' as a "
+                          "CUDA graph"),
+            std::string::npos)
+      << warnings;
+  EXPECT_EQ(gpu.graphLaunches, 0);
+  EXPECT_EQ(gpu.error, "");
+}
+
+/// The bias gradients that kiln-fuse-gemm-epilogue folds into the weight
+/// gradients' GEMMs (cuBLASLt's BGRADA/BGRADB epilogues) where cuBLASLt has
+/// no algorithm with them: the plain GEMM, then the runtime's
+/// kiln_operand_sum; the same steps as the CPU backend, and the session
+/// says how many GEMMs went that way. (With the epilogue, every
+/// CudaBackend.TrainingStepsMatchTheCpuBackend model checks the fake's
+/// BGRAD sums.)
+TEST_F(FakeGpuTest, BiasGradientsWithoutTheEpilogueMatchTheCpuBackend) {
+  SideBySide both;
+  gpu.noBiasGradEpilogue = true;
+  ASSERT_TRUE(both.open("no-bgrad")) << both.error;
+  int sums = 0;
+  for (const rt::Entry &e : both.fixture.program.program.entries)
+    for (const rt::Step &step : e.steps)
+      sums += step.kind == rt::Step::Kind::Gemm &&
+              step.gemm.sumOf != rt::GemmCall::SumOf::Out;
+  // The last Linear's bias (no ReLU after it) sums the logits' gradient.
+  ASSERT_GT(sums, 0) << "no GEMM of mlp_relu computes a bias gradient";
+  std::string device = both.sessions[1]->device();
+  EXPECT_NE(device.find(", " + std::to_string(sums) + " of " +
+                        std::to_string(sums) +
+                        " GEMM bias gradients by kiln's kernel (cuBLASLt "
+                        "has no BGRAD epilogue for them)"),
+            std::string::npos)
+      << device;
+  expectSameSteps("mlp_relu without BGRAD epilogues", both.sessions,
+                  both.trainers, both.fixture.inputs);
+  EXPECT_EQ(gpu.error, "");
+}
 
 /// What crosses between host and GPU: a step can fetch only the loss (the
 /// gradients stay on the device), and a batch given once can stay there.
@@ -1183,8 +1169,8 @@ TEST_F(FakeGpuTest, StepsMoveOnlyWhatTheyAreAskedTo) {
   SideBySide both;
   ASSERT_TRUE(both.open("transfer")) << both.error;
   const std::vector<rt::HostTensor> &inputs = both.fixture.inputs;
-  std::unique_ptr<rt::Trainer> &cpuTrainer = both.cpuTrainer,
-                               &cudaTrainer = both.cudaTrainer;
+  std::unique_ptr<rt::Trainer> &cpuTrainer = both.trainers[0],
+                               &cudaTrainer = both.trainers[1];
 
   std::vector<rt::HostTensor> outputs;
   double expected = 0, loss = 0;
@@ -1221,9 +1207,10 @@ TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
   ASSERT_TRUE(both.open("queued")) << both.error;
   kiln::test::TrainingFixture &fixture = both.fixture;
   const kiln::codegen::EmittedProgram &program = fixture.program;
-  std::unique_ptr<rt::Session> &cpu = both.cpu, &cuda = both.cuda;
-  std::unique_ptr<rt::Trainer> &cpuTrainer = both.cpuTrainer,
-                               &cudaTrainer = both.cudaTrainer;
+  std::unique_ptr<rt::Session> &cpu = both.sessions[0],
+                               &cuda = both.sessions[1];
+  std::unique_ptr<rt::Trainer> &cpuTrainer = both.trainers[0],
+                               &cudaTrainer = both.trainers[1];
   double expected = 0, loss = 0;
   std::vector<rt::HostTensor> outputs;
   rt::Transfer queued;
@@ -1264,8 +1251,8 @@ TEST_F(FakeGpuTest, ProfileTimesEveryStepWithEvents) {
   ASSERT_TRUE(both.open("profile")) << both.error;
   kiln::test::TrainingFixture &fixture = both.fixture;
   const kiln::codegen::EmittedProgram &program = fixture.program;
-  std::unique_ptr<rt::Trainer> &cpuTrainer = both.cpuTrainer,
-                               &cudaTrainer = both.cudaTrainer;
+  std::unique_ptr<rt::Trainer> &cpuTrainer = both.trainers[0],
+                               &cudaTrainer = both.trainers[1];
   size_t steps = program.program.entry("train_step")->steps.size();
   setenv("KILN_PROFILE", "1", 1);
   testing::internal::CaptureStderr();

@@ -51,10 +51,14 @@ void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
 
 class CudaEmulation : public testing::TestWithParam<Model> {};
 
-/// The printed module, compiled by the host compiler and loaded.
+/// The printed module, compiled by the host compiler in a directory named
+/// after `name` (and the geometry) and loaded.
 LaunchFn buildHostModule(const std::vector<rt::Kernel> &kernels,
-                         const std::string &dir, std::string &error,
+                         const std::string &name, std::string &error,
                          bool gpuGeometry = false) {
+  std::string dir = testing::TempDir() + "/kiln-cuda-" + name +
+                    (gpuGeometry ? "-gpu-geometry" : "");
+  std::filesystem::create_directories(dir);
   void *handle =
       kiln::test::buildHostModule(kernels, dir, error, "", gpuGeometry);
   return handle ? reinterpret_cast<LaunchFn>(dlsym(handle, "kiln_host_launch"))
@@ -68,11 +72,9 @@ TEST_P(CudaEmulation, TrainingStepMatchesTheInterpreter) {
   const kiln::codegen::EmittedProgram *program = &fixture.program;
   const std::vector<rt::HostTensor> &inputs = fixture.inputs;
 
-  std::string dir = testing::TempDir() + "/kiln-cuda-" + m.label();
-  std::filesystem::create_directories(dir);
   std::string error;
-  LaunchFn launch =
-      buildHostModule(program->program.kernels, dir, error, m.gpuGeometry);
+  LaunchFn launch = buildHostModule(program->program.kernels, m.label(),
+                                    error, m.gpuGeometry);
   ASSERT_TRUE(launch) << error;
 
   // The same program twice: interpreted, and through the printed kernels.
@@ -177,15 +179,6 @@ func.func @forward(%x: tensor<16x4x32x32xf32> {kiln.name = "x"}, %q: tensor<2x3x
   for (const rt::Kernel &k : program.program.kernels)
     staged += !k.stages.empty();
   EXPECT_GE(staged, 3); // Chan's two, the softmax's with its co-stage.
-  for (bool gpuGeometry : {false, true}) {
-  SCOPED_TRACE(gpuGeometry ? "a GPU's geometry" : "emulated blocks of 4");
-  std::string dir = testing::TempDir() + "/kiln-cuda-fused" +
-                    (gpuGeometry ? "-gpu-geometry" : "");
-  std::filesystem::create_directories(dir);
-  std::string error;
-  LaunchFn launch =
-      buildHostModule(program.program.kernels, dir, error, gpuGeometry);
-  ASSERT_TRUE(launch) << error;
   std::vector<float> x(16 * 4 * 32 * 32), q(120), z(64 * 512);
   for (size_t i = 0; i < x.size(); ++i)
     x[i] = 2.0f + float(std::sin(0.7 * double(i)));
@@ -193,22 +186,28 @@ func.func @forward(%x: tensor<16x4x32x32xf32> {kiln.name = "x"}, %q: tensor<2x3x
     q[i] = float(std::cos(0.3 * double(i)));
   for (size_t i = 0; i < z.size(); ++i)
     z[i] = float(std::sin(0.11 * double(i))) * 3.0f;
-  std::vector<std::vector<double>> results[2] = {
-      kiln::test::runForward(program, {x, q, z}),
-      kiln::test::runForward(
-          program, {x, q, z},
-          [&](int32_t kernel, const std::vector<void *> &args,
-              int64_t points) {
-            launch(kernel, const_cast<void **>(args.data()), points);
-            return rt::Status();
-          })};
-  ASSERT_EQ(results[0].size(), 4u);
-  for (size_t o = 0; o < 4; ++o)
-    for (size_t i = 0; i < results[0][o].size(); ++i) {
-      double a = results[0][o][i], b = results[1][o][i];
-      ASSERT_TRUE(std::fabs(a - b) <= 1e-5 * (1 + std::fabs(a)))
-          << "output " << o << " element " << i << ": " << a << " vs " << b;
-    }
+  std::vector<std::vector<double>> interpreted =
+      kiln::test::runForward(program, {x, q, z});
+  ASSERT_EQ(interpreted.size(), 4u);
+  for (bool gpuGeometry : {false, true}) {
+    SCOPED_TRACE(gpuGeometry ? "at a GPU's widths" : "in blocks of four");
+    std::string error;
+    LaunchFn launch =
+        buildHostModule(program.program.kernels, "fused", error, gpuGeometry);
+    ASSERT_TRUE(launch) << error;
+    std::vector<std::vector<double>> emulated = kiln::test::runForward(
+        program, {x, q, z},
+        [&](int32_t kernel, const std::vector<void *> &args, int64_t points) {
+          launch(kernel, const_cast<void **>(args.data()), points);
+          return rt::Status();
+        });
+    ASSERT_EQ(emulated.size(), 4u);
+    for (size_t o = 0; o < 4; ++o)
+      for (size_t i = 0; i < interpreted[o].size(); ++i) {
+        double a = interpreted[o][i], b = emulated[o][i];
+        ASSERT_TRUE(std::fabs(a - b) <= 1e-5 * (1 + std::fabs(a)))
+            << "output " << o << " element " << i << ": " << a << " vs " << b;
+      }
   }
 }
 
@@ -220,16 +219,14 @@ void runBothWays(const rt::Kernel &k, const std::string &name, int64_t grid,
                  const std::function<std::vector<void *>(int)> &args,
                  const std::function<void()> &check) {
   ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+  std::vector<void *> cpu = args(0);
+  ASSERT_TRUE(rt::cpu::runKernel(k, cpu).ok());
   for (bool gpuGeometry : {false, true}) {
     SCOPED_TRACE(gpuGeometry ? "at a GPU's widths" : "in blocks of four");
-    std::string dir = testing::TempDir() + "/kiln-cuda-" + name +
-                      (gpuGeometry ? "-gpu-geometry" : "");
-    std::filesystem::create_directories(dir);
     std::string error;
-    LaunchFn launch = buildHostModule({k}, dir, error, gpuGeometry);
+    LaunchFn launch = buildHostModule({k}, name, error, gpuGeometry);
     ASSERT_TRUE(launch) << error;
-    std::vector<void *> cpu = args(0), emulated = args(1);
-    ASSERT_TRUE(rt::cpu::runKernel(k, cpu).ok());
+    std::vector<void *> emulated = args(1);
     launch(0, emulated.data(), grid);
     check();
   }
@@ -395,10 +392,8 @@ TEST(CudaEmulationKernels, VectorKernelMatchesTheInterpreterAlignedOrNot) {
             op(rt::KOp::Add, 3, 2)};
   k.outputs = {{3, 4, rt::Combine::None}};
   ASSERT_TRUE(k.verify().ok()) << k.verify().message();
-  std::string dir = testing::TempDir() + "/kiln-cuda-vector";
-  std::filesystem::create_directories(dir);
   std::string error;
-  LaunchFn launch = buildHostModule({k}, dir, error);
+  LaunchFn launch = buildHostModule({k}, "vector", error);
   ASSERT_TRUE(launch) << error;
   // 16-byte aligned storage; x at element 0 (aligned) or 1 (not).
   alignas(16) float x[R * C + 4], b[C], t[C * R], y[2][R * C + 4];
@@ -525,11 +520,8 @@ TEST(CudaEmulationKernels, SegmentedReductionGivesEachSegmentsSum) {
   ASSERT_TRUE(k.verify().ok()) << k.verify().message();
   for (bool gpuGeometry : {false, true}) {
     SCOPED_TRACE(gpuGeometry ? "at a GPU's widths" : "in blocks of four");
-    std::string dir = testing::TempDir() + "/kiln-cuda-segmented-sum" +
-                      (gpuGeometry ? "-gpu-geometry" : "");
-    std::filesystem::create_directories(dir);
     std::string error;
-    LaunchFn launch = buildHostModule({k}, dir, error, gpuGeometry);
+    LaunchFn launch = buildHostModule({k}, "segmented-sum", error, gpuGeometry);
     ASSERT_TRUE(launch) << error;
     for (int64_t n : {700, 37}) {
       std::vector<float> in(static_cast<size_t>(n));

@@ -633,18 +633,54 @@ LogicalResult Emitter::translateGeneric(linalg::GenericOp op, rt::Kernel &k,
               return int32_t(kbody.size() - 1);
             })
             .Case<tensor::ExtractOp>([&](tensor::ExtractOp e) -> int32_t {
-              std::optional<int32_t> a = argFor(e.getTensor());
+              // A gather from a strided slice of a buffer (a Concat of
+              // slices of one tensor: RoPE's rotate-half) reads the buffer
+              // at offset + index * stride.
+              Value source = e.getTensor();
+              auto slice = source.getDefiningOp<tensor::ExtractSliceOp>();
+              if (slice) {
+                if (slice.getSourceType().getRank() !=
+                        slice.getResultType().getRank() ||
+                    llvm::is_contained(slice.getStaticOffsets(),
+                                       ShapedType::kDynamic) ||
+                    llvm::is_contained(slice.getStaticStrides(),
+                                       ShapedType::kDynamic))
+                  return -1;
+                source = slice.getSource();
+              }
+              std::optional<int32_t> a = argFor(source);
               if (!a)
                 return -1;
+              auto integer = [&](int64_t v) {
+                rt::KInstr c;
+                c.op = rt::KOp::Const;
+                c.type = rt::DType::I64;
+                c.ivalue = v;
+                kbody.push_back(c);
+                return int32_t(kbody.size() - 1);
+              };
+              std::vector<int32_t> indices;
+              for (unsigned i = 1; i < bop.getNumOperands(); ++i) {
+                int32_t index = operand(i);
+                if (index < 0)
+                  return -1;
+                if (slice) {
+                  int64_t stride = slice.getStaticStrides()[i - 1];
+                  int64_t offset = slice.getStaticOffsets()[i - 1];
+                  if (stride != 1)
+                    index = add(rt::KOp::Mul, bop.getOperand(i).getType(),
+                                index, integer(stride));
+                  if (offset != 0)
+                    index = add(rt::KOp::Add, bop.getOperand(i).getType(),
+                                index, integer(offset));
+                }
+                indices.push_back(index);
+              }
               rt::KInstr in;
               in.op = rt::KOp::Gather;
               in.type = *dtypeOf(t);
               in.arg = *a;
-              for (unsigned i = 1; i < bop.getNumOperands(); ++i) {
-                if (operand(i) < 0)
-                  return -1;
-                in.indices.push_back(operand(i));
-              }
+              in.indices = std::move(indices);
               kbody.push_back(in);
               return int32_t(kbody.size() - 1);
             })

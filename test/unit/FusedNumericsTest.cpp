@@ -194,4 +194,37 @@ func.func @forward(%q: tensor<2x3x5x4xf32> {kiln.name = "q"}, %k: tensor<2x3x5x4
       }
 }
 
+/// RoPE's rotate-half, concat(-x2, x1) of the halves of one tensor: the
+/// concat gathers from strided slices of the input (a fused kernel once
+/// failed to compile, its gather reading a slice it had no buffer for).
+TEST(FusedNumerics, ConcatOfSlicesOfOneTensor) {
+  const std::string ir = R"mlir(
+func.func @forward(%x: tensor<3x4x16xf32> {kiln.name = "x"}) -> tensor<3x4x16xf32> {
+  %lo = kiln.slice %x {starts = array<i64: 0, 0, 0>, sizes = array<i64: 3, 4, 8>, strides = array<i64: 1, 1, 1>} : (tensor<3x4x16xf32>) -> tensor<3x4x8xf32>
+  %hi = kiln.slice %x {starts = array<i64: 0, 0, 8>, sizes = array<i64: 3, 4, 8>, strides = array<i64: 1, 1, 1>} : (tensor<3x4x16xf32>) -> tensor<3x4x8xf32>
+  %odd = kiln.slice %x {starts = array<i64: 0, 1, 1>, sizes = array<i64: 3, 2, 8>, strides = array<i64: 1, 2, 2>} : (tensor<3x4x16xf32>) -> tensor<3x2x8xf32>
+  %n = kiln.neg %hi : (tensor<3x4x8xf32>) -> tensor<3x4x8xf32>
+  %r = kiln.concat %n, %lo {axis = 2 : i64} : (tensor<3x4x8xf32>, tensor<3x4x8xf32>) -> tensor<3x4x16xf32>
+  %o = kiln.concat %odd, %odd {axis = 1 : i64} : (tensor<3x2x8xf32>, tensor<3x2x8xf32>) -> tensor<3x4x8xf32>
+  %c = kiln.concat %o, %lo {axis = 2 : i64} : (tensor<3x4x8xf32>, tensor<3x4x8xf32>) -> tensor<3x4x16xf32>
+  %y = kiln.add %r, %c : (tensor<3x4x16xf32>, tensor<3x4x16xf32>) -> tensor<3x4x16xf32>
+  return %y : tensor<3x4x16xf32>
+}
+)mlir";
+  kiln::codegen::EmittedProgram fused = compile(ir, true);
+  std::vector<float> x = randomValues(3 * 4 * 16, -1, 1);
+  std::vector<std::vector<double>> a = kiln::test::runForward(fused, {x});
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0].size(), x.size());
+  auto at = [&](int n, int t, int j) { return double(x[(n * 4 + t) * 16 + j]); };
+  for (int n = 0; n < 3; ++n)
+    for (int t = 0; t < 4; ++t)
+      for (int j = 0; j < 16; ++j) {
+        double rotated = j < 8 ? -at(n, t, j + 8) : at(n, t, j - 8);
+        double odd = j < 8 ? at(n, 1 + 2 * (t % 2), 1 + 2 * j) : at(n, t, j - 8);
+        EXPECT_NEAR(a[0][(n * 4 + t) * 16 + j], rotated + odd, 1e-6)
+            << n << " " << t << " " << j;
+      }
+}
+
 } // namespace

@@ -10,8 +10,9 @@
 //    combine recognized from the yield.
 // 3. Plan memory: parameters and constants first (the init region), then
 //    persistent buffers that start as zeros (not stored), fixed slots for
-//    inputs and outputs, then temporaries sharing space where their
-//    lifetimes (in steps) do not overlap.
+//    inputs, then each entry's temporaries and outputs sharing space where
+//    their lifetimes (in steps) do not overlap; an output lives to the end
+//    of its entry.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/ProgramEmitter.h"
@@ -153,6 +154,9 @@ private:
                      StringRef name);
   void copyInto(int32_t fromBuffer, int32_t toBuffer);
   bool canWriteInPlace(int32_t temp, int32_t target) const;
+  bool wholeTemp(int storage) const;
+  bool readsOnlyAtPoint(const rt::Step &step, int storage) const;
+  void writeOverDyingInputs();
   int32_t kernelFor(rt::Kernel kernel);
   LogicalResult applySchedule(Operation *op, rt::Kernel &k,
                               rt::Kernel::Reduce fallback);
@@ -1222,6 +1226,90 @@ bool Emitter::canWriteInPlace(int32_t temp, int32_t target) const {
   return true;
 }
 
+/// Whether `storage` is a temporary of its own (not an output, not a
+/// gradient bucket) that every buffer on it covers whole (the value and its
+/// reshapes).
+bool Emitter::wholeTemp(int storage) const {
+  const Storage &s = storages_[storage];
+  if (s.kind != rt::BufferKind::Temp || bucketStorages_.contains(storage))
+    return false;
+  for (size_t b = 0; b < program_.buffers.size(); ++b)
+    if (storageOf_[b] == storage &&
+        (within_[b] != 0 || program_.buffers[b].bytes() != s.bytes))
+      return false;
+  return true;
+}
+
+/// Whether kernel step `step` reads `storage` only through loads at the
+/// element of the point it writes (an output shaped like the domain, in
+/// the body and in every stage), never writing it.
+bool Emitter::readsOnlyAtPoint(const rt::Step &step, int storage) const {
+  const rt::Kernel &k = program_.kernels[step.kernel];
+  std::vector<int64_t> point(k.domain.size() + 1, 0);
+  for (int64_t d = int64_t(k.domain.size()) - 1, stride = 1; d >= 0;
+       stride *= k.domain[d--])
+    point[d] = stride;
+  auto atPoint = [&](const std::vector<rt::KInstr> &body) {
+    for (const rt::KInstr &in : body)
+      if (in.arg >= 0 && storageOf_[step.args[in.arg]] == storage &&
+          (in.op != rt::KOp::Load || rt::loadOffsets(k, in) != point))
+        return false;
+    return true;
+  };
+  for (size_t a = 0; a < step.args.size(); ++a)
+    if (storageOf_[step.args[a]] == storage && k.args[a].output)
+      return false;
+  if (!atPoint(k.body))
+    return false;
+  for (const rt::KStage &stage : k.stages)
+    if (!atPoint(stage.body))
+      return false;
+  return true;
+}
+
+/// A kernel step's output takes the storage of an input that dies at that
+/// step when the kernel reads that input only at the point it writes: an
+/// elementwise kernel, or a staged one (a softmax, the loss and its
+/// gradient) whose row reads all come before the row's writes. Each point
+/// then reads its element before writing it, on every backend (the CUDA
+/// source declares no pointer __restrict__, so loads stay before stores).
+/// Transposing kernels (tiles through shared memory) and reductions over
+/// the domain are left alone. The peak of a training step is often such a
+/// step: gpt's logits and their gradient were both live at the loss.
+void Emitter::writeOverDyingInputs() {
+  for (size_t s = 0; s < entry_.steps.size(); ++s) {
+    const rt::Step &step = entry_.steps[s];
+    if (step.kind != rt::Step::Kind::Kernel)
+      continue;
+    const rt::Kernel &k = program_.kernels[step.kernel];
+    if (k.segmented || k.tileDim >= 0 ||
+        k.parallelDims != int32_t(k.domain.size()))
+      continue;
+    for (const rt::KOutput &o : k.outputs) {
+      int out = storageOf_[step.args[o.arg]];
+      if (o.local || o.combine != rt::Combine::None ||
+          storages_[out].first != int(s) || !wholeTemp(out))
+        continue;
+      for (size_t a = 0; a < step.args.size(); ++a) {
+        int in = storageOf_[step.args[a]];
+        if (k.args[a].output || in == out || storages_[in].last != int(s) ||
+            storages_[in].bytes != storages_[out].bytes ||
+            rt::dtypeSize(k.args[a].dtype) !=
+                rt::dtypeSize(k.args[o.arg].dtype) ||
+            !wholeTemp(in) || !readsOnlyAtPoint(step, in))
+          continue;
+        for (size_t b = 0; b < program_.buffers.size(); ++b)
+          if (storageOf_[b] == out)
+            storageOf_[b] = in;
+        storages_[in].last = storages_[out].last;
+        storages_[out] = Storage{0, rt::BufferKind::Temp};
+        storages_[out].entry = storages_[in].entry;
+        break;
+      }
+    }
+  }
+}
+
 /// A gradient bucket: the storages of its values move, back to back, into
 /// one new storage, so that the runtime reduces the bucket with one call.
 /// A value is copied in instead where the reduction in place would change
@@ -1438,6 +1526,7 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
   }
   if (failedAny)
     return failure();
+  writeOverDyingInputs();
   if (options_.multiTensor)
     mergeSegments();
   program_.entries.push_back(std::move(entry_));
@@ -1668,7 +1757,7 @@ Emitter::run(ArrayRef<std::pair<func::FuncOp, std::string>> functions) {
   dropUnusedKernels();
 
   // Memory plan: the init region (parameters, constants), fixed slots for
-  // inputs and outputs, then temporaries sharing space.
+  // inputs, then temporaries and outputs sharing space.
   int64_t at = 0;
   for (Storage &s : storages_)
     if ((s.kind == rt::BufferKind::Parameter ||
@@ -1684,23 +1773,34 @@ Emitter::run(ArrayRef<std::pair<func::FuncOp, std::string>> functions) {
       at = alignUp(at + s.bytes);
     }
   for (Storage &s : storages_)
-    if (s.kind == rt::BufferKind::Input || s.kind == rt::BufferKind::Output) {
+    if (s.kind == rt::BufferKind::Input) {
       s.offset = at;
       at = alignUp(at + s.bytes);
     }
   // Entries never run at once: each plans its temporaries from `at` on.
+  // An entry's outputs are among them, live from their writer to the
+  // entry's end: the runtime reads them before the next run (they are
+  // valid until then), so the next entry's temporaries may overwrite them.
   int64_t tempBytes = 0;
   for (size_t e = 0; e < program_.entries.size(); ++e) {
     std::vector<int> temps;
     std::vector<int64_t> sizes;
     std::vector<std::pair<int, int>> lifetimes;
-    for (size_t i = 0; i < storages_.size(); ++i)
-      if (storages_[i].kind == rt::BufferKind::Temp &&
-          storages_[i].entry == int(e)) {
-        temps.push_back(int(i));
-        sizes.push_back(storages_[i].bytes);
-        lifetimes.emplace_back(storages_[i].first, storages_[i].last);
+    int end = int(program_.entries[e].steps.size());
+    for (size_t i = 0; i < storages_.size(); ++i) {
+      const Storage &s = storages_[i];
+      if (s.entry != int(e))
+        continue;
+      if (s.kind == rt::BufferKind::Temp) {
+        lifetimes.emplace_back(s.first, s.last);
+      } else if (s.kind == rt::BufferKind::Output) {
+        lifetimes.emplace_back(std::min(s.first, end), end);
+      } else {
+        continue;
       }
+      temps.push_back(int(i));
+      sizes.push_back(s.bytes);
+    }
     int64_t entryBytes = 0;
     std::vector<int64_t> offsets = planMemory(sizes, lifetimes, entryBytes);
     for (size_t i = 0; i < temps.size(); ++i)

@@ -6,9 +6,11 @@
 //  - buffers: every tensor the program touches, each at a fixed byte offset
 //    of one arena (one allocation per session). Parameters and constants sit
 //    at the start, in the region the artifact's "init" section fills; inputs
-//    and outputs have fixed slots (so a captured CUDA graph can be replayed);
-//    temporaries share space where their lifetimes do not overlap; a reshape
-//    is a second buffer at the same offset.
+//    have slots of their own; temporaries share space where their lifetimes
+//    do not overlap, and so do outputs, which live to the end of their
+//    entry (valid until the next run: another entry may reuse their space);
+//    every offset is fixed, so a captured CUDA graph can be replayed; a
+//    reshape is a second buffer at the same offset.
 //  - kernels: loop nests (kernel.h).
 //  - entries: named step lists ("forward"; later "train_step", "eval"). A step
 //    launches a kernel on buffers, or calls a library routine (GEMM).

@@ -1,11 +1,18 @@
 //===- ProgramEmitterTest.cpp - the code generator's memory planner -------===//
 #include "codegen/ProgramEmitter.h"
+#include "test/unit/CompileIr.h"
+#include "test/unit/TrainingFixture.h"
 
 #include <gtest/gtest.h>
 
 namespace {
 
 using kiln::codegen::planMemory;
+namespace rt = kiln::runtime;
+
+bool overlap(const rt::Buffer &a, const rt::Buffer &b) {
+  return a.offset < b.offset + b.bytes() && b.offset < a.offset + a.bytes();
+}
 
 TEST(PlanMemory, ReusesSpaceAcrossDisjointLifetimes) {
   // a: steps 0-1, b: 1-2, c: 2-3. a and c never live together.
@@ -41,6 +48,160 @@ TEST(PlanMemory, Empty) {
   int64_t total = 7;
   EXPECT_TRUE(planMemory({}, {}, total).empty());
   EXPECT_EQ(total, 0);
+}
+
+/// Checks that nothing a step of an output's entry after its writer reads
+/// or writes overlaps the output, other than its own bytes (views); the
+/// number of outputs checked.
+int expectOutputsKept(const rt::Program &p) {
+  auto sameBytes = [](const rt::Buffer &a, const rt::Buffer &b) {
+    return a.offset == b.offset && a.bytes() == b.bytes();
+  };
+  int checked = 0;
+  for (const rt::Entry &e : p.entries)
+    for (int32_t out : e.outputs) {
+      const rt::Buffer &o = p.buffers[out];
+      size_t writer = e.steps.size();
+      for (size_t s = 0; s < e.steps.size() && writer == e.steps.size(); ++s)
+        for (int32_t b : rt::stepBuffers(e.steps[s]))
+          if (sameBytes(p.buffers[b], o))
+            writer = s;
+      EXPECT_LT(writer, e.steps.size()) << e.name << ": " << o.name;
+      for (size_t s = writer + 1; s < e.steps.size(); ++s)
+        for (int32_t b : rt::stepBuffers(e.steps[s]))
+          EXPECT_FALSE(overlap(p.buffers[b], o) && !sameBytes(p.buffers[b], o))
+              << e.name << ": step " << s << " uses " << p.buffers[b].name
+              << ", which overlaps output " << o.name;
+      ++checked;
+    }
+  return checked;
+}
+
+/// An output written first, then temporaries that would fit in its place.
+TEST(PlanMemory, AnOutputOutlivesTheStepsAfterIt) {
+  const char *ir = R"mlir(
+func.func @forward(%x: tensor<32x32xf32> {kiln.name = "x"}, %w: tensor<32x32xf32> {kiln.name = "w"})
+    -> (tensor<32x32xf32> {kiln.name = "first"}, tensor<32x32xf32> {kiln.name = "last"}) {
+  %a = kiln.matmul %x, %w : (tensor<32x32xf32>, tensor<32x32xf32>) -> tensor<32x32xf32>
+  %b = kiln.matmul %w, %x : (tensor<32x32xf32>, tensor<32x32xf32>) -> tensor<32x32xf32>
+  %c = kiln.exp %b : (tensor<32x32xf32>) -> tensor<32x32xf32>
+  %d = kiln.matmul %c, %x : (tensor<32x32xf32>, tensor<32x32xf32>) -> tensor<32x32xf32>
+  %e = kiln.matmul %d, %w : (tensor<32x32xf32>, tensor<32x32xf32>) -> tensor<32x32xf32>
+  return %a, %e : tensor<32x32xf32>, tensor<32x32xf32>
+}
+)mlir";
+  kiln::codegen::EmittedProgram program = kiln::test::compileIr(ir, true);
+  EXPECT_EQ(expectOutputsKept(program.program), 2);
+  std::vector<float> x(32 * 32), w(32 * 32);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = float(i % 7) * 0.01f;
+    w[i] = float(i % 5) * 0.02f - 0.03f;
+  }
+  std::vector<std::vector<double>> out =
+      kiln::test::runForward(program, {x, w});
+  ASSERT_EQ(out.size(), 2u);
+  for (int i = 0; i < 32; ++i)
+    for (int j = 0; j < 32; ++j) {
+      double sum = 0;
+      for (int k = 0; k < 32; ++k)
+        sum += double(x[i * 32 + k]) * w[k * 32 + j];
+      ASSERT_NEAR(out[0][i * 32 + j], sum, 1e-5) << i << ", " << j;
+    }
+}
+
+/// The kernel steps of `program`'s forward, in order.
+std::vector<const rt::Step *> kernelSteps(const rt::Program &p) {
+  std::vector<const rt::Step *> steps;
+  for (const rt::Step &s : p.entry("forward")->steps)
+    if (s.kind == rt::Step::Kind::Kernel)
+      steps.push_back(&s);
+  return steps;
+}
+
+/// A softmax (a staged kernel: each row read in full, then written) writes
+/// its result over its input, which dies there; a roll (reading elsewhere
+/// than the point), a transposing kernel (tiles) and an exp whose input
+/// lives on do not.
+TEST(PlanMemory, KernelsWriteOverInputsThatDieThereWhenTheyReadAtThePoint) {
+  const char *ir = R"mlir(
+func.func @forward(%x: tensor<64x48xf32> {kiln.name = "x"}, %w: tensor<48x48xf32> {kiln.name = "w"})
+    -> (tensor<48x48xf32> {kiln.name = "y"}) {
+  %a = kiln.matmul %x, %w : (tensor<64x48xf32>, tensor<48x48xf32>) -> tensor<64x48xf32>
+  %p = kiln.softmax %a : (tensor<64x48xf32>) -> tensor<64x48xf32>
+  %b0 = kiln.matmul %p, %w : (tensor<64x48xf32>, tensor<48x48xf32>) -> tensor<64x48xf32>
+  %h1 = kiln.slice %b0 {starts = array<i64: 0, 24>, sizes = array<i64: 64, 24>, strides = array<i64: 1, 1>} : (tensor<64x48xf32>) -> tensor<64x24xf32>
+  %h0 = kiln.slice %b0 {starts = array<i64: 0, 0>, sizes = array<i64: 64, 24>, strides = array<i64: 1, 1>} : (tensor<64x48xf32>) -> tensor<64x24xf32>
+  %r = kiln.concat %h1, %h0 {axis = 1 : i64} : (tensor<64x24xf32>, tensor<64x24xf32>) -> tensor<64x48xf32>
+  %b = kiln.matmul %r, %w : (tensor<64x48xf32>, tensor<48x48xf32>) -> tensor<64x48xf32>
+  %t = kiln.transpose %b {perm = array<i64: 1, 0>} : (tensor<64x48xf32>) -> tensor<48x64xf32>
+  %u = kiln.add %t, %t : (tensor<48x64xf32>, tensor<48x64xf32>) -> tensor<48x64xf32>
+  %c = kiln.matmul %u, %x : (tensor<48x64xf32>, tensor<64x48xf32>) -> tensor<48x48xf32>
+  %e = kiln.exp %c : (tensor<48x48xf32>) -> tensor<48x48xf32>
+  %y = kiln.matmul %e, %c : (tensor<48x48xf32>, tensor<48x48xf32>) -> tensor<48x48xf32>
+  return %y : tensor<48x48xf32>
+}
+)mlir";
+  kiln::codegen::EmittedProgram program = kiln::test::compileIr(ir, true);
+  const rt::Program &p = program.program;
+  std::vector<const rt::Step *> kernels = kernelSteps(p);
+  ASSERT_EQ(kernels.size(), 4u); // softmax, roll, transpose + add, exp
+  auto offsetsOf = [&](const rt::Step &s) {
+    std::vector<int64_t> in, out;
+    for (size_t a = 0; a < s.args.size(); ++a)
+      (p.kernels[s.kernel].args[a].output ? out : in)
+          .push_back(p.buffers[s.args[a]].offset);
+    return std::make_pair(in, out);
+  };
+  auto [softmaxIn, softmaxOut] = offsetsOf(*kernels[0]);
+  ASSERT_EQ(softmaxIn.size(), 1u);
+  ASSERT_EQ(softmaxOut.size(), 1u);
+  EXPECT_EQ(softmaxIn[0], softmaxOut[0]);
+  auto [rollIn, rollOut] = offsetsOf(*kernels[1]);
+  EXPECT_NE(rollIn.at(0), rollOut.at(0));
+  EXPECT_GE(p.kernels[kernels[2]->kernel].tileDim, 0);
+  auto [transposeIn, transposeOut] = offsetsOf(*kernels[2]);
+  EXPECT_NE(transposeIn.at(0), transposeOut.at(0));
+  auto [expIn, expOut] = offsetsOf(*kernels[3]);
+  EXPECT_NE(expIn.at(0), expOut.at(0));
+
+  // And the numbers are those of the unfused program, which writes nothing
+  // in place.
+  std::vector<float> x(64 * 48), w(48 * 48);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = float(i % 11) * 0.01f - 0.05f;
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = float(i % 13) * 0.02f - 0.1f;
+  std::vector<std::vector<double>> fused =
+      kiln::test::runForward(program, {x, w});
+  std::vector<std::vector<double>> unfused =
+      kiln::test::runForward(kiln::test::compileIr(ir, false), {x, w});
+  ASSERT_EQ(fused.size(), 1u);
+  ASSERT_EQ(unfused.size(), 1u);
+  ASSERT_EQ(fused[0].size(), unfused[0].size());
+  for (size_t i = 0; i < fused[0].size(); ++i)
+    ASSERT_NEAR(fused[0][i], unfused[0][i], 1e-4 * std::abs(unfused[0][i]))
+        << i;
+}
+
+/// An entry's outputs share the arena with the temporaries of the other
+/// entries (the runtime reads them before the next run), but nothing that
+/// a later step of their own entry reads or writes overlaps them.
+TEST(PlanMemory, OutputsShareSpaceWithOtherEntries) {
+  kiln::test::TrainingFixture f("gpt_block", "cross_entropy");
+  ASSERT_TRUE(f.ok) << f.error;
+  const rt::Program &p = f.program.program;
+  EXPECT_GT(expectOutputsKept(p), 2);
+  const rt::Entry *forward = nullptr, *train = nullptr;
+  for (const rt::Entry &e : p.entries)
+    (e.name == "forward" ? forward : train) = &e;
+  ASSERT_TRUE(forward && train);
+  bool shared = false;
+  for (int32_t out : forward->outputs)
+    for (const rt::Step &step : train->steps)
+      for (int32_t b : rt::stepBuffers(step))
+        shared |= p.buffers[b].kind == rt::BufferKind::Temp &&
+                  overlap(p.buffers[b], p.buffers[out]);
+  EXPECT_TRUE(shared) << "the forward's outputs have space of their own";
 }
 
 } // namespace

@@ -25,7 +25,8 @@ transposed (how the exporter stores some MatMul weights) gets the transposed
 reference. check-training.sh runs `kiln step` on every case and compares.
 
 Needs torch, onnx, numpy and safetensors from PyPI (any venv), run from the
-repository root:  python test/training/make_fixtures.py
+repository root:  python test/training/make_fixtures.py [NAME...]  (only the
+named cases, or all of them and the train set)
 """
 import io
 import math
@@ -98,6 +99,55 @@ class GPTBlock(nn.Module):
         return self.head(self.lnf(x))
 
 
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-6):
+        super().__init__()
+        self.eps, self.weight = eps, nn.Parameter(torch.ones(d))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rotate_half(x):
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class LlamaBlock(nn.Module):
+    """A LLaMA-style block: token embedding, RMSNorm, causal attention with
+    rotary position embeddings (rotate-half; cos and sin computed in the
+    graph, so they are not initializers), a SwiGLU MLP, no biases."""
+
+    def __init__(self, vocab=11, d=8, heads=2, seq=6, hidden=12):
+        super().__init__()
+        self.heads = heads
+        self.tok = nn.Embedding(vocab, d)
+        self.n1, self.n2, self.nf = RMSNorm(d), RMSNorm(d), RMSNorm(d)
+        self.wq, self.wk, self.wv, self.wo = (nn.Linear(d, d, bias=False) for _ in range(4))
+        self.gate, self.up = nn.Linear(d, hidden, bias=False), nn.Linear(d, hidden, bias=False)
+        self.down, self.head = nn.Linear(hidden, d, bias=False), nn.Linear(d, vocab, bias=False)
+
+    def forward(self, ids):
+        b, t = ids.shape
+        x = self.tok(ids)
+        h = self.n1(x)
+        shape = (b, t, self.heads, -1)
+        q, k, v = (w(h).reshape(shape).transpose(1, 2) for w in (self.wq, self.wk, self.wv))
+        hd = q.shape[-1]
+        inv = 1.0 / (10000 ** (torch.arange(0, hd, 2).float() / hd))
+        freqs = torch.arange(t).float()[:, None] * inv[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1).to(q.dtype)
+        cos, sin = emb.cos(), emb.sin()
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        att = q @ k.transpose(-2, -1) / math.sqrt(hd)
+        mask = torch.triu(torch.ones(t, t), diagonal=1).bool()
+        att = att.masked_fill(mask, float("-inf")).softmax(-1)
+        x = x + self.wo((att @ v).transpose(1, 2).reshape(b, t, -1))
+        h = self.n2(x)
+        x = x + self.down(F.silu(self.gate(h)) * self.up(h))
+        return self.head(self.nf(x))
+
+
 M64 = (1 << 64) - 1
 
 
@@ -165,6 +215,7 @@ CASES = {
     # nn.Dropout so that the ONNX model has training-mode Dropout nodes.
     "mlp_dropout": (mlp_dropout, (8, 12), "cross_entropy", "adamw", {"lr": 0.01}),
     "gpt_block": (GPTBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
+    "llama_block": (LlamaBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
 
@@ -194,9 +245,11 @@ def kiln_args(loss, kind, o):
     return args
 
 
-def main():
+def main(names):
     os.makedirs(HERE, exist_ok=True)
     for name, (factory, shape, loss, kind, o) in CASES.items():
+        if names and name not in names:
+            continue
         torch.manual_seed(0)
         model = factory()
         gen = torch.Generator().manual_seed(1)
@@ -281,5 +334,11 @@ def train_set():
 
 
 if __name__ == "__main__":
-    main()
-    train_set()
+    import sys
+    # Names of cases: only those (and not the train set); none: everything.
+    unknown = [n for n in sys.argv[1:] if n not in CASES]
+    if unknown:
+        raise SystemExit(f"unknown case(s) {unknown}; cases: {', '.join(CASES)}")
+    main(sys.argv[1:])
+    if len(sys.argv) == 1:
+        train_set()

@@ -1075,11 +1075,12 @@ INSTANTIATE_TEST_SUITE_P(
                     // conv1 one image a block; conv2 blocks of 3 of 4.
                     Model{"lenet_maxpool", "cross_entropy", 0, "150000"},
                     Model{"lenet_maxpool", "cross_entropy", 0, "1"},
-                    Model{"gpt_block"},
+                    Model{"gpt_block"}, Model{"llama_block"},
                     Model{"mlp_relu", "cross_entropy", 0.5},
                     // The kernels at a GPU's widths (warps of 32 ...).
                     Model{"lenet_maxpool", "cross_entropy", 0, "", true},
-                    Model{"gpt_block", "cross_entropy", 0, "", true}),
+                    Model{"gpt_block", "cross_entropy", 0, "", true},
+                    Model{"llama_block", "cross_entropy", 0, "", true}),
     [](const testing::TestParamInfo<Model> &info) { return info.param.label(); });
 
 /// mlp_relu's program in two sessions, [0] on the CPU and [1] on the fake

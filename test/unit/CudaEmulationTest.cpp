@@ -133,12 +133,14 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(Model{"mlp_relu"}, Model{"mlp_gelu"},
                     Model{"mlp_batchnorm"}, Model{"autoencoder_mse", "mse"},
                     Model{"lenet_maxpool"}, Model{"gpt_block"},
+                    Model{"llama_block"},
                     Model{"mlp_relu", "cross_entropy", 0.5},
                     // At a GPU's widths: warps of 32 lanes, 8 a block,
                     // column and transpose tiles of 32.
                     Model{"mlp_batchnorm", "cross_entropy", 0, true},
                     Model{"lenet_maxpool", "cross_entropy", 0, true},
                     Model{"gpt_block", "cross_entropy", 0, true},
+                    Model{"llama_block", "cross_entropy", 0, true},
                     Model{"mlp_relu", "cross_entropy", 0.5, true}),
     [](const testing::TestParamInfo<Model> &info) {
       return info.param.label();

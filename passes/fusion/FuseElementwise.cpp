@@ -258,7 +258,8 @@ bool isRecomputed(linalg::GenericOp producer) {
 ///    and v thirds of a projection).
 /// Not where a plain loop index would read a source dimension of another
 /// size than the loop's (linalg sizes loops from such reads): a slice at
-/// offset 0 of a longer dimension stays a copy.
+/// offset 0 of a longer dimension stays a copy; nor where a loop would no
+/// longer be read plainly by any operand.
 struct ReadThroughView final : OpRewritePattern<linalg::GenericOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -334,6 +335,11 @@ struct ReadThroughView final : OpRewritePattern<linalg::GenericOp> {
       SmallVector<AffineMap> maps = op.getIndexingMapsArray();
       maps[operand->getOperandNumber()] =
           AffineMap::get(map.getNumDims(), 0, *results, getContext());
+      // Every loop must still be read plainly somewhere (linalg sizes the
+      // loops from such reads): a row sum of a [2, 16, C] value viewed as
+      // [32, C] would otherwise read d0 * 16 + d1 only.
+      if (!inversePermutation(concatAffineMaps(maps)))
+        continue;
       rewriter.modifyOpInPlace(op, [&] {
         operand->set(source);
         op.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));

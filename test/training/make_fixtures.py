@@ -20,9 +20,10 @@ For every case below, writes to test/training/fixtures/:
 and train-set.safetensors, a 40-example data set for mlp_relu ("input"
 f32[40, 12], "labels" i64[40]) that the `kiln train` tests use.
 
-Initializers are matched to parameters by name; one that equals a parameter
-transposed (how the exporter stores some MatMul weights) gets the transposed
-reference. check-training.sh runs `kiln step` on every case and compares.
+Initializers are matched to parameters by name; one that equals one parameter
+under another name (a tied head) gets its reference, and one that equals one
+parameter transposed (how the exporter stores some MatMul weights) the
+transposed reference. check-training.sh runs `kiln step` on every case and compares.
 
 Needs torch, onnx, numpy and safetensors from PyPI (any venv), run from the
 repository root:  python test/training/make_fixtures.py [NAME...]  (only the
@@ -148,6 +149,24 @@ class LlamaBlock(nn.Module):
         return self.head(self.nf(x))
 
 
+class HFGPT2(nn.Module):
+    """Hugging Face's GPT2LMHeadModel (random weights from a config, nothing
+    downloaded; dropout off, as kiln's masks are not PyTorch's): Conv1D
+    projections, the tanh GELU, the tied embedding and head, HF's own
+    causal mask."""
+
+    def __init__(self):
+        super().__init__()
+        from transformers import GPT2Config, GPT2LMHeadModel
+        cfg = GPT2Config(vocab_size=11, n_embd=8, n_layer=2, n_head=2, n_positions=6,
+                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
+                         bos_token_id=0, eos_token_id=0)
+        self.model = GPT2LMHeadModel(cfg)
+
+    def forward(self, ids):
+        return self.model(ids).logits
+
+
 M64 = (1 << 64) - 1
 
 
@@ -216,6 +235,7 @@ CASES = {
     "mlp_dropout": (mlp_dropout, (8, 12), "cross_entropy", "adamw", {"lr": 0.01}),
     "gpt_block": (GPTBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
     "llama_block": (LlamaBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
+    "hf_gpt2": (HFGPT2, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
 
@@ -262,12 +282,22 @@ def main(names):
                       else torch.randint(0, 5 if name.startswith("mlp") else 10,
                                          (shape[0],), generator=gen))
         model.train()
-        f = io.BytesIO()
-        torch.onnx.export(model, (x,), f, dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["logits"],
-                          training=torch.onnx.TrainingMode.TRAINING,
-                          do_constant_folding=False)
-        proto = onnx.load_from_string(f.getvalue())
+        if o.get("dynamo"):
+            # PyTorch 2.x's exporter (what transformers models need), its
+            # graph as traced: no optimization (which folds and merges).
+            program = torch.onnx.export(model, (x,), dynamo=True, optimize=False,
+                                        input_names=["input"], output_names=["logits"])
+            proto = program.model_proto
+            for n in proto.graph.node:  # Stack traces: most of the file.
+                del n.metadata_props[:]
+                n.doc_string = ""
+        else:
+            f = io.BytesIO()
+            torch.onnx.export(model, (x,), f, dynamo=False, opset_version=17,
+                              input_names=["input"], output_names=["logits"],
+                              training=torch.onnx.TrainingMode.TRAINING,
+                              do_constant_folding=False)
+            proto = onnx.load_from_string(f.getvalue())
         onnx.checker.check_model(proto)
         onnx.save(proto, os.path.join(HERE, name + ".onnx"))
 
@@ -305,10 +335,17 @@ def main(names):
             if init.name in params:
                 key = init.name
             else:
-                for k, p in before.items():
-                    if p.dim() == 2 and tuple(p.shape[::-1]) == value0.shape and \
-                            np.array_equal(p.T.numpy().astype(value0.dtype), value0):
-                        key, transpose = k, True
+                # Another name for a parameter (a tied head is the
+                # embedding), or the parameter transposed: the one parameter
+                # of those values.
+                same = [(k, False) for k, p in before.items()
+                        if tuple(p.shape) == value0.shape and
+                        np.array_equal(p.numpy().astype(value0.dtype), value0)]
+                same += [(k, True) for k, p in before.items()
+                         if p.dim() == 2 and tuple(p.shape[::-1]) == value0.shape and
+                         np.array_equal(p.T.numpy().astype(value0.dtype), value0)]
+                if len(same) == 1:
+                    key, transpose = same[0]
             if key is None:
                 continue
             g, p = grads[key], params[key].detach()

@@ -223,6 +223,21 @@ func.func @merged(%x: tensor<4xf32>, %m: tensor<2x2xf32>) -> tensor<4xf32> {
 
 // -----
 
+// A reshape that splits the rows of a [32, 8] value as [2, 16, 8] stays a
+// view for a sum over both split dimensions: read through it, no operand
+// would read d0 or d1 plainly, and linalg could not size those loops (the
+// pass crashed on Hugging Face GPT-2's bias gradients).
+// CHECK-LABEL: func.func @column_sum_of_split
+// CHECK: %[[R:.*]] = kiln.reshape %arg0 {shape = array<i64: 2, 16, 8>}
+// CHECK: linalg.generic {{.*}} ins(%[[R]] : tensor<2x16x8xf32>)
+func.func @column_sum_of_split(%x: tensor<32x8xf32>) -> tensor<8xf32> {
+  %r = kiln.reshape %x {shape = array<i64: 2, 16, 8>} : (tensor<32x8xf32>) -> tensor<2x16x8xf32>
+  %s = kiln.reduce_sum %r {axes = array<i64: 0, 1>, keepdims = false} : (tensor<2x16x8xf32>) -> tensor<8xf32>
+  return %s : tensor<8xf32>
+}
+
+// -----
+
 // Slices of a projection (ONNX Split): the multiplication reading the
 // slice at an offset reads the projection itself (d1 + 4); the slice at
 // offset 0 of the longer dimension stays a view (linalg would size the

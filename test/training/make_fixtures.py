@@ -25,7 +25,8 @@ under another name (a tied head) gets its reference, and one that equals one
 parameter transposed (how the exporter stores some MatMul weights) the
 transposed reference. check-training.sh runs `kiln step` on every case and compares.
 
-Needs torch, onnx, numpy and safetensors from PyPI (any venv), run from the
+Needs torch, onnx, numpy and safetensors from PyPI (any venv; hf_gpt2 also
+transformers and onnxscript; made with torch 2.15, transformers 5.24), run from the
 repository root:  python test/training/make_fixtures.py [NAME...]  (only the
 named cases, or all of them and the train set)
 """

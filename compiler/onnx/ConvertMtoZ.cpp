@@ -131,7 +131,8 @@ LogicalResult convertOr(NodeImporter &n) {
 }
 
 /// RandomUniform (shape from an attribute) and RandomUniformLike (from an
-/// input): draws happen at run time from the program's random state.
+/// input): draws happen at run time (kiln.random_uniform says from which
+/// seed).
 LogicalResult convertRandomUniformImpl(NodeImporter &n, bool like) {
   std::vector<int64_t> shape;
   Type dtype = n.builder().getF32Type();
@@ -160,8 +161,9 @@ LogicalResult convertRandomUniformImpl(NodeImporter &n, bool like) {
   if (n.hasAttr("seed"))
     seed = b.getI64IntegerAttr(static_cast<int64_t>(n.attrFloat("seed", 0)));
   n.setOutput(0, n.create<graph::RandomUniformOp>(
-                     b.getDenseI64ArrayAttr(shape), TypeAttr::get(dtype),
-                     b.getF64FloatAttr(low), b.getF64FloatAttr(high), seed));
+                     Value(), b.getDenseI64ArrayAttr(shape),
+                     TypeAttr::get(dtype), b.getF64FloatAttr(low),
+                     b.getF64FloatAttr(high), seed, IntegerAttr()));
   return success(!n.failed());
 }
 

@@ -345,6 +345,11 @@ FailureOr<Type> RandomUniformOp::inferResultType(Adaptor adaptor,
     emitError() << "dtype must be a float type, got " << dtype;
     return failure();
   }
+  if (Value seed = adaptor.getStepSeed();
+      seed && cast<ShapedType>(seed.getType()).getRank() != 0) {
+    emitError() << "step_seed must be a scalar, got " << seed.getType();
+    return failure();
+  }
   if (!(adaptor.getLow().convertToDouble() < adaptor.getHigh().convertToDouble())) {
     emitError() << "low (" << formatNumber(adaptor.getLow().convertToDouble())
                 << ") must be below high ("

@@ -296,20 +296,29 @@ def Kiln_RandomUniformOp : Kiln_InferOp<"random_uniform",
     /*multiResult=*/0, /*pure=*/0> {
   let summary = "Uniform random values in [low, high) (ONNX RandomUniform, RandomUniformLike)";
   let description = [{
-    A tensor of `shape` drawn from the program's random state (so two of
-    them never merge, and each run of a step draws new values). `seed`, when
-    given, fixes this op's stream as ONNX's `seed` attribute asks.
+    A tensor of `shape`: element `i` (row-major) is `low + (high - low) *
+    uniform(i, seed * 2^32 + stream)`, `uniform` being `kiln.uniform` (the
+    same values on every backend). The seed is `step_seed` when given (a
+    training step's `kiln.seed`, new each step: `kiln-build-train-step`
+    gives it to the ops without a `seed`, each its own `stream` after the
+    dropouts'), else the `seed` attribute (ONNX's `seed`: the same values
+    every run, stream 0 unless `stream` says), else 0 with the op's position
+    among such ops of its function as the stream (an inference entry draws
+    the same values every run). Two of them never merge.
 
     ```mlir
     %0 = kiln.random_uniform {shape = array<i64: 16, 128>, dtype = f32, low = 0.0, high = 1.0} : () -> tensor<16x128xf32>
+    %1 = kiln.random_uniform %seed {shape = array<i64: 16, 128>, dtype = f32, stream = 2 : i64} : (tensor<i64>) -> tensor<16x128xf32>
     ```
   }];
-  let arguments = (ins DenseI64ArrayAttr:$shape, TypeAttr:$dtype,
+  let arguments = (ins Optional<TensorOf<[I64]>>:$step_seed,
+                       DenseI64ArrayAttr:$shape, TypeAttr:$dtype,
                        DefaultValuedAttr<F64Attr, "0.0">:$low,
                        DefaultValuedAttr<F64Attr, "1.0">:$high,
-                       OptionalAttr<I64Attr>:$seed);
+                       OptionalAttr<I64Attr>:$seed,
+                       OptionalAttr<I64Attr>:$stream);
   let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = "attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "($step_seed^)? attr-dict `:` functional-type(operands, results)";
 }
 
 def Kiln_DropoutOp : Kiln_UnaryElementwiseOp<"dropout", Kiln_FloatTensor> {

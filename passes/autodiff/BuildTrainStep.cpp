@@ -137,16 +137,18 @@ LogicalResult BuildTrainStepPass::build() {
   OpBuilder builder(ret);
   Builder b{builder, step.getLoc()};
 
-  for (Operation &op : step.getBody().front())
-    if (isa<RandomUniformOp>(op))
-      return op.emitOpError()
-             << "has no kernel yet; a model that draws random numbers "
-                "itself cannot be trained";
   // Dropout: training form, one random stream per op, all seeded by the
-  // step's seed (a new argument, new each step).
+  // step's seed (a new argument, new each step); then the model's own
+  // random draws without an ONNX seed (a dropout the exporter wrote as
+  // RandomUniformLike < 1 - p), each a stream of its own after those.
   SmallVector<DropoutOp> dropouts;
   step.walk([&](DropoutOp op) { dropouts.push_back(op); });
-  if (!dropouts.empty()) {
+  SmallVector<RandomUniformOp> draws;
+  step.walk([&](RandomUniformOp op) {
+    if (!op.getSeed() && !op.getStepSeed())
+      draws.push_back(op);
+  });
+  if (!dropouts.empty() || !draws.empty()) {
     Value seed = addArgument(
         step, RankedTensorType::get({}, b.b.getI64Type()), "kiln.seed");
     for (auto [stream, op] : llvm::enumerate(dropouts)) {
@@ -156,6 +158,10 @@ LogicalResult BuildTrainStepPass::build() {
                                           at.getI64IntegerAttr(stream));
       op.getResult().replaceAllUsesWith(y);
       op.erase();
+    }
+    for (auto [i, op] : llvm::enumerate(draws)) {
+      op.getStepSeedMutable().assign(seed);
+      op.setStreamAttr(b.b.getI64IntegerAttr(int64_t(dropouts.size() + i)));
     }
   }
 

@@ -684,6 +684,43 @@ Value dropoutTrain(OpBuilder &b, g::DropoutTrainOp op) {
       });
 }
 
+/// Uniform random values: element i (row-major) is kiln.uniform(i, seed *
+/// 2^32 + stream) scaled into [low, high), the seed the step's (an input),
+/// the op's own, or 0 (GraphOps.td says which; `position` is the stream of
+/// an op with neither).
+Value randomUniform(OpBuilder &b, g::RandomUniformOp op, int64_t position) {
+  auto type = cast<RankedTensorType>(op.getResult().getType());
+  int64_t rank = type.getRank();
+  MLIRContext *ctx = b.getContext();
+  Type t = type.getElementType();
+  // kiln.uniform draws F32 or F64; narrower types are rounded from F32.
+  Type draw = t.isF64() ? t : b.getF32Type();
+  SmallVector<Operand> inputs;
+  if (Value seed = op.getStepSeed())
+    inputs.push_back({seed, AffineMap::get(rank, 0, {}, ctx)});
+  int64_t fixedSeed = op.getSeed().value_or(0);
+  int64_t stream = op.getStream().value_or(
+      op.getStepSeed() || op.getSeed() ? 0 : position);
+  double low = op.getLow().convertToDouble();
+  double high = op.getHigh().convertToDouble();
+  return kernel(
+      b, op.getLoc(), type.getShape(), {}, inputs, t, Reduce::None,
+      [&](Scalar &s, ValueRange a) {
+        auto integer = [&](int64_t v) -> Value {
+          return s.b.create<arith::ConstantOp>(s.loc, s.b.getI64IntegerAttr(v));
+        };
+        Value index = integer(0);
+        for (int64_t d = 0; d < rank; ++d)
+          index = s.add(s.mul(index, integer(type.getDimSize(d))),
+                        coordinate(s, d));
+        Value seed = a.empty() ? integer(fixedSeed) : a[0];
+        seed = s.add(s.mul(seed, integer(int64_t(1) << 32)), integer(stream));
+        Value u = s.b.create<g::UniformOp>(s.loc, draw, index, seed);
+        Value x = s.add(s.mul(u, s.c(draw, high - low)), s.c(draw, low));
+        return draw == t ? x : s.cast(x, t);
+      });
+}
+
 /// The gradient of pooling: a reduction over the kernel offsets at every
 /// input position. Offset k of window o reads input position
 /// o * stride - pad + k * dilation, so the window that reads position i
@@ -817,6 +854,10 @@ Value trilu(OpBuilder &b, g::TriluOp op) {
 struct LowerToLinalgPass final
     : impl::LowerToLinalgPassBase<LowerToLinalgPass> {
   using LowerToLinalgPassBase::LowerToLinalgPassBase;
+
+  /// The stream of each random draw that has neither a step seed nor a
+  /// seed: its position among those of the function.
+  llvm::DenseMap<Operation *, int64_t> randomPositions_;
 
   /// The replacement for `op`, or null (with an error) when it has none.
   /// Ops the code generator takes as they are return their own result.
@@ -1062,6 +1103,9 @@ struct LowerToLinalgPass final
                  Value();
         })
         .Case([&](g::DropoutTrainOp op) { return dropoutTrain(b, op); })
+        .Case([&](g::RandomUniformOp op) {
+          return randomUniform(b, op, randomPositions_.lookup(op));
+        })
         // Data movement.
         .Case([&](g::TransposeOp op) {
           ArrayRef<int64_t> perm = op.getPerm();
@@ -1140,6 +1184,12 @@ struct LowerToLinalgPass final
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    // The streams of random draws with no seed of their own, in order.
+    randomPositions_.clear();
+    func.walk([&](g::RandomUniformOp op) {
+      if (!op.getStepSeed() && !op.getSeed())
+        randomPositions_[op] = int64_t(randomPositions_.size());
+    });
     // 1. Lower each kiln op in order, replacing its result; ops the code
     //    generator takes directly stay.
     SmallVector<Operation *> ops;
@@ -1153,7 +1203,8 @@ struct LowerToLinalgPass final
     for (Operation *op : ops) {
       // Kernels have fixed sizes: every shape must be known by now.
       for (Type t : op->getResultTypes()) {
-        if (!cast<ShapedType>(t).hasStaticShape()) {
+        auto shaped = dyn_cast<ShapedType>(t);
+        if (shaped && !shaped.hasStaticShape()) {
           op->emitOpError() << "result type " << t
                             << " has a dynamic size; lowering to kernels needs "
                                "static shapes (run kiln-shape-infer)";

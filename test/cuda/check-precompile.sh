@@ -3,8 +3,8 @@
 # artifact whose kernels NVRTC compiles for sm_80 and sm_90 (kiln compile
 # --precompile; NVRTC needs no GPU): the importer fixtures as inference
 # artifacts, the training fixtures as training artifacts. Models that kiln
-# cannot compile at all are the ones test/onnx/reference-xfail.txt lists
-# (random ops without kernels); they must still fail, with the reason there.
+# cannot compile at all are listed in precompile-xfail.txt with the reason;
+# they must still fail.
 # Prints each failure, then "N passed, N failed".
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,7 +17,7 @@ declare -A xfail
 while IFS= read -r line; do
   [[ -z $line || $line == \#* ]] && continue
   xfail[${line%%:*}]=1
-done < "$here/onnx/reference-xfail.txt"
+done < "$here/cuda/precompile-xfail.txt"
 
 passed=0 failed=0 expected=0
 check() { # NAME MODEL ARGS...
@@ -26,7 +26,7 @@ check() { # NAME MODEL ARGS...
   if "$kiln" compile "$model" "$@" --precompile --device-arch sm_80,sm_90 \
        -o "$work/m.kiln" >"$work/log" 2>&1; then
     if [[ -n ${xfail[$name]:-} ]]; then
-      echo "UNEXPECTED PASS: $name (listed in reference-xfail.txt)"
+      echo "UNEXPECTED PASS: $name (listed in precompile-xfail.txt)"
       ((failed++))
     else
       ((passed++))
@@ -72,6 +72,6 @@ if ! "$kiln" compile "$model" "${args[@]}" --precompile --device-arch sm_200 \
 else
   echo "FAIL: --device-arch sm_200 is not refused as expected"; sed 's/^/    /' "$work/log" | head -8; ((failed++))
 fi
-echo "precompiled models: $expected expected failures (reference-xfail.txt)"
+echo "precompiled models: $expected expected failures (precompile-xfail.txt)"
 echo "$passed passed, $failed failed"
 ((failed == 0 && passed > 0))

@@ -204,9 +204,37 @@ class MaskDropout(nn.Module):
         return x * mask.to(x.dtype) / (1 - self.ratio)
 
 
+def kiln_uniform(shape, stream, step=1, seed=0):
+    """What kiln.random_uniform draws in [0, 1) at training step `step` in
+    stream `stream` (the same generator as dropout's, float32's 24 bits)."""
+    step_seed = int(kiln_random_bits(np.uint64(step), seed)) >> 1
+    op_seed = (step_seed * (1 << 32) + stream) & M64
+    counters = np.arange(int(np.prod(shape)), dtype=np.uint64)
+    u = (kiln_random_bits(counters, op_seed) >> np.uint64(40)).astype(np.float64) * 2.0**-24
+    return torch.tensor(u.reshape(shape))
+
+
+class UniformDropout(nn.Module):
+    """In-place dropout as the dynamo exporter writes it (RandomUniformLike,
+    kept where the draw is below 1 - p), with kiln's draws."""
+
+    def __init__(self, ratio, stream):
+        super().__init__()
+        self.ratio, self.stream = ratio, stream
+
+    def forward(self, x):
+        keep = kiln_uniform(tuple(x.shape), self.stream) < 1 - self.ratio
+        return x * keep.to(x.dtype) / (1 - self.ratio)
+
+
 def mlp_dropout():
     return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 16),
                          nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 5))
+
+
+def mlp_dropout_inplace():
+    return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.5, inplace=True),
+                         nn.Linear(16, 16), nn.ReLU(), nn.Dropout(0.25), nn.Linear(16, 5))
 
 
 # name: (module factory, input shape or "ids", loss, optimizer, options).
@@ -234,6 +262,11 @@ CASES = {
     # The reference applies kiln's dropout masks (MaskDropout), exported with
     # nn.Dropout so that the ONNX model has training-mode Dropout nodes.
     "mlp_dropout": (mlp_dropout, (8, 12), "cross_entropy", "adamw", {"lr": 0.01}),
+    # The dynamo exporter writes in-place dropout as RandomUniformLike < 1 - p
+    # (kiln.random_uniform, the step's seed, a stream after the Dropout
+    # nodes') and the other as a Dropout node.
+    "mlp_dropout_inplace": (mlp_dropout_inplace, (8, 12), "cross_entropy", "adamw",
+                            {"lr": 0.01, "dynamo": True}),
     "gpt_block": (GPTBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
     "llama_block": (LlamaBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
     "hf_gpt2": (HFGPT2, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
@@ -305,11 +338,14 @@ def main(names):
         # The reference step, in float64 (dropout with kiln's masks).
         ref = model.double()
         if isinstance(ref, nn.Sequential):
-            stream = 0
-            for i, layer in enumerate(ref):
-                if isinstance(layer, nn.Dropout):
-                    ref[i] = MaskDropout(layer.p, stream)
-                    stream += 1
+            dropouts = [i for i, layer in enumerate(ref)
+                        if isinstance(layer, nn.Dropout) and not layer.inplace]
+            draws = [i for i, layer in enumerate(ref)
+                     if isinstance(layer, nn.Dropout) and layer.inplace]
+            for stream, i in enumerate(dropouts):
+                ref[i] = MaskDropout(ref[i].p, stream)
+            for stream, i in enumerate(draws, start=len(dropouts)):
+                ref[i] = UniformDropout(ref[i].p, stream)
         params = dict(ref.named_parameters())
         opt = make_optimizer(kind, list(params.values()), o)
         out = ref(x if shape == "ids" else x.double())

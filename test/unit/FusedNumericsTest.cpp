@@ -227,4 +227,42 @@ func.func @forward(%x: tensor<3x4x16xf32> {kiln.name = "x"}) -> tensor<3x4x16xf3
       }
 }
 
+/// kiln.random_uniform draws kiln.uniform's values (runtime/src/kernel.h's
+/// randomUniform, the same on every backend) at element i of the stream
+/// (seed * 2^32 + stream): ONNX's seed with stream 0, or seed 0 and the
+/// draw's position among the unseeded ones; scaled into [low, high).
+TEST(FusedNumerics, RandomUniformDrawsKilnsStream) {
+  const std::string ir = R"mlir(
+func.func @forward(%x: tensor<2x3xf32> {kiln.name = "x"})
+    -> (tensor<2x3xf32>, tensor<2x3xf32>, tensor<5xf32>) {
+  %a = kiln.random_uniform {shape = array<i64: 2, 3>, dtype = f32, low = -1.0, high = 1.0, seed = 5} : () -> tensor<2x3xf32>
+  %b = kiln.random_uniform {shape = array<i64: 2, 3>, dtype = f32} : () -> tensor<2x3xf32>
+  %c = kiln.random_uniform {shape = array<i64: 5>, dtype = f32, low = 2.0, high = 4.0} : () -> tensor<5xf32>
+  %y = kiln.add %x, %a : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %y, %b, %c : tensor<2x3xf32>, tensor<2x3xf32>, tensor<5xf32>
+}
+)mlir";
+  for (bool fuse : {true, false}) {
+    std::vector<float> x = {0, 10, 20, 30, 40, 50};
+    std::vector<std::vector<double>> out =
+        kiln::test::runForward(compile(ir, fuse), {x});
+    ASSERT_EQ(out.size(), 3u);
+    auto u = [](uint64_t i, uint64_t seed, uint64_t stream) {
+      return rt::randomUniform(i, seed * (uint64_t(1) << 32) + stream, false);
+    };
+    for (uint64_t i = 0; i < 6; ++i) {
+      EXPECT_EQ(out[0][i], double(x[i] + float(-1.0 + 2.0 * u(i, 5, 0))))
+          << i;
+      EXPECT_EQ(out[1][i], double(float(u(i, 0, 0)))) << i;
+    }
+    for (uint64_t i = 0; i < 5; ++i) {
+      EXPECT_EQ(out[2][i], double(float(2.0 + 2.0 * u(i, 0, 1)))) << i;
+      EXPECT_GE(out[2][i], 2.0);
+      EXPECT_LT(out[2][i], 4.0);
+    }
+    // Different streams, different values.
+    EXPECT_NE(out[1][0], out[2][0] - 2.0);
+  }
+}
+
 } // namespace

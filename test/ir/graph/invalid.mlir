@@ -384,6 +384,14 @@ func.func @random_bounds() {
 
 // -----
 
+func.func @random_seed(%seed: tensor<2xi64>) {
+  // expected-error @+1 {{'kiln.random_uniform' op step_seed must be a scalar, got 'tensor<2xi64>'}}
+  %0 = kiln.random_uniform %seed {shape = array<i64: 4>, dtype = f32} : (tensor<2xi64>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
 func.func @random_dtype() {
   // expected-error @+1 {{'kiln.random_uniform' op dtype must be a float type, got 'i32'}}
   %0 = kiln.random_uniform {shape = array<i64: 4>, dtype = i32} : () -> tensor<4xf32>

@@ -252,7 +252,7 @@ func.func @nn(%x: tensor<128x3x32x32xf32>, %w: tensor<64x3x3x3xf32>, %b: tensor<
 // -----
 
 // CHECK-LABEL: func.func @transformer_extras
-func.func @transformer_extras(%a: tensor<2x3xf32>, %m: tensor<2x3xi1>, %d: tensor<3x4x5xf32>, %i: tensor<2x2xi64>) {
+func.func @transformer_extras(%a: tensor<2x3xf32>, %m: tensor<2x3xi1>, %d: tensor<3x4x5xf32>, %i: tensor<2x2xi64>, %seed: tensor<i64>) {
   // CHECK: kiln.max {{.*}} -> tensor<2x3xf32>
   %0 = kiln.max %a, %a : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: kiln.min {{.*}} -> tensor<2x3xf32>
@@ -269,6 +269,8 @@ func.func @transformer_extras(%a: tensor<2x3xf32>, %m: tensor<2x3xi1>, %d: tenso
   %5 = kiln.gather_nd %d, %i : (tensor<3x4x5xf32>, tensor<2x2xi64>) -> tensor<2x5xf32>
   // CHECK: kiln.random_uniform {dtype = bf16, shape = array<i64: 4>} : () -> tensor<4xbf16>
   %6 = kiln.random_uniform {shape = array<i64: 4>, dtype = bf16} : () -> tensor<4xbf16>
+  // CHECK: kiln.random_uniform %{{.*}} {dtype = f32, shape = array<i64: 4>, stream = 3 : i64} : (tensor<i64>) -> tensor<4xf32>
+  %7 = kiln.random_uniform %seed {shape = array<i64: 4>, dtype = f32, stream = 3} : (tensor<i64>) -> tensor<4xf32>
   return
 }
 

@@ -85,6 +85,33 @@ func.func @forward(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
 
 // -----
 
+// The model's own random draws (in-place dropout as the dynamo exporter
+// writes it: RandomUniformLike < 1 - p) take the step's seed and streams
+// after the dropouts'; one with an ONNX seed keeps it (the same values
+// every step). The forward function's draws are left as they are.
+// CHECK-LABEL: func.func @forward(
+// CHECK: kiln.random_uniform {dtype = f32, shape = array<i64: 4, 3>} : () -> tensor<4x3xf32>
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[SEED:[^:]*]]: tensor<i64> {kiln.name = "kiln.seed"}
+// CHECK: kiln.dropout_train %{{.*}}, %[[SEED]] {ratio = 5.000000e-01 : f64, stream = 0 : i64}
+// CHECK: kiln.random_uniform %[[SEED]] {dtype = f32, shape = array<i64: 4, 3>, stream = 1 : i64} : (tensor<i64>) -> tensor<4x3xf32>
+// CHECK: kiln.random_uniform {dtype = f32, seed = 7 : i64, shape = array<i64: 4, 3>} : () -> tensor<4x3xf32>
+// CHECK: kiln.random_uniform %[[SEED]] {dtype = f32, high = 2.000000e+00 : f64, shape = array<i64: 4, 3>, stream = 2 : i64} : (tensor<i64>) -> tensor<4x3xf32>
+func.func @forward(%x: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %w = kiln.initializer "w" = dense<0.5> : tensor<4x3xf32>
+  %0 = kiln.mul %x, %w : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  %1 = kiln.dropout %0 {ratio = 0.5 : f64} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  %r = kiln.random_uniform {shape = array<i64: 4, 3>, dtype = f32} : () -> tensor<4x3xf32>
+  %2 = kiln.mul %1, %r : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  %s = kiln.random_uniform {shape = array<i64: 4, 3>, dtype = f32, seed = 7} : () -> tensor<4x3xf32>
+  %3 = kiln.mul %2, %s : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  %t = kiln.random_uniform {shape = array<i64: 4, 3>, dtype = f32, high = 2.0} : () -> tensor<4x3xf32>
+  %4 = kiln.add %3, %t : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %4 : tensor<4x3xf32>
+}
+
+// -----
+
 // ONNX's momentum (here 0.5) is the share the running statistics keep.
 // CHECK-LABEL: func.func @train_step(
 // CHECK-DAG: kiln.constant dense<5.000000e-01> : tensor<f32>

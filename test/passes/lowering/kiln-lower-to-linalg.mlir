@@ -222,3 +222,32 @@ func.func @pool_grad(%dp: tensor<1x2x2x2xf32>, %x: tensor<1x2x4x4xf32>, %y: tens
   %1 = kiln.conv_backward_data %x, %w {input_shape = array<i64: 1, 2, 4, 4>, strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
   return %0, %1 : tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>
 }
+
+// -----
+
+// Random draws: element i (row-major) is kiln.uniform(i, seed * 2^32 +
+// stream) scaled into [low, high); the seed is the step's (an input), the
+// op's own, or 0 with the op's position among such draws as the stream.
+// CHECK-LABEL: func.func @random
+// CHECK: linalg.generic {{.*}} ins(%arg0 : tensor<i64>) outs(%{{.*}} : tensor<2x3xf32>)
+// CHECK: ^bb0(%[[SEED:.*]]: i64, %{{.*}}: f32):
+// CHECK-DAG: %[[C5:.*]] = arith.constant 5 : i64
+// CHECK-DAG: %[[TWO32:.*]] = arith.constant 4294967296 : i64
+// CHECK: %[[HI:.*]] = arith.muli %[[SEED]], %[[TWO32]] : i64
+// CHECK: %[[S:.*]] = arith.addi %[[HI]], %[[C5]] : i64
+// CHECK: %[[U:.*]] = kiln.uniform %{{.*}}, %[[S]] : f32
+// CHECK: %[[X:.*]] = arith.mulf %[[U]], %{{.*}} : f32
+// CHECK: arith.addf %[[X]], %{{.*}} : f32
+// The second draw has no seed: seed 0, stream 0 (its position).
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<2x3xf32>)
+// CHECK: kiln.uniform
+// The third, ONNX's seed 9: drawn in f64.
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<4xf64>)
+// CHECK: arith.constant 9 : i64
+// CHECK: kiln.uniform %{{.*}}, %{{.*}} : f64
+func.func @random(%seed: tensor<i64>) -> (tensor<2x3xf32>, tensor<2x3xf32>, tensor<4xf64>) {
+  %a = kiln.random_uniform %seed {shape = array<i64: 2, 3>, dtype = f32, low = -1.0, high = 3.0, stream = 5} : (tensor<i64>) -> tensor<2x3xf32>
+  %b = kiln.random_uniform {shape = array<i64: 2, 3>, dtype = f32} : () -> tensor<2x3xf32>
+  %c = kiln.random_uniform {shape = array<i64: 4>, dtype = f64, seed = 9} : () -> tensor<4xf64>
+  return %a, %b, %c : tensor<2x3xf32>, tensor<2x3xf32>, tensor<4xf64>
+}

@@ -168,6 +168,38 @@ class HFGPT2(nn.Module):
         return self.model(ids).logits
 
 
+class HFBert(nn.Module):
+    """Hugging Face's BertForMaskedLM (random weights from a config; dropout
+    and the padding index off): token, position and type embeddings, the
+    attention mask arithmetic, the erf GELU, the MLM head tied to the word
+    embedding."""
+
+    def __init__(self):
+        super().__init__()
+        from transformers import BertConfig, BertForMaskedLM
+        cfg = BertConfig(vocab_size=11, hidden_size=8, num_hidden_layers=2,
+                         num_attention_heads=2, intermediate_size=16,
+                         max_position_embeddings=6, hidden_dropout_prob=0.0,
+                         attention_probs_dropout_prob=0.0, use_cache=False)
+        self.model = BertForMaskedLM(cfg)
+        # PyTorch leaves the padding token's embedding row without gradient;
+        # ONNX's Gather has no such notion, so kiln trains the row (as
+        # PyTorch does without padding_idx).
+        self.model.bert.embeddings.word_embeddings.padding_idx = None
+
+    def forward(self, ids):
+        return self.model(ids).logits
+
+
+def mobilenet():
+    """torchvision's MobileNetV3-small at a quarter width (random weights):
+    BatchNorm, HardSwish, squeeze-excitation, and its classifier's in-place
+    Dropout, which the dynamo exporter writes as RandomUniformLike."""
+    import torchvision
+    return torchvision.models.mobilenet_v3_small(weights=None, num_classes=10,
+                                                 width_mult=0.25)
+
+
 M64 = (1 << 64) - 1
 
 
@@ -270,6 +302,9 @@ CASES = {
     "gpt_block": (GPTBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
     "llama_block": (LlamaBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
     "hf_gpt2": (HFGPT2, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
+    "hf_bert": (HFBert, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
+    "tv_mobilenet": (mobilenet, (4, 3, 32, 32), "cross_entropy", "sgd",
+                     {"lr": 0.1, "dynamo": True}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
 
@@ -337,15 +372,17 @@ def main(names):
 
         # The reference step, in float64 (dropout with kiln's masks).
         ref = model.double()
-        if isinstance(ref, nn.Sequential):
-            dropouts = [i for i, layer in enumerate(ref)
-                        if isinstance(layer, nn.Dropout) and not layer.inplace]
-            draws = [i for i, layer in enumerate(ref)
-                     if isinstance(layer, nn.Dropout) and layer.inplace]
-            for stream, i in enumerate(dropouts):
-                ref[i] = MaskDropout(ref[i].p, stream)
-            for stream, i in enumerate(draws, start=len(dropouts)):
-                ref[i] = UniformDropout(ref[i].p, stream)
+        # Dropout layers (in the order they run, as kiln numbers them): a
+        # Dropout node's stream first, then in-place ones' draws.
+        layers = [(parent, attr, child) for parent in ref.modules()
+                  for attr, child in parent.named_children()
+                  if isinstance(child, nn.Dropout) and child.p > 0]
+        dropouts = [x for x in layers if not x[2].inplace]
+        draws = [x for x in layers if x[2].inplace]
+        for stream, (parent, attr, child) in enumerate(dropouts):
+            setattr(parent, attr, MaskDropout(child.p, stream))
+        for stream, (parent, attr, child) in enumerate(draws, start=len(dropouts)):
+            setattr(parent, attr, UniformDropout(child.p, stream))
         params = dict(ref.named_parameters())
         opt = make_optimizer(kind, list(params.values()), o)
         out = ref(x if shape == "ids" else x.double())

@@ -133,7 +133,8 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(Model{"mlp_relu"}, Model{"mlp_gelu"},
                     Model{"mlp_batchnorm"}, Model{"autoencoder_mse", "mse"},
                     Model{"lenet_maxpool"}, Model{"gpt_block"},
-                    Model{"llama_block"}, Model{"hf_gpt2"},
+                    Model{"llama_block"}, Model{"hf_gpt2"}, Model{"hf_bert"},
+                    Model{"tv_mobilenet"},
                     Model{"mlp_relu", "cross_entropy", 0.5},
                     // At a GPU's widths: warps of 32 lanes, 8 a block,
                     // column and transpose tiles of 32.

@@ -13,6 +13,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 #include <cmath>
 
@@ -716,15 +717,23 @@ bool availableAt(Value v, Operation *a, SmallVectorImpl<Operation *> &moves) {
   return false;
 }
 
-/// Whether `b` can join `a` at `a`'s place: reductions over the same loop
-/// nest (sizes, iterator types) with the same output maps, every operand
-/// of `b` defined before `a`, at most kMaxOutputs outputs together.
-/// Where merged siblings `a` (first) and `b` go: at `a` when `b`'s operands
-/// are available there (moving initial accumulators up), else at `b` when
-/// nothing reads `a`'s results before `b`; null when neither.
+/// What `op` reads: its operands and the values its body takes from above
+/// (a gather's tensor.extract of another kernel's result).
+SmallVector<Value> readValues(linalg::GenericOp op) {
+  SmallVector<Value> values(op->getOperands());
+  llvm::SetVector<Value> above;
+  getUsedValuesDefinedAbove(op->getRegion(0), above);
+  values.append(above.begin(), above.end());
+  return values;
+}
+
+/// Where merged siblings `a` (first) and `b` go: at `a` when what `b` reads
+/// (operands, and values its body gathers from) is available there (moving
+/// initial accumulators up), else at `b` when nothing reads `a`'s results
+/// before `b` (nor `b` itself, gathering); null when neither.
 Operation *siblingPlace(linalg::GenericOp a, linalg::GenericOp b) {
   SmallVector<Operation *> moves;
-  if (llvm::all_of(b->getOperands(),
+  if (llvm::all_of(readValues(b),
                    [&](Value v) { return availableAt(v, a, moves); }))
     return a;
   for (Operation *user : a->getUsers())
@@ -744,6 +753,10 @@ bool shareInput(linalg::GenericOp a, linalg::GenericOp b) {
   return false;
 }
 
+/// Whether `b` can join `a`: reductions over the same loop nest (sizes,
+/// iterator types), or elementwise kernels over one that read one value,
+/// with the same output maps, at most kMaxOutputs outputs together, and a
+/// place for both (siblingPlace).
 bool canMergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   // Reductions over one loop nest, or elementwise kernels over one that
   // read one value.
@@ -772,7 +785,7 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
   Operation *place = siblingPlace(a, b);
   if (place == a.getOperation()) {
     SmallVector<Operation *> moves;
-    for (Value v : b->getOperands())
+    for (Value v : readValues(b))
       availableAt(v, a, moves);
     for (Operation *op : moves)
       op->moveBefore(a);

@@ -191,6 +191,25 @@ class HFBert(nn.Module):
         return self.model(ids).logits
 
 
+class HFLlama(nn.Module):
+    """Hugging Face's LlamaForCausalLM (random weights from a config): its
+    RMSNorm, rotary embeddings, grouped-query attention and SwiGLU MLP, its
+    causal mask, an untied head."""
+
+    def __init__(self):
+        super().__init__()
+        from transformers import LlamaConfig, LlamaForCausalLM
+        cfg = LlamaConfig(vocab_size=11, hidden_size=8, intermediate_size=12,
+                          num_hidden_layers=2, num_attention_heads=2,
+                          num_key_value_heads=1, max_position_embeddings=6,
+                          use_cache=False, bos_token_id=0, eos_token_id=0,
+                          pad_token_id=None, tie_word_embeddings=False)
+        self.model = LlamaForCausalLM(cfg)
+
+    def forward(self, ids):
+        return self.model(ids).logits
+
+
 def mobilenet():
     """torchvision's MobileNetV3-small at a quarter width (random weights):
     BatchNorm, HardSwish, squeeze-excitation, and its classifier's in-place
@@ -303,6 +322,7 @@ CASES = {
     "llama_block": (LlamaBlock, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4}),
     "hf_gpt2": (HFGPT2, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
     "hf_bert": (HFBert, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
+    "hf_llama": (HFLlama, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
     "tv_mobilenet": (mobilenet, (4, 3, 32, 32), "cross_entropy", "sgd",
                      {"lr": 0.1, "dynamo": True}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),

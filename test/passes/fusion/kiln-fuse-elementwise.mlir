@@ -403,3 +403,22 @@ func.func @gather_not_recomputed(%t: tensor<64x32xf32>, %ids: tensor<4x16xi64>, 
   %3 = kiln.exp %1 : (tensor<4x16x32xf32>) -> tensor<4x16x32xf32>
   return %2, %3 : tensor<4x16xf32>, tensor<4x16x32xf32>
 }
+
+// -----
+
+// Elementwise siblings reading one value (%x) stay apart when the second
+// gathers from the first's result (a concat of a slice of it, the gradient
+// of rotate-half in a LLaMA block): merged, the kernel would read its own
+// output.
+// CHECK-LABEL: func.func @sibling_gathers_from_its_sibling
+// CHECK: %[[A:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<2x4xf32>, tensor<2x4xf32>)
+// CHECK: %[[B:.*]] = linalg.generic {{.*}} ins(%arg0 : tensor<2x4xf32>)
+// CHECK: tensor.extract %[[A]]
+// CHECK: return %[[A]], %[[B]]
+func.func @sibling_gathers_from_its_sibling(%x: tensor<2x4xf32>, %c: tensor<2x4xf32>, %z: tensor<2x2xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
+  %a = kiln.mul %x, %c : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %h = kiln.slice %a {starts = array<i64: 0, 2>, sizes = array<i64: 2, 2>, strides = array<i64: 1, 1>} : (tensor<2x4xf32>) -> tensor<2x2xf32>
+  %r = kiln.concat %h, %z {axis = 1 : i64} : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x4xf32>
+  %b = kiln.add %x, %r : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %a, %b : tensor<2x4xf32>, tensor<2x4xf32>
+}

@@ -210,6 +210,41 @@ class HFLlama(nn.Module):
         return self.model(ids).logits
 
 
+class HFQwen2(nn.Module):
+    """Hugging Face's Qwen2ForCausalLM: LLaMA's block with biases on q, k
+    and v, tied embedding and head."""
+
+    def __init__(self):
+        super().__init__()
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+        cfg = Qwen2Config(vocab_size=11, hidden_size=8, intermediate_size=12,
+                          num_hidden_layers=2, num_attention_heads=2,
+                          num_key_value_heads=1, max_position_embeddings=6,
+                          use_cache=False, tie_word_embeddings=True,
+                          bos_token_id=0, eos_token_id=0, pad_token_id=None)
+        self.model = Qwen2ForCausalLM(cfg)
+
+    def forward(self, ids):
+        return self.model(ids).logits
+
+
+class HFViT(nn.Module):
+    """Hugging Face's ViTForImageClassification (dropout off): patches by a
+    strided convolution, the class token, position embeddings."""
+
+    def __init__(self):
+        super().__init__()
+        from transformers import ViTConfig, ViTForImageClassification
+        cfg = ViTConfig(image_size=16, patch_size=8, num_channels=3, hidden_size=8,
+                        num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                        num_labels=10)
+        self.model = ViTForImageClassification(cfg)
+
+    def forward(self, x):
+        return self.model(x).logits
+
+
 def mobilenet():
     """torchvision's MobileNetV3-small at a quarter width (random weights):
     BatchNorm, HardSwish, squeeze-excitation, and its classifier's in-place
@@ -323,6 +358,8 @@ CASES = {
     "hf_gpt2": (HFGPT2, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
     "hf_bert": (HFBert, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
     "hf_llama": (HFLlama, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
+    "hf_qwen2": (HFQwen2, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
+    "hf_vit": (HFViT, (4, 3, 16, 16), "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
     "tv_mobilenet": (mobilenet, (4, 3, 32, 32), "cross_entropy", "sgd",
                      {"lr": 0.1, "dynamo": True}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),

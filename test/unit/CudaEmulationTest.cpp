@@ -134,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Model{"mlp_batchnorm"}, Model{"autoencoder_mse", "mse"},
                     Model{"lenet_maxpool"}, Model{"gpt_block"},
                     Model{"llama_block"}, Model{"hf_gpt2"}, Model{"hf_bert"},
-                    Model{"hf_llama"},
+                    Model{"hf_llama"}, Model{"hf_qwen2"}, Model{"hf_vit"},
                     Model{"tv_mobilenet"},
                     Model{"mlp_relu", "cross_entropy", 0.5},
                     // At a GPU's widths: warps of 32 lanes, 8 a block,

@@ -245,6 +245,37 @@ class HFViT(nn.Module):
         return self.model(x).logits
 
 
+class HFCausal(nn.Module):
+    """A Hugging Face language model from its config class and model class
+    names (random weights; the caller turns dropout off in the config)."""
+
+    def __init__(self, config, model, **kw):
+        super().__init__()
+        import transformers
+        cfg = getattr(transformers, config)(vocab_size=11, use_cache=False, **kw)
+        self.model = getattr(transformers, model)(cfg)
+        # Padding rows train (ONNX has no padding_idx; see HFBert).
+        for m in self.model.modules():
+            if isinstance(m, nn.Embedding):
+                m.padding_idx = None
+
+    def forward(self, ids):
+        return self.model(ids).logits
+
+
+class HFImage(nn.Module):
+    """A Hugging Face image classifier from its config and model class names."""
+
+    def __init__(self, config, model, **kw):
+        super().__init__()
+        import transformers
+        cfg = getattr(transformers, config)(num_labels=10, **kw)
+        self.model = getattr(transformers, model)(cfg)
+
+    def forward(self, x):
+        return self.model(x).logits
+
+
 def mobilenet():
     """torchvision's MobileNetV3-small at a quarter width (random weights):
     BatchNorm, HardSwish, squeeze-excitation, and its classifier's in-place
@@ -360,6 +391,22 @@ CASES = {
     "hf_llama": (HFLlama, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
     "hf_qwen2": (HFQwen2, "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
     "hf_vit": (HFViT, (4, 3, 16, 16), "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
+    "hf_roberta": (lambda: HFCausal("RobertaConfig", "RobertaForMaskedLM", hidden_size=8,
+                                    num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=16, max_position_embeddings=10,
+                                    hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                                    pad_token_id=1, bos_token_id=0, eos_token_id=2),
+                   "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
+    "hf_phi": (lambda: HFCausal("PhiConfig", "PhiForCausalLM", hidden_size=8,
+                                intermediate_size=16, num_hidden_layers=1,
+                                num_attention_heads=2, max_position_embeddings=6,
+                                partial_rotary_factor=0.5, resid_pdrop=0.0, embd_pdrop=0.0,
+                                attention_dropout=0.0, bos_token_id=0, eos_token_id=0),
+               "ids", "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
+    "hf_convnext": (lambda: HFImage("ConvNextConfig", "ConvNextForImageClassification",
+                                    num_channels=3, patch_size=4, num_stages=2, hidden_sizes=[8, 16],
+                                    depths=[1, 1], drop_path_rate=0.0),
+                    (4, 3, 16, 16), "cross_entropy", "adamw", {"lr": 0.01, "eps": 1e-4, "dynamo": True}),
     "tv_mobilenet": (mobilenet, (4, 3, 32, 32), "cross_entropy", "sgd",
                      {"lr": 0.1, "dynamo": True}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),

@@ -833,6 +833,32 @@ LogicalResult convertLayerNormalization(NodeImporter &n) {
   return success(!n.failed());
 }
 
+/// InstanceNormalization (a GroupNorm with a group per channel, as PyTorch
+/// exports it): each (n, c)'s spatial values normalized, as a layer norm
+/// over the dimensions from 2 on, then the channel's scale and bias.
+LogicalResult convertInstanceNormalization(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  float epsilon = n.attrFloat("epsilon", 1e-5f);
+  Value x = n.input(0), scale = n.input(1), bias = n.input(2);
+  if (n.failed())
+    return failure();
+  if (type.getRank() < 3)
+    return n.error() << "input 0 has rank " << type.getRank()
+                     << "; InstanceNormalization needs [N, C, D1, ...]";
+  OpBuilder &b = n.builder();
+  Type element = type.getElementType();
+  Value normalized = n.create<graph::LayerNormOp>(
+      x, scalarConstant(n, element, 1.0), Value(), b.getI64IntegerAttr(2),
+      b.getF32FloatAttr(epsilon));
+  // [C] as [C, 1, ..., 1]: per channel, broadcast over the spatial dims.
+  SmallVector<int64_t> perChannel(type.getRank() - 1, 1);
+  perChannel[0] = type.getDimSize(1);
+  Value scaled =
+      n.create<graph::MulOp>(normalized, reshape(n, scale, perChannel));
+  n.setOutput(0, n.create<graph::AddOp>(scaled, reshape(n, bias, perChannel)));
+  return success(!n.failed());
+}
+
 /// Softmax and LogSoftmax. From opset 13 they normalize along `axis`
 /// (default -1); before, over all dimensions from `axis` (default 1) on,
 /// which kiln writes as a reshape to 2-D around the op.
@@ -1036,6 +1062,7 @@ const OpConverter table[] = {
     {"HardSwish", 14, convertHardSwish},
     {"Hardmax", 7, convertHardmax},
     {"Identity", 7, convertIdentity},
+    {"InstanceNormalization", 6, convertInstanceNormalization},
     {"IsNaN", 9, convertIsNaN},
     {"LayerNormalization", 17, convertLayerNormalization},
     {"LeakyRelu", 7, convertLeakyRelu},

@@ -287,6 +287,15 @@ def layernorm():
           init_f32("bias", r.standard_normal([3, 4]))])
 
 
+def instancenorm():
+    r = rng_for("instancenorm")
+    save("instancenorm",
+         [node("InstanceNormalization", ["x", "scale", "bias"], ["y"], "instancenorm0",
+               epsilon=1e-3)],
+         [vi("x", F32, [2, 3, 4, 5])], [vi("y", F32, [2, 3, 4, 5])],
+         [init_f32("scale", r.standard_normal([3])), init_f32("bias", r.standard_normal([3]))])
+
+
 def pooling():
     save("maxpool",
          [node("MaxPool", ["x"], ["y"], "maxpool0", kernel_shape=[2, 2], strides=[2, 2])],
@@ -784,7 +793,7 @@ def main():
         if not stale.endswith("_small.onnx"):
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, batchnorm,
-                 layernorm, pooling, softmax, flatten, reshape, transpose, squeeze,
+                 layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
                  concat, split, slice_, gather, expand_trilu, cast, constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,

@@ -13,7 +13,10 @@ onnxruntime, numpy and safetensors come from PyPI:
 
     python3 -m venv /tmp/venv
     /tmp/venv/bin/pip install onnxruntime numpy safetensors onnx
-    /tmp/venv/bin/python test/onnx/make_references.py
+    /tmp/venv/bin/python test/onnx/make_references.py [NAME...]
+
+(NAME: a fixture's reference name, as hf__gpt2_tiny; only those are
+rewritten.)
 """
 
 import glob
@@ -41,12 +44,16 @@ def reference_name(path):
     return os.path.relpath(path, FIXTURES).replace(os.sep, "__")[: -len(".onnx")]
 
 
-def main():
+def main(names):
+    """Every fixture's reference (stale ones deleted), or only those named."""
     os.makedirs(OUT, exist_ok=True)
-    for stale in glob.glob(os.path.join(OUT, "*.safetensors")):
-        os.remove(stale)
+    if not names:
+        for stale in glob.glob(os.path.join(OUT, "*.safetensors")):
+            os.remove(stale)
     models = sorted(glob.glob(os.path.join(FIXTURES, "*.onnx")) +
                     glob.glob(os.path.join(FIXTURES, "*", "*.onnx")))
+    if names:
+        models = [m for m in models if reference_name(m) in names]
     written, skipped = 0, []
     for path in models:
         if os.sep + "bad" + os.sep in path:
@@ -87,4 +94,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

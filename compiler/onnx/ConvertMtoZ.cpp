@@ -1067,6 +1067,64 @@ LogicalResult convertUnsqueeze(NodeImporter &n) {
   return setReshaped(n, shape);
 }
 
+/// Tile: the input repeated `repeats[d]` times along each dimension d, as
+/// a broadcast: [d0, d1] viewed as [1, d0, 1, d1], broadcast to
+/// [r0, d0, r1, d1], viewed as [r0 * d0, r1 * d1] (element o of dimension
+/// d reads o mod d0), so its gradient is the broadcast's (a sum).
+LogicalResult convertTile(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  auto repeats = n.constantInts(1, "repeats");
+  if (!repeats || n.failed())
+    return failure();
+  int64_t rank = type.getRank();
+  if (int64_t(repeats->size()) != rank)
+    return n.error() << "repeats has " << repeats->size()
+                     << " values for input 0 of rank " << rank;
+  if (llvm::any_of(*repeats, [](int64_t r) { return r < 1; }))
+    return n.error() << "repeats ["
+                     << llvm::make_range(repeats->begin(), repeats->end())
+                     << "] has a value below 1 (an empty result), which kiln "
+                        "does not support";
+  if (!type.hasStaticShape())
+    return n.error() << "input 0 has a dynamic shape " << type
+                     << "; Tile needs a static one";
+  SmallVector<int64_t> out, split, grown;
+  for (auto [size, r] : llvm::zip(type.getShape(), *repeats)) {
+    out.push_back(size * r);
+    if (r != 1) {
+      split.push_back(1);
+      grown.push_back(r);
+    }
+    split.push_back(size);
+    grown.push_back(size);
+  }
+  if (!checkedElementCount(out))
+    return n.error() << "the result has too many elements";
+  if (ArrayRef<int64_t>(out) == type.getShape())
+    return n.setOutput(0, n.input(0)), success(!n.failed());
+  if (const HostTensor *known = n.folded(0);
+      known && *checkedElementCount(out) <= kMaxFoldedElements) {
+    ArrayRef<int64_t> in = type.getShape();
+    n.setFolded(0, known->remap(type.clone(out), [&](int64_t i) {
+      int64_t source = 0, stride = 1;
+      for (int64_t d = rank - 1; d >= 0; --d) {
+        source += (i % out[d]) % in[d] * stride;
+        i /= out[d];
+        stride *= in[d];
+      }
+      return source;
+    }));
+    return success();
+  }
+  Value x = reshape(n, n.input(0), split);
+  if (n.failed())
+    return failure();
+  Value broadcast = n.create<graph::BroadcastToOp>(
+      x, n.builder().getDenseI64ArrayAttr(grown));
+  n.setOutput(0, reshape(n, broadcast, out));
+  return success(!n.failed());
+}
+
 LogicalResult convertTranspose(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
@@ -1210,6 +1268,7 @@ const OpConverter table[] = {
     {"Tan", 7, convertTan},
     {"Tanh", 7, convertTanh},
     {"ThresholdedRelu", 10, convertThresholdedRelu},
+    {"Tile", 7, convertTile},
     {"Transpose", 7, convertTranspose},
     {"Trilu", 14, convertTrilu},
     {"Unsqueeze", 7, convertUnsqueeze},

@@ -432,6 +432,20 @@ def expand_trilu():
          [vi("x", F32, [4, 4])], [vi("y", F32, [4, 4])])
 
 
+def tile():
+    save("tile",
+         [const_i64_node("repeats", [2, 1, 3], "repeats_const"),
+          node("Tile", ["x", "repeats"], ["y"], "tile0")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [4, 3, 12])])
+    # A known input folds: [[0, 1], [2, 3]] tiled [1, 2] plus x.
+    save("tile_folded",
+         [const_i64_node("c", [[0, 1], [2, 3]], "c_const"),
+          const_i64_node("repeats", [1, 2], "repeats_const"),
+          node("Tile", ["c", "repeats"], ["t"], "tile0"),
+          node("Add", ["x", "t"], ["y"], "add0")],
+         [vi("x", I64, [2, 4])], [vi("y", I64, [2, 4])])
+
+
 def cast():
     save("cast", [node("Cast", ["x"], ["y"], "cast0", to=I64)],
          [vi("x", F32, [2, 3])], [vi("y", I64, [2, 3])])
@@ -794,7 +808,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, cast, constants,
+                 concat, split, slice_, gather, expand_trilu, tile, cast, constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,
                  symbolic_batch, dtypes,

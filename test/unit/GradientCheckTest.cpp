@@ -113,6 +113,13 @@ std::vector<Case> cases() {
          "  %0 = kiln.broadcast_to %a {shape = array<i64: 2, 3, 4>} : (tensor<3x1xf64>) -> tensor<2x3x4xf64>\n"
          "  return %0 : tensor<2x3x4xf64>",
          "tensor<2x3x4xf64>"),
+      // ONNX Tile as the importer writes it: a broadcast between views.
+      fn("tile", "%a: tensor<2x3xf64>",
+         "  %0 = kiln.reshape %a {shape = array<i64: 1, 2, 1, 3>} : (tensor<2x3xf64>) -> tensor<1x2x1x3xf64>\n"
+         "  %1 = kiln.broadcast_to %0 {shape = array<i64: 2, 2, 2, 3>} : (tensor<1x2x1x3xf64>) -> tensor<2x2x2x3xf64>\n"
+         "  %2 = kiln.reshape %1 {shape = array<i64: 4, 6>} : (tensor<2x2x2x3xf64>) -> tensor<4x6xf64>\n"
+         "  return %2 : tensor<4x6xf64>",
+         "tensor<4x6xf64>"),
       fn("concat_slice", "%a: tensor<2x3xf64>, %b: tensor<2x2xf64>",
          "  %0 = kiln.concat %a, %b {axis = 1 : i64} : (tensor<2x3xf64>, tensor<2x2xf64>) -> tensor<2x5xf64>\n"
          "  %1 = kiln.slice %0 {starts = array<i64: 0, 1>, sizes = array<i64: 2, 3>, strides = array<i64: 1, 1>} : (tensor<2x5xf64>) -> tensor<2x3xf64>\n"
@@ -220,6 +227,15 @@ std::vector<Case> cases() {
          "  %0 = kiln.dropout_train %x, %s {ratio = 0.3 : f64, stream = 2 : i64} : (tensor<6x7xf64>, tensor<i64>) -> tensor<6x7xf64>\n"
          "  return %0 : tensor<6x7xf64>",
          "tensor<6x7xf64>"),
+      // ONNX InstanceNormalization as the importer writes it: a layer norm
+      // over the spatial dims with a scalar scale, then per-channel ones.
+      fn("instance_norm", "%x: tensor<2x3x2x2xf64>, %g: tensor<3x1x1xf64>, %b: tensor<3x1x1xf64>",
+         "  %one = kiln.constant dense<1.0> : tensor<f64>\n"
+         "  %0 = kiln.layer_norm %x, %one {axis = 2 : i64, epsilon = 1.0e-3 : f32} : (tensor<2x3x2x2xf64>, tensor<f64>) -> tensor<2x3x2x2xf64>\n"
+         "  %1 = kiln.mul %0, %g : (tensor<2x3x2x2xf64>, tensor<3x1x1xf64>) -> tensor<2x3x2x2xf64>\n"
+         "  %2 = kiln.add %1, %b : (tensor<2x3x2x2xf64>, tensor<3x1x1xf64>) -> tensor<2x3x2x2xf64>\n"
+         "  return %2 : tensor<2x3x2x2xf64>",
+         "tensor<2x3x2x2xf64>"),
       fn("layer_norm", "%x: tensor<2x3x4xf64>, %g: tensor<4xf64>, %b: tensor<4xf64>",
          "  %0 = kiln.layer_norm %x, %g, %b {axis = 2 : i64, epsilon = 1.0e-5 : f32} : (tensor<2x3x4xf64>, tensor<4xf64>, tensor<4xf64>) -> tensor<2x3x4xf64>\n"
          "  return %0 : tensor<2x3x4xf64>",

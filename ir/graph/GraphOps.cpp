@@ -1369,6 +1369,59 @@ void GatherOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
   patterns.add<GatherOfConsecutive>(context);
 }
 
+namespace {
+/// A matmul whose operands' batch dimensions differ other than by a single
+/// matrix on the right (multi-query attention's one key head against eight
+/// query heads: [B, 8, T, D] x [B, 1, D, T]) reads the broadcast operand
+/// broadcast to the result's batch dimensions first: the library call
+/// multiplies equal batches with one stride each. (Its gradient sums the
+/// broadcast back.)
+struct BroadcastMatMulBatch : OpRewritePattern<MatMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MatMulOp op,
+                                PatternRewriter &rewriter) const override {
+    auto lhs = dyn_cast<RankedTensorType>(op.getLhs().getType());
+    auto rhs = dyn_cast<RankedTensorType>(op.getRhs().getType());
+    auto type = dyn_cast<RankedTensorType>(op.getType());
+    if (!lhs || !rhs || !type || !lhs.hasStaticShape() ||
+        !rhs.hasStaticShape() || !type.hasStaticShape() ||
+        lhs.getRank() < 2 || rhs.getRank() < 2)
+      return failure();
+    ArrayRef<int64_t> lb = lhs.getShape().drop_back(2),
+                      rb = rhs.getShape().drop_back(2),
+                      batch = type.getShape().drop_back(2);
+    auto count = [](ArrayRef<int64_t> dims) {
+      int64_t n = 1;
+      for (int64_t d : dims)
+        n *= d;
+      return n;
+    };
+    if (lb == rb || count(rb) == 1)
+      return failure(); // Equal batches, or one matrix on the right.
+    auto broadcast = [&](Value v, RankedTensorType t) -> Value {
+      if (t.getShape().drop_back(2) == batch)
+        return v;
+      SmallVector<int64_t> shape(batch);
+      shape.append(t.getShape().take_back(2).begin(),
+                   t.getShape().take_back(2).end());
+      return rewriter.create<BroadcastToOp>(
+          op.getLoc(), t.clone(shape), v, rewriter.getDenseI64ArrayAttr(shape));
+    };
+    Value a = broadcast(op.getLhs(), lhs), b = broadcast(op.getRhs(), rhs);
+    rewriter.modifyOpInPlace(op, [&] {
+      op.getLhsMutable().assign(a);
+      op.getRhsMutable().assign(b);
+    });
+    return success();
+  }
+};
+} // namespace
+
+void MatMulOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                           MLIRContext *context) {
+  patterns.add<BroadcastMatMulBatch>(context);
+}
+
 OpFoldResult DivOp::fold(FoldAdaptor adaptor) {
   return foldFloatSplats(adaptor.getLhs(), adaptor.getRhs(), getType(),
                          [](APFloat &a, const APFloat &b) {

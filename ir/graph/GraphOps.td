@@ -669,6 +669,7 @@ def Kiln_MatMulOp : Kiln_InferOp<"matmul"> {
                        DefaultValuedAttr<BoolAttr, "false">:$trans_b);
   let results = (outs Kiln_NumericTensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasCanonicalizer = 1;
 }
 
 def Kiln_GemmOp : Kiln_InferOp<"gemm"> {

@@ -420,6 +420,57 @@ RULE(GatherOp) { // rows of the table: each id's row of g added into its row
   d[0] = r.reshape(dw, data.getShape());
   return success();
 }
+RULE(GatherNdOp) { // each tuple's slice of g added into the slice it read
+  auto data = r.type(op.getData()), idx = r.type(op.getIndices());
+  int64_t batchDims = op.getBatchDims(), rank = data.getRank();
+  int64_t k = idx.getDimSize(idx.getRank() - 1);
+  if (k == 0)
+    return op.emitOpError("has no gradient for index tuples of length 0");
+  // The slices as rows of a [batch * cells, width] table: a tuple's row is
+  // its batch's first row plus its cell, the tuple's coordinates (negative
+  // ones counted from the end) in row-major order over the indexed dims.
+  int64_t batch = 1, cells = 1, width = 1;
+  SmallVector<int64_t> sizes, strides(k);
+  for (int64_t d = 0; d < rank; ++d) {
+    if (d < batchDims)
+      batch *= data.getDimSize(d);
+    else if (d < batchDims + k)
+      sizes.push_back(data.getDimSize(d));
+    else
+      width *= data.getDimSize(d);
+  }
+  for (int64_t j = k - 1; j >= 0; --j) {
+    strides[j] = cells;
+    cells *= sizes[j];
+  }
+  int64_t n = idx.getNumElements() / k;
+  auto i64 = r.b.getI64Type();
+  auto ints = [&](ArrayRef<int64_t> shape, ArrayRef<int64_t> values) {
+    return r.make<ConstantOp>(DenseElementsAttr::get(
+        RankedTensorType::get(shape, i64), values));
+  };
+  Value ix = op.getIndices();
+  ix = r.make<WhereOp>(r.make<LessOp>(ix, ints({}, {0})),
+                       r.make<AddOp>(ix, ints({k}, sizes)), ix);
+  Value cell = r.sum(r.make<MulOp>(ix, ints({k}, strides)),
+                     {idx.getRank() - 1}, /*keepdims=*/false);
+  if (batchDims > 0) {
+    // Each tuple's batch (its leading coordinates), times the cells.
+    ArrayRef<int64_t> lead = idx.getShape().drop_back();
+    int64_t perBatch = n / batch;
+    SmallVector<int64_t> first(n);
+    for (int64_t t = 0; t < n; ++t)
+      first[t] = t / perBatch * cells;
+    cell = r.make<AddOp>(cell, ints(lead, first));
+  }
+  auto table = RankedTensorType::get({batch * cells, width},
+                                     data.getElementType());
+  Value rows = r.b.create<EmbeddingGradOp>(
+      r.loc, table, r.reshape(cell, {n}), r.reshape(r.g, {n, width}),
+      r.b.getI64IntegerAttr(batch * cells));
+  d[0] = r.reshape(rows, data.getShape());
+  return success();
+}
 RULE(GatherElementsOp) { // each index's gradient added into its element
   auto data = r.type(op.getData()), idx = r.type(op.getIndices());
   int64_t axis = op.getAxis(), rank = data.getRank();
@@ -761,7 +812,7 @@ void registerGradientRules(DialectRegistry &registry) {
            RoundOp, CumSumOp, HardSigmoidOp, HardSwishOp, GeluOp, ClipOp, CastOp,
            TriluOp, DropoutTrainOp, ReshapeOp, TransposeOp, BroadcastToOp, ConcatOp, SliceOp,
            ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, MatMulOp,
-           GemmOp, ConvOp, MaxPoolOp, AvgPoolOp, GatherOp, GatherElementsOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
+           GemmOp, ConvOp, MaxPoolOp, AvgPoolOp, GatherOp, GatherElementsOp, GatherNdOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
            BatchNormOp, AllReduceOp>(context);
   });
 }

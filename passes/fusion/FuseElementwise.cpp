@@ -2,6 +2,8 @@
 #include "passes/fusion/Passes.h"
 #include "passes/fusion/Loops.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -1528,6 +1530,23 @@ struct FuseElementwisePass final
         formRowKernel(main, stages, rows);
         break;
       }
+    }
+    // 4. Fusing a producer that reads its coordinates (linalg.index: a
+    //    Trilu's mask, a random draw's counter) through a view leaves
+    //    affine.apply ops in the body; they become arith ops, which the
+    //    kernel format has.
+    SmallVector<affine::AffineApplyOp> applies;
+    getOperation().walk([&](affine::AffineApplyOp op) { applies.push_back(op); });
+    for (affine::AffineApplyOp apply : applies) {
+      OpBuilder b(apply);
+      std::optional<SmallVector<Value, 8>> expanded = affine::expandAffineMap(
+          b, apply.getLoc(), apply.getAffineMap(), apply.getOperands());
+      if (!expanded) {
+        apply.emitOpError("cannot be expanded into arith ops");
+        return signalPassFailure();
+      }
+      apply.getResult().replaceAllUsesWith((*expanded)[0]);
+      apply.erase();
     }
   }
 };

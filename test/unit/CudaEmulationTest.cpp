@@ -137,6 +137,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Model{"hf_llama"}, Model{"hf_qwen2"}, Model{"hf_vit"},
                     Model{"hf_roberta"}, Model{"hf_phi"}, Model{"hf_convnext"},
                     Model{"hf_opt"}, Model{"hf_wav2vec2"}, Model{"hf_bloom"},
+                    Model{"hf_falcon"},
                     Model{"tv_mobilenet"},
                     Model{"mlp_relu", "cross_entropy", 0.5},
                     // At a GPU's widths: warps of 32 lanes, 8 a block,

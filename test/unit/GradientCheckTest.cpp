@@ -113,6 +113,23 @@ std::vector<Case> cases() {
          "  %0 = kiln.broadcast_to %a {shape = array<i64: 2, 3, 4>} : (tensor<3x1xf64>) -> tensor<2x3x4xf64>\n"
          "  return %0 : tensor<2x3x4xf64>",
          "tensor<2x3x4xf64>"),
+      // Index tuples into the first two dims (one repeated, one negative):
+      // the gradient adds each tuple's slice into the slice it read.
+      fn("gather_nd", "%a: tensor<3x4x2xf64>",
+         "  %i = kiln.constant dense<[[0, 1], [2, -1], [0, 1]]> : tensor<3x2xi64>\n"
+         "  %0 = kiln.gather_nd %a, %i : (tensor<3x4x2xf64>, tensor<3x2xi64>) -> tensor<3x2xf64>\n"
+         "  return %0 : tensor<3x2xf64>",
+         "tensor<3x2xf64>"),
+      fn("gather_nd_batch", "%a: tensor<2x3x4xf64>",
+         "  %i = kiln.constant dense<[[[1], [0]], [[2], [2]]]> : tensor<2x2x1xi64>\n"
+         "  %0 = kiln.gather_nd %a, %i {batch_dims = 1 : i64} : (tensor<2x3x4xf64>, tensor<2x2x1xi64>) -> tensor<2x2x4xf64>\n"
+         "  return %0 : tensor<2x2x4xf64>",
+         "tensor<2x2x4xf64>"),
+      // Batch dimensions that broadcast (one key head, two query heads).
+      fn("matmul_broadcast_batch", "%a: tensor<2x2x3x4xf64>, %b: tensor<2x1x4x3xf64>",
+         "  %0 = kiln.matmul %a, %b : (tensor<2x2x3x4xf64>, tensor<2x1x4x3xf64>) -> tensor<2x2x3x3xf64>\n"
+         "  return %0 : tensor<2x2x3x3xf64>",
+         "tensor<2x2x3x3xf64>"),
       // ONNX Tile as the importer writes it: a broadcast between views.
       fn("tile", "%a: tensor<2x3xf64>",
          "  %0 = kiln.reshape %a {shape = array<i64: 1, 2, 1, 3>} : (tensor<2x3xf64>) -> tensor<1x2x1x3xf64>\n"

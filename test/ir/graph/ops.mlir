@@ -390,6 +390,25 @@ func.func @gather_consecutive(%table: tensor<6x4xf32>, %wide: tensor<2x6xf32>) -
 
 // -----
 
+// A matmul whose batch dimensions differ (one key head against two query
+// heads) reads the broadcast operand broadcast (canonicalize); equal batches
+// and one matrix on the right stay.
+// FOLD-LABEL: func.func @matmul_broadcast_batch
+// FOLD: %[[B:.*]] = kiln.broadcast_to %arg1 {shape = array<i64: 2, 2, 4, 6>} : (tensor<2x1x4x6xf32>) -> tensor<2x2x4x6xf32>
+// FOLD: %[[M:.*]] = kiln.matmul %arg0, %[[B]] : (tensor<2x2x6x4xf32>, tensor<2x2x4x6xf32>) -> tensor<2x2x6x6xf32>
+// FOLD: %[[L:.*]] = kiln.broadcast_to %arg2 {shape = array<i64: 2, 1, 6, 4>} : (tensor<6x4xf32>) -> tensor<2x1x6x4xf32>
+// FOLD: kiln.matmul %[[L]], %arg1 : (tensor<2x1x6x4xf32>, tensor<2x1x4x6xf32>)
+// FOLD-NOT: broadcast_to
+// FOLD: kiln.matmul %arg0, %arg3 : (tensor<2x2x6x4xf32>, tensor<4x6xf32>)
+func.func @matmul_broadcast_batch(%q: tensor<2x2x6x4xf32>, %k: tensor<2x1x4x6xf32>, %m: tensor<6x4xf32>, %w: tensor<4x6xf32>) -> (tensor<2x2x6x6xf32>, tensor<2x1x6x6xf32>, tensor<2x2x6x6xf32>) {
+  %0 = kiln.matmul %q, %k : (tensor<2x2x6x4xf32>, tensor<2x1x4x6xf32>) -> tensor<2x2x6x6xf32>
+  %1 = kiln.matmul %m, %k : (tensor<6x4xf32>, tensor<2x1x4x6xf32>) -> tensor<2x1x6x6xf32>
+  %2 = kiln.matmul %q, %w : (tensor<2x2x6x4xf32>, tensor<4x6xf32>) -> tensor<2x2x6x6xf32>
+  return %0, %1, %2 : tensor<2x2x6x6xf32>, tensor<2x1x6x6xf32>, tensor<2x2x6x6xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @embedding_grad
 // CHECK: kiln.embedding_grad %arg0, %arg1 {rows = 10 : i64} : (tensor<6xi32>, tensor<6x4xf32>) -> tensor<10x4xf32>
 func.func @embedding_grad(%ids: tensor<6xi32>, %g: tensor<6x4xf32>) -> tensor<10x4xf32> {

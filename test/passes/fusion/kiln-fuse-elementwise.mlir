@@ -422,3 +422,23 @@ func.func @sibling_gathers_from_its_sibling(%x: tensor<2x4xf32>, %c: tensor<2x4x
   %b = kiln.add %x, %r : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
   return %a, %b : tensor<2x4xf32>, tensor<2x4xf32>
 }
+
+// -----
+
+// A producer that reads its coordinates (a Trilu's mask) fused through a
+// view: linalg's fusion writes the view's index arithmetic as affine.apply,
+// which the pass expands into arith ops (the kernel format has no affine).
+// CHECK-LABEL: func.func @index_producer_through_view
+// CHECK: linalg.generic
+// CHECK-NOT: affine.apply
+// CHECK: %[[I1:.*]] = linalg.index 1 : index
+// CHECK: %[[I2:.*]] = linalg.index 2 : index
+// CHECK: %[[C4:.*]] = arith.constant 4 : index
+// CHECK: %[[M:.*]] = arith.muli %[[I1]], %[[C4]] : index
+// CHECK: arith.addi %[[M]], %[[I2]] : index
+func.func @index_producer_through_view(%x: tensor<2x8xf32>, %y: tensor<2x2x4xf32>) -> tensor<2x2x4xf32> {
+  %t = kiln.trilu %x {upper = true} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %r = kiln.reshape %t {shape = array<i64: 2, 2, 4>} : (tensor<2x8xf32>) -> tensor<2x2x4xf32>
+  %s = kiln.add %r, %y : (tensor<2x2x4xf32>, tensor<2x2x4xf32>) -> tensor<2x2x4xf32>
+  return %s : tensor<2x2x4xf32>
+}

@@ -25,6 +25,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -1449,7 +1450,17 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
     bufferOf_[arg] = id;
   }
   bool failedAny = false;
+  // Values of ops that failed, and of ops reading them: those readers are
+  // skipped, so that each error is said once, not again by every op after.
+  llvm::DenseSet<Value> failedValues;
   for (Operation &op : func_.getBody().front()) {
+    llvm::SetVector<Value> reads(op.getOperands().begin(),
+                                 op.getOperands().end());
+    getUsedValuesDefinedAbove(op.getRegions(), reads);
+    if (llvm::any_of(reads, [&](Value v) { return failedValues.contains(v); })) {
+      failedValues.insert(op.getResults().begin(), op.getResults().end());
+      continue;
+    }
     LogicalResult result =
         TypeSwitch<Operation *, LogicalResult>(&op)
             .Case([&](g::InitializerOp i) -> LogicalResult {
@@ -1522,7 +1533,10 @@ LogicalResult Emitter::emitFunction(func::FuncOp func, StringRef name) {
               return op->emitOpError()
                      << "cannot be compiled to a kernel or library call yet";
             });
-    failedAny |= failed(result);
+    if (failed(result)) {
+      failedAny = true;
+      failedValues.insert(op.getResults().begin(), op.getResults().end());
+    }
   }
   if (failedAny)
     return failure();

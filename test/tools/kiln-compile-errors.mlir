@@ -32,5 +32,11 @@
 // RUN: not kiln compile %S/Inputs/unknown-schedule.mlir --inference -o %t 2>&1 | FileCheck %s --check-prefix=SCHEDULE
 // SCHEDULE: unknown-schedule.mlir:8:8: error: 'linalg.generic' op has unknown kiln.schedule 'simd' (expected thread, block, block1024, warp, columns, vector2, vector4 or transpose)
 
+// An op the code generator cannot emit is named once; the ops reading its
+// result say nothing more.
+// RUN: not kiln compile %S/Inputs/conv3d-then-more.mlir --inference -o %t 2>&1 | FileCheck %s --check-prefix=ONCE
+// ONCE: conv3d-then-more.mlir:4:8: error: 'kiln.conv' op in 3 spatial dimensions is not supported yet (1 and 2 are)
+// ONCE-NOT: error:
+
 // None of the failures above wrote the output file.
 // RUN: not test -e %t

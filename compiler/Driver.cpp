@@ -913,8 +913,38 @@ StringRef severityName(mlir::DiagnosticSeverity severity) {
 }
 
 /// "file: " or "file: node 'x' (Add): " for locations without a line (ONNX
-/// files, their nodes and initializers); "" for anything else.
+/// files, their nodes and initializers), "file: the kernel of node 'x'
+/// (Add), node 'y' (Mul): " for a kernel fused from such nodes; "" for
+/// anything else.
 std::string describePlace(mlir::Location loc) {
+  if (auto fused = dyn_cast<mlir::FusedLoc>(loc)) {
+    std::string file;
+    SmallVector<std::string> nodes;
+    std::function<bool(mlir::Location)> collect = [&](mlir::Location l) {
+      if (auto inner = dyn_cast<mlir::FusedLoc>(l))
+        return llvm::all_of(inner.getLocations(), collect);
+      std::string place = describePlace(l);
+      if (place.empty())
+        return false;
+      auto name = dyn_cast<mlir::NameLoc>(l);
+      auto at = cast<mlir::FileLineColLoc>(name ? name.getChildLoc() : l);
+      file = at.getFilename().str();
+      if (name && !llvm::is_contained(nodes, name.getName().str()))
+        nodes.push_back(name.getName().str());
+      return true;
+    };
+    if (!llvm::all_of(fused.getLocations(), collect) || file.empty())
+      return "";
+    if (nodes.size() <= 1)
+      return file + ": " + (nodes.empty() ? "" : nodes[0] + ": ");
+    constexpr size_t kShown = 4;
+    std::string label = file + ": the kernel of ";
+    for (size_t i = 0; i < std::min(nodes.size(), kShown); ++i)
+      label += (i ? ", " : "") + nodes[i];
+    if (nodes.size() > kShown)
+      label += " and " + std::to_string(nodes.size() - kShown) + " more";
+    return label + ": ";
+  }
   std::string label;
   if (auto name = dyn_cast<mlir::NameLoc>(loc)) {
     label = name.getName().str() + ": ";

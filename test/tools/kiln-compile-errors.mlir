@@ -38,5 +38,10 @@
 // ONCE: conv3d-then-more.mlir:4:8: error: 'kiln.conv' op in 3 spatial dimensions is not supported yet (1 and 2 are)
 // ONCE-NOT: error:
 
+// An error at a kernel fused from ONNX nodes names them (four, then a count),
+// not "model.onnx:0:0".
+// RUN: not kiln compile %S/Inputs/fused-location.mlir --inference -o %t 2>&1 | FileCheck %s --check-prefix=FUSED
+// FUSED: kiln compile: error: model.onnx: the kernel of node 'conv0' (Conv), node 'bias0' (Add), node 'a' (Mul), node 'b' (Mul) and 1 more: 'kiln.conv' op in 3 spatial dimensions is not supported yet (1 and 2 are)
+
 // None of the failures above wrote the output file.
 // RUN: not test -e %t

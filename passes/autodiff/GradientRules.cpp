@@ -376,19 +376,60 @@ RULE(ConcatOp) {
 RULE(SliceOp) { // zeros around the slice, one concat per sliced dimension
   Value grad = r.g;
   auto inShape = r.type(op.getInput()).getShape();
+  auto zerosOf = [&](ArrayRef<int64_t> shape) {
+    auto t = RankedTensorType::get(shape, r.type(grad).getElementType());
+    return r.make<ConstantOp>(
+        DenseElementsAttr::get(t, FloatAttr::get(t.getElementType(), 0.0)));
+  };
   for (size_t dim = 0; dim < inShape.size(); ++dim) {
     int64_t start = op.getStarts()[dim], size = op.getSizes()[dim];
+    int64_t stride = op.getStrides()[dim];
+    if (stride == 0)
+      return op.emitOpError("with a stride of 0 has no gradient");
+    if (stride < 0) {
+      // Read backwards from `start`: the gradient reversed lies forwards
+      // from the last element read, every -stride-th.
+      SmallVector<int64_t> shape(r.type(grad).getShape()),
+          starts(shape.size(), 0), steps(shape.size(), 1);
+      starts[dim] = size - 1;
+      steps[dim] = -1;
+      grad = r.make<SliceOp>(grad, r.b.getDenseI64ArrayAttr(starts),
+                             r.b.getDenseI64ArrayAttr(shape),
+                             r.b.getDenseI64ArrayAttr(steps));
+      start += (size - 1) * stride;
+      stride = -stride;
+    }
+    if (stride > 1) {
+      // Every stride-th element from `start`: the gradient's elements with
+      // stride - 1 zeros after each ([.., n, ..] beside zeros as
+      // [.., n, stride, ..], viewed as [.., n * stride, ..]), cut to what
+      // the input has from `start` on.
+      SmallVector<int64_t> shape(r.type(grad).getShape()), unit(shape);
+      unit.insert(unit.begin() + dim + 1, 1);
+      SmallVector<int64_t> gap(unit);
+      gap[dim + 1] = stride - 1;
+      Value spread = r.make<ConcatOp>(
+          ValueRange{r.reshape(grad, unit), zerosOf(gap)},
+          r.b.getI64IntegerAttr(dim + 1));
+      shape[dim] = size * stride;
+      grad = r.reshape(spread, shape);
+      int64_t span = std::min(size * stride, inShape[dim] - start);
+      if (span < size * stride) {
+        SmallVector<int64_t> starts(shape.size(), 0), ones(shape.size(), 1);
+        shape[dim] = span;
+        grad = r.make<SliceOp>(grad, r.b.getDenseI64ArrayAttr(starts),
+                               r.b.getDenseI64ArrayAttr(shape),
+                               r.b.getDenseI64ArrayAttr(ones));
+      }
+      size = span;
+    }
     if (size == inShape[dim])
       continue;
-    if (op.getStrides()[dim] != 1)
-      return op.emitOpError("with a stride other than 1 has no gradient yet");
     SmallVector<Value> parts;
     auto zeros = [&](int64_t n) {
       SmallVector<int64_t> shape(r.type(grad).getShape());
       shape[dim] = n;
-      auto t = RankedTensorType::get(shape, r.type(grad).getElementType());
-      parts.push_back(r.make<ConstantOp>(DenseElementsAttr::get(
-          t, FloatAttr::get(t.getElementType(), 0.0))));
+      parts.push_back(zerosOf(shape));
     };
     if (start > 0)
       zeros(start);

@@ -125,6 +125,23 @@ std::vector<Case> cases() {
          "  %0 = kiln.gather_nd %a, %i {batch_dims = 1 : i64} : (tensor<2x3x4xf64>, tensor<2x2x1xi64>) -> tensor<2x2x4xf64>\n"
          "  return %0 : tensor<2x2x4xf64>",
          "tensor<2x2x4xf64>"),
+      // Strided slices (GPT-J's interleaved rotary halves): every other
+      // column from 1, and every third row from 0 (its span, 9, cut to 8).
+      fn("slice_strided", "%a: tensor<8x8xf64>",
+         "  %0 = kiln.slice %a {starts = array<i64: 0, 1>, sizes = array<i64: 3, 3>, strides = array<i64: 3, 2>} : (tensor<8x8xf64>) -> tensor<3x3xf64>\n"
+         "  return %0 : tensor<3x3xf64>",
+         "tensor<3x3xf64>"),
+      // A flip of a whole dimension (its gradient was once the identity).
+      fn("slice_flip", "%a: tensor<2x5xf64>",
+         "  %0 = kiln.slice %a {starts = array<i64: 0, 4>, sizes = array<i64: 2, 5>, strides = array<i64: 1, -1>} : (tensor<2x5xf64>) -> tensor<2x5xf64>\n"
+         "  %1 = kiln.mul %0, %a : (tensor<2x5xf64>, tensor<2x5xf64>) -> tensor<2x5xf64>\n"
+         "  return %1 : tensor<2x5xf64>",
+         "tensor<2x5xf64>"),
+      // Backwards: a flip of the columns, and every second row from 6 down.
+      fn("slice_backwards", "%a: tensor<8x5xf64>",
+         "  %0 = kiln.slice %a {starts = array<i64: 6, 4>, sizes = array<i64: 3, 5>, strides = array<i64: -2, -1>} : (tensor<8x5xf64>) -> tensor<3x5xf64>\n"
+         "  return %0 : tensor<3x5xf64>",
+         "tensor<3x5xf64>"),
       // Batch dimensions that broadcast (one key head, two query heads).
       fn("matmul_broadcast_batch", "%a: tensor<2x2x3x4xf64>, %b: tensor<2x1x4x3xf64>",
          "  %0 = kiln.matmul %a, %b : (tensor<2x2x3x4xf64>, tensor<2x1x4x3xf64>) -> tensor<2x2x3x3xf64>\n"

@@ -130,6 +130,136 @@ LogicalResult convertOr(NodeImporter &n) {
       n, nullptr, [](int64_t a, int64_t b) { return int64_t(a || b); });
 }
 
+/// Pad: along each padded dimension, the input between two blocks, joined
+/// by a concat: a constant (mode constant), the border element repeated
+/// (edge), or the elements next to the border read backwards (reflect);
+/// negative pads cut (a slice). Every block is a graph op with a gradient,
+/// so Pad trains through them.
+LogicalResult convertPad(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  std::string mode = n.attrString("mode", "constant");
+  int64_t rank = type.getRank();
+  std::vector<int64_t> pads, axes;
+  double value = 0;
+  if (n.opset() < 11) {
+    pads = n.attrInts("pads");
+    value = n.attrFloat("value", 0.0f);
+  } else {
+    auto given = n.constantInts(1, "pads");
+    if (!given)
+      return failure();
+    pads = *given;
+    if (n.hasInput(2)) {
+      const HostTensor *c = n.folded(2);
+      if (!c)
+        return n.error() << "constant_value (input 2) must be a constant";
+      if (c->type().getNumElements() != 1)
+        return n.error() << "constant_value (input 2) must be one value";
+      value = c->doubleAt(0);
+    }
+    if (n.hasInput(3)) {
+      auto given = n.constantInts(3, "axes");
+      if (!given)
+        return failure();
+      axes = *given;
+    }
+  }
+  if (n.failed())
+    return failure();
+  if (mode != "constant" && mode != "reflect" && mode != "edge")
+    return n.error() << "mode '" << mode
+                     << "' is not supported yet (constant, reflect and edge "
+                        "are)";
+  if (axes.empty())
+    for (int64_t d = 0; d < rank; ++d)
+      axes.push_back(d);
+  for (int64_t &a : axes) {
+    if (a < -rank || a >= rank)
+      return n.error() << "axis " << a << " is out of range for rank " << rank;
+    if (a < 0)
+      a += rank;
+  }
+  if (pads.size() != 2 * axes.size())
+    return n.error() << "pads has " << pads.size() << " values for "
+                     << axes.size() << " axes (expected " << 2 * axes.size()
+                     << ")";
+  if (!type.hasStaticShape())
+    return n.error() << "input 0 has a dynamic shape " << type
+                     << "; Pad needs a static one";
+  OpBuilder &b = n.builder();
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type element = type.getElementType();
+  // Elements [start, start + size * stride) of `v` along `d`.
+  auto slice = [&](Value v, int64_t d, int64_t start, int64_t size,
+                   int64_t stride) {
+    auto shape = cast<RankedTensorType>(v.getType()).getShape();
+    SmallVector<int64_t> starts(shape.size(), 0), sizes(shape),
+        steps(shape.size(), 1);
+    starts[d] = start;
+    sizes[d] = size;
+    steps[d] = stride;
+    return n.create<graph::SliceOp>(v, b.getDenseI64ArrayAttr(starts),
+                                    b.getDenseI64ArrayAttr(sizes),
+                                    b.getDenseI64ArrayAttr(steps));
+  };
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int64_t d = axes[i], before = pads[i], after = pads[i + axes.size()];
+    int64_t size = cast<RankedTensorType>(x.getType()).getDimSize(d);
+    if (before < 0 || after < 0) {
+      int64_t cutBefore = std::max<int64_t>(0, -before),
+              cutAfter = std::max<int64_t>(0, -after);
+      if (cutBefore + cutAfter >= size)
+        return n.error() << "pads [" << before << ", " << after
+                         << "] on axis " << d << " of size " << size
+                         << " leave nothing";
+      size -= cutBefore + cutAfter;
+      x = slice(x, d, cutBefore, size, 1);
+      before = std::max<int64_t>(0, before);
+      after = std::max<int64_t>(0, after);
+    }
+    if (before == 0 && after == 0)
+      continue;
+    if (mode == "reflect" && std::max(before, after) >= size)
+      return n.error() << "pads [" << before << ", " << after << "] on axis "
+                       << d << " of size " << size
+                       << " reach past what reflect mode can copy (at most "
+                       << size - 1 << ")";
+    auto block = [&](bool atStart, int64_t count) -> Value {
+      SmallVector<int64_t> shape(
+          cast<RankedTensorType>(x.getType()).getShape());
+      shape[d] = count;
+      if (mode == "constant")
+        return n.create<graph::ConstantOp>(
+            HostTensor::ofDoubles(RankedTensorType::get(shape, element),
+                                  std::vector<double>(
+                                      size_t(*checkedElementCount(shape)),
+                                      value))
+                .toAttr());
+      if (mode == "edge") {
+        Value border = slice(x, d, atStart ? 0 : size - 1, 1, 1);
+        return count == 1 ? border
+                          : n.create<graph::BroadcastToOp>(
+                                border, b.getDenseI64ArrayAttr(shape));
+      }
+      return atStart ? slice(x, d, count, count, -1) // reflect
+                     : slice(x, d, size - 2, count, -1);
+    };
+    SmallVector<Value> parts;
+    if (before > 0)
+      parts.push_back(block(true, before));
+    parts.push_back(x);
+    if (after > 0)
+      parts.push_back(block(false, after));
+    x = n.create<graph::ConcatOp>(parts, b.getI64IntegerAttr(d));
+  }
+  n.setOutput(0, x);
+  return success(!n.failed());
+}
+
 /// RandomUniform (shape from an attribute) and RandomUniformLike (from an
 /// input): draws happen at run time (kiln.random_uniform says from which
 /// seed).
@@ -1228,6 +1358,7 @@ const OpConverter table[] = {
     {"NegativeLogLikelihoodLoss", 12, convertNegativeLogLikelihoodLoss},
     {"Not", 7, convertNot},
     {"Or", 7, convertOr},
+    {"Pad", 7, convertPad},
     {"Pow", 7, convertPow},
     {"RandomUniform", 7, convertRandomUniform},
     {"RandomUniformLike", 7, convertRandomUniformLike},

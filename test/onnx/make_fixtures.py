@@ -432,6 +432,30 @@ def expand_trilu():
          [vi("x", F32, [4, 4])], [vi("y", F32, [4, 4])])
 
 
+def pad():
+    x = vi("x", F32, [2, 3, 4])
+    save("pad",
+         [const_i64_node("pads", [0, 1, 2, 0, 2, 1], "pads_const"),
+          const_node("value", np.array(1.5, dtype=np.float32), "value_const"),
+          node("Pad", ["x", "pads", "value"], ["y"], "pad0")],
+         [x], [vi("y", F32, [2, 6, 7])])
+    save("pad_reflect",
+         [const_i64_node("pads", [0, 2, 1, 0, 1, 3], "pads_const"),
+          node("Pad", ["x", "pads"], ["y"], "pad0", mode="reflect")],
+         [x], [vi("y", F32, [2, 6, 8])])
+    # Edge padding, and a negative pad (a cut) on the last axis.
+    save("pad_edge",
+         [const_i64_node("pads", [1, 0, -1, 0, 2, 2], "pads_const"),
+          node("Pad", ["x", "pads"], ["y"], "pad0", mode="edge")],
+         [x], [vi("y", F32, [3, 5, 5])])
+    # Opset 18's axes input: only the last axis.
+    save("pad_axes",
+         [const_i64_node("pads", [1, 2], "pads_const"),
+          const_i64_node("axes", [-1], "axes_const"),
+          node("Pad", ["x", "pads", "", "axes"], ["y"], "pad0")],
+         [x], [vi("y", F32, [2, 3, 7])], opset=18)
+
+
 def tile():
     save("tile",
          [const_i64_node("repeats", [2, 1, 3], "repeats_const"),
@@ -808,7 +832,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, tile, cast, constants,
+                 concat, split, slice_, gather, expand_trilu, pad, tile, cast, constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,
                  symbolic_batch, dtypes,

@@ -309,6 +309,22 @@ def kiln_dropout_mask(shape, ratio, stream, step=1, seed=0):
     return torch.tensor((u >= np.float32(ratio)).reshape(shape))
 
 
+class PadCNN(nn.Module):
+    """Convolutions between F.pad in reflect, replicate (ONNX edge) and
+    constant modes, exported as Pad nodes."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 3, 3), nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 6 * 6, 10)
+
+    def forward(self, x):
+        x = torch.tanh(self.c1(F.pad(x, (1, 1, 2, 0), mode="reflect")))
+        x = torch.tanh(self.c2(F.pad(x, (1, 0, 0, 1), mode="replicate")))
+        x = F.pad(x, (0, 1, 1, 0), value=0.5)
+        return self.fc(x.flatten(1))
+
+
 class MaskDropout(nn.Module):
     """Dropout with a given mask: kiln's, so PyTorch's step is comparable."""
 
@@ -483,6 +499,7 @@ CASES = {
                   (4, 3, 32, 32), "cross_entropy", "sgd", {"lr": 0.1, "dynamo": True}),
     "tv_mobilenet": (mobilenet, (4, 3, 32, 32), "cross_entropy", "sgd",
                      {"lr": 0.1, "dynamo": True}),
+    "pad_cnn": (PadCNN, (4, 1, 6, 6), "cross_entropy", "sgd", {"lr": 0.1}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
 

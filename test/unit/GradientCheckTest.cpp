@@ -147,6 +147,16 @@ std::vector<Case> cases() {
          "  %0 = kiln.matmul %a, %b : (tensor<2x2x3x4xf64>, tensor<2x1x4x3xf64>) -> tensor<2x2x3x3xf64>\n"
          "  return %0 : tensor<2x2x3x3xf64>",
          "tensor<2x2x3x3xf64>"),
+      // ONNX Pad (reflect, then edge) as the importer writes it.
+      fn("pad_reflect_edge", "%a: tensor<2x3xf64>",
+         "  %0 = kiln.slice %a {starts = array<i64: 0, 2>, sizes = array<i64: 2, 2>, strides = array<i64: 1, -1>} : (tensor<2x3xf64>) -> tensor<2x2xf64>\n"
+         "  %1 = kiln.slice %a {starts = array<i64: 0, 1>, sizes = array<i64: 2, 1>, strides = array<i64: 1, -1>} : (tensor<2x3xf64>) -> tensor<2x1xf64>\n"
+         "  %2 = kiln.concat %0, %a, %1 {axis = 1 : i64} : (tensor<2x2xf64>, tensor<2x3xf64>, tensor<2x1xf64>) -> tensor<2x6xf64>\n"
+         "  %3 = kiln.slice %2 {starts = array<i64: 1, 0>, sizes = array<i64: 1, 6>, strides = array<i64: 1, 1>} : (tensor<2x6xf64>) -> tensor<1x6xf64>\n"
+         "  %4 = kiln.broadcast_to %3 {shape = array<i64: 2, 6>} : (tensor<1x6xf64>) -> tensor<2x6xf64>\n"
+         "  %5 = kiln.concat %2, %4 {axis = 0 : i64} : (tensor<2x6xf64>, tensor<2x6xf64>) -> tensor<4x6xf64>\n"
+         "  return %5 : tensor<4x6xf64>",
+         "tensor<4x6xf64>"),
       // ONNX Tile as the importer writes it: a broadcast between views.
       fn("tile", "%a: tensor<2x3xf64>",
          "  %0 = kiln.reshape %a {shape = array<i64: 1, 2, 1, 3>} : (tensor<2x3xf64>) -> tensor<1x2x1x3xf64>\n"

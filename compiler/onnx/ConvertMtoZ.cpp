@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 using namespace mlir;
 
@@ -257,6 +258,117 @@ LogicalResult convertPad(NodeImporter &n) {
     x = n.create<graph::ConcatOp>(parts, b.getI64IntegerAttr(d));
   }
   n.setOutput(0, x);
+  return success(!n.failed());
+}
+
+/// Resize (and Upsample, opset 7 to 9) by whole scales in nearest mode, as
+/// nn.Upsample(scale_factor=k) exports it: output element o of a dimension
+/// scaled by k reads input o / k, which is a broadcast between views ([.., d,
+/// ..] as [.., d, 1, ..], broadcast to [.., d, k, ..], as [.., d * k, ..]),
+/// so its gradient sums each block back. The coordinate modes where that
+/// holds for whole scales: asymmetric with floor, half_pixel and
+/// pytorch_half_pixel with round_prefer_floor or round_prefer_ceil (no ties
+/// arise). Linear and cubic modes and other scales are refused.
+LogicalResult convertResize(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  if (n.failed())
+    return failure();
+  int64_t rank = type.getRank();
+  bool upsample = n.node().op_type() == "Upsample";
+  std::string mode = n.attrString("mode", "nearest");
+  std::string coordinates =
+      upsample ? "asymmetric"
+               : n.attrString("coordinate_transformation_mode", "half_pixel");
+  std::string nearest =
+      upsample ? "floor" : n.attrString("nearest_mode", "round_prefer_floor");
+  if (n.failed())
+    return failure();
+  if (mode != "nearest")
+    return n.error() << "mode '" << mode
+                     << "' is not supported yet (nearest, by whole scales, is)";
+  bool exact = (coordinates == "asymmetric" && nearest == "floor") ||
+               ((coordinates == "half_pixel" ||
+                 coordinates == "pytorch_half_pixel") &&
+                (nearest == "round_prefer_floor" ||
+                 nearest == "round_prefer_ceil"));
+  if (!exact)
+    return n.error() << "coordinate_transformation_mode '" << coordinates
+                     << "' with nearest_mode '" << nearest
+                     << "' is not supported yet (asymmetric with floor, or "
+                        "half_pixel with round_prefer_floor or "
+                        "round_prefer_ceil)";
+  if (!type.hasStaticShape())
+    return n.error() << "input 0 has a dynamic shape " << type
+                     << "; Resize needs a static one";
+  if (!upsample && n.hasInput(4) && n.opset() >= 18)
+    return n.error() << "the axes attribute is not supported yet";
+  // The output size of each dimension: from sizes, or from scales.
+  SmallVector<int64_t> factors;
+  size_t scalesInput = upsample || n.opset() < 11 ? 1 : 2;
+  if (n.opset() >= 11 && !upsample && n.hasInput(3)) {
+    auto sizes = n.constantInts(3, "sizes");
+    if (!sizes)
+      return failure();
+    if (int64_t(sizes->size()) != rank)
+      return n.error() << "sizes has " << sizes->size()
+                       << " values for input 0 of rank " << rank;
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t in = type.getDimSize(d), out = (*sizes)[d];
+      if (out < in || out % in != 0)
+        return n.error() << "sizes ["
+                         << llvm::make_range(sizes->begin(), sizes->end())
+                         << "] are not whole multiples of the input's "
+                         << type << " (only those are supported yet)";
+      factors.push_back(out / in);
+    }
+  } else {
+    std::vector<float> scales;
+    if (upsample && n.opset() < 9) {
+      scales = n.attrFloats("scales");
+    } else {
+      std::optional<HostTensor> known = n.constantInput(scalesInput, "scales");
+      if (!known)
+        return failure();
+      for (int64_t i = 0; i < known->type().getNumElements(); ++i)
+        scales.push_back(float(known->doubleAt(i)));
+    }
+    if (int64_t(scales.size()) != rank)
+      return n.error() << "scales has " << scales.size()
+                       << " values for input 0 of rank " << rank;
+    for (float scale : scales) {
+      if (scale < 1 || scale != std::floor(scale)) {
+        char written[32];
+        std::snprintf(written, sizeof(written), "%g", double(scale));
+        return n.error() << "a scale of " << written
+                         << " is not supported yet (whole scales of 1 or more "
+                            "are)";
+      }
+      factors.push_back(int64_t(scale));
+    }
+  }
+  if (n.failed())
+    return failure();
+  SmallVector<int64_t> split, grown, out;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t size = type.getDimSize(d), k = factors[d];
+    split.push_back(size);
+    grown.push_back(size);
+    if (k != 1) {
+      split.push_back(1);
+      grown.push_back(k);
+    }
+    out.push_back(size * k);
+  }
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  if (ArrayRef<int64_t>(out) == type.getShape()) {
+    n.setOutput(0, x);
+    return success();
+  }
+  Value broadcast = n.create<graph::BroadcastToOp>(
+      reshape(n, x, split), n.builder().getDenseI64ArrayAttr(grown));
+  n.setOutput(0, reshape(n, broadcast, out));
   return success(!n.failed());
 }
 
@@ -1376,6 +1488,7 @@ const OpConverter table[] = {
     {"ReduceSumSquare", 7, convertReduceSumSquare},
     {"Relu", 7, convertRelu},
     {"Reshape", 7, convertReshape},
+    {"Resize", 10, convertResize},
     {"Round", 11, convertRound},
     {"Selu", 7, convertSelu},
     {"SequenceAt", 11, convertSequenceAt},
@@ -1402,6 +1515,7 @@ const OpConverter table[] = {
     {"Tile", 7, convertTile},
     {"Transpose", 7, convertTranspose},
     {"Trilu", 14, convertTrilu},
+    {"Upsample", 7, convertResize},
     {"Unsqueeze", 7, convertUnsqueeze},
     {"Where", 9, convertWhere},
     {"Xor", 7, convertXor},

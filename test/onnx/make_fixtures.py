@@ -456,6 +456,26 @@ def pad():
          [x], [vi("y", F32, [2, 3, 7])], opset=18)
 
 
+def resize():
+    x = vi("x", F32, [1, 2, 3, 4])
+    # nn.Upsample(scale_factor=(2, 3), mode="nearest") as TorchScript writes it.
+    save("resize",
+         [node("Resize", ["x", "", "scales"], ["y"], "resize0", mode="nearest",
+               coordinate_transformation_mode="asymmetric", nearest_mode="floor")],
+         [x], [vi("y", F32, [1, 2, 6, 12])],
+         [numpy_helper.from_array(np.array([1, 1, 2, 3], dtype=np.float32), "scales")])
+    # By sizes, with the default half_pixel coordinates.
+    save("resize_sizes",
+         [const_i64_node("sizes", [1, 4, 3, 8], "sizes_const"),
+          node("Resize", ["x", "", "", "sizes"], ["y"], "resize0", mode="nearest")],
+         [x], [vi("y", F32, [1, 4, 3, 8])])
+    save("upsample",
+         [node("Upsample", ["x", "scales"], ["y"], "upsample0", mode="nearest")],
+         [x], [vi("y", F32, [1, 2, 6, 8])],
+         [numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales")],
+         opset=9)
+
+
 def tile():
     save("tile",
          [const_i64_node("repeats", [2, 1, 3], "repeats_const"),
@@ -832,7 +852,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, tile, cast, constants,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, tile, cast, constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,
                  symbolic_batch, dtypes,

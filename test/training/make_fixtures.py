@@ -325,6 +325,20 @@ class PadCNN(nn.Module):
         return self.fc(x.flatten(1))
 
 
+class UpsampleCNN(nn.Module):
+    """A decoder's shape: a strided convolution down, nn.Upsample (nearest)
+    back up, a skip connection joined by a concat."""
+
+    def __init__(self):
+        super().__init__()
+        self.down, self.up = nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.Upsample(scale_factor=2)
+        self.mix, self.fc = nn.Conv2d(5, 2, 3, padding=1), nn.Linear(2 * 8 * 8, 10)
+
+    def forward(self, x):
+        h = self.up(torch.relu(self.down(x)))
+        return self.fc(torch.tanh(self.mix(torch.cat([h, x], 1))).flatten(1))
+
+
 class MaskDropout(nn.Module):
     """Dropout with a given mask: kiln's, so PyTorch's step is comparable."""
 
@@ -499,6 +513,7 @@ CASES = {
                   (4, 3, 32, 32), "cross_entropy", "sgd", {"lr": 0.1, "dynamo": True}),
     "tv_mobilenet": (mobilenet, (4, 3, 32, 32), "cross_entropy", "sgd",
                      {"lr": 0.1, "dynamo": True}),
+    "upsample_cnn": (UpsampleCNN, (4, 1, 8, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "pad_cnn": (PadCNN, (4, 1, 6, 6), "cross_entropy", "sgd", {"lr": 0.1}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }

@@ -131,6 +131,35 @@ LogicalResult convertOr(NodeImporter &n) {
       n, nullptr, [](int64_t a, int64_t b) { return int64_t(a || b); });
 }
 
+/// `x` with each dimension d made `factors[d]` times as long by a broadcast
+/// between two views: whole copies one after another (`copies`, Tile: [d]
+/// viewed as [1, d], broadcast to [r, d]) or each element repeated in place
+/// (Resize's nearest: [d, 1] to [d, r]), then viewed as [r * d]. Its
+/// gradient sums the repeats back.
+Value repeated(NodeImporter &n, Value x, ArrayRef<int64_t> factors,
+               bool copies) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> split, grown, out;
+  for (auto [size, r] : llvm::zip(type.getShape(), factors)) {
+    out.push_back(size * r);
+    if (r != 1 && copies) {
+      split.push_back(1);
+      grown.push_back(r);
+    }
+    split.push_back(size);
+    grown.push_back(size);
+    if (r != 1 && !copies) {
+      split.push_back(1);
+      grown.push_back(r);
+    }
+  }
+  if (ArrayRef<int64_t>(out) == type.getShape())
+    return x;
+  Value broadcast = n.create<graph::BroadcastToOp>(
+      reshape(n, x, split), n.builder().getDenseI64ArrayAttr(grown));
+  return reshape(n, broadcast, out);
+}
+
 /// Pad: along each padded dimension, the input between two blocks, joined
 /// by a concat: a constant (mode constant), the border element repeated
 /// (edge), or the elements next to the border read backwards (reflect);
@@ -263,9 +292,7 @@ LogicalResult convertPad(NodeImporter &n) {
 
 /// Resize (and Upsample, opset 7 to 9) by whole scales in nearest mode, as
 /// nn.Upsample(scale_factor=k) exports it: output element o of a dimension
-/// scaled by k reads input o / k, which is a broadcast between views ([.., d,
-/// ..] as [.., d, 1, ..], broadcast to [.., d, k, ..], as [.., d * k, ..]),
-/// so its gradient sums each block back. The coordinate modes where that
+/// scaled by k reads input o / k, each element `repeated` in place. The coordinate modes where that
 /// holds for whole scales: asymmetric with floor, half_pixel and
 /// pytorch_half_pixel with round_prefer_floor or round_prefer_ceil (no ties
 /// arise). Linear and cubic modes and other scales are refused.
@@ -348,27 +375,10 @@ LogicalResult convertResize(NodeImporter &n) {
   }
   if (n.failed())
     return failure();
-  SmallVector<int64_t> split, grown, out;
-  for (int64_t d = 0; d < rank; ++d) {
-    int64_t size = type.getDimSize(d), k = factors[d];
-    split.push_back(size);
-    grown.push_back(size);
-    if (k != 1) {
-      split.push_back(1);
-      grown.push_back(k);
-    }
-    out.push_back(size * k);
-  }
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  if (ArrayRef<int64_t>(out) == type.getShape()) {
-    n.setOutput(0, x);
-    return success();
-  }
-  Value broadcast = n.create<graph::BroadcastToOp>(
-      reshape(n, x, split), n.builder().getDenseI64ArrayAttr(grown));
-  n.setOutput(0, reshape(n, broadcast, out));
+  n.setOutput(0, repeated(n, x, factors, /*copies=*/false));
   return success(!n.failed());
 }
 
@@ -1309,10 +1319,8 @@ LogicalResult convertUnsqueeze(NodeImporter &n) {
   return setReshaped(n, shape);
 }
 
-/// Tile: the input repeated `repeats[d]` times along each dimension d, as
-/// a broadcast: [d0, d1] viewed as [1, d0, 1, d1], broadcast to
-/// [r0, d0, r1, d1], viewed as [r0 * d0, r1 * d1] (element o of dimension
-/// d reads o mod d0), so its gradient is the broadcast's (a sum).
+/// Tile: the input repeated `repeats[d]` times along each dimension d
+/// (element o of dimension d reads o mod d), as `repeated` copies.
 LogicalResult convertTile(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   auto repeats = n.constantInts(1, "repeats");
@@ -1330,16 +1338,9 @@ LogicalResult convertTile(NodeImporter &n) {
   if (!type.hasStaticShape())
     return n.error() << "input 0 has a dynamic shape " << type
                      << "; Tile needs a static one";
-  SmallVector<int64_t> out, split, grown;
-  for (auto [size, r] : llvm::zip(type.getShape(), *repeats)) {
+  SmallVector<int64_t> out;
+  for (auto [size, r] : llvm::zip(type.getShape(), *repeats))
     out.push_back(size * r);
-    if (r != 1) {
-      split.push_back(1);
-      grown.push_back(r);
-    }
-    split.push_back(size);
-    grown.push_back(size);
-  }
   if (!checkedElementCount(out))
     return n.error() << "the result has too many elements";
   if (ArrayRef<int64_t>(out) == type.getShape())
@@ -1358,12 +1359,10 @@ LogicalResult convertTile(NodeImporter &n) {
     }));
     return success();
   }
-  Value x = reshape(n, n.input(0), split);
+  Value x = n.input(0);
   if (n.failed())
     return failure();
-  Value broadcast = n.create<graph::BroadcastToOp>(
-      x, n.builder().getDenseI64ArrayAttr(grown));
-  n.setOutput(0, reshape(n, broadcast, out));
+  n.setOutput(0, repeated(n, x, *repeats, /*copies=*/true));
   return success(!n.failed());
 }
 

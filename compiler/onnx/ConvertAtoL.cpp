@@ -659,6 +659,88 @@ LogicalResult convertConv(NodeImporter &n) {
   return success(!n.failed());
 }
 
+/// ConvTranspose: the gradient of a convolution with respect to its input,
+/// taken of X (kiln.conv_backward_data): the forward convolution reads an
+/// input shaped like the output, with the weight [C, M / group, k...] as
+/// its own, and writes X's shape. Output size per spatial dimension:
+/// stride * (in - 1) + output_padding + dilation * (k - 1) + 1 - pads.
+/// Then the bias, per output channel.
+LogicalResult convertConvTranspose(NodeImporter &n) {
+  RankedTensorType xType = n.inputType(0), wType = n.inputType(1);
+  if (n.failed())
+    return failure();
+  int64_t spatial = xType.getRank() - 2;
+  if (spatial < 1 || wType.getRank() != xType.getRank())
+    return n.error() << "input of shape "
+                     << graph::formatShape(xType.getShape())
+                     << " and weight of shape "
+                     << graph::formatShape(wType.getShape())
+                     << " are not N x C x spatial and C x M/group x kernel";
+  std::vector<int64_t> kernel(wType.getShape().begin() + 2,
+                              wType.getShape().end());
+  if (n.hasAttr("kernel_shape") && n.attrInts("kernel_shape") != kernel)
+    return n.error() << "attribute 'kernel_shape' does not match the weight's "
+                        "spatial sizes "
+                     << graph::formatShape(kernel);
+  std::vector<int64_t> ones(spatial, 1), zeros(spatial, 0),
+      zeroPads(2 * spatial, 0);
+  std::vector<int64_t> strides = n.attrInts("strides", ones);
+  std::vector<int64_t> dilations = n.attrInts("dilations", ones);
+  std::vector<int64_t> pads = n.attrInts("pads", zeroPads);
+  std::vector<int64_t> extra = n.attrInts("output_padding", zeros);
+  int64_t group = n.attrInt("group", 1);
+  std::string autoPad = n.attrString("auto_pad", "NOTSET");
+  if (n.failed())
+    return failure();
+  if (autoPad != "NOTSET")
+    return n.error() << "auto_pad '" << autoPad
+                     << "' is not supported yet (give pads)";
+  if (n.hasAttr("output_shape"))
+    return n.error() << "attribute 'output_shape' is not supported yet (give "
+                        "pads and output_padding)";
+  if (int64_t(strides.size()) != spatial ||
+      int64_t(dilations.size()) != spatial ||
+      int64_t(extra.size()) != spatial || int64_t(pads.size()) != 2 * spatial)
+    return n.error() << "attributes 'strides', 'dilations' and "
+                        "'output_padding' need "
+                     << spatial << " entries each and 'pads' " << 2 * spatial;
+  if (group < 1 || xType.getDimSize(1) != wType.getDimSize(0) ||
+      wType.getDimSize(0) % group != 0)
+    return n.error() << "weight of shape "
+                     << graph::formatShape(wType.getShape())
+                     << " does not fit input channels " << xType.getDimSize(1)
+                     << " in " << group << " group(s)";
+  SmallVector<int64_t> outShape = {xType.getDimSize(0),
+                                   wType.getDimSize(1) * group};
+  for (int64_t d = 0; d < spatial; ++d) {
+    if (extra[d] < 0 || extra[d] >= std::max(strides[d], dilations[d]))
+      return n.error() << "output_padding " << extra[d]
+                       << " must be below the stride or dilation";
+    int64_t size = strides[d] * (xType.getDimSize(2 + d) - 1) + extra[d] +
+                   dilations[d] * (kernel[d] - 1) + 1 - pads[d] -
+                   pads[d + spatial];
+    if (size < 1)
+      return n.error() << "the output would have size " << size
+                       << " in spatial dimension " << d;
+    outShape.push_back(size);
+  }
+  Value x = n.input(0), w = n.input(1);
+  if (n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  Value y = n.create<graph::ConvBackwardDataOp>(
+      x, w, b.getDenseI64ArrayAttr(outShape), b.getDenseI64ArrayAttr(strides),
+      b.getDenseI64ArrayAttr(pads), b.getDenseI64ArrayAttr(dilations),
+      b.getI64IntegerAttr(group));
+  if (n.hasInput(2)) {
+    SmallVector<int64_t> perChannel(xType.getRank() - 1, 1);
+    perChannel[0] = outShape[1];
+    y = n.create<graph::AddOp>(y, reshape(n, n.input(2), perChannel));
+  }
+  n.setOutput(0, y);
+  return success(!n.failed());
+}
+
 /// Reads the window attributes of MaxPool and AveragePool.
 struct PoolWindow {
   std::vector<int64_t> kernel, strides, pads, dilations;
@@ -1038,6 +1120,7 @@ const OpConverter table[] = {
     {"Constant", 7, convertConstant},
     {"ConstantOfShape", 9, convertConstantOfShape},
     {"Conv", 7, convertConv},
+    {"ConvTranspose", 7, convertConvTranspose},
     {"Cos", 7, convertCos},
     {"Cosh", 9, convertCosh},
     {"CumSum", 11, convertCumSum},

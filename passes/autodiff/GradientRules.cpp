@@ -698,6 +698,21 @@ RULE(ConvOp) { // the two backward products; the bias sums over all but M
   return success();
 }
 
+// A transposed convolution (ONNX ConvTranspose): its gradients are the
+// forward convolution of g, and the filter gradient with g as the input.
+RULE(ConvBackwardDataOp) {
+  auto strides = op.getStridesAttr(), pads = op.getPadsAttr(),
+       dilations = op.getDilationsAttr();
+  auto group = op.getGroupAttr();
+  d[0] = r.make<ConvOp>(r.g, op.getWeight(), Value(), strides, pads,
+                        dilations, group);
+  d[1] = r.make<ConvBackwardFilterOp>(
+      op.getGrad(), r.g,
+      r.b.getDenseI64ArrayAttr(r.type(op.getWeight()).getShape()), strides,
+      pads, dilations, group);
+  return success();
+}
+
 RULE(MaxPoolOp) { // to the window's maximum (every tied one)
   d[0] = r.make<PoolGradOp>(r.g, op.getInput(), op.getResult(),
                             op.getKernelAttr(), op.getStridesAttr(),
@@ -853,7 +868,7 @@ void registerGradientRules(DialectRegistry &registry) {
            RoundOp, CumSumOp, HardSigmoidOp, HardSwishOp, GeluOp, ClipOp, CastOp,
            TriluOp, DropoutTrainOp, ReshapeOp, TransposeOp, BroadcastToOp, ConcatOp, SliceOp,
            ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, MatMulOp,
-           GemmOp, ConvOp, MaxPoolOp, AvgPoolOp, GatherOp, GatherElementsOp, GatherNdOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
+           GemmOp, ConvOp, ConvBackwardDataOp, MaxPoolOp, AvgPoolOp, GatherOp, GatherElementsOp, GatherNdOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
            BatchNormOp, AllReduceOp>(context);
   });
 }

@@ -242,6 +242,26 @@ def conv():
 # Normalization, pooling, softmax
 # --------------------------------------------------------------------------
 
+def convtranspose():
+    r = rng_for("convtranspose")
+    save("convtranspose",
+         [node("ConvTranspose", ["x", "w", "b"], ["y"], "convtranspose0",
+               strides=[2, 2], pads=[1, 0, 1, 1], output_padding=[1, 0])],
+         [vi("x", F32, [2, 3, 4, 5])], [vi("y", F32, [2, 4, 8, 10])],
+         [init_f32("w", r.standard_normal([3, 4, 3, 3])), init_f32("b", r.standard_normal([4]))])
+    r = rng_for("convtranspose_group")
+    save("convtranspose_group",
+         [node("ConvTranspose", ["x", "w"], ["y"], "convtranspose0",
+               group=2, dilations=[2, 1], strides=[1, 2])],
+         [vi("x", F32, [1, 4, 3, 3])], [vi("y", F32, [1, 6, 7, 6])],
+         [init_f32("w", r.standard_normal([4, 3, 3, 2]))])
+    r = rng_for("convtranspose_1d")
+    save("convtranspose_1d",
+         [node("ConvTranspose", ["x", "w"], ["y"], "convtranspose0", strides=[3])],
+         [vi("x", F32, [2, 2, 5])], [vi("y", F32, [2, 3, 16])],
+         [init_f32("w", r.standard_normal([2, 3, 4]))])
+
+
 def bn_inits(name, c):
     r = rng_for(name)
     return [init_f32("scale", r.standard_normal([c])),
@@ -850,7 +870,7 @@ def main():
     for stale in glob.glob(os.path.join(OUT_DIR, "*.onnx")):
         if not stale.endswith("_small.onnx"):
             os.remove(stale)
-    for make in [unary, clip, binary, comparisons, matmul, gemm, conv, batchnorm,
+    for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
                  concat, split, slice_, gather, expand_trilu, pad, resize, tile, cast, constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,

@@ -339,6 +339,22 @@ class UpsampleCNN(nn.Module):
         return self.fc(torch.tanh(self.mix(torch.cat([h, x], 1))).flatten(1))
 
 
+class DecoderCNN(nn.Module):
+    """Transposed convolutions (ConvTranspose: stride 2 with output padding,
+    then grouped) between convolutions."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+        self.up1 = nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1)
+        self.up2 = nn.ConvTranspose2d(4, 2, 2, groups=2)
+        self.fc = nn.Linear(2 * 9 * 9, 10)
+
+    def forward(self, x):
+        h = torch.tanh(self.up1(torch.relu(self.down(x))))
+        return self.fc(torch.tanh(self.up2(h)).flatten(1))
+
+
 class MaskDropout(nn.Module):
     """Dropout with a given mask: kiln's, so PyTorch's step is comparable."""
 
@@ -513,6 +529,7 @@ CASES = {
                   (4, 3, 32, 32), "cross_entropy", "sgd", {"lr": 0.1, "dynamo": True}),
     "tv_mobilenet": (mobilenet, (4, 3, 32, 32), "cross_entropy", "sgd",
                      {"lr": 0.1, "dynamo": True}),
+    "decoder_cnn": (DecoderCNN, (4, 1, 8, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "upsample_cnn": (UpsampleCNN, (4, 1, 8, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "pad_cnn": (PadCNN, (4, 1, 6, 6), "cross_entropy", "sgd", {"lr": 0.1}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),

@@ -1075,7 +1075,7 @@ INSTANTIATE_TEST_SUITE_P(
                     // conv1 one image a block; conv2 blocks of 3 of 4.
                     Model{"lenet_maxpool", "cross_entropy", 0, "150000"},
                     Model{"lenet_maxpool", "cross_entropy", 0, "1"},
-                    Model{"gpt_block"}, Model{"llama_block"},
+                    Model{"gpt_block"}, Model{"llama_block"}, Model{"decoder_cnn"},
                     Model{"mlp_relu", "cross_entropy", 0.5},
                     // The kernels at a GPU's widths (warps of 32 ...).
                     Model{"lenet_maxpool", "cross_entropy", 0, "", true},

@@ -254,6 +254,12 @@ std::vector<Case> cases() {
          "  %0 = kiln.conv %x, %w {strides = array<i64: 2>, pads = array<i64: 1, 1>, dilations = array<i64: 1>, group = 1 : i64} : (tensor<2x3x7xf64>, tensor<4x3x3xf64>) -> tensor<2x4x4xf64>\n"
          "  return %0 : tensor<2x4x4xf64>",
          "tensor<2x4x4xf64>"),
+      // A transposed convolution (ONNX ConvTranspose: stride 2, an output
+      // padding row, two groups): both its operands' gradients.
+      fn("conv_transpose", "%x: tensor<2x4x3x3xf64>, %w: tensor<4x3x3x2xf64>",
+         "  %0 = kiln.conv_backward_data %x, %w {input_shape = array<i64: 2, 6, 6, 6>, strides = array<i64: 2, 2>, pads = array<i64: 1, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 2 : i64} : (tensor<2x4x3x3xf64>, tensor<4x3x3x2xf64>) -> tensor<2x6x6x6xf64>\n"
+         "  return %0 : tensor<2x6x6x6xf64>",
+         "tensor<2x6x6x6xf64>"),
       fn("max_pool", "%x: tensor<2x3x5x6xf64>",
          "  %0 = kiln.max_pool %x {kernel = array<i64: 3, 2>, strides = array<i64: 2, 2>, pads = array<i64: 1, 0, 1, 0>, dilations = array<i64: 1, 1>} : (tensor<2x3x5x6xf64>) -> tensor<2x3x3x3xf64>\n"
          "  return %0 : tensor<2x3x3x3xf64>",

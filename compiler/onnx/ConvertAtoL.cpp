@@ -615,23 +615,39 @@ LogicalResult convertGemm(NodeImporter &n) {
   return success(!n.failed());
 }
 
+/// The kernel's spatial sizes of Conv or ConvTranspose (input 0 N x C x
+/// spatial, input 1 the weight, laid out as `layout` says), checked against
+/// the kernel_shape attribute; none, with an error, when they do not fit.
+std::optional<std::vector<int64_t>> convKernel(NodeImporter &n,
+                                               RankedTensorType xType,
+                                               RankedTensorType wType,
+                                               StringRef layout) {
+  if (xType.getRank() < 3 || wType.getRank() != xType.getRank()) {
+    n.error() << "input of shape " << graph::formatShape(xType.getShape())
+              << " and weight of shape " << graph::formatShape(wType.getShape())
+              << " are not N x C x spatial and " << layout;
+    return std::nullopt;
+  }
+  std::vector<int64_t> kernel(wType.getShape().begin() + 2,
+                              wType.getShape().end());
+  if (n.hasAttr("kernel_shape") && n.attrInts("kernel_shape") != kernel) {
+    n.error() << "attribute 'kernel_shape' does not match the weight's "
+                 "spatial sizes "
+              << graph::formatShape(kernel);
+    return std::nullopt;
+  }
+  return kernel;
+}
+
 LogicalResult convertConv(NodeImporter &n) {
   RankedTensorType xType = n.inputType(0), wType = n.inputType(1);
   if (n.failed())
     return failure();
+  auto found = convKernel(n, xType, wType, "M x C/group x kernel");
+  if (!found)
+    return failure();
+  std::vector<int64_t> kernel = *found;
   int64_t spatial = xType.getRank() - 2;
-  if (spatial < 1 || wType.getRank() != xType.getRank())
-    return n.error() << "input of shape "
-                     << graph::formatShape(xType.getShape())
-                     << " and weight of shape "
-                     << graph::formatShape(wType.getShape())
-                     << " are not N x C x spatial and M x C/group x kernel";
-  std::vector<int64_t> kernel(wType.getShape().begin() + 2,
-                              wType.getShape().end());
-  if (n.hasAttr("kernel_shape") && n.attrInts("kernel_shape") != kernel)
-    return n.error() << "attribute 'kernel_shape' does not match the weight's "
-                        "spatial sizes "
-                     << graph::formatShape(kernel);
   std::vector<int64_t> ones(spatial, 1);
   std::vector<int64_t> strides = n.attrInts("strides", ones);
   std::vector<int64_t> dilations = n.attrInts("dilations", ones);
@@ -669,19 +685,11 @@ LogicalResult convertConvTranspose(NodeImporter &n) {
   RankedTensorType xType = n.inputType(0), wType = n.inputType(1);
   if (n.failed())
     return failure();
+  auto found = convKernel(n, xType, wType, "C x M/group x kernel");
+  if (!found)
+    return failure();
+  std::vector<int64_t> kernel = *found;
   int64_t spatial = xType.getRank() - 2;
-  if (spatial < 1 || wType.getRank() != xType.getRank())
-    return n.error() << "input of shape "
-                     << graph::formatShape(xType.getShape())
-                     << " and weight of shape "
-                     << graph::formatShape(wType.getShape())
-                     << " are not N x C x spatial and C x M/group x kernel";
-  std::vector<int64_t> kernel(wType.getShape().begin() + 2,
-                              wType.getShape().end());
-  if (n.hasAttr("kernel_shape") && n.attrInts("kernel_shape") != kernel)
-    return n.error() << "attribute 'kernel_shape' does not match the weight's "
-                        "spatial sizes "
-                     << graph::formatShape(kernel);
   std::vector<int64_t> ones(spatial, 1), zeros(spatial, 0),
       zeroPads(2 * spatial, 0);
   std::vector<int64_t> strides = n.attrInts("strides", ones);

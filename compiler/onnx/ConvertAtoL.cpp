@@ -615,6 +615,44 @@ LogicalResult convertGemm(NodeImporter &n) {
   return success(!n.failed());
 }
 
+/// DepthToSpace (and SpaceToDepth, ConvertMtoZ): a reshape, a transpose and
+/// a reshape, so it trains through their gradients. The channels read as
+/// [b, b, C'] (DCR, the default) or [C', b, b] (CRD), moved to [N, C', H, b,
+/// W, b].
+LogicalResult convertDepthToSpace(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  int64_t b = n.attrInt("blocksize", 0);
+  std::string mode = n.attrString("mode", "DCR");
+  if (n.failed())
+    return failure();
+  if (type.getRank() != 4 || !type.hasStaticShape())
+    return n.error() << "input 0 of type " << type
+                     << " is not a static N x C x H x W tensor";
+  if (b < 1)
+    return n.error() << "blocksize " << b << " must be at least 1";
+  if (mode != "DCR" && mode != "CRD")
+    return n.error() << "mode '" << mode << "' is not DCR or CRD";
+  auto shape = type.getShape();
+  int64_t N = shape[0], C = shape[1], H = shape[2], W = shape[3];
+  if (C % (b * b) != 0)
+    return n.error() << "channels " << C << " are not a multiple of blocksize "
+                     << b << " squared";
+  int64_t c = C / (b * b);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  bool dcr = mode == "DCR";
+  Value split = reshape(n, x,
+                        dcr ? SmallVector<int64_t>{N, b, b, c, H, W}
+                            : SmallVector<int64_t>{N, c, b, b, H, W});
+  SmallVector<int64_t> perm = dcr ? SmallVector<int64_t>{0, 3, 4, 1, 5, 2}
+                                  : SmallVector<int64_t>{0, 1, 4, 2, 5, 3};
+  Value moved = n.create<graph::TransposeOp>(
+      split, n.builder().getDenseI64ArrayAttr(perm));
+  n.setOutput(0, reshape(n, moved, {N, c, H * b, W * b}));
+  return success(!n.failed());
+}
+
 /// The kernel's spatial sizes of Conv or ConvTranspose (input 0 N x C x
 /// spatial, input 1 the weight, laid out as `layout` says), checked against
 /// the kernel_shape attribute; none, with an error, when they do not fit.
@@ -1132,6 +1170,7 @@ const OpConverter table[] = {
     {"Cos", 7, convertCos},
     {"Cosh", 9, convertCosh},
     {"CumSum", 11, convertCumSum},
+    {"DepthToSpace", 7, convertDepthToSpace},
     {"Div", 7, convertDiv},
     {"Dropout", 7, convertDropout},
     {"Elu", 7, convertElu},

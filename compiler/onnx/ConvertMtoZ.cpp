@@ -1319,6 +1319,33 @@ LogicalResult convertUnsqueeze(NodeImporter &n) {
   return setReshaped(n, shape);
 }
 
+/// SpaceToDepth: DepthToSpace's inverse in DCR order, [N, C, H/b, b, W/b, b]
+/// moved to [N, b, b, C, H/b, W/b].
+LogicalResult convertSpaceToDepth(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  int64_t b = n.attrInt("blocksize", 0);
+  if (n.failed())
+    return failure();
+  if (type.getRank() != 4 || !type.hasStaticShape())
+    return n.error() << "input 0 of type " << type
+                     << " is not a static N x C x H x W tensor";
+  if (b < 1)
+    return n.error() << "blocksize " << b << " must be at least 1";
+  auto shape = type.getShape();
+  int64_t N = shape[0], C = shape[1], H = shape[2], W = shape[3];
+  if (H % b != 0 || W % b != 0)
+    return n.error() << "height " << H << " and width " << W
+                     << " are not multiples of blocksize " << b;
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Value split = reshape(n, x, {N, C, H / b, b, W / b, b});
+  Value moved = n.create<graph::TransposeOp>(
+      split, n.builder().getDenseI64ArrayAttr({0, 3, 5, 1, 2, 4}));
+  n.setOutput(0, reshape(n, moved, {N, C * b * b, H / b, W / b}));
+  return success(!n.failed());
+}
+
 /// Tile: the input repeated `repeats[d]` times along each dimension d
 /// (element o of dimension d reads o mod d), as `repeated` copies.
 LogicalResult convertTile(NodeImporter &n) {
@@ -1501,6 +1528,7 @@ const OpConverter table[] = {
     {"Softmax", 7, convertSoftmax},
     {"SoftmaxCrossEntropyLoss", 12, convertSoftmaxCrossEntropyLoss},
     {"Softplus", 7, convertSoftplus},
+    {"SpaceToDepth", 7, convertSpaceToDepth},
     {"Softsign", 7, convertSoftsign},
     {"Split", 7, convertSplit},
     {"SplitToSequence", 11, convertSplitToSequence},

@@ -496,6 +496,16 @@ def resize():
          opset=9)
 
 
+def depth_space():
+    x = vi("x", F32, [2, 8, 2, 3])
+    save("depthtospace", [node("DepthToSpace", ["x"], ["y"], "d2s0", blocksize=2)],
+         [x], [vi("y", F32, [2, 2, 4, 6])])
+    save("depthtospace_crd", [node("DepthToSpace", ["x"], ["y"], "d2s0", blocksize=2, mode="CRD")],
+         [x], [vi("y", F32, [2, 2, 4, 6])])
+    save("spacetodepth", [node("SpaceToDepth", ["x"], ["y"], "s2d0", blocksize=2)],
+         [vi("x", F32, [2, 3, 4, 6])], [vi("y", F32, [2, 12, 2, 3])])
+
+
 def tile():
     save("tile",
          [const_i64_node("repeats", [2, 1, 3], "repeats_const"),
@@ -872,7 +882,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, tile, cast, constants,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, tile, cast, constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,
                  symbolic_batch, dtypes,

@@ -157,6 +157,13 @@ std::vector<Case> cases() {
          "  %5 = kiln.concat %2, %4 {axis = 0 : i64} : (tensor<2x6xf64>, tensor<2x6xf64>) -> tensor<4x6xf64>\n"
          "  return %5 : tensor<4x6xf64>",
          "tensor<4x6xf64>"),
+      // ONNX DepthToSpace (DCR) as the importer writes it.
+      fn("depth_to_space", "%a: tensor<1x8x2x3xf64>",
+         "  %0 = kiln.reshape %a {shape = array<i64: 1, 2, 2, 2, 2, 3>} : (tensor<1x8x2x3xf64>) -> tensor<1x2x2x2x2x3xf64>\n"
+         "  %1 = kiln.transpose %0 {perm = array<i64: 0, 3, 4, 1, 5, 2>} : (tensor<1x2x2x2x2x3xf64>) -> tensor<1x2x2x2x3x2xf64>\n"
+         "  %2 = kiln.reshape %1 {shape = array<i64: 1, 2, 4, 6>} : (tensor<1x2x2x2x3x2xf64>) -> tensor<1x2x4x6xf64>\n"
+         "  return %2 : tensor<1x2x4x6xf64>",
+         "tensor<1x2x4x6xf64>"),
       // ONNX Tile as the importer writes it: a broadcast between views.
       fn("tile", "%a: tensor<2x3xf64>",
          "  %0 = kiln.reshape %a {shape = array<i64: 1, 2, 1, 3>} : (tensor<2x3xf64>) -> tensor<1x2x1x3xf64>\n"

@@ -160,6 +160,68 @@ Value repeated(NodeImporter &n, Value x, ArrayRef<int64_t> factors,
   return reshape(n, broadcast, out);
 }
 
+/// OneHot: `values[1]` where an index (negative ones counted from `depth`)
+/// equals its position along the new axis, `values[0]` elsewhere: an equal
+/// against a constant range, then a where.
+LogicalResult convertOneHot(NodeImporter &n) {
+  RankedTensorType idx = n.inputType(0), valuesType = n.inputType(2);
+  // depth may be of any numeric type (a float one is truncated).
+  std::optional<HostTensor> depthValue = n.constantInput(1, "depth");
+  int64_t axis = n.attrInt("axis", -1);
+  if (!depthValue || n.failed())
+    return failure();
+  if (depthValue->type().getNumElements() != 1 ||
+      depthValue->doubleAt(0) < 1)
+    return n.error() << "depth must be one value of at least 1";
+  if (valuesType.getNumElements() != 2)
+    return n.error() << "values must hold 2 values [off, on], not "
+                     << valuesType.getNumElements();
+  if (!idx.hasStaticShape())
+    return n.error() << "input 0 has a dynamic shape " << idx
+                     << "; OneHot needs a static one";
+  int64_t depth = int64_t(depthValue->doubleAt(0)), rank = idx.getRank() + 1;
+  if (axis < -rank || axis >= rank)
+    return n.error() << "axis " << axis << " is out of range for the result's "
+                     << "rank " << rank;
+  if (axis < 0)
+    axis += rank;
+  OpBuilder &b = n.builder();
+  auto i64 = b.getI64Type();
+  Value ix = n.input(0), values = n.input(2);
+  if (n.failed())
+    return failure();
+  if (idx.getElementType() != i64)
+    ix = n.create<graph::CastOp>(ix, TypeAttr::get(i64));
+  auto scalarI64 = [&](int64_t v) {
+    return n.create<graph::ConstantOp>(
+        HostTensor::ofInts(RankedTensorType::get({}, i64), {v}).toAttr());
+  };
+  ix = n.create<graph::WhereOp>(n.create<graph::LessOp>(ix, scalarI64(0)),
+                                n.create<graph::AddOp>(ix, scalarI64(depth)),
+                                ix);
+  SmallVector<int64_t> withUnit(idx.getShape()), positions(rank, 1);
+  withUnit.insert(withUnit.begin() + axis, 1);
+  positions[axis] = depth;
+  std::vector<int64_t> range(depth);
+  for (int64_t i = 0; i < depth; ++i)
+    range[i] = i;
+  Value positionsValue = n.create<graph::ConstantOp>(
+      HostTensor::ofInts(RankedTensorType::get(positions, i64), range)
+          .toAttr());
+  Value hit =
+      n.create<graph::EqualOp>(reshape(n, ix, withUnit), positionsValue);
+  Value flat = reshape(n, values, {2});
+  auto pick = [&](int64_t i) {
+    return reshape(n,
+                   n.create<graph::SliceOp>(flat, b.getDenseI64ArrayAttr({i}),
+                                            b.getDenseI64ArrayAttr({1}),
+                                            b.getDenseI64ArrayAttr({1})),
+                   {});
+  };
+  n.setOutput(0, n.create<graph::WhereOp>(hit, pick(1), pick(0)));
+  return success(!n.failed());
+}
+
 /// Pad: along each padded dimension, the input between two blocks, joined
 /// by a concat: a constant (mode constant), the border element repeated
 /// (edge), or the elements next to the border read backwards (reflect);
@@ -1495,6 +1557,7 @@ const OpConverter table[] = {
     {"Neg", 7, convertNeg},
     {"NegativeLogLikelihoodLoss", 12, convertNegativeLogLikelihoodLoss},
     {"Not", 7, convertNot},
+    {"OneHot", 9, convertOneHot},
     {"Or", 7, convertOr},
     {"Pad", 7, convertPad},
     {"Pow", 7, convertPow},

@@ -506,6 +506,23 @@ def depth_space():
          [vi("x", F32, [2, 3, 4, 6])], [vi("y", F32, [2, 12, 2, 3])])
 
 
+def onehot():
+    # Known indices, one negative (counted from depth), plus an input.
+    save("onehot",
+         [const_i64_node("idx", [[0, 4, -1], [2, 2, 1]], "idx_const"),
+          const_i64_node("depth", [5], "depth_const"),
+          const_node("values", np.array([0.5, 2.0], dtype=np.float32), "values_const"),
+          node("OneHot", ["idx", "depth", "values"], ["h"], "onehot0"),
+          node("Add", ["h", "x"], ["y"], "add0")],
+         [vi("x", F32, [2, 3, 5])], [vi("y", F32, [2, 3, 5])])
+    # Indices from the graph input, the new axis in the middle.
+    save("onehot_axis",
+         [const_i64_node("depth", [3], "depth_const"),
+          const_node("values", np.array([-1.0, 1.0], dtype=np.float32), "values_const"),
+          node("OneHot", ["i", "depth", "values"], ["y"], "onehot0", axis=1)],
+         [vi("i", I64, [2, 4])], [vi("y", F32, [2, 3, 4])])
+
+
 def tile():
     save("tile",
          [const_i64_node("repeats", [2, 1, 3], "repeats_const"),
@@ -882,7 +899,8 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, tile, cast, constants,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, tile, cast,
+                 constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,
                  symbolic_batch, dtypes,

@@ -157,6 +157,18 @@ std::vector<Case> cases() {
          "  %5 = kiln.concat %2, %4 {axis = 0 : i64} : (tensor<2x6xf64>, tensor<2x6xf64>) -> tensor<4x6xf64>\n"
          "  return %5 : tensor<4x6xf64>",
          "tensor<4x6xf64>"),
+      // ONNX OneHot as the importer writes it: its values' gradients.
+      fn("one_hot", "%v: tensor<2xf64>",
+         "  %i = kiln.constant dense<[[0], [2], [1]]> : tensor<3x1xi64>\n"
+         "  %p = kiln.constant dense<[0, 1, 2, 3]> : tensor<4xi64>\n"
+         "  %h = kiln.equal %i, %p : (tensor<3x1xi64>, tensor<4xi64>) -> tensor<3x4xi1>\n"
+         "  %0 = kiln.slice %v {starts = array<i64: 0>, sizes = array<i64: 1>, strides = array<i64: 1>} : (tensor<2xf64>) -> tensor<1xf64>\n"
+         "  %1 = kiln.reshape %0 {shape = array<i64>} : (tensor<1xf64>) -> tensor<f64>\n"
+         "  %2 = kiln.slice %v {starts = array<i64: 1>, sizes = array<i64: 1>, strides = array<i64: 1>} : (tensor<2xf64>) -> tensor<1xf64>\n"
+         "  %3 = kiln.reshape %2 {shape = array<i64>} : (tensor<1xf64>) -> tensor<f64>\n"
+         "  %4 = kiln.where %h, %3, %1 : (tensor<3x4xi1>, tensor<f64>, tensor<f64>) -> tensor<3x4xf64>\n"
+         "  return %4 : tensor<3x4xf64>",
+         "tensor<3x4xf64>"),
       // ONNX DepthToSpace (DCR) as the importer writes it.
       fn("depth_to_space", "%a: tensor<1x8x2x3xf64>",
          "  %0 = kiln.reshape %a {shape = array<i64: 1, 2, 2, 2, 2, 3>} : (tensor<1x8x2x3xf64>) -> tensor<1x2x2x2x2x3xf64>\n"

@@ -621,15 +621,13 @@ LogicalResult convertGemm(NodeImporter &n) {
 /// W, b].
 LogicalResult convertDepthToSpace(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
-  int64_t b = n.attrInt("blocksize", 0);
   std::string mode = n.attrString("mode", "DCR");
   if (n.failed())
     return failure();
-  if (type.getRank() != 4 || !type.hasStaticShape())
-    return n.error() << "input 0 of type " << type
-                     << " is not a static N x C x H x W tensor";
-  if (b < 1)
-    return n.error() << "blocksize " << b << " must be at least 1";
+  std::optional<int64_t> block = blockSize(n, type);
+  if (!block)
+    return failure();
+  int64_t b = *block;
   if (mode != "DCR" && mode != "CRD")
     return n.error() << "mode '" << mode << "' is not DCR or CRD";
   auto shape = type.getShape();

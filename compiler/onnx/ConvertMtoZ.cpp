@@ -1385,14 +1385,12 @@ LogicalResult convertUnsqueeze(NodeImporter &n) {
 /// moved to [N, b, b, C, H/b, W/b].
 LogicalResult convertSpaceToDepth(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
-  int64_t b = n.attrInt("blocksize", 0);
   if (n.failed())
     return failure();
-  if (type.getRank() != 4 || !type.hasStaticShape())
-    return n.error() << "input 0 of type " << type
-                     << " is not a static N x C x H x W tensor";
-  if (b < 1)
-    return n.error() << "blocksize " << b << " must be at least 1";
+  std::optional<int64_t> block = blockSize(n, type);
+  if (!block)
+    return failure();
+  int64_t b = *block;
   auto shape = type.getShape();
   int64_t N = shape[0], C = shape[1], H = shape[2], W = shape[3];
   if (H % b != 0 || W % b != 0)

@@ -128,6 +128,22 @@ LogicalResult setSlice(NodeImporter &n, size_t output, ArrayRef<int64_t> starts,
   return success(!n.failed());
 }
 
+std::optional<int64_t> blockSize(NodeImporter &n, RankedTensorType type) {
+  int64_t b = n.attrInt("blocksize", 0);
+  if (n.failed())
+    return std::nullopt;
+  if (type.getRank() != 4 || !type.hasStaticShape()) {
+    n.error() << "input 0 of type " << type
+              << " is not a static N x C x H x W tensor";
+    return std::nullopt;
+  }
+  if (b < 1) {
+    n.error() << "blocksize " << b << " must be at least 1";
+    return std::nullopt;
+  }
+  return b;
+}
+
 Value scalarConstant(NodeImporter &n, Type element, double value) {
   auto type = RankedTensorType::get({}, element);
   return n.create<graph::ConstantOp>(

@@ -52,6 +52,10 @@ llvm::LogicalResult setSlice(NodeImporter &n, size_t output,
                              llvm::ArrayRef<int64_t> sizes,
                              llvm::ArrayRef<int64_t> strides);
 
+/// DepthToSpace's and SpaceToDepth's blocksize, checked with input 0 (a
+/// static N x C x H x W tensor); none, with an error, otherwise.
+std::optional<int64_t> blockSize(NodeImporter &n, mlir::RankedTensorType type);
+
 /// A scalar constant of `element` type.
 mlir::Value scalarConstant(NodeImporter &n, mlir::Type element, double value);
 

@@ -654,6 +654,22 @@ Value pool(OpBuilder &b, PoolOp op, bool max, bool countIncludePad) {
                 [&](Scalar &s, ValueRange a) { return s.div(a[0], a[1]); });
 }
 
+/// kiln.uniform of type `t` at the point: its row-major index in `shape` is
+/// the counter, in the stream `seed` * 2^32 + `stream` (`seed` an i64 of the
+/// body). What training-mode dropout and RandomUniform draw.
+Value uniformAtPoint(Scalar &s, ArrayRef<int64_t> shape, Value seed,
+                     int64_t stream, Type t) {
+  auto integer = [&](int64_t v) -> Value {
+    return s.b.create<arith::ConstantOp>(s.loc, s.b.getI64IntegerAttr(v));
+  };
+  Value index = integer(0);
+  for (int64_t d = 0; d < int64_t(shape.size()); ++d)
+    index = s.add(s.mul(index, integer(shape[d])), coordinate(s, d));
+  Value counterSeed =
+      s.add(s.mul(seed, integer(int64_t(1) << 32)), integer(stream));
+  return s.b.create<g::UniformOp>(s.loc, t, index, counterSeed);
+}
+
 /// Training-mode dropout: each element's row-major index is the counter of
 /// kiln.uniform in the stream (seed, stream); kept elements are scaled.
 Value dropoutTrain(OpBuilder &b, g::DropoutTrainOp op) {
@@ -669,14 +685,7 @@ Value dropoutTrain(OpBuilder &b, g::DropoutTrainOp op) {
   return kernel(
       b, op.getLoc(), type.getShape(), {}, inputs, t, Reduce::None,
       [&](Scalar &s, ValueRange a) {
-        Type i64 = s.b.getI64Type();
-        Value index = s.c(i64, 0);
-        for (int64_t d = 0; d < rank; ++d)
-          index = s.add(s.mul(index, s.c(i64, double(type.getDimSize(d)))),
-                        coordinate(s, d));
-        Value seed = s.add(s.mul(a[1], s.c(i64, 4294967296.0)),
-                           s.c(i64, double(stream)));
-        Value u = s.b.create<g::UniformOp>(s.loc, t, index, seed);
+        Value u = uniformAtPoint(s, type.getShape(), a[1], stream, t);
         Value keep = s.cmp(arith::CmpFPredicate::OGE, arith::CmpIPredicate::sge,
                            u, s.c(t, ratio));
         Value scaled = s.mul(a[0], s.c(t, 1.0 / (1.0 - ratio)));
@@ -706,16 +715,10 @@ Value randomUniform(OpBuilder &b, g::RandomUniformOp op, int64_t position) {
   return kernel(
       b, op.getLoc(), type.getShape(), {}, inputs, t, Reduce::None,
       [&](Scalar &s, ValueRange a) {
-        auto integer = [&](int64_t v) -> Value {
-          return s.b.create<arith::ConstantOp>(s.loc, s.b.getI64IntegerAttr(v));
-        };
-        Value index = integer(0);
-        for (int64_t d = 0; d < rank; ++d)
-          index = s.add(s.mul(index, integer(type.getDimSize(d))),
-                        coordinate(s, d));
-        Value seed = a.empty() ? integer(fixedSeed) : a[0];
-        seed = s.add(s.mul(seed, integer(int64_t(1) << 32)), integer(stream));
-        Value u = s.b.create<g::UniformOp>(s.loc, draw, index, seed);
+        Value seed = a.empty() ? Value(s.b.create<arith::ConstantOp>(
+                                     s.loc, s.b.getI64IntegerAttr(fixedSeed)))
+                               : a[0];
+        Value u = uniformAtPoint(s, type.getShape(), seed, stream, draw);
         Value x = s.add(s.mul(u, s.c(draw, high - low)), s.c(draw, low));
         return draw == t ? x : s.cast(x, t);
       });

@@ -357,6 +357,15 @@ static std::string kernelLabel(Operation *op) {
   return label;
 }
 
+/// Whether a kernel reads through `slice` by composing its offsets and
+/// strides into the read's index arithmetic: the same rank, static offsets
+/// and strides.
+static bool composable(tensor::ExtractSliceOp slice) {
+  return slice.getSourceType().getRank() == slice.getResultType().getRank() &&
+         !llvm::is_contained(slice.getStaticOffsets(), ShapedType::kDynamic) &&
+         !llvm::is_contained(slice.getStaticStrides(), ShapedType::kDynamic);
+}
+
 LogicalResult Emitter::translateGeneric(linalg::GenericOp op, rt::Kernel &k,
                                         std::vector<int32_t> &stepArgs,
                                         std::vector<rt::KInstr> &kbody,
@@ -438,9 +447,7 @@ LogicalResult Emitter::translateGeneric(linalg::GenericOp op, rt::Kernel &k,
     }
     auto slice = source.getDefiningOp<tensor::ExtractSliceOp>();
     if (slice) {
-      if (slice.getSourceType().getRank() != slice.getResultType().getRank() ||
-          llvm::is_contained(slice.getStaticOffsets(), ShapedType::kDynamic) ||
-          llvm::is_contained(slice.getStaticStrides(), ShapedType::kDynamic))
+      if (!composable(slice))
         return error(op) << "reads a rank-reducing or dynamic slice, which "
                             "the kernel format cannot express";
       source = slice.getSource();
@@ -644,12 +651,7 @@ LogicalResult Emitter::translateGeneric(linalg::GenericOp op, rt::Kernel &k,
               Value source = e.getTensor();
               auto slice = source.getDefiningOp<tensor::ExtractSliceOp>();
               if (slice) {
-                if (slice.getSourceType().getRank() !=
-                        slice.getResultType().getRank() ||
-                    llvm::is_contained(slice.getStaticOffsets(),
-                                       ShapedType::kDynamic) ||
-                    llvm::is_contained(slice.getStaticStrides(),
-                                       ShapedType::kDynamic))
+                if (!composable(slice))
                   return -1;
                 source = slice.getSource();
               }
@@ -1191,8 +1193,8 @@ void Emitter::copyInto(int32_t fromBuffer, int32_t toBuffer) {
 
 /// Whether the step that writes `temp` may write `target`'s storage instead:
 /// no later step of this entry uses `target`, and if the writing step itself
-/// reads `target` it is an elementwise kernel reading it at the point it
-/// writes.
+/// reads `target` it is an all-parallel kernel reading it only at the point
+/// it writes (readsOnlyAtPoint).
 bool Emitter::canWriteInPlace(int32_t temp, int32_t target) const {
   int tempStorage = storageOf_[temp], targetStorage = storageOf_[target];
   for (size_t b = 0; b < program_.buffers.size(); ++b)
@@ -1211,20 +1213,8 @@ bool Emitter::canWriteInPlace(int32_t temp, int32_t target) const {
   if (step.kind != rt::Step::Kind::Kernel)
     return false;
   const rt::Kernel &k = program_.kernels[step.kernel];
-  if (k.parallelDims != int32_t(k.domain.size()))
-    return false;
-  for (size_t a = 0; a < step.args.size(); ++a) {
-    if (storageOf_[step.args[a]] != targetStorage || k.args[a].output)
-      continue;
-    if (k.args[a].shape != k.domain)
-      return false;
-    std::vector<int64_t> identity = identityMap(k.domain.size());
-    for (const rt::KInstr &in : k.body)
-      if (in.arg == int32_t(a) &&
-          (in.op != rt::KOp::Load || in.map != identity))
-        return false;
-  }
-  return true;
+  return k.parallelDims == int32_t(k.domain.size()) &&
+         readsOnlyAtPoint(step, targetStorage);
 }
 
 /// Whether `storage` is a temporary of its own (not an output, not a

@@ -63,6 +63,19 @@ struct Rule : GraphBuilder {
         axes.push_back(d);
     return reshape(axes.empty() ? x : sum(x, axes), to);
   }
+  /// An i64 constant of `shape` holding `values` (one for a splat).
+  Value ints(ArrayRef<int64_t> shape, ArrayRef<int64_t> values) {
+    auto t = RankedTensorType::get(shape, b.getI64Type());
+    return values.size() == 1
+               ? make<ConstantOp>(DenseElementsAttr::get(t, values[0]))
+               : make<ConstantOp>(DenseElementsAttr::get(t, values));
+  }
+  /// i64 indices `ix` with negative ones counted from `sizes` (broadcast to
+  /// them): the indices of gathers, as ONNX allows them.
+  Value fromEnd(Value ix, Value sizes) {
+    return make<WhereOp>(make<LessOp>(ix, ints({}, {0})),
+                         make<AddOp>(ix, sizes), ix);
+  }
   /// The normalized axes of a softmax-like op.
   static int64_t axis(int64_t a, Value x) {
     return a < 0 ? a + type(x).getRank() : a;
@@ -485,15 +498,8 @@ RULE(GatherNdOp) { // each tuple's slice of g added into the slice it read
     cells *= sizes[j];
   }
   int64_t n = idx.getNumElements() / k;
-  auto i64 = r.b.getI64Type();
-  auto ints = [&](ArrayRef<int64_t> shape, ArrayRef<int64_t> values) {
-    return r.make<ConstantOp>(DenseElementsAttr::get(
-        RankedTensorType::get(shape, i64), values));
-  };
-  Value ix = op.getIndices();
-  ix = r.make<WhereOp>(r.make<LessOp>(ix, ints({}, {0})),
-                       r.make<AddOp>(ix, ints({k}, sizes)), ix);
-  Value cell = r.sum(r.make<MulOp>(ix, ints({k}, strides)),
+  Value ix = r.fromEnd(op.getIndices(), r.ints({k}, sizes));
+  Value cell = r.sum(r.make<MulOp>(ix, r.ints({k}, strides)),
                      {idx.getRank() - 1}, /*keepdims=*/false);
   if (batchDims > 0) {
     // Each tuple's batch (its leading coordinates), times the cells.
@@ -502,7 +508,7 @@ RULE(GatherNdOp) { // each tuple's slice of g added into the slice it read
     SmallVector<int64_t> first(n);
     for (int64_t t = 0; t < n; ++t)
       first[t] = t / perBatch * cells;
-    cell = r.make<AddOp>(cell, ints(lead, first));
+    cell = r.make<AddOp>(cell, r.ints(lead, first));
   }
   auto table = RankedTensorType::get({batch * cells, width},
                                      data.getElementType());
@@ -543,19 +549,13 @@ RULE(GatherElementsOp) { // each index's gradient added into its element
     c[j] = at;
   }
   auto i64 = r.b.getI64Type();
-  auto scalarI64 = RankedTensorType::get({}, i64);
-  auto constI64 = [&](int64_t v) {
-    return r.make<ConstantOp>(DenseElementsAttr::get(scalarI64, v));
-  };
   Value ix = op.getIndices();
   if (idx.getElementType() != i64)
     ix = r.make<CastOp>(ix, TypeAttr::get(i64));
-  ix = r.make<WhereOp>(r.make<LessOp>(ix, constI64(0)),
-                       r.make<AddOp>(ix, constI64(size)), ix);
-  Value column = r.make<ConstantOp>(DenseElementsAttr::get(
-      RankedTensorType::get(idx.getShape(), i64), ArrayRef<int64_t>(c)));
+  ix = r.fromEnd(ix, r.ints({}, {size}));
+  Value column = r.ints(idx.getShape(), c);
   Value ids = r.reshape(
-      r.make<AddOp>(r.make<MulOp>(ix, constI64(others)), column), {n});
+      r.make<AddOp>(r.make<MulOp>(ix, r.ints({}, {others})), column), {n});
   auto flat = RankedTensorType::get({size * others, 1}, data.getElementType());
   Value rows = r.b.create<EmbeddingGradOp>(
       r.loc, flat, ids, r.reshape(r.g, {n, 1}),

@@ -1805,6 +1805,7 @@ Emitter::run(ArrayRef<std::pair<func::FuncOp, std::string>> functions) {
       temps.push_back(int(i));
       sizes.push_back(s.bytes);
     }
+    recordPeak(program_.entries[e], sizes, lifetimes);
     int64_t entryBytes = 0;
     std::vector<int64_t> offsets = planMemory(sizes, lifetimes, entryBytes);
     for (size_t i = 0; i < temps.size(); ++i)
@@ -1849,6 +1850,33 @@ std::optional<rt::DType> dtypeOf(Type t) {
   if (t.isInteger(1))
     return rt::DType::Bool;
   return std::nullopt;
+}
+
+void recordPeak(rt::Entry &entry, const std::vector<int64_t> &sizes,
+                const std::vector<std::pair<int, int>> &lifetimes) {
+  entry.peakStep = -1;
+  entry.peakBytes = 0;
+  entry.peakValues.clear();
+  for (int step = 0; step < int(entry.steps.size()); ++step) {
+    int64_t live = 0;
+    for (size_t i = 0; i < sizes.size(); ++i)
+      if (lifetimes[i].first <= step && step <= lifetimes[i].second)
+        live += sizes[i];
+    if (entry.peakStep < 0 || live > entry.peakBytes) {
+      entry.peakStep = step;
+      entry.peakBytes = live;
+    }
+  }
+  for (size_t i = 0; i < sizes.size(); ++i)
+    if (lifetimes[i].first <= entry.peakStep &&
+        entry.peakStep <= lifetimes[i].second)
+      entry.peakValues.push_back(
+          {sizes[i], lifetimes[i].first, lifetimes[i].second});
+  std::stable_sort(entry.peakValues.begin(), entry.peakValues.end(),
+                   [](const rt::Entry::LiveValue &a,
+                      const rt::Entry::LiveValue &b) {
+                     return a.bytes > b.bytes;
+                   });
 }
 
 std::vector<int64_t>

@@ -61,6 +61,12 @@ mlir::FailureOr<EmittedProgram> emitModule(mlir::ModuleOp module,
 /// The artifact's bytes for an emitted program.
 std::vector<uint8_t> artifactBytes(const EmittedProgram &emitted);
 
+/// Records in `entry` the plan's peak: the step where the values of `sizes`
+/// bytes living over `lifetimes` (inclusive) take the most bytes at once,
+/// and those values, largest first (what `kiln inspect` shows).
+void recordPeak(runtime::Entry &entry, const std::vector<int64_t> &sizes,
+                const std::vector<std::pair<int, int>> &lifetimes);
+
 /// Offsets for buffers of `sizes` bytes that live over [first, last] steps
 /// (inclusive), 64-byte aligned, reusing space where lifetimes do not
 /// overlap (largest first, first fit). Returns the total size in `total`.

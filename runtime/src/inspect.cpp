@@ -58,6 +58,45 @@ std::vector<std::string> fusedOps(const std::string &name) {
   return ops;
 }
 
+namespace {
+
+/// The entry's memory peak, in words: the bytes of its temporaries and
+/// outputs live at once, the step, and the largest of those values with
+/// the steps they live over (the listing below names the steps).
+std::string peakText(const Entry &e) {
+  if (e.peakStep < 0)
+    return "";
+  std::string out = "  memory at peak: " + megabytes(e.peakBytes) + " in " +
+                    std::to_string(e.peakValues.size()) +
+                    " temporaries and outputs live at step " +
+                    std::to_string(e.peakStep);
+  constexpr size_t kShown = 6;
+  for (size_t v = 0; v < e.peakValues.size() && v < kShown; ++v)
+    out += std::string(v ? ", " : "; the largest: ") +
+           megabytes(e.peakValues[v].bytes) + " (steps " +
+           std::to_string(e.peakValues[v].first) + "-" +
+           std::to_string(e.peakValues[v].last) + ")";
+  if (e.peakValues.size() > kShown)
+    out += ", ...";
+  return out + "\n";
+}
+
+std::string peakJson(const Entry &e) {
+  if (e.peakStep < 0)
+    return "";
+  std::string values;
+  for (const Entry::LiveValue &v : e.peakValues)
+    values += (values.empty() ? "{" : ",{") +
+              std::string("\"bytes\":") + std::to_string(v.bytes) +
+              ",\"first_step\":" + std::to_string(v.first) +
+              ",\"last_step\":" + std::to_string(v.last) + "}";
+  return ",\"peak\":{\"step\":" + std::to_string(e.peakStep) +
+         ",\"bytes\":" + std::to_string(e.peakBytes) + ",\"live\":[" +
+         values + "]}";
+}
+
+} // namespace
+
 const char *convMode(ConvCall::Mode mode) {
   return mode == ConvCall::Mode::BackwardData     ? "backward-data "
          : mode == ConvCall::Mode::BackwardFilter ? "backward-filter "
@@ -242,8 +281,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
                         ",\"unfused_bytes_moved\":" +
                         std::to_string(e.unfusedBytes)
                   : std::string()) +
-             ",\"steps\":[" +
-             steps + "]}";
+             peakJson(e) + ",\"steps\":[" + steps + "]}";
     }
     out += "]}\n";
     return Status();
@@ -311,7 +349,7 @@ Status inspectArtifact(const std::string &path, bool json, std::string &out) {
     if (e.unfusedLaunches >= 0)
       out += " (without fusion: " + std::to_string(e.unfusedLaunches) +
              " kernel launches, " + megabytes(e.unfusedBytes) + ")";
-    out += "\n";
+    out += "\n" + peakText(e);
     for (size_t i = 0; i < e.steps.size(); ++i) {
       const Step &s = e.steps[i];
       out += "    " + std::to_string(i) + ": ";

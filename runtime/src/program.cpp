@@ -238,6 +238,14 @@ Status Program::verify() const {
     for (int32_t id : e.outputs)
       if (!validBuffer(id))
         return fail("entry '" + e.name + "' lists a missing output buffer");
+    int64_t steps = int64_t(e.steps.size());
+    if (e.peakStep >= steps)
+      return fail("entry '" + e.name + "' has its peak after its last step");
+    for (const Entry::LiveValue &v : e.peakValues)
+      if (v.first < 0 || v.first > e.peakStep || v.last < e.peakStep ||
+          v.last > steps || v.bytes < 0)
+        return fail("entry '" + e.name +
+                    "' lists a value that is not live at its peak");
     for (size_t s = 0; s < e.steps.size(); ++s) {
       const Step &step = e.steps[s];
       std::string where =
@@ -639,8 +647,18 @@ std::string programToJson(const Program &p) {
          (e.unfusedLaunches >= 0
               ? ",\"unfused_launches\":" + std::to_string(e.unfusedLaunches) +
                     ",\"unfused_bytes\":" + std::to_string(e.unfusedBytes)
-              : std::string()) +
-         ",\"steps\":[";
+              : std::string());
+    if (e.peakStep >= 0) {
+      j += ",\"peak\":{\"step\":" + std::to_string(e.peakStep) +
+           ",\"bytes\":" + std::to_string(e.peakBytes) + ",\"values\":[";
+      for (size_t v = 0; v < e.peakValues.size(); ++v)
+        j += std::string(v ? "," : "") + "[" +
+             std::to_string(e.peakValues[v].bytes) + "," +
+             std::to_string(e.peakValues[v].first) + "," +
+             std::to_string(e.peakValues[v].last) + "]";
+      j += "]}";
+    }
+    j += ",\"steps\":[";
     for (size_t s = 0; s < e.steps.size(); ++s) {
       const Step &st = e.steps[s];
       j += std::string(s ? ",\n" : "\n");
@@ -826,6 +844,24 @@ Status programFromJson(std::string_view json, const std::string &origin,
     e.outputs = r.intList32(je, "outputs", where);
     e.unfusedLaunches = r.integer(je, "unfused_launches", where, -1, false);
     e.unfusedBytes = r.integer(je, "unfused_bytes", where, -1, false);
+    if (const JsonValue *peak = je.isObject() ? je.get("peak") : nullptr) {
+      std::string at = where + "'s peak";
+      e.peakStep = int32_t(r.integer(*peak, "step", at));
+      e.peakBytes = r.integer(*peak, "bytes", at);
+      for (const JsonValue &v : r.list(*peak, "values", at)) {
+        std::optional<int64_t> bytes, first, last;
+        if (v.isArray() && v.items().size() == 3) {
+          bytes = v.items()[0].asInt();
+          first = v.items()[1].asInt();
+          last = v.items()[2].asInt();
+        }
+        if (!bytes || !first || !last) {
+          r.fail(at + " has a value that is not [bytes, first, last]");
+          break;
+        }
+        e.peakValues.push_back({*bytes, int32_t(*first), int32_t(*last)});
+      }
+    }
     for (const JsonValue &js : r.list(je, "steps", where)) {
       Step s;
       if (js.get("embedding_grad")) {

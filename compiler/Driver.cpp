@@ -143,6 +143,14 @@ cl::opt<bool> optNoFusion(
     cl::sub(compileCommand), cl::sub(runCommand), cl::sub(stepCommand),
     cl::sub(trainCommand), cl::cat(kilnCategory));
 
+cl::opt<bool> optNoRecompute(
+    "no-recompute",
+    cl::desc("Keep every activation the backward reads from the forward "
+             "(no kiln-rematerialize): more memory at the step's peak, "
+             "fewer bytes moved"),
+    cl::sub(compileCommand), cl::sub(runCommand), cl::sub(stepCommand),
+    cl::sub(trainCommand), cl::cat(kilnCategory));
+
 cl::opt<std::string> trainDevice(
     "device",
     cl::desc("auto (default: the GPU if there is one, else the CPU), cpu or "
@@ -293,6 +301,7 @@ int runCompile(mlir::MLIRContext &context) {
   options.dumpIrAfterAll = compileDumpAfterAll;
   options.printWeights = compilePrintWeights;
   options.pipeline.fuse = !optNoFusion;
+  options.pipeline.recompute = !optNoRecompute;
   if (!parseInputShapes("compile", options.import))
     return 1;
   if (!compileInference) {
@@ -449,6 +458,7 @@ int openSession(StringRef command, StringRef model, bool training,
     // naming the input.
     options.import.batchSizeIfSymbolic = command == "step";
     options.pipeline.fuse = !optNoFusion;
+    options.pipeline.recompute = !optNoRecompute;
     if (!parseInputShapes(command, options.import))
       return 1;
     if (training) {
@@ -1001,9 +1011,9 @@ int driverMain(int argc, char **argv) {
           "  kiln export MODEL.kiln --checkpoint CKPT -o trained.onnx\n"
           "  kiln inspect MODEL.kiln [--json]\n\n"
           "Training options: --loss, --optimizer, --lr, --lr-schedule, ...\n"
-          "(see kiln compile --help). The CUDA backend and some ops' kernels\n"
-          "and gradients are still to come; kiln says which when it meets\n"
-          "them.\n"
+          "(see kiln compile --help). kiln train and kiln step run on the\n"
+          "GPU when there is one (--device auto|cpu|cuda); an ONNX op kiln\n"
+          "cannot compile yet is an error naming its node.\n"
           "Run `kiln COMMAND --help` for a command's options.\n",
           &errs()))
     return 1;

@@ -50,6 +50,9 @@ void buildKernelPipeline(mlir::OpPassManager &pm,
   }
   funcPm.addPass(lowering::createLowerToLinalgPass());
   funcPm.addPass(mlir::createCSEPass());
+  // After CSE, which would merge the copies back into the originals.
+  if (options.recompute)
+    funcPm.addPass(fusion::createRematerializePass());
   if (options.fuse)
     funcPm.addPass(fusion::createFuseElementwisePass());
   funcPm.addPass(fusion::createScheduleKernelsPass());

@@ -28,6 +28,10 @@ struct PipelineOptions {
   bool requireStaticShapes = true;
   /// Fuse kernels (kiln-fuse-elementwise); off only to compare with.
   bool fuse = true;
+  /// Recompute cheap activations in the backward rather than keep them
+  /// from the forward (kiln-rematerialize): less memory at the step's peak
+  /// for a little more traffic.
+  bool recompute = true;
 };
 
 /// What `kiln-build-train-step` builds (see passes/autodiff/Passes.td).

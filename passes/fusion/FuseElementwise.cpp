@@ -683,6 +683,12 @@ struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
         continue;
       }
       fused->fusedOp->setLoc(loc);
+      // A kernel that kiln-rematerialize copied into the backward stays
+      // apart from the forward's (the common subexpressions below would
+      // merge them back): so does what it fuses into.
+      if (producer->hasAttr(kRecomputedAttr) ||
+          consumer->hasAttr(kRecomputedAttr))
+        fused->fusedOp->setAttr(kRecomputedAttr, rewriter.getUnitAttr());
       for (auto [original, replacement] : fused->replacements)
         rewriter.replaceAllUsesExcept(original, replacement, fused->fusedOp);
       rewriter.eraseOp(consumer);
@@ -772,6 +778,11 @@ bool canMergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
       a.getIteratorTypesArray() != b.getIteratorTypesArray() ||
       a.getStaticLoopRanges() != b.getStaticLoopRanges() ||
       a.getNumDpsInits() + b.getNumDpsInits() > kMaxOutputs)
+    return false;
+  // A kernel recomputed in the backward (kiln-rematerialize) does not
+  // join an earlier one that is not: the two would be computed at once,
+  // and the value kept from there again.
+  if (b->hasAttr(kRecomputedAttr) && !a->hasAttr(kRecomputedAttr))
     return false;
   AffineMap out = a.getMatchingIndexingMap(a.getDpsInitOperand(0));
   for (linalg::GenericOp op : {a, b})

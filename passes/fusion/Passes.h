@@ -8,6 +8,11 @@
 
 namespace kiln::fusion {
 
+/// The unit attribute kiln-rematerialize puts on the kernels it copies
+/// into the backward: kiln-fuse-elementwise keeps them (and what they fuse
+/// into) apart from the forward's identical kernels.
+constexpr llvm::StringLiteral kRecomputedAttr = "kiln.recomputed";
+
 #define GEN_PASS_DECL
 #include "passes/fusion/Passes.h.inc"
 

@@ -137,6 +137,55 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
                            "::kiln::graph::KilnDialect"];
 }
 
+def RematerializePass : Pass<"kiln-rematerialize", "mlir::func::FuncOp"> {
+  let summary = "Recomputes cheap activations in the backward instead of keeping them from the forward";
+  let description = [{
+    On kernel-level IR of a training step (after `kiln-lower-to-linalg` and
+    CSE, before fusion). The forward ends at the loss (the ops that
+    `kiln-build-train-step` names "loss (...)"); a value the forward
+    computes and a library call of the backward reads (a GEMM's or
+    convolution's operand: the GELU output that the next layer's weight
+    gradient reads, a ReLU of a BatchNorm that the next convolution's
+    filter gradient reads) is otherwise written once and kept in memory
+    from the forward to that read, across the peak of the step.
+
+    Where the value is computed by cheap ops (all-parallel kernels of at
+    most 16 body ops that gather nothing, and views; at most 16 of them)
+    from values the backward keeps anyway (read at the first backward
+    reader of the value or later: GELU's input, which its gradient reads;
+    the convolution output and batch statistics that BatchNorm's gradient
+    reads), arguments and constants, those ops are copied just before the
+    backward's first reader of the value, which reads the copy from there
+    on. The original then dies with its last forward reader. Fusion later
+    merges the copy with its neighbours (the GELU gradient reads the same
+    input), so the copy costs one more write of the value and saves its
+    storage across the peak.
+
+    The forward's values are visited from the last one up, so a copy may
+    read an earlier value that is then recomputed in its turn where the
+    backward first reads it. A function without a loss is left alone.
+
+    ```mlir
+    // Before: %g is kept from the forward to the weight gradient
+    %g = linalg.generic ins(%h) { gelu }
+    %y = kiln.gemm %g, %w
+    %l = ... loc("loss (cross_entropy)")
+    ...
+    %dw = kiln.gemm %dy, %g {trans_a = true}
+    %dh = linalg.generic ins(%dg, %h) { gelu gradient }
+    // After
+    %g = linalg.generic ins(%h) { gelu }
+    %y = kiln.gemm %g, %w
+    %l = ... loc("loss (cross_entropy)")
+    ...
+    %g2 = linalg.generic ins(%h) { gelu }
+    %dw = kiln.gemm %dy, %g2 {trans_a = true}
+    %dh = linalg.generic ins(%dg, %h) { gelu gradient }
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def FoldGemmTransposesPass : Pass<"kiln-fold-gemm-transposes", "mlir::func::FuncOp"> {
   let summary = "Reads GEMM operands transposed instead of transposing them first";
   let description = [{

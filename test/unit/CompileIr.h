@@ -18,11 +18,13 @@
 namespace kiln::test {
 
 /// `ir` (graph-level functions, e.g. a func.func @forward) through the
-/// graph and kernel pipelines (fused or one kernel per op) and the emitter;
-/// failures are test failures.
+/// graph and kernel pipelines (fused or one kernel per op; recomputing
+/// activations in the backward or not) and the emitter; failures are test
+/// failures.
 inline codegen::EmittedProgram
 compileIr(const std::string &ir, bool fuse,
-          const codegen::EmitOptions &emitOptions = {}) {
+          const codegen::EmitOptions &emitOptions = {},
+          bool recompute = true) {
   mlir::DialectRegistry registry;
   registerAllDialects(registry);
   mlir::MLIRContext context(registry);
@@ -36,6 +38,7 @@ compileIr(const std::string &ir, bool fuse,
   buildGraphPipeline(pm);
   PipelineOptions options;
   options.fuse = fuse;
+  options.recompute = recompute;
   buildKernelPipeline(pm, options);
   EXPECT_TRUE(mlir::succeeded(pm.run(*module)));
   auto emitted = codegen::emitModule(*module, emitOptions);

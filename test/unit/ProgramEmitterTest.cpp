@@ -50,6 +50,98 @@ TEST(PlanMemory, Empty) {
   EXPECT_EQ(total, 0);
 }
 
+TEST(PlanMemory, RecordsThePeak) {
+  // Live bytes by step: 10, 30, 15, 5.
+  rt::Entry entry;
+  entry.steps.resize(4);
+  kiln::codegen::recordPeak(entry, {10, 20, 5}, {{0, 2}, {1, 1}, {2, 3}});
+  EXPECT_EQ(entry.peakStep, 1);
+  EXPECT_EQ(entry.peakBytes, 30);
+  ASSERT_EQ(entry.peakValues.size(), 2u);
+  EXPECT_EQ(entry.peakValues[0].bytes, 20); // Largest first.
+  EXPECT_EQ(entry.peakValues[0].first, 1);
+  EXPECT_EQ(entry.peakValues[1].bytes, 10);
+  EXPECT_EQ(entry.peakValues[1].last, 2);
+}
+
+/// The peak travels in the artifact's program, and a value the program
+/// says is live at its peak must be.
+TEST(PlanMemory, ThePeakRoundTripsAndIsChecked) {
+  const char *ir = R"mlir(
+func.func @forward(%x: tensor<8x8xf32> {kiln.name = "x"}, %w: tensor<8x8xf32> {kiln.name = "w"})
+    -> (tensor<8x8xf32> {kiln.name = "y"}) {
+  %a = kiln.matmul %x, %w : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<8x8xf32>
+  %b = kiln.matmul %a, %w : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<8x8xf32>
+  return %b : tensor<8x8xf32>
+}
+)mlir";
+  rt::Program p = kiln::test::compileIr(ir, true).program;
+  ASSERT_EQ(p.entries.size(), 1u);
+  const rt::Entry &e = p.entries[0];
+  EXPECT_EQ(e.peakStep, 1); // a and b
+  EXPECT_EQ(e.peakBytes, 2 * 8 * 8 * 4);
+  ASSERT_EQ(e.peakValues.size(), 2u);
+  rt::Program q;
+  rt::Status s = rt::programFromJson(rt::programToJson(p), "test", q);
+  ASSERT_TRUE(s.ok()) << s.toString();
+  ASSERT_EQ(q.entries.size(), 1u);
+  EXPECT_EQ(q.entries[0].peakStep, e.peakStep);
+  EXPECT_EQ(q.entries[0].peakBytes, e.peakBytes);
+  ASSERT_EQ(q.entries[0].peakValues.size(), 2u);
+  for (size_t v = 0; v < 2; ++v) {
+    EXPECT_EQ(q.entries[0].peakValues[v].bytes, e.peakValues[v].bytes);
+    EXPECT_EQ(q.entries[0].peakValues[v].first, e.peakValues[v].first);
+    EXPECT_EQ(q.entries[0].peakValues[v].last, e.peakValues[v].last);
+  }
+  ASSERT_TRUE(p.verify().ok());
+  p.entries[0].peakValues[0].first = 2; // born after the peak
+  EXPECT_FALSE(p.verify().ok());
+}
+
+/// An activation the backward's weight gradient reads (tanh(h)) is
+/// recomputed there from h, which the backward reads anyway: the step's
+/// peak is lower by the activation, and every output the same.
+TEST(PlanMemory, RecomputedActivationsLowerThePeak) {
+  const char *ir = R"mlir(
+func.func @forward(%x: tensor<64x32xf32> {kiln.name = "x"}, %w: tensor<32x32xf32> {kiln.name = "w"}, %dy: tensor<64x32xf32> {kiln.name = "dy"})
+    -> (tensor<64xf32> {kiln.name = "loss"}, tensor<32x32xf32> {kiln.name = "dw"}, tensor<64x32xf32> {kiln.name = "dh"}) {
+  %h = kiln.matmul %x, %w : (tensor<64x32xf32>, tensor<32x32xf32>) -> tensor<64x32xf32>
+  %g = kiln.tanh %h : (tensor<64x32xf32>) -> tensor<64x32xf32>
+  %y = kiln.matmul %g, %w : (tensor<64x32xf32>, tensor<32x32xf32>) -> tensor<64x32xf32>
+  %z = kiln.matmul %y, %w : (tensor<64x32xf32>, tensor<32x32xf32>) -> tensor<64x32xf32>
+  %l = kiln.reduce_sum %z {axes = array<i64: 1>, keepdims = false} : (tensor<64x32xf32>) -> tensor<64xf32> loc("loss (cross_entropy)")
+  %dw = kiln.gemm %g, %dy {trans_a = true} : (tensor<64x32xf32>, tensor<64x32xf32>) -> tensor<32x32xf32>
+  %dg = kiln.gemm %dy, %w {trans_b = true} : (tensor<64x32xf32>, tensor<32x32xf32>) -> tensor<64x32xf32>
+  %dh = kiln.mul %h, %dg : (tensor<64x32xf32>, tensor<64x32xf32>) -> tensor<64x32xf32>
+  return %l, %dw, %dh : tensor<64xf32>, tensor<32x32xf32>, tensor<64x32xf32>
+}
+)mlir";
+  kiln::codegen::EmittedProgram kept =
+      kiln::test::compileIr(ir, true, {}, /*recompute=*/false);
+  kiln::codegen::EmittedProgram recomputed =
+      kiln::test::compileIr(ir, true, {}, /*recompute=*/true);
+  const rt::Entry *a = kept.program.entry("forward");
+  const rt::Entry *b = recomputed.program.entry("forward");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(b->steps.size(), a->steps.size() + 1); // tanh again
+  // Kept: h, tanh(h), y and z at z's product. Recomputed: tanh(h) dies
+  // with y's product, and the peak is the backward's (h, dg, dh, dw, the
+  // loss), below the other.
+  EXPECT_EQ(a->peakBytes, 4 * 64 * 32 * 4);
+  EXPECT_LT(b->peakBytes, a->peakBytes);
+  std::vector<float> x(64 * 32), w(32 * 32), dy(64 * 32);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = float(i % 7) * 0.05f - 0.1f;
+    dy[i] = float(i % 3) * 0.5f - 0.5f;
+  }
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = float(i % 5) * 0.02f - 0.03f;
+  auto outA = kiln::test::runForward(kept, {x, w, dy});
+  auto outB = kiln::test::runForward(recomputed, {x, w, dy});
+  ASSERT_EQ(outA.size(), 3u);
+  EXPECT_EQ(outA, outB);
+}
+
 /// Checks that nothing a step of an output's entry after its writer reads
 /// or writes overlaps the output, other than its own bytes (views); the
 /// number of outputs checked.

@@ -442,3 +442,47 @@ func.func @index_producer_through_view(%x: tensor<2x8xf32>, %y: tensor<2x2x4xf32
   %s = kiln.add %r, %y : (tensor<2x2x4xf32>, tensor<2x2x4xf32>) -> tensor<2x2x4xf32>
   return %s : tensor<2x2x4xf32>
 }
+
+// -----
+
+// A kernel kiln-rematerialize copied into the backward (kiln.recomputed)
+// stays apart from the forward's identical one: no common subexpression,
+// no sibling merge (either would keep the value from the forward again).
+// A producer fused into it keeps the mark on the fused kernel.
+// CHECK-LABEL: func.func @recomputed_apart
+// CHECK: %[[A:.*]] = linalg.generic
+// CHECK-NOT: kiln.recomputed
+// CHECK: math.exp
+// CHECK: math.tanh
+// CHECK: kiln.matmul %[[A]], %arg1
+// CHECK: %[[B:.*]] = linalg.generic {{.*}}{kiln.recomputed}
+// CHECK: math.exp
+// CHECK: math.tanh
+// CHECK: kiln.gemm %[[B]], %arg2 {trans_a = true}
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @recomputed_apart(%x: tensor<4x8xf32>, %w: tensor<8x2xf32>, %dy: tensor<4x2xf32>) -> (tensor<4x2xf32>, tensor<8x2xf32>) {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %p = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %t = math.exp %in : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%p : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %t = math.tanh %in : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %y = kiln.matmul %a, %w : (tensor<4x8xf32>, tensor<8x2xf32>) -> tensor<4x2xf32>
+  %q = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %t = math.exp %in : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %b = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%q : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) attrs = {kiln.recomputed} {
+  ^bb0(%in: f32, %out: f32):
+    %t = math.tanh %in : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %dw = kiln.gemm %b, %dy {trans_a = true} : (tensor<4x8xf32>, tensor<4x2xf32>) -> tensor<8x2xf32>
+  return %y, %dw : tensor<4x2xf32>, tensor<8x2xf32>
+}

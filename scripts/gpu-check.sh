@@ -59,6 +59,15 @@ if has kiln; then
         | tee -a "$results/kiln.jsonl"
       [[ ${PIPESTATUS[0]} == 0 ]] || { status=1; tail -1 "$results/kiln-stderr.txt"; }
     done
+    # The same workload with activations kept (--no-recompute), warm.
+    if [[ -f gpu-check/bench/$w.kept.kiln.gz ]]; then
+      gunzip -kf "gpu-check/bench/$w.kept.kiln.gz"
+      build-gpu/bench/kiln_bench "gpu-check/bench/$w.kept.kiln" --entry train_step \
+        --device cuda --precision tf32 --workload "$w" --synthetic-weights \
+        2>>"$results/kiln-stderr.txt" | sed "s/}\$/, \"kernel_cache\": \"warm\", \"recompute\": false}/" \
+        | tee -a "$results/kiln.jsonl"
+      [[ ${PIPESTATUS[0]} == 0 ]] || { status=1; tail -1 "$results/kiln-stderr.txt"; }
+    fi
     # Where the time goes: each step timed between CUDA events (no graph),
     # the slowest 40 with their rates.
     KILN_PROFILE=1 KILN_PROFILE_STEPS=40 build-gpu/bench/kiln_bench \

@@ -5,6 +5,8 @@
 #   gpu-check/fixtures/NAME.kiln  every training fixture, compiled with its
 #                                 NAME.args, cubins precompiled for $ARCH;
 #   gpu-check/bench/W.kiln.gz     the benchmark workloads mlp, cnn, gpt
+#                                 (W.kept.kiln.gz: cnn and gpt compiled with
+#                                 --no-recompute, benchmarked beside them)
 #                                 (../shared/bench/torch_baseline.py), trained
 #                                 as it trains them (AdamW, lr 1e-3, weight
 #                                 decay 0.01, its batch sizes), without cubins
@@ -40,11 +42,22 @@ for w in mlp cnn gpt; do
     python=${TORCH_PYTHON:?set TORCH_PYTHON to a python with torch and onnx}
     "$python" scripts/export-benchmark.py "$bench/torch_baseline.py" "$w" "$exports"
   fi
-  "$kiln" compile "$exports/$w.onnx" --optimizer adamw --lr 1e-3 \
-    --weight-decay 0.01 -o "$out/bench/$w.full.kiln"
-  build/bench/kiln_bench "$out/bench/$w.full.kiln" --strip-weights "$out/bench/$w.kiln"
-  rm -f "$out/bench/$w.full.kiln" "$out/bench/$w.kiln.gz"
-  gzip -9 "$out/bench/$w.kiln"
+  # W.kiln as kiln compiles by default; W.kept.kiln with --no-recompute
+  # (activations kept instead of recomputed in the backward), to weigh the
+  # memory it saves against the step time it costs (not for mlp: nothing
+  # to recompute).
+  for variant in default kept; do
+    name=$w flags=()
+    if [[ $variant == kept ]]; then
+      [[ $w == mlp ]] && continue
+      name=$w.kept flags=(--no-recompute)
+    fi
+    "$kiln" compile "$exports/$w.onnx" --optimizer adamw --lr 1e-3 \
+      --weight-decay 0.01 "${flags[@]}" -o "$out/bench/$name.full.kiln"
+    build/bench/kiln_bench "$out/bench/$name.full.kiln" --strip-weights "$out/bench/$name.kiln"
+    rm -f "$out/bench/$name.full.kiln" "$out/bench/$name.kiln.gz"
+    gzip -9 "$out/bench/$name.kiln"
+  done
 done
 cp "$bench"/*.py "$out/bench/"
 du -sh "$out"

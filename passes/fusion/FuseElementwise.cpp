@@ -848,6 +848,10 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
       yields.push_back(map.lookupOrDefault(y));
   }
   builder.create<linalg::YieldOp>(merged.getLoc(), yields);
+  // Still a recomputation if either was one (canMergeSiblings keeps it
+  // from joining an earlier kernel of the forward later on).
+  if (a->hasAttr(kRecomputedAttr) || b->hasAttr(kRecomputedAttr))
+    merged->setAttr(kRecomputedAttr, builder.getUnitAttr());
   unsigned n = a->getNumResults();
   a->replaceAllUsesWith(merged->getResults().take_front(n));
   b->replaceAllUsesWith(merged->getResults().drop_front(n));

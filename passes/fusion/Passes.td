@@ -150,16 +150,25 @@ def RematerializePass : Pass<"kiln-rematerialize", "mlir::func::FuncOp"> {
     from the forward to that read, across the peak of the step.
 
     Where the value is computed by cheap ops (all-parallel kernels of at
-    most 16 body ops that gather nothing, and views; at most 16 of them)
-    from values the backward keeps anyway (read at the first backward
-    reader of the value or later: GELU's input, which its gradient reads;
-    the convolution output and batch statistics that BatchNorm's gradient
-    reads), arguments and constants, those ops are copied just before the
-    backward's first reader of the value, which reads the copy from there
-    on. The original then dies with its last forward reader. Fusion later
-    merges the copy with its neighbours (the GELU gradient reads the same
-    input), so the copy costs one more write of the value and saves its
-    storage across the peak.
+    most 16 body ops that gather nothing, views, and batched products with
+    a short reduction, at most 128 terms: attention's scores q k^T; at most
+    16 ops in all) from values the backward keeps anyway (read at the first
+    backward reader of the value or later, or read there through a cheap
+    kernel that no library call reads, which fusion computes from them:
+    GELU's input, which its gradient reads; the convolution output that
+    BatchNorm's gradient reads; attention's q and k, which dq and dk read),
+    from values at most 1/64 of its size (batch and row statistics: a
+    softmax's maxima and sums, as flash attention keeps them), arguments
+    and constants, those ops are copied just before the backward's first
+    reader of the value, which reads the copy from there on. The original
+    then dies with its last forward reader. The copies (views aside) are
+    marked `kiln.recomputed`: kiln-fuse-elementwise then neither merges
+    them back into the forward's identical kernels (common subexpressions)
+    nor into an earlier kernel of the forward (siblings), and keeps the
+    mark on what they fuse or merge into. A copy costs its inputs read
+    again and its value written once more (a product, its operations
+    again), and saves the value's storage across the peak; `kiln compile
+    --no-recompute` leaves the step without copies.
 
     The forward's values are visited from the last one up, so a copy may
     read an earlier value that is then recomputed in its turn where the

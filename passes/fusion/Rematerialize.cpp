@@ -26,6 +26,8 @@ constexpr int kMaxLiveDepth = 2;
 /// A value at most 1/kSmallRatio of the recomputed one's size may be kept
 /// from the forward to the copy.
 constexpr int64_t kSmallRatio = 64;
+/// The longest reduction of a product that is recomputed (isShortProduct).
+constexpr int64_t kMaxRecomputedK = 128;
 /// Body ops an elementwise kernel may have to be recomputed.
 constexpr unsigned kMaxBodyOps = 16;
 
@@ -68,6 +70,21 @@ bool isCheap(Operation *op) {
     return false;
   return !body.walk([](tensor::ExtractOp) { return WalkResult::interrupt(); })
               .wasInterrupted();
+}
+
+/// Whether `op` is a batched product with a short reduction (at most
+/// kMaxRecomputedK terms: attention's scores q k^T, K the head size),
+/// which costs few operations per element of its result: recomputed like
+/// a cheap kernel, as flash attention recomputes the scores.
+bool isShortProduct(Operation *op) {
+  auto product = dyn_cast<g::MatMulOp>(op);
+  if (!product)
+    return false;
+  auto lhs = cast<RankedTensorType>(product.getLhs().getType());
+  if (lhs.getRank() < 3 || !lhs.hasStaticShape())
+    return false;
+  int64_t k = lhs.getShape()[lhs.getRank() - (product.getTransA() ? 2 : 1)];
+  return k <= kMaxRecomputedK;
 }
 
 /// Whether a library call reads `v`, itself or through views.
@@ -219,7 +236,8 @@ struct RematerializePass final
           return;
         if (chain.contains(def))
           continue;
-        if (!isCheap(def) || chain.size() == kMaxChainOps)
+        if (!(isCheap(def) || isShortProduct(def)) ||
+            chain.size() == kMaxChainOps)
           return;
         chain.insert(def);
         work.push_back(def);
@@ -236,7 +254,7 @@ struct RematerializePass final
     IRMapping mapping;
     for (Operation *original : ordered) {
       Operation *copy = builder.clone(*original, mapping);
-      if (isa<linalg::GenericOp>(copy))
+      if (!isView(copy))
         copy->setAttr(kRecomputedAttr, builder.getUnitAttr());
     }
     Value copy = mapping.lookup(value);

@@ -486,3 +486,43 @@ func.func @recomputed_apart(%x: tensor<4x8xf32>, %w: tensor<8x2xf32>, %dy: tenso
   %dw = kiln.gemm %b, %dy {trans_a = true} : (tensor<4x8xf32>, tensor<4x2xf32>) -> tensor<8x2xf32>
   return %y, %dw : tensor<4x2xf32>, tensor<8x2xf32>
 }
+
+// -----
+
+// Two recomputed siblings (reading one value) become one kernel, still
+// marked, which then stays apart from the forward's kernel reading that
+// value too.
+// CHECK-LABEL: func.func @recomputed_siblings
+// CHECK: %[[A:.*]] = linalg.generic
+// CHECK-NOT: kiln.recomputed
+// CHECK: math.exp
+// CHECK-NEXT: linalg.yield
+// CHECK: kiln.matmul %[[A]], %arg1
+// CHECK: %[[B:.*]]:2 = linalg.generic {{.*}}{kiln.recomputed}
+// CHECK: math.tanh
+// CHECK: arith.negf
+// CHECK: kiln.gemm %[[B]]#0, %arg2 {trans_a = true}
+// CHECK: kiln.gemm %[[B]]#1, %arg2 {trans_a = true}
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @recomputed_siblings(%x: tensor<4x8xf32>, %w: tensor<8x2xf32>, %dy: tensor<4x2xf32>) -> (tensor<4x2xf32>, tensor<8x2xf32>, tensor<8x2xf32>) {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %t = math.exp %in : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %y = kiln.matmul %a, %w : (tensor<4x8xf32>, tensor<8x2xf32>) -> tensor<4x2xf32>
+  %b = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) attrs = {kiln.recomputed} {
+  ^bb0(%in: f32, %out: f32):
+    %t = math.tanh %in : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %c = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) attrs = {kiln.recomputed} {
+  ^bb0(%in: f32, %out: f32):
+    %t = arith.negf %in : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %d1 = kiln.gemm %b, %dy {trans_a = true} : (tensor<4x8xf32>, tensor<4x2xf32>) -> tensor<8x2xf32>
+  %d2 = kiln.gemm %c, %dy {trans_a = true} : (tensor<4x8xf32>, tensor<4x2xf32>) -> tensor<8x2xf32>
+  return %y, %d1, %d2 : tensor<4x2xf32>, tensor<8x2xf32>, tensor<8x2xf32>
+}

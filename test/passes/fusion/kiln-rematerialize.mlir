@@ -56,6 +56,30 @@ func.func @small_kept(%x: tensor<64x32xf32>, %dy: tensor<64x16xf32>) -> (tensor<
 
 // -----
 
+// Attention's probabilities, which the backward's dv reads: recomputed from
+// q and k (kept for dq and dk) through the scores' batched product, whose
+// reduction is short (K = 8, the head size), keeping only the softmax's row
+// statistics (small), as flash attention does.
+// CHECK-LABEL: func.func @attention
+// CHECK: kiln.matmul %arg0, %arg1 {trans_b = true}
+// CHECK: arith.addf
+// CHECK: %[[S:.*]] = kiln.matmul %arg0, %arg1 {kiln.recomputed, trans_b = true}
+// CHECK: %[[P:.*]] = linalg.generic {{.*}}ins(%[[S]], {{.*}}{kiln.recomputed}
+// CHECK: math.exp
+// CHECK: kiln.matmul %[[P]], %arg3 {trans_a = true}
+func.func @attention(%q: tensor<2x4x64x8xf32>, %k: tensor<2x4x64x8xf32>, %v: tensor<2x4x64x8xf32>, %do: tensor<2x4x64x8xf32>) -> (tensor<2x4x64xf32>, tensor<2x4x64x8xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) {
+  %s = kiln.matmul %q, %k {trans_b = true} : (tensor<2x4x64x8xf32>, tensor<2x4x64x8xf32>) -> tensor<2x4x64x64xf32>
+  %p = kiln.softmax %s : (tensor<2x4x64x64xf32>) -> tensor<2x4x64x64xf32>
+  %o = kiln.matmul %p, %v : (tensor<2x4x64x64xf32>, tensor<2x4x64x8xf32>) -> tensor<2x4x64x8xf32>
+  %l = kiln.reduce_sum %o {axes = array<i64: 3>, keepdims = false} : (tensor<2x4x64x8xf32>) -> tensor<2x4x64xf32> loc("loss (cross_entropy)")
+  %dv = kiln.matmul %p, %do {trans_a = true} : (tensor<2x4x64x64xf32>, tensor<2x4x64x8xf32>) -> tensor<2x4x64x8xf32>
+  %dq = kiln.matmul %q, %do {trans_a = true} : (tensor<2x4x64x8xf32>, tensor<2x4x64x8xf32>) -> tensor<2x4x8x8xf32>
+  %dk = kiln.matmul %k, %do {trans_a = true} : (tensor<2x4x64x8xf32>, tensor<2x4x64x8xf32>) -> tensor<2x4x8x8xf32>
+  return %l, %dv, %dq, %dk : tensor<2x4x64xf32>, tensor<2x4x64x8xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>
+}
+
+// -----
+
 // Left alone: a value computed from one the backward does not keep (the
 // product dies in the forward), a value the backward reads only in kernels
 // (they fuse its computation themselves), and anything in a function

@@ -735,18 +735,54 @@ SmallVector<Value> readValues(linalg::GenericOp op) {
   return values;
 }
 
+/// The ops between `a` and `b` in their block that read `a`'s results, or
+/// read what those compute (what must move after `b` for `a` to be
+/// computed at `b`).
+SmallVector<Operation *> readersBetween(Operation *a, Operation *b) {
+  llvm::DenseSet<Value> reached(a->result_begin(), a->result_end());
+  SmallVector<Operation *> readers;
+  for (Operation *o = a->getNextNode(); o && o != b; o = o->getNextNode()) {
+    bool reads = false;
+    o->walk([&](Operation *inner) {
+      reads |= llvm::any_of(inner->getOperands(),
+                            [&](Value v) { return reached.contains(v); });
+    });
+    if (reads) {
+      readers.push_back(o);
+      reached.insert(o->result_begin(), o->result_end());
+    }
+  }
+  return readers;
+}
+
 /// Where merged siblings `a` (first) and `b` go: at `a` when what `b` reads
 /// (operands, and values its body gathers from) is available there (moving
 /// initial accumulators up), else at `b` when nothing reads `a`'s results
-/// before `b` (nor `b` itself, gathering); null when neither.
+/// before `b` (nor `b` itself, gathering) or, for a recomputed `a`, when
+/// what does can move after `b`; null when neither.
 Operation *siblingPlace(linalg::GenericOp a, linalg::GenericOp b) {
   SmallVector<Operation *> moves;
   if (llvm::all_of(readValues(b),
                    [&](Value v) { return availableAt(v, a, moves); }))
     return a;
   for (Operation *user : a->getUsers())
-    if (user->getBlock() != b->getBlock() || !b->isBeforeInBlock(user))
+    if (user->getBlock() != b->getBlock())
       return nullptr;
+  SmallVector<Operation *> between = readersBetween(a, b);
+  llvm::DenseSet<Value> reached(a->result_begin(), a->result_end());
+  for (Operation *op : between)
+    reached.insert(op->result_begin(), op->result_end());
+  if (llvm::any_of(readValues(b), [&](Value v) { return reached.contains(v); }))
+    return nullptr;
+  // What reads `a` before `b` moves after both; only for a kernel
+  // recomputed in the backward and a sibling of the backward's own, which
+  // the copy thus joins (a GELU's output again, read by its weight's
+  // gradient, beside the GELU's gradient, both from the same input). Not
+  // two copies (each block's attention probabilities, all reading the one
+  // causal mask): the first block's backward would wait for the last's.
+  if (!between.empty() &&
+      (!a->hasAttr(kRecomputedAttr) || b->hasAttr(kRecomputedAttr)))
+    return nullptr;
   return b;
 }
 
@@ -802,6 +838,8 @@ void mergeSiblings(linalg::GenericOp a, linalg::GenericOp b) {
       availableAt(v, a, moves);
     for (Operation *op : moves)
       op->moveBefore(a);
+  } else {
+    moveReadersAfter(SmallVector<Value>(a->getResults()), b);
   }
   SmallVector<Value> inputs, inits;
   SmallVector<AffineMap> maps;

@@ -74,6 +74,14 @@ def FuseElementwisePass : Pass<"kiln-fuse-elementwise", "mlir::func::FuncOp"> {
     is computed after the first, at the second's (when nothing reads the
     first before it): one launch instead of two, at most 4 outputs a kernel.
 
+    A kernel that kiln-rematerialize copied into the backward
+    (`kiln.recomputed`) keeps the mark through fusion and merges; it is not
+    merged with the forward's identical kernel (no common subexpression),
+    nor joins an earlier unmarked sibling, and joins a later unmarked one
+    (the GELU gradient beside a GELU output computed again) at that one's
+    place, what reads the copy in between (the weight gradient) moving after
+    the two.
+
     Fusion copies small kernels into their consumers, so two kernels may
     end up computing the same thing from the same operands (a LayerNorm's
     variance, recomputed by its gradient): common subexpressions are then

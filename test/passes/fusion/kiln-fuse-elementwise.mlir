@@ -526,3 +526,68 @@ func.func @recomputed_siblings(%x: tensor<4x8xf32>, %w: tensor<8x2xf32>, %dy: te
   %d2 = kiln.gemm %c, %dy {trans_a = true} : (tensor<4x8xf32>, tensor<4x2xf32>) -> tensor<8x2xf32>
   return %y, %d1, %d2 : tensor<4x2xf32>, tensor<8x2xf32>, tensor<8x2xf32>
 }
+
+// -----
+
+// A recomputed kernel joins a later sibling of the backward (both read x:
+// a GELU's output again beside its gradient), the weight gradient that
+// reads it in between moving after the two.
+// CHECK-LABEL: func.func @recomputed_joins_backward
+// CHECK: %[[C:.*]] = kiln.gemm %arg2, %arg1
+// CHECK: %[[M:.*]]:2 = linalg.generic {{.*}}{kiln.recomputed}
+// CHECK: math.tanh
+// CHECK: arith.mulf
+// CHECK: %[[DW:.*]] = kiln.gemm %[[M]]#0, %arg2 {trans_a = true}
+// CHECK: return %[[DW]], %[[M]]#1
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @recomputed_joins_backward(%x: tensor<4x8xf32>, %w: tensor<2x8xf32>, %dy: tensor<4x2xf32>) -> (tensor<8x2xf32>, tensor<4x8xf32>) {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) attrs = {kiln.recomputed} {
+  ^bb0(%in: f32, %out: f32):
+    %t = math.tanh %in : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %dw = kiln.gemm %a, %dy {trans_a = true} : (tensor<4x8xf32>, tensor<4x2xf32>) -> tensor<8x2xf32>
+  %c = kiln.gemm %dy, %w : (tensor<4x2xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  %b = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%x, %c : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%in: f32, %in_1: f32, %out: f32):
+    %t = arith.mulf %in, %in_1 : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  return %dw, %b : tensor<8x2xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+// Two recomputed kernels, the second reading what is computed after a
+// reader of the first, stay apart (each block's attention probabilities
+// read the one causal mask and that block's own scores: merged, the first
+// block's backward would wait for the last's).
+// CHECK-LABEL: func.func @copies_stay_apart
+// CHECK: %[[A:.*]] = linalg.generic {{.*}}{kiln.recomputed}
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: math.tanh
+// CHECK: kiln.gemm %[[A]], %arg2 {trans_a = true}
+// CHECK: %[[C:.*]] = kiln.gemm %arg2, %arg1
+// CHECK: %[[B:.*]] = linalg.generic {{.*}}ins(%arg0, %[[C]] {{.*}}{kiln.recomputed}
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+// CHECK: kiln.gemm %[[B]], %arg2 {trans_a = true}
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @copies_stay_apart(%x: tensor<4x8xf32>, %w: tensor<2x8xf32>, %dy: tensor<4x2xf32>) -> (tensor<8x2xf32>, tensor<8x2xf32>) {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) attrs = {kiln.recomputed} {
+  ^bb0(%in: f32, %out: f32):
+    %t = math.tanh %in : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %d1 = kiln.gemm %a, %dy {trans_a = true} : (tensor<4x8xf32>, tensor<4x2xf32>) -> tensor<8x2xf32>
+  %c = kiln.gemm %dy, %w : (tensor<4x2xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  %b = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%x, %c : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) attrs = {kiln.recomputed} {
+  ^bb0(%in: f32, %in_1: f32, %out: f32):
+    %t = arith.mulf %in, %in_1 : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %d2 = kiln.gemm %b, %dy {trans_a = true} : (tensor<4x8xf32>, tensor<4x2xf32>) -> tensor<8x2xf32>
+  return %d1, %d2 : tensor<8x2xf32>, tensor<8x2xf32>
+}

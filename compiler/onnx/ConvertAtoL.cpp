@@ -7,7 +7,9 @@
 #include "compiler/onnx/ConvertUtils.h"
 #include "compiler/onnx/TensorData.h"
 
+#include <cctype>
 #include <cmath>
+#include <map>
 #include <limits>
 
 using namespace mlir;
@@ -129,6 +131,253 @@ LogicalResult convertLeakyRelu(NodeImporter &n) {
     return failure();
   n.setOutput(
       0, n.create<graph::LeakyReluOp>(x, n.builder().getF32FloatAttr(alpha)));
+  return success(!n.failed());
+}
+
+/// Einsum's equation, parsed: each operand's labels and the result's, one
+/// per dimension. Letters are their character; the dimensions an ellipsis
+/// stands for are labels kEllipsis + k, k counted from the right, so that
+/// operands' ellipses line up as broadcasting does.
+struct EinsumEquation {
+  static constexpr int kEllipsis = 1000;
+  SmallVector<SmallVector<int>, 2> inputs;
+  SmallVector<int> output;
+};
+
+/// Parses `equation` for operands of `ranks`; an error on `n` otherwise.
+FailureOr<EinsumEquation> parseEinsum(NodeImporter &n, StringRef equation,
+                                      ArrayRef<int64_t> ranks) {
+  std::string text;
+  for (char c : equation)
+    if (c != ' ')
+      text += c;
+  StringRef all(text), lhs = all, rhs;
+  bool explicitOutput = false;
+  if (size_t arrow = all.find("->"); arrow != StringRef::npos) {
+    lhs = all.take_front(arrow);
+    rhs = all.drop_front(arrow + 2);
+    explicitOutput = true;
+  }
+  SmallVector<StringRef> terms;
+  lhs.split(terms, ',');
+  if (terms.size() != ranks.size())
+    return n.error() << "equation '" << equation << "' has " << terms.size()
+                     << " operand terms for " << ranks.size() << " inputs";
+  EinsumEquation eq;
+  int64_t ellipsisRank = 0;
+  // A term's labels; `rank` < 0: the result's (its ellipsis is the
+  // widest of the operands').
+  auto parseTerm = [&](StringRef term, int64_t rank,
+                       SmallVector<int> &labels) -> LogicalResult {
+    size_t dots = term.find("...");
+    StringRef before = term, after;
+    if (dots != StringRef::npos) {
+      before = term.take_front(dots);
+      after = term.drop_front(dots + 3);
+    }
+    for (StringRef part : {before, after})
+      for (char c : part)
+        if (!std::isalpha(static_cast<unsigned char>(c)))
+          return n.error() << "equation '" << equation
+                           << "' has the character '" << c
+                           << "' in a term; labels are letters, and '...'";
+    int64_t letters = int64_t(before.size() + after.size());
+    int64_t ellipsis = 0;
+    if (dots != StringRef::npos)
+      ellipsis = rank < 0 ? ellipsisRank : rank - letters;
+    if (rank >= 0 && (ellipsis < 0 ||
+                      (dots == StringRef::npos && letters != rank)))
+      return n.error() << "equation term '" << term << "' has " << letters
+                       << " labels for an input of rank " << rank;
+    for (char c : before)
+      labels.push_back(c);
+    for (int64_t k = ellipsis - 1; k >= 0; --k)
+      labels.push_back(EinsumEquation::kEllipsis + int(k));
+    for (char c : after)
+      labels.push_back(c);
+    if (rank >= 0)
+      ellipsisRank = std::max(ellipsisRank, ellipsis);
+    return success();
+  };
+  for (auto [term, rank] : llvm::zip(terms, ranks)) {
+    eq.inputs.emplace_back();
+    if (failed(parseTerm(term, rank, eq.inputs.back())))
+      return failure();
+    // A label twice in one operand takes a diagonal.
+    SmallVector<int> sorted(eq.inputs.back());
+    llvm::sort(sorted);
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+      return n.error() << "equation term '" << term
+                       << "' repeats a label (a diagonal); kiln's Einsum "
+                          "takes no diagonals yet";
+  }
+  if (explicitOutput) {
+    if (failed(parseTerm(rhs, -1, eq.output)))
+      return failure();
+    for (int label : eq.output) {
+      if (llvm::count(eq.output, label) != 1)
+        return n.error() << "equation '" << equation
+                         << "' repeats a label in its result";
+      if (llvm::none_of(eq.inputs, [&](ArrayRef<int> in) {
+            return llvm::is_contained(in, label);
+          }))
+        return n.error() << "equation '" << equation << "' has the label '"
+                         << char(label) << "' in its result only";
+    }
+  } else {
+    // Implicit: the ellipsis, then the letters that appear once, in
+    // alphabetical order.
+    for (int64_t k = ellipsisRank - 1; k >= 0; --k)
+      eq.output.push_back(EinsumEquation::kEllipsis + int(k));
+    std::map<int, int> counts;
+    for (ArrayRef<int> in : eq.inputs)
+      for (int label : in)
+        if (label < EinsumEquation::kEllipsis)
+          ++counts[label];
+    for (auto [label, count] : counts)
+      if (count == 1)
+        eq.output.push_back(label);
+  }
+  return eq;
+}
+
+/// Einsum of one or two operands: each operand's labels found in neither the
+/// other operand nor the result summed away; then, for two, a batched
+/// product with the shared labels of the result as its batch, the shared
+/// ones not in the result as its reduction, and each operand's own as its
+/// rows and columns (transposes and reshapes around one kiln.matmul); the
+/// result transposed to the equation's order. Graph ops only, so Einsum
+/// trains through their gradients. Not supported: a label twice in one
+/// operand (diagonals), more than two operands, dimensions that differ
+/// where a label repeats (no broadcasting of size-1 ellipsis dimensions).
+LogicalResult convertEinsum(NodeImporter &n) {
+  std::string equation = n.attrString("equation", "");
+  int inputs = n.node().input_size();
+  if (inputs < 1 || inputs > 2)
+    return n.error() << "has " << inputs
+                     << " inputs; kiln supports Einsum of one or two";
+  SmallVector<Value, 2> values;
+  SmallVector<RankedTensorType, 2> types;
+  SmallVector<int64_t, 2> ranks;
+  for (int i = 0; i < inputs; ++i) {
+    values.push_back(n.input(i));
+    types.push_back(n.inputType(i));
+  }
+  if (n.failed())
+    return failure();
+  for (RankedTensorType t : types) {
+    if (!t.hasStaticShape())
+      return n.error() << "has an input of dynamic shape " << t
+                       << "; Einsum needs static ones";
+    ranks.push_back(t.getRank());
+  }
+  FailureOr<EinsumEquation> parsed = parseEinsum(n, equation, ranks);
+  if (failed(parsed))
+    return failure();
+  EinsumEquation &eq = *parsed;
+  // Each label's size, the same wherever it appears.
+  std::map<int, int64_t> sizes;
+  auto labelName = [](int label) {
+    return label >= EinsumEquation::kEllipsis
+               ? std::string("an ellipsis dimension")
+               : "'" + std::string(1, char(label)) + "'";
+  };
+  for (int i = 0; i < inputs; ++i)
+    for (auto [d, label] : llvm::enumerate(eq.inputs[i])) {
+      int64_t size = types[i].getDimSize(d);
+      auto [it, inserted] = sizes.try_emplace(label, size);
+      if (!inserted && it->second != size)
+        return n.error() << "label " << labelName(label) << " is "
+                         << it->second << " in one place and " << size
+                         << " in another";
+    }
+  OpBuilder &b = n.builder();
+  auto contains = [](ArrayRef<int> labels, int label) {
+    return llvm::is_contained(labels, label);
+  };
+  // Sum away an operand's labels that neither the result nor the other
+  // operand has.
+  for (int i = 0; i < inputs; ++i) {
+    SmallVector<int64_t> axes;
+    SmallVector<int> kept;
+    for (auto [d, label] : llvm::enumerate(eq.inputs[i])) {
+      bool elsewhere = contains(eq.output, label) ||
+                       (inputs == 2 && contains(eq.inputs[1 - i], label));
+      if (elsewhere)
+        kept.push_back(label);
+      else
+        axes.push_back(int64_t(d));
+    }
+    if (!axes.empty()) {
+      values[i] = n.create<graph::ReduceSumOp>(
+          values[i], b.getDenseI64ArrayAttr(axes), b.getBoolAttr(false));
+      eq.inputs[i] = kept;
+    }
+  }
+  // `value` with labels `from` transposed to the order `to` (a permutation
+  // of them).
+  auto permuted = [&](Value value, ArrayRef<int> from,
+                      ArrayRef<int> to) -> Value {
+    SmallVector<int64_t> perm;
+    for (int label : to)
+      perm.push_back(llvm::find(from, label) - from.begin());
+    if (llvm::equal(perm, llvm::seq<int64_t>(0, int64_t(perm.size()))))
+      return value;
+    return n.create<graph::TransposeOp>(value, b.getDenseI64ArrayAttr(perm));
+  };
+  auto product = [&](ArrayRef<int> labels) {
+    int64_t p = 1;
+    for (int label : labels)
+      p *= sizes[label];
+    return p;
+  };
+  auto shapeOf = [&](ArrayRef<int> labels) {
+    SmallVector<int64_t> shape;
+    for (int label : labels)
+      shape.push_back(sizes[label]);
+    return shape;
+  };
+  if (inputs == 1) {
+    Value result = permuted(values[0], eq.inputs[0], eq.output);
+    if (n.failed())
+      return failure();
+    n.setOutput(0, result);
+    return success(!n.failed());
+  }
+  ArrayRef<int> a = eq.inputs[0], c = eq.inputs[1];
+  SmallVector<int> batch, contracted, rows, columns;
+  for (int label : a)
+    if (contains(c, label))
+      (contains(eq.output, label) ? batch : contracted).push_back(label);
+    else
+      rows.push_back(label);
+  for (int label : c)
+    if (!contains(a, label))
+      columns.push_back(label);
+  // [batch, rows, contracted] x [batch, contracted, columns].
+  SmallVector<int> aOrder(batch), cOrder(batch);
+  aOrder.append(rows.begin(), rows.end());
+  aOrder.append(contracted.begin(), contracted.end());
+  cOrder.append(contracted.begin(), contracted.end());
+  cOrder.append(columns.begin(), columns.end());
+  int64_t m = product(rows), k = product(contracted), nCols = product(columns);
+  SmallVector<int64_t> aShape = {m, k}, cShape = {k, nCols};
+  if (!batch.empty()) {
+    aShape.insert(aShape.begin(), product(batch));
+    cShape.insert(cShape.begin(), product(batch));
+  }
+  Value lhs = reshape(n, permuted(values[0], a, aOrder), aShape);
+  Value rhs = reshape(n, permuted(values[1], c, cOrder), cShape);
+  if (n.failed())
+    return failure();
+  Value mul = n.create<graph::MatMulOp>(lhs, rhs);
+  SmallVector<int> resultOrder(batch);
+  resultOrder.append(rows.begin(), rows.end());
+  resultOrder.append(columns.begin(), columns.end());
+  Value result = reshape(n, mul, shapeOf(resultOrder));
+  if (n.failed())
+    return failure();
+  n.setOutput(0, permuted(result, resultOrder, eq.output));
   return success(!n.failed());
 }
 
@@ -1171,6 +1420,7 @@ const OpConverter table[] = {
     {"DepthToSpace", 7, convertDepthToSpace},
     {"Div", 7, convertDiv},
     {"Dropout", 7, convertDropout},
+    {"Einsum", 12, convertEinsum},
     {"Elu", 7, convertElu},
     {"Equal", 7, convertEqual},
     {"Erf", 9, convertErf},

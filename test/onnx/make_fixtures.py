@@ -523,6 +523,31 @@ def onehot():
          [vi("i", I64, [2, 4])], [vi("y", F32, [2, 3, 4])])
 
 
+def einsum():
+    # Attention's scores (batch b, h; contracted d), a trained operand.
+    r = rng_for("einsum_attention")
+    save("einsum_attention",
+         [node("Einsum", ["q", "k"], ["s"], "einsum0", equation="bhqd,bhkd->bhqk")],
+         [vi("q", F32, [2, 3, 4, 5])], [vi("s", F32, [2, 3, 4, 6])],
+         [init_f32("k", r.standard_normal([2, 3, 6, 5]))])
+    # An ellipsis and an implicit result ("...ik"), spaces in the equation.
+    r = rng_for("einsum_ellipsis")
+    save("einsum_ellipsis",
+         [node("Einsum", ["a", "b"], ["c"], "einsum0", equation="...ij, ...jk")],
+         [vi("a", F32, [2, 3, 4])], [vi("c", F32, [2, 3, 5])],
+         [init_f32("b", r.standard_normal([2, 4, 5]))])
+    # A label only one operand has, summed first (i); one operand alone:
+    # a transpose, and a sum of everything.
+    r = rng_for("einsum_reduce")
+    save("einsum_reduce",
+         [node("Einsum", ["x", "w"], ["y"], "einsum0", equation="bij,jk->kb"),
+          node("Einsum", ["x"], ["t"], "einsum1", equation="bij->jib"),
+          node("Einsum", ["x"], ["s"], "einsum2", equation="bij->")],
+         [vi("x", F32, [2, 3, 4])],
+         [vi("y", F32, [5, 2]), vi("t", F32, [4, 3, 2]), vi("s", F32, [])],
+         [init_f32("w", r.standard_normal([4, 5]))])
+
+
 def tile():
     save("tile",
          [const_i64_node("repeats", [2, 1, 3], "repeats_const"),
@@ -899,7 +924,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, tile, cast,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, tile, cast,
                  constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,

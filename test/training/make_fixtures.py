@@ -339,6 +339,24 @@ class UpsampleCNN(nn.Module):
         return self.fc(torch.tanh(self.mix(torch.cat([h, x], 1))).flatten(1))
 
 
+class EinsumAttention(nn.Module):
+    """Attention written with torch.einsum (exported as ONNX Einsum nodes):
+    scores, the weighted values, and a mean over positions."""
+
+    def __init__(self):
+        super().__init__()
+        # (No bias on k: the softmax over keys cancels it, and Adam would
+        # turn its zero gradient's rounding noise into a full step.)
+        self.q, self.k, self.v = nn.Linear(8, 8), nn.Linear(8, 8, bias=False), nn.Linear(8, 8)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        p = torch.softmax(torch.einsum("bqd,bkd->bqk", q, k) / 8 ** 0.5, -1)
+        o = torch.einsum("bqk,bkd->bqd", p, v)
+        return self.fc(torch.einsum("bqd->bd", torch.tanh(o)) / x.shape[1])
+
+
 class DecoderCNN(nn.Module):
     """Transposed convolutions (ConvTranspose: stride 2 with output padding,
     then grouped) between convolutions."""
@@ -532,6 +550,7 @@ CASES = {
     "decoder_cnn": (DecoderCNN, (4, 1, 8, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "upsample_cnn": (UpsampleCNN, (4, 1, 8, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "pad_cnn": (PadCNN, (4, 1, 6, 6), "cross_entropy", "sgd", {"lr": 0.1}),
+    "einsum_attention": (EinsumAttention, (4, 6, 8), "cross_entropy", "adamw", {"lr": 0.01}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
 

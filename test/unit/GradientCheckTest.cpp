@@ -169,6 +169,23 @@ std::vector<Case> cases() {
          "  %4 = kiln.where %h, %3, %1 : (tensor<3x4xi1>, tensor<f64>, tensor<f64>) -> tensor<3x4xf64>\n"
          "  return %4 : tensor<3x4xf64>",
          "tensor<3x4xf64>"),
+      // ONNX Einsum "bhqd,bhkd->bhqk" as the importer writes it: batch
+      // labels folded, k transposed, one batched product.
+      fn("einsum_attention", "%q: tensor<2x2x3x4xf64>, %k: tensor<2x2x5x4xf64>",
+         "  %0 = kiln.reshape %q {shape = array<i64: 4, 3, 4>} : (tensor<2x2x3x4xf64>) -> tensor<4x3x4xf64>\n"
+         "  %1 = kiln.transpose %k {perm = array<i64: 0, 1, 3, 2>} : (tensor<2x2x5x4xf64>) -> tensor<2x2x4x5xf64>\n"
+         "  %2 = kiln.reshape %1 {shape = array<i64: 4, 4, 5>} : (tensor<2x2x4x5xf64>) -> tensor<4x4x5xf64>\n"
+         "  %3 = kiln.matmul %0, %2 : (tensor<4x3x4xf64>, tensor<4x4x5xf64>) -> tensor<4x3x5xf64>\n"
+         "  %4 = kiln.reshape %3 {shape = array<i64: 2, 2, 3, 5>} : (tensor<4x3x5xf64>) -> tensor<2x2x3x5xf64>\n"
+         "  return %4 : tensor<2x2x3x5xf64>",
+         "tensor<2x2x3x5xf64>"),
+      // ONNX Einsum "bij,jk->kb": i summed first, the product transposed.
+      fn("einsum_reduce", "%x: tensor<2x3x4xf64>, %w: tensor<4x5xf64>",
+         "  %0 = kiln.reduce_sum %x {axes = array<i64: 1>, keepdims = false} : (tensor<2x3x4xf64>) -> tensor<2x4xf64>\n"
+         "  %1 = kiln.matmul %0, %w : (tensor<2x4xf64>, tensor<4x5xf64>) -> tensor<2x5xf64>\n"
+         "  %2 = kiln.transpose %1 {perm = array<i64: 1, 0>} : (tensor<2x5xf64>) -> tensor<5x2xf64>\n"
+         "  return %2 : tensor<5x2xf64>",
+         "tensor<5x2xf64>"),
       // ONNX DepthToSpace (DCR) as the importer writes it.
       fn("depth_to_space", "%a: tensor<1x8x2x3xf64>",
          "  %0 = kiln.reshape %a {shape = array<i64: 1, 2, 2, 2, 2, 3>} : (tensor<1x8x2x3xf64>) -> tensor<1x2x2x2x2x3xf64>\n"

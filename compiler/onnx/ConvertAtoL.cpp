@@ -1266,41 +1266,6 @@ LogicalResult convertLogSoftmax(NodeImporter &n) {
   return convertSoftmaxLike<graph::LogSoftmaxOp>(n);
 }
 
-/// The index of x's max (min) along normalized `axis`: the first, or with
-/// `last` the last, position that equals it or is NaN. `iota`, when given,
-/// receives the constant [0, size) laid along `axis`.
-Value argExtreme(NodeImporter &n, Value x, int64_t axis, bool isMax, bool last,
-                 bool keepdims, Value *iota = nullptr) {
-  auto type = cast<RankedTensorType>(x.getType());
-  OpBuilder &b = n.builder();
-  auto axes = b.getDenseI64ArrayAttr({axis});
-  Value extreme =
-      isMax ? n.create<graph::ReduceMaxOp>(x, axes, b.getBoolAttr(true))
-            : n.create<graph::ReduceMinOp>(x, axes, b.getBoolAttr(true));
-  Value hit = n.create<graph::EqualOp>(x, extreme);
-  if (isa<FloatType>(type.getElementType()))
-    hit = n.create<graph::OrOp>(hit, n.create<graph::IsNanOp>(x));
-  int64_t size = type.getDimSize(axis);
-  SmallVector<int64_t> shape(type.getRank(), 1);
-  shape[axis] = size;
-  std::vector<int64_t> positions(size);
-  for (int64_t i = 0; i < size; ++i)
-    positions[i] = i;
-  Type i64 = b.getI64Type();
-  Value index = n.create<graph::ConstantOp>(
-      HostTensor::ofInts(RankedTensorType::get(shape, i64), positions)
-          .toAttr());
-  if (iota)
-    *iota = index;
-  Value none = n.create<graph::ConstantOp>(
-      HostTensor::ofInts(RankedTensorType::get({}, i64), {last ? -1 : size})
-          .toAttr());
-  Value candidates = n.create<graph::WhereOp>(hit, index, none);
-  auto keep = b.getBoolAttr(keepdims);
-  return last ? n.create<graph::ReduceMaxOp>(candidates, axes, keep)
-              : n.create<graph::ReduceMinOp>(candidates, axes, keep);
-}
-
 /// ArgMax, ArgMin: composed of graph ops (see argExtreme). NaN counts as
 /// the max and the min, as in numpy.
 LogicalResult convertArgExtreme(NodeImporter &n, bool isMax) {

@@ -160,6 +160,78 @@ Value repeated(NodeImporter &n, Value x, ArrayRef<int64_t> factors,
   return reshape(n, broadcast, out);
 }
 
+/// TopK: k passes of an ArgMax (ArgMin with largest = 0) along the axis, each
+/// taking the element it finds out of the running (replaced by the lowest
+/// value, -inf for floats, so the next pass finds the next one): the indices,
+/// in order, ties to the lower index (as ONNX sorts them); the values gathered
+/// from the input at those indices (GatherElements), so TopK trains through
+/// the gather's gradient. Cost: k reductions over the input (meant for small
+/// k: mixture-of-experts routing). Once only values equal to the replacement
+/// remain (an input holding -inf), an index may repeat.
+LogicalResult convertTopK(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  std::optional<std::vector<int64_t>> ks =
+      n.opset() >= 10 ? n.constantInts(1, "K")
+                      : std::optional<std::vector<int64_t>>(
+                            std::vector<int64_t>{n.attrInt("k", -1)});
+  if (!ks || n.failed())
+    return failure();
+  if (ks->size() != 1)
+    return n.error() << "K must be one value, not " << ks->size();
+  bool largest = n.attrInt("largest", 1) != 0;
+  auto axis = normalizeAxisAt(n, n.attrInt("axis", -1), type.getRank(), "axis");
+  Value x = n.input(0);
+  if (!axis || n.failed())
+    return failure();
+  if (!type.hasStaticShape())
+    return n.error() << "input 0 has a dynamic shape " << type
+                     << "; TopK needs a static one";
+  int64_t k = (*ks)[0], size = type.getDimSize(*axis);
+  if (k < 1 || k > size)
+    return n.error() << "K " << k << " is outside [1, " << size
+                     << "], the size of axis " << *axis;
+  OpBuilder &b = n.builder();
+  Type element = type.getElementType();
+  // What replaces a taken element: below (above) every other value.
+  HostTensor fill = [&] {
+    auto scalar = RankedTensorType::get({}, element);
+    if (isa<FloatType>(element))
+      return HostTensor::ofDoubles(
+          scalar, {largest ? -std::numeric_limits<double>::infinity()
+                           : std::numeric_limits<double>::infinity()});
+    unsigned width = element.getIntOrFloatBitWidth();
+    int64_t low = width >= 64 ? std::numeric_limits<int64_t>::min()
+                              : -(int64_t(1) << (width - 1));
+    int64_t high = width >= 64 ? std::numeric_limits<int64_t>::max()
+                               : (int64_t(1) << (width - 1)) - 1;
+    return HostTensor::ofInts(scalar, {largest ? low : high});
+  }();
+  Value fillValue = n.create<graph::ConstantOp>(fill.toAttr());
+  SmallVector<Value> indices;
+  Value left = x;
+  for (int64_t t = 0; t < k; ++t) {
+    Value iota;
+    Value index = argExtreme(n, left, *axis, largest, /*last=*/false,
+                             /*keepdims=*/true, &iota);
+    if (n.failed())
+      return failure();
+    indices.push_back(index);
+    if (t + 1 < k)
+      left = n.create<graph::WhereOp>(n.create<graph::EqualOp>(iota, index),
+                                      fillValue, left);
+  }
+  Value all = indices.size() == 1
+                  ? indices[0]
+                  : n.create<graph::ConcatOp>(indices,
+                                              b.getI64IntegerAttr(*axis));
+  if (n.failed())
+    return failure();
+  n.setOutput(0, n.create<graph::GatherElementsOp>(
+                     x, all, b.getI64IntegerAttr(*axis)));
+  n.setOutput(1, all);
+  return success(!n.failed());
+}
+
 /// OneHot: `values[1]` where an index (negative ones counted from `depth`)
 /// equals its position along the new axis, `values[0]` elsewhere: an equal
 /// against a constant range, then a where.
@@ -1601,6 +1673,7 @@ const OpConverter table[] = {
     {"Tanh", 7, convertTanh},
     {"ThresholdedRelu", 10, convertThresholdedRelu},
     {"Tile", 7, convertTile},
+    {"TopK", 1, convertTopK},
     {"Transpose", 7, convertTranspose},
     {"Trilu", 14, convertTrilu},
     {"Upsample", 7, convertResize},

@@ -130,6 +130,14 @@ llvm::LogicalResult convertBinary(NodeImporter &n, double (*f)(double, double),
   return mlir::success(!n.failed());
 }
 
+/// The index of x's max (min) along normalized `axis`: the first, or with
+/// `last` the last, position that equals it or is NaN (I64, the axis kept
+/// as 1 with `keepdims`). `iota`, when given, receives the constant
+/// [0, size) laid along `axis`.
+mlir::Value argExtreme(NodeImporter &n, mlir::Value x, int64_t axis,
+                       bool isMax, bool last, bool keepdims,
+                       mlir::Value *iota = nullptr);
+
 } // namespace kiln::onnx
 
 #endif // KILN_COMPILER_ONNX_CONVERTUTILS_H

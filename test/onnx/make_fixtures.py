@@ -548,6 +548,24 @@ def einsum():
          [init_f32("w", r.standard_normal([4, 5]))])
 
 
+def topk():
+    # The two largest of each row (values and indices).
+    save("topk",
+         [const_i64_node("k", [2], "k_const"),
+          node("TopK", ["x", "k"], ["v", "i"], "topk0")],
+         [vi("x", F32, [3, 5])], [vi("v", F32, [3, 2]), vi("i", I64, [3, 2])])
+    # The three smallest down the first axis.
+    save("topk_smallest",
+         [const_i64_node("k", [3], "k_const"),
+          node("TopK", ["x", "k"], ["v", "i"], "topk0", axis=0, largest=0)],
+         [vi("x", F32, [4, 3])], [vi("v", F32, [3, 3]), vi("i", I64, [3, 3])])
+    # Integers 0..2 (make_references' draws): ties, the lower index first.
+    save("topk_int",
+         [const_i64_node("k", [3], "k_const"),
+          node("TopK", ["x", "k"], ["v", "i"], "topk0")],
+         [vi("x", I64, [2, 6])], [vi("v", I64, [2, 3]), vi("i", I64, [2, 3])])
+
+
 def tile():
     save("tile",
          [const_i64_node("repeats", [2, 1, 3], "repeats_const"),
@@ -924,7 +942,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, tile, cast,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, tile, cast,
                  constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,

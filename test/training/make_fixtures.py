@@ -357,6 +357,18 @@ class EinsumAttention(nn.Module):
         return self.fc(torch.einsum("bqd->bd", torch.tanh(o)) / x.shape[1])
 
 
+class TopKPool(nn.Module):
+    """The three largest features of each row (torch.topk, exported as ONNX
+    TopK): the gradient reaches only the features picked."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(8, 12), nn.Linear(3, 10)
+
+    def forward(self, x):
+        return self.fc2(torch.topk(torch.tanh(self.fc1(x)), 3, dim=-1).values)
+
+
 class DecoderCNN(nn.Module):
     """Transposed convolutions (ConvTranspose: stride 2 with output padding,
     then grouped) between convolutions."""
@@ -551,6 +563,7 @@ CASES = {
     "upsample_cnn": (UpsampleCNN, (4, 1, 8, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "pad_cnn": (PadCNN, (4, 1, 6, 6), "cross_entropy", "sgd", {"lr": 0.1}),
     "einsum_attention": (EinsumAttention, (4, 6, 8), "cross_entropy", "adamw", {"lr": 0.01}),
+    "topk_pool": (TopKPool, (4, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
 

@@ -241,21 +241,21 @@ FailureOr<EinsumEquation> parseEinsum(NodeImporter &n, StringRef equation,
   return eq;
 }
 
-/// Einsum of one or two operands: each operand's labels found in neither the
-/// other operand nor the result summed away; then, for two, a batched
-/// product with the shared labels of the result as its batch, the shared
-/// ones not in the result as its reduction, and each operand's own as its
-/// rows and columns (transposes and reshapes around one kiln.matmul); the
-/// result transposed to the equation's order. Graph ops only, so Einsum
+/// Einsum: the operands multiplied left to right, each product batched over
+/// the labels both factors have and the result or a later operand needs,
+/// reducing the labels both have and nothing later needs, with each
+/// factor's own labels as its rows and columns (transposes and reshapes
+/// around one kiln.matmul); labels that only one factor has and nothing
+/// later needs are summed first. One operand: sums and a transpose. The
+/// result is transposed to the equation's order. Graph ops only, so Einsum
 /// trains through their gradients. Not supported: a label twice in one
-/// operand (diagonals), more than two operands, dimensions that differ
-/// where a label repeats (no broadcasting of size-1 ellipsis dimensions).
+/// operand (diagonals), dimensions that differ where a label repeats (no
+/// broadcasting of size-1 ellipsis dimensions).
 LogicalResult convertEinsum(NodeImporter &n) {
   std::string equation = n.attrString("equation", "");
   int inputs = n.node().input_size();
-  if (inputs < 1 || inputs > 2)
-    return n.error() << "has " << inputs
-                     << " inputs; kiln supports Einsum of one or two";
+  if (inputs < 1)
+    return n.error() << "has no inputs";
   SmallVector<Value, 2> values;
   SmallVector<RankedTensorType, 2> types;
   SmallVector<int64_t, 2> ranks;
@@ -295,25 +295,22 @@ LogicalResult convertEinsum(NodeImporter &n) {
   auto contains = [](ArrayRef<int> labels, int label) {
     return llvm::is_contained(labels, label);
   };
-  // Sum away an operand's labels that neither the result nor the other
-  // operand has.
-  for (int i = 0; i < inputs; ++i) {
+  // `value` (labels `labels`) with the labels not in `keep` summed away.
+  auto sumAway = [&](Value &value, SmallVector<int> &labels,
+                     ArrayRef<int> keep) {
     SmallVector<int64_t> axes;
     SmallVector<int> kept;
-    for (auto [d, label] : llvm::enumerate(eq.inputs[i])) {
-      bool elsewhere = contains(eq.output, label) ||
-                       (inputs == 2 && contains(eq.inputs[1 - i], label));
-      if (elsewhere)
+    for (auto [d, label] : llvm::enumerate(labels))
+      if (contains(keep, label))
         kept.push_back(label);
       else
         axes.push_back(int64_t(d));
-    }
-    if (!axes.empty()) {
-      values[i] = n.create<graph::ReduceSumOp>(
-          values[i], b.getDenseI64ArrayAttr(axes), b.getBoolAttr(false));
-      eq.inputs[i] = kept;
-    }
-  }
+    if (axes.empty())
+      return;
+    value = n.create<graph::ReduceSumOp>(value, b.getDenseI64ArrayAttr(axes),
+                                         b.getBoolAttr(false));
+    labels = kept;
+  };
   // `value` with labels `from` transposed to the order `to` (a permutation
   // of them).
   auto permuted = [&](Value value, ArrayRef<int> from,
@@ -337,47 +334,65 @@ LogicalResult convertEinsum(NodeImporter &n) {
       shape.push_back(sizes[label]);
     return shape;
   };
-  if (inputs == 1) {
-    Value result = permuted(values[0], eq.inputs[0], eq.output);
+  // x (labels lx) times y (ly), keeping the labels in `keep`: the batched
+  // product [batch, rows, contracted] x [batch, contracted, columns], its
+  // labels [batch, rows, columns].
+  auto contract = [&](Value x, SmallVector<int> lx, Value y,
+                      SmallVector<int> ly, ArrayRef<int> keep,
+                      SmallVector<int> &labels) -> Value {
+    SmallVector<int> keepX(keep), keepY(keep);
+    keepX.append(ly.begin(), ly.end());
+    keepY.append(lx.begin(), lx.end());
+    sumAway(x, lx, keepX);
+    sumAway(y, ly, keepY);
+    SmallVector<int> batch, contracted, rows, columns;
+    for (int label : lx)
+      if (contains(ly, label))
+        (contains(keep, label) ? batch : contracted).push_back(label);
+      else
+        rows.push_back(label);
+    for (int label : ly)
+      if (!contains(lx, label))
+        columns.push_back(label);
+    SmallVector<int> xOrder(batch), yOrder(batch);
+    xOrder.append(rows.begin(), rows.end());
+    xOrder.append(contracted.begin(), contracted.end());
+    yOrder.append(contracted.begin(), contracted.end());
+    yOrder.append(columns.begin(), columns.end());
+    int64_t m = product(rows), k = product(contracted),
+            cols = product(columns);
+    SmallVector<int64_t> xShape = {m, k}, yShape = {k, cols};
+    if (!batch.empty()) {
+      xShape.insert(xShape.begin(), product(batch));
+      yShape.insert(yShape.begin(), product(batch));
+    }
+    Value lhs = reshape(n, permuted(x, lx, xOrder), xShape);
+    Value rhs = reshape(n, permuted(y, ly, yOrder), yShape);
     if (n.failed())
-      return failure();
-    n.setOutput(0, result);
-    return success(!n.failed());
+      return Value();
+    Value mul = n.create<graph::MatMulOp>(lhs, rhs);
+    labels = batch;
+    labels.append(rows.begin(), rows.end());
+    labels.append(columns.begin(), columns.end());
+    return n.failed() ? Value() : reshape(n, mul, shapeOf(labels));
+  };
+  // Left to right, each product keeping the labels of the result and of the
+  // operands still to come.
+  Value result = values[0];
+  SmallVector<int> labels = eq.inputs[0];
+  if (inputs == 1)
+    sumAway(result, labels, eq.output);
+  for (int i = 1; i < inputs && !n.failed(); ++i) {
+    SmallVector<int> keep(eq.output);
+    for (int j = i + 1; j < inputs; ++j)
+      keep.append(eq.inputs[j].begin(), eq.inputs[j].end());
+    SmallVector<int> next;
+    result = contract(result, labels, values[i], eq.inputs[i], keep, next);
+    labels = next;
   }
-  ArrayRef<int> a = eq.inputs[0], c = eq.inputs[1];
-  SmallVector<int> batch, contracted, rows, columns;
-  for (int label : a)
-    if (contains(c, label))
-      (contains(eq.output, label) ? batch : contracted).push_back(label);
-    else
-      rows.push_back(label);
-  for (int label : c)
-    if (!contains(a, label))
-      columns.push_back(label);
-  // [batch, rows, contracted] x [batch, contracted, columns].
-  SmallVector<int> aOrder(batch), cOrder(batch);
-  aOrder.append(rows.begin(), rows.end());
-  aOrder.append(contracted.begin(), contracted.end());
-  cOrder.append(contracted.begin(), contracted.end());
-  cOrder.append(columns.begin(), columns.end());
-  int64_t m = product(rows), k = product(contracted), nCols = product(columns);
-  SmallVector<int64_t> aShape = {m, k}, cShape = {k, nCols};
-  if (!batch.empty()) {
-    aShape.insert(aShape.begin(), product(batch));
-    cShape.insert(cShape.begin(), product(batch));
-  }
-  Value lhs = reshape(n, permuted(values[0], a, aOrder), aShape);
-  Value rhs = reshape(n, permuted(values[1], c, cOrder), cShape);
   if (n.failed())
     return failure();
-  Value mul = n.create<graph::MatMulOp>(lhs, rhs);
-  SmallVector<int> resultOrder(batch);
-  resultOrder.append(rows.begin(), rows.end());
-  resultOrder.append(columns.begin(), columns.end());
-  Value result = reshape(n, mul, shapeOf(resultOrder));
-  if (n.failed())
-    return failure();
-  n.setOutput(0, permuted(result, resultOrder, eq.output));
+  n.setOutput(0, permuted(result, labels, eq.output));
   return success(!n.failed());
 }
 

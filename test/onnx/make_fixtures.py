@@ -546,6 +546,13 @@ def einsum():
          [vi("x", F32, [2, 3, 4])],
          [vi("y", F32, [5, 2]), vi("t", F32, [4, 3, 2]), vi("s", F32, [])],
          [init_f32("w", r.standard_normal([4, 5]))])
+    # Three operands, multiplied left to right (b kept for the result, j
+    # reduced in the first product, k in the second).
+    r = rng_for("einsum_three")
+    save("einsum_three",
+         [node("Einsum", ["x", "u", "w"], ["y"], "einsum0", equation="bij,jk,bkl->bil")],
+         [vi("x", F32, [2, 3, 4])], [vi("y", F32, [2, 3, 6])],
+         [init_f32("u", r.standard_normal([4, 5])), init_f32("w", r.standard_normal([2, 5, 6]))])
 
 
 def topk():

@@ -183,7 +183,7 @@ struct RematerializePass final
     // by its gradient's kernels, from the convolution's output. Not when a
     // library call reads the kernel's result, which is then kept instead:
     // the softmax's probabilities, not its input.)
-    llvm::DenseMap<Value, bool> known;
+    llvm::DenseMap<std::pair<Value, int>, bool> known;
     std::function<bool(Value, int)> live = [&](Value v, int depth) {
       if (isa<BlockArgument>(v))
         return true;
@@ -191,7 +191,7 @@ struct RematerializePass final
       if (isa<g::ConstantOp, g::InitializerOp, arith::ConstantOp,
               tensor::EmptyOp>(def))
         return true;
-      auto [it, inserted] = known.try_emplace(v, false);
+      auto [it, inserted] = known.try_emplace({v, depth}, false);
       if (!inserted)
         return it->second;
       bool result = false;
@@ -207,7 +207,7 @@ struct RematerializePass final
           break;
         }
       }
-      known[v] = result;
+      known[{v, depth}] = result;
       return result;
     };
     // A value much smaller than the one recomputed may be kept for it

@@ -1854,22 +1854,24 @@ std::optional<rt::DType> dtypeOf(Type t) {
 
 void recordPeak(rt::Entry &entry, const std::vector<int64_t> &sizes,
                 const std::vector<std::pair<int, int>> &lifetimes) {
+  auto liveAt = [&](size_t i, int step) {
+    return lifetimes[i].first <= step && step <= lifetimes[i].second;
+  };
   entry.peakStep = -1;
-  entry.peakBytes = 0;
   entry.peakValues.clear();
+  int64_t peak = 0;
   for (int step = 0; step < int(entry.steps.size()); ++step) {
     int64_t live = 0;
     for (size_t i = 0; i < sizes.size(); ++i)
-      if (lifetimes[i].first <= step && step <= lifetimes[i].second)
+      if (liveAt(i, step))
         live += sizes[i];
-    if (entry.peakStep < 0 || live > entry.peakBytes) {
+    if (entry.peakStep < 0 || live > peak) {
       entry.peakStep = step;
-      entry.peakBytes = live;
+      peak = live;
     }
   }
   for (size_t i = 0; i < sizes.size(); ++i)
-    if (lifetimes[i].first <= entry.peakStep &&
-        entry.peakStep <= lifetimes[i].second)
+    if (liveAt(i, entry.peakStep))
       entry.peakValues.push_back(
           {sizes[i], lifetimes[i].first, lifetimes[i].second});
   std::stable_sort(entry.peakValues.begin(), entry.peakValues.end(),

@@ -292,16 +292,13 @@ LogicalResult convertEinsum(NodeImporter &n) {
                          << " in another";
     }
   OpBuilder &b = n.builder();
-  auto contains = [](ArrayRef<int> labels, int label) {
-    return llvm::is_contained(labels, label);
-  };
   // `value` (labels `labels`) with the labels not in `keep` summed away.
   auto sumAway = [&](Value &value, SmallVector<int> &labels,
                      ArrayRef<int> keep) {
     SmallVector<int64_t> axes;
     SmallVector<int> kept;
     for (auto [d, label] : llvm::enumerate(labels))
-      if (contains(keep, label))
+      if (llvm::is_contained(keep, label))
         kept.push_back(label);
       else
         axes.push_back(int64_t(d));
@@ -347,12 +344,12 @@ LogicalResult convertEinsum(NodeImporter &n) {
     sumAway(y, ly, keepY);
     SmallVector<int> batch, contracted, rows, columns;
     for (int label : lx)
-      if (contains(ly, label))
-        (contains(keep, label) ? batch : contracted).push_back(label);
+      if (llvm::is_contained(ly, label))
+        (llvm::is_contained(keep, label) ? batch : contracted).push_back(label);
       else
         rows.push_back(label);
     for (int label : ly)
-      if (!contains(lx, label))
+      if (!llvm::is_contained(lx, label))
         columns.push_back(label);
     SmallVector<int> xOrder(batch), yOrder(batch);
     xOrder.append(rows.begin(), rows.end());

@@ -193,20 +193,21 @@ LogicalResult convertTopK(NodeImporter &n) {
   OpBuilder &b = n.builder();
   Type element = type.getElementType();
   // What replaces a taken element: below (above) every other value.
-  HostTensor fill = [&] {
-    auto scalar = RankedTensorType::get({}, element);
-    if (isa<FloatType>(element))
-      return HostTensor::ofDoubles(
-          scalar, {largest ? -std::numeric_limits<double>::infinity()
-                           : std::numeric_limits<double>::infinity()});
+  Value fillValue;
+  if (isa<FloatType>(element)) {
+    double inf = std::numeric_limits<double>::infinity();
+    fillValue = scalarConstant(n, element, largest ? -inf : inf);
+  } else {
     unsigned width = element.getIntOrFloatBitWidth();
     int64_t low = width >= 64 ? std::numeric_limits<int64_t>::min()
                               : -(int64_t(1) << (width - 1));
     int64_t high = width >= 64 ? std::numeric_limits<int64_t>::max()
                                : (int64_t(1) << (width - 1)) - 1;
-    return HostTensor::ofInts(scalar, {largest ? low : high});
-  }();
-  Value fillValue = n.create<graph::ConstantOp>(fill.toAttr());
+    fillValue = n.create<graph::ConstantOp>(
+        HostTensor::ofInts(RankedTensorType::get({}, element),
+                           {largest ? low : high})
+            .toAttr());
+  }
   SmallVector<Value> indices;
   Value left = x;
   for (int64_t t = 0; t < k; ++t) {

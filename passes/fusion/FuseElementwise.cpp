@@ -735,26 +735,6 @@ SmallVector<Value> readValues(linalg::GenericOp op) {
   return values;
 }
 
-/// The ops between `a` and `b` in their block that read `a`'s results, or
-/// read what those compute (what must move after `b` for `a` to be
-/// computed at `b`).
-SmallVector<Operation *> readersBetween(Operation *a, Operation *b) {
-  llvm::DenseSet<Value> reached(a->result_begin(), a->result_end());
-  SmallVector<Operation *> readers;
-  for (Operation *o = a->getNextNode(); o && o != b; o = o->getNextNode()) {
-    bool reads = false;
-    o->walk([&](Operation *inner) {
-      reads |= llvm::any_of(inner->getOperands(),
-                            [&](Value v) { return reached.contains(v); });
-    });
-    if (reads) {
-      readers.push_back(o);
-      reached.insert(o->result_begin(), o->result_end());
-    }
-  }
-  return readers;
-}
-
 /// Where merged siblings `a` (first) and `b` go: at `a` when what `b` reads
 /// (operands, and values its body gathers from) is available there (moving
 /// initial accumulators up), else at `b` when nothing reads `a`'s results
@@ -765,23 +745,27 @@ Operation *siblingPlace(linalg::GenericOp a, linalg::GenericOp b) {
   if (llvm::all_of(readValues(b),
                    [&](Value v) { return availableAt(v, a, moves); }))
     return a;
-  for (Operation *user : a->getUsers())
-    if (user->getBlock() != b->getBlock())
+  bool readBefore = false;
+  for (Operation *user : a->getUsers()) {
+    if (user->getBlock() != b->getBlock() || user == b.getOperation())
       return nullptr;
-  SmallVector<Operation *> between = readersBetween(a, b);
-  llvm::DenseSet<Value> reached(a->result_begin(), a->result_end());
-  for (Operation *op : between)
-    reached.insert(op->result_begin(), op->result_end());
-  if (llvm::any_of(readValues(b), [&](Value v) { return reached.contains(v); }))
-    return nullptr;
+    readBefore |= user->isBeforeInBlock(b);
+  }
+  if (!readBefore)
+    return b;
   // What reads `a` before `b` moves after both; only for a kernel
   // recomputed in the backward and a sibling of the backward's own, which
   // the copy thus joins (a GELU's output again, read by its weight's
-  // gradient, beside the GELU's gradient, both from the same input). Not
-  // two copies (each block's attention probabilities, all reading the one
-  // causal mask): the first block's backward would wait for the last's.
-  if (!between.empty() &&
-      (!a->hasAttr(kRecomputedAttr) || b->hasAttr(kRecomputedAttr)))
+  // gradient, beside the GELU's gradient, both from the same input), and
+  // when `b` needs none of it. Not two copies (each block's attention
+  // probabilities, all reading the one causal mask): the first block's
+  // backward would wait for the last's.
+  if (!a->hasAttr(kRecomputedAttr) || b->hasAttr(kRecomputedAttr))
+    return nullptr;
+  llvm::DenseSet<Value> moved;
+  for (Operation *op : readersBefore(SmallVector<Value>(a->getResults()), b))
+    moved.insert(op->result_begin(), op->result_end());
+  if (llvm::any_of(readValues(b), [&](Value v) { return moved.contains(v); }))
     return nullptr;
   return b;
 }

@@ -36,12 +36,11 @@ inline bool gathers(mlir::linalg::GenericOp op) {
       .wasInterrupted();
 }
 
-/// Moves the ops before `after` in its block that read `values`, or read
-/// what moves (inside their regions too), to just after `after`, in their
-/// order (`after` must read none of them).
-inline void moveReadersAfter(llvm::ArrayRef<mlir::Value> values,
-                             mlir::Operation *after) {
-  llvm::DenseSet<mlir::Value> moved(values.begin(), values.end());
+/// The ops before `after` in its block that read `values`, or read what
+/// those compute (inside their regions too), in block order.
+inline llvm::SmallVector<mlir::Operation *>
+readersBefore(llvm::ArrayRef<mlir::Value> values, mlir::Operation *after) {
+  llvm::DenseSet<mlir::Value> reached(values.begin(), values.end());
   llvm::SmallVector<mlir::Operation *> readers;
   for (mlir::Operation &o : *after->getBlock()) {
     if (&o == after)
@@ -49,14 +48,21 @@ inline void moveReadersAfter(llvm::ArrayRef<mlir::Value> values,
     bool reads = false;
     o.walk([&](mlir::Operation *inner) {
       reads |= llvm::any_of(inner->getOperands(),
-                            [&](mlir::Value v) { return moved.contains(v); });
+                            [&](mlir::Value v) { return reached.contains(v); });
     });
     if (reads) {
       readers.push_back(&o);
-      moved.insert(o.result_begin(), o.result_end());
+      reached.insert(o.result_begin(), o.result_end());
     }
   }
-  for (mlir::Operation *o : readers) {
+  return readers;
+}
+
+/// Moves readersBefore(values, after) to just after `after`, in their
+/// order (`after` must read none of them).
+inline void moveReadersAfter(llvm::ArrayRef<mlir::Value> values,
+                             mlir::Operation *after) {
+  for (mlir::Operation *o : readersBefore(values, after)) {
     o->moveAfter(after);
     after = o;
   }

@@ -66,7 +66,7 @@ namespace {
 std::string peakText(const Entry &e) {
   if (e.peakStep < 0)
     return "";
-  std::string out = "  memory at peak: " + megabytes(e.peakBytes) + " in " +
+  std::string out = "  memory at peak: " + megabytes(e.peakBytes()) + " in " +
                     std::to_string(e.peakValues.size()) +
                     " temporaries and outputs live at step " +
                     std::to_string(e.peakStep);
@@ -91,7 +91,7 @@ std::string peakJson(const Entry &e) {
               ",\"first_step\":" + std::to_string(v.first) +
               ",\"last_step\":" + std::to_string(v.last) + "}";
   return ",\"peak\":{\"step\":" + std::to_string(e.peakStep) +
-         ",\"bytes\":" + std::to_string(e.peakBytes) + ",\"live\":[" +
+         ",\"bytes\":" + std::to_string(e.peakBytes()) + ",\"live\":[" +
          values + "]}";
 }
 

@@ -201,6 +201,13 @@ const Entry *Program::entry(std::string_view name) const {
   return nullptr;
 }
 
+int64_t Entry::peakBytes() const {
+  int64_t bytes = 0;
+  for (const LiveValue &v : peakValues)
+    bytes += v.bytes;
+  return bytes;
+}
+
 Status Program::verify() const {
   auto fail = [](const std::string &m) {
     return Status(KILN_STATUS_INTERNAL, "program: " + m);
@@ -650,7 +657,7 @@ std::string programToJson(const Program &p) {
               : std::string());
     if (e.peakStep >= 0) {
       j += ",\"peak\":{\"step\":" + std::to_string(e.peakStep) +
-           ",\"bytes\":" + std::to_string(e.peakBytes) + ",\"values\":[";
+           ",\"values\":[";
       for (size_t v = 0; v < e.peakValues.size(); ++v)
         j += std::string(v ? "," : "") + "[" +
              std::to_string(e.peakValues[v].bytes) + "," +
@@ -847,7 +854,6 @@ Status programFromJson(std::string_view json, const std::string &origin,
     if (const JsonValue *peak = je.isObject() ? je.get("peak") : nullptr) {
       std::string at = where + "'s peak";
       e.peakStep = int32_t(r.integer(*peak, "step", at));
-      e.peakBytes = r.integer(*peak, "bytes", at);
       for (const JsonValue &v : r.list(*peak, "values", at)) {
         std::optional<int64_t> bytes, first, last;
         if (v.isArray() && v.items().size() == 3) {

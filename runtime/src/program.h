@@ -173,16 +173,17 @@ struct Entry {
   /// its kernel launches and the bytes its steps move; -1 when unknown.
   int64_t unfusedLaunches = -1, unfusedBytes = -1;
   /// The memory plan's peak: the step at which the entry's temporaries and
-  /// outputs live at once take the most bytes, those bytes, and the values
-  /// live there (largest first) as (bytes, first step, last step), steps
-  /// inclusive. `peakStep` is -1 when the compiler did not record it.
+  /// outputs live at once take the most bytes, and the values live there
+  /// (largest first) as (bytes, first step, last step), steps inclusive.
+  /// `peakStep` is -1 when the compiler did not record it.
   struct LiveValue {
     int64_t bytes;
     int32_t first, last;
   };
   int32_t peakStep = -1;
-  int64_t peakBytes = 0;
   std::vector<LiveValue> peakValues;
+  /// The bytes live at the peak: its values' sum.
+  int64_t peakBytes() const;
 };
 
 /// The bytes a step reads and writes: each buffer it reads counted once,

@@ -417,6 +417,24 @@ LogicalResult Emitter::translateGeneric(linalg::GenericOp op, rt::Kernel &k,
     kbody.push_back(in);
     return int32_t(kbody.size() - 1);
   };
+  // A Const instruction of scalar `value` of type `t`; -1 if it is none.
+  auto scalarInstr = [&](Attribute value, Type t) -> int32_t {
+    if (!dtypeOf(t))
+      return -1;
+    rt::KInstr in;
+    in.op = rt::KOp::Const;
+    in.type = *dtypeOf(t);
+    if (auto f = dyn_cast<FloatAttr>(value))
+      in.fvalue = f.getValueAsDouble();
+    else if (auto i = dyn_cast<IntegerAttr>(value))
+      in.ivalue = t.isInteger(1) ? int64_t(i.getValue().getBoolValue())
+                                 : i.getValue().getSExtValue();
+    else
+      return -1;
+    kbody.push_back(in);
+    return int32_t(kbody.size() - 1);
+  };
+
   // Inputs' block arguments read their operand at its map (through a
   // strided slice of a buffer, the slice's offsets and strides compose in).
   for (OpOperand *operand : op.getDpsInputOperands()) {
@@ -424,6 +442,18 @@ LogicalResult Emitter::translateGeneric(linalg::GenericOp op, rt::Kernel &k,
     if (arg.use_empty())
       continue;
     Value source = operand->get();
+    // A splat constant (what folding a slice or a copy of one leaves) is
+    // its value at every point: a Const instruction, no buffer.
+    if (auto c = source.getDefiningOp<arith::ConstantOp>()) {
+      if (auto splat = dyn_cast<SplatElementsAttr>(c.getValue())) {
+        int32_t i = scalarInstr(splat.getSplatValue<Attribute>(),
+                                splat.getElementType());
+        if (i >= 0) {
+          instr[arg] = i;
+          continue;
+        }
+      }
+    }
     AffineMap map = op.getMatchingIndexingMap(operand);
     // A staged kernel's local: a value an earlier stage reduced, read at
     // the row (map results: the row's loops in order).
@@ -453,8 +483,13 @@ LogicalResult Emitter::translateGeneric(linalg::GenericOp op, rt::Kernel &k,
       source = slice.getSource();
     }
     std::optional<int32_t> a = argFor(source);
-    if (!a)
-      return error(op) << "reads a value the code generator has no buffer for";
+    if (!a) {
+      auto diag = error(op)
+                  << "reads a value the code generator has no buffer for";
+      if (Operation *def = source.getDefiningOp())
+        diag << " (the result of " << def->getName() << ")";
+      return diag;
+    }
     rt::KInstr in;
     in.op = rt::KOp::Load;
     in.type = *dtypeOf(arg.getType());
@@ -490,21 +525,10 @@ LogicalResult Emitter::translateGeneric(linalg::GenericOp op, rt::Kernel &k,
   // A constant defined outside the body (CSE merges equal constants across
   // the region boundary) becomes a Const instruction of its own.
   auto constantInstr = [&](arith::ConstantOp c) -> int32_t {
-    Type t = c.getType();
-    if (!dtypeOf(t))
-      return -1;
-    rt::KInstr in;
-    in.op = rt::KOp::Const;
-    in.type = *dtypeOf(t);
-    if (auto f = dyn_cast<FloatAttr>(c.getValue()))
-      in.fvalue = f.getValueAsDouble();
-    else if (auto i = dyn_cast<IntegerAttr>(c.getValue()))
-      in.ivalue = t.isInteger(1) ? int64_t(i.getValue().getBoolValue())
-                                 : i.getValue().getSExtValue();
-    else
-      return -1;
-    kbody.push_back(in);
-    return instr[c.getResult()] = int32_t(kbody.size() - 1);
+    int32_t i = scalarInstr(c.getValue(), c.getType());
+    if (i >= 0)
+      instr[c.getResult()] = i;
+    return i;
   };
   for (Operation &bop : body.without_terminator()) {
     if (llvm::is_contained(combineOps, &bop))

@@ -296,4 +296,38 @@ TEST(PlanMemory, OutputsShareSpaceWithOtherEntries) {
   EXPECT_TRUE(shared) << "the forward's outputs have space of their own";
 }
 
+/// A kernel that copies a slice of a splat constant (a recurrent layer's
+/// zero initial state, as PyTorch exports it) reads it as a value: folding
+/// leaves the kernel an input with no buffer, which the emitter computes
+/// instead of refusing ("reads a value the code generator has no buffer
+/// for"), fused or not.
+TEST(Emitter, ReadsASplatConstantAsItsValue) {
+  const char *ir = R"mlir(
+func.func @forward(%w: tensor<6x6xf32> {kiln.name = "w"}) -> (tensor<4x6xf32> {kiln.name = "y"}) {
+  %z = kiln.constant dense<0.5> : tensor<1x4x6xf32>
+  %s = kiln.slice %z {sizes = array<i64: 1, 4, 6>, starts = array<i64: 0, 0, 0>, strides = array<i64: 1, 1, 1>} : (tensor<1x4x6xf32>) -> tensor<1x4x6xf32>
+  %r = kiln.reshape %s {shape = array<i64: 4, 6>} : (tensor<1x4x6xf32>) -> tensor<4x6xf32>
+  %y = kiln.gemm %r, %w {trans_b = true} : (tensor<4x6xf32>, tensor<6x6xf32>) -> tensor<4x6xf32>
+  return %y : tensor<4x6xf32>
+}
+)mlir";
+  std::vector<float> w(36);
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = float(i);
+  for (bool fuse : {true, false}) {
+    kiln::codegen::EmittedProgram program = kiln::test::compileIr(ir, fuse);
+    auto out = kiln::test::runForward(program, {w});
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_EQ(out[0].size(), 24u);
+    // Row j of the product: 0.5 times the sum of w's row j.
+    for (size_t i = 0; i < 24; ++i) {
+      size_t j = i % 6;
+      float sum = 0;
+      for (size_t k = 0; k < 6; ++k)
+        sum += w[j * 6 + k];
+      EXPECT_FLOAT_EQ(out[0][i], 0.5f * sum) << "fuse " << fuse << " at " << i;
+    }
+  }
+}
+
 } // namespace

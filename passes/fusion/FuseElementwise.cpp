@@ -579,11 +579,45 @@ struct FuseGatheredProducer final : OpRewritePattern<tensor::ExtractOp> {
   }
 };
 
+/// Whether the fused kernel of `producer` into the consumer owning
+/// `operand` reads every input of the producer as linalg needs: where a
+/// read's index is a plain loop, the dimension has the loop's size. The
+/// producer's index arithmetic composed with the consumer's can lose an
+/// offset that told them apart: a transpose whose reads were composed with
+/// a reshape (d1 * 6 + d3 of a dimension of 12), read by a consumer at
+/// d1 = 0, reads that dimension at d3 alone, over 6 points.
+bool keepsReadsSized(OpOperand &operand, linalg::GenericOp producer,
+                     linalg::GenericOp consumer) {
+  AffineMap resultMap = producer.getIndexingMapMatchingResult(
+      cast<OpResult>(operand.get()));
+  AffineMap inverse = inversePermutation(resultMap);
+  if (!inverse)
+    return true; // Not fusable anyway (areElementwiseOpsFusable says so).
+  AffineMap toProducerLoops =
+      inverse.compose(consumer.getMatchingIndexingMap(&operand));
+  SmallVector<int64_t> ranges = consumer.getStaticLoopRanges();
+  for (OpOperand *input : producer.getDpsInputOperands()) {
+    auto type = dyn_cast<RankedTensorType>(input->get().getType());
+    if (!type)
+      continue;
+    AffineMap read =
+        producer.getMatchingIndexingMap(input).compose(toProducerLoops);
+    for (auto [i, expr] : llvm::enumerate(read.getResults()))
+      if (auto d = dyn_cast<AffineDimExpr>(simplifyAffineExpr(
+              expr, read.getNumDims(), read.getNumSymbols())))
+        if (type.getDimSize(i) != ranges[d.getPosition()])
+          return false;
+  }
+  return true;
+}
+
 /// Whether the value `operand` of a consumer should be computed inside it.
 bool shouldFuse(OpOperand &operand) {
   auto producer = operand.get().getDefiningOp<linalg::GenericOp>();
   auto consumer = dyn_cast<linalg::GenericOp>(operand.getOwner());
   if (!producer || !consumer)
+    return false;
+  if (!keepsReadsSized(operand, producer, consumer))
     return false;
   // Read by two operands of the consumer, it would be computed twice.
   if (llvm::count_if(operand.get().getUses(), [&](OpOperand &use) {

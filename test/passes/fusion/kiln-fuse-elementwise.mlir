@@ -591,3 +591,47 @@ func.func @copies_stay_apart(%x: tensor<4x8xf32>, %w: tensor<2x8xf32>, %dy: tens
   %d2 = kiln.gemm %b, %dy {trans_a = true} : (tensor<4x8xf32>, tensor<4x2xf32>) -> tensor<8x2xf32>
   return %d1, %d2 : tensor<8x2xf32>, tensor<8x2xf32>
 }
+
+// -----
+
+// A transpose that read its input through a reshape (d1 * 6 + d3 of a
+// dimension of 12) is not fused into a reader that takes d1 = 0 only: the
+// fused kernel would read that dimension at d3 alone, over 6 points, which
+// linalg cannot size (a bidirectional LSTM's gradient, one direction's half
+// of the last step). The transpose stays a kernel; its reader reads it.
+// CHECK-LABEL: func.func @composed_reads_keep_sizes
+// CHECK: %[[T:.*]] = linalg.generic {{.*}}ins(%arg0 : tensor<4x5x12xf32>) outs(%{{.*}} : tensor<5x2x4x6xf32>)
+// CHECK-NOT: ins(%arg0
+// CHECK: linalg.generic {{.*}}ins(%[[T]], %arg1 : tensor<5x2x4x6xf32>, tensor<4x6xf32>)
+#tr = affine_map<(d0, d1, d2) -> (d1, d0, d2)>
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#id4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#tr4 = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1, d3)>
+func.func @composed_reads_keep_sizes(%a: tensor<4x5x12xf32>, %m: tensor<4x6xf32>) -> tensor<4x6xf32> {
+  %e0 = tensor.empty() : tensor<5x4x12xf32>
+  %0 = linalg.generic {indexing_maps = [#tr, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%a : tensor<4x5x12xf32>) outs(%e0 : tensor<5x4x12xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<5x4x12xf32>
+  %1 = kiln.reshape %0 {shape = array<i64: 5, 4, 2, 6>} : (tensor<5x4x12xf32>) -> tensor<5x4x2x6xf32>
+  %e1 = tensor.empty() : tensor<5x2x4x6xf32>
+  %2 = linalg.generic {indexing_maps = [#tr4, #id4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%1 : tensor<5x4x2x6xf32>) outs(%e1 : tensor<5x2x4x6xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<5x2x4x6xf32>
+  %s = tensor.extract_slice %2[4, 0, 0, 0] [1, 1, 4, 6] [1, 1, 1, 1] : tensor<5x2x4x6xf32> to tensor<1x1x4x6xf32>
+  %e2 = tensor.empty() : tensor<1x1x4x6xf32>
+  %3 = linalg.generic {indexing_maps = [#id4, #id4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%s : tensor<1x1x4x6xf32>) outs(%e2 : tensor<1x1x4x6xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<1x1x4x6xf32>
+  %4 = kiln.reshape %3 {shape = array<i64: 4, 6>} : (tensor<1x1x4x6xf32>) -> tensor<4x6xf32>
+  %e3 = tensor.empty() : tensor<4x6xf32>
+  %5 = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%4, %m : tensor<4x6xf32>, tensor<4x6xf32>) outs(%e3 : tensor<4x6xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %t = arith.mulf %in, %in_0 : f32
+    linalg.yield %t : f32
+  } -> tensor<4x6xf32>
+  return %5 : tensor<4x6xf32>
+}

@@ -358,18 +358,9 @@ LogicalResult convertPad(NodeImporter &n) {
   if (n.failed())
     return failure();
   Type element = type.getElementType();
-  // Elements [start, start + size * stride) of `v` along `d`.
   auto slice = [&](Value v, int64_t d, int64_t start, int64_t size,
                    int64_t stride) {
-    auto shape = cast<RankedTensorType>(v.getType()).getShape();
-    SmallVector<int64_t> starts(shape.size(), 0), sizes(shape),
-        steps(shape.size(), 1);
-    starts[d] = start;
-    sizes[d] = size;
-    steps[d] = stride;
-    return n.create<graph::SliceOp>(v, b.getDenseI64ArrayAttr(starts),
-                                    b.getDenseI64ArrayAttr(sizes),
-                                    b.getDenseI64ArrayAttr(steps));
+    return sliceAlong(n, v, d, start, size, stride);
   };
   for (size_t i = 0; i < axes.size(); ++i) {
     int64_t d = axes[i], before = pads[i], after = pads[i + axes.size()];
@@ -748,19 +739,12 @@ LogicalResult convertSelu(NodeImporter &n) {
   return success(!n.failed());
 }
 
-/// Softplus: log(1 + exp(x)), as max(x, 0) + log(1 + exp(-|x|)) so that
-/// large x does not overflow.
+/// Softplus: log(1 + exp(x)) (softplusOf).
 LogicalResult convertSoftplus(NodeImporter &n) {
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  Type t = cast<RankedTensorType>(x.getType()).getElementType();
-  Value one = scalarConstant(n, t, 1);
-  Value tail = n.create<graph::LogOp>(
-      n.create<graph::AddOp>(one, n.create<graph::ExpOp>(n.create<graph::NegOp>(
-                                      n.create<graph::AbsOp>(x)))));
-  n.setOutput(0, n.create<graph::AddOp>(
-                     n.create<graph::MaxOp>(x, scalarConstant(n, t, 0)), tail));
+  n.setOutput(0, softplusOf(n, x));
   return success(!n.failed());
 }
 
@@ -784,10 +768,7 @@ LogicalResult convertSoftsign(NodeImporter &n) {
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  Type t = cast<RankedTensorType>(x.getType()).getElementType();
-  n.setOutput(0, n.create<graph::DivOp>(
-                     x, n.create<graph::AddOp>(scalarConstant(n, t, 1),
-                                               n.create<graph::AbsOp>(x))));
+  n.setOutput(0, softsignOf(n, x));
   return success(!n.failed());
 }
 
@@ -797,10 +778,7 @@ LogicalResult convertThresholdedRelu(NodeImporter &n) {
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  Type t = cast<RankedTensorType>(x.getType()).getElementType();
-  n.setOutput(0, n.create<graph::WhereOp>(
-                     n.create<graph::GreaterOp>(x, scalarConstant(n, t, alpha)),
-                     x, scalarConstant(n, t, 0)));
+  n.setOutput(0, thresholdedReluOf(n, x, alpha));
   return success(!n.failed());
 }
 
@@ -1646,6 +1624,7 @@ const OpConverter table[] = {
     {"ReduceProd", 7, convertReduceProd},
     {"ReduceSum", 7, convertReduceSum},
     {"ReduceSumSquare", 7, convertReduceSumSquare},
+    {"RNN", 7, convertRNN},
     {"Relu", 7, convertRelu},
     {"Reshape", 7, convertReshape},
     {"Resize", 10, convertResize},

@@ -70,6 +70,20 @@ Value reshape(NodeImporter &n, Value value, ArrayRef<int64_t> shape) {
                                     n.builder().getDenseI64ArrayAttr(shape));
 }
 
+Value sliceAlong(NodeImporter &n, Value value, int64_t axis, int64_t start,
+                 int64_t size, int64_t stride) {
+  auto shape = cast<RankedTensorType>(value.getType()).getShape();
+  SmallVector<int64_t> starts(shape.size(), 0), sizes(shape),
+      steps(shape.size(), 1);
+  starts[axis] = start;
+  sizes[axis] = size;
+  steps[axis] = stride;
+  OpBuilder &b = n.builder();
+  return n.create<graph::SliceOp>(value, b.getDenseI64ArrayAttr(starts),
+                                  b.getDenseI64ArrayAttr(sizes),
+                                  b.getDenseI64ArrayAttr(steps));
+}
+
 LogicalResult setReshaped(NodeImporter &n, ArrayRef<int64_t> shape) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
@@ -158,6 +172,30 @@ Value eluOf(NodeImporter &n, Value x, double alpha) {
                                                     scalarConstant(n, t, 1)));
   return n.create<graph::WhereOp>(
       n.create<graph::GreaterOp>(x, scalarConstant(n, t, 0)), x, negative);
+}
+
+Value softplusOf(NodeImporter &n, Value x) {
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  Value tail = n.create<graph::LogOp>(n.create<graph::AddOp>(
+      scalarConstant(n, t, 1),
+      n.create<graph::ExpOp>(
+          n.create<graph::NegOp>(n.create<graph::AbsOp>(x)))));
+  return n.create<graph::AddOp>(
+      n.create<graph::MaxOp>(x, scalarConstant(n, t, 0)), tail);
+}
+
+Value softsignOf(NodeImporter &n, Value x) {
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  return n.create<graph::DivOp>(
+      x, n.create<graph::AddOp>(scalarConstant(n, t, 1),
+                                n.create<graph::AbsOp>(x)));
+}
+
+Value thresholdedReluOf(NodeImporter &n, Value x, double alpha) {
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  return n.create<graph::WhereOp>(
+      n.create<graph::GreaterOp>(x, scalarConstant(n, t, alpha)), x,
+      scalarConstant(n, t, 0));
 }
 
 std::optional<std::vector<int64_t>>

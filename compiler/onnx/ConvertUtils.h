@@ -46,6 +46,11 @@ llvm::LogicalResult setReshaped(NodeImporter &n, llvm::ArrayRef<int64_t> shape);
 mlir::Value reshape(NodeImporter &n, mlir::Value value,
                     llvm::ArrayRef<int64_t> shape);
 
+/// Elements [start, start + size * stride) of `value` along `axis`, the
+/// other axes whole (a kiln.slice).
+mlir::Value sliceAlong(NodeImporter &n, mlir::Value value, int64_t axis,
+                       int64_t start, int64_t size, int64_t stride = 1);
+
 /// A slice of input 0 (folded if known), as kiln.slice's attributes say.
 llvm::LogicalResult setSlice(NodeImporter &n, size_t output,
                              llvm::ArrayRef<int64_t> starts,
@@ -62,6 +67,16 @@ mlir::Value scalarConstant(NodeImporter &n, mlir::Type element, double value);
 /// x where x > 0, alpha * (exp(x) - 1) elsewhere, in graph ops (Elu, Selu).
 mlir::Value eluOf(NodeImporter &n, mlir::Value x, double alpha);
 
+/// log(1 + exp(x)), as max(x, 0) + log(1 + exp(-|x|)) so that large x does
+/// not overflow (Softplus).
+mlir::Value softplusOf(NodeImporter &n, mlir::Value x);
+
+/// x / (1 + |x|) (Softsign).
+mlir::Value softsignOf(NodeImporter &n, mlir::Value x);
+
+/// x where x > alpha, 0 elsewhere (ThresholdedRelu).
+mlir::Value thresholdedReluOf(NodeImporter &n, mlir::Value x, double alpha);
+
 /// Explicit pads for a convolution or pooling window from `auto_pad` and
 /// `pads` (begins then ends), given the input's spatial sizes.
 std::optional<std::vector<int64_t>>
@@ -71,6 +86,11 @@ windowPads(NodeImporter &n, llvm::ArrayRef<int64_t> spatial,
 
 /// Softmax, which shares its opset handling with LogSoftmax (ConvertAtoL).
 llvm::LogicalResult convertSoftmax(NodeImporter &n);
+
+/// The recurrent layers GRU, LSTM and RNN (ConvertRecurrent.cpp).
+llvm::LogicalResult convertGRU(NodeImporter &n);
+llvm::LogicalResult convertLSTM(NodeImporter &n);
+llvm::LogicalResult convertRNN(NodeImporter &n);
 
 /// Converts a unary elementwise op; a known input folds with `fold` (float
 /// elements) or `foldInt` (integer and bool elements) where given.

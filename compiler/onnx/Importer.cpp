@@ -377,7 +377,7 @@ void GraphImporter::warnSharedInitializers(const proto::GraphProto &graph) {
   // and those are no parameters. So are reads of only the shape or type
   // (Shape, Size, CastLike's target).
   llvm::MapVector<StringRef, SmallVector<std::string>> uses;
-  llvm::StringSet<> tensors;
+  llvm::StringSet<> tensors, slicedOnly;
   for (const auto &init : graph.initializer()) {
     Type element = elementTypeFor(init.data_type(), &context_);
     int64_t count = 1;
@@ -392,12 +392,20 @@ void GraphImporter::warnSharedInitializers(const proto::GraphProto &graph) {
       bool metadataOnly = node.op_type() == "Shape" ||
                           node.op_type() == "Size" ||
                           (node.op_type() == "CastLike" && j == 1);
-      if (tensors.contains(in) && !metadataOnly)
-        uses[in].push_back(nodeLabel(node, i) + " input " + std::to_string(j));
+      if (!tensors.contains(in) || metadataOnly)
+        continue;
+      bool piece = node.op_type() == "Slice" && j == 0;
+      if (uses.find(in) == uses.end() && piece)
+        slicedOnly.insert(in);
+      else if (!piece)
+        slicedOnly.erase(in);
+      uses[in].push_back(nodeLabel(node, i) + " input " + std::to_string(j));
     }
   }
   for (auto &[name, sites] : uses) {
-    if (sites.size() < 2)
+    // Read only in pieces (Slices): one parameter cut up, as PyTorch's
+    // exporter reorders a recurrent layer's gates, not two merged.
+    if (sites.size() < 2 || slicedOnly.contains(name))
       continue;
     auto diag = emitWarning(fileLoc()) << "initializer '" << name << "' feeds "
                                        << sites.size() << " inputs (";
@@ -702,6 +710,8 @@ NodeImporter::attr(StringRef name, proto::AttributeProto::AttributeType type) {
         actual = proto::AttributeProto::INTS;
       else if (a.floats_size())
         actual = proto::AttributeProto::FLOATS;
+      else if (a.strings_size())
+        actual = proto::AttributeProto::STRINGS;
     }
     if (actual != type) {
       error() << "attribute '" << name << "' must be "
@@ -740,6 +750,12 @@ std::vector<float> NodeImporter::attrFloats(StringRef name) {
   auto *a = attr(name, proto::AttributeProto::FLOATS);
   return a ? std::vector<float>(a->floats().begin(), a->floats().end())
            : std::vector<float>();
+}
+
+std::vector<std::string> NodeImporter::attrStrings(StringRef name) {
+  auto *a = attr(name, proto::AttributeProto::STRINGS);
+  return a ? std::vector<std::string>(a->strings().begin(), a->strings().end())
+           : std::vector<std::string>();
 }
 
 const proto::TensorProto *NodeImporter::attrTensor(StringRef name) {

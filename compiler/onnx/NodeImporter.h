@@ -79,6 +79,7 @@ public:
   std::vector<int64_t> attrInts(llvm::StringRef name,
                                 std::vector<int64_t> fallback = {});
   std::vector<float> attrFloats(llvm::StringRef name);
+  std::vector<std::string> attrStrings(llvm::StringRef name);
   /// A TENSOR attribute, or null when absent (or of the wrong type).
   const ::onnx::TensorProto *attrTensor(llvm::StringRef name);
   /// A required attribute that is missing.

@@ -573,6 +573,76 @@ def topk():
          [vi("x", I64, [2, 6])], [vi("v", I64, [2, 3]), vi("i", I64, [2, 3])])
 
 
+def recurrent():
+    # Sequence lengths from an int64 input (draws 0..2, plus one: 1..3, so
+    # the padded steps differ per sequence and are known only at run time).
+    def lengths(prefix):
+        return [const_i64_node(prefix + "one", [1], prefix + "one_const"),
+                node("Add", ["len_draw", prefix + "one"], [prefix + "len64"], prefix + "add"),
+                node("Cast", [prefix + "len64"], ["lens"], prefix + "cast", to=I32)]
+    # Bidirectional LSTM, every optional input: biases, peepholes, initial
+    # states, sequence_lens (the reverse direction runs each sequence from
+    # its own end); all three outputs.
+    r = rng_for("lstm")
+    S, B, I, H = 4, 3, 3, 4
+    save("lstm",
+         lengths("l_") +
+         [node("LSTM", ["x", "w", "r", "b", "lens", "h0", "c0", "p"], ["y", "y_h", "y_c"],
+               "lstm0", direction="bidirectional", hidden_size=H)],
+         [vi("x", F32, [S, B, I]), vi("len_draw", I64, [B]), vi("h0", F32, [2, B, H]),
+          vi("c0", F32, [2, B, H])],
+         [vi("y", F32, [S, 2, B, H]), vi("y_h", F32, [2, B, H]), vi("y_c", F32, [2, B, H])],
+         [init_f32("w", r.standard_normal([2, 4 * H, I]) * 0.5),
+          init_f32("r", r.standard_normal([2, 4 * H, H]) * 0.5),
+          init_f32("b", r.standard_normal([2, 8 * H]) * 0.5),
+          init_f32("p", r.standard_normal([2, 3 * H]) * 0.5)])
+    # Cell clip, coupled input and forget gates; no initial state. (Batch
+    # first, layout 1, is the conformance tests' *_batchwise: onnxruntime
+    # does not run it.)
+    r = rng_for("lstm_clip")
+    save("lstm_clip",
+         [node("LSTM", ["x", "w", "r", "b"], ["y", "y_h", "y_c"], "lstm0",
+               hidden_size=H, clip=0.8, input_forget=1)],
+         [vi("x", F32, [S, B, I])],
+         [vi("y", F32, [S, 1, B, H]), vi("y_h", F32, [1, B, H]), vi("y_c", F32, [1, B, H])],
+         [init_f32("w", r.standard_normal([1, 4 * H, I])),
+          init_f32("r", r.standard_normal([1, 4 * H, H])),
+          init_f32("b", r.standard_normal([1, 8 * H]))])
+    # Reverse GRU, the reset gate applied after the recurrence's product
+    # (linear_before_reset, as PyTorch's GRU), sequence_lens, initial state.
+    r = rng_for("gru")
+    save("gru",
+         lengths("g_") +
+         [node("GRU", ["x", "w", "r", "b", "lens", "h0"], ["y", "y_h"], "gru0",
+               direction="reverse", hidden_size=H, linear_before_reset=1)],
+         [vi("x", F32, [S, B, I]), vi("len_draw", I64, [B]), vi("h0", F32, [1, B, H])],
+         [vi("y", F32, [S, 1, B, H]), vi("y_h", F32, [1, B, H])],
+         [init_f32("w", r.standard_normal([1, 3 * H, I]) * 0.5),
+          init_f32("r", r.standard_normal([1, 3 * H, H]) * 0.5),
+          init_f32("b", r.standard_normal([1, 6 * H]) * 0.5)])
+    # Bidirectional GRU (reset before the product), other activations with
+    # their alphas and betas, no biases.
+    r = rng_for("gru_activations")
+    save("gru_activations",
+         [node("GRU", ["x", "w", "r"], ["y", "y_h"], "gru0", direction="bidirectional",
+               hidden_size=H, activations=["HardSigmoid", "Softsign", "Sigmoid", "LeakyRelu"],
+               activation_alpha=[0.3, 0.2], activation_beta=[0.4])],
+         [vi("x", F32, [S, B, I])],
+         [vi("y", F32, [S, 2, B, H]), vi("y_h", F32, [2, B, H])],
+         [init_f32("w", r.standard_normal([2, 3 * H, I])),
+          init_f32("r", r.standard_normal([2, 3 * H, H]))])
+    # Bidirectional Elman RNN: ReLU forward, tanh backward; initial state.
+    r = rng_for("rnn")
+    save("rnn",
+         [node("RNN", ["x", "w", "r", "b", "", "h0"], ["y", "y_h"], "rnn0",
+               direction="bidirectional", hidden_size=H, activations=["Relu", "Tanh"])],
+         [vi("x", F32, [S, B, I]), vi("h0", F32, [2, B, H])],
+         [vi("y", F32, [S, 2, B, H]), vi("y_h", F32, [2, B, H])],
+         [init_f32("w", r.standard_normal([2, H, I]) * 0.5),
+          init_f32("r", r.standard_normal([2, H, H]) * 0.5),
+          init_f32("b", r.standard_normal([2, 2 * H]) * 0.5)])
+
+
 def tile():
     save("tile",
          [const_i64_node("repeats", [2, 1, 3], "repeats_const"),
@@ -855,15 +925,23 @@ def shared_initializer():
 
 def shared_not_parameters():
     # No warning here: a shared one-element initializer (an exporter's lifted
-    # constant) and a weight whose second reader only takes its shape.
+    # constant), a weight whose second reader only takes its shape, and one
+    # cut in pieces by Slices (as PyTorch's exporter reorders an LSTM's
+    # gates): one parameter, read piece by piece.
     save("shared_not_parameters",
          [node("Mul", ["x", "scale"], ["h"], "mul0"),
           node("Mul", ["h", "scale"], ["g"], "mul1"),
           node("Shape", ["w"], ["s"], "shape0"),
           node("Reshape", ["g", "s"], ["r"], "reshape0"),
-          node("Add", ["r", "w"], ["y"], "add0")],
+          node("Add", ["r", "w"], ["a"], "add0"),
+          node("Slice", ["v", "zero", "one", "zero"], ["v0"], "slice0"),
+          node("Slice", ["v", "one", "two", "zero"], ["v1"], "slice1"),
+          node("Concat", ["v1", "v0"], ["u"], "concat0", axis=0),
+          node("Add", ["a", "u"], ["y"], "add1")],
          [vi("x", F32, [2, 3])], [vi("y", F32, [2, 3])],
-         [init_f32("scale", np.array(0.5)), init_f32("w", rng_for("w").standard_normal([2, 3]))])
+         [init_f32("scale", np.array(0.5)), init_f32("w", rng_for("w").standard_normal([2, 3])),
+          init_f32("v", rng_for("v").standard_normal([2, 3])),
+          init_i64("zero", [0]), init_i64("one", [1]), init_i64("two", [2])])
 
 
 def symbolic_batch():
@@ -949,7 +1027,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, tile, cast,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, tile, cast,
                  constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,

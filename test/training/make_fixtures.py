@@ -369,6 +369,47 @@ class TopKPool(nn.Module):
         return self.fc2(torch.topk(torch.tanh(self.fc1(x)), 3, dim=-1).values)
 
 
+class LSTMClassifier(nn.Module):
+    """Two stacked bidirectional LSTM layers over a batch-first sequence
+    (ONNX LSTM nodes, the exporter's gate reordering of PyTorch's weights
+    in front), the last step's output classified."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 6, num_layers=2, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(12, 10)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0][:, -1])
+
+
+class GRUClassifier(nn.Module):
+    """A GRU (ONNX GRU with linear_before_reset, as PyTorch computes it),
+    its outputs averaged over time and its final state, classified."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 6, batch_first=True)
+        self.fc = nn.Linear(12, 10)
+
+    def forward(self, x):
+        out, h = self.gru(x)
+        return self.fc(torch.cat([out.mean(1), h[0]], dim=-1))
+
+
+class RNNClassifier(nn.Module):
+    """An Elman RNN with ReLU, sequence first (ONNX RNN), its final state
+    classified."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(8, 6, nonlinearity="relu")
+        self.fc = nn.Linear(6, 10)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x.transpose(0, 1))[1][0])
+
+
 class DecoderCNN(nn.Module):
     """Transposed convolutions (ConvTranspose: stride 2 with output padding,
     then grouped) between convolutions."""
@@ -564,6 +605,9 @@ CASES = {
     "pad_cnn": (PadCNN, (4, 1, 6, 6), "cross_entropy", "sgd", {"lr": 0.1}),
     "einsum_attention": (EinsumAttention, (4, 6, 8), "cross_entropy", "adamw", {"lr": 0.01}),
     "topk_pool": (TopKPool, (4, 8), "cross_entropy", "sgd", {"lr": 0.1}),
+    "lstm_classifier": (LSTMClassifier, (4, 5, 8), "cross_entropy", "adamw", {"lr": 0.01}),
+    "gru_classifier": (GRUClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
+    "rnn_classifier": (RNNClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
 

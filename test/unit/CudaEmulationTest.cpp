@@ -141,6 +141,8 @@ INSTANTIATE_TEST_SUITE_P(
                     Model{"hf_neox"}, Model{"hf_albert"}, Model{"hf_distilbert"},
                     Model{"pad_cnn"}, Model{"upsample_cnn"}, Model{"decoder_cnn"},
                     Model{"einsum_attention"}, Model{"topk_pool"},
+                    Model{"lstm_classifier"}, Model{"gru_classifier"},
+                    Model{"rnn_classifier"},
                     Model{"tv_mobilenet"},
                     Model{"mlp_relu", "cross_entropy", 0.5},
                     // At a GPU's widths: warps of 32 lanes, 8 a block,

@@ -11,6 +11,7 @@
 #include "codegen/ProgramEmitter.h"
 #include "compiler/Pipeline.h"
 #include "compiler/Registration.h"
+#include "compiler/onnx/Importer.h"
 #include "ir/graph/GraphOps.h"
 #include "passes/autodiff/Autodiff.h"
 #include "runtime/src/session.h"
@@ -18,6 +19,8 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <gtest/gtest.h>
 
@@ -31,11 +34,27 @@ namespace rt = kiln::runtime;
 
 struct Case {
   std::string name;
-  std::string ir; ///< func.func @forward(...) on f64 tensors.
+  std::string ir; ///< func.func @forward(...) on f64 tensors, or (`onnx`)
+                  ///< a model in ONNX's text syntax that imports to one.
   double lo = -2, hi = 2; ///< Inputs are uniform in [lo, hi].
   double tolerance = 1e-6;
   double step = 1e-6; ///< The finite-difference step.
+  bool onnx = false;
 };
+
+/// An ONNX model (text syntax, opset 17 unless `opset` says otherwise) with
+/// float64 inputs `inputs` and one output `output`, as the importer writes
+/// it: for ops the importer composes of graph ops (the recurrent layers).
+Case onnxModel(const std::string &name, const std::string &inputs,
+               const std::string &output, const std::string &nodes,
+               int opset = 17) {
+  Case c{name,
+         "<\n  ir_version: 8,\n  opset_import: [\"\" : " +
+             std::to_string(opset) + "]\n>\ng (" + inputs + ") => (" + output +
+             ")\n{\n" + nodes + "\n}\n"};
+  c.onnx = true;
+  return c;
+}
 
 /// `kiln.OP %a` on one tensor<3x4xf64>.
 Case unary(const std::string &op, const std::string &attrs = "",
@@ -336,6 +355,47 @@ std::vector<Case> cases() {
          "  %0 = kiln.batch_norm %x, %g, %b, %m, %v {epsilon = 1.0e-5 : f32} : (tensor<4x3x2xf64>, tensor<3xf64>, tensor<3xf64>, tensor<3xf64>, tensor<3xf64>) -> tensor<4x3x2xf64>\n"
          "  return %0 : tensor<4x3x2xf64>",
          "tensor<4x3x2xf64>"),
+      // The recurrent layers as the importer unrolls them, every input
+      // (weights, biases, peepholes, initial states) differentiated.
+      // Bidirectional LSTM; the second sequence one step long, so the
+      // reverse direction gathers its rows.
+      onnxModel("lstm",
+                "double[3, 2, 2] x, double[2, 8, 2] w, double[2, 8, 2] r, "
+                "double[2, 16] b, double[2, 2, 2] h0, double[2, 2, 2] c0, "
+                "double[2, 6] p",
+                "double[3, 2, 2, 2] y",
+                "  lens = Constant <value = int32[2] {3, 1}> ()\n"
+                "  y, yh, yc = LSTM <direction = \"bidirectional\", "
+                "hidden_size = 2> (x, w, r, b, lens, h0, c0, p)"),
+      // Its final cell state, with coupled gates (input_forget).
+      onnxModel("lstm_cell_state",
+                "double[3, 2, 2] x, double[1, 8, 2] w, double[1, 8, 2] r, "
+                "double[1, 2, 2] c0",
+                "double[1, 2, 2] yc",
+                "  y, yh, yc = LSTM <hidden_size = 2, input_forget = 1> "
+                "(x, w, r, , , , c0)"),
+      // Reverse GRU, reset after the product (PyTorch's), clipped.
+      onnxModel("gru_linear_before_reset",
+                "double[3, 2, 2] x, double[1, 6, 2] w, double[1, 6, 2] r, "
+                "double[1, 12] b, double[1, 2, 2] h0",
+                "double[3, 1, 2, 2] y",
+                "  lens = Constant <value = int32[2] {2, 3}> ()\n"
+                "  y, yh = GRU <direction = \"reverse\", hidden_size = 2, "
+                "linear_before_reset = 1, clip = 1.5> (x, w, r, b, lens, h0)"),
+      // Bidirectional GRU, reset before the product.
+      onnxModel("gru",
+                "double[3, 2, 2] x, double[2, 6, 2] w, double[2, 6, 2] r, "
+                "double[2, 12] b, double[2, 2, 2] h0",
+                "double[3, 2, 2, 2] y",
+                "  y, yh = GRU <direction = \"bidirectional\", hidden_size "
+                "= 2> (x, w, r, b, , h0)"),
+      // Batch-first RNN (layout 1, opset 14): its final state.
+      onnxModel("rnn_batch_first",
+                "double[2, 3, 2] x, double[1, 2, 2] w, double[1, 2, 2] r, "
+                "double[1, 4] b, double[2, 1, 2] h0",
+                "double[2, 1, 2] yh",
+                "  y, yh = RNN <hidden_size = 2, layout = 1> (x, w, r, b, , h0)",
+                14),
   };
   for (Case &c : all)
     if (c.name == "cast") { // Through float32: a step float32 can see.
@@ -393,6 +453,7 @@ LogicalResult buildGradFunction(ModuleOp module, std::vector<double> &weights) {
   grad.setFunctionType(
       FunctionType::get(module.getContext(), grad.getArgumentTypes(),
                         ValueRange(results).getTypes()));
+  grad.removeResAttrsAttr(); // @forward's output names (an imported model)
   return success();
 }
 
@@ -443,8 +504,22 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
     diagnostics += d.str() + "\n";
     return success();
   });
-  OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>("module {\n" + c.ir + "\n}", &context);
+  OwningOpRef<ModuleOp> module;
+  if (c.onnx) {
+    SmallString<128> path;
+    int fd;
+    ASSERT_FALSE(
+        llvm::sys::fs::createTemporaryFile("gradient-check", "onnxtxt", fd, path));
+    {
+      llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+      os << c.ir;
+    }
+    module = kiln::onnx::importModel(path, {}, context);
+    llvm::sys::fs::remove(path);
+  } else {
+    module =
+        parseSourceString<ModuleOp>("module {\n" + c.ir + "\n}", &context);
+  }
   ASSERT_TRUE(module) << diagnostics;
   std::vector<double> weights;
   ASSERT_TRUE(succeeded(buildGradFunction(*module, weights))) << diagnostics;

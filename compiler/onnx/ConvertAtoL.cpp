@@ -113,6 +113,61 @@ LogicalResult convertIsNaN(NodeImporter &n) {
   return success(!n.failed());
 }
 
+/// IsInf: x equal to +inf (detect_positive) or to -inf (detect_negative).
+LogicalResult convertIsInf(NodeImporter &n) {
+  bool positive = n.attrInt("detect_positive", 1) != 0;
+  bool negative = n.attrInt("detect_negative", 1) != 0;
+  RankedTensorType type = n.inputType(0);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type t = type.getElementType();
+  if (!isa<FloatType>(t))
+    return n.error() << "input holds " << t << "; IsInf takes floats";
+  double inf = std::numeric_limits<double>::infinity();
+  Value found;
+  for (auto [detect, sign] : {std::pair(positive, 1.0), std::pair(negative, -1.0)}) {
+    if (!detect)
+      continue;
+    Value is = n.create<graph::EqualOp>(x, scalarConstant(n, t, sign * inf));
+    found = found ? n.create<graph::OrOp>(found, is) : is;
+  }
+  if (!found) // Neither: false everywhere.
+    found = n.create<graph::ConstantOp>(HostTensor::ofInts(
+        RankedTensorType::get(type.getShape(), n.builder().getI1Type()),
+        std::vector<int64_t>(size_t(type.getNumElements()), 0)).toAttr());
+  n.setOutput(0, found);
+  return success(!n.failed());
+}
+
+/// EyeLike: a constant of input 0's 2-D shape, ones on the k-th diagonal
+/// (above the main one for k > 0), of type `dtype` or the input's.
+LogicalResult convertEyeLike(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  int64_t k = n.attrInt("k", 0);
+  Type element = type.getElementType();
+  if (n.hasAttr("dtype")) {
+    int64_t dtype = n.attrInt("dtype", 0);
+    element = elementTypeFor(int(dtype), n.context());
+    if (!element)
+      return n.error() << "attribute 'dtype' is " << dtype
+                       << ", an element type kiln does not support";
+  }
+  if (n.failed())
+    return failure();
+  if (type.getRank() != 2)
+    return n.error() << "input of shape " << graph::formatShape(type.getShape())
+                     << " is not 2-D";
+  int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
+  auto result = RankedTensorType::get({rows, cols}, element);
+  std::vector<double> values(size_t(rows * cols), 0.0);
+  for (int64_t i = 0; i < rows; ++i)
+    if (i + k >= 0 && i + k < cols)
+      values[size_t(i * cols + i + k)] = 1.0;
+  n.setFolded(0, HostTensor::ofDoubles(result, std::move(values)));
+  return success(!n.failed());
+}
+
 LogicalResult convertHardSigmoid(NodeImporter &n) {
   float alpha = n.attrFloat("alpha", 0.2f), beta = n.attrFloat("beta", 0.5f);
   Value x = n.input(0);
@@ -1109,7 +1164,10 @@ LogicalResult convertAveragePool(NodeImporter &n) {
   return success(!n.failed());
 }
 
-LogicalResult convertGlobalAveragePool(NodeImporter &n) {
+/// GlobalAveragePool and GlobalMaxPool: the mean (max) over the spatial
+/// dimensions, kept as size 1.
+template <typename ReduceOp>
+LogicalResult convertGlobalPool(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   Value x = n.input(0);
   if (n.failed())
@@ -1120,10 +1178,17 @@ LogicalResult convertGlobalAveragePool(NodeImporter &n) {
   SmallVector<int64_t> axes;
   for (int64_t d = 2; d < type.getRank(); ++d)
     axes.push_back(d);
-  n.setOutput(0, n.create<graph::ReduceMeanOp>(
-                     x, n.builder().getDenseI64ArrayAttr(axes),
-                     n.builder().getBoolAttr(true)));
+  n.setOutput(0, n.create<ReduceOp>(x, n.builder().getDenseI64ArrayAttr(axes),
+                                    n.builder().getBoolAttr(true)));
   return success(!n.failed());
+}
+
+LogicalResult convertGlobalAveragePool(NodeImporter &n) {
+  return convertGlobalPool<graph::ReduceMeanOp>(n);
+}
+
+LogicalResult convertGlobalMaxPool(NodeImporter &n) {
+  return convertGlobalPool<graph::ReduceMaxOp>(n);
 }
 
 //===----------------------------------------------------------------------===//
@@ -1368,7 +1433,7 @@ LogicalResult convertFloor(NodeImporter &n) {
 }
 
 const OpConverter table[] = {
-    {"Abs", 7, convertAbs},
+    {"Abs", 6, convertAbs},
     {"Acos", 7, convertAcos},
     {"Acosh", 9, convertAcosh},
     {"Add", 7, convertAdd},
@@ -1383,7 +1448,7 @@ const OpConverter table[] = {
     {"BatchNormalization", 9, convertBatchNormalization},
     {"Cast", 7, convertCast},
     {"CastLike", 15, convertCastLike},
-    {"Ceil", 7, convertCeil},
+    {"Ceil", 6, convertCeil},
     {"Celu", 12, convertCelu},
     {"Clip", 7, convertClip},
     {"Concat", 7, convertConcat},
@@ -1398,34 +1463,37 @@ const OpConverter table[] = {
     {"Div", 7, convertDiv},
     {"Dropout", 7, convertDropout},
     {"Einsum", 12, convertEinsum},
-    {"Elu", 7, convertElu},
+    {"Elu", 6, convertElu},
     {"Equal", 7, convertEqual},
     {"Erf", 9, convertErf},
-    {"Exp", 7, convertExp},
+    {"Exp", 6, convertExp},
+    {"EyeLike", 9, convertEyeLike},
     {"Expand", 8, convertExpand},
     {"Flatten", 7, convertFlatten},
-    {"Floor", 7, convertFloor},
+    {"Floor", 6, convertFloor},
     {"Gather", 7, convertGather},
     {"GatherElements", 11, convertGatherElements},
     {"GatherND", 12, convertGatherND},
     {"Gelu", 20, convertGelu},
     {"Gemm", 7, convertGemm},
-    {"GlobalAveragePool", 7, convertGlobalAveragePool},
+    {"GlobalAveragePool", 1, convertGlobalAveragePool},
+    {"GlobalMaxPool", 1, convertGlobalMaxPool},
     {"GRU", 7, convertGRU},
     {"Greater", 7, convertGreater},
     {"GreaterOrEqual", 12, convertGreaterOrEqual},
-    {"HardSigmoid", 7, convertHardSigmoid},
+    {"HardSigmoid", 6, convertHardSigmoid},
     {"HardSwish", 14, convertHardSwish},
     {"Hardmax", 7, convertHardmax},
-    {"Identity", 7, convertIdentity},
+    {"Identity", 1, convertIdentity},
     {"InstanceNormalization", 6, convertInstanceNormalization},
+    {"IsInf", 10, convertIsInf},
     {"IsNaN", 9, convertIsNaN},
     {"LayerNormalization", 17, convertLayerNormalization},
     {"LSTM", 7, convertLSTM},
-    {"LeakyRelu", 7, convertLeakyRelu},
+    {"LeakyRelu", 6, convertLeakyRelu},
     {"Less", 7, convertLess},
     {"LessOrEqual", 12, convertLessOrEqual},
-    {"Log", 7, convertLog},
+    {"Log", 6, convertLog},
     {"LogSoftmax", 7, convertLogSoftmax},
 };
 

@@ -726,6 +726,261 @@ LogicalResult convertSoftmaxCrossEntropyLoss(NodeImporter &n) {
   return success(!n.failed());
 }
 
+//===----------------------------------------------------------------------===//
+// Scatters
+//===----------------------------------------------------------------------===//
+
+/// i64 indices `ix` (any integer type) with negative ones counted from
+/// `sizes` (a constant broadcast against them).
+Value indicesFromEnd(NodeImporter &n, Value ix, ArrayRef<int64_t> sizesShape,
+                     ArrayRef<int64_t> sizes) {
+  Type i64 = n.builder().getI64Type();
+  if (cast<RankedTensorType>(ix.getType()).getElementType() != i64)
+    ix = n.create<graph::CastOp>(ix, TypeAttr::get(i64));
+  Value bounds = n.create<graph::ConstantOp>(
+      HostTensor::ofInts(RankedTensorType::get(sizesShape, i64),
+                         std::vector<int64_t>(sizes.begin(), sizes.end()))
+          .toAttr());
+  return n.create<graph::WhereOp>(
+      n.create<graph::LessOp>(ix, scalarConstant(n, i64, 0)),
+      n.create<graph::AddOp>(ix, bounds), ix);
+}
+
+/// Output 0: `data` viewed as a [cells, width] table with the rows of
+/// `updates` ([ids, width]) put at rows `ids` (i64 [count]): added with
+/// reduction 'add', in place of the data's with 'none' (where indices
+/// repeat, ONNX leaves 'none' undefined; here they add up). One runtime
+/// call adds the rows (kiln.embedding_grad), whose gradient gathers them
+/// back, so training reaches the updates and the data they leave.
+LogicalResult setScattered(NodeImporter &n, Value data, Value ids,
+                           Value updates, int64_t cells, int64_t width,
+                           StringRef reduction,
+                           const std::vector<int64_t> *knownIds) {
+  auto type = cast<RankedTensorType>(data.getType());
+  Type element = type.getElementType();
+  int64_t count = cast<RankedTensorType>(ids.getType()).getNumElements();
+  OpBuilder &b = n.builder();
+  auto table = [&](int64_t w) {
+    return RankedTensorType::get({cells, w}, element);
+  };
+  Value added = b.create<graph::EmbeddingGradOp>(
+      n.loc(), table(width), ids, reshape(n, updates, {count, width}),
+      b.getI64IntegerAttr(cells));
+  if (reduction == "add") {
+    n.setOutput(0, n.create<graph::AddOp>(
+                       data, reshape(n, added, type.getShape())));
+    return success(!n.failed());
+  }
+  // Which rows an update reaches: known at compile time with the indices,
+  // else ones added up at run time, compared with zero.
+  Value hit;
+  if (knownIds) {
+    std::vector<int64_t> reached(size_t(cells), 0);
+    for (int64_t id : *knownIds)
+      reached[size_t(id)] = 1;
+    hit = n.create<graph::ConstantOp>(
+        HostTensor::ofInts(RankedTensorType::get({cells, 1}, b.getI1Type()),
+                           std::move(reached))
+            .toAttr());
+  } else {
+    Value ones = n.create<graph::ConstantOp>(
+        HostTensor::ofDoubles(RankedTensorType::get({count, 1}, element),
+                              std::vector<double>(size_t(count), 1.0))
+            .toAttr());
+    Value hits = b.create<graph::EmbeddingGradOp>(
+        n.loc(), table(1), ids, ones, b.getI64IntegerAttr(cells));
+    hit = n.create<graph::GreaterOp>(hits, scalarConstant(n, element, 0));
+  }
+  Value out = n.create<graph::WhereOp>(hit, added,
+                                       reshape(n, data, {cells, width}));
+  n.setOutput(0, reshape(n, out, type.getShape()));
+  return success(!n.failed());
+}
+
+/// The data, indices and updates of a scatter, checked (float data, what
+/// the scatter's runtime call adds; integer indices; updates of data's
+/// element type), and its reduction: none or add ('mul', 'max' and 'min'
+/// are refused by name). None on error.
+std::optional<std::string> scatterInputs(NodeImporter &n,
+                                         RankedTensorType &data,
+                                         RankedTensorType &indices,
+                                         RankedTensorType &updates) {
+  data = n.inputType(0);
+  indices = n.inputType(1);
+  updates = n.inputType(2);
+  std::string reduction = n.attrString("reduction", "none");
+  if (n.failed())
+    return std::nullopt;
+  if (reduction != "none" && reduction != "add") {
+    if (reduction == "mul" || reduction == "max" || reduction == "min")
+      n.error() << "reduction '" << reduction
+                << "' is not supported yet (none and add are)";
+    else
+      n.error() << "reduction '" << reduction
+                << "' is not one of none, add, mul, max, min";
+    return std::nullopt;
+  }
+  if (!isa<FloatType>(data.getElementType())) {
+    n.error() << "data holds " << data.getElementType()
+              << "; kiln scatters floats only";
+    return std::nullopt;
+  }
+  if (!indices.getElementType().isInteger(32) &&
+      !indices.getElementType().isInteger(64)) {
+    n.error() << "indices hold " << indices.getElementType()
+              << "; they must be int32 or int64";
+    return std::nullopt;
+  }
+  if (updates.getElementType() != data.getElementType()) {
+    n.error() << "updates hold " << updates.getElementType()
+              << ", but data holds " << data.getElementType();
+    return std::nullopt;
+  }
+  return reduction;
+}
+
+/// ScatterElements (and its opset 9-10 name, Scatter): each element of
+/// `updates` written (or added) at its own position in `data` with the
+/// axis coordinate replaced by its index. The flat element ids are the
+/// index times the axis's stride plus the other coordinates' part, which is
+/// known at compile time.
+LogicalResult convertScatterElements(NodeImporter &n) {
+  RankedTensorType data, indices, updates;
+  auto reduction = scatterInputs(n, data, indices, updates);
+  if (!reduction)
+    return failure();
+  int64_t rank = data.getRank();
+  auto axis = normalizeAxisAt(n, n.attrInt("axis", 0), rank, "axis");
+  if (!axis)
+    return failure();
+  if (indices.getRank() != rank || updates.getShape() != indices.getShape())
+    return n.error() << "indices of shape "
+                     << graph::formatShape(indices.getShape())
+                     << " and updates of shape "
+                     << graph::formatShape(updates.getShape())
+                     << " must have one shape, of data's rank " << rank;
+  for (int64_t a = 0; a < rank; ++a)
+    if (a != *axis && indices.getDimSize(a) > data.getDimSize(a))
+      return n.error() << "indices of shape "
+                       << graph::formatShape(indices.getShape())
+                       << " reach past data of shape "
+                       << graph::formatShape(data.getShape()) << " on axis "
+                       << a;
+  int64_t size = data.getDimSize(*axis);
+  const HostTensor *known = n.folded(1);
+  if (known)
+    for (int64_t i = 0; i < known->size(); ++i)
+      if (known->intAt(i) < -size || known->intAt(i) >= size)
+        return n.error() << "index " << known->intAt(i) << " is outside ["
+                         << -size << ", " << size << "), axis " << *axis
+                         << "'s size";
+  Value x = n.input(0), u = n.input(2);
+  if (n.failed())
+    return failure();
+  SmallVector<int64_t> strides(rank, 1);
+  for (int64_t a = rank - 2; a >= 0; --a)
+    strides[a] = strides[a + 1] * data.getDimSize(a + 1);
+  int64_t count = indices.getNumElements();
+  std::vector<int64_t> rest(size_t(count), 0);
+  for (int64_t p = 0; p < count; ++p) {
+    int64_t left = p;
+    for (int64_t a = rank - 1; a >= 0; --a) {
+      int64_t coordinate = left % indices.getDimSize(a);
+      left /= indices.getDimSize(a);
+      if (a != *axis)
+        rest[size_t(p)] += coordinate * strides[a];
+    }
+  }
+  Type i64 = n.builder().getI64Type();
+  auto idsType = RankedTensorType::get({count}, i64);
+  if (known) { // The ids at compile time.
+    std::vector<int64_t> ids(rest);
+    for (int64_t p = 0; p < count; ++p) {
+      int64_t at = known->intAt(p);
+      ids[size_t(p)] += (at < 0 ? at + size : at) * strides[*axis];
+    }
+    Value idsValue = n.create<graph::ConstantOp>(
+        HostTensor::ofInts(idsType, ids).toAttr());
+    return setScattered(n, x, idsValue, u, data.getNumElements(), 1,
+                        *reduction, &ids);
+  }
+  Value at = indicesFromEnd(n, n.input(1), {}, {size});
+  Value ids = n.create<graph::AddOp>(
+      n.create<graph::MulOp>(at, scalarConstant(n, i64, double(strides[*axis]))),
+      n.create<graph::ConstantOp>(
+          HostTensor::ofInts(RankedTensorType::get(indices.getShape(), i64),
+                             std::move(rest))
+              .toAttr()));
+  return setScattered(n, x, reshape(n, ids, {count}), u,
+                      data.getNumElements(), 1, *reduction, nullptr);
+}
+
+/// ScatterND: each index tuple (the last axis of `indices`, k long) names a
+/// slice of `data` (its first k coordinates), which the matching slice of
+/// `updates` replaces (or is added to).
+LogicalResult convertScatterND(NodeImporter &n) {
+  RankedTensorType data, indices, updates;
+  auto reduction = scatterInputs(n, data, indices, updates);
+  if (!reduction)
+    return failure();
+  int64_t rank = data.getRank(), q = indices.getRank();
+  int64_t k = q ? indices.getDimSize(q - 1) : 0;
+  if (q < 1 || k < 1 || k > rank)
+    return n.error() << "indices of shape "
+                     << graph::formatShape(indices.getShape())
+                     << " must end in tuples of 1 to " << rank
+                     << " coordinates (data's rank)";
+  SmallVector<int64_t> expected(indices.getShape().drop_back());
+  expected.append(data.getShape().begin() + k, data.getShape().end());
+  if (updates.getShape() != ArrayRef<int64_t>(expected))
+    return n.error() << "updates have shape "
+                     << graph::formatShape(updates.getShape())
+                     << "; indices of shape "
+                     << graph::formatShape(indices.getShape())
+                     << " into data of shape "
+                     << graph::formatShape(data.getShape()) << " need "
+                     << graph::formatShape(expected);
+  SmallVector<int64_t> sizes(data.getShape().take_front(k));
+  const HostTensor *known = n.folded(1);
+  if (known)
+    for (int64_t i = 0; i < known->size(); ++i) {
+      int64_t size = sizes[size_t(i % k)], v = known->intAt(i);
+      if (v < -size || v >= size)
+        return n.error() << "index " << v << " is outside [" << -size << ", "
+                         << size << "), axis " << i % k << "'s size";
+    }
+  Value x = n.input(0), u = n.input(2);
+  if (n.failed())
+    return failure();
+  int64_t cells = 1, width = 1;
+  for (int64_t a = 0; a < rank; ++a)
+    (a < k ? cells : width) *= data.getDimSize(a);
+  std::vector<int64_t> strides(size_t(k), 1);
+  for (int64_t j = k - 2; j >= 0; --j)
+    strides[size_t(j)] = strides[size_t(j + 1)] * sizes[size_t(j + 1)];
+  Type i64 = n.builder().getI64Type();
+  int64_t count = indices.getNumElements() / k;
+  if (known) { // The rows at compile time.
+    std::vector<int64_t> ids(size_t(count), 0);
+    for (int64_t i = 0; i < known->size(); ++i) {
+      int64_t size = sizes[size_t(i % k)], v = known->intAt(i);
+      ids[size_t(i / k)] += (v < 0 ? v + size : v) * strides[size_t(i % k)];
+    }
+    Value idsValue = n.create<graph::ConstantOp>(
+        HostTensor::ofInts(RankedTensorType::get({count}, i64), ids).toAttr());
+    return setScattered(n, x, idsValue, u, cells, width, *reduction, &ids);
+  }
+  Value at = indicesFromEnd(n, n.input(1), {k}, sizes);
+  Value cell = n.create<graph::ReduceSumOp>(
+      n.create<graph::MulOp>(
+          at, n.create<graph::ConstantOp>(
+                  HostTensor::ofInts(RankedTensorType::get({k}, i64), strides)
+                      .toAttr())),
+      n.builder().getDenseI64ArrayAttr({q - 1}), n.builder().getBoolAttr(false));
+  return setScattered(n, x, reshape(n, cell, {count}), u, cells, width,
+                      *reduction, nullptr);
+}
+
 /// Selu: gamma * (x where x > 0, alpha * (exp(x) - 1) elsewhere).
 LogicalResult convertSelu(NodeImporter &n) {
   float alpha = n.attrFloat("alpha", 1.67326319217681884765625f);
@@ -1603,9 +1858,9 @@ const OpConverter table[] = {
     {"Min", 8, convertMin},
     {"Mod", 10, convertMod},
     {"Mul", 7, convertMul},
-    {"Neg", 7, convertNeg},
+    {"Neg", 6, convertNeg},
     {"NegativeLogLikelihoodLoss", 12, convertNegativeLogLikelihoodLoss},
-    {"Not", 7, convertNot},
+    {"Not", 1, convertNot},
     {"OneHot", 9, convertOneHot},
     {"Or", 7, convertOr},
     {"Pad", 7, convertPad},
@@ -1613,26 +1868,29 @@ const OpConverter table[] = {
     {"RandomUniform", 7, convertRandomUniform},
     {"RandomUniformLike", 7, convertRandomUniformLike},
     {"Range", 11, convertRange},
-    {"Reciprocal", 7, convertReciprocal},
-    {"ReduceL1", 7, convertReduceL1},
-    {"ReduceL2", 7, convertReduceL2},
-    {"ReduceLogSum", 7, convertReduceLogSum},
-    {"ReduceLogSumExp", 7, convertReduceLogSumExp},
-    {"ReduceMax", 7, convertReduceMax},
-    {"ReduceMean", 7, convertReduceMean},
-    {"ReduceMin", 7, convertReduceMin},
-    {"ReduceProd", 7, convertReduceProd},
-    {"ReduceSum", 7, convertReduceSum},
-    {"ReduceSumSquare", 7, convertReduceSumSquare},
+    {"Reciprocal", 6, convertReciprocal},
+    {"ReduceL1", 1, convertReduceL1},
+    {"ReduceL2", 1, convertReduceL2},
+    {"ReduceLogSum", 1, convertReduceLogSum},
+    {"ReduceLogSumExp", 1, convertReduceLogSumExp},
+    {"ReduceMax", 1, convertReduceMax},
+    {"ReduceMean", 1, convertReduceMean},
+    {"ReduceMin", 1, convertReduceMin},
+    {"ReduceProd", 1, convertReduceProd},
+    {"ReduceSum", 1, convertReduceSum},
+    {"ReduceSumSquare", 1, convertReduceSumSquare},
     {"RNN", 7, convertRNN},
-    {"Relu", 7, convertRelu},
+    {"Relu", 6, convertRelu},
     {"Reshape", 7, convertReshape},
     {"Resize", 10, convertResize},
     {"Round", 11, convertRound},
-    {"Selu", 7, convertSelu},
+    {"Scatter", 9, convertScatterElements},
+    {"ScatterElements", 11, convertScatterElements},
+    {"ScatterND", 11, convertScatterND},
+    {"Selu", 6, convertSelu},
     {"SequenceAt", 11, convertSequenceAt},
     {"Shape", 7, convertShape},
-    {"Sigmoid", 7, convertSigmoid},
+    {"Sigmoid", 6, convertSigmoid},
     {"Sign", 9, convertSign},
     {"Sin", 7, convertSin},
     {"Sinh", 9, convertSinh},
@@ -1640,17 +1898,17 @@ const OpConverter table[] = {
     {"Slice", 7, convertSlice},
     {"Softmax", 7, convertSoftmax},
     {"SoftmaxCrossEntropyLoss", 12, convertSoftmaxCrossEntropyLoss},
-    {"Softplus", 7, convertSoftplus},
+    {"Softplus", 1, convertSoftplus},
     {"SpaceToDepth", 7, convertSpaceToDepth},
-    {"Softsign", 7, convertSoftsign},
+    {"Softsign", 1, convertSoftsign},
     {"Split", 7, convertSplit},
     {"SplitToSequence", 11, convertSplitToSequence},
-    {"Sqrt", 7, convertSqrt},
+    {"Sqrt", 6, convertSqrt},
     {"Squeeze", 7, convertSqueeze},
     {"Sub", 7, convertSub},
     {"Sum", 8, convertSum},
     {"Tan", 7, convertTan},
-    {"Tanh", 7, convertTanh},
+    {"Tanh", 6, convertTanh},
     {"ThresholdedRelu", 10, convertThresholdedRelu},
     {"Tile", 7, convertTile},
     {"TopK", 1, convertTopK},

@@ -113,9 +113,9 @@ LogicalResult GraphImporter::readOpset(const proto::ModelProto &model) {
   if (opset_ <= 0)
     return error() << "the model imports no version of the default ONNX "
                       "domain (opset_import has no entry for \"\")";
-  if (opset_ < 7)
-    return error() << "the model uses opset " << opset_
-                   << "; kiln reads opset 7 and later";
+  // Each op's conversion says from which opset on it reads the op's form
+  // (checkSupported): most from 7 (broadcasting as numpy does), unary ops
+  // whose older forms differ only by a dropped hint from 1 or 6.
   return success();
 }
 

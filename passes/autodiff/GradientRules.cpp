@@ -518,6 +518,22 @@ RULE(GatherNdOp) { // each tuple's slice of g added into the slice it read
   d[0] = r.reshape(rows, data.getShape());
   return success();
 }
+RULE(EmbeddingGradOp) { // each update row reads its id's row of g
+  int64_t rows = op.getRows();
+  Value ids = op.getIds();
+  int64_t n = r.type(ids).getNumElements();
+  auto i64 = r.b.getI64Type();
+  if (r.type(ids).getElementType() != i64)
+    ids = r.make<CastOp>(ids, TypeAttr::get(i64));
+  // An id outside [-rows, rows) added nothing: its row's gradient is zero.
+  Value valid = r.make<AndOp>(r.make<GreaterEqualOp>(ids, r.ints({}, {-rows})),
+                              r.make<LessOp>(ids, r.ints({}, {rows})));
+  Value read = r.make<GatherOp>(
+      r.g, r.make<WhereOp>(valid, ids, r.ints({}, {0})),
+      r.b.getI64IntegerAttr(0));
+  d[1] = r.where(r.reshape(valid, {n, 1}), read);
+  return success();
+}
 RULE(GatherElementsOp) { // each index's gradient added into its element
   auto data = r.type(op.getData()), idx = r.type(op.getIndices());
   int64_t axis = op.getAxis(), rank = data.getRank();
@@ -868,7 +884,7 @@ void registerGradientRules(DialectRegistry &registry) {
            RoundOp, CumSumOp, HardSigmoidOp, HardSwishOp, GeluOp, ClipOp, CastOp,
            TriluOp, DropoutTrainOp, ReshapeOp, TransposeOp, BroadcastToOp, ConcatOp, SliceOp,
            ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, MatMulOp,
-           GemmOp, ConvOp, ConvBackwardDataOp, MaxPoolOp, AvgPoolOp, GatherOp, GatherElementsOp, GatherNdOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
+           GemmOp, ConvOp, ConvBackwardDataOp, MaxPoolOp, AvgPoolOp, GatherOp, GatherElementsOp, GatherNdOp, EmbeddingGradOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, BatchNormTrainOp,
            BatchNormOp, AllReduceOp>(context);
   });
 }

@@ -181,6 +181,14 @@ def comparisons():
          [vi("x", BOOL, [2, 3])], [vi("y", BOOL, [2, 3])])
     save("isnan", [node("IsNaN", ["x"], ["y"], "isnan0")],
          [vi("x", F32, [2, 3])], [vi("y", BOOL, [2, 3])])
+    # Infinities of both signs from a division by zero; all of them, and the
+    # negative ones only.
+    save("isinf",
+         [const_node("z", np.array([[0, 1, 0], [1, 0, 1]], dtype=np.float32), "z_const"),
+          node("Div", ["x", "z"], ["q"], "div0"),
+          node("IsInf", ["q"], ["y"], "isinf0"),
+          node("IsInf", ["q"], ["n"], "isinf1", detect_positive=0)],
+         [vi("x", F32, [2, 3])], [vi("y", BOOL, [2, 3]), vi("n", BOOL, [2, 3])], opset=10)
     save("where", [node("Where", ["cond", "x", "y"], ["z"], "where0")],
          [vi("cond", BOOL, [2, 3]), vi("x", F32, [2, 3]), vi("y", F32, [1, 3])],
          [vi("z", F32, [2, 3])])
@@ -332,6 +340,9 @@ def pooling():
     save("globalaveragepool",
          [node("GlobalAveragePool", ["x"], ["y"], "globalaveragepool0")],
          [vi("x", F32, [1, 3, 4, 4])], [vi("y", F32, [1, 3, 1, 1])])
+    save("globalmaxpool",
+         [node("GlobalMaxPool", ["x"], ["y"], "globalmaxpool0")],
+         [vi("x", F32, [2, 3, 4, 5])], [vi("y", F32, [2, 3, 1, 1])])
 
 
 def softmax():
@@ -641,6 +652,43 @@ def recurrent():
          [init_f32("w", r.standard_normal([2, H, I]) * 0.5),
           init_f32("r", r.standard_normal([2, H, H]) * 0.5),
           init_f32("b", r.standard_normal([2, 2 * H]) * 0.5)])
+
+
+def scatter():
+    # Rows of updates into x along axis 1 at known indices (one negative),
+    # replacing; and added, at indices that repeat (both add up).
+    save("scatter_elements",
+         [const_i64_node("i", [[1, -1], [0, 2], [3, 1]], "i_const"),
+          const_i64_node("j", [[1, -1], [0, 2], [3, 3]], "j_const"),
+          node("ScatterElements", ["x", "i", "u"], ["y"], "scatter0", axis=1),
+          node("ScatterElements", ["x", "j", "u"], ["z"], "scatter1", axis=1, reduction="add")],
+         [vi("x", F32, [3, 4]), vi("u", F32, [3, 2])],
+         [vi("y", F32, [3, 4]), vi("z", F32, [3, 4])], opset=16)
+    # Indices from the model's input (make_references' draws 0..2: no
+    # column repeats one, which 'none' leaves undefined) down axis 0, into
+    # data wider than the indices (the extra column left alone).
+    save("scatter_elements_runtime",
+         [node("ScatterElements", ["x", "i", "u"], ["y"], "scatter0")],
+         [vi("x", F32, [3, 4]), vi("i", I64, [2, 3]), vi("u", F32, [2, 3])],
+         [vi("y", F32, [3, 4])], opset=16)
+    # ScatterND: whole rows (tuples of one coordinate) replaced, and single
+    # elements (tuples of two) added, one of them twice.
+    save("scatternd",
+         [const_i64_node("rows", [[2], [0]], "rows_const"),
+          const_i64_node("cells", [[[0, 1], [3, -1]], [[0, 1], [1, 2]]], "cells_const"),
+          node("ScatterND", ["x", "rows", "r"], ["y"], "scatter0"),
+          node("ScatterND", ["x", "cells", "c"], ["z"], "scatter1", reduction="add")],
+         [vi("x", F32, [4, 3]), vi("r", F32, [2, 3]), vi("c", F32, [2, 2])],
+         [vi("y", F32, [4, 3]), vi("z", F32, [4, 3])], opset=16)
+
+
+def eyelike():
+    # x plus the identity (x's type), and the int64 ones above the diagonal.
+    save("eyelike",
+         [node("EyeLike", ["x"], ["i"], "eyelike0"),
+          node("Add", ["x", "i"], ["y"], "add0"),
+          node("EyeLike", ["x"], ["u"], "eyelike1", k=1, dtype=I64)],
+         [vi("x", F32, [3, 4])], [vi("y", F32, [3, 4]), vi("u", I64, [3, 4])])
 
 
 def tile():
@@ -1027,7 +1075,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, tile, cast,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, eyelike, scatter, tile, cast,
                  constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,

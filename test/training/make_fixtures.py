@@ -410,6 +410,27 @@ class RNNClassifier(nn.Module):
         return self.fc(self.rnn(x.transpose(0, 1))[1][0])
 
 
+class ScatterMix(nn.Module):
+    """Features written into a wider activation (Tensor.scatter and
+    scatter_add along the features, exported as ONNX ScatterElements) and
+    whole columns replaced by index assignment (ONNX ScatterND): the
+    gradient reaches the updates, and the data only where nothing wrote."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(8, 12), nn.Linear(8, 3)
+        self.fc3 = nn.Linear(12, 10)
+        self.register_buffer("at", torch.tensor([[0, 5, 9]]).repeat(4, 1), persistent=False)
+        self.register_buffer("again", torch.tensor([[5, 5, 11]]).repeat(4, 1), persistent=False)
+
+    def forward(self, x):
+        h, u = torch.tanh(self.fc1(x)), self.fc2(x)
+        h = h.scatter(1, self.at, u).scatter_add(1, self.again, u * u)
+        h = h.clone()
+        h[:, 2] = u[:, 0]
+        return self.fc3(h)
+
+
 class DecoderCNN(nn.Module):
     """Transposed convolutions (ConvTranspose: stride 2 with output padding,
     then grouped) between convolutions."""
@@ -605,6 +626,7 @@ CASES = {
     "pad_cnn": (PadCNN, (4, 1, 6, 6), "cross_entropy", "sgd", {"lr": 0.1}),
     "einsum_attention": (EinsumAttention, (4, 6, 8), "cross_entropy", "adamw", {"lr": 0.01}),
     "topk_pool": (TopKPool, (4, 8), "cross_entropy", "sgd", {"lr": 0.1}),
+    "scatter_mix": (ScatterMix, (4, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "lstm_classifier": (LSTMClassifier, (4, 5, 8), "cross_entropy", "adamw", {"lr": 0.01}),
     "gru_classifier": (GRUClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "rnn_classifier": (RNNClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),

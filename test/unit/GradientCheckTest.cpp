@@ -205,6 +205,13 @@ std::vector<Case> cases() {
          "  %2 = kiln.transpose %1 {perm = array<i64: 1, 0>} : (tensor<2x5xf64>) -> tensor<5x2xf64>\n"
          "  return %2 : tensor<5x2xf64>",
          "tensor<5x2xf64>"),
+      // Rows added at their ids (a scatter's call): repeated, negative and
+      // out-of-range ids (which add nothing).
+      fn("embedding_grad", "%u: tensor<5x3xf64>",
+         "  %ids = kiln.constant dense<[0, 2, -1, 2, 7]> : tensor<5xi64>\n"
+         "  %0 = kiln.embedding_grad %ids, %u {rows = 4 : i64} : (tensor<5xi64>, tensor<5x3xf64>) -> tensor<4x3xf64>\n"
+         "  return %0 : tensor<4x3xf64>",
+         "tensor<4x3xf64>"),
       // ONNX DepthToSpace (DCR) as the importer writes it.
       fn("depth_to_space", "%a: tensor<1x8x2x3xf64>",
          "  %0 = kiln.reshape %a {shape = array<i64: 1, 2, 2, 2, 2, 3>} : (tensor<1x8x2x3xf64>) -> tensor<1x2x2x2x2x3xf64>\n"
@@ -389,6 +396,23 @@ std::vector<Case> cases() {
                 "double[3, 2, 2, 2] y",
                 "  y, yh = GRU <direction = \"bidirectional\", hidden_size "
                 "= 2> (x, w, r, b, , h0)"),
+      // GlobalMaxPool (a max over the spatial dimensions): the gradient
+      // reaches the largest of each channel (an opset-1 model: its form
+      // has not changed).
+      onnxModel("global_max_pool", "double[2, 3, 2, 3] x",
+                "double[2, 3, 1, 1] y", "  y = GlobalMaxPool (x)", 1),
+      // ScatterElements replacing (the data's gradient only where nothing
+      // is written) and ScatterND adding (at a repeated index).
+      onnxModel("scatter_elements",
+                "double[3, 4] x, double[3, 2] u", "double[3, 4] y",
+                "  i = Constant <value = int64[3, 2] {1, -1, 0, 2, 3, 1}> ()\n"
+                "  y = ScatterElements <axis = 1> (x, i, u)",
+                16),
+      onnxModel("scatternd_add",
+                "double[4, 3] x, double[3] u", "double[4, 3] y",
+                "  i = Constant <value = int64[3, 2] {0, 1, 3, -1, 0, 1}> ()\n"
+                "  y = ScatterND <reduction = \"add\"> (x, i, u)",
+                16),
       // Batch-first RNN (layout 1, opset 14): its final state.
       onnxModel("rnn_batch_first",
                 "double[2, 3, 2] x, double[1, 2, 2] w, double[1, 2, 2] r, "

@@ -168,6 +168,108 @@ LogicalResult convertEyeLike(NodeImporter &n) {
   return success(!n.failed());
 }
 
+/// HannWindow, HammingWindow and BlackmanWindow: constants of a known
+/// size, a0 - a1 cos(2 pi n / N) + a2 cos(4 pi n / N) with N the size
+/// (periodic, the default) or the size - 1 (symmetric).
+LogicalResult convertWindow(NodeImporter &n, double a0, double a1,
+                            double a2) {
+  int64_t periodic = n.attrInt("periodic", 1);
+  int64_t dtype = n.attrInt("output_datatype", 1);
+  if (n.failed())
+    return failure();
+  Type element = elementTypeFor(int(dtype), n.context());
+  if (!element)
+    return n.error() << "attribute 'output_datatype' is " << dtype
+                     << ", an element type kiln does not support";
+  std::optional<HostTensor> size = constantScalar(n, 0, "size");
+  if (!size)
+    return failure();
+  int64_t count = size->intAt(0);
+  if (count < 0)
+    return n.error() << "size is " << count << "; it must not be negative";
+  double N = double(periodic ? count : count - 1);
+  std::vector<double> values(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) {
+    double x = N > 0 ? 2 * M_PI * double(i) / N : 0;
+    values[size_t(i)] = a0 - a1 * std::cos(x) + a2 * std::cos(2 * x);
+  }
+  n.setFolded(0, HostTensor::ofDoubles(RankedTensorType::get({count}, element),
+                                       std::move(values)));
+  return success(!n.failed());
+}
+
+LogicalResult convertHannWindow(NodeImporter &n) {
+  return convertWindow(n, 0.5, 0.5, 0);
+}
+
+LogicalResult convertHammingWindow(NodeImporter &n) {
+  return convertWindow(n, 25.0 / 46, 1 - 25.0 / 46, 0);
+}
+
+LogicalResult convertBlackmanWindow(NodeImporter &n) {
+  return convertWindow(n, 0.42, 0.5, 0.08);
+}
+
+/// LRN: x / (bias + alpha / size * s)^beta, s the sum of squares over the
+/// `size` channels around each one (zeros past the ends): the squares
+/// padded along the channels and `size` shifted slices added.
+LogicalResult convertLRN(NodeImporter &n) {
+  float alpha = n.attrFloat("alpha", 1e-4f), beta = n.attrFloat("beta", 0.75f);
+  float bias = n.attrFloat("bias", 1.0f);
+  int64_t size = n.attrInt("size", 0);
+  RankedTensorType type = n.inputType(0);
+  if (!n.hasAttr("size")) {
+    n.missingAttr("size");
+    return failure();
+  }
+  if (n.failed())
+    return failure();
+  if (size < 1)
+    return n.error() << "attribute 'size' is " << size
+                     << "; it must be at least 1";
+  if (type.getRank() < 3)
+    return n.error() << "input of shape " << graph::formatShape(type.getShape())
+                     << " is not N x C x spatial";
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type t = type.getElementType();
+  int64_t C = type.getDimSize(1), before = (size - 1) / 2,
+          after = size - 1 - before;
+  Value squares = n.create<graph::MulOp>(x, x);
+  auto zeros = [&](int64_t count) {
+    SmallVector<int64_t> shape(type.getShape());
+    shape[1] = count;
+    return n.create<graph::ConstantOp>(
+        HostTensor::ofDoubles(
+            RankedTensorType::get(shape, t),
+            std::vector<double>(size_t(*checkedElementCount(shape)), 0.0))
+            .toAttr());
+  };
+  SmallVector<Value> parts;
+  if (before > 0)
+    parts.push_back(zeros(before));
+  parts.push_back(squares);
+  if (after > 0)
+    parts.push_back(zeros(after));
+  Value padded = parts.size() == 1
+                     ? squares
+                     : n.create<graph::ConcatOp>(ValueRange(parts),
+                                                 n.builder().getI64IntegerAttr(1));
+  Value sum;
+  for (int64_t k = 0; k < size; ++k) {
+    Value shifted = sliceAlong(n, padded, 1, k, C);
+    sum = sum ? n.create<graph::AddOp>(sum, shifted) : shifted;
+  }
+  Value scale = n.create<graph::AddOp>(
+      scalarConstant(n, t, bias),
+      n.create<graph::MulOp>(scalarConstant(n, t, double(alpha) / double(size)),
+                             sum));
+  n.setOutput(0, n.create<graph::DivOp>(
+                     x, n.create<graph::PowOp>(scale, scalarConstant(n, t, beta))));
+  return success(!n.failed());
+}
+
 LogicalResult convertHardSigmoid(NodeImporter &n) {
   float alpha = n.attrFloat("alpha", 0.2f), beta = n.attrFloat("beta", 0.5f);
   Value x = n.input(0);
@@ -1446,6 +1548,7 @@ const OpConverter table[] = {
     {"Atanh", 9, convertAtanh},
     {"AveragePool", 7, convertAveragePool},
     {"BatchNormalization", 9, convertBatchNormalization},
+    {"BlackmanWindow", 17, convertBlackmanWindow},
     {"Cast", 7, convertCast},
     {"CastLike", 15, convertCastLike},
     {"Ceil", 6, convertCeil},
@@ -1481,6 +1584,8 @@ const OpConverter table[] = {
     {"GRU", 7, convertGRU},
     {"Greater", 7, convertGreater},
     {"GreaterOrEqual", 12, convertGreaterOrEqual},
+    {"HammingWindow", 17, convertHammingWindow},
+    {"HannWindow", 17, convertHannWindow},
     {"HardSigmoid", 6, convertHardSigmoid},
     {"HardSwish", 14, convertHardSwish},
     {"Hardmax", 7, convertHardmax},
@@ -1489,6 +1594,7 @@ const OpConverter table[] = {
     {"IsInf", 10, convertIsInf},
     {"IsNaN", 9, convertIsNaN},
     {"LayerNormalization", 17, convertLayerNormalization},
+    {"LRN", 1, convertLRN},
     {"LSTM", 7, convertLSTM},
     {"LeakyRelu", 6, convertLeakyRelu},
     {"Less", 7, convertLess},

@@ -1003,6 +1003,131 @@ LogicalResult convertSoftplus(NodeImporter &n) {
   return success(!n.failed());
 }
 
+/// PRelu: x where x >= 0, slope * x elsewhere; the slope broadcasts to x
+/// (one per channel as [C, 1, 1], or one for all).
+LogicalResult convertPRelu(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0), slopeType = n.inputType(1);
+  Value x = n.input(0), slope = n.input(1);
+  if (n.failed())
+    return failure();
+  Value scaled = n.create<graph::MulOp>(slope, x);
+  if (!scaled)
+    return failure();
+  if (cast<RankedTensorType>(scaled.getType()).getShape() != type.getShape())
+    return n.error() << "slope of shape "
+                     << graph::formatShape(slopeType.getShape())
+                     << " does not broadcast to the input's shape "
+                     << graph::formatShape(type.getShape());
+  Value zero = scalarConstant(n, type.getElementType(), 0);
+  n.setOutput(0, n.create<graph::WhereOp>(n.create<graph::LessOp>(x, zero),
+                                          scaled, x));
+  return success(!n.failed());
+}
+
+/// ReverseSequence: along the time axis, each batch entry's first
+/// sequence_lens elements reversed, the rest kept: a gather at position
+/// len - 1 - t within the length, t after it.
+LogicalResult convertReverseSequence(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0), lensType = n.inputType(1);
+  int64_t batchAxis = n.attrInt("batch_axis", 1);
+  int64_t timeAxis = n.attrInt("time_axis", 0);
+  if (n.failed())
+    return failure();
+  if (type.getRank() < 2 ||
+      !((batchAxis == 0 && timeAxis == 1) || (batchAxis == 1 && timeAxis == 0)))
+    return n.error() << "batch_axis " << batchAxis << " and time_axis "
+                     << timeAxis << " must be 0 and 1 (either way round) of "
+                     << "an input of rank 2 or more, got shape "
+                     << graph::formatShape(type.getShape());
+  int64_t B = type.getDimSize(batchAxis), T = type.getDimSize(timeAxis);
+  if (lensType.getShape() != ArrayRef<int64_t>{B})
+    return n.error() << "sequence_lens has shape "
+                     << graph::formatShape(lensType.getShape())
+                     << "; it needs one length per batch entry, [" << B
+                     << "]";
+  if (const HostTensor *known = n.folded(1))
+    for (int64_t b = 0; b < known->size(); ++b)
+      if (known->intAt(b) < 0 || known->intAt(b) > T)
+        return n.error() << "sequence_lens[" << b << "] is "
+                         << known->intAt(b) << ", outside [0, " << T
+                         << "], the time axis's size";
+  Value x = n.input(0), lens = n.input(1);
+  if (n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  Type i64 = b.getI64Type();
+  if (lensType.getElementType() != i64)
+    lens = n.create<graph::CastOp>(lens, TypeAttr::get(i64));
+  // [T, B] (time first): where each output element reads from.
+  std::vector<int64_t> steps(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t)
+    steps[size_t(t)] = t;
+  Value t = n.create<graph::ConstantOp>(
+      HostTensor::ofInts(RankedTensorType::get({T, 1}, i64), steps).toAttr());
+  Value len = reshape(n, lens, {1, B});
+  Value from = n.create<graph::WhereOp>(
+      n.create<graph::LessOp>(t, len),
+      n.create<graph::SubOp>(n.create<graph::SubOp>(len, t),
+                             scalarConstant(n, i64, 1)),
+      t);
+  if (timeAxis == 1)
+    from = n.create<graph::TransposeOp>(from, b.getDenseI64ArrayAttr({1, 0}));
+  SmallVector<int64_t> lead(type.getShape().take_front(2));
+  lead.append(size_t(type.getRank() - 2), 1);
+  Value index = n.create<graph::BroadcastToOp>(
+      reshape(n, from, lead), b.getDenseI64ArrayAttr(type.getShape()));
+  n.setOutput(0, n.create<graph::GatherElementsOp>(
+                     x, index, b.getI64IntegerAttr(timeAxis)));
+  return success(!n.failed());
+}
+
+/// Shrink: x + bias below -lambd, x - bias above lambd, 0 between.
+LogicalResult convertShrink(NodeImporter &n) {
+  float lambd = n.attrFloat("lambd", 0.5f), bias = n.attrFloat("bias", 0.0f);
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  Type t = cast<RankedTensorType>(x.getType()).getElementType();
+  Value above = n.create<graph::WhereOp>(
+      n.create<graph::GreaterOp>(x, scalarConstant(n, t, lambd)),
+      n.create<graph::SubOp>(x, scalarConstant(n, t, bias)),
+      scalarConstant(n, t, 0));
+  n.setOutput(0, n.create<graph::WhereOp>(
+                     n.create<graph::LessOp>(x, scalarConstant(n, t, -lambd)),
+                     n.create<graph::AddOp>(x, scalarConstant(n, t, bias)),
+                     above));
+  return success(!n.failed());
+}
+
+/// MeanVarianceNormalization: (x - mean) / (std + 1e-9) over `axes`, as the
+/// spec's function computes it (the variance as the mean squared deviation,
+/// which rounding cannot make negative).
+LogicalResult convertMeanVarianceNormalization(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0);
+  std::vector<int64_t> given = n.attrInts("axes", {0, 2, 3});
+  if (n.failed())
+    return failure();
+  auto axes = normalizeAxesAt(n, given, type.getRank(), "axes");
+  if (!axes)
+    return failure();
+  Value x = n.input(0);
+  if (n.failed())
+    return failure();
+  OpBuilder &b = n.builder();
+  auto mean = [&](Value v) {
+    return n.create<graph::ReduceMeanOp>(v, b.getDenseI64ArrayAttr(*axes),
+                                         b.getBoolAttr(true));
+  };
+  Type t = type.getElementType();
+  Value centered = n.create<graph::SubOp>(x, mean(x));
+  Value std = n.create<graph::SqrtOp>(
+      mean(n.create<graph::MulOp>(centered, centered)));
+  n.setOutput(0, n.create<graph::DivOp>(
+                     centered, n.create<graph::AddOp>(
+                                   std, scalarConstant(n, t, 1e-9))));
+  return success(!n.failed());
+}
+
 /// Sign: 1, -1 or 0, composed of comparisons and wheres (any numeric
 /// type).
 LogicalResult convertSign(NodeImporter &n) {
@@ -1855,6 +1980,7 @@ const OpConverter table[] = {
     {"Max", 8, convertMax},
     {"MaxPool", 7, convertMaxPool},
     {"Mean", 8, convertMean},
+    {"MeanVarianceNormalization", 9, convertMeanVarianceNormalization},
     {"Min", 8, convertMin},
     {"Mod", 10, convertMod},
     {"Mul", 7, convertMul},
@@ -1864,6 +1990,7 @@ const OpConverter table[] = {
     {"OneHot", 9, convertOneHot},
     {"Or", 7, convertOr},
     {"Pad", 7, convertPad},
+    {"PRelu", 7, convertPRelu},
     {"Pow", 7, convertPow},
     {"RandomUniform", 7, convertRandomUniform},
     {"RandomUniformLike", 7, convertRandomUniformLike},
@@ -1881,6 +2008,7 @@ const OpConverter table[] = {
     {"ReduceSumSquare", 1, convertReduceSumSquare},
     {"RNN", 7, convertRNN},
     {"Relu", 6, convertRelu},
+    {"ReverseSequence", 10, convertReverseSequence},
     {"Reshape", 7, convertReshape},
     {"Resize", 10, convertResize},
     {"Round", 11, convertRound},
@@ -1888,6 +2016,7 @@ const OpConverter table[] = {
     {"ScatterElements", 11, convertScatterElements},
     {"ScatterND", 11, convertScatterND},
     {"Selu", 6, convertSelu},
+    {"Shrink", 9, convertShrink},
     {"SequenceAt", 11, convertSequenceAt},
     {"Shape", 7, convertShape},
     {"Sigmoid", 6, convertSigmoid},

@@ -682,6 +682,45 @@ def scatter():
          [vi("y", F32, [4, 3]), vi("z", F32, [4, 3])], opset=16)
 
 
+def activations_norms():
+    # PRelu with a slope per channel ([C, 1, 1], as PyTorch exports
+    # nn.PReLU(C)) and with one slope; Shrink.
+    r = rng_for("prelu")
+    save("prelu",
+         [node("PRelu", ["x", "slope"], ["y"], "prelu0"),
+          node("PRelu", ["x", "one"], ["z"], "prelu1")],
+         [vi("x", F32, [2, 3, 2, 2])], [vi("y", F32, [2, 3, 2, 2]), vi("z", F32, [2, 3, 2, 2])],
+         [init_f32("slope", r.standard_normal([3, 1, 1])), init_f32("one", [0.25])])
+    save("shrink",
+         [node("Shrink", ["x"], ["y"], "shrink0", lambd=0.7, bias=0.2)],
+         [vi("x", F32, [3, 4])], [vi("y", F32, [3, 4])])
+    # LRN over 3 and over 5 channels of 5 (onnxruntime takes odd sizes
+    # only); MeanVarianceNormalization per channel.
+    save("lrn",
+         [node("LRN", ["x"], ["y"], "lrn0", size=3, alpha=0.01, beta=0.6, bias=2.0),
+          node("LRN", ["x"], ["z"], "lrn1", size=5)],
+         [vi("x", F32, [2, 5, 3, 3])], [vi("y", F32, [2, 5, 3, 3]), vi("z", F32, [2, 5, 3, 3])])
+    save("mvn",
+         [node("MeanVarianceNormalization", ["x"], ["y"], "mvn0")],
+         [vi("x", F32, [2, 3, 2, 4])], [vi("y", F32, [2, 3, 2, 4])])
+    # ReverseSequence, batch first, lengths known at run time only: the
+    # model's input (make_references draws 2, 2, 2) plus -1, 0, 2.
+    save("reversesequence",
+         [const_i64_node("offset", [-1, 0, 2], "offset_const"),
+          node("Add", ["draw", "offset"], ["lens"], "add0"),
+          node("ReverseSequence", ["x", "lens"], ["y"], "reverse0", batch_axis=0, time_axis=1)],
+         [vi("x", F32, [3, 4, 2]), vi("draw", I64, [3])], [vi("y", F32, [3, 4, 2])])
+    # The windows of 8 (periodic) and 7 (symmetric), as constants.
+    save("windows",
+         [const_i64_node("n8", 8, "n8_const"), const_i64_node("n7", 7, "n7_const"),
+          node("HannWindow", ["n8"], ["hann"], "hann0"),
+          node("HammingWindow", ["n7"], ["hamming"], "hamming0", periodic=0),
+          node("BlackmanWindow", ["n8"], ["blackman"], "blackman0"),
+          node("Add", ["x", "hann"], ["y"], "add0")],
+         [vi("x", F32, [8])],
+         [vi("y", F32, [8]), vi("hamming", F32, [7]), vi("blackman", F32, [8])], opset=17)
+
+
 def eyelike():
     # x plus the identity (x's type), and the int64 ones above the diagonal.
     save("eyelike",
@@ -1075,7 +1114,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, eyelike, scatter, tile, cast,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, eyelike, scatter, activations_norms, tile, cast,
                  constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,

@@ -431,6 +431,20 @@ class ScatterMix(nn.Module):
         return self.fc3(h)
 
 
+class PReLUCNN(nn.Module):
+    """Learned leaky slopes (nn.PReLU, exported as ONNX PRelu): one per
+    channel after a convolution, one for all after a linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.act1 = nn.Conv2d(1, 4, 3), nn.PReLU(4, init=0.1)
+        self.fc1, self.act2 = nn.Linear(4 * 4 * 4, 16), nn.PReLU(init=0.3)
+        self.fc2 = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.fc2(self.act2(self.fc1(self.act1(self.conv(x)).flatten(1))))
+
+
 class DecoderCNN(nn.Module):
     """Transposed convolutions (ConvTranspose: stride 2 with output padding,
     then grouped) between convolutions."""
@@ -627,6 +641,7 @@ CASES = {
     "einsum_attention": (EinsumAttention, (4, 6, 8), "cross_entropy", "adamw", {"lr": 0.01}),
     "topk_pool": (TopKPool, (4, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "scatter_mix": (ScatterMix, (4, 8), "cross_entropy", "sgd", {"lr": 0.1}),
+    "prelu_cnn": (PReLUCNN, (4, 1, 6, 6), "cross_entropy", "adamw", {"lr": 0.01}),
     "lstm_classifier": (LSTMClassifier, (4, 5, 8), "cross_entropy", "adamw", {"lr": 0.01}),
     "gru_classifier": (GRUClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "rnn_classifier": (RNNClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),

@@ -413,6 +413,20 @@ std::vector<Case> cases() {
                 "  i = Constant <value = int64[3, 2] {0, 1, 3, -1, 0, 1}> ()\n"
                 "  y = ScatterND <reduction = \"add\"> (x, i, u)",
                 16),
+      // PRelu (the slope per channel trained too), LRN, MVN, Shrink and
+      // ReverseSequence as the importer composes them.
+      onnxModel("prelu", "double[2, 3, 2] x, double[3, 1] s",
+                "double[2, 3, 2] y", "  y = PRelu (x, s)"),
+      onnxModel("lrn", "double[2, 4, 3] x", "double[2, 4, 3] y",
+                "  y = LRN <size = 3, alpha = 0.5, beta = 0.75, bias = 2.0> (x)"),
+      onnxModel("mean_variance_normalization", "double[2, 3, 4] x",
+                "double[2, 3, 4] y",
+                "  y = MeanVarianceNormalization <axes = [0, 2]> (x)"),
+      onnxModel("shrink", "double[3, 4] x", "double[3, 4] y",
+                "  y = Shrink <lambd = 0.5, bias = 0.25> (x)"),
+      onnxModel("reverse_sequence", "double[4, 3, 2] x", "double[4, 3, 2] y",
+                "  lens = Constant <value = int64[3] {4, 1, 2}> ()\n"
+                "  y = ReverseSequence (x, lens)"),
       // Batch-first RNN (layout 1, opset 14): its final state.
       onnxModel("rnn_batch_first",
                 "double[2, 3, 2] x, double[1, 2, 2] w, double[1, 2, 2] r, "

@@ -1293,6 +1293,137 @@ LogicalResult convertGlobalMaxPool(NodeImporter &n) {
   return convertGlobalPool<graph::ReduceMaxOp>(n);
 }
 
+/// GridSample (2-D, as PyTorch's grid_sample): each output point reads the
+/// input at the grid's normalized (x, y) -- unnormalized to pixels (with
+/// align_corners, -1 and 1 are the corner pixels' centers; without, their
+/// outer edges), then clamped (border) or reflected and clamped
+/// (reflection) -- bilinearly from its four neighbours (or from the nearest,
+/// half to even); a neighbour outside the input adds nothing (zeros). The
+/// neighbours are gathered from the input's flattened plane
+/// (GatherElements), so training reaches the input through the gather and
+/// the grid through the weights.
+LogicalResult convertGridSample(NodeImporter &n) {
+  RankedTensorType xType = n.inputType(0), gType = n.inputType(1);
+  std::string mode = n.attrString("mode", n.opset() >= 20 ? "linear" : "bilinear");
+  std::string padding = n.attrString("padding_mode", "zeros");
+  bool alignCorners = n.attrInt("align_corners", 0) != 0;
+  if (n.failed())
+    return failure();
+  if (mode == "bicubic" || mode == "cubic")
+    return n.error() << "mode '" << mode
+                     << "' is not supported yet (bilinear and nearest are)";
+  bool nearest = mode == "nearest";
+  if (!nearest && mode != "bilinear" && mode != "linear")
+    return n.error() << "mode '" << mode
+                     << "' is not bilinear (linear), nearest or bicubic (cubic)";
+  if (padding != "zeros" && padding != "border" && padding != "reflection")
+    return n.error() << "padding_mode '" << padding
+                     << "' is not zeros, border or reflection";
+  if (xType.getRank() != 4 || gType.getRank() != 4 ||
+      gType.getDimSize(0) != xType.getDimSize(0) || gType.getDimSize(3) != 2)
+    return n.error() << "input of shape " << graph::formatShape(xType.getShape())
+                     << " and grid of shape "
+                     << graph::formatShape(gType.getShape())
+                     << " are not N x C x H x W and N x H_out x W_out x 2 "
+                        "(kiln samples 2-D inputs only)";
+  Type t = xType.getElementType();
+  if (!isa<FloatType>(t) || gType.getElementType() != t)
+    return n.error() << "input and grid must be floats of one type, got "
+                     << t << " and " << gType.getElementType();
+  Value x = n.input(0), grid = n.input(1);
+  if (n.failed())
+    return failure();
+  int64_t N = xType.getDimSize(0), C = xType.getDimSize(1),
+          H = xType.getDimSize(2), W = xType.getDimSize(3);
+  int64_t P = gType.getDimSize(1) * gType.getDimSize(2);
+  OpBuilder &b = n.builder();
+  auto c = [&](double v) { return scalarConstant(n, t, v); };
+  // A coordinate in [-1, 1] along a dimension of `size` pixels, as the
+  // padding mode leaves it: [N, 1, P].
+  auto source = [&](int64_t component, int64_t size) -> Value {
+    Value g = reshape(n, sliceAlong(n, grid, 3, component, 1), {N, 1, P});
+    Value coord =
+        alignCorners
+            ? n.create<graph::MulOp>(n.create<graph::AddOp>(g, c(1)),
+                                     c(double(size - 1) / 2))
+            : n.create<graph::DivOp>(
+                  n.create<graph::SubOp>(
+                      n.create<graph::MulOp>(n.create<graph::AddOp>(g, c(1)),
+                                             c(double(size))),
+                      c(1)),
+                  c(2));
+    if (padding == "reflection") {
+      // Reflected at the borders (the pixel centers with align_corners,
+      // the edges without), as often as it takes.
+      double low = alignCorners ? 0 : -0.5;
+      double span = alignCorners ? double(size - 1) : double(size);
+      if (span <= 0) {
+        coord = n.create<graph::MulOp>(coord, c(0));
+      } else {
+        Value from = n.create<graph::AbsOp>(n.create<graph::SubOp>(coord, c(low)));
+        Value flips = n.create<graph::FloorOp>(n.create<graph::DivOp>(from, c(span)));
+        Value extra = n.create<graph::SubOp>(
+            from, n.create<graph::MulOp>(flips, c(span)));
+        Value half = n.create<graph::MulOp>(flips, c(0.5));
+        Value odd = n.create<graph::GreaterOp>(
+            n.create<graph::SubOp>(half, n.create<graph::FloorOp>(half)),
+            c(0.25));
+        coord = n.create<graph::WhereOp>(
+            odd, n.create<graph::SubOp>(c(span + low), extra),
+            n.create<graph::AddOp>(extra, c(low)));
+      }
+    }
+    if (padding != "zeros")
+      coord = n.create<graph::ClipOp>(coord, b.getF64FloatAttr(0),
+                                      b.getF64FloatAttr(double(size - 1)));
+    return coord;
+  };
+  Value ix = source(0, W), iy = source(1, H);
+  Value plane = reshape(n, x, {N, C, H * W});
+  Type i64 = b.getI64Type();
+  // The input at integer (float-valued) pixel (px, py), times `weight`,
+  // zero where the pixel is outside.
+  auto tap = [&](Value px, Value py, Value weight) -> Value {
+    Value inside = n.create<graph::AndOp>(
+        n.create<graph::AndOp>(n.create<graph::GreaterEqualOp>(px, c(0)),
+                               n.create<graph::LessOp>(px, c(double(W)))),
+        n.create<graph::AndOp>(n.create<graph::GreaterEqualOp>(py, c(0)),
+                               n.create<graph::LessOp>(py, c(double(H)))));
+    auto clamped = [&](Value v, int64_t size) {
+      return n.create<graph::ClipOp>(v, b.getF64FloatAttr(0),
+                                     b.getF64FloatAttr(double(size - 1)));
+    };
+    Value at = n.create<graph::CastOp>(
+        n.create<graph::AddOp>(
+            n.create<graph::MulOp>(clamped(py, H), c(double(W))),
+            clamped(px, W)),
+        TypeAttr::get(i64));
+    Value value = n.create<graph::GatherElementsOp>(
+        plane, n.create<graph::BroadcastToOp>(at, b.getDenseI64ArrayAttr({N, C, P})),
+        b.getI64IntegerAttr(2));
+    Value w = n.create<graph::WhereOp>(inside, weight, c(0));
+    return n.create<graph::MulOp>(value, w);
+  };
+  Value out;
+  if (nearest) {
+    out = tap(n.create<graph::RoundOp>(ix), n.create<graph::RoundOp>(iy), c(1));
+  } else {
+    Value x0 = n.create<graph::FloorOp>(ix), y0 = n.create<graph::FloorOp>(iy);
+    Value x1 = n.create<graph::AddOp>(x0, c(1)),
+          y1 = n.create<graph::AddOp>(y0, c(1));
+    Value wx1 = n.create<graph::SubOp>(ix, x0), wy1 = n.create<graph::SubOp>(iy, y0);
+    Value wx0 = n.create<graph::SubOp>(c(1), wx1),
+          wy0 = n.create<graph::SubOp>(c(1), wy1);
+    for (auto [px, wx] : {std::pair(x0, wx0), std::pair(x1, wx1)})
+      for (auto [py, wy] : {std::pair(y0, wy0), std::pair(y1, wy1)}) {
+        Value term = tap(px, py, n.create<graph::MulOp>(wx, wy));
+        out = out ? n.create<graph::AddOp>(out, term) : term;
+      }
+  }
+  n.setOutput(0, reshape(n, out, {N, C, gType.getDimSize(1), gType.getDimSize(2)}));
+  return success(!n.failed());
+}
+
 //===----------------------------------------------------------------------===//
 // Normalizations
 //===----------------------------------------------------------------------===//
@@ -1581,6 +1712,7 @@ const OpConverter table[] = {
     {"Gemm", 7, convertGemm},
     {"GlobalAveragePool", 1, convertGlobalAveragePool},
     {"GlobalMaxPool", 1, convertGlobalMaxPool},
+    {"GridSample", 16, convertGridSample},
     {"GRU", 7, convertGRU},
     {"Greater", 7, convertGreater},
     {"GreaterOrEqual", 12, convertGreaterOrEqual},

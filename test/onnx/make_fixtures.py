@@ -721,6 +721,21 @@ def activations_norms():
          [vi("y", F32, [8]), vi("hamming", F32, [7]), vi("blackman", F32, [8])], opset=17)
 
 
+def gridsample():
+    # Grid points drawn from a standard normal (many outside [-1, 1]): each
+    # padding mode, both corner alignments, bilinear and nearest.
+    save("gridsample",
+         [node("GridSample", ["x", "grid"], ["zeros"], "gs0"),
+          node("GridSample", ["x", "grid"], ["border"], "gs1", padding_mode="border",
+               align_corners=1),
+          node("GridSample", ["x", "grid"], ["reflection"], "gs2", padding_mode="reflection"),
+          node("GridSample", ["x", "grid"], ["nearest"], "gs3", mode="nearest",
+               padding_mode="reflection", align_corners=1)],
+         [vi("x", F32, [2, 3, 4, 5]), vi("grid", F32, [2, 3, 4, 2])],
+         [vi(o, F32, [2, 3, 3, 4]) for o in ["zeros", "border", "reflection", "nearest"]],
+         opset=16)
+
+
 def eyelike():
     # x plus the identity (x's type), and the int64 ones above the diagonal.
     save("eyelike",
@@ -1114,7 +1129,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, eyelike, scatter, activations_norms, tile, cast,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, eyelike, scatter, activations_norms, gridsample, tile, cast,
                  constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,

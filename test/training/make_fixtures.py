@@ -445,6 +445,23 @@ class PReLUCNN(nn.Module):
         return self.fc2(self.act2(self.fc1(self.act1(self.conv(x)).flatten(1))))
 
 
+class GridSampleNet(nn.Module):
+    """A learned sampling grid (F.grid_sample, exported as ONNX GridSample,
+    bilinear, zero padding; points past the border): the gradient reaches
+    the features through the taps and the grid through their weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.where = nn.Conv2d(1, 2, 3, padding=1), nn.Linear(36, 3 * 3 * 2)
+        self.fc = nn.Linear(2 * 3 * 3, 10)
+
+    def forward(self, x):
+        h = torch.tanh(self.conv(x))
+        grid = torch.tanh(self.where(x.flatten(1))).reshape(-1, 3, 3, 2) * 1.2
+        s = F.grid_sample(h, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return self.fc(s.flatten(1))
+
+
 class DecoderCNN(nn.Module):
     """Transposed convolutions (ConvTranspose: stride 2 with output padding,
     then grouped) between convolutions."""
@@ -642,6 +659,7 @@ CASES = {
     "topk_pool": (TopKPool, (4, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "scatter_mix": (ScatterMix, (4, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "prelu_cnn": (PReLUCNN, (4, 1, 6, 6), "cross_entropy", "adamw", {"lr": 0.01}),
+    "grid_sample_net": (GridSampleNet, (4, 1, 6, 6), "cross_entropy", "sgd", {"lr": 0.1}),
     "lstm_classifier": (LSTMClassifier, (4, 5, 8), "cross_entropy", "adamw", {"lr": 0.01}),
     "gru_classifier": (GRUClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "rnn_classifier": (RNNClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),

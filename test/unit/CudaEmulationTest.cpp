@@ -143,7 +143,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Model{"einsum_attention"}, Model{"topk_pool"},
                     Model{"lstm_classifier"}, Model{"gru_classifier"},
                     Model{"rnn_classifier"}, Model{"scatter_mix"},
-                    Model{"prelu_cnn"},
+                    Model{"prelu_cnn"}, Model{"grid_sample_net"},
                     Model{"tv_mobilenet"},
                     Model{"mlp_relu", "cross_entropy", 0.5},
                     // At a GPU's widths: warps of 32 lanes, 8 a block,

@@ -427,6 +427,17 @@ std::vector<Case> cases() {
       onnxModel("reverse_sequence", "double[4, 3, 2] x", "double[4, 3, 2] y",
                 "  lens = Constant <value = int64[3] {4, 1, 2}> ()\n"
                 "  y = ReverseSequence (x, lens)"),
+      // GridSample (bilinear) as imported: the input's gradient through the
+      // gathers, the grid's through the weights; zeros and reflection.
+      onnxModel("grid_sample",
+                "double[1, 2, 3, 4] x, double[1, 2, 3, 2] grid",
+                "double[1, 2, 2, 3] y", "  y = GridSample (x, grid)", 16),
+      onnxModel("grid_sample_reflection",
+                "double[1, 2, 3, 4] x, double[1, 2, 3, 2] grid",
+                "double[1, 2, 2, 3] y",
+                "  y = GridSample <padding_mode = \"reflection\", "
+                "align_corners = 1> (x, grid)",
+                16),
       // Batch-first RNN (layout 1, opset 14): its final state.
       onnxModel("rnn_batch_first",
                 "double[2, 3, 2] x, double[1, 2, 2] w, double[1, 2, 2] r, "

@@ -416,12 +416,105 @@ LogicalResult convertPad(NodeImporter &n) {
   return success(!n.failed());
 }
 
-/// Resize (and Upsample, opset 7 to 9) by whole scales in nearest mode, as
-/// nn.Upsample(scale_factor=k) exports it: output element o of a dimension
-/// scaled by k reads input o / k, each element `repeated` in place. The coordinate modes where that
-/// holds for whole scales: asymmetric with floor, half_pixel and
-/// pytorch_half_pixel with round_prefer_floor or round_prefer_ceil (no ties
-/// arise). Linear and cubic modes and other scales are refused.
+/// The source coordinate (in input pixels) of output position `x` along an
+/// axis resized from `in` to `out` positions by `scale`, as the
+/// coordinate_transformation_mode says. `length` is the resized length the
+/// formulas use: in * scale, unrounded, when scales are given (out when
+/// sizes are); `roi`: tf_crop_and_resize's normalized start and end.
+double resizeSource(StringRef mode, double x, int64_t in, int64_t out,
+                    double length, double scale, double roiStart,
+                    double roiEnd) {
+  if (mode == "pytorch_half_pixel")
+    return length > 1 ? (x + 0.5) / scale - 0.5 : 0;
+  if (mode == "align_corners")
+    return length == 1 ? 0 : x * double(in - 1) / (length - 1);
+  if (mode == "asymmetric")
+    return x / scale;
+  if (mode == "tf_half_pixel_for_nn")
+    return (x + 0.5) / scale;
+  if (mode == "tf_crop_and_resize")
+    return length > 1 ? roiStart * double(in - 1) +
+                            x * (roiEnd - roiStart) * double(in - 1) /
+                                (length - 1)
+                      : 0.5 * (roiStart + roiEnd) * double(in - 1);
+  if (mode == "half_pixel_symmetric") {
+    double adjustment = double(out) / length;
+    double center = double(in) / 2;
+    return center * (1 - adjustment) + (x + 0.5) / scale - 0.5;
+  }
+  return (x + 0.5) / scale - 0.5; // half_pixel
+}
+
+/// How Resize reads one axis: out x in weights (each output a combination
+/// of input positions, edges repeated past the ends) and, for
+/// tf_crop_and_resize, the outputs whose source falls outside (they take
+/// extrapolation_value).
+struct ResizeAxis {
+  std::vector<double> weights; // [out][in]
+  std::vector<bool> outside;   // [out]
+};
+
+ResizeAxis resizeAxis(StringRef mode, StringRef coordinates,
+                      StringRef nearestMode, double cubicA,
+                      bool excludeOutside, int64_t in, int64_t out,
+                      double length, double scale, double roiStart,
+                      double roiEnd) {
+  ResizeAxis axis{std::vector<double>(size_t(out * in), 0.0),
+                  std::vector<bool>(size_t(out), false)};
+  auto clampIndex = [&](int64_t i) { return std::clamp<int64_t>(i, 0, in - 1); };
+  for (int64_t o = 0; o < out; ++o) {
+    double x = resizeSource(coordinates, double(o), in, out, length, scale,
+                            roiStart, roiEnd);
+    double *row = &axis.weights[size_t(o * in)];
+    if (coordinates == "tf_crop_and_resize" &&
+        (x < 0 || x > double(in - 1))) {
+      axis.outside[size_t(o)] = true;
+      continue;
+    }
+    double base = std::floor(x), r = x - base;
+    int64_t f = int64_t(base);
+    if (mode == "nearest") {
+      bool up = nearestMode == "round_prefer_ceil" ? r >= 0.5
+                : nearestMode == "floor"           ? false
+                : nearestMode == "ceil"            ? r > 0
+                                                   : r > 0.5; // prefer floor
+      row[clampIndex(up ? f + 1 : f)] = 1;
+      continue;
+    }
+    // Taps from the floor: (f, f + 1) linear, (f - 1 .. f + 2) cubic.
+    SmallVector<std::pair<int64_t, double>, 4> taps;
+    if (mode == "linear") {
+      taps = {{f, 1 - r}, {f + 1, r}};
+    } else {
+      double A = cubicA;
+      auto far = [&](double d) { // 1 < d < 2
+        return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A;
+      };
+      auto near = [&](double d) { // d <= 1
+        return ((A + 2) * d - (A + 3)) * d * d + 1;
+      };
+      taps = {{f - 1, far(r + 1)}, {f, near(r)}, {f + 1, near(1 - r)},
+              {f + 2, far(2 - r)}};
+    }
+    double total = 0;
+    for (auto &[i, w] : taps) {
+      if (excludeOutside && (i < 0 || i >= in))
+        w = 0;
+      total += w;
+    }
+    for (auto [i, w] : taps)
+      row[clampIndex(i)] += excludeOutside && total != 0 ? w / total : w;
+  }
+  return axis;
+}
+
+/// Resize and Upsample (static shapes; scales or sizes known at compile
+/// time). Nearest by whole scales (the common upsampling) is a broadcast;
+/// everything else -- nearest of any ratio and rounding, linear and cubic
+/// (with cubic_coeff_a and exclude_outside), every
+/// coordinate_transformation_mode -- resizes one axis at a time as a
+/// product with a constant weight matrix (out x in; at most four nonzeros a
+/// row), which trains through the product's gradient.
 LogicalResult convertResize(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
@@ -434,31 +527,49 @@ LogicalResult convertResize(NodeImporter &n) {
                : n.attrString("coordinate_transformation_mode", "half_pixel");
   std::string nearest =
       upsample ? "floor" : n.attrString("nearest_mode", "round_prefer_floor");
+  double cubicA = n.attrFloat("cubic_coeff_a", -0.75f);
+  bool excludeOutside = n.attrInt("exclude_outside", 0) != 0;
+  double extrapolation = n.attrFloat("extrapolation_value", 0.0f);
   if (n.failed())
     return failure();
-  if (mode != "nearest")
-    return n.error() << "mode '" << mode
-                     << "' is not supported yet (nearest, by whole scales, is)";
-  bool exact = (coordinates == "asymmetric" && nearest == "floor") ||
-               ((coordinates == "half_pixel" ||
-                 coordinates == "pytorch_half_pixel") &&
-                (nearest == "round_prefer_floor" ||
-                 nearest == "round_prefer_ceil"));
-  if (!exact)
+  if (mode == "bilinear" || mode == "trilinear")
+    mode = "linear"; // Upsample's older names
+  if (mode != "nearest" && mode != "linear" && mode != "cubic")
+    return n.error() << "mode '" << mode << "' is not nearest, linear or cubic";
+  static constexpr StringRef kCoordinates[] = {
+      "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",
+      "align_corners", "asymmetric", "tf_half_pixel_for_nn",
+      "tf_crop_and_resize"};
+  if (!llvm::is_contained(kCoordinates, coordinates))
     return n.error() << "coordinate_transformation_mode '" << coordinates
-                     << "' with nearest_mode '" << nearest
-                     << "' is not supported yet (asymmetric with floor, or "
-                        "half_pixel with round_prefer_floor or "
-                        "round_prefer_ceil)";
+                     << "' is not one the spec lists";
+  if (mode == "nearest" &&
+      !llvm::is_contained({"round_prefer_floor", "round_prefer_ceil", "floor",
+                           "ceil"},
+                          nearest))
+    return n.error() << "nearest_mode '" << nearest
+                     << "' is not round_prefer_floor, round_prefer_ceil, "
+                        "floor or ceil";
+  if (n.attrInt("antialias", 0) != 0)
+    return n.error() << "antialias is not supported yet";
+  if (n.attrString("keep_aspect_ratio_policy", "stretch") != "stretch")
+    return n.error() << "keep_aspect_ratio_policy '"
+                     << n.attrString("keep_aspect_ratio_policy", "stretch")
+                     << "' is not supported yet (stretch is)";
+  if (n.failed())
+    return failure();
   if (!type.hasStaticShape())
     return n.error() << "input 0 has a dynamic shape " << type
                      << "; Resize needs a static one";
-  if (!upsample && n.hasInput(4) && n.opset() >= 18)
+  if (!upsample && n.hasAttr("axes"))
     return n.error() << "the axes attribute is not supported yet";
-  // The output size of each dimension: from sizes, or from scales.
-  SmallVector<int64_t> factors;
+  // Each dimension's output size and the scale its coordinates use: from
+  // sizes (scale = out / in), or from scales (out = floor(in * scale)).
+  SmallVector<int64_t> sizesOut;
+  SmallVector<double> scales;
   size_t scalesInput = upsample || n.opset() < 11 ? 1 : 2;
-  if (n.opset() >= 11 && !upsample && n.hasInput(3)) {
+  bool fromSizes = n.opset() >= 11 && !upsample && n.hasInput(3);
+  if (fromSizes) {
     auto sizes = n.constantInts(3, "sizes");
     if (!sizes)
       return failure();
@@ -466,45 +577,132 @@ LogicalResult convertResize(NodeImporter &n) {
       return n.error() << "sizes has " << sizes->size()
                        << " values for input 0 of rank " << rank;
     for (int64_t d = 0; d < rank; ++d) {
-      int64_t in = type.getDimSize(d), out = (*sizes)[d];
-      if (out < in || out % in != 0)
-        return n.error() << "sizes ["
-                         << llvm::make_range(sizes->begin(), sizes->end())
-                         << "] are not whole multiples of the input's "
-                         << type << " (only those are supported yet)";
-      factors.push_back(out / in);
+      if ((*sizes)[d] < 1)
+        return n.error() << "sizes["  << d << "] is " << (*sizes)[d]
+                         << "; every size must be at least 1";
+      sizesOut.push_back((*sizes)[d]);
+      scales.push_back(double((*sizes)[d]) / double(type.getDimSize(d)));
     }
   } else {
-    std::vector<float> scales;
+    std::vector<float> given;
     if (upsample && n.opset() < 9) {
-      scales = n.attrFloats("scales");
+      given = n.attrFloats("scales");
     } else {
       std::optional<HostTensor> known = n.constantInput(scalesInput, "scales");
       if (!known)
         return failure();
       for (int64_t i = 0; i < known->type().getNumElements(); ++i)
-        scales.push_back(float(known->doubleAt(i)));
+        given.push_back(float(known->doubleAt(i)));
     }
-    if (int64_t(scales.size()) != rank)
-      return n.error() << "scales has " << scales.size()
+    if (int64_t(given.size()) != rank)
+      return n.error() << "scales has " << given.size()
                        << " values for input 0 of rank " << rank;
-    for (float scale : scales) {
-      if (scale < 1 || scale != std::floor(scale)) {
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t out = int64_t(std::floor(double(type.getDimSize(d)) * given[d]));
+      if (!(given[d] > 0) || out < 1) {
         char written[32];
-        std::snprintf(written, sizeof(written), "%g", double(scale));
-        return n.error() << "a scale of " << written
-                         << " is not supported yet (whole scales of 1 or more "
-                            "are)";
+        std::snprintf(written, sizeof(written), "%g", double(given[d]));
+        return n.error() << "a scale of " << written << " on axis " << d
+                         << " leaves no output (scales must be positive)";
       }
-      factors.push_back(int64_t(scale));
+      sizesOut.push_back(out);
+      scales.push_back(given[d]);
     }
   }
-  if (n.failed())
-    return failure();
+  std::vector<double> roi;
+  if (coordinates == "tf_crop_and_resize") {
+    std::optional<HostTensor> known =
+        n.hasInput(1) ? n.constantInput(1, "roi") : std::nullopt;
+    if (!known)
+      return n.hasInput(1) ? failure()
+                           : (n.error() << "tf_crop_and_resize needs roi "
+                                           "(input 1)",
+                              failure());
+    if (known->size() != 2 * rank)
+      return n.error() << "roi has " << known->size() << " values; input 0 of "
+                       << "rank " << rank << " needs " << 2 * rank;
+    for (int64_t i = 0; i < known->size(); ++i)
+      roi.push_back(known->doubleAt(i));
+  }
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  n.setOutput(0, repeated(n, x, factors, /*copies=*/false));
+  // Nearest by whole scales, the same positions as a repeat: a broadcast.
+  bool repeat = mode == "nearest" &&
+                ((coordinates == "asymmetric" && nearest == "floor") ||
+                 ((coordinates == "half_pixel" ||
+                   coordinates == "pytorch_half_pixel") &&
+                  (nearest == "round_prefer_floor" ||
+                   nearest == "round_prefer_ceil")));
+  SmallVector<int64_t> factors;
+  for (int64_t d = 0; d < rank && repeat; ++d) {
+    int64_t in = type.getDimSize(d), out = sizesOut[d];
+    repeat &= out % in == 0 && scales[d] == double(out / in);
+    factors.push_back(out / in);
+  }
+  if (repeat) {
+    n.setOutput(0, repeated(n, x, factors, /*copies=*/false));
+    return success(!n.failed());
+  }
+  OpBuilder &b = n.builder();
+  Type t = type.getElementType();
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t in = type.getDimSize(d), out = sizesOut[d];
+    if (out == in && scales[d] == 1 && coordinates != "tf_crop_and_resize")
+      continue;
+    ResizeAxis axis = resizeAxis(
+        mode, coordinates, nearest, cubicA, excludeOutside, in, out,
+        fromSizes ? double(out) : double(in) * scales[d], scales[d],
+        roi.empty() ? 0 : roi[size_t(d)],
+        roi.empty() ? 1 : roi[size_t(d + rank)]);
+    // The axis last, as rows of `in` values, times the weights [in, out].
+    SmallVector<int64_t> perm;
+    for (int64_t a = 0; a < rank; ++a)
+      if (a != d)
+        perm.push_back(a);
+    perm.push_back(d);
+    SmallVector<int64_t> shape(cast<RankedTensorType>(x.getType()).getShape());
+    Value moved = d == rank - 1 ? x
+                                : n.create<graph::TransposeOp>(
+                                      x, b.getDenseI64ArrayAttr(perm));
+    int64_t rows = 1;
+    SmallVector<int64_t> movedShape;
+    for (int64_t a : perm) {
+      movedShape.push_back(a == d ? out : shape[a]);
+      rows *= a == d ? 1 : shape[a];
+    }
+    std::vector<double> weightsT(size_t(in * out));
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i)
+        weightsT[size_t(i * out + o)] = axis.weights[size_t(o * in + i)];
+    Value w = n.create<graph::ConstantOp>(
+        HostTensor::ofDoubles(RankedTensorType::get({in, out}, t), weightsT)
+            .toAttr());
+    Value y = n.create<graph::MatMulOp>(reshape(n, moved, {rows, in}), w);
+    if (llvm::is_contained(axis.outside, true)) {
+      std::vector<double> fill(static_cast<size_t>(out)),
+          keep(static_cast<size_t>(out));
+      for (int64_t o = 0; o < out; ++o) {
+        fill[size_t(o)] = axis.outside[size_t(o)] ? extrapolation : 0;
+        keep[size_t(o)] = axis.outside[size_t(o)] ? 0 : 1;
+      }
+      auto row = RankedTensorType::get({out}, t);
+      y = n.create<graph::AddOp>(
+          n.create<graph::MulOp>(
+              y, n.create<graph::ConstantOp>(
+                     HostTensor::ofDoubles(row, keep).toAttr())),
+          n.create<graph::ConstantOp>(HostTensor::ofDoubles(row, fill).toAttr()));
+    }
+    y = reshape(n, y, movedShape);
+    if (d != rank - 1) {
+      SmallVector<int64_t> inverse(rank);
+      for (int64_t a = 0; a < rank; ++a)
+        inverse[perm[a]] = a;
+      y = n.create<graph::TransposeOp>(y, b.getDenseI64ArrayAttr(inverse));
+    }
+    x = y;
+  }
+  n.setOutput(0, x);
   return success(!n.failed());
 }
 

@@ -375,7 +375,7 @@ void GraphImporter::warnSharedInitializers(const proto::GraphProto &graph) {
   // that were separate in the original model. Single values are left out:
   // exporters lift scalar constants (-inf, a scale) into shared initializers,
   // and those are no parameters. So are reads of only the shape or type
-  // (Shape, Size, CastLike's target).
+  // (Shape, Size, CastLike's target) and Resize's scales and roi.
   llvm::MapVector<StringRef, SmallVector<std::string>> uses;
   llvm::StringSet<> tensors, slicedOnly;
   for (const auto &init : graph.initializer()) {
@@ -389,9 +389,13 @@ void GraphImporter::warnSharedInitializers(const proto::GraphProto &graph) {
   for (int i = 0; i < graph.node_size(); ++i) {
     const proto::NodeProto &node = graph.node(i);
     for (auto [j, in] : llvm::enumerate(node.input())) {
+      // (Resize's roi and scales are read at compile time, as constants.)
       bool metadataOnly = node.op_type() == "Shape" ||
                           node.op_type() == "Size" ||
-                          (node.op_type() == "CastLike" && j == 1);
+                          (node.op_type() == "CastLike" && j == 1) ||
+                          ((node.op_type() == "Resize" ||
+                            node.op_type() == "Upsample") &&
+                           j >= 1);
       if (!tensors.contains(in) || metadataOnly)
         continue;
       bool piece = node.op_type() == "Slice" && j == 0;

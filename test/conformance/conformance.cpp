@@ -155,15 +155,32 @@ std::string runTest(const fs::path &dir, std::vector<std::string> &bound) {
     initializers.insert(i.name());
   auto program = kiln::compileProgram(options, context);
   // Many node tests pass shapes, axes or bounds as graph inputs. kiln needs
-  // them at compile time: bind those (integer inputs and scalars of the
-  // first data set) as constants, as a user would with values they know,
-  // and try again.
-  if (failed(program) &&
-      diagnostics.find("must be known at compile time") != std::string::npos) {
+  // them at compile time: bind those (integer inputs, scalars, and the
+  // inputs the error names -- Resize's float scales and roi -- of the first
+  // data set) as constants, as a user would with values they know, and try
+  // again.
+  std::set<std::string> named;
+  for (size_t tries = 0;
+       tries < 4 && failed(program) &&
+       diagnostics.find("must be known at compile time") != std::string::npos;
+       ++tries) {
+    size_t before = named.size();
+    for (size_t at = diagnostics.find("') must be known at compile time");
+         at != std::string::npos;
+         at = diagnostics.find("') must be known at compile time", at + 1)) {
+      size_t open = diagnostics.rfind('\'', at - 1);
+      if (open != std::string::npos)
+        named.insert(diagnostics.substr(open + 1, at - open - 1));
+    }
+    if (tries > 0 && named.size() == before)
+      break; // Nothing new to bind.
     int index = 0;
     for (const auto &input : (*model)->graph().input()) {
-      if (initializers.count(input.name()))
+      if (initializers.count(input.name()) ||
+          options.import.constantInputs.count(input.name())) {
+        index += !initializers.count(input.name());
         continue;
+      }
       std::string error;
       auto t = readPb(dir / "test_data_set_0" /
                           ("input_" + std::to_string(index++) + ".pb"),
@@ -172,7 +189,7 @@ std::string runTest(const fs::path &dir, std::vector<std::string> &bound) {
         continue;
       auto type = cast<RankedTensorType>(t->attr.getType());
       if (!isa<FloatType>(type.getElementType()) ||
-          type.getNumElements() <= 1) {
+          type.getNumElements() <= 1 || named.count(input.name())) {
         options.import.constantInputs[input.name()] = t->attr;
         bound.push_back(input.name());
       }

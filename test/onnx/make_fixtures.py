@@ -505,6 +505,31 @@ def resize():
          [x], [vi("y", F32, [1, 2, 6, 8])],
          [numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales")],
          opset=9)
+    # Linear (bilinear) up by 2 in half_pixel (nn.Upsample(mode="bilinear")),
+    # and down by sizes with align_corners.
+    save("resize_linear",
+         [const_i64_node("sizes", [1, 2, 2, 3], "sizes_const"),
+          node("Resize", ["x", "", "scales"], ["y"], "resize0", mode="linear"),
+          node("Resize", ["x", "", "", "sizes"], ["z"], "resize1", mode="linear",
+               coordinate_transformation_mode="align_corners")],
+         [x], [vi("y", F32, [1, 2, 6, 8]), vi("z", F32, [1, 2, 2, 3])],
+         [numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales")])
+    # Cubic by 1.5 (exclude_outside, A = -0.5), and pytorch_half_pixel.
+    save("resize_cubic",
+         [node("Resize", ["x", "", "scales"], ["y"], "resize0", mode="cubic",
+               cubic_coeff_a=-0.5, exclude_outside=1),
+          node("Resize", ["x", "", "scales"], ["z"], "resize1", mode="cubic",
+               coordinate_transformation_mode="pytorch_half_pixel")],
+         [x], [vi("y", F32, [1, 2, 4, 6]), vi("z", F32, [1, 2, 4, 6])],
+         [numpy_helper.from_array(np.array([1, 1, 1.5, 1.5], dtype=np.float32), "scales")])
+    # Nearest by 1.5 and 0.5, asymmetric with ceil; tf_half_pixel_for_nn.
+    save("resize_nearest_ratio",
+         [node("Resize", ["x", "", "scales"], ["y"], "resize0", mode="nearest",
+               coordinate_transformation_mode="asymmetric", nearest_mode="ceil"),
+          node("Resize", ["x", "", "scales"], ["z"], "resize1", mode="nearest",
+               coordinate_transformation_mode="tf_half_pixel_for_nn")],
+         [x], [vi("y", F32, [1, 2, 4, 2]), vi("z", F32, [1, 2, 4, 2])],
+         [numpy_helper.from_array(np.array([1, 1, 1.5, 0.5], dtype=np.float32), "scales")])
 
 
 def depth_space():

@@ -462,6 +462,21 @@ class GridSampleNet(nn.Module):
         return self.fc(s.flatten(1))
 
 
+class InterpolateCNN(nn.Module):
+    """Bilinear upsampling (nn.Upsample, ONNX Resize linear) and a bicubic
+    resize to another size (F.interpolate, Resize cubic, align_corners)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.up = nn.Conv2d(1, 3, 3, padding=1), nn.Upsample(scale_factor=2, mode="bilinear")
+        self.fc = nn.Linear(3 * 5 * 5, 10)
+
+    def forward(self, x):
+        h = self.up(torch.tanh(self.conv(x)))
+        h = F.interpolate(h, size=(5, 5), mode="bicubic", align_corners=True)
+        return self.fc(h.flatten(1))
+
+
 class DecoderCNN(nn.Module):
     """Transposed convolutions (ConvTranspose: stride 2 with output padding,
     then grouped) between convolutions."""
@@ -660,6 +675,7 @@ CASES = {
     "scatter_mix": (ScatterMix, (4, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "prelu_cnn": (PReLUCNN, (4, 1, 6, 6), "cross_entropy", "adamw", {"lr": 0.01}),
     "grid_sample_net": (GridSampleNet, (4, 1, 6, 6), "cross_entropy", "sgd", {"lr": 0.1}),
+    "interpolate_cnn": (InterpolateCNN, (4, 1, 4, 4), "cross_entropy", "sgd", {"lr": 0.1}),
     "lstm_classifier": (LSTMClassifier, (4, 5, 8), "cross_entropy", "adamw", {"lr": 0.01}),
     "gru_classifier": (GRUClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "rnn_classifier": (RNNClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),

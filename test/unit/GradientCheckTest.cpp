@@ -438,6 +438,14 @@ std::vector<Case> cases() {
                 "  y = GridSample <padding_mode = \"reflection\", "
                 "align_corners = 1> (x, grid)",
                 16),
+      // Resize, linear up and cubic down (products with constant weights).
+      onnxModel("resize_linear", "double[1, 2, 3, 2] x", "double[1, 2, 5, 4] y",
+                "  sizes = Constant <value = int64[4] {1, 2, 5, 4}> ()\n"
+                "  y = Resize <mode = \"linear\"> (x, , , sizes)"),
+      onnxModel("resize_cubic", "double[1, 1, 5, 4] x", "double[1, 1, 3, 3] y",
+                "  sizes = Constant <value = int64[4] {1, 1, 3, 3}> ()\n"
+                "  y = Resize <mode = \"cubic\", coordinate_transformation_mode "
+                "= \"align_corners\"> (x, , , sizes)"),
       // Batch-first RNN (layout 1, opset 14): its final state.
       onnxModel("rnn_batch_first",
                 "double[2, 3, 2] x, double[1, 2, 2] w, double[1, 2, 2] r, "

@@ -1154,12 +1154,19 @@ LogicalResult convertConvTranspose(NodeImporter &n) {
   std::string autoPad = n.attrString("auto_pad", "NOTSET");
   if (n.failed())
     return failure();
-  if (autoPad != "NOTSET")
+  if (autoPad != "NOTSET" && autoPad != "SAME_UPPER" &&
+      autoPad != "SAME_LOWER" && autoPad != "VALID")
     return n.error() << "auto_pad '" << autoPad
-                     << "' is not supported yet (give pads)";
-  if (n.hasAttr("output_shape"))
-    return n.error() << "attribute 'output_shape' is not supported yet (give "
-                        "pads and output_padding)";
+                     << "' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID";
+  std::vector<int64_t> wanted = n.attrInts("output_shape");
+  if (n.failed())
+    return failure();
+  if (!wanted.empty() && int64_t(wanted.size()) == spatial + 2)
+    wanted.erase(wanted.begin(), wanted.begin() + 2); // N and C given too
+  if (!wanted.empty() && int64_t(wanted.size()) != spatial)
+    return n.error() << "attribute 'output_shape' has " << wanted.size()
+                     << " entries; the input has " << spatial
+                     << " spatial dimensions";
   if (int64_t(strides.size()) != spatial ||
       int64_t(dilations.size()) != spatial ||
       int64_t(extra.size()) != spatial || int64_t(pads.size()) != 2 * spatial)
@@ -1172,6 +1179,32 @@ LogicalResult convertConvTranspose(NodeImporter &n) {
                      << graph::formatShape(wType.getShape())
                      << " does not fit input channels " << xType.getDimSize(1)
                      << " in " << group << " group(s)";
+  // An output_shape (or SAME auto_pad: the input's size times the stride)
+  // sets the pads: the full output's size less the one wanted, split as
+  // the spec says (the odd one at the end for SAME_UPPER, at the start
+  // otherwise). A negative pad is output past the full one, which no input
+  // reaches: zeros, added after the product.
+  if (autoPad == "VALID")
+    pads = zeroPads;
+  if (wanted.empty() && (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER"))
+    for (int64_t d = 0; d < spatial; ++d)
+      wanted.push_back(xType.getDimSize(2 + d) * strides[d]);
+  std::vector<int64_t> grow(2 * spatial, 0);
+  if (!wanted.empty()) {
+    for (int64_t d = 0; d < spatial; ++d) {
+      int64_t full = strides[d] * (xType.getDimSize(2 + d) - 1) + extra[d] +
+                     dilations[d] * (kernel[d] - 1) + 1;
+      int64_t total = full - wanted[d];
+      int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2); // floor
+      pads[d] = autoPad == "SAME_UPPER" ? half : total - half;
+      pads[d + spatial] = total - pads[d];
+    }
+    for (int64_t i = 0; i < 2 * spatial; ++i)
+      if (pads[i] < 0) {
+        grow[i] = -pads[i];
+        pads[i] = 0;
+      }
+  }
   SmallVector<int64_t> outShape = {xType.getDimSize(0),
                                    wType.getDimSize(1) * group};
   for (int64_t d = 0; d < spatial; ++d) {
@@ -1194,6 +1227,26 @@ LogicalResult convertConvTranspose(NodeImporter &n) {
       x, w, b.getDenseI64ArrayAttr(outShape), b.getDenseI64ArrayAttr(strides),
       b.getDenseI64ArrayAttr(pads), b.getDenseI64ArrayAttr(dilations),
       b.getI64IntegerAttr(group));
+  for (int64_t d = 0; d < spatial && y; ++d) {
+    if (!grow[d] && !grow[d + spatial])
+      continue;
+    auto zerosOf = [&](int64_t count) {
+      SmallVector<int64_t> shape(cast<RankedTensorType>(y.getType()).getShape());
+      shape[2 + d] = count;
+      return n.create<graph::ConstantOp>(
+          HostTensor::ofDoubles(
+              RankedTensorType::get(shape, xType.getElementType()),
+              std::vector<double>(size_t(*checkedElementCount(shape)), 0.0))
+              .toAttr());
+    };
+    SmallVector<Value> parts;
+    if (grow[d])
+      parts.push_back(zerosOf(grow[d]));
+    parts.push_back(y);
+    if (grow[d + spatial])
+      parts.push_back(zerosOf(grow[d + spatial]));
+    y = n.create<graph::ConcatOp>(ValueRange(parts), b.getI64IntegerAttr(2 + d));
+  }
   if (n.hasInput(2)) {
     SmallVector<int64_t> perChannel(xType.getRank() - 1, 1);
     perChannel[0] = outShape[1];

@@ -268,6 +268,23 @@ def convtranspose():
          [node("ConvTranspose", ["x", "w"], ["y"], "convtranspose0", strides=[3])],
          [vi("x", F32, [2, 2, 5])], [vi("y", F32, [2, 3, 16])],
          [init_f32("w", r.standard_normal([2, 3, 4]))])
+    # output_shape: 9 x 7 from a full 9 x 9 (pads 1 and 1 on W), and 10 x 7
+    # from a full 9 x 7 (one row past the full output, at the end: zeros,
+    # plus the bias; a larger excess is split as the spec's formula says,
+    # with ONNX's reference, where onnxruntime puts it all at the end, so it
+    # is left to the conformance tests); SAME_LOWER (the odd pad at the
+    # start).
+    r = rng_for("convtranspose_output_shape")
+    save("convtranspose_output_shape",
+         [node("ConvTranspose", ["x", "w", "b"], ["y"], "convtranspose0", strides=[3, 3],
+               output_shape=[9, 7]),
+          node("ConvTranspose", ["x", "w", "b"], ["z"], "convtranspose1", strides=[3, 2],
+               output_shape=[10, 7]),
+          node("ConvTranspose", ["x", "w", "b"], ["s"], "convtranspose2", strides=[2, 2],
+               auto_pad="SAME_LOWER")],
+         [vi("x", F32, [1, 2, 3, 3])],
+         [vi("y", F32, [1, 3, 9, 7]), vi("z", F32, [1, 3, 10, 7]), vi("s", F32, [1, 3, 6, 6])],
+         [init_f32("w", r.standard_normal([2, 3, 3, 3])), init_f32("b", r.standard_normal([3]))])
 
 
 def bn_inits(name, c):

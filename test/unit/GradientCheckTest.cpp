@@ -446,6 +446,13 @@ std::vector<Case> cases() {
                 "  sizes = Constant <value = int64[4] {1, 1, 3, 3}> ()\n"
                 "  y = Resize <mode = \"cubic\", coordinate_transformation_mode "
                 "= \"align_corners\"> (x, , , sizes)"),
+      // ConvTranspose with an output_shape past its full output (zeros
+      // concatenated on both sides of H, at the end of W).
+      onnxModel("conv_transpose_output_shape",
+                "double[1, 2, 3, 3] x, double[2, 2, 3, 3] w, double[2] b",
+                "double[1, 2, 11, 8] y",
+                "  y = ConvTranspose <strides = [3, 2], output_shape = [11, 8]> "
+                "(x, w, b)"),
       // Batch-first RNN (layout 1, opset 14): its final state.
       onnxModel("rnn_batch_first",
                 "double[2, 3, 2] x, double[1, 2, 2] w, double[1, 2, 2] r, "

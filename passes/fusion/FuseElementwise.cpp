@@ -1543,16 +1543,54 @@ struct FuseElementwisePass final
     // 2. Sibling reductions over one loop nest (LayerNorm's and BatchNorm's
     //    weight and bias gradients) as one kernel with several outputs: one
     //    launch, and an input both read is read once.
-    for (bool changed = true; changed;) {
-      changed = false;
-      SmallVector<linalg::GenericOp> ops;
-      getOperation().walk([&](linalg::GenericOp op) { ops.push_back(op); });
-      for (size_t i = 0; i < ops.size() && !changed; ++i)
-        for (size_t j = i + 1; j < ops.size() && !changed; ++j)
-          if (canMergeSiblings(ops[i], ops[j])) {
+    //    Pairs are tried in program order, the first that merges first;
+    //    only kernels of one block and loop nest (iterators and sizes) can,
+    //    so each is compared with those alone (a hash of the nest, computed
+    //    once per kernel), and after a merge the search goes on from where
+    //    it was: trying every pair again from the start after each merge
+    //    took minutes on an LSTM unrolled over 64 steps. A last pass from
+    //    the start confirms that no pair is left.
+    {
+      llvm::DenseMap<Operation *, llvm::hash_code> nests;
+      auto nestOf = [&](linalg::GenericOp op) {
+        auto [it, inserted] = nests.try_emplace(op.getOperation());
+        if (inserted) {
+          SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+          SmallVector<unsigned> iterators;
+          for (utils::IteratorType t : op.getIteratorTypesArray())
+            iterators.push_back(unsigned(t));
+          it->second = llvm::hash_combine(
+              op->getBlock(), llvm::hash_combine_range(ranges.begin(),
+                                                       ranges.end()),
+              llvm::hash_combine_range(iterators.begin(), iterators.end()));
+        }
+        return it->second;
+      };
+      size_t start = 0;
+      for (bool changed = true; changed;) {
+        changed = false;
+        SmallVector<linalg::GenericOp> ops;
+        getOperation().walk([&](linalg::GenericOp op) { ops.push_back(op); });
+        llvm::DenseMap<llvm::hash_code, SmallVector<size_t>> byNest;
+        for (size_t i = 0; i < ops.size(); ++i)
+          byNest[nestOf(ops[i])].push_back(i);
+        for (size_t i = start; i < ops.size() && !changed; ++i) {
+          for (size_t j : byNest[nestOf(ops[i])]) {
+            if (j <= i || !canMergeSiblings(ops[i], ops[j]))
+              continue;
+            nests.erase(ops[i].getOperation());
+            nests.erase(ops[j].getOperation());
             mergeSiblings(ops[i], ops[j]);
             changed = true;
+            start = i;
+            break;
           }
+        }
+        if (!changed && start != 0) { // The last pass, from the start.
+          start = 0;
+          changed = true;
+        }
+      }
     }
     // Long reductions over few points: a partial reduction over more
     // points, then one of the partial results.

@@ -1351,7 +1351,8 @@ LogicalResult convertGlobalMaxPool(NodeImporter &n) {
 /// align_corners, -1 and 1 are the corner pixels' centers; without, their
 /// outer edges), then clamped (border) or reflected and clamped
 /// (reflection) -- bilinearly from its four neighbours (or from the nearest,
-/// half to even); a neighbour outside the input adds nothing (zeros). The
+/// half to even; or bicubically from sixteen, each tap's coordinate padded,
+/// as PyTorch); a neighbour outside the input adds nothing (zeros). The
 /// neighbours are gathered from the input's flattened plane
 /// (GatherElements), so training reaches the input through the gather and
 /// the grid through the weights.
@@ -1362,11 +1363,9 @@ LogicalResult convertGridSample(NodeImporter &n) {
   bool alignCorners = n.attrInt("align_corners", 0) != 0;
   if (n.failed())
     return failure();
-  if (mode == "bicubic" || mode == "cubic")
-    return n.error() << "mode '" << mode
-                     << "' is not supported yet (bilinear and nearest are)";
   bool nearest = mode == "nearest";
-  if (!nearest && mode != "bilinear" && mode != "linear")
+  bool cubic = mode == "bicubic" || mode == "cubic";
+  if (!nearest && !cubic && mode != "bilinear" && mode != "linear")
     return n.error() << "mode '" << mode
                      << "' is not bilinear (linear), nearest or bicubic (cubic)";
   if (padding != "zeros" && padding != "border" && padding != "reflection")
@@ -1391,11 +1390,11 @@ LogicalResult convertGridSample(NodeImporter &n) {
   int64_t P = gType.getDimSize(1) * gType.getDimSize(2);
   OpBuilder &b = n.builder();
   auto c = [&](double v) { return scalarConstant(n, t, v); };
-  // A coordinate in [-1, 1] along a dimension of `size` pixels, as the
-  // padding mode leaves it: [N, 1, P].
-  auto source = [&](int64_t component, int64_t size) -> Value {
+  // A coordinate in [-1, 1] along a dimension of `size` pixels, in pixels:
+  // [N, 1, P].
+  auto unnormalized = [&](int64_t component, int64_t size) -> Value {
     Value g = reshape(n, sliceAlong(n, grid, 3, component, 1), {N, 1, P});
-    Value coord =
+    return
         alignCorners
             ? n.create<graph::MulOp>(n.create<graph::AddOp>(g, c(1)),
                                      c(double(size - 1) / 2))
@@ -1405,6 +1404,10 @@ LogicalResult convertGridSample(NodeImporter &n) {
                                              c(double(size))),
                       c(1)),
                   c(2));
+  };
+  // A pixel coordinate as the padding mode leaves it (bilinear and nearest
+  // pad the source coordinate, bicubic each tap's).
+  auto padded = [&](Value coord, int64_t size) -> Value {
     if (padding == "reflection") {
       // Reflected at the borders (the pixel centers with align_corners,
       // the edges without), as often as it takes.
@@ -1431,7 +1434,11 @@ LogicalResult convertGridSample(NodeImporter &n) {
                                       b.getF64FloatAttr(double(size - 1)));
     return coord;
   };
-  Value ix = source(0, W), iy = source(1, H);
+  Value ix = unnormalized(0, W), iy = unnormalized(1, H);
+  if (!cubic) {
+    ix = padded(ix, W);
+    iy = padded(iy, H);
+  }
   Value plane = reshape(n, x, {N, C, H * W});
   Type i64 = b.getI64Type();
   // The input at integer (float-valued) pixel (px, py), times `weight`,
@@ -1460,6 +1467,38 @@ LogicalResult convertGridSample(NodeImporter &n) {
   Value out;
   if (nearest) {
     out = tap(n.create<graph::RoundOp>(ix), n.create<graph::RoundOp>(iy), c(1));
+  } else if (cubic) {
+    // Four taps a dimension around the floor, cubic convolution weights
+    // (A = -0.75, as PyTorch), each tap's coordinate padded.
+    auto weights = [&](Value coord, Value base) {
+      double A = -0.75;
+      Value t = n.create<graph::SubOp>(coord, base);
+      auto far = [&](Value d) { // 1 <= d <= 2
+        Value v = n.create<graph::SubOp>(n.create<graph::MulOp>(d, c(A)),
+                                         c(5 * A));
+        v = n.create<graph::AddOp>(n.create<graph::MulOp>(v, d), c(8 * A));
+        return n.create<graph::SubOp>(n.create<graph::MulOp>(v, d), c(4 * A));
+      };
+      auto near = [&](Value d) { // 0 <= d <= 1
+        Value v = n.create<graph::SubOp>(n.create<graph::MulOp>(d, c(A + 2)),
+                                         c(A + 3));
+        return n.create<graph::AddOp>(
+            n.create<graph::MulOp>(n.create<graph::MulOp>(v, d), d), c(1));
+      };
+      Value rest = n.create<graph::SubOp>(c(1), t);
+      return SmallVector<Value, 4>{far(n.create<graph::AddOp>(t, c(1))),
+                                   near(t), near(rest),
+                                   far(n.create<graph::AddOp>(rest, c(1)))};
+    };
+    Value x0 = n.create<graph::FloorOp>(ix), y0 = n.create<graph::FloorOp>(iy);
+    SmallVector<Value, 4> wx = weights(ix, x0), wy = weights(iy, y0);
+    for (int64_t i = 0; i < 4; ++i)
+      for (int64_t j = 0; j < 4; ++j) {
+        Value px = padded(n.create<graph::AddOp>(x0, c(double(j - 1))), W);
+        Value py = padded(n.create<graph::AddOp>(y0, c(double(i - 1))), H);
+        Value term = tap(px, py, n.create<graph::MulOp>(wx[j], wy[i]));
+        out = out ? n.create<graph::AddOp>(out, term) : term;
+      }
   } else {
     Value x0 = n.create<graph::FloorOp>(ix), y0 = n.create<graph::FloorOp>(iy);
     Value x1 = n.create<graph::AddOp>(x0, c(1)),

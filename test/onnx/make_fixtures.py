@@ -765,16 +765,22 @@ def activations_norms():
 
 def gridsample():
     # Grid points drawn from a standard normal (many outside [-1, 1]): each
-    # padding mode, both corner alignments, bilinear and nearest.
+    # padding mode, both corner alignments, bilinear, nearest and bicubic.
     save("gridsample",
          [node("GridSample", ["x", "grid"], ["zeros"], "gs0"),
           node("GridSample", ["x", "grid"], ["border"], "gs1", padding_mode="border",
                align_corners=1),
           node("GridSample", ["x", "grid"], ["reflection"], "gs2", padding_mode="reflection"),
           node("GridSample", ["x", "grid"], ["nearest"], "gs3", mode="nearest",
-               padding_mode="reflection", align_corners=1)],
+               padding_mode="reflection", align_corners=1),
+          node("GridSample", ["x", "grid"], ["bicubic"], "gs4", mode="bicubic"),
+          node("GridSample", ["x", "grid"], ["bicubic_border"], "gs5", mode="bicubic",
+               padding_mode="border", align_corners=1),
+          node("GridSample", ["x", "grid"], ["bicubic_reflection"], "gs6", mode="bicubic",
+               padding_mode="reflection")],
          [vi("x", F32, [2, 3, 4, 5]), vi("grid", F32, [2, 3, 4, 2])],
-         [vi(o, F32, [2, 3, 3, 4]) for o in ["zeros", "border", "reflection", "nearest"]],
+         [vi(o, F32, [2, 3, 3, 4]) for o in ["zeros", "border", "reflection", "nearest", "bicubic",
+                                             "bicubic_border", "bicubic_reflection"]],
          opset=16)
 
 

@@ -237,25 +237,7 @@ LogicalResult convertLRN(NodeImporter &n) {
   int64_t C = type.getDimSize(1), before = (size - 1) / 2,
           after = size - 1 - before;
   Value squares = n.create<graph::MulOp>(x, x);
-  auto zeros = [&](int64_t count) {
-    SmallVector<int64_t> shape(type.getShape());
-    shape[1] = count;
-    return n.create<graph::ConstantOp>(
-        HostTensor::ofDoubles(
-            RankedTensorType::get(shape, t),
-            std::vector<double>(size_t(*checkedElementCount(shape)), 0.0))
-            .toAttr());
-  };
-  SmallVector<Value> parts;
-  if (before > 0)
-    parts.push_back(zeros(before));
-  parts.push_back(squares);
-  if (after > 0)
-    parts.push_back(zeros(after));
-  Value padded = parts.size() == 1
-                     ? squares
-                     : n.create<graph::ConcatOp>(ValueRange(parts),
-                                                 n.builder().getI64IntegerAttr(1));
+  Value padded = padAlong(n, squares, 1, before, after);
   Value sum;
   for (int64_t k = 0; k < size; ++k) {
     Value shifted = sliceAlong(n, padded, 1, k, C);
@@ -1227,26 +1209,8 @@ LogicalResult convertConvTranspose(NodeImporter &n) {
       x, w, b.getDenseI64ArrayAttr(outShape), b.getDenseI64ArrayAttr(strides),
       b.getDenseI64ArrayAttr(pads), b.getDenseI64ArrayAttr(dilations),
       b.getI64IntegerAttr(group));
-  for (int64_t d = 0; d < spatial && y; ++d) {
-    if (!grow[d] && !grow[d + spatial])
-      continue;
-    auto zerosOf = [&](int64_t count) {
-      SmallVector<int64_t> shape(cast<RankedTensorType>(y.getType()).getShape());
-      shape[2 + d] = count;
-      return n.create<graph::ConstantOp>(
-          HostTensor::ofDoubles(
-              RankedTensorType::get(shape, xType.getElementType()),
-              std::vector<double>(size_t(*checkedElementCount(shape)), 0.0))
-              .toAttr());
-    };
-    SmallVector<Value> parts;
-    if (grow[d])
-      parts.push_back(zerosOf(grow[d]));
-    parts.push_back(y);
-    if (grow[d + spatial])
-      parts.push_back(zerosOf(grow[d + spatial]));
-    y = n.create<graph::ConcatOp>(ValueRange(parts), b.getI64IntegerAttr(2 + d));
-  }
+  for (int64_t d = 0; d < spatial && y; ++d)
+    y = padAlong(n, y, 2 + d, grow[d], grow[d + spatial]);
   if (n.hasInput(2)) {
     SmallVector<int64_t> perChannel(xType.getRank() - 1, 1);
     perChannel[0] = outShape[1];

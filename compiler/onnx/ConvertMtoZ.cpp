@@ -358,10 +358,6 @@ LogicalResult convertPad(NodeImporter &n) {
   if (n.failed())
     return failure();
   Type element = type.getElementType();
-  auto slice = [&](Value v, int64_t d, int64_t start, int64_t size,
-                   int64_t stride) {
-    return sliceAlong(n, v, d, start, size, stride);
-  };
   for (size_t i = 0; i < axes.size(); ++i) {
     int64_t d = axes[i], before = pads[i], after = pads[i + axes.size()];
     int64_t size = cast<RankedTensorType>(x.getType()).getDimSize(d);
@@ -373,7 +369,7 @@ LogicalResult convertPad(NodeImporter &n) {
                          << "] on axis " << d << " of size " << size
                          << " leave nothing";
       size -= cutBefore + cutAfter;
-      x = slice(x, d, cutBefore, size, 1);
+      x = sliceAlong(n, x, d, cutBefore, size);
       before = std::max<int64_t>(0, before);
       after = std::max<int64_t>(0, after);
     }
@@ -389,20 +385,15 @@ LogicalResult convertPad(NodeImporter &n) {
           cast<RankedTensorType>(x.getType()).getShape());
       shape[d] = count;
       if (mode == "constant")
-        return n.create<graph::ConstantOp>(
-            HostTensor::ofDoubles(RankedTensorType::get(shape, element),
-                                  std::vector<double>(
-                                      size_t(*checkedElementCount(shape)),
-                                      value))
-                .toAttr());
+        return filledConstant(n, RankedTensorType::get(shape, element), value);
       if (mode == "edge") {
-        Value border = slice(x, d, atStart ? 0 : size - 1, 1, 1);
+        Value border = sliceAlong(n, x, d, atStart ? 0 : size - 1, 1);
         return count == 1 ? border
                           : n.create<graph::BroadcastToOp>(
                                 border, b.getDenseI64ArrayAttr(shape));
       }
-      return atStart ? slice(x, d, count, count, -1) // reflect
-                     : slice(x, d, size - 2, count, -1);
+      return atStart ? sliceAlong(n, x, d, count, count, -1) // reflect
+                     : sliceAlong(n, x, d, size - 2, count, -1);
     };
     SmallVector<Value> parts;
     if (before > 0)
@@ -981,10 +972,8 @@ LogicalResult setScattered(NodeImporter &n, Value data, Value ids,
                            std::move(reached))
             .toAttr());
   } else {
-    Value ones = n.create<graph::ConstantOp>(
-        HostTensor::ofDoubles(RankedTensorType::get({count, 1}, element),
-                              std::vector<double>(size_t(count), 1.0))
-            .toAttr());
+    Value ones =
+        filledConstant(n, RankedTensorType::get({count, 1}, element), 1);
     Value hits = b.create<graph::EmbeddingGradOp>(
         n.loc(), table(1), ids, ones, b.getI64IntegerAttr(cells));
     hit = n.create<graph::GreaterOp>(hits, scalarConstant(n, element, 0));
@@ -1253,21 +1242,8 @@ LogicalResult convertReverseSequence(NodeImporter &n) {
   if (n.failed())
     return failure();
   OpBuilder &b = n.builder();
-  Type i64 = b.getI64Type();
-  if (lensType.getElementType() != i64)
-    lens = n.create<graph::CastOp>(lens, TypeAttr::get(i64));
   // [T, B] (time first): where each output element reads from.
-  std::vector<int64_t> steps(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t)
-    steps[size_t(t)] = t;
-  Value t = n.create<graph::ConstantOp>(
-      HostTensor::ofInts(RankedTensorType::get({T, 1}, i64), steps).toAttr());
-  Value len = reshape(n, lens, {1, B});
-  Value from = n.create<graph::WhereOp>(
-      n.create<graph::LessOp>(t, len),
-      n.create<graph::SubOp>(n.create<graph::SubOp>(len, t),
-                             scalarConstant(n, i64, 1)),
-      t);
+  Value from = reversedPositions(n, lens, T);
   if (timeAxis == 1)
     from = n.create<graph::TransposeOp>(from, b.getDenseI64ArrayAttr({1, 0}));
   SmallVector<int64_t> lead(type.getShape().take_front(2));

@@ -290,7 +290,6 @@ LogicalResult convertRecurrent(NodeImporter &n, Cell cell) {
     h0 = transpose(h0, {1, 0, 2});
     c0 = transpose(c0, {1, 0, 2});
   }
-  Type i64 = b.getI64Type();
   auto gemm = [&](Value a, Value weight, Value c) {
     return n.create<graph::GemmOp>(a, weight, c, b.getF32FloatAttr(1),
                                    b.getF32FloatAttr(1), b.getBoolAttr(false),
@@ -313,22 +312,8 @@ LogicalResult convertRecurrent(NodeImporter &n, Cell cell) {
   // position a reversed sequence takes at step s (len - 1 - s within it).
   Value valid, order;
   Value zero = scalarConstant(n, element, 0);
-  if (masked) {
-    if (cast<RankedTensorType>(lens.getType()).getElementType() != i64)
-      lens = n.create<graph::CastOp>(lens, TypeAttr::get(i64));
-    lens = reshape(n, lens, {1, B});
-    std::vector<int64_t> positions(S);
-    for (int64_t s = 0; s < S; ++s)
-      positions[s] = s;
-    Value steps = n.create<graph::ConstantOp>(
-        HostTensor::ofInts(RankedTensorType::get({S, 1}, i64), positions)
-            .toAttr());
-    valid = n.create<graph::LessOp>(steps, lens);
-    Value reversed = n.create<graph::SubOp>(
-        n.create<graph::SubOp>(lens, steps), scalarConstant(n, i64, 1));
-    order = reshape(n, n.create<graph::WhereOp>(valid, reversed, steps),
-                    {S, B, 1});
-  }
+  if (masked)
+    order = reshape(n, reversedPositions(n, lens, S, &valid), {S, B, 1});
   auto reorder = [&](Value v) -> Value {
     auto shape = cast<RankedTensorType>(v.getType()).getShape();
     return n.create<graph::GatherElementsOp>(

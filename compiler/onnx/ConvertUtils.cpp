@@ -158,10 +158,36 @@ std::optional<int64_t> blockSize(NodeImporter &n, RankedTensorType type) {
   return b;
 }
 
-Value scalarConstant(NodeImporter &n, Type element, double value) {
-  auto type = RankedTensorType::get({}, element);
+Value filledConstant(NodeImporter &n, RankedTensorType type, double value) {
   return n.create<graph::ConstantOp>(
-      HostTensor::ofDoubles(type, {value}).toAttr());
+      HostTensor::ofDoubles(
+          type, std::vector<double>(size_t(type.getNumElements()), value))
+          .toAttr());
+}
+
+Value scalarConstant(NodeImporter &n, Type element, double value) {
+  return filledConstant(n, RankedTensorType::get({}, element), value);
+}
+
+Value padAlong(NodeImporter &n, Value value, int64_t axis, int64_t before,
+               int64_t after, double fill) {
+  auto type = cast<RankedTensorType>(value.getType());
+  auto block = [&](int64_t count) {
+    SmallVector<int64_t> shape(type.getShape());
+    shape[axis] = count;
+    return filledConstant(
+        n, RankedTensorType::get(shape, type.getElementType()), fill);
+  };
+  SmallVector<Value> parts;
+  if (before > 0)
+    parts.push_back(block(before));
+  parts.push_back(value);
+  if (after > 0)
+    parts.push_back(block(after));
+  if (parts.size() == 1)
+    return value;
+  return n.create<graph::ConcatOp>(ValueRange(parts),
+                                   n.builder().getI64IntegerAttr(axis));
 }
 
 Value eluOf(NodeImporter &n, Value x, double alpha) {
@@ -241,6 +267,29 @@ windowPads(NodeImporter &n, ArrayRef<int64_t> spatial, ArrayRef<int64_t> kernel,
   if (n.failed())
     return std::nullopt;
   return pads;
+}
+
+Value reversedPositions(NodeImporter &n, Value lens, int64_t steps,
+                        Value *valid) {
+  Type i64 = n.builder().getI64Type();
+  if (cast<RankedTensorType>(lens.getType()).getElementType() != i64)
+    lens = n.create<graph::CastOp>(lens, TypeAttr::get(i64));
+  int64_t batch = cast<RankedTensorType>(lens.getType()).getNumElements();
+  Value len = reshape(n, lens, {1, batch});
+  std::vector<int64_t> positions(static_cast<size_t>(steps));
+  for (int64_t t = 0; t < steps; ++t)
+    positions[size_t(t)] = t;
+  Value t = n.create<graph::ConstantOp>(
+      HostTensor::ofInts(RankedTensorType::get({steps, 1}, i64), positions)
+          .toAttr());
+  Value inside = n.create<graph::LessOp>(t, len);
+  if (valid)
+    *valid = inside;
+  return n.create<graph::WhereOp>(
+      inside,
+      n.create<graph::SubOp>(n.create<graph::SubOp>(len, t),
+                             scalarConstant(n, i64, 1)),
+      t);
 }
 
 /// The index of x's max (min) along normalized `axis`: the first, or with

@@ -61,8 +61,17 @@ llvm::LogicalResult setSlice(NodeImporter &n, size_t output,
 /// static N x C x H x W tensor); none, with an error, otherwise.
 std::optional<int64_t> blockSize(NodeImporter &n, mlir::RankedTensorType type);
 
+/// A constant of `type` holding `value` everywhere.
+mlir::Value filledConstant(NodeImporter &n, mlir::RankedTensorType type,
+                           double value);
+
 /// A scalar constant of `element` type.
 mlir::Value scalarConstant(NodeImporter &n, mlir::Type element, double value);
+
+/// `value` with `before` and `after` elements of `fill` added along `axis`
+/// (a concat with constants; the value itself when both are 0).
+mlir::Value padAlong(NodeImporter &n, mlir::Value value, int64_t axis,
+                     int64_t before, int64_t after, double fill = 0);
 
 /// x where x > 0, alpha * (exp(x) - 1) elsewhere, in graph ops (Elu, Selu).
 mlir::Value eluOf(NodeImporter &n, mlir::Value x, double alpha);
@@ -149,6 +158,14 @@ llvm::LogicalResult convertBinary(NodeImporter &n, double (*f)(double, double),
   n.setOutput(0, n.create<OpTy>(lhs, rhs));
   return mlir::success(!n.failed());
 }
+
+/// For `steps` positions of sequences of lengths `lens` (integers [B]):
+/// [steps, B], the position each reads with every sequence reversed within
+/// its length (len - 1 - t), itself past it (ReverseSequence, the reverse
+/// direction of a recurrent layer). `valid`, when given, receives
+/// [steps, B] t < len.
+mlir::Value reversedPositions(NodeImporter &n, mlir::Value lens, int64_t steps,
+                              mlir::Value *valid = nullptr);
 
 /// The index of x's max (min) along normalized `axis`: the first, or with
 /// `last` the last, position that equals it or is NaN (I64, the axis kept

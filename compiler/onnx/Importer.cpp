@@ -377,7 +377,7 @@ void GraphImporter::warnSharedInitializers(const proto::GraphProto &graph) {
   // and those are no parameters. So are reads of only the shape or type
   // (Shape, Size, CastLike's target) and Resize's scales and roi.
   llvm::MapVector<StringRef, SmallVector<std::string>> uses;
-  llvm::StringSet<> tensors, slicedOnly;
+  llvm::StringSet<> tensors, readWhole;
   for (const auto &init : graph.initializer()) {
     Type element = elementTypeFor(init.data_type(), &context_);
     int64_t count = 1;
@@ -398,18 +398,15 @@ void GraphImporter::warnSharedInitializers(const proto::GraphProto &graph) {
                            j >= 1);
       if (!tensors.contains(in) || metadataOnly)
         continue;
-      bool piece = node.op_type() == "Slice" && j == 0;
-      if (uses.find(in) == uses.end() && piece)
-        slicedOnly.insert(in);
-      else if (!piece)
-        slicedOnly.erase(in);
+      if (node.op_type() != "Slice" || j != 0)
+        readWhole.insert(in);
       uses[in].push_back(nodeLabel(node, i) + " input " + std::to_string(j));
     }
   }
   for (auto &[name, sites] : uses) {
     // Read only in pieces (Slices): one parameter cut up, as PyTorch's
     // exporter reorders a recurrent layer's gates, not two merged.
-    if (sites.size() < 2 || slicedOnly.contains(name))
+    if (sites.size() < 2 || !readWhole.contains(name))
       continue;
     auto diag = emitWarning(fileLoc()) << "initializer '" << name << "' feeds "
                                        << sites.size() << " inputs (";

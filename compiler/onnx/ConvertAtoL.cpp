@@ -1778,6 +1778,7 @@ const OpConverter table[] = {
     {"HardSwish", 14, convertHardSwish},
     {"Hardmax", 7, convertHardmax},
     {"Identity", 1, convertIdentity},
+    {"If", 1, convertIf},
     {"InstanceNormalization", 6, convertInstanceNormalization},
     {"IsInf", 10, convertIsInf},
     {"IsNaN", 9, convertIsNaN},
@@ -1789,6 +1790,7 @@ const OpConverter table[] = {
     {"LessOrEqual", 12, convertLessOrEqual},
     {"Log", 6, convertLog},
     {"LogSoftmax", 7, convertLogSoftmax},
+    {"Loop", 1, convertLoop},
 };
 
 } // namespace

@@ -2186,6 +2186,7 @@ const OpConverter table[] = {
     {"Reshape", 7, convertReshape},
     {"Resize", 10, convertResize},
     {"Round", 11, convertRound},
+    {"Scan", 9, convertScan},
     {"Scatter", 9, convertScatterElements},
     {"ScatterElements", 11, convertScatterElements},
     {"ScatterND", 11, convertScatterND},

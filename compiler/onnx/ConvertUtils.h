@@ -101,6 +101,10 @@ llvm::LogicalResult convertGRU(NodeImporter &n);
 llvm::LogicalResult convertLSTM(NodeImporter &n);
 llvm::LogicalResult convertRNN(NodeImporter &n);
 
+/// The control-flow ops If, Loop and Scan (ConvertControlFlow.cpp).
+llvm::LogicalResult convertIf(NodeImporter &n);
+llvm::LogicalResult convertLoop(NodeImporter &n);
+llvm::LogicalResult convertScan(NodeImporter &n);
 /// Converts a unary elementwise op; a known input folds with `fold` (float
 /// elements) or `foldInt` (integer and bool elements) where given.
 template <typename OpTy>

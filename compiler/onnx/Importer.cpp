@@ -24,12 +24,150 @@
 #include "llvm/ADT/StringSet.h"
 
 #include <deque>
+#include <functional>
 #include <map>
 
 using namespace mlir;
 namespace proto = ::onnx;
 
 namespace kiln::onnx {
+
+//===----------------------------------------------------------------------===//
+// Subgraph scopes
+//===----------------------------------------------------------------------===//
+
+/// The subgraphs a node holds (a Loop's body, an If's two branches).
+static SmallVector<const proto::GraphProto *>
+subgraphsOf(const proto::NodeProto &node,
+            SmallVector<std::string> *attributes = nullptr) {
+  SmallVector<const proto::GraphProto *> graphs;
+  for (const auto &a : node.attribute()) {
+    if (a.has_g())
+      graphs.push_back(&a.g());
+    for (const auto &g : a.graphs())
+      graphs.push_back(&g);
+    if (attributes)
+      attributes->resize(graphs.size(), a.name());
+  }
+  return graphs;
+}
+
+/// Adds to `names` what `graph` reads from enclosing scopes: names its nodes
+/// (and their subgraphs) read, and outputs it returns, that it does not
+/// define itself.
+static void collectFreeNames(const proto::GraphProto &graph,
+                             llvm::StringSet<> &names) {
+  llvm::StringSet<> defined;
+  for (const auto &input : graph.input())
+    defined.insert(input.name());
+  for (const auto &init : graph.initializer())
+    defined.insert(init.name());
+  for (const auto &node : graph.node())
+    for (const auto &out : node.output())
+      defined.insert(out);
+  auto read = [&](StringRef name) {
+    if (!name.empty() && !defined.contains(name))
+      names.insert(name);
+  };
+  for (const auto &node : graph.node()) {
+    for (const auto &in : node.input())
+      read(in);
+    for (const proto::GraphProto *sub : subgraphsOf(node)) {
+      llvm::StringSet<> inner;
+      collectFreeNames(*sub, inner);
+      for (const auto &name : inner)
+        read(name.getKey());
+    }
+  }
+  for (const auto &out : graph.output())
+    read(out.name());
+}
+
+/// Every name `node` reads: its inputs, then what its subgraphs read from
+/// the graph around it (implicit inputs), each once.
+static SmallVector<std::string> readsOf(const proto::NodeProto &node) {
+  SmallVector<std::string> reads;
+  llvm::StringSet<> seen;
+  for (const auto &in : node.input())
+    if (!in.empty() && seen.insert(in).second)
+      reads.push_back(in);
+  for (const proto::GraphProto *sub : subgraphsOf(node)) {
+    llvm::StringSet<> inner;
+    collectFreeNames(*sub, inner);
+    // StringSet iterates in hash order: sort for stable diagnostics.
+    SmallVector<std::string> sorted;
+    for (const auto &name : inner)
+      sorted.push_back(name.getKey().str());
+    llvm::sort(sorted);
+    for (auto &name : sorted)
+      if (seen.insert(name).second)
+        reads.push_back(name);
+  }
+  return reads;
+}
+
+/// Renames, in `graph` and the subgraphs within it, every name `rename`
+/// maps (the names of one inlined copy of an enclosing body that `graph`
+/// reads). ONNX names do not shadow outer ones, so no scope is checked.
+static void renameIn(proto::GraphProto &graph,
+                     const llvm::StringMap<std::string> &rename);
+
+static void renameIn(proto::NodeProto &node,
+                     const llvm::StringMap<std::string> &rename) {
+  auto apply = [&](std::string *name) {
+    if (auto it = rename.find(*name); it != rename.end())
+      *name = it->second;
+  };
+  for (auto &in : *node.mutable_input())
+    apply(&in);
+  for (auto &out : *node.mutable_output())
+    apply(&out);
+  for (auto &a : *node.mutable_attribute()) {
+    if (a.has_g())
+      renameIn(*a.mutable_g(), rename);
+    for (auto &g : *a.mutable_graphs())
+      renameIn(g, rename);
+  }
+}
+
+static void renameIn(proto::GraphProto &graph,
+                     const llvm::StringMap<std::string> &rename) {
+  for (auto &node : *graph.mutable_node())
+    renameIn(node, rename);
+  for (auto &out : *graph.mutable_output())
+    if (auto it = rename.find(out.name()); it != rename.end())
+      out.set_name(it->second);
+}
+
+/// Whether `type` is what the tensor type `declared` allows (its element
+/// type, rank and fixed sizes; symbolic sizes match any); when not, sets
+/// `text` to the declaration as "FLOAT [2, 'n']".
+static bool matchesDeclared(const proto::TypeProto::Tensor &declared,
+                            RankedTensorType type, std::string &text) {
+  Type element = elementTypeFor(declared.elem_type(), type.getContext());
+  bool ok = !element || element == type.getElementType();
+  if (declared.has_shape()) {
+    ok = ok && declared.shape().dim_size() == type.getRank();
+    for (int d = 0; ok && d < declared.shape().dim_size(); ++d) {
+      const auto &dim = declared.shape().dim(d);
+      ok = !dim.has_dim_value() || dim.dim_value() == type.getDimSize(d);
+    }
+  }
+  if (ok)
+    return true;
+  text = dataTypeName(declared.elem_type()).str();
+  if (declared.has_shape()) {
+    text += " [";
+    for (int d = 0; d < declared.shape().dim_size(); ++d) {
+      const auto &dim = declared.shape().dim(d);
+      text += d ? ", " : "";
+      text += dim.has_dim_value() ? std::to_string(dim.dim_value())
+                                  : "'" + dim.dim_param() + "'";
+    }
+    text += "]";
+  }
+  return false;
+}
 
 //===----------------------------------------------------------------------===//
 // GraphImporter
@@ -65,6 +203,10 @@ public:
   std::optional<HostTensor> initializerValue(const proto::TensorProto &tensor,
                                              Location loc);
   bool isUsed(StringRef name) const { return used_.contains(name); }
+  /// NodeImporter::inlineGraph, for the node at `loc`.
+  std::optional<SmallVector<GraphValue>>
+  inlineGraph(const proto::GraphProto &body, ArrayRef<GraphValue> inputs,
+              const std::string &instance, Location loc);
 
   OpBuilder &builder() { return builder_; }
   MLIRContext &context() { return context_; }
@@ -91,6 +233,10 @@ private:
   /// Initializer ops go to the top of @forward, in first-use order.
   Block *entry_ = nullptr;
   Operation *lastInitializer_ = nullptr;
+  /// The renamed copies of inlined subgraph nodes (NodeImporter keeps a
+  /// reference to its node) and how many copies were made.
+  std::deque<proto::NodeProto> inlinedNodes_;
+  int64_t inlinedCopies_ = 0;
 };
 
 std::string GraphImporter::nodeLabel(const proto::NodeProto &node,
@@ -265,11 +411,17 @@ LogicalResult GraphImporter::orderNodes(const proto::GraphProto &graph,
                                      " also writes");
     }
   }
+  std::vector<SmallVector<std::string>> reads;
   for (int i = 0; i < graph.node_size(); ++i) {
-    for (const auto &in : graph.node(i).input()) {
-      if (!in.empty() && !producer.count(in))
+    reads.push_back(readsOf(graph.node(i)));
+    for (const auto &in : reads.back()) {
+      if (!producer.count(in))
         return error() << nodeLabel(graph.node(i), i) << " reads '" << in
-                       << "', which no graph input, initializer or node "
+                       << "'"
+                       << (llvm::is_contained(graph.node(i).input(), in)
+                               ? ""
+                               : " (in a subgraph)")
+                       << ", which no graph input, initializer or node "
                           "defines";
     }
   }
@@ -282,9 +434,7 @@ LogicalResult GraphImporter::orderNodes(const proto::GraphProto &graph,
   std::vector<int> pending(graph.node_size(), 0);
   std::vector<std::vector<size_t>> users(graph.node_size());
   for (int i = 0; i < graph.node_size(); ++i) {
-    for (const auto &in : graph.node(i).input()) {
-      if (in.empty())
-        continue;
+    for (const auto &in : reads[i]) {
       int64_t p = producer[in];
       if (p >= 0) {
         ++pending[i];
@@ -331,8 +481,18 @@ LogicalResult GraphImporter::orderNodes(const proto::GraphProto &graph,
 LogicalResult GraphImporter::checkSupported(const proto::GraphProto &graph) {
   // op type (with domain) -> node labels; reported all at once.
   std::map<std::string, std::vector<std::string>> unsupported;
-  for (int i = 0; i < graph.node_size(); ++i) {
-    const auto &node = graph.node(i);
+  // The nodes of subgraphs too, labelled by the node holding them.
+  std::function<void(const proto::GraphProto &, const std::string &)> visit =
+      [&](const proto::GraphProto &g, const std::string &within) {
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto &node = g.node(i);
+    std::string label =
+        (node.name().empty() ? "#" + std::to_string(i) : "'" + node.name() + "'") +
+        within;
+    SmallVector<std::string> attributes;
+    auto subgraphs = subgraphsOf(node, &attributes);
+    for (auto [sub, attribute] : llvm::zip_equal(subgraphs, attributes))
+      visit(*sub, " in " + attribute + " of " + label);
     std::string key = node.op_type();
     bool defaultDomain = node.domain().empty() || node.domain() == "ai.onnx";
     const OpConverter *converter =
@@ -344,9 +504,10 @@ LogicalResult GraphImporter::checkSupported(const proto::GraphProto &graph) {
              std::to_string(converter->minOpset) + " and later)";
     else if (converter)
       continue;
-    unsupported[key].push_back(node.name().empty() ? "#" + std::to_string(i)
-                                                   : "'" + node.name() + "'");
+    unsupported[key].push_back(label);
   }
+      };
+  visit(graph, "");
   if (unsupported.empty())
     return success();
   size_t nodes = 0;
@@ -462,6 +623,145 @@ Value GraphImporter::materialize(StringRef name, ValueInfo &info,
   return {};
 }
 
+std::optional<SmallVector<GraphValue>>
+GraphImporter::inlineGraph(const proto::GraphProto &body,
+                           ArrayRef<GraphValue> inputs,
+                           const std::string &instance, Location loc) {
+  std::string graphName =
+      "subgraph" + (body.name().empty() ? "" : " '" + body.name() + "'");
+  if (static_cast<size_t>(body.input_size()) != inputs.size()) {
+    emitError(loc) << graphName << " takes " << body.input_size()
+                   << " input" << (body.input_size() == 1 ? "" : "s") << ", "
+                   << inputs.size() << " given";
+    return std::nullopt;
+  }
+  // Each copy's own names get a suffix saying which copy they belong to
+  // ("y_out in iteration 2 of node 'loop' (Loop)"); names the body reads
+  // from enclosing graphs stay as they are.
+  llvm::StringMap<std::string> rename;
+  auto addLocal = [&](const std::string &name) {
+    if (!name.empty())
+      rename.try_emplace(name, name);
+  };
+  for (const auto &input : body.input())
+    addLocal(input.name());
+  for (const auto &init : body.initializer())
+    addLocal(init.name());
+  for (const auto &node : body.node())
+    for (const auto &out : node.output())
+      addLocal(out);
+  std::string suffix = " in " + instance;
+  ++inlinedCopies_;
+  if (llvm::any_of(rename, [&](const auto &entry) {
+        return values_.contains(entry.getKey().str() + suffix);
+      }))
+    suffix += " #" + std::to_string(inlinedCopies_);
+  for (auto &entry : rename)
+    entry.second = entry.getKey().str() + suffix;
+
+  // Bind the inputs, checking them against the types the body declares.
+  for (auto [k, input] : llvm::enumerate(body.input())) {
+    const GraphValue &given = inputs[k];
+    RankedTensorType type = given.type();
+    if (input.type().has_sequence_type() || input.type().has_optional_type()) {
+      emitError(loc) << graphName << " input " << k << " ('" << input.name()
+                     << "') is a sequence or optional; kiln binds tensors "
+                        "only";
+      return std::nullopt;
+    }
+    std::string declared;
+    if (input.type().has_tensor_type() &&
+        !matchesDeclared(input.type().tensor_type(), type, declared)) {
+      emitError(loc) << graphName << " input " << k << " ('" << input.name()
+                     << "') is declared as " << declared << " but is given "
+                     << type << " (" << instance << ")";
+      return std::nullopt;
+    }
+    ValueInfo &info = define(rename.lookup(input.name()));
+    info.value = given.value;
+    info.folded = given.folded;
+  }
+  // A subgraph's initializers are constants of the body, not parameters.
+  for (const auto &init : body.initializer()) {
+    auto value = initializerValue(init, loc);
+    if (!value)
+      return std::nullopt;
+    define(rename.lookup(init.name())).folded = std::move(*value);
+  }
+
+  // The renamed copies, then each converted in the body's order.
+  size_t first = inlinedNodes_.size();
+  for (const auto &node : body.node()) {
+    proto::NodeProto &copy = inlinedNodes_.emplace_back(node);
+    renameIn(copy, rename);
+    for (const auto &in : readsOf(copy))
+      used_.insert(in);
+  }
+  SmallVector<std::string> outputs;
+  for (const auto &out : body.output()) {
+    outputs.push_back(rename.count(out.name()) ? rename.lookup(out.name())
+                                               : out.name());
+    used_.insert(outputs.back());
+  }
+  for (int j = 0; j < body.node_size(); ++j) {
+    const proto::NodeProto &copy = inlinedNodes_[first + j];
+    Location nodeLocation = NameLoc::get(
+        StringAttr::get(&context_,
+                        nodeLabel(body.node(j), j) + " in " + instance),
+        fileLoc());
+    for (auto [in, original] :
+         llvm::zip_equal(readsOf(copy), readsOf(body.node(j)))) {
+      if (!lookup(in)) {
+        emitError(nodeLocation)
+            << "reads '" << original
+            << "', which is not defined before it (a subgraph's nodes must "
+               "be in topological order)";
+        return std::nullopt;
+      }
+    }
+    const OpConverter *converter = findConverter(copy.op_type());
+    if (!converter) {
+      emitError(nodeLocation) << "internal error: no conversion for "
+                              << copy.op_type();
+      return std::nullopt;
+    }
+    NodeImporter importer(*this, copy, opset_, nodeLocation);
+    if (failed(converter->convert(importer)) || importer.failed())
+      return std::nullopt;
+  }
+
+  SmallVector<GraphValue> results;
+  for (auto [k, name] : llvm::enumerate(outputs)) {
+    ValueInfo *info = lookup(name);
+    GraphValue result;
+    if (info && info->folded)
+      result.folded = info->folded;
+    else if (info && !info->sequence)
+      result.value = materialize(name, *info, loc);
+    if (!result.value && !result.folded) {
+      emitError(loc) << graphName << " output " << k << " ('"
+                     << body.output(k).name() << "') "
+                     << (info && info->sequence ? "is a sequence; kiln's "
+                                                  "subgraphs give tensors"
+                                                : "has no value")
+                     << " (" << instance << ")";
+      return std::nullopt;
+    }
+    std::string declared;
+    if (body.output(k).type().has_tensor_type() &&
+        !matchesDeclared(body.output(k).type().tensor_type(), result.type(),
+                         declared)) {
+      emitError(loc) << graphName << " output " << k << " ('"
+                     << body.output(k).name() << "') is declared as "
+                     << declared << " but kiln computes " << result.type()
+                     << " (" << instance << ")";
+      return std::nullopt;
+    }
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
 OwningOpRef<ModuleOp> GraphImporter::run() {
   // 1. Read the model.
   auto model = readModel(path_);
@@ -499,7 +799,7 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     info.folded = std::move(*value);
   }
   for (const auto &node : graph.node())
-    for (const auto &in : node.input())
+    for (const auto &in : readsOf(node))
       used_.insert(in);
   for (const auto &out : graph.output())
     used_.insert(out.name());
@@ -537,33 +837,13 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     }
     // The model's declared output type, where it gives one, must be what
     // the conversion computed: a cheap check of both the model and kiln.
-    if (out.type().has_tensor_type()) {
-      const auto &declared = out.type().tensor_type();
-      auto type = cast<RankedTensorType>(value.getType());
-      Type element = elementTypeFor(declared.elem_type(), &context_);
-      bool ok = !element || element == type.getElementType();
-      if (declared.has_shape()) {
-        ok = ok && declared.shape().dim_size() == type.getRank();
-        for (int d = 0; ok && d < declared.shape().dim_size(); ++d) {
-          const auto &dim = declared.shape().dim(d);
-          ok = !dim.has_dim_value() || dim.dim_value() == type.getDimSize(d);
-        }
-      }
-      if (!ok) {
-        auto diag = error()
-                    << "graph output '" << out.name() << "' is declared as "
-                    << dataTypeName(declared.elem_type()) << " [";
-        for (int d = 0; d < declared.shape().dim_size(); ++d) {
-          const auto &dim = declared.shape().dim(d);
-          diag << (d ? ", " : "");
-          if (dim.has_dim_value())
-            diag << dim.dim_value();
-          else
-            diag << "'" << dim.dim_param() << "'";
-        }
-        diag << "] but kiln computes " << type;
-        return {};
-      }
+    std::string declared;
+    if (out.type().has_tensor_type() &&
+        !matchesDeclared(out.type().tensor_type(),
+                         cast<RankedTensorType>(value.getType()), declared)) {
+      error() << "graph output '" << out.name() << "' is declared as "
+              << declared << " but kiln computes " << value.getType();
+      return {};
     }
     results.push_back(value);
   }
@@ -678,6 +958,15 @@ std::optional<std::vector<int64_t>> NodeImporter::constantInts(size_t i,
   return value->ints();
 }
 
+std::optional<GraphValue> NodeImporter::inputValue(size_t i) {
+  if (const HostTensor *known = folded(i))
+    return GraphValue{Value(), *known};
+  Value value = input(i);
+  if (!value)
+    return std::nullopt;
+  return GraphValue{value, std::nullopt};
+}
+
 std::optional<SmallVector<Value>> NodeImporter::sequenceInput(size_t i) {
   auto *info = hasInput(i) ? graph_.lookup(node_.input(i)) : nullptr;
   if (info && info->sequence)
@@ -713,6 +1002,8 @@ NodeImporter::attr(StringRef name, proto::AttributeProto::AttributeType type) {
         actual = proto::AttributeProto::FLOATS;
       else if (a.strings_size())
         actual = proto::AttributeProto::STRINGS;
+      else if (a.has_g())
+        actual = proto::AttributeProto::GRAPH;
     }
     if (actual != type) {
       error() << "attribute '" << name << "' must be "
@@ -772,6 +1063,15 @@ NodeImporter::tensorValue(const proto::TensorProto &tensor) {
   return value;
 }
 
+const proto::GraphProto *NodeImporter::attrGraph(StringRef name) {
+  if (!hasAttr(name)) {
+    missingAttr(name);
+    return nullptr;
+  }
+  auto *a = attr(name, proto::AttributeProto::GRAPH);
+  return a ? &a->g() : nullptr;
+}
+
 void NodeImporter::missingAttr(StringRef name) {
   error() << "needs attribute '" << name << "', which is missing";
 }
@@ -794,6 +1094,34 @@ void NodeImporter::setFolded(size_t i, HostTensor value) {
 void NodeImporter::setSequence(size_t i, SmallVector<Value> elements) {
   if (i < numOutputs() && !node_.output(i).empty())
     graph_.define(node_.output(i)).sequence = std::move(elements);
+}
+
+void NodeImporter::setOutputValue(size_t i, GraphValue value) {
+  if (value.folded)
+    setFolded(i, std::move(*value.folded));
+  else
+    setOutput(i, value.value);
+}
+
+Value NodeImporter::materialize(const GraphValue &value) {
+  if (value.value || !value.folded)
+    return value.value;
+  return builder().create<graph::ConstantOp>(loc_, value.folded->toAttr());
+}
+
+std::optional<SmallVector<GraphValue>>
+NodeImporter::inlineGraph(const proto::GraphProto &body,
+                          ArrayRef<GraphValue> inputs, StringRef instance) {
+  if (failed_)
+    return std::nullopt;
+  std::string label = "this node";
+  if (auto name = dyn_cast<NameLoc>(loc_))
+    label = name.getName().str();
+  auto results =
+      graph_.inlineGraph(body, inputs, instance.str() + " of " + label, loc_);
+  if (!results)
+    failed_ = true;
+  return results;
 }
 
 const OpConverter *findConverter(StringRef opType) {

@@ -33,6 +33,17 @@ namespace kiln::onnx {
 
 class GraphImporter;
 
+/// A tensor of the graph being imported, as a subgraph (a Loop's body, an
+/// If's branch) takes or gives it: known at compile time, or an SSA value.
+struct GraphValue {
+  mlir::Value value;
+  std::optional<HostTensor> folded;
+  mlir::RankedTensorType type() const {
+    return folded ? folded->type()
+                  : mlir::cast<mlir::RankedTensorType>(value.getType());
+  }
+};
+
 class NodeImporter {
 public:
   NodeImporter(GraphImporter &graph, const ::onnx::NodeProto &node,
@@ -67,6 +78,9 @@ public:
   /// constantInput as integers.
   std::optional<std::vector<int64_t>> constantInts(size_t i,
                                                    llvm::StringRef what);
+  /// Input `i` as a GraphValue: its compile-time value where `folded` has
+  /// one, else its SSA value. None, with an error, when missing.
+  std::optional<GraphValue> inputValue(size_t i);
   /// The elements of sequence input `i` (SplitToSequence's result).
   std::optional<llvm::SmallVector<mlir::Value>> sequenceInput(size_t i);
 
@@ -82,6 +96,9 @@ public:
   std::vector<std::string> attrStrings(llvm::StringRef name);
   /// A TENSOR attribute, or null when absent (or of the wrong type).
   const ::onnx::TensorProto *attrTensor(llvm::StringRef name);
+  /// A GRAPH attribute (a Loop's body, an If's branch); null, with an
+  /// error, when absent or of another type.
+  const ::onnx::GraphProto *attrGraph(llvm::StringRef name);
   /// A required attribute that is missing.
   void missingAttr(llvm::StringRef name);
   /// The value of a TensorProto held by an attribute (Constant's `value`).
@@ -95,6 +112,20 @@ public:
   void setOutput(size_t i, mlir::Value value);
   void setFolded(size_t i, HostTensor value);
   void setSequence(size_t i, llvm::SmallVector<mlir::Value> elements);
+  /// Sets output `i` to a GraphValue (folded where it is known).
+  void setOutputValue(size_t i, GraphValue value);
+
+  //===--- Subgraphs ------------------------------------------------------===//
+
+  /// Converts one copy of subgraph `body` in place, in the current block:
+  /// its inputs bound to `inputs`, the names it reads from enclosing graphs
+  /// resolved there. `instance` says which copy in diagnostics ("iteration
+  /// 3", "then_branch"). Returns the body's outputs; none after an error.
+  std::optional<llvm::SmallVector<GraphValue>>
+  inlineGraph(const ::onnx::GraphProto &body, llvm::ArrayRef<GraphValue> inputs,
+              llvm::StringRef instance);
+  /// A GraphValue as an SSA value (a kiln.constant where it is folded).
+  mlir::Value materialize(const GraphValue &value);
 
   //===--- Building ops ---------------------------------------------------===//
 

@@ -29,6 +29,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -338,14 +339,25 @@ int main(int argc, char **argv) {
     for (const auto &o : (*model)->opset_import())
       if (o.domain().empty() || o.domain() == "ai.onnx")
         opset = o.version();
+    // The nodes of subgraphs (If's branches, a Loop's body) too.
     std::set<std::string> missing;
-    for (const auto &node : (*model)->graph().node()) {
-      const kiln::onnx::OpConverter *c =
-          kiln::onnx::findConverter(node.op_type());
-      bool domain = node.domain().empty() || node.domain() == "ai.onnx";
-      if (!domain || !c || opset < c->minOpset)
-        missing.insert(node.op_type());
-    }
+    std::function<void(const onnx::GraphProto &)> visit =
+        [&](const onnx::GraphProto &graph) {
+          for (const auto &node : graph.node()) {
+            const kiln::onnx::OpConverter *c =
+                kiln::onnx::findConverter(node.op_type());
+            bool domain = node.domain().empty() || node.domain() == "ai.onnx";
+            if (!domain || !c || opset < c->minOpset)
+              missing.insert(node.op_type());
+            for (const auto &a : node.attribute()) {
+              if (a.has_g())
+                visit(a.g());
+              for (const auto &g : a.graphs())
+                visit(g);
+            }
+          }
+        };
+    visit((*model)->graph());
     if (!missing.empty()) {
       ++unsupported;
       for (const std::string &op : missing)

@@ -784,6 +784,73 @@ def gridsample():
          opset=16)
 
 
+def control_flow():
+    # If with a constant condition (one branch imported) and with one known
+    # only at run time (both, selected); branches read the outer graph.
+    def branch(name, nodes, out):
+        return helper.make_graph(nodes, name, [], [vi(out, F32, [2, 3])])
+    save("if_branches",
+         [const_node("known", np.array(False), "known_const"),
+          node("If", ["known"], ["picked"], "if0",
+               then_branch=branch("then0", [node("Relu", ["x"], ["r"], "relu0")], "r"),
+               else_branch=branch("else0", [node("Mul", ["x", "w"], ["m"], "mul0")], "m")),
+          node("If", ["c"], ["chosen"], "if1",
+               then_branch=branch("then1", [node("Tanh", ["x"], ["t"], "tanh1")], "t"),
+               else_branch=branch("else1", [node("Sub", ["x", "w"], ["d"], "sub1")], "d"))],
+         [vi("x", F32, [2, 3]), vi("c", BOOL, [])],
+         [vi("picked", F32, [2, 3]), vi("chosen", F32, [2, 3])],
+         [init_f32("w", rng_for("if_branches").standard_normal([2, 3]))])
+    # A Loop with a known trip count: a weight read from the outer graph,
+    # the iteration number in the arithmetic, a scan output.
+    body = helper.make_graph(
+        [node("Identity", ["cond_in"], ["cond_out"], "cond_id"),
+         node("Cast", ["i"], ["fi"], "cast_i", to=F32),
+         node("MatMul", ["y_in", "w"], ["p"], "matmul_w"),
+         node("Tanh", ["p"], ["t"], "tanh_p"),
+         node("Add", ["t", "fi"], ["y_out"], "add_i"),
+         node("ReduceSum", ["y_out"], ["scan_out"], "sum_y", keepdims=0)],
+        "loop_body",
+        [vi("i", I64, []), vi("cond_in", BOOL, []), vi("y_in", F32, [2, 3])],
+        [vi("cond_out", BOOL, []), vi("y_out", F32, [2, 3]), vi("scan_out", F32, [])])
+    save("loop",
+         [const_i64_node("m", np.array(4, dtype=np.int64), "m_const"),
+          node("Loop", ["m", "", "x"], ["y", "sums"], "loop0", body=body)],
+         [vi("x", F32, [2, 3])], [vi("y", F32, [2, 3]), vi("sums", F32, [4])],
+         [init_f32("w", rng_for("loop").standard_normal([3, 3]) * 0.5)])
+    # A while loop: the condition is computed from the values, so it is
+    # known only at run time; the trip count bounds it.
+    body = helper.make_graph(
+        [node("Mul", ["z_in", "two"], ["z_out"], "double"),
+         node("ReduceL2", ["z_out"], ["norm"], "norm", keepdims=0),
+         node("Less", ["norm", "limit"], ["go_out"], "less")],
+        "while_body",
+        [vi("j", I64, []), vi("go", BOOL, []), vi("z_in", F32, [2, 3])],
+        [vi("go_out", BOOL, []), vi("z_out", F32, [2, 3])])
+    save("loop_while",
+         [const_i64_node("m", np.array(6, dtype=np.int64), "m_const"),
+          const_node("two", np.array(2, dtype=np.float32), "two_const"),
+          const_node("limit", np.array(20, dtype=np.float32), "limit_const"),
+          const_node("go0", np.array(True), "go_const"),
+          node("Loop", ["m", "go0", "x"], ["z"], "loop1", body=body)],
+         [vi("x", F32, [2, 3])], [vi("z", F32, [2, 3])])
+    # Scan: a running sum over axis 1 of one input and, reversed, axis 0 of
+    # another; the outputs stacked on axes 0 (reversed) and 2.
+    body = helper.make_graph(
+        [node("Add", ["acc", "a"], ["acc_out"], "acc_add"),
+         node("Mul", ["acc_out", "b"], ["prod"], "prod"),
+         node("Sigmoid", ["prod"], ["out0"], "sig"),
+         node("Identity", ["acc_out"], ["out1"], "out1")],
+        "scan_body",
+        [vi("acc", F32, [2, 4]), vi("a", F32, [2, 4]), vi("b", F32, [2, 4])],
+        [vi("acc_out", F32, [2, 4]), vi("out0", F32, [2, 4]), vi("out1", F32, [2, 4])])
+    save("scan",
+         [node("Scan", ["s0", "xa", "xb"], ["s", "o0", "o1"], "scan0", body=body,
+               num_scan_inputs=2, scan_input_axes=[1, 0], scan_input_directions=[0, 1],
+               scan_output_axes=[0, 2], scan_output_directions=[1, 0])],
+         [vi("s0", F32, [2, 4]), vi("xa", F32, [2, 5, 4]), vi("xb", F32, [5, 2, 4])],
+         [vi("s", F32, [2, 4]), vi("o0", F32, [5, 2, 4]), vi("o1", F32, [2, 4, 5])])
+
+
 def eyelike():
     # x plus the identity (x's type), and the int64 ones above the diagonal.
     save("eyelike",
@@ -1177,7 +1244,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, eyelike, scatter, activations_norms, gridsample, tile, cast,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, control_flow, eyelike, scatter, activations_norms, gridsample, tile, cast,
                  constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,

@@ -70,7 +70,7 @@ def main(names):
             shape = [d.dim_value if d.HasField("dim_value") else SYMBOLIC_SIZE for d in t.shape.dim]
             dtype = NUMPY[t.elem_type]
             if dtype == np.bool_:
-                feeds[vi.name] = rng.random(shape) < 0.5
+                feeds[vi.name] = np.asarray(rng.random(shape) < 0.5)
             elif np.issubdtype(dtype, np.integer):
                 feeds[vi.name] = rng.integers(0, 3, shape).astype(dtype)
             else:

@@ -410,6 +410,34 @@ class RNNClassifier(nn.Module):
         return self.fc(self.rnn(x.transpose(0, 1))[1][0])
 
 
+class ScriptedRNN(nn.Module):
+    """A recurrence written as a Python loop over time and a branch on the
+    data, scripted (torch.jit.script): ONNX Loop whose body reads the input
+    and the shared weights from the outer graph, then an If on a run-time
+    condition (kiln unrolls the one and selects between the branches of the
+    other)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(8, 6)
+        self.step = nn.Linear(6, 6)
+        self.fc = nn.Linear(6, 10)
+
+    def forward(self, x):
+        h = x.new_zeros(x.size(0), 6)
+        for t in range(x.size(1)):
+            h = torch.tanh(self.inp(x[:, t]) + self.step(h))
+        if bool(h.mean() > 0):
+            h = h * 2
+        else:
+            h = -h
+        return self.fc(h)
+
+
+def scripted_rnn():
+    return torch.jit.script(ScriptedRNN())
+
+
 class ScatterMix(nn.Module):
     """Features written into a wider activation (Tensor.scatter and
     scatter_add along the features, exported as ONNX ScatterElements) and
@@ -679,6 +707,7 @@ CASES = {
     "lstm_classifier": (LSTMClassifier, (4, 5, 8), "cross_entropy", "adamw", {"lr": 0.01}),
     "gru_classifier": (GRUClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "rnn_classifier": (RNNClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
+    "scripted_rnn": (scripted_rnn, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
 

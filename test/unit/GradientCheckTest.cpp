@@ -442,6 +442,55 @@ std::vector<Case> cases() {
                 "  y = GridSample <padding_mode = \"reflection\", "
                 "align_corners = 1> (x, grid)",
                 16),
+      // Control flow as the importer resolves it: a Loop unrolled (the
+      // weight read from the outer graph in every iteration, a scan
+      // output), a while loop whose condition is known only at run time
+      // (its updates masked), a Scan over two inputs, one reversed, and an
+      // If on a run-time condition (both branches, selected).
+      onnxModel("loop", "double[2, 2] x, double[2, 2] w", "double[3, 2, 2] ys",
+                "  m = Constant <value = int64 {3}> ()\n"
+                "  y, ys = Loop (m, , x) <body = b (int64 i, bool c, double[2, "
+                "2] y_in) => (bool c_out, double[2, 2] y_out, double[2, 2] "
+                "s) {\n"
+                "    c_out = Identity (c)\n"
+                "    p = MatMul (y_in, w)\n"
+                "    t = Tanh (p)\n"
+                "    y_out = Add (t, y_in)\n"
+                "    s = Mul (y_out, y_in)\n"
+                "  }>"),
+      onnxModel("loop_while", "double[2, 2] x, double[2, 2] w",
+                "double[2, 2] z",
+                "  m = Constant <value = int64 {6}> ()\n"
+                "  limit = Constant <value = double {30}> ()\n"
+                "  z = Loop (m, , x) <body = b (int64 i, bool c, double[2, 2] "
+                "z_in) => (bool c_out, double[2, 2] z_out) {\n"
+                "    p = MatMul (z_in, w)\n"
+                "    z_out = Add (p, z_in)\n"
+                "    a = Abs (z_out)\n"
+                "    n = ReduceSum <keepdims = 0> (a)\n"
+                "    c_out = Less (n, limit)\n"
+                "  }>"),
+      onnxModel("scan", "double[2, 3] s0, double[2, 4, 3] xa, double[4, 3] xb",
+                "double[2, 3, 4] o",
+                "  s, o = Scan (s0, xa, xb) <num_scan_inputs = 2, "
+                "scan_input_axes = [1, 0], scan_input_directions = [0, 1], "
+                "scan_output_axes = [2], body = b (double[2, 3] acc, double[2, "
+                "3] a, double[3] e) => (double[2, 3] acc_out, double[2, 3] "
+                "out) {\n"
+                "    m = Mul (acc, e)\n"
+                "    acc_out = Add (m, a)\n"
+                "    out = Sin (acc_out)\n"
+                "  }>"),
+      onnxModel("if_runtime", "double[2, 3] x, double[2, 3] w",
+                "double[2, 3] y",
+                "  n = ReduceSum <keepdims = 0> (x)\n"
+                "  zero = Constant <value = double {0}> ()\n"
+                "  c = Greater (n, zero)\n"
+                "  y = If (c) <then_branch = t () => (double[2, 3] a) {\n"
+                "    a = Mul (x, w)\n"
+                "  }, else_branch = e () => (double[2, 3] b) {\n"
+                "    b = Sub (w, x)\n"
+                "  }>"),
       // Resize, linear up and cubic down (products with constant weights).
       onnxModel("resize_linear", "double[1, 2, 3, 2] x", "double[1, 2, 5, 4] y",
                 "  sizes = Constant <value = int64[4] {1, 2, 5, 4}> ()\n"

@@ -819,6 +819,48 @@ LogicalResult convertConstantOfShape(NodeImporter &n) {
 // Shape and data movement
 //===----------------------------------------------------------------------===//
 
+LogicalResult convertConcatFromSequence(NodeImporter &n) {
+  if (!n.hasAttr("axis"))
+    return n.missingAttr("axis"), failure();
+  auto elements = n.sequenceInput(0);
+  bool newAxis = n.attrInt("new_axis", 0) != 0;
+  if (!elements || n.failed())
+    return failure();
+  if (elements->empty())
+    return n.error() << "concatenates an empty sequence, of a shape kiln "
+                        "cannot know";
+  auto first = cast<RankedTensorType>(elements->front().getType());
+  // With new_axis the tensors are stacked: the axis may be one past the
+  // last.
+  auto axis = normalizeAxisAt(n, n.attrInt("axis", 0),
+                              first.getRank() + (newAxis ? 1 : 0), "axis");
+  if (!axis)
+    return failure();
+  SmallVector<Value> parts;
+  for (auto [i, element] : llvm::enumerate(*elements)) {
+    auto type = cast<RankedTensorType>(element.getType());
+    if (newAxis) {
+      if (type != first)
+        return n.error() << "element " << i << " is " << type
+                         << ", element 0 " << first
+                         << "; stacking (new_axis) needs one type";
+      SmallVector<int64_t> shape(type.getShape());
+      shape.insert(shape.begin() + *axis, 1);
+      parts.push_back(reshape(n, element, shape));
+    } else {
+      parts.push_back(element);
+    }
+  }
+  if (n.failed())
+    return failure();
+  n.setOutput(0, parts.size() == 1
+                     ? parts[0]
+                     : n.create<graph::ConcatOp>(
+                           ValueRange(parts), n.builder().getI64IntegerAttr(
+                                                  *axis)));
+  return success(!n.failed());
+}
+
 LogicalResult convertConcat(NodeImporter &n) {
   if (!n.hasAttr("axis"))
     return n.missingAttr("axis"), failure();
@@ -1742,6 +1784,7 @@ const OpConverter table[] = {
     {"Celu", 12, convertCelu},
     {"Clip", 7, convertClip},
     {"Concat", 7, convertConcat},
+    {"ConcatFromSequence", 11, convertConcatFromSequence},
     {"Constant", 7, convertConstant},
     {"ConstantOfShape", 9, convertConstantOfShape},
     {"Conv", 7, convertConv},

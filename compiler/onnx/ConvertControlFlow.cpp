@@ -35,13 +35,6 @@ namespace {
 /// condition never turns false, or one too long to unroll.
 constexpr int64_t kMaxIterations = 10000;
 
-std::string shapeText(RankedTensorType type) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << type;
-  return text;
-}
-
 /// The subgraph attribute `name` with `inputs` inputs and at least
 /// `minOutputs` outputs; null (after an error) otherwise.
 const ::onnx::GraphProto *subgraph(NodeImporter &n, StringRef name,
@@ -52,8 +45,7 @@ const ::onnx::GraphProto *subgraph(NodeImporter &n, StringRef name,
   if (g->input_size() != inputs) {
     n.error() << "attribute '" << name << "' takes " << g->input_size()
               << " input" << (g->input_size() == 1 ? "" : "s") << "; a "
-              << n.node().op_type() << " with these inputs gives it "
-              << inputs;
+              << n.node().op_type() << " with these inputs gives it " << inputs;
     return nullptr;
   }
   if (g->output_size() < minOutputs) {
@@ -67,9 +59,10 @@ const ::onnx::GraphProto *subgraph(NodeImporter &n, StringRef name,
 
 /// A compile-time boolean scalar (one element of any rank).
 GraphValue knownBool(NodeImporter &n, bool value) {
-  return {Value(), HostTensor::ofInts(
-                       RankedTensorType::get({}, n.builder().getI1Type()),
-                       {value ? 1 : 0})};
+  return {Value(),
+          HostTensor::ofInts(RankedTensorType::get({}, n.builder().getI1Type()),
+                             {value ? 1 : 0}),
+          std::nullopt};
 }
 
 /// Checks that `type` is a boolean with one element: a condition.
@@ -81,17 +74,65 @@ bool isCondition(NodeImporter &n, RankedTensorType type, StringRef what) {
   return true;
 }
 
+/// A GraphValue's type in diagnostics, quoted as MLIR's diagnostics quote
+/// types: "'tensor<2x3xf32>'", or "a sequence of 2 ('tensor<3xf32>',
+/// 'tensor<3xf32>')".
+std::string describe(const GraphValue &value) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (!value.isSequence()) {
+    os << "'" << value.type() << "'";
+    return text;
+  }
+  os << "a sequence of " << value.sequence->size();
+  if (value.sequence->empty())
+    return text;
+  os << " (";
+  llvm::interleaveComma(*value.sequence, os,
+                        [&](Value v) { os << "'" << v.getType() << "'"; });
+  os << ")";
+  return text;
+}
+
+/// `cond ? a : b` for values of one type: tensors by kiln.where, sequences
+/// element by element. None when their types differ (the caller says how).
+std::optional<GraphValue> select(NodeImporter &n, Value cond,
+                                 const GraphValue &a, const GraphValue &b) {
+  if (a.isSequence() != b.isSequence())
+    return std::nullopt;
+  if (!a.isSequence()) {
+    if (a.type() != b.type())
+      return std::nullopt;
+    return GraphValue{
+        n.create<graph::WhereOp>(cond, n.materialize(a), n.materialize(b)),
+        std::nullopt, std::nullopt};
+  }
+  if (a.sequence->size() != b.sequence->size())
+    return std::nullopt;
+  SmallVector<Value> elements;
+  for (auto [x, y] : llvm::zip_equal(*a.sequence, *b.sequence)) {
+    if (x.getType() != y.getType())
+      return std::nullopt;
+    elements.push_back(x == y ? x : n.create<graph::WhereOp>(cond, x, y));
+  }
+  return GraphValue{Value(), std::nullopt, std::move(elements)};
+}
+
 /// `parts` (one per iteration, of one type) stacked along a new axis
 /// `axis` of the result, which is what a Loop's and a Scan's scan outputs
 /// are.
 std::optional<Value> stack(NodeImporter &n, ArrayRef<GraphValue> parts,
                            int64_t axis, StringRef what) {
+  if (parts.front().isSequence()) {
+    n.error() << what << " is a sequence; kiln stacks tensors only";
+    return std::nullopt;
+  }
   RankedTensorType type = parts.front().type();
   SmallVector<Value> values;
   for (auto [i, part] : llvm::enumerate(parts)) {
-    if (part.type() != type) {
+    if (part.isSequence() || part.type() != type) {
       n.error() << what << " is " << type << " in the first iteration but "
-                << part.type() << " in iteration " << i
+                << describe(part) << " in iteration " << i
                 << "; stacking them needs one type";
       return std::nullopt;
     }
@@ -115,7 +156,7 @@ std::optional<Value> stack(NodeImporter &n, ArrayRef<GraphValue> parts,
 //===----------------------------------------------------------------------===//
 
 LogicalResult convertIf(NodeImporter &n) {
-  int64_t outputs = n.numOutputs();
+  int64_t outputs = static_cast<int64_t>(n.numOutputs());
   const auto *thenBranch = subgraph(n, "then_branch", 0, outputs);
   const auto *elseBranch = subgraph(n, "else_branch", 0, outputs);
   if (n.failed() || !isCondition(n, n.inputType(0), "the condition (input 0)"))
@@ -149,15 +190,15 @@ LogicalResult convertIf(NodeImporter &n) {
   Value cond = reshape(n, n.input(0), {});
   for (int64_t i = 0; i < outputs; ++i) {
     const GraphValue &a = (*thenResults)[i], &b = (*elseResults)[i];
-    if (a.type() != b.type())
-      return n.error()
-             << "output " << i << " is " << a.type() << " in then_branch but "
-             << b.type() << " in else_branch; the condition (input 0, '"
-             << n.node().input(0)
-             << "') is known only at run time, so kiln computes both "
-                "branches and selects, which needs one static type";
-    n.setOutput(i, n.create<graph::WhereOp>(cond, n.materialize(a),
-                                            n.materialize(b)));
+    auto chosen = select(n, cond, a, b);
+    if (!chosen)
+      return n.error() << "output " << i << " is " << describe(a)
+                       << " in then_branch but " << describe(b)
+                       << " in else_branch; the condition (input 0, '"
+                       << n.node().input(0)
+                       << "') is known only at run time, so kiln computes both "
+                          "branches and selects, which needs one static type";
+    n.setOutputValue(i, std::move(*chosen));
   }
   return success(!n.failed());
 }
@@ -175,7 +216,7 @@ LogicalResult convertLoop(NodeImporter &n) {
   if (!body)
     return failure();
   int64_t scans = body->output_size() - 1 - carried;
-  if (n.numOutputs() != carried + scans)
+  if (static_cast<int64_t>(n.numOutputs()) != carried + scans)
     return n.error() << "has " << n.numOutputs() << " outputs; its body gives "
                      << carried << " loop-carried value"
                      << (carried == 1 ? "" : "s") << " and " << scans
@@ -202,9 +243,10 @@ LogicalResult convertLoop(NodeImporter &n) {
   }
   std::optional<GraphValue> running = knownBool(n, true);
   if (n.hasInput(1)) {
-    if (!isCondition(n, n.inputType(1), "the condition (input 1)"))
-      return failure();
     running = n.inputValue(1);
+    if (!running || running->isSequence() ||
+        !isCondition(n, running->type(), "the condition (input 1)"))
+      return failure();
   }
   SmallVector<GraphValue> state;
   for (int64_t k = 0; k < carried; ++k) {
@@ -235,15 +277,19 @@ LogicalResult convertLoop(NodeImporter &n) {
                           "this long";
     std::string instance = "iteration " + std::to_string(iterations);
     SmallVector<GraphValue> inputs = {
-        {Value(), HostTensor::ofInts(RankedTensorType::get(
-                                         {}, n.builder().getI64Type()),
-                                     {iterations})},
+        {Value(),
+         HostTensor::ofInts(RankedTensorType::get({}, n.builder().getI64Type()),
+                            {iterations}),
+         std::nullopt},
         *running};
     inputs.append(state.begin(), state.end());
     auto results = n.inlineGraph(*body, inputs, instance);
     if (!results)
       return failure();
     GraphValue &cond = (*results)[0];
+    if (cond.isSequence())
+      return n.error() << "the body's condition (output 0, '"
+                       << body->output(0).name() << "') is a sequence";
     if (!isCondition(n, cond.type(),
                      "the body's condition (output 0, '" +
                          body->output(0).name() + "') in " + instance))
@@ -264,24 +310,22 @@ LogicalResult convertLoop(NodeImporter &n) {
         Value active = reshape(n, n.materialize(*running), {});
         for (int64_t k = 0; k < carried; ++k) {
           GraphValue &next = (*results)[1 + k];
-          if (next.type() != state[k].type())
+          auto kept = select(n, active, next, state[k]);
+          if (!kept)
             return n.error()
                    << "loop-carried value " << k << " ('"
                    << body->input(2 + k).name() << "') changes from "
-                   << state[k].type() << " to " << next.type() << " in "
+                   << describe(state[k]) << " to " << describe(next) << " in "
                    << instance
                    << ", which may not run (its condition is known only at "
                       "run time); kiln needs one static type";
-          next = GraphValue{n.create<graph::WhereOp>(active,
-                                                     n.materialize(next),
-                                                     n.materialize(state[k])),
-                            std::nullopt};
+          next = std::move(*kept);
         }
         cond = GraphValue{
-            n.create<graph::AndOp>(n.materialize(*running),
-                                   reshape(n, n.materialize(cond),
-                                           running->type().getShape())),
-            std::nullopt};
+            n.create<graph::AndOp>(
+                n.materialize(*running),
+                reshape(n, n.materialize(cond), running->type().getShape())),
+            std::nullopt, std::nullopt};
       }
     }
     running = cond;
@@ -328,7 +372,7 @@ LogicalResult convertScan(NodeImporter &n) {
   if (!body)
     return failure();
   int64_t scans = body->output_size() - states;
-  if (n.numOutputs() != body->output_size())
+  if (static_cast<int64_t>(n.numOutputs()) != body->output_size())
     return n.error() << "has " << n.numOutputs() << " outputs; its body gives "
                      << body->output_size();
 
@@ -362,6 +406,9 @@ LogicalResult convertScan(NodeImporter &n) {
     auto value = n.inputValue(k);
     if (!value)
       return failure();
+    if (value->isSequence())
+      return n.error() << "state " << k << " (input " << k
+                       << ") is a sequence; kiln scans with tensor states";
     state.push_back(std::move(*value));
   }
   SmallVector<Value> sequences;
@@ -395,10 +442,11 @@ LogicalResult convertScan(NodeImporter &n) {
     for (auto [j, x] : llvm::enumerate(sequences)) {
       int64_t axis = (*inAxes)[j];
       int64_t at = (*inDirections)[j] ? length - 1 - t : t;
-      SmallVector<int64_t> shape(cast<RankedTensorType>(x.getType()).getShape());
+      SmallVector<int64_t> shape(
+          cast<RankedTensorType>(x.getType()).getShape());
       shape.erase(shape.begin() + axis);
-      inputs.push_back(
-          {reshape(n, sliceAlong(n, x, axis, at, 1), shape), std::nullopt});
+      inputs.push_back({reshape(n, sliceAlong(n, x, axis, at, 1), shape),
+                        std::nullopt, std::nullopt});
     }
     if (n.failed())
       return failure();
@@ -407,11 +455,12 @@ LogicalResult convertScan(NodeImporter &n) {
     if (!results)
       return failure();
     for (int64_t k = 0; k < states; ++k) {
-      if ((*results)[k].type() != state[k].type())
+      if ((*results)[k].isSequence() || (*results)[k].type() != state[k].type())
         return n.error() << "state " << k << " ('" << body->input(k).name()
                          << "') is " << state[k].type() << " but the body "
-                         << "gives " << (*results)[k].type() << " in iteration "
-                         << t << "; a Scan's state keeps its type";
+                         << "gives " << describe((*results)[k])
+                         << " in iteration " << t
+                         << "; a Scan's state keeps its type";
       state[k] = (*results)[k];
     }
     for (int64_t k = 0; k < scans; ++k)
@@ -425,6 +474,8 @@ LogicalResult convertScan(NodeImporter &n) {
       continue;
     std::string what = "scan output " + std::to_string(k) + " ('" +
                        body->output(states + k).name() + "')";
+    if (scanned[k].front().isSequence())
+      return n.error() << what << " is a sequence; kiln stacks tensors only";
     int64_t rank = scanned[k].front().type().getRank() + 1;
     auto axis = normalizeAxisAt(n, (*outAxes)[k], rank,
                                 "scan_output_axes[" + std::to_string(k) + "]");

@@ -1937,6 +1937,106 @@ LogicalResult convertSequenceAt(NodeImporter &n) {
   return success();
 }
 
+/// A position in a sequence of `count` elements: `position` (input 1 when
+/// given, a compile-time scalar; negative counts from the back) in
+/// [-count, count + extra), or `fallback` when absent.
+static std::optional<int64_t> sequencePosition(NodeImporter &n, size_t input,
+                                               int64_t count, int64_t extra,
+                                               int64_t fallback) {
+  if (!n.hasInput(input))
+    return fallback;
+  auto position = constantScalar(n, input, "position");
+  if (!position)
+    return std::nullopt;
+  if (position->isFloat()) {
+    n.error() << "position (input " << input << ") must be an integer, got "
+              << position->type().getElementType();
+    return std::nullopt;
+  }
+  int64_t at = position->intAt(0);
+  if (at < -count || at >= count + extra) {
+    n.error() << "position " << at << " is out of range for a sequence of "
+              << count << " (expected " << -count << " to "
+              << count + extra - 1 << ")";
+    return std::nullopt;
+  }
+  return at < 0 ? at + count : at;
+}
+
+LogicalResult convertSequenceConstruct(NodeImporter &n) {
+  SmallVector<Value> elements;
+  for (int i = 0; i < n.node().input_size(); ++i) {
+    Value x = n.input(i);
+    if (!x)
+      return failure();
+    auto element = cast<RankedTensorType>(x.getType()).getElementType();
+    if (!elements.empty() &&
+        element != cast<RankedTensorType>(elements[0].getType())
+                       .getElementType())
+      return n.error() << "input " << i << " is " << x.getType()
+                       << ", input 0 " << elements[0].getType()
+                       << "; a sequence's tensors have one element type";
+    elements.push_back(x);
+  }
+  if (elements.empty())
+    return n.error() << "needs at least one input (SequenceEmpty makes an "
+                        "empty sequence)";
+  n.setSequence(0, std::move(elements));
+  return success();
+}
+
+LogicalResult convertSequenceEmpty(NodeImporter &n) {
+  // (Its `dtype` would type the elements; an empty sequence has none.)
+  n.setSequence(0, {});
+  return success();
+}
+
+LogicalResult convertSequenceErase(NodeImporter &n) {
+  auto elements = n.sequenceInput(0);
+  if (!elements)
+    return failure();
+  if (elements->empty())
+    return n.error() << "erases from an empty sequence";
+  auto at = sequencePosition(n, 1, elements->size(), 0, elements->size() - 1);
+  if (!at)
+    return failure();
+  elements->erase(elements->begin() + *at);
+  n.setSequence(0, std::move(*elements));
+  return success();
+}
+
+LogicalResult convertSequenceInsert(NodeImporter &n) {
+  auto elements = n.sequenceInput(0);
+  Value x = n.input(1);
+  if (!elements || !x)
+    return failure();
+  if (!elements->empty() &&
+      cast<RankedTensorType>(x.getType()).getElementType() !=
+          cast<RankedTensorType>(elements->front().getType())
+              .getElementType())
+    return n.error() << "inserts " << x.getType()
+                     << " into a sequence of "
+                     << cast<RankedTensorType>(elements->front().getType())
+                            .getElementType()
+                     << " tensors; a sequence's tensors have one element type";
+  auto at = sequencePosition(n, 2, elements->size(), 1, elements->size());
+  if (!at)
+    return failure();
+  elements->insert(elements->begin() + *at, x);
+  n.setSequence(0, std::move(*elements));
+  return success();
+}
+
+LogicalResult convertSequenceLength(NodeImporter &n) {
+  auto elements = n.sequenceInput(0);
+  if (!elements)
+    return failure();
+  n.setFolded(0, HostTensor::ofInts(RankedTensorType::get(
+                                        {}, n.builder().getI64Type()),
+                                    {static_cast<int64_t>(elements->size())}));
+  return success();
+}
+
 LogicalResult convertSqueeze(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
@@ -2193,6 +2293,11 @@ const OpConverter table[] = {
     {"Selu", 6, convertSelu},
     {"Shrink", 9, convertShrink},
     {"SequenceAt", 11, convertSequenceAt},
+    {"SequenceConstruct", 11, convertSequenceConstruct},
+    {"SequenceEmpty", 11, convertSequenceEmpty},
+    {"SequenceErase", 11, convertSequenceErase},
+    {"SequenceInsert", 11, convertSequenceInsert},
+    {"SequenceLength", 11, convertSequenceLength},
     {"Shape", 7, convertShape},
     {"Sigmoid", 6, convertSigmoid},
     {"Sign", 9, convertSign},

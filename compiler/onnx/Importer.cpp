@@ -662,24 +662,32 @@ GraphImporter::inlineGraph(const proto::GraphProto &body,
   // Bind the inputs, checking them against the types the body declares.
   for (auto [k, input] : llvm::enumerate(body.input())) {
     const GraphValue &given = inputs[k];
-    RankedTensorType type = given.type();
-    if (input.type().has_sequence_type() || input.type().has_optional_type()) {
+    const proto::TypeProto &declaredType = input.type();
+    if (declaredType.has_optional_type() ||
+        (declaredType.has_sequence_type() && !given.isSequence()) ||
+        (declaredType.has_tensor_type() && given.isSequence())) {
       emitError(loc) << graphName << " input " << k << " ('" << input.name()
-                     << "') is a sequence or optional; kiln binds tensors "
-                        "only";
+                     << "') is declared as "
+                     << (declaredType.has_optional_type()
+                             ? "an optional, which kiln does not support"
+                         : declaredType.has_sequence_type()
+                             ? "a sequence but is given a tensor"
+                             : "a tensor but is given a sequence")
+                     << " (" << instance << ")";
       return std::nullopt;
     }
     std::string declared;
-    if (input.type().has_tensor_type() &&
-        !matchesDeclared(input.type().tensor_type(), type, declared)) {
+    if (declaredType.has_tensor_type() &&
+        !matchesDeclared(declaredType.tensor_type(), given.type(), declared)) {
       emitError(loc) << graphName << " input " << k << " ('" << input.name()
                      << "') is declared as " << declared << " but is given "
-                     << type << " (" << instance << ")";
+                     << given.type() << " (" << instance << ")";
       return std::nullopt;
     }
     ValueInfo &info = define(rename.lookup(input.name()));
     info.value = given.value;
     info.folded = given.folded;
+    info.sequence = given.sequence;
   }
   // A subgraph's initializers are constants of the body, not parameters.
   for (const auto &init : body.initializer()) {
@@ -734,21 +742,31 @@ GraphImporter::inlineGraph(const proto::GraphProto &body,
   for (auto [k, name] : llvm::enumerate(outputs)) {
     ValueInfo *info = lookup(name);
     GraphValue result;
-    if (info && info->folded)
+    if (info && info->sequence)
+      result.sequence = info->sequence;
+    else if (info && info->folded)
       result.folded = info->folded;
-    else if (info && !info->sequence)
+    else if (info)
       result.value = materialize(name, *info, loc);
-    if (!result.value && !result.folded) {
+    if (!result.value && !result.folded && !result.sequence) {
       emitError(loc) << graphName << " output " << k << " ('"
-                     << body.output(k).name() << "') "
-                     << (info && info->sequence ? "is a sequence; kiln's "
-                                                  "subgraphs give tensors"
-                                                : "has no value")
-                     << " (" << instance << ")";
+                     << body.output(k).name() << "') has no value ("
+                     << instance << ")";
       return std::nullopt;
     }
     std::string declared;
-    if (body.output(k).type().has_tensor_type() &&
+    if (result.isSequence() != body.output(k).type().has_sequence_type() &&
+        (body.output(k).type().has_sequence_type() ||
+         body.output(k).type().has_tensor_type())) {
+      emitError(loc) << graphName << " output " << k << " ('"
+                     << body.output(k).name() << "') is declared as a "
+                     << (result.isSequence() ? "tensor" : "sequence")
+                     << " but kiln computes a "
+                     << (result.isSequence() ? "sequence" : "tensor") << " ("
+                     << instance << ")";
+      return std::nullopt;
+    }
+    if (!result.isSequence() && body.output(k).type().has_tensor_type() &&
         !matchesDeclared(body.output(k).type().tensor_type(), result.type(),
                          declared)) {
       emitError(loc) << graphName << " output " << k << " ('"
@@ -832,7 +850,9 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     ValueInfo *info = lookup(out.name());
     Value value = info ? materialize(out.name(), *info, fileLoc()) : Value();
     if (!value) {
-      error() << "graph output '" << out.name() << "' is not a tensor";
+      error() << "graph output '" << out.name() << "' is "
+              << (info && info->sequence ? "a sequence" : "not a tensor")
+              << "; kiln returns tensor outputs only";
       return {};
     }
     // The model's declared output type, where it gives one, must be what
@@ -960,18 +980,25 @@ std::optional<std::vector<int64_t>> NodeImporter::constantInts(size_t i,
 
 std::optional<GraphValue> NodeImporter::inputValue(size_t i) {
   if (const HostTensor *known = folded(i))
-    return GraphValue{Value(), *known};
+    return GraphValue{Value(), *known, std::nullopt};
+  if (auto *info = hasInput(i) ? graph_.lookup(node_.input(i)) : nullptr;
+      info && info->sequence)
+    return GraphValue{Value(), std::nullopt, *info->sequence};
   Value value = input(i);
   if (!value)
     return std::nullopt;
-  return GraphValue{value, std::nullopt};
+  return GraphValue{value, std::nullopt, std::nullopt};
 }
 
 std::optional<SmallVector<Value>> NodeImporter::sequenceInput(size_t i) {
   auto *info = hasInput(i) ? graph_.lookup(node_.input(i)) : nullptr;
   if (info && info->sequence)
     return *info->sequence;
-  error() << "input " << i << " must be a sequence made by SplitToSequence";
+  if (!hasInput(i))
+    error() << "needs input " << i << ", which is missing";
+  else
+    error() << "input " << i << " ('" << node_.input(i)
+            << "') is a tensor; a sequence is needed";
   return std::nullopt;
 }
 
@@ -1097,7 +1124,9 @@ void NodeImporter::setSequence(size_t i, SmallVector<Value> elements) {
 }
 
 void NodeImporter::setOutputValue(size_t i, GraphValue value) {
-  if (value.folded)
+  if (value.sequence)
+    setSequence(i, std::move(*value.sequence));
+  else if (value.folded)
     setFolded(i, std::move(*value.folded));
   else
     setOutput(i, value.value);

@@ -33,11 +33,15 @@ namespace kiln::onnx {
 
 class GraphImporter;
 
-/// A tensor of the graph being imported, as a subgraph (a Loop's body, an
-/// If's branch) takes or gives it: known at compile time, or an SSA value.
+/// A value of the graph being imported, as a subgraph (a Loop's body, an
+/// If's branch) takes or gives it: a tensor known at compile time or an SSA
+/// value, or a sequence of tensors (its elements' SSA values).
 struct GraphValue {
   mlir::Value value;
   std::optional<HostTensor> folded;
+  std::optional<llvm::SmallVector<mlir::Value>> sequence;
+  bool isSequence() const { return sequence.has_value(); }
+  /// The tensor's type (not for a sequence).
   mlir::RankedTensorType type() const {
     return folded ? folded->type()
                   : mlir::cast<mlir::RankedTensorType>(value.getType());
@@ -78,8 +82,9 @@ public:
   /// constantInput as integers.
   std::optional<std::vector<int64_t>> constantInts(size_t i,
                                                    llvm::StringRef what);
-  /// Input `i` as a GraphValue: its compile-time value where `folded` has
-  /// one, else its SSA value. None, with an error, when missing.
+  /// Input `i` as a GraphValue: its elements when it is a sequence, its
+  /// compile-time value where `folded` has one, else its SSA value. None,
+  /// with an error, when missing.
   std::optional<GraphValue> inputValue(size_t i);
   /// The elements of sequence input `i` (SplitToSequence's result).
   std::optional<llvm::SmallVector<mlir::Value>> sequenceInput(size_t i);
@@ -112,7 +117,8 @@ public:
   void setOutput(size_t i, mlir::Value value);
   void setFolded(size_t i, HostTensor value);
   void setSequence(size_t i, llvm::SmallVector<mlir::Value> elements);
-  /// Sets output `i` to a GraphValue (folded where it is known).
+  /// Sets output `i` to a GraphValue (folded where it is known, a sequence
+  /// where it is one).
   void setOutputValue(size_t i, GraphValue value);
 
   //===--- Subgraphs ------------------------------------------------------===//
@@ -124,7 +130,8 @@ public:
   std::optional<llvm::SmallVector<GraphValue>>
   inlineGraph(const ::onnx::GraphProto &body, llvm::ArrayRef<GraphValue> inputs,
               llvm::StringRef instance);
-  /// A GraphValue as an SSA value (a kiln.constant where it is folded).
+  /// A tensor GraphValue as an SSA value (a kiln.constant where it is
+  /// folded).
   mlir::Value materialize(const GraphValue &value);
 
   //===--- Building ops ---------------------------------------------------===//

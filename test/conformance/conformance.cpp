@@ -368,12 +368,15 @@ int main(int argc, char **argv) {
     std::string why = runTest(dir, bound);
     // Element types kiln does not compute in (unsigned, int16, strings,
     // optionals) are counted apart, like unsupported ops.
+    bool notTensors =
+        why.find("kiln takes tensor inputs only") != std::string::npos ||
+        why.find("kiln returns tensor outputs only") != std::string::npos;
     if (why.find("which kiln does not support") != std::string::npos ||
-        why.find("kiln takes tensor inputs only") != std::string::npos) {
+        notTensors) {
       ++unsupported;
       unsupportedOps["(element types: " +
-                     (why.find("tensor inputs") != std::string::npos
-                          ? std::string("optional or sequence inputs")
+                     (notTensors ? std::string(
+                                       "optional or sequence inputs or outputs")
                           : why.substr(
                                 why.find("element type ") + 13,
                                 why.find(',', why.find("element type ")) -

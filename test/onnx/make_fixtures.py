@@ -833,6 +833,41 @@ def control_flow():
           const_node("go0", np.array(True), "go_const"),
           node("Loop", ["m", "go0", "x"], ["z"], "loop1", body=body)],
          [vi("x", F32, [2, 3])], [vi("z", F32, [2, 3])])
+    # Sequences: built, inserted into, erased from, measured and read
+    # (SequenceConstruct, SequenceInsert, SequenceErase, SequenceLength,
+    # SequenceAt), concatenated and stacked (ConcatFromSequence).
+    save("sequence_ops",
+         [node("SequenceConstruct", ["a", "b"], ["s"], "construct"),
+          const_i64_node("one", np.array(1, dtype=np.int64), "one_const"),
+          node("SequenceInsert", ["s", "c", "one"], ["s2"], "insert"),
+          node("ConcatFromSequence", ["s2"], ["cat"], "concat", axis=0),
+          const_i64_node("minus3", np.array(-3, dtype=np.int64), "minus3_const"),
+          node("SequenceErase", ["s2", "minus3"], ["s3"], "erase"),
+          node("ConcatFromSequence", ["s3"], ["stacked"], "stack", axis=-1, new_axis=1),
+          node("SequenceLength", ["s2"], ["len"], "length"),
+          node("SequenceAt", ["s3", "one"], ["at"], "at")],
+         [vi("a", F32, [2, 3]), vi("b", F32, [2, 3]), vi("c", F32, [2, 3])],
+         [vi("cat", F32, [6, 3]), vi("stacked", F32, [2, 3, 2]), vi("len", I64, []),
+          vi("at", F32, [2, 3])])
+    # A Loop that appends to a sequence (as TorchScript exports a Python
+    # list built in a loop), stacked afterwards.
+    body = helper.make_graph(
+        [node("Identity", ["cond_in"], ["cond_out"], "cond_id"),
+         node("MatMul", ["h_in", "w"], ["p"], "matmul_w"),
+         node("Tanh", ["p"], ["h_out"], "tanh_p"),
+         node("SequenceInsert", ["hs_in", "h_out"], ["hs_out"], "append")],
+        "loop_body",
+        [vi("i", I64, []), vi("cond_in", BOOL, []), vi("h_in", F32, [2, 3]),
+         helper.make_tensor_sequence_value_info("hs_in", F32, [2, 3])],
+        [vi("cond_out", BOOL, []), vi("h_out", F32, [2, 3]),
+         helper.make_tensor_sequence_value_info("hs_out", F32, [2, 3])])
+    save("loop_sequence",
+         [const_i64_node("m", np.array(4, dtype=np.int64), "m_const"),
+          node("SequenceEmpty", [], ["empty"], "empty", dtype=F32),
+          node("Loop", ["m", "", "x", "empty"], ["h", "hs"], "loop0", body=body),
+          node("ConcatFromSequence", ["hs"], ["y"], "stack", axis=1, new_axis=1)],
+         [vi("x", F32, [2, 3])], [vi("y", F32, [2, 4, 3])],
+         [init_f32("w", rng_for("loop_sequence").standard_normal([3, 3]) * 0.5)])
     # Scan: a running sum over axis 1 of one input and, reversed, axis 0 of
     # another; the outputs stacked on axes 0 (reversed) and 2.
     body = helper.make_graph(

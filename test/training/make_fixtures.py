@@ -34,6 +34,7 @@ import io
 import math
 import os
 import warnings
+from typing import List
 
 import numpy as np
 import onnx
@@ -438,6 +439,30 @@ def scripted_rnn():
     return torch.jit.script(ScriptedRNN())
 
 
+class ScriptedRNNList(nn.Module):
+    """A scripted loop that appends each step's state to a Python list,
+    stacked after it (ONNX SequenceEmpty, a Loop carrying the sequence with
+    SequenceInsert in its body, ConcatFromSequence), averaged over time."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(8, 6)
+        self.step = nn.Linear(6, 6)
+        self.fc = nn.Linear(6, 10)
+
+    def forward(self, x):
+        h = x.new_zeros(x.size(0), 6)
+        outs: List[torch.Tensor] = []
+        for t in range(x.size(1)):
+            h = torch.tanh(self.inp(x[:, t]) + self.step(h))
+            outs.append(h)
+        return self.fc(torch.stack(outs, 1).mean(1))
+
+
+def scripted_rnn_list():
+    return torch.jit.script(ScriptedRNNList())
+
+
 class ScatterMix(nn.Module):
     """Features written into a wider activation (Tensor.scatter and
     scatter_add along the features, exported as ONNX ScatterElements) and
@@ -708,6 +733,7 @@ CASES = {
     "gru_classifier": (GRUClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "rnn_classifier": (RNNClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "scripted_rnn": (scripted_rnn, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
+    "scripted_rnn_list": (scripted_rnn_list, (4, 5, 8), "cross_entropy", "adamw", {"lr": 0.01}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
 

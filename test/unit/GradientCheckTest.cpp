@@ -458,6 +458,30 @@ std::vector<Case> cases() {
                 "    y_out = Add (t, y_in)\n"
                 "    s = Mul (y_out, y_in)\n"
                 "  }>"),
+      // A Loop appending to a sequence, stacked after it, and a sequence
+      // built, inserted into and erased from, concatenated.
+      onnxModel("loop_sequence", "double[2, 2] x, double[2, 2] w",
+                "double[2, 3, 2] y",
+                "  m = Constant <value = int64 {3}> ()\n"
+                "  e = SequenceEmpty ()\n"
+                "  h, hs = Loop (m, , x, e) <body = b (int64 i, bool c, "
+                "double[2, 2] h_in, hs_in) => (bool c_out, double[2, 2] h_out, "
+                "hs_out) {\n"
+                "    c_out = Identity (c)\n"
+                "    p = MatMul (h_in, w)\n"
+                "    h_out = Sin (p)\n"
+                "    hs_out = SequenceInsert (hs_in, h_out)\n"
+                "  }>\n"
+                "  y = ConcatFromSequence <axis = 1, new_axis = 1> (hs)"),
+      onnxModel("sequence_ops", "double[2, 2] a, double[2, 2] b, "
+                "double[2, 2] c",
+                "double[6, 2] y",
+                "  s = SequenceConstruct (a, b)\n"
+                "  zero = Constant <value = int64 {0}> ()\n"
+                "  s2 = SequenceInsert (s, c, zero)\n"
+                "  s3 = SequenceInsert (s2, a)\n"
+                "  s4 = SequenceErase (s3, zero)\n"
+                "  y = ConcatFromSequence <axis = 0> (s4)"),
       onnxModel("loop_while", "double[2, 2] x, double[2, 2] w",
                 "double[2, 2] z",
                 "  m = Constant <value = int64 {6}> ()\n"

@@ -155,7 +155,8 @@ private:
                      StringRef name);
   void copyInto(int32_t fromBuffer, int32_t toBuffer);
   bool canWriteInPlace(int32_t temp, int32_t target) const;
-  bool wholeTemp(int storage) const;
+  bool wholeTemp(int storage,
+                 const std::vector<std::vector<int32_t>> &buffersOf) const;
   bool readsOnlyAtPoint(const rt::Step &step, int storage) const;
   void writeOverDyingInputs();
   int32_t kernelFor(rt::Kernel kernel);
@@ -1244,13 +1245,13 @@ bool Emitter::canWriteInPlace(int32_t temp, int32_t target) const {
 /// Whether `storage` is a temporary of its own (not an output, not a
 /// gradient bucket) that every buffer on it covers whole (the value and its
 /// reshapes).
-bool Emitter::wholeTemp(int storage) const {
+bool Emitter::wholeTemp(
+    int storage, const std::vector<std::vector<int32_t>> &buffersOf) const {
   const Storage &s = storages_[storage];
   if (s.kind != rt::BufferKind::Temp || bucketStorages_.contains(storage))
     return false;
-  for (size_t b = 0; b < program_.buffers.size(); ++b)
-    if (storageOf_[b] == storage &&
-        (within_[b] != 0 || program_.buffers[b].bytes() != s.bytes))
+  for (int32_t b : buffersOf[storage])
+    if (within_[b] != 0 || program_.buffers[b].bytes() != s.bytes)
       return false;
   return true;
 }
@@ -1292,6 +1293,12 @@ bool Emitter::readsOnlyAtPoint(const rt::Step &step, int storage) const {
 /// the domain are left alone. The peak of a training step is often such a
 /// step: gpt's logits and their gradient were both live at the loss.
 void Emitter::writeOverDyingInputs() {
+  // The buffers of each storage, kept as storages merge (looking them up
+  // among all buffers at each step was quadratic in the program).
+  std::vector<std::vector<int32_t>> buffersOf(storages_.size());
+  for (size_t b = 0; b < program_.buffers.size(); ++b)
+    if (storageOf_[b] >= 0 && size_t(storageOf_[b]) < storages_.size())
+      buffersOf[storageOf_[b]].push_back(int32_t(b));
   for (size_t s = 0; s < entry_.steps.size(); ++s) {
     const rt::Step &step = entry_.steps[s];
     if (step.kind != rt::Step::Kind::Kernel)
@@ -1303,7 +1310,7 @@ void Emitter::writeOverDyingInputs() {
     for (const rt::KOutput &o : k.outputs) {
       int out = storageOf_[step.args[o.arg]];
       if (o.local || o.combine != rt::Combine::None ||
-          storages_[out].first != int(s) || !wholeTemp(out))
+          storages_[out].first != int(s) || !wholeTemp(out, buffersOf))
         continue;
       for (size_t a = 0; a < step.args.size(); ++a) {
         int in = storageOf_[step.args[a]];
@@ -1311,11 +1318,13 @@ void Emitter::writeOverDyingInputs() {
             storages_[in].bytes != storages_[out].bytes ||
             rt::dtypeSize(k.args[a].dtype) !=
                 rt::dtypeSize(k.args[o.arg].dtype) ||
-            !wholeTemp(in) || !readsOnlyAtPoint(step, in))
+            !wholeTemp(in, buffersOf) || !readsOnlyAtPoint(step, in))
           continue;
-        for (size_t b = 0; b < program_.buffers.size(); ++b)
-          if (storageOf_[b] == out)
-            storageOf_[b] = in;
+        for (int32_t b : buffersOf[out])
+          storageOf_[b] = in;
+        buffersOf[in].insert(buffersOf[in].end(), buffersOf[out].begin(),
+                             buffersOf[out].end());
+        buffersOf[out].clear();
         storages_[in].last = storages_[out].last;
         storages_[out] = Storage{0, rt::BufferKind::Temp};
         storages_[out].entry = storages_[in].entry;

@@ -552,13 +552,16 @@ bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
                  std::string &error) {
   out.source = kPrelude;
   out.kernelLines.clear();
+  // The line each kernel starts on, counted as the source grows (counting
+  // the whole source before each kernel was quadratic in the kernels).
+  size_t lines = size_t(std::count(out.source.begin(), out.source.end(), '\n'));
   for (size_t i = 0; i < kernels.size(); ++i) {
     std::string text;
     if (!printKernel(kernels[i], entryName(i), text, error))
       return false;
-    size_t first = 1 + size_t(std::count(out.source.begin(), out.source.end(), '\n'));
+    out.kernelLines.push_back(1 + lines);
+    lines += size_t(std::count(text.begin(), text.end(), '\n'));
     out.source += text;
-    out.kernelLines.push_back(first);
   }
   return true;
 }

@@ -2,6 +2,7 @@
 #include "passes/autodiff/Passes.h"
 
 #include "ir/graph/GraphOps.h"
+#include "passes/BlockOrder.h"
 
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
@@ -23,11 +24,11 @@ using namespace kiln::graph;
 Operation *definer(Value v) { return v.getDefiningOp(); }
 
 /// Whether `a` becomes final before `b` in their block.
-bool before(Value a, Value b) {
+bool before(BlockOrder &order, Value a, Value b) {
   Operation *da = definer(a), *db = definer(b);
   if (!da || !db)
     return !da && db; // Arguments first.
-  return da != db && da->isBeforeInBlock(db);
+  return da != db && order.isBefore(da, db);
 }
 
 struct AllReduceGradientsPass final
@@ -78,6 +79,10 @@ struct AllReduceGradientsPass final
     // gradient, for a weight the model uses transposed) where the reverse
     // sweep reached it, at the very end; moved up, its bucket can start
     // while the backward pass goes on.
+    // (Ops move one at a time, each followed by order queries: BlockOrder
+    // answers them without renumbering the block after each move.)
+    BlockOrder positions(body);
+    auto isBefore = [&](Value a, Value b) { return before(positions, a, b); };
     llvm::SmallPtrSet<Operation *, 32> placed;
     std::function<void(Operation *)> hoist = [&](Operation *op) {
       if (!op || op->getBlock() != &body || !placed.insert(op).second ||
@@ -89,22 +94,25 @@ struct AllReduceGradientsPass final
         if (!d || d->getBlock() != &body)
           continue;
         hoist(d);
-        if (!after || after->isBeforeInBlock(d))
+        if (!after || positions.isBefore(after, d))
           after = d;
       }
-      if (after && after->getNextNode() != op && after->isBeforeInBlock(op))
+      if (after && after->getNextNode() != op &&
+          positions.isBefore(after, op)) {
         op->moveAfter(after);
+        positions.placed(op);
+      }
     };
     // (An op moved up goes right after its last operand, ahead of what was
     // moved there before it: the values are moved latest first, so that
     // those that were ahead stay ahead.)
     SmallVector<Value> byPosition(values.begin(), values.end());
-    std::stable_sort(byPosition.begin(), byPosition.end(), before);
+    std::stable_sort(byPosition.begin(), byPosition.end(), isBefore);
     for (Value v : llvm::reverse(byPosition))
       hoist(definer(v));
 
     SmallVector<Value> order = values.takeVector();
-    std::stable_sort(order.begin(), order.end(), before);
+    std::stable_sort(order.begin(), order.end(), isBefore);
 
     // Buckets in that order: one element type each, at most bucket-mb.
     const double cap = bucketMb * double(1 << 20);

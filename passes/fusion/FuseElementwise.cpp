@@ -1,6 +1,7 @@
 //===- FuseElementwise.cpp - elementwise kernels into their consumers -----===//
 #include "passes/fusion/Passes.h"
 #include "passes/fusion/Loops.h"
+#include "passes/BlockOrder.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Affine/Utils.h"
@@ -32,6 +33,13 @@ using namespace mlir;
 
 /// Outputs a fused kernel may write (each is a stream of stores).
 constexpr unsigned kMaxOutputs = 4;
+
+/// Inputs a fused kernel may read. Each is a kernel parameter (CUDA allows
+/// 4 KB of them before 12.1), and each fusion into a kernel costs time in
+/// its inputs: without a bound, a weight's gradient summed over a loop
+/// unrolled 3000 times (one product per step) fused into one kernel of
+/// 3000 inputs, one fusion at a time -- quadratic, and too many parameters.
+constexpr unsigned kMaxInputs = 64;
 
 /// Scalar kernels of at most this many body ops are recomputed wherever
 /// they are read (a learning rate times a decay, a bias correction): a few
@@ -612,10 +620,14 @@ bool keepsReadsSized(OpOperand &operand, linalg::GenericOp producer,
 }
 
 /// Whether the value `operand` of a consumer should be computed inside it.
-bool shouldFuse(OpOperand &operand) {
+bool shouldFuse(OpOperand &operand, BlockOrder &order) {
   auto producer = operand.get().getDefiningOp<linalg::GenericOp>();
   auto consumer = dyn_cast<linalg::GenericOp>(operand.getOwner());
   if (!producer || !consumer)
+    return false;
+  // The fused kernel reads the consumer's other inputs and the producer's.
+  if (consumer.getNumDpsInputs() - 1 + producer.getNumDpsInputs() >
+      kMaxInputs)
     return false;
   if (!keepsReadsSized(operand, producer, consumer))
     return false;
@@ -661,19 +673,22 @@ bool shouldFuse(OpOperand &operand) {
     for (Operation *user : producer->getUsers())
       if (user != consumer &&
           (user->getBlock() != consumer->getBlock() ||
-           !consumer->isBeforeInBlock(user)))
+           !order.isBefore(consumer, user)))
         return false;
   }
   return linalg::areElementwiseOpsFusable(&operand);
 }
 
 struct FuseProducer final : OpRewritePattern<linalg::GenericOp> {
-  using OpRewritePattern::OpRewritePattern;
+  FuseProducer(MLIRContext *context, BlockOrder &order)
+      : OpRewritePattern(context), order(order) {}
+  /// Where each kernel is (the driver keeps it told).
+  BlockOrder &order;
 
   LogicalResult matchAndRewrite(linalg::GenericOp consumer,
                                 PatternRewriter &rewriter) const override {
     for (OpOperand *operand : consumer.getDpsInputOperands()) {
-      if (!shouldFuse(*operand))
+      if (!shouldFuse(*operand, order))
         continue;
       Operation *producer = operand->get().getDefiningOp();
       Operation *original = nullptr; // Where a copy came from.
@@ -1521,14 +1536,18 @@ struct FuseElementwisePass final
   void runOnOperation() override {
     // 1. Fuse producer into consumer, one operand at a time, until no
     //    candidate is left (the greedy driver revisits changed ops).
+    if (getOperation().isExternal())
+      return;
+    BlockOrder order(getOperation().getBody().front());
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseProducer, ReadThroughView, FuseGatheredProducer>(
-        &getContext());
+    patterns.add<FuseProducer>(&getContext(), order);
+    patterns.add<ReadThroughView, FuseGatheredProducer>(&getContext());
     // Results no one reads any more (a value kept as a second output whose
     // other readers fused too) are not written.
     linalg::populateEraseUnusedOperandsAndResultsPatterns(patterns);
     GreedyRewriteConfig config;
     config.useTopDownTraversal = true;
+    config.listener = &order;
     if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
                                             config)))
       return signalPassFailure();

@@ -439,16 +439,11 @@ def scripted_rnn():
     return torch.jit.script(ScriptedRNN())
 
 
-class ScriptedRNNList(nn.Module):
-    """A scripted loop that appends each step's state to a Python list,
-    stacked after it (ONNX SequenceEmpty, a Loop carrying the sequence with
-    SequenceInsert in its body, ConcatFromSequence), averaged over time."""
-
-    def __init__(self):
-        super().__init__()
-        self.inp = nn.Linear(8, 6)
-        self.step = nn.Linear(6, 6)
-        self.fc = nn.Linear(6, 10)
+class ScriptedRNNList(ScriptedRNN):
+    """ScriptedRNN's layers in a scripted loop that appends each step's
+    state to a Python list, stacked after it (ONNX SequenceEmpty, a Loop
+    carrying the sequence with SequenceInsert in its body,
+    ConcatFromSequence), averaged over time."""
 
     def forward(self, x):
         h = x.new_zeros(x.size(0), 6)

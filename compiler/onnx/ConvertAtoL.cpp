@@ -1792,6 +1792,7 @@ const OpConverter table[] = {
     {"Cos", 7, convertCos},
     {"Cosh", 9, convertCosh},
     {"CumSum", 11, convertCumSum},
+    {"DFT", 17, convertDFT},
     {"DepthToSpace", 7, convertDepthToSpace},
     {"Div", 7, convertDiv},
     {"Dropout", 7, convertDropout},

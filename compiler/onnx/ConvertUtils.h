@@ -101,6 +101,10 @@ llvm::LogicalResult convertGRU(NodeImporter &n);
 llvm::LogicalResult convertLSTM(NodeImporter &n);
 llvm::LogicalResult convertRNN(NodeImporter &n);
 
+/// The signal ops DFT, STFT and MelWeightMatrix (ConvertSignal.cpp).
+llvm::LogicalResult convertDFT(NodeImporter &n);
+llvm::LogicalResult convertSTFT(NodeImporter &n);
+llvm::LogicalResult convertMelWeightMatrix(NodeImporter &n);
 /// The control-flow ops If, Loop and Scan (ConvertControlFlow.cpp).
 llvm::LogicalResult convertIf(NodeImporter &n);
 llvm::LogicalResult convertLoop(NodeImporter &n);

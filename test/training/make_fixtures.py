@@ -458,6 +458,25 @@ def scripted_rnn_list():
     return torch.jit.script(ScriptedRNNList())
 
 
+class SpectrogramNet(nn.Module):
+    """A log power spectrogram of a raw signal (torch.stft with a Hann
+    window: ONNX STFT on a [batch, length] signal), classified; a learned
+    gain on the signal, so that the gradient goes through the STFT."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("window", torch.hann_window(16))
+        self.gain = nn.Parameter(torch.linspace(0.5, 1.5, 52))
+        self.scale = nn.Parameter(torch.ones(9, 1))
+        self.fc = nn.Linear(9 * 7, 10)
+
+    def forward(self, x):
+        s = torch.stft(x * self.gain, n_fft=16, hop_length=6, window=self.window,
+                       center=False, return_complex=False)
+        power = s.pow(2).sum(-1) * self.scale
+        return self.fc(torch.log(power + 1e-3).flatten(1))
+
+
 class ScatterMix(nn.Module):
     """Features written into a wider activation (Tensor.scatter and
     scatter_add along the features, exported as ONNX ScatterElements) and
@@ -729,6 +748,7 @@ CASES = {
     "rnn_classifier": (RNNClassifier, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "scripted_rnn": (scripted_rnn, (4, 5, 8), "cross_entropy", "sgd", {"lr": 0.1}),
     "scripted_rnn_list": (scripted_rnn_list, (4, 5, 8), "cross_entropy", "adamw", {"lr": 0.01}),
+    "spectrogram_net": (SpectrogramNet, (4, 52), "cross_entropy", "sgd", {"lr": 0.1}),
     "lenet_maxpool": (LeNet, (4, 1, 28, 28), "cross_entropy", "sgd", {"lr": 0.1}),
 }
 

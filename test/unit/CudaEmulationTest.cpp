@@ -145,7 +145,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Model{"rnn_classifier"}, Model{"scatter_mix"},
                     Model{"prelu_cnn"}, Model{"grid_sample_net"},
                     Model{"interpolate_cnn"}, Model{"scripted_rnn"},
-                    Model{"scripted_rnn_list"},
+                    Model{"scripted_rnn_list"}, Model{"spectrogram_net"},
                     Model{"tv_mobilenet"},
                     Model{"mlp_relu", "cross_entropy", 0.5},
                     // At a GPU's widths: warps of 32 lanes, 8 a block,

@@ -515,6 +515,20 @@ std::vector<Case> cases() {
                 "  }, else_branch = e () => (double[2, 3] b) {\n"
                 "    b = Sub (w, x)\n"
                 "  }>"),
+      // DFT (a product with a constant matrix) of a complex signal, inverse
+      // and zero-padded, and of a real one, onesided and truncated; STFT
+      // (frames gathered along time) with a window that is an input too.
+      onnxModel("dft_inverse_padded", "double[2, 3, 2, 2] x",
+                "double[2, 5, 2, 2] y",
+                "  l = Constant <value = int64 {5}> ()\n"
+                "  y = DFT <axis = 1, inverse = 1> (x, l)"),
+      onnxModel("dft_onesided_truncated", "double[2, 6, 1] x",
+                "double[2, 3, 2] y",
+                "  l = Constant <value = int64 {4}> ()\n"
+                "  y = DFT <axis = 1, onesided = 1> (x, l)"),
+      onnxModel("stft", "double[2, 11] x, double[4] w", "double[2, 4, 3, 2] y",
+                "  s = Constant <value = int64 {2}> ()\n"
+                "  y = STFT (x, s, w)"),
       // Resize, linear up and cubic down (products with constant weights).
       onnxModel("resize_linear", "double[1, 2, 3, 2] x", "double[1, 2, 5, 4] y",
                 "  sizes = Constant <value = int64[4] {1, 2, 5, 4}> ()\n"

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 using namespace mlir;
 
@@ -1409,10 +1410,7 @@ LogicalResult convertMaxPool(NodeImporter &n) {
   if (spatial < 1)
     return n.error() << "input of shape " << graph::formatShape(type.getShape())
                      << " is not N x C x spatial";
-  if (n.outputUsed(1))
-    return n.error() << "the Indices output (output 1) is not supported";
-  if (n.attrInt("storage_order", 0) != 0)
-    return n.error() << "storage_order 1 (column-major) is not supported";
+  bool columnMajor = n.attrInt("storage_order", 0) != 0;
   if (!n.hasAttr("kernel_shape"))
     return n.missingAttr("kernel_shape"), failure();
   std::vector<int64_t> ones(spatial, 1);
@@ -1433,11 +1431,166 @@ LogicalResult convertMaxPool(NodeImporter &n) {
   if (!pads || n.failed())
     return failure();
   OpBuilder &b = n.builder();
-  n.setOutput(0, n.create<graph::MaxPoolOp>(x, b.getDenseI64ArrayAttr(kernel),
-                                            b.getDenseI64ArrayAttr(strides),
-                                            b.getDenseI64ArrayAttr(*pads),
-                                            b.getDenseI64ArrayAttr(dilations),
-                                            b.getBoolAttr(ceilMode)));
+  Value values = n.create<graph::MaxPoolOp>(
+      x, b.getDenseI64ArrayAttr(kernel), b.getDenseI64ArrayAttr(strides),
+      b.getDenseI64ArrayAttr(*pads), b.getDenseI64ArrayAttr(dilations),
+      b.getBoolAttr(ceilMode));
+  if (!values)
+    return failure();
+  n.setOutput(0, values);
+  if (!n.outputUsed(1))
+    return success(!n.failed());
+
+  // Indices: where in x (flattened, row-major, or with storage_order 1
+  // column-major within each plane) each maximum is. Each window's points
+  // are gathered from the flattened plane -- a padding point from an extra
+  // -inf at its end -- and the first maximum's position in the window,
+  // found by argmax, is turned into one in x by constant tables: the
+  // window's first point plus the point's offset within the window.
+  ArrayRef<int64_t> in = type.getShape().drop_front(2);
+  ArrayRef<int64_t> out =
+      cast<RankedTensorType>(values.getType()).getShape().drop_front(2);
+  int64_t batch = type.getDimSize(0), channels = type.getDimSize(1);
+  int64_t plane = 1, windows = 1, points = 1;
+  for (int64_t d = 0; d < spatial; ++d) {
+    plane *= in[d];
+    windows *= out[d];
+    points *= kernel[d];
+  }
+  // Strides of the plane in x's storage order, and of the gathered (always
+  // row-major) flattening.
+  std::vector<int64_t> storage(spatial), rowMajor(spatial);
+  for (int64_t d = spatial - 1, at = 1; d >= 0; at *= in[d--])
+    rowMajor[d] = at;
+  for (int64_t d = 0, at = 1; d < spatial; at *= in[d++])
+    storage[d] = columnMajor ? at : rowMajor[d];
+  std::vector<int64_t> gather(static_cast<size_t>(windows * points)),
+      first(static_cast<size_t>(windows)), offset(static_cast<size_t>(points));
+  std::vector<int64_t> o(spatial, 0), k(spatial, 0);
+  for (int64_t w = 0; w < windows; ++w) {
+    for (int64_t d = spatial - 1, rest = w; d >= 0; rest /= out[d--])
+      o[d] = rest % out[d];
+    first[w] = 0;
+    for (int64_t d = 0; d < spatial; ++d)
+      first[w] += (o[d] * strides[d] - (*pads)[d]) * storage[d];
+    for (int64_t p = 0; p < points; ++p) {
+      for (int64_t d = spatial - 1, rest = p; d >= 0; rest /= kernel[d--])
+        k[d] = rest % kernel[d];
+      int64_t flat = 0, local = 0;
+      bool inside = true;
+      for (int64_t d = 0; d < spatial; ++d) {
+        int64_t at = o[d] * strides[d] - (*pads)[d] + k[d] * dilations[d];
+        inside &= at >= 0 && at < in[d];
+        flat += at * rowMajor[d];
+        local += k[d] * dilations[d] * storage[d];
+      }
+      gather[size_t(w * points + p)] = inside ? flat : plane;
+      offset[p] = local;
+    }
+  }
+  auto i64 = b.getI64Type();
+  auto constant = [&](ArrayRef<int64_t> shape, std::vector<int64_t> data) {
+    return n.create<graph::ConstantOp>(
+        HostTensor::ofInts(RankedTensorType::get(shape, i64), std::move(data))
+            .toAttr());
+  };
+  auto element = type.getElementType();
+  Value flat = reshape(n, x, {batch, channels, plane});
+  Value padded = n.create<graph::ConcatOp>(
+      ValueRange{flat, filledConstant(
+                           n, RankedTensorType::get({batch, channels, 1},
+                                                    element),
+                           -std::numeric_limits<double>::infinity())},
+      b.getI64IntegerAttr(2));
+  Value gathered = n.create<graph::GatherOp>(
+      padded, constant({windows, points}, std::move(gather)),
+      b.getI64IntegerAttr(2));
+  if (!gathered)
+    return failure();
+  // [N, C, windows]: the first maximum's point in its window.
+  Value at = argExtreme(n, gathered, 3, /*isMax=*/true, /*last=*/false,
+                        /*keepdims=*/false);
+  Value local = n.create<graph::GatherOp>(
+      constant({points}, std::move(offset)), at, b.getI64IntegerAttr(0));
+  std::vector<int64_t> planes(static_cast<size_t>(batch * channels));
+  for (int64_t i = 0; i < batch * channels; ++i)
+    planes[i] = i * plane;
+  Value index = n.create<graph::AddOp>(
+      n.create<graph::AddOp>(local, constant({windows}, std::move(first))),
+      constant({batch, channels, 1}, std::move(planes)));
+  SmallVector<int64_t> shape{batch, channels};
+  shape.append(out.begin(), out.end());
+  n.setOutput(1, reshape(n, index, shape));
+  return success(!n.failed());
+}
+
+LogicalResult convertMaxUnpool(NodeImporter &n) {
+  RankedTensorType type = n.inputType(0), indicesType = n.inputType(1);
+  if (n.failed())
+    return failure();
+  int64_t spatial = type.getRank() - 2;
+  if (spatial < 1)
+    return n.error() << "input of shape " << graph::formatShape(type.getShape())
+                     << " is not N x C x spatial";
+  if (indicesType.getShape() != type.getShape() ||
+      !indicesType.getElementType().isInteger(64))
+    return n.error() << "the indices (input 1) are " << indicesType
+                     << "; they must be int64 of input 0's shape "
+                     << graph::formatShape(type.getShape());
+  if (!n.hasAttr("kernel_shape"))
+    return n.missingAttr("kernel_shape"), failure();
+  std::vector<int64_t> kernel = n.attrInts("kernel_shape");
+  std::vector<int64_t> strides =
+      n.attrInts("strides", std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> pads =
+      n.attrInts("pads", std::vector<int64_t>(2 * spatial, 0));
+  if (n.failed())
+    return failure();
+  if ((int64_t)kernel.size() != spatial || (int64_t)strides.size() != spatial ||
+      (int64_t)pads.size() != 2 * spatial)
+    return n.error() << "attributes 'kernel_shape' and 'strides' need "
+                     << spatial << " entries each, 'pads' " << 2 * spatial;
+  // The pooling's inverse shape, which the indices index; a larger
+  // output_shape (input 2) adds zeros at the end of each spatial axis (as
+  // onnxruntime and ONNX's reference do).
+  SmallVector<int64_t> shape{type.getDimSize(0), type.getDimSize(1)};
+  for (int64_t d = 0; d < spatial; ++d)
+    shape.push_back((type.getDimSize(2 + d) - 1) * strides[d] + kernel[d] -
+                    pads[d] - pads[spatial + d]);
+  SmallVector<int64_t> padded(shape);
+  if (n.hasInput(2)) {
+    auto given = n.constantInts(2, "output_shape");
+    if (!given)
+      return failure();
+    bool fits = (int64_t)given->size() == type.getRank() &&
+                (*given)[0] == shape[0] && (*given)[1] == shape[1];
+    for (int64_t d = 2; fits && d < type.getRank(); ++d)
+      fits = (*given)[d] >= shape[d];
+    if (!fits)
+      return n.error() << "output_shape " << graph::formatShape(*given)
+                       << " must be N x C x spatial with input 0's N and C, "
+                          "each spatial size at least the unpooled "
+                       << graph::formatShape(shape);
+    padded.assign(given->begin(), given->end());
+  }
+  int64_t cells = 1, count = type.getNumElements();
+  for (int64_t size : shape)
+    cells *= size;
+  Value x = n.input(0), indices = n.input(1);
+  if (n.failed())
+    return failure();
+  // Each value added at its index of the flattened output, zeros elsewhere
+  // (the embedding gradient's scatter-add; ONNX leaves repeated indices
+  // undefined).
+  OpBuilder &b = n.builder();
+  Value scattered = b.create<graph::EmbeddingGradOp>(
+      n.loc(), RankedTensorType::get({cells, 1}, type.getElementType()),
+      reshape(n, indices, {count}), reshape(n, x, {count, 1}),
+      b.getI64IntegerAttr(cells));
+  Value y = reshape(n, scattered, shape);
+  for (int64_t d = 2; d < type.getRank(); ++d)
+    y = padAlong(n, y, d, 0, padded[d] - shape[d]);
+  n.setOutput(0, y);
   return success(!n.failed());
 }
 
@@ -2253,6 +2406,7 @@ const OpConverter table[] = {
     {"MatMul", 7, convertMatMul},
     {"Max", 8, convertMax},
     {"MaxPool", 7, convertMaxPool},
+    {"MaxUnpool", 9, convertMaxUnpool},
     {"Mean", 8, convertMean},
     {"MeanVarianceNormalization", 9, convertMeanVarianceNormalization},
     {"MelWeightMatrix", 17, convertMelWeightMatrix},

@@ -930,6 +930,29 @@ def signal():
          infer_shapes=False)
 
 
+def maxpool_indices():
+    # MaxPool's Indices output (padding, strides, dilations, ceil_mode; a
+    # column-major one), and MaxUnpool putting the maxima back. (Not with
+    # a larger output_shape: onnxruntime reads the indices as positions in
+    # that shape, ONNX's reference and test data in the unpooled shape,
+    # zeros added after; kiln does as ONNX, checked by the conformance
+    # test.)
+    save("maxpool_indices",
+         [node("MaxPool", ["x"], ["v0", "i0"], "pool0", kernel_shape=[3, 3], strides=[2, 2],
+               pads=[1, 1, 1, 1]),
+          node("MaxPool", ["x"], ["v1", "i1"], "pool1", kernel_shape=[2, 2], strides=[2, 1],
+               dilations=[1, 2], ceil_mode=1),
+          node("MaxPool", ["x"], ["v2", "i2"], "pool2", kernel_shape=[2, 2], strides=[2, 2],
+               storage_order=1),
+          node("MaxPool", ["x"], ["v3", "i3"], "pool3", kernel_shape=[2, 2], strides=[2, 2]),
+          node("MaxUnpool", ["v3", "i3"], ["u4"], "unpool4", kernel_shape=[2, 2], strides=[2, 2]),
+          ],
+         [vi("x", F32, [2, 3, 6, 8])],
+         [vi("v0", F32, [2, 3, 3, 4]), vi("i0", I64, [2, 3, 3, 4]),
+          vi("v1", F32, [2, 3, 3, 6]), vi("i1", I64, [2, 3, 3, 6]),
+          vi("i2", I64, [2, 3, 3, 4]), vi("u4", F32, [2, 3, 6, 8])])
+
+
 def eyelike():
     # x plus the identity (x's type), and the int64 ones above the diagonal.
     save("eyelike",
@@ -1323,7 +1346,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, control_flow, signal, eyelike, scatter, activations_norms, gridsample, tile, cast,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, control_flow, signal, maxpool_indices, eyelike, scatter, activations_norms, gridsample, tile, cast,
                  constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,

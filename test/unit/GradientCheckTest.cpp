@@ -529,6 +529,14 @@ std::vector<Case> cases() {
       onnxModel("stft", "double[2, 11] x, double[4] w", "double[2, 4, 3, 2] y",
                 "  s = Constant <value = int64 {2}> ()\n"
                 "  y = STFT (x, s, w)"),
+      // MaxUnpool of MaxPool's values at its indices (a scatter of the
+      // values, whose gradient gathers them back).
+      onnxModel("maxunpool", "double[1, 2, 4, 4] x", "double[1, 2, 4, 4] y",
+                "  v, i = MaxPool <kernel_shape = [2, 2], strides = [2, 2]> "
+                "(x)\n"
+                "  t = Tanh (v)\n"
+                "  y = MaxUnpool <kernel_shape = [2, 2], strides = [2, 2]> "
+                "(t, i)"),
       // Resize, linear up and cubic down (products with constant weights).
       onnxModel("resize_linear", "double[1, 2, 3, 2] x", "double[1, 2, 5, 4] y",
                 "  sizes = Constant <value = int64[4] {1, 2, 5, 4}> ()\n"

@@ -227,9 +227,8 @@ LogicalResult convertLRN(NodeImporter &n) {
   if (size < 1)
     return n.error() << "attribute 'size' is " << size
                      << "; it must be at least 1";
-  if (type.getRank() < 3)
-    return n.error() << "input of shape " << graph::formatShape(type.getShape())
-                     << " is not N x C x spatial";
+  if (!spatialAxes(n, type))
+    return failure();
   Value x = n.input(0);
   if (n.failed())
     return failure();
@@ -342,13 +341,7 @@ FailureOr<EinsumEquation> parseEinsum(NodeImporter &n, StringRef equation,
     eq.inputs.emplace_back();
     if (failed(parseTerm(term, rank, eq.inputs.back())))
       return failure();
-    // A label twice in one operand takes a diagonal.
-    SmallVector<int> sorted(eq.inputs.back());
-    llvm::sort(sorted);
-    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
-      return n.error() << "equation term '" << term
-                       << "' repeats a label (a diagonal); kiln's Einsum "
-                          "takes no diagonals yet";
+    // (A label twice in one operand takes a diagonal: convertEinsum.)
   }
   if (explicitOutput) {
     if (failed(parseTerm(rhs, -1, eq.output)))
@@ -387,9 +380,9 @@ FailureOr<EinsumEquation> parseEinsum(NodeImporter &n, StringRef equation,
 /// around one kiln.matmul); labels that only one factor has and nothing
 /// later needs are summed first. One operand: sums and a transpose. The
 /// result is transposed to the equation's order. Graph ops only, so Einsum
-/// trains through their gradients. Not supported: a label twice in one
-/// operand (diagonals), dimensions that differ where a label repeats (no
-/// broadcasting of size-1 ellipsis dimensions).
+/// trains through their gradients. A label twice in one operand takes its
+/// diagonal first. Not supported: dimensions that differ where a label
+/// repeats (no broadcasting of size-1 ellipsis dimensions).
 LogicalResult convertEinsum(NodeImporter &n) {
   std::string equation = n.attrString("equation", "");
   int inputs = n.node().input_size();
@@ -431,6 +424,36 @@ LogicalResult convertEinsum(NodeImporter &n) {
                          << " in another";
     }
   OpBuilder &b = n.builder();
+  // A label twice in one operand: its diagonal, the operand times the
+  // identity over the two axes, summed over the second (so that it trains
+  // through a product and a sum), until no label repeats.
+  for (int i = 0; i < inputs; ++i) {
+    SmallVector<int> &labels = eq.inputs[i];
+    for (size_t p = 0; p < labels.size(); ++p) {
+      for (size_t q = p + 1; q < labels.size(); ++q) {
+        if (labels[q] != labels[p])
+          continue;
+        int64_t size = sizes[labels[p]];
+        SmallVector<int64_t> shape(labels.size(), 1);
+        shape[p] = shape[q] = size;
+        std::vector<double> eye(size_t(size * size), 0.0);
+        for (int64_t k = 0; k < size; ++k)
+          eye[size_t(k * size + k)] = 1;
+        Value mask = n.create<graph::ConstantOp>(
+            HostTensor::ofDoubles(
+                RankedTensorType::get(shape, types[i].getElementType()),
+                std::move(eye))
+                .toAttr());
+        values[i] = n.create<graph::ReduceSumOp>(
+            n.create<graph::MulOp>(values[i], mask),
+            b.getDenseI64ArrayAttr({int64_t(q)}), b.getBoolAttr(false));
+        if (!values[i])
+          return failure();
+        labels.erase(labels.begin() + q);
+        --q;
+      }
+    }
+  }
   // `value` (labels `labels`) with the labels not in `keep` summed away.
   auto sumAway = [&](Value &value, SmallVector<int> &labels,
                      ArrayRef<int> keep) {
@@ -1272,12 +1295,10 @@ std::optional<PoolWindow> poolWindow(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
     return std::nullopt;
-  int64_t spatial = type.getRank() - 2;
-  if (spatial < 1) {
-    n.error() << "input of shape " << graph::formatShape(type.getShape())
-              << " is not N x C x spatial";
+  auto spatialOrNone = spatialAxes(n, type);
+  if (!spatialOrNone)
     return std::nullopt;
-  }
+  int64_t spatial = *spatialOrNone;
   if (!n.hasAttr("kernel_shape")) {
     n.missingAttr("kernel_shape");
     return std::nullopt;
@@ -1333,9 +1354,8 @@ LogicalResult convertGlobalPool(NodeImporter &n) {
   Value x = n.input(0);
   if (n.failed())
     return failure();
-  if (type.getRank() < 3)
-    return n.error() << "input of shape " << graph::formatShape(type.getShape())
-                     << " is not N x C x spatial";
+  if (!spatialAxes(n, type))
+    return failure();
   SmallVector<int64_t> axes;
   for (int64_t d = 2; d < type.getRank(); ++d)
     axes.push_back(d);

@@ -1406,10 +1406,10 @@ LogicalResult convertMaxPool(NodeImporter &n) {
   RankedTensorType type = n.inputType(0);
   if (n.failed())
     return failure();
-  int64_t spatial = type.getRank() - 2;
-  if (spatial < 1)
-    return n.error() << "input of shape " << graph::formatShape(type.getShape())
-                     << " is not N x C x spatial";
+  auto spatialOrNone = spatialAxes(n, type);
+  if (!spatialOrNone)
+    return failure();
+  int64_t spatial = *spatialOrNone;
   bool columnMajor = n.attrInt("storage_order", 0) != 0;
   if (!n.hasAttr("kernel_shape"))
     return n.missingAttr("kernel_shape"), failure();
@@ -1528,10 +1528,10 @@ LogicalResult convertMaxUnpool(NodeImporter &n) {
   RankedTensorType type = n.inputType(0), indicesType = n.inputType(1);
   if (n.failed())
     return failure();
-  int64_t spatial = type.getRank() - 2;
-  if (spatial < 1)
-    return n.error() << "input of shape " << graph::formatShape(type.getShape())
-                     << " is not N x C x spatial";
+  auto spatialOrNone = spatialAxes(n, type);
+  if (!spatialOrNone)
+    return failure();
+  int64_t spatial = *spatialOrNone;
   if (indicesType.getShape() != type.getShape() ||
       !indicesType.getElementType().isInteger(64))
     return n.error() << "the indices (input 1) are " << indicesType

@@ -52,6 +52,15 @@ std::optional<std::vector<int64_t>> intsFromAttrOrInput(NodeImporter &n,
   return n.constantInts(input, name);
 }
 
+std::optional<int64_t> spatialAxes(NodeImporter &n, RankedTensorType type) {
+  if (type.getRank() < 3) {
+    n.error() << "input of shape " << graph::formatShape(type.getShape())
+              << " is not N x C x spatial";
+    return std::nullopt;
+  }
+  return type.getRank() - 2;
+}
+
 std::optional<HostTensor> constantScalar(NodeImporter &n, size_t i,
                                          StringRef what) {
   auto value = n.constantInput(i, what);

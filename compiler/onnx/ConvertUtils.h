@@ -33,6 +33,9 @@ std::optional<std::vector<int64_t>> intsFromAttrOrInput(NodeImporter &n,
                                                         size_t input,
                                                         int64_t inputSince);
 
+/// The spatial axes of an N x C x spatial input (at least one); none, with
+/// an error, for a tensor of rank below 3.
+std::optional<int64_t> spatialAxes(NodeImporter &n, mlir::RankedTensorType type);
 /// Input `i` as a compile-time scalar (one element, any rank); reports
 /// `what` otherwise.
 std::optional<HostTensor> constantScalar(NodeImporter &n, size_t i,

@@ -611,6 +611,20 @@ def einsum():
          [init_f32("u", r.standard_normal([4, 5])), init_f32("w", r.standard_normal([2, 5, 6]))])
 
 
+def einsum_diagonal():
+    # A label twice in one operand: a diagonal, a trace (implicit output),
+    # a batched diagonal, one multiplied on.
+    save("einsum_diagonal",
+         [node("Einsum", ["a"], ["diag"], "diag", equation="ii->i"),
+          node("Einsum", ["a"], ["trace"], "trace", equation="ii"),
+          node("Einsum", ["b"], ["bdiag"], "bdiag", equation="...ii->...i"),
+          node("Einsum", ["c", "d"], ["mixed"], "mixed", equation="iij,jk->ik")],
+         [vi("a", F32, [4, 4]), vi("b", F32, [2, 3, 3]), vi("c", F32, [3, 3, 2]),
+          vi("d", F32, [2, 5])],
+         [vi("diag", F32, [4]), vi("trace", F32, []), vi("bdiag", F32, [2, 3]),
+          vi("mixed", F32, [3, 5])])
+
+
 def topk():
     # The two largest of each row (values and indices).
     save("topk",
@@ -1346,7 +1360,7 @@ def main():
             os.remove(stale)
     for make in [unary, clip, binary, comparisons, matmul, gemm, conv, convtranspose, batchnorm,
                  layernorm, instancenorm, pooling, softmax, flatten, reshape, transpose, squeeze,
-                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, topk, recurrent, control_flow, signal, maxpool_indices, eyelike, scatter, activations_norms, gridsample, tile, cast,
+                 concat, split, slice_, gather, expand_trilu, pad, resize, depth_space, onehot, einsum, einsum_diagonal, topk, recurrent, control_flow, signal, maxpool_indices, eyelike, scatter, activations_norms, gridsample, tile, cast,
                  constants,
                  identity_dropout, reduce, reshape_from_shape, sequences, mlp_tiny,
                  transformer_extras, shared_initializer, shared_not_parameters,

@@ -537,6 +537,11 @@ std::vector<Case> cases() {
                 "  t = Tanh (v)\n"
                 "  y = MaxUnpool <kernel_shape = [2, 2], strides = [2, 2]> "
                 "(t, i)"),
+      // Einsum with a label twice in an operand (its diagonal: a product
+      // with the identity, summed).
+      onnxModel("einsum_diagonal", "double[3, 3, 2] c, double[2, 4] d",
+                "double[3, 4] y",
+                "  y = Einsum <equation = \"iij,jk->ik\"> (c, d)"),
       // Resize, linear up and cubic down (products with constant weights).
       onnxModel("resize_linear", "double[1, 2, 3, 2] x", "double[1, 2, 5, 4] y",
                 "  sizes = Constant <value = int64[4] {1, 2, 5, 4}> ()\n"

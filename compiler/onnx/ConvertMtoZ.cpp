@@ -939,7 +939,8 @@ Value indicesFromEnd(NodeImporter &n, Value ix, ArrayRef<int64_t> sizesShape,
 /// Output 0: `data` viewed as a [cells, width] table with the rows of
 /// `updates` ([ids, width]) put at rows `ids` (i64 [count]): added with
 /// reduction 'add', in place of the data's with 'none' (where indices
-/// repeat, ONNX leaves 'none' undefined; here they add up). One runtime
+/// repeat, ONNX leaves 'none' undefined; here they add up), multiplied,
+/// or the larger or smaller kept with 'mul', 'max', 'min'. One runtime
 /// call adds the rows (kiln.embedding_grad), whose gradient gathers them
 /// back, so training reaches the updates and the data they leave.
 LogicalResult setScattered(NodeImporter &n, Value data, Value ids,
@@ -953,6 +954,66 @@ LogicalResult setScattered(NodeImporter &n, Value data, Value ids,
   auto table = [&](int64_t w) {
     return RankedTensorType::get({cells, w}, element);
   };
+  if (reduction == "mul" || reduction == "max" || reduction == "min") {
+    // In rounds: round r takes each row's r-th update (in the order of the
+    // updates), put at its row by the scatter and combined with what the
+    // row holds there; the rows it does not reach keep theirs. The rounds
+    // come from the indices, which must be known.
+    if (!knownIds)
+      return n.error() << "the indices (input 1, '" << n.node().input(1)
+                       << "') must be known at compile time for reduction '"
+                       << reduction
+                       << "': kiln combines the updates of a position in "
+                          "rounds planned from them";
+    std::vector<std::vector<int64_t>> rounds, roundIds;
+    std::vector<int64_t> seen(size_t(cells), 0);
+    for (auto [p, id] : llvm::enumerate(*knownIds)) {
+      size_t r = size_t(seen[size_t(id)]++);
+      if (r == rounds.size()) {
+        rounds.emplace_back();
+        roundIds.emplace_back();
+      }
+      rounds[r].push_back(int64_t(p));
+      roundIds[r].push_back(id);
+    }
+    Type i64 = b.getI64Type();
+    Value rows = reshape(n, updates, {count, width});
+    Value current = reshape(n, data, {cells, width});
+    for (size_t r = 0; r < rounds.size(); ++r) {
+      int64_t c = int64_t(rounds[r].size());
+      std::vector<int64_t> reached(size_t(cells), 0);
+      for (int64_t id : roundIds[r])
+        reached[size_t(id)] = 1;
+      auto constant = [&](RankedTensorType t, std::vector<int64_t> v) {
+        return n.create<graph::ConstantOp>(
+            HostTensor::ofInts(t, std::move(v)).toAttr());
+      };
+      // (With no index repeated, one round takes every update in order.)
+      Value picked =
+          c == count
+              ? rows
+              : n.create<graph::GatherOp>(
+                    rows,
+                    constant(RankedTensorType::get({c}, i64), rounds[r]),
+                    b.getI64IntegerAttr(0));
+      Value put = b.create<graph::EmbeddingGradOp>(
+          n.loc(), table(width),
+          constant(RankedTensorType::get({c}, i64), roundIds[r]), picked,
+          b.getI64IntegerAttr(cells));
+      Value combined =
+          reduction == "mul"   ? n.create<graph::MulOp>(current, put)
+          : reduction == "max" ? n.create<graph::MaxOp>(current, put)
+                               : n.create<graph::MinOp>(current, put);
+      current = n.create<graph::WhereOp>(
+          constant(RankedTensorType::get({cells, 1}, b.getI1Type()),
+                   std::move(reached)),
+          combined, current);
+      if (!current)
+        return failure();
+    }
+    n.setOutput(0, reshape(n, current, type.getShape()));
+    return success(!n.failed());
+  }
   Value added = b.create<graph::EmbeddingGradOp>(
       n.loc(), table(width), ids, reshape(n, updates, {count, width}),
       b.getI64IntegerAttr(cells));
@@ -961,6 +1022,7 @@ LogicalResult setScattered(NodeImporter &n, Value data, Value ids,
                        data, reshape(n, added, type.getShape())));
     return success(!n.failed());
   }
+
   // Which rows an update reaches: known at compile time with the indices,
   // else ones added up at run time, compared with zero.
   Value hit;
@@ -987,8 +1049,8 @@ LogicalResult setScattered(NodeImporter &n, Value data, Value ids,
 
 /// The data, indices and updates of a scatter, checked (float data, what
 /// the scatter's runtime call adds; integer indices; updates of data's
-/// element type), and its reduction: none or add ('mul', 'max' and 'min'
-/// are refused by name). None on error.
+/// element type), and its reduction (none, add, mul, max or min). None on
+/// error.
 std::optional<std::string> scatterInputs(NodeImporter &n,
                                          RankedTensorType &data,
                                          RankedTensorType &indices,
@@ -999,13 +1061,10 @@ std::optional<std::string> scatterInputs(NodeImporter &n,
   std::string reduction = n.attrString("reduction", "none");
   if (n.failed())
     return std::nullopt;
-  if (reduction != "none" && reduction != "add") {
-    if (reduction == "mul" || reduction == "max" || reduction == "min")
-      n.error() << "reduction '" << reduction
-                << "' is not supported yet (none and add are)";
-    else
-      n.error() << "reduction '" << reduction
-                << "' is not one of none, add, mul, max, min";
+  if (reduction != "none" && reduction != "add" && reduction != "mul" &&
+      reduction != "max" && reduction != "min") {
+    n.error() << "reduction '" << reduction
+              << "' is not one of none, add, mul, max, min";
     return std::nullopt;
   }
   if (!isa<FloatType>(data.getElementType())) {

@@ -739,6 +739,23 @@ def scatter():
           node("ScatterND", ["x", "cells", "c"], ["z"], "scatter1", reduction="add")],
          [vi("x", F32, [4, 3]), vi("r", F32, [2, 3]), vi("c", F32, [2, 2])],
          [vi("y", F32, [4, 3]), vi("z", F32, [4, 3])], opset=16)
+    # The reductions mul, max and min (opset 18 for max and min), at
+    # indices that repeat: an element reached three times, one twice.
+    save("scatter_reductions",
+         [const_i64_node("j", [[1, 1], [0, 2], [3, 3], [1, 0]], "j_const"),
+          node("ScatterElements", ["x", "j", "u"], ["emul"], "scatter0", axis=1,
+               reduction="mul"),
+          node("ScatterElements", ["x", "j", "u"], ["emax"], "scatter1", axis=1,
+               reduction="max"),
+          node("ScatterElements", ["x", "j", "u"], ["emin"], "scatter2", axis=1,
+               reduction="min"),
+          const_i64_node("cells", [[0, 1], [3, 2], [0, 1], [0, 1]], "cells_const"),
+          node("ScatterND", ["x", "cells", "c"], ["nmul"], "scatter3", reduction="mul"),
+          node("ScatterND", ["x", "cells", "c"], ["nmax"], "scatter4", reduction="max"),
+          node("ScatterND", ["x", "cells", "c"], ["nmin"], "scatter5", reduction="min")],
+         [vi("x", F32, [4, 4]), vi("u", F32, [4, 2]), vi("c", F32, [4])],
+         [vi(o, F32, [4, 4]) for o in ["emul", "emax", "emin", "nmul", "nmax", "nmin"]],
+         opset=18)
 
 
 def activations_norms():

@@ -413,6 +413,18 @@ std::vector<Case> cases() {
                 "  i = Constant <value = int64[3, 2] {0, 1, 3, -1, 0, 1}> ()\n"
                 "  y = ScatterND <reduction = \"add\"> (x, i, u)",
                 16),
+      // The reductions mul and max, at indices that repeat (rounds of
+      // scatters, each combined where it reaches).
+      onnxModel("scatter_elements_mul",
+                "double[3, 4] x, double[3, 2] u", "double[3, 4] y",
+                "  i = Constant <value = int64[3, 2] {1, 1, 0, 2, 3, 3}> ()\n"
+                "  y = ScatterElements <axis = 1, reduction = \"mul\"> (x, i, u)",
+                18),
+      onnxModel("scatternd_max", "double[4, 3] x, double[3] u",
+                "double[4, 3] y",
+                "  i = Constant <value = int64[3, 2] {0, 1, 3, 2, 0, 1}> ()\n"
+                "  y = ScatterND <reduction = \"max\"> (x, i, u)",
+                18),
       // PRelu (the slope per channel trained too), LRN, MVN, Shrink and
       // ReverseSequence as the importer composes them.
       onnxModel("prelu", "double[2, 3, 2] x, double[3, 1] s",

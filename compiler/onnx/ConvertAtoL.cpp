@@ -859,28 +859,12 @@ LogicalResult convertConcatFromSequence(NodeImporter &n) {
                               first.getRank() + (newAxis ? 1 : 0), "axis");
   if (!axis)
     return failure();
-  SmallVector<Value> parts;
-  for (auto [i, element] : llvm::enumerate(*elements)) {
-    auto type = cast<RankedTensorType>(element.getType());
-    if (newAxis) {
-      if (type != first)
-        return n.error() << "element " << i << " is " << type
-                         << ", element 0 " << first
-                         << "; stacking (new_axis) needs one type";
-      SmallVector<int64_t> shape(type.getShape());
-      shape.insert(shape.begin() + *axis, 1);
-      parts.push_back(reshape(n, element, shape));
-    } else {
-      parts.push_back(element);
-    }
-  }
-  if (n.failed())
-    return failure();
-  n.setOutput(0, parts.size() == 1
-                     ? parts[0]
-                     : n.create<graph::ConcatOp>(
-                           ValueRange(parts), n.builder().getI64IntegerAttr(
-                                                  *axis)));
+  for (auto [i, element] : llvm::enumerate(*elements))
+    if (newAxis && element.getType() != first)
+      return n.error() << "element " << i << " is " << element.getType()
+                       << ", element 0 " << first
+                       << "; stacking (new_axis) needs one type";
+  n.setOutput(0, concatAlong(n, *elements, *axis, newAxis));
   return success(!n.failed());
 }
 

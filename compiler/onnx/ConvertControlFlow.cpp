@@ -136,14 +136,9 @@ std::optional<Value> stack(NodeImporter &n, ArrayRef<GraphValue> parts,
                 << "; stacking them needs one type";
       return std::nullopt;
     }
-    SmallVector<int64_t> shape(type.getShape());
-    shape.insert(shape.begin() + axis, 1);
-    values.push_back(reshape(n, n.materialize(part), shape));
+    values.push_back(n.materialize(part));
   }
-  if (values.size() == 1)
-    return values.front();
-  Value stacked = n.create<graph::ConcatOp>(
-      ValueRange(values), n.builder().getI64IntegerAttr(axis));
+  Value stacked = concatAlong(n, values, axis, /*newAxis=*/true);
   if (!stacked)
     return std::nullopt;
   return stacked;

@@ -222,10 +222,7 @@ LogicalResult convertTopK(NodeImporter &n) {
       left = n.create<graph::WhereOp>(n.create<graph::EqualOp>(iota, index),
                                       fillValue, left);
   }
-  Value all = indices.size() == 1
-                  ? indices[0]
-                  : n.create<graph::ConcatOp>(indices,
-                                              b.getI64IntegerAttr(*axis));
+  Value all = concatAlong(n, indices, *axis);
   if (n.failed())
     return failure();
   n.setOutput(0, n.create<graph::GatherElementsOp>(
@@ -984,29 +981,26 @@ LogicalResult setScattered(NodeImporter &n, Value data, Value ids,
       std::vector<int64_t> reached(size_t(cells), 0);
       for (int64_t id : roundIds[r])
         reached[size_t(id)] = 1;
-      auto constant = [&](RankedTensorType t, std::vector<int64_t> v) {
-        return n.create<graph::ConstantOp>(
-            HostTensor::ofInts(t, std::move(v)).toAttr());
-      };
       // (With no index repeated, one round takes every update in order.)
       Value picked =
           c == count
               ? rows
               : n.create<graph::GatherOp>(
                     rows,
-                    constant(RankedTensorType::get({c}, i64), rounds[r]),
+                    intConstant(n, RankedTensorType::get({c}, i64), rounds[r]),
                     b.getI64IntegerAttr(0));
       Value put = b.create<graph::EmbeddingGradOp>(
           n.loc(), table(width),
-          constant(RankedTensorType::get({c}, i64), roundIds[r]), picked,
+          intConstant(n, RankedTensorType::get({c}, i64), roundIds[r]),
+          picked,
           b.getI64IntegerAttr(cells));
       Value combined =
           reduction == "mul"   ? n.create<graph::MulOp>(current, put)
           : reduction == "max" ? n.create<graph::MaxOp>(current, put)
                                : n.create<graph::MinOp>(current, put);
       current = n.create<graph::WhereOp>(
-          constant(RankedTensorType::get({cells, 1}, b.getI1Type()),
-                   std::move(reached)),
+          intConstant(n, RankedTensorType::get({cells, 1}, b.getI1Type()),
+                      std::move(reached)),
           combined, current);
       if (!current)
         return failure();
@@ -1030,10 +1024,8 @@ LogicalResult setScattered(NodeImporter &n, Value data, Value ids,
     std::vector<int64_t> reached(size_t(cells), 0);
     for (int64_t id : *knownIds)
       reached[size_t(id)] = 1;
-    hit = n.create<graph::ConstantOp>(
-        HostTensor::ofInts(RankedTensorType::get({cells, 1}, b.getI1Type()),
-                           std::move(reached))
-            .toAttr());
+    hit = intConstant(n, RankedTensorType::get({cells, 1}, b.getI1Type()),
+                      std::move(reached));
   } else {
     Value ones =
         filledConstant(n, RankedTensorType::get({count, 1}, element), 1);
@@ -1549,9 +1541,7 @@ LogicalResult convertMaxPool(NodeImporter &n) {
   }
   auto i64 = b.getI64Type();
   auto constant = [&](ArrayRef<int64_t> shape, std::vector<int64_t> data) {
-    return n.create<graph::ConstantOp>(
-        HostTensor::ofInts(RankedTensorType::get(shape, i64), std::move(data))
-            .toAttr());
+    return intConstant(n, RankedTensorType::get(shape, i64), std::move(data));
   };
   auto element = type.getElementType();
   Value flat = reshape(n, x, {batch, channels, plane});
@@ -2157,15 +2147,10 @@ static std::optional<int64_t> sequencePosition(NodeImporter &n, size_t input,
                                                int64_t fallback) {
   if (!n.hasInput(input))
     return fallback;
-  auto position = constantScalar(n, input, "position");
+  auto position = constantInt(n, input, "position");
   if (!position)
     return std::nullopt;
-  if (position->isFloat()) {
-    n.error() << "position (input " << input << ") must be an integer, got "
-              << position->type().getElementType();
-    return std::nullopt;
-  }
-  int64_t at = position->intAt(0);
+  int64_t at = *position;
   if (at < -count || at >= count + extra) {
     n.error() << "position " << at << " is out of range for a sequence of "
               << count << " (expected " << -count << " to "

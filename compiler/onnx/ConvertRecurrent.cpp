@@ -424,11 +424,7 @@ LogicalResult convertRecurrent(NodeImporter &n, Cell cell) {
     if (n.failed())
       return failure();
     if (n.outputUsed(0)) {
-      for (Value &y : outputs)
-        y = reshape(n, y, {1, B, H});
-      Value y = S == 1 ? outputs[0]
-                       : n.create<graph::ConcatOp>(ValueRange(outputs),
-                                                   b.getI64IntegerAttr(0));
+      Value y = concatAlong(n, outputs, 0, /*newAxis=*/true);
       if (gathered)
         y = reorder(y);
       ys.push_back(reshape(n, y, {S, 1, B, H}));
@@ -437,10 +433,8 @@ LogicalResult convertRecurrent(NodeImporter &n, Cell cell) {
     if (c)
       cs.push_back(reshape(n, c, {1, B, H}));
   }
-  auto join = [&](ArrayRef<Value> parts, int64_t axis) -> Value {
-    return parts.size() == 1 ? parts[0]
-                             : n.create<graph::ConcatOp>(
-                                   ValueRange(parts), b.getI64IntegerAttr(axis));
+  auto join = [&](ArrayRef<Value> parts, int64_t axis) {
+    return concatAlong(n, parts, axis);
   };
   if (!ys.empty())
     n.setOutput(0, layout ? transpose(join(ys, 1), {2, 0, 1, 3}) : join(ys, 1));

@@ -28,19 +28,6 @@ using namespace mlir;
 namespace kiln::onnx {
 namespace {
 
-/// A compile-time integer scalar input, or none after an error.
-std::optional<int64_t> knownInt(NodeImporter &n, size_t i, StringRef what) {
-  auto value = constantScalar(n, i, what);
-  if (!value)
-    return std::nullopt;
-  if (value->isFloat()) {
-    n.error() << what << " (input " << i << ") must be an integer, got "
-              << value->type().getElementType();
-    return std::nullopt;
-  }
-  return value->intAt(0);
-}
-
 /// The DFT of `x` ([..., n, ..., c], c = 1 for real values, 2 for complex)
 /// along `axis` (not the last) with `length` points: [..., bins, ..., 2].
 Value dftAlong(NodeImporter &n, Value x, int64_t axis, int64_t length,
@@ -147,7 +134,7 @@ LogicalResult convertDFT(NodeImporter &n) {
   if (n.opset() >= 20) {
     axis = -2;
     if (n.hasInput(2)) {
-      auto given = knownInt(n, 2, "axis");
+      auto given = constantInt(n, 2, "axis");
       if (!given)
         return failure();
       axis = *given;
@@ -162,7 +149,7 @@ LogicalResult convertDFT(NodeImporter &n) {
     axis += rank;
   int64_t length = type.getDimSize(axis);
   if (n.hasInput(1)) {
-    auto given = knownInt(n, 1, "dft_length");
+    auto given = constantInt(n, 1, "dft_length");
     if (!given)
       return failure();
     if (*given < 1)
@@ -197,7 +184,7 @@ LogicalResult convertSTFT(NodeImporter &n) {
     return n.error() << "input 0 is " << type
                      << "; an STFT's signal is [batch, length, 1 or 2] (or "
                         "[batch, length], real)";
-  auto step = knownInt(n, 1, "frame_step");
+  auto step = constantInt(n, 1, "frame_step");
   if (!step)
     return failure();
   if (*step < 1)
@@ -215,7 +202,7 @@ LogicalResult convertSTFT(NodeImporter &n) {
     window = n.input(2);
   }
   if (n.hasInput(3)) {
-    auto given = knownInt(n, 3, "frame_length");
+    auto given = constantInt(n, 3, "frame_length");
     if (!given)
       return failure();
     if (frame >= 0 && *given != frame)
@@ -239,11 +226,9 @@ LogicalResult convertSTFT(NodeImporter &n) {
   for (int64_t f = 0; f < frames; ++f)
     for (int64_t t = 0; t < frame; ++t)
       positions.push_back(f * *step + t);
-  Value indices = n.create<graph::ConstantOp>(
-      HostTensor::ofInts(
-          RankedTensorType::get({frames, frame}, n.builder().getI64Type()),
-          std::move(positions))
-          .toAttr());
+  Value indices = intConstant(
+      n, RankedTensorType::get({frames, frame}, n.builder().getI64Type()),
+      std::move(positions));
   Value x = n.input(0);
   if (!x || !indices)
     return failure();
@@ -271,9 +256,9 @@ LogicalResult convertSTFT(NodeImporter &n) {
 }
 
 LogicalResult convertMelWeightMatrix(NodeImporter &n) {
-  auto bins = knownInt(n, 0, "num_mel_bins");
-  auto dftLength = knownInt(n, 1, "dft_length");
-  auto sampleRate = knownInt(n, 2, "sample_rate");
+  auto bins = constantInt(n, 0, "num_mel_bins");
+  auto dftLength = constantInt(n, 1, "dft_length");
+  auto sampleRate = constantInt(n, 2, "sample_rate");
   auto lower = constantScalar(n, 3, "lower_edge_hertz");
   auto upper = constantScalar(n, 4, "upper_edge_hertz");
   int64_t dtype = n.attrInt("output_datatype", 1);

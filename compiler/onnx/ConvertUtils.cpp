@@ -72,6 +72,44 @@ std::optional<HostTensor> constantScalar(NodeImporter &n, size_t i,
   return value;
 }
 
+std::optional<int64_t> constantInt(NodeImporter &n, size_t i, StringRef what) {
+  auto value = constantScalar(n, i, what);
+  if (!value)
+    return std::nullopt;
+  if (value->isFloat()) {
+    n.error() << what << " (input " << i << ") must be an integer, got "
+              << value->type().getElementType();
+    return std::nullopt;
+  }
+  return value->intAt(0);
+}
+
+Value intConstant(NodeImporter &n, RankedTensorType type,
+                  std::vector<int64_t> values) {
+  return n.create<graph::ConstantOp>(
+      HostTensor::ofInts(type, std::move(values)).toAttr());
+}
+
+Value concatAlong(NodeImporter &n, ArrayRef<Value> parts, int64_t axis,
+                  bool newAxis) {
+  SmallVector<Value> pieces;
+  for (Value part : parts) {
+    if (!part)
+      return {};
+    if (newAxis) {
+      SmallVector<int64_t> shape(
+          cast<RankedTensorType>(part.getType()).getShape());
+      shape.insert(shape.begin() + axis, 1);
+      part = reshape(n, part, shape);
+    }
+    pieces.push_back(part);
+  }
+  if (pieces.size() == 1)
+    return pieces.front();
+  return n.create<graph::ConcatOp>(ValueRange(pieces),
+                                   n.builder().getI64IntegerAttr(axis));
+}
+
 Value reshape(NodeImporter &n, Value value, ArrayRef<int64_t> shape) {
   if (!value || cast<RankedTensorType>(value.getType()).getShape() == shape)
     return value;
@@ -193,10 +231,7 @@ Value padAlong(NodeImporter &n, Value value, int64_t axis, int64_t before,
   parts.push_back(value);
   if (after > 0)
     parts.push_back(block(after));
-  if (parts.size() == 1)
-    return value;
-  return n.create<graph::ConcatOp>(ValueRange(parts),
-                                   n.builder().getI64IntegerAttr(axis));
+  return concatAlong(n, parts, axis);
 }
 
 Value eluOf(NodeImporter &n, Value x, double alpha) {

@@ -40,6 +40,9 @@ std::optional<int64_t> spatialAxes(NodeImporter &n, mlir::RankedTensorType type)
 /// `what` otherwise.
 std::optional<HostTensor> constantScalar(NodeImporter &n, size_t i,
                                          llvm::StringRef what);
+/// constantScalar as an integer; reports `what` as well when it is a float.
+std::optional<int64_t> constantInt(NodeImporter &n, size_t i,
+                                   llvm::StringRef what);
 
 /// Sets output 0 to input 0 with a new shape: folded when the input is
 /// known, a kiln.reshape otherwise, nothing when the shape is unchanged.
@@ -68,9 +71,17 @@ std::optional<int64_t> blockSize(NodeImporter &n, mlir::RankedTensorType type);
 mlir::Value filledConstant(NodeImporter &n, mlir::RankedTensorType type,
                            double value);
 
+/// An integer or bool constant of `type` holding `values` (row-major).
+mlir::Value intConstant(NodeImporter &n, mlir::RankedTensorType type,
+                        std::vector<int64_t> values);
 /// A scalar constant of `element` type.
 mlir::Value scalarConstant(NodeImporter &n, mlir::Type element, double value);
 
+/// `parts` concatenated along `axis` (the one part itself when alone); with
+/// `newAxis`, each part first gets a unit axis there: stacked (parts of one
+/// type, which the caller checks).
+mlir::Value concatAlong(NodeImporter &n, llvm::ArrayRef<mlir::Value> parts,
+                        int64_t axis, bool newAxis = false);
 /// `value` with `before` and `after` elements of `fill` added along `axis`
 /// (a concat with constants; the value itself when both are 0).
 mlir::Value padAlong(NodeImporter &n, mlir::Value value, int64_t axis,

@@ -484,28 +484,30 @@ LogicalResult GraphImporter::checkSupported(const proto::GraphProto &graph) {
   // The nodes of subgraphs too, labelled by the node holding them.
   std::function<void(const proto::GraphProto &, const std::string &)> visit =
       [&](const proto::GraphProto &g, const std::string &within) {
-  for (int i = 0; i < g.node_size(); ++i) {
-    const auto &node = g.node(i);
-    std::string label =
-        (node.name().empty() ? "#" + std::to_string(i) : "'" + node.name() + "'") +
-        within;
-    SmallVector<std::string> attributes;
-    auto subgraphs = subgraphsOf(node, &attributes);
-    for (auto [sub, attribute] : llvm::zip_equal(subgraphs, attributes))
-      visit(*sub, " in " + attribute + " of " + label);
-    std::string key = node.op_type();
-    bool defaultDomain = node.domain().empty() || node.domain() == "ai.onnx";
-    const OpConverter *converter =
-        defaultDomain ? findConverter(node.op_type()) : nullptr;
-    if (!defaultDomain)
-      key = node.domain() + "." + node.op_type();
-    else if (converter && opset_ < converter->minOpset)
-      key += " (opset " + std::to_string(opset_) + "; kiln reads opset " +
-             std::to_string(converter->minOpset) + " and later)";
-    else if (converter)
-      continue;
-    unsupported[key].push_back(label);
-  }
+        for (int i = 0; i < g.node_size(); ++i) {
+          const auto &node = g.node(i);
+          std::string label = (node.name().empty() ? "#" + std::to_string(i)
+                                                   : "'" + node.name() + "'") +
+                              within;
+          SmallVector<std::string> attributes;
+          auto subgraphs = subgraphsOf(node, &attributes);
+          for (auto [sub, attribute] : llvm::zip_equal(subgraphs, attributes))
+            visit(*sub, " in " + attribute + " of " + label);
+          std::string key = node.op_type();
+          bool defaultDomain =
+              node.domain().empty() || node.domain() == "ai.onnx";
+          const OpConverter *converter =
+              defaultDomain ? findConverter(node.op_type()) : nullptr;
+          if (!defaultDomain)
+            key = node.domain() + "." + node.op_type();
+          else if (converter && opset_ < converter->minOpset)
+            key += " (opset " + std::to_string(opset_) +
+                   "; kiln reads opset " +
+                   std::to_string(converter->minOpset) + " and later)";
+          else if (converter)
+            continue;
+          unsupported[key].push_back(label);
+        }
       };
   visit(graph, "");
   if (unsupported.empty())
@@ -699,10 +701,12 @@ GraphImporter::inlineGraph(const proto::GraphProto &body,
 
   // The renamed copies, then each converted in the body's order.
   size_t first = inlinedNodes_.size();
+  std::vector<SmallVector<std::string>> reads;
   for (const auto &node : body.node()) {
     proto::NodeProto &copy = inlinedNodes_.emplace_back(node);
     renameIn(copy, rename);
-    for (const auto &in : readsOf(copy))
+    reads.push_back(readsOf(copy));
+    for (const auto &in : reads.back())
       used_.insert(in);
   }
   SmallVector<std::string> outputs;
@@ -717,11 +721,11 @@ GraphImporter::inlineGraph(const proto::GraphProto &body,
         StringAttr::get(&context_,
                         nodeLabel(body.node(j), j) + " in " + instance),
         fileLoc());
-    for (auto [in, original] :
-         llvm::zip_equal(readsOf(copy), readsOf(body.node(j)))) {
+    for (auto [k, in] : llvm::enumerate(reads[j])) {
       if (!lookup(in)) {
+        // (The name as the model spells it: renaming keeps the order.)
         emitError(nodeLocation)
-            << "reads '" << original
+            << "reads '" << readsOf(body.node(j))[k]
             << "', which is not defined before it (a subgraph's nodes must "
                "be in topological order)";
         return std::nullopt;

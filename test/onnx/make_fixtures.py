@@ -1354,6 +1354,33 @@ def bad_models():
     u16 = TensorProto(name="w", data_type=TensorProto.UINT16, dims=[4],
                       int32_data=[1, 2, 3, 4])
     models["uint16_initializer"] = weights_model("uint16_initializer", u16)
+    # Sequences where tensors are declared, and the other way round: a
+    # graph output, a Loop body's input and output.
+    seq = helper.make_tensor_sequence_value_info
+    def model_of(name, nodes, inputs, outputs):
+        graph = helper.make_graph(nodes, name, inputs, outputs)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                                 ir_version=8, producer_name="kiln make_fixtures.py")
+    models["sequence_output"] = model_of(
+        "sequence_output", [node("SequenceConstruct", ["x"], ["s"], "construct")],
+        [vi("x", F32, [2])], [seq("s", F32, [2])])
+    def loop_model(name, carried_in, carried_out):
+        # (The body returns its input h as is, or through an Identity.)
+        keep = [node("Identity", ["h"], ["h_out"], "keep")] if carried_out.name == "h_out" else []
+        body = helper.make_graph(
+            [node("Identity", ["c"], ["c_out"], "cond")] + keep,
+            "body", [vi("i", I64, []), vi("c", BOOL, []), carried_in],
+            [vi("c_out", BOOL, []), carried_out])
+        return model_of(
+            name, [const_i64_node("m", np.array(2, dtype=np.int64), "m_const"),
+                   node("SequenceConstruct", ["x"], ["s"], "construct"),
+                   node("Loop", ["m", "", "s"], ["r"], "loop", body=body),
+                   node("SequenceAt", ["r", "m"], ["y"], "at")],
+            [vi("x", F32, [2])], [vi("y", F32, [2])])
+    models["loop_sequence_as_tensor"] = loop_model(
+        "loop_sequence_as_tensor", vi("h", F32, [2]), seq("h_out", F32, [2]))
+    models["loop_sequence_out_as_tensor"] = loop_model(
+        "loop_sequence_out_as_tensor", seq("h", F32, [2]), vi("h", F32, [2]))
     for name, model in models.items():
         onnx.save(model, os.path.join(BAD_DIR, name + ".onnx"))
         written.append("bad/" + name)

@@ -964,6 +964,109 @@ constexpr int64_t kSplitMinTotal = 1 << 16;
 constexpr int64_t kSplitPoints = 1024;
 constexpr int64_t kSplitMinRemaining = 256;
 constexpr int64_t kSplitMinRows = 8;
+/// Column reductions (reading along their points: a LayerNorm's weight and
+/// bias gradients, [batch, sequence, features] summed over the first two)
+/// over fewer points than kFewPointsMaxPoints would run as tiles of 32
+/// columns: 512 features, 16 blocks on a GPU of 132 multiprocessors. They
+/// are split too: outer reduced loops are kept as partial points (whole
+/// loops, then a part of the next, its inputs viewed with that axis in two)
+/// up to kSplitColumnPoints points of at least kSplitColumnSteps steps
+/// each, a thread per partial point, consecutive threads reading
+/// consecutive columns.
+constexpr int64_t kSplitColumnPoints = 32768;
+constexpr int64_t kSplitColumnSteps = 64;
+
+/// `op` with reduced loop `d` (of range f x inner) as two loops, an outer
+/// one of f and an inner one of `inner`: each input that reads d as one of
+/// its axes reads a view of itself with that axis as two (kiln.reshape);
+/// null (and `op` unchanged) when an input reads d otherwise (within an
+/// expression, or through a slice) or the body reads its loop indices.
+linalg::GenericOp splitLoop(linalg::GenericOp op, unsigned d, int64_t f) {
+  unsigned n = op.getNumLoops();
+  int64_t range = op.getStaticLoopRanges()[d], inner = range / f;
+  MLIRContext *ctx = op.getContext();
+  if (f < 2 || range % f != 0 ||
+      op.getBody()
+          ->walk([](linalg::IndexOp) { return WalkResult::interrupt(); })
+          .wasInterrupted())
+    return nullptr;
+  // An old loop's dimension among the new ones.
+  auto renumber = [&](unsigned j) {
+    return getAffineDimExpr(j > d ? j + 1 : j, ctx);
+  };
+  struct Read {
+    int axis = -1; ///< The input's axis that is loop d, if any.
+    AffineMap map;
+  };
+  SmallVector<Read> reads;
+  for (OpOperand &operand : op->getOpOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    Read read;
+    SmallVector<AffineExpr> results;
+    for (auto [j, e] : llvm::enumerate(map.getResults())) {
+      if (auto dim = dyn_cast<AffineDimExpr>(e)) {
+        if (dim.getPosition() == d) {
+          if (read.axis >= 0)
+            return nullptr;
+          read.axis = int(j);
+          results.push_back(getAffineDimExpr(d, ctx));
+          results.push_back(getAffineDimExpr(d + 1, ctx));
+          continue;
+        }
+        results.push_back(renumber(dim.getPosition()));
+        continue;
+      }
+      if (e.isFunctionOfDim(d))
+        return nullptr;
+      results.push_back(e.replaceDims(
+          llvm::to_vector(llvm::map_range(llvm::seq(0u, n), renumber))));
+    }
+    if (read.axis >= 0 &&
+        (op.isDpsInit(&operand) ||
+         operand.get().getDefiningOp<tensor::ExtractSliceOp>()))
+      return nullptr;
+    read.map = AffineMap::get(n + 1, 0, results, ctx);
+    reads.push_back(read);
+  }
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  SmallVector<Value> inputs;
+  llvm::DenseMap<std::pair<Value, int>, Value> views; // One view of each.
+  for (auto [i, in] : llvm::enumerate(op.getDpsInputs())) {
+    const Read &read = reads[i];
+    if (read.axis < 0) {
+      inputs.push_back(in);
+      continue;
+    }
+    if (Value view = views.lookup({in, read.axis})) {
+      inputs.push_back(view);
+      continue;
+    }
+    auto type = cast<RankedTensorType>(in.getType());
+    SmallVector<int64_t> shape(type.getShape());
+    shape[read.axis] = inner;
+    shape.insert(shape.begin() + read.axis, f);
+    inputs.push_back(b.create<graph::ReshapeOp>(
+        loc, RankedTensorType::get(shape, type.getElementType()), in,
+        b.getDenseI64ArrayAttr(shape)));
+    views[{in, read.axis}] = inputs.back();
+  }
+  SmallVector<AffineMap> maps;
+  for (const Read &read : reads)
+    maps.push_back(read.map);
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  iterators.insert(iterators.begin() + d + 1, utils::IteratorType::reduction);
+  auto split = b.create<linalg::GenericOp>(loc, op->getResultTypes(), inputs,
+                                           op.getDpsInits(), maps, iterators);
+  IRMapping mapping;
+  split.getRegion().getBlocks().clear();
+  op.getRegion().cloneInto(&split.getRegion(), mapping);
+  for (NamedAttribute attr : op->getDiscardableAttrs())
+    split->setAttr(attr.getName(), attr.getValue());
+  op->replaceAllUsesWith(split->getResults());
+  op.erase();
+  return split;
+}
 
 /// `op` (each output's yield a combine with its accumulator, each output
 /// map a projection onto parallel loops) as a partial reduction into a new
@@ -983,22 +1086,44 @@ bool splitLongReduction(linalg::GenericOp op,
       return false;
     (it == utils::IteratorType::parallel ? points : steps) *= r;
   }
-  if (points >= kSplitMaxPoints || steps < kSplitMinSteps ||
-      points * steps < kSplitMinTotal)
+  const bool columns = !(points < kSplitMaxPoints && steps >= kSplitMinSteps &&
+                         points * steps >= kSplitMinTotal);
+  if (columns && !(points < kFewPointsMaxPoints &&
+                   steps >= kFewPointsMinSteps && readsAlongPoints(op)))
     return false;
-  // The reduced loops kept as partial points, outermost first.
+  // The reduced loops kept as partial points, outermost first; for a column
+  // reduction, before every parallel loop (so that its points stay the
+  // partial reduction's last, consecutive threads' points), and perhaps a
+  // part of one more: loop `part` split, its outer `factor` kept.
   SmallVector<bool> kept(n, false);
-  int64_t rows = 1, remaining = steps;
-  for (unsigned d = 0; d < n && points * rows < kSplitPoints; ++d) {
-    if (iterators[d] != utils::IteratorType::reduction)
+  int64_t rows = 1, remaining = steps, factor = 1;
+  unsigned part = n;
+  for (unsigned d = 0; d < n; ++d) {
+    if (iterators[d] != utils::IteratorType::reduction) {
+      if (columns)
+        break;
       continue;
-    if (remaining / ranges[d] < kSplitMinRemaining)
+    }
+    if (!columns) {
+      if (points * rows >= kSplitPoints ||
+          remaining / ranges[d] < kSplitMinRemaining)
+        break;
+    } else if (points * rows * ranges[d] > kSplitColumnPoints ||
+               remaining / ranges[d] < kSplitColumnSteps) {
+      // The largest part of this loop that fits.
+      for (int64_t f = 2; f < ranges[d]; ++f)
+        if (ranges[d] % f == 0 && points * rows * f <= kSplitColumnPoints &&
+            remaining / f >= kSplitColumnSteps)
+          factor = f;
+      if (factor > 1)
+        part = d;
       break;
+    }
     kept[d] = true;
     rows *= ranges[d];
     remaining /= ranges[d];
   }
-  if (rows < kSplitMinRows)
+  if (rows * factor < kSplitMinRows)
     return false;
   // Each output: written through a projection onto parallel loops, its
   // yield a binary combine with the accumulator, starting from a fill (the
@@ -1037,6 +1162,28 @@ bool splitLongReduction(linalg::GenericOp op,
     if (isa<arith::MulFOp>(c) && start != std::optional<double>(1.0))
       return false;
     combines.push_back(c);
+  }
+  if (part < n) {
+    // The loop in two, its outer part kept: the combines are the new op's
+    // (at the same places in its body).
+    SmallVector<size_t> places;
+    for (Operation *c : combines)
+      places.push_back(
+          size_t(std::distance(body->begin(), Block::iterator(c))));
+    linalg::GenericOp split = splitLoop(op, part, factor);
+    if (!split) {
+      if (rows < kSplitMinRows)
+        return false;
+    } else {
+      for (auto [c, place] : llvm::zip(combines, places))
+        c = &*std::next(split.getBody()->begin(), place);
+      op = split;
+      n = op.getNumLoops();
+      ranges = op.getStaticLoopRanges();
+      iterators = op.getIteratorTypesArray();
+      kept.insert(kept.begin() + part, true);
+      rows *= factor;
+    }
   }
   OpBuilder b(op);
   Location loc = op.getLoc();

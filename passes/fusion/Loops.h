@@ -28,6 +28,20 @@ inline llvm::SmallVector<int64_t> kernelRanges(mlir::linalg::GenericOp op) {
   return ordered;
 }
 
+/// Reductions with this many steps or more, over fewer points than a GPU
+/// runs threads at once, reduce each point with a block of threads (or, read
+/// along the points, a tile of columns): kiln-schedule-kernels.
+constexpr int64_t kFewPointsMinSteps = 1024;
+constexpr int64_t kFewPointsMaxPoints = 4096;
+
+/// Whether reduction `op` reads along its points: every input that moves
+/// with the reduction moves by one element with the last parallel loop (in
+/// the code generator's order), or not at all (a statistic of each row,
+/// the same for all its points), and some input does: a column sum over
+/// [rows, features], whose consecutive points are consecutive elements.
+/// (ScheduleKernels.cpp.)
+bool readsAlongPoints(mlir::linalg::GenericOp op);
+
 /// Whether `op`'s body gathers (tensor.extract at computed coordinates):
 /// what it reads then depends on its values.
 inline bool gathers(mlir::linalg::GenericOp op) {

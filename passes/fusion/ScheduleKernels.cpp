@@ -15,11 +15,6 @@ namespace {
 using namespace mlir;
 using graph::kScheduleAttr;
 
-/// Reductions with this many steps or more, over fewer points than a GPU
-/// runs threads at once, reduce each point with a block of threads (or, read
-/// along the points, a tile of columns).
-constexpr int64_t kFewPointsMinSteps = 1024;
-constexpr int64_t kFewPointsMaxPoints = 4096;
 /// Other reductions of at least a warp's width reduce each point with a
 /// warp: its lanes read consecutive elements (a thread per point would read
 /// a row each, every load of a warp in another row).
@@ -107,46 +102,6 @@ std::optional<int64_t> elementsPerStep(linalg::GenericOp op, OpOperand *in,
     total += *c * (*strides)[j];
   }
   return total;
-}
-
-/// Whether reduction `op` reads along its points: every input that moves
-/// with the reduction moves by one element with the last parallel loop (in
-/// the code generator's order), or not at all (a statistic of each row,
-/// the same for all its points), and some input does: a column sum over
-/// [rows, features], whose consecutive points are consecutive elements.
-bool readsAlongPoints(linalg::GenericOp op) {
-  SmallVector<unsigned> order = kernelOrder(op);
-  unsigned parallel = op.getNumParallelLoops();
-  if (parallel == 0 || parallel == order.size())
-    return false;
-  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-  bool any = false;
-  for (OpOperand *in : op.getDpsInputOperands()) {
-    if (op.getMatchingBlockArgument(in).use_empty())
-      continue;
-    if (!elementStrides(in->get()))
-      return false;
-    auto flat = [&](unsigned dim) { return elementsPerStep(op, in, dim); };
-    bool moves = false;
-    for (unsigned d : ArrayRef(order).drop_front(parallel)) {
-      std::optional<int64_t> c = flat(d);
-      if (!c)
-        return false;
-      moves |= *c != 0 && ranges[d] > 1;
-    }
-    if (!moves)
-      continue;
-    // Along the points: consecutive elements, or the same one (a row's
-    // statistic, which all the points of a row read: one load per warp).
-    std::optional<int64_t> along = flat(order[parallel - 1]);
-    if (along == std::optional<int64_t>(0))
-      continue;
-    any = true;
-    if (along != std::optional<int64_t>(1))
-      return false;
-  }
-  // A body that gathers reads where its values say: no telling.
-  return any && !gathers(op);
 }
 
 /// Whether every value `op` reduces can cross lanes by shuffles (not i1).
@@ -279,4 +234,41 @@ struct ScheduleKernelsPass final
 };
 
 } // namespace
+
+// (Declared in Loops.h, for kiln-fuse-elementwise's splits too.)
+bool readsAlongPoints(linalg::GenericOp op) {
+  SmallVector<unsigned> order = kernelOrder(op);
+  unsigned parallel = op.getNumParallelLoops();
+  if (parallel == 0 || parallel == order.size())
+    return false;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  bool any = false;
+  for (OpOperand *in : op.getDpsInputOperands()) {
+    if (op.getMatchingBlockArgument(in).use_empty())
+      continue;
+    if (!elementStrides(in->get()))
+      return false;
+    auto flat = [&](unsigned dim) { return elementsPerStep(op, in, dim); };
+    bool moves = false;
+    for (unsigned d : ArrayRef(order).drop_front(parallel)) {
+      std::optional<int64_t> c = flat(d);
+      if (!c)
+        return false;
+      moves |= *c != 0 && ranges[d] > 1;
+    }
+    if (!moves)
+      continue;
+    // Along the points: consecutive elements, or the same one (a row's
+    // statistic, which all the points of a row read: one load per warp).
+    std::optional<int64_t> along = flat(order[parallel - 1]);
+    if (along == std::optional<int64_t>(0))
+      continue;
+    any = true;
+    if (along != std::optional<int64_t>(1))
+      return false;
+  }
+  // A body that gathers reads where its values say: no telling.
+  return any && !gathers(op);
+}
+
 } // namespace kiln::fusion

@@ -4,7 +4,8 @@
 // the CPU backend against the same IR compiled one kernel per op:
 //  - long reductions over few points split in two (a partial reduction over
 //    more points, then one of the partial results): BatchNorm-like channel
-//    statistics and a full sum, sizes large enough to be split;
+//    statistics and a full sum, and column sums (a loop viewed in two parts),
+//    sizes large enough to be split;
 //  - gathers that compute an elementwise producer's element themselves (a
 //    concat of transposed, scaled heads, read through a reshape).
 // The training fixtures (TrainingFixture.h) are too small to be split, so
@@ -127,6 +128,35 @@ func.func @forward(%x: tensor<32x4x32x32xf32> {kiln.name = "x"}) -> (tensor<32x4
   std::vector<float> x = randomValues(32 * 4 * 32 * 32, 3.0f, 11);
   expectClose(kiln::test::runForward(fused, {x}),
               kiln::test::runForward(unfused, {x}), 1e-6);
+}
+
+/// Column sums over few columns (a LayerNorm's weight and bias gradients,
+/// [16, 256, 96] summed over the first two axes, 96 points of 4096 steps):
+/// the batch loop kept and the sequence loop in part (viewed as 4 x 64),
+/// a partial sum per (image, quarter, column), then one over those.
+TEST(FusedNumerics, SplitColumnSumsEqualUnsplitOnes) {
+  const std::string ir = R"mlir(
+func.func @forward(%dy: tensor<16x256x96xf32> {kiln.name = "dy"}, %x: tensor<16x256x96xf32> {kiln.name = "x"}, %m: tensor<16x256x1xf32> {kiln.name = "m"})
+    -> (tensor<96xf32>, tensor<96xf32>) {
+  %d = kiln.sub %x, %m : (tensor<16x256x96xf32>, tensor<16x256x1xf32>) -> tensor<16x256x96xf32>
+  %p = kiln.mul %dy, %d : (tensor<16x256x96xf32>, tensor<16x256x96xf32>) -> tensor<16x256x96xf32>
+  %w = kiln.reduce_sum %p {axes = array<i64: 0, 1>, keepdims = false} : (tensor<16x256x96xf32>) -> tensor<96xf32>
+  %b = kiln.reduce_sum %dy {axes = array<i64: 0, 1>, keepdims = false} : (tensor<16x256x96xf32>) -> tensor<96xf32>
+  return %w, %b : tensor<96xf32>, tensor<96xf32>
+}
+)mlir";
+  kiln::codegen::EmittedProgram fused = compile(ir, true);
+  kiln::codegen::EmittedProgram unfused = compile(ir, false);
+  // The partial sums (both outputs, one kernel) over [16, 4, 96] points of
+  // 64 steps, then the sums of those.
+  bool partial = false;
+  EXPECT_EQ(launches(fused.program, {16, 4, 96, 64}, 3, &partial), 2);
+  EXPECT_TRUE(partial);
+  std::vector<float> dy = randomValues(16 * 256 * 96, 0.5f, 13),
+                     x = randomValues(16 * 256 * 96, 1.0f, 17),
+                     m = randomValues(16 * 256, 0.0f, 19);
+  expectClose(kiln::test::runForward(fused, {dy, x, m}),
+              kiln::test::runForward(unfused, {dy, x, m}), 1e-5);
 }
 
 /// Squared deviations from another point's mean (the mean transposed) are

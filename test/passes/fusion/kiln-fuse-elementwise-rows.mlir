@@ -180,6 +180,48 @@ func.func @unsplit_channels(%x: tensor<128x128x16x16xf32>, %y: tensor<8x64x32x32
 
 // -----
 
+// Column sums over few columns (a LayerNorm's weight and bias gradients:
+// [16, 256, 512] summed over the first two axes, 512 points of 4096 steps,
+// read along the points) split too: the batch loop kept whole and the
+// sequence loop in part (viewed as 4 x 64: kiln.reshape), 32768 partial
+// points of 64 steps each, then a sum of the 64 partial results. Both
+// outputs alike; the row statistic (a [16, 256] input) viewed alike.
+// CHECK-LABEL: func.func @split_columns
+// CHECK-DAG: %[[DY:.*]] = kiln.reshape %arg0 {shape = array<i64: 16, 4, 64, 512>}
+// CHECK-DAG: %[[X:.*]] = kiln.reshape %arg1 {shape = array<i64: 16, 4, 64, 512>}
+// CHECK-DAG: %[[M:.*]] = kiln.reshape %arg2 {shape = array<i64: 16, 4, 64, 1>}
+// CHECK-NOT: kiln.reshape
+// CHECK: %[[P:.*]]:2 = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction", "parallel"]} ins(%[[DY]], %[[X]], %[[M]], %[[DY]] :{{.*}}outs(%{{.*}}, %{{.*}} : tensor<16x4x512xf32>, tensor<16x4x512xf32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "reduction", "parallel"]{{.*}}ins(%[[P]]#0, %[[P]]#1 : tensor<16x4x512xf32>, tensor<16x4x512xf32>){{.*}}outs(%{{.*}}, %{{.*}} : tensor<512xf32>, tensor<512xf32>)
+// CHECK-COUNT-2: arith.addf
+// CHECK-NOT: linalg.generic
+func.func @split_columns(%dy: tensor<16x256x512xf32>, %x: tensor<16x256x512xf32>, %m: tensor<16x256x1xf32>) -> (tensor<512xf32>, tensor<512xf32>) {
+  %d = kiln.sub %x, %m : (tensor<16x256x512xf32>, tensor<16x256x1xf32>) -> tensor<16x256x512xf32>
+  %p = kiln.mul %dy, %d : (tensor<16x256x512xf32>, tensor<16x256x512xf32>) -> tensor<16x256x512xf32>
+  %w = kiln.reduce_sum %p {axes = array<i64: 0, 1>, keepdims = false} : (tensor<16x256x512xf32>) -> tensor<512xf32>
+  %b = kiln.reduce_sum %dy {axes = array<i64: 0, 1>, keepdims = false} : (tensor<16x256x512xf32>) -> tensor<512xf32>
+  return %w, %b : tensor<512xf32>, tensor<512xf32>
+}
+
+// -----
+
+// Not split as columns: enough columns for a GPU already (4096 points, a
+// thread each), a reduction shorter than 1024 steps, or one that reads
+// across its points (a row sum: the points' elements are 512 apart).
+// CHECK-LABEL: func.func @unsplit_columns
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "parallel"]{{.*}}outs(%{{.*}} : tensor<4096xf32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "parallel"]{{.*}}outs(%{{.*}} : tensor<512xf32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]{{.*}}outs(%{{.*}} : tensor<512xf32>)
+// CHECK-NOT: linalg.generic
+func.func @unsplit_columns(%x: tensor<2048x4096xf32>, %y: tensor<512x512xf32>) -> (tensor<4096xf32>, tensor<512xf32>, tensor<512xf32>) {
+  %s = kiln.reduce_sum %x {axes = array<i64: 0>, keepdims = false} : (tensor<2048x4096xf32>) -> tensor<4096xf32>
+  %t = kiln.reduce_sum %y {axes = array<i64: 0>, keepdims = false} : (tensor<512x512xf32>) -> tensor<512xf32>
+  %r = kiln.reduce_sum %y {axes = array<i64: 1>, keepdims = false} : (tensor<512x512xf32>) -> tensor<512xf32>
+  return %s, %t, %r : tensor<4096xf32>, tensor<512xf32>, tensor<512xf32>
+}
+
+// -----
+
 // BatchNorm's two-pass variance, split: in Chan's parallel form. Each
 // image's channel sums its points (a stage) and their squared deviations
 // from its own mean (sum / 1024): one row kernel per image and channel,

@@ -12,9 +12,13 @@ func.func @row_sums(%x: tensor<4096x512xf32>) -> tensor<4096xf32> {
 // -----
 
 // A bias's gradient: few columns summed over many rows, read along the
-// points: tiles of consecutive columns.
+// points. kiln-fuse-elementwise splits it (the rows viewed as 64 x 64): a
+// thread per partial point (64 x 512, consecutive columns), then a thread
+// per column summing the 64 partial results.
 // CHECK-LABEL: func.func @column_sums
-// CHECK: linalg.generic {{.*}}["reduction", "parallel"]{{.*}}attrs = {kiln.schedule = "columns"}
+// CHECK: kiln.reshape %arg0 {shape = array<i64: 64, 64, 512>}
+// CHECK: linalg.generic {{.*}}["parallel", "reduction", "parallel"]{{.*}}attrs = {kiln.schedule = "thread"}
+// CHECK: linalg.generic {{.*}}["reduction", "parallel"]{{.*}}attrs = {kiln.schedule = "thread"}
 func.func @column_sums(%x: tensor<4096x512xf32>) -> tensor<512xf32> {
   %0 = kiln.reduce_sum %x {axes = array<i64: 0>, keepdims = false} : (tensor<4096x512xf32>) -> tensor<512xf32>
   return %0 : tensor<512xf32>
@@ -23,15 +27,17 @@ func.func @column_sums(%x: tensor<4096x512xf32>) -> tensor<512xf32> {
 // -----
 
 // A LayerNorm weight's gradient that normalizes its input itself (the
-// row's mean and scale read at the row: the same for all the columns): still
+// row's mean and scale read at the row: the same for all the columns),
+// over 4093 rows (a prime, which kiln-fuse-elementwise cannot split):
 // tiles of consecutive columns.
 // CHECK-LABEL: func.func @column_sums_of_normalized
+// CHECK-NOT: kiln.reshape
 // CHECK: linalg.generic {{.*}}["reduction", "parallel"]{{.*}}ins(%arg0, %arg1, %arg2, %arg3 :{{.*}}attrs = {kiln.schedule = "columns"}
-func.func @column_sums_of_normalized(%x: tensor<4096x512xf32>, %m: tensor<4096x1xf32>, %r: tensor<4096x1xf32>, %g: tensor<4096x512xf32>) -> tensor<512xf32> {
-  %0 = kiln.sub %x, %m : (tensor<4096x512xf32>, tensor<4096x1xf32>) -> tensor<4096x512xf32>
-  %1 = kiln.mul %0, %r : (tensor<4096x512xf32>, tensor<4096x1xf32>) -> tensor<4096x512xf32>
-  %2 = kiln.mul %1, %g : (tensor<4096x512xf32>, tensor<4096x512xf32>) -> tensor<4096x512xf32>
-  %3 = kiln.reduce_sum %2 {axes = array<i64: 0>, keepdims = false} : (tensor<4096x512xf32>) -> tensor<512xf32>
+func.func @column_sums_of_normalized(%x: tensor<4093x512xf32>, %m: tensor<4093x1xf32>, %r: tensor<4093x1xf32>, %g: tensor<4093x512xf32>) -> tensor<512xf32> {
+  %0 = kiln.sub %x, %m : (tensor<4093x512xf32>, tensor<4093x1xf32>) -> tensor<4093x512xf32>
+  %1 = kiln.mul %0, %r : (tensor<4093x512xf32>, tensor<4093x1xf32>) -> tensor<4093x512xf32>
+  %2 = kiln.mul %1, %g : (tensor<4093x512xf32>, tensor<4093x512xf32>) -> tensor<4093x512xf32>
+  %3 = kiln.reduce_sum %2 {axes = array<i64: 0>, keepdims = false} : (tensor<4093x512xf32>) -> tensor<512xf32>
   return %3 : tensor<512xf32>
 }
 

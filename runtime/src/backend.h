@@ -49,7 +49,7 @@ public:
   }
 
   struct RunOptions {
-    Communicator *comm = nullptr; ///< Data-parallel runs (size > 1).
+    Communicator *comm = nullptr; ///< A job's (null: a single process).
     const KernelHook *hook = nullptr; ///< CPU only.
     /// Whether run() returns only once the entry is done. Without, a GPU
     /// queues it and returns: later runs queue behind it, and read(),

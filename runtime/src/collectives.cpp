@@ -271,6 +271,41 @@ private:
 } // namespace
 #endif // KILN_HAVE_MPI
 
+namespace {
+
+class OneRankCommunicator final : public Communicator {
+public:
+  explicit OneRankCommunicator(double timeout) : timeout_(timeout) {}
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  int localRank() const override { return 0; }
+  int localSize() const override { return 1; }
+  double timeout() const override { return timeout_; }
+  std::string describe() const override { return "one rank"; }
+  // The sum or mean over one rank is the data itself.
+  Status start(void *, int64_t, DType, bool, const std::string &,
+               int &handle) override {
+    handle = 0;
+    return Status();
+  }
+  void poll() override {}
+  Status wait(int) override { return Status(); }
+  Status barrier(const std::string &) override { return Status(); }
+  Status broadcast(void *, int64_t, int, const std::string &) override {
+    return Status();
+  }
+  [[noreturn]] void abort(int code) override { std::exit(code); }
+
+private:
+  double timeout_;
+};
+
+} // namespace
+
+std::unique_ptr<Communicator> makeOneRankCommunicator(double timeoutSeconds) {
+  return std::make_unique<OneRankCommunicator>(timeoutSeconds);
+}
+
 Status openCommunicator(double timeoutSeconds,
                         std::unique_ptr<Communicator> &out) {
   out.reset();

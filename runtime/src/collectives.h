@@ -70,6 +70,13 @@ bool launchedAsRanks();
 Status openCommunicator(double timeoutSeconds,
                         std::unique_ptr<Communicator> &out);
 
+/// A job of one rank whose collectives still run: every reduction and
+/// broadcast is the identity on the host, and a backend with collectives of
+/// its own (NCCL on a GPU) runs them over a communicator of one. This is how
+/// the collective path is checked on a machine with one GPU
+/// (kiln_run_step --one-rank); a plain single process has no communicator.
+std::unique_ptr<Communicator> makeOneRankCommunicator(double timeoutSeconds);
+
 } // namespace kiln::runtime
 
 #endif // KILN_RUNTIME_SRC_COLLECTIVES_H

@@ -1,7 +1,7 @@
 //===- run_step.cpp - one training step of an artifact, on a device -------===//
 //
 //   kiln_run_step MODEL.kiln BATCH.safetensors OUT.safetensors
-//                 [--device auto|cpu|cuda] [--replay]
+//                 [--device auto|cpu|cuda] [--replay] [--one-rank]
 //
 // What `kiln step` writes (loss, grad.*, then param.* and stat.* after the
 // update), from the runtime alone: the GPU test set runs it on a machine
@@ -9,9 +9,13 @@
 // reference (kiln_compare_tensors). --replay checkpoints the initial state,
 // takes two steps, restores it and takes the step it writes: on the CUDA
 // backend the first step runs eagerly, the second is captured as a CUDA
-// graph, and the written one replays that graph.
+// graph, and the written one replays that graph. --one-rank runs the step
+// as a data-parallel job of one rank: on the GPU its gradient all-reduces
+// go through NCCL (a communicator of one), inside the captured graph with
+// --replay, and must leave the step's result as it was.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/src/collectives.h"
 #include "runtime/src/safetensors.h"
 #include "runtime/src/session.h"
 #include "runtime/src/training.h"
@@ -31,15 +35,17 @@ int main(int argc, char **argv) {
   if (argc < 4) {
     std::fprintf(stderr, "usage: kiln_run_step MODEL.kiln BATCH.safetensors "
                          "OUT.safetensors [--device auto|cpu|cuda] "
-                         "[--replay]\n");
+                         "[--replay] [--one-rank]\n");
     return 2;
   }
   SessionOptions options;
   options.device = Device::Auto;
-  bool replay = false;
+  bool replay = false, oneRank = false;
   for (int i = 4; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--replay"))
       replay = true;
+    else if (!std::strcmp(argv[i], "--one-rank"))
+      oneRank = true;
     else if (!std::strcmp(argv[i], "--device") && i + 1 < argc &&
              parseDevice(argv[i + 1], options.device))
       ++i;
@@ -48,11 +54,16 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  std::unique_ptr<Communicator> job; // Outlives the session that uses it.
   std::unique_ptr<Session> session;
   if (Status s = Session::open(argv[1], session, options); !s.ok())
     return fail(s);
-  std::fprintf(stderr, "kiln_run_step: %s on %s\n", argv[1],
-               session->device().c_str());
+  if (oneRank) {
+    job = makeOneRankCommunicator(/*timeoutSeconds=*/120);
+    session->setCommunicator(job.get());
+  }
+  std::fprintf(stderr, "kiln_run_step: %s on %s%s\n", argv[1],
+               session->device().c_str(), oneRank ? ", a job of one rank" : "");
   SafeTensors batch;
   if (Status s = SafeTensors::read(argv[2], batch); !s.ok())
     return fail(s);

@@ -79,6 +79,11 @@ struct FakeGpu {
   std::vector<std::string> loaded;
   /// ncclCommInitRank takes this long (a rank that never comes).
   std::chrono::milliseconds ncclInitDelay{0};
+  /// The ranks of the NCCL communicator made (1: the average is the data).
+  int ncclRanks = 0;
+  /// cudnnFind* calls, and the algorithm of each cuDNN convolution run.
+  int dnnFinds = 0;
+  std::vector<int> dnnAlgos;
   bool capturing = false;
   std::vector<std::function<void()>> recorded;
   std::string error; ///< The first misuse seen.
@@ -611,7 +616,8 @@ const cu::BlasLtApi &fakeBlas() {
 }
 
 /// NCCL over two ranks whose other rank holds three times this one's values
-/// (as DoublingCommunicator): the average doubles them.
+/// (as DoublingCommunicator): the average doubles them; over one rank, the
+/// average is the data.
 const cu::NcclApi &fakeNccl() {
   static cu::NcclApi api = [] {
     cu::NcclApi a{};
@@ -623,8 +629,9 @@ const cu::NcclApi &fakeNccl() {
     };
     a.commInitRank = [](cu::ncclComm_t *c, int ranks, cu::ncclUniqueId id,
                         int rank) -> cu::ncclResult_t {
-      if (ranks != 2 || rank != 0 || id.internal[0] != 7)
+      if (ranks < 1 || ranks > 2 || rank != 0 || id.internal[0] != 7)
         gpu.misuse("ncclCommInitRank's arguments");
+      gpu.ncclRanks = ranks;
       if (threadContextDepth < 1)
         gpu.misuse("ncclCommInitRank without the session's context current");
       std::this_thread::sleep_for(gpu.ncclInitDelay);
@@ -644,10 +651,11 @@ const cu::NcclApi &fakeNccl() {
       if (send != recv || type != cu::ncclFloat32 || op != cu::ncclAvg)
         gpu.misuse("ncclAllReduce: not an in-place fp32 average");
       auto *data = static_cast<float *>(recv);
-      gpu.enqueue([=] {
-        for (size_t i = 0; i < count; ++i)
-          data[i] = (data[i] + 3 * data[i]) / 2;
-      });
+      if (gpu.ncclRanks == 2)
+        gpu.enqueue([=] {
+          for (size_t i = 0; i < count; ++i)
+            data[i] = (data[i] + 3 * data[i]) / 2;
+        });
       return 0;
     };
     return a;
@@ -795,13 +803,50 @@ const cu::CudnnApi &fakeCudnn() {
            cu::cudnnTensorDescriptor_t, cu::cudnnConvolutionDescriptor_t,
            cu::cudnnFilterDescriptor_t, int, int *found,
            cu::cudnnAlgoPerf_t *results) { return perfFn(found, results); };
+    // As cudnnFind*: every algorithm timed, the fastest first: algorithm 5,
+    // which needs more workspace than any convolution may take, then 1 with
+    // TF32, then 2 (FMA; the heuristics do not propose it), then 0.
+    auto measured = [](int *found, cu::cudnnAlgoPerf_t *results) {
+      ++gpu.dnnFinds;
+      *found = 4;
+      for (int i = 0; i < 4; ++i) {
+        results[i] = {};
+        results[i].memory = kFakeDnnWorkspace;
+        results[i].mathType = cu::CUDNN_FMA_MATH;
+        results[i].time = float(i + 1);
+      }
+      results[0].algo = 5;
+      results[0].memory = size_t(1) << 40;
+      results[1].algo = 1;
+      results[1].mathType = cu::CUDNN_DEFAULT_MATH;
+      results[2].algo = 2;
+      results[3].algo = 0;
+      return 0;
+    };
+    static auto measuredFn = measured;
+    a.findForwardAlgorithm =
+        [](cu::cudnnHandle_t, cu::cudnnTensorDescriptor_t,
+           cu::cudnnFilterDescriptor_t, cu::cudnnConvolutionDescriptor_t,
+           cu::cudnnTensorDescriptor_t, int, int *found,
+           cu::cudnnAlgoPerf_t *results) { return measuredFn(found, results); };
+    a.findBackwardDataAlgorithm =
+        [](cu::cudnnHandle_t, cu::cudnnFilterDescriptor_t,
+           cu::cudnnTensorDescriptor_t, cu::cudnnConvolutionDescriptor_t,
+           cu::cudnnTensorDescriptor_t, int, int *found,
+           cu::cudnnAlgoPerf_t *results) { return measuredFn(found, results); };
+    a.findBackwardFilterAlgorithm =
+        [](cu::cudnnHandle_t, cu::cudnnTensorDescriptor_t,
+           cu::cudnnTensorDescriptor_t, cu::cudnnConvolutionDescriptor_t,
+           cu::cudnnFilterDescriptor_t, int, int *found,
+           cu::cudnnAlgoPerf_t *results) { return measuredFn(found, results); };
     // One call for the three directions: the operands by role.
-    static auto run = [](int mode, const void *alpha, const void *beta,
-                         const FakeTensor &x, const FakeTensor &w,
-                         const FakeConv &cv, const FakeTensor &y,
-                         const void *in, const void *weight, void *out,
-                         void *workspace, size_t bytes) -> cu::cudnnStatus_t {
+    static auto run =
+        [](int mode, const void *alpha, const void *beta, const FakeTensor &x,
+           const FakeTensor &w, const FakeConv &cv, const FakeTensor &y,
+           const void *in, const void *weight, void *out, void *workspace,
+           size_t bytes, int algo) -> cu::cudnnStatus_t {
       ++gpu.dnnConvolutions;
+      gpu.dnnAlgos.push_back(algo);
       if (*static_cast<const float *>(alpha) != 1 ||
           *static_cast<const float *>(beta) != 0)
         gpu.misuse("a cuDNN convolution with alpha != 1 or beta != 0");
@@ -821,35 +866,37 @@ const cu::CudnnApi &fakeCudnn() {
     a.forward = [](cu::cudnnHandle_t, const void *alpha,
                    cu::cudnnTensorDescriptor_t xd, const void *x,
                    cu::cudnnFilterDescriptor_t wd, const void *w,
-                   cu::cudnnConvolutionDescriptor_t cd, int, void *ws,
+                   cu::cudnnConvolutionDescriptor_t cd, int algo, void *ws,
                    size_t bytes, const void *beta,
                    cu::cudnnTensorDescriptor_t yd, void *y) {
       return run(0, alpha, beta, *reinterpret_cast<FakeTensor *>(xd),
                  *reinterpret_cast<FakeTensor *>(wd),
                  *reinterpret_cast<FakeConv *>(cd),
-                 *reinterpret_cast<FakeTensor *>(yd), x, w, y, ws, bytes);
+                 *reinterpret_cast<FakeTensor *>(yd), x, w, y, ws, bytes, algo);
     };
     a.backwardData = [](cu::cudnnHandle_t, const void *alpha,
                         cu::cudnnFilterDescriptor_t wd, const void *w,
                         cu::cudnnTensorDescriptor_t dyd, const void *dy,
-                        cu::cudnnConvolutionDescriptor_t cd, int, void *ws,
+                        cu::cudnnConvolutionDescriptor_t cd, int algo, void *ws,
                         size_t bytes, const void *beta,
                         cu::cudnnTensorDescriptor_t dxd, void *dx) {
       return run(1, alpha, beta, *reinterpret_cast<FakeTensor *>(dxd),
                  *reinterpret_cast<FakeTensor *>(wd),
                  *reinterpret_cast<FakeConv *>(cd),
-                 *reinterpret_cast<FakeTensor *>(dyd), dy, w, dx, ws, bytes);
+                 *reinterpret_cast<FakeTensor *>(dyd), dy, w, dx, ws, bytes,
+                 algo);
     };
     a.backwardFilter = [](cu::cudnnHandle_t, const void *alpha,
                           cu::cudnnTensorDescriptor_t xd, const void *x,
                           cu::cudnnTensorDescriptor_t dyd, const void *dy,
-                          cu::cudnnConvolutionDescriptor_t cd, int, void *ws,
-                          size_t bytes, const void *beta,
+                          cu::cudnnConvolutionDescriptor_t cd, int algo,
+                          void *ws, size_t bytes, const void *beta,
                           cu::cudnnFilterDescriptor_t dwd, void *dw) {
       return run(2, alpha, beta, *reinterpret_cast<FakeTensor *>(xd),
                  *reinterpret_cast<FakeTensor *>(dwd),
                  *reinterpret_cast<FakeConv *>(cd),
-                 *reinterpret_cast<FakeTensor *>(dyd), x, dy, dw, ws, bytes);
+                 *reinterpret_cast<FakeTensor *>(dyd), x, dy, dw, ws, bytes,
+                 algo);
     };
     a.addTensor = [](cu::cudnnHandle_t, const void *, cu::cudnnTensorDescriptor_t ad,
                      const void *A, const void *, cu::cudnnTensorDescriptor_t cd,
@@ -1247,6 +1294,27 @@ TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
 /// step between two events, and the report names the entry, its steps and
 /// the slowest kernels' rates; the events are gone afterwards, and the
 /// results are those of unprofiled steps.
+/// KILN_PROFILE times opening a session too, part by part (the warm first
+/// step's budget is spent there).
+TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-open-profile";
+  std::filesystem::create_directories(dir);
+  setenv("KILN_PROFILE", "1", 1);
+  testing::internal::CaptureStderr();
+  std::unique_ptr<rt::Session> session;
+  rt::Status opened = openOnFakeGpu(fixture.program, dir, session);
+  std::string report = testing::internal::GetCapturedStderr();
+  unsetenv("KILN_PROFILE");
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  size_t at = report.find("kiln profile: open: context ");
+  ASSERT_NE(at, std::string::npos) << report;
+  for (const char *part :
+       {" kernels ", " cuBLASLt ", " cuDNN ", " arena ", " plans "})
+    EXPECT_NE(report.find(part, at), std::string::npos) << part << report;
+}
+
 TEST_F(FakeGpuTest, ProfileTimesEveryStepWithEvents) {
   SideBySide both;
   ASSERT_TRUE(both.open("profile")) << both.error;
@@ -1307,6 +1375,41 @@ TEST_F(FakeGpuTest, DataParallelStepsAverageGradientsWithNccl) {
   size_t buckets = 0;
   for (const rt::Step &s : program.program.entry("train_step")->steps)
     buckets += s.kind == rt::Step::Kind::AllReduce;
+  EXPECT_EQ(gpu.allReduces, int(2 * buckets));
+  EXPECT_EQ(gpu.captures, 1);
+}
+
+/// A job of one rank (kiln_run_step --one-rank, the GPU test set's check
+/// of NCCL on one GPU): its buckets still go through NCCL, a communicator
+/// of one made from the broadcast id, eagerly and inside the captured
+/// graph, and its steps are a single process's.
+TEST_F(FakeGpuTest, OneRankJobRunsItsBucketsThroughNccl) {
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  const kiln::codegen::EmittedProgram &program = fixture.program;
+  const std::vector<rt::HostTensor> &inputs = fixture.inputs;
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-nccl-one";
+  std::filesystem::create_directories(dir);
+  std::unique_ptr<rt::Session> sessions[2];
+  ASSERT_TRUE(
+      rt::Session::create(program.program, program.init, sessions[0]).ok());
+  ASSERT_TRUE(openOnFakeGpu(program, dir, sessions[1]).ok());
+  std::unique_ptr<rt::Communicator> job = rt::makeOneRankCommunicator(60);
+  EXPECT_EQ(job->size(), 1);
+  sessions[1]->setCommunicator(job.get());
+  std::unique_ptr<rt::Trainer> trainers[2];
+  for (int d = 0; d < 2; ++d)
+    ASSERT_TRUE(
+        rt::Trainer::create(*sessions[d], rt::LearningRate(), trainers[d])
+            .ok());
+  expectSameSteps("mlp_relu as a job of one rank", sessions, trainers, inputs);
+  EXPECT_EQ(gpu.error, "");
+  EXPECT_EQ(gpu.ncclJoins, 1);
+  EXPECT_EQ(gpu.ncclRanks, 1);
+  size_t buckets = 0;
+  for (const rt::Step &s : program.program.entry("train_step")->steps)
+    buckets += s.kind == rt::Step::Kind::AllReduce;
+  ASSERT_GT(buckets, 0u);
   EXPECT_EQ(gpu.allReduces, int(2 * buckets));
   EXPECT_EQ(gpu.captures, 1);
 }
@@ -1416,7 +1519,9 @@ void expectSameRuns(const kiln::codegen::EmittedProgram &program,
   }
 }
 
-void checkGroupedConvolution(bool symmetric) {
+void checkGroupedConvolution(
+    bool symmetric, std::string dir = "",
+    std::vector<std::pair<std::string, std::string>> env = {}) {
   HandBuilt built;
   using K = rt::BufferKind;
   int32_t x = built.buffer("x", K::Input, {5, 4, 9, 8}),
@@ -1447,10 +1552,11 @@ void checkGroupedConvolution(bool symmetric) {
   entry.steps.push_back(rt::Step::convolution(filter));
   built.program.program.entries.push_back(entry);
   // 2352 bytes an image: blocks of 2.
-  expectSameRuns(built.program, "conv",
-                 testing::TempDir() + "/kiln-cuda-backend-grouped-conv" +
-                     (symmetric ? "-symmetric" : ""),
-                 {{"KILN_CUDA_CONV_WORKSPACE", "5000"}});
+  if (dir.empty())
+    dir = testing::TempDir() + "/kiln-cuda-backend-grouped-conv" +
+          (symmetric ? "-symmetric" : "");
+  env.push_back({"KILN_CUDA_CONV_WORKSPACE", "5000"});
+  expectSameRuns(built.program, "conv", dir, env);
   if (testing::Test::HasFatalFailure())
     return;
   EXPECT_EQ(gpu.error, "");
@@ -1473,6 +1579,27 @@ TEST_F(FakeGpuTest, GroupedConvolutionOnCudnnMatchesTheCpuBackend) {
 
 TEST_F(FakeGpuTest, UnevenlyPaddedConvolutionInBlocksMatchesTheCpuBackend) {
   checkGroupedConvolution(false);
+}
+
+/// cuDNN's algorithms: by default the heuristics' first that fits (0: not
+/// 1, TF32 in an fp32 run). With KILN_CUDNN_FIND=1, as measured
+/// (cudnnFind*): the fastest that fits the workspace and the precision (not
+/// 5, which needs 1 TiB, nor 1), once per convolution and GPU: kept in the
+/// kernel cache, a second session measures nothing.
+TEST_F(FakeGpuTest, CudnnAlgorithmsMeasuredOnceAndKept) {
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-conv-find";
+  std::filesystem::remove_all(dir);
+  checkGroupedConvolution(true, dir);
+  if (HasFatalFailure())
+    return;
+  EXPECT_EQ(gpu.dnnFinds, 0);
+  EXPECT_EQ(gpu.dnnAlgos, std::vector<int>(2 * 3, 0));
+  checkGroupedConvolution(true, dir, {{"KILN_CUDNN_FIND", "1"}});
+  EXPECT_EQ(gpu.dnnFinds, 3);
+  EXPECT_EQ(gpu.dnnAlgos, std::vector<int>(2 * 3, 2));
+  checkGroupedConvolution(true, dir, {{"KILN_CUDNN_FIND", "1"}});
+  EXPECT_EQ(gpu.dnnFinds, 0) << "measured again: not kept in " << dir;
+  EXPECT_EQ(gpu.dnnAlgos, std::vector<int>(2 * 3, 2));
 }
 
 /// Every form of a GEMM's C as the CUDA backend maps it onto cuBLASLt: a

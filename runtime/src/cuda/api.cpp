@@ -308,6 +308,13 @@ Status cudnn(const CudnnApi *&out) {
              "cudnnGetConvolutionBackwardDataAlgorithm_v7", missing);
         bind(handle, api.getBackwardFilterAlgorithm,
              "cudnnGetConvolutionBackwardFilterAlgorithm_v7", missing);
+        std::string optional; // (Without them: the heuristics' choice.)
+        bind(handle, api.findForwardAlgorithm,
+             "cudnnFindConvolutionForwardAlgorithm", optional);
+        bind(handle, api.findBackwardDataAlgorithm,
+             "cudnnFindConvolutionBackwardDataAlgorithm", optional);
+        bind(handle, api.findBackwardFilterAlgorithm,
+             "cudnnFindConvolutionBackwardFilterAlgorithm", optional);
         bind(handle, api.forward, "cudnnConvolutionForward", missing);
         bind(handle, api.backwardData, "cudnnConvolutionBackwardData", missing);
         bind(handle, api.backwardFilter, "cudnnConvolutionBackwardFilter",

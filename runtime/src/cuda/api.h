@@ -228,6 +228,20 @@ struct CudnnApi {
       cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t,
       cudnnConvolutionDescriptor_t, cudnnFilterDescriptor_t, int, int *,
       cudnnAlgoPerf_t *);
+  /// cudnnFind*: each algorithm run and timed, fastest first (as the
+  /// heuristics' results). Optional: null where the library lacks them.
+  cudnnStatus_t (*findForwardAlgorithm)(
+      cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
+      cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *,
+      cudnnAlgoPerf_t *);
+  cudnnStatus_t (*findBackwardDataAlgorithm)(
+      cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t,
+      cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *,
+      cudnnAlgoPerf_t *);
+  cudnnStatus_t (*findBackwardFilterAlgorithm)(
+      cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t,
+      cudnnConvolutionDescriptor_t, cudnnFilterDescriptor_t, int, int *,
+      cudnnAlgoPerf_t *);
   cudnnStatus_t (*forward)(cudnnHandle_t, const void *,
                            cudnnTensorDescriptor_t, const void *,
                            cudnnFilterDescriptor_t, const void *,

@@ -105,4 +105,50 @@ Status cachedCubin(const Nvrtc &nvrtc, const std::string &source,
   return Status();
 }
 
+namespace {
+
+constexpr char kRecordMagic[] = "KILNREC1\n";
+
+std::string recordPath(const std::string &key) {
+  char file[48];
+  std::snprintf(file, sizeof file, "%016llx%016llx.rec",
+                (unsigned long long)fnv1a(key, 0xcbf29ce484222325ull),
+                (unsigned long long)fnv1a(key, 0x84222325cbf29ce4ull));
+  return cacheDir() + "/" + file;
+}
+
+} // namespace
+
+std::string cachedRecord(const std::string &key) {
+  std::ifstream in(recordPath(key), std::ios::binary);
+  if (!in)
+    return "";
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::string head = kRecordMagic + key + "\n";
+  if (text.compare(0, head.size(), head) != 0)
+    return "";
+  return text.substr(head.size());
+}
+
+std::string storeRecord(const std::string &key, const std::string &value) {
+  std::string path = recordPath(key), dir = cacheDir();
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  std::string temp = path + ".tmp" + std::to_string(long(::getpid()));
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << kRecordMagic << key << "\n" << value;
+    if (!out.flush())
+      error = std::make_error_code(std::errc::io_error);
+  }
+  if (!error)
+    std::filesystem::rename(temp, path, error);
+  if (!error)
+    return "";
+  std::error_code ignored;
+  std::filesystem::remove(temp, ignored);
+  return "cannot keep what was measured in " + dir + " (" + error.message() +
+         "); the next load measures it again";
+}
+
 } // namespace kiln::runtime::cuda

@@ -7,7 +7,8 @@
 // $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln. A file that
 // does not hold what its name promises (truncated, another key) is compiled
 // again and replaced; files are written whole or not at all (a temporary
-// file renamed).
+// file renamed). Small records (cuDNN's measured algorithm choices) are
+// kept alike.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_RUNTIME_SRC_CUDA_CACHE_H
@@ -34,6 +35,13 @@ struct CacheResult {
 Status cachedCubin(const Nvrtc &nvrtc, const std::string &source,
                    const std::string &name, const std::string &arch,
                    std::vector<uint8_t> &cubin, CacheResult &result);
+
+/// A short text kept under `key` in the same directory (a file named by the
+/// key's hash, holding the key first): what was measured once on this GPU
+/// (cuDNN's fastest algorithm for a convolution). Empty when there is none.
+std::string cachedRecord(const std::string &key);
+/// Keeps `value` under `key`; a warning when it cannot (the run goes on).
+std::string storeRecord(const std::string &key, const std::string &value);
 
 } // namespace kiln::runtime::cuda
 

@@ -161,6 +161,13 @@ const std::vector<uint8_t> *Artifact::section(std::string_view name) const {
   return nullptr;
 }
 
+std::vector<uint8_t> Artifact::take(std::string_view name) {
+  for (auto &[existing, data] : sections_)
+    if (existing == name)
+      return std::move(data);
+  return {};
+}
+
 std::vector<std::string> Artifact::sectionNames() const {
   std::vector<std::string> names;
   for (const auto &[name, data] : sections_)

@@ -61,6 +61,9 @@ public:
   /// The section named `name`, or null.
   const std::vector<uint8_t> *section(std::string_view name) const;
   std::vector<std::string> sectionNames() const;
+  /// Moves the section named `name` out (empty if there is none), leaving
+  /// it empty: the init bytes, without a copy of tens of megabytes.
+  std::vector<uint8_t> take(std::string_view name);
 
 private:
   uint32_t version_ = 0;

@@ -102,22 +102,39 @@ Status writeFileAtomically(const std::string &path,
 }
 
 uint32_t crc32(const void *data, size_t size, uint32_t crc) {
-  static const auto table = [] {
-    struct Table {
-      uint32_t entries[256];
-    } t{};
+  // The reflected IEEE polynomial (zlib's CRC-32), eight bytes a step
+  // ("slicing by 8": table k is the CRC of a byte followed by k zero bytes):
+  // about six times the speed of a byte a step, which mattered for the
+  // tens of megabytes of weights an artifact carries.
+  static const auto tables = [] {
+    struct Tables {
+      uint32_t t[8][256];
+    } s{};
     for (uint32_t i = 0; i < 256; ++i) {
       uint32_t c = i;
       for (int k = 0; k < 8; ++k)
         c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t.entries[i] = c;
+      s.t[0][i] = c;
     }
-    return t;
+    for (uint32_t i = 0; i < 256; ++i)
+      for (int k = 1; k < 8; ++k)
+        s.t[k][i] = (s.t[k - 1][i] >> 8) ^ s.t[0][s.t[k - 1][i] & 0xFF];
+    return s;
   }();
+  const auto &t = tables.t;
   const uint8_t *p = static_cast<const uint8_t *>(data);
   crc = ~crc;
-  for (size_t i = 0; i < size; ++i)
-    crc = table.entries[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  for (; size >= 8; size -= 8, p += 8) {
+    uint32_t lo = crc ^ (uint32_t(p[0]) | uint32_t(p[1]) << 8 |
+                         uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24);
+    uint32_t hi = uint32_t(p[4]) | uint32_t(p[5]) << 8 |
+                  uint32_t(p[6]) << 16 | uint32_t(p[7]) << 24;
+    crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^
+          t[4][lo >> 24] ^ t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^
+          t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+  }
+  for (; size > 0; --size, ++p)
+    crc = t[0][(crc ^ *p) & 0xFF] ^ (crc >> 8);
   return ~crc;
 }
 

@@ -6,6 +6,8 @@
 #include "safetensors.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 
 namespace kiln::runtime {
@@ -24,9 +26,18 @@ bool parseDevice(std::string_view text, Device &out) {
 
 Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
                      const SessionOptions &options) {
+  // KILN_PROFILE: how long reading the artifact takes, on stderr (the
+  // backend then says how long it took to open).
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start = Clock::now();
+  auto since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
   Artifact artifact;
   if (Status s = Artifact::read(path, artifact); !s.ok())
     return s;
+  const double read = since(start);
+  start = Clock::now();
   const std::vector<uint8_t> *json = artifact.section("program");
   const std::vector<uint8_t> *init = artifact.section("init");
   if (!json || !init)
@@ -53,7 +64,13 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
       if (name.rfind("cuda.cubin.", 0) == 0)
         code.cubins.push_back({name.substr(11), *artifact.section(name)});
   }
-  return create(std::move(program), *init, out, options, std::move(code));
+  if (profileRequested())
+    std::fprintf(stderr,
+                 "kiln profile: read: artifact %.3f s (%.1f MB), program "
+                 "%.3f s\n",
+                 read, double(init->size()) / 1e6, since(start));
+  return create(std::move(program), artifact.take("init"), out, options,
+                std::move(code));
 }
 
 Status Session::create(Program program, std::vector<uint8_t> init,

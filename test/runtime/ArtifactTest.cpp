@@ -30,6 +30,33 @@ TEST(Crc32, KnownValues) {
   EXPECT_EQ(crc32("56789", 5, crc32("1234", 4)), 0xCBF43926u);
 }
 
+/// Eight bytes a step equals a byte a step (the bitwise definition), for
+/// every length and alignment around the step, and continued across parts.
+TEST(Crc32, EqualsTheBitwiseDefinition) {
+  auto bitwise = [](const uint8_t *p, size_t n) {
+    uint32_t c = ~0u;
+    for (size_t i = 0; i < n; ++i) {
+      c ^= p[i];
+      for (int k = 0; k < 8; ++k)
+        c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return ~c;
+  };
+  std::vector<uint8_t> bytes(4099);
+  uint32_t state = 12345;
+  for (uint8_t &b : bytes) {
+    state = state * 1103515245u + 12345u;
+    b = uint8_t(state >> 16);
+  }
+  for (size_t offset = 0; offset < 8; ++offset)
+    for (size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4091}) {
+      const uint8_t *p = bytes.data() + offset;
+      EXPECT_EQ(crc32(p, n), bitwise(p, n)) << offset << " + " << n;
+      EXPECT_EQ(crc32(p + n / 3, n - n / 3, crc32(p, n / 3)), bitwise(p, n))
+          << offset << " + " << n << " in two parts";
+    }
+}
+
 TEST(Artifact, RoundTrips) {
   std::vector<uint8_t> bytes = twoSections();
   EXPECT_EQ(bytes.size() % 64, 0u);

@@ -4,13 +4,17 @@
 //              [--precision fp32|tf32] [--warmup 10] [--windows 5]
 //              [--steps 20] [--workload NAME] [--synthetic-weights]
 //
-// Fills every input with deterministic values (floats sin(0.37 i), integers
-// 0: valid class ids and token ids), runs the entry once (first_step_s: from
+// Fills every input with deterministic values (floats sin(0.37 i); token
+// ids that an embedding's gradient reads uniform over its table's rows, as
+// the baselines' torch.randint (all alike, every position would add into
+// one row: a different, worst-case step); other integers 0, valid class
+// ids), runs the entry once (first_step_s: from
 // opening the artifact, so it includes loading and any NVRTC compile), then
 // `warmup` times, then `windows` windows of `steps` runs, as
 // ../shared/bench/torch_baseline.py measures PyTorch, and prints one JSON
 // line in its fields: workload, mode, device, ms_per_step (median window),
-// ms_windows, first_step_s, peak_mib (the session's one allocation), and for
+// ms_windows, first_step_s, open_s (the part of it that opening the
+// artifact took), peak_mib (the session's one allocation), and for
 // train_step first_loss and last_loss. As the baselines' synthetic data, the
 // batch is uploaded once and stays on the device; each step fetches only its
 // first output (the loss). train_step runs through the Trainer
@@ -167,6 +171,8 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "kiln_bench: %s\n", s.toString().c_str());
     return 1;
   }
+  const double opened =
+      std::chrono::duration<double>(Clock::now() - start).count();
   if (!session->fallback().empty())
     std::fprintf(stderr, "kiln_bench: no usable GPU (%s); on the CPU\n",
                  session->fallback().c_str());
@@ -195,14 +201,44 @@ int main(int argc, char **argv) {
   }
   std::vector<std::vector<uint8_t>> data;
   std::vector<HostTensor> inputs;
+  const Program &program = session->program();
   for (int32_t id : e->inputs) {
-    const Buffer &b = session->program().buffers[id];
+    const Buffer &b = program.buffers[id];
     std::vector<uint8_t> bytes(size_t(b.bytes()), 0);
     if (b.dtype == DType::F32)
       for (size_t i = 0; i < bytes.size() / 4; ++i) {
         float v = float(std::sin(double(i) * 0.37));
         std::memcpy(bytes.data() + 4 * i, &v, 4);
       }
+    // The rows of the embedding whose gradient reads this input (or a
+    // view of it: the same bytes) as its ids.
+    int64_t rows = 0;
+    for (const Entry &other : program.entries)
+      for (const Step &st : other.steps) {
+        if (st.kind != Step::Kind::EmbeddingGrad)
+          continue;
+        const Buffer &ids = program.buffers[st.embedding.ids];
+        if (st.embedding.ids == id ||
+            (ids.offset == b.offset && ids.bytes() == b.bytes() &&
+             ids.dtype == b.dtype))
+          rows = rows ? std::min(rows, st.embedding.rows) : st.embedding.rows;
+      }
+    if (rows > 0 && (b.dtype == DType::I64 || b.dtype == DType::I32)) {
+      uint64_t state = 0x2545f4914f6cdd1dull + uint64_t(id);
+      size_t size = b.dtype == DType::I64 ? 8 : 4;
+      for (size_t i = 0; i < bytes.size() / size; ++i) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        int64_t v = int64_t((state >> 33) % uint64_t(rows));
+        if (size == 8) {
+          std::memcpy(bytes.data() + 8 * i, &v, 8);
+        } else {
+          int32_t w = int32_t(v);
+          std::memcpy(bytes.data() + 4 * i, &w, 4);
+        }
+      }
+      std::fprintf(stderr, "kiln_bench: input '%s': ids uniform in [0, %lld)\n",
+                   b.name.c_str(), (long long)rows);
+    }
     data.push_back(std::move(bytes));
     inputs.push_back(
         {b.name, b.dtype, b.shape, data.back().data(), data.back().size()});
@@ -271,8 +307,9 @@ int main(int argc, char **argv) {
               sorted[sorted.size() / 2]);
   for (size_t i = 0; i < ms.size(); ++i)
     std::printf("%s%.4f", i ? ", " : "", ms[i]);
-  std::printf("], \"first_step_s\": %.3f, \"peak_mib\": %.1f", first,
-              double(session->deviceBytes()) / double(1 << 20));
+  std::printf("], \"first_step_s\": %.3f, \"open_s\": %.3f, "
+              "\"peak_mib\": %.1f",
+              first, opened, double(session->deviceBytes()) / double(1 << 20));
   if (trainer)
     std::printf(", \"first_loss\": %.4f, \"last_loss\": %.4f", firstLoss,
                 loss);

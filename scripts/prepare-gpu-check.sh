@@ -6,7 +6,8 @@
 #                                 NAME.args, cubins precompiled for $ARCH;
 #   gpu-check/bench/W.kiln.gz     the benchmark workloads mlp, cnn, gpt
 #                                 (W.kept.kiln.gz: cnn and gpt compiled with
-#                                 --no-recompute, benchmarked beside them)
+#                                 --no-recompute, W.unfused.kiln.gz: each
+#                                 with --no-fusion, benchmarked beside them)
 #                                 (../shared/bench/torch_baseline.py), trained
 #                                 as it trains them (AdamW, lr 1e-3, weight
 #                                 decay 0.01, its batch sizes), without cubins
@@ -32,9 +33,14 @@ out=gpu-check
 mkdir -p "$out/fixtures" "$out/bench" "$exports"
 for onnx in test/training/fixtures/*.onnx; do
   name=$(basename "$onnx" .onnx)
+  # (Kept when newer than the compiler, the model and its arguments.)
+  model=$out/fixtures/$name.kiln
+  [[ $model -nt $kiln && $model -nt $onnx && \
+     $model -nt test/training/fixtures/$name.args ]] && continue
   read -r -a args < "test/training/fixtures/$name.args"
   "$kiln" compile "$onnx" "${args[@]}" --precompile --device-arch "$arch" \
-    -o "$out/fixtures/$name.kiln" 2>/dev/null
+    -o "$model.part" 2>/dev/null
+  mv "$model.part" "$model"
 done
 echo "prepare-gpu-check: $(ls "$out"/fixtures/*.kiln | wc -l) fixtures for $arch"
 for w in mlp cnn gpt; do
@@ -45,13 +51,17 @@ for w in mlp cnn gpt; do
   # W.kiln as kiln compiles by default; W.kept.kiln with --no-recompute
   # (activations kept instead of recomputed in the backward), to weigh the
   # memory it saves against the step time it costs (not for mlp: nothing
-  # to recompute).
-  for variant in default kept; do
+  # to recompute); W.unfused.kiln with --no-fusion (one kernel per op), the
+  # step before fusion that issue 7 compares with.
+  for variant in default kept unfused; do
     name=$w flags=()
     if [[ $variant == kept ]]; then
       [[ $w == mlp ]] && continue
       name=$w.kept flags=(--no-recompute)
+    elif [[ $variant == unfused ]]; then
+      name=$w.unfused flags=(--no-fusion)
     fi
+    [[ $out/bench/$name.kiln.gz -nt $kiln ]] && continue
     "$kiln" compile "$exports/$w.onnx" --optimizer adamw --lr 1e-3 \
       --weight-decay 0.01 "${flags[@]}" -o "$out/bench/$name.full.kiln"
     build/bench/kiln_bench "$out/bench/$name.full.kiln" --strip-weights "$out/bench/$name.kiln"

@@ -6,9 +6,11 @@
 # of the three workloads and the PyTorch baseline (and JAX's, where JAX is
 # installed) in the same run, so that their figures compare.
 # Needs gpu-check/ from scripts/prepare-gpu-check.sh. Prints JSON lines and
-# keeps everything in $OUT/results (the device tool brings $OUT back; without
-# OUT, gpu-check/results), written as it goes, so that a run stopped at its
-# time limit still brings back what it measured.
+# keeps everything in $OUT/results (the device tool brings $OUT back, at
+# most 8 files: bench.jsonl, stderr.txt, profiles.txt, convs.txt,
+# gpu-tests.txt, gpu.txt, cmake.txt, skipped.txt; without OUT,
+# gpu-check/results), written as it goes, so that a run stopped at its time
+# limit still brings back what it measured.
 #
 #   bash scripts/gpu-check.sh                 # everything
 #   PARTS="tests kiln" bash scripts/gpu-check.sh  # any of: tests kiln torch jax compile
@@ -94,10 +96,10 @@ bench() {
   gunzip -kf "gpu-check/bench/$name.kiln.gz" || return
   timeout 150 build-gpu/bench/kiln_bench "gpu-check/bench/$name.kiln" \
     --entry train_step --device cuda --precision tf32 --workload "$w" \
-    --synthetic-weights "$@" 2>>"$results/kiln-stderr.txt" |
+    --synthetic-weights "$@" 2>>"$results/stderr.txt" |
     sed "s/}\$/, \"kernel_cache\": \"$cache\"$extra}/" |
-    tee -a "$results/kiln.jsonl"
-  [[ ${PIPESTATUS[0]} == 0 ]] || { status=1; tail -3 "$results/kiln-stderr.txt"; }
+    tee -a "$results/bench.jsonl"
+  [[ ${PIPESTATUS[0]} == 0 ]] || { status=1; tail -3 "$results/stderr.txt"; }
 }
 if has kiln; then
   for w in mlp cnn gpt; do
@@ -119,9 +121,11 @@ if has kiln; then
     KILN_PROFILE=1 KILN_PROFILE_STEPS=40 timeout 120 build-gpu/bench/kiln_bench \
       "gpu-check/bench/$w.kiln" --entry train_step --device cuda \
       --precision tf32 --workload "$w" --synthetic-weights --windows 1 \
-      --steps 3 --warmup 1 >/dev/null 2>"$results/profile-$w.txt" || true
-    grep "kiln profile: open" "$results/profile-$w.txt" | head -1
-    grep -A42 "kiln profile: train_step" "$results/profile-$w.txt" | tail -43
+      --steps 3 --warmup 1 >/dev/null 2>"$results/profile.tmp" || true
+    sed "s/^/$w: /" "$results/profile.tmp" >>"$results/profiles.txt"
+    grep "kiln profile: open" "$results/profile.tmp" | head -1
+    grep -A42 "kiln profile: train_step" "$results/profile.tmp" | tail -43
+    rm -f "$results/profile.tmp"
   done
 fi
 # cuDNN's algorithm choices weighed on cnn (part cudnn, not run by default):
@@ -138,7 +142,8 @@ if has cudnn && time_for 60 cudnn; then
         timeout 60 build-gpu/bench/kiln_bench gpu-check/bench/cnn.kiln \
         --entry train_step --device cuda --precision tf32 --workload cnn \
         --synthetic-weights --windows 1 --steps 1 --warmup 0 2>&1 >/dev/null |
-        grep "convolution" >"$results/convs-find$find-ws$ws.txt"
+        grep "convolution" | sed "s/^/find $find, workspace $ws: /" \
+        >>"$results/convs.txt"
     done
     KILN_CUDNN_FIND=$find FILTER='lenet|cnn|resnet|mobilenet|convnext' JOBS=6 \
       timeout 120 bash test/gpu/check-gpu-training.sh build-gpu \
@@ -147,15 +152,15 @@ if has cudnn && time_for 60 cudnn; then
 fi
 if has torch && time_for 40 "torch eager"; then
   timeout "$(left)" python3 gpu-check/bench/torch_baseline.py --workloads mlp,cnn,gpt \
-    --modes eager 2>>"$results/torch-stderr.txt" | tee -a "$results/torch.jsonl"
+    --modes eager 2>>"$results/stderr.txt" | tee -a "$results/bench.jsonl"
 fi
 if has jax && python3 -c "import jax" 2>/dev/null && time_for 60 jax; then
   timeout "$(left)" python3 gpu-check/bench/jax_baseline.py \
-    2>>"$results/jax-stderr.txt" | tee "$results/jax.jsonl"
+    2>>"$results/stderr.txt" | tee -a "$results/bench.jsonl"
 fi
 if has compile && time_for 120 "torch compile-cg"; then
   timeout "$(left)" python3 gpu-check/bench/torch_baseline.py --workloads mlp,cnn,gpt \
-    --modes compile-cg 2>>"$results/torch-stderr.txt" | tee -a "$results/torch.jsonl"
+    --modes compile-cg 2>>"$results/stderr.txt" | tee -a "$results/bench.jsonl"
 fi
 echo "gpu-check: done in $((SECONDS - start)) s, status $status"
 exit $status

@@ -517,6 +517,38 @@ Span bucketSpan(const Program &p, const Step &step) {
   return s;
 }
 
+std::vector<std::vector<size_t>> collectiveAwaits(const Program &p,
+                                                  const Entry &entry) {
+  std::vector<std::vector<size_t>> awaits(entry.steps.size() + 1);
+  std::vector<std::pair<size_t, Span>> inFlight;
+  for (size_t i = 0; i < entry.steps.size(); ++i) {
+    const Step &step = entry.steps[i];
+    if (!inFlight.empty()) {
+      std::vector<int32_t> touched = stepBuffers(step);
+      for (size_t f = 0; f < inFlight.size();) {
+        const Span &span = inFlight[f].second;
+        bool overlaps = false;
+        for (int32_t id : touched) {
+          const Buffer &b = p.buffers[id];
+          overlaps |= b.offset < span.offset + span.bytes &&
+                      span.offset < b.offset + b.bytes();
+        }
+        if (overlaps) {
+          awaits[i].push_back(inFlight[f].first);
+          inFlight.erase(inFlight.begin() + long(f));
+        } else {
+          ++f;
+        }
+      }
+    }
+    if (step.kind == Step::Kind::AllReduce)
+      inFlight.push_back({i, bucketSpan(p, step)});
+  }
+  for (const auto &f : inFlight)
+    awaits.back().push_back(f.first);
+  return awaits;
+}
+
 /// A kernel body (or a stage's) as a JSON list of instructions.
 std::string bodyToJson(const std::vector<KInstr> &body) {
   std::string j = "[";

@@ -165,6 +165,7 @@ struct Span {
 };
 Span bucketSpan(const Program &program, const Step &step);
 
+
 struct Entry {
   std::string name;
   std::vector<int32_t> inputs, outputs; ///< Buffers, in signature order.
@@ -231,6 +232,14 @@ struct Program {
 Traffic stepTraffic(const Program &program, const Step &step);
 /// Every buffer a step reads or writes.
 std::vector<int32_t> stepBuffers(const Step &step);
+
+/// When each all-reduce of `entry` must have completed, for a backend that
+/// lets them run on beside later steps: element i (for each step i) lists
+/// the AllReduce steps before i whose spans step i's buffers overlap and
+/// that no earlier step awaited; the last element (index steps.size())
+/// lists those that only the entry's end awaits.
+std::vector<std::vector<size_t>> collectiveAwaits(const Program &program,
+                                                  const Entry &entry);
 
 std::string programToJson(const Program &program);
 /// Parses and verifies; `origin` names the artifact in errors.

@@ -81,6 +81,15 @@ struct FakeGpu {
   std::chrono::milliseconds ncclInitDelay{0};
   /// The ranks of the NCCL communicator made (1: the average is the data).
   int ncclRanks = 0;
+  /// Streams made (the first is the step's), and the second stream's
+  /// (NCCL's) operations, which run as late as they may: only when the
+  /// step's stream waits for an event after them. `sideIssued` counts all
+  /// ever queued, `sideDone` those run (or recorded into a capture).
+  int streams = 0;
+  char sideTag = 0; ///< The side stream's handle is its address.
+  std::deque<std::function<void()>> side;
+  size_t sideIssued = 0, sideDone = 0;
+  int sideAllReduces = 0; ///< NCCL calls on the side stream.
   /// cudnnFind* calls, and the algorithm of each cuDNN convolution run.
   int dnnFinds = 0;
   std::vector<int> dnnAlgos;
@@ -112,6 +121,10 @@ struct FakeGraph {
 struct FakeEvent {
   std::chrono::steady_clock::time_point at;
   bool recorded = false;
+  /// Recorded on the side stream (NCCL's), after its `sideUpTo` first
+  /// operations; or on the step's stream (`issued`).
+  bool onSide = false, issued = false;
+  size_t sideUpTo = 0;
 };
 
 constexpr CUresult kInvalid = 1, kCaptureUnsupported = 900;
@@ -202,7 +215,32 @@ const cu::DriverApi &fakeDriver() {
       return 0;
     };
     a.streamCreate = [](cu::CUstream *s, unsigned) {
-      *s = reinterpret_cast<cu::CUstream>(&gpu);
+      *s = gpu.streams++ == 0 ? reinterpret_cast<cu::CUstream>(&gpu)
+                              : reinterpret_cast<cu::CUstream>(&gpu.sideTag);
+      return 0;
+    };
+    a.streamWaitEvent = [](cu::CUstream s, cu::CUevent e,
+                           unsigned) -> CUresult {
+      auto *event = reinterpret_cast<FakeEvent *>(e);
+      if (!event->issued) {
+        gpu.misuse("cuStreamWaitEvent for an event never recorded");
+        return kInvalid;
+      }
+      if (s == reinterpret_cast<cu::CUstream>(&gpu.sideTag)) {
+        // NCCL's stream waits for the step's: what the step's stream has
+        // queued has run (or is recorded) already.
+        if (event->onSide)
+          gpu.misuse("NCCL's stream waits for its own event");
+        return 0;
+      }
+      // The step's stream waits for NCCL's: its operations up to the
+      // event run now (or join the capture), in order.
+      if (event->onSide)
+        while (gpu.sideDone < event->sideUpTo) {
+          gpu.enqueue(std::move(gpu.side.front()));
+          gpu.side.pop_front();
+          ++gpu.sideDone;
+        }
       return 0;
     };
     a.streamDestroy = [](cu::CUstream) { return 0; };
@@ -325,6 +363,11 @@ const cu::DriverApi &fakeDriver() {
       if (!gpu.capturing)
         return kInvalid;
       gpu.capturing = false;
+      if (!gpu.side.empty()) {
+        gpu.misuse("a capture ended with NCCL's stream not joined");
+        *g = nullptr;
+        return 904; // CUDA_ERROR_STREAM_CAPTURE_UNJOINED
+      }
       if (gpu.failCapture) {
         gpu.recorded.clear();
         *g = nullptr;
@@ -360,12 +403,20 @@ const cu::DriverApi &fakeDriver() {
       ++gpu.events;
       return 0;
     };
-    a.eventRecord = [](cu::CUevent e, cu::CUstream) -> CUresult {
+    a.eventRecord = [](cu::CUevent e, cu::CUstream s) -> CUresult {
       auto *event = reinterpret_cast<FakeEvent *>(e);
-      gpu.enqueue([event] {
+      auto mark = [event] {
         event->at = std::chrono::steady_clock::now();
         event->recorded = true;
-      });
+      };
+      event->issued = true;
+      event->onSide = s == reinterpret_cast<cu::CUstream>(&gpu.sideTag);
+      if (event->onSide) {
+        gpu.side.push_back(mark);
+        event->sideUpTo = ++gpu.sideIssued;
+      } else {
+        gpu.enqueue(mark);
+      }
       return 0;
     };
     a.eventElapsedTime = [](float *ms, cu::CUevent a,
@@ -646,16 +697,24 @@ const cu::NcclApi &fakeNccl() {
       return 0;
     };
     a.allReduce = [](const void *send, void *recv, size_t count, int type,
-                     int op, cu::ncclComm_t, cu::CUstream) -> cu::ncclResult_t {
+                     int op, cu::ncclComm_t,
+                     cu::CUstream stream) -> cu::ncclResult_t {
       ++gpu.allReduces;
       if (send != recv || type != cu::ncclFloat32 || op != cu::ncclAvg)
         gpu.misuse("ncclAllReduce: not an in-place fp32 average");
       auto *data = static_cast<float *>(recv);
-      if (gpu.ncclRanks == 2)
-        gpu.enqueue([=] {
+      std::function<void()> reduce = [=] {
+        if (gpu.ncclRanks == 2)
           for (size_t i = 0; i < count; ++i)
             data[i] = (data[i] + 3 * data[i]) / 2;
-        });
+      };
+      if (stream == reinterpret_cast<cu::CUstream>(&gpu.sideTag)) {
+        ++gpu.sideAllReduces;
+        gpu.side.push_back(std::move(reduce));
+        ++gpu.sideIssued;
+      } else {
+        gpu.enqueue(std::move(reduce));
+      }
       return 0;
     };
     return a;
@@ -1371,6 +1430,9 @@ TEST_F(FakeGpuTest, DataParallelStepsAverageGradientsWithNccl) {
   EXPECT_EQ(gpu.ncclJoins, 1);
   EXPECT_GT(comms[0].started, 0);
   EXPECT_EQ(comms[1].started, 0) << "the GPU's buckets went through MPI";
+  // On NCCL's own stream, each awaited where its bucket is read next.
+  EXPECT_EQ(gpu.sideAllReduces, gpu.allReduces);
+  EXPECT_TRUE(gpu.side.empty());
   // Eager and captured runs call NCCL; the replay does not need to.
   size_t buckets = 0;
   for (const rt::Step &s : program.program.entry("train_step")->steps)
@@ -1406,6 +1468,7 @@ TEST_F(FakeGpuTest, OneRankJobRunsItsBucketsThroughNccl) {
   EXPECT_EQ(gpu.error, "");
   EXPECT_EQ(gpu.ncclJoins, 1);
   EXPECT_EQ(gpu.ncclRanks, 1);
+  EXPECT_EQ(gpu.sideAllReduces, gpu.allReduces);
   size_t buckets = 0;
   for (const rt::Step &s : program.program.entry("train_step")->steps)
     buckets += s.kind == rt::Step::Kind::AllReduce;

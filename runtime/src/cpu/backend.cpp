@@ -50,38 +50,33 @@ Status CpuBackend::run(const Entry &entry, const RunOptions &options) {
   // slowest to stderr.
   static const bool profile = profileRequested();
   std::vector<std::pair<double, size_t>> times;
-  // Gradient buckets being all-reduced: a step that touches one waits.
-  struct InFlight {
-    Span span;
-    int handle;
-  };
-  std::vector<InFlight> inFlight;
+  // Gradient buckets being all-reduced: a step that touches one waits
+  // (collectiveAwaits), and the entry's end for the rest. handles[i]: the
+  // collective AllReduce step i started.
   const bool distributed = comm && comm->size() > 1;
-  auto awaitOverlapping = [&](const Step &step) -> Status {
-    if (inFlight.empty())
+  std::vector<std::vector<size_t>> awaits;
+  std::vector<int> handles;
+  if (distributed) {
+    awaits = collectiveAwaits(program_, entry);
+    handles.assign(entry.steps.size(), -1);
+  }
+  size_t inFlight = 0;
+  auto await = [&](size_t i) -> Status {
+    if (!distributed)
       return Status();
-    std::vector<int32_t> touched = stepBuffers(step);
-    for (size_t f = 0; f < inFlight.size();) {
-      bool overlaps = false;
-      for (int32_t id : touched) {
-        const Buffer &b = program_.buffers[id];
-        overlaps |= b.offset < inFlight[f].span.offset + inFlight[f].span.bytes &&
-                    inFlight[f].span.offset < b.offset + b.bytes();
+    for (size_t a : awaits[i])
+      if (handles[a] >= 0) {
+        if (Status s = comm->wait(handles[a]); !s.ok())
+          return s;
+        handles[a] = -1;
+        --inFlight;
       }
-      if (!overlaps) {
-        ++f;
-        continue;
-      }
-      if (Status s = comm->wait(inFlight[f].handle); !s.ok())
-        return s;
-      inFlight.erase(inFlight.begin() + f);
-    }
     return Status();
   };
   for (size_t i = 0; i < entry.steps.size(); ++i) {
     const Step &step = entry.steps[i];
     auto start = std::chrono::steady_clock::now();
-    if (Status s = awaitOverlapping(step); !s.ok())
+    if (Status s = await(i); !s.ok())
       return s;
     if (step.kind == Step::Kind::AllReduce) {
       if (distributed) {
@@ -99,7 +94,8 @@ Status CpuBackend::run(const Entry &entry, const RunOptions &options) {
                 handle);
             !s.ok())
           return s;
-        inFlight.push_back({span, handle});
+        handles[i] = handle;
+        ++inFlight;
       }
     } else if (step.kind == Step::Kind::Gemm) {
       cpu::gemm(program_, step.gemm, arena_);
@@ -140,7 +136,7 @@ Status CpuBackend::run(const Entry &entry, const RunOptions &options) {
           return s;
       }
     }
-    if (!inFlight.empty())
+    if (inFlight)
       comm->poll();
     if (profile)
       times.push_back({std::chrono::duration<double, std::milli>(
@@ -148,9 +144,8 @@ Status CpuBackend::run(const Entry &entry, const RunOptions &options) {
                            .count(),
                        i});
   }
-  for (const InFlight &f : inFlight)
-    if (Status s = comm->wait(f.handle); !s.ok())
-      return s;
+  if (Status s = await(entry.steps.size()); !s.ok())
+    return s;
   if (profile)
     printProfile(program_, entry, times);
   return Status();

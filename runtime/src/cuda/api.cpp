@@ -148,8 +148,10 @@ Status driver(const DriverApi *&out) {
           return "the NVIDIA driver's " + name + " lacks " + missing +
                  " (a driver for CUDA 12 or newer is required)";
         }
-        // Optional: only KILN_PROFILE uses them.
+        // Optional: KILN_PROFILE uses them, and data-parallel runs to put
+        // NCCL on a stream of its own.
         std::string optional;
+        bind(handle, api.streamWaitEvent, "cuStreamWaitEvent", optional);
         bind(handle, api.eventCreate, "cuEventCreate", optional);
         bind(handle, api.eventRecord, "cuEventRecord", optional);
         bind(handle, api.eventDestroy, "cuEventDestroy_v2", optional);

@@ -82,6 +82,10 @@ struct DriverApi {
   CUresult (*eventRecord)(CUevent, CUstream) = nullptr;
   CUresult (*eventElapsedTime)(float *, CUevent, CUevent) = nullptr;
   CUresult (*eventDestroy)(CUevent) = nullptr;
+  /// Data-parallel runs put NCCL on a stream of its own that waits for the
+  /// gradients by events (and the step's stream for it); without it (null),
+  /// on the step's stream.
+  CUresult (*streamWaitEvent)(CUstream, CUevent, unsigned) = nullptr;
 };
 
 // cublasLt.h, library_types.h
@@ -120,6 +124,7 @@ constexpr int CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,
               CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7,
               CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8;
 constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
+constexpr unsigned CU_EVENT_DISABLE_TIMING = 2;
 
 struct BlasLtApi {
   size_t (*getVersion)();

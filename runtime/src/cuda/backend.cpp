@@ -488,6 +488,10 @@ private:
   CUdevice device_ = 0;
   CUcontext context_ = nullptr;
   CUstream stream_ = nullptr;
+  /// NCCL's stream in data-parallel runs (made with the communicator), so
+  /// that a bucket's all-reduce overlaps the rest of the backward; null
+  /// where the driver cannot make streams wait for events.
+  CUstream commStream_ = nullptr;
   CUmodule module_ = nullptr, builtins_ = nullptr;
   /// The runtime's own kernels, [0] fp32 and [1] fp64.
   /// kiln_embedding_links by ids' dtype (i32, i64); kiln_embedding_rows
@@ -535,6 +539,13 @@ private:
     /// an eager run with the same communicator (NCCL connects lazily).
     uint64_t eagerWith = 0;
     bool noGraph = false; ///< Capture failed: the entry runs eagerly.
+    /// Data-parallel runs with NCCL on its own stream: for each step, the
+    /// all-reduces it waits for (collectiveAwaits; the last, the entry's
+    /// end), and each AllReduce step's events: `ready` on the step's stream
+    /// when its gradients are (NCCL's stream waits for it), `done` on
+    /// NCCL's when the average is.
+    std::vector<std::vector<size_t>> awaits;
+    std::vector<CUevent> ready, done;
   };
   std::map<const Entry *, EntryState> entries_;
 };
@@ -546,6 +557,10 @@ CudaBackend::~CudaBackend() {
   for (auto &[entry, state] : entries_) {
     if (state.graph)
       cu_.graphExecDestroy(state.graph);
+    for (std::vector<CUevent> *events : {&state.ready, &state.done})
+      for (CUevent e : *events)
+        if (e)
+          cu_.eventDestroy(e);
     for (GemmStep &g : state.gemms)
       destroy(g.plan);
     for (ConvStep &c : state.convs) {
@@ -570,6 +585,8 @@ CudaBackend::~CudaBackend() {
     cu_.memFree(base_);
   if (staging_)
     cu_.memFreeHost(staging_);
+  if (commStream_)
+    cu_.streamDestroy(commStream_);
   if (stream_)
     cu_.streamDestroy(stream_);
   if (context_)
@@ -1564,16 +1581,30 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
   if (step.kind == Step::Kind::AllReduce) {
     if (!runComm_)
       return Status(); // A run of one process.
-    // In place over the bucket's span, on the step's stream: NCCL's
-    // average (or sum) across the ranks.
+    // In place over the bucket's span: NCCL's average (or sum) across the
+    // ranks, on NCCL's stream once the step's stream has the gradients
+    // (later steps that touch the span wait for it: enqueueAll), else on
+    // the step's stream.
     Span span = bucketSpan(program_, step);
     DType t = program_.buffers[step.args[0]].dtype;
     CUdeviceptr data = base_ + CUdeviceptr(span.offset);
+    const bool aside = commStream_ && !state.ready.empty();
+    if (aside) {
+      if (Status s = check(cu_.eventRecord(state.ready[i], stream_),
+                           "cuEventRecord (gradients ready)");
+          !s.ok())
+        return s;
+      if (Status s = check(cu_.streamWaitEvent(commStream_, state.ready[i], 0),
+                           "cuStreamWaitEvent (NCCL's stream)");
+          !s.ok())
+        return s;
+    }
     ncclResult_t r = nccl_->allReduce(
         reinterpret_cast<const void *>(data), reinterpret_cast<void *>(data),
         size_t(span.bytes / int64_t(dtypeSize(t))),
         t == DType::F64 ? ncclFloat64 : ncclFloat32,
-        step.mean ? ncclAvg : ncclSum, ncclComm_, stream_);
+        step.mean ? ncclAvg : ncclSum, ncclComm_,
+        aside ? commStream_ : stream_);
     if (r != ncclSuccess)
       return Status(KILN_STATUS_INTERNAL,
                     std::string("NCCL: ncclAllReduce of ") +
@@ -1581,6 +1612,9 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
                              ? "gradient bucket " + std::to_string(step.bucket)
                              : std::string("statistics")) +
                         ": " + nccl_->getErrorString(r));
+    if (aside)
+      return check(cu_.eventRecord(state.done[i], commStream_),
+                   "cuEventRecord (all-reduce done)");
     return Status();
   }
   if (step.kind != Step::Kind::Kernel)
@@ -1674,6 +1708,13 @@ Status CudaBackend::joinNccl(Communicator &comm) {
   ncclComm_ = init->comm;
   ncclFor_ = &comm;
   ++ncclGeneration_;
+  if (!commStream_ && cu_.streamWaitEvent && cu_.eventCreate &&
+      cu_.eventRecord && cu_.eventDestroy)
+    if (Status s = check(cu_.streamCreate(&commStream_,
+                                          CU_STREAM_NON_BLOCKING),
+                         "cuStreamCreate (NCCL's stream)");
+        !s.ok())
+      return s;
   return Status();
 }
 
@@ -1782,11 +1823,40 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
     events.push_back(e);
     return check(cu_.eventRecord(e, stream_), "cuEventRecord");
   };
+  // With NCCL on its own stream: each AllReduce step's events, and the
+  // steps that wait for them, planned once.
+  const bool aside = runComm_ && commStream_;
+  if (aside && state.ready.empty()) {
+    state.awaits = collectiveAwaits(program_, entry);
+    state.ready.assign(entry.steps.size(), nullptr);
+    state.done.assign(entry.steps.size(), nullptr);
+    for (size_t i = 0; i < entry.steps.size(); ++i)
+      if (entry.steps[i].kind == Step::Kind::AllReduce)
+        for (CUevent *e : {&state.ready[i], &state.done[i]})
+          if (Status s = check(cu_.eventCreate(e, CU_EVENT_DISABLE_TIMING),
+                               "cuEventCreate");
+              !s.ok())
+            return s;
+  }
+  // The step's stream waits for the all-reduces step i (the entry's end:
+  // i == steps) awaits.
+  auto awaitCollectives = [&](size_t i) -> Status {
+    if (!aside)
+      return Status();
+    for (size_t a : state.awaits[i])
+      if (Status s = check(cu_.streamWaitEvent(stream_, state.done[a], 0),
+                           "cuStreamWaitEvent (an all-reduce's result)");
+          !s.ok())
+        return s;
+    return Status();
+  };
   auto enqueueAll = [&]() -> Status {
     for (size_t i = 0; i < entry.steps.size(); ++i) {
       if (profiling && i == 0)
         if (Status s = record(); !s.ok())
           return s;
+      if (Status s = awaitCollectives(i); !s.ok())
+        return s;
       if (Status s = enqueue(entry, i); !s.ok())
         return std::move(s.annotate("step " + std::to_string(i)));
       if (profiling)
@@ -1797,7 +1867,7 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
           return fail("step " + std::to_string(i) + " of '" + entry.name + "'",
                       r);
     }
-    return Status();
+    return awaitCollectives(entry.steps.size());
   };
   // The first run is eager (it shows any error step by step); the second
   // is captured as a graph, and later runs replay it.

@@ -1291,21 +1291,30 @@ Status CudaBackend::planDnn(const ConvCall &c, DnnConv &d) {
       choose(&kept, 1);
     }
   }
+  // cuDNN's algorithms for this direction, as measured (Find) or as its
+  // heuristics rank them (the two take the same arguments).
+  auto algorithms = [&](bool measured, cudnnAlgoPerf_t *perf,
+                        int &found) -> cudnnStatus_t {
+    found = 0;
+    if (c.mode == ConvCall::Mode::Forward)
+      return (measured ? dnn_->findForwardAlgorithm
+                       : dnn_->getForwardAlgorithm)(
+          dnnHandle_, d.x, d.w, d.conv, d.y, 8, &found, perf);
+    if (c.mode == ConvCall::Mode::BackwardData)
+      return (measured ? dnn_->findBackwardDataAlgorithm
+                       : dnn_->getBackwardDataAlgorithm)(
+          dnnHandle_, d.w, d.y, d.conv, d.x, 8, &found, perf);
+    return (measured ? dnn_->findBackwardFilterAlgorithm
+                     : dnn_->getBackwardFilterAlgorithm)(
+        dnnHandle_, d.x, d.y, d.conv, d.w, 8, &found, perf);
+  };
   if (!d.used && r == CUDNN_STATUS_SUCCESS) {
     cudnnAlgoPerf_t perf[8] = {};
     int found = 0;
-    cudnnStatus_t find = CUDNN_STATUS_SUCCESS;
     if (measure) {
-      if (c.mode == ConvCall::Mode::Forward)
-        find = dnn_->findForwardAlgorithm(dnnHandle_, d.x, d.w, d.conv, d.y, 8,
-                                          &found, perf);
-      else if (c.mode == ConvCall::Mode::BackwardData)
-        find = dnn_->findBackwardDataAlgorithm(dnnHandle_, d.w, d.y, d.conv,
-                                               d.x, 8, &found, perf);
-      else
-        find = dnn_->findBackwardFilterAlgorithm(dnnHandle_, d.x, d.y, d.conv,
-                                                 d.w, 8, &found, perf);
-      int chosen = find == CUDNN_STATUS_SUCCESS ? choose(perf, found) : -1;
+      int chosen = algorithms(true, perf, found) == CUDNN_STATUS_SUCCESS
+                       ? choose(perf, found)
+                       : -1;
       if (chosen >= 0) {
         char value[64];
         std::snprintf(value, sizeof value, "%d %d %llu\n", d.algo,
@@ -1319,16 +1328,7 @@ Status CudaBackend::planDnn(const ConvCall &c, DnnConv &d) {
       }
     }
     if (!d.used) {
-      found = 0;
-      if (c.mode == ConvCall::Mode::Forward)
-        call(dnn_->getForwardAlgorithm(dnnHandle_, d.x, d.w, d.conv, d.y, 8,
-                                       &found, perf));
-      else if (c.mode == ConvCall::Mode::BackwardData)
-        call(dnn_->getBackwardDataAlgorithm(dnnHandle_, d.w, d.y, d.conv, d.x,
-                                            8, &found, perf));
-      else
-        call(dnn_->getBackwardFilterAlgorithm(dnnHandle_, d.x, d.y, d.conv, d.w,
-                                              8, &found, perf));
+      call(algorithms(false, perf, found));
       choose(perf, found);
     }
   }

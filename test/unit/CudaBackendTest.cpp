@@ -90,6 +90,7 @@ struct FakeGpu {
   std::deque<std::function<void()>> side;
   size_t sideIssued = 0, sideDone = 0;
   int sideAllReduces = 0; ///< NCCL calls on the side stream.
+  int heuristics = 0; ///< cublasLtMatmulAlgoGetHeuristic calls.
   /// cudnnFind* calls, and the algorithm of each cuDNN convolution run.
   int dnnFinds = 0;
   std::vector<int> dnnAlgos;
@@ -595,6 +596,7 @@ const cu::BlasLtApi &fakeBlas() {
            cu::cublasLtMatmulHeuristicResult_t *result, int *found) {
           // The shapes must agree, as cuBLASLt checks: op(A) m x k,
           // op(B) k x n, C and D m x n, one batch count.
+          ++gpu.heuristics;
           auto &desc = *reinterpret_cast<FakeDesc *>(d);
           auto &A = *reinterpret_cast<FakeLayout *>(la);
           auto &B = *reinterpret_cast<FakeLayout *>(lb);
@@ -1666,7 +1668,8 @@ TEST_F(FakeGpuTest, CudnnAlgorithmsMeasuredOnceAndKept) {
 }
 
 /// Every form of a GEMM's C as the CUDA backend maps it onto cuBLASLt: a
-/// row of N with beta 1 and a ReLU (the RELU_BIAS epilogue), a row with
+/// row of N with beta 1 and a ReLU (the RELU_BIAS epilogue; twice, the
+/// second planned with the first's algorithm), a row with
 /// another beta (broadcast into the output by the runtime's kiln_fill,
 /// then beta), one value, an M x N matrix shared by a batch, and the
 /// gradient through a ReLU with the bias gradient (kiln_relu_bias_grad).
@@ -1684,14 +1687,19 @@ TEST_F(FakeGpuTest, GemmFormsMatchTheCpuBackend) {
           scalar = built.buffer("scalar", K::Output, {5, 4}),
           batched = built.buffer("batched", K::Output, {2, 4, 5}),
           grad = built.buffer("grad", K::Output, {4, 5}),
-          biasGrad = built.buffer("bias_grad", K::Output, {5});
+          biasGrad = built.buffer("bias_grad", K::Output, {5}),
+          again = built.buffer("again", K::Output, {4, 5});
   rt::Entry entry;
   entry.name = "gemms";
   entry.inputs = {a, b, row, one, full, mask};
-  entry.outputs = {epilogue, scaled, scalar, batched, grad, biasGrad};
+  entry.outputs = {epilogue, scaled, scalar, batched, grad, biasGrad, again};
   rt::GemmCall g{a, b, row, epilogue};
   g.transB = true, g.m = 4, g.n = 5, g.k = 3, g.relu = true;
   entry.steps.push_back(rt::Step::call(g));
+  // The same form again (another output): cuBLASLt is asked once.
+  rt::GemmCall same = g;
+  same.out = again;
+  entry.steps.push_back(rt::Step::call(same));
   g.out = scaled, g.relu = false, g.beta = 2, g.alpha = 0.5;
   entry.steps.push_back(rt::Step::call(g));
   rt::GemmCall s{b, a, one, scalar};
@@ -1711,8 +1719,10 @@ TEST_F(FakeGpuTest, GemmFormsMatchTheCpuBackend) {
   if (HasFatalFailure())
     return;
   EXPECT_EQ(gpu.error, "");
-  // Per run (eager, captured): five cuBLASLt calls.
-  EXPECT_EQ(gpu.matmuls, 2 * 5);
+  // Per run (eager, captured): six cuBLASLt calls.
+  EXPECT_EQ(gpu.matmuls, 2 * 6);
+  // Six GEMMs of five forms: cuBLASLt's heuristics asked once a form.
+  EXPECT_EQ(gpu.heuristics, 5);
 }
 
 /// The embedding gradient step (kiln.embedding_grad): ids with repeats, a

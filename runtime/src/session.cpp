@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 namespace kiln::runtime {
 
@@ -33,6 +34,17 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
   auto since = [](Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
+  // The driver and cuBLASLt load meanwhile (joined before the session is
+  // made, or on any return).
+  struct Preload {
+    std::thread thread;
+    ~Preload() {
+      if (thread.joinable())
+        thread.join();
+    }
+  } preload;
+  if (options.device != Device::Cpu)
+    preload.thread = std::thread(cuda::preload);
   Artifact artifact;
   if (Status s = Artifact::read(path, artifact); !s.ok())
     return s;
@@ -64,11 +76,15 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
       if (name.rfind("cuda.cubin.", 0) == 0)
         code.cubins.push_back({name.substr(11), *artifact.section(name)});
   }
+  const double parsed = since(start);
+  start = Clock::now();
+  if (preload.thread.joinable())
+    preload.thread.join();
   if (profileRequested())
     std::fprintf(stderr,
                  "kiln profile: read: artifact %.3f s (%.1f MB), program "
-                 "%.3f s\n",
-                 read, double(init->size()) / 1e6, since(start));
+                 "%.3f s; then waited %.3f s for the driver to load\n",
+                 read, double(init->size()) / 1e6, parsed, since(start));
   return create(std::move(program), artifact.take("init"), out, options,
                 std::move(code));
 }

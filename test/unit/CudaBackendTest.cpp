@@ -13,17 +13,18 @@
 // behaviour (timing, the real cuBLASLt's algorithms, NVRTC's cubins running).
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/Compile.h"
+#include "compiler/Registration.h"
+#include "runtime/src/artifact.h"
 #include "runtime/src/cpu/gemm.h"
 #include "runtime/src/cuda/api.h"
 #include "runtime/src/cuda/backend.h"
 #include "runtime/src/cuda/cache.h"
+#include "runtime/src/safetensors.h"
+#include "runtime/src/training.h"
 #include "test/unit/DoublingCommunicator.h"
 #include "test/unit/HostModule.h"
 #include "test/unit/TrainingFixture.h"
-#include "compiler/Compile.h"
-#include "compiler/Registration.h"
-#include "runtime/src/safetensors.h"
-#include "runtime/src/training.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -1002,10 +1003,13 @@ void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
 /// Opens `program` on the fake GPU: its module's kernels compiled for the
 /// host, the cubin for the fake's sm_80 a placeholder (the runtime's own
 /// kernels go through NVRTC and the cache, in `dir`).
+/// (With `artifact`, a path: the session opened from an artifact written
+/// there, as kiln_run_step and kiln train open theirs.)
 rt::Status openOnFakeGpu(
     const kiln::codegen::EmittedProgram &program, const std::string &dir,
     std::unique_ptr<rt::Session> &session, int ccMajor = 8, int ccMinor = 0,
-    std::vector<std::pair<std::string, std::vector<uint8_t>>> moreCode = {}) {
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> moreCode = {},
+    const std::string &artifact = "") {
   std::string error;
   bool noBiasGradEpilogue = gpu.noBiasGradEpilogue, // Set by the test.
       gpuGeometry = gpu.gpuGeometry;
@@ -1051,6 +1055,22 @@ extern "C" void kiln_host_builtin(void *f, int arity, const long long *v,
   rt::SessionOptions options;
   options.device = rt::Device::Cuda;
   setenv("KILN_CACHE_DIR", (dir + "/cache").c_str(), 1);
+  if (!artifact.empty()) {
+    rt::ArtifactWriter writer;
+    std::string json = rt::programToJson(program.program);
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> sections = {
+        {"program", {json.begin(), json.end()}},
+        {"init", program.init},
+        {"cuda.source", {code.source.begin(), code.source.end()}}};
+    for (auto &[arch, bytes] : code.cubins)
+      sections.push_back({"cuda.cubin." + arch, bytes});
+    for (auto &[name, bytes] : sections)
+      if (rt::Status s = writer.addSection(name, bytes); !s.ok())
+        return s;
+    if (rt::Status s = writer.write(artifact); !s.ok())
+      return s;
+    return rt::Session::open(artifact, session, options);
+  }
   return rt::Session::create(program.program, program.init, session, options,
                              std::move(code));
 }
@@ -1356,7 +1376,9 @@ TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
 /// the slowest kernels' rates; the events are gone afterwards, and the
 /// results are those of unprofiled steps.
 /// KILN_PROFILE times opening a session too, part by part (the warm first
-/// step's budget is spent there).
+/// step's budget is spent there): reading the artifact (while the driver
+/// loads on a thread of its own), then the backend's parts. The session
+/// opened from the artifact trains as the CPU backend does.
 TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
   kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
   ASSERT_TRUE(fixture.ok) << fixture.error;
@@ -1364,16 +1386,30 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
   std::filesystem::create_directories(dir);
   setenv("KILN_PROFILE", "1", 1);
   testing::internal::CaptureStderr();
-  std::unique_ptr<rt::Session> session;
-  rt::Status opened = openOnFakeGpu(fixture.program, dir, session);
+  std::unique_ptr<rt::Session> sessions[2];
+  rt::Status opened = openOnFakeGpu(fixture.program, dir, sessions[1], 8, 0, {},
+                                    dir + "/mlp_relu.kiln");
   std::string report = testing::internal::GetCapturedStderr();
   unsetenv("KILN_PROFILE");
   ASSERT_TRUE(opened.ok()) << opened.message();
+  EXPECT_NE(report.find("kiln profile: read: artifact "), std::string::npos)
+      << report;
   size_t at = report.find("kiln profile: open: context ");
   ASSERT_NE(at, std::string::npos) << report;
   for (const char *part :
        {" kernels ", " cuBLASLt ", " cuDNN ", " arena ", " plans "})
     EXPECT_NE(report.find(part, at), std::string::npos) << part << report;
+  ASSERT_TRUE(rt::Session::create(fixture.program.program, fixture.program.init,
+                                  sessions[0])
+                  .ok());
+  std::unique_ptr<rt::Trainer> trainers[2];
+  for (int d = 0; d < 2; ++d)
+    ASSERT_TRUE(
+        rt::Trainer::create(*sessions[d], rt::LearningRate(), trainers[d])
+            .ok());
+  expectSameSteps("mlp_relu from its artifact", sessions, trainers,
+                  fixture.inputs);
+  EXPECT_EQ(gpu.error, "");
 }
 
 TEST_F(FakeGpuTest, ProfileTimesEveryStepWithEvents) {

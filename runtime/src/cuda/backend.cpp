@@ -2041,6 +2041,14 @@ Status available() {
   return Status();
 }
 
+void preload() {
+  const DriverApi *api = nullptr;
+  if (!driver(api).ok())
+    return;
+  const BlasLtApi *lt = nullptr;
+  (void)blasLt(lt);
+}
+
 Status createBackend(const Program &program, const std::vector<uint8_t> &init,
                      const DeviceCode &code, const SessionOptions &options,
                      std::unique_ptr<Backend> &out) {

@@ -42,6 +42,12 @@ const char *builtinsSource();
 /// Whether a GPU is usable: the driver loads, initializes and sees one.
 Status available();
 
+/// Loads the NVIDIA driver (cuInit) and cuBLASLt now, ignoring failures
+/// (available() and the backend report them): Session::open calls it on a
+/// thread of its own while it reads the artifact, since the two take a few
+/// hundred milliseconds each and need nothing of each other.
+void preload();
+
 /// Opens GPU `options.ordinal` and loads `program` there. Fails, saying why,
 /// when no GPU is usable, a library is missing, a kernel does not compile or
 /// load, or the program needs what this backend does not do yet.

@@ -654,10 +654,19 @@ template <typename T> static T __shfl_xor_sync(unsigned, T v, int mask) {
 template <typename T> static T __shfl_sync(unsigned, T v, int lane) {
   return kiln_exchange(v, threadIdx.x / KILN_WARP * KILN_WARP + (unsigned)lane);
 }
+static int atomicMin(int *at, int v) {
+  int old = __atomic_load_n(at, __ATOMIC_SEQ_CST);
+  while (v < old && !__atomic_compare_exchange_n(at, &old, v, false,
+                                                  __ATOMIC_SEQ_CST,
+                                                  __ATOMIC_SEQ_CST)) {
+  }
+  return old;
+}
 static inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 static inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
 static inline double __longlong_as_double(long long b) { double d; std::memcpy(&d, &b, 8); return d; }
-#define KILN_HOST_THREADS )" + std::to_string(kHostThreads) + R"(
+#define KILN_HOST_THREADS )" +
+           std::to_string(kHostThreads) + R"(
 template <typename F>
 static void kiln_host_block(F f, unsigned size = KILN_HOST_THREADS) {
   blockDim.x = size;

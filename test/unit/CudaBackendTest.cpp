@@ -296,7 +296,8 @@ const cu::DriverApi &fakeDriver() {
         auto named = [&](const char *prefix) {
           return fn.name.rfind(prefix, 0) == 0;
         };
-        int arity = named("kiln_embedding_rows_") ? 8
+        int arity = named("kiln_embedding_rows_")   ? 8
+                    : named("kiln_embedding_clear") ? 4
                     : named("kiln_relu_bias_grad_") ||
                             named("kiln_operand_sum_") ||
                             named("kiln_embedding_links_")
@@ -1021,14 +1022,16 @@ rt::Status openOnFakeGpu(
   contextDepth = 0;
   gpu.kernels = &program.program.kernels;
   // The runtime's own kernels too (kiln_host_builtin: a grid of blocks).
-  gpu.module = kiln::test::buildHostModule(
-      program.program.kernels, dir, error,
-      std::string(cu::builtinsSource()) + R"(
+  gpu.module =
+      kiln::test::buildHostModule(program.program.kernels, dir, error,
+                                  std::string(cu::builtinsSource()) + R"(
 extern "C" void kiln_host_builtin(void *f, int arity, const long long *v,
                                   unsigned blocks, unsigned threads) {
   typedef long long L;
   kiln_host_grid([=] {
-    if (arity == 5)
+    if (arity == 4)
+      ((void (*)(L, L, L, L))f)(v[0], v[1], v[2], v[3]);
+    else if (arity == 5)
       ((void (*)(L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4]);
     else if (arity == 6)
       ((void (*)(L, L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4], v[5]);
@@ -1039,7 +1042,7 @@ extern "C" void kiln_host_builtin(void *f, int arity, const long long *v,
   }, blocks, threads ? threads : KILN_HOST_THREADS);
 }
 )",
-      gpu.gpuGeometry);
+                                  gpu.gpuGeometry);
   if (!gpu.module)
     return rt::Status(KILN_STATUS_INTERNAL, error);
   gpu.launch = reinterpret_cast<kiln::test::LaunchFn>(
@@ -1806,7 +1809,10 @@ TEST_F(FakeGpuTest, EmbeddingGradientsMatchTheCpuBackend) {
   std::filesystem::create_directories(dir);
   std::unique_ptr<rt::Session> cpu, cuda;
   ASSERT_TRUE(rt::Session::create(p, {}, cpu).ok());
-  ASSERT_TRUE(openOnFakeGpu(built.program, dir, cuda).ok());
+  {
+    rt::Status o = openOnFakeGpu(built.program, dir, cuda);
+    ASSERT_TRUE(o.ok()) << o.message();
+  }
   std::vector<float> values(size_t(n * width));
   for (size_t i = 0; i < values.size(); ++i)
     values[i] = float(std::sin(0.7 * double(i)));
@@ -1928,6 +1934,7 @@ TEST_F(FakeGpuTest, RuntimeKernelsAtAGpusBlockSize) {
   std::vector<int32_t> next(static_cast<size_t>(ids)), head(static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r)
     head[size_t(r)] = int32_t((r * 13) % 700) - 50;
+  call("kiln_embedding_clear", {at(next.data()), at(head.data()), ids, rows});
   call("kiln_embedding_links_i64",
        {at(id.data()), at(next.data()), at(head.data()), ids, rows});
   call("kiln_embedding_rows_f32_i64",

@@ -93,18 +93,19 @@ __device__ void kiln_operand_sum(const T* x, T* out, i64 count, i64 k, i64 kMajo
     out[j] = (T)acc;
   }
 }
-// An embedding's gradient as the CPU backend adds it (positions in order),
-// without atomics. kiln_embedding_links: for each position p (ids read in
-// tiles of blockDim through shared memory), next[p] = the next position
-// with the same row + 1 (0: none), plus 2^30 when p is the row's first,
-// whose head[row] = p + 1. kiln_embedding_rows: a block per row sums its
-// chain, threads over the columns. head is not cleared between steps: a
-// row's head counts only if it names a first position of that row, which
-// this step's links wrote for every row that has one. Costs: the links
-// compare up to n ids per position (n^2 / 2 at most: ~2 * 10^9 for 64K
-// positions), and a row's chain is walked one dependent load at a time (a
-// very frequent id makes one long block).
-#define KILN_FIRST (1 << 30)
+// An embedding's gradient as the CPU backend adds it (positions in order).
+// kiln_embedding_clear: next[p] and head[r] to "none" (KILN_NONE).
+// kiln_embedding_links, over pairs of a tile of blockDim positions and a
+// slice of blockDim ids at or after it: each position p takes the first
+// later position q with its row in the slice, next[p] = the least such
+// q + 1 over the slices (atomicMin: the same whatever order the slices run
+// in), and on its own tile's slice each row's first position, head[r] =
+// the least p + 1. n^2 / 2 comparisons over (n / blockDim)^2 / 2 blocks:
+// it once made n / blockDim blocks compare every pair (16 blocks for the
+// GPT's 4096 positions). kiln_embedding_rows: a block per row sums its
+// chain, threads over the columns, one dependent load a step (a very
+// frequent id makes one long block).
+#define KILN_NONE 0x7fffffff
 template <typename I>
 __device__ i64 kiln_embedding_row(const I* ids, i64 p, i64 rows) {
   i64 r = (i64)ids[p];
@@ -112,40 +113,42 @@ __device__ i64 kiln_embedding_row(const I* ids, i64 p, i64 rows) {
     r += rows;
   return r >= 0 && r < rows ? r : -1;
 }
+extern "C" __global__ void kiln_embedding_clear(int* next, int* head, i64 n,
+                                                i64 rows) {
+  for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n || i < rows;
+       i += (i64)gridDim.x * blockDim.x) {
+    if (i < n)
+      next[i] = KILN_NONE;
+    if (i < rows)
+      head[i] = KILN_NONE;
+  }
+}
 template <typename I>
 __device__ void kiln_embedding_links(const I* ids, int* next, int* head,
                                      i64 n, i64 rows) {
-  __shared__ i64 tile[256];
-  for (i64 base = (i64)blockIdx.x * blockDim.x; base < n;
-       base += (i64)gridDim.x * blockDim.x) {
-    const i64 p = base + threadIdx.x;
+  __shared__ i64 slice[256];
+  const i64 size = blockDim.x, tiles = (n + size - 1) / size;
+  for (i64 w = blockIdx.x; w < tiles * tiles; w += gridDim.x) {
+    const i64 tile = w % tiles, s = w / tiles;
+    if (s < tile)
+      continue; // (The whole block: no later position there.)
+    const i64 p = tile * size + threadIdx.x, q0 = s * size;
     const i64 r = p < n ? kiln_embedding_row(ids, p, rows) : -1;
-    bool first = true;
-    i64 after = 0;
-    for (i64 t0 = 0; t0 < n; t0 += blockDim.x) {
-      if (threadIdx.x < 256)
-        tile[threadIdx.x] = t0 + threadIdx.x < n
-                                ? kiln_embedding_row(ids, t0 + threadIdx.x, rows)
-                                : -1;
-      __syncthreads();
-      const i64 count = n - t0 < (i64)blockDim.x ? n - t0 : (i64)blockDim.x;
-      if (r >= 0 && after == 0)
-        for (i64 i = 0; i < count; ++i)
-          if (tile[i] == r && t0 + i != p) {
-            if (t0 + i < p) {
-              first = false;
-            } else {
-              after = t0 + i + 1;
-              break;
-            }
-          }
-      __syncthreads();
+    slice[threadIdx.x] =
+        q0 + threadIdx.x < n ? kiln_embedding_row(ids, q0 + threadIdx.x, rows)
+                             : -1;
+    __syncthreads();
+    if (r >= 0) {
+      const i64 count = n - q0 < size ? n - q0 : size;
+      for (i64 i = 0; i < count; ++i)
+        if (slice[i] == r && q0 + i > p) {
+          atomicMin(&next[p], (int)(q0 + i + 1));
+          break;
+        }
+      if (s == tile)
+        atomicMin(&head[r], (int)(p + 1));
     }
-    if (p < n) {
-      next[p] = (int)after | (r >= 0 && first ? KILN_FIRST : 0);
-      if (r >= 0 && first)
-        head[r] = (int)(p + 1);
-    }
+    __syncthreads();
   }
 }
 template <typename T, typename I>
@@ -153,19 +156,16 @@ __device__ void kiln_embedding_rows(const I* ids, const int* next,
                                     const int* head, const T* updates, T* out,
                                     i64 n, i64 rows, i64 width) {
   for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
-    i64 p = head[r];
-    if (p < 1 || p > n || !(next[p - 1] & KILN_FIRST) ||
-        kiln_embedding_row(ids, p - 1, rows) != r)
-      p = 0; // No position of this row this step (head is stale).
+    const i64 p = head[r];
     for (i64 j = threadIdx.x; j < width; j += blockDim.x) {
       T acc = T(0);
-      for (i64 q = p; q; q = next[q - 1] & (KILN_FIRST - 1))
+      for (i64 q = p; q != KILN_NONE; q = next[q - 1])
         acc += updates[(q - 1) * width + j];
       out[r * width + j] = acc;
     }
   }
 }
-#undef KILN_FIRST
+#undef KILN_NONE
 // Convolutions as GEMMs, in the CPU backend's layout: for images
 // [n0, n0 + nb) and group g, the patches are rows (ci, ky, kx) by columns
 // (image, oy, ox). `s` is the convolution's shape: n c h w m kh kw oh ow
@@ -498,7 +498,8 @@ private:
   /// The runtime's own kernels, [0] fp32 and [1] fp64.
   /// kiln_embedding_links by ids' dtype (i32, i64); kiln_embedding_rows
   /// by [values' dtype (f32, f64)][ids'].
-  CUfunction embeddingLinks_[2] = {}, embeddingRows_[2][2] = {};
+  CUfunction embeddingClear_ = nullptr, embeddingLinks_[2] = {},
+             embeddingRows_[2][2] = {};
   CUfunction fill_[2] = {}, reluBiasGrad_[2] = {}, operandSum_[2] = {},
              im2col_[2] = {},
              col2im_[2] = {}, convGather_[2] = {}, convScatter_[2] = {};
@@ -780,7 +781,8 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       {im2col_, "kiln_im2col"},     {col2im_, "kiln_col2im"},
       {convGather_, "kiln_conv_gather"},
       {convScatter_, "kiln_conv_scatter"}};
-  std::vector<std::pair<CUfunction *, std::string>> named;
+  std::vector<std::pair<CUfunction *, std::string>> named = {
+      {&embeddingClear_, "kiln_embedding_clear"}};
   for (auto &[fn, prefix] : functions)
     for (int t = 0; t < 2; ++t)
       named.push_back({&fn[t], std::string(prefix) + (t ? "_f64" : "_f32")});
@@ -1589,9 +1591,16 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
     CUdeviceptr ids = at(c.ids), next = at(c.next), head = at(c.head),
                 updates = at(c.updates), out = at(c.out);
     long long n = c.n, rows = c.rows, width = c.width;
+    if (Status s = launchBuiltin(embeddingClear_, std::max(n, rows),
+                                 {&next, &head, &n, &rows});
+        !s.ok())
+      return s;
+    // A block per (tile, slice) pair (the kernel skips those before it).
+    const long long tiles = (n + kThreads - 1) / kThreads;
     if (n > 0)
-      if (Status s = launchBuiltin(embeddingLinks_[i64], n,
-                                   {&ids, &next, &head, &n, &rows});
+      if (Status s =
+              launchBuiltin(embeddingLinks_[i64], tiles * tiles * kThreads,
+                            {&ids, &next, &head, &n, &rows});
           !s.ok())
         return s;
     // A block per row.

@@ -92,7 +92,7 @@ struct ConvCall {
 /// `ids`[p] == r (negative ids count from `rows`; others add nothing), in
 /// order of p, starting from zero. `next` (I32 [n]) and `head` (I32
 /// [rows]) are a GPU's workspace: each position's next one with the same
-/// id, each row's first (position + 1; 0: none). No one-hot matrix and no
+/// id, each row's first (position + 1; INT32_MAX: none). No one-hot matrix and no
 /// rows x n product: it reads `updates` once.
 struct EmbeddingGradCall {
   int32_t ids, updates, out, next, head;

@@ -726,6 +726,20 @@ static void kiln_host_grid(F f, unsigned blocks,
               "); break;\n";
   }
   source += "  }\n}\n";
+  // A multi-tensor launch: the segments entry with its table, as three
+  // blocks striding over the virtual ones.
+  source += "\nextern \"C\" void kiln_host_segments(int kernel, "
+            "const long long *table) {\n"
+            "  (void)table;\n"
+            "  switch (kernel) {\n";
+  for (size_t i = 0; i < kernels.size(); ++i)
+    if (kernels[i].segmented)
+      source += "  case " + std::to_string(i) + ": kiln_host_grid([=] { " +
+                entryName(i) + "_segments(table); }, 3" +
+                (gpuGeometry ? ", " + std::to_string(launchBound(kernels[i]))
+                             : std::string()) +
+                "); break;\n";
+  source += "  }\n}\n";
   return true;
 }
 
@@ -1397,20 +1411,48 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
   }
   s += "  }\n}\n";
   if (k.segmented) {
-    // The multi-tensor entry: one launch for a table of segments, row
-    // blockIdx.y = {points, then one pointer per argument} (8 bytes each).
-    std::string loop = s.substr(loopStart);
-    s += "extern \"C\" __global__ void __launch_bounds__(" +
-         std::to_string(launchBound(k)) + ") " + entry +
-         "_segments(const long long* kiln_table) {\n"
-         "  const long long* kiln_row = kiln_table + (i64)blockIdx.y * " +
-         std::to_string(k.args.size() + 1) +
-         ";\n"
-         "  const i64 kiln_n = kiln_row[0];\n";
+    // The multi-tensor entry: one launch for a table of segments. The
+    // table: the number of rows R, then R + 1 block starts (row g owns
+    // virtual blocks [starts[g], starts[g + 1]), as many as its points
+    // need), then the rows, {points, one pointer per argument} (8 bytes
+    // each). The grid strides over the virtual blocks; each runs the
+    // kernel's loop as its row's blocks (kiln_bx of kiln_gx), so no block
+    // waits on a row narrower than the widest.
+    // (The loop without the function's closing brace.)
+    std::string loop = s.substr(loopStart, s.size() - loopStart - 2);
+    // The loop's blockIdx.x and gridDim.x are its row's virtual ones.
+    for (auto [from, to] :
+         {std::pair<std::string, std::string>("blockIdx.x", "kiln_bx"),
+          {"gridDim.x", "kiln_gx"}})
+      for (size_t at = loop.find(from); at != std::string::npos;
+           at = loop.find(from, at + to.size()))
+        loop.replace(at, from.size(), to);
+    s +=
+        "extern \"C\" __global__ void __launch_bounds__(" +
+        std::to_string(launchBound(k)) + ") " + entry +
+        "_segments(const long long* kiln_table) {\n"
+        "  const i64 kiln_rows = kiln_table[0];\n"
+        "  const long long* kiln_starts = kiln_table + 1;\n"
+        "  for (i64 kiln_b = (i64)blockIdx.x; kiln_b < kiln_starts[kiln_rows]; "
+        "kiln_b += (i64)gridDim.x) {\n"
+        "  i64 kiln_lo = 0, kiln_hi = kiln_rows - 1;\n"
+        "  while (kiln_lo < kiln_hi) {\n"
+        "    const i64 kiln_mid = (kiln_lo + kiln_hi + 1) / 2;\n"
+        "    if (kiln_starts[kiln_mid] <= kiln_b) kiln_lo = kiln_mid;\n"
+        "    else kiln_hi = kiln_mid - 1;\n"
+        "  }\n"
+        "  const i64 kiln_bx = kiln_b - kiln_starts[kiln_lo];\n"
+        "  const i64 kiln_gx = kiln_starts[kiln_lo + 1] - "
+        "kiln_starts[kiln_lo];\n"
+        "  const long long* kiln_row = kiln_starts + kiln_rows + 1 + kiln_lo "
+        "* " +
+        std::to_string(k.args.size() + 1) +
+        "LL;\n"
+        "  const i64 kiln_n = kiln_row[0];\n";
     for (size_t a = 0; a < k.args.size(); ++a)
       s += "  " + argType(a) + " a" + std::to_string(a) + " = (" + argType(a) +
            ")kiln_row[" + std::to_string(a + 1) + "];\n";
-    s += loop;
+    s += loop + "  }\n}\n";
   }
   source = std::move(s);
   return true;

@@ -333,17 +333,16 @@ const cu::DriverApi &fakeDriver() {
         gpu.misuse(fn.name + ": a multi-tensor entry takes at most " +
                    std::to_string(rt::kBlockReduceThreads) + " threads");
       if (fn.segments) {
-        // The table's rows: {size, one pointer per argument}.
+        // The printed segments entry itself, with the table (its rows'
+        // virtual blocks, then the rows): three blocks striding over them.
+        if (gy != 1)
+          gpu.misuse(fn.name + ": a multi-tensor launch is one flat grid");
         long long table = arg(0);
-        gpu.enqueue([=] {
-          for (unsigned row = 0; row < gy; ++row) {
-            const long long *r = ptr<long long>(CUdeviceptr(table)) + row * (nargs + 1);
-            std::vector<void *> args;
-            for (size_t i = 0; i < nargs; ++i)
-              args.push_back(ptr<void>(CUdeviceptr(r[i + 1])));
-            gpu.launch(kernel, args.data(), r[0]);
-          }
-        });
+        auto segments = reinterpret_cast<void (*)(int, const long long *)>(
+            dlsym(gpu.module, "kiln_host_segments"));
+        (void)nargs;
+        gpu.enqueue(
+            [=] { segments(kernel, ptr<long long>(CUdeviceptr(table))); });
         return 0;
       }
       if (gy != 1)

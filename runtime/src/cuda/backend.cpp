@@ -764,8 +764,10 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       if (step.kind == Step::Kind::Conv)
         tables += alignUp(16 * 8);
       if (!step.segments.empty())
-        tables += alignUp(int64_t(step.segments.size() + 1) *
-                          int64_t(step.args.size() + 1) * 8);
+        tables += alignUp(
+            (int64_t(step.segments.size() + 1) * int64_t(step.args.size() + 1) +
+             int64_t(step.segments.size() + 3)) *
+            8);
     }
 
   // The kernels: the program's and the runtime's own.
@@ -1017,28 +1019,34 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
     return check(cu_.moduleGetFunction(&launch.fn, module_, entry.c_str()),
                  "kernel '" + k.name + "' (" + entry + ") is not in the module");
   }
-  // The multi-tensor launch: row g of the table is {size, pointers...}, as
-  // the interpreter sizes each segment (its last non-scalar buffer).
-  std::vector<long long> table;
-  int64_t widest = 0;
-  for (size_t g = 0; g <= step.segments.size(); ++g) {
+  // The multi-tensor launch (one launch, a flat grid over every row's
+  // blocks): the table is the number of rows, the rows' first virtual
+  // blocks (and the total), then row g = {size, pointers...}, as the
+  // interpreter sizes each segment (its last non-scalar buffer). Each row
+  // has the blocks its own size needs: the grid once had the widest row's
+  // for every row (the GPT's 53 parameters: 224K blocks, most of them
+  // empty; its AdamW update ran at 1.15 TB/s on an H100).
+  const size_t rows = step.segments.size() + 1;
+  std::vector<long long> table = {(long long)rows}, body;
+  long long blocks = 0;
+  for (size_t g = 0; g < rows; ++g) {
     const std::vector<int32_t> &ids = g ? step.segments[g - 1] : step.args;
     int64_t n = k.domain[0];
     for (int32_t id : ids)
       if (g && !program_.buffers[id].shape.empty())
         n = program_.buffers[id].shape[0];
-    table.push_back(n);
+    body.push_back(n);
     for (int32_t id : ids)
-      table.push_back((long long)at(id));
-    widest = std::max(widest, pointsOf(n));
+      body.push_back((long long)at(id));
+    table.push_back(blocks);
+    blocks += gridOf(pointsOf(n));
   }
-  if (step.segments.size() + 1 > 65535)
-    return Status(KILN_STATUS_UNIMPLEMENTED,
-                  "a multi-tensor launch of more than 65535 segments");
+  table.push_back(blocks);
+  table.insert(table.end(), body.begin(), body.end());
   launch.table = true;
   launch.tableAt = tables;
-  launch.rows = unsigned(step.segments.size() + 1);
-  launch.grid = gridOf(widest);
+  launch.rows = 1;
+  launch.grid = unsigned(std::clamp<long long>(blocks, 1, int64_t(sms_) * 32));
   tables += CUdeviceptr(alignUp(int64_t(table.size()) * 8));
   if (Status s = write(int64_t(launch.tableAt - base_), table.data(),
                        int64_t(table.size()) * 8);

@@ -92,6 +92,7 @@ struct FakeGpu {
   size_t sideIssued = 0, sideDone = 0;
   int sideAllReduces = 0; ///< NCCL calls on the side stream.
   int heuristics = 0; ///< cublasLtMatmulAlgoGetHeuristic calls.
+  bool ncclFails = false; ///< ncclAllReduce returns an error.
   /// cudnnFind* calls, and the algorithm of each cuDNN convolution run.
   int dnnFinds = 0;
   std::vector<int> dnnAlgos;
@@ -703,6 +704,8 @@ const cu::NcclApi &fakeNccl() {
                      int op, cu::ncclComm_t,
                      cu::CUstream stream) -> cu::ncclResult_t {
       ++gpu.allReduces;
+      if (gpu.ncclFails)
+        return 5; // ncclInvalidUsage
       if (send != recv || type != cu::ncclFloat32 || op != cu::ncclAvg)
         gpu.misuse("ncclAllReduce: not an in-place fp32 average");
       auto *data = static_cast<float *>(recv);
@@ -1515,6 +1518,40 @@ TEST_F(FakeGpuTest, OneRankJobRunsItsBucketsThroughNccl) {
   ASSERT_GT(buckets, 0u);
   EXPECT_EQ(gpu.allReduces, int(2 * buckets));
   EXPECT_EQ(gpu.captures, 1);
+}
+
+/// An all-reduce that fails: the run reports NCCL's error, and NCCL's
+/// stream is joined back first (nothing of it left running or forked),
+/// eagerly and while the step is captured as a graph.
+TEST_F(FakeGpuTest, FailedAllReduceJoinsNcclsStream) {
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-nccl-fails";
+  std::filesystem::create_directories(dir);
+  std::unique_ptr<rt::Session> session;
+  ASSERT_TRUE(openOnFakeGpu(fixture.program, dir, session).ok());
+  kiln::test::DoublingCommunicator comm;
+  session->setCommunicator(&comm);
+  std::unique_ptr<rt::Trainer> trainer;
+  ASSERT_TRUE(rt::Trainer::create(*session, rt::LearningRate(), trainer).ok());
+  double loss = 0;
+  // The first step runs eagerly; the second is captured.
+  for (int step = 0; step < 2; ++step) {
+    gpu.ncclFails = step == 1;
+    rt::Status s = trainer->step(fixture.inputs, loss);
+    if (step == 0) {
+      ASSERT_TRUE(s.ok()) << s.message();
+      continue;
+    }
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(std::string(s.message()).find("NCCL: ncclAllReduce of"),
+              std::string::npos)
+        << s.message();
+  }
+  gpu.ncclFails = false;
+  EXPECT_TRUE(gpu.side.empty()) << "NCCL's stream left forked";
+  EXPECT_EQ(gpu.error, "");
+  EXPECT_GT(gpu.sideAllReduces, 0);
 }
 
 /// A rank that never joins NCCL's communicator: the run fails after the

@@ -549,6 +549,9 @@ private:
     /// NCCL's when the average is.
     std::vector<std::vector<size_t>> awaits;
     std::vector<CUevent> ready, done;
+    /// In the pass being enqueued: whether AllReduce step i recorded `done`
+    /// (what the step's stream joins if the pass fails).
+    std::vector<char> forked;
   };
   std::map<const Entry *, EntryState> entries_;
 };
@@ -576,6 +579,9 @@ CudaBackend::~CudaBackend() {
   // waits for no other rank, which may have died.)
   if (ncclComm_)
     nccl_->commAbort(ncclComm_);
+  // (What NCCL's stream still runs ends before the arena goes.)
+  if (commStream_)
+    cu_.streamSynchronize(commStream_);
   if (blas_)
     lt_->destroy(blas_);
   if (dnnHandle_)
@@ -1643,6 +1649,15 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
         t == DType::F64 ? ncclFloat64 : ncclFloat32,
         step.mean ? ncclAvg : ncclSum, ncclComm_,
         aside ? commStream_ : stream_);
+    // NCCL's stream, once it waits for the step's, ends this step with
+    // `done` whatever happened, so that the step's stream can join it (a
+    // capture must; a failed run waits for it: enqueueAll).
+    Status done;
+    if (aside) {
+      done = check(cu_.eventRecord(state.done[i], commStream_),
+                   "cuEventRecord (all-reduce done)");
+      state.forked[i] = done.ok();
+    }
     if (r != ncclSuccess)
       return Status(KILN_STATUS_INTERNAL,
                     std::string("NCCL: ncclAllReduce of ") +
@@ -1650,10 +1665,7 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
                              ? "gradient bucket " + std::to_string(step.bucket)
                              : std::string("statistics")) +
                         ": " + nccl_->getErrorString(r));
-    if (aside)
-      return check(cu_.eventRecord(state.done[i], commStream_),
-                   "cuEventRecord (all-reduce done)");
-    return Status();
+    return done;
   }
   if (step.kind != Step::Kind::Kernel)
     return Status();
@@ -1868,13 +1880,22 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
     state.awaits = collectiveAwaits(program_, entry);
     state.ready.assign(entry.steps.size(), nullptr);
     state.done.assign(entry.steps.size(), nullptr);
+    state.forked.assign(entry.steps.size(), 0);
     for (size_t i = 0; i < entry.steps.size(); ++i)
       if (entry.steps[i].kind == Step::Kind::AllReduce)
         for (CUevent *e : {&state.ready[i], &state.done[i]})
           if (Status s = check(cu_.eventCreate(e, CU_EVENT_DISABLE_TIMING),
                                "cuEventCreate");
-              !s.ok())
+              !s.ok()) {
+            // (None kept: the next run plans them again.)
+            for (std::vector<CUevent> *events : {&state.ready, &state.done}) {
+              for (CUevent made : *events)
+                if (made)
+                  cu_.eventDestroy(made);
+              events->clear();
+            }
             return s;
+          }
   }
   // The step's stream waits for the all-reduces step i (the entry's end:
   // i == steps) awaits.
@@ -1888,7 +1909,10 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
         return s;
     return Status();
   };
-  auto enqueueAll = [&]() -> Status {
+  // A pass that fails part-way first joins NCCL's stream to the step's (the
+  // all-reduces it started), so that neither a capture ends with it forked
+  // nor a failed run returns while NCCL still writes the arena.
+  auto enqueuePass = [&]() -> Status {
     for (size_t i = 0; i < entry.steps.size(); ++i) {
       if (profiling && i == 0)
         if (Status s = record(); !s.ok())
@@ -1900,12 +1924,27 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
       if (profiling)
         if (Status s = record(); !s.ok())
           return s;
-      if (syncEach_)
-        if (CUresult r = cu_.streamSynchronize(stream_); r != CUDA_SUCCESS)
+      if (syncEach_) {
+        CUresult r = cu_.streamSynchronize(stream_);
+        if (r == CUDA_SUCCESS && aside &&
+            entry.steps[i].kind == Step::Kind::AllReduce)
+          r = cu_.streamSynchronize(commStream_);
+        if (r != CUDA_SUCCESS)
           return fail("step " + std::to_string(i) + " of '" + entry.name + "'",
                       r);
+      }
     }
     return awaitCollectives(entry.steps.size());
+  };
+  auto enqueueAll = [&]() -> Status {
+    if (aside)
+      std::fill(state.forked.begin(), state.forked.end(), 0);
+    Status s = enqueuePass();
+    if (!s.ok() && aside)
+      for (size_t a = 0; a < state.forked.size(); ++a)
+        if (state.forked[a])
+          cu_.streamWaitEvent(stream_, state.done[a], 0);
+    return s;
   };
   // The first run is eager (it shows any error step by step); the second
   // is captured as a graph, and later runs replay it.

@@ -550,7 +550,8 @@ std::string entryName(size_t index) { return runtime::cuda::entryName(index); }
 
 bool printModule(const std::vector<runtime::Kernel> &kernels, Module &out,
                  std::string &error) {
-  out.source = kPrelude;
+  out.source = std::string(kPrelude) + "#define KILN_CUDA_ABI " +
+               std::to_string(runtime::kCudaAbi) + "\n";
   out.kernelLines.clear();
   // The line each kernel starts on, counted as the source grows (counting
   // the whole source before each kernel was quadratic in the kernels).

@@ -178,6 +178,13 @@ constexpr int kLongBlockThreads = 1024;
 /// The consecutive points a Columns-reduction block reduces, and the side
 /// of a transpose tile (Kernel::tileDim).
 constexpr int kColumnTile = 32;
+/// The contract between the CUDA code `kiln compile` prints into an
+/// artifact and the runtime that launches it (entry names, parameters, the
+/// multi-tensor table's layout): the printed module names the one it
+/// follows (`#define KILN_CUDA_ABI N`), and the CUDA backend refuses another
+/// rather than launch it wrongly. 1: the first; 2: the multi-tensor table
+/// starts with its rows' first virtual blocks (a flat grid).
+constexpr int kCudaAbi = 2;
 
 struct Kernel {
   std::string name;

@@ -2063,6 +2063,38 @@ TEST_F(FakeGpuTest, GpusNewerThanNvrtcGetPtx) {
   }
 }
 
+/// The printed module names its contract with the runtime; a module from a
+/// kiln with another (none named: the first) is refused by name, before
+/// any kernel would be launched with the wrong table.
+TEST(CudaAbi, PrintedModulesFollowTheRuntimesContract) {
+  kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  kiln::codegen::cuda::Module module;
+  std::string error;
+  ASSERT_TRUE(kiln::codegen::cuda::printModule(fixture.program.program.kernels,
+                                               module, error))
+      << error;
+  EXPECT_TRUE(cu::checkAbi(module.source).ok());
+  std::string mark = "#define KILN_CUDA_ABI " + std::to_string(rt::kCudaAbi);
+  size_t at = module.source.find(mark);
+  ASSERT_NE(at, std::string::npos);
+  std::string old = module.source;
+  old.erase(at, mark.size());
+  rt::Status s = cu::checkAbi(old);
+  EXPECT_EQ(s.code(), KILN_STATUS_FAILED_PRECONDITION);
+  EXPECT_NE(
+      std::string(s.message())
+          .find("contract with the runtime is version 1; this runtime's is "
+                "version " +
+                std::to_string(rt::kCudaAbi) + ": compile the model again"),
+      std::string::npos)
+      << s.message();
+  std::string newer = module.source;
+  newer.replace(at, mark.size(), "#define KILN_CUDA_ABI 99");
+  EXPECT_NE(std::string(cu::checkAbi(newer).message()).find("version 99"),
+            std::string::npos);
+}
+
 // --- The kernel cache (real NVRTC, no GPU) ---------------------------------
 
 TEST(KernelCache, SecondLoadCompilesNothing) {

@@ -777,6 +777,8 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
     }
 
   // The kernels: the program's and the runtime's own.
+  if (Status s = checkAbi(code.source); !s.ok())
+    return s;
   if (Status s = loadModule(code.source, "kiln", code.cubins, module_);
       !s.ok())
     return s;
@@ -2095,6 +2097,22 @@ Status available() {
   if (count == 0)
     return Status(KILN_STATUS_UNAVAILABLE, "the NVIDIA driver sees no GPU");
   return Status();
+}
+
+Status checkAbi(const std::string &source) {
+  const std::string mark = "#define KILN_CUDA_ABI ";
+  size_t at = source.find(mark);
+  int abi = at == std::string::npos
+                ? 1 // (Before the mark: the first contract.)
+                : std::atoi(source.c_str() + at + mark.size());
+  if (abi == kCudaAbi)
+    return Status();
+  return Status(KILN_STATUS_FAILED_PRECONDITION,
+                "the artifact's CUDA kernels were printed by a kiln whose "
+                "contract with the runtime is version " +
+                    std::to_string(abi) + "; this runtime's is version " +
+                    std::to_string(kCudaAbi) +
+                    ": compile the model again with the kiln of this runtime");
 }
 
 void preload() {

@@ -42,6 +42,11 @@ const char *builtinsSource();
 /// Whether a GPU is usable: the driver loads, initializes and sees one.
 Status available();
 
+/// Whether a module's CUDA source follows this runtime's contract with the
+/// code generator (kCudaAbi): an error naming both when it does not (an
+/// artifact compiled by another kiln), to compile it again.
+Status checkAbi(const std::string &source);
+
 /// Loads the NVIDIA driver (cuInit) and cuBLASLt now, ignoring failures
 /// (available() and the backend report them): Session::open calls it on a
 /// thread of its own while it reads the artifact, since the two take a few

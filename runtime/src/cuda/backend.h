@@ -3,7 +3,8 @@
 // Runs a program on one NVIDIA GPU: the kernels of the artifact's
 // "cuda.source" (its precompiled cubin for the GPU's architecture, else
 // compiled by NVRTC into the on-disk cache, cache.h), GEMMs on cuBLASLt (bias
-// and ReLU as its epilogues), all on one stream. Memory is one device
+// and ReLU as its epilogues), all on one stream (a data-parallel run's NCCL
+// all-reduces on a second, joined by events). Memory is one device
 // allocation made when the session opens: the program's arena at its
 // planned offsets, then the multi-tensor launches' segment tables and the
 // GEMM workspace; nothing is allocated while a step runs. An entry's first

@@ -990,10 +990,10 @@ linalg::GenericOp splitLoop(linalg::GenericOp op, unsigned d, int64_t f) {
           ->walk([](linalg::IndexOp) { return WalkResult::interrupt(); })
           .wasInterrupted())
     return nullptr;
-  // An old loop's dimension among the new ones.
-  auto renumber = [&](unsigned j) {
-    return getAffineDimExpr(j > d ? j + 1 : j, ctx);
-  };
+  // Each old loop's dimension among the new ones.
+  SmallVector<AffineExpr> renumbered;
+  for (unsigned j = 0; j < n; ++j)
+    renumbered.push_back(getAffineDimExpr(j > d ? j + 1 : j, ctx));
   struct Read {
     int axis = -1; ///< The input's axis that is loop d, if any.
     AffineMap map;
@@ -1013,13 +1013,12 @@ linalg::GenericOp splitLoop(linalg::GenericOp op, unsigned d, int64_t f) {
           results.push_back(getAffineDimExpr(d + 1, ctx));
           continue;
         }
-        results.push_back(renumber(dim.getPosition()));
+        results.push_back(renumbered[dim.getPosition()]);
         continue;
       }
       if (e.isFunctionOfDim(d))
         return nullptr;
-      results.push_back(e.replaceDims(
-          llvm::to_vector(llvm::map_range(llvm::seq(0u, n), renumber))));
+      results.push_back(e.replaceDims(renumbered));
     }
     if (read.axis >= 0 &&
         (op.isDpsInit(&operand) ||

@@ -1,6 +1,8 @@
 //===- cache.cpp - JIT-compiled cubins kept on disk ------------------------===//
 #include "cache.h"
 
+#include "runtime/src/io.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -120,10 +122,10 @@ std::string recordPath(const std::string &key) {
 } // namespace
 
 std::string cachedRecord(const std::string &key) {
-  std::ifstream in(recordPath(key), std::ios::binary);
-  if (!in)
+  std::vector<uint8_t> bytes;
+  if (!readFile(recordPath(key), bytes).ok())
     return "";
-  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::string text(bytes.begin(), bytes.end());
   std::string head = kRecordMagic + key + "\n";
   if (text.compare(0, head.size(), head) != 0)
     return "";
@@ -131,24 +133,15 @@ std::string cachedRecord(const std::string &key) {
 }
 
 std::string storeRecord(const std::string &key, const std::string &value) {
-  std::string path = recordPath(key), dir = cacheDir();
+  std::string dir = cacheDir();
   std::error_code error;
   std::filesystem::create_directories(dir, error);
-  std::string temp = path + ".tmp" + std::to_string(long(::getpid()));
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << kRecordMagic << key << "\n" << value;
-    if (!out.flush())
-      error = std::make_error_code(std::errc::io_error);
-  }
-  if (!error)
-    std::filesystem::rename(temp, path, error);
-  if (!error)
+  std::string text = kRecordMagic + key + "\n" + value;
+  Status s = writeFileAtomically(recordPath(key), {{text.data(), text.size()}});
+  if (s.ok())
     return "";
-  std::error_code ignored;
-  std::filesystem::remove(temp, ignored);
-  return "cannot keep what was measured in " + dir + " (" + error.message() +
-         "); the next load measures it again";
+  return "cannot keep what was measured in " + dir + " (" +
+         std::string(s.message()) + "); the next load measures it again";
 }
 
 } // namespace kiln::runtime::cuda

@@ -13,7 +13,8 @@ config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in", "unit",
 
 # Tools first from the build, then LLVM's (FileCheck, not, count).
 for d in (config.llvm_tools_dir, config.kiln_tools_dir,
-          os.path.join(config.kiln_obj_root, "test", "runtime")):
+          os.path.join(config.kiln_obj_root, "test", "runtime"),
+          os.path.join(config.kiln_obj_root, "bench")):
     config.environment["PATH"] = os.pathsep.join([d, config.environment.get("PATH", "")])
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 

@@ -738,6 +738,8 @@ struct FakeConv {
       groups = 1, math = -1;
 };
 constexpr size_t kFakeDnnWorkspace = 4096;
+/// The workspace the fake heuristics' algorithms take (a test may raise it).
+size_t fakeHeuristicWorkspace = kFakeDnnWorkspace;
 
 template <typename T>
 void fakeConvolution(int mode, const FakeTensor &x, const FakeTensor &w,
@@ -845,7 +847,7 @@ const cu::CudnnApi &fakeCudnn() {
       *found = 2;
       results[0] = {};
       results[0].algo = 1;
-      results[0].memory = kFakeDnnWorkspace;
+      results[0].memory = fakeHeuristicWorkspace;
       results[0].mathType = cu::CUDNN_DEFAULT_MATH;
       results[1] = results[0];
       results[1].algo = 0;
@@ -1719,6 +1721,32 @@ TEST_F(FakeGpuTest, GroupedConvolutionOnCudnnMatchesTheCpuBackend) {
 
 TEST_F(FakeGpuTest, UnevenlyPaddedConvolutionInBlocksMatchesTheCpuBackend) {
   checkGroupedConvolution(false);
+}
+
+/// An algorithm that needs 66 MiB of workspace (as cuDNN's heuristics
+/// choose for ResNet-18's first layers on an H100) runs on cuDNN: the cap
+/// for cuDNN is 256 MiB (at 64 MiB the convolutions fell back to slower
+/// choices there; here, with no other algorithm, to im2col GEMMs).
+/// KILN_PROFILE, as the session opens, names each convolution's choice.
+TEST_F(FakeGpuTest, CudnnAlgorithmsMayTakeMoreThan64MiB) {
+  fakeHeuristicWorkspace = size_t(66) << 20;
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-conv-66mib";
+  testing::internal::CaptureStderr();
+  checkGroupedConvolution(true, dir, {{"KILN_PROFILE", "1"}});
+  std::string report = testing::internal::GetCapturedStderr();
+  fakeHeuristicWorkspace = kFakeDnnWorkspace;
+  if (HasFatalFailure())
+    return;
+  EXPECT_EQ(gpu.dnnConvolutions, 2 * 3);
+  EXPECT_EQ(gpu.dnnAlgos, std::vector<int>(2 * 3, 0));
+  for (const char *mode : {"forward", "input gradient", "filter gradient"})
+    EXPECT_NE(report.find(std::string("convolution ") + mode +
+                          " of 5x4x9x8 by 6x2x3x3: cuDNN algorithm 0, math " +
+                          std::to_string(cu::CUDNN_FMA_MATH) +
+                          ", workspace 66.0 MiB"),
+              std::string::npos)
+        << mode << "\n"
+        << report;
 }
 
 /// cuDNN's algorithms: by default the heuristics' first that fits (0: not

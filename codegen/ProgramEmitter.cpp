@@ -263,6 +263,16 @@ int32_t Emitter::kernelFor(rt::Kernel kernel) {
   // kernels' schedules come with them: applySchedule().)
   if (kernel.segmented && kernel.parallelDims == 0)
     kernel.reduce = rt::Kernel::Reduce::Block;
+  // A segmented update (the optimizer's, over every parameter) takes four
+  // points a thread, as kiln-schedule-kernels gives elementwise kernels:
+  // 16-byte loads and stores where a segment's pointers are aligned (each
+  // segment's last vector may be partial).
+  if (kernel.segmented && kernel.parallelDims == 1 && !kernel.outputs.empty() &&
+      std::all_of(kernel.outputs.begin(), kernel.outputs.end(),
+                  [&](const rt::KOutput &o) {
+                    return kernel.args[o.arg].dtype == rt::DType::F32;
+                  }))
+    kernel.vector = 4;
   // A schedule whose shared memory would not fit (many outputs, many
   // transposed loads) gives way: smaller blocks, a warp per row, tiles
   // none, a thread per point.

@@ -1037,6 +1037,9 @@ bool printColumns(const runtime::Kernel &k, const std::string &entry,
   return true;
 }
 
+bool printThreads(const runtime::Kernel &k, const std::string &entry,
+                  std::string &source, std::string &error);
+
 /// A vector kernel (Kernel::vector): when every pointer it reads or writes
 /// as vectors is 16-byte aligned, each thread takes `vector` consecutive
 /// points along the last dimension: the loads that run along it from a
@@ -1048,7 +1051,7 @@ bool printVector(const runtime::Kernel &k, const std::string &entry,
   runtime::Kernel scalar = k;
   scalar.vector = 1;
   std::string plain;
-  if (!printKernel(scalar, entry, plain, error))
+  if (!printThreads(scalar, entry, plain, error))
     return false;
   // The scalar kernel's loop: between its signature and its last brace.
   size_t open = plain.find(") {\n"), close = plain.rfind("}\n");
@@ -1092,21 +1095,45 @@ bool printVector(const runtime::Kernel &k, const std::string &entry,
   for (int32_t a : vectorArgs)
     aligned += std::string(aligned.empty() ? "" : " | ") +
                "(unsigned long long)a" + std::to_string(a);
+  // A segmented kernel's points come with the launch: the last vector
+  // may be partial, its lanes then one at a time.
+  const bool tail = k.segmented;
   s += "  if (((" + aligned + ") & " + std::to_string(v * 4 - 1) +
        "ULL) == 0) {\n"
        "  for (i64 kiln_v = (i64)blockIdx.x * blockDim.x + threadIdx.x; "
        "kiln_v < " +
-       std::to_string(points / v) +
-       "LL; kiln_v += (i64)gridDim.x * blockDim.x) {\n"
+       (tail ? "(kiln_n + " + std::to_string(v - 1) + "LL) / " +
+                   std::to_string(v) + "LL"
+             : std::to_string(points / v) + "LL") +
+       "; kiln_v += (i64)gridDim.x * blockDim.x) {\n"
        "    const i64 p = kiln_v * " +
        std::to_string(v) + "LL;\n    i64 q = p;\n";
   for (int64_t d = int64_t(rank) - 1; d >= 0; --d) {
     std::string name = d == int64_t(rank) - 1 ? "kiln_base"
                                               : "c" + std::to_string(d);
-    s += "    const i64 " + name + " = q % " + std::to_string(k.domain[d]) +
-         "LL; q /= " + std::to_string(k.domain[d]) + "LL;\n";
+    s += "    const i64 " + name + " = " +
+         (tail ? std::string("q;\n") // (Rank 1, of the launch's size.)
+               : "q % " + std::to_string(k.domain[d]) +
+                     "LL; q /= " + std::to_string(k.domain[d]) + "LL;\n");
   }
   s += "    (void)q;\n";
+  if (tail) {
+    // (Rank 1: the point is the lane's element.)
+    s += "    if (p + " + std::to_string(v) + "LL > kiln_n) {\n";
+    for (int lane = 0; lane < v; ++lane) {
+      s += "      if (p + " + std::to_string(lane) +
+           "LL < kiln_n) {\n        const i64 c0 = p + " +
+           std::to_string(lane) + "LL;\n";
+      if (!printBody(k, k.body, "        ", s, error))
+        return false;
+      for (const runtime::KOutput &o : k.outputs)
+        s += "        a" + std::to_string(o.arg) + "[c0] = " +
+             storeAs(k.args[o.arg].dtype, "v" + std::to_string(o.value)) +
+             ";\n";
+      s += "      }\n";
+    }
+    s += "      continue;\n    }\n";
+  }
   for (const auto &[i, coef] : vectorLoads) {
     std::vector<int64_t> c(coef.begin(), coef.end() - 1);
     std::string index;
@@ -1242,21 +1269,14 @@ bool printTiles(const runtime::Kernel &k, const std::string &entry,
   return true;
 }
 
-bool printKernel(const runtime::Kernel &k, const std::string &entry,
-                 std::string &source, std::string &error) {
-  if (k.tileDim >= 0)
-    return printTiles(k, entry, source, error);
-  if (k.vector > 1)
-    return printVector(k, entry, source, error);
-  if (!k.stages.empty())
-    return printStaged(k, entry, source, error);
-  if (k.reduce == runtime::Kernel::Reduce::Columns)
-    return printColumns(k, entry, source, error);
+/// A kernel whose threads (or blocks or warps, for its reduction) take its
+/// parallel points in a grid-stride loop.
+bool printThreads(const runtime::Kernel &k, const std::string &entry,
+                  std::string &source, std::string &error) {
   size_t rank = k.domain.size();
   auto [parallel, reduction] = pointsAndSteps(k, k.parallelDims);
   std::string s =
       opening(k, entry, std::to_string(k.parallelDims) + " parallel");
-  auto argType = [&](size_t a) { return argTypeOf(k, a); };
   // A segmented kernel's size comes with the launch.
   if (k.segmented)
     s += std::string(k.args.empty() ? "" : ", ") + "const i64 kiln_n";
@@ -1411,49 +1431,75 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
       s += "    }\n";
   }
   s += "  }\n}\n";
+  source = std::move(s);
+  return true;
+}
+
+/// The multi-tensor entry of segmented kernel `k` whose plain entry's body
+/// (between its signature and its closing brace) is `body`: one launch for
+/// a table of segments. The table: the number of rows R, then R + 1 block
+/// starts (row g owns virtual blocks [starts[g], starts[g + 1]), as many as
+/// its points need), then the rows, {points, one pointer per argument} (8
+/// bytes each). The grid strides over the virtual blocks; each runs the
+/// body as its row's blocks (kiln_bx of kiln_gx), so no block waits on a
+/// row narrower than the widest.
+std::string segmentsEntry(const runtime::Kernel &k, const std::string &entry,
+                          std::string body) {
+  // The body's blockIdx.x and gridDim.x are its row's virtual ones.
+  for (auto [from, to] :
+       {std::pair<std::string, std::string>("blockIdx.x", "kiln_bx"),
+        {"gridDim.x", "kiln_gx"}})
+    for (size_t at = body.find(from); at != std::string::npos;
+         at = body.find(from, at + to.size()))
+      body.replace(at, from.size(), to);
+  std::string s =
+      "extern \"C\" __global__ void __launch_bounds__(" +
+      std::to_string(launchBound(k)) + ") " + entry +
+      "_segments(const long long* kiln_table) {\n"
+      "  const i64 kiln_rows = kiln_table[0];\n"
+      "  const long long* kiln_starts = kiln_table + 1;\n"
+      "  for (i64 kiln_b = (i64)blockIdx.x; kiln_b < kiln_starts[kiln_rows]; "
+      "kiln_b += (i64)gridDim.x) {\n"
+      "  i64 kiln_lo = 0, kiln_hi = kiln_rows - 1;\n"
+      "  while (kiln_lo < kiln_hi) {\n"
+      "    const i64 kiln_mid = (kiln_lo + kiln_hi + 1) / 2;\n"
+      "    if (kiln_starts[kiln_mid] <= kiln_b) kiln_lo = kiln_mid;\n"
+      "    else kiln_hi = kiln_mid - 1;\n"
+      "  }\n"
+      "  const i64 kiln_bx = kiln_b - kiln_starts[kiln_lo];\n"
+      "  const i64 kiln_gx = kiln_starts[kiln_lo + 1] - "
+      "kiln_starts[kiln_lo];\n"
+      "  const long long* kiln_row = kiln_starts + kiln_rows + 1 + kiln_lo "
+      "* " +
+      std::to_string(k.args.size() + 1) +
+      "LL;\n"
+      "  const i64 kiln_n = kiln_row[0];\n";
+  for (size_t a = 0; a < k.args.size(); ++a)
+    s += "  " + argTypeOf(k, a) + " a" + std::to_string(a) + " = (" +
+         argTypeOf(k, a) + ")kiln_row[" + std::to_string(a + 1) + "];\n";
+  return s + body + "  }\n}\n";
+}
+
+bool printKernel(const runtime::Kernel &k, const std::string &entry,
+                 std::string &source, std::string &error) {
+  std::string s;
+  bool printed = k.tileDim >= 0      ? printTiles(k, entry, s, error)
+                 : k.vector > 1      ? printVector(k, entry, s, error)
+                 : !k.stages.empty() ? printStaged(k, entry, s, error)
+                 : k.reduce == runtime::Kernel::Reduce::Columns
+                     ? printColumns(k, entry, s, error)
+                     : printThreads(k, entry, s, error);
+  if (!printed)
+    return false;
   if (k.segmented) {
-    // The multi-tensor entry: one launch for a table of segments. The
-    // table: the number of rows R, then R + 1 block starts (row g owns
-    // virtual blocks [starts[g], starts[g + 1]), as many as its points
-    // need), then the rows, {points, one pointer per argument} (8 bytes
-    // each). The grid strides over the virtual blocks; each runs the
-    // kernel's loop as its row's blocks (kiln_bx of kiln_gx), so no block
-    // waits on a row narrower than the widest.
-    // (The loop without the function's closing brace.)
-    std::string loop = s.substr(loopStart, s.size() - loopStart - 2);
-    // The loop's blockIdx.x and gridDim.x are its row's virtual ones.
-    for (auto [from, to] :
-         {std::pair<std::string, std::string>("blockIdx.x", "kiln_bx"),
-          {"gridDim.x", "kiln_gx"}})
-      for (size_t at = loop.find(from); at != std::string::npos;
-           at = loop.find(from, at + to.size()))
-        loop.replace(at, from.size(), to);
-    s +=
-        "extern \"C\" __global__ void __launch_bounds__(" +
-        std::to_string(launchBound(k)) + ") " + entry +
-        "_segments(const long long* kiln_table) {\n"
-        "  const i64 kiln_rows = kiln_table[0];\n"
-        "  const long long* kiln_starts = kiln_table + 1;\n"
-        "  for (i64 kiln_b = (i64)blockIdx.x; kiln_b < kiln_starts[kiln_rows]; "
-        "kiln_b += (i64)gridDim.x) {\n"
-        "  i64 kiln_lo = 0, kiln_hi = kiln_rows - 1;\n"
-        "  while (kiln_lo < kiln_hi) {\n"
-        "    const i64 kiln_mid = (kiln_lo + kiln_hi + 1) / 2;\n"
-        "    if (kiln_starts[kiln_mid] <= kiln_b) kiln_lo = kiln_mid;\n"
-        "    else kiln_hi = kiln_mid - 1;\n"
-        "  }\n"
-        "  const i64 kiln_bx = kiln_b - kiln_starts[kiln_lo];\n"
-        "  const i64 kiln_gx = kiln_starts[kiln_lo + 1] - "
-        "kiln_starts[kiln_lo];\n"
-        "  const long long* kiln_row = kiln_starts + kiln_rows + 1 + kiln_lo "
-        "* " +
-        std::to_string(k.args.size() + 1) +
-        "LL;\n"
-        "  const i64 kiln_n = kiln_row[0];\n";
-    for (size_t a = 0; a < k.args.size(); ++a)
-      s += "  " + argType(a) + " a" + std::to_string(a) + " = (" + argType(a) +
-           ")kiln_row[" + std::to_string(a + 1) + "];\n";
-    s += loop + "  }\n}\n";
+    // The plain entry's body: between its signature and its last brace.
+    size_t open = s.find(") {\n"), close = s.rfind("}\n");
+    if (open == std::string::npos || close == std::string::npos ||
+        close < open) {
+      error = "kernel '" + k.name + "': cannot print its segments entry";
+      return false;
+    }
+    s += segmentsEntry(k, entry, s.substr(open + 4, close - open - 4));
   }
   source = std::move(s);
   return true;

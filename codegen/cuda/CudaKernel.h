@@ -18,8 +18,10 @@
 // the reduction, then a tree in shared memory.
 // A segmented kernel (kernel.h) takes its points as a last argument
 // `kiln_n`, and has a second entry, `<entry>_segments(const long long*
-// table)`, for a multi-tensor launch: grid.y is the segment, table row y is
-// {points, one pointer per argument}, each 8 bytes.
+// table)`, for a multi-tensor launch: one flat grid striding over virtual
+// blocks; the table is the number of rows R, the R + 1 rows' first virtual
+// blocks (the last: their total), then row g = {points, one pointer per
+// argument}, each 8 bytes (KILN_CUDA_ABI 2, runtime/src/kernel.h).
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_CODEGEN_CUDA_CUDAKERNEL_H

@@ -161,10 +161,12 @@ Status Kernel::verify() const {
     if (vector != 2 && vector != 4)
       return fail("vector width " + std::to_string(vector) +
                   " is not 1, 2 or 4");
-    if (segmented || !stages.empty() || rank == 0 ||
-        parallelDims != int32_t(rank) || domain.back() % vector != 0)
+    // (A segmented kernel's size comes with the launch: its last vector
+    // may be partial.)
+    if (!stages.empty() || rank == 0 || parallelDims != int32_t(rank) ||
+        (!segmented && domain.back() % vector != 0))
       return fail("a vector width needs an elementwise kernel whose last "
-                  "dimension it divides");
+                  "dimension it divides (or a segmented one)");
     for (const KOutput &o : outputs)
       if (args[o.arg].dtype != DType::F32)
         return fail("a vector width needs F32 outputs");

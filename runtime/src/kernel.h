@@ -230,10 +230,12 @@ struct Kernel {
   std::vector<KStage> stages;
   /// An elementwise kernel (every dimension parallel, F32 outputs) whose
   /// threads each take `vector` consecutive points along the last
-  /// dimension, which `vector` (1, 2 or 4) divides: loads that run along it
-  /// from a multiple of `vector` elements are one aligned vector load, the
-  /// stores one vector store (where the pointers are 16-byte aligned; the
-  /// kernel checks). The CPU interpreter ignores it.
+  /// dimension, which `vector` (1, 2 or 4) divides (a segmented kernel's
+  /// size comes with its launch: its last vector may be partial, taken a
+  /// point at a time): loads that run along it from a multiple of `vector`
+  /// elements are one aligned vector load, the stores one vector store
+  /// (where the pointers are 16-byte aligned; the kernel checks, a segment
+  /// at a time). The CPU interpreter ignores it.
   int32_t vector = 1;
   /// An elementwise kernel that reads an argument transposed (consecutive
   /// elements along domain dimension `tileDim`, not the last): its GPU

@@ -553,4 +553,107 @@ TEST(CudaEmulationKernels, SegmentedReductionGivesEachSegmentsSum) {
   }
 }
 
+/// A segmented elementwise kernel four points a thread (the optimizer's
+/// multi-tensor update): each segment's 16-byte aligned pointers take
+/// vector loads and stores, its last partial vector a point at a time, and
+/// a segment whose pointers are not aligned runs the scalar loop; every
+/// point is written once, and nothing past a segment's end.
+TEST(CudaEmulationKernels, SegmentedVectorKernelCoversEverySegmentsPoints) {
+  rt::Kernel k;
+  k.name = "axpy";
+  k.domain = {64};
+  k.parallelDims = 1;
+  k.segmented = true;
+  k.vector = 4;
+  // out = 3 * x + y
+  k.args = {{rt::DType::F32, {64}, false},
+            {rt::DType::F32, {64}, false},
+            {rt::DType::F32, {64}, true}};
+  rt::KInstr x{rt::KOp::Load, rt::DType::F32};
+  x.arg = 0;
+  x.map = {1, 0};
+  rt::KInstr y = x;
+  y.arg = 1;
+  rt::KInstr three{rt::KOp::Const, rt::DType::F32};
+  three.fvalue = 3;
+  rt::KInstr mul{rt::KOp::Mul, rt::DType::F32, 0, 2};
+  rt::KInstr add{rt::KOp::Add, rt::DType::F32, 3, 1};
+  k.body = {x, y, three, mul, add};
+  k.outputs = {{2, 4, rt::Combine::None}};
+  ASSERT_TRUE(k.verify().ok()) << k.verify().message();
+  std::string source, error;
+  ASSERT_TRUE(kiln::codegen::cuda::printHostModule({k}, source, error))
+      << error;
+  EXPECT_NE(source.find("*reinterpret_cast<const float4*>(a0"),
+            std::string::npos);
+  EXPECT_NE(source.find("if (p + 4LL > kiln_n)"), std::string::npos);
+  std::string dir = testing::TempDir() + "/kiln-cuda-segmented-vector";
+  std::filesystem::create_directories(dir);
+  void *handle = kiln::test::buildHostModule({k}, dir, error);
+  ASSERT_TRUE(handle) << error;
+  auto launch = reinterpret_cast<LaunchFn>(dlsym(handle, "kiln_host_launch"));
+  auto segments = reinterpret_cast<void (*)(int, const long long *)>(
+      dlsym(handle, "kiln_host_segments"));
+  ASSERT_TRUE(launch && segments);
+  // Segments of these sizes, each at this many floats past a 16-byte
+  // boundary (1: the scalar loop).
+  const std::vector<std::pair<int64_t, int64_t>> rows = {
+      {64, 0}, {37, 0}, {3, 0}, {41, 1}, {1, 0}, {200, 0}};
+  std::vector<std::vector<float>> xs, ys, outs;
+  const float kUnwritten = -1234.5f;
+  for (auto [n, skew] : rows) {
+    std::vector<float> a(size_t(n + 8)), b(size_t(n + 8));
+    for (int64_t i = 0; i < n + 8; ++i) {
+      a[size_t(i)] = float(i) * 0.25f - float(n);
+      b[size_t(i)] = float(n) - float(i);
+    }
+    xs.push_back(a);
+    ys.push_back(b);
+    outs.emplace_back(size_t(n + 8), kUnwritten);
+  }
+  // Aligned storage: the vectors' data are 16-byte aligned (operator new).
+  auto base = [&](std::vector<float> &v, int64_t skew) {
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % 16, 0u);
+    return v.data() + skew;
+  };
+  auto check = [&](const char *how) {
+    for (size_t r = 0; r < rows.size(); ++r) {
+      auto [n, skew] = rows[r];
+      for (int64_t i = 0; i < n + 8 - skew; ++i) {
+        float want = i < n
+                         ? 3 * xs[r][size_t(skew + i)] + ys[r][size_t(skew + i)]
+                         : kUnwritten;
+        ASSERT_EQ(outs[r][size_t(skew + i)], want)
+            << how << ": segment " << r << " (" << n << " points, skew " << skew
+            << "), point " << i;
+      }
+      outs[r].assign(outs[r].size(), kUnwritten);
+    }
+  };
+  // The plain entry, a segment a launch.
+  for (size_t r = 0; r < rows.size(); ++r) {
+    auto [n, skew] = rows[r];
+    std::vector<void *> args = {base(xs[r], skew), base(ys[r], skew),
+                                base(outs[r], skew)};
+    launch(0, args.data(), n);
+  }
+  check("a launch per segment");
+  // The segments entry: the table as the CUDA backend writes it, each row
+  // a block per 4 * 4 points (the emulation's four threads).
+  std::vector<long long> table = {(long long)rows.size()}, body;
+  long long blocks = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    auto [n, skew] = rows[r];
+    table.push_back(blocks);
+    blocks += std::max<long long>(1, n / 16);
+    body.push_back(n);
+    for (std::vector<float> *v : {&xs[r], &ys[r], &outs[r]})
+      body.push_back((long long)(uintptr_t)base(*v, skew));
+  }
+  table.push_back(blocks);
+  table.insert(table.end(), body.begin(), body.end());
+  segments(0, table.data());
+  check("one multi-tensor launch");
+}
+
 } // namespace

@@ -82,8 +82,8 @@ TEST(Nvrtc, CompilesPrintedKernelsAndReportsErrors) {
             1u);
 }
 
-// A block reduction and a segmented kernel compile too (shared memory, the
-// tree, the segment table's entry).
+// A block reduction and segmented kernels compile too (shared memory, the
+// tree, the segment table's entry, vectors of a launch-sized segment).
 TEST(Nvrtc, CompilesBlockReductionsAndSegmentedKernels) {
   rt::cuda::Nvrtc *nvrtc = nullptr;
   ASSERT_TRUE(rt::cuda::Nvrtc::get(nvrtc).ok());
@@ -101,11 +101,18 @@ TEST(Nvrtc, CompilesBlockReductionsAndSegmentedKernels) {
   norms.args = {{rt::DType::F32, {4096}, false}, {rt::DType::F32, {}, true}};
   norms.body[0].map = {1, 0};
   ASSERT_TRUE(norms.verify().ok()) << norms.verify().message();
+  // A segmented update four points a thread (its last vector partial).
+  rt::Kernel vectors = scale(16, "v");
+  vectors.segmented = true;
+  vectors.vector = 4;
+  ASSERT_TRUE(vectors.verify().ok()) << vectors.verify().message();
   codegen::cuda::Module module;
   std::string error;
-  ASSERT_TRUE(codegen::cuda::printModule({sum, segmented, norms}, module,
-                                         error))
+  ASSERT_TRUE(codegen::cuda::printModule({sum, segmented, norms, vectors},
+                                         module, error))
       << error;
+  EXPECT_NE(module.source.find("kiln_k3_segments"), std::string::npos);
+  EXPECT_NE(module.source.find("const float4 kiln_w0"), std::string::npos);
   EXPECT_NE(module.source.find("kiln_k2_segments"), std::string::npos);
   EXPECT_NE(module.source.find("__shared__ double kiln_s0[256]"),
             std::string::npos);

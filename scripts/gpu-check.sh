@@ -103,7 +103,7 @@ bench() {
 }
 if has kiln; then
   for w in mlp cnn gpt; do
-    time_for 30 "kiln $w" || break
+    time_for 40 "kiln $w" || break
     rm -rf "$KILN_CACHE_DIR"
     # The cold run's first step compiles; both print the steady state too.
     bench "$w" cold "" --windows 1 --steps 5 --warmup 2
@@ -125,6 +125,17 @@ if has kiln; then
     sed "s/^/$w: /" "$results/profile.tmp" >>"$results/profiles.txt"
     grep "kiln profile: open" "$results/profile.tmp" | head -1
     grep -A42 "kiln profile: train_step" "$results/profile.tmp" | tail -43
+    # cuBLASLt's candidates timed per GEMM form (KILN_GEMM_TUNE): the
+    # profile names each form's choice against the heuristic's first and
+    # times the steps with them (kept in the cache); then the steady state.
+    KILN_GEMM_TUNE=1 KILN_PROFILE=1 KILN_PROFILE_STEPS=40 timeout 120 \
+      build-gpu/bench/kiln_bench "gpu-check/bench/$w.kiln" --entry train_step \
+      --device cuda --precision tf32 --workload "$w" --synthetic-weights \
+      --windows 1 --steps 3 --warmup 1 >/dev/null 2>"$results/profile.tmp" ||
+      true
+    sed "s/^/$w gemm-tuned: /" "$results/profile.tmp" >>"$results/profiles.txt"
+    grep "kiln profile: GEMM" "$results/profile.tmp"
+    KILN_GEMM_TUNE=1 bench "$w" warm ', "gemm_tune": true'
     rm -f "$results/profile.tmp"
   done
 fi

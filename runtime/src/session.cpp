@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 namespace kiln::runtime {
@@ -34,17 +35,21 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
   auto since = [](Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
-  // The driver and cuBLASLt load meanwhile (joined before the session is
-  // made, or on any return).
+  // The driver and cuBLASLt load, and the GPU's context is made, meanwhile
+  // (joined before the session is made, or on any return; the context's
+  // reference dropped once the session holds its own, or on failure).
   struct Preload {
     std::thread thread;
+    cuda::Preloaded ready;
     ~Preload() {
       if (thread.joinable())
         thread.join();
+      ready.release();
     }
   } preload;
+  preload.ready.ordinal = options.ordinal;
   if (options.device != Device::Cpu)
-    preload.thread = std::thread(cuda::preload);
+    preload.thread = std::thread(cuda::preload, std::ref(preload.ready));
   Artifact artifact;
   if (Status s = Artifact::read(path, artifact); !s.ok())
     return s;

@@ -7,7 +7,9 @@
 # times: the first step of a session (eager), a step replayed from the CUDA
 # graph captured on the one before (replay), and that replayed step as a
 # data-parallel job of one rank (one-rank: the gradient all-reduces go
-# through NCCL, captured in the graph, and must change nothing).
+# through NCCL, captured in the graph, and must change nothing); and the
+# replayed step with cuBLASLt's algorithms timed and chosen per GEMM form
+# (gemm-tune: KILN_GEMM_TUNE=1).
 #
 # ARTIFACT_DIR/NAME.kiln are the fixtures compiled with NAME.args (the GPU
 # machine has no compiler: scripts/prepare-gpu-check.sh makes them); where
@@ -45,12 +47,13 @@ check() {
     return
   fi
   : >"$report"
-  for mode in eager replay one-rank; do
-    local flags=(--device cuda)
+  for mode in eager replay one-rank gemm-tune; do
+    local flags=(--device cuda) tune=0
     [[ $mode != eager ]] && flags+=(--replay)
     [[ $mode == one-rank ]] && flags+=(--one-rank)
+    [[ $mode == gemm-tune ]] && tune=1
     local start=$SECONDS
-    if timeout "$limit" "$run" "$model" "$ref" "$dir/out.safetensors" \
+    if KILN_GEMM_TUNE=$tune timeout "$limit" "$run" "$model" "$ref" "$dir/out.safetensors" \
          "${flags[@]}" >"$dir/log" 2>&1 &&
        "$compare" "$dir/out.safetensors" "$ref" --rtol 1e-4 --atol 1e-5 \
          >>"$dir/log" 2>&1; then
@@ -88,5 +91,5 @@ for name in "${names[@]}"; do
 done
 [[ -f $work/times ]] && sort -k3 -n -r "$work/times" | head -3 |
   sed 's/^/slowest: /'
-echo "check-gpu-training: $passed passed, $failed failed (${#names[@]} fixtures x eager, replay, one-rank)"
+echo "check-gpu-training: $passed passed, $failed failed (${#names[@]} fixtures x eager, replay, one-rank, gemm-tune)"
 ((failed == 0))

@@ -92,6 +92,15 @@ struct FakeGpu {
   size_t sideIssued = 0, sideDone = 0;
   int sideAllReduces = 0; ///< NCCL calls on the side stream.
   int heuristics = 0; ///< cublasLtMatmulAlgoGetHeuristic calls.
+  /// cuBLASLt's candidates (algo.data[4] numbers them) and how long each
+  /// takes a product, in microseconds; empty: one candidate, no delay.
+  std::vector<int> gemmAlgoDelaysUs;
+  /// The candidate each cublasLtMatmul call was given, in order, and the
+  /// cublasLtMatmulAlgoCheck calls.
+  std::vector<int> matmulAlgos;
+  int algoChecks = 0;
+  /// cuDevicePrimaryCtxRetain calls, and references not yet released.
+  int contextRetains = 0, contextRefs = 0;
   bool ncclFails = false; ///< ncclAllReduce returns an error.
   /// cudnnFind* calls, and the algorithm of each cuDNN convolution run.
   int dnnFinds = 0;
@@ -160,9 +169,14 @@ const cu::DriverApi &fakeDriver() {
     a.deviceTotalMem = [](size_t *b, cu::CUdevice) { *b = size_t(1) << 34; return 0; };
     a.primaryCtxRetain = [](cu::CUcontext *c, cu::CUdevice) {
       *c = reinterpret_cast<cu::CUcontext>(&gpu);
+      ++gpu.contextRetains;
+      ++gpu.contextRefs;
       return 0;
     };
-    a.primaryCtxRelease = [](cu::CUdevice) { return 0; };
+    a.primaryCtxRelease = [](cu::CUdevice) {
+      --gpu.contextRefs;
+      return 0;
+    };
     a.ctxPushCurrent = [](cu::CUcontext c) -> CUresult {
       ++contextDepth;
       ++threadContextDepth;
@@ -594,7 +608,7 @@ const cu::BlasLtApi &fakeBlas() {
         [](cu::cublasLtHandle_t, cu::cublasLtMatmulDesc_t d,
            cu::cublasLtMatrixLayout_t la, cu::cublasLtMatrixLayout_t lb,
            cu::cublasLtMatrixLayout_t lc, cu::cublasLtMatrixLayout_t ld,
-           cu::cublasLtMatmulPreference_t p, int,
+           cu::cublasLtMatmulPreference_t p, int requested,
            cu::cublasLtMatmulHeuristicResult_t *result, int *found) {
           // The shapes must agree, as cuBLASLt checks: op(A) m x k,
           // op(B) k x n, C and D m x n, one batch count.
@@ -618,13 +632,34 @@ const cu::BlasLtApi &fakeBlas() {
               C.batch != D.batch)
             return 0;
           // The algorithm chosen relies on the alignments promised (as
-          // cuBLASLt's do: a misaligned pointer faults on a GPU).
-          *result = {};
-          for (int i = 0; i < 4; ++i)
-            result->algo.data[i] = reinterpret_cast<FakePreference *>(p)->align[i];
-          *found = 1;
+          // cuBLASLt's do: a misaligned pointer faults on a GPU); data[4]
+          // numbers the candidates.
+          int candidates = std::max<int>(1, int(gpu.gemmAlgoDelaysUs.size()));
+          for (int c = 0; c < std::min(requested, candidates); ++c) {
+            result[c] = {};
+            for (int i = 0; i < 4; ++i)
+              result[c].algo.data[i] =
+                  reinterpret_cast<FakePreference *>(p)->align[i];
+            result[c].algo.data[4] = uint64_t(c);
+            *found = c + 1;
+          }
           return 0;
         };
+    a.algoCheck = [](cu::cublasLtHandle_t, cu::cublasLtMatmulDesc_t,
+                     cu::cublasLtMatrixLayout_t, cu::cublasLtMatrixLayout_t,
+                     cu::cublasLtMatrixLayout_t, cu::cublasLtMatrixLayout_t,
+                     const cu::cublasLtMatmulAlgo_t *algo,
+                     cu::cublasLtMatmulHeuristicResult_t *result) {
+      ++gpu.algoChecks;
+      *result = {};
+      result->algo = *algo;
+      // One of the candidates, with alignments a GEMM may be promised.
+      bool known =
+          algo->data[4] < std::max<size_t>(1, gpu.gemmAlgoDelaysUs.size());
+      for (int i = 0; i < 4; ++i)
+        known &= algo->data[i] >= 4 && algo->data[i] <= 256;
+      return known ? 0 : 15; // CUBLAS_STATUS_NOT_SUPPORTED
+    };
     a.matmul = [](cu::cublasLtHandle_t, cu::cublasLtMatmulDesc_t d,
                   const void *alpha, const void *A, cu::cublasLtMatrixLayout_t la,
                   const void *B, cu::cublasLtMatrixLayout_t lb,
@@ -633,6 +668,11 @@ const cu::BlasLtApi &fakeBlas() {
                   cu::cublasLtMatrixLayout_t ld, const cu::cublasLtMatmulAlgo_t *algo,
                   void *, size_t, cu::CUstream) {
       ++gpu.matmuls;
+      const int candidate = int(algo->data[4]);
+      gpu.matmulAlgos.push_back(candidate);
+      const int delay = size_t(candidate) < gpu.gemmAlgoDelaysUs.size()
+                            ? gpu.gemmAlgoDelaysUs[size_t(candidate)]
+                            : 0;
       const void *pointers[4] = {A, B, C, D};
       for (int i = 0; i < 4; ++i)
         if (reinterpret_cast<uintptr_t>(pointers[i]) % algo->data[i])
@@ -652,6 +692,7 @@ const cu::BlasLtApi &fakeBlas() {
                       : *static_cast<const float *>(beta);
       float al32 = float(al), be32 = float(be);
       gpu.enqueue([=] {
+        std::this_thread::sleep_for(std::chrono::microseconds(delay));
         if (f64)
           fakeMatmul<double>(desc, al, static_cast<const double *>(A), a,
                              static_cast<const double *>(B), b, be,
@@ -1018,7 +1059,9 @@ rt::Status openOnFakeGpu(
   std::string error;
   bool noBiasGradEpilogue = gpu.noBiasGradEpilogue, // Set by the test.
       gpuGeometry = gpu.gpuGeometry;
+  std::vector<int> gemmAlgoDelaysUs = gpu.gemmAlgoDelaysUs;
   gpu = FakeGpu();
+  gpu.gemmAlgoDelaysUs = gemmAlgoDelaysUs;
   gpu.noBiasGradEpilogue = noBiasGradEpilogue;
   gpu.gpuGeometry = gpuGeometry;
   gpu.ccMajor = ccMajor;
@@ -1384,8 +1427,10 @@ TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
 /// results are those of unprofiled steps.
 /// KILN_PROFILE times opening a session too, part by part (the warm first
 /// step's budget is spent there): reading the artifact (while the driver
-/// loads on a thread of its own), then the backend's parts. The session
-/// opened from the artifact trains as the CPU backend does.
+/// loads and the GPU's context is made on a thread of its own), then the
+/// backend's parts. That thread's reference to the context is dropped once
+/// the session holds its own (and when opening fails). The session opened
+/// from the artifact trains as the CPU backend does.
 TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
   kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
   ASSERT_TRUE(fixture.ok) << fixture.error;
@@ -1406,6 +1451,8 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
   for (const char *part :
        {" kernels ", " cuBLASLt ", " cuDNN ", " arena ", " plans "})
     EXPECT_NE(report.find(part, at), std::string::npos) << part << report;
+  EXPECT_EQ(gpu.contextRetains, 2);
+  EXPECT_EQ(gpu.contextRefs, 1);
   ASSERT_TRUE(rt::Session::create(fixture.program.program, fixture.program.init,
                                   sessions[0])
                   .ok());
@@ -1417,6 +1464,17 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
   expectSameSteps("mlp_relu from its artifact", sessions, trainers,
                   fixture.inputs);
   EXPECT_EQ(gpu.error, "");
+  trainers[1].reset();
+  sessions[1].reset();
+  EXPECT_EQ(gpu.contextRefs, 0);
+  // An artifact that cannot be read: the context made meanwhile is let go.
+  gpu.contextRetains = 0;
+  rt::SessionOptions options;
+  options.device = rt::Device::Cuda;
+  std::unique_ptr<rt::Session> missing;
+  EXPECT_FALSE(rt::Session::open(dir + "/missing.kiln", missing, options).ok());
+  EXPECT_EQ(gpu.contextRetains, 1);
+  EXPECT_EQ(gpu.contextRefs, 0);
 }
 
 TEST_F(FakeGpuTest, ProfileTimesEveryStepWithEvents) {
@@ -1776,8 +1834,7 @@ TEST_F(FakeGpuTest, CudnnAlgorithmsMeasuredOnceAndKept) {
 /// another beta (broadcast into the output by the runtime's kiln_fill,
 /// then beta), one value, an M x N matrix shared by a batch, and the
 /// gradient through a ReLU with the bias gradient (kiln_relu_bias_grad).
-TEST_F(FakeGpuTest, GemmFormsMatchTheCpuBackend) {
-  HandBuilt built;
+void buildGemmForms(HandBuilt &built) {
   using K = rt::BufferKind;
   int32_t a = built.buffer("a", K::Input, {2, 4, 3}),
           b = built.buffer("b", K::Input, {5, 3}),
@@ -1817,6 +1874,11 @@ TEST_F(FakeGpuTest, GemmFormsMatchTheCpuBackend) {
   relu.reluMask = mask, relu.biasGrad = biasGrad;
   entry.steps.push_back(rt::Step::call(relu));
   built.program.program.entries.push_back(entry);
+}
+
+TEST_F(FakeGpuTest, GemmFormsMatchTheCpuBackend) {
+  HandBuilt built;
+  buildGemmForms(built);
   expectSameRuns(built.program, "gemms",
                  testing::TempDir() + "/kiln-cuda-backend-gemm-forms");
   if (HasFatalFailure())
@@ -1826,6 +1888,65 @@ TEST_F(FakeGpuTest, GemmFormsMatchTheCpuBackend) {
   EXPECT_EQ(gpu.matmuls, 2 * 6);
   // Six GEMMs of five forms: cuBLASLt's heuristics asked once a form.
   EXPECT_EQ(gpu.heuristics, 5);
+  // Without KILN_GEMM_TUNE, the heuristic's first.
+  EXPECT_EQ(gpu.matmulAlgos, std::vector<int>(2 * 6, 0));
+}
+
+/// KILN_GEMM_TUNE=1: in the first (eager) run each form's candidates are
+/// timed on the step's own operands, and every GEMM of the form then takes
+/// the fastest (candidate 2 of 3 here), in the captured run too; GEMMs that
+/// broadcast C into their output first (and read it) keep the heuristic's
+/// choice. The choices are kept in the kernel cache: a second session
+/// times nothing and runs the same; results match the CPU backend's
+/// throughout. A kept choice cuBLASLt no longer accepts is measured again.
+TEST_F(FakeGpuTest, GemmAlgorithmsMeasuredOnceAndKept) {
+  HandBuilt built;
+  buildGemmForms(built);
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-gemm-tune";
+  std::filesystem::remove_all(dir);
+  gpu.gemmAlgoDelaysUs = {3000, 1500, 0};
+  struct Reset {
+    ~Reset() { gpu.gemmAlgoDelaysUs.clear(); }
+  } reset;
+  // The six GEMMs of a run: four take the measured choice (the first two
+  // share a form), the two with a broadcast C (scaled, scalar) do not.
+  const std::vector<int> tuned = {2, 2, 0, 0, 2, 2};
+  std::vector<int> twice = tuned;
+  twice.insert(twice.end(), tuned.begin(), tuned.end());
+  // (KILN_PROFILE for the runs too: each run then goes step by step.)
+  setenv("KILN_PROFILE", "1", 1);
+  testing::internal::CaptureStderr();
+  expectSameRuns(built.program, "gemms", dir, {{"KILN_GEMM_TUNE", "1"}});
+  std::string report = testing::internal::GetCapturedStderr();
+  unsetenv("KILN_PROFILE");
+  if (HasFatalFailure())
+    return;
+  EXPECT_EQ(gpu.error, "");
+  // Three forms timed: each candidate once to warm up, then five times.
+  EXPECT_EQ(gpu.matmuls, 2 * 6 + 3 * 3 * 6);
+  ASSERT_GE(gpu.matmulAlgos.size(), 6u);
+  EXPECT_EQ(std::vector<int>(gpu.matmulAlgos.end() - 6, gpu.matmulAlgos.end()),
+            tuned);
+  EXPECT_NE(report.find("kiln profile: GEMM 4x5x3 (batch 1): cuBLASLt's "
+                        "candidate 3 of 3 measured fastest"),
+            std::string::npos)
+      << report;
+  // A second session: the kept choices, checked by cuBLASLt, nothing timed.
+  expectSameRuns(built.program, "gemms", dir, {{"KILN_GEMM_TUNE", "1"}});
+  if (HasFatalFailure())
+    return;
+  EXPECT_EQ(gpu.matmuls, 2 * 6);
+  EXPECT_EQ(gpu.matmulAlgos, twice);
+  EXPECT_EQ(gpu.algoChecks, 3);
+  // Kept choices cuBLASLt refuses (here: a candidate it no longer has)
+  // are measured again.
+  gpu.gemmAlgoDelaysUs = {0, 1500};
+  expectSameRuns(built.program, "gemms", dir, {{"KILN_GEMM_TUNE", "1"}});
+  if (HasFatalFailure())
+    return;
+  EXPECT_EQ(gpu.matmuls, 2 * 6 + 3 * 2 * 6);
+  EXPECT_EQ(std::vector<int>(gpu.matmulAlgos.end() - 6, gpu.matmulAlgos.end()),
+            std::vector<int>(6, 0));
 }
 
 /// The embedding gradient step (kiln.embedding_grad): ids with repeats, a

@@ -205,6 +205,8 @@ Status blasLt(const BlasLtApi *&out) {
     bind(handle, api.algoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic",
          missing);
     bind(handle, api.matmul, "cublasLtMatmul", missing);
+    std::string optional;
+    bind(handle, api.algoCheck, "cublasLtMatmulAlgoCheck", optional);
     if (!missing.empty())
       return "the cuBLASLt library found lacks " + missing +
              " (CUDA 12 or newer is required)";

@@ -156,6 +156,14 @@ struct BlasLtApi {
                            cublasLtMatrixLayout_t,
                            const cublasLtMatmulAlgo_t *, void *, size_t,
                            CUstream);
+  /// Whether an algorithm (one kept from an earlier session's measurement,
+  /// KILN_GEMM_TUNE) fits these descriptors, and its workspace; without it
+  /// (null), kept algorithms are not used.
+  cublasStatus_t (*algoCheck)(cublasLtHandle_t, cublasLtMatmulDesc_t,
+                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                              const cublasLtMatmulAlgo_t *,
+                              cublasLtMatmulHeuristicResult_t *) = nullptr;
 };
 
 // nccl.h

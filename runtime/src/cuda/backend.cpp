@@ -358,6 +358,10 @@ struct GemmPlan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
   bool f64 = false;
+  /// What its descriptors say but the bias and sum pointers (planGemm):
+  /// GEMMs of one form share cuBLASLt's choice.
+  std::string form;
+  uint32_t align = 256; ///< The alignment its operands were promised.
 };
 
 /// A GEMM step: its plan, and where C comes from.
@@ -463,7 +467,21 @@ private:
   Status enqueue(const Entry &entry, size_t i);
   Status matmul(const GemmPlan &plan, CUdeviceptr a, CUdeviceptr b,
                 CUdeviceptr c, CUdeviceptr out, double alpha, double beta);
-  Status enqueueGemm(const Step &step, const GemmStep &plan);
+  Status enqueueGemm(const Step &step, GemmStep &plan);
+  /// cuBLASLt's preference for a GEMM: kiln's workspace, and operands
+  /// aligned to `align` bytes (null, and the status, where it fails).
+  Status preferenceFor(uint32_t align, cublasLtMatmulPreference_t &out);
+  /// KILN_GEMM_TUNE: the algorithm measured fastest for `plan`'s form, in
+  /// this session or kept from an earlier one (checked by cuBLASLt for
+  /// these descriptors), when there is one.
+  void adoptTuned(GemmPlan &plan);
+  /// KILN_GEMM_TUNE, in an eager run: times cuBLASLt's candidates for the
+  /// step's form on its own operands (each writes the same product) and
+  /// keeps the fastest for every GEMM of the form, in this session and on
+  /// disk.
+  Status tuneGemm(const Step &step, GemmStep &plan);
+  /// The kernel cache's key for a GEMM form's measured algorithm.
+  std::string tunedKey(const std::string &form) const;
   Status enqueueConv(const Step &step, const ConvStep &plan);
   /// NCCL's communicator for `comm`'s ranks (rank 0's id broadcast over
   /// `comm`), made on the first data-parallel run.
@@ -489,6 +507,12 @@ private:
   CUcontext context_ = nullptr;
   /// cuBLASLt's algorithm for each form of GEMM planned (planGemm).
   std::map<std::string, cublasLtMatmulHeuristicResult_t> gemmChoices_;
+  /// KILN_GEMM_TUNE: GEMM steps take the algorithm measured fastest for
+  /// their form (gemmTuned_), timed in the first eager run or kept from an
+  /// earlier session, instead of the heuristic's first.
+  bool tuneGemms_ = false;
+  std::map<std::string, cublasLtMatmulAlgo_t> gemmTuned_;
+  bool capturing_ = false; ///< A pass is being captured (nothing is timed).
   CUstream stream_ = nullptr;
   /// NCCL's stream in data-parallel runs (made with the communicator), so
   /// that a bucket's all-reduce overlaps the rest of the backward; null
@@ -700,6 +724,8 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
   };
   graphs_ = envFlag("KILN_CUDA_GRAPHS", true);
   syncEach_ = envFlag("KILN_CUDA_SYNC", false);
+  tuneGemms_ = envFlag("KILN_GEMM_TUNE", false) && cu_.eventCreate &&
+               cu_.eventRecord && cu_.eventElapsedTime && cu_.eventDestroy;
   if (const char *v = std::getenv("KILN_CUDA_CONV_WORKSPACE"); v && *v)
     convCap_ = std::max<int64_t>(std::atoll(v), 1);
   int count = 0;
@@ -944,9 +970,11 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       Status s;
       if (step.kind == Step::Kind::Kernel)
         s = planLaunch(step, nextTable, state.launches[i]);
-      else if (step.kind == Step::Kind::Gemm)
+      else if (step.kind == Step::Kind::Gemm) {
         s = planGemmStep(step.gemm, state.gemms[i]);
-      else if (step.kind == Step::Kind::Conv)
+        if (s.ok() && tuneGemms_ && !state.gemms[i].fill)
+          adoptTuned(state.gemms[i].plan);
+      } else if (step.kind == Step::Kind::Conv)
         s = planConv(step.conv, nextTable, state.convs[i]);
       if (!s.ok())
         return std::move(s.annotate("entry '" + e.name + "' step " +
@@ -1133,20 +1161,8 @@ Status CudaBackend::planGemm(const GemmShape &g, GemmPlan &plan) {
   if (!s.ok())
     return s;
   cublasLtMatmulPreference_t preference = nullptr;
-  if (Status s = lt(lt_->preferenceCreate(&preference),
-                    "cublasLtMatmulPreferenceCreate");
-      !s.ok())
+  if (Status s = preferenceFor(g.align, preference); !s.ok())
     return s;
-  uint64_t workspace = kGemmWorkspace;
-  lt_->preferenceSetAttribute(preference,
-                              CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                              &workspace, sizeof workspace);
-  for (int attribute : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-    lt_->preferenceSetAttribute(preference, attribute, &g.align,
-                                sizeof g.align);
   // GEMMs of one form (a transformer's layers repeat theirs) share
   // cuBLASLt's choice, asked once a session (the benchmark GPT's 79 GEMMs
   // have 13 sizes; the plans took 75 ms of its warm first step on an H100).
@@ -1159,6 +1175,8 @@ Status CudaBackend::planGemm(const GemmShape &g, GemmPlan &plan) {
                 (long long)g.n, (long long)g.k, (long long)g.batch,
                 (long long)g.strideA, (long long)g.strideB,
                 (long long)g.strideC, (long long)g.strideOut, g.align);
+  plan.form = form;
+  plan.align = g.align;
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   cublasStatus_t r = CUBLAS_STATUS_SUCCESS;
@@ -1182,6 +1200,172 @@ Status CudaBackend::planGemm(const GemmShape &g, GemmPlan &plan) {
                            ? std::string(": ") + lt_->getStatusString(r)
                            : std::string()));
   plan.algo = result.algo;
+  return Status();
+}
+
+Status CudaBackend::preferenceFor(uint32_t align,
+                                  cublasLtMatmulPreference_t &out) {
+  out = nullptr;
+  cublasStatus_t r = lt_->preferenceCreate(&out);
+  if (r != CUBLAS_STATUS_SUCCESS) {
+    out = nullptr;
+    return Status(KILN_STATUS_INTERNAL,
+                  std::string("cuBLASLt: cublasLtMatmulPreferenceCreate: ") +
+                      lt_->getStatusString(r));
+  }
+  uint64_t workspace = kGemmWorkspace;
+  lt_->preferenceSetAttribute(out, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                              &workspace, sizeof workspace);
+  for (int attribute : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+    lt_->preferenceSetAttribute(out, attribute, &align, sizeof align);
+  return Status();
+}
+
+std::string CudaBackend::tunedKey(const std::string &form) const {
+  return "cublaslt-algo " + std::to_string(lt_->getVersion()) + " " +
+         deviceName_ + " " + arch_ + " workspace " +
+         std::to_string(kGemmWorkspace) + " form " + form;
+}
+
+void CudaBackend::adoptTuned(GemmPlan &plan) {
+  if (auto known = gemmTuned_.find(plan.form); known != gemmTuned_.end()) {
+    plan.algo = known->second;
+    return;
+  }
+  // Kept by an earlier session: used where cuBLASLt (this version, these
+  // descriptors) accepts it within the workspace; else measured again.
+  if (!lt_->algoCheck)
+    return;
+  cublasLtMatmulAlgo_t algo{};
+  unsigned long long d[8];
+  if (std::sscanf(cachedRecord(tunedKey(plan.form)).c_str(),
+                  "%llx %llx %llx %llx %llx %llx %llx %llx", &d[0], &d[1],
+                  &d[2], &d[3], &d[4], &d[5], &d[6], &d[7]) != 8)
+    return;
+  for (int i = 0; i < 8; ++i)
+    algo.data[i] = d[i];
+  cublasLtMatmulHeuristicResult_t check{};
+  if (lt_->algoCheck(blas_, plan.desc, plan.a, plan.b, plan.c, plan.d, &algo,
+                     &check) != CUBLAS_STATUS_SUCCESS ||
+      check.workspaceSize > kGemmWorkspace)
+    return;
+  plan.algo = algo;
+  gemmTuned_.emplace(plan.form, algo);
+}
+
+Status CudaBackend::tuneGemm(const Step &step, GemmStep &plan) {
+  const GemmCall &g = step.gemm;
+  // Every candidate must write the same product: out (and the bias
+  // gradient's sums) must not overlap what the product reads.
+  auto overlap = [&](int32_t x, int32_t y) {
+    const Buffer &bx = program_.buffers[x], &by = program_.buffers[y];
+    int64_t size = int64_t(dtypeSize(bx.dtype));
+    return bx.offset < by.offset + by.elements() * size &&
+           by.offset < bx.offset + bx.elements() * size;
+  };
+  std::vector<int32_t> reads = {g.a, g.b};
+  if (plan.sharedC)
+    reads.push_back(g.c);
+  std::vector<int32_t> writes = {g.out};
+  if (g.sumOf != GemmCall::SumOf::Out && !plan.sumKernel)
+    writes.push_back(g.biasGrad);
+  for (int32_t w : writes)
+    for (int32_t r : reads)
+      if (overlap(w, r))
+        return Status(); // Left to the heuristic here (another step may tune).
+  constexpr int kCandidates = 8, kRuns = 5;
+  cublasLtMatmulPreference_t preference = nullptr;
+  if (Status s = preferenceFor(plan.plan.align, preference); !s.ok())
+    return s;
+  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
+  int found = 0;
+  cublasStatus_t r = lt_->algoGetHeuristic(
+      blas_, plan.plan.desc, plan.plan.a, plan.plan.b, plan.plan.c, plan.plan.d,
+      preference, kCandidates, results, &found);
+  lt_->preferenceDestroy(preference);
+  if (r != CUBLAS_STATUS_SUCCESS || found <= 0)
+    return Status(); // The plan's algorithm stays.
+  CUevent start = nullptr, stop = nullptr;
+  struct EventsGone {
+    const DriverApi &cu;
+    CUevent &start, &stop;
+    ~EventsGone() {
+      if (start)
+        cu.eventDestroy(start);
+      if (stop)
+        cu.eventDestroy(stop);
+    }
+  } gone{cu_, start, stop};
+  if (Status s = check(cu_.eventCreate(&start, 0), "cuEventCreate"); !s.ok())
+    return s;
+  if (Status s = check(cu_.eventCreate(&stop, 0), "cuEventCreate"); !s.ok())
+    return s;
+  const cublasLtMatmulAlgo_t planned = plan.plan.algo;
+  CUdeviceptr out = at(g.out);
+  auto product = [&]() {
+    return matmul(plan.plan, at(g.a), at(g.b), plan.sharedC ? at(g.c) : out,
+                  out, g.alpha, plan.beta);
+  };
+  int best = -1;
+  float bestMs = 0, firstMs = -1;
+  for (int i = 0; i < found && i < kCandidates; ++i) {
+    if (results[i].state != CUBLAS_STATUS_SUCCESS ||
+        results[i].workspaceSize > kGemmWorkspace)
+      continue;
+    plan.plan.algo = results[i].algo;
+    if (!product().ok()) // (A candidate cuBLASLt then refuses: skipped.)
+      continue;
+    bool ran = check(cu_.eventRecord(start, stream_), "cuEventRecord").ok();
+    for (int run = 0; ran && run < kRuns; ++run)
+      ran = product().ok();
+    ran = ran && check(cu_.eventRecord(stop, stream_), "cuEventRecord").ok();
+    if (Status s = check(cu_.streamSynchronize(stream_),
+                         "timing cuBLASLt's algorithms");
+        !s.ok())
+      return s; // (The GPU failed: not a candidate's refusal.)
+    float ms = 0;
+    if (!ran || cu_.eventElapsedTime(&ms, start, stop) != CUDA_SUCCESS)
+      continue;
+    ms /= float(kRuns);
+    if (i == 0)
+      firstMs = ms;
+    if (best < 0 || ms < bestMs)
+      best = i, bestMs = ms;
+  }
+  if (best < 0) {
+    plan.plan.algo = planned;
+    return Status();
+  }
+  plan.plan.algo = results[best].algo;
+  gemmTuned_[plan.plan.form] = results[best].algo;
+  char value[256];
+  std::snprintf(value, sizeof value,
+                "%llx %llx %llx %llx %llx %llx %llx %llx %.6f ms, first %.6f\n",
+                (unsigned long long)results[best].algo.data[0],
+                (unsigned long long)results[best].algo.data[1],
+                (unsigned long long)results[best].algo.data[2],
+                (unsigned long long)results[best].algo.data[3],
+                (unsigned long long)results[best].algo.data[4],
+                (unsigned long long)results[best].algo.data[5],
+                (unsigned long long)results[best].algo.data[6],
+                (unsigned long long)results[best].algo.data[7], bestMs,
+                firstMs);
+  static bool warned = false; // (Once a process.)
+  if (std::string warning = storeRecord(tunedKey(plan.plan.form), value);
+      !warning.empty() && !warned) {
+    warned = true;
+    std::fprintf(stderr, "kiln: warning: %s\n", warning.c_str());
+  }
+  if (profileRequested())
+    std::fprintf(stderr,
+                 "kiln profile: GEMM %lldx%lldx%lld (batch %lld): cuBLASLt's "
+                 "candidate %d of %d measured fastest, %.4f ms (its first: "
+                 "%.4f ms)\n",
+                 (long long)g.m, (long long)g.n, (long long)g.k,
+                 (long long)g.batch, best + 1, found, bestMs, firstMs);
   return Status();
 }
 
@@ -1464,8 +1648,18 @@ Status CudaBackend::launchBuiltin(CUfunction fn, int64_t threads,
                "cuLaunchKernel (the runtime's own kernel)");
 }
 
-Status CudaBackend::enqueueGemm(const Step &step, const GemmStep &plan) {
+Status CudaBackend::enqueueGemm(const Step &step, GemmStep &plan) {
   const GemmCall &g = step.gemm;
+  // KILN_GEMM_TUNE: a form not measured yet is measured in an eager run (a
+  // product with C broadcast into out first is not: it reads what it
+  // writes); another step of a measured form takes its choice.
+  if (tuneGemms_ && !plan.fill) {
+    if (!gemmTuned_.count(plan.plan.form) && !capturing_)
+      if (Status s = tuneGemm(step, plan); !s.ok())
+        return s;
+    if (auto tuned = gemmTuned_.find(plan.plan.form); tuned != gemmTuned_.end())
+      plan.plan.algo = tuned->second;
+  }
   const int t = plan.plan.f64 ? 1 : 0;
   CUdeviceptr out = at(g.out);
   if (plan.fill) {
@@ -1961,7 +2155,9 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
     if (r == CUDA_SUCCESS) {
       // A step that cannot be captured (a library call refusing) leaves
       // the entry eager too; the eager run below reports a real error.
+      capturing_ = true;
       Status enqueued = enqueueAll();
+      capturing_ = false;
       r = cu_.streamEndCapture(stream_, &graph);
       if (!enqueued.ok()) {
         why = std::string(enqueued.message());
@@ -2115,12 +2311,26 @@ Status checkAbi(const std::string &source) {
                     ": compile the model again with the kiln of this runtime");
 }
 
-void preload() {
+void preload(Preloaded &out) {
   const DriverApi *api = nullptr;
   if (!driver(api).ok())
     return;
+  CUdevice device = 0;
+  CUcontext context = nullptr;
+  if (api->deviceGet(&device, out.ordinal) == CUDA_SUCCESS &&
+      api->primaryCtxRetain(&context, device) == CUDA_SUCCESS) {
+    out.device = int(device);
+    out.held = true;
+  }
   const BlasLtApi *lt = nullptr;
   (void)blasLt(lt);
+}
+
+void Preloaded::release() {
+  const DriverApi *api = nullptr;
+  if (held && driver(api).ok())
+    api->primaryCtxRelease(CUdevice(device));
+  held = false;
 }
 
 Status createBackend(const Program &program, const std::vector<uint8_t> &init,

@@ -48,11 +48,24 @@ Status available();
 /// artifact compiled by another kiln), to compile it again.
 Status checkAbi(const std::string &source);
 
-/// Loads the NVIDIA driver (cuInit) and cuBLASLt now, ignoring failures
-/// (available() and the backend report them): Session::open calls it on a
-/// thread of its own while it reads the artifact, since the two take a few
-/// hundred milliseconds each and need nothing of each other.
-void preload();
+/// What preload() made ready: a reference to GPU `ordinal`'s primary
+/// context, where it could take one, which release() drops (once the
+/// session's backend holds its own, or the session failed to open).
+struct Preloaded {
+  int ordinal = 0;
+  bool held = false;
+  int device = 0; ///< (A CUdevice.)
+  void release();
+  ~Preloaded() { release(); }
+};
+
+/// Loads the NVIDIA driver (cuInit) and cuBLASLt now, and makes GPU
+/// `out.ordinal`'s primary context (the context is the backend's first and
+/// slowest step, ~0.1 s on an H100), ignoring failures (available() and
+/// the backend report them): Session::open calls it on a thread of its own
+/// while it reads the artifact, since these take a few hundred milliseconds
+/// together and need nothing of it.
+void preload(Preloaded &out);
 
 /// Opens GPU `options.ordinal` and loads `program` there. Fails, saying why,
 /// when no GPU is usable, a library is missing, a kernel does not compile or

@@ -101,6 +101,7 @@ struct FakeGpu {
   int algoChecks = 0;
   /// cuDevicePrimaryCtxRetain calls, and references not yet released.
   int contextRetains = 0, contextRefs = 0;
+  bool eventsFail = false; ///< cuEventCreate fails.
   bool ncclFails = false; ///< ncclAllReduce returns an error.
   /// cudnnFind* calls, and the algorithm of each cuDNN convolution run.
   int dnnFinds = 0;
@@ -416,6 +417,8 @@ const cu::DriverApi &fakeDriver() {
     };
     // Events hold the host's time when the stream reaches them.
     a.eventCreate = [](cu::CUevent *e, unsigned) -> CUresult {
+      if (gpu.eventsFail)
+        return 2; // CUDA_ERROR_OUT_OF_MEMORY
       *e = reinterpret_cast<cu::CUevent>(new FakeEvent());
       ++gpu.events;
       return 0;
@@ -1060,8 +1063,10 @@ rt::Status openOnFakeGpu(
   bool noBiasGradEpilogue = gpu.noBiasGradEpilogue, // Set by the test.
       gpuGeometry = gpu.gpuGeometry;
   std::vector<int> gemmAlgoDelaysUs = gpu.gemmAlgoDelaysUs;
+  bool eventsFail = gpu.eventsFail;
   gpu = FakeGpu();
   gpu.gemmAlgoDelaysUs = gemmAlgoDelaysUs;
+  gpu.eventsFail = eventsFail;
   gpu.noBiasGradEpilogue = noBiasGradEpilogue;
   gpu.gpuGeometry = gpuGeometry;
   gpu.ccMajor = ccMajor;
@@ -1947,6 +1952,30 @@ TEST_F(FakeGpuTest, GemmAlgorithmsMeasuredOnceAndKept) {
   EXPECT_EQ(gpu.matmuls, 2 * 6 + 3 * 2 * 6);
   EXPECT_EQ(std::vector<int>(gpu.matmulAlgos.end() - 6, gpu.matmulAlgos.end()),
             std::vector<int>(6, 0));
+}
+
+/// KILN_GEMM_TUNE=1 where nothing can be timed (no events): the runs go on
+/// with the heuristic's first, and the forms are not tried again.
+TEST_F(FakeGpuTest, GemmTuningThatCannotTimeKeepsTheHeuristicsChoice) {
+  HandBuilt built;
+  buildGemmForms(built);
+  std::string dir =
+      testing::TempDir() + "/kiln-cuda-backend-gemm-tune-no-events";
+  std::filesystem::remove_all(dir);
+  gpu.gemmAlgoDelaysUs = {1500, 0};
+  gpu.eventsFail = true;
+  struct Reset {
+    ~Reset() {
+      gpu.gemmAlgoDelaysUs.clear();
+      gpu.eventsFail = false;
+    }
+  } reset;
+  expectSameRuns(built.program, "gemms", dir, {{"KILN_GEMM_TUNE", "1"}});
+  if (HasFatalFailure())
+    return;
+  EXPECT_EQ(gpu.error, "");
+  EXPECT_EQ(gpu.matmuls, 2 * 6);
+  EXPECT_EQ(gpu.matmulAlgos, std::vector<int>(2 * 6, 0));
 }
 
 /// The embedding gradient step (kiln.embedding_grad): ids with repeats, a

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace kiln::runtime::cuda {
@@ -512,6 +513,7 @@ private:
   /// earlier session, instead of the heuristic's first.
   bool tuneGemms_ = false;
   std::map<std::string, cublasLtMatmulAlgo_t> gemmTuned_;
+  std::set<std::string> gemmLookedUp_; ///< Forms whose record was read.
   bool capturing_ = false; ///< A pass is being captured (nothing is timed).
   CUstream stream_ = nullptr;
   /// NCCL's stream in data-parallel runs (made with the communicator), so
@@ -1236,8 +1238,9 @@ void CudaBackend::adoptTuned(GemmPlan &plan) {
     return;
   }
   // Kept by an earlier session: used where cuBLASLt (this version, these
-  // descriptors) accepts it within the workspace; else measured again.
-  if (!lt_->algoCheck)
+  // descriptors) accepts it within the workspace; else measured again
+  // (each form looked up once).
+  if (!lt_->algoCheck || !gemmLookedUp_.insert(plan.form).second)
     return;
   cublasLtMatmulAlgo_t algo{};
   unsigned long long d[8];
@@ -1262,12 +1265,11 @@ Status CudaBackend::tuneGemm(const Step &step, GemmStep &plan) {
   // gradient's sums) must not overlap what the product reads.
   auto overlap = [&](int32_t x, int32_t y) {
     const Buffer &bx = program_.buffers[x], &by = program_.buffers[y];
-    int64_t size = int64_t(dtypeSize(bx.dtype));
-    return bx.offset < by.offset + by.elements() * size &&
-           by.offset < bx.offset + bx.elements() * size;
+    return bx.offset < by.offset + by.bytes() &&
+           by.offset < bx.offset + bx.bytes();
   };
   std::vector<int32_t> reads = {g.a, g.b};
-  if (plan.sharedC)
+  if (g.c >= 0) // (C, or the bias epilogue's row.)
     reads.push_back(g.c);
   std::vector<int32_t> writes = {g.out};
   if (g.sumOf != GemmCall::SumOf::Out && !plan.sumKernel)
@@ -1276,10 +1278,20 @@ Status CudaBackend::tuneGemm(const Step &step, GemmStep &plan) {
     for (int32_t r : reads)
       if (overlap(w, r))
         return Status(); // Left to the heuristic here (another step may tune).
+  // Whatever keeps the form from being measured (no preference, no
+  // candidates, no events, none that runs) leaves it the heuristic's first,
+  // for every GEMM of the form (not measured again); only the GPU's own
+  // failure fails the run.
+  const cublasLtMatmulAlgo_t planned = plan.plan.algo;
+  auto unmeasured = [&]() {
+    plan.plan.algo = planned;
+    gemmTuned_.emplace(plan.plan.form, planned);
+    return Status();
+  };
   constexpr int kCandidates = 8, kRuns = 5;
   cublasLtMatmulPreference_t preference = nullptr;
-  if (Status s = preferenceFor(plan.plan.align, preference); !s.ok())
-    return s;
+  if (!preferenceFor(plan.plan.align, preference).ok())
+    return unmeasured();
   cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
   int found = 0;
   cublasStatus_t r = lt_->algoGetHeuristic(
@@ -1287,7 +1299,7 @@ Status CudaBackend::tuneGemm(const Step &step, GemmStep &plan) {
       preference, kCandidates, results, &found);
   lt_->preferenceDestroy(preference);
   if (r != CUBLAS_STATUS_SUCCESS || found <= 0)
-    return Status(); // The plan's algorithm stays.
+    return unmeasured();
   CUevent start = nullptr, stop = nullptr;
   struct EventsGone {
     const DriverApi &cu;
@@ -1299,11 +1311,18 @@ Status CudaBackend::tuneGemm(const Step &step, GemmStep &plan) {
         cu.eventDestroy(stop);
     }
   } gone{cu_, start, stop};
-  if (Status s = check(cu_.eventCreate(&start, 0), "cuEventCreate"); !s.ok())
-    return s;
-  if (Status s = check(cu_.eventCreate(&stop, 0), "cuEventCreate"); !s.ok())
-    return s;
-  const cublasLtMatmulAlgo_t planned = plan.plan.algo;
+  if (cu_.eventCreate(&start, 0) != CUDA_SUCCESS ||
+      cu_.eventCreate(&stop, 0) != CUDA_SUCCESS)
+    return unmeasured();
+  // In a data-parallel run, the all-reduces already started on NCCL's
+  // stream finish first (they would share the GPU with the candidates).
+  if (runComm_ && commStream_)
+    if (Status s = check(cu_.streamSynchronize(commStream_),
+                         "waiting for NCCL before timing cuBLASLt");
+        !s.ok()) {
+      plan.plan.algo = planned;
+      return s;
+    }
   CUdeviceptr out = at(g.out);
   auto product = [&]() {
     return matmul(plan.plan, at(g.a), at(g.b), plan.sharedC ? at(g.c) : out,
@@ -1324,8 +1343,10 @@ Status CudaBackend::tuneGemm(const Step &step, GemmStep &plan) {
     ran = ran && check(cu_.eventRecord(stop, stream_), "cuEventRecord").ok();
     if (Status s = check(cu_.streamSynchronize(stream_),
                          "timing cuBLASLt's algorithms");
-        !s.ok())
+        !s.ok()) {
+      plan.plan.algo = planned;
       return s; // (The GPU failed: not a candidate's refusal.)
+    }
     float ms = 0;
     if (!ran || cu_.eventElapsedTime(&ms, start, stop) != CUDA_SUCCESS)
       continue;
@@ -1335,10 +1356,8 @@ Status CudaBackend::tuneGemm(const Step &step, GemmStep &plan) {
     if (best < 0 || ms < bestMs)
       best = i, bestMs = ms;
   }
-  if (best < 0) {
-    plan.plan.algo = planned;
-    return Status();
-  }
+  if (best < 0)
+    return unmeasured();
   plan.plan.algo = results[best].algo;
   gemmTuned_[plan.plan.form] = results[best].algo;
   char value[256];
@@ -1359,13 +1378,17 @@ Status CudaBackend::tuneGemm(const Step &step, GemmStep &plan) {
     warned = true;
     std::fprintf(stderr, "kiln: warning: %s\n", warning.c_str());
   }
-  if (profileRequested())
+  if (profileRequested()) {
+    char first[32] = "not run";
+    if (firstMs >= 0)
+      std::snprintf(first, sizeof first, "%.4f ms", firstMs);
     std::fprintf(stderr,
                  "kiln profile: GEMM %lldx%lldx%lld (batch %lld): cuBLASLt's "
                  "candidate %d of %d measured fastest, %.4f ms (its first: "
-                 "%.4f ms)\n",
+                 "%s; this step's time includes the measuring)\n",
                  (long long)g.m, (long long)g.n, (long long)g.k,
-                 (long long)g.batch, best + 1, found, bestMs, firstMs);
+                 (long long)g.batch, best + 1, found, bestMs, first);
+  }
   return Status();
 }
 

@@ -663,6 +663,9 @@ static int atomicMin(int *at, int v) {
   }
   return old;
 }
+static int atomicAdd(int *at, int v) {
+  return __atomic_fetch_add(at, v, __ATOMIC_SEQ_CST);
+}
 static inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 static inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
 static inline double __longlong_as_double(long long b) { double d; std::memcpy(&d, &b, 8); return d; }

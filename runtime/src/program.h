@@ -91,8 +91,9 @@ struct ConvCall {
 /// `out` [rows, width] row r = the sum of `updates` [n, width] rows p with
 /// `ids`[p] == r (negative ids count from `rows`; others add nothing), in
 /// order of p, starting from zero. `next` (I32 [n]) and `head` (I32
-/// [rows]) are a GPU's workspace: each position's next one with the same
-/// id, each row's first (position + 1; INT32_MAX: none). No one-hot matrix and no
+/// [rows]) are a GPU's workspace (the CUDA backend keeps each position's
+/// rank among its row's positions and each row's end in them, and the
+/// positions sorted by row in its own region). No one-hot matrix and no
 /// rows x n product: it reads `updates` once.
 struct EmbeddingGradCall {
   int32_t ids, updates, out, next, head;

@@ -312,11 +312,11 @@ const cu::DriverApi &fakeDriver() {
         auto named = [&](const char *prefix) {
           return fn.name.rfind(prefix, 0) == 0;
         };
-        int arity = named("kiln_embedding_rows_")   ? 8
+        int arity = named("kiln_embedding_offsets") ? 2
                     : named("kiln_embedding_clear") ? 4
                     : named("kiln_relu_bias_grad_") ||
                             named("kiln_operand_sum_") ||
-                            named("kiln_embedding_links_")
+                            named("kiln_embedding_ranks_")
                         ? 5
                     : fn.name.rfind("kiln_fill_", 0) == 0 ||
                             fn.name.rfind("kiln_conv_scatter_", 0) == 0
@@ -1081,7 +1081,9 @@ extern "C" void kiln_host_builtin(void *f, int arity, const long long *v,
                                   unsigned blocks, unsigned threads) {
   typedef long long L;
   kiln_host_grid([=] {
-    if (arity == 4)
+    if (arity == 2)
+      ((void (*)(L, L))f)(v[0], v[1]);
+    else if (arity == 4)
       ((void (*)(L, L, L, L))f)(v[0], v[1], v[2], v[3]);
     else if (arity == 5)
       ((void (*)(L, L, L, L, L))f)(v[0], v[1], v[2], v[3], v[4]);
@@ -2068,7 +2070,8 @@ TEST_F(FakeGpuTest, EmbeddingGradientsMatchTheCpuBackend) {
 /// threads; the fake GPU runs them with four): column sums through a ReLU's
 /// gradient (two strips of 32 columns and a part, eight row groups), an
 /// operand's sums over k stored either way, and an embedding gradient over
-/// more ids than a tile, with garbage left in its heads. Each equals a
+/// more ids than a tile (also with one id in most positions), with garbage
+/// left in its row ends. Each equals a
 /// direct loop (the embedding's bit for bit).
 TEST_F(FakeGpuTest, RuntimeKernelsAtAGpusBlockSize) {
   kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
@@ -2129,32 +2132,49 @@ TEST_F(FakeGpuTest, RuntimeKernelsAtAGpusBlockSize) {
 
   // An embedding gradient: 600 ids (three tiles; block 0 takes two
   // passes) into 50 rows of 7, some ids negative or out of range; the
-  // heads hold garbage, as a reused buffer would.
-  const int64_t ids = 600, rows = 50, width = 7;
-  std::vector<int64_t> id(static_cast<size_t>(ids));
-  for (int64_t p = 0; p < ids; ++p)
-    id[size_t(p)] = (p * 37 + p / 7) % 111 - 55;
-  std::vector<float> updates(static_cast<size_t>(ids * width)), table(static_cast<size_t>(rows * width)),
-      expected(table.size(), 0.0f);
-  for (size_t i = 0; i < updates.size(); ++i)
-    updates[i] = float(std::sin(1.3 * double(i)));
-  for (int64_t p = 0; p < ids; ++p) {
-    int64_t r = id[size_t(p)] < 0 ? id[size_t(p)] + rows : id[size_t(p)];
-    if (r < 0 || r >= rows)
-      continue;
-    for (int64_t j = 0; j < width; ++j)
-      expected[size_t(r * width + j)] += updates[size_t(p * width + j)];
+  // row ends hold garbage, as a reused buffer would. Then with one id in
+  // most positions (a frequent token of real text).
+  for (bool frequent : {false, true}) {
+    SCOPED_TRACE(frequent ? "one frequent id" : "ids spread over the rows");
+    const int64_t ids = 600, rows = 50, width = 7;
+    std::vector<int64_t> id(static_cast<size_t>(ids));
+    for (int64_t p = 0; p < ids; ++p)
+      id[size_t(p)] = frequent && p % 9 ? 7 : (p * 37 + p / 7) % 111 - 55;
+    std::vector<float> updates(static_cast<size_t>(ids * width)),
+        table(static_cast<size_t>(rows * width)), expected(table.size(), 0.0f);
+    for (size_t i = 0; i < updates.size(); ++i)
+      updates[i] = float(std::sin(1.3 * double(i)));
+    for (int64_t p = 0; p < ids; ++p) {
+      int64_t r = id[size_t(p)] < 0 ? id[size_t(p)] + rows : id[size_t(p)];
+      if (r < 0 || r >= rows)
+        continue;
+      for (int64_t j = 0; j < width; ++j)
+        expected[size_t(r * width + j)] += updates[size_t(p * width + j)];
+    }
+    std::vector<int32_t> rank(static_cast<size_t>(ids)),
+        ends(static_cast<size_t>(rows)), order(static_cast<size_t>(ids), -1);
+    for (int64_t r = 0; r < rows; ++r)
+      ends[size_t(r)] = int32_t((r * 13) % 700) - 50;
+    call("kiln_embedding_clear", {at(rank.data()), at(ends.data()), ids, rows});
+    call("kiln_embedding_ranks_i64",
+         {at(id.data()), at(rank.data()), at(ends.data()), ids, rows});
+    call("kiln_embedding_offsets", {at(ends.data()), rows});
+    call("kiln_embedding_order_i64",
+         {at(id.data()), at(rank.data()), at(ends.data()), at(order.data()),
+          ids, rows});
+    call("kiln_embedding_rows_f32",
+         {at(ends.data()), at(order.data()), at(updates.data()),
+          at(table.data()), rows, width});
+    EXPECT_EQ(table, expected);
+    // The positions sorted by row, each row's in order.
+    std::vector<int32_t> sorted;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t p = 0; p < ids; ++p)
+        if ((id[size_t(p)] < 0 ? id[size_t(p)] + rows : id[size_t(p)]) == r)
+          sorted.push_back(int32_t(p));
+    order.resize(sorted.size());
+    EXPECT_EQ(order, sorted);
   }
-  std::vector<int32_t> next(static_cast<size_t>(ids)), head(static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r)
-    head[size_t(r)] = int32_t((r * 13) % 700) - 50;
-  call("kiln_embedding_clear", {at(next.data()), at(head.data()), ids, rows});
-  call("kiln_embedding_links_i64",
-       {at(id.data()), at(next.data()), at(head.data()), ids, rows});
-  call("kiln_embedding_rows_f32_i64",
-       {at(id.data()), at(next.data()), at(head.data()), at(updates.data()),
-        at(table.data()), ids, rows, width});
-  EXPECT_EQ(table, expected);
   EXPECT_EQ(gpu.error, "");
 }
 

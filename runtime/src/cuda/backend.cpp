@@ -94,19 +94,20 @@ __device__ void kiln_operand_sum(const T* x, T* out, i64 count, i64 k, i64 kMajo
     out[j] = (T)acc;
   }
 }
-// An embedding's gradient as the CPU backend adds it (positions in order).
-// kiln_embedding_clear: next[p] and head[r] to "none" (KILN_NONE).
-// kiln_embedding_links, over pairs of a tile of blockDim positions and a
-// slice of blockDim ids at or after it: each position p takes the first
-// later position q with its row in the slice, next[p] = the least such
-// q + 1 over the slices (atomicMin: the same whatever order the slices run
-// in), and on its own tile's slice each row's first position, head[r] =
-// the least p + 1. n^2 / 2 comparisons over (n / blockDim)^2 / 2 blocks:
-// it once made n / blockDim blocks compare every pair (16 blocks for the
-// GPT's 4096 positions). kiln_embedding_rows: a block per row sums its
-// chain, threads over the columns, one dependent load a step (a very
-// frequent id makes one long block).
-#define KILN_NONE 0x7fffffff
+// An embedding's gradient as the CPU backend adds it (each row's positions
+// in order, from zero), by a stable counting sort of the positions by row:
+// kiln_embedding_clear: rank[p] and count[r] to 0. kiln_embedding_ranks,
+// over pairs of a tile of blockDim positions and a slice of blockDim ids at
+// or before it: each position p adds the positions of its row in the slice
+// before it to rank[p] (atomicAdd of integers: the same whatever order the
+// slices run in), and on its own tile's slice counts once for its row;
+// n^2 / 2 comparisons over (n / blockDim)^2 / 2 blocks.
+// kiln_embedding_offsets (one block): count[r] becomes the end of row r's
+// positions, an inclusive prefix sum. kiln_embedding_order: order[row's
+// start + rank[p]] = p. kiln_embedding_rows: a block per row sums its
+// positions in order, threads over the columns; the loads are independent
+// (they once followed a linked list, one dependent load a position, so
+// that a frequent id, as real text has, made one block walk thousands).
 template <typename I>
 __device__ i64 kiln_embedding_row(const I* ids, i64 p, i64 rows) {
   i64 r = (i64)ids[p];
@@ -114,25 +115,25 @@ __device__ i64 kiln_embedding_row(const I* ids, i64 p, i64 rows) {
     r += rows;
   return r >= 0 && r < rows ? r : -1;
 }
-extern "C" __global__ void kiln_embedding_clear(int* next, int* head, i64 n,
+extern "C" __global__ void kiln_embedding_clear(int* rank, int* count, i64 n,
                                                 i64 rows) {
   for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n || i < rows;
        i += (i64)gridDim.x * blockDim.x) {
     if (i < n)
-      next[i] = KILN_NONE;
+      rank[i] = 0;
     if (i < rows)
-      head[i] = KILN_NONE;
+      count[i] = 0;
   }
 }
 template <typename I>
-__device__ void kiln_embedding_links(const I* ids, int* next, int* head,
+__device__ void kiln_embedding_ranks(const I* ids, int* rank, int* count,
                                      i64 n, i64 rows) {
   __shared__ i64 slice[256];
   const i64 size = blockDim.x, tiles = (n + size - 1) / size;
   for (i64 w = blockIdx.x; w < tiles * tiles; w += gridDim.x) {
     const i64 tile = w % tiles, s = w / tiles;
-    if (s < tile)
-      continue; // (The whole block: no later position there.)
+    if (s > tile)
+      continue; // (The whole block: no earlier position there.)
     const i64 p = tile * size + threadIdx.x, q0 = s * size;
     const i64 r = p < n ? kiln_embedding_row(ids, p, rows) : -1;
     slice[threadIdx.x] =
@@ -140,33 +141,74 @@ __device__ void kiln_embedding_links(const I* ids, int* next, int* head,
                              : -1;
     __syncthreads();
     if (r >= 0) {
-      const i64 count = n - q0 < size ? n - q0 : size;
-      for (i64 i = 0; i < count; ++i)
-        if (slice[i] == r && q0 + i > p) {
-          atomicMin(&next[p], (int)(q0 + i + 1));
-          break;
-        }
+      const i64 end = s == tile ? p - q0 : (n - q0 < size ? n - q0 : size);
+      int before = 0;
+      for (i64 i = 0; i < end; ++i)
+        before += slice[i] == r;
+      if (before)
+        atomicAdd(&rank[p], before);
       if (s == tile)
-        atomicMin(&head[r], (int)(p + 1));
+        atomicAdd(&count[r], 1);
     }
     __syncthreads();
   }
 }
-template <typename T, typename I>
-__device__ void kiln_embedding_rows(const I* ids, const int* next,
-                                    const int* head, const T* updates, T* out,
-                                    i64 n, i64 rows, i64 width) {
+extern "C" __global__ void kiln_embedding_offsets(int* count, i64 rows) {
+  // Block 0 alone: each thread sums a run of rows, the block scans the
+  // runs' sums, then each thread writes its run's prefix sums.
+  __shared__ long long sums[256];
+  if (blockIdx.x != 0)
+    return;
+  const i64 t = threadIdx.x, threads = blockDim.x;
+  const i64 run = (rows + threads - 1) / threads;
+  const i64 lo = t * run < rows ? t * run : rows;
+  const i64 hi = lo + run < rows ? lo + run : rows;
+  // (Unrolled: a 50K-token vocabulary gives each thread ~200 rows, whose
+  // loads should not wait for one another.)
+  long long sum = 0;
+#pragma unroll 8
+  for (i64 i = lo; i < hi; ++i)
+    sum += count[i];
+  sums[t] = sum;
+  __syncthreads();
+  for (i64 d = 1; d < threads; d *= 2) {
+    const long long add = t >= d ? sums[t - d] : 0;
+    __syncthreads();
+    sums[t] += add;
+    __syncthreads();
+  }
+  long long end = t ? sums[t - 1] : 0;
+#pragma unroll 8
+  for (i64 i = lo; i < hi; ++i) {
+    end += count[i];
+    count[i] = (int)end;
+  }
+}
+template <typename I>
+__device__ void kiln_embedding_order(const I* ids, const int* rank,
+                                     const int* ends, int* order, i64 n,
+                                     i64 rows) {
+  for (i64 p = (i64)blockIdx.x * blockDim.x + threadIdx.x; p < n;
+       p += (i64)gridDim.x * blockDim.x) {
+    const i64 r = kiln_embedding_row(ids, p, rows);
+    if (r >= 0)
+      order[(r ? ends[r - 1] : 0) + rank[p]] = (int)p;
+  }
+}
+template <typename T>
+__device__ void kiln_embedding_rows(const int* ends, const int* order,
+                                    const T* updates, T* out, i64 rows,
+                                    i64 width) {
   for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
-    const i64 p = head[r];
+    const i64 lo = r ? ends[r - 1] : 0, hi = ends[r];
     for (i64 j = threadIdx.x; j < width; j += blockDim.x) {
       T acc = T(0);
-      for (i64 q = p; q != KILN_NONE; q = next[q - 1])
-        acc += updates[(q - 1) * width + j];
+      for (i64 k = lo; k < hi; ++k)
+        acc += updates[(i64)order[k] * width + j];
       out[r * width + j] = acc;
     }
   }
 }
-#undef KILN_NONE
 // Convolutions as GEMMs, in the CPU backend's layout: for images
 // [n0, n0 + nb) and group g, the patches are rows (ci, ky, kx) by columns
 // (image, oy, ox). `s` is the convolution's shape: n c h w m kh kw oh ow
@@ -259,19 +301,22 @@ extern "C" __global__ void kiln_relu_bias_grad_f32(float* out,
     const float* mask, float* bias, i64 m, i64 n) { kiln_relu_bias_grad(out, mask, bias, m, n); }
 extern "C" __global__ void kiln_relu_bias_grad_f64(double* out,
     const double* mask, double* bias, i64 m, i64 n) { kiln_relu_bias_grad(out, mask, bias, m, n); }
-extern "C" __global__ void kiln_embedding_links_i64(const long long* ids,
-    int* next, int* head, i64 n, i64 rows) { kiln_embedding_links(ids, next, head, n, rows); }
-extern "C" __global__ void kiln_embedding_links_i32(const int* ids,
-    int* next, int* head, i64 n, i64 rows) { kiln_embedding_links(ids, next, head, n, rows); }
-#define KILN_EMBEDDING_ROWS(T, I, suffix)                                      \
-  extern "C" __global__ void kiln_embedding_rows_##suffix(const I* ids,        \
-      const int* next, const int* head, const T* updates, T* out, i64 n,       \
-      i64 rows, i64 width) {                                                   \
-    kiln_embedding_rows(ids, next, head, updates, out, n, rows, width); }
-KILN_EMBEDDING_ROWS(float, long long, f32_i64)
-KILN_EMBEDDING_ROWS(float, int, f32_i32)
-KILN_EMBEDDING_ROWS(double, long long, f64_i64)
-KILN_EMBEDDING_ROWS(double, int, f64_i32)
+extern "C" __global__ void kiln_embedding_ranks_i64(const long long* ids,
+    int* rank, int* count, i64 n, i64 rows) { kiln_embedding_ranks(ids, rank, count, n, rows); }
+extern "C" __global__ void kiln_embedding_ranks_i32(const int* ids,
+    int* rank, int* count, i64 n, i64 rows) { kiln_embedding_ranks(ids, rank, count, n, rows); }
+extern "C" __global__ void kiln_embedding_order_i64(const long long* ids,
+    const int* rank, const int* ends, int* order, i64 n, i64 rows) {
+  kiln_embedding_order(ids, rank, ends, order, n, rows); }
+extern "C" __global__ void kiln_embedding_order_i32(const int* ids,
+    const int* rank, const int* ends, int* order, i64 n, i64 rows) {
+  kiln_embedding_order(ids, rank, ends, order, n, rows); }
+extern "C" __global__ void kiln_embedding_rows_f32(const int* ends,
+    const int* order, const float* updates, float* out, i64 rows, i64 width) {
+  kiln_embedding_rows(ends, order, updates, out, rows, width); }
+extern "C" __global__ void kiln_embedding_rows_f64(const int* ends,
+    const int* order, const double* updates, double* out, i64 rows, i64 width) {
+  kiln_embedding_rows(ends, order, updates, out, rows, width); }
 extern "C" __global__ void kiln_operand_sum_f32(const float* x, float* out,
     i64 count, i64 k, i64 kMajor) { kiln_operand_sum(x, out, count, k, kMajor); }
 extern "C" __global__ void kiln_operand_sum_f64(const double* x, double* out,
@@ -284,8 +329,9 @@ namespace {
 constexpr int kThreads = 256;
 static_assert(kThreads <= kBlockReduceThreads,
               "kernels are printed with __launch_bounds__(kBlockReduceThreads)");
-static_assert(kThreads <= 256, "kiln_column_sums' partial sums and "
-                               "kiln_embedding_links' tile hold 256");
+static_assert(kThreads <= 256, "kiln_column_sums' partial sums, "
+                               "kiln_embedding_ranks' tile and "
+                               "kiln_embedding_offsets' sums hold 256");
 constexpr int64_t kAlign = 256;
 constexpr size_t kGemmWorkspace = size_t(32) << 20;
 /// A convolution's patches and GEMM result take at most this much (at
@@ -522,10 +568,14 @@ private:
   CUstream commStream_ = nullptr;
   CUmodule module_ = nullptr, builtins_ = nullptr;
   /// The runtime's own kernels, [0] fp32 and [1] fp64.
-  /// kiln_embedding_links by ids' dtype (i32, i64); kiln_embedding_rows
-  /// by [values' dtype (f32, f64)][ids'].
-  CUfunction embeddingClear_ = nullptr, embeddingLinks_[2] = {},
-             embeddingRows_[2][2] = {};
+  /// kiln_embedding_ranks and _order by ids' dtype (i32, i64),
+  /// kiln_embedding_rows by values' (f32, f64).
+  CUfunction embeddingClear_ = nullptr, embeddingOffsets_ = nullptr,
+             embeddingRanks_[2] = {}, embeddingOrder_[2] = {},
+             embeddingRows_[2] = {};
+  /// The embedding gradients' positions sorted by row (the most positions
+  /// of any EmbeddingGrad step, as ints), after the workspaces.
+  CUdeviceptr embeddingSorted_ = 0;
   CUfunction fill_[2] = {}, reluBiasGrad_[2] = {}, operandSum_[2] = {},
              im2col_[2] = {},
              col2im_[2] = {}, convGather_[2] = {}, convScatter_[2] = {};
@@ -820,18 +870,19 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       {convGather_, "kiln_conv_gather"},
       {convScatter_, "kiln_conv_scatter"}};
   std::vector<std::pair<CUfunction *, std::string>> named = {
-      {&embeddingClear_, "kiln_embedding_clear"}};
+      {&embeddingClear_, "kiln_embedding_clear"},
+      {&embeddingOffsets_, "kiln_embedding_offsets"}};
   for (auto &[fn, prefix] : functions)
     for (int t = 0; t < 2; ++t)
       named.push_back({&fn[t], std::string(prefix) + (t ? "_f64" : "_f32")});
   for (int i = 0; i < 2; ++i) {
     const char *ids = i ? "i64" : "i32";
     named.push_back(
-        {&embeddingLinks_[i], std::string("kiln_embedding_links_") + ids});
-    for (int t = 0; t < 2; ++t)
-      named.push_back({&embeddingRows_[t][i],
-                       std::string("kiln_embedding_rows_") +
-                           (t ? "f64_" : "f32_") + ids});
+        {&embeddingRanks_[i], std::string("kiln_embedding_ranks_") + ids});
+    named.push_back(
+        {&embeddingOrder_[i], std::string("kiln_embedding_order_") + ids});
+    named.push_back({&embeddingRows_[i], std::string("kiln_embedding_rows_") +
+                                             (i ? "f64" : "f32")});
   }
   for (auto &[fn, name] : named)
     if (Status s = check(cu_.moduleGetFunction(fn, builtins_, name.c_str()),
@@ -938,10 +989,16 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
 
   phase("cuDNN");
   // The one allocation: arena, tables (segments, convolution shapes), the
-  // GEMM workspace, the convolutions' workspace.
+  // GEMM workspace, the convolutions' workspace, the embedding gradients'
+  // sorted positions.
   int64_t arena = alignUp(std::max<int64_t>(program_.arenaBytes, 64));
+  int64_t sorted = 0; // (Ints: the most positions of an embedding step.)
+  for (const Entry &e : program_.entries)
+    for (const Step &step : e.steps)
+      if (step.kind == Step::Kind::EmbeddingGrad)
+        sorted = std::max<int64_t>(sorted, alignUp(step.embedding.n * 4));
   int64_t total = arena + tables + (gemms ? int64_t(kGemmWorkspace) : 0) +
-                  alignUp(convWorkspace);
+                  alignUp(convWorkspace) + sorted;
   if (Status s = check(cu_.memAlloc(&base_, size_t(total)),
                        "cannot allocate the session's " +
                            std::to_string(total) + " bytes on " + name);
@@ -950,6 +1007,7 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
   bytes_ = total;
   workspace_ = base_ + CUdeviceptr(arena + tables);
   convWorkspace_ = workspace_ + (gemms ? CUdeviceptr(kGemmWorkspace) : 0);
+  embeddingSorted_ = convWorkspace_ + CUdeviceptr(alignUp(convWorkspace));
   if (Status s = check(cu_.memsetD8Async(base_, 0, size_t(arena), stream_),
                        "cuMemsetD8Async");
       !s.ok())
@@ -1821,25 +1879,36 @@ Status CudaBackend::enqueue(const Entry &entry, size_t i) {
     const EmbeddingGradCall &c = step.embedding;
     const int i64 = program_.buffers[c.ids].dtype == DType::I64,
               f64 = program_.buffers[c.out].dtype == DType::F64;
-    CUdeviceptr ids = at(c.ids), next = at(c.next), head = at(c.head),
-                updates = at(c.updates), out = at(c.out);
+    // The program's `next` (n ints) holds each position's rank within its
+    // row, `head` (rows ints) each row's count, then its end.
+    CUdeviceptr ids = at(c.ids), rank = at(c.next), ends = at(c.head),
+                order = embeddingSorted_, updates = at(c.updates),
+                out = at(c.out);
     long long n = c.n, rows = c.rows, width = c.width;
     if (Status s = launchBuiltin(embeddingClear_, std::max(n, rows),
-                                 {&next, &head, &n, &rows});
+                                 {&rank, &ends, &n, &rows});
         !s.ok())
       return s;
-    // A block per (tile, slice) pair (the kernel skips those before it).
-    const long long tiles = (n + kThreads - 1) / kThreads;
-    if (n > 0)
+    if (n > 0) {
+      // A block per (tile, slice) pair (the kernel skips those after it).
+      const long long tiles = (n + kThreads - 1) / kThreads;
       if (Status s =
-              launchBuiltin(embeddingLinks_[i64], tiles * tiles * kThreads,
-                            {&ids, &next, &head, &n, &rows});
+              launchBuiltin(embeddingRanks_[i64], tiles * tiles * kThreads,
+                            {&ids, &rank, &ends, &n, &rows});
+          !s.ok())
+        return s;
+    }
+    if (Status s = launchBuiltin(embeddingOffsets_, kThreads, {&ends, &rows});
+        !s.ok())
+      return s;
+    if (n > 0)
+      if (Status s = launchBuiltin(embeddingOrder_[i64], n,
+                                   {&ids, &rank, &ends, &order, &n, &rows});
           !s.ok())
         return s;
     // A block per row.
-    return launchBuiltin(embeddingRows_[f64][i64], rows * kThreads,
-                         {&ids, &next, &head, &updates, &out, &n, &rows,
-                          &width});
+    return launchBuiltin(embeddingRows_[f64], rows * kThreads,
+                         {&ends, &order, &updates, &out, &rows, &width});
   }
   if (step.kind == Step::Kind::AllReduce) {
     if (!runComm_)

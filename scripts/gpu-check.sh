@@ -101,6 +101,17 @@ bench() {
     tee -a "$results/bench.jsonl"
   [[ ${PIPESTATUS[0]} == 0 ]] || { status=1; tail -3 "$results/stderr.txt"; }
 }
+# profile NAME LABEL: where the time of workload NAME's step goes (each step
+# timed between CUDA events, no graph; the slowest 40 with their rates),
+# into profiles.txt with each line labelled; the run's stderr stays in
+# profile.tmp. Environment variables before the call apply to the run.
+profile() {
+  KILN_PROFILE=1 KILN_PROFILE_STEPS=40 timeout 120 build-gpu/bench/kiln_bench \
+    "gpu-check/bench/$1.kiln" --entry train_step --device cuda \
+    --precision tf32 --workload "$1" --synthetic-weights --windows 1 \
+    --steps 3 --warmup 1 >/dev/null 2>"$results/profile.tmp" || true
+  sed "s/^/$2: /" "$results/profile.tmp" >>"$results/profiles.txt"
+}
 if has kiln; then
   for w in mlp cnn gpt; do
     time_for 40 "kiln $w" || break
@@ -116,24 +127,13 @@ if has kiln; then
     [[ -f gpu-check/bench/$w.unfused.kiln.gz ]] &&
       bench "$w.unfused" "default's" ', "fusion": false'
     }
-    # Where the time goes: each step timed between CUDA events (no graph),
-    # the slowest 40 with their rates.
-    KILN_PROFILE=1 KILN_PROFILE_STEPS=40 timeout 120 build-gpu/bench/kiln_bench \
-      "gpu-check/bench/$w.kiln" --entry train_step --device cuda \
-      --precision tf32 --workload "$w" --synthetic-weights --windows 1 \
-      --steps 3 --warmup 1 >/dev/null 2>"$results/profile.tmp" || true
-    sed "s/^/$w: /" "$results/profile.tmp" >>"$results/profiles.txt"
+    profile "$w" "$w"
     grep "kiln profile: open" "$results/profile.tmp" | head -1
     grep -A42 "kiln profile: train_step" "$results/profile.tmp" | tail -43
     # cuBLASLt's candidates timed per GEMM form (KILN_GEMM_TUNE): the
     # profile names each form's choice against the heuristic's first and
     # times the steps with them (kept in the cache); then the steady state.
-    KILN_GEMM_TUNE=1 KILN_PROFILE=1 KILN_PROFILE_STEPS=40 timeout 120 \
-      build-gpu/bench/kiln_bench "gpu-check/bench/$w.kiln" --entry train_step \
-      --device cuda --precision tf32 --workload "$w" --synthetic-weights \
-      --windows 1 --steps 3 --warmup 1 >/dev/null 2>"$results/profile.tmp" ||
-      true
-    sed "s/^/$w gemm-tuned: /" "$results/profile.tmp" >>"$results/profiles.txt"
+    KILN_GEMM_TUNE=1 profile "$w" "$w gemm-tuned"
     grep "kiln profile: GEMM" "$results/profile.tmp"
     KILN_GEMM_TUNE=1 bench "$w" warm ', "gemm_tune": true'
     rm -f "$results/profile.tmp"

@@ -1043,6 +1043,21 @@ bool printColumns(const runtime::Kernel &k, const std::string &entry,
 bool printThreads(const runtime::Kernel &k, const std::string &entry,
                   std::string &source, std::string &error);
 
+/// A printed entry `text` of kernel `k` split into its signature (through
+/// its opening brace) and its body (up to its last closing brace); false,
+/// saying so in `error`, where it has no such shape.
+bool splitEntry(const runtime::Kernel &k, const std::string &text,
+                std::string &head, std::string &body, std::string &error) {
+  size_t open = text.find(") {\n"), close = text.rfind("}\n");
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    error = "kernel '" + k.name + "': cannot split its printed entry";
+    return false;
+  }
+  head = text.substr(0, open + 4);
+  body = text.substr(open + 4, close - open - 4);
+  return true;
+}
+
 /// A vector kernel (Kernel::vector): when every pointer it reads or writes
 /// as vectors is 16-byte aligned, each thread takes `vector` consecutive
 /// points along the last dimension: the loads that run along it from a
@@ -1057,13 +1072,9 @@ bool printVector(const runtime::Kernel &k, const std::string &entry,
   if (!printThreads(scalar, entry, plain, error))
     return false;
   // The scalar kernel's loop: between its signature and its last brace.
-  size_t open = plain.find(") {\n"), close = plain.rfind("}\n");
-  if (open == std::string::npos || close == std::string::npos || close < open) {
-    error = "kernel '" + k.name + "': cannot print its scalar loop";
+  std::string head, loop;
+  if (!splitEntry(k, plain, head, loop, error))
     return false;
-  }
-  std::string head = plain.substr(0, open + 4);
-  std::string loop = plain.substr(open + 4, close - open - 4);
   size_t rank = k.domain.size();
   int64_t points = 1;
   for (int64_t d : k.domain)
@@ -1495,14 +1506,11 @@ bool printKernel(const runtime::Kernel &k, const std::string &entry,
   if (!printed)
     return false;
   if (k.segmented) {
-    // The plain entry's body: between its signature and its last brace.
-    size_t open = s.find(") {\n"), close = s.rfind("}\n");
-    if (open == std::string::npos || close == std::string::npos ||
-        close < open) {
-      error = "kernel '" + k.name + "': cannot print its segments entry";
+    // The multi-tensor entry runs the plain entry's body.
+    std::string head, body;
+    if (!splitEntry(k, s, head, body, error))
       return false;
-    }
-    s += segmentsEntry(k, entry, s.substr(open + 4, close - open - 4));
+    s += segmentsEntry(k, entry, body);
   }
   source = std::move(s);
   return true;

@@ -37,14 +37,14 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
   };
   // The driver and cuBLASLt load, and the GPU's context is made, meanwhile
   // (joined before the session is made, or on any return; the context's
-  // reference dropped once the session holds its own, or on failure).
+  // reference dropped once the session holds its own, or on failure: by
+  // ~Preloaded, after the join).
   struct Preload {
-    std::thread thread;
     cuda::Preloaded ready;
+    std::thread thread;
     ~Preload() {
       if (thread.joinable())
         thread.join();
-      ready.release();
     }
   } preload;
   preload.ready.ordinal = options.ordinal;

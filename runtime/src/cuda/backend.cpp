@@ -353,6 +353,59 @@ bool envFlag(const char *name, bool otherwise) {
   return std::string(v) != "0";
 }
 
+/// Keeps what was measured under `key` in the kernel cache; a warning
+/// (once a process) where it cannot, and the run goes on.
+void keepRecord(const std::string &key, const std::string &value) {
+  static bool warned = false;
+  if (std::string warning = storeRecord(key, value);
+      !warning.empty() && !warned) {
+    warned = true;
+    std::fprintf(stderr, "kiln: warning: %s\n", warning.c_str());
+  }
+}
+
+/// A cuBLASLt algorithm as a record's text (its eight words in hex), and
+/// back: false where `text` does not start with eight words.
+std::string algoText(const cublasLtMatmulAlgo_t &algo) {
+  std::string text;
+  char word[24];
+  for (uint64_t d : algo.data) {
+    std::snprintf(word, sizeof word, "%llx ", (unsigned long long)d);
+    text += word;
+  }
+  return text;
+}
+bool parseAlgo(const std::string &text, cublasLtMatmulAlgo_t &algo) {
+  const char *at = text.c_str();
+  for (uint64_t &d : algo.data) {
+    char *end = nullptr;
+    d = std::strtoull(at, &end, 16);
+    if (end == at)
+      return false;
+    at = end;
+  }
+  return true;
+}
+
+/// Events that end with the scope (null ones skipped).
+struct ScopedEvents {
+  const DriverApi &cu;
+  std::vector<CUevent> events;
+  ~ScopedEvents() {
+    for (CUevent e : events)
+      if (e)
+        cu.eventDestroy(e);
+  }
+};
+
+/// The words of a multi-tensor launch's table (planLaunch): the number of
+/// rows, the rows' first virtual blocks and their total, then each row's
+/// size and pointers.
+int64_t segmentsTableWords(const Step &step) {
+  const int64_t rows = int64_t(step.segments.size()) + 1;
+  return 1 + (rows + 1) + rows * (int64_t(step.args.size()) + 1);
+}
+
 /// Makes a context current on this thread for the scope's length, and then
 /// restores whatever was current (a host application's own context).
 class ContextScope {
@@ -630,6 +683,15 @@ private:
     std::vector<char> forked;
   };
   std::map<const Entry *, EntryState> entries_;
+  /// Destroys an entry's `ready` and `done` events (none kept).
+  void dropCollectiveEvents(EntryState &state) {
+    for (std::vector<CUevent> *events : {&state.ready, &state.done}) {
+      for (CUevent e : *events)
+        if (e)
+          cu_.eventDestroy(e);
+      events->clear();
+    }
+  }
 };
 
 CudaBackend::~CudaBackend() {
@@ -639,10 +701,7 @@ CudaBackend::~CudaBackend() {
   for (auto &[entry, state] : entries_) {
     if (state.graph)
       cu_.graphExecDestroy(state.graph);
-    for (std::vector<CUevent> *events : {&state.ready, &state.done})
-      for (CUevent e : *events)
-        if (e)
-          cu_.eventDestroy(e);
+    dropCollectiveEvents(state);
     for (GemmStep &g : state.gemms)
       destroy(g.plan);
     for (ConvStep &c : state.convs) {
@@ -848,10 +907,7 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       if (step.kind == Step::Kind::Conv)
         tables += alignUp(16 * 8);
       if (!step.segments.empty())
-        tables += alignUp(
-            (int64_t(step.segments.size() + 1) * int64_t(step.args.size() + 1) +
-             int64_t(step.segments.size() + 3)) *
-            8);
+        tables += alignUp(segmentsTableWords(step) * 8);
     }
 
   // The kernels: the program's and the runtime's own.
@@ -1139,6 +1195,12 @@ Status CudaBackend::planLaunch(const Step &step, CUdeviceptr &tables,
   }
   table.push_back(blocks);
   table.insert(table.end(), body.begin(), body.end());
+  // (open() made room for the table as segmentsTableWords says.)
+  if (int64_t(table.size()) != segmentsTableWords(step))
+    return Status(KILN_STATUS_INTERNAL,
+                  "kernel '" + k.name +
+                      "': its segment table's size is not "
+                      "the one planned");
   launch.table = true;
   launch.tableAt = tables;
   launch.rows = 1;
@@ -1301,13 +1363,8 @@ void CudaBackend::adoptTuned(GemmPlan &plan) {
   if (!lt_->algoCheck || !gemmLookedUp_.insert(plan.form).second)
     return;
   cublasLtMatmulAlgo_t algo{};
-  unsigned long long d[8];
-  if (std::sscanf(cachedRecord(tunedKey(plan.form)).c_str(),
-                  "%llx %llx %llx %llx %llx %llx %llx %llx", &d[0], &d[1],
-                  &d[2], &d[3], &d[4], &d[5], &d[6], &d[7]) != 8)
+  if (!parseAlgo(cachedRecord(tunedKey(plan.form)), algo))
     return;
-  for (int i = 0; i < 8; ++i)
-    algo.data[i] = d[i];
   cublasLtMatmulHeuristicResult_t check{};
   if (lt_->algoCheck(blas_, plan.desc, plan.a, plan.b, plan.c, plan.d, &algo,
                      &check) != CUBLAS_STATUS_SUCCESS ||
@@ -1358,17 +1415,8 @@ Status CudaBackend::tuneGemm(const Step &step, GemmStep &plan) {
   lt_->preferenceDestroy(preference);
   if (r != CUBLAS_STATUS_SUCCESS || found <= 0)
     return unmeasured();
-  CUevent start = nullptr, stop = nullptr;
-  struct EventsGone {
-    const DriverApi &cu;
-    CUevent &start, &stop;
-    ~EventsGone() {
-      if (start)
-        cu.eventDestroy(start);
-      if (stop)
-        cu.eventDestroy(stop);
-    }
-  } gone{cu_, start, stop};
+  ScopedEvents timing{cu_, {nullptr, nullptr}};
+  CUevent &start = timing.events[0], &stop = timing.events[1];
   if (cu_.eventCreate(&start, 0) != CUDA_SUCCESS ||
       cu_.eventCreate(&stop, 0) != CUDA_SUCCESS)
     return unmeasured();
@@ -1418,24 +1466,9 @@ Status CudaBackend::tuneGemm(const Step &step, GemmStep &plan) {
     return unmeasured();
   plan.plan.algo = results[best].algo;
   gemmTuned_[plan.plan.form] = results[best].algo;
-  char value[256];
-  std::snprintf(value, sizeof value,
-                "%llx %llx %llx %llx %llx %llx %llx %llx %.6f ms, first %.6f\n",
-                (unsigned long long)results[best].algo.data[0],
-                (unsigned long long)results[best].algo.data[1],
-                (unsigned long long)results[best].algo.data[2],
-                (unsigned long long)results[best].algo.data[3],
-                (unsigned long long)results[best].algo.data[4],
-                (unsigned long long)results[best].algo.data[5],
-                (unsigned long long)results[best].algo.data[6],
-                (unsigned long long)results[best].algo.data[7], bestMs,
-                firstMs);
-  static bool warned = false; // (Once a process.)
-  if (std::string warning = storeRecord(tunedKey(plan.plan.form), value);
-      !warning.empty() && !warned) {
-    warned = true;
-    std::fprintf(stderr, "kiln: warning: %s\n", warning.c_str());
-  }
+  char times[64];
+  std::snprintf(times, sizeof times, "%.6f ms, first %.6f\n", bestMs, firstMs);
+  keepRecord(tunedKey(plan.plan.form), algoText(results[best].algo) + times);
   if (profileRequested()) {
     char first[32] = "not run";
     if (firstMs >= 0)
@@ -1623,12 +1656,7 @@ Status CudaBackend::planDnn(const ConvCall &c, DnnConv &d) {
         char value[64];
         std::snprintf(value, sizeof value, "%d %d %llu\n", d.algo,
                       perf[chosen].mathType, (unsigned long long)d.workspace);
-        static bool warned = false; // (Once a process.)
-        if (std::string warning = storeRecord(key, value);
-            !warning.empty() && !warned) {
-          warned = true;
-          std::fprintf(stderr, "kiln: warning: %s\n", warning.c_str());
-        }
+        keepRecord(key, value);
       }
     }
     if (!d.used) {
@@ -2142,18 +2170,11 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
   }
   // KILN_PROFILE: the run goes step by step (no graph), with an event
   // before the first step and after each, and prints the steps' times.
-  std::vector<CUevent> events;
+  ScopedEvents timed{cu_, {}};
+  std::vector<CUevent> &events = timed.events;
   const bool profiling = profileRequested() && cu_.eventCreate &&
                          cu_.eventRecord && cu_.eventElapsedTime &&
                          cu_.eventDestroy;
-  struct EventsGone {
-    const DriverApi &cu;
-    std::vector<CUevent> &events;
-    ~EventsGone() {
-      for (CUevent e : events)
-        cu.eventDestroy(e);
-    }
-  } eventsGone{cu_, events};
   auto record = [&]() -> Status {
     CUevent e = nullptr;
     if (Status s = check(cu_.eventCreate(&e, 0), "cuEventCreate"); !s.ok())
@@ -2175,13 +2196,7 @@ Status CudaBackend::runSteps(const Entry &entry, const RunOptions &options) {
           if (Status s = check(cu_.eventCreate(e, CU_EVENT_DISABLE_TIMING),
                                "cuEventCreate");
               !s.ok()) {
-            // (None kept: the next run plans them again.)
-            for (std::vector<CUevent> *events : {&state.ready, &state.done}) {
-              for (CUevent made : *events)
-                if (made)
-                  cu_.eventDestroy(made);
-              events->clear();
-            }
+            dropCollectiveEvents(state); // (The next run plans them again.)
             return s;
           }
   }

@@ -35,7 +35,8 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
   auto since = [](Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
-  // The driver and cuBLASLt load, and the GPU's context is made, meanwhile
+  // The driver and cuBLASLt load, the GPU's context is made and cuBLASLt's
+  // heuristics are asked once (cuda::preload), meanwhile
   // (joined before the session is made, or on any return; the context's
   // reference dropped once the session holds its own, or on failure: by
   // ~Preloaded, after the join).
@@ -85,11 +86,19 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
   start = Clock::now();
   if (preload.thread.joinable())
     preload.thread.join();
-  if (profileRequested())
+  if (profileRequested()) {
     std::fprintf(stderr,
                  "kiln profile: read: artifact %.3f s (%.1f MB), program "
-                 "%.3f s; then waited %.3f s for the driver to load\n",
+                 "%.3f s; then waited %.3f s for the driver to load",
                  read, double(init->size()) / 1e6, parsed, since(start));
+    if (options.device != Device::Cpu)
+      std::fprintf(stderr,
+                   " (its thread: driver %.3f s, context %.3f s, then "
+                   "cuBLASLt %.3f s, its heuristics %.3f s)",
+                   preload.ready.driverSeconds, preload.ready.contextSeconds,
+                   preload.ready.blasSeconds, preload.ready.heuristicsSeconds);
+    std::fputc('\n', stderr);
+  }
   return create(std::move(program), artifact.take("init"), out, options,
                 std::move(code));
 }

@@ -91,7 +91,9 @@ struct FakeGpu {
   std::deque<std::function<void()>> side;
   size_t sideIssued = 0, sideDone = 0;
   int sideAllReduces = 0; ///< NCCL calls on the side stream.
-  int heuristics = 0; ///< cublasLtMatmulAlgoGetHeuristic calls.
+  int heuristics = 0;     ///< cublasLtMatmulAlgoGetHeuristic calls,
+  int heuristicsElsewhere = 0; ///< those on another thread than the test's.
+  std::thread::id thread = std::this_thread::get_id(); ///< The test's.
   /// cuBLASLt's candidates (algo.data[4] numbers them) and how long each
   /// takes a product, in microseconds; empty: one candidate, no delay.
   std::vector<int> gemmAlgoDelaysUs;
@@ -616,6 +618,7 @@ const cu::BlasLtApi &fakeBlas() {
           // The shapes must agree, as cuBLASLt checks: op(A) m x k,
           // op(B) k x n, C and D m x n, one batch count.
           ++gpu.heuristics;
+          gpu.heuristicsElsewhere += std::this_thread::get_id() != gpu.thread;
           auto &desc = *reinterpret_cast<FakeDesc *>(d);
           auto &A = *reinterpret_cast<FakeLayout *>(la);
           auto &B = *reinterpret_cast<FakeLayout *>(lb);
@@ -1435,8 +1438,9 @@ TEST_F(FakeGpuTest, QueuedStepsEqualWaitedOnes) {
 /// KILN_PROFILE times opening a session too, part by part (the warm first
 /// step's budget is spent there): reading the artifact (while the driver
 /// loads and the GPU's context is made on a thread of its own), then the
-/// backend's parts. That thread's reference to the context is dropped once
-/// the session holds its own (and when opening fails). The session opened
+/// backend's parts; that thread also asks cuBLASLt's heuristics once (its
+/// first query is slow). That thread's reference to the context is dropped
+/// once the session holds its own (and when opening fails). The session opened
 /// from the artifact trains as the CPU backend does.
 TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
   kiln::test::TrainingFixture fixture("mlp_relu", "cross_entropy");
@@ -1451,15 +1455,21 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
   std::string report = testing::internal::GetCapturedStderr();
   unsetenv("KILN_PROFILE");
   ASSERT_TRUE(opened.ok()) << opened.message();
-  EXPECT_NE(report.find("kiln profile: read: artifact "), std::string::npos)
+  size_t read = report.find("kiln profile: read: artifact ");
+  ASSERT_NE(read, std::string::npos) << report;
+  EXPECT_NE(report.find("(its thread: driver ", read), std::string::npos)
       << report;
   size_t at = report.find("kiln profile: open: context ");
   ASSERT_NE(at, std::string::npos) << report;
-  for (const char *part :
-       {" kernels ", " cuBLASLt ", " cuDNN ", " arena ", " plans "})
+  for (const char *part : {" kernels ", " cuBLASLt ", " cuDNN ", " arena ",
+                           " launch plans ", " GEMM plans ", " upload "})
     EXPECT_NE(report.find(part, at), std::string::npos) << part << report;
   EXPECT_EQ(gpu.contextRetains, 2);
   EXPECT_EQ(gpu.contextRefs, 1);
+  // The preload's thread asked cuBLASLt's heuristics once, the backend
+  // (on this thread) once a GEMM form.
+  EXPECT_EQ(gpu.heuristicsElsewhere, 1);
+  EXPECT_GT(gpu.heuristics, gpu.heuristicsElsewhere);
   ASSERT_TRUE(rt::Session::create(fixture.program.program, fixture.program.init,
                                   sessions[0])
                   .ok());

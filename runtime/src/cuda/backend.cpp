@@ -1076,6 +1076,7 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
   // Every step's launch, GEMM or convolution, planned now.
   CUdeviceptr nextTable = base_ + CUdeviceptr(arena);
   int biasSums = 0, biasSumKernels = 0; // GEMMs' BGRAD epilogues, and not.
+  double gemmSeconds = 0; // (Of the plans: cuBLASLt's heuristics.)
   for (const Entry &e : program_.entries) {
     EntryState &state = entries_[&e];
     state.launches.resize(e.steps.size());
@@ -1087,9 +1088,11 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       if (step.kind == Step::Kind::Kernel)
         s = planLaunch(step, nextTable, state.launches[i]);
       else if (step.kind == Step::Kind::Gemm) {
+        Clock::time_point t = Clock::now();
         s = planGemmStep(step.gemm, state.gemms[i]);
         if (s.ok() && tuneGemms_ && !state.gemms[i].fill)
           adoptTuned(state.gemms[i].plan);
+        gemmSeconds += std::chrono::duration<double>(Clock::now() - t).count();
       } else if (step.kind == Step::Kind::Conv)
         s = planConv(step.conv, nextTable, state.convs[i]);
       if (!s.ok())
@@ -1105,8 +1108,12 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
                     std::to_string(biasSums + biasSumKernels) +
                     " GEMM bias gradients by kiln's kernel (cuBLASLt has no "
                     "BGRAD epilogue for them)";
+  phase("launch plans");
+  phases.back().second -= gemmSeconds;
+  phases.push_back({"GEMM plans", gemmSeconds});
+  // (The arena's clearing and the initial values' copy finish.)
   Status synced = check(cu_.streamSynchronize(stream_), "loading the session");
-  phase("plans");
+  phase("upload");
   if (profileRequested()) {
     std::string line = "kiln profile: open:";
     char part[64];
@@ -2418,10 +2425,56 @@ Status checkAbi(const std::string &source) {
                     ": compile the model again with the kiln of this runtime");
 }
 
-void preload(Preloaded &out) {
-  const DriverApi *api = nullptr;
-  if (!driver(api).ok())
+/// cuBLASLt's first heuristic query in a process is slow (0.09-0.14 s on an
+/// H100, whatever the GEMM: it sets up its tables for the GPU), its later
+/// ones quick; asked here once, for a small fp32 product, so that the
+/// backend's own queries are the quick ones.
+void warmHeuristics(const DriverApi &cu, const BlasLtApi &lt,
+                    CUcontext context) {
+  ContextScope current(cu, context);
+  cublasLtHandle_t handle = nullptr;
+  if (lt.create(&handle) != CUBLAS_STATUS_SUCCESS)
     return;
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t layout = nullptr;
+  cublasLtMatmulPreference_t preference = nullptr;
+  if (lt.matmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) ==
+          CUBLAS_STATUS_SUCCESS &&
+      lt.matrixLayoutCreate(&layout, CUDA_R_32F, 64, 64, 64) ==
+          CUBLAS_STATUS_SUCCESS &&
+      lt.preferenceCreate(&preference) == CUBLAS_STATUS_SUCCESS) {
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    (void)lt.algoGetHeuristic(handle, desc, layout, layout, layout, layout,
+                              preference, 1, &result, &found);
+  }
+  if (preference)
+    lt.preferenceDestroy(preference);
+  if (layout)
+    lt.matrixLayoutDestroy(layout);
+  if (desc)
+    lt.matmulDescDestroy(desc);
+  lt.destroy(handle);
+}
+
+void preload(Preloaded &out) {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start = Clock::now();
+  auto lap = [&start](double &seconds) {
+    Clock::time_point now = Clock::now();
+    seconds = std::chrono::duration<double>(now - start).count();
+    start = now;
+  };
+  const DriverApi *api = nullptr;
+  bool loaded = driver(api).ok();
+  lap(out.driverSeconds);
+  if (!loaded)
+    return;
+  // cuBLASLt's library loads (it needs the driver only to choose its major
+  // version) while the context is made; then its heuristics are warmed.
+  const BlasLtApi *lt = nullptr;
+  bool blas = false;
+  std::thread library([&lt, &blas] { blas = blasLt(lt).ok(); });
   CUdevice device = 0;
   CUcontext context = nullptr;
   if (api->deviceGet(&device, out.ordinal) == CUDA_SUCCESS &&
@@ -2429,8 +2482,12 @@ void preload(Preloaded &out) {
     out.device = int(device);
     out.held = true;
   }
-  const BlasLtApi *lt = nullptr;
-  (void)blasLt(lt);
+  lap(out.contextSeconds);
+  library.join();
+  lap(out.blasSeconds);
+  if (blas && out.held)
+    warmHeuristics(*api, *lt, context);
+  lap(out.heuristicsSeconds);
 }
 
 void Preloaded::release() {

@@ -55,13 +55,19 @@ struct Preloaded {
   int ordinal = 0;
   bool held = false;
   int device = 0; ///< (A CUdevice.)
+  /// How long each part took, in seconds (for KILN_PROFILE): loading and
+  /// initializing the driver, making the context (cuBLASLt's library loads
+  /// meanwhile), then waiting for cuBLASLt, and its first heuristic query.
+  double driverSeconds = 0, contextSeconds = 0, blasSeconds = 0,
+         heuristicsSeconds = 0;
   void release();
   ~Preloaded() { release(); }
 };
 
-/// Loads the NVIDIA driver (cuInit) and cuBLASLt now, and makes GPU
-/// `out.ordinal`'s primary context (the context is the backend's first and
-/// slowest step, ~0.1 s on an H100), ignoring failures (available() and
+/// Loads the NVIDIA driver (cuInit, ~0.1 s on an H100) and cuBLASLt (~0.07 s,
+/// on a thread of its own while GPU `out.ordinal`'s primary context is made,
+/// ~0.11 s), then asks cuBLASLt's heuristics once (its first query is slow,
+/// ~0.1 s; the backend's then are not), ignoring failures (available() and
 /// the backend report them): Session::open calls it on a thread of its own
 /// while it reads the artifact, since these take a few hundred milliseconds
 /// together and need nothing of it.

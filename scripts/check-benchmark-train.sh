@@ -9,9 +9,18 @@
 #
 # Gradients are compared by relative error (|kiln - ref| / |ref| per tensor)
 # against PyTorch's own float32 step: a deep float32 network with BatchNorm
-# is only as close to float64 as its conditioning allows (the ResNet's
-# gradients differ from float64 by about 4e-3 in PyTorch itself), so kiln
-# passes where its error is at most 1e-4 or at most 1.5 times PyTorch's.
+# is only as close to float64 as its conditioning allows. The ResNet's early
+# layers' gradients differ from float64 by 0.6-1.5e-3 in PyTorch 2.15's
+# float32 (contiguous tensors), by 5-6e-3 with channels_last (same PyTorch,
+# other convolution algorithms) and by about 4e-3 in earlier PyTorch; two
+# float32 implementations' errors there differ tensor by tensor by up to
+# about 2 times either way. So kiln passes where
+#   - each gradient's error is at most 1e-4, or at most 1.5 times the larger
+#     of PyTorch's float32 errors (contiguous and, for models with image
+#     inputs, channels_last), and
+#   - over all gradients, the root mean square of kiln's errors is at most
+#     1e-4 or 1.5 times that of PyTorch's contiguous float32 step's;
+# and the loss's relative error is at most 1e-5.
 # ReLU inputs that are 0 to within float32 rounding (in float64) may go
 # either way in float32, kiln's or PyTorch's; where a first comparison
 # fails, the reference is made again with such masks flipped too (one at a
@@ -51,6 +60,12 @@ import copy
 m32 = copy.deepcopy(model)
 tb.loss_fn(m32(x), y).backward()
 f32 = {k: p.grad for k, p in m32.named_parameters()}
+# And with channels_last (other convolution algorithms), for image inputs.
+f32cl = None
+if x.dim() == 4 and x.is_floating_point():
+    mcl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    tb.loss_fn(mcl(x.to(memory_format=torch.channels_last)), y).backward()
+    f32cl = {k: p.grad for k, p in mcl.named_parameters()}
 ref = model.double()
 params = dict(ref.named_parameters())
 # ReLU's derivative jumps at 0: an input within float32's rounding of 0 (in
@@ -130,10 +145,15 @@ for init in proto.graph.initializer:
         if key is None:
             continue
     g64, g32 = params[key].grad, f32[key]
+    gcl = f32cl[key] if f32cl is not None else None
     if t:
         g64, g32 = g64.T, g32.T
+        gcl = gcl.T if gcl is not None else None
     tensors["expected:grad." + init.name] = g64.numpy()
     tensors["torch32:grad." + init.name] = np.ascontiguousarray(g32.numpy())
+    if gcl is not None:
+        tensors["torch32cl:grad." + init.name] = np.ascontiguousarray(
+            gcl.contiguous().numpy())
     for a, alt in enumerate(alternatives):
         ga = alt[key].T if t else alt[key]
         tensors[f"tie{a}:grad." + init.name] = np.ascontiguousarray(ga.numpy())
@@ -152,7 +172,7 @@ import numpy as np
 from safetensors.numpy import load_file
 got, ref = load_file(sys.argv[1]), load_file(sys.argv[2])
 loss = abs(float(got["loss"]) - float(ref["expected:loss"])) / abs(float(ref["expected:loss"]))
-worst, bad = (0.0, 0.0, ""), []
+worst, bad, kiln2, torch2 = (0.0, 0.0, ""), [], [], []
 for k in ref:
     if not k.startswith("expected:grad."):
         continue
@@ -163,11 +183,21 @@ for k in ref:
     ek = min(np.linalg.norm(got[name] - ref[t].astype(np.float64)) / scale
              for t in [k] + [t for t in ref if t.startswith("tie") and t.endswith(":" + name)])
     et = np.linalg.norm(ref["torch32:" + name] - r) / scale
-    worst = max(worst, (ek, et, name))
-    if ek > max(1e-4, 1.5 * et):
-        bad.append(f"{name}: kiln {ek:.2e}, PyTorch float32 {et:.2e}")
+    ecl = (np.linalg.norm(ref["torch32cl:" + name] - r) / scale
+           if "torch32cl:" + name in ref else 0.0)
+    kiln2.append(ek * ek)
+    torch2.append(et * et)
+    worst = max(worst, (ek, max(et, ecl), name))
+    if ek > max(1e-4, 1.5 * et, 1.5 * ecl):
+        bad.append(f"{name}: kiln {ek:.2e}, PyTorch float32 {et:.2e}"
+                   + (f" (channels_last {ecl:.2e})" if ecl else ""))
+rms_kiln, rms_torch = np.sqrt(np.mean(kiln2)), np.sqrt(np.mean(torch2))
+if rms_kiln > max(1e-4, 1.5 * rms_torch):
+    bad.append(f"all gradients: the root mean square of kiln's errors {rms_kiln:.2e}, "
+               f"of PyTorch float32's {rms_torch:.2e}")
 print(f"   loss relative error {loss:.1e}; worst gradient {worst[2]}: kiln {worst[0]:.2e}, "
-      f"PyTorch float32 {worst[1]:.2e} (relative to float64)")
+      f"PyTorch float32 {worst[1]:.2e} (relative to float64); root mean square over "
+      f"{len(kiln2)} gradients: kiln {rms_kiln:.2e}, PyTorch float32 {rms_torch:.2e}")
 for line in bad:
     print("   TOO FAR: " + line)
 if bad and loss <= 1e-5 and int(ref["ties:candidates"]) > 0:

@@ -1464,6 +1464,8 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
   for (const char *part : {" kernels ", " cuBLASLt ", " cuDNN ", " arena ",
                            " launch plans ", " GEMM plans ", " upload "})
     EXPECT_NE(report.find(part, at), std::string::npos) << part << report;
+  // No convolutions: cuDNN is not loaded.
+  EXPECT_EQ(report.find("cuDNN's libraries"), std::string::npos) << report;
   EXPECT_EQ(gpu.contextRetains, 2);
   EXPECT_EQ(gpu.contextRefs, 1);
   // The preload's thread asked cuBLASLt's heuristics once, the backend
@@ -1492,6 +1494,48 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
   EXPECT_FALSE(rt::Session::open(dir + "/missing.kiln", missing, options).ok());
   EXPECT_EQ(gpu.contextRetains, 1);
   EXPECT_EQ(gpu.contextRefs, 0);
+}
+
+/// A program with convolutions has cuDNN's libraries loaded while the
+/// driver loads (on the opening thread), and KILN_PROFILE says how long that
+/// took, then the backend's cuDNN handle and convolution plans apart; with
+/// KILN_CUDA_CONV=im2col cuDNN is not loaded.
+TEST_F(FakeGpuTest, ProfileTimesOpeningConvolutions) {
+  kiln::test::TrainingFixture fixture("lenet_maxpool", "cross_entropy");
+  ASSERT_TRUE(fixture.ok) << fixture.error;
+  std::string dir = testing::TempDir() + "/kiln-cuda-backend-open-convs";
+  std::filesystem::create_directories(dir);
+  for (bool im2col : {false, true}) {
+    SCOPED_TRACE(im2col ? "im2col" : "cuDNN");
+    if (im2col)
+      setenv("KILN_CUDA_CONV", "im2col", 1);
+    setenv("KILN_PROFILE", "1", 1);
+    testing::internal::CaptureStderr();
+    std::unique_ptr<rt::Session> session;
+    rt::Status opened = openOnFakeGpu(fixture.program, dir, session, 8, 0, {},
+                                      dir + "/lenet_maxpool.kiln");
+    std::string report = testing::internal::GetCapturedStderr();
+    unsetenv("KILN_PROFILE");
+    unsetenv("KILN_CUDA_CONV");
+    ASSERT_TRUE(opened.ok()) << opened.message();
+    size_t read = report.find("kiln profile: read: artifact ");
+    ASSERT_NE(read, std::string::npos) << report;
+    size_t libraries = report.find("; cuDNN's libraries ", read);
+    size_t waited = report.find("then waited ", read);
+    if (im2col) {
+      EXPECT_EQ(libraries, std::string::npos) << report;
+    } else {
+      ASSERT_NE(libraries, std::string::npos) << report;
+      EXPECT_LT(libraries, waited) << report;
+    }
+    size_t at = report.find("kiln profile: open: context ");
+    ASSERT_NE(at, std::string::npos) << report;
+    EXPECT_NE(report.find(" cuDNN ", at), std::string::npos) << report;
+    EXPECT_NE(report.find(" convolution plans ", at), std::string::npos)
+        << report;
+    EXPECT_EQ(session->device().find("cuDNN") != std::string::npos, !im2col)
+        << session->device();
+  }
 }
 
 TEST_F(FakeGpuTest, ProfileTimesEveryStepWithEvents) {

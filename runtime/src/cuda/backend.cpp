@@ -984,6 +984,8 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
   } else if (convs) {
     convNote = "KILN_CUDA_CONV=im2col";
   }
+  if (convs)
+    phase("cuDNN");
   int dnnConvs = 0, allConvs = 0;
   for (const Entry &e : program_.entries) {
     EntryState &state = entries_[&e];
@@ -1043,7 +1045,7 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
       description_ += " (" + convNote + ")";
   }
 
-  phase("cuDNN");
+  phase(convs ? "convolution plans" : "cuDNN");
   // The one allocation: arena, tables (segments, convolution shapes), the
   // GEMM workspace, the convolutions' workspace, the embedding gradients'
   // sorted positions.
@@ -2488,6 +2490,15 @@ void preload(Preloaded &out) {
   if (blas && out.held)
     warmHeuristics(*api, *lt, context);
   lap(out.heuristicsSeconds);
+}
+
+bool preloadCudnn() {
+  const char *mode = std::getenv("KILN_CUDA_CONV");
+  if (mode && std::string(mode) == "im2col")
+    return false;
+  const CudnnApi *api = nullptr;
+  (void)cudnn(api);
+  return true;
 }
 
 void Preloaded::release() {

@@ -73,6 +73,12 @@ struct Preloaded {
 /// together and need nothing of it.
 void preload(Preloaded &out);
 
+/// Loads cuDNN's libraries now (~0.1 s, needing no GPU context), ignoring
+/// failures (the backend reports them): Session::open calls it for a program
+/// with convolutions while it waits for preload(). False (nothing loaded)
+/// where KILN_CUDA_CONV=im2col keeps convolutions off cuDNN.
+bool preloadCudnn();
+
 /// Opens GPU `options.ordinal` and loads `program` there. Fails, saying why,
 /// when no GPU is usable, a library is missing, a kernel does not compile or
 /// load, or the program needs what this backend does not do yet.

@@ -40,6 +40,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <thread>
 
 namespace {
@@ -107,6 +108,7 @@ struct FakeGpu {
   bool ncclFails = false; ///< ncclAllReduce returns an error.
   /// cudnnFind* calls, and the algorithm of each cuDNN convolution run.
   int dnnFinds = 0;
+  int dnnHeuristics = 0; ///< cudnnGetConvolution*Algorithm_v7 calls.
   std::vector<int> dnnAlgos;
   bool capturing = false;
   std::vector<std::function<void()>> recorded;
@@ -891,6 +893,7 @@ const cu::CudnnApi &fakeCudnn() {
     // As cuDNN's heuristics: the best first, with TF32 (default math) for
     // fp32, then plain FMA.
     auto perf = [](int *found, cu::cudnnAlgoPerf_t *results) {
+      ++gpu.dnnHeuristics;
       *found = 2;
       results[0] = {};
       results[0].algo = 1;
@@ -1498,7 +1501,8 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
 
 /// A program with convolutions has cuDNN's libraries loaded while the
 /// driver loads (on the opening thread), and KILN_PROFILE says how long that
-/// took, then the backend's cuDNN handle and convolution plans apart; with
+/// took, then the backend's cuDNN handle and convolution plans apart, and
+/// cuDNN's heuristics are asked once for each form of convolution; with
 /// KILN_CUDA_CONV=im2col cuDNN is not loaded.
 TEST_F(FakeGpuTest, ProfileTimesOpeningConvolutions) {
   kiln::test::TrainingFixture fixture("lenet_maxpool", "cross_entropy");
@@ -1535,6 +1539,23 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningConvolutions) {
         << report;
     EXPECT_EQ(session->device().find("cuDNN") != std::string::npos, !im2col)
         << session->device();
+    if (im2col)
+      continue;
+    // cuDNN's heuristics asked once for each form of convolution: the
+    // training entry repeats the forward entry's.
+    std::set<std::vector<int64_t>> forms;
+    int convs = 0;
+    for (const rt::Entry &e : fixture.program.program.entries)
+      for (const rt::Step &step : e.steps)
+        if (step.kind == rt::Step::Kind::Conv) {
+          const rt::ConvCall &c = step.conv;
+          ++convs;
+          forms.insert({int64_t(c.mode), c.n, c.c, c.h, c.w, c.m, c.kh, c.kw,
+                        c.oh, c.ow, c.strideH, c.strideW, c.dilationH,
+                        c.dilationW, c.padTop, c.padLeft, c.group});
+        }
+    EXPECT_LT(int(forms.size()), convs);
+    EXPECT_EQ(gpu.dnnHeuristics, int(forms.size()));
   }
 }
 

@@ -607,6 +607,10 @@ private:
   CUcontext context_ = nullptr;
   /// cuBLASLt's algorithm for each form of GEMM planned (planGemm).
   std::map<std::string, cublasLtMatmulHeuristicResult_t> gemmChoices_;
+  /// cuDNN's choice for each form of convolution (planDnn's key), asked once
+  /// a session: the benchmark ResNet-18's 79 convolution steps (its forward
+  /// and training entries) have 32 forms.
+  std::map<std::string, cudnnAlgoPerf_t> dnnChoices_;
   /// KILN_GEMM_TUNE: GEMM steps take the algorithm measured fastest for
   /// their form (gemmTuned_), timed in the first eager run or kept from an
   /// earlier session, instead of the heuristic's first.
@@ -1613,8 +1617,9 @@ Status CudaBackend::planDnn(const ConvCall &c, DnnConv &d) {
   const bool measure =
       envFlag("KILN_CUDNN_FIND", false) && dnn_->findForwardAlgorithm &&
       dnn_->findBackwardDataAlgorithm && dnn_->findBackwardFilterAlgorithm;
+  // The form (with measured choices, also their key in the kernel cache).
   std::string key;
-  if (measure && r == CUDNN_STATUS_SUCCESS) {
+  if (r == CUDNN_STATUS_SUCCESS) {
     char text[512];
     std::snprintf(
         text, sizeof text,
@@ -1631,8 +1636,11 @@ Status CudaBackend::planDnn(const ConvCall &c, DnnConv &d) {
     key = text;
     cudnnAlgoPerf_t kept{};
     unsigned long long memory = 0;
-    if (std::sscanf(cachedRecord(key).c_str(), "%d %d %llu", &kept.algo,
-                    &kept.mathType, &memory) == 3) {
+    if (auto known = dnnChoices_.find(key); known != dnnChoices_.end()) {
+      choose(&known->second, 1);
+    } else if (measure &&
+               std::sscanf(cachedRecord(key).c_str(), "%d %d %llu", &kept.algo,
+                           &kept.mathType, &memory) == 3) {
       kept.memory = size_t(memory);
       choose(&kept, 1);
     }
@@ -1673,8 +1681,14 @@ Status CudaBackend::planDnn(const ConvCall &c, DnnConv &d) {
       choose(perf, found);
     }
   }
-  if (r == CUDNN_STATUS_SUCCESS && d.used)
+  if (r == CUDNN_STATUS_SUCCESS && d.used) {
+    cudnnAlgoPerf_t chosen{};
+    chosen.algo = d.algo;
+    chosen.mathType = d.math;
+    chosen.memory = d.workspace;
+    dnnChoices_.emplace(key, chosen);
     return Status();
+  }
   destroy(d);
   return Status(KILN_STATUS_UNIMPLEMENTED,
                 r != CUDNN_STATUS_SUCCESS

@@ -84,20 +84,20 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
   }
   const double parsed = since(start);
   start = Clock::now();
-  // cuDNN's libraries load while the driver is still loading (they need no
-  // context).
+  // cuDNN's libraries load while the GPU's context is made (they need none),
+  // once the driver has been found to see the GPU.
+  const bool convolutions = std::any_of(
+      program.entries.begin(), program.entries.end(), [](const Entry &e) {
+        return std::any_of(e.steps.begin(), e.steps.end(), [](const Step &s) {
+          return s.kind == Step::Kind::Conv;
+        });
+      });
   double cudnnSeconds = -1;
-  if (options.device != Device::Cpu &&
-      std::any_of(program.entries.begin(), program.entries.end(),
-                  [](const Entry &e) {
-                    return std::any_of(e.steps.begin(), e.steps.end(),
-                                       [](const Step &step) {
-                                         return step.kind == Step::Kind::Conv;
-                                       });
-                  }) &&
-      cuda::preloadCudnn()) {
-    cudnnSeconds = since(start);
-    start = Clock::now();
+  if (convolutions && preload.thread.joinable() &&
+      preload.ready.gpuFound.get_future().get()) {
+    Clock::time_point loading = Clock::now();
+    if (cuda::preloadCudnn())
+      cudnnSeconds = since(loading);
   }
   if (preload.thread.joinable())
     preload.thread.join();
@@ -109,7 +109,7 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
     if (cudnnSeconds >= 0)
       std::fprintf(stderr, "cuDNN's libraries %.3f s; ", cudnnSeconds);
     std::fprintf(stderr, "then waited %.3f s for the driver to load",
-                 since(start));
+                 since(start) - std::max(cudnnSeconds, 0.0));
     if (options.device != Device::Cpu)
       std::fprintf(stderr,
                    " (its thread: driver %.3f s, context %.3f s, then "

@@ -109,6 +109,7 @@ struct FakeGpu {
   /// cudnnFind* calls, and the algorithm of each cuDNN convolution run.
   int dnnFinds = 0;
   int dnnHeuristics = 0; ///< cudnnGetConvolution*Algorithm_v7 calls.
+  bool noDevice = false; ///< The driver loads but sees no GPU.
   std::vector<int> dnnAlgos;
   bool capturing = false;
   std::vector<std::function<void()>> recorded;
@@ -157,8 +158,14 @@ const cu::DriverApi &fakeDriver() {
     a.driverGetVersion = [](int *v) { *v = 13000; return 0; };
     a.getErrorName = [](CUresult, const char **s) { *s = "FAKE_ERROR"; return 0; };
     a.getErrorString = [](CUresult, const char **s) { *s = "fake"; return 0; };
-    a.deviceGetCount = [](int *n) { *n = 1; return 0; };
-    a.deviceGet = [](cu::CUdevice *d, int i) { *d = i; return 0; };
+    a.deviceGetCount = [](int *n) {
+      *n = gpu.noDevice ? 0 : 1;
+      return 0;
+    };
+    a.deviceGet = [](cu::CUdevice *d, int i) {
+      *d = i;
+      return gpu.noDevice ? 101 : 0; // (CUDA_ERROR_INVALID_DEVICE)
+    };
     a.deviceGetName = [](char *s, int n, cu::CUdevice) {
       std::snprintf(s, size_t(n), "Fake GPU");
       return 0;
@@ -1503,7 +1510,8 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
 /// driver loads (on the opening thread), and KILN_PROFILE says how long that
 /// took, then the backend's cuDNN handle and convolution plans apart, and
 /// cuDNN's heuristics are asked once for each form of convolution; with
-/// KILN_CUDA_CONV=im2col cuDNN is not loaded.
+/// KILN_CUDA_CONV=im2col, or where the driver sees no GPU, cuDNN is not
+/// loaded.
 TEST_F(FakeGpuTest, ProfileTimesOpeningConvolutions) {
   kiln::test::TrainingFixture fixture("lenet_maxpool", "cross_entropy");
   ASSERT_TRUE(fixture.ok) << fixture.error;
@@ -1557,6 +1565,26 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningConvolutions) {
     EXPECT_LT(int(forms.size()), convs);
     EXPECT_EQ(gpu.dnnHeuristics, int(forms.size()));
   }
+  // A driver that sees no GPU: --device auto runs on the CPU, and cuDNN is
+  // not loaded for nothing.
+  gpu.noDevice = true;
+  rt::SessionOptions options;
+  options.device = rt::Device::Auto;
+  setenv("KILN_PROFILE", "1", 1);
+  testing::internal::CaptureStderr();
+  std::unique_ptr<rt::Session> session;
+  rt::Status opened =
+      rt::Session::open(dir + "/lenet_maxpool.kiln", session, options);
+  std::string report = testing::internal::GetCapturedStderr();
+  unsetenv("KILN_PROFILE");
+  gpu.noDevice = false;
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  EXPECT_EQ(session->device().find("cuda"), std::string::npos)
+      << session->device();
+  EXPECT_NE(session->fallback(), "");
+  EXPECT_NE(report.find("kiln profile: read: artifact "), std::string::npos)
+      << report;
+  EXPECT_EQ(report.find("cuDNN's libraries"), std::string::npos) << report;
 }
 
 TEST_F(FakeGpuTest, ProfileTimesEveryStepWithEvents) {

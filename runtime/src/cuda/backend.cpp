@@ -2483,18 +2483,19 @@ void preload(Preloaded &out) {
   };
   const DriverApi *api = nullptr;
   bool loaded = driver(api).ok();
+  CUdevice device = 0;
+  bool found = loaded && api->deviceGet(&device, out.ordinal) == CUDA_SUCCESS;
+  out.gpuFound.set_value(found);
   lap(out.driverSeconds);
-  if (!loaded)
+  if (!found)
     return;
   // cuBLASLt's library loads (it needs the driver only to choose its major
   // version) while the context is made; then its heuristics are warmed.
   const BlasLtApi *lt = nullptr;
   bool blas = false;
   std::thread library([&lt, &blas] { blas = blasLt(lt).ok(); });
-  CUdevice device = 0;
   CUcontext context = nullptr;
-  if (api->deviceGet(&device, out.ordinal) == CUDA_SUCCESS &&
-      api->primaryCtxRetain(&context, device) == CUDA_SUCCESS) {
+  if (api->primaryCtxRetain(&context, device) == CUDA_SUCCESS) {
     out.device = int(device);
     out.held = true;
   }

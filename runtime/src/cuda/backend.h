@@ -26,6 +26,8 @@
 
 #include "runtime/src/session.h"
 
+#include <future>
+
 namespace kiln::runtime::cuda {
 
 /// The entry function of the program's kernel `index` in the CUDA module
@@ -55,6 +57,10 @@ struct Preloaded {
   int ordinal = 0;
   bool held = false;
   int device = 0; ///< (A CUdevice.)
+  /// Set by preload() as soon as it knows whether the driver loads and sees
+  /// GPU `ordinal` (before it makes the context), so that the opening
+  /// thread loads cuDNN only where a GPU may use it.
+  std::promise<bool> gpuFound;
   /// How long each part took, in seconds (for KILN_PROFILE): loading and
   /// initializing the driver, making the context (cuBLASLt's library loads
   /// meanwhile), then waiting for cuBLASLt, and its first heuristic query.

@@ -106,6 +106,7 @@ bench() {
 # into profiles.txt with each line labelled; the run's stderr stays in
 # profile.tmp. Environment variables before the call apply to the run.
 profile() {
+  gunzip -kf "gpu-check/bench/$1.kiln.gz" || return
   KILN_PROFILE=1 KILN_PROFILE_STEPS=40 timeout 120 build-gpu/bench/kiln_bench \
     "gpu-check/bench/$1.kiln" --entry train_step --device cuda \
     --precision tf32 --workload "$1" --synthetic-weights --windows 1 \

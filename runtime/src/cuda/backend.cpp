@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <system_error>
 #include <thread>
 
 namespace kiln::runtime::cuda {
@@ -419,6 +420,7 @@ public:
   }
   ContextScope(const ContextScope &) = delete;
   ContextScope &operator=(const ContextScope &) = delete;
+  bool pushed() const { return pushed_; }
 
 private:
   const DriverApi &cu_;
@@ -1074,15 +1076,18 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
                        "cuMemsetD8Async");
       !s.ok())
     return s;
+  phase("arena");
+  // (write() waits for the copy, and for the clearing before it.)
   if (!init.empty())
     if (Status s = write(0, init.data(), int64_t(init.size())); !s.ok())
       return s;
-
-  phase("arena");
+  phase("upload");
   // Every step's launch, GEMM or convolution, planned now.
   CUdeviceptr nextTable = base_ + CUdeviceptr(arena);
   int biasSums = 0, biasSumKernels = 0; // GEMMs' BGRAD epilogues, and not.
-  double gemmSeconds = 0; // (Of the plans: cuBLASLt's heuristics.)
+  // (Of the plans: cuBLASLt's heuristics, for GEMM steps and for the GEMMs
+  // of convolutions not on cuDNN.)
+  double gemmSeconds = 0;
   for (const Entry &e : program_.entries) {
     EntryState &state = entries_[&e];
     state.launches.resize(e.steps.size());
@@ -1099,8 +1104,11 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
         if (s.ok() && tuneGemms_ && !state.gemms[i].fill)
           adoptTuned(state.gemms[i].plan);
         gemmSeconds += std::chrono::duration<double>(Clock::now() - t).count();
-      } else if (step.kind == Step::Kind::Conv)
+      } else if (step.kind == Step::Kind::Conv) {
+        Clock::time_point t = Clock::now();
         s = planConv(step.conv, nextTable, state.convs[i]);
+        gemmSeconds += std::chrono::duration<double>(Clock::now() - t).count();
+      }
       if (!s.ok())
         return std::move(s.annotate("entry '" + e.name + "' step " +
                                     std::to_string(i)));
@@ -1114,12 +1122,10 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
                     std::to_string(biasSums + biasSumKernels) +
                     " GEMM bias gradients by kiln's kernel (cuBLASLt has no "
                     "BGRAD epilogue for them)";
+  Status synced = check(cu_.streamSynchronize(stream_), "loading the session");
   phase("launch plans");
   phases.back().second -= gemmSeconds;
   phases.push_back({"GEMM plans", gemmSeconds});
-  // (The arena's clearing and the initial values' copy finish.)
-  Status synced = check(cu_.streamSynchronize(stream_), "loading the session");
-  phase("upload");
   if (profileRequested()) {
     std::string line = "kiln profile: open:";
     char part[64];
@@ -1620,7 +1626,7 @@ Status CudaBackend::planDnn(const ConvCall &c, DnnConv &d) {
   // The form (with measured choices, also their key in the kernel cache).
   std::string key;
   if (r == CUDNN_STATUS_SUCCESS) {
-    char text[512];
+    char text[1024];
     std::snprintf(
         text, sizeof text,
         "cudnn-algo %zu %s %s mode %d n %lld c %lld h %lld w %lld m %lld "
@@ -2449,7 +2455,8 @@ void warmHeuristics(const DriverApi &cu, const BlasLtApi &lt,
                     CUcontext context) {
   ContextScope current(cu, context);
   cublasLtHandle_t handle = nullptr;
-  if (lt.create(&handle) != CUBLAS_STATUS_SUCCESS)
+  // (Not on another GPU's context than `context`.)
+  if (!current.pushed() || lt.create(&handle) != CUBLAS_STATUS_SUCCESS)
     return;
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t layout = nullptr;
@@ -2493,14 +2500,20 @@ void preload(Preloaded &out) {
   // version) while the context is made; then its heuristics are warmed.
   const BlasLtApi *lt = nullptr;
   bool blas = false;
-  std::thread library([&lt, &blas] { blas = blasLt(lt).ok(); });
+  std::thread library;
+  try {
+    library = std::thread([&lt, &blas] { blas = blasLt(lt).ok(); });
+  } catch (const std::system_error &) {
+    blas = blasLt(lt).ok(); // (No thread to be had: here, then.)
+  }
   CUcontext context = nullptr;
   if (api->primaryCtxRetain(&context, device) == CUDA_SUCCESS) {
     out.device = int(device);
     out.held = true;
   }
   lap(out.contextSeconds);
-  library.join();
+  if (library.joinable())
+    library.join();
   lap(out.blasSeconds);
   if (blas && out.held)
     warmHeuristics(*api, *lt, context);

@@ -201,6 +201,14 @@ const Entry *Program::entry(std::string_view name) const {
   return nullptr;
 }
 
+bool Program::has(Step::Kind kind) const {
+  for (const Entry &e : entries)
+    for (const Step &step : e.steps)
+      if (step.kind == kind)
+        return true;
+  return false;
+}
+
 int64_t Entry::peakBytes() const {
   int64_t bytes = 0;
   for (const LiveValue &v : peakValues)

@@ -222,6 +222,8 @@ struct Program {
   std::optional<TrainingInfo> training;
 
   const Entry *entry(std::string_view name) const;
+  /// Whether any entry has a step of this kind.
+  bool has(Step::Kind kind) const;
   /// The persistent buffer (parameter, state, statistic) named `name`, or -1.
   int32_t persistent(std::string_view name) const;
   /// Checks everything a backend relies on: buffers inside the arena, steps

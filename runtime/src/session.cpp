@@ -86,14 +86,8 @@ Status Session::open(const std::string &path, std::unique_ptr<Session> &out,
   start = Clock::now();
   // cuDNN's libraries load while the GPU's context is made (they need none),
   // once the driver has been found to see the GPU.
-  const bool convolutions = std::any_of(
-      program.entries.begin(), program.entries.end(), [](const Entry &e) {
-        return std::any_of(e.steps.begin(), e.steps.end(), [](const Step &s) {
-          return s.kind == Step::Kind::Conv;
-        });
-      });
   double cudnnSeconds = -1;
-  if (convolutions && preload.thread.joinable() &&
+  if (program.has(Step::Kind::Conv) && preload.thread.joinable() &&
       preload.ready.gpuFound.get_future().get()) {
     Clock::time_point loading = Clock::now();
     if (cuda::preloadCudnn())

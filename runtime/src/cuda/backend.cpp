@@ -354,6 +354,13 @@ bool envFlag(const char *name, bool otherwise) {
   return std::string(v) != "0";
 }
 
+/// KILN_CUDA_CONV=im2col: every convolution as GEMMs over patches, none on
+/// cuDNN.
+bool im2colOnly() {
+  const char *mode = std::getenv("KILN_CUDA_CONV");
+  return mode && std::string(mode) == "im2col";
+}
+
 /// Keeps what was measured under `key` in the kernel cache; a warning
 /// (once a process) where it cannot, and the run goes on.
 void keepRecord(const std::string &key, const std::string &value) {
@@ -965,13 +972,9 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
   phase("cuBLASLt");
   // Convolutions: on cuDNN where it is installed and can express them,
   // else as GEMMs over patches (KILN_CUDA_CONV=im2col: always).
-  bool convs = false;
-  for (const Entry &e : program_.entries)
-    for (const Step &step : e.steps)
-      convs |= step.kind == Step::Kind::Conv;
-  const char *convMode = std::getenv("KILN_CUDA_CONV");
+  const bool convs = program_.has(Step::Kind::Conv);
   std::string convNote;
-  if (convs && !(convMode && std::string(convMode) == "im2col")) {
+  if (convs && !im2colOnly()) {
     Status s = cudnn(dnn_);
     if (s.ok()) {
       cudnnStatus_t r = dnn_->create(&dnnHandle_);
@@ -1096,19 +1099,18 @@ Status CudaBackend::open(const std::vector<uint8_t> &init,
     for (size_t i = 0; i < e.steps.size(); ++i) {
       const Step &step = e.steps[i];
       Status s;
+      Clock::time_point planning = Clock::now();
       if (step.kind == Step::Kind::Kernel)
         s = planLaunch(step, nextTable, state.launches[i]);
       else if (step.kind == Step::Kind::Gemm) {
-        Clock::time_point t = Clock::now();
         s = planGemmStep(step.gemm, state.gemms[i]);
         if (s.ok() && tuneGemms_ && !state.gemms[i].fill)
           adoptTuned(state.gemms[i].plan);
-        gemmSeconds += std::chrono::duration<double>(Clock::now() - t).count();
-      } else if (step.kind == Step::Kind::Conv) {
-        Clock::time_point t = Clock::now();
+      } else if (step.kind == Step::Kind::Conv)
         s = planConv(step.conv, nextTable, state.convs[i]);
-        gemmSeconds += std::chrono::duration<double>(Clock::now() - t).count();
-      }
+      if (step.kind == Step::Kind::Gemm || step.kind == Step::Kind::Conv)
+        gemmSeconds +=
+            std::chrono::duration<double>(Clock::now() - planning).count();
       if (!s.ok())
         return std::move(s.annotate("entry '" + e.name + "' step " +
                                     std::to_string(i)));
@@ -2521,8 +2523,7 @@ void preload(Preloaded &out) {
 }
 
 bool preloadCudnn() {
-  const char *mode = std::getenv("KILN_CUDA_CONV");
-  if (mode && std::string(mode) == "im2col")
+  if (im2colOnly())
     return false;
   const CudnnApi *api = nullptr;
   (void)cudnn(api);

@@ -49,6 +49,14 @@ struct Model {
 
 void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
 
+/// A load of F32 argument `arg` at the index map `map`.
+rt::KInstr f32Load(int32_t arg, std::vector<int64_t> map) {
+  rt::KInstr in{rt::KOp::Load, rt::DType::F32};
+  in.arg = arg;
+  in.map = std::move(map);
+  return in;
+}
+
 class CudaEmulation : public testing::TestWithParam<Model> {};
 
 /// The printed module, compiled by the host compiler in a directory named
@@ -386,14 +394,6 @@ TEST(CudaEmulationKernels, VectorKernelMatchesTheInterpreterAlignedOrNot) {
             {rt::DType::F32, {C}, false},
             {rt::DType::F32, {C, R}, false},
             {rt::DType::F32, {R, C}, true}};
-  auto load = [](int32_t arg, std::vector<int64_t> map) {
-    rt::KInstr in;
-    in.op = rt::KOp::Load;
-    in.type = rt::DType::F32;
-    in.arg = arg;
-    in.map = std::move(map);
-    return in;
-  };
   auto op = [](rt::KOp o, int32_t a, int32_t b) {
     rt::KInstr in;
     in.op = o;
@@ -402,8 +402,8 @@ TEST(CudaEmulationKernels, VectorKernelMatchesTheInterpreterAlignedOrNot) {
     in.b = b;
     return in;
   };
-  k.body = {load(0, {1, 0, 0, 0, 1, 0}), load(1, {0, 1, 0}),
-            load(2, {0, 1, 0, 1, 0, 0}), op(rt::KOp::Mul, 0, 1),
+  k.body = {f32Load(0, {1, 0, 0, 0, 1, 0}), f32Load(1, {0, 1, 0}),
+            f32Load(2, {0, 1, 0, 1, 0, 0}), op(rt::KOp::Mul, 0, 1),
             op(rt::KOp::Add, 3, 2)};
   k.outputs = {{3, 4, rt::Combine::None}};
   ASSERT_TRUE(k.verify().ok()) << k.verify().message();
@@ -524,13 +524,8 @@ TEST(CudaEmulationKernels, SegmentedReductionGivesEachSegmentsSum) {
   k.segmented = true;
   k.reduce = rt::Kernel::Reduce::Block;
   k.args = {{rt::DType::F32, {700}, false}, {rt::DType::F32, {}, true}};
-  rt::KInstr load;
-  load.op = rt::KOp::Load;
-  load.type = rt::DType::F32;
-  load.arg = 0;
-  load.map = {1, 0};
   rt::KInstr square{rt::KOp::Mul, rt::DType::F32, 0, 0};
-  k.body = {load, square};
+  k.body = {f32Load(0, {1, 0}), square};
   k.outputs = {{1, 1, rt::Combine::Sum}};
   ASSERT_TRUE(k.verify().ok()) << k.verify().message();
   for (bool gpuGeometry : {false, true}) {
@@ -569,16 +564,11 @@ TEST(CudaEmulationKernels, SegmentedVectorKernelCoversEverySegmentsPoints) {
   k.args = {{rt::DType::F32, {64}, false},
             {rt::DType::F32, {64}, false},
             {rt::DType::F32, {64}, true}};
-  rt::KInstr x{rt::KOp::Load, rt::DType::F32};
-  x.arg = 0;
-  x.map = {1, 0};
-  rt::KInstr y = x;
-  y.arg = 1;
   rt::KInstr three{rt::KOp::Const, rt::DType::F32};
   three.fvalue = 3;
   rt::KInstr mul{rt::KOp::Mul, rt::DType::F32, 0, 2};
   rt::KInstr add{rt::KOp::Add, rt::DType::F32, 3, 1};
-  k.body = {x, y, three, mul, add};
+  k.body = {f32Load(0, {1, 0}), f32Load(1, {1, 0}), three, mul, add};
   k.outputs = {{2, 4, rt::Combine::None}};
   ASSERT_TRUE(k.verify().ok()) << k.verify().message();
   std::string source, error;

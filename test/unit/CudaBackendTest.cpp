@@ -1062,6 +1062,16 @@ struct Model {
 };
 void PrintTo(const Model &m, std::ostream *os) { *os << m.label(); }
 
+/// What `run` writes to stderr with KILN_PROFILE=1 (unset again after).
+std::string profiledStderr(const std::function<void()> &run) {
+  setenv("KILN_PROFILE", "1", 1);
+  testing::internal::CaptureStderr();
+  run();
+  std::string report = testing::internal::GetCapturedStderr();
+  unsetenv("KILN_PROFILE");
+  return report;
+}
+
 /// Opens `program` on the fake GPU: its module's kernels compiled for the
 /// host, the cubin for the fake's sm_80 a placeholder (the runtime's own
 /// kernels go through NVRTC and the cache, in `dir`).
@@ -1457,13 +1467,12 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningBySteps) {
   ASSERT_TRUE(fixture.ok) << fixture.error;
   std::string dir = testing::TempDir() + "/kiln-cuda-backend-open-profile";
   std::filesystem::create_directories(dir);
-  setenv("KILN_PROFILE", "1", 1);
-  testing::internal::CaptureStderr();
   std::unique_ptr<rt::Session> sessions[2];
-  rt::Status opened = openOnFakeGpu(fixture.program, dir, sessions[1], 8, 0, {},
-                                    dir + "/mlp_relu.kiln");
-  std::string report = testing::internal::GetCapturedStderr();
-  unsetenv("KILN_PROFILE");
+  rt::Status opened;
+  std::string report = profiledStderr([&] {
+    opened = openOnFakeGpu(fixture.program, dir, sessions[1], 8, 0, {},
+                           dir + "/mlp_relu.kiln");
+  });
   ASSERT_TRUE(opened.ok()) << opened.message();
   size_t read = report.find("kiln profile: read: artifact ");
   ASSERT_NE(read, std::string::npos) << report;
@@ -1521,13 +1530,12 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningConvolutions) {
     SCOPED_TRACE(im2col ? "im2col" : "cuDNN");
     if (im2col)
       setenv("KILN_CUDA_CONV", "im2col", 1);
-    setenv("KILN_PROFILE", "1", 1);
-    testing::internal::CaptureStderr();
     std::unique_ptr<rt::Session> session;
-    rt::Status opened = openOnFakeGpu(fixture.program, dir, session, 8, 0, {},
-                                      dir + "/lenet_maxpool.kiln");
-    std::string report = testing::internal::GetCapturedStderr();
-    unsetenv("KILN_PROFILE");
+    rt::Status opened;
+    std::string report = profiledStderr([&] {
+      opened = openOnFakeGpu(fixture.program, dir, session, 8, 0, {},
+                             dir + "/lenet_maxpool.kiln");
+    });
     unsetenv("KILN_CUDA_CONV");
     ASSERT_TRUE(opened.ok()) << opened.message();
     size_t read = report.find("kiln profile: read: artifact ");
@@ -1570,13 +1578,11 @@ TEST_F(FakeGpuTest, ProfileTimesOpeningConvolutions) {
   gpu.noDevice = true;
   rt::SessionOptions options;
   options.device = rt::Device::Auto;
-  setenv("KILN_PROFILE", "1", 1);
-  testing::internal::CaptureStderr();
   std::unique_ptr<rt::Session> session;
-  rt::Status opened =
-      rt::Session::open(dir + "/lenet_maxpool.kiln", session, options);
-  std::string report = testing::internal::GetCapturedStderr();
-  unsetenv("KILN_PROFILE");
+  rt::Status opened;
+  std::string report = profiledStderr([&] {
+    opened = rt::Session::open(dir + "/lenet_maxpool.kiln", session, options);
+  });
   gpu.noDevice = false;
   ASSERT_TRUE(opened.ok()) << opened.message();
   EXPECT_EQ(session->device().find("cuda"), std::string::npos)
@@ -1595,16 +1601,16 @@ TEST_F(FakeGpuTest, ProfileTimesEveryStepWithEvents) {
   std::unique_ptr<rt::Trainer> &cpuTrainer = both.trainers[0],
                                &cudaTrainer = both.trainers[1];
   size_t steps = program.program.entry("train_step")->steps.size();
-  setenv("KILN_PROFILE", "1", 1);
-  testing::internal::CaptureStderr();
   double expected = 0, loss = 0;
-  for (int step = 0; step < 2; ++step) {
-    ASSERT_TRUE(cpuTrainer->step(fixture.inputs, expected).ok());
-    ASSERT_TRUE(cudaTrainer->step(fixture.inputs, loss).ok());
-    EXPECT_NEAR(loss, expected, 1e-5 * std::fabs(expected));
-  }
-  std::string report = testing::internal::GetCapturedStderr();
-  unsetenv("KILN_PROFILE");
+  std::string report = profiledStderr([&] {
+    for (int step = 0; step < 2; ++step) {
+      ASSERT_TRUE(cpuTrainer->step(fixture.inputs, expected).ok());
+      ASSERT_TRUE(cudaTrainer->step(fixture.inputs, loss).ok());
+      EXPECT_NEAR(loss, expected, 1e-5 * std::fabs(expected));
+    }
+  });
+  if (HasFatalFailure())
+    return;
   std::string header =
       "kiln profile: train_step: " + std::to_string(steps) + " steps, ";
   size_t first = report.find(header);
@@ -2024,11 +2030,9 @@ TEST_F(FakeGpuTest, GemmAlgorithmsMeasuredOnceAndKept) {
   std::vector<int> twice = tuned;
   twice.insert(twice.end(), tuned.begin(), tuned.end());
   // (KILN_PROFILE for the runs too: each run then goes step by step.)
-  setenv("KILN_PROFILE", "1", 1);
-  testing::internal::CaptureStderr();
-  expectSameRuns(built.program, "gemms", dir, {{"KILN_GEMM_TUNE", "1"}});
-  std::string report = testing::internal::GetCapturedStderr();
-  unsetenv("KILN_PROFILE");
+  std::string report = profiledStderr([&] {
+    expectSameRuns(built.program, "gemms", dir, {{"KILN_GEMM_TUNE", "1"}});
+  });
   if (HasFatalFailure())
     return;
   EXPECT_EQ(gpu.error, "");
